@@ -1,0 +1,210 @@
+//! Start-up and shutdown: turns a validated [`Config`] into a running broker.
+//!
+//! Guarantees: the broker serves nothing unless every check passed — the data dir is
+//! writable, the key file exists and is private (mode 0600), the store is migrated and runs
+//! with its durability settings, the register is reachable and its mapping matches its
+//! columns, and the audit log accepts a write. Each failure is one sentence naming the fix.
+//! The server takes an already-bound listener, so tests bind port 0.
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::audit::{self, Event};
+use crate::config::Config;
+use crate::crypto::{self, Keyring};
+use crate::register::{self, Register};
+use crate::store::{self, Store};
+use crate::web;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] crate::config::Error),
+    #[error("{0}")]
+    Keys(#[from] crypto::Error),
+    #[error("{0}")]
+    Store(#[from] store::Error),
+    #[error("{0}")]
+    Register(#[from] register::Error),
+    #[error("{0}")]
+    Audit(#[from] audit::Error),
+    #[error("store.data_dir {path} is not writable by this user: {reason}")]
+    DataDirNotWritable { path: String, reason: String },
+    #[error("cannot listen on {addr}: {reason}; is another program using the port?")]
+    Bind { addr: String, reason: String },
+    #[error("the server stopped with an error: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Everything a request handler may use. Cheap to clone: handles inside are reference-counted.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub register: Register,
+    pub keyring: Arc<Keyring>,
+    pub metrics: Arc<web::metrics::Metrics>,
+    pub pages: Arc<web::pages::Pages>,
+    /// Names this process in audit events (several brokers may share one store).
+    pub instance: Arc<str>,
+}
+
+/// A broker that passed its start-up checks and holds its listener.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Checks everything and binds `server.listen`.
+    pub async fn build(config: Config) -> Result<Application, Error> {
+        let addr = config.listen_addr()?;
+        let listener = TcpListener::bind(addr).await.map_err(|e| Error::Bind {
+            addr: addr.to_string(),
+            reason: e.to_string(),
+        })?;
+        Self::build_with_listener(config, listener).await
+    }
+
+    /// Checks everything and serves on a listener the caller bound (tests use port 0).
+    pub async fn build_with_listener(
+        config: Config,
+        listener: TcpListener,
+    ) -> Result<Application, Error> {
+        ensure_writable(&config.store.data_dir)?;
+        let keyring = Keyring::load(&config.keys.kek_file)?;
+        let store = open_store(&config, false).await?;
+        store.ensure_migrated().await?;
+        store.check_settings().await?;
+        let register = Register::open(&config.register).await?;
+        store.check_audit_writable().await?;
+        let state = AppState {
+            config: Arc::new(config),
+            store,
+            register,
+            keyring: Arc::new(keyring),
+            metrics: Arc::new(web::metrics::Metrics::new()),
+            pages: Arc::new(web::pages::Pages::new()),
+            instance: Arc::from(crypto::random_id128().get(..12).unwrap_or("instance")),
+        };
+        Ok(Application { listener, state })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish (up to
+    /// `server.shutdown_grace_secs`), records `system.stop` and closes the store.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), Error> {
+        let Application { listener, state } = self;
+        let listen = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        audit::record_now(
+            &state.store,
+            &Event::system_started(env!("CARGO_PKG_VERSION"), &listen, &state.instance),
+        )
+        .await?;
+        tracing::info!(%listen, instance = %state.instance, "registervakt is serving");
+        let grace = Duration::from_secs(state.config.server.shutdown_grace_secs);
+        let router = web::router(state.clone());
+        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stopping_tx.send(());
+        });
+        let result = tokio::select! {
+            r = server => r.map_err(Error::Serve),
+            () = async {
+                let _ = stopping_rx.await;
+                tokio::time::sleep(grace).await;
+            } => {
+                tracing::warn!("in-flight requests did not finish within the grace period");
+                Ok(())
+            }
+        };
+        if let Err(e) = audit::record_now(&state.store, &Event::system_stopped(&state.instance)).await {
+            tracing::error!(error = %e, "could not record system.stop in the audit log");
+        }
+        state.store.close().await;
+        tracing::info!("registervakt stopped");
+        result
+    }
+}
+
+/// Opens the store described by `config` (creating a SQLite file only when `create`).
+pub async fn open_store(config: &Config, create: bool) -> Result<Store, store::Error> {
+    Store::open(&store::Options {
+        location: config.store_location(),
+        busy_timeout: Duration::from_millis(config.store.busy_timeout_ms),
+        max_connections: config.store.max_connections,
+        create,
+    })
+    .await
+}
+
+/// Creates and migrates the store (`registervakt init`); idempotent.
+pub async fn init_store(config: &Config) -> Result<Store, Error> {
+    ensure_writable(&config.store.data_dir)?;
+    let store = open_store(config, true).await?;
+    store.migrate().await?;
+    store.check_settings().await?;
+    audit::record_now(&store, &Event::store_initialised(store.backend_name())).await?;
+    Ok(store)
+}
+
+fn ensure_writable(dir: &Path) -> Result<(), Error> {
+    let not_writable = |reason: String| Error::DataDirNotWritable {
+        path: dir.display().to_string(),
+        reason,
+    };
+    if !dir.is_dir() {
+        return Err(not_writable(
+            "it does not exist; create it (mkdir -m 700) or fix the path".into(),
+        ));
+    }
+    let probe = dir.join(format!(".write-probe-{}", crypto::random_id128()));
+    std::fs::write(&probe, b"").map_err(|e| not_writable(e.to_string()))?;
+    std::fs::remove_file(&probe).map_err(|e| not_writable(e.to_string()))?;
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown requested");
+}

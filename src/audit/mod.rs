@@ -1,0 +1,246 @@
+//! The audit log: every step of every extract, every sign-in and every refusal is an event.
+//!
+//! Guarantees:
+//! - Events are a closed set ([`Action`]) with stable codes; the codes are part of the
+//!   product's interface (SIEM rules match on them) and never change meaning.
+//! - [`record`] writes in the caller's transaction, so the event and the change it describes
+//!   commit together or not at all (SECURITY_BAR E2). There is no update or delete.
+//! - Entries form a SHA-256 hash chain ([`chain`]); [`verify`] names the first bad entry.
+//! - Text that came from users (actor names, targets, detail strings) has CR, LF and other
+//!   control characters encoded before it is stored (E5), so a log line cannot be forged.
+//!
+//! Never: put member data, passwords, codes or keys into `details`. Members are referred to
+//! by keyed pseudonyms only.
+
+pub mod chain;
+pub mod verify;
+
+pub use verify::{VerifyReport, verify};
+
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::store::{self, Tx};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("the audit log cannot be written: {0}")]
+    Store(#[from] store::Error),
+    #[error("the audit clock is before 1970")]
+    Clock,
+}
+
+/// What happened. Codes are stable: add variants, never rename or reuse a code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// The broker started serving.
+    SystemStarted,
+    /// The broker stopped serving (graceful shutdown).
+    SystemStopped,
+    /// `registervakt init` created or migrated the store.
+    StoreInitialised,
+    /// The demo created its synthetic register and store.
+    DemoCreated,
+}
+
+impl Action {
+    pub const ALL: &'static [Action] = &[
+        Action::SystemStarted,
+        Action::SystemStopped,
+        Action::StoreInitialised,
+        Action::DemoCreated,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Action::SystemStarted => "system.start",
+            Action::SystemStopped => "system.stop",
+            Action::StoreInitialised => "store.init",
+            Action::DemoCreated => "demo.create",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Action> {
+        Action::ALL.iter().copied().find(|a| a.code() == code)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    Failure,
+    Denied,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Denied => "denied",
+        }
+    }
+}
+
+/// Who did it: `system`, `cli:<os user>` or `user:<id>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor(String);
+
+impl Actor {
+    pub fn system() -> Actor {
+        Actor("system".into())
+    }
+
+    /// An operator at the command line, named by the OS user running the command.
+    pub fn cli() -> Actor {
+        let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+        Actor(format!("cli:{}", encode_controls(&user)))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// One event, built by the typed constructors below.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub action: Action,
+    pub actor: Actor,
+    pub target: String,
+    pub outcome: Outcome,
+    pub details: Value,
+}
+
+impl Event {
+    fn new(action: Action, actor: Actor, target: &str, outcome: Outcome, details: Value) -> Event {
+        Event {
+            action,
+            actor,
+            target: encode_controls(target),
+            outcome,
+            details: encode_value(details),
+        }
+    }
+
+    pub fn system_started(version: &str, listen: &str, instance: &str) -> Event {
+        let details = json!({ "version": version, "listen": listen, "instance": instance });
+        Event::new(Action::SystemStarted, Actor::system(), "broker", Outcome::Success, details)
+    }
+
+    pub fn system_stopped(instance: &str) -> Event {
+        let details = json!({ "instance": instance });
+        Event::new(Action::SystemStopped, Actor::system(), "broker", Outcome::Success, details)
+    }
+
+    pub fn store_initialised(backend: &str) -> Event {
+        let details = json!({ "backend": backend });
+        Event::new(Action::StoreInitialised, Actor::cli(), "store", Outcome::Success, details)
+    }
+
+    pub fn demo_created(members: u64) -> Event {
+        let details = json!({ "synthetic_members": members });
+        Event::new(Action::DemoCreated, Actor::cli(), "demo", Outcome::Success, details)
+    }
+}
+
+/// Where an event landed in the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    pub seq: i64,
+    pub entry_hash: String,
+}
+
+/// Appends `event` in the caller's transaction. The caller commits; if it rolls back, the
+/// event is gone together with the change it described.
+pub async fn record(tx: &mut Tx, event: &Event, now: OffsetDateTime) -> Result<Recorded, Error> {
+    let occurred_at = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).map_err(|_| Error::Clock)?;
+    if occurred_at < 0 {
+        return Err(Error::Clock);
+    }
+    let (last_seq, prev_hash) = store::audit::lock_and_find_head(tx)
+        .await?
+        .unwrap_or((0, chain::GENESIS.to_owned()));
+    let mut row = store::audit::AuditRow {
+        seq: last_seq + 1,
+        occurred_at,
+        actor: event.actor.as_str().to_owned(),
+        action: event.action.code().to_owned(),
+        target: event.target.clone(),
+        outcome: event.outcome.as_str().to_owned(),
+        // serde_json's map is ordered by key, so this text is canonical.
+        details: event.details.to_string(),
+        prev_hash,
+        entry_hash: String::new(),
+    };
+    row.entry_hash = chain::entry_hash(&row);
+    store::audit::insert_event(tx, &row).await?;
+    Ok(Recorded {
+        seq: row.seq,
+        entry_hash: row.entry_hash,
+    })
+}
+
+/// Records one event in a transaction of its own and commits it.
+pub async fn record_now(store: &store::Store, event: &Event) -> Result<Recorded, Error> {
+    let mut tx = store.begin().await?;
+    let recorded = record(&mut tx, event, OffsetDateTime::now_utc()).await?;
+    tx.commit().await?;
+    Ok(recorded)
+}
+
+/// Encodes CR, LF, TAB and every other control character as `\u{..}` so user input cannot
+/// start a new log line or hide text (ASVS V16.3, log injection).
+pub fn encode_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() || c == '\u{2028}' || c == '\u{2029}' {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn encode_value(value: Value) -> Value {
+    match value {
+        Value::String(s) => Value::String(encode_controls(&s)),
+        Value::Array(items) => Value::Array(items.into_iter().map(encode_value).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (encode_controls(&k), encode_value(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn action_codes_are_unique_and_round_trip() {
+        let mut seen = std::collections::HashSet::new();
+        for a in Action::ALL {
+            assert!(seen.insert(a.code()), "duplicate code {}", a.code());
+            assert_eq!(Action::from_code(a.code()), Some(*a));
+        }
+    }
+
+    #[test]
+    fn control_characters_in_user_text_are_encoded() {
+        let encoded = encode_controls("eve\r\n2026-01-01 system.start ok\t\u{1b}[31m");
+        assert!(!encoded.chars().any(char::is_control), "{encoded}");
+        assert!(encoded.contains("\\u{d}\\u{a}"));
+    }
+
+    #[test]
+    fn control_characters_inside_details_are_encoded() {
+        let v = encode_value(json!({"a\nb": ["x\ry", {"z": "\u{0}"}]}));
+        assert!(!v.to_string().contains("\\n"));
+        assert!(!v.to_string().contains("\\r"));
+        assert!(!v.to_string().contains("\\u0000"));
+    }
+}

@@ -1,0 +1,92 @@
+//! The command line: `serve`, `demo`, `init`, `keys`, `audit`, `register`, `bench`.
+//!
+//! Each command fails with one sentence and a non-zero exit; none prints a secret.
+
+pub mod bench;
+pub mod demo;
+mod ops;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, LogFormat};
+
+#[derive(Debug, Parser)]
+#[command(name = "registervakt", version, about = "Access broker for a membership register")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the broker (production start).
+    Serve {
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Create a synthetic register, a store, keys and users, and serve them.
+    Demo(demo::DemoArgs),
+    /// Create and migrate the store named in the config (idempotent).
+    Init {
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Manage the key-encryption key file.
+    #[command(subcommand)]
+    Keys(ops::KeysCommand),
+    /// Check the audit log.
+    #[command(subcommand)]
+    Audit(ops::AuditCommand),
+    /// Inspect the membership register connection.
+    #[command(subcommand)]
+    Register(ops::RegisterCommand),
+    /// Measure performance against a baseline in the same run (see BENCHMARKS.md).
+    #[command(subcommand)]
+    Bench(ops::BenchCommand),
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(dispatch(cli.command))
+}
+
+async fn dispatch(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve { config } => {
+            let config = Config::load(config.as_deref())?;
+            init_logging(config.server.log_format);
+            serve(config).await
+        }
+        Command::Demo(args) => demo::run(args).await,
+        Command::Init { config } => ops::init(config.as_deref()).await,
+        Command::Keys(cmd) => ops::keys(cmd),
+        Command::Audit(cmd) => ops::audit(cmd).await,
+        Command::Register(cmd) => ops::register(cmd).await,
+        Command::Bench(cmd) => ops::bench(cmd).await,
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let app = crate::app::Application::build(config).await?;
+    app.run_until_stopped(crate::app::shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Logs go to stderr; `RUST_LOG` filters (default `info`). Never called twice.
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}

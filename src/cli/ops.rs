@@ -1,0 +1,161 @@
+//! Operator commands: `init`, `keys`, `audit verify`, `register check`, `bench`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+
+use crate::config::{Config, DEFAULT_FILE, SQLITE_STORE_FILE, StoreLocation};
+use crate::crypto::Keyring;
+use crate::register::Register;
+use crate::store::{self, Store};
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Write a new key-encryption key file with mode 0600 (refuses to overwrite).
+    Generate {
+        #[arg(long, value_name = "PATH")]
+        out: PathBuf,
+    },
+    /// Add a new active key to an existing key file; older keys stay for decryption.
+    Rotate {
+        #[arg(long, value_name = "PATH")]
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the hash chain; exit 0 with the entry count, or non-zero naming the first bad entry.
+    Verify(StoreArgs),
+}
+
+#[derive(Debug, Args)]
+#[group(multiple = false)]
+pub struct StoreArgs {
+    /// A data dir holding registervakt.db (or a demo dir holding registervakt.toml).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// The broker's config file.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RegisterCommand {
+    /// Print the column mapping and members per district; warn if the register user can write.
+    Check {
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Stream rows through the register connector vs `sqlite3 -csv` of the same rows.
+    Connector {
+        /// Where the generated register is kept between runs.
+        #[arg(long, default_value = "bench-data")]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 1_000_000)]
+        members: u64,
+        #[arg(long, default_value_t = 100_000)]
+        rows: u64,
+        #[arg(long, default_value_t = 5)]
+        runs: u32,
+    },
+}
+
+pub async fn init(config: Option<&Path>) -> anyhow::Result<()> {
+    let config = Config::load(config)?;
+    let store = crate::app::init_store(&config).await?;
+    println!("store ready ({}), migrations applied", store.backend_name());
+    store.close().await;
+    Ok(())
+}
+
+pub fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
+    match cmd {
+        KeysCommand::Generate { out } => {
+            let id = Keyring::generate_file(&out)?;
+            println!("wrote key-encryption key {id} to {} (mode 0600)", out.display());
+            println!("keep it outside the data dir and back it up separately: without it no extract can be read");
+        }
+        KeysCommand::Rotate { file } => {
+            let id = Keyring::rotate_file(&file)?;
+            println!("key {id} is now active in {}; older keys remain for decryption", file.display());
+        }
+    }
+    Ok(())
+}
+
+pub async fn audit(cmd: AuditCommand) -> anyhow::Result<()> {
+    let AuditCommand::Verify(args) = cmd;
+    let store = open_existing_store(&args).await?;
+    let result = crate::audit::verify(&store).await;
+    store.close().await;
+    match result {
+        Ok(report) => {
+            println!(
+                "audit log intact: {} entries, head {}",
+                report.entries, report.head_hash
+            );
+            Ok(())
+        }
+        Err(e) => bail!("{e}"),
+    }
+}
+
+/// Opens the store named by `--config`, `--data-dir` or `./registervakt.toml`, without creating it.
+async fn open_existing_store(args: &StoreArgs) -> anyhow::Result<Store> {
+    let location = match (&args.data_dir, &args.config) {
+        (Some(dir), _) if dir.join(DEFAULT_FILE).is_file() => {
+            Config::load(Some(&dir.join(DEFAULT_FILE)))?.store_location()
+        }
+        (Some(dir), _) => {
+            let file = dir.join(SQLITE_STORE_FILE);
+            if !file.is_file() {
+                bail!("{} has no {SQLITE_STORE_FILE}; pass the store's data dir", dir.display());
+            }
+            StoreLocation::Sqlite(file)
+        }
+        (None, config) => Config::load(config.as_deref())?.store_location(),
+    };
+    let store = Store::open(&store::Options {
+        location,
+        busy_timeout: std::time::Duration::from_secs(5),
+        max_connections: 2,
+        create: false,
+    })
+    .await?;
+    store.ensure_migrated().await?;
+    Ok(store)
+}
+
+pub async fn register(cmd: RegisterCommand) -> anyhow::Result<()> {
+    let RegisterCommand::Check { config } = cmd;
+    let config = Config::load(config.as_deref())?;
+    let register = Register::open(&config.register).await?;
+    let report = register
+        .check_report()
+        .await
+        .context("cannot read the register")?;
+    println!("{report}");
+    Ok(())
+}
+
+pub async fn bench(cmd: BenchCommand) -> anyhow::Result<()> {
+    let BenchCommand::Connector {
+        dir,
+        members,
+        rows,
+        runs,
+    } = cmd;
+    if runs == 0 {
+        bail!("--runs must be at least 1");
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let report = super::bench::connector_benchmark(&dir, members, rows, runs).await?;
+    println!("{report}");
+    Ok(())
+}

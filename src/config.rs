@@ -1,0 +1,385 @@
+//! Typed configuration from `registervakt.toml` plus `REGISTERVAKT_*` environment overrides.
+//!
+//! Guarantees: a [`Config`] value has been validated — every path, URL, address and number
+//! was checked at load time, and every error names the key (`store.data_dir`) and the fix.
+//! Secrets (database URLs that may carry passwords) are [`SecretString`] and never appear in
+//! `Debug` output or in error messages. Environment variables use `__` between sections:
+//! `REGISTERVAKT_SERVER__LISTEN=0.0.0.0:8080` overrides `[server] listen`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// The environment variable prefix for overrides.
+pub const ENV_PREFIX: &str = "REGISTERVAKT_";
+/// The default config file name.
+pub const DEFAULT_FILE: &str = "registervakt.toml";
+/// The file name of the SQLite store inside the data dir.
+pub const SQLITE_STORE_FILE: &str = "registervakt.db";
+/// Request bodies above this size are refused with 413 before parsing (SECURITY_BAR F3).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read configuration file {path}: {reason}")]
+    Read { path: PathBuf, reason: String },
+    #[error("configuration is invalid: {0}")]
+    Parse(String),
+    #[error("configuration key `{key}` {problem}; {fix}")]
+    Invalid {
+        key: &'static str,
+        problem: String,
+        fix: &'static str,
+    },
+}
+
+impl Error {
+    fn invalid(key: &'static str, problem: impl Into<String>, fix: &'static str) -> Self {
+        Error::Invalid {
+            key,
+            problem: problem.into(),
+            fix,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    pub store: StoreConfig,
+    pub keys: KeysConfig,
+    pub register: RegisterConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on, e.g. `127.0.0.1:8080`.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// `text` or `json` log lines on stderr.
+    #[serde(default)]
+    pub log_format: LogFormat,
+    /// Seconds to let in-flight requests finish after SIGTERM.
+    #[serde(default = "default_shutdown_grace")]
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: default_listen(),
+            log_format: LogFormat::Text,
+            shutdown_grace_secs: default_shutdown_grace(),
+        }
+    }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".to_owned()
+}
+fn default_shutdown_grace() -> u64 {
+    20
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Directory for the SQLite store and extract blobs. Must exist and be writable.
+    pub data_dir: PathBuf,
+    /// Optional `postgres://` URL; when absent the store is `<data_dir>/registervakt.db`.
+    #[serde(default)]
+    pub url: Option<SecretString>,
+    /// How long a writer waits for a lock before giving up (SQLite `busy_timeout`).
+    #[serde(default = "default_busy_timeout")]
+    pub busy_timeout_ms: u64,
+    #[serde(default = "default_store_connections")]
+    pub max_connections: u32,
+}
+
+fn default_busy_timeout() -> u64 {
+    5_000
+}
+fn default_store_connections() -> u32 {
+    8
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeysConfig {
+    /// Key-encryption key file (mode 0600), made by `registervakt keys generate`.
+    pub kek_file: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterConfig {
+    /// `sqlite:PATH`, `postgres://…` or `mysql://…` (MariaDB). Opened read-only.
+    pub url: SecretString,
+    /// Table or view holding one row per member (`schema.table` allowed).
+    pub table: String,
+    /// Registervakt field name → column name in `table`.
+    pub columns: BTreeMap<String, String>,
+    #[serde(default = "default_register_timeout")]
+    pub connect_timeout_secs: u64,
+    #[serde(default = "default_register_connections")]
+    pub max_connections: u32,
+}
+
+fn default_register_timeout() -> u64 {
+    5
+}
+fn default_register_connections() -> u32 {
+    4
+}
+
+/// Which database backs the broker's store.
+#[derive(Debug, Clone)]
+pub enum StoreLocation {
+    Sqlite(PathBuf),
+    Postgres(SecretString),
+}
+
+impl Config {
+    /// Loads `path` (if given; else `./registervakt.toml` when it exists), applies
+    /// `REGISTERVAKT_*` overrides and validates the result.
+    pub fn load(path: Option<&Path>) -> Result<Config, Error> {
+        let figment = match path {
+            Some(p) => {
+                if !p.is_file() {
+                    return Err(Error::Read {
+                        path: p.to_path_buf(),
+                        reason: "no such file (pass --config with the path to registervakt.toml)"
+                            .into(),
+                    });
+                }
+                Figment::new().merge(Toml::file(p))
+            }
+            None => Figment::new().merge(Toml::file(DEFAULT_FILE)),
+        };
+        Self::from_figment(figment.merge(Env::prefixed(ENV_PREFIX).split("__")))
+    }
+
+    /// Parses TOML text (used by `demo` and tests), still honouring env overrides.
+    pub fn from_toml(text: &str) -> Result<Config, Error> {
+        Self::from_figment(
+            Figment::new()
+                .merge(Toml::string(text))
+                .merge(Env::prefixed(ENV_PREFIX).split("__")),
+        )
+    }
+
+    fn from_figment(figment: Figment) -> Result<Config, Error> {
+        let cfg: Config = figment.extract().map_err(|e| Error::Parse(describe(&e)))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks everything that can be checked without touching the network.
+    pub fn validate(&self) -> Result<(), Error> {
+        self.listen_addr()?;
+        if self.store.busy_timeout_ms == 0 || self.store.busy_timeout_ms > 600_000 {
+            return Err(Error::invalid(
+                "store.busy_timeout_ms",
+                format!("is {}", self.store.busy_timeout_ms),
+                "use a value between 1 and 600000 milliseconds",
+            ));
+        }
+        if self.store.max_connections == 0 || self.store.max_connections > 1_000 {
+            return Err(Error::invalid(
+                "store.max_connections",
+                format!("is {}", self.store.max_connections),
+                "use a value between 1 and 1000",
+            ));
+        }
+        if let Some(url) = &self.store.url {
+            let url = url.expose_secret();
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return Err(Error::invalid(
+                    "store.url",
+                    "is not a postgres:// URL",
+                    "leave it out to use SQLite in store.data_dir, or give postgres://user@host/db",
+                ));
+            }
+        }
+        if self.store.data_dir.as_os_str().is_empty() {
+            return Err(Error::invalid(
+                "store.data_dir",
+                "is empty",
+                "set it to the directory for the store and extract files",
+            ));
+        }
+        if self.keys.kek_file.as_os_str().is_empty() {
+            return Err(Error::invalid(
+                "keys.kek_file",
+                "is empty",
+                "run `registervakt keys generate --out PATH` and set the path here",
+            ));
+        }
+        let reg = self.register.url.expose_secret();
+        if !(reg.starts_with("sqlite:")
+            || reg.starts_with("postgres://")
+            || reg.starts_with("postgresql://")
+            || reg.starts_with("mysql://")
+            || reg.starts_with("mariadb://"))
+        {
+            return Err(Error::invalid(
+                "register.url",
+                "has an unsupported scheme",
+                "use sqlite:PATH, postgres://… or mysql://…",
+            ));
+        }
+        if self.register.connect_timeout_secs == 0 || self.register.connect_timeout_secs > 120 {
+            return Err(Error::invalid(
+                "register.connect_timeout_secs",
+                format!("is {}", self.register.connect_timeout_secs),
+                "use a value between 1 and 120 seconds",
+            ));
+        }
+        if self.register.max_connections == 0 || self.register.max_connections > 100 {
+            return Err(Error::invalid(
+                "register.max_connections",
+                format!("is {}", self.register.max_connections),
+                "use a value between 1 and 100",
+            ));
+        }
+        if self.register.columns.is_empty() {
+            return Err(Error::invalid(
+                "register.columns",
+                "is empty",
+                "map at least member_id, district and protected_identity to register columns",
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn listen_addr(&self) -> Result<SocketAddr, Error> {
+        self.server.listen.parse().map_err(|_| {
+            Error::invalid(
+                "server.listen",
+                format!("`{}` is not an address", self.server.listen),
+                "write it as IP:PORT, e.g. 127.0.0.1:8080",
+            )
+        })
+    }
+
+    pub fn store_location(&self) -> StoreLocation {
+        match &self.store.url {
+            Some(url) => StoreLocation::Postgres(url.clone()),
+            None => StoreLocation::Sqlite(self.store.data_dir.join(SQLITE_STORE_FILE)),
+        }
+    }
+}
+
+/// Turns a figment error into one sentence that names the key, without echoing values
+/// (a value may be a secret).
+fn describe(e: &figment::Error) -> String {
+    let mut out = Vec::new();
+    for err in e.clone() {
+        let key = if err.path.is_empty() {
+            "(top level)".to_owned()
+        } else {
+            err.path.join(".")
+        };
+        let kind = match &err.kind {
+            figment::error::Kind::MissingField(f) => {
+                let full = if err.path.is_empty() {
+                    f.to_string()
+                } else {
+                    format!("{key}.{f}")
+                };
+                format!("`{full}` is missing; add it to registervakt.toml or set the REGISTERVAKT_ variable")
+            }
+            figment::error::Kind::UnknownField(f, _) => {
+                format!("`{key}.{f}` is not a known key; check its spelling against registervakt.example.toml")
+            }
+            figment::error::Kind::InvalidType(actual, expected) => {
+                format!("`{key}` has the wrong type ({actual}); expected {expected}")
+            }
+            figment::error::Kind::Message(m) if m.contains("parse") || m.contains("TOML") => {
+                format!("the file is not valid TOML: {m}")
+            }
+            other => format!("`{key}`: {other}"),
+        };
+        out.push(kind);
+    }
+    out.join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn minimal() -> &'static str {
+        r#"
+[store]
+data_dir = "/tmp/rv"
+[keys]
+kek_file = "/tmp/kek"
+[register]
+url = "sqlite:/tmp/reg.db"
+table = "members"
+[register.columns]
+member_id = "id"
+"#
+    }
+
+    #[test]
+    fn a_minimal_file_loads_with_defaults() {
+        let cfg = Config::from_figment(Figment::new().merge(Toml::string(minimal()))).unwrap();
+        assert_eq!(cfg.server.listen, "127.0.0.1:8080");
+        assert_eq!(cfg.store.busy_timeout_ms, 5_000);
+        assert!(matches!(cfg.store_location(), StoreLocation::Sqlite(p) if p.ends_with(SQLITE_STORE_FILE)));
+    }
+
+    #[test]
+    fn a_missing_key_is_named() {
+        let text = minimal().replace("kek_file = \"/tmp/kek\"", "");
+        let err = Config::from_figment(Figment::new().merge(Toml::string(&text))).unwrap_err();
+        assert!(err.to_string().contains("keys.kek_file"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_key_is_named() {
+        let text = format!("{}\nsurprise = 1\n", minimal().replace("[keys]", "[keys]\nkek = 1"));
+        let err = Config::from_figment(Figment::new().merge(Toml::string(&text))).unwrap_err();
+        assert!(err.to_string().contains("keys.kek"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_listen_address_names_the_key_and_the_fix() {
+        let text = format!("[server]\nlisten = \"localhost\"\n{}", minimal());
+        let err = Config::from_figment(Figment::new().merge(Toml::string(&text))).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("server.listen") && msg.contains("IP:PORT"), "{msg}");
+    }
+
+    #[test]
+    fn the_register_url_never_appears_in_debug_output() {
+        let text = minimal().replace("sqlite:/tmp/reg.db", "postgres://u:hunter2hunter2@h/db");
+        let cfg = Config::from_figment(Figment::new().merge(Toml::string(&text))).unwrap();
+        assert!(!format!("{cfg:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn a_non_postgres_store_url_is_refused() {
+        let text = minimal().replace("data_dir = \"/tmp/rv\"", "data_dir = \"/tmp/rv\"\nurl = \"mysql://x\"");
+        let err = Config::from_figment(Figment::new().merge(Toml::string(&text))).unwrap_err();
+        assert!(err.to_string().contains("store.url"), "{err}");
+    }
+}

@@ -1,0 +1,14 @@
+//! Registervakt — the only door through which staff get member data out of a party's
+//! membership register. See `ARCHITECTURE.md` for the map of modules.
+//!
+//! The binary (`src/main.rs`) only parses the command line and calls [`cli::run`]; everything
+//! else lives in this library so tests can start a real server on port 0.
+
+pub mod app;
+pub mod audit;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod register;
+pub mod store;
+pub mod web;

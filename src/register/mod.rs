@@ -1,0 +1,297 @@
+//! The member register, seen from the broker: a field catalogue with sensitivity classes, a
+//! validated column mapping, structured filters, and [`Register`], a read-only handle that
+//! counts and streams members.
+//!
+//! Guarantees:
+//! - The broker can only *read* through a [`Register`]: the connection is read-only at the
+//!   session level and no function here writes (the synthetic-register writer lives in
+//!   `store::register_writer` and is never reachable from a `Register`).
+//! - Members with protected identity are excluded unless a caller passes
+//!   [`ProtectedIdentity::Include`], and the check fails closed: only an explicit false in the
+//!   protected-identity column lets a member through; NULL counts as protected.
+//! - A missing consent (NULL) is no consent.
+//! - Errors are one sentence naming the config key or field and the fix; they never carry
+//!   a password, a row or a value read from the register.
+//!
+//! Must never: build SQL (that is `store::register`), read the clock (`today` is an
+//! argument), or accept an identifier from a user (identifiers come from the config only).
+
+mod field;
+mod filter;
+mod mapping;
+mod report;
+pub mod synthetic;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use time::Date;
+
+use crate::config::RegisterConfig;
+use crate::store;
+use crate::store::register::{Backend, ColumnKind, Condition, CountQuery, RegisterDb, RowQuery};
+
+pub use field::{Field, FieldKind, Sensitivity};
+pub use filter::{
+    AgeBand, ConsentFlag, DistrictCode, Filter, MAX_AGE, MAX_LIST, ProtectedIdentity, years_before,
+};
+pub use mapping::{Mapping, is_identifier, is_table_name};
+pub use report::{CheckReport, MappedField};
+
+/// One member's requested values, aligned with the requested fields; dates as `YYYY-MM-DD`,
+/// flags as `true`/`false`, NULL as `None`.
+pub type Row = Vec<Option<String>>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("`{name}` is not a known field (known: {known})")]
+    UnknownField { name: String, known: String },
+    #[error("register.columns.{key} is not a known field (known: {known})")]
+    UnknownFieldInConfig { key: String, known: String },
+    #[error("register.columns.{field} is missing: {why}")]
+    MandatoryFieldUnmapped { field: Field, why: &'static str },
+    #[error(
+        "{key} is not a plain identifier: use letters, digits and '_' (at most 63, not starting \
+         with a digit), and for register.table optionally schema.table"
+    )]
+    BadIdentifier { key: String },
+    #[error(
+        "cannot reach the member register ({backend} at {location}): {cause}; check register.url \
+         and that the database is up"
+    )]
+    Unreachable {
+        backend: &'static str,
+        location: String,
+        cause: String,
+    },
+    #[error(
+        "the member register ({backend} at {location}) has no table or view `{table}`; check register.table"
+    )]
+    TableMissing {
+        backend: &'static str,
+        location: String,
+        table: String,
+    },
+    #[error(
+        "register.columns.{field} maps to column `{column}`, which table `{table}` does not have (it has: {has})"
+    )]
+    ColumnMissing {
+        field: Field,
+        column: String,
+        table: String,
+        has: String,
+    },
+    #[error("invalid district code: {0}")]
+    InvalidDistrict(&'static str),
+    #[error("invalid filter: {0}")]
+    InvalidFilter(String),
+    #[error(
+        "the filter uses {field}, which register.columns does not map; map it or drop that filter"
+    )]
+    FilterOnUnmappedField { field: Field },
+    #[error("{field} is not mapped in register.columns, so it cannot be read")]
+    FieldUnmapped { field: Field },
+    #[error("no fields were requested")]
+    NoFields,
+    #[error("{0} is requested more than once")]
+    DuplicateField(Field),
+    #[error(transparent)]
+    Store(store::register::Error),
+}
+
+impl From<store::register::Error> for Error {
+    fn from(e: store::register::Error) -> Self {
+        match e {
+            store::register::Error::Connect {
+                backend,
+                location,
+                cause,
+            } => Error::Unreachable {
+                backend,
+                location,
+                cause,
+            },
+            other => Error::Store(other),
+        }
+    }
+}
+
+/// How the members matching a filter split up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counts {
+    pub included: u64,
+    /// Excluded because the protected-identity flag is true, NULL or unreadable.
+    pub excluded_protected: u64,
+    /// Not protected, but lacking at least one required consent (NULL is no consent).
+    pub excluded_no_consent: u64,
+}
+
+/// A read-only handle on the member register. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Register {
+    db: RegisterDb,
+    mapping: Arc<Mapping>,
+}
+
+impl Register {
+    /// Validates the mapping, connects read-only and checks every mapped column exists.
+    pub async fn open(cfg: &RegisterConfig) -> Result<Register, Error> {
+        let mapping = Mapping::from_config(cfg)?;
+        let timeout = Duration::from_secs(cfg.connect_timeout_secs);
+        let db = RegisterDb::connect(&cfg.url, timeout, cfg.max_connections).await?;
+        check_columns(&db, &mapping).await?;
+        Ok(Register {
+            db,
+            mapping: Arc::new(mapping),
+        })
+    }
+
+    pub fn mapping(&self) -> &Mapping {
+        &self.mapping
+    }
+
+    /// `"sqlite"`, `"postgres"` or `"mariadb"`.
+    pub fn backend(&self) -> &'static str {
+        self.db.backend().as_str()
+    }
+
+    /// `SELECT 1` for readiness.
+    pub async fn ping(&self) -> Result<(), Error> {
+        Ok(self.db.ping().await?)
+    }
+
+    /// How many members `filter` selects, and how many of them are excluded for protected
+    /// identity or missing consent — in one statement, without reading any row.
+    pub async fn count(
+        &self,
+        filter: &Filter,
+        protected: ProtectedIdentity,
+        today: Date,
+    ) -> Result<Counts, Error> {
+        let query = CountQuery {
+            table: self.mapping.table().to_owned(),
+            conditions: filter.conditions(&self.mapping, today)?,
+            exclude_protected: match protected {
+                ProtectedIdentity::Exclude => {
+                    Some(self.mapping.protected_identity_column().to_owned())
+                }
+                ProtectedIdentity::Include => None,
+            },
+            require_true: filter.consent_columns(&self.mapping)?,
+        };
+        let c = self.db.count(&query).await?;
+        Ok(Counts {
+            included: c.included,
+            excluded_protected: c.excluded_protected,
+            excluded_no_consent: c.excluded_no_consent,
+        })
+    }
+
+    /// Streams the included members' `fields`, ordered by member id. Exactly the members
+    /// [`Register::count`] reports as `included` for the same arguments.
+    pub fn rows(
+        &self,
+        filter: &Filter,
+        fields: &[Field],
+        protected: ProtectedIdentity,
+        today: Date,
+    ) -> Result<BoxStream<'static, Result<Row, Error>>, Error> {
+        let query = self.row_query(filter, fields, protected, today)?;
+        let stream = self.db.rows(query)?;
+        Ok(stream.map(|row| row.map_err(Error::from)).boxed())
+    }
+
+    /// The statement [`Register::rows`] would run on SQLite, with values inlined, for the
+    /// `sqlite3` shell. Benchmark use only; the broker never runs this text.
+    pub fn sqlite3_statement(
+        &self,
+        filter: &Filter,
+        fields: &[Field],
+        protected: ProtectedIdentity,
+        today: Date,
+    ) -> Result<String, Error> {
+        let query = self.row_query(filter, fields, protected, today)?;
+        Ok(store::register::render_for_sqlite3_cli(&query))
+    }
+
+    fn row_query(
+        &self,
+        filter: &Filter,
+        fields: &[Field],
+        protected: ProtectedIdentity,
+        today: Date,
+    ) -> Result<RowQuery, Error> {
+        let columns = self.selected_columns(fields)?;
+        let mut conditions = filter.conditions(&self.mapping, today)?;
+        if protected == ProtectedIdentity::Exclude {
+            let column = self.mapping.protected_identity_column().to_owned();
+            conditions.push(Condition::IsFalse(column));
+        }
+        let consents = filter.consent_columns(&self.mapping)?;
+        conditions.extend(consents.into_iter().map(Condition::IsTrue));
+        Ok(RowQuery {
+            table: self.mapping.table().to_owned(),
+            columns,
+            conditions,
+            order_by: self.mapping.member_id_column().to_owned(),
+        })
+    }
+
+    /// The mapping, members per district, unknown protected flags and write access.
+    pub async fn check_report(&self) -> Result<CheckReport, Error> {
+        report::build(&self.db, &self.mapping).await
+    }
+
+    /// Columns and kinds for `fields`: non-empty, no duplicates, all mapped.
+    fn selected_columns(&self, fields: &[Field]) -> Result<Vec<(String, ColumnKind)>, Error> {
+        if fields.is_empty() {
+            return Err(Error::NoFields);
+        }
+        let mut seen = BTreeSet::new();
+        fields
+            .iter()
+            .map(|&field| {
+                if !seen.insert(field) {
+                    return Err(Error::DuplicateField(field));
+                }
+                let kind = match field.kind() {
+                    FieldKind::Text => ColumnKind::Text,
+                    FieldKind::Date => ColumnKind::Date,
+                    FieldKind::Bool => ColumnKind::Bool,
+                };
+                Ok((self.mapping.require(field)?.to_owned(), kind))
+            })
+            .collect()
+    }
+}
+
+/// Every mapped column must exist in the table; the error names the key and lists what exists.
+async fn check_columns(db: &RegisterDb, mapping: &Mapping) -> Result<(), Error> {
+    let table = mapping.table();
+    let Some(existing) = db.table_columns(table).await? else {
+        return Err(Error::TableMissing {
+            backend: db.backend().as_str(),
+            location: db.location().to_owned(),
+            table: table.to_owned(),
+        });
+    };
+    // SQLite and MariaDB column names are case-insensitive; PostgreSQL quoted names are not.
+    let same = |a: &str, b: &str| match db.backend() {
+        Backend::Postgres => a == b,
+        Backend::Sqlite | Backend::MariaDb => a.eq_ignore_ascii_case(b),
+    };
+    for (field, column) in mapping.iter() {
+        if !existing.iter().any(|c| same(c, column)) {
+            return Err(Error::ColumnMissing {
+                field,
+                column: column.to_owned(),
+                table: table.to_owned(),
+                has: existing.join(", "),
+            });
+        }
+    }
+    Ok(())
+}

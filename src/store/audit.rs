@@ -1,0 +1,99 @@
+//! SQL for the audit log. Appends happen only inside a caller's write transaction; there is
+//! no function here that updates or deletes an audit row, and the database triggers refuse it.
+
+use futures::StreamExt;
+use futures::stream::BoxStream;
+
+use super::{Backend, Error, Store, Tx, on_tx};
+
+/// Serialises appends across several brokers on one PostgreSQL database: held until the
+/// transaction ends. (SQLite needs none: its write transactions start with `BEGIN IMMEDIATE`.)
+const PG_AUDIT_LOCK: i64 = 0x5256_4155_4449_5431; // "RVAUDIT1"
+
+/// One stored audit entry, exactly as it is hashed.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AuditRow {
+    pub seq: i64,
+    pub occurred_at: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub outcome: String,
+    pub details: String,
+    pub prev_hash: String,
+    pub entry_hash: String,
+}
+
+/// Takes the append lock and returns the last entry's (seq, entry_hash), if any.
+pub async fn lock_and_find_head(tx: &mut Tx) -> Result<Option<(i64, String)>, Error> {
+    const HEAD: &str = "SELECT seq, entry_hash FROM audit_events ORDER BY seq DESC LIMIT 1";
+    let head = match tx {
+        Tx::Sqlite(t) => sqlx::query_as(HEAD).fetch_optional(&mut **t).await?,
+        Tx::Postgres(t) => {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(PG_AUDIT_LOCK)
+                .execute(&mut **t)
+                .await?;
+            sqlx::query_as(HEAD).fetch_optional(&mut **t).await?
+        }
+    };
+    Ok(head)
+}
+
+pub async fn insert_event(tx: &mut Tx, row: &AuditRow) -> Result<(), Error> {
+    const INSERT: &str = "INSERT INTO audit_events \
+        (seq, occurred_at, actor, action, target, outcome, details, prev_hash, entry_hash) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+    on_tx!(tx, conn => {
+        sqlx::query(INSERT)
+            .bind(row.seq)
+            .bind(row.occurred_at)
+            .bind(&row.actor)
+            .bind(&row.action)
+            .bind(&row.target)
+            .bind(&row.outcome)
+            .bind(&row.details)
+            .bind(&row.prev_hash)
+            .bind(&row.entry_hash)
+            .execute(conn)
+            .await?;
+    });
+    Ok(())
+}
+
+impl Store {
+    /// Every audit entry in sequence order, streamed (the log may hold millions of rows).
+    pub fn stream_audit_events(&self) -> BoxStream<'_, Result<AuditRow, Error>> {
+        const ALL: &str = "SELECT seq, occurred_at, actor, action, target, outcome, details, \
+                           prev_hash, entry_hash FROM audit_events ORDER BY seq";
+        match &self.backend {
+            Backend::Sqlite(pool) => sqlx::query_as::<_, AuditRow>(ALL)
+                .fetch(pool)
+                .map(|r| r.map_err(Error::from))
+                .boxed(),
+            Backend::Postgres(pool) => sqlx::query_as::<_, AuditRow>(ALL)
+                .fetch(pool)
+                .map(|r| r.map_err(Error::from))
+                .boxed(),
+        }
+    }
+
+    /// The newest entries first, at most `limit`.
+    pub async fn list_recent_audit_events(&self, limit: i64) -> Result<Vec<AuditRow>, Error> {
+        const RECENT: &str = "SELECT seq, occurred_at, actor, action, target, outcome, details, \
+                              prev_hash, entry_hash FROM audit_events ORDER BY seq DESC LIMIT $1";
+        let rows = match &self.backend {
+            Backend::Sqlite(pool) => sqlx::query_as(RECENT).bind(limit).fetch_all(pool).await?,
+            Backend::Postgres(pool) => sqlx::query_as(RECENT).bind(limit).fetch_all(pool).await?,
+        };
+        Ok(rows)
+    }
+
+    /// Proves the audit log can take a write right now: takes the append lock in a write
+    /// transaction and rolls it back. Readiness uses it; data release must not start when it fails.
+    pub async fn check_audit_writable(&self) -> Result<(), Error> {
+        let mut tx = self.begin().await?;
+        lock_and_find_head(&mut tx).await?;
+        tx.rollback().await
+    }
+}

@@ -1,0 +1,299 @@
+//! The broker's own database, and the only module that speaks SQL (`sqlx`).
+//!
+//! Backends: SQLite (default; one file in the data dir) and PostgreSQL (several brokers on
+//! one database). The same migration versions exist in `migrations/sqlite` and
+//! `migrations/postgres`.
+//!
+//! Guarantees:
+//! - SQLite runs with `journal_mode=WAL`, `synchronous=FULL` (a committed audit event survives
+//!   power loss, SECURITY_BAR E2), `foreign_keys=ON`, `secure_delete=ON` (deleted pages are
+//!   overwritten, SP 800-88) and a busy timeout; [`Store::check_settings`] asserts this at start.
+//! - Write transactions on SQLite start with `BEGIN IMMEDIATE`, so a read-then-write
+//!   transaction never fails with a snapshot conflict under WAL's single writer.
+//! - Every query is parameterised; nothing here formats user input into SQL text.
+//!
+//! `register` and `register_writer` hold the SQL for the party's membership register, which is
+//! a different database: read-only for the broker, written only by the demo and tests.
+
+pub mod audit;
+pub mod register;
+pub mod register_writer;
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+
+use crate::config::StoreLocation;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("the store's data directory {path} {problem}")]
+    DataDir { path: PathBuf, problem: String },
+    #[error("cannot open the store ({backend}): {cause}")]
+    Connect { backend: &'static str, cause: String },
+    #[error("the store is not initialised; run `registervakt init --config FILE` first")]
+    NotInitialised,
+    #[error("the store's setting {name} is {actual}, expected {expected}")]
+    Setting {
+        name: &'static str,
+        expected: String,
+        actual: String,
+    },
+    #[error("store migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("store query failed: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("the store holds inconsistent data: {0}")]
+    Corrupt(String),
+}
+
+/// How to open the store.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub location: StoreLocation,
+    pub busy_timeout: Duration,
+    pub max_connections: u32,
+    /// `init` and `demo` create the SQLite file; `serve` refuses a missing store.
+    pub create: bool,
+}
+
+/// A handle to the broker's store. Cheap to clone (pools are reference-counted).
+#[derive(Debug, Clone)]
+pub struct Store {
+    backend: Backend,
+}
+
+#[derive(Debug, Clone)]
+enum Backend {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// A write transaction. Domain code passes `&mut Tx` to the store functions (and to
+/// `audit::record`) so that a change and its audit event commit together or not at all.
+pub enum Tx {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<(), Error> {
+        match self {
+            Tx::Sqlite(tx) => tx.commit().await?,
+            Tx::Postgres(tx) => tx.commit().await?,
+        }
+        Ok(())
+    }
+
+    pub async fn rollback(self) -> Result<(), Error> {
+        match self {
+            Tx::Sqlite(tx) => tx.rollback().await?,
+            Tx::Postgres(tx) => tx.rollback().await?,
+        }
+        Ok(())
+    }
+}
+
+/// Runs the same SQL text against whichever backend the store has. SQLite accepts the
+/// `$1` placeholders PostgreSQL uses, so most statements are written once.
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.backend {
+            Backend::Sqlite($pool) => $body,
+            Backend::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// Same as `on_pool!`, for a transaction.
+macro_rules! on_tx {
+    ($tx:expr, $conn:ident => $body:expr) => {
+        match $tx {
+            Tx::Sqlite(t) => {
+                let $conn = &mut **t;
+                $body
+            }
+            Tx::Postgres(t) => {
+                let $conn = &mut **t;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use on_tx;
+
+impl Store {
+    pub async fn open(opts: &Options) -> Result<Store, Error> {
+        let backend = match &opts.location {
+            StoreLocation::Sqlite(path) => Backend::Sqlite(open_sqlite(path, opts).await?),
+            StoreLocation::Postgres(url) => {
+                let connect = PgConnectOptions::from_str(url.expose_secret()).map_err(|e| {
+                    Error::Connect {
+                        backend: "postgres",
+                        cause: short_cause(&e),
+                    }
+                })?;
+                let pool = PgPoolOptions::new()
+                    .max_connections(opts.max_connections)
+                    .acquire_timeout(Duration::from_secs(5))
+                    .connect_with(connect)
+                    .await
+                    .map_err(|e| Error::Connect {
+                        backend: "postgres",
+                        cause: short_cause(&e),
+                    })?;
+                Backend::Postgres(pool)
+            }
+        };
+        Ok(Store { backend })
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Applies pending migrations (idempotent).
+    pub async fn migrate(&self) -> Result<(), Error> {
+        match &self.backend {
+            Backend::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
+            Backend::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Fails unless every migration this binary knows has been applied.
+    pub async fn ensure_migrated(&self) -> Result<(), Error> {
+        let migrator = match &self.backend {
+            Backend::Sqlite(_) => &SQLITE_MIGRATIONS,
+            Backend::Postgres(_) => &POSTGRES_MIGRATIONS,
+        };
+        let latest = migrator.iter().map(|m| m.version).max();
+        let applied: Option<i64> = on_pool!(self, pool => {
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                .fetch_one(pool)
+                .await
+                .ok()
+                .flatten()
+        });
+        match (applied, latest) {
+            (Some(a), Some(l)) if a >= l => Ok(()),
+            _ => Err(Error::NotInitialised),
+        }
+    }
+
+    /// Asserts the durability and privacy settings the store promises (see the module header).
+    pub async fn check_settings(&self) -> Result<(), Error> {
+        let Backend::Sqlite(pool) = &self.backend else {
+            return Ok(());
+        };
+        let mut conn = pool.acquire().await?;
+        let expect = [
+            ("journal_mode", "PRAGMA journal_mode", "wal"),
+            ("synchronous", "PRAGMA synchronous", "2"),
+            ("foreign_keys", "PRAGMA foreign_keys", "1"),
+            ("secure_delete", "PRAGMA secure_delete", "1"),
+        ];
+        for (name, sql, want) in expect {
+            let actual = pragma_text(&mut conn, sql).await?;
+            if !actual.eq_ignore_ascii_case(want) {
+                return Err(Error::Setting {
+                    name,
+                    expected: want.to_owned(),
+                    actual,
+                });
+            }
+        }
+        let busy = pragma_text(&mut conn, "PRAGMA busy_timeout").await?;
+        if busy.parse::<i64>().unwrap_or(0) <= 0 {
+            return Err(Error::Setting {
+                name: "busy_timeout",
+                expected: "> 0".into(),
+                actual: busy,
+            });
+        }
+        Ok(())
+    }
+
+    /// Starts a write transaction (`BEGIN IMMEDIATE` on SQLite).
+    pub async fn begin(&self) -> Result<Tx, Error> {
+        Ok(match &self.backend {
+            Backend::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Backend::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        })
+    }
+
+    /// A cheap round trip, for readiness.
+    pub async fn ping(&self) -> Result<(), Error> {
+        on_pool!(self, pool => {
+            sqlx::query("SELECT 1").execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    /// Closes the pools, letting in-flight work finish (graceful shutdown).
+    pub async fn close(&self) {
+        on_pool!(self, pool => pool.close().await);
+    }
+}
+
+async fn open_sqlite(path: &std::path::Path, opts: &Options) -> Result<SqlitePool, Error> {
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    if !dir.is_dir() {
+        return Err(Error::DataDir {
+            path: dir.to_path_buf(),
+            problem: "does not exist; create it (mode 0700) or fix store.data_dir".into(),
+        });
+    }
+    if !opts.create && !path.is_file() {
+        return Err(Error::NotInitialised);
+    }
+    let connect = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(opts.create)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .foreign_keys(true)
+        .busy_timeout(opts.busy_timeout)
+        .pragma("secure_delete", "ON");
+    SqlitePoolOptions::new()
+        .max_connections(opts.max_connections)
+        .acquire_timeout(opts.busy_timeout + Duration::from_secs(1))
+        .connect_with(connect)
+        .await
+        .map_err(|e| Error::Connect {
+            backend: "sqlite",
+            cause: short_cause(&e),
+        })
+}
+
+async fn pragma_text(
+    conn: &mut sqlx::pool::PoolConnection<Sqlite>,
+    sql: &'static str,
+) -> Result<String, Error> {
+    use sqlx::Row;
+    let row = sqlx::query(sql).fetch_one(&mut **conn).await?;
+    let text = row
+        .try_get::<String, _>(0)
+        .or_else(|_| row.try_get::<i64, _>(0).map(|v| v.to_string()))?;
+    Ok(text)
+}
+
+/// The first line of a driver error, without the connection string (which may hold a password).
+fn short_cause(e: &dyn std::fmt::Display) -> String {
+    let text = e.to_string();
+    let line = text.lines().next().unwrap_or("unknown error");
+    line.chars().take(200).collect()
+}

@@ -1,0 +1,54 @@
+//! Security headers on every response, and the request-body cap.
+//!
+//! CSP allows only the broker's own styles and scripts — no inline script, no external
+//! origin (ASVS V3.4). `Cache-Control: no-store` is the default so no page or API answer is
+//! kept by a browser or proxy; static assets opt out explicitly.
+
+use axum::extract::Request;
+use axum::http::header::{self, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::error::ApiError;
+use crate::config::MAX_BODY_BYTES;
+
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+    style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; \
+    base-uri 'none'";
+
+pub async fn security_headers(req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    let set = |h: &mut axum::http::HeaderMap, name, value: &'static str| {
+        h.insert(name, HeaderValue::from_static(value));
+    };
+    set(h, header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY);
+    set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(h, header::REFERRER_POLICY, "no-referrer");
+    set(h, header::X_FRAME_OPTIONS, "DENY");
+    set(h, header::STRICT_TRANSPORT_SECURITY, "max-age=31536000");
+    h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
+    h.insert("cross-origin-resource-policy", HeaderValue::from_static("same-origin"));
+    h.insert(
+        "permissions-policy",
+        HeaderValue::from_static("camera=(), microphone=(), geolocation=(), payment=()"),
+    );
+    if !h.contains_key(header::CACHE_CONTROL) {
+        set(h, header::CACHE_CONTROL, "no-store");
+    }
+    res
+}
+
+/// Refuses a declared body over the cap before anything reads it (SECURITY_BAR F3). Bodies
+/// without a length are capped while read by `DefaultBodyLimit`.
+pub async fn limit_body(req: Request, next: Next) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return ApiError::BodyTooLarge.into_response();
+    }
+    next.run(req).await
+}

@@ -1,0 +1,110 @@
+//! Liveness and readiness.
+//!
+//! `/healthz` answers 200 while the process runs. `/readyz` answers 200 only when the store
+//! answers, the audit log accepts a write, the data dir is writable and the register answers;
+//! otherwise 503 with which check failed (never why: causes are logged, not sent). A load
+//! balancer takes a broker that cannot audit out of rotation — fail closed.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::app::AppState;
+
+const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Liveness {
+    /// Always `alive`.
+    pub status: &'static str,
+    pub version: &'static str,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ready` or `not_ready`.
+    pub status: &'static str,
+    pub checks: ReadinessChecks,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReadinessChecks {
+    /// `ok` or `failing`.
+    pub store: &'static str,
+    pub audit: &'static str,
+    pub data_dir: &'static str,
+    pub register: &'static str,
+}
+
+/// Liveness. Public: no session needed.
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    responses((status = 200, description = "The process is running", body = Liveness)))]
+pub async fn healthz() -> Json<Liveness> {
+    Json(Liveness {
+        status: "alive",
+        version: env!("CARGO_PKG_VERSION"),
+    })
+}
+
+/// Readiness: store, audit log, data dir and register. Public: no session needed.
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses(
+        (status = 200, description = "Ready to serve", body = Readiness),
+        (status = 503, description = "A dependency is failing; nothing will be released", body = Readiness)))]
+pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
+    let (store, audit, data_dir, register) = tokio::join!(
+        check("store", state.store.ping()),
+        check("audit", state.store.check_audit_writable()),
+        check("data_dir", probe_data_dir(&state)),
+        check("register", state.register.ping()),
+    );
+    let ready = store && audit && data_dir && register;
+    state.metrics.set_ready(ready);
+    let word = |ok: bool| if ok { "ok" } else { "failing" };
+    let body = Readiness {
+        status: if ready { "ready" } else { "not_ready" },
+        checks: ReadinessChecks {
+            store: word(store),
+            audit: word(audit),
+            data_dir: word(data_dir),
+            register: word(register),
+        },
+    };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body))
+}
+
+async fn check<E: std::fmt::Display>(
+    name: &'static str,
+    fut: impl std::future::Future<Output = Result<(), E>>,
+) -> bool {
+    match tokio::time::timeout(CHECK_TIMEOUT, fut).await {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            tracing::warn!(check = name, error = %e, "readiness check failed");
+            false
+        }
+        Err(_) => {
+            tracing::warn!(check = name, "readiness check timed out");
+            false
+        }
+    }
+}
+
+async fn probe_data_dir(state: &AppState) -> Result<(), std::io::Error> {
+    let probe = state
+        .config
+        .store
+        .data_dir
+        .join(format!(".ready-probe-{}", state.instance));
+    tokio::fs::write(&probe, b"ready").await?;
+    tokio::fs::remove_file(&probe).await
+}

@@ -1,0 +1,173 @@
+//! The `registervakt` binary as an operator runs it: start-up refusals are one sentence and
+//! a non-zero exit; `keys generate` makes a private file; `audit verify` names tampering;
+//! `demo` serves on a fresh directory and reuses it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use sqlx::Executor;
+
+fn registervakt(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_registervakt"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// `serve` must fail before it binds anything: give it a port nobody uses.
+fn serve_expecting_failure(config: &std::path::Path) -> String {
+    let out = registervakt(&["serve", "--config", config.to_str().unwrap()]);
+    assert!(!out.status.success(), "serve should have failed");
+    let err = stderr(&out);
+    assert_eq!(err.trim().lines().count(), 1, "one sentence expected, got: {err}");
+    err
+}
+
+#[test]
+fn keys_generate_writes_a_file_only_its_owner_can_read_and_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kek.key");
+    let out = registervakt(&["keys", "generate", "--out", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let again = registervakt(&["keys", "generate", "--out", path.to_str().unwrap()]);
+    assert!(!again.status.success());
+}
+
+#[tokio::test]
+async fn serve_refuses_a_key_file_readable_by_others() {
+    let t = common::prepare(20).await;
+    std::fs::set_permissions(&t.kek, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let err = serve_expecting_failure(&t.config_path);
+    assert!(err.contains("chmod 600"), "{err}");
+}
+
+#[tokio::test]
+async fn serve_refuses_a_missing_key_file() {
+    let t = common::prepare(20).await;
+    std::fs::remove_file(&t.kek).unwrap();
+    let err = serve_expecting_failure(&t.config_path);
+    assert!(err.contains("keys generate"), "{err}");
+}
+
+#[tokio::test]
+async fn serve_refuses_a_mapping_to_a_column_the_register_lacks() {
+    let t = common::prepare(20).await;
+    let text = t.config_text().replace("= \"telefon\"", "= \"mobilnummer\"");
+    std::fs::write(&t.config_path, text).unwrap();
+    let err = serve_expecting_failure(&t.config_path);
+    assert!(err.contains("mobilnummer"), "{err}");
+}
+
+#[tokio::test]
+async fn serve_refuses_an_unreachable_register() {
+    let t = common::prepare(20).await;
+    let text = t
+        .config_text()
+        .replace(&t.register_url, "postgres://postgres:s3cretpassw0rd@127.0.0.1:1/register")
+        .replace("[register.columns]", "connect_timeout_secs = 2\n\n[register.columns]");
+    std::fs::write(&t.config_path, text).unwrap();
+    let err = serve_expecting_failure(&t.config_path);
+    assert!(err.contains("register"), "{err}");
+    assert!(!err.contains("s3cretpassw0rd"), "the password leaked: {err}");
+}
+
+#[tokio::test]
+async fn serve_names_the_config_key_that_is_wrong() {
+    let t = common::prepare(20).await;
+    let text = t.config_text().replace("listen = \"127.0.0.1:8080\"", "listen = \"everywhere\"");
+    std::fs::write(&t.config_path, text).unwrap();
+    let err = serve_expecting_failure(&t.config_path);
+    assert!(err.contains("server.listen"), "{err}");
+}
+
+#[tokio::test]
+async fn audit_verify_passes_and_then_names_an_entry_edited_behind_the_brokers_back() {
+    let t = common::prepare(20).await;
+    let config = t.config_path.to_str().unwrap();
+    assert!(registervakt(&["init", "--config", config]).status.success());
+    assert!(registervakt(&["init", "--config", config]).status.success());
+    let ok = registervakt(&["audit", "verify", "--config", config]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("2 entries"));
+
+    let db = t.data.join("registervakt.db");
+    let raw = sqlx::SqlitePool::connect(&format!("sqlite:{}", db.display())).await.unwrap();
+    raw.execute("DROP TRIGGER audit_events_no_update").await.unwrap();
+    raw.execute("UPDATE audit_events SET actor = 'cli:someone-else' WHERE seq = 2")
+        .await
+        .unwrap();
+    raw.close().await;
+
+    let bad = registervakt(&["audit", "verify", "--data-dir", t.data.to_str().unwrap()]);
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("entry 2"), "{}", stderr(&bad));
+}
+
+#[test]
+fn demo_serves_health_readiness_and_openapi_and_reuses_its_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo_dir = dir.path().join("demo");
+    for run in 0..2 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_registervakt"))
+            .args(["demo", "--members", "500", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&demo_dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut url = None;
+        for line in stdout.lines() {
+            let line = line.unwrap();
+            if let Some(rest) = line.split("serving on ").nth(1) {
+                url = Some(rest.trim().trim_end_matches('/').to_owned());
+                break;
+            }
+        }
+        let url = url.expect("demo did not print its address");
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let client = reqwest::Client::new();
+            for path in ["/healthz", "/readyz", "/api/openapi.json"] {
+                let res = client.get(format!("{url}{path}")).send().await.unwrap();
+                assert_eq!(res.status(), 200, "run {run}: {path}");
+            }
+        });
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        let status = wait_with_timeout(&mut child, Duration::from_secs(30));
+        assert!(status.success(), "run {run}: demo did not stop cleanly");
+    }
+    let verify = registervakt(&["audit", "verify", "--data-dir", demo_dir.to_str().unwrap()]);
+    assert!(verify.status.success(), "{}", stderr(&verify));
+    // store.init, demo.create, then start + stop twice
+    assert!(String::from_utf8_lossy(&verify.stdout).contains("6 entries"));
+}
+
+fn wait_with_timeout(child: &mut std::process::Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("process did not exit in time");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

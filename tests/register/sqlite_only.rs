@@ -1,0 +1,169 @@
+//! Tests that need no database server: mapping errors before connecting, unreachable
+//! registers, and that reading a SQLite register leaves its file untouched.
+
+use super::*;
+
+fn sqlite_config(url: &str, columns: BTreeMap<String, String>) -> RegisterConfig {
+    RegisterConfig {
+        url: SecretString::from(url.to_owned()),
+        table: synthetic::DEMO_TABLE.to_owned(),
+        columns,
+        connect_timeout_secs: 2,
+        max_connections: 1,
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_field_in_the_mapping_is_named_with_its_config_key() {
+    let mut columns = synthetic::demo_columns();
+    columns.insert("telefon".into(), "telefon".into());
+    let err = Register::open(&sqlite_config("sqlite:/nonexistent/x.db", columns))
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with("register.columns.telefon is not a known field (known: member_id,"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn a_register_without_a_protected_identity_mapping_refuses_to_open() {
+    let mut columns = synthetic::demo_columns();
+    columns.remove("protected_identity");
+    let err = Register::open(&sqlite_config("sqlite:/nonexistent/x.db", columns))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "register.columns.protected_identity is missing: without it members with protected identity cannot be excluded"
+    );
+}
+
+#[tokio::test]
+async fn a_table_or_column_name_that_is_not_a_plain_identifier_is_refused() {
+    let mut cfg = sqlite_config("sqlite:/nonexistent/x.db", synthetic::demo_columns());
+    cfg.table = "medlemmar; DROP TABLE x".into();
+    let msg = Register::open(&cfg).await.unwrap_err().to_string();
+    assert!(
+        msg.starts_with("register.table is not a plain identifier"),
+        "{msg}"
+    );
+    let mut cfg = sqlite_config("sqlite:/nonexistent/x.db", synthetic::demo_columns());
+    cfg.columns.insert("email".into(), "\"epost\"".into());
+    let msg = Register::open(&cfg).await.unwrap_err().to_string();
+    assert!(
+        msg.starts_with("register.columns.email is not a plain identifier"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_sqlite_register_is_one_sentence_naming_the_path() {
+    let cfg = sqlite_config("sqlite:/nonexistent/register.db", synthetic::demo_columns());
+    let msg = Register::open(&cfg).await.unwrap_err().to_string();
+    assert!(
+        msg.starts_with("cannot reach the member register (sqlite at /nonexistent/register.db): "),
+        "{msg}"
+    );
+    assert!(
+        msg.ends_with("; check register.url and that the database is up"),
+        "{msg}"
+    );
+    assert_eq!(msg.lines().count(), 1);
+}
+
+#[tokio::test]
+async fn an_unreachable_postgres_register_names_host_and_port_but_never_the_password() {
+    let cfg = sqlite_config(
+        "postgres://registervakt:hunter2secret@127.0.0.1:1/party",
+        synthetic::demo_columns(),
+    );
+    let err = Register::open(&cfg).await.unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with("cannot reach the member register (postgres at 127.0.0.1:1): "),
+        "{msg}"
+    );
+    assert!(
+        !msg.contains("hunter2secret") && !format!("{err:?}").contains("hunter2secret"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn reading_a_sqlite_register_never_changes_its_file() {
+    let members = protection_and_consent_members();
+    run(Kind::Sqlite, members, |fx| async move {
+        let path = fx.url.trim_start_matches("sqlite:").to_owned();
+        let before = (
+            std::fs::read(&path).unwrap(),
+            std::fs::metadata(&path).unwrap().modified().unwrap(),
+        );
+        let register = fx.open().await;
+        register.ping().await.unwrap();
+        register
+            .count(&uppsala(), ProtectedIdentity::Exclude, TODAY)
+            .await
+            .unwrap();
+        let _ = ids(&register, &uppsala(), ProtectedIdentity::Include).await;
+        register.check_report().await.unwrap();
+        drop(register);
+        let after = (
+            std::fs::read(&path).unwrap(),
+            std::fs::metadata(&path).unwrap().modified().unwrap(),
+        );
+        assert!(before == after, "the register file changed");
+        let dir = std::path::Path::new(&path).parent().unwrap();
+        let names: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            names.len(),
+            1,
+            "no journal or WAL files left behind: {names:?}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_writer_refuses_to_overwrite_an_existing_register_table() {
+    run(Kind::Sqlite, vec![member(1)], |fx| async move {
+        let err = register_writer::write_register(&fx.url, &fx.table, std::iter::once(member(2)))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("already exists"), "{err}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_canary_member_is_written_and_read_back_with_its_marker() {
+    let canary = synthetic::canary(99);
+    let mut members: Vec<_> = synthetic::generate(50, 3).collect();
+    members.push(canary.clone());
+    run(Kind::Sqlite, members, |fx| async move {
+        let register = fx.open().await;
+        let f = Filter::district(DistrictCode::parse(&canary.district).unwrap());
+        let rows: Vec<Row> = register
+            .rows(
+                &f,
+                &[Field::MemberId, Field::FirstName],
+                ProtectedIdentity::Exclude,
+                TODAY,
+            )
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        let marker = synthetic::canary_marker(99);
+        let found = rows
+            .iter()
+            .filter(|r| r[1].as_deref() == Some(marker.as_str()))
+            .count();
+        assert_eq!(found, 1);
+    })
+    .await;
+}

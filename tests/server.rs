@@ -1,0 +1,126 @@
+//! The server started for real on port 0: health, readiness, OpenAPI, headers, limits.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::spawn_app;
+use registervakt::config::MAX_BODY_BYTES;
+
+#[tokio::test]
+async fn healthz_readyz_and_openapi_answer_200() {
+    let app = spawn_app().await;
+    for path in ["/healthz", "/readyz", "/api/openapi.json", "/", "/metrics"] {
+        let res = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+    }
+    let ready: serde_json::Value = app
+        .client
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["status"], "ready");
+    assert_eq!(ready["checks"]["audit"], "ok");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_the_health_endpoints() {
+    let app = spawn_app().await;
+    let doc: serde_json::Value = app
+        .client
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with('3'));
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        assert!(doc["paths"][path].is_object(), "{path} missing");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let app = spawn_app().await;
+    for path in ["/", "/healthz", "/api/v1/nothing", "/nothing"] {
+        let res = app.client.get(app.url(path)).send().await.unwrap();
+        let h = res.headers();
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}");
+        assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{path}");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
+        assert_eq!(h["cache-control"], "no-store", "{path}");
+        assert!(h.contains_key("x-request-id"), "{path}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_unknown_api_path_answers_a_json_error_with_a_stable_code() {
+    let app = spawn_app().await;
+    let res = app.client.get(app.url("/api/v1/nothing")).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "not_found");
+    assert!(body["message"].as_str().unwrap().len() > 5);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_body_over_one_mebibyte_is_refused_with_413_before_parsing() {
+    let app = spawn_app().await;
+    let big = vec![b'a'; MAX_BODY_BYTES + 1];
+    let res = app
+        .client
+        .post(app.url("/api/v1/anything"))
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 413);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "body_too_large");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn readiness_fails_closed_when_the_data_dir_is_gone_and_recovers_without_restart() {
+    let app = spawn_app().await;
+    let data = app.dir.data.clone();
+    let moved = data.with_file_name("data-moved");
+    // Moving the directory away makes every new file in it fail (this works as root too,
+    // where permission bits would not stop a write).
+    std::fs::rename(&data, &moved).unwrap();
+    let res = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(res.status(), 503);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["status"], "not_ready");
+    assert_eq!(body["checks"]["data_dir"], "failing");
+    std::fs::rename(&moved, &data).unwrap();
+    let res = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(res.status(), 200, "readiness must recover without a restart");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn start_and_graceful_stop_are_audited_and_the_chain_verifies() {
+    let app = spawn_app().await;
+    let config = app.dir.config();
+    app.stop().await;
+    let store = registervakt::app::open_store(&config, false).await.unwrap();
+    let report = registervakt::audit::verify(&store).await.unwrap();
+    // store.init, system.start, system.stop
+    assert_eq!(report.entries, 3);
+    let recent = store.list_recent_audit_events(10).await.unwrap();
+    let codes: Vec<&str> = recent.iter().rev().map(|r| r.action.as_str()).collect();
+    assert_eq!(codes, ["store.init", "system.start", "system.stop"]);
+}

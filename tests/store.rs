@@ -1,0 +1,272 @@
+//! The broker's store and the audit chain, on SQLite always and on PostgreSQL when
+//! `REGISTERVAKT_TEST_POSTGRES_URL` is set (each test gets a fresh database).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use registervakt::audit::{self, Event};
+use registervakt::config::StoreLocation;
+use registervakt::store::{Options, Store};
+use secrecy::SecretString;
+use sqlx::Executor;
+
+/// Raw access behind the broker's back, as an attacker with database access would have.
+enum Raw {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool, String, String),
+}
+
+impl Raw {
+    async fn exec(&self, sql: &str) -> Result<(), sqlx::Error> {
+        match self {
+            Raw::Sqlite(p) => p.execute(sql).await.map(|_| ()),
+            Raw::Postgres(p, _, _) => p.execute(sql).await.map(|_| ()),
+        }
+    }
+
+    async fn drop_guards(&self) {
+        let sql = match self {
+            Raw::Sqlite(_) => "DROP TRIGGER audit_events_no_update; DROP TRIGGER audit_events_no_delete; DROP TRIGGER audit_events_chain;",
+            Raw::Postgres(..) => "DROP TRIGGER audit_events_no_update_delete ON audit_events; DROP TRIGGER audit_events_chain ON audit_events;",
+        };
+        self.exec(sql).await.unwrap();
+    }
+
+    async fn finish(self) {
+        if let Raw::Postgres(pool, admin_url, db) = self {
+            pool.close().await;
+            let admin = sqlx::PgPool::connect(&admin_url).await.unwrap();
+            admin
+                .execute(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)").as_str())
+                .await
+                .unwrap();
+        }
+    }
+}
+
+struct Fixture {
+    store: Store,
+    raw: Raw,
+    _dir: Option<tempfile::TempDir>,
+}
+
+async fn sqlite() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("registervakt.db");
+    let store = open(StoreLocation::Sqlite(path.clone())).await;
+    let raw = sqlx::SqlitePool::connect(&format!("sqlite:{}", path.display()))
+        .await
+        .unwrap();
+    Fixture {
+        store,
+        raw: Raw::Sqlite(raw),
+        _dir: Some(dir),
+    }
+}
+
+async fn postgres() -> Fixture {
+    let admin_url = std::env::var("REGISTERVAKT_TEST_POSTGRES_URL")
+        .expect("REGISTERVAKT_TEST_POSTGRES_URL must be set for the PostgreSQL suite");
+    let db = format!("rv_store_{}", registervakt::crypto::random_id128());
+    let admin = sqlx::PgPool::connect(&admin_url).await.unwrap();
+    admin
+        .execute(format!("CREATE DATABASE {db}").as_str())
+        .await
+        .unwrap();
+    admin.close().await;
+    let mut url = url::Url::parse(&admin_url).unwrap();
+    url.set_path(&db);
+    let store = open(StoreLocation::Postgres(SecretString::from(url.to_string()))).await;
+    let raw = sqlx::PgPool::connect(url.as_str()).await.unwrap();
+    Fixture {
+        store,
+        raw: Raw::Postgres(raw, admin_url, db),
+        _dir: None,
+    }
+}
+
+async fn open(location: StoreLocation) -> Store {
+    let store = Store::open(&Options {
+        location,
+        busy_timeout: Duration::from_secs(5),
+        max_connections: 8,
+        create: true,
+    })
+    .await
+    .unwrap();
+    store.migrate().await.unwrap();
+    store
+}
+
+async fn append(store: &Store, n: usize) {
+    for i in 0..n {
+        audit::record_now(store, &Event::system_started("t", &format!("127.0.0.1:{i}"), "i"))
+            .await
+            .unwrap();
+    }
+}
+
+async fn verify_err(store: &Store) -> String {
+    audit::verify(store).await.unwrap_err().to_string()
+}
+
+// ---- shared test bodies ----------------------------------------------------------
+
+async fn migrations_are_idempotent_and_settings_hold(f: Fixture) {
+    f.store.migrate().await.unwrap();
+    f.store.ensure_migrated().await.unwrap();
+    f.store.check_settings().await.unwrap();
+    f.raw.finish().await;
+}
+
+async fn an_event_rolls_back_with_its_transaction(f: Fixture) {
+    let mut tx = f.store.begin().await.unwrap();
+    audit::record(&mut tx, &Event::system_stopped("x"), time::OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    tx.rollback().await.unwrap();
+    assert_eq!(audit::verify(&f.store).await.unwrap().entries, 0);
+    append(&f.store, 1).await;
+    assert_eq!(audit::verify(&f.store).await.unwrap().entries, 1);
+    f.raw.finish().await;
+}
+
+async fn audit_rows_cannot_be_changed_or_removed(f: Fixture) {
+    append(&f.store, 3).await;
+    assert!(f.raw.exec("UPDATE audit_events SET actor = 'eve' WHERE seq = 2").await.is_err());
+    assert!(f.raw.exec("DELETE FROM audit_events WHERE seq = 3").await.is_err());
+    if let Raw::Postgres(..) = f.raw {
+        assert!(f.raw.exec("TRUNCATE audit_events").await.is_err());
+    }
+    assert_eq!(audit::verify(&f.store).await.unwrap().entries, 3);
+    f.raw.finish().await;
+}
+
+async fn the_database_refuses_an_entry_that_does_not_continue_the_chain(f: Fixture) {
+    append(&f.store, 2).await;
+    let forged = "INSERT INTO audit_events VALUES (3, 0, 'eve', 'system.start', 'x', 'success', '{}', 'abc', 'def')";
+    assert!(f.raw.exec(forged).await.is_err());
+    let gap = "INSERT INTO audit_events SELECT 5, 0, 'eve', 'system.start', 'x', 'success', '{}', entry_hash, 'def' FROM audit_events WHERE seq = 2";
+    assert!(f.raw.exec(gap).await.is_err());
+    f.raw.finish().await;
+}
+
+async fn twenty_parallel_appends_form_one_chain(f: Fixture) {
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let store = f.store.clone();
+        tasks.push(tokio::spawn(async move {
+            audit::record_now(&store, &Event::system_stopped(&i.to_string())).await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let report = audit::verify(&f.store).await.unwrap();
+    assert_eq!(report.entries, 20);
+    f.raw.finish().await;
+}
+
+async fn verify_names_a_changed_entry(f: Fixture) {
+    append(&f.store, 5).await;
+    f.raw.drop_guards().await;
+    f.raw.exec("UPDATE audit_events SET target = 'elsewhere' WHERE seq = 3").await.unwrap();
+    let err = verify_err(&f.store).await;
+    assert!(err.contains("entry 3") && err.contains("changed"), "{err}");
+    f.raw.finish().await;
+}
+
+async fn verify_names_a_deleted_entry(f: Fixture) {
+    append(&f.store, 5).await;
+    f.raw.drop_guards().await;
+    f.raw.exec("DELETE FROM audit_events WHERE seq = 2").await.unwrap();
+    let err = verify_err(&f.store).await;
+    assert!(err.contains("entry 2") && err.contains("missing"), "{err}");
+    f.raw.finish().await;
+}
+
+async fn verify_names_an_inserted_entry(f: Fixture) {
+    append(&f.store, 5).await;
+    f.raw.drop_guards().await;
+    // Renumber to make room, then slip a row in at 3 that links to entry 2.
+    f.raw.exec("UPDATE audit_events SET seq = seq + 100 WHERE seq >= 3").await.unwrap();
+    f.raw.exec("UPDATE audit_events SET seq = seq - 99 WHERE seq >= 103").await.unwrap();
+    f.raw
+        .exec("INSERT INTO audit_events SELECT 3, occurred_at, 'eve', action, target, outcome, details, entry_hash, entry_hash FROM audit_events WHERE seq = 2")
+        .await
+        .unwrap();
+    let err = verify_err(&f.store).await;
+    assert!(err.contains("entry 3"), "{err}");
+    f.raw.finish().await;
+}
+
+async fn verify_names_swapped_entries(f: Fixture) {
+    append(&f.store, 5).await;
+    f.raw.drop_guards().await;
+    f.raw.exec("UPDATE audit_events SET seq = 100 WHERE seq = 2").await.unwrap();
+    f.raw.exec("UPDATE audit_events SET seq = 2 WHERE seq = 4").await.unwrap();
+    f.raw.exec("UPDATE audit_events SET seq = 4 WHERE seq = 100").await.unwrap();
+    let err = verify_err(&f.store).await;
+    assert!(err.contains("entry 2"), "{err}");
+    f.raw.finish().await;
+}
+
+// ---- SQLite (always) ---------------------------------------------------------------
+
+macro_rules! suite {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite_store {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::sqlite().await).await;
+                }
+            )*
+        }
+        mod postgres_store {
+            $(
+                #[tokio::test]
+                #[ignore = "needs PostgreSQL (REGISTERVAKT_TEST_POSTGRES_URL)"]
+                async fn $name() {
+                    super::$name(super::postgres().await).await;
+                }
+            )*
+        }
+    };
+}
+
+suite!(
+    migrations_are_idempotent_and_settings_hold,
+    an_event_rolls_back_with_its_transaction,
+    audit_rows_cannot_be_changed_or_removed,
+    the_database_refuses_an_entry_that_does_not_continue_the_chain,
+    twenty_parallel_appends_form_one_chain,
+    verify_names_a_changed_entry,
+    verify_names_a_deleted_entry,
+    verify_names_an_inserted_entry,
+    verify_names_swapped_entries,
+);
+
+#[tokio::test]
+async fn sqlite_store_refuses_to_start_when_not_initialised() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = Store::open(&Options {
+        location: StoreLocation::Sqlite(dir.path().join("registervakt.db")),
+        busy_timeout: Duration::from_secs(1),
+        max_connections: 1,
+        create: false,
+    })
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("registervakt init"), "{err}");
+}
+
+#[tokio::test]
+async fn sqlite_store_files_are_in_wal_mode_with_full_sync() {
+    let f = sqlite().await;
+    let Raw::Sqlite(pool) = &f.raw else { unreachable!() };
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(pool).await.unwrap();
+    assert_eq!(mode, "wal");
+    // The broker's own connections: asserted by check_settings (synchronous=FULL, secure_delete).
+    f.store.check_settings().await.unwrap();
+}
