@@ -24,13 +24,13 @@ use crate::web;
 pub enum Error {
     #[error(transparent)]
     Config(#[from] crate::config::Error),
-    #[error("{0}")]
+    #[error(transparent)]
     Keys(#[from] crypto::Error),
-    #[error("{0}")]
+    #[error(transparent)]
     Store(#[from] store::Error),
-    #[error("{0}")]
+    #[error(transparent)]
     Register(#[from] register::Error),
-    #[error("{0}")]
+    #[error(transparent)]
     Audit(#[from] audit::Error),
     #[error("store.data_dir {path} is not writable by this user: {reason}")]
     DataDirNotWritable { path: String, reason: String },

@@ -24,13 +24,22 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// `serve` must fail before it binds anything: give it a port nobody uses.
+/// Runs `serve` on an initialised store and expects it to refuse to start. Returns the
+/// error line: exactly one line starting `registervakt:` (log lines may precede it).
 fn serve_expecting_failure(config: &std::path::Path) -> String {
+    let init = registervakt(&["init", "--config", config.to_str().unwrap()]);
+    assert!(init.status.success(), "init: {}", stderr(&init));
+    serve_expecting_failure_uninitialised(config)
+}
+
+fn serve_expecting_failure_uninitialised(config: &std::path::Path) -> String {
     let out = registervakt(&["serve", "--config", config.to_str().unwrap()]);
     assert!(!out.status.success(), "serve should have failed");
     let err = stderr(&out);
-    assert_eq!(err.trim().lines().count(), 1, "one sentence expected, got: {err}");
-    err
+    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("registervakt:")).collect();
+    assert_eq!(errors.len(), 1, "one error line expected, got: {err}");
+    assert_eq!(err.trim_end().lines().last(), Some(errors[0]), "the error must be last: {err}");
+    errors[0].to_owned()
 }
 
 #[test]
@@ -88,7 +97,7 @@ async fn serve_names_the_config_key_that_is_wrong() {
     let t = common::prepare(20).await;
     let text = t.config_text().replace("listen = \"127.0.0.1:8080\"", "listen = \"everywhere\"");
     std::fs::write(&t.config_path, text).unwrap();
-    let err = serve_expecting_failure(&t.config_path);
+    let err = serve_expecting_failure_uninitialised(&t.config_path);
     assert!(err.contains("server.listen"), "{err}");
 }
 
@@ -127,9 +136,9 @@ fn demo_serves_health_readiness_and_openapi_and_reuses_its_directory() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut url = None;
-        for line in stdout.lines() {
+        for line in lines.by_ref() {
             let line = line.unwrap();
             if let Some(rest) = line.split("serving on ").nth(1) {
                 url = Some(rest.trim().trim_end_matches('/').to_owned());
@@ -137,6 +146,8 @@ fn demo_serves_health_readiness_and_openapi_and_reuses_its_directory() {
             }
         }
         let url = url.expect("demo did not print its address");
+        // Keep reading so the demo never writes into a closed pipe.
+        std::thread::spawn(move || lines.for_each(drop));
         let rt = tokio::runtime::Runtime::new().unwrap();
         rt.block_on(async {
             let client = reqwest::Client::new();

@@ -114,8 +114,8 @@ async fn readiness_fails_closed_when_the_data_dir_is_gone_and_recovers_without_r
 #[tokio::test]
 async fn start_and_graceful_stop_are_audited_and_the_chain_verifies() {
     let app = spawn_app().await;
-    let config = app.dir.config();
-    app.stop().await;
+    let dir = app.stop().await;
+    let config = dir.config();
     let store = registervakt::app::open_store(&config, false).await.unwrap();
     let report = registervakt::audit::verify(&store).await.unwrap();
     // store.init, system.start, system.stop

@@ -5,6 +5,7 @@
 //! reuse all of it. The config file is written last, so a run interrupted half-way is
 //! redone from the start next time. Everything is synthetic: no real person is in it.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -51,10 +52,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     config.validate()?;
     let app = crate::app::Application::build(config).await?;
     let addr = app.local_addr().context("listener has no address")?;
-    println!("Registervakt demo is serving on http://{addr}/");
-    println!("  data:   {}", dir.display());
-    println!("  verify: registervakt audit verify --data-dir {}", dir.display());
-    println!("Press Ctrl-C to stop.");
+    // A closed stdout (a pipe whose reader went away) must not stop the demo: ignore write errors.
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "Registervakt demo is serving on http://{addr}/");
+    let _ = writeln!(out, "  data:   {}", dir.display());
+    let _ = writeln!(out, "  verify: registervakt audit verify --data-dir {}", dir.display());
+    let _ = writeln!(out, "Press Ctrl-C to stop.");
+    let _ = out.flush();
     app.run_until_stopped(crate::app::shutdown_signal()).await?;
     Ok(())
 }

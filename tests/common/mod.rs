@@ -76,14 +76,15 @@ impl TestApp {
         format!("http://{}{}", self.addr, path)
     }
 
-    /// Graceful stop, as on SIGTERM.
-    pub async fn stop(mut self) {
+    /// Graceful stop, as on SIGTERM. Hands back the directory so a test can inspect it.
+    pub async fn stop(mut self) -> TestDir {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         if let Some(handle) = self.handle.take() {
             handle.await.unwrap().unwrap();
         }
+        self.dir
     }
 }
 
