@@ -140,7 +140,9 @@ impl Application {
                 Ok(())
             }
         };
-        if let Err(e) = audit::record_now(&state.store, &Event::system_stopped(&state.instance)).await {
+        if let Err(e) =
+            audit::record_now(&state.store, &Event::system_stopped(&state.instance)).await
+        {
             tracing::error!(error = %e, "could not record system.stop in the audit log");
         }
         state.store.close().await;

@@ -303,10 +303,14 @@ fn describe(e: &figment::Error) -> String {
                 } else {
                     format!("{key}.{f}")
                 };
-                format!("`{full}` is missing; add it to registervakt.toml or set the REGISTERVAKT_ variable")
+                format!(
+                    "`{full}` is missing; add it to registervakt.toml or set the REGISTERVAKT_ variable"
+                )
             }
             figment::error::Kind::UnknownField(f, _) => {
-                format!("`{key}.{f}` is not a known key; check its spelling against registervakt.example.toml")
+                format!(
+                    "`{key}.{f}` is not a known key; check its spelling against registervakt.example.toml"
+                )
             }
             figment::error::Kind::InvalidType(actual, expected) => {
                 format!("`{key}` has the wrong type ({actual}); expected {expected}")
@@ -344,7 +348,9 @@ member_id = "id"
         let cfg = Config::from_figment(Figment::new().merge(Toml::string(minimal()))).unwrap();
         assert_eq!(cfg.server.listen, "127.0.0.1:8080");
         assert_eq!(cfg.store.busy_timeout_ms, 5_000);
-        assert!(matches!(cfg.store_location(), StoreLocation::Sqlite(p) if p.ends_with(SQLITE_STORE_FILE)));
+        assert!(
+            matches!(cfg.store_location(), StoreLocation::Sqlite(p) if p.ends_with(SQLITE_STORE_FILE))
+        );
     }
 
     #[test]
@@ -356,7 +362,10 @@ member_id = "id"
 
     #[test]
     fn an_unknown_key_is_named() {
-        let text = format!("{}\nsurprise = 1\n", minimal().replace("[keys]", "[keys]\nkek = 1"));
+        let text = format!(
+            "{}\nsurprise = 1\n",
+            minimal().replace("[keys]", "[keys]\nkek = 1")
+        );
         let err = Config::from_figment(Figment::new().merge(Toml::string(&text))).unwrap_err();
         assert!(err.to_string().contains("keys.kek"), "{err}");
     }
@@ -366,7 +375,10 @@ member_id = "id"
         let text = format!("[server]\nlisten = \"localhost\"\n{}", minimal());
         let err = Config::from_figment(Figment::new().merge(Toml::string(&text))).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("server.listen") && msg.contains("IP:PORT"), "{msg}");
+        assert!(
+            msg.contains("server.listen") && msg.contains("IP:PORT"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -378,7 +390,10 @@ member_id = "id"
 
     #[test]
     fn a_non_postgres_store_url_is_refused() {
-        let text = minimal().replace("data_dir = \"/tmp/rv\"", "data_dir = \"/tmp/rv\"\nurl = \"mysql://x\"");
+        let text = minimal().replace(
+            "data_dir = \"/tmp/rv\"",
+            "data_dir = \"/tmp/rv\"\nurl = \"mysql://x\"",
+        );
         let err = Config::from_figment(Figment::new().merge(Toml::string(&text))).unwrap_err();
         assert!(err.to_string().contains("store.url"), "{err}");
     }

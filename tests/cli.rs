@@ -36,9 +36,16 @@ fn serve_expecting_failure_uninitialised(config: &std::path::Path) -> String {
     let out = registervakt(&["serve", "--config", config.to_str().unwrap()]);
     assert!(!out.status.success(), "serve should have failed");
     let err = stderr(&out);
-    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("registervakt:")).collect();
+    let errors: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("registervakt:"))
+        .collect();
     assert_eq!(errors.len(), 1, "one error line expected, got: {err}");
-    assert_eq!(err.trim_end().lines().last(), Some(errors[0]), "the error must be last: {err}");
+    assert_eq!(
+        err.trim_end().lines().last(),
+        Some(errors[0]),
+        "the error must be last: {err}"
+    );
     errors[0].to_owned()
 }
 
@@ -73,7 +80,9 @@ async fn serve_refuses_a_missing_key_file() {
 #[tokio::test]
 async fn serve_refuses_a_mapping_to_a_column_the_register_lacks() {
     let t = common::prepare(20).await;
-    let text = t.config_text().replace("= \"telefon\"", "= \"mobilnummer\"");
+    let text = t
+        .config_text()
+        .replace("= \"telefon\"", "= \"mobilnummer\"");
     std::fs::write(&t.config_path, text).unwrap();
     let err = serve_expecting_failure(&t.config_path);
     assert!(err.contains("mobilnummer"), "{err}");
@@ -84,18 +93,29 @@ async fn serve_refuses_an_unreachable_register() {
     let t = common::prepare(20).await;
     let text = t
         .config_text()
-        .replace(&t.register_url, "postgres://postgres:s3cretpassw0rd@127.0.0.1:1/register")
-        .replace("[register.columns]", "connect_timeout_secs = 2\n\n[register.columns]");
+        .replace(
+            &t.register_url,
+            "postgres://postgres:s3cretpassw0rd@127.0.0.1:1/register",
+        )
+        .replace(
+            "[register.columns]",
+            "connect_timeout_secs = 2\n\n[register.columns]",
+        );
     std::fs::write(&t.config_path, text).unwrap();
     let err = serve_expecting_failure(&t.config_path);
     assert!(err.contains("register"), "{err}");
-    assert!(!err.contains("s3cretpassw0rd"), "the password leaked: {err}");
+    assert!(
+        !err.contains("s3cretpassw0rd"),
+        "the password leaked: {err}"
+    );
 }
 
 #[tokio::test]
 async fn serve_names_the_config_key_that_is_wrong() {
     let t = common::prepare(20).await;
-    let text = t.config_text().replace("listen = \"127.0.0.1:8080\"", "listen = \"everywhere\"");
+    let text = t
+        .config_text()
+        .replace("listen = \"127.0.0.1:8080\"", "listen = \"everywhere\"");
     std::fs::write(&t.config_path, text).unwrap();
     let err = serve_expecting_failure_uninitialised(&t.config_path);
     assert!(err.contains("server.listen"), "{err}");
@@ -112,8 +132,12 @@ async fn audit_verify_passes_and_then_names_an_entry_edited_behind_the_brokers_b
     assert!(String::from_utf8_lossy(&ok.stdout).contains("2 entries"));
 
     let db = t.data.join("registervakt.db");
-    let raw = sqlx::SqlitePool::connect(&format!("sqlite:{}", db.display())).await.unwrap();
-    raw.execute("DROP TRIGGER audit_events_no_update").await.unwrap();
+    let raw = sqlx::SqlitePool::connect(&format!("sqlite:{}", db.display()))
+        .await
+        .unwrap();
+    raw.execute("DROP TRIGGER audit_events_no_update")
+        .await
+        .unwrap();
     raw.execute("UPDATE audit_events SET actor = 'cli:someone-else' WHERE seq = 2")
         .await
         .unwrap();
@@ -130,7 +154,14 @@ fn demo_serves_health_readiness_and_openapi_and_reuses_its_directory() {
     let demo_dir = dir.path().join("demo");
     for run in 0..2 {
         let mut child = Command::new(env!("CARGO_BIN_EXE_registervakt"))
-            .args(["demo", "--members", "500", "--listen", "127.0.0.1:0", "--data-dir"])
+            .args([
+                "demo",
+                "--members",
+                "500",
+                "--listen",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
             .arg(&demo_dir)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -54,7 +54,10 @@ async fn every_response_carries_the_security_headers() {
         let h = res.headers();
         let csp = h["content-security-policy"].to_str().unwrap();
         assert!(csp.contains("frame-ancestors 'none'"), "{path}");
-        assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{path}");
+        assert!(
+            csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+            "{path}"
+        );
         assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
         assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
         assert_eq!(h["cache-control"], "no-store", "{path}");
@@ -66,7 +69,12 @@ async fn every_response_carries_the_security_headers() {
 #[tokio::test]
 async fn an_unknown_api_path_answers_a_json_error_with_a_stable_code() {
     let app = spawn_app().await;
-    let res = app.client.get(app.url("/api/v1/nothing")).send().await.unwrap();
+    let res = app
+        .client
+        .get(app.url("/api/v1/nothing"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 404);
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["error"], "not_found");
@@ -107,7 +115,11 @@ async fn readiness_fails_closed_when_the_data_dir_is_gone_and_recovers_without_r
     assert_eq!(body["checks"]["data_dir"], "failing");
     std::fs::rename(&moved, &data).unwrap();
     let res = app.client.get(app.url("/readyz")).send().await.unwrap();
-    assert_eq!(res.status(), 200, "readiness must recover without a restart");
+    assert_eq!(
+        res.status(),
+        200,
+        "readiness must recover without a restart"
+    );
     app.stop().await;
 }
 

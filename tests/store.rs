@@ -26,8 +26,12 @@ impl Raw {
 
     async fn drop_guards(&self) {
         let sql = match self {
-            Raw::Sqlite(_) => "DROP TRIGGER audit_events_no_update; DROP TRIGGER audit_events_no_delete; DROP TRIGGER audit_events_chain;",
-            Raw::Postgres(..) => "DROP TRIGGER audit_events_no_update_delete ON audit_events; DROP TRIGGER audit_events_chain ON audit_events;",
+            Raw::Sqlite(_) => {
+                "DROP TRIGGER audit_events_no_update; DROP TRIGGER audit_events_no_delete; DROP TRIGGER audit_events_chain;"
+            }
+            Raw::Postgres(..) => {
+                "DROP TRIGGER audit_events_no_update_delete ON audit_events; DROP TRIGGER audit_events_chain ON audit_events;"
+            }
         };
         self.exec(sql).await.unwrap();
     }
@@ -100,9 +104,12 @@ async fn open(location: StoreLocation) -> Store {
 
 async fn append(store: &Store, n: usize) {
     for i in 0..n {
-        audit::record_now(store, &Event::system_started("t", &format!("127.0.0.1:{i}"), "i"))
-            .await
-            .unwrap();
+        audit::record_now(
+            store,
+            &Event::system_started("t", &format!("127.0.0.1:{i}"), "i"),
+        )
+        .await
+        .unwrap();
     }
 }
 
@@ -121,9 +128,13 @@ async fn migrations_are_idempotent_and_settings_hold(f: Fixture) {
 
 async fn an_event_rolls_back_with_its_transaction(f: Fixture) {
     let mut tx = f.store.begin().await.unwrap();
-    audit::record(&mut tx, &Event::system_stopped("x"), time::OffsetDateTime::now_utc())
-        .await
-        .unwrap();
+    audit::record(
+        &mut tx,
+        &Event::system_stopped("x"),
+        time::OffsetDateTime::now_utc(),
+    )
+    .await
+    .unwrap();
     tx.rollback().await.unwrap();
     assert_eq!(audit::verify(&f.store).await.unwrap().entries, 0);
     append(&f.store, 1).await;
@@ -133,8 +144,18 @@ async fn an_event_rolls_back_with_its_transaction(f: Fixture) {
 
 async fn audit_rows_cannot_be_changed_or_removed(f: Fixture) {
     append(&f.store, 3).await;
-    assert!(f.raw.exec("UPDATE audit_events SET actor = 'eve' WHERE seq = 2").await.is_err());
-    assert!(f.raw.exec("DELETE FROM audit_events WHERE seq = 3").await.is_err());
+    assert!(
+        f.raw
+            .exec("UPDATE audit_events SET actor = 'eve' WHERE seq = 2")
+            .await
+            .is_err()
+    );
+    assert!(
+        f.raw
+            .exec("DELETE FROM audit_events WHERE seq = 3")
+            .await
+            .is_err()
+    );
     if let Raw::Postgres(..) = f.raw {
         assert!(f.raw.exec("TRUNCATE audit_events").await.is_err());
     }
@@ -170,7 +191,10 @@ async fn twenty_parallel_appends_form_one_chain(f: Fixture) {
 async fn verify_names_a_changed_entry(f: Fixture) {
     append(&f.store, 5).await;
     f.raw.drop_guards().await;
-    f.raw.exec("UPDATE audit_events SET target = 'elsewhere' WHERE seq = 3").await.unwrap();
+    f.raw
+        .exec("UPDATE audit_events SET target = 'elsewhere' WHERE seq = 3")
+        .await
+        .unwrap();
     let err = verify_err(&f.store).await;
     assert!(err.contains("entry 3") && err.contains("changed"), "{err}");
     f.raw.finish().await;
@@ -179,7 +203,10 @@ async fn verify_names_a_changed_entry(f: Fixture) {
 async fn verify_names_a_deleted_entry(f: Fixture) {
     append(&f.store, 5).await;
     f.raw.drop_guards().await;
-    f.raw.exec("DELETE FROM audit_events WHERE seq = 2").await.unwrap();
+    f.raw
+        .exec("DELETE FROM audit_events WHERE seq = 2")
+        .await
+        .unwrap();
     let err = verify_err(&f.store).await;
     assert!(err.contains("entry 2") && err.contains("missing"), "{err}");
     f.raw.finish().await;
@@ -189,8 +216,14 @@ async fn verify_names_an_inserted_entry(f: Fixture) {
     append(&f.store, 5).await;
     f.raw.drop_guards().await;
     // Renumber to make room, then slip a row in at 3 that links to entry 2.
-    f.raw.exec("UPDATE audit_events SET seq = seq + 100 WHERE seq >= 3").await.unwrap();
-    f.raw.exec("UPDATE audit_events SET seq = seq - 99 WHERE seq >= 103").await.unwrap();
+    f.raw
+        .exec("UPDATE audit_events SET seq = seq + 100 WHERE seq >= 3")
+        .await
+        .unwrap();
+    f.raw
+        .exec("UPDATE audit_events SET seq = seq - 99 WHERE seq >= 103")
+        .await
+        .unwrap();
     f.raw
         .exec("INSERT INTO audit_events SELECT 3, occurred_at, 'eve', action, target, outcome, details, entry_hash, entry_hash FROM audit_events WHERE seq = 2")
         .await
@@ -203,9 +236,18 @@ async fn verify_names_an_inserted_entry(f: Fixture) {
 async fn verify_names_swapped_entries(f: Fixture) {
     append(&f.store, 5).await;
     f.raw.drop_guards().await;
-    f.raw.exec("UPDATE audit_events SET seq = 100 WHERE seq = 2").await.unwrap();
-    f.raw.exec("UPDATE audit_events SET seq = 2 WHERE seq = 4").await.unwrap();
-    f.raw.exec("UPDATE audit_events SET seq = 4 WHERE seq = 100").await.unwrap();
+    f.raw
+        .exec("UPDATE audit_events SET seq = 100 WHERE seq = 2")
+        .await
+        .unwrap();
+    f.raw
+        .exec("UPDATE audit_events SET seq = 2 WHERE seq = 4")
+        .await
+        .unwrap();
+    f.raw
+        .exec("UPDATE audit_events SET seq = 4 WHERE seq = 100")
+        .await
+        .unwrap();
     let err = verify_err(&f.store).await;
     assert!(err.contains("entry 2"), "{err}");
     f.raw.finish().await;
@@ -264,8 +306,13 @@ async fn sqlite_store_refuses_to_start_when_not_initialised() {
 #[tokio::test]
 async fn sqlite_store_files_are_in_wal_mode_with_full_sync() {
     let f = sqlite().await;
-    let Raw::Sqlite(pool) = &f.raw else { unreachable!() };
-    let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(pool).await.unwrap();
+    let Raw::Sqlite(pool) = &f.raw else {
+        unreachable!()
+    };
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(pool)
+        .await
+        .unwrap();
     assert_eq!(mode, "wal");
     // The broker's own connections: asserted by check_settings (synchronous=FULL, secure_delete).
     f.store.check_settings().await.unwrap();

@@ -55,15 +55,15 @@ mod tests {
     #[test]
     fn every_field_is_covered_by_the_hash() {
         let base = entry_hash(&row());
-        let changes: Vec<Box<dyn Fn(&mut AuditRow)>> = vec![
-            Box::new(|r| r.seq = 2),
-            Box::new(|r| r.occurred_at += 1),
-            Box::new(|r| r.actor.push('x')),
-            Box::new(|r| r.action.push('x')),
-            Box::new(|r| r.target.push('x')),
-            Box::new(|r| r.outcome.push('x')),
-            Box::new(|r| r.details = "{\"a\":1}".into()),
-            Box::new(|r| r.prev_hash = "1".repeat(64)),
+        let changes: [fn(&mut AuditRow); 8] = [
+            |r| r.seq = 2,
+            |r| r.occurred_at += 1,
+            |r| r.actor.push('x'),
+            |r| r.action.push('x'),
+            |r| r.target.push('x'),
+            |r| r.outcome.push('x'),
+            |r| r.details = "{\"a\":1}".into(),
+            |r| r.prev_hash = "1".repeat(64),
         ];
         for change in changes {
             let mut r = row();
@@ -86,10 +86,10 @@ mod tests {
     #[test]
     fn the_hash_is_stable_across_releases() {
         // A changed encoding would orphan every existing log: this value must never change.
+        // It was computed independently (Python hashlib over the encoding in the header).
         assert_eq!(
             entry_hash(&row()),
-            entry_hash(&row()),
+            "4878dc003ffc4e1542337564cbbb15fac8b1b59e5fe16776588b663978567e74"
         );
-        assert_eq!(entry_hash(&row()).len(), 64);
     }
 }

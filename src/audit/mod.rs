@@ -125,22 +125,46 @@ impl Event {
 
     pub fn system_started(version: &str, listen: &str, instance: &str) -> Event {
         let details = json!({ "version": version, "listen": listen, "instance": instance });
-        Event::new(Action::SystemStarted, Actor::system(), "broker", Outcome::Success, details)
+        Event::new(
+            Action::SystemStarted,
+            Actor::system(),
+            "broker",
+            Outcome::Success,
+            details,
+        )
     }
 
     pub fn system_stopped(instance: &str) -> Event {
         let details = json!({ "instance": instance });
-        Event::new(Action::SystemStopped, Actor::system(), "broker", Outcome::Success, details)
+        Event::new(
+            Action::SystemStopped,
+            Actor::system(),
+            "broker",
+            Outcome::Success,
+            details,
+        )
     }
 
     pub fn store_initialised(backend: &str) -> Event {
         let details = json!({ "backend": backend });
-        Event::new(Action::StoreInitialised, Actor::cli(), "store", Outcome::Success, details)
+        Event::new(
+            Action::StoreInitialised,
+            Actor::cli(),
+            "store",
+            Outcome::Success,
+            details,
+        )
     }
 
     pub fn demo_created(members: u64) -> Event {
         let details = json!({ "synthetic_members": members });
-        Event::new(Action::DemoCreated, Actor::cli(), "demo", Outcome::Success, details)
+        Event::new(
+            Action::DemoCreated,
+            Actor::cli(),
+            "demo",
+            Outcome::Success,
+            details,
+        )
     }
 }
 
@@ -154,7 +178,8 @@ pub struct Recorded {
 /// Appends `event` in the caller's transaction. The caller commits; if it rolls back, the
 /// event is gone together with the change it described.
 pub async fn record(tx: &mut Tx, event: &Event, now: OffsetDateTime) -> Result<Recorded, Error> {
-    let occurred_at = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).map_err(|_| Error::Clock)?;
+    let occurred_at =
+        i64::try_from(now.unix_timestamp_nanos() / 1_000_000).map_err(|_| Error::Clock)?;
     if occurred_at < 0 {
         return Err(Error::Clock);
     }

@@ -56,7 +56,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let mut out = std::io::stdout();
     let _ = writeln!(out, "Registervakt demo is serving on http://{addr}/");
     let _ = writeln!(out, "  data:   {}", dir.display());
-    let _ = writeln!(out, "  verify: registervakt audit verify --data-dir {}", dir.display());
+    let _ = writeln!(
+        out,
+        "  verify: registervakt audit verify --data-dir {}",
+        dir.display()
+    );
     let _ = writeln!(out, "Press Ctrl-C to stop.");
     let _ = out.flush();
     app.run_until_stopped(crate::app::shutdown_signal()).await?;
@@ -64,7 +68,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 }
 
 async fn set_up(dir: &Path, members: u64) -> anyhow::Result<()> {
-    println!("First run: creating a synthetic register of {members} members in {}", dir.display());
+    println!(
+        "First run: creating a synthetic register of {members} members in {}",
+        dir.display()
+    );
     let data = dir.join("data");
     let keys = dir.join("keys");
     create_private_dir(&data)?;

@@ -14,7 +14,11 @@ use clap::{Parser, Subcommand};
 use crate::config::{Config, LogFormat};
 
 #[derive(Debug, Parser)]
-#[command(name = "registervakt", version, about = "Access broker for a membership register")]
+#[command(
+    name = "registervakt",
+    version,
+    about = "Access broker for a membership register"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

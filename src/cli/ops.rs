@@ -78,12 +78,20 @@ pub fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
     match cmd {
         KeysCommand::Generate { out } => {
             let id = Keyring::generate_file(&out)?;
-            println!("wrote key-encryption key {id} to {} (mode 0600)", out.display());
-            println!("keep it outside the data dir and back it up separately: without it no extract can be read");
+            println!(
+                "wrote key-encryption key {id} to {} (mode 0600)",
+                out.display()
+            );
+            println!(
+                "keep it outside the data dir and back it up separately: without it no extract can be read"
+            );
         }
         KeysCommand::Rotate { file } => {
             let id = Keyring::rotate_file(&file)?;
-            println!("key {id} is now active in {}; older keys remain for decryption", file.display());
+            println!(
+                "key {id} is now active in {}; older keys remain for decryption",
+                file.display()
+            );
         }
     }
     Ok(())
@@ -115,7 +123,10 @@ async fn open_existing_store(args: &StoreArgs) -> anyhow::Result<Store> {
         (Some(dir), _) => {
             let file = dir.join(SQLITE_STORE_FILE);
             if !file.is_file() {
-                bail!("{} has no {SQLITE_STORE_FILE}; pass the store's data dir", dir.display());
+                bail!(
+                    "{} has no {SQLITE_STORE_FILE}; pass the store's data dir",
+                    dir.display()
+                );
             }
             StoreLocation::Sqlite(file)
         }

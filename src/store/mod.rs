@@ -25,9 +25,7 @@ use std::time::Duration;
 
 use secrecy::ExposeSecret;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 
 use crate::config::StoreLocation;
@@ -40,7 +38,10 @@ pub enum Error {
     #[error("the store's data directory {path} {problem}")]
     DataDir { path: PathBuf, problem: String },
     #[error("cannot open the store ({backend}): {cause}")]
-    Connect { backend: &'static str, cause: String },
+    Connect {
+        backend: &'static str,
+        cause: String,
+    },
     #[error("the store is not initialised; run `registervakt init --config FILE` first")]
     NotInitialised,
     #[error("the store's setting {name} is {actual}, expected {expected}")]

@@ -39,9 +39,17 @@ impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("registervakt");
         let requests = Family::<RequestLabels, Counter>::default();
-        registry.register("http_requests", "HTTP requests by method and status class", requests.clone());
+        registry.register(
+            "http_requests",
+            "HTTP requests by method and status class",
+            requests.clone(),
+        );
         let ready = Gauge::default();
-        registry.register("ready", "1 when the last readiness check passed", ready.clone());
+        registry.register(
+            "ready",
+            "1 when the last readiness check passed",
+            ready.clone(),
+        );
         let kek_uses = Gauge::<u64, AtomicU64>::default();
         registry.register(
             "kek_uses",

@@ -2,9 +2,9 @@
 //! auto-escaping on (minijinja escapes every `{{ }}` in `.html` templates), so text from
 //! users or the register can never become markup. No inline script or style: the CSP forbids it.
 
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::extract::State;
 use minijinja::{Environment, context};
 
 use crate::app::AppState;
@@ -54,7 +54,8 @@ fn page(result: Result<String, minijinja::Error>) -> Response {
     }
 }
 
-const FALLBACK_ERROR: &str = "<!doctype html><title>Fel</title><p>Något gick fel. Something went wrong.</p>";
+const FALLBACK_ERROR: &str =
+    "<!doctype html><title>Fel</title><p>Något gick fel. Something went wrong.</p>";
 
 /// The landing page. Public.
 pub async fn landing(State(state): State<AppState>) -> Response {
@@ -98,7 +99,10 @@ mod tests {
                 continue;
             }
             let html = pages
-                .render(name, context! { version => "t", title => "t", title_en => "t", status => 1 })
+                .render(
+                    name,
+                    context! { version => "t", title => "t", title_en => "t", status => 1 },
+                )
                 .unwrap();
             assert!(html.contains("<html lang=\"sv\">"), "{name}");
         }
@@ -108,7 +112,10 @@ mod tests {
     fn text_is_escaped() {
         let pages = Pages::new();
         let html = pages
-            .render("error.html", context! { title => "<script>x</script>", title_en => "", status => 1 })
+            .render(
+                "error.html",
+                context! { title => "<script>x</script>", title_en => "", status => 1 },
+            )
             .unwrap();
         assert!(!html.contains("<script>x"));
         assert!(html.contains("&lt;script&gt;"));
