@@ -13,15 +13,7 @@ async fn healthz_readyz_and_openapi_answer_200() {
         let res = app.client.get(app.url(path)).send().await.unwrap();
         assert_eq!(res.status(), 200, "{path}");
     }
-    let ready: serde_json::Value = app
-        .client
-        .get(app.url("/readyz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready = app.get_json("/readyz").await;
     assert_eq!(ready["status"], "ready");
     assert_eq!(ready["checks"]["audit"], "ok");
     app.stop().await;
@@ -30,15 +22,7 @@ async fn healthz_readyz_and_openapi_answer_200() {
 #[tokio::test]
 async fn the_openapi_document_lists_the_health_endpoints() {
     let app = spawn_app().await;
-    let doc: serde_json::Value = app
-        .client
-        .get(app.url("/api/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = app.get_json("/api/openapi.json").await;
     assert!(doc["openapi"].as_str().unwrap().starts_with('3'));
     for path in ["/healthz", "/readyz", "/metrics"] {
         assert!(doc["paths"][path].is_object(), "{path} missing");

@@ -76,6 +76,12 @@ impl TestApp {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// GETs `path` and parses the body as JSON, whatever the status.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        let res = self.client.get(self.url(path)).send().await.unwrap();
+        res.json().await.unwrap()
+    }
+
     /// Graceful stop, as on SIGTERM. Hands back the directory so a test can inspect it.
     pub async fn stop(mut self) -> TestDir {
         if let Some(stop) = self.stop.take() {
