@@ -49,6 +49,8 @@ pub struct AppState {
     pub keyring: Arc<Keyring>,
     pub metrics: Arc<web::metrics::Metrics>,
     pub pages: Arc<web::pages::Pages>,
+    /// The identity provider, when `[oidc]` is configured.
+    pub oidc: Option<Arc<crate::auth::oidc_login::Provider>>,
     /// Names this process in audit events (several brokers may share one store).
     pub instance: Arc<str>,
 }
@@ -82,6 +84,12 @@ impl Application {
         store.check_settings().await?;
         let register = Register::open(&config.register).await?;
         store.check_audit_writable().await?;
+        let oidc = config.oidc.as_ref().map(|o| {
+            Arc::new(crate::auth::oidc_login::Provider::new(
+                o,
+                &config.server.public_url,
+            ))
+        });
         let state = AppState {
             config: Arc::new(config),
             store,
@@ -89,6 +97,7 @@ impl Application {
             keyring: Arc::new(keyring),
             metrics: Arc::new(web::metrics::Metrics::new()),
             pages: Arc::new(web::pages::Pages::new()),
+            oidc,
             instance: Arc::from(crypto::random_id128().get(..12).unwrap_or("instance")),
         };
         Ok(Application { listener, state })
@@ -116,6 +125,7 @@ impl Application {
         audit::record_now(
             &state.store,
             &Event::system_started(env!("CARGO_PKG_VERSION"), &listen, &state.instance),
+            time::OffsetDateTime::now_utc(),
         )
         .await?;
         tracing::info!(%listen, instance = %state.instance, "registervakt is serving");
@@ -140,8 +150,12 @@ impl Application {
                 Ok(())
             }
         };
-        if let Err(e) =
-            audit::record_now(&state.store, &Event::system_stopped(&state.instance)).await
+        if let Err(e) = audit::record_now(
+            &state.store,
+            &Event::system_stopped(&state.instance),
+            time::OffsetDateTime::now_utc(),
+        )
+        .await
         {
             tracing::error!(error = %e, "could not record system.stop in the audit log");
         }
@@ -168,7 +182,12 @@ pub async fn init_store(config: &Config) -> Result<Store, Error> {
     let store = open_store(config, true).await?;
     store.migrate().await?;
     store.check_settings().await?;
-    audit::record_now(&store, &Event::store_initialised(store.backend_name())).await?;
+    audit::record_now(
+        &store,
+        &Event::store_initialised(store.backend_name()),
+        time::OffsetDateTime::now_utc(),
+    )
+    .await?;
     Ok(store)
 }
 

@@ -56,6 +56,84 @@ pub struct Config {
     pub store: StoreConfig,
     pub keys: KeysConfig,
     pub register: RegisterConfig,
+    #[serde(default)]
+    pub sessions: SessionConfig,
+    /// Sign-in through the party's identity provider; absent = local accounts only.
+    #[serde(default)]
+    pub oidc: Option<OidcConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionConfig {
+    /// A session unused this long ends (SECURITY_BAR B1: 15 minutes).
+    #[serde(default = "default_idle")]
+    pub idle_timeout_secs: i64,
+    /// A session ends this long after sign-in whatever happens (B1: 12 hours).
+    #[serde(default = "default_absolute")]
+    pub absolute_timeout_secs: i64,
+    /// Creating, approving and downloading need a second factor this recent (B2: 5 minutes).
+    #[serde(default = "default_step_up")]
+    pub step_up_max_age_secs: i64,
+    /// Invitation links expire after this long.
+    #[serde(default = "default_invitation")]
+    pub invitation_ttl_secs: i64,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            idle_timeout_secs: default_idle(),
+            absolute_timeout_secs: default_absolute(),
+            step_up_max_age_secs: default_step_up(),
+            invitation_ttl_secs: default_invitation(),
+        }
+    }
+}
+
+/// B1: idle 15 min.
+pub const DEFAULT_IDLE_TIMEOUT_SECS: i64 = 15 * 60;
+/// B1: absolute 12 h.
+pub const DEFAULT_ABSOLUTE_TIMEOUT_SECS: i64 = 12 * 60 * 60;
+/// B2: step-up proof no older than 5 min.
+pub const DEFAULT_STEP_UP_MAX_AGE_SECS: i64 = 5 * 60;
+
+fn default_idle() -> i64 {
+    DEFAULT_IDLE_TIMEOUT_SECS
+}
+fn default_absolute() -> i64 {
+    DEFAULT_ABSOLUTE_TIMEOUT_SECS
+}
+fn default_step_up() -> i64 {
+    DEFAULT_STEP_UP_MAX_AGE_SECS
+}
+fn default_invitation() -> i64 {
+    72 * 60 * 60
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcConfig {
+    /// The issuer URL exactly as the provider states it.
+    pub issuer: String,
+    pub client_id: String,
+    /// Prefer REGISTERVAKT_OIDC__CLIENT_SECRET.
+    pub client_secret: SecretString,
+    /// Extra scopes besides `openid`.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// `acr` values trusted as multi-factor; then the broker does not ask for its own TOTP.
+    #[serde(default)]
+    pub trusted_acr: Vec<String>,
+    /// `amr` values trusted as multi-factor (e.g. "mfa", "otp", "hwk").
+    #[serde(default)]
+    pub trusted_amr: Vec<String>,
+    #[serde(default = "default_oidc_timeout")]
+    pub timeout_secs: u64,
+}
+
+fn default_oidc_timeout() -> u64 {
+    10
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -78,6 +156,13 @@ pub struct ServerConfig {
     /// Seconds to let in-flight requests finish after SIGTERM.
     #[serde(default = "default_shutdown_grace")]
     pub shutdown_grace_secs: u64,
+    /// The address users reach the broker at (invitation links, OIDC redirect).
+    #[serde(default = "default_public_url")]
+    pub public_url: String,
+    /// Session cookies are `__Host-` and `Secure`. Only a broker listening on loopback
+    /// (the demo) may turn this off to work over plain HTTP.
+    #[serde(default = "default_true")]
+    pub secure_cookies: bool,
 }
 
 impl Default for ServerConfig {
@@ -86,6 +171,8 @@ impl Default for ServerConfig {
             listen: default_listen(),
             log_format: LogFormat::Text,
             shutdown_grace_secs: default_shutdown_grace(),
+            public_url: default_public_url(),
+            secure_cookies: true,
         }
     }
 }
@@ -95,6 +182,12 @@ fn default_listen() -> String {
 }
 fn default_shutdown_grace() -> u64 {
     20
+}
+fn default_public_url() -> String {
+    "http://127.0.0.1:8080".to_owned()
+}
+fn default_true() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -192,7 +285,66 @@ impl Config {
 
     /// Checks everything that can be checked without touching the network.
     pub fn validate(&self) -> Result<(), Error> {
-        self.listen_addr()?;
+        let addr = self.listen_addr()?;
+        if !self.server.secure_cookies && !addr.ip().is_loopback() {
+            return Err(Error::invalid(
+                "server.secure_cookies",
+                "is false on a non-loopback address",
+                "serve over HTTPS with secure cookies; plain HTTP is only for the loopback demo",
+            ));
+        }
+        if url::Url::parse(&self.server.public_url).is_err() {
+            return Err(Error::invalid(
+                "server.public_url",
+                "is not a URL",
+                "write it as https://registervakt.example.org",
+            ));
+        }
+        let s = &self.sessions;
+        if s.idle_timeout_secs < 60 || s.idle_timeout_secs > s.absolute_timeout_secs {
+            return Err(Error::invalid(
+                "sessions.idle_timeout_secs",
+                format!("is {}", s.idle_timeout_secs),
+                "use at least 60 and at most sessions.absolute_timeout_secs",
+            ));
+        }
+        if s.absolute_timeout_secs > 24 * 3600 {
+            return Err(Error::invalid(
+                "sessions.absolute_timeout_secs",
+                format!("is {}", s.absolute_timeout_secs),
+                "use at most 86400 (24 hours)",
+            ));
+        }
+        if s.step_up_max_age_secs < 30 || s.step_up_max_age_secs > 3600 {
+            return Err(Error::invalid(
+                "sessions.step_up_max_age_secs",
+                format!("is {}", s.step_up_max_age_secs),
+                "use a value between 30 and 3600",
+            ));
+        }
+        if s.invitation_ttl_secs < 300 || s.invitation_ttl_secs > 30 * 24 * 3600 {
+            return Err(Error::invalid(
+                "sessions.invitation_ttl_secs",
+                format!("is {}", s.invitation_ttl_secs),
+                "use a value between 300 and 2592000",
+            ));
+        }
+        if let Some(oidc) = &self.oidc {
+            if url::Url::parse(&oidc.issuer).is_err() {
+                return Err(Error::invalid(
+                    "oidc.issuer",
+                    "is not a URL",
+                    "give the issuer URL exactly as the provider's discovery document states it",
+                ));
+            }
+            if oidc.timeout_secs == 0 || oidc.timeout_secs > 60 {
+                return Err(Error::invalid(
+                    "oidc.timeout_secs",
+                    format!("is {}", oidc.timeout_secs),
+                    "use a value between 1 and 60",
+                ));
+            }
+        }
         if self.store.busy_timeout_ms == 0 || self.store.busy_timeout_ms > 600_000 {
             return Err(Error::invalid(
                 "store.busy_timeout_ms",

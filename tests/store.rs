@@ -107,6 +107,7 @@ async fn append(store: &Store, n: usize) {
         audit::record_now(
             store,
             &Event::system_started("t", &format!("127.0.0.1:{i}"), "i"),
+            time::OffsetDateTime::now_utc(),
         )
         .await
         .unwrap();
@@ -177,7 +178,12 @@ async fn twenty_parallel_appends_form_one_chain(f: Fixture) {
     for i in 0..20 {
         let store = f.store.clone();
         tasks.push(tokio::spawn(async move {
-            audit::record_now(&store, &Event::system_stopped(&i.to_string())).await
+            audit::record_now(
+                &store,
+                &Event::system_stopped(&i.to_string()),
+                time::OffsetDateTime::now_utc(),
+            )
+            .await
         }));
     }
     for t in tasks {

@@ -41,6 +41,37 @@ pub enum Action {
     StoreInitialised,
     /// The demo created its synthetic register and store.
     DemoCreated,
+    /// An admin created a user and an invitation.
+    UserCreated,
+    /// An invited user set their password.
+    InvitationAccepted,
+    UserDisabled,
+    UserEnabled,
+    /// An admin removed a user's second factor (they must enrol again).
+    SecondFactorReset,
+    /// Password accepted; the second factor is still needed.
+    PasswordAccepted,
+    /// Wrong username or password (or unknown user).
+    PasswordRejected,
+    /// TOTP or recovery code accepted, at sign-in or as step-up.
+    SecondFactorAccepted,
+    /// Wrong, replayed or locked-out second factor.
+    SecondFactorRejected,
+    /// Too many wrong codes: the second factor is locked for a while.
+    SecondFactorLocked,
+    /// Too many wrong codes in a row: the second factor is disabled until reset.
+    SecondFactorDisabled,
+    /// Too many failed sign-ins from one address.
+    AddressLimited,
+    /// A TOTP seed was confirmed and bound to the account.
+    TotpEnrolled,
+    SignedOut,
+    /// An OIDC sign-in was accepted (second factor may still be needed).
+    OidcAccepted,
+    /// An OIDC sign-in was rejected (bad state, token, issuer, audience, nonce, …).
+    OidcRejected,
+    /// An administrator linked an identity at the provider (issuer, subject) to an account.
+    OidcLinked,
 }
 
 impl Action {
@@ -49,6 +80,23 @@ impl Action {
         Action::SystemStopped,
         Action::StoreInitialised,
         Action::DemoCreated,
+        Action::UserCreated,
+        Action::InvitationAccepted,
+        Action::UserDisabled,
+        Action::UserEnabled,
+        Action::SecondFactorReset,
+        Action::PasswordAccepted,
+        Action::PasswordRejected,
+        Action::SecondFactorAccepted,
+        Action::SecondFactorRejected,
+        Action::SecondFactorLocked,
+        Action::SecondFactorDisabled,
+        Action::AddressLimited,
+        Action::TotpEnrolled,
+        Action::SignedOut,
+        Action::OidcAccepted,
+        Action::OidcRejected,
+        Action::OidcLinked,
     ];
 
     pub fn code(self) -> &'static str {
@@ -57,6 +105,23 @@ impl Action {
             Action::SystemStopped => "system.stop",
             Action::StoreInitialised => "store.init",
             Action::DemoCreated => "demo.create",
+            Action::UserCreated => "user.create",
+            Action::InvitationAccepted => "user.invitation_accept",
+            Action::UserDisabled => "user.disable",
+            Action::UserEnabled => "user.enable",
+            Action::SecondFactorReset => "auth.second_factor_reset",
+            Action::PasswordAccepted => "auth.password_ok",
+            Action::PasswordRejected => "auth.password_fail",
+            Action::SecondFactorAccepted => "auth.second_factor_ok",
+            Action::SecondFactorRejected => "auth.second_factor_fail",
+            Action::SecondFactorLocked => "auth.second_factor_lock",
+            Action::SecondFactorDisabled => "auth.second_factor_disable",
+            Action::AddressLimited => "auth.address_limit",
+            Action::TotpEnrolled => "auth.totp_enrol",
+            Action::SignedOut => "auth.logout",
+            Action::OidcAccepted => "auth.oidc_ok",
+            Action::OidcRejected => "auth.oidc_reject",
+            Action::OidcLinked => "user.oidc_link",
         }
     }
 
@@ -97,6 +162,16 @@ impl Actor {
         Actor(format!("cli:{}", encode_controls(&user)))
     }
 
+    /// A signed-in (or signing-in) user, by id.
+    pub fn user(id: &str) -> Actor {
+        Actor(format!("user:{}", encode_controls(id)))
+    }
+
+    /// Someone not (yet) identified, e.g. a failed sign-in.
+    pub fn anonymous() -> Actor {
+        Actor("anonymous".into())
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -113,7 +188,14 @@ pub struct Event {
 }
 
 impl Event {
-    fn new(action: Action, actor: Actor, target: &str, outcome: Outcome, details: Value) -> Event {
+    /// An event of `action`. User text in `target` and `details` is encoded here.
+    pub fn new(
+        action: Action,
+        actor: Actor,
+        target: &str,
+        outcome: Outcome,
+        details: Value,
+    ) -> Event {
         Event {
             action,
             actor,
@@ -207,9 +289,13 @@ pub async fn record(tx: &mut Tx, event: &Event, now: OffsetDateTime) -> Result<R
 }
 
 /// Records one event in a transaction of its own and commits it.
-pub async fn record_now(store: &store::Store, event: &Event) -> Result<Recorded, Error> {
+pub async fn record_now(
+    store: &store::Store,
+    event: &Event,
+    now: OffsetDateTime,
+) -> Result<Recorded, Error> {
     let mut tx = store.begin().await?;
-    let recorded = record(&mut tx, event, OffsetDateTime::now_utc()).await?;
+    let recorded = record(&mut tx, event, now).await?;
     tx.commit().await?;
     Ok(recorded)
 }

@@ -12,9 +12,12 @@ use anyhow::Context;
 use clap::Args;
 
 use crate::audit::{self, Event};
+use crate::auth::session;
+use crate::auth::{RoleGrant, Username, accounts, signin, totp};
 use crate::config::{Config, DEFAULT_FILE, LogFormat};
 use crate::crypto::Keyring;
 use crate::register::synthetic;
+use crate::store::Store;
 use crate::store::register_writer;
 
 /// Same seed, same members: a newcomer and a test see the same register.
@@ -58,6 +61,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let _ = writeln!(out, "  data:   {}", dir.display());
     let _ = writeln!(
         out,
+        "  users:  {} (passwords and authenticator secrets)",
+        dir.join(USERS_FILE).display()
+    );
+    let _ = writeln!(
+        out,
         "  verify: registervakt audit verify --data-dir {}",
         dir.display()
     );
@@ -98,7 +106,15 @@ async fn set_up(dir: &Path, members: u64) -> anyhow::Result<()> {
     let text = config_text(&data, &kek, &url);
     let config = Config::from_toml(&text)?;
     let store = crate::app::init_store(&config).await?;
-    audit::record_now(&store, &Event::demo_created(members)).await?;
+    audit::record_now(
+        &store,
+        &Event::demo_created(members),
+        time::OffsetDateTime::now_utc(),
+    )
+    .await?;
+    let keyring = Keyring::load(&kek)?;
+    let users = create_demo_users(&store, &keyring, &config).await?;
+    write_private(&dir.join(USERS_FILE), &users_file(&users))?;
     store.close().await;
     let tmp = dir.join(format!("{DEFAULT_FILE}.tmp"));
     std::fs::write(&tmp, text).context("cannot write the demo config")?;
@@ -111,7 +127,9 @@ pub fn config_text(data: &Path, kek: &Path, register_url: &str) -> String {
     let q = |s: &str| serde_json::Value::String(s.to_owned()).to_string();
     let mut text = format!(
         "# Written by `registervakt demo`. Synthetic data only.\n\n\
-         [server]\nlisten = \"127.0.0.1:8080\"\n\n\
+         [server]\nlisten = \"127.0.0.1:8080\"\n\
+         # Plain HTTP on loopback only; a real deployment keeps secure cookies on.\n\
+         secure_cookies = false\n\n\
          [store]\ndata_dir = {}\n\n\
          [keys]\nkek_file = {}\n\n\
          [register]\nurl = {}\ntable = {}\n\n[register.columns]\n",
@@ -136,4 +154,130 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
         .mode(0o700)
         .create(dir)
         .with_context(|| format!("cannot create {}", dir.display()))
+}
+
+/// The file the demo writes its users' credentials to (mode 0600, inside the demo dir).
+pub const USERS_FILE: &str = "demo-users.txt";
+
+/// One user per role, staff and approvers in two districts.
+const DEMO_USERS: &[(&str, &str, &str)] = &[
+    ("anna", "Anna Lindqvist", "staff:Uppsala"),
+    ("bertil", "Bertil Holm", "approver:Uppsala"),
+    ("cecilia", "Cecilia Nyberg", "staff:Skåne"),
+    ("david", "David Ekström", "approver:Skåne"),
+    ("elin", "Elin Sandberg", "admin:*"),
+    ("farid", "Farid Haddad", "auditor:*"),
+];
+
+/// A user created and enrolled through the same path a real user takes: invitation,
+/// password, sign-in, enrolment confirmed with a code. (The code used is the previous step's,
+/// so the current code works at once.) Used by the demo and by tests.
+pub struct EnrolledUser {
+    pub password: String,
+    pub secret_base32: String,
+    pub otpauth_uri: String,
+}
+
+pub async fn create_enrolled_user(
+    store: &Store,
+    keyring: &Keyring,
+    config: &Config,
+    username: &str,
+    display_name: &str,
+    roles: &[&str],
+) -> anyhow::Result<EnrolledUser> {
+    use secrecy::{ExposeSecret, SecretString};
+    let client = signin::Client {
+        ip: "set-up".into(),
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let new = accounts::NewUser {
+        username: Username::parse(username)?,
+        display_name: display_name.to_owned(),
+        roles: roles
+            .iter()
+            .map(|r| r.parse::<RoleGrant>())
+            .collect::<Result<_, _>>()?,
+    };
+    let invitation = accounts::create_user(store, audit::Actor::cli(), new, 3600, now).await?;
+    let random = crate::crypto::random_token();
+    let password = SecretString::from(format!("demo-{}", random.get(..16).unwrap_or(&random)));
+    accounts::accept_invitation(store, invitation.token.expose_secret(), &password, now).await?;
+    let started = signin::with_password(store, username, &password, &client, now).await?;
+    let pending = session::authenticate(store, &started.token, &config.sessions, now).await?;
+    let enrolment = signin::begin_enrolment(store, keyring, &pending, "Registervakt", now).await?;
+    let seed = totp::Seed::from_base32(enrolment.secret_base32.expose_secret())?;
+    let code = totp::Code::parse(&totp::code_at(
+        &seed,
+        totp::step_at(now.unix_timestamp()) - 1,
+    ))?;
+    let (full, _recovery) =
+        signin::confirm_enrolment(store, keyring, &pending, &code, &client, now).await?;
+    let full = session::authenticate(store, &full.token, &config.sessions, now).await?;
+    signin::sign_out(store, &full, &client, now).await?;
+    Ok(EnrolledUser {
+        password: password.expose_secret().to_owned(),
+        secret_base32: enrolment.secret_base32.expose_secret().to_owned(),
+        otpauth_uri: enrolment.otpauth_uri.expose_secret().to_owned(),
+    })
+}
+
+struct DemoUser {
+    username: &'static str,
+    role: &'static str,
+    enrolled: EnrolledUser,
+}
+
+async fn create_demo_users(
+    store: &Store,
+    keyring: &Keyring,
+    config: &Config,
+) -> anyhow::Result<Vec<DemoUser>> {
+    let mut out = Vec::new();
+    for (username, name, role) in DEMO_USERS {
+        let enrolled =
+            create_enrolled_user(store, keyring, config, username, name, &[role]).await?;
+        out.push(DemoUser {
+            username,
+            role,
+            enrolled,
+        });
+    }
+    Ok(out)
+}
+
+fn users_file(users: &[DemoUser]) -> String {
+    let mut text = String::from(
+        "# Registervakt demo users. Synthetic accounts for this demo only.\n\
+         #\n\
+         # Sign in at /login with a username and password, then a six-digit code from an\n\
+         # authenticator app: add the account by scanning the otpauth URI as a QR code (or type\n\
+         # the secret), or compute the code on the command line with\n\
+         #     oathtool --totp -b SECRET\n\
+         # Each code works once; wait for the next one to sign in again.\n\n",
+    );
+    for u in users {
+        text.push_str(&format!(
+            "username: {}\nrole:     {}\npassword: {}\nsecret:   {}\notpauth:  {}\n\n",
+            u.username,
+            u.role,
+            u.enrolled.password,
+            u.enrolled.secret_base32,
+            u.enrolled.otpauth_uri
+        ));
+    }
+    text
+}
+
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    file.write_all(text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
 }

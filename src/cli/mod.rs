@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod demo;
 mod ops;
+mod users;
 
 use std::path::PathBuf;
 
@@ -44,6 +45,9 @@ pub enum Command {
     /// Check the audit log.
     #[command(subcommand)]
     Audit(ops::AuditCommand),
+    /// Manage user accounts.
+    #[command(subcommand)]
+    User(users::UserCommand),
     /// Inspect the membership register connection.
     #[command(subcommand)]
     Register(ops::RegisterCommand),
@@ -72,6 +76,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Keys(cmd) => ops::keys(cmd),
         Command::Audit(cmd) => ops::audit(cmd).await,
         Command::Register(cmd) => ops::register(cmd).await,
+        Command::User(cmd) => users::run(cmd).await,
         Command::Bench(cmd) => ops::bench(cmd).await,
     }
 }

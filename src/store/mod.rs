@@ -15,9 +15,11 @@
 //! `register` and `register_writer` hold the SQL for the party's membership register, which is
 //! a different database: read-only for the broker, written only by the demo and tests.
 
+pub mod accounts;
 pub mod audit;
 pub mod register;
 pub mod register_writer;
+pub mod sessions;
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -110,8 +112,8 @@ impl Tx {
 macro_rules! on_pool {
     ($store:expr, $pool:ident => $body:expr) => {
         match &$store.backend {
-            Backend::Sqlite($pool) => $body,
-            Backend::Postgres($pool) => $body,
+            $crate::store::Backend::Sqlite($pool) => $body,
+            $crate::store::Backend::Postgres($pool) => $body,
         }
     };
 }
@@ -120,17 +122,18 @@ macro_rules! on_pool {
 macro_rules! on_tx {
     ($tx:expr, $conn:ident => $body:expr) => {
         match $tx {
-            Tx::Sqlite(t) => {
+            $crate::store::Tx::Sqlite(t) => {
                 let $conn = &mut **t;
                 $body
             }
-            Tx::Postgres(t) => {
+            $crate::store::Tx::Postgres(t) => {
                 let $conn = &mut **t;
                 $body
             }
         }
     };
 }
+pub(crate) use on_pool;
 pub(crate) use on_tx;
 
 impl Store {

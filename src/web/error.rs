@@ -21,6 +21,20 @@ pub struct ErrorBody {
 pub enum ApiError {
     #[error("not found")]
     NotFound,
+    /// 401 with a stable code: `not_signed_in`, `session_expired`, `second_factor_required`,
+    /// `enrolment_required`, `step_up_required`, `invalid_credentials`, `invalid_code`.
+    #[error("unauthorized: {0}")]
+    Unauthorized(&'static str, String),
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str, String),
+    #[error("bad request: {0}")]
+    BadRequest(&'static str, String),
+    #[error("conflict: {0}")]
+    Conflict(&'static str, String),
+    #[error("too many requests: {0}")]
+    TooManyRequests(&'static str, String),
+    #[error("rejected: {1}")]
+    Rejected(StatusCode, &'static str, String),
     #[error("request body too large")]
     BodyTooLarge,
     #[error("service unavailable: {0}")]
@@ -30,8 +44,14 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    fn parts(&self) -> (StatusCode, &'static str, String) {
+    pub(crate) fn parts(&self) -> (StatusCode, &'static str, String) {
         match self {
+            ApiError::Unauthorized(code, msg) => (StatusCode::UNAUTHORIZED, code, msg.clone()),
+            ApiError::Forbidden(code, msg) => (StatusCode::FORBIDDEN, code, msg.clone()),
+            ApiError::BadRequest(code, msg) => (StatusCode::UNPROCESSABLE_ENTITY, code, msg.clone()),
+            ApiError::Conflict(code, msg) => (StatusCode::CONFLICT, code, msg.clone()),
+            ApiError::TooManyRequests(code, msg) => (StatusCode::TOO_MANY_REQUESTS, code, msg.clone()),
+            ApiError::Rejected(status, code, msg) => (*status, code, msg.clone()),
             ApiError::NotFound => (
                 StatusCode::NOT_FOUND,
                 "not_found",
@@ -66,6 +86,34 @@ impl IntoResponse for ApiError {
             tracing::error!(cause = %self, "request failed");
         }
         (status, Json(ErrorBody { error, message })).into_response()
+    }
+}
+
+impl From<crate::auth::Error> for ApiError {
+    fn from(e: crate::auth::Error) -> ApiError {
+        use crate::auth::Error as A;
+        let msg = e.to_string();
+        match e {
+            A::InvalidCredentials => ApiError::Unauthorized("invalid_credentials", msg),
+            A::InvalidCode => ApiError::Unauthorized("invalid_code", msg),
+            A::NotSignedIn => ApiError::Unauthorized("not_signed_in", msg),
+            A::SessionExpired => ApiError::Unauthorized("session_expired", msg),
+            A::SecondFactorRequired => ApiError::Unauthorized("second_factor_required", msg),
+            A::EnrolmentRequired => ApiError::Unauthorized("enrolment_required", msg),
+            A::StepUpRequired => ApiError::Unauthorized("step_up_required", msg),
+            A::Locked { .. } => ApiError::TooManyRequests("second_factor_locked", msg),
+            A::FactorDisabled => ApiError::Forbidden("second_factor_disabled", msg),
+            A::TooManyAttempts => ApiError::TooManyRequests("too_many_attempts", msg),
+            A::InvalidInvitation => ApiError::BadRequest("invalid_invitation", msg),
+            A::Password(_) => ApiError::BadRequest("weak_password", msg),
+            A::BadInput(_) => ApiError::BadRequest("invalid_input", msg),
+            A::UserExists(_) => ApiError::Conflict("user_exists", msg),
+            A::NoSuchUser(_) => ApiError::NotFound,
+            A::Oidc(_) => ApiError::Unauthorized("oidc_rejected", msg),
+            A::OidcUnavailable(_) => ApiError::Unavailable(msg),
+            A::Audit(_) | A::Store(_) => ApiError::Unavailable(msg),
+            A::Crypto(_) | A::Internal(_) => ApiError::Internal(msg),
+        }
     }
 }
 

@@ -6,16 +6,23 @@
 //! line; errors have exactly one mapping to HTTP ([`error`]). Logs carry the path, never the
 //! query string.
 
+pub mod auth_api;
+pub mod auth_pages;
 pub mod error;
 pub mod headers;
 pub mod health;
+pub mod json;
 pub mod metrics;
+pub mod oidc;
 pub mod openapi;
 pub mod pages;
+pub mod session;
+pub mod users_api;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::get;
+use axum::http::Method;
+use axum::routing::{MethodRouter, get, post};
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -23,16 +30,204 @@ use tower_http::trace::TraceLayer;
 use crate::app::AppState;
 use crate::config::MAX_BODY_BYTES;
 
-/// The whole application. Routes that need no session are listed in [`PUBLIC_ROUTES`].
+/// Who may call a route. The router is built from [`route_table`], and a test walks the
+/// table to prove that every route that is not `Public` answers 401 without a session and
+/// with a half-finished one (SECURITY_BAR A6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone: health, the OpenAPI document, the sign-in pages and their static assets.
+    Public,
+    /// Any live session, also one waiting for its second factor: only the 2FA step itself.
+    SecondFactorStep,
+    /// Both factors done.
+    SignedIn,
+}
+
+/// One route and who may call it.
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub method: Method,
+    pub path: &'static str,
+    pub access: Access,
+}
+
+type Entry = (Route, MethodRouter<AppState>);
+
+fn entry(
+    method: Method,
+    path: &'static str,
+    access: Access,
+    handler: MethodRouter<AppState>,
+) -> Entry {
+    (
+        Route {
+            method,
+            path,
+            access,
+        },
+        handler,
+    )
+}
+
+/// Every route of the application with its access class.
+pub fn route_table() -> Vec<Entry> {
+    use Access::{Public, SecondFactorStep, SignedIn};
+    use Method as M;
+    vec![
+        entry(M::GET, "/", Public, get(pages::landing)),
+        entry(M::GET, "/static/app.css", Public, get(pages::stylesheet)),
+        entry(M::GET, "/healthz", Public, get(health::healthz)),
+        entry(M::GET, "/readyz", Public, get(health::readyz)),
+        entry(M::GET, "/metrics", Public, get(metrics::metrics)),
+        entry(
+            M::GET,
+            "/api/openapi.json",
+            Public,
+            get(openapi::openapi_json),
+        ),
+        entry(M::GET, "/login", Public, get(auth_pages::login_page)),
+        entry(M::POST, "/login", Public, post(auth_pages::login_submit)),
+        entry(
+            M::GET,
+            "/invite/{token}",
+            Public,
+            get(auth_pages::invite_page),
+        ),
+        entry(M::POST, "/invite", Public, post(auth_pages::invite_submit)),
+        entry(M::POST, "/api/v1/auth/login", Public, post(auth_api::login)),
+        entry(
+            M::POST,
+            "/api/v1/auth/invitation",
+            Public,
+            post(auth_api::accept_invitation),
+        ),
+        entry(M::GET, "/auth/oidc/start", Public, get(oidc::oidc_start)),
+        entry(
+            M::GET,
+            "/auth/oidc/callback",
+            Public,
+            get(oidc::oidc_callback),
+        ),
+        entry(
+            M::GET,
+            "/login/code",
+            SecondFactorStep,
+            get(auth_pages::code_page_get),
+        ),
+        entry(
+            M::POST,
+            "/login/code",
+            SecondFactorStep,
+            post(auth_pages::code_submit),
+        ),
+        entry(
+            M::GET,
+            "/login/recovery",
+            SecondFactorStep,
+            get(auth_pages::recovery_page_get),
+        ),
+        entry(
+            M::POST,
+            "/login/recovery",
+            SecondFactorStep,
+            post(auth_pages::recovery_submit),
+        ),
+        entry(
+            M::GET,
+            "/enrol",
+            SecondFactorStep,
+            get(auth_pages::enrol_page),
+        ),
+        entry(
+            M::POST,
+            "/enrol",
+            SecondFactorStep,
+            post(auth_pages::enrol_submit),
+        ),
+        entry(
+            M::POST,
+            "/logout",
+            SecondFactorStep,
+            post(auth_pages::logout_submit),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/auth/totp",
+            SecondFactorStep,
+            post(auth_api::submit_totp),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/auth/recovery",
+            SecondFactorStep,
+            post(auth_api::submit_recovery_code),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/auth/enrol",
+            SecondFactorStep,
+            post(auth_api::begin_enrolment),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/auth/enrol/confirm",
+            SecondFactorStep,
+            post(auth_api::confirm_enrolment),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/auth/logout",
+            SecondFactorStep,
+            post(auth_api::logout),
+        ),
+        entry(M::GET, "/account", SignedIn, get(auth_pages::account_page)),
+        entry(M::GET, "/api/v1/me", SignedIn, get(auth_api::me)),
+        entry(
+            M::GET,
+            "/api/v1/users",
+            SignedIn,
+            get(users_api::list_users),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/users",
+            SignedIn,
+            post(users_api::create_user),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/users/{username}/disable",
+            SignedIn,
+            post(users_api::disable_user),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/users/{username}/enable",
+            SignedIn,
+            post(users_api::enable_user),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/users/{username}/reset-2fa",
+            SignedIn,
+            post(users_api::reset_second_factor),
+        ),
+    ]
+}
+
+/// The routes and their access classes, without handlers (for tests and docs).
+pub fn routes() -> Vec<Route> {
+    route_table().into_iter().map(|(r, _)| r).collect()
+}
+
+/// The whole application.
 pub fn router(state: AppState) -> Router {
     let request_id = axum::http::HeaderName::from_static("x-request-id");
-    Router::new()
-        .route("/", get(pages::landing))
-        .route("/static/app.css", get(pages::stylesheet))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(metrics::metrics))
-        .route("/api/openapi.json", get(openapi::openapi_json))
+    let mut router = Router::new();
+    for (route, handler) in route_table() {
+        router = router.route(route.path, handler);
+    }
+    router
         .fallback(error::not_found)
         .layer(
             ServiceBuilder::new()
@@ -44,7 +239,7 @@ pub fn router(state: AppState) -> Router {
                             .get("x-request-id")
                             .and_then(|v| v.to_str().ok())
                             .unwrap_or("-");
-                        tracing::info_span!("request", id, method = %req.method(), path = req.uri().path())
+                        tracing::info_span!("request", id, method = %req.method(), path = loggable_path(req.uri().path()))
                     }),
                 )
                 .layer(PropagateRequestIdLayer::new(request_id))
@@ -54,18 +249,17 @@ pub fn router(state: AppState) -> Router {
                     metrics::count_requests,
                 ))
                 .layer(axum::middleware::from_fn(headers::limit_body))
+                .layer(axum::middleware::from_fn(session::same_origin_only))
                 .layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
         )
         .with_state(state)
 }
 
-/// Routes anyone may call without signing in. Sign-in (issue 3) adds its own; every other
-/// route will require a full two-factor session, and a test enumerates them.
-pub const PUBLIC_ROUTES: &[&str] = &[
-    "/",
-    "/static/app.css",
-    "/healthz",
-    "/readyz",
-    "/metrics",
-    "/api/openapi.json",
-];
+/// The path as logged: an invitation token in `/invite/{token}` is a credential and is cut.
+fn loggable_path(path: &str) -> &str {
+    if path.starts_with("/invite/") {
+        "/invite/…"
+    } else {
+        path
+    }
+}

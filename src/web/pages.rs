@@ -13,6 +13,16 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("templates/base.html")),
     ("landing.html", include_str!("templates/landing.html")),
     ("error.html", include_str!("templates/error.html")),
+    ("message.html", include_str!("templates/message.html")),
+    ("login.html", include_str!("templates/login.html")),
+    ("code.html", include_str!("templates/code.html")),
+    ("enrol.html", include_str!("templates/enrol.html")),
+    (
+        "recovery_codes.html",
+        include_str!("templates/recovery_codes.html"),
+    ),
+    ("account.html", include_str!("templates/account.html")),
+    ("invite.html", include_str!("templates/invite.html")),
 ];
 
 const STYLESHEET: &str = include_str!("static/app.css");
@@ -44,7 +54,7 @@ impl Pages {
     }
 }
 
-fn page(result: Result<String, minijinja::Error>) -> Response {
+pub(crate) fn page(result: Result<String, minijinja::Error>) -> Response {
     match result {
         Ok(html) => Html(html).into_response(),
         Err(e) => {

@@ -6,11 +6,35 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use registervakt::app::{self, Application};
+use registervakt::auth::totp;
+pub use registervakt::cli::demo::EnrolledUser;
 use registervakt::config::Config;
 use registervakt::crypto::Keyring;
 use registervakt::register::synthetic;
 use registervakt::store::register_writer;
 use tempfile::TempDir;
+
+/// `name=value` of the session cookie a response sets, if any.
+pub fn session_cookie(res: &reqwest::Response) -> Option<String> {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.contains("registervakt=") && !v.contains("Max-Age=0"))
+        .and_then(|v| v.split(';').next())
+        .map(str::to_owned)
+}
+
+/// The TOTP code `steps` periods from now.
+pub fn code_at_offset(secret_base32: &str, steps: i64) -> String {
+    let seed = totp::Seed::from_base32(secret_base32).unwrap();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    totp::code_at(&seed, totp::step_at(now) + steps)
+}
+
+pub fn code_now(secret_base32: &str) -> String {
+    code_at_offset(secret_base32, 0)
+}
 
 pub struct TestDir {
     pub dir: TempDir,
@@ -29,8 +53,9 @@ impl TestDir {
         registervakt::cli::demo::config_text(&self.data, &self.kek, &self.register_url)
     }
 
+    /// The config as written in the config file (tests may edit the file first).
     pub fn config(&self) -> Config {
-        Config::from_toml(&self.config_text()).unwrap()
+        Config::load(Some(&self.config_path)).unwrap()
     }
 }
 
@@ -74,6 +99,77 @@ pub struct TestApp {
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
+    }
+
+    /// A second handle on the broker's store (the SQLite file allows several).
+    pub async fn store(&self) -> registervakt::store::Store {
+        app::open_store(&self.dir.config(), false).await.unwrap()
+    }
+
+    /// A user created and enrolled the way a real one is; returns password and TOTP secret.
+    pub async fn user(&self, username: &str, roles: &[&str]) -> EnrolledUser {
+        let store = self.store().await;
+        let keyring = Keyring::load(&self.dir.kek).unwrap();
+        let user = registervakt::cli::demo::create_enrolled_user(
+            &store,
+            &keyring,
+            &self.dir.config(),
+            username,
+            username,
+            roles,
+        )
+        .await
+        .unwrap();
+        store.close().await;
+        user
+    }
+
+    pub async fn post_json(
+        &self,
+        path: &str,
+        cookie: Option<&str>,
+        body: serde_json::Value,
+    ) -> reqwest::Response {
+        let mut req = self.client.post(self.url(path)).json(&body);
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        req.send().await.unwrap()
+    }
+
+    pub async fn get_with(&self, path: &str, cookie: Option<&str>) -> reqwest::Response {
+        let mut req = self.client.get(self.url(path));
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// Password step only: returns the half-signed-in session cookie.
+    pub async fn password_step(&self, username: &str, password: &str) -> String {
+        let res = self
+            .post_json(
+                "/api/v1/auth/login",
+                None,
+                serde_json::json!({ "username": username, "password": password }),
+            )
+            .await;
+        assert_eq!(res.status(), 200, "login of {username}");
+        session_cookie(&res).expect("login sets a session cookie")
+    }
+
+    /// Both steps with the current code; returns the full session cookie.
+    pub async fn sign_in(&self, user: &EnrolledUser, username: &str) -> String {
+        let pending = self.password_step(username, &user.password).await;
+        let res = self
+            .post_json(
+                "/api/v1/auth/totp",
+                Some(&pending),
+                serde_json::json!({ "code": code_now(&user.secret_base32) }),
+            )
+            .await;
+        assert_eq!(res.status(), 200, "totp of {username}");
+        session_cookie(&res).expect("totp sets a new session cookie")
     }
 
     /// GETs `path` and parses the body as JSON, whatever the status.

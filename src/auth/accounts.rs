@@ -1,0 +1,241 @@
+//! Accounts: an admin creates a user with roles and a one-time invitation; the user sets a
+//! password through it and must then enrol TOTP. Disabling a user or resetting their second
+//! factor ends all their sessions at once (the auth epoch moves on).
+//!
+//! Guarantees: invitation tokens are 256-bit random, stored as SHA-256 hashes, expire, and
+//! are taken once; every change here is an audit event in the same transaction.
+
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+use time::OffsetDateTime;
+
+use super::{Error, RoleGrant, Username, password, unix};
+use crate::audit::{self, Action, Actor, Event, Outcome};
+use crate::crypto;
+use crate::store::{self, Store, accounts::RoleRow, accounts::UserRow};
+
+/// What an admin asks for.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub username: Username,
+    pub display_name: String,
+    pub roles: Vec<RoleGrant>,
+}
+
+/// A fresh invitation: the token is shown once (in the link) and never stored.
+pub struct Invitation {
+    pub user_id: String,
+    pub token: SecretString,
+    pub expires_at: i64,
+}
+
+impl Invitation {
+    pub fn link(&self, public_url: &str) -> String {
+        format!(
+            "{}/invite/{}",
+            public_url.trim_end_matches('/'),
+            self.token.expose_secret()
+        )
+    }
+}
+
+fn check_display_name(name: &str) -> Result<String, Error> {
+    let name = name.trim();
+    let len = name.chars().count();
+    if len == 0 || len > 100 || name.chars().any(char::is_control) {
+        return Err(Error::BadInput(
+            "a display name is 1–100 characters without control characters".into(),
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+pub async fn create_user(
+    store: &Store,
+    actor: Actor,
+    new: NewUser,
+    ttl_secs: i64,
+    now: OffsetDateTime,
+) -> Result<Invitation, Error> {
+    let display_name = check_display_name(&new.display_name)?;
+    if store
+        .find_user_by_username(new.username.as_str())
+        .await?
+        .is_some()
+    {
+        return Err(Error::UserExists(new.username.as_str().to_owned()));
+    }
+    let id = crypto::random_id128();
+    let token = crypto::random_token();
+    let expires_at = unix(now) + ttl_secs;
+    let granted_by = actor.as_str().to_owned();
+    let mut tx = store.begin().await?;
+    store::accounts::insert_user(
+        &mut tx,
+        &id,
+        new.username.as_str(),
+        &display_name,
+        unix(now),
+    )
+    .await?;
+    for grant in &new.roles {
+        store::accounts::insert_role(
+            &mut tx,
+            &id,
+            grant.role.as_str(),
+            grant.scope.as_str(),
+            &granted_by,
+            unix(now),
+        )
+        .await?;
+    }
+    store::accounts::insert_invitation(
+        &mut tx,
+        &crypto::sha256_hex(token.as_bytes()),
+        &id,
+        expires_at,
+    )
+    .await?;
+    let roles: Vec<String> = new.roles.iter().map(ToString::to_string).collect();
+    let event = Event::new(
+        Action::UserCreated,
+        actor,
+        &format!("user:{}", new.username.as_str()),
+        Outcome::Success,
+        json!({ "user_id": id, "roles": roles, "invitation_expires_at": expires_at }),
+    );
+    audit::record(&mut tx, &event, now).await?;
+    tx.commit().await?;
+    Ok(Invitation {
+        user_id: id,
+        token: SecretString::from(token),
+        expires_at,
+    })
+}
+
+/// Sets the password of an invited user. The invitation is used up only if the password is
+/// acceptable, so a rejected password can be retried with the same link.
+pub async fn accept_invitation(
+    store: &Store,
+    token: &str,
+    new_password: &SecretString,
+    now: OffsetDateTime,
+) -> Result<UserRow, Error> {
+    let token_hash = crypto::sha256_hex(token.as_bytes());
+    let user_id = store
+        .find_invitation(&token_hash, unix(now))
+        .await?
+        .ok_or(Error::InvalidInvitation)?;
+    let user = store
+        .find_user_by_id(&user_id)
+        .await?
+        .ok_or(Error::InvalidInvitation)?;
+    password::check_policy(
+        new_password.expose_secret(),
+        &[&user.username, &user.display_name],
+    )
+    .map_err(Error::Password)?;
+    let phc = password::hash(new_password)
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    let mut tx = store.begin().await?;
+    if store::accounts::take_invitation(&mut tx, &token_hash, unix(now))
+        .await?
+        .is_none()
+    {
+        tx.rollback().await?;
+        return Err(Error::InvalidInvitation);
+    }
+    store::accounts::set_password(&mut tx, &user.id, &phc, unix(now)).await?;
+    let event = Event::new(
+        Action::InvitationAccepted,
+        Actor::user(&user.id),
+        &format!("user:{}", user.username),
+        Outcome::Success,
+        json!({}),
+    );
+    audit::record(&mut tx, &event, now).await?;
+    tx.commit().await?;
+    Ok(user)
+}
+
+async fn find(store: &Store, username: &str) -> Result<UserRow, Error> {
+    let name = Username::parse(username)?;
+    store
+        .find_user_by_username(name.as_str())
+        .await?
+        .ok_or_else(|| Error::NoSuchUser(name.as_str().to_owned()))
+}
+
+/// Disables or re-enables a user. Disabling ends every session at once (C7).
+pub async fn set_enabled(
+    store: &Store,
+    actor: Actor,
+    username: &str,
+    enabled: bool,
+    now: OffsetDateTime,
+) -> Result<(), Error> {
+    let user = find(store, username).await?;
+    let (status, action) = match (enabled, user.password_hash.is_some()) {
+        (true, true) => ("active", Action::UserEnabled),
+        (true, false) => ("invited", Action::UserEnabled),
+        (false, _) => ("disabled", Action::UserDisabled),
+    };
+    let mut tx = store.begin().await?;
+    store::accounts::set_status(&mut tx, &user.id, status, unix(now)).await?;
+    let event = Event::new(
+        action,
+        actor,
+        &format!("user:{}", user.username),
+        Outcome::Success,
+        json!({}),
+    );
+    audit::record(&mut tx, &event, now).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Removes the user's TOTP and recovery codes; they enrol again at their next sign-in.
+pub async fn reset_second_factor(
+    store: &Store,
+    actor: Actor,
+    username: &str,
+    now: OffsetDateTime,
+) -> Result<(), Error> {
+    let user = find(store, username).await?;
+    let mut tx = store.begin().await?;
+    store::accounts::reset_totp(&mut tx, &user.id, unix(now)).await?;
+    let event = Event::new(
+        Action::SecondFactorReset,
+        actor,
+        &format!("user:{}", user.username),
+        Outcome::Success,
+        json!({}),
+    );
+    audit::record(&mut tx, &event, now).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Every user with their roles, for `registervakt user list` and the admin page.
+pub async fn list(store: &Store) -> Result<Vec<(UserRow, Vec<RoleRow>)>, Error> {
+    let mut out = Vec::new();
+    for user in store.list_users().await? {
+        let roles = store.list_roles(&user.id).await?;
+        out.push((user, roles));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_names_refuse_control_characters_and_excess_length() {
+        assert!(check_display_name("Anna Berg").is_ok());
+        assert!(check_display_name("Anna\nBerg").is_err());
+        assert!(check_display_name("").is_err());
+        assert!(check_display_name(&"x".repeat(101)).is_err());
+    }
+}

@@ -1,0 +1,203 @@
+//! Sessions: opaque 256-bit tokens in a `__Host-` cookie, stored only as SHA-256 hashes.
+//!
+//! Guarantees (SECURITY_BAR B1): a new token at every sign-in step and step-up (the old one
+//! is deleted in the same transaction); idle and absolute limits checked on every request
+//! against the store, so they hold across brokers; a disabled user, or one whose roles or
+//! second factor changed (auth epoch moved on), is refused at the very next request.
+
+use secrecy::{ExposeSecret, SecretString};
+use time::OffsetDateTime;
+
+use super::{Error, unix};
+use crate::config::SessionConfig;
+use crate::crypto;
+use crate::store::sessions::{SessionLookup, SessionRow};
+use crate::store::{self, Store, Tx};
+
+/// Cookie name with HTTPS (`__Host-`: Secure, Path=/, no Domain — RFC 6265bis §4.1.3.2).
+pub const COOKIE_SECURE: &str = "__Host-registervakt";
+/// Cookie name for the loopback demo over plain HTTP (browsers refuse `__Host-` there).
+pub const COOKIE_PLAIN: &str = "registervakt";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// First factor done; the second is pending.
+    Password,
+    /// First factor done; the user has no TOTP yet and must enrol before anything else.
+    Enrol,
+    /// Both factors done.
+    Full,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Password => "password",
+            Stage::Enrol => "enrol",
+            Stage::Full => "full",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Stage> {
+        [Stage::Password, Stage::Enrol, Stage::Full]
+            .into_iter()
+            .find(|st| st.as_str() == s)
+    }
+}
+
+/// A session token to put in the cookie. Shown to the client once; never stored.
+pub struct NewSession {
+    pub token: SecretString,
+    pub stage: Stage,
+}
+
+/// A session that passed every check for this request.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub token_hash: String,
+    pub user_id: String,
+    pub username: String,
+    pub display_name: String,
+    pub stage: Stage,
+    pub csrf_token: String,
+    pub created_at: i64,
+    pub second_factor_at: Option<i64>,
+    pub auth_epoch: i64,
+}
+
+impl Session {
+    /// True when the last second-factor proof is at most `max_age` seconds old (B2).
+    pub fn has_fresh_second_factor(&self, now: i64, max_age: i64) -> bool {
+        self.stage == Stage::Full && self.second_factor_at.is_some_and(|t| now - t <= max_age)
+    }
+}
+
+pub fn hash_token(token: &str) -> String {
+    crypto::sha256_hex(token.as_bytes())
+}
+
+/// Inserts a session for `user_id` in the caller's transaction.
+pub async fn start(
+    tx: &mut Tx,
+    user_id: &str,
+    auth_epoch: i64,
+    stage: Stage,
+    created_at: i64,
+    second_factor_at: Option<i64>,
+    now: OffsetDateTime,
+) -> Result<NewSession, Error> {
+    let token = crypto::random_token();
+    let row = SessionRow {
+        token_hash: hash_token(&token),
+        user_id: user_id.to_owned(),
+        stage: stage.as_str().to_owned(),
+        auth_epoch,
+        csrf_token: crypto::random_token(),
+        created_at,
+        last_seen_at: unix(now),
+        second_factor_at,
+    };
+    store::sessions::insert_session(tx, &row).await?;
+    Ok(NewSession {
+        token: SecretString::from(token),
+        stage,
+    })
+}
+
+/// Replaces `old` with a new token at `stage` (sign-in step or step-up). The absolute limit
+/// keeps counting from the original sign-in.
+pub async fn rotate(
+    tx: &mut Tx,
+    old: &Session,
+    stage: Stage,
+    second_factor_at: Option<i64>,
+    now: OffsetDateTime,
+) -> Result<NewSession, Error> {
+    if !store::sessions::delete_session(tx, &old.token_hash).await? {
+        return Err(Error::SessionExpired);
+    }
+    start(
+        tx,
+        &old.user_id,
+        old.auth_epoch,
+        stage,
+        old.created_at,
+        second_factor_at,
+        now,
+    )
+    .await
+}
+
+/// Checks a presented token against the store and the limits. Any failure is a plain "not
+/// signed in" or "expired": the caller answers 401.
+pub async fn authenticate(
+    store: &Store,
+    token: &SecretString,
+    limits: &SessionConfig,
+    now: OffsetDateTime,
+) -> Result<Session, Error> {
+    let token = token.expose_secret();
+    if token.len() != 43 {
+        return Err(Error::NotSignedIn);
+    }
+    let token_hash = hash_token(token);
+    let found: SessionLookup = store
+        .find_session(&token_hash)
+        .await?
+        .ok_or(Error::NotSignedIn)?;
+    let t = unix(now);
+    let alive = found.status == "active"
+        && found.session_epoch == found.user_epoch
+        && t - found.last_seen_at <= limits.idle_timeout_secs
+        && t - found.created_at <= limits.absolute_timeout_secs;
+    let stage = Stage::parse(&found.stage).ok_or(Error::SessionExpired)?;
+    if !alive {
+        return Err(Error::SessionExpired);
+    }
+    store.touch_session(&token_hash, t).await?;
+    Ok(Session {
+        token_hash,
+        user_id: found.user_id,
+        username: found.username,
+        display_name: found.display_name,
+        stage,
+        csrf_token: found.csrf_token,
+        created_at: found.created_at,
+        second_factor_at: found.second_factor_at,
+        auth_epoch: found.session_epoch,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(stage: Stage, second_factor_at: Option<i64>) -> Session {
+        Session {
+            token_hash: String::new(),
+            user_id: "u".into(),
+            username: "u".into(),
+            display_name: "U".into(),
+            stage,
+            csrf_token: String::new(),
+            created_at: 0,
+            second_factor_at,
+            auth_epoch: 0,
+        }
+    }
+
+    #[test]
+    fn step_up_is_fresh_for_exactly_the_configured_age() {
+        let max = crate::config::DEFAULT_STEP_UP_MAX_AGE_SECS;
+        let s = session(Stage::Full, Some(1_000));
+        assert!(s.has_fresh_second_factor(1_000 + max, max));
+        assert!(!s.has_fresh_second_factor(1_000 + max + 1, max));
+    }
+
+    #[test]
+    fn a_session_without_both_factors_is_never_fresh() {
+        let s = session(Stage::Password, Some(1_000));
+        assert!(!s.has_fresh_second_factor(1_000, 300));
+        assert!(!session(Stage::Full, None).has_fresh_second_factor(1_000, 300));
+    }
+}

@@ -1,0 +1,157 @@
+//! `registervakt user add|list|disable|enable|reset-2fa`: account administration from the
+//! command line (audited as `cli:<os user>`).
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use time::OffsetDateTime;
+
+use crate::audit::Actor;
+use crate::auth::{RoleGrant, Username, accounts};
+use crate::config::Config;
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user and print a one-time invitation link.
+    Add {
+        #[arg(long)]
+        username: String,
+        /// The name shown to others, e.g. "Anna Berg".
+        #[arg(long)]
+        name: String,
+        /// ROLE:DISTRICT, repeatable: staff:Uppsala, approver:Uppsala, admin:*, auditor:*.
+        #[arg(long = "role", value_name = "ROLE:DISTRICT")]
+        roles: Vec<String>,
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// List users, their status and roles.
+    List {
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Disable a user; their sessions end at once.
+    Disable {
+        username: String,
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Re-enable a disabled user.
+    Enable {
+        username: String,
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Link an account at the identity provider (issuer + subject) to a user.
+    #[command(name = "link-oidc")]
+    LinkOidc {
+        username: String,
+        /// The issuer URL exactly as in the provider's ID tokens.
+        #[arg(long)]
+        issuer: String,
+        /// The `sub` claim of the user at the provider (never the e-mail address).
+        #[arg(long)]
+        subject: String,
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Remove a user's authenticator and recovery codes; they enrol again at next sign-in.
+    #[command(name = "reset-2fa")]
+    Reset2fa {
+        username: String,
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+}
+
+pub async fn run(cmd: UserCommand) -> anyhow::Result<()> {
+    let now = OffsetDateTime::now_utc();
+    let config_path = match &cmd {
+        UserCommand::Add { config, .. }
+        | UserCommand::List { config }
+        | UserCommand::Disable { config, .. }
+        | UserCommand::Enable { config, .. }
+        | UserCommand::Reset2fa { config, .. }
+        | UserCommand::LinkOidc { config, .. } => config.clone(),
+    };
+    let config = Config::load(config_path.as_deref())?;
+    let store = crate::app::open_store(&config, false).await?;
+    store.ensure_migrated().await?;
+    let result = match cmd {
+        UserCommand::Add {
+            username,
+            name,
+            roles,
+            ..
+        } => {
+            let roles = roles
+                .iter()
+                .map(|r| r.parse::<RoleGrant>())
+                .collect::<Result<Vec<_>, _>>()?;
+            let new = accounts::NewUser {
+                username: Username::parse(&username)?,
+                display_name: name,
+                roles,
+            };
+            let ttl = config.sessions.invitation_ttl_secs;
+            let invitation = accounts::create_user(&store, Actor::cli(), new, ttl, now).await?;
+            println!(
+                "created {username}; send them this one-time link (valid {} hours):",
+                ttl / 3600
+            );
+            println!("{}", invitation.link(&config.server.public_url));
+            Ok(())
+        }
+        UserCommand::List { .. } => {
+            for (user, roles) in accounts::list(&store).await? {
+                let roles: Vec<String> = roles
+                    .iter()
+                    .map(|r| format!("{}:{}", r.role, r.district))
+                    .collect();
+                let factor = if user.totp_disabled {
+                    "2fa-disabled"
+                } else if user.totp_seed.is_some() {
+                    "2fa"
+                } else {
+                    "no-2fa"
+                };
+                println!(
+                    "{:<24} {:<9} {:<13} {:<28} {}",
+                    user.username,
+                    user.status,
+                    factor,
+                    user.display_name,
+                    roles.join(" ")
+                );
+            }
+            Ok(())
+        }
+        UserCommand::Disable { username, .. } => {
+            accounts::set_enabled(&store, Actor::cli(), &username, false, now)
+                .await
+                .map(|()| println!("{username} is disabled; their sessions have ended"))
+        }
+        UserCommand::Enable { username, .. } => {
+            accounts::set_enabled(&store, Actor::cli(), &username, true, now)
+                .await
+                .map(|()| println!("{username} is enabled"))
+        }
+        UserCommand::LinkOidc {
+            username,
+            issuer,
+            subject,
+            ..
+        } => crate::auth::oidc_login::link(&store, Actor::cli(), &username, &issuer, &subject, now)
+            .await
+            .map(|()| println!("{username} can now sign in through {issuer}")),
+        UserCommand::Reset2fa { username, .. } => {
+            accounts::reset_second_factor(&store, Actor::cli(), &username, now)
+                .await
+                .map(|()| {
+                    println!("{username} must set up an authenticator app at their next sign-in")
+                })
+        }
+    };
+    store.close().await;
+    Ok(result?)
+}

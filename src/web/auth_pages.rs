@@ -1,0 +1,426 @@
+//! Sign-in pages: `/login`, `/login/code`, `/login/recovery`, `/enrol`, `/logout`,
+//! `/account`, `/invite`. Forms post back to the same page; an error re-renders the form
+//! with a sentence and the matching status. Forms behind a session carry its CSRF token.
+
+use axum::Form;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use minijinja::context;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+use super::error::ApiError;
+use super::session::{AnyStage, ClientAddr, SignedIn, check_csrf, clear_cookie, session_cookie};
+use crate::app::AppState;
+use crate::auth::session::{NewSession, Stage};
+use crate::auth::signin::{self, Purpose};
+use crate::auth::{accounts, totp};
+
+/// Renders a template with a status; rendering failures become a generic 500 page.
+fn render(state: &AppState, status: StatusCode, name: &str, ctx: minijinja::Value) -> Response {
+    let mut res = super::pages::page(state.pages.render(name, ctx));
+    if res.status().is_success() {
+        *res.status_mut() = status;
+    }
+    res
+}
+
+/// A refusal shown as a page, e.g. "sign in first" with a link to `/login`.
+fn refusal(state: &AppState, error: ApiError) -> Response {
+    let (status, _, message) = error.parts();
+    if status.is_server_error() {
+        return error.into_response();
+    }
+    let ctx = context! { title => "Registervakt", text => message, link => "/login", link_text => "Logga in · Sign in" };
+    render(state, status, "message.html", ctx)
+}
+
+fn redirect_with_session(state: &AppState, to: &str, new: &NewSession) -> Response {
+    let mut res = Redirect::to(to).into_response();
+    res.headers_mut()
+        .append(header::SET_COOKIE, session_cookie(state, new));
+    res
+}
+
+fn after_password(stage: Stage) -> &'static str {
+    if stage == Stage::Enrol {
+        "/enrol"
+    } else {
+        "/login/code"
+    }
+}
+
+/// The sign-in form. Public.
+pub async fn login_page(State(state): State<AppState>) -> Response {
+    render(
+        &state,
+        StatusCode::OK,
+        "login.html",
+        context! { username => "" },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    username: String,
+    password: SecretString,
+}
+
+/// Checks the password. Public.
+pub async fn login_submit(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    match signin::with_password(
+        &state.store,
+        &form.username,
+        &form.password,
+        &client,
+        OffsetDateTime::now_utc(),
+    )
+    .await
+    {
+        Ok(new) => redirect_with_session(&state, after_password(new.stage), &new),
+        Err(e) => {
+            let (status, _, message) = ApiError::from(e).parts();
+            let ctx = context! { error => message, username => form.username.chars().take(64).collect::<String>() };
+            render(&state, status, "login.html", ctx)
+        }
+    }
+}
+
+fn code_page(
+    state: &AppState,
+    csrf: &str,
+    recovery: bool,
+    error: Option<(StatusCode, String)>,
+) -> Response {
+    let action = if recovery {
+        "/login/recovery"
+    } else {
+        "/login/code"
+    };
+    let (status, error) = error.map_or((StatusCode::OK, None), |(s, e)| (s, Some(e)));
+    render(
+        state,
+        status,
+        "code.html",
+        context! { csrf, recovery, action, error },
+    )
+}
+
+/// The one-time-code form. Needs a session waiting for its second factor (or a full one, for step-up).
+pub async fn code_page_get(
+    State(state): State<AppState>,
+    session: Result<AnyStage, ApiError>,
+) -> Response {
+    match session {
+        Ok(AnyStage(s)) if s.stage == Stage::Enrol => Redirect::to("/enrol").into_response(),
+        Ok(AnyStage(s)) => code_page(&state, &s.csrf_token, false, None),
+        Err(e) => refusal(&state, e),
+    }
+}
+
+/// The recovery-code form. Needs a session waiting for its second factor.
+pub async fn recovery_page_get(
+    State(state): State<AppState>,
+    session: Result<AnyStage, ApiError>,
+) -> Response {
+    match session {
+        Ok(AnyStage(s)) => code_page(&state, &s.csrf_token, true, None),
+        Err(e) => refusal(&state, e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CodeForm {
+    code: SecretString,
+    csrf: String,
+}
+
+/// Checks a TOTP code. Needs a session waiting for its second factor (or full, for step-up).
+pub async fn code_submit(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    session: Result<AnyStage, ApiError>,
+    form: Result<Form<CodeForm>, FormRejection>,
+) -> Response {
+    let session = match session {
+        Ok(AnyStage(s)) => s,
+        Err(e) => return refusal(&state, e),
+    };
+    let Ok(Form(form)) = form else {
+        return refusal(
+            &state,
+            ApiError::BadRequest(
+                "invalid_form",
+                "The form could not be read; reload the page.".into(),
+            ),
+        );
+    };
+    if let Err(e) = check_csrf(&session, &form.csrf) {
+        return refusal(&state, e);
+    }
+    let purpose = if session.stage == Stage::Full {
+        Purpose::StepUp
+    } else {
+        Purpose::SignIn
+    };
+    let result = match totp::Code::parse(form.code.expose_secret()) {
+        Ok(code) => {
+            signin::with_totp(
+                &state.store,
+                &state.keyring,
+                &session,
+                &code,
+                purpose,
+                &client,
+                OffsetDateTime::now_utc(),
+            )
+            .await
+        }
+        Err(_) => Err(crate::auth::Error::InvalidCode),
+    };
+    match result {
+        Ok(new) => redirect_with_session(&state, "/", &new),
+        Err(e) => {
+            let (status, _, message) = ApiError::from(e).parts();
+            code_page(&state, &session.csrf_token, false, Some((status, message)))
+        }
+    }
+}
+
+/// Checks a recovery code. Needs a session waiting for its second factor.
+pub async fn recovery_submit(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    session: Result<AnyStage, ApiError>,
+    form: Result<Form<CodeForm>, FormRejection>,
+) -> Response {
+    let session = match session {
+        Ok(AnyStage(s)) => s,
+        Err(e) => return refusal(&state, e),
+    };
+    let Ok(Form(form)) = form else {
+        return refusal(
+            &state,
+            ApiError::BadRequest(
+                "invalid_form",
+                "The form could not be read; reload the page.".into(),
+            ),
+        );
+    };
+    if let Err(e) = check_csrf(&session, &form.csrf) {
+        return refusal(&state, e);
+    }
+    match signin::with_recovery_code(
+        &state.store,
+        &session,
+        form.code.expose_secret(),
+        &client,
+        OffsetDateTime::now_utc(),
+    )
+    .await
+    {
+        Ok(new) => redirect_with_session(&state, "/", &new),
+        Err(e) => {
+            let (status, _, message) = ApiError::from(e).parts();
+            code_page(&state, &session.csrf_token, true, Some((status, message)))
+        }
+    }
+}
+
+/// Shows a fresh TOTP seed as a QR code. Needs a session at the enrol stage.
+pub async fn enrol_page(
+    State(state): State<AppState>,
+    session: Result<AnyStage, ApiError>,
+) -> Response {
+    let session = match session {
+        Ok(AnyStage(s)) => s,
+        Err(e) => return refusal(&state, e),
+    };
+    match signin::begin_enrolment(
+        &state.store,
+        &state.keyring,
+        &session,
+        "Registervakt",
+        OffsetDateTime::now_utc(),
+    )
+    .await
+    {
+        Ok(e) => {
+            let ctx = context! { csrf => session.csrf_token, qr_svg => e.qr_svg, secret => e.secret_base32.expose_secret() };
+            render(&state, StatusCode::OK, "enrol.html", ctx)
+        }
+        Err(e) => refusal(&state, e.into()),
+    }
+}
+
+/// Confirms enrolment and shows the recovery codes once. Needs a session at the enrol stage.
+pub async fn enrol_submit(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    session: Result<AnyStage, ApiError>,
+    form: Result<Form<CodeForm>, FormRejection>,
+) -> Response {
+    let session = match session {
+        Ok(AnyStage(s)) => s,
+        Err(e) => return refusal(&state, e),
+    };
+    let Ok(Form(form)) = form else {
+        return refusal(
+            &state,
+            ApiError::BadRequest(
+                "invalid_form",
+                "The form could not be read; reload the page.".into(),
+            ),
+        );
+    };
+    if let Err(e) = check_csrf(&session, &form.csrf) {
+        return refusal(&state, e);
+    }
+    let Ok(code) = totp::Code::parse(form.code.expose_secret()) else {
+        return refusal(&state, crate::auth::Error::InvalidCode.into());
+    };
+    match signin::confirm_enrolment(
+        &state.store,
+        &state.keyring,
+        &session,
+        &code,
+        &client,
+        OffsetDateTime::now_utc(),
+    )
+    .await
+    {
+        Ok((new, codes)) => {
+            let codes: Vec<String> = codes.iter().map(|c| c.display().to_owned()).collect();
+            let mut res = render(
+                &state,
+                StatusCode::OK,
+                "recovery_codes.html",
+                context! { codes },
+            );
+            res.headers_mut()
+                .append(header::SET_COOKIE, session_cookie(&state, &new));
+            res
+        }
+        Err(e) => refusal(&state, e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    csrf: String,
+}
+
+/// Signs out. Needs a session at any stage.
+pub async fn logout_submit(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    session: Result<AnyStage, ApiError>,
+    form: Result<Form<CsrfForm>, FormRejection>,
+) -> Response {
+    let session = match session {
+        Ok(AnyStage(s)) => s,
+        Err(e) => return refusal(&state, e),
+    };
+    let Ok(Form(form)) = form else {
+        return refusal(
+            &state,
+            ApiError::BadRequest(
+                "invalid_form",
+                "The form could not be read; reload the page.".into(),
+            ),
+        );
+    };
+    if let Err(e) = check_csrf(&session, &form.csrf) {
+        return refusal(&state, e);
+    }
+    if let Err(e) =
+        signin::sign_out(&state.store, &session, &client, OffsetDateTime::now_utc()).await
+    {
+        return refusal(&state, e.into());
+    }
+    let mut res = Redirect::to("/login").into_response();
+    res.headers_mut()
+        .append(header::SET_COOKIE, clear_cookie(&state));
+    res
+}
+
+/// My account. Needs a full session.
+pub async fn account_page(
+    State(state): State<AppState>,
+    session: Result<SignedIn, ApiError>,
+) -> Response {
+    let session = match session {
+        Ok(SignedIn(s)) => s,
+        Err(e) => return refusal(&state, e),
+    };
+    let roles = state.store.list_roles(&session.user_id).await;
+    let left = state
+        .store
+        .count_unused_recovery_codes(&session.user_id)
+        .await;
+    match (roles, left) {
+        (Ok(roles), Ok(left)) => {
+            let roles: Vec<String> = roles
+                .into_iter()
+                .map(|r| format!("{}:{}", r.role, r.district))
+                .collect();
+            let ctx = context! { display_name => session.display_name, username => session.username, roles, recovery_left => left, csrf => session.csrf_token };
+            render(&state, StatusCode::OK, "account.html", ctx)
+        }
+        (Err(e), _) | (_, Err(e)) => refusal(&state, crate::auth::Error::from(e).into()),
+    }
+}
+
+/// The invitation form. Public (the token in the link is the credential).
+pub async fn invite_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+    let token: String = token.chars().take(64).collect();
+    render(&state, StatusCode::OK, "invite.html", context! { token })
+}
+
+#[derive(Deserialize)]
+pub struct InviteForm {
+    token: SecretString,
+    password: SecretString,
+    password_again: SecretString,
+}
+
+/// Sets the password of an invited user. Public (the token is the credential).
+pub async fn invite_submit(
+    State(state): State<AppState>,
+    Form(form): Form<InviteForm>,
+) -> Response {
+    let token = form.token.expose_secret().to_owned();
+    if form.password.expose_secret() != form.password_again.expose_secret() {
+        let ctx = context! { token, error => "Lösenorden är inte lika. The passwords differ." };
+        return render(&state, StatusCode::UNPROCESSABLE_ENTITY, "invite.html", ctx);
+    }
+    match accounts::accept_invitation(
+        &state.store,
+        &token,
+        &form.password,
+        OffsetDateTime::now_utc(),
+    )
+    .await
+    {
+        Ok(_) => {
+            let ctx = context! { title => "Lösenordet är sparat", text => "Logga in och koppla din autentiseringsapp. Password saved: sign in and set up your authenticator app.", link => "/login", link_text => "Logga in · Sign in" };
+            render(&state, StatusCode::OK, "message.html", ctx)
+        }
+        Err(e) => {
+            let (status, _, message) = ApiError::from(e).parts();
+            render(
+                &state,
+                status,
+                "invite.html",
+                context! { token, error => message },
+            )
+        }
+    }
+}

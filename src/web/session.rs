@@ -1,0 +1,220 @@
+//! Session extractors, the session cookie and the cross-origin guard.
+//!
+//! A handler states what it needs by the extractor it takes:
+//! - [`AnyStage`]: any live session, also half-signed-in — only the second-factor step,
+//!   enrolment and sign-out take it;
+//! - [`SignedIn`]: both factors done (every other non-public route);
+//! - [`StepUp`]: both factors and a second-factor proof no older than 5 minutes (B2).
+//!
+//! Every extractor reads the session from the store on every request: no cache, so a
+//! disabled user or a changed role is refused at the next request on every broker.
+//! State-changing requests from another origin are refused (`Origin` /
+//! `Sec-Fetch-Site`), which together with `SameSite=Strict` stops CSRF for both the JSON API
+//! and forms; forms carry a per-session token as well.
+
+use axum::extract::{ConnectInfo, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use secrecy::{ExposeSecret, SecretString};
+use time::OffsetDateTime;
+
+use super::error::ApiError;
+use crate::app::AppState;
+use crate::auth::session::{self, COOKIE_PLAIN, COOKIE_SECURE, NewSession, Session, Stage};
+use crate::auth::signin::Client;
+
+fn cookie_name(state: &AppState) -> &'static str {
+    if state.config.server.secure_cookies {
+        COOKIE_SECURE
+    } else {
+        COOKIE_PLAIN
+    }
+}
+
+/// The `Set-Cookie` value for a new session token.
+pub fn session_cookie(state: &AppState, new: &NewSession) -> HeaderValue {
+    let secure = if state.config.server.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
+    let value = format!(
+        "{}={}; Path=/; HttpOnly; SameSite=Strict{secure}",
+        cookie_name(state),
+        new.token.expose_secret()
+    );
+    HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// The `Set-Cookie` value that removes the session cookie.
+pub fn clear_cookie(state: &AppState) -> HeaderValue {
+    let secure = if state.config.server.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
+    let value = format!(
+        "{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}",
+        cookie_name(state)
+    );
+    HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+fn token_from(headers: &HeaderMap, name: &str) -> Option<SecretString> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+        .map(|c| SecretString::from(c.value().to_owned()))
+}
+
+async fn load(parts: &Parts, state: &AppState) -> Result<Session, ApiError> {
+    let token = token_from(&parts.headers, cookie_name(state))
+        .ok_or_else(|| ApiError::from(crate::auth::Error::NotSignedIn))?;
+    Ok(session::authenticate(
+        &state.store,
+        &token,
+        &state.config.sessions,
+        OffsetDateTime::now_utc(),
+    )
+    .await?)
+}
+
+/// Any live session, including one waiting for its second factor.
+pub struct AnyStage(pub Session);
+
+/// A session with both factors.
+pub struct SignedIn(pub Session);
+
+/// A session with both factors and a fresh second-factor proof.
+pub struct StepUp(pub Session);
+
+impl FromRequestParts<AppState> for AnyStage {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        load(parts, state).await.map(AnyStage)
+    }
+}
+
+impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let s = load(parts, state).await?;
+        match s.stage {
+            Stage::Full => Ok(SignedIn(s)),
+            Stage::Password => Err(crate::auth::Error::SecondFactorRequired.into()),
+            Stage::Enrol => Err(crate::auth::Error::EnrolmentRequired.into()),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for StepUp {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let SignedIn(s) = SignedIn::from_request_parts(parts, state).await?;
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        if s.has_fresh_second_factor(now, state.config.sessions.step_up_max_age_secs) {
+            Ok(StepUp(s))
+        } else {
+            Err(crate::auth::Error::StepUpRequired.into())
+        }
+    }
+}
+
+/// The client's address (the TCP peer; a proxy in front should be the only peer).
+pub struct ClientAddr(pub Client);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip().to_string())
+            .unwrap_or_else(|| "unknown".into());
+        Ok(ClientAddr(Client { ip }))
+    }
+}
+
+/// Refuses a state-changing request that a browser marks as coming from another site.
+pub async fn same_origin_only(req: Request, next: Next) -> Response {
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if !safe && is_cross_origin(req.headers()) {
+        return ApiError::Forbidden(
+            "cross_origin",
+            "Requests that change something must come from Registervakt's own pages.".into(),
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
+fn is_cross_origin(headers: &HeaderMap) -> bool {
+    let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    if matches!(fetch_site, Some("cross-site" | "same-site")) {
+        return true;
+    }
+    let (Some(origin), Some(host)) = (
+        headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()),
+        headers.get(header::HOST).and_then(|v| v.to_str().ok()),
+    ) else {
+        return false;
+    };
+    let origin_host = origin.split_once("://").map(|(_, h)| h).unwrap_or("");
+    origin == "null" || !origin_host.eq_ignore_ascii_case(host)
+}
+
+/// Checks a form's CSRF field against the session's token, in constant time.
+pub fn check_csrf(session: &Session, submitted: &str) -> Result<(), ApiError> {
+    if crate::crypto::constant_time_eq(session.csrf_token.as_bytes(), submitted.as_bytes()) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "csrf",
+            "The form has expired; reload the page and try again.".into(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn cross_site_requests_are_recognised() {
+        assert!(is_cross_origin(&headers(&[(
+            "sec-fetch-site",
+            "cross-site"
+        )])));
+        assert!(is_cross_origin(&headers(&[
+            ("origin", "https://evil.example"),
+            ("host", "rv.example")
+        ])));
+        assert!(is_cross_origin(&headers(&[
+            ("origin", "null"),
+            ("host", "rv.example")
+        ])));
+        assert!(!is_cross_origin(&headers(&[
+            ("origin", "https://rv.example"),
+            ("host", "rv.example")
+        ])));
+        assert!(!is_cross_origin(&headers(&[(
+            "sec-fetch-site",
+            "same-origin"
+        )])));
+        assert!(!is_cross_origin(&headers(&[])));
+    }
+}

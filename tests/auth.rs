@@ -1,0 +1,639 @@
+//! Sign-in against a real broker on port 0: SECURITY_BAR A2, A4, A6, A8, B1, B2.
+//! (A1, A3, A5's seed size and the lockout schedule are unit tests in `src/auth`.)
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{TestApp, code_at_offset, code_now, session_cookie, spawn_app};
+use registervakt::web::{Access, routes};
+use serde_json::{Value, json};
+use sqlx::Executor;
+
+async fn raw(app: &TestApp) -> sqlx::SqlitePool {
+    let db = app.dir.data.join("registervakt.db");
+    sqlx::SqlitePool::connect(&format!("sqlite:{}", db.display()))
+        .await
+        .unwrap()
+}
+
+async fn error_code(res: reqwest::Response) -> String {
+    let body: Value = res.json().await.unwrap();
+    body["error"].as_str().unwrap_or_default().to_owned()
+}
+
+fn concrete(path: &str) -> String {
+    path.replace("{username}", "nobody").replace("{token}", "x")
+}
+
+async fn call(
+    app: &TestApp,
+    method: &axum::http::Method,
+    path: &str,
+    cookie: Option<&str>,
+) -> reqwest::Response {
+    let url = app.url(&concrete(path));
+    let mut req = match *method {
+        axum::http::Method::GET => app.client.get(url),
+        _ => app.client.post(url).json(&json!({})),
+    };
+    if let Some(c) = cookie {
+        req = req.header("cookie", c);
+    }
+    req.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn every_route_but_sign_in_health_and_openapi_needs_a_full_session() {
+    let app = spawn_app().await;
+    let user = app.user("rut", &["staff:Uppsala"]).await;
+    let pending = app.password_step("rut", &user.password).await;
+    let table = routes();
+    assert!(table.len() > 20);
+    for route in &table {
+        if route.access == Access::Public {
+            continue;
+        }
+        let res = call(&app, &route.method, route.path, None).await;
+        assert_eq!(
+            res.status(),
+            401,
+            "{} {} without a session",
+            route.method,
+            route.path
+        );
+        if route.access == Access::SignedIn {
+            let res = call(&app, &route.method, route.path, Some(&pending)).await;
+            assert_eq!(
+                res.status(),
+                401,
+                "{} {} with a password-only session",
+                route.method,
+                route.path
+            );
+        }
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_account_without_an_authenticator_reaches_only_enrolment() {
+    let app = spawn_app().await;
+    let store = app.store().await;
+    let invitation = registervakt::auth::accounts::create_user(
+        &store,
+        registervakt::audit::Actor::cli(),
+        registervakt::auth::accounts::NewUser {
+            username: registervakt::auth::Username::parse("nyanstalld").unwrap(),
+            display_name: "Ny Anställd".into(),
+            roles: vec!["staff:Uppsala".parse().unwrap()],
+        },
+        3600,
+        time::OffsetDateTime::now_utc(),
+    )
+    .await
+    .unwrap();
+    use secrecy::ExposeSecret;
+    let token = invitation.token.expose_secret().to_owned();
+    let weak = app
+        .post_json(
+            "/api/v1/auth/invitation",
+            None,
+            json!({ "token": token, "password": "password1234" }),
+        )
+        .await;
+    assert_eq!(weak.status(), 422);
+    assert_eq!(error_code(weak).await, "weak_password");
+    let pw = "en lång och ovanlig lösenfras 2026";
+    let ok = app
+        .post_json(
+            "/api/v1/auth/invitation",
+            None,
+            json!({ "token": token, "password": pw }),
+        )
+        .await;
+    assert_eq!(ok.status(), 204);
+    let again = app
+        .post_json(
+            "/api/v1/auth/invitation",
+            None,
+            json!({ "token": token, "password": pw }),
+        )
+        .await;
+    assert_eq!(error_code(again).await, "invalid_invitation");
+
+    let res = app
+        .post_json(
+            "/api/v1/auth/login",
+            None,
+            json!({ "username": "nyanstalld", "password": pw }),
+        )
+        .await;
+    let cookie = session_cookie(&res).unwrap();
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["enrolment_required"], true);
+    let me = app.get_with("/api/v1/me", Some(&cookie)).await;
+    assert_eq!(error_code(me).await, "enrolment_required");
+    let enrol: Value = app
+        .post_json("/api/v1/auth/enrol", Some(&cookie), json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let secret = enrol["secret_base32"].as_str().unwrap().to_owned();
+    assert_eq!(secret.len(), 32, "160-bit seed in base32");
+    assert!(enrol["qr_svg"].as_str().unwrap().contains("<svg"));
+    let wrong = app
+        .post_json(
+            "/api/v1/auth/enrol/confirm",
+            Some(&cookie),
+            json!({ "code": code_at_offset(&secret, 5) }),
+        )
+        .await;
+    assert_eq!(
+        wrong.status(),
+        401,
+        "the seed is bound only after a correct code"
+    );
+    let res = app
+        .post_json(
+            "/api/v1/auth/enrol/confirm",
+            Some(&cookie),
+            json!({ "code": code_now(&secret) }),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let full = session_cookie(&res).unwrap();
+    let codes: Value = res.json().await.unwrap();
+    assert_eq!(codes["recovery_codes"].as_array().unwrap().len(), 10);
+    assert_eq!(app.get_with("/api/v1/me", Some(&full)).await.status(), 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_totp_code_cannot_be_replayed_nor_an_older_one_used_after_it() {
+    let app = spawn_app().await;
+    let user = app.user("sara", &["staff:Uppsala"]).await;
+    let code = code_now(&user.secret_base32);
+    let first = app.password_step("sara", &user.password).await;
+    let res = app
+        .post_json("/api/v1/auth/totp", Some(&first), json!({ "code": code }))
+        .await;
+    assert_eq!(res.status(), 200);
+    let second = app.password_step("sara", &user.password).await;
+    let replay = app
+        .post_json("/api/v1/auth/totp", Some(&second), json!({ "code": code }))
+        .await;
+    assert_eq!(replay.status(), 401);
+    assert_eq!(error_code(replay).await, "invalid_code");
+    let older = app
+        .post_json(
+            "/api/v1/auth/totp",
+            Some(&second),
+            json!({ "code": code_at_offset(&user.secret_base32, -1) }),
+        )
+        .await;
+    assert_eq!(older.status(), 401, "t-1 after t was used");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn twenty_parallel_submissions_of_one_code_sign_in_exactly_once() {
+    let app = spawn_app().await;
+    let user = app.user("tove", &["staff:Uppsala"]).await;
+    let mut cookies = Vec::new();
+    for _ in 0..20 {
+        cookies.push(app.password_step("tove", &user.password).await);
+    }
+    let code = code_now(&user.secret_base32);
+    let tasks: Vec<_> = cookies
+        .into_iter()
+        .map(|cookie| {
+            let client = app.client.clone();
+            let url = app.url("/api/v1/auth/totp");
+            let code = code.clone();
+            tokio::spawn(async move {
+                client
+                    .post(url)
+                    .header("cookie", cookie)
+                    .json(&json!({ "code": code }))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for t in tasks {
+        if t.await.unwrap() == 200 {
+            ok += 1;
+        }
+    }
+    assert_eq!(ok, 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_used_code_stays_used_after_a_restart() {
+    let app = spawn_app().await;
+    let user = app.user("ulla", &["staff:Uppsala"]).await;
+    let code = code_now(&user.secret_base32);
+    let pending = app.password_step("ulla", &user.password).await;
+    assert_eq!(
+        app.post_json("/api/v1/auth/totp", Some(&pending), json!({ "code": code }))
+            .await
+            .status(),
+        200
+    );
+    let dir = app.stop().await;
+    let app = common::spawn_app_in(dir).await;
+    let pending = app.password_step("ulla", &user.password).await;
+    let replay = app
+        .post_json("/api/v1/auth/totp", Some(&pending), json!({ "code": code }))
+        .await;
+    assert_eq!(replay.status(), 401);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn five_wrong_codes_lock_the_second_factor_and_the_lock_is_audited() {
+    let app = spawn_app().await;
+    let user = app.user("vera", &["staff:Uppsala"]).await;
+    let pending = app.password_step("vera", &user.password).await;
+    let wrong = code_at_offset(&user.secret_base32, 7);
+    for _ in 0..5 {
+        let res = app
+            .post_json(
+                "/api/v1/auth/totp",
+                Some(&pending),
+                json!({ "code": wrong }),
+            )
+            .await;
+        assert_eq!(res.status(), 401);
+    }
+    let locked = app
+        .post_json(
+            "/api/v1/auth/totp",
+            Some(&pending),
+            json!({ "code": code_now(&user.secret_base32) }),
+        )
+        .await;
+    assert_eq!(
+        locked.status(),
+        429,
+        "even the right code is refused while locked"
+    );
+    assert_eq!(error_code(locked).await, "second_factor_locked");
+    let store = app.store().await;
+    let events = store.list_recent_audit_events(50).await.unwrap();
+    assert!(events.iter().any(|e| e.action == "auth.second_factor_lock"));
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.action == "auth.second_factor_fail")
+            .count(),
+        6
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn one_address_is_limited_across_accounts() {
+    let app = spawn_app().await;
+    let user = app.user("wilma", &["staff:Uppsala"]).await;
+    for i in 0..registervakt::auth::lockout::IP_MAX_FAILURES {
+        let res = app
+            .post_json(
+                "/api/v1/auth/login",
+                None,
+                json!({ "username": format!("guess{i}"), "password": "not the password at all" }),
+            )
+            .await;
+        assert_eq!(res.status(), 401);
+    }
+    let res = app
+        .post_json(
+            "/api/v1/auth/login",
+            None,
+            json!({ "username": "wilma", "password": user.password }),
+        )
+        .await;
+    assert_eq!(res.status(), 429);
+    assert_eq!(error_code(res).await, "too_many_attempts");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_unknown_user_and_a_wrong_password_look_the_same() {
+    let app = spawn_app().await;
+    app.user("xenia", &["staff:Uppsala"]).await;
+    let a = app
+        .post_json(
+            "/api/v1/auth/login",
+            None,
+            json!({ "username": "xenia", "password": "wrong wrong wrong" }),
+        )
+        .await;
+    let b = app
+        .post_json(
+            "/api/v1/auth/login",
+            None,
+            json!({ "username": "nobody-here", "password": "wrong wrong wrong" }),
+        )
+        .await;
+    assert_eq!(a.status(), b.status());
+    assert!(session_cookie(&a).is_none() && session_cookie(&b).is_none());
+    assert_eq!(a.text().await.unwrap(), b.text().await.unwrap());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn session_tokens_rotate_at_each_step_and_die_at_logout() {
+    let app = spawn_app().await;
+    let user = app.user("ylva", &["staff:Uppsala"]).await;
+    let pending = app.password_step("ylva", &user.password).await;
+    let res = app
+        .post_json(
+            "/api/v1/auth/totp",
+            Some(&pending),
+            json!({ "code": code_now(&user.secret_base32) }),
+        )
+        .await;
+    let full = session_cookie(&res).unwrap();
+    assert_ne!(pending, full);
+    assert_eq!(full.split('=').nth(1).unwrap().len(), 43, "256-bit token");
+    assert_eq!(
+        app.get_with("/api/v1/me", Some(&pending)).await.status(),
+        401,
+        "the old token is gone"
+    );
+    assert_eq!(app.get_with("/api/v1/me", Some(&full)).await.status(), 200);
+    assert_eq!(
+        app.post_json("/api/v1/auth/logout", Some(&full), json!({}))
+            .await
+            .status(),
+        204
+    );
+    assert_eq!(app.get_with("/api/v1/me", Some(&full)).await.status(), 401);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn idle_and_absolute_limits_end_a_session() {
+    let app = spawn_app().await;
+    let pool = raw(&app).await;
+    let a = app.user("zara", &["staff:Uppsala"]).await;
+    let b = app.user("ake", &["staff:Uppsala"]).await;
+    let idle = app.sign_in(&a, "zara").await;
+    let absolute = app.sign_in(&b, "ake").await;
+    let idle_secs = registervakt::config::DEFAULT_IDLE_TIMEOUT_SECS + 1;
+    let abs_secs = registervakt::config::DEFAULT_ABSOLUTE_TIMEOUT_SECS + 1;
+    // Time is moved by editing the stored times, as if the clock had run on.
+    pool.execute(format!("UPDATE sessions SET last_seen_at = last_seen_at - {idle_secs} WHERE user_id = (SELECT id FROM users WHERE username = 'zara')").as_str()).await.unwrap();
+    pool.execute(format!("UPDATE sessions SET created_at = created_at - {abs_secs} WHERE user_id = (SELECT id FROM users WHERE username = 'ake')").as_str()).await.unwrap();
+    assert_eq!(
+        error_code(app.get_with("/api/v1/me", Some(&idle)).await).await,
+        "session_expired"
+    );
+    assert_eq!(
+        error_code(app.get_with("/api/v1/me", Some(&absolute)).await).await,
+        "session_expired"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_host_prefixed_secure_httponly_and_strict() {
+    let dir = common::prepare(50).await;
+    std::fs::write(
+        &dir.config_path,
+        dir.config_text()
+            .replace("secure_cookies = false", "secure_cookies = true"),
+    )
+    .unwrap();
+    let app = common::spawn_app_in(dir).await;
+    let user = app.user("bosse", &["staff:Uppsala"]).await;
+    let res = app
+        .post_json(
+            "/api/v1/auth/login",
+            None,
+            json!({ "username": "bosse", "password": user.password }),
+        )
+        .await;
+    let set = res.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(set.starts_with("__Host-registervakt="), "{set}");
+    for attr in ["; Path=/", "; Secure", "; HttpOnly", "; SameSite=Strict"] {
+        assert!(set.contains(attr), "{attr} missing in {set}");
+    }
+    assert!(!set.contains("Domain="));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn disabling_a_user_ends_their_session_at_the_next_request() {
+    let app = spawn_app().await;
+    let user = app.user("cilla", &["staff:Uppsala"]).await;
+    let cookie = app.sign_in(&user, "cilla").await;
+    assert_eq!(
+        app.get_with("/api/v1/me", Some(&cookie)).await.status(),
+        200
+    );
+    let store = app.store().await;
+    registervakt::auth::accounts::set_enabled(
+        &store,
+        registervakt::audit::Actor::cli(),
+        "cilla",
+        false,
+        time::OffsetDateTime::now_utc(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        app.get_with("/api/v1/me", Some(&cookie)).await.status(),
+        401
+    );
+    let res = app
+        .post_json(
+            "/api/v1/auth/login",
+            None,
+            json!({ "username": "cilla", "password": user.password }),
+        )
+        .await;
+    assert_eq!(res.status(), 401, "a disabled user cannot sign in");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn changing_something_sensitive_needs_a_second_factor_from_the_last_five_minutes() {
+    let app = spawn_app().await;
+    let admin = app.user("dagny", &["admin:*"]).await;
+    let cookie = app.sign_in(&admin, "dagny").await;
+    let new_user =
+        json!({ "username": "nils", "display_name": "Nils", "roles": ["staff:Uppsala"] });
+    let pool = raw(&app).await;
+    let age = registervakt::config::DEFAULT_STEP_UP_MAX_AGE_SECS + 1;
+    pool.execute(
+        format!("UPDATE sessions SET second_factor_at = second_factor_at - {age}").as_str(),
+    )
+    .await
+    .unwrap();
+    let res = app
+        .post_json("/api/v1/users", Some(&cookie), new_user.clone())
+        .await;
+    assert_eq!(res.status(), 401);
+    assert_eq!(error_code(res).await, "step_up_required");
+    // As if the code used at sign-in had been the previous period's, so this period's is fresh.
+    pool.execute("UPDATE users SET totp_last_step = totp_last_step - 1 WHERE username = 'dagny'")
+        .await
+        .unwrap();
+    let res = app
+        .post_json(
+            "/api/v1/auth/totp",
+            Some(&cookie),
+            json!({ "code": code_now(&admin.secret_base32) }),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let stepped = session_cookie(&res).unwrap();
+    assert_ne!(stepped, cookie, "step-up rotates the token");
+    let res = app
+        .post_json("/api/v1/users", Some(&stepped), new_user)
+        .await;
+    assert_eq!(res.status(), 201);
+    let body: Value = res.json().await.unwrap();
+    assert!(
+        body["invitation_link"]
+            .as_str()
+            .unwrap()
+            .contains("/invite/")
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_recovery_code_works_once() {
+    let app = spawn_app().await;
+    let store = app.store().await;
+    let user = app.user("edvin", &["staff:Uppsala"]).await;
+    // Enrolment returned codes to the user; here we make a known set as enrolment does.
+    let codes = registervakt::auth::recovery::generate();
+    let hashes: Vec<String> = codes
+        .iter()
+        .map(|c| {
+            registervakt::auth::recovery::hash(
+                &registervakt::auth::recovery::normalise(c.display()).unwrap(),
+            )
+        })
+        .collect();
+    let mut tx = store.begin().await.unwrap();
+    let id = store
+        .find_user_by_username("edvin")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    registervakt::store::accounts::replace_recovery_codes(&mut tx, &id, &hashes)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let code = codes[3].display().to_lowercase();
+    let first = app.password_step("edvin", &user.password).await;
+    assert_eq!(
+        app.post_json(
+            "/api/v1/auth/recovery",
+            Some(&first),
+            json!({ "code": code })
+        )
+        .await
+        .status(),
+        200
+    );
+    let second = app.password_step("edvin", &user.password).await;
+    assert_eq!(
+        app.post_json(
+            "/api/v1/auth/recovery",
+            Some(&second),
+            json!({ "code": code })
+        )
+        .await
+        .status(),
+        401
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_state_changing_request_from_another_site_is_refused() {
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .post(app.url("/api/v1/auth/login"))
+        .header("origin", "https://evil.example")
+        .json(&json!({ "username": "a", "password": "b" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    assert_eq!(error_code(res).await, "cross_origin");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_fields_are_refused_and_values_are_not_echoed() {
+    let app = spawn_app().await;
+    let res = app
+        .post_json(
+            "/api/v1/auth/login",
+            None,
+            json!({ "username": "a", "password": "hunter2hunter2", "admin": true }),
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    let text = res.text().await.unwrap();
+    assert!(
+        text.contains("admin") && !text.contains("hunter2"),
+        "{text}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn every_sign_in_step_is_audited_and_the_chain_verifies() {
+    let app = spawn_app().await;
+    let user = app.user("frida", &["staff:Uppsala"]).await;
+    let bad = app
+        .post_json(
+            "/api/v1/auth/login",
+            None,
+            json!({ "username": "frida", "password": "nope nope nope" }),
+        )
+        .await;
+    assert_eq!(bad.status(), 401);
+    let cookie = app.sign_in(&user, "frida").await;
+    app.post_json("/api/v1/auth/logout", Some(&cookie), json!({}))
+        .await;
+    let store = app.store().await;
+    let codes: Vec<String> = store
+        .list_recent_audit_events(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    for expected in [
+        "user.create",
+        "user.invitation_accept",
+        "auth.totp_enrol",
+        "auth.password_fail",
+        "auth.password_ok",
+        "auth.second_factor_ok",
+        "auth.logout",
+    ] {
+        assert!(
+            codes.iter().any(|c| c == expected),
+            "{expected} missing from {codes:?}"
+        );
+    }
+    registervakt::audit::verify(&store).await.unwrap();
+    app.stop().await;
+}
