@@ -198,7 +198,11 @@ fn demo_serves_health_readiness_and_openapi_and_reuses_its_directory() {
     }
     let verify = registervakt(&["audit", "verify", "--data-dir", demo_dir.to_str().unwrap()]);
     assert!(verify.status.success(), "{}", stderr(&verify));
-    assert_eq!(entries_after_runs[1], entries_after_runs[0] + 2, "the second run adds only start and stop");
+    assert_eq!(
+        entries_after_runs[1],
+        entries_after_runs[0] + 2,
+        "the second run adds only start and stop"
+    );
 }
 
 /// The entry count `audit verify` reports for a demo dir.
@@ -235,7 +239,14 @@ fn a_demo_user_signs_in_with_an_oathtool_code_which_then_cannot_be_reused() {
     let dir = tempfile::tempdir().unwrap();
     let demo_dir = dir.path().join("demo");
     let mut child = Command::new(env!("CARGO_BIN_EXE_registervakt"))
-        .args(["demo", "--members", "300", "--listen", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "demo",
+            "--members",
+            "300",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(&demo_dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -245,22 +256,39 @@ fn a_demo_user_signs_in_with_an_oathtool_code_which_then_cannot_be_reused() {
     let url = lines
         .by_ref()
         .map(Result::unwrap)
-        .find_map(|l| l.split("serving on ").nth(1).map(|u| u.trim().trim_end_matches('/').to_owned()))
+        .find_map(|l| {
+            l.split("serving on ")
+                .nth(1)
+                .map(|u| u.trim().trim_end_matches('/').to_owned())
+        })
         .expect("demo did not print its address");
     std::thread::spawn(move || lines.for_each(drop));
 
     let users = std::fs::read_to_string(demo_dir.join("demo-users.txt")).unwrap();
-    let mode = std::fs::metadata(demo_dir.join("demo-users.txt")).unwrap().permissions().mode() & 0o777;
+    let mode = std::fs::metadata(demo_dir.join("demo-users.txt"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
     assert_eq!(mode, 0o600);
     let field = |block: &str, key: &str| {
         block
             .lines()
-            .find_map(|l| l.strip_prefix(&format!("{key}:")).map(|v| v.trim().to_owned()))
+            .find_map(|l| {
+                l.strip_prefix(&format!("{key}:"))
+                    .map(|v| v.trim().to_owned())
+            })
             .unwrap()
     };
-    let anna = users.split("\n\n").find(|b| b.contains("username: anna")).unwrap();
+    let anna = users
+        .split("\n\n")
+        .find(|b| b.contains("username: anna"))
+        .unwrap();
     let (password, secret) = (field(anna, "password"), field(anna, "secret"));
-    let out = Command::new("oathtool").args(["--totp", "-b", &secret]).output().unwrap();
+    let out = Command::new("oathtool")
+        .args(["--totp", "-b", &secret])
+        .output()
+        .unwrap();
     let code = String::from_utf8(out.stdout).unwrap().trim().to_owned();
 
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -292,9 +320,20 @@ fn a_demo_user_signs_in_with_an_oathtool_code_which_then_cannot_be_reused() {
                     .status()
             }
         };
-        assert_eq!(totp(login(client.clone()).await).await, 200, "oathtool's code signs in");
-        assert_eq!(totp(login(client.clone()).await).await, 401, "the same code is refused the second time");
+        assert_eq!(
+            totp(login(client.clone()).await).await,
+            200,
+            "oathtool's code signs in"
+        );
+        assert_eq!(
+            totp(login(client.clone()).await).await,
+            401,
+            "the same code is refused the second time"
+        );
     });
-    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(wait_with_timeout(&mut child, Duration::from_secs(30)).success());
 }

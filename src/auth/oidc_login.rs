@@ -14,7 +14,7 @@
 use secrecy::SecretString;
 use serde_json::json;
 use time::OffsetDateTime;
-use tokio::sync::OnceCell;
+use tokio::sync::RwLock;
 
 use super::session::{self, NewSession, Stage};
 use super::signin::Client as ClientAddr;
@@ -29,10 +29,11 @@ pub const PENDING_TTL_SECS: i64 = 600;
 
 const PENDING_AAD: &[u8] = b"registervakt/oidc-pending";
 
-/// The configured provider, discovered on first use.
+/// The configured provider, discovered on first use and again after a signature failure
+/// (the provider may have rotated its keys): recovery never needs a restart.
 pub struct Provider {
     settings: oidc::Settings,
-    client: OnceCell<oidc::Client>,
+    client: RwLock<Option<oidc::Client>>,
 }
 
 impl Provider {
@@ -48,16 +49,29 @@ impl Provider {
                 trusted_amr: cfg.trusted_amr.clone(),
                 timeout: std::time::Duration::from_secs(cfg.timeout_secs),
             },
-            client: OnceCell::new(),
+            client: RwLock::new(None),
         }
     }
 
-    /// The discovered client; a failed discovery is not cached, so the next request retries.
-    pub async fn client(&self) -> Result<&oidc::Client, Error> {
-        self.client
-            .get_or_try_init(|| oidc::Client::discover(self.settings.clone()))
+    /// The discovered client; a failed discovery is not kept, so the next request retries.
+    pub async fn client(&self) -> Result<oidc::Client, Error> {
+        if let Some(client) = self.client.read().await.as_ref() {
+            return Ok(client.clone());
+        }
+        let mut slot = self.client.write().await;
+        if let Some(client) = slot.as_ref() {
+            return Ok(client.clone());
+        }
+        let client = oidc::Client::discover(self.settings.clone())
             .await
-            .map_err(|e| Error::OidcUnavailable(e.to_string()))
+            .map_err(|e| Error::OidcUnavailable(e.to_string()))?;
+        *slot = Some(client.clone());
+        Ok(client)
+    }
+
+    /// Forgets the discovered metadata and keys, so the next login fetches them again.
+    async fn forget(&self) {
+        *self.client.write().await = None;
     }
 }
 
@@ -159,7 +173,12 @@ pub async fn complete(
     }
     let identity = match oidc_client.complete(&pending.login, state, code, now).await {
         Ok(identity) => identity,
-        Err(e) => return Err(reject(store, e.code(), client, now).await?),
+        Err(e) => {
+            if matches!(e, oidc::Error::IdToken(oidc::IdTokenProblem::Signature)) {
+                provider.forget().await;
+            }
+            return Err(reject(store, e.code(), client, now).await?);
+        }
     };
     let Some(user) = store
         .find_user_by_oidc(&identity.issuer, &identity.subject)
