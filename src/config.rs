@@ -3,8 +3,9 @@
 //! Guarantees: a [`Config`] value has been validated — every path, URL, address and number
 //! was checked at load time, and every error names the key (`store.data_dir`) and the fix.
 //! Secrets (database URLs that may carry passwords) are [`SecretString`] and never appear in
-//! `Debug` output or in error messages. Environment variables use `__` between sections:
-//! `REGISTERVAKT_SERVER__LISTEN=0.0.0.0:8080` overrides `[server] listen`.
+//! `Debug` output or in error messages. Environment variables use `__` between section and key:
+//! `REGISTERVAKT_SERVER__LISTEN=0.0.0.0:8080` overrides `[server] listen`; variables without a
+//! section (such as the test suites' `REGISTERVAKT_TEST_*`) are not configuration.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -265,7 +266,7 @@ impl Config {
             }
             None => Figment::new().merge(Toml::file(DEFAULT_FILE)),
         };
-        Self::from_figment(figment.merge(Env::prefixed(ENV_PREFIX).split("__")))
+        Self::from_figment(figment.merge(env_overrides()))
     }
 
     /// Parses TOML text (used by `demo` and tests), still honouring env overrides.
@@ -273,7 +274,7 @@ impl Config {
         Self::from_figment(
             Figment::new()
                 .merge(Toml::string(text))
-                .merge(Env::prefixed(ENV_PREFIX).split("__")),
+                .merge(env_overrides()),
         )
     }
 
@@ -436,6 +437,15 @@ impl Config {
             None => StoreLocation::Sqlite(self.store.data_dir.join(SQLITE_STORE_FILE)),
         }
     }
+}
+
+/// `REGISTERVAKT_SECTION__KEY` variables. Only names with a section count: other variables
+/// that share the prefix (such as the test suites' `REGISTERVAKT_TEST_POSTGRES_URL`) are not
+/// configuration and must not make start-up fail.
+fn env_overrides() -> Env {
+    Env::prefixed(ENV_PREFIX)
+        .filter(|key| key.as_str().contains("__"))
+        .split("__")
 }
 
 /// Turns a figment error into one sentence that names the key, without echoing values

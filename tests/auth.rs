@@ -637,3 +637,25 @@ async fn every_sign_in_step_is_audited_and_the_chain_verifies() {
     registervakt::audit::verify(&store).await.unwrap();
     app.stop().await;
 }
+
+#[tokio::test]
+async fn seeds_tokens_and_passwords_never_reach_the_store_in_the_clear() {
+    let app = spawn_app().await;
+    let user = app.user("gustav", &["staff:Uppsala"]).await;
+    let cookie = app.sign_in(&user, "gustav").await;
+    let token = cookie.split('=').nth(1).unwrap().to_owned();
+    let seed = registervakt::auth::totp::Seed::from_base32(&user.secret_base32).unwrap();
+    let dir = app.stop().await;
+    let mut haystack = Vec::new();
+    for entry in std::fs::read_dir(&dir.data).unwrap() {
+        haystack.extend(std::fs::read(entry.unwrap().path()).unwrap());
+    }
+    let contains = |needle: &[u8]| haystack.windows(needle.len()).any(|w| w == needle);
+    assert!(!contains(token.as_bytes()), "session token in the store");
+    assert!(
+        !contains(user.secret_base32.as_bytes()),
+        "base32 seed in the store"
+    );
+    assert!(!contains(seed.as_bytes()), "raw seed in the store");
+    assert!(!contains(user.password.as_bytes()), "password in the store");
+}

@@ -122,6 +122,29 @@ async fn serve_names_the_config_key_that_is_wrong() {
 }
 
 #[tokio::test]
+async fn environment_overrides_are_read_and_unrelated_prefixed_variables_ignored() {
+    let t = common::prepare(20).await;
+    let config = t.config_path.to_str().unwrap();
+    let init = Command::new(env!("CARGO_BIN_EXE_registervakt"))
+        .args(["init", "--config", config])
+        .env("REGISTERVAKT_TEST_SOMETHING_ELSE", "postgres://not-config")
+        .output()
+        .unwrap();
+    assert!(init.status.success(), "{}", stderr(&init));
+    let serve = Command::new(env!("CARGO_BIN_EXE_registervakt"))
+        .args(["serve", "--config", config])
+        .env("REGISTERVAKT_SERVER__LISTEN", "nowhere")
+        .output()
+        .unwrap();
+    assert!(!serve.status.success());
+    assert!(
+        stderr(&serve).contains("server.listen"),
+        "{}",
+        stderr(&serve)
+    );
+}
+
+#[tokio::test]
 async fn audit_verify_passes_and_then_names_an_entry_edited_behind_the_brokers_back() {
     let t = common::prepare(20).await;
     let config = t.config_path.to_str().unwrap();
