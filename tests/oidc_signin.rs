@@ -4,6 +4,7 @@
 
 mod common;
 #[path = "oidc_support/mod.rs"]
+#[allow(dead_code)] // shared with tests/oidc.rs, which uses all of it
 mod oidc_support;
 
 use common::{TestApp, session_cookie};
