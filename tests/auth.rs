@@ -22,7 +22,9 @@ async fn error_code(res: reqwest::Response) -> String {
 }
 
 fn concrete(path: &str) -> String {
-    path.replace("{username}", "nobody").replace("{token}", "x")
+    path.replace("{username}", "nobody")
+        .replace("{token}", "x")
+        .replace("{id}", "x")
 }
 
 async fn call(
@@ -658,4 +660,68 @@ async fn seeds_tokens_and_passwords_never_reach_the_store_in_the_clear() {
     );
     assert!(!contains(seed.as_bytes()), "raw seed in the store");
     assert!(!contains(user.password.as_bytes()), "password in the store");
+}
+
+#[tokio::test]
+async fn the_sign_in_pages_take_a_person_from_password_to_their_account() {
+    let app = spawn_app().await;
+    let user = app.user("helga", &["staff:Uppsala"]).await;
+    let res = app
+        .client
+        .post(app.url("/login"))
+        .form(&[("username", "helga"), ("password", user.password.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()["location"], "/login/code");
+    let pending = session_cookie(&res).unwrap();
+    let page = app
+        .get_with("/login/code", Some(&pending))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let forged = app
+        .client
+        .post(app.url("/login/code"))
+        .header("cookie", &pending)
+        .form(&[
+            ("code", code_now(&user.secret_base32).as_str()),
+            ("csrf", "forged"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        forged.status(),
+        403,
+        "a form without the session's CSRF token is refused"
+    );
+    let res = app
+        .client
+        .post(app.url("/login/code"))
+        .header("cookie", &pending)
+        .form(&[
+            ("code", code_now(&user.secret_base32).as_str()),
+            ("csrf", csrf.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let full = session_cookie(&res).unwrap();
+    let account = app.get_with("/account", Some(&full)).await;
+    assert_eq!(account.status(), 200);
+    let html = account.text().await.unwrap();
+    assert!(html.contains("helga") && html.contains("staff:Uppsala"));
+    app.stop().await;
 }

@@ -27,6 +27,19 @@ async fn the_openapi_document_lists_the_health_endpoints() {
     for path in ["/healthz", "/readyz", "/metrics"] {
         assert!(doc["paths"][path].is_object(), "{path} missing");
     }
+    // Every API route of the router is described, with its method.
+    for route in registervakt::web::routes() {
+        if !route.path.starts_with("/api/v1/") {
+            continue;
+        }
+        let method = route.method.as_str().to_lowercase();
+        assert!(
+            doc["paths"][route.path][&method].is_object(),
+            "{} {} is not in the OpenAPI document",
+            route.method,
+            route.path
+        );
+    }
     app.stop().await;
 }
 

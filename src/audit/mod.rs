@@ -72,6 +72,12 @@ pub enum Action {
     OidcRejected,
     /// An administrator linked an identity at the provider (issuer, subject) to an account.
     OidcLinked,
+    /// A role was granted (ends the user's sessions).
+    RoleGranted,
+    /// A role was revoked (ends the user's sessions).
+    RoleRevoked,
+    /// A role change was proposed and awaits a second administrator.
+    RoleChangeRequested,
 }
 
 impl Action {
@@ -97,6 +103,9 @@ impl Action {
         Action::OidcAccepted,
         Action::OidcRejected,
         Action::OidcLinked,
+        Action::RoleGranted,
+        Action::RoleRevoked,
+        Action::RoleChangeRequested,
     ];
 
     pub fn code(self) -> &'static str {
@@ -122,6 +131,9 @@ impl Action {
             Action::OidcAccepted => "auth.oidc_ok",
             Action::OidcRejected => "auth.oidc_reject",
             Action::OidcLinked => "user.oidc_link",
+            Action::RoleGranted => "user.role_grant",
+            Action::RoleRevoked => "user.role_revoke",
+            Action::RoleChangeRequested => "user.role_change_request",
         }
     }
 

@@ -19,6 +19,7 @@ pub mod oidc;
 pub mod oidc_login;
 pub mod password;
 pub mod recovery;
+pub mod roles;
 pub mod session;
 pub mod signin;
 pub mod totp;
@@ -63,6 +64,8 @@ pub enum Error {
     UserExists(String),
     #[error("no user named {0}")]
     NoSuchUser(String),
+    #[error("a second administrator must confirm this change")]
+    SecondAdminRequired,
     #[error("{0}")]
     Oidc(String),
     /// The identity provider cannot be reached; nothing is signed in (fail closed).

@@ -7,6 +7,7 @@ use clap::Subcommand;
 use time::OffsetDateTime;
 
 use crate::audit::Actor;
+use crate::auth::roles::{self, Change};
 use crate::auth::{RoleGrant, Username, accounts};
 use crate::config::Config;
 
@@ -42,6 +43,22 @@ pub enum UserCommand {
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
+    /// Give a user a role (ends their sessions so the change applies at once).
+    Grant {
+        username: String,
+        #[arg(long, value_name = "ROLE:DISTRICT")]
+        role: String,
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Take a role from a user (ends their sessions at once).
+    Revoke {
+        username: String,
+        #[arg(long, value_name = "ROLE:DISTRICT")]
+        role: String,
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
     /// Link an account at the identity provider (issuer + subject) to a user.
     #[command(name = "link-oidc")]
     LinkOidc {
@@ -72,7 +89,9 @@ pub async fn run(cmd: UserCommand) -> anyhow::Result<()> {
         | UserCommand::Disable { config, .. }
         | UserCommand::Enable { config, .. }
         | UserCommand::Reset2fa { config, .. }
-        | UserCommand::LinkOidc { config, .. } => config.clone(),
+        | UserCommand::LinkOidc { config, .. }
+        | UserCommand::Grant { config, .. }
+        | UserCommand::Revoke { config, .. } => config.clone(),
     };
     let config = Config::load(config_path.as_deref())?;
     let store = crate::app::open_store(&config, false).await?;
@@ -136,6 +155,12 @@ pub async fn run(cmd: UserCommand) -> anyhow::Result<()> {
                 .await
                 .map(|()| println!("{username} is enabled"))
         }
+        UserCommand::Grant { username, role, .. } => {
+            change(&store, &username, &role, Change::Grant, now).await
+        }
+        UserCommand::Revoke { username, role, .. } => {
+            change(&store, &username, &role, Change::Revoke, now).await
+        }
         UserCommand::LinkOidc {
             username,
             issuer,
@@ -154,4 +179,30 @@ pub async fn run(cmd: UserCommand) -> anyhow::Result<()> {
     };
     store.close().await;
     Ok(result?)
+}
+
+async fn change(
+    store: &crate::store::Store,
+    username: &str,
+    role: &str,
+    change: Change,
+    now: OffsetDateTime,
+) -> Result<(), crate::auth::Error> {
+    let grant: RoleGrant = role.parse()?;
+    roles::change_role(
+        store,
+        roles::Requester::Operator,
+        username,
+        grant,
+        change,
+        now,
+    )
+    .await?;
+    let verb = if change == Change::Grant {
+        "now has"
+    } else {
+        "no longer has"
+    };
+    println!("{username} {verb} {role}; their sessions have ended");
+    Ok(())
 }

@@ -19,6 +19,7 @@ pub mod accounts;
 pub mod audit;
 pub mod register;
 pub mod register_writer;
+pub mod roles;
 pub mod sessions;
 
 use std::path::PathBuf;

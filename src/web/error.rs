@@ -109,6 +109,7 @@ impl From<crate::auth::Error> for ApiError {
             A::BadInput(_) => ApiError::BadRequest("invalid_input", msg),
             A::UserExists(_) => ApiError::Conflict("user_exists", msg),
             A::NoSuchUser(_) => ApiError::NotFound,
+            A::SecondAdminRequired => ApiError::Forbidden("second_admin_required", msg),
             A::Oidc(_) => ApiError::Unauthorized("oidc_rejected", msg),
             A::OidcUnavailable(_) => ApiError::Unavailable(msg),
             A::Audit(_) | A::Store(_) => ApiError::Unavailable(msg),

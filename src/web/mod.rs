@@ -212,6 +212,9 @@ pub fn route_table() -> Vec<Entry> {
             SignedIn,
             post(users_api::reset_second_factor),
         ),
+        entry(M::POST, "/api/v1/users/{username}/roles", SignedIn, post(users_api::change_role)),
+        entry(M::GET, "/api/v1/role-changes", SignedIn, get(users_api::list_role_changes)),
+        entry(M::POST, "/api/v1/role-changes/{id}/confirm", SignedIn, post(users_api::confirm_role_change)),
     ]
 }
 

@@ -4,8 +4,16 @@
 use axum::Json;
 use utoipa::OpenApi;
 
+use super::auth_api::{
+    AcceptInvitationRequest, CodeRequest, EnrolmentResponse, LoginRequest, LoginResponse,
+    MeResponse, RecoveryCodesResponse, RoleResponse, SignedInResponse,
+};
 use super::error::ErrorBody;
 use super::health::{Liveness, Readiness, ReadinessChecks};
+use super::users_api::{
+    CreateUserRequest, CreateUserResponse, PendingRoleChange, RoleChangeRequest,
+    RoleChangeResponse, UserResponse,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -13,9 +21,39 @@ use super::health::{Liveness, Readiness, ReadinessChecks};
         title = "Registervakt",
         description = "Access broker for a membership register: time-limited, policy-bound, audited member extracts."
     ),
-    paths(super::health::healthz, super::health::readyz, super::metrics::metrics),
-    components(schemas(ErrorBody, Liveness, Readiness, ReadinessChecks)),
-    tags((name = "health", description = "Liveness, readiness and metrics"))
+    paths(
+        super::health::healthz,
+        super::health::readyz,
+        super::metrics::metrics,
+        super::auth_api::login,
+        super::auth_api::submit_totp,
+        super::auth_api::submit_recovery_code,
+        super::auth_api::begin_enrolment,
+        super::auth_api::confirm_enrolment,
+        super::auth_api::logout,
+        super::auth_api::accept_invitation,
+        super::auth_api::me,
+        super::users_api::create_user,
+        super::users_api::list_users,
+        super::users_api::disable_user,
+        super::users_api::enable_user,
+        super::users_api::reset_second_factor,
+        super::users_api::change_role,
+        super::users_api::list_role_changes,
+        super::users_api::confirm_role_change,
+    ),
+    components(schemas(
+        ErrorBody, Liveness, Readiness, ReadinessChecks, LoginRequest, LoginResponse,
+        CodeRequest, SignedInResponse, EnrolmentResponse, RecoveryCodesResponse,
+        AcceptInvitationRequest, RoleResponse, MeResponse, CreateUserRequest,
+        CreateUserResponse, UserResponse, RoleChangeRequest, RoleChangeResponse,
+        PendingRoleChange
+    )),
+    tags(
+        (name = "health", description = "Liveness, readiness and metrics"),
+        (name = "auth", description = "Sign-in with a mandatory second factor"),
+        (name = "users", description = "Accounts and roles (administrators)")
+    )
 )]
 pub struct ApiDoc;
 

@@ -16,7 +16,7 @@ use super::session::{SignedIn, StepUp};
 use crate::app::AppState;
 use crate::audit::Actor;
 use crate::auth::session::Session;
-use crate::auth::{RoleGrant, Username, accounts};
+use crate::auth::{RoleGrant, Username, accounts, roles};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -185,4 +185,123 @@ pub async fn reset_second_factor(
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleChangeRequest {
+    /// `ROLE:DISTRICT`, e.g. `approver:Uppsala` or `auditor:*`.
+    pub role: String,
+    /// `grant` or `revoke`.
+    pub change: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RoleChangeResponse {
+    /// `applied`, or `awaiting_second_admin` for admin, party-wide or own roles.
+    pub state: &'static str,
+    pub request_id: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PendingRoleChange {
+    pub id: String,
+    pub user_id: String,
+    pub change: String,
+    pub role: String,
+    pub requested_by: String,
+    pub requested_at: i64,
+}
+
+/// Grants or revokes a role; admin, party-wide and own roles wait for a second admin.
+/// Needs admin + step-up.
+#[utoipa::path(post, path = "/api/v1/users/{username}/roles", tag = "users",
+    params(("username" = String, Path)), request_body = RoleChangeRequest,
+    responses((status = 200, body = RoleChangeResponse), (status = 202, body = RoleChangeResponse),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn change_role(
+    State(state): State<AppState>,
+    StepUp(session): StepUp,
+    Path(username): Path<String>,
+    ApiJson(req): ApiJson<RoleChangeRequest>,
+) -> Result<(StatusCode, Json<RoleChangeResponse>), ApiError> {
+    require_admin(&state, &session).await?;
+    let grant: RoleGrant = req.role.parse()?;
+    let change = roles::Change::parse(&req.change)?;
+    let requester = roles::Requester::Admin(session.user_id.clone());
+    let outcome = roles::change_role(
+        &state.store,
+        requester,
+        &username,
+        grant,
+        change,
+        OffsetDateTime::now_utc(),
+    )
+    .await?;
+    Ok(match outcome {
+        roles::RoleChangeOutcome::Applied => (
+            StatusCode::OK,
+            Json(RoleChangeResponse {
+                state: "applied",
+                request_id: None,
+            }),
+        ),
+        roles::RoleChangeOutcome::AwaitingSecondAdmin { request_id } => (
+            StatusCode::ACCEPTED,
+            Json(RoleChangeResponse {
+                state: "awaiting_second_admin",
+                request_id: Some(request_id),
+            }),
+        ),
+    })
+}
+
+/// Role changes waiting for a second admin. Needs admin.
+#[utoipa::path(get, path = "/api/v1/role-changes", tag = "users",
+    responses((status = 200, body = [PendingRoleChange]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn list_role_changes(
+    State(state): State<AppState>,
+    SignedIn(session): SignedIn,
+) -> Result<Json<Vec<PendingRoleChange>>, ApiError> {
+    require_admin(&state, &session).await?;
+    let rows = state
+        .store
+        .list_pending_role_changes()
+        .await
+        .map_err(crate::auth::Error::from)?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|r| PendingRoleChange {
+                role: format!("{}:{}", r.role, r.district),
+                id: r.id,
+                user_id: r.user_id,
+                change: r.change,
+                requested_by: r.requested_by,
+                requested_at: r.requested_at,
+            })
+            .collect(),
+    ))
+}
+
+/// Confirms a pending role change as the second admin. Needs admin + step-up.
+#[utoipa::path(post, path = "/api/v1/role-changes/{id}/confirm", tag = "users",
+    params(("id" = String, Path)),
+    responses((status = 200, body = RoleChangeResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn confirm_role_change(
+    State(state): State<AppState>,
+    StepUp(session): StepUp,
+    Path(id): Path<String>,
+) -> Result<Json<RoleChangeResponse>, ApiError> {
+    require_admin(&state, &session).await?;
+    roles::confirm_role_change(
+        &state.store,
+        &session.user_id,
+        &id,
+        OffsetDateTime::now_utc(),
+    )
+    .await?;
+    Ok(Json(RoleChangeResponse {
+        state: "applied",
+        request_id: None,
+    }))
 }

@@ -1,0 +1,106 @@
+//! SQL for granting and revoking roles, and for role changes awaiting a second admin.
+//!
+//! Guarantees: every grant or revoke moves the user's auth epoch on and deletes their
+//! sessions in the same transaction, so the very next request runs with the new roles
+//! (SECURITY_BAR B1, C7); a pending change is decided once (conditional UPDATE).
+
+use super::{Error, Store, Tx, on_pool, on_tx};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RoleChangeRow {
+    pub id: String,
+    pub user_id: String,
+    pub change: String,
+    pub role: String,
+    pub district: String,
+    pub requested_by: String,
+    pub requested_at: i64,
+}
+
+/// Ends every session of the user at their next request.
+pub async fn bump_auth_epoch(tx: &mut Tx, user_id: &str, now: i64) -> Result<(), Error> {
+    on_tx!(tx, conn => {
+        sqlx::query("UPDATE users SET auth_epoch = auth_epoch + 1, updated_at = $2 WHERE id = $1")
+            .bind(user_id).bind(now).execute(&mut *conn).await?;
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(conn).await?;
+    });
+    Ok(())
+}
+
+/// Adds a role; false if the user already had it.
+pub async fn grant_role(
+    tx: &mut Tx,
+    user_id: &str,
+    role: &str,
+    district: &str,
+    granted_by: &str,
+    now: i64,
+) -> Result<bool, Error> {
+    const SQL: &str = "INSERT INTO user_roles (user_id, role, district, granted_by, granted_at) \
+        VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, role, district) DO NOTHING";
+    let n = on_tx!(tx, conn => {
+        sqlx::query(SQL).bind(user_id).bind(role).bind(district).bind(granted_by).bind(now)
+            .execute(conn).await?.rows_affected()
+    });
+    Ok(n == 1)
+}
+
+/// Removes a role; false if the user did not have it.
+pub async fn revoke_role(
+    tx: &mut Tx,
+    user_id: &str,
+    role: &str,
+    district: &str,
+) -> Result<bool, Error> {
+    const SQL: &str = "DELETE FROM user_roles WHERE user_id = $1 AND role = $2 AND district = $3";
+    let n = on_tx!(tx, conn => {
+        sqlx::query(SQL).bind(user_id).bind(role).bind(district).execute(conn).await?.rows_affected()
+    });
+    Ok(n == 1)
+}
+
+pub async fn insert_role_change(tx: &mut Tx, row: &RoleChangeRow) -> Result<(), Error> {
+    const SQL: &str = "INSERT INTO role_change_requests \
+        (id, user_id, change, role, district, requested_by, requested_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+    on_tx!(tx, conn => {
+        sqlx::query(SQL).bind(&row.id).bind(&row.user_id).bind(&row.change).bind(&row.role)
+            .bind(&row.district).bind(&row.requested_by).bind(row.requested_at)
+            .execute(conn).await?;
+    });
+    Ok(())
+}
+
+/// Marks a pending change decided and returns it; `None` if it was already decided or
+/// does not exist.
+pub async fn decide_role_change(
+    tx: &mut Tx,
+    id: &str,
+    decided_by: &str,
+    outcome: &str,
+    now: i64,
+) -> Result<Option<RoleChangeRow>, Error> {
+    const SQL: &str = "UPDATE role_change_requests SET decided_by = $2, decided_at = $3, outcome = $4 \
+        WHERE id = $1 AND outcome IS NULL \
+        RETURNING id, user_id, change, role, district, requested_by, requested_at";
+    let row = on_tx!(tx, conn => {
+        sqlx::query_as(SQL).bind(id).bind(decided_by).bind(now).bind(outcome).fetch_optional(conn).await?
+    });
+    Ok(row)
+}
+
+impl Store {
+    pub async fn find_pending_role_change(&self, id: &str) -> Result<Option<RoleChangeRow>, Error> {
+        const SQL: &str = "SELECT id, user_id, change, role, district, requested_by, requested_at \
+            FROM role_change_requests WHERE id = $1 AND outcome IS NULL";
+        let row =
+            on_pool!(self, pool => { sqlx::query_as(SQL).bind(id).fetch_optional(pool).await? });
+        Ok(row)
+    }
+
+    pub async fn list_pending_role_changes(&self) -> Result<Vec<RoleChangeRow>, Error> {
+        const SQL: &str = "SELECT id, user_id, change, role, district, requested_by, requested_at \
+            FROM role_change_requests WHERE outcome IS NULL ORDER BY requested_at";
+        let rows = on_pool!(self, pool => { sqlx::query_as(SQL).fetch_all(pool).await? });
+        Ok(rows)
+    }
+}

@@ -1,0 +1,172 @@
+//! Role changes through the API: a second admin for admin, party-wide and own roles (C5 and
+//! the brief's "no admin grants themselves data access alone"); sessions end at once (B1, C7).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::spawn_app;
+use serde_json::{Value, json};
+
+async fn state_of(res: reqwest::Response) -> (u16, Value) {
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn granting_admin_waits_for_a_second_admin_who_is_not_the_proposer() {
+    let app = spawn_app().await;
+    let first = app.user("admin-ett", &["admin:*"]).await;
+    let second = app.user("admin-tva", &["admin:*"]).await;
+    app.user("kandidat", &["staff:Uppsala"]).await;
+    let a = app.sign_in(&first, "admin-ett").await;
+    let b = app.sign_in(&second, "admin-tva").await;
+    let (status, body) = state_of(
+        app.post_json(
+            "/api/v1/users/kandidat/roles",
+            Some(&a),
+            json!({ "role": "admin:*", "change": "grant" }),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["state"].as_str()),
+        (202, Some("awaiting_second_admin"))
+    );
+    let id = body["request_id"].as_str().unwrap().to_owned();
+    let store = app.store().await;
+    let kandidat = store
+        .find_user_by_username("kandidat")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    assert!(
+        !store
+            .list_roles(&kandidat)
+            .await
+            .unwrap()
+            .iter()
+            .any(|r| r.role == "admin"),
+        "not applied yet"
+    );
+
+    let (status, body) = state_of(
+        app.post_json(
+            &format!("/api/v1/role-changes/{id}/confirm"),
+            Some(&a),
+            json!({}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (403, Some("second_admin_required"))
+    );
+    let (status, _) = state_of(
+        app.post_json(
+            &format!("/api/v1/role-changes/{id}/confirm"),
+            Some(&b),
+            json!({}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        store
+            .list_roles(&kandidat)
+            .await
+            .unwrap()
+            .iter()
+            .any(|r| r.role == "admin" && r.district == "*")
+    );
+    let again = app
+        .post_json(
+            &format!("/api/v1/role-changes/{id}/confirm"),
+            Some(&b),
+            json!({}),
+        )
+        .await;
+    assert_eq!(again.status(), 422, "a change is decided once");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_admin_cannot_give_themselves_data_access_alone() {
+    let app = spawn_app().await;
+    let admin = app.user("admin-tre", &["admin:Uppsala"]).await;
+    let cookie = app.sign_in(&admin, "admin-tre").await;
+    let (status, body) = state_of(
+        app.post_json(
+            "/api/v1/users/admin-tre/roles",
+            Some(&cookie),
+            json!({ "role": "staff:Uppsala", "change": "grant" }),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["state"].as_str()),
+        (202, Some("awaiting_second_admin"))
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn revoking_a_role_ends_the_users_session_at_the_very_next_request() {
+    let app = spawn_app().await;
+    let admin = app.user("admin-fyra", &["admin:*"]).await;
+    let staff = app.user("personal", &["staff:Uppsala"]).await;
+    let staff_cookie = app.sign_in(&staff, "personal").await;
+    assert_eq!(
+        app.get_with("/api/v1/me", Some(&staff_cookie))
+            .await
+            .status(),
+        200
+    );
+    let admin_cookie = app.sign_in(&admin, "admin-fyra").await;
+    let (status, body) = state_of(
+        app.post_json(
+            "/api/v1/users/personal/roles",
+            Some(&admin_cookie),
+            json!({ "role": "staff:Uppsala", "change": "revoke" }),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!((status, body["state"].as_str()), (200, Some("applied")));
+    assert_eq!(
+        app.get_with("/api/v1/me", Some(&staff_cookie))
+            .await
+            .status(),
+        401
+    );
+    let store = app.store().await;
+    let events: Vec<String> = store
+        .list_recent_audit_events(20)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert!(events.contains(&"user.role_revoke".to_owned()));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_non_admin_cannot_change_roles() {
+    let app = spawn_app().await;
+    let staff = app.user("bara-personal", &["staff:Uppsala"]).await;
+    let cookie = app.sign_in(&staff, "bara-personal").await;
+    let res = app
+        .post_json(
+            "/api/v1/users/bara-personal/roles",
+            Some(&cookie),
+            json!({ "role": "admin:*", "change": "grant" }),
+        )
+        .await;
+    assert_eq!(res.status(), 403);
+    app.stop().await;
+}
