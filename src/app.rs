@@ -49,6 +49,8 @@ pub struct AppState {
     pub keyring: Arc<Keyring>,
     pub metrics: Arc<web::metrics::Metrics>,
     pub pages: Arc<web::pages::Pages>,
+    /// The access policy (casbin model, permission table, purpose catalogue).
+    pub policy: crate::policy::Policy,
     /// The identity provider, when `[oidc]` is configured.
     pub oidc: Option<Arc<crate::auth::oidc_login::Provider>>,
     /// Names this process in audit events (several brokers may share one store).
@@ -90,7 +92,9 @@ impl Application {
                 &config.server.public_url,
             ))
         });
+        let policy = load_policy(&config).await;
         let state = AppState {
+            policy,
             config: Arc::new(config),
             store,
             register,
@@ -162,6 +166,15 @@ impl Application {
         state.store.close().await;
         tracing::info!("registervakt stopped");
         result
+    }
+}
+
+/// The policy named in the config, or the shipped one. A broken policy does not stop the
+/// broker: it denies every request (C6) and readiness reports it.
+pub async fn load_policy(config: &Config) -> crate::policy::Policy {
+    match &config.policy.dir {
+        Some(dir) => crate::policy::Policy::load_or_deny_all(dir).await,
+        None => crate::policy::Policy::shipped().await,
     }
 }
 

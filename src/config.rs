@@ -62,6 +62,16 @@ pub struct Config {
     /// Sign-in through the party's identity provider; absent = local accounts only.
     #[serde(default)]
     pub oidc: Option<OidcConfig>,
+    #[serde(default)]
+    pub policy: PolicyConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// A directory with `model.conf`, `policy.csv` and `purposes.toml`; absent = the policy
+    /// shipped with this release. A broken policy denies every request and fails readiness.
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

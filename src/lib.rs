@@ -10,6 +10,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod crypto;
+pub mod policy;
 pub mod register;
 pub mod store;
 pub mod web;

@@ -20,11 +20,13 @@ async fn broker(provider: &Provider, trusted_amr: &[&str]) -> TestApp {
     let text = dir.config_text().replace(
         "secure_cookies = false",
         "secure_cookies = false\npublic_url = \"http://127.0.0.1:9\"",
-    ) + &format!(
+    );
+    let text = text + format!(
         "\n[oidc]\nissuer = \"{}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\ntrusted_amr = [{}]\ntimeout_secs = 5\n",
         provider.issuer,
         amr.join(", ")
-    );
+    )
+    .as_str();
     std::fs::write(&dir.config_path, text).unwrap();
     common::spawn_app_in(dir).await
 }

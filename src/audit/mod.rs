@@ -78,6 +78,10 @@ pub enum Action {
     RoleRevoked,
     /// A role change was proposed and awaits a second administrator.
     RoleChangeRequested,
+    /// The policy answered a request (allow, needs approval or deny), with the requested scope.
+    PolicyDecision,
+    /// The policy could not decide (engine error, broken model or table): denied (C6).
+    AuthzError,
 }
 
 impl Action {
@@ -106,6 +110,8 @@ impl Action {
         Action::RoleGranted,
         Action::RoleRevoked,
         Action::RoleChangeRequested,
+        Action::PolicyDecision,
+        Action::AuthzError,
     ];
 
     pub fn code(self) -> &'static str {
@@ -134,6 +140,8 @@ impl Action {
             Action::RoleGranted => "user.role_grant",
             Action::RoleRevoked => "user.role_revoke",
             Action::RoleChangeRequested => "user.role_change_request",
+            Action::PolicyDecision => "policy.decide",
+            Action::AuthzError => "authz.error",
         }
     }
 

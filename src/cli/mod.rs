@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod demo;
 mod ops;
+mod policy;
 mod users;
 
 use std::path::PathBuf;
@@ -45,6 +46,9 @@ pub enum Command {
     /// Check the audit log.
     #[command(subcommand)]
     Audit(ops::AuditCommand),
+    /// Check, show and explain the access policy.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
     /// Manage user accounts.
     #[command(subcommand)]
     User(users::UserCommand),
@@ -77,6 +81,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Audit(cmd) => ops::audit(cmd).await,
         Command::Register(cmd) => ops::register(cmd).await,
         Command::User(cmd) => users::run(cmd).await,
+        Command::Policy(cmd) => policy::run(cmd).await,
         Command::Bench(cmd) => ops::bench(cmd).await,
     }
 }

@@ -38,6 +38,8 @@ pub struct ReadinessChecks {
     pub audit: &'static str,
     pub data_dir: &'static str,
     pub register: &'static str,
+    /// The access policy loaded; when failing, every request is denied.
+    pub policy: &'static str,
 }
 
 /// Liveness. Public: no session needed.
@@ -62,7 +64,8 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
         check("data_dir", probe_data_dir(&state)),
         check("register", state.register.ping()),
     );
-    let ready = store && audit && data_dir && register;
+    let policy = state.policy.is_usable();
+    let ready = store && audit && data_dir && register && policy;
     state.metrics.set_ready(ready);
     let word = |ok: bool| if ok { "ok" } else { "failing" };
     let body = Readiness {
@@ -72,6 +75,7 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
             audit: word(audit),
             data_dir: word(data_dir),
             register: word(register),
+            policy: word(policy),
         },
     };
     let status = if ready {

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod oidc;
 pub mod openapi;
 pub mod pages;
+pub mod policy_api;
 pub mod session;
 pub mod users_api;
 
@@ -212,9 +213,30 @@ pub fn route_table() -> Vec<Entry> {
             SignedIn,
             post(users_api::reset_second_factor),
         ),
-        entry(M::POST, "/api/v1/users/{username}/roles", SignedIn, post(users_api::change_role)),
-        entry(M::GET, "/api/v1/role-changes", SignedIn, get(users_api::list_role_changes)),
-        entry(M::POST, "/api/v1/role-changes/{id}/confirm", SignedIn, post(users_api::confirm_role_change)),
+        entry(
+            M::POST,
+            "/api/v1/users/{username}/roles",
+            SignedIn,
+            post(users_api::change_role),
+        ),
+        entry(
+            M::GET,
+            "/api/v1/role-changes",
+            SignedIn,
+            get(users_api::list_role_changes),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/policy/decisions",
+            SignedIn,
+            post(policy_api::decide),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/role-changes/{id}/confirm",
+            SignedIn,
+            post(users_api::confirm_role_change),
+        ),
     ]
 }
 

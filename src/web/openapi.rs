@@ -41,18 +41,20 @@ use super::users_api::{
         super::users_api::change_role,
         super::users_api::list_role_changes,
         super::users_api::confirm_role_change,
+        super::policy_api::decide,
     ),
     components(schemas(
         ErrorBody, Liveness, Readiness, ReadinessChecks, LoginRequest, LoginResponse,
         CodeRequest, SignedInResponse, EnrolmentResponse, RecoveryCodesResponse,
         AcceptInvitationRequest, RoleResponse, MeResponse, CreateUserRequest,
         CreateUserResponse, UserResponse, RoleChangeRequest, RoleChangeResponse,
-        PendingRoleChange
+        PendingRoleChange, super::policy_api::DecisionRequest, super::policy_api::DecisionResponse
     )),
     tags(
         (name = "health", description = "Liveness, readiness and metrics"),
         (name = "auth", description = "Sign-in with a mandatory second factor"),
-        (name = "users", description = "Accounts and roles (administrators)")
+        (name = "users", description = "Accounts and roles (administrators)"),
+        (name = "policy", description = "What the access policy allows")
     )
 )]
 pub struct ApiDoc;

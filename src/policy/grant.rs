@@ -1,0 +1,306 @@
+//! The values that prove a check was made — [`Grant`] for extracts, [`Permit`] for every other
+//! action — and the separation-of-duties rules (four eyes, second admin).
+//!
+//! Guarantees (STYLE #5): a `Grant` or `Permit` has private fields, no public constructor, no
+//! `Default`, no `Deserialize`; only [`Policy::decide`], [`Policy::grant_approved`] and
+//! [`Policy::permits`] make them. So code that takes `&Grant` cannot be reached without the
+//! policy's yes. A `Grant` cannot be built outside this module — this does not compile:
+//!
+//! ```compile_fail
+//! let grant = registervakt::policy::Grant { user_id: String::new() };
+//! ```
+//!
+//! Must never: let anyone approve their own request, count one approver twice, or accept an
+//! approval given for a different request hash (SECURITY_BAR C5).
+
+use std::collections::BTreeSet;
+
+use time::OffsetDateTime;
+
+use super::{
+    Action, Decision, DenyCode, Error, ExtractRequest, Inner, Policy, Principal, Purpose,
+    PurposeId, model::PARTY_WIDE, purposes::Format, request_hash,
+};
+use crate::auth::{Role, RoleGrant, Scope};
+use crate::register::{ConsentFlag, DistrictCode, Field};
+
+/// Permission to take one extract, exactly as decided. Required by register and extract code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    user_id: String,
+    purpose: PurposeId,
+    district: DistrictCode,
+    fields: Vec<Field>,
+    lifetime_minutes: u32,
+    max_rows: u64,
+    required_consents: Vec<ConsentFlag>,
+    formats: Vec<Format>,
+    request_hash: String,
+    approved_by: Vec<String>,
+}
+
+impl Grant {
+    pub(super) fn new(
+        requester: &Principal,
+        purpose: &Purpose,
+        request: &ExtractRequest,
+        max_rows: u64,
+        approved_by: Vec<String>,
+    ) -> Grant {
+        Grant {
+            user_id: requester.user_id.clone(),
+            purpose: purpose.id.clone(),
+            district: request.district.clone(),
+            fields: request.fields.clone(),
+            lifetime_minutes: request.lifetime_minutes,
+            max_rows,
+            required_consents: purpose.required_consents.clone(),
+            formats: purpose.formats.clone(),
+            request_hash: request_hash(&requester.user_id, request),
+            approved_by,
+        }
+    }
+
+    /// The requester; only they may receive the extract.
+    pub fn user_id(&self) -> &str {
+        &self.user_id
+    }
+    pub fn purpose(&self) -> &PurposeId {
+        &self.purpose
+    }
+    pub fn district(&self) -> &DistrictCode {
+        &self.district
+    }
+    /// The approved fields, in the order asked for; the file's columns are exactly these (C3).
+    pub fn fields(&self) -> &[Field] {
+        &self.fields
+    }
+    pub fn lifetime_minutes(&self) -> u32 {
+        self.lifetime_minutes
+    }
+    /// The most rows the snapshot may hold: the bound the approval covered (see
+    /// `docs/policy.md`, "What a grant carries").
+    pub fn max_rows(&self) -> u64 {
+        self.max_rows
+    }
+    /// Members lacking any of these consents are left out.
+    pub fn required_consents(&self) -> &[ConsentFlag] {
+        &self.required_consents
+    }
+    pub fn formats(&self) -> &[Format] {
+        &self.formats
+    }
+    pub fn request_hash(&self) -> &str {
+        &self.request_hash
+    }
+    /// Who approved (empty when no approval was needed).
+    pub fn approved_by(&self) -> &[String] {
+        &self.approved_by
+    }
+}
+
+/// Proof that `user_id` may do `action` in `scope` (a district code or `*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Permit {
+    user_id: String,
+    action: Action,
+    scope: String,
+}
+
+impl Permit {
+    pub fn user_id(&self) -> &str {
+        &self.user_id
+    }
+    pub fn action(&self) -> Action {
+        self.action
+    }
+    /// The district code, or `*` for the whole party.
+    pub fn scope(&self) -> &str {
+        &self.scope
+    }
+}
+
+/// Four eyes (C5): the approver is not the requester and holds the approver role in the
+/// request's district or party-wide. [`Policy::grant_approved`] also asks the permission
+/// table for `extract.approve`.
+pub fn may_approve(
+    approver: &Principal,
+    requester_id: &str,
+    district: &DistrictCode,
+) -> Result<(), DenyCode> {
+    if approver.user_id.is_empty() {
+        return Err(DenyCode::NotApprover);
+    }
+    if approver.user_id == requester_id {
+        return Err(DenyCode::SelfApproval);
+    }
+    let in_district = Scope::District(district.clone());
+    let holds = approver
+        .roles
+        .iter()
+        .any(|g| g.role == Role::Approver && (g.scope == Scope::Party || g.scope == in_district));
+    if holds {
+        Ok(())
+    } else {
+        Err(DenyCode::NotApprover)
+    }
+}
+
+/// Whether giving (or removing) this role must be confirmed by a second admin: any admin
+/// role, and any party-wide role, since either reaches every district.
+pub fn role_change_needs_second_admin(grant: &RoleGrant) -> bool {
+    grant.role == Role::Admin || grant.scope == Scope::Party
+}
+
+impl Policy {
+    /// May `principal` do `action` in `district` (by a role there or party-wide)? An `Err` of
+    /// any kind means no; [`Error::deny_code`] tells a plain refusal from a policy failure.
+    pub async fn permits(
+        &self,
+        principal: &Principal,
+        action: Action,
+        district: &DistrictCode,
+    ) -> Result<Permit, Error> {
+        self.permits_in(principal, action, district.as_str()).await
+    }
+
+    /// May `principal` do `action` for the whole party? Only a party-wide (`*`) role counts.
+    pub async fn permits_party_wide(
+        &self,
+        principal: &Principal,
+        action: Action,
+    ) -> Result<Permit, Error> {
+        self.permits_in(principal, action, PARTY_WIDE).await
+    }
+
+    async fn permits_in(
+        &self,
+        principal: &Principal,
+        action: Action,
+        scope: &str,
+    ) -> Result<Permit, Error> {
+        let engine = match &*self.inner {
+            Inner::Ready { engine, .. } => engine,
+            Inner::Broken { cause } => return Err(Error::Engine(cause.clone())),
+        };
+        let refused = || Error::NotPermitted {
+            action,
+            scope: scope.to_owned(),
+        };
+        if principal.user_id.is_empty() {
+            return Err(refused());
+        }
+        if engine
+            .allows(&principal.user_id, &principal.roles, scope, action)
+            .await?
+        {
+            Ok(Permit {
+                user_id: principal.user_id.clone(),
+                action,
+                scope: scope.to_owned(),
+            })
+        } else {
+            Err(refused())
+        }
+    }
+
+    /// The approval step: decides the request again (with the requester's roles as of now),
+    /// then checks that `approved_hash` is this request's hash and that enough distinct,
+    /// eligible approvers approved it. Returns `Allow` or `Deny`, never `NeedsApproval`.
+    pub async fn grant_approved(
+        &self,
+        requester: &Principal,
+        request: &ExtractRequest,
+        approved_hash: &str,
+        approvers: &[Principal],
+        now: OffsetDateTime,
+    ) -> Decision {
+        let needed = match self.decide(requester, request, now).await {
+            Decision::NeedsApproval {
+                approvers,
+                request_hash,
+                ..
+            } if request_hash == approved_hash => approvers,
+            Decision::NeedsApproval { .. } => {
+                return deny(
+                    DenyCode::RequestChanged,
+                    "the request changed after it was approved; it must be approved again",
+                );
+            }
+            other => return other,
+        };
+        let distinct = match self
+            .eligible_approvers(requester, &request.district, approvers)
+            .await
+        {
+            Ok(distinct) => distinct,
+            Err((code, reason)) => return deny(code, reason),
+        };
+        if distinct.len() < usize::from(needed) {
+            let reason = format!("needs {needed} different approvers, has {}", distinct.len());
+            return deny(DenyCode::NotEnoughApprovers, reason);
+        }
+        let Some(purpose) = self.purpose(&request.purpose) else {
+            return deny(
+                DenyCode::UnknownPurpose,
+                "the purpose is gone from the catalogue",
+            );
+        };
+        let max_rows = if needed >= 2 {
+            purpose.max_rows
+        } else {
+            purpose
+                .max_rows
+                .min(purpose.approval.two_approvers_min_rows.saturating_sub(1))
+        };
+        let approved_by = distinct.into_iter().map(str::to_owned).collect();
+        Decision::Allow(Grant::new(
+            requester,
+            purpose,
+            request,
+            max_rows,
+            approved_by,
+        ))
+    }
+}
+
+impl Policy {
+    /// The distinct approvers, each checked by [`may_approve`] and the permission table; the
+    /// first ineligible one refuses the whole approval.
+    async fn eligible_approvers<'a>(
+        &self,
+        requester: &Principal,
+        district: &DistrictCode,
+        approvers: &'a [Principal],
+    ) -> Result<BTreeSet<&'a str>, (DenyCode, String)> {
+        let mut distinct: BTreeSet<&str> = BTreeSet::new();
+        for approver in approvers {
+            if let Err(code) = may_approve(approver, &requester.user_id, district) {
+                return Err((code, approver_refusal(code, district)));
+            }
+            let permit = self
+                .permits(approver, Action::ExtractApprove, district)
+                .await;
+            if let Err(e) = permit {
+                let reason = approver_refusal(DenyCode::NotApprover, district);
+                return Err((e.deny_code(), reason));
+            }
+            distinct.insert(&approver.user_id);
+        }
+        Ok(distinct)
+    }
+}
+
+fn approver_refusal(code: DenyCode, district: &DistrictCode) -> String {
+    match code {
+        DenyCode::SelfApproval => "nobody may approve their own request".to_owned(),
+        _ => format!("only an approver for {district} (or the whole party) may approve this"),
+    }
+}
+
+fn deny(code: DenyCode, reason: impl Into<String>) -> Decision {
+    Decision::Deny {
+        code,
+        reason: reason.into(),
+    }
+}

@@ -1,0 +1,379 @@
+//! The policy: who may do what, where, for which purpose — and the [`Grant`] that proves it.
+//!
+//! Three files in `policies/` make up the policy (see `docs/policy.md`, the document an auditor
+//! reads and the independent oracle in `oracle.rs` is written from):
+//! - `model.conf`, a casbin RBAC-with-domains model: a domain is a district, and a role held
+//!   party-wide (`*`) applies in every district because the matcher says so explicitly;
+//! - `policy.csv`, the role → permission table (`p, ROLE, OBJECT, VERB` lines only);
+//! - `purposes.toml`, the purpose catalogue with field allow-lists, limits and approval rules.
+//!
+//! Guarantees:
+//! - Deny by default: a request is allowed only when every rule of the document passes.
+//! - Fail closed (SECURITY_BAR C6): a missing or malformed file, a model that does not mean what
+//!   the permission table says, or any casbin error denies every request with
+//!   [`DenyCode::PolicyError`]; the cause is logged (never member data).
+//! - A [`Grant`] exists only when [`Policy::decide`] (or [`Policy::grant_approved`]) made it;
+//!   it has no public constructor and cannot be deserialised (STYLE #5).
+//! - Roles are taken from the [`Principal`] given with each call, never cached, so a removed
+//!   role is gone on the very next request (C7).
+//! - Time is an argument; nothing here reads the clock.
+//!
+//! Must never: clamp a limit instead of refusing, accept a rule that needs zero approvers for
+//! sensitive fields (C5), or let any module but this one talk to casbin.
+
+mod check;
+mod decide;
+mod grant;
+mod model;
+#[cfg(test)]
+mod oracle;
+mod purposes;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use crate::auth::RoleGrant;
+use crate::register::{DistrictCode, Field};
+
+pub use check::{CheckReport, check_dir};
+pub use decide::{Explanation, Step, request_hash};
+pub use grant::{Grant, Permit, may_approve, role_change_needs_second_admin};
+pub use model::{Permission, PermissionTable};
+pub use purposes::{Approval, Format, MAX_LIFETIME_MINUTES, Purpose, PurposeId, parse_catalogue};
+
+/// File names inside the policy directory.
+pub const MODEL_FILE: &str = "model.conf";
+pub const PERMISSIONS_FILE: &str = "policy.csv";
+pub const PURPOSES_FILE: &str = "purposes.toml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A policy file is broken; `line` is 1-based when the problem has one line.
+    #[error("{file}{}: {message}", at_line(.line))]
+    Invalid {
+        file: String,
+        line: Option<usize>,
+        message: String,
+    },
+    #[error("cannot read {file}: {cause}")]
+    Read { file: String, cause: String },
+    /// casbin failed while deciding; the caller must deny.
+    #[error("the policy engine failed: {0}")]
+    Engine(String),
+    /// The principal's roles do not give this permission in this scope.
+    #[error("your roles do not allow {action} in {scope}")]
+    NotPermitted { action: Action, scope: String },
+    #[error("{0}")]
+    BadInput(String),
+}
+
+fn at_line(line: &Option<usize>) -> String {
+    line.map(|n| format!(", line {n}")).unwrap_or_default()
+}
+
+impl Error {
+    /// The deny code a caller reports for this error: only a plain "no permission" is
+    /// `not_permitted`; everything else is a policy failure (C6).
+    pub fn deny_code(&self) -> DenyCode {
+        match self {
+            Error::NotPermitted { .. } => DenyCode::NotPermitted,
+            _ => DenyCode::PolicyError,
+        }
+    }
+}
+
+/// Everything a role can be permitted to do. The string is `object.verb`; the permission table
+/// names the object and the verb in separate columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Action {
+    ExtractRequest,
+    ExtractApprove,
+    /// Stop a live extract (shred it now) — the approver's brake.
+    ExtractRevoke,
+    /// Stop downloads of an extract while a possible breach is scoped — the auditor's brake.
+    ExtractFreeze,
+    AuditView,
+    PseudonymResolve,
+    UsersAdminister,
+    PolicyAdminister,
+}
+
+impl Action {
+    pub const ALL: [Action; 8] = [
+        Action::ExtractRequest,
+        Action::ExtractApprove,
+        Action::ExtractRevoke,
+        Action::ExtractFreeze,
+        Action::AuditView,
+        Action::PseudonymResolve,
+        Action::UsersAdminister,
+        Action::PolicyAdminister,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::ExtractRequest => "extract.request",
+            Action::ExtractApprove => "extract.approve",
+            Action::ExtractRevoke => "extract.revoke",
+            Action::ExtractFreeze => "extract.freeze",
+            Action::AuditView => "audit.view",
+            Action::PseudonymResolve => "pseudonym.resolve",
+            Action::UsersAdminister => "users.administer",
+            Action::PolicyAdminister => "policy.administer",
+        }
+    }
+
+    /// The object column of the permission table (`extract` in `extract.request`).
+    pub fn object(self) -> &'static str {
+        self.as_str().split_once('.').map_or("", |(o, _)| o)
+    }
+
+    /// The verb column of the permission table (`request` in `extract.request`).
+    pub fn verb(self) -> &'static str {
+        self.as_str().split_once('.').map_or("", |(_, v)| v)
+    }
+
+    /// The action whose object and verb are these, if any.
+    pub fn from_parts(object: &str, verb: &str) -> Option<Action> {
+        Action::ALL
+            .into_iter()
+            .find(|a| a.object() == object && a.verb() == verb)
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Action {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Action, Error> {
+        Action::ALL
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .ok_or_else(|| Error::BadInput(format!("unknown action {s:?}")))
+    }
+}
+
+/// Why a request was denied; `as_str` is the stable code used in audit events and the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DenyCode {
+    UnknownPurpose,
+    PurposeNotValid,
+    NotPermitted,
+    BadFields,
+    FieldNotAllowed,
+    /// Lifetime 0 or above the purpose's maximum (never clamped, C4).
+    LifetimeTooLong,
+    TooManyRows,
+    /// The policy could not be loaded or evaluated; everything is denied (C6).
+    PolicyError,
+    /// Approving one's own request (C5).
+    SelfApproval,
+    /// The approver does not hold the approver role in the request's district (C5).
+    NotApprover,
+    /// The approval was given for a different request than the one presented (C5).
+    RequestChanged,
+    NotEnoughApprovers,
+}
+
+impl DenyCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DenyCode::UnknownPurpose => "unknown_purpose",
+            DenyCode::PurposeNotValid => "purpose_not_valid",
+            DenyCode::NotPermitted => "not_permitted",
+            DenyCode::BadFields => "bad_fields",
+            DenyCode::FieldNotAllowed => "field_not_allowed",
+            DenyCode::LifetimeTooLong => "lifetime_too_long",
+            DenyCode::TooManyRows => "too_many_rows",
+            DenyCode::PolicyError => "policy_error",
+            DenyCode::SelfApproval => "self_approval",
+            DenyCode::NotApprover => "not_approver",
+            DenyCode::RequestChanged => "request_changed",
+            DenyCode::NotEnoughApprovers => "not_enough_approvers",
+        }
+    }
+}
+
+impl fmt::Display for DenyCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who is asking, with the roles read from the store for *this* request (C7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub user_id: String,
+    pub roles: Vec<RoleGrant>,
+}
+
+/// What is being asked for. Filters and the justification are not policy inputs; the extract
+/// code binds them to the approval itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtractRequest {
+    pub purpose: PurposeId,
+    pub district: DistrictCode,
+    pub fields: Vec<Field>,
+    pub lifetime_minutes: u32,
+    pub estimated_rows: u64,
+}
+
+/// The policy's answer to an extract request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Allow(Grant),
+    /// `approvers` distinct approvers (1 or 2) must approve `request_hash`.
+    NeedsApproval {
+        approvers: u8,
+        reason: String,
+        request_hash: String,
+    },
+    Deny {
+        code: DenyCode,
+        reason: String,
+    },
+}
+
+impl Decision {
+    /// `allow`, `needs_approval` or `deny`, for logs and audit events.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Decision::Allow(_) => "allow",
+            Decision::NeedsApproval { .. } => "needs_approval",
+            Decision::Deny { .. } => "deny",
+        }
+    }
+}
+
+/// The loaded policy. Cheap to clone; the state is shared and immutable.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+enum Inner {
+    Ready {
+        engine: model::Engine,
+        permissions: PermissionTable,
+        purposes: Vec<Purpose>,
+    },
+    /// Loading failed: every request is denied with `policy_error` (C6).
+    Broken { cause: String },
+}
+
+impl Policy {
+    /// Loads `model.conf`, `policy.csv` and `purposes.toml` from `dir`. Any problem is an error:
+    /// a server must not start without a policy it understands.
+    pub async fn load(dir: &Path) -> Result<Policy, Error> {
+        let (model, permissions, purposes) = read_files(dir).await?;
+        Policy::from_parts(&model, &permissions, &purposes).await
+    }
+
+    /// The policy shipped in `policies/`, compiled into the binary: what a fresh install and
+    /// the demo run with when `[policy] dir` is not set.
+    pub async fn shipped() -> Policy {
+        const MODEL: &str = include_str!("../../policies/model.conf");
+        const PERMISSIONS: &str = include_str!("../../policies/policy.csv");
+        const PURPOSES: &str = include_str!("../../policies/purposes.toml");
+        match Policy::from_parts(MODEL, PERMISSIONS, PURPOSES).await {
+            Ok(policy) => policy,
+            Err(e) => Policy::deny_all(e.to_string()),
+        }
+    }
+
+    /// Like [`Policy::load`], but a broken policy yields a policy that denies everything with
+    /// `policy_error` (the cause is logged), for callers that must keep running.
+    pub async fn load_or_deny_all(dir: &Path) -> Policy {
+        match Policy::load(dir).await {
+            Ok(policy) => policy,
+            Err(e) => Policy::deny_all(e.to_string()),
+        }
+    }
+
+    /// Builds the policy from the three files' texts, validating all of them and checking
+    /// that the casbin model answers exactly as the permission table says.
+    pub async fn from_parts(
+        model: &str,
+        permissions: &str,
+        purposes: &str,
+    ) -> Result<Policy, Error> {
+        let purposes = parse_catalogue(purposes)?;
+        let permissions = PermissionTable::parse(permissions)?;
+        let engine = model::Engine::build(model, &permissions).await?;
+        Ok(Policy::ready(engine, permissions, purposes))
+    }
+
+    fn ready(
+        engine: model::Engine,
+        permissions: PermissionTable,
+        purposes: Vec<Purpose>,
+    ) -> Policy {
+        Policy {
+            inner: Arc::new(Inner::Ready {
+                engine,
+                permissions,
+                purposes,
+            }),
+        }
+    }
+
+    /// A policy that denies every request with `policy_error` (C6).
+    pub fn deny_all(cause: String) -> Policy {
+        tracing::error!(%cause, "the policy is unusable; every request will be denied");
+        Policy {
+            inner: Arc::new(Inner::Broken { cause }),
+        }
+    }
+
+    /// Whether the policy loaded; `false` means everything is denied.
+    pub fn is_usable(&self) -> bool {
+        matches!(*self.inner, Inner::Ready { .. })
+    }
+
+    pub fn purposes(&self) -> &[Purpose] {
+        match &*self.inner {
+            Inner::Ready { purposes, .. } => purposes,
+            Inner::Broken { .. } => &[],
+        }
+    }
+
+    pub fn purpose(&self, id: &PurposeId) -> Option<&Purpose> {
+        self.purposes().iter().find(|p| &p.id == id)
+    }
+
+    /// The role → permission table (empty when the policy is broken).
+    pub fn permissions(&self) -> &[Permission] {
+        match &*self.inner {
+            Inner::Ready { permissions, .. } => permissions.entries(),
+            Inner::Broken { .. } => &[],
+        }
+    }
+}
+
+async fn read_files(dir: &Path) -> Result<(String, String, String), Error> {
+    let read = |name: &'static str| {
+        let path = dir.join(name);
+        async move {
+            tokio::fs::read_to_string(&path)
+                .await
+                .map_err(|e| Error::Read {
+                    file: path.display().to_string(),
+                    cause: e.to_string(),
+                })
+        }
+    };
+    Ok((
+        read(MODEL_FILE).await?,
+        read(PERMISSIONS_FILE).await?,
+        read(PURPOSES_FILE).await?,
+    ))
+}

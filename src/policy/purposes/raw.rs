@@ -1,0 +1,88 @@
+//! The catalogue as written in `purposes.toml`, before validation.
+//!
+//! Guarantees: unknown keys are errors (`deny_unknown_fields`), so a misspelt limit can never
+//! be silently ignored. Names stay strings here so that validation can report a bad name with
+//! the purpose and the line it is on.
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, MapAccess, Visitor};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Catalogue {
+    #[serde(default)]
+    pub purpose: Vec<Purpose>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Purpose {
+    pub id: String,
+    pub name_sv: String,
+    pub name_en: String,
+    pub description_sv: String,
+    pub description_en: String,
+    pub allowed_fields: Vec<String>,
+    #[serde(default)]
+    pub required_consents: Vec<String>,
+    pub max_rows: u64,
+    pub max_lifetime_minutes: u32,
+    pub approval: Approval,
+    pub formats: Vec<String>,
+    pub acknowledgement_sv: String,
+    pub acknowledgement_en: String,
+    #[serde(default)]
+    pub valid_from: Option<DateText>,
+    #[serde(default)]
+    pub valid_to: Option<DateText>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Approval {
+    pub auto_max_rows: u64,
+    pub two_approvers_min_rows: u64,
+    pub sensitive_approvers: u8,
+}
+
+/// A date written either as a TOML local date (`2026-09-13`) or as a string
+/// (`"2026-09-13"`); validation parses the text.
+#[derive(Debug)]
+pub struct DateText(pub String);
+
+impl std::ops::Deref for DateText {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for DateText {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<DateText, D::Error> {
+        d.deserialize_any(DateVisitor)
+    }
+}
+
+struct DateVisitor;
+
+impl<'de> Visitor<'de> for DateVisitor {
+    type Value = DateText;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a date like 2026-09-13")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<DateText, E> {
+        Ok(DateText(v.to_owned()))
+    }
+
+    /// The toml crate hands a native date over as a one-entry map holding its text.
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<DateText, A::Error> {
+        match map.next_entry::<String, String>()? {
+            Some((_, text)) => Ok(DateText(text)),
+            None => Err(de::Error::custom("expected a date like 2026-09-13")),
+        }
+    }
+}

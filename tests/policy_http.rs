@@ -1,0 +1,243 @@
+//! The policy through HTTP and the command line: C2 (another district → 403, audited with
+//! the requested scope), C3, C4 (unknown purpose → 422, no clamping), C6 (a broken policy
+//! denies everything, is audited as `authz.error` and fails readiness), `policy check` and
+//! `policy explain`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::process::Command;
+
+use common::{TestApp, spawn_app};
+use serde_json::{Value, json};
+
+fn request(purpose: &str, district: &str, fields: &[&str], lifetime: u32, rows: u64) -> Value {
+    json!({ "purpose": purpose, "district": district, "fields": fields, "lifetime_minutes": lifetime, "estimated_rows": rows })
+}
+
+async fn last_event(app: &TestApp) -> (String, String, Value) {
+    let store = app.store().await;
+    let e = store.list_recent_audit_events(1).await.unwrap().remove(0);
+    (
+        e.action,
+        e.outcome,
+        serde_json::from_str(&e.details).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn staff_of_one_district_asking_for_another_get_403_with_a_reason_and_the_denial_is_audited()
+{
+    let app = spawn_app().await;
+    let user = app.user("ingrid", &["staff:Uppsala"]).await;
+    let cookie = app.sign_in(&user, "ingrid").await;
+    let body = request(
+        "district-assembly-invitation",
+        "Skåne",
+        &["first_name", "email"],
+        60,
+        100,
+    );
+    let res = app
+        .post_json("/api/v1/policy/decisions", Some(&cookie), body)
+        .await;
+    assert_eq!(res.status(), 403);
+    let err: Value = res.json().await.unwrap();
+    assert_eq!(err["error"], "not_permitted");
+    assert!(err["message"].as_str().unwrap().contains("Skåne"), "{err}");
+    let (action, outcome, details) = last_event(&app).await;
+    assert_eq!(
+        (action.as_str(), outcome.as_str()),
+        ("policy.decide", "denied")
+    );
+    assert_eq!(details["district"], "Skåne");
+    assert_eq!(details["fields"], json!(["first_name", "email"]));
+    assert_eq!(details["code"], "not_permitted");
+
+    let own = request(
+        "district-assembly-invitation",
+        "Uppsala",
+        &["first_name", "email"],
+        60,
+        100,
+    );
+    let res = app
+        .post_json("/api/v1/policy/decisions", Some(&cookie), own)
+        .await;
+    assert_eq!(res.status(), 200);
+    let ok: Value = res.json().await.unwrap();
+    assert_eq!(ok["decision"], "allow");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_field_outside_the_purpose_an_unknown_purpose_and_a_long_lifetime_are_refused_not_trimmed()
+ {
+    let app = spawn_app().await;
+    let user = app.user("jonas", &["staff:Uppsala"]).await;
+    let cookie = app.sign_in(&user, "jonas").await;
+    let cases = [
+        (
+            request(
+                "phone-canvassing",
+                "Uppsala",
+                &["first_name", "personal_number"],
+                60,
+                10,
+            ),
+            403,
+            "field_not_allowed",
+        ),
+        (
+            request("phone-canvassing", "Uppsala", &["first_name"], 4321, 10),
+            403,
+            "lifetime_too_long",
+        ),
+        (
+            request("no-such-purpose", "Uppsala", &["first_name"], 60, 10),
+            422,
+            "unknown_purpose",
+        ),
+        (
+            request("phone-canvassing", "Uppsala", &["shoe_size"], 60, 10),
+            422,
+            "invalid_input",
+        ),
+    ];
+    for (body, status, code) in cases {
+        let res = app
+            .post_json("/api/v1/policy/decisions", Some(&cookie), body)
+            .await;
+        assert_eq!(res.status(), status, "{code}");
+        let err: Value = res.json().await.unwrap();
+        assert_eq!(err["error"], code);
+    }
+    let (_, _, details) = last_event(&app).await;
+    assert_eq!(
+        details["code"], "unknown_purpose",
+        "denials with a known shape are audited"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_broken_policy_denies_every_request_is_audited_and_fails_readiness() {
+    let dir = common::prepare(50).await;
+    let broken = dir.path().join("broken-policy");
+    std::fs::create_dir(&broken).unwrap();
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/policies");
+    for f in ["model.conf", "purposes.toml"] {
+        std::fs::copy(format!("{shipped}/{f}"), broken.join(f)).unwrap();
+    }
+    // policy.csv is missing.
+    let mut text = dir.config_text();
+    text.push_str(&format!("\n[policy]\ndir = \"{}\"\n", broken.display()));
+    std::fs::write(&dir.config_path, text).unwrap();
+    let app = common::spawn_app_in(dir).await;
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    let body: Value = ready.json().await.unwrap();
+    assert_eq!(body["checks"]["policy"], "failing");
+    let user = app.user("klara", &["staff:Uppsala"]).await;
+    let cookie = app.sign_in(&user, "klara").await;
+    let body = request(
+        "district-assembly-invitation",
+        "Uppsala",
+        &["first_name"],
+        60,
+        10,
+    );
+    let res = app
+        .post_json("/api/v1/policy/decisions", Some(&cookie), body)
+        .await;
+    assert_eq!(res.status(), 403);
+    let (action, outcome, _) = last_event(&app).await;
+    assert_eq!(
+        (action.as_str(), outcome.as_str()),
+        ("authz.error", "denied")
+    );
+    app.stop().await;
+}
+
+#[test]
+fn policy_check_passes_the_shipped_policy_and_names_the_line_of_a_broken_one() {
+    let bin = env!("CARGO_BIN_EXE_registervakt");
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/policies");
+    let ok = Command::new(bin)
+        .args(["policy", "check", "--dir", shipped])
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["model.conf", "policy.csv", "purposes.toml"] {
+        std::fs::copy(format!("{shipped}/{f}"), dir.path().join(f)).unwrap();
+    }
+    let purposes = std::fs::read_to_string(dir.path().join("purposes.toml")).unwrap();
+    let (n, _) = purposes
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.starts_with("sensitive_approvers"))
+        .unwrap();
+    let broken: Vec<String> = purposes
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == n {
+                "sensitive_approvers = 0".to_owned()
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect();
+    std::fs::write(dir.path().join("purposes.toml"), broken.join("\n")).unwrap();
+    let bad = Command::new(bin)
+        .args(["policy", "check", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("purposes.toml") && err.contains(&format!("{}", n + 1)),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn policy_explain_answers_for_a_user_with_the_rules_that_decided() {
+    let app = spawn_app().await;
+    app.user("lisa", &["approver:Uppsala"]).await;
+    let dir = app.stop().await;
+    let out = Command::new(env!("CARGO_BIN_EXE_registervakt"))
+        .args([
+            "policy",
+            "explain",
+            "--user",
+            "lisa",
+            "--purpose",
+            "phone-canvassing",
+            "--district",
+            "Uppsala",
+            "--fields",
+            "first_name,phone",
+            "--config",
+        ])
+        .arg(&dir.config_path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("approver:Uppsala"), "{text}");
+    assert!(
+        text.to_lowercase().contains("not_permitted") || text.contains("do not allow"),
+        "{text}"
+    );
+}
