@@ -49,8 +49,8 @@ pub struct AppState {
     pub keyring: Arc<Keyring>,
     pub metrics: Arc<web::metrics::Metrics>,
     pub pages: Arc<web::pages::Pages>,
-    /// The access policy (casbin model, permission table, purpose catalogue).
-    pub policy: crate::policy::Policy,
+    /// The access policy in force (the latest stored version, else the base policy).
+    pub policy: Arc<crate::policy::source::Source>,
     /// The identity provider, when `[oidc]` is configured.
     pub oidc: Option<Arc<crate::auth::oidc_login::Provider>>,
     /// Names this process in audit events (several brokers may share one store).
@@ -92,7 +92,8 @@ impl Application {
                 &config.server.public_url,
             ))
         });
-        let policy = load_policy(&config).await;
+        let policy =
+            Arc::new(crate::policy::source::Source::new(base_policy_texts(&config).await).await);
         let state = AppState {
             policy,
             config: Arc::new(config),
@@ -169,12 +170,23 @@ impl Application {
     }
 }
 
-/// The policy named in the config, or the shipped one. A broken policy does not stop the
-/// broker: it denies every request (C6) and readiness reports it.
-pub async fn load_policy(config: &Config) -> crate::policy::Policy {
+/// The base policy's texts: `[policy] dir`, else the shipped policy. An unreadable dir gives
+/// texts that do not parse, so the policy denies every request (C6) and readiness reports it
+/// — the broker does not stop, and nothing is released.
+pub async fn base_policy_texts(config: &Config) -> crate::policy::Texts {
     match &config.policy.dir {
-        Some(dir) => crate::policy::Policy::load_or_deny_all(dir).await,
-        None => crate::policy::Policy::shipped().await,
+        Some(dir) => match crate::policy::Texts::read(dir).await {
+            Ok(texts) => texts,
+            Err(e) => {
+                tracing::error!(error = %e, "the policy files cannot be read; every request will be denied");
+                crate::policy::Texts {
+                    model: String::new(),
+                    permissions: String::new(),
+                    purposes: String::new(),
+                }
+            }
+        },
+        None => crate::policy::Texts::shipped(),
     }
 }
 

@@ -241,3 +241,147 @@ async fn policy_explain_answers_for_a_user_with_the_rules_that_decided() {
         "{text}"
     );
 }
+
+fn shipped_purposes() -> String {
+    std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/policies/purposes.toml"
+    ))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_policy_change_is_validated_versioned_audited_and_enforced_at_the_next_request() {
+    let app = spawn_app().await;
+    let admin = app.user("maja", &["admin:*"]).await;
+    let staff = app.user("nora", &["staff:Uppsala"]).await;
+    let admin_cookie = app.sign_in(&admin, "maja").await;
+    let staff_cookie = app.sign_in(&staff, "nora").await;
+    let ask = request(
+        "phone-canvassing",
+        "Uppsala",
+        &["first_name", "phone"],
+        600,
+        10,
+    );
+    assert_eq!(
+        app.post_json("/api/v1/policy/decisions", Some(&staff_cookie), ask.clone())
+            .await
+            .status(),
+        200
+    );
+
+    let broken =
+        shipped_purposes().replace("max_lifetime_minutes = 4320", "max_lifetime_minutes = 0");
+    let res = app
+        .post_json(
+            "/api/v1/policy/versions",
+            Some(&admin_cookie),
+            json!({ "purposes": broken, "comment": "try" }),
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    let err: Value = res.json().await.unwrap();
+    assert_eq!(err["error"], "invalid_policy");
+    assert!(err["message"].as_str().unwrap().contains("line"), "{err}");
+
+    let shorter =
+        shipped_purposes().replace("max_lifetime_minutes = 4320", "max_lifetime_minutes = 60");
+    assert_ne!(shorter, shipped_purposes());
+    let res = app
+        .post_json(
+            "/api/v1/policy/versions",
+            Some(&admin_cookie),
+            json!({ "purposes": shorter, "comment": "phone lists live one hour" }),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["version"], 1);
+    let (action, _, details) = last_event(&app).await;
+    assert_eq!(action, "policy.change");
+    assert_eq!(
+        (
+            details["from_version"].clone(),
+            details["to_version"].clone()
+        ),
+        (Value::Null, json!(1))
+    );
+    assert_ne!(details["sha256_before"], details["sha256_after"]);
+
+    let res = app
+        .post_json("/api/v1/policy/decisions", Some(&staff_cookie), ask)
+        .await;
+    assert_eq!(
+        res.status(),
+        403,
+        "the next request already runs under the new version"
+    );
+    let err: Value = res.json().await.unwrap();
+    assert_eq!(err["error"], "lifetime_too_long");
+    let shown = app.get_json_with("/api/v1/policy", &staff_cookie).await;
+    assert_eq!(shown["version"], 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn only_a_party_wide_administrator_may_change_the_policy() {
+    let app = spawn_app().await;
+    let admin = app.user("olof", &["admin:Uppsala"]).await;
+    let cookie = app.sign_in(&admin, "olof").await;
+    let res = app
+        .post_json(
+            "/api/v1/policy/versions",
+            Some(&cookie),
+            json!({ "purposes": shipped_purposes(), "comment": "mine" }),
+        )
+        .await;
+    assert_eq!(res.status(), 403);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn policy_export_and_import_round_trip_through_the_store() {
+    let app = spawn_app().await;
+    let dir = app.stop().await;
+    let bin = env!("CARGO_BIN_EXE_registervakt");
+    let out = dir.path().join("exported");
+    let run = |args: &[&str]| {
+        let o = Command::new(bin)
+            .args(args)
+            .arg("--config")
+            .arg(&dir.config_path)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    run(&["policy", "export", "--out", out.to_str().unwrap()]);
+    let purposes = std::fs::read_to_string(out.join("purposes.toml")).unwrap();
+    assert_eq!(purposes, shipped_purposes());
+    std::fs::write(
+        out.join("purposes.toml"),
+        purposes.replace("max_rows = 5000", "max_rows = 4000"),
+    )
+    .unwrap();
+    let said = run(&[
+        "policy",
+        "import",
+        "--dir",
+        out.to_str().unwrap(),
+        "--comment",
+        "smaller phone lists",
+    ]);
+    assert!(said.contains("version 1"), "{said}");
+    let again = dir.path().join("again");
+    run(&["policy", "export", "--out", again.to_str().unwrap()]);
+    assert!(
+        std::fs::read_to_string(again.join("purposes.toml"))
+            .unwrap()
+            .contains("max_rows = 4000")
+    );
+}

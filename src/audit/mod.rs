@@ -82,6 +82,8 @@ pub enum Action {
     PolicyDecision,
     /// The policy could not decide (engine error, broken model or table): denied (C6).
     AuthzError,
+    /// A new version of the access policy was stored (before and after in the details).
+    PolicyChanged,
 }
 
 impl Action {
@@ -112,6 +114,7 @@ impl Action {
         Action::RoleChangeRequested,
         Action::PolicyDecision,
         Action::AuthzError,
+        Action::PolicyChanged,
     ];
 
     pub fn code(self) -> &'static str {
@@ -142,6 +145,7 @@ impl Action {
             Action::RoleChangeRequested => "user.role_change_request",
             Action::PolicyDecision => "policy.decide",
             Action::AuthzError => "authz.error",
+            Action::PolicyChanged => "policy.change",
         }
     }
 

@@ -23,6 +23,24 @@ pub enum PolicyCommand {
         #[arg(long, default_value = "policies", value_name = "DIR")]
         dir: PathBuf,
     },
+    /// Write the policy in force (model.conf, policy.csv, purposes.toml) to a directory.
+    Export {
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Validate a directory's purposes.toml and policy.csv and store them as the next version
+    /// (in force at the next request on every broker; audited).
+    Import {
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// Why the policy changes.
+        #[arg(long)]
+        comment: String,
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
     /// What the policy decides for a user's request, and every rule that made it.
     Explain {
         #[arg(long)]
@@ -48,6 +66,14 @@ pub enum PolicyCommand {
 pub async fn run(cmd: PolicyCommand) -> anyhow::Result<()> {
     match cmd {
         PolicyCommand::Check { dir } | PolicyCommand::Show { dir } => check(&dir).await,
+        PolicyCommand::Export { out, config } => {
+            export(&Config::load(config.as_deref())?, &out).await
+        }
+        PolicyCommand::Import {
+            dir,
+            comment,
+            config,
+        } => import(&Config::load(config.as_deref())?, &dir, &comment).await,
         PolicyCommand::Explain {
             user,
             purpose,
@@ -92,8 +118,14 @@ async fn explain(config: &Config, username: &str, request: &ExtractRequest) -> a
         .iter()
         .filter_map(|r| format!("{}:{}", r.role, r.district).parse().ok())
         .collect();
+    let source =
+        crate::policy::source::Source::new(crate::app::base_policy_texts(config).await).await;
+    let current = source.current(&store).await?;
     store.close().await;
-    let policy: Policy = crate::app::load_policy(config).await;
+    let policy: Policy = current.policy;
+    if let Some(v) = current.version {
+        println!("policy version {v} (stored in the broker)");
+    }
     if !policy.is_usable() {
         bail!(
             "the policy cannot be used, so every request is denied; run `registervakt policy check`"
@@ -116,5 +148,52 @@ async fn explain(config: &Config, username: &str, request: &ExtractRequest) -> a
         }
     );
     println!("{explanation}");
+    Ok(())
+}
+
+async fn source_and_store(
+    config: &Config,
+) -> anyhow::Result<(policy::source::Source, crate::store::Store)> {
+    let store = crate::app::open_store(config, false).await?;
+    store.ensure_migrated().await?;
+    let source = policy::source::Source::new(crate::app::base_policy_texts(config).await).await;
+    Ok((source, store))
+}
+
+async fn export(config: &Config, out: &Path) -> anyhow::Result<()> {
+    let (source, store) = source_and_store(config).await?;
+    let current = source.current(&store).await?;
+    store.close().await;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    for (name, text) in [
+        (policy::MODEL_FILE, &current.texts.model),
+        (policy::PERMISSIONS_FILE, &current.texts.permissions),
+        (policy::PURPOSES_FILE, &current.texts.purposes),
+    ] {
+        std::fs::write(out.join(name), text).with_context(|| format!("cannot write {name}"))?;
+    }
+    let version = current
+        .version
+        .map_or("the base policy".to_owned(), |v| format!("version {v}"));
+    println!("wrote {version} to {}", out.display());
+    Ok(())
+}
+
+async fn import(config: &Config, dir: &Path, comment: &str) -> anyhow::Result<()> {
+    let texts = policy::Texts::read(dir).await?;
+    let (source, store) = source_and_store(config).await?;
+    let result = source
+        .change(
+            &store,
+            crate::audit::Actor::cli(),
+            Some(texts.purposes),
+            Some(texts.permissions),
+            comment,
+            OffsetDateTime::now_utc(),
+        )
+        .await;
+    store.close().await;
+    let version = result?;
+    println!("stored policy version {version}; every broker enforces it from its next request");
     Ok(())
 }

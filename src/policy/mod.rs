@@ -28,6 +28,7 @@ mod model;
 #[cfg(test)]
 mod oracle;
 mod purposes;
+pub mod source;
 #[cfg(test)]
 mod tests;
 
@@ -278,13 +279,9 @@ impl Policy {
         Policy::from_parts(&model, &permissions, &purposes).await
     }
 
-    /// The policy shipped in `policies/`, compiled into the binary: what a fresh install and
-    /// the demo run with when `[policy] dir` is not set.
-    pub async fn shipped() -> Policy {
-        const MODEL: &str = include_str!("../../policies/model.conf");
-        const PERMISSIONS: &str = include_str!("../../policies/policy.csv");
-        const PURPOSES: &str = include_str!("../../policies/purposes.toml");
-        match Policy::from_parts(MODEL, PERMISSIONS, PURPOSES).await {
+    /// Builds from the three texts; a broken policy denies everything (C6).
+    pub async fn from_texts_or_deny_all(texts: &Texts) -> Policy {
+        match Policy::from_parts(&texts.model, &texts.permissions, &texts.purposes).await {
             Ok(policy) => policy,
             Err(e) => Policy::deny_all(e.to_string()),
         }
@@ -356,6 +353,35 @@ impl Policy {
             Inner::Ready { permissions, .. } => permissions.entries(),
             Inner::Broken { .. } => &[],
         }
+    }
+}
+
+/// The three texts a policy is made of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Texts {
+    pub model: String,
+    pub permissions: String,
+    pub purposes: String,
+}
+
+impl Texts {
+    /// The policy shipped in `policies/`, compiled into the binary: what a fresh install and
+    /// the demo run with when `[policy] dir` is not set.
+    pub fn shipped() -> Texts {
+        Texts {
+            model: include_str!("../../policies/model.conf").to_owned(),
+            permissions: include_str!("../../policies/policy.csv").to_owned(),
+            purposes: include_str!("../../policies/purposes.toml").to_owned(),
+        }
+    }
+
+    pub async fn read(dir: &Path) -> Result<Texts, Error> {
+        let (model, permissions, purposes) = read_files(dir).await?;
+        Ok(Texts {
+            model,
+            permissions,
+            purposes,
+        })
     }
 }
 

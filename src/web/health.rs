@@ -64,7 +64,7 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
         check("data_dir", probe_data_dir(&state)),
         check("register", state.register.ping()),
     );
-    let policy = state.policy.is_usable();
+    let policy = matches!(state.policy.current(&state.store).await, Ok(c) if c.policy.is_usable());
     let ready = store && audit && data_dir && register && policy;
     state.metrics.set_ready(ready);
     let word = |ok: bool| if ok { "ok" } else { "failing" };

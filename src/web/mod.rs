@@ -237,6 +237,18 @@ pub fn route_table() -> Vec<Entry> {
             SignedIn,
             post(users_api::confirm_role_change),
         ),
+        entry(
+            M::GET,
+            "/api/v1/policy",
+            SignedIn,
+            get(policy_api::show_policy),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/policy/versions",
+            SignedIn,
+            post(policy_api::change_policy),
+        ),
     ]
 }
 

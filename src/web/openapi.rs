@@ -42,13 +42,17 @@ use super::users_api::{
         super::users_api::list_role_changes,
         super::users_api::confirm_role_change,
         super::policy_api::decide,
+        super::policy_api::show_policy,
+        super::policy_api::change_policy,
     ),
     components(schemas(
         ErrorBody, Liveness, Readiness, ReadinessChecks, LoginRequest, LoginResponse,
         CodeRequest, SignedInResponse, EnrolmentResponse, RecoveryCodesResponse,
         AcceptInvitationRequest, RoleResponse, MeResponse, CreateUserRequest,
         CreateUserResponse, UserResponse, RoleChangeRequest, RoleChangeResponse,
-        PendingRoleChange, super::policy_api::DecisionRequest, super::policy_api::DecisionResponse
+        PendingRoleChange, super::policy_api::DecisionRequest, super::policy_api::DecisionResponse,
+        super::policy_api::PurposeResponse, super::policy_api::PolicyResponse,
+        super::policy_api::PolicyChangeRequest, super::policy_api::PolicyChangeResponse
     )),
     tags(
         (name = "health", description = "Liveness, readiness and metrics"),

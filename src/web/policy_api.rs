@@ -10,6 +10,7 @@ use std::str::FromStr;
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -17,12 +18,15 @@ use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
 use super::json::ApiJson;
-use super::session::SignedIn;
+use super::session::{SignedIn, StepUp};
 use crate::app::AppState;
 use crate::audit::{self, Action, Actor, Event, Outcome};
 use crate::auth::RoleGrant;
 use crate::auth::session::Session;
-use crate::policy::{Decision, DenyCode, ExtractRequest, Principal, PurposeId};
+use crate::policy::source::ChangeError;
+use crate::policy::{
+    Action as PolicyAction, Decision, DenyCode, ExtractRequest, Principal, PurposeId,
+};
 use crate::register::{DistrictCode, Field};
 
 #[derive(Deserialize, ToSchema)]
@@ -101,7 +105,13 @@ pub async fn decide(
     let request = parse(&req)?;
     let who = principal(&state, &session).await?;
     let now = OffsetDateTime::now_utc();
-    let decision = state.policy.decide(&who, &request, now).await;
+    let policy = state
+        .policy
+        .current(&state.store)
+        .await
+        .map_err(crate::auth::Error::from)?
+        .policy;
+    let decision = policy.decide(&who, &request, now).await;
     let (outcome, word, code, approvers, reason) = match &decision {
         Decision::Allow(_) => (
             Outcome::Success,
@@ -155,5 +165,138 @@ pub async fn decide(
         })),
         Some(DenyCode::UnknownPurpose) => Err(ApiError::BadRequest("unknown_purpose", reason)),
         Some(code) => Err(ApiError::Forbidden(code.as_str(), reason)),
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PurposeResponse {
+    pub id: String,
+    pub name_sv: String,
+    pub name_en: String,
+    pub description_sv: String,
+    pub description_en: String,
+    pub allowed_fields: Vec<String>,
+    pub required_consents: Vec<String>,
+    pub max_rows: u64,
+    pub max_lifetime_minutes: u32,
+    pub acknowledgement_sv: String,
+    pub acknowledgement_en: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PolicyResponse {
+    /// The stored version in force; absent while the shipped or configured policy is in force.
+    pub version: Option<i64>,
+    pub purposes: Vec<PurposeResponse>,
+}
+
+/// The purpose catalogue in force (staff choose from it). Needs a full session.
+#[utoipa::path(get, path = "/api/v1/policy", tag = "policy",
+    responses((status = 200, body = PolicyResponse), (status = 401, body = ErrorBody)))]
+pub async fn show_policy(
+    State(state): State<AppState>,
+    SignedIn(_session): SignedIn,
+) -> Result<Json<PolicyResponse>, ApiError> {
+    let current = state
+        .policy
+        .current(&state.store)
+        .await
+        .map_err(crate::auth::Error::from)?;
+    let purposes = current
+        .policy
+        .purposes()
+        .iter()
+        .map(|p| PurposeResponse {
+            id: p.id.as_str().to_owned(),
+            name_sv: p.name_sv.clone(),
+            name_en: p.name_en.clone(),
+            description_sv: p.description_sv.clone(),
+            description_en: p.description_en.clone(),
+            allowed_fields: p
+                .allowed_fields
+                .iter()
+                .map(|f| f.as_str().to_owned())
+                .collect(),
+            required_consents: p
+                .required_consents
+                .iter()
+                .map(|c| c.field().as_str().to_owned())
+                .collect(),
+            max_rows: p.max_rows,
+            max_lifetime_minutes: p.max_lifetime_minutes,
+            acknowledgement_sv: p.acknowledgement_sv.clone(),
+            acknowledgement_en: p.acknowledgement_en.clone(),
+        })
+        .collect();
+    Ok(Json(PolicyResponse {
+        version: current.version,
+        purposes,
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyChangeRequest {
+    /// The whole new `purposes.toml`, if the catalogue changes.
+    pub purposes: Option<String>,
+    /// The whole new `policy.csv`, if the permission table changes.
+    pub permissions: Option<String>,
+    /// Why the policy changes (kept with the version and in the audit log).
+    pub comment: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PolicyChangeResponse {
+    pub version: i64,
+}
+
+/// Stores a new policy version after validating it; in force at the next request on every
+/// broker. Needs `policy.administer` party-wide + step-up.
+#[utoipa::path(post, path = "/api/v1/policy/versions", tag = "policy", request_body = PolicyChangeRequest,
+    responses((status = 201, body = PolicyChangeResponse), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn change_policy(
+    State(state): State<AppState>,
+    StepUp(session): StepUp,
+    ApiJson(req): ApiJson<PolicyChangeRequest>,
+) -> Result<(StatusCode, Json<PolicyChangeResponse>), ApiError> {
+    let who = principal(&state, &session).await?;
+    let current = state
+        .policy
+        .current(&state.store)
+        .await
+        .map_err(crate::auth::Error::from)?;
+    if current
+        .policy
+        .permits_party_wide(&who, PolicyAction::PolicyAdminister)
+        .await
+        .is_err()
+    {
+        return Err(ApiError::Forbidden(
+            "not_permitted",
+            "Only a party-wide administrator may change the policy.".into(),
+        ));
+    }
+    let actor = Actor::user(&session.user_id);
+    let now = OffsetDateTime::now_utc();
+    match state
+        .policy
+        .change(
+            &state.store,
+            actor,
+            req.purposes,
+            req.permissions,
+            &req.comment,
+            now,
+        )
+        .await
+    {
+        Ok(version) => Ok((StatusCode::CREATED, Json(PolicyChangeResponse { version }))),
+        Err(ChangeError::Invalid(e)) => Err(ApiError::BadRequest("invalid_policy", e.to_string())),
+        Err(ChangeError::Comment) => Err(ApiError::BadRequest(
+            "invalid_input",
+            ChangeError::Comment.to_string(),
+        )),
+        Err(e) => Err(ApiError::Unavailable(e.to_string())),
     }
 }

@@ -178,6 +178,15 @@ impl TestApp {
         res.json().await.unwrap()
     }
 
+    /// GETs `path` with a session cookie and parses the body as JSON.
+    pub async fn get_json_with(&self, path: &str, cookie: &str) -> serde_json::Value {
+        self.get_with(path, Some(cookie))
+            .await
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// Graceful stop, as on SIGTERM. Hands back the directory so a test can inspect it.
     pub async fn stop(mut self) -> TestDir {
         if let Some(stop) = self.stop.take() {

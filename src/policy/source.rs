@@ -1,0 +1,151 @@
+//! Which policy is in force, and changing it.
+//!
+//! Guarantees: the policy in force is the highest version in the broker's store, or — before
+//! the first change — the base policy (`[policy] dir`, else the one shipped in the binary).
+//! Every request reads the current version number from the store, so a change made on one
+//! broker is enforced by every broker at its next request (no stale cache; SECURITY_BAR C7).
+//! A change is validated completely before it is stored, becomes a new version (old ones
+//! stay readable), and is an audit event with the versions and catalogues before and after,
+//! in the same transaction.
+
+use serde_json::json;
+use time::OffsetDateTime;
+use tokio::sync::RwLock;
+
+use super::{Error, Policy, Texts, parse_catalogue};
+use crate::audit::{self, Action, Actor, Event, Outcome};
+use crate::store::policy::PolicyVersionRow;
+use crate::store::{self, Store};
+
+/// The base policy and a cache of the latest stored version.
+pub struct Source {
+    base: Policy,
+    base_texts: Texts,
+    cache: RwLock<Option<(i64, Policy, Texts)>>,
+}
+
+/// The policy in force and its version (`None` = the base policy).
+pub struct Current {
+    pub version: Option<i64>,
+    pub policy: Policy,
+    pub texts: Texts,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    #[error(transparent)]
+    Invalid(#[from] Error),
+    #[error("the comment must say why the policy changes (1–500 characters)")]
+    Comment,
+    #[error("the audit log cannot be written: {0}")]
+    Audit(#[from] audit::Error),
+    #[error("store: {0}")]
+    Store(#[from] store::Error),
+}
+
+impl Source {
+    pub async fn new(base_texts: Texts) -> Source {
+        Source {
+            base: Policy::from_texts_or_deny_all(&base_texts).await,
+            base_texts,
+            cache: RwLock::new(None),
+        }
+    }
+
+    /// The policy in force now. A store error is returned, and the caller denies.
+    pub async fn current(&self, store: &Store) -> Result<Current, store::Error> {
+        let Some(version) = store.latest_policy_version().await? else {
+            return Ok(Current {
+                version: None,
+                policy: self.base.clone(),
+                texts: self.base_texts.clone(),
+            });
+        };
+        if let Some((v, policy, texts)) = self.cache.read().await.as_ref() {
+            if *v == version {
+                return Ok(Current {
+                    version: Some(version),
+                    policy: policy.clone(),
+                    texts: texts.clone(),
+                });
+            }
+        }
+        let row = store
+            .find_policy_version(version)
+            .await?
+            .ok_or_else(|| store::Error::Corrupt(format!("policy version {version} vanished")))?;
+        let texts = Texts {
+            model: row.model,
+            permissions: row.permissions,
+            purposes: row.purposes,
+        };
+        let policy = Policy::from_texts_or_deny_all(&texts).await;
+        *self.cache.write().await = Some((version, policy.clone(), texts.clone()));
+        Ok(Current {
+            version: Some(version),
+            policy,
+            texts,
+        })
+    }
+
+    /// Stores a new version with `purposes` and/or `permissions` replaced. The model itself
+    /// changes only with a release.
+    pub async fn change(
+        &self,
+        store: &Store,
+        actor: Actor,
+        purposes: Option<String>,
+        permissions: Option<String>,
+        comment: &str,
+        now: OffsetDateTime,
+    ) -> Result<i64, ChangeError> {
+        let comment = comment.trim();
+        if comment.is_empty() || comment.chars().count() > 500 {
+            return Err(ChangeError::Comment);
+        }
+        let before = self.current(store).await?;
+        let after = Texts {
+            model: before.texts.model.clone(),
+            permissions: permissions.unwrap_or_else(|| before.texts.permissions.clone()),
+            purposes: purposes.unwrap_or_else(|| before.texts.purposes.clone()),
+        };
+        Policy::from_parts(&after.model, &after.permissions, &after.purposes).await?;
+        let ids = |text: &str| -> Vec<String> {
+            parse_catalogue(text)
+                .map(|ps| ps.iter().map(|p| p.id.as_str().to_owned()).collect())
+                .unwrap_or_default()
+        };
+        let row = PolicyVersionRow {
+            version: 0,
+            model: after.model.clone(),
+            permissions: after.permissions.clone(),
+            purposes: after.purposes.clone(),
+            changed_by: actor.as_str().to_owned(),
+            changed_at: now.unix_timestamp(),
+            comment: comment.to_owned(),
+        };
+        let sha = |t: &Texts| {
+            crate::crypto::sha256_hex(
+                format!("{}\0{}\0{}", t.model, t.permissions, t.purposes).as_bytes(),
+            )
+        };
+        let mut tx = store.begin().await?;
+        let version = store::policy::insert_policy_version(&mut tx, &row).await?;
+        let details = json!({
+            "from_version": before.version, "to_version": version, "comment": comment,
+            "purposes_before": ids(&before.texts.purposes), "purposes_after": ids(&after.purposes),
+            "permissions_changed": before.texts.permissions != after.permissions,
+            "sha256_before": sha(&before.texts), "sha256_after": sha(&after),
+        });
+        let event = Event::new(
+            Action::PolicyChanged,
+            actor,
+            "policy",
+            Outcome::Success,
+            details,
+        );
+        audit::record(&mut tx, &event, now).await?;
+        tx.commit().await?;
+        Ok(version)
+    }
+}
