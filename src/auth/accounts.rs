@@ -79,7 +79,7 @@ pub async fn create_user(
     )
     .await?;
     for grant in &new.roles {
-        store::accounts::insert_role(
+        store::roles::grant_role(
             &mut tx,
             &id,
             grant.role.as_str(),

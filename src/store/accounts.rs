@@ -51,23 +51,6 @@ pub async fn insert_user(
     Ok(())
 }
 
-pub async fn insert_role(
-    tx: &mut Tx,
-    user_id: &str,
-    role: &str,
-    district: &str,
-    granted_by: &str,
-    now: i64,
-) -> Result<(), Error> {
-    on_tx!(tx, conn => {
-        sqlx::query("INSERT INTO user_roles (user_id, role, district, granted_by, granted_at) \
-                     VALUES ($1, $2, $3, $4, $5)")
-            .bind(user_id).bind(role).bind(district).bind(granted_by).bind(now)
-            .execute(conn).await?;
-    });
-    Ok(())
-}
-
 pub async fn insert_invitation(
     tx: &mut Tx,
     token_hash: &str,

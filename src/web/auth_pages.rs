@@ -53,6 +53,24 @@ fn after_password(stage: Stage) -> &'static str {
     }
 }
 
+/// A form posted within a session: the session first (so a missing one is a 401 whatever
+/// the body), then the body, then its CSRF token.
+fn signed_form<T>(
+    session: Result<AnyStage, ApiError>,
+    form: Result<Form<T>, FormRejection>,
+    csrf: impl Fn(&T) -> &str,
+) -> Result<(crate::auth::session::Session, T), ApiError> {
+    let AnyStage(session) = session?;
+    let Ok(Form(form)) = form else {
+        return Err(ApiError::BadRequest(
+            "invalid_form",
+            "The form could not be read; reload the page.".into(),
+        ));
+    };
+    check_csrf(&session, csrf(&form))?;
+    Ok((session, form))
+}
+
 /// The sign-in form. Public.
 pub async fn login_page(State(state): State<AppState>) -> Response {
     render(
@@ -149,22 +167,10 @@ pub async fn code_submit(
     session: Result<AnyStage, ApiError>,
     form: Result<Form<CodeForm>, FormRejection>,
 ) -> Response {
-    let session = match session {
-        Ok(AnyStage(s)) => s,
+    let (session, form) = match signed_form(session, form, |f| f.csrf.as_str()) {
+        Ok(pair) => pair,
         Err(e) => return refusal(&state, e),
     };
-    let Ok(Form(form)) = form else {
-        return refusal(
-            &state,
-            ApiError::BadRequest(
-                "invalid_form",
-                "The form could not be read; reload the page.".into(),
-            ),
-        );
-    };
-    if let Err(e) = check_csrf(&session, &form.csrf) {
-        return refusal(&state, e);
-    }
     let purpose = if session.stage == Stage::Full {
         Purpose::StepUp
     } else {
@@ -201,22 +207,10 @@ pub async fn recovery_submit(
     session: Result<AnyStage, ApiError>,
     form: Result<Form<CodeForm>, FormRejection>,
 ) -> Response {
-    let session = match session {
-        Ok(AnyStage(s)) => s,
+    let (session, form) = match signed_form(session, form, |f| f.csrf.as_str()) {
+        Ok(pair) => pair,
         Err(e) => return refusal(&state, e),
     };
-    let Ok(Form(form)) = form else {
-        return refusal(
-            &state,
-            ApiError::BadRequest(
-                "invalid_form",
-                "The form could not be read; reload the page.".into(),
-            ),
-        );
-    };
-    if let Err(e) = check_csrf(&session, &form.csrf) {
-        return refusal(&state, e);
-    }
     match signin::with_recovery_code(
         &state.store,
         &session,
@@ -267,22 +261,10 @@ pub async fn enrol_submit(
     session: Result<AnyStage, ApiError>,
     form: Result<Form<CodeForm>, FormRejection>,
 ) -> Response {
-    let session = match session {
-        Ok(AnyStage(s)) => s,
+    let (session, form) = match signed_form(session, form, |f| f.csrf.as_str()) {
+        Ok(pair) => pair,
         Err(e) => return refusal(&state, e),
     };
-    let Ok(Form(form)) = form else {
-        return refusal(
-            &state,
-            ApiError::BadRequest(
-                "invalid_form",
-                "The form could not be read; reload the page.".into(),
-            ),
-        );
-    };
-    if let Err(e) = check_csrf(&session, &form.csrf) {
-        return refusal(&state, e);
-    }
     let Ok(code) = totp::Code::parse(form.code.expose_secret()) else {
         return refusal(&state, crate::auth::Error::InvalidCode.into());
     };
@@ -324,22 +306,10 @@ pub async fn logout_submit(
     session: Result<AnyStage, ApiError>,
     form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Response {
-    let session = match session {
-        Ok(AnyStage(s)) => s,
+    let (session, _) = match signed_form(session, form, |f| f.csrf.as_str()) {
+        Ok(pair) => pair,
         Err(e) => return refusal(&state, e),
     };
-    let Ok(Form(form)) = form else {
-        return refusal(
-            &state,
-            ApiError::BadRequest(
-                "invalid_form",
-                "The form could not be read; reload the page.".into(),
-            ),
-        );
-    };
-    if let Err(e) = check_csrf(&session, &form.csrf) {
-        return refusal(&state, e);
-    }
     if let Err(e) =
         signin::sign_out(&state.store, &session, &client, OffsetDateTime::now_utc()).await
     {
