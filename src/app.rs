@@ -134,6 +134,7 @@ impl Application {
         )
         .await?;
         tracing::info!(%listen, instance = %state.instance, "registervakt is serving");
+        let housekeeping = tokio::spawn(housekeeping(state.clone()));
         let grace = Duration::from_secs(state.config.server.shutdown_grace_secs);
         let router = web::router(state.clone());
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
@@ -155,6 +156,7 @@ impl Application {
                 Ok(())
             }
         };
+        housekeeping.abort();
         if let Err(e) = audit::record_now(
             &state.store,
             &Event::system_stopped(&state.instance),
@@ -187,6 +189,20 @@ pub async fn base_policy_texts(config: &Config) -> crate::policy::Texts {
             }
         },
         None => crate::policy::Texts::shipped(),
+    }
+}
+
+/// Every minute, and once at start: removes expired sessions and unfinished OIDC logins.
+async fn housekeeping(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        let now = time::OffsetDateTime::now_utc();
+        match crate::auth::session::sweep(&state.store, &state.config.sessions, now).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(removed = n, "expired sessions removed"),
+            Err(e) => tracing::warn!(error = %e, "session housekeeping failed; will retry"),
+        }
     }
 }
 

@@ -168,6 +168,27 @@ pub async fn authenticate(
     })
 }
 
+/// Deletes sessions past their idle or absolute limit, and OIDC logins never finished.
+/// Requests already refuse such sessions; this keeps the table small. Idempotent, so several
+/// brokers may run it at once.
+pub async fn sweep(
+    store: &Store,
+    limits: &SessionConfig,
+    now: OffsetDateTime,
+) -> Result<u64, Error> {
+    let t = unix(now);
+    let sessions = store
+        .delete_expired_sessions(
+            t - limits.idle_timeout_secs,
+            t - limits.absolute_timeout_secs,
+        )
+        .await?;
+    let logins = store
+        .delete_stale_oidc_pending(t - super::oidc_login::PENDING_TTL_SECS)
+        .await?;
+    Ok(sessions + logins)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

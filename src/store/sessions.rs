@@ -119,6 +119,15 @@ impl Store {
         Ok(n)
     }
 
+    /// Deletes OIDC logins started before `created_before` (never finished).
+    pub async fn delete_stale_oidc_pending(&self, created_before: i64) -> Result<u64, Error> {
+        let n = on_pool!(self, pool => {
+            sqlx::query("DELETE FROM oidc_pending WHERE created_at < $1")
+                .bind(created_before).execute(pool).await?.rows_affected()
+        });
+        Ok(n)
+    }
+
     /// Counts one failed sign-in from `ip` and returns the failures in the current window.
     pub async fn record_ip_failure(
         &self,
