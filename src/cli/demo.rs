@@ -51,6 +51,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         set_up(&dir, args.members).await?;
     }
     let mut config = Config::load(Some(&config_path))?;
+    // A demo dir made by an older release gets this release's migrations (`serve` leaves that
+    // to `registervakt init`, on purpose).
+    let store = crate::app::open_store(&config, false).await?;
+    store.migrate().await?;
+    store.close().await;
     config.server.listen = args.listen;
     config.validate()?;
     let app = crate::app::Application::build(config).await?;
