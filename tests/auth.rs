@@ -533,3 +533,28 @@ async fn the_sign_in_pages_take_a_person_from_password_to_their_account() {
     assert!(html.contains("helga") && html.contains("staff:Uppsala"));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_expired_invitation_cannot_be_used() {
+    use secrecy::ExposeSecret;
+    let app = spawn_app().await;
+    let store = app.store().await;
+    let invitation = registervakt::auth::accounts::create_user(
+        &store,
+        registervakt::audit::Actor::cli(),
+        registervakt::auth::accounts::NewUser {
+            username: registervakt::auth::Username::parse("sen-inbjudan").unwrap(),
+            display_name: "Sen Inbjudan".into(),
+            roles: vec!["staff:Uppsala".parse().unwrap()],
+        },
+        3600,
+        time::OffsetDateTime::now_utc() - time::Duration::hours(2),
+    )
+    .await
+    .unwrap();
+    let body = json!({ "token": invitation.token.expose_secret(), "password": "en lång och ovanlig lösenfras 2026" });
+    let res = app.post_json("/api/v1/auth/invitation", None, body).await;
+    assert_eq!(res.status(), 422);
+    assert_eq!(error_code(res).await, "invalid_invitation");
+    app.stop().await;
+}
