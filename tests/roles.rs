@@ -170,3 +170,73 @@ async fn a_non_admin_cannot_change_roles() {
     assert_eq!(res.status(), 403);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_admin_page_changes_a_role_with_a_fresh_code_and_its_csrf_token() {
+    let app = spawn_app().await;
+    let admin = app.user("admin-fem", &["admin:*"]).await;
+    let staff = app.user("personal-tva", &["staff:Uppsala"]).await;
+    let staff_cookie = app.sign_in(&staff, "personal-tva").await;
+    assert_eq!(
+        app.get_with("/admin", Some(&staff_cookie)).await.status(),
+        403,
+        "staff do not see the admin page"
+    );
+    let cookie = app.sign_in(&admin, "admin-fem").await;
+    let page = app.get_with("/admin", Some(&cookie)).await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("personal-tva") && html.contains("phone-canvassing"));
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("username", "personal-tva"),
+        ("role", "approver:Uppsala"),
+        ("change", "grant"),
+    ];
+    let forged = [
+        ("csrf", "nope"),
+        ("username", "personal-tva"),
+        ("role", "approver:Uppsala"),
+        ("change", "grant"),
+    ];
+    let post = |body: &[(&str, &str)]| {
+        app.client
+            .post(app.url("/admin/roles"))
+            .header("cookie", &cookie)
+            .form(body)
+            .send()
+    };
+    assert_eq!(post(&forged).await.unwrap().status(), 403);
+    assert_eq!(post(&form).await.unwrap().status(), 200);
+    let store = app.store().await;
+    let id = store
+        .find_user_by_username("personal-tva")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    assert!(
+        store
+            .list_roles(&id)
+            .await
+            .unwrap()
+            .iter()
+            .any(|r| r.role == "approver")
+    );
+    assert_eq!(
+        app.get_with("/api/v1/me", Some(&staff_cookie))
+            .await
+            .status(),
+        401,
+        "their session ended with the change"
+    );
+    app.stop().await;
+}

@@ -29,7 +29,7 @@ fn render(state: &AppState, status: StatusCode, name: &str, ctx: minijinja::Valu
 }
 
 /// A refusal shown as a page, e.g. "sign in first" with a link to `/login`.
-fn refusal(state: &AppState, error: ApiError) -> Response {
+pub(crate) fn refusal(state: &AppState, error: ApiError) -> Response {
     let (status, _, message) = error.parts();
     if status.is_server_error() {
         return error.into_response();

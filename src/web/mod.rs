@@ -6,6 +6,7 @@
 //! line; errors have exactly one mapping to HTTP ([`error`]). Logs carry the path, never the
 //! query string.
 
+pub mod admin_pages;
 pub mod auth_api;
 pub mod auth_pages;
 pub mod error;
@@ -248,6 +249,25 @@ pub fn route_table() -> Vec<Entry> {
             "/api/v1/policy/versions",
             SignedIn,
             post(policy_api::change_policy),
+        ),
+        entry(M::GET, "/admin", SignedIn, get(admin_pages::admin_page)),
+        entry(
+            M::POST,
+            "/admin/roles",
+            SignedIn,
+            post(admin_pages::change_role),
+        ),
+        entry(
+            M::POST,
+            "/admin/roles/confirm",
+            SignedIn,
+            post(admin_pages::confirm_role),
+        ),
+        entry(
+            M::POST,
+            "/admin/policy",
+            SignedIn,
+            post(admin_pages::change_policy),
         ),
     ]
 }

@@ -23,6 +23,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("account.html", include_str!("templates/account.html")),
     ("invite.html", include_str!("templates/invite.html")),
+    ("admin.html", include_str!("templates/admin.html")),
 ];
 
 const STYLESHEET: &str = include_str!("static/app.css");

@@ -1,0 +1,357 @@
+//! `/admin`: users and roles, role changes awaiting a second administrator, and the purpose
+//! catalogue. The page needs a full session and the admin role; every change needs a fresh
+//! second factor (step-up) and the form's CSRF token, and goes through the same domain
+//! functions as the API, so the same rules and audit events apply.
+
+use axum::Form;
+use axum::extract::State;
+use axum::extract::rejection::FormRejection;
+use axum::http::StatusCode;
+use axum::response::Response;
+use minijinja::context;
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+use super::auth_pages::refusal;
+use super::error::ApiError;
+use super::session::{SignedIn, check_csrf};
+use crate::app::AppState;
+use crate::audit::Actor;
+use crate::auth::RoleGrant;
+use crate::auth::roles::{self, Change, Requester, RoleChangeOutcome};
+use crate::auth::session::Session;
+use crate::policy::Action as PolicyAction;
+use crate::policy::source::ChangeError;
+
+async fn is_admin(state: &AppState, session: &Session) -> bool {
+    state
+        .store
+        .list_roles(&session.user_id)
+        .await
+        .is_ok_and(|roles| roles.iter().any(|r| r.role == "admin"))
+}
+
+/// Renders the page with an optional message or error.
+async fn page(
+    state: &AppState,
+    session: &Session,
+    status: StatusCode,
+    message: Option<String>,
+    error: Option<String>,
+) -> Response {
+    let users = crate::auth::accounts::list(&state.store).await;
+    let pending = state.store.list_pending_role_changes().await;
+    let current = state.policy.current(&state.store).await;
+    let (Ok(users), Ok(pending), Ok(current)) = (users, pending, current) else {
+        return refusal(state, ApiError::Unavailable("admin page data".into()));
+    };
+    let users: Vec<minijinja::Value> = users
+        .into_iter()
+        .map(|(u, roles)| {
+            let roles: Vec<String> = roles.iter().map(|r| format!("{}:{}", r.role, r.district)).collect();
+            context! { username => u.username, display_name => u.display_name, status => u.status, roles }
+        })
+        .collect();
+    let pending: Vec<minijinja::Value> = pending
+        .into_iter()
+        .map(|c| context! { id => c.id, change => c.change, role => format!("{}:{}", c.role, c.district), user_id => c.user_id, requested_by => c.requested_by })
+        .collect();
+    let purposes: Vec<minijinja::Value> = current
+        .policy
+        .purposes()
+        .iter()
+        .map(|p| {
+            let fields: Vec<&str> = p.allowed_fields.iter().map(|f| f.as_str()).collect();
+            context! { id => p.id.as_str(), name => p.name_sv, fields, max_rows => p.max_rows, max_lifetime => p.max_lifetime_minutes }
+        })
+        .collect();
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let fresh = session.has_fresh_second_factor(now, state.config.sessions.step_up_max_age_secs);
+    let ctx = context! {
+        csrf => session.csrf_token, users, pending, purposes, version => current.version,
+        purposes_toml => current.texts.purposes, fresh, message, error,
+    };
+    let mut res = super::pages::page(state.pages.render("admin.html", ctx));
+    if res.status().is_success() {
+        *res.status_mut() = status;
+    }
+    res
+}
+
+/// Checks the session, the admin role, the CSRF token and step-up for a change.
+async fn gate(
+    state: &AppState,
+    session: Result<SignedIn, ApiError>,
+    csrf: Option<&str>,
+) -> Result<Session, Response> {
+    let SignedIn(session) = session.map_err(|e| refusal(state, e))?;
+    if !is_admin(state, &session).await {
+        return Err(refusal(
+            state,
+            ApiError::Forbidden(
+                "forbidden",
+                "Only an administrator may see this page.".into(),
+            ),
+        ));
+    }
+    if let Some(csrf) = csrf {
+        check_csrf(&session, csrf).map_err(|e| refusal(state, e))?;
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        if !session.has_fresh_second_factor(now, state.config.sessions.step_up_max_age_secs) {
+            return Err(page(
+                state,
+                &session,
+                StatusCode::UNAUTHORIZED,
+                None,
+                Some(crate::auth::Error::StepUpRequired.to_string()),
+            )
+            .await);
+        }
+    }
+    Ok(session)
+}
+
+/// The admin page. Needs a full session and the admin role.
+pub async fn admin_page(
+    State(state): State<AppState>,
+    session: Result<SignedIn, ApiError>,
+) -> Response {
+    match gate(&state, session, None).await {
+        Ok(session) => page(&state, &session, StatusCode::OK, None, None).await,
+        Err(res) => res,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RoleForm {
+    csrf: String,
+    username: String,
+    role: String,
+    change: String,
+}
+
+/// Grants or revokes a role. Needs admin + step-up + CSRF.
+pub async fn change_role(
+    State(state): State<AppState>,
+    session: Result<SignedIn, ApiError>,
+    form: Result<Form<RoleForm>, FormRejection>,
+) -> Response {
+    // The session first: without one the answer is 401 whatever the body holds.
+    let session = match session {
+        Ok(s) => Ok(s),
+        Err(e) => return refusal(&state, e),
+    };
+    let Ok(Form(form)) = form else {
+        return refusal(
+            &state,
+            ApiError::BadRequest(
+                "invalid_form",
+                "The form could not be read; reload the page.".into(),
+            ),
+        );
+    };
+    let session = match gate(&state, session, Some(&form.csrf)).await {
+        Ok(s) => s,
+        Err(res) => return res,
+    };
+    let result = async {
+        let grant: RoleGrant = form.role.trim().parse()?;
+        let change = Change::parse(&form.change)?;
+        roles::change_role(
+            &state.store,
+            Requester::Admin(session.user_id.clone()),
+            &form.username,
+            grant,
+            change,
+            OffsetDateTime::now_utc(),
+        )
+        .await
+    }
+    .await;
+    match result {
+        Ok(RoleChangeOutcome::Applied) => {
+            page(
+                &state,
+                &session,
+                StatusCode::OK,
+                Some("Rollen är ändrad. The role is changed.".into()),
+                None,
+            )
+            .await
+        }
+        Ok(RoleChangeOutcome::AwaitingSecondAdmin { .. }) => {
+            page(
+                &state,
+                &session,
+                StatusCode::ACCEPTED,
+                Some(
+                    "Ändringen väntar på en andra administratör. Awaiting a second administrator."
+                        .into(),
+                ),
+                None,
+            )
+            .await
+        }
+        Err(e) => {
+            let (status, _, message) = ApiError::from(e).parts();
+            page(&state, &session, status, None, Some(message)).await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ConfirmForm {
+    csrf: String,
+    id: String,
+}
+
+/// Confirms a pending role change as the second admin. Needs admin + step-up + CSRF.
+pub async fn confirm_role(
+    State(state): State<AppState>,
+    session: Result<SignedIn, ApiError>,
+    form: Result<Form<ConfirmForm>, FormRejection>,
+) -> Response {
+    // The session first: without one the answer is 401 whatever the body holds.
+    let session = match session {
+        Ok(s) => Ok(s),
+        Err(e) => return refusal(&state, e),
+    };
+    let Ok(Form(form)) = form else {
+        return refusal(
+            &state,
+            ApiError::BadRequest(
+                "invalid_form",
+                "The form could not be read; reload the page.".into(),
+            ),
+        );
+    };
+    let session = match gate(&state, session, Some(&form.csrf)).await {
+        Ok(s) => s,
+        Err(res) => return res,
+    };
+    match roles::confirm_role_change(
+        &state.store,
+        &session.user_id,
+        &form.id,
+        OffsetDateTime::now_utc(),
+    )
+    .await
+    {
+        Ok(()) => {
+            page(
+                &state,
+                &session,
+                StatusCode::OK,
+                Some("Ändringen är bekräftad. The change is confirmed.".into()),
+                None,
+            )
+            .await
+        }
+        Err(e) => {
+            let (status, _, message) = ApiError::from(e).parts();
+            page(&state, &session, status, None, Some(message)).await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct PolicyForm {
+    csrf: String,
+    purposes: String,
+    comment: String,
+}
+
+/// Stores an edited purpose catalogue as a new version. Needs party-wide policy.administer
+/// + step-up + CSRF.
+pub async fn change_policy(
+    State(state): State<AppState>,
+    session: Result<SignedIn, ApiError>,
+    form: Result<Form<PolicyForm>, FormRejection>,
+) -> Response {
+    // The session first: without one the answer is 401 whatever the body holds.
+    let session = match session {
+        Ok(s) => Ok(s),
+        Err(e) => return refusal(&state, e),
+    };
+    let Ok(Form(form)) = form else {
+        return refusal(
+            &state,
+            ApiError::BadRequest(
+                "invalid_form",
+                "The form could not be read; reload the page.".into(),
+            ),
+        );
+    };
+    let session = match gate(&state, session, Some(&form.csrf)).await {
+        Ok(s) => s,
+        Err(res) => return res,
+    };
+    let allowed = match (
+        super::policy_api::principal(&state, &session).await,
+        state.policy.current(&state.store).await,
+    ) {
+        (Ok(who), Ok(current)) => current
+            .policy
+            .permits_party_wide(&who, PolicyAction::PolicyAdminister)
+            .await
+            .is_ok(),
+        _ => false,
+    };
+    if !allowed {
+        return page(
+            &state,
+            &session,
+            StatusCode::FORBIDDEN,
+            None,
+            Some("Only a party-wide administrator may change the policy.".into()),
+        )
+        .await;
+    }
+    let purposes = form.purposes.replace("\r\n", "\n");
+    let actor = Actor::user(&session.user_id);
+    match state
+        .policy
+        .change(
+            &state.store,
+            actor,
+            Some(purposes),
+            None,
+            &form.comment,
+            OffsetDateTime::now_utc(),
+        )
+        .await
+    {
+        Ok(v) => {
+            page(
+                &state,
+                &session,
+                StatusCode::OK,
+                Some(format!(
+                    "Version {v} gäller nu. Version {v} is now in force."
+                )),
+                None,
+            )
+            .await
+        }
+        Err(ChangeError::Invalid(e)) => {
+            page(
+                &state,
+                &session,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                None,
+                Some(e.to_string()),
+            )
+            .await
+        }
+        Err(e) => {
+            page(
+                &state,
+                &session,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                None,
+                Some(e.to_string()),
+            )
+            .await
+        }
+    }
+}
