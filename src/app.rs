@@ -65,13 +65,16 @@ pub struct Application {
 
 impl Application {
     /// Checks everything and binds `server.listen`.
+    /// Every check runs before the port is bound, so a broken configuration is reported as
+    /// itself, never hidden behind "address in use".
     pub async fn build(config: Config) -> Result<Application, Error> {
         let addr = config.listen_addr()?;
+        let state = Self::prepare(config).await?;
         let listener = TcpListener::bind(addr).await.map_err(|e| Error::Bind {
             addr: addr.to_string(),
             reason: e.to_string(),
         })?;
-        Self::build_with_listener(config, listener).await
+        Ok(Application { listener, state })
     }
 
     /// Checks everything and serves on a listener the caller bound (tests use port 0).
@@ -79,6 +82,12 @@ impl Application {
         config: Config,
         listener: TcpListener,
     ) -> Result<Application, Error> {
+        let state = Self::prepare(config).await?;
+        Ok(Application { listener, state })
+    }
+
+    /// The start-up checks, in the order of the module header; the state they produce.
+    async fn prepare(config: Config) -> Result<AppState, Error> {
         ensure_writable(&config.store.data_dir)?;
         let keyring = Keyring::load(&config.keys.kek_file)?;
         let store = open_store(&config, false).await?;
@@ -105,7 +114,7 @@ impl Application {
             oidc,
             instance: Arc::from(crypto::random_id128().get(..12).unwrap_or("instance")),
         };
-        Ok(Application { listener, state })
+        Ok(state)
     }
 
     pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {

@@ -360,3 +360,22 @@ fn a_demo_user_signs_in_with_an_oathtool_code_which_then_cannot_be_reused() {
         .unwrap();
     assert!(wait_with_timeout(&mut child, Duration::from_secs(30)).success());
 }
+
+#[tokio::test]
+async fn a_broken_configuration_is_reported_even_when_the_port_is_taken() {
+    let t = common::prepare(20).await;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let text = t.config_text().replace(
+        "listen = \"127.0.0.1:8080\"",
+        &format!("listen = \"127.0.0.1:{port}\""),
+    );
+    std::fs::write(&t.config_path, text).unwrap();
+    std::fs::remove_file(&t.kek).unwrap();
+    let err = serve_expecting_failure(&t.config_path);
+    assert!(
+        err.contains("keys generate"),
+        "the key problem, not the port: {err}"
+    );
+    drop(taken);
+}
