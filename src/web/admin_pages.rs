@@ -111,6 +111,28 @@ async fn gate(
     Ok(session)
 }
 
+/// A change posted from the page: the session first (without one the answer is 401 whatever
+/// the body holds), then the body, then the admin role, CSRF token and step-up.
+async fn admin_form<T>(
+    state: &AppState,
+    session: Result<SignedIn, ApiError>,
+    form: Result<Form<T>, FormRejection>,
+    csrf: impl Fn(&T) -> &str,
+) -> Result<(Session, T), Response> {
+    let session = session.map_err(|e| refusal(state, e))?;
+    let Ok(Form(form)) = form else {
+        return Err(refusal(
+            state,
+            ApiError::BadRequest(
+                "invalid_form",
+                "The form could not be read; reload the page.".into(),
+            ),
+        ));
+    };
+    let session = gate(state, Ok(session), Some(csrf(&form))).await?;
+    Ok((session, form))
+}
+
 /// The admin page. Needs a full session and the admin role.
 pub async fn admin_page(
     State(state): State<AppState>,
@@ -136,22 +158,8 @@ pub async fn change_role(
     session: Result<SignedIn, ApiError>,
     form: Result<Form<RoleForm>, FormRejection>,
 ) -> Response {
-    // The session first: without one the answer is 401 whatever the body holds.
-    let session = match session {
-        Ok(s) => Ok(s),
-        Err(e) => return refusal(&state, e),
-    };
-    let Ok(Form(form)) = form else {
-        return refusal(
-            &state,
-            ApiError::BadRequest(
-                "invalid_form",
-                "The form could not be read; reload the page.".into(),
-            ),
-        );
-    };
-    let session = match gate(&state, session, Some(&form.csrf)).await {
-        Ok(s) => s,
+    let (session, form) = match admin_form(&state, session, form, |f| f.csrf.as_str()).await {
+        Ok(pair) => pair,
         Err(res) => return res,
     };
     let result = async {
@@ -211,22 +219,8 @@ pub async fn confirm_role(
     session: Result<SignedIn, ApiError>,
     form: Result<Form<ConfirmForm>, FormRejection>,
 ) -> Response {
-    // The session first: without one the answer is 401 whatever the body holds.
-    let session = match session {
-        Ok(s) => Ok(s),
-        Err(e) => return refusal(&state, e),
-    };
-    let Ok(Form(form)) = form else {
-        return refusal(
-            &state,
-            ApiError::BadRequest(
-                "invalid_form",
-                "The form could not be read; reload the page.".into(),
-            ),
-        );
-    };
-    let session = match gate(&state, session, Some(&form.csrf)).await {
-        Ok(s) => s,
+    let (session, form) = match admin_form(&state, session, form, |f| f.csrf.as_str()).await {
+        Ok(pair) => pair,
         Err(res) => return res,
     };
     match roles::confirm_role_change(
@@ -268,22 +262,8 @@ pub async fn change_policy(
     session: Result<SignedIn, ApiError>,
     form: Result<Form<PolicyForm>, FormRejection>,
 ) -> Response {
-    // The session first: without one the answer is 401 whatever the body holds.
-    let session = match session {
-        Ok(s) => Ok(s),
-        Err(e) => return refusal(&state, e),
-    };
-    let Ok(Form(form)) = form else {
-        return refusal(
-            &state,
-            ApiError::BadRequest(
-                "invalid_form",
-                "The form could not be read; reload the page.".into(),
-            ),
-        );
-    };
-    let session = match gate(&state, session, Some(&form.csrf)).await {
-        Ok(s) => s,
+    let (session, form) = match admin_form(&state, session, form, |f| f.csrf.as_str()).await {
+        Ok(pair) => pair,
         Err(res) => return res,
     };
     let allowed = match (
