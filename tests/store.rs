@@ -259,6 +259,49 @@ async fn verify_names_swapped_entries(f: Fixture) {
     f.raw.finish().await;
 }
 
+async fn a_pending_oidc_login_is_taken_once_and_not_after_it_expires(f: Fixture) {
+    use registervakt::store::sessions::{insert_oidc_pending, take_oidc_pending};
+    let now = 1_800_000_000_i64;
+    let ttl = registervakt::auth::oidc_login::PENDING_TTL_SECS;
+    let mut tx = f.store.begin().await.unwrap();
+    insert_oidc_pending(&mut tx, "fresh", b"sealed-a", now)
+        .await
+        .unwrap();
+    insert_oidc_pending(&mut tx, "stale", b"sealed-b", now - ttl - 1)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = f.store.begin().await.unwrap();
+    assert_eq!(
+        take_oidc_pending(&mut tx, "fresh", now - ttl)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(&b"sealed-a"[..])
+    );
+    assert_eq!(
+        take_oidc_pending(&mut tx, "fresh", now - ttl)
+            .await
+            .unwrap(),
+        None,
+        "taken once"
+    );
+    assert_eq!(
+        take_oidc_pending(&mut tx, "stale", now - ttl)
+            .await
+            .unwrap(),
+        None,
+        "expired"
+    );
+    assert_eq!(
+        take_oidc_pending(&mut tx, "stale", 0).await.unwrap(),
+        None,
+        "and gone for good"
+    );
+    tx.commit().await.unwrap();
+    f.raw.finish().await;
+}
+
 // ---- SQLite (always) ---------------------------------------------------------------
 
 macro_rules! suite {
@@ -293,6 +336,7 @@ suite!(
     verify_names_a_deleted_entry,
     verify_names_an_inserted_entry,
     verify_names_swapped_entries,
+    a_pending_oidc_login_is_taken_once_and_not_after_it_expires,
 );
 
 #[tokio::test]
