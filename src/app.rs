@@ -36,6 +36,8 @@ pub enum Error {
     DataDirNotWritable { path: String, reason: String },
     #[error("cannot listen on {addr}: {reason}; is another program using the port?")]
     Bind { addr: String, reason: String },
+    #[error(transparent)]
+    Mail(#[from] crate::notify::mail::Error),
     #[error("the server stopped with an error: {0}")]
     Serve(std::io::Error),
 }
@@ -55,6 +57,10 @@ pub struct AppState {
     pub oidc: Option<Arc<crate::auth::oidc_login::Provider>>,
     /// Names this process in audit events (several brokers may share one store).
     pub instance: Arc<str>,
+    /// The key behind member pseudonyms in the ledger and the audit log.
+    pub pseudonyms: Arc<crypto::PseudonymKey>,
+    /// E-mail for notices, when `[smtp]` is configured.
+    pub mailer: Option<crate::notify::mail::Mailer>,
 }
 
 /// A broker that passed its start-up checks and holds its listener.
@@ -95,6 +101,12 @@ impl Application {
         store.check_settings().await?;
         let register = Register::open(&config.register).await?;
         store.check_audit_writable().await?;
+        let pseudonyms = Arc::new(load_pseudonym_key(&store, &keyring).await?);
+        let mailer = config
+            .smtp
+            .as_ref()
+            .map(crate::notify::mail::Mailer::new)
+            .transpose()?;
         let oidc = config.oidc.as_ref().map(|o| {
             Arc::new(crate::auth::oidc_login::Provider::new(
                 o,
@@ -113,6 +125,8 @@ impl Application {
             pages: Arc::new(web::pages::Pages::new()),
             oidc,
             instance: Arc::from(crypto::random_id128().get(..12).unwrap_or("instance")),
+            pseudonyms,
+            mailer,
         };
         Ok(state)
     }
@@ -144,6 +158,10 @@ impl Application {
         .await?;
         tracing::info!(%listen, instance = %state.instance, "registervakt is serving");
         let housekeeping = tokio::spawn(housekeeping(state.clone()));
+        let sweeper = tokio::spawn(crate::extract::expire::run_sweeper(
+            state.clone(),
+            Duration::from_secs(state.config.extracts.sweep_interval_secs),
+        ));
         let grace = Duration::from_secs(state.config.server.shutdown_grace_secs);
         let router = web::router(state.clone());
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
@@ -166,6 +184,7 @@ impl Application {
             }
         };
         housekeeping.abort();
+        sweeper.abort();
         if let Err(e) = audit::record_now(
             &state.store,
             &Event::system_stopped(&state.instance),
@@ -213,6 +232,25 @@ async fn housekeeping(state: AppState) {
             Err(e) => tracing::warn!(error = %e, "session housekeeping failed; will retry"),
         }
     }
+}
+
+/// The broker's pseudonym key: made once, kept sealed under the KEK in the store, the same for
+/// every broker on one store (the first one stored wins a race).
+pub async fn load_pseudonym_key(
+    store: &Store,
+    keyring: &Keyring,
+) -> Result<crypto::PseudonymKey, Error> {
+    let aad = format!("broker_key:{}", crypto::PSEUDONYM_KEY_NAME).into_bytes();
+    let fresh = crypto::PseudonymKey::generate_bytes();
+    let sealed = keyring.seal(&fresh[..], &aad)?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let stored = store
+        .find_or_insert_broker_key(crypto::PSEUDONYM_KEY_NAME, &sealed, now)
+        .await?;
+    let bytes = keyring.open(&stored, &aad)?;
+    crypto::PseudonymKey::from_slice(&bytes).ok_or(Error::Keys(crypto::Error::Format(
+        "the stored pseudonym key has the wrong length",
+    )))
 }
 
 /// Opens the store described by `config` (creating a SQLite file only when `create`).

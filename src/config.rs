@@ -64,6 +64,56 @@ pub struct Config {
     pub oidc: Option<OidcConfig>,
     #[serde(default)]
     pub policy: PolicyConfig,
+    #[serde(default)]
+    pub extracts: ExtractConfig,
+    /// E-mail for notices; absent = in-app notices only.
+    #[serde(default)]
+    pub smtp: Option<crate::notify::mail::SmtpConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtractConfig {
+    /// Downloads allowed per extract; at the limit the extract is shredded.
+    #[serde(default = "default_max_downloads")]
+    pub max_downloads: u32,
+    /// A request nobody decided lapses after this many hours.
+    #[serde(default = "default_pending_ttl_hours")]
+    pub pending_ttl_hours: u32,
+    /// Downloaded extracts whose copies are not confirmed deleted this many hours after they
+    /// ended are shown to the approver.
+    #[serde(default = "default_attest_grace_hours")]
+    pub attest_grace_hours: u32,
+    /// How often the sweeper shreds what is due (at most 60 s, SECURITY_BAR D4).
+    #[serde(default = "default_sweep_interval")]
+    pub sweep_interval_secs: u64,
+}
+
+impl Default for ExtractConfig {
+    fn default() -> Self {
+        ExtractConfig {
+            max_downloads: default_max_downloads(),
+            pending_ttl_hours: default_pending_ttl_hours(),
+            attest_grace_hours: default_attest_grace_hours(),
+            sweep_interval_secs: default_sweep_interval(),
+        }
+    }
+}
+
+/// D4: an expired extract is shredded within 60 s of its deadline.
+pub const MAX_SWEEP_INTERVAL_SECS: u64 = 60;
+
+fn default_max_downloads() -> u32 {
+    3
+}
+fn default_pending_ttl_hours() -> u32 {
+    72
+}
+fn default_attest_grace_hours() -> u32 {
+    24
+}
+fn default_sweep_interval() -> u64 {
+    30
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -420,6 +470,40 @@ impl Config {
                 format!("is {}", self.register.max_connections),
                 "use a value between 1 and 100",
             ));
+        }
+        let x = &self.extracts;
+        if x.max_downloads == 0 || x.max_downloads > 100 {
+            return Err(Error::invalid(
+                "extracts.max_downloads",
+                format!("is {}", x.max_downloads),
+                "use a value between 1 and 100",
+            ));
+        }
+        if x.pending_ttl_hours == 0 || x.pending_ttl_hours > 720 {
+            return Err(Error::invalid(
+                "extracts.pending_ttl_hours",
+                format!("is {}", x.pending_ttl_hours),
+                "use a value between 1 and 720 hours",
+            ));
+        }
+        if x.attest_grace_hours == 0 || x.attest_grace_hours > 720 {
+            return Err(Error::invalid(
+                "extracts.attest_grace_hours",
+                format!("is {}", x.attest_grace_hours),
+                "use a value between 1 and 720 hours",
+            ));
+        }
+        if x.sweep_interval_secs == 0 || x.sweep_interval_secs > MAX_SWEEP_INTERVAL_SECS {
+            return Err(Error::invalid(
+                "extracts.sweep_interval_secs",
+                format!("is {}", x.sweep_interval_secs),
+                "use a value between 1 and 60 seconds: expired extracts must go within a minute",
+            ));
+        }
+        if let Some(smtp) = &self.smtp {
+            if let Err((key, problem, fix)) = smtp.validate() {
+                return Err(Error::invalid(key, problem, fix));
+            }
         }
         if self.register.columns.is_empty() {
             return Err(Error::invalid(

@@ -10,6 +10,8 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod crypto;
+pub mod extract;
+pub mod notify;
 pub mod policy;
 pub mod register;
 pub mod store;

@@ -84,6 +84,34 @@ pub enum Action {
     AuthzError,
     /// A new version of the access policy was stored (before and after in the details).
     PolicyChanged,
+    /// A count of matching members was shown before a request (never rows).
+    ExtractEstimated,
+    /// An extract was requested (allowed at once or waiting for approval).
+    ExtractRequested,
+    /// An approver approved the hash of a request.
+    ExtractApproved,
+    /// An approver denied a request, or the policy denied it at approval.
+    ExtractDenied,
+    /// Nobody decided a request before its pending deadline.
+    ExtractLapsed,
+    /// The snapshot was read, sealed and recorded in the disclosure ledger.
+    ExtractBuilt,
+    /// The snapshot could not be made; nothing was released.
+    ExtractBuildFailed,
+    /// Data was released as a file: durable before the first byte.
+    ExtractReleased,
+    /// A page of an extract was shown in the browser.
+    ExtractViewed,
+    /// A stored chunk failed authentication; nothing was sent.
+    ExtractDamaged,
+    /// The data key was destroyed and the chunks deleted: the deletion receipt.
+    ExtractShredded,
+    /// The requester confirmed that downloaded copies are deleted.
+    ExtractAttested,
+    /// The incident switch: no new extracts, every live one shredded.
+    ExtractsFrozen,
+    /// The incident switch was lifted.
+    ExtractsUnfrozen,
 }
 
 impl Action {
@@ -115,6 +143,20 @@ impl Action {
         Action::PolicyDecision,
         Action::AuthzError,
         Action::PolicyChanged,
+        Action::ExtractEstimated,
+        Action::ExtractRequested,
+        Action::ExtractApproved,
+        Action::ExtractDenied,
+        Action::ExtractLapsed,
+        Action::ExtractBuilt,
+        Action::ExtractBuildFailed,
+        Action::ExtractReleased,
+        Action::ExtractViewed,
+        Action::ExtractDamaged,
+        Action::ExtractShredded,
+        Action::ExtractAttested,
+        Action::ExtractsFrozen,
+        Action::ExtractsUnfrozen,
     ];
 
     pub fn code(self) -> &'static str {
@@ -146,6 +188,20 @@ impl Action {
             Action::PolicyDecision => "policy.decide",
             Action::AuthzError => "authz.error",
             Action::PolicyChanged => "policy.change",
+            Action::ExtractEstimated => "extract.estimate",
+            Action::ExtractRequested => "extract.request",
+            Action::ExtractApproved => "extract.approve",
+            Action::ExtractDenied => "extract.deny",
+            Action::ExtractLapsed => "extract.lapse",
+            Action::ExtractBuilt => "extract.snapshot",
+            Action::ExtractBuildFailed => "extract.snapshot_fail",
+            Action::ExtractReleased => "extract.download",
+            Action::ExtractViewed => "extract.view",
+            Action::ExtractDamaged => "extract.integrity_fail",
+            Action::ExtractShredded => "extract.shred",
+            Action::ExtractAttested => "extract.attest_deleted",
+            Action::ExtractsFrozen => "extract.freeze",
+            Action::ExtractsUnfrozen => "extract.unfreeze",
         }
     }
 
@@ -227,6 +283,20 @@ impl Event {
             outcome,
             details: encode_value(details),
         }
+    }
+
+    /// The same event with one more detail (user text in it is encoded).
+    pub fn with_detail(mut self, key: &str, value: impl Into<Value>) -> Event {
+        if let Value::Object(map) = &mut self.details {
+            map.insert(encode_controls(key), encode_value(value.into()));
+        }
+        self
+    }
+
+    /// The same event about another target.
+    pub fn with_target(mut self, target: &str) -> Event {
+        self.target = encode_controls(target);
+        self
     }
 
     pub fn system_started(version: &str, listen: &str, instance: &str) -> Event {

@@ -204,6 +204,28 @@ impl Register {
         Ok(stream.map(|row| row.map_err(Error::from)).boxed())
     }
 
+    /// Streams the members a [`Grant`](crate::policy::Grant) covers: the member id first (for
+    /// the ledger and the keyed order), then the granted fields in order (the member id not
+    /// again). The filter must be for the granted district, and the grant's consents are
+    /// required whatever the filter says; protected identity is always excluded.
+    pub fn rows_for_grant(
+        &self,
+        grant: &crate::policy::Grant,
+        filter: &Filter,
+        today: Date,
+    ) -> Result<BoxStream<'static, Result<Row, Error>>, Error> {
+        if &filter.district != grant.district() {
+            return Err(Error::InvalidFilter(
+                "the filter is for another district than the one granted".to_owned(),
+            ));
+        }
+        let mut filter = filter.clone();
+        filter.require_consent = grant.required_consents().to_vec();
+        let mut fields = vec![Field::MemberId];
+        fields.extend(grant.fields().iter().filter(|f| **f != Field::MemberId));
+        self.rows(&filter, &fields, ProtectedIdentity::Exclude, today)
+    }
+
     /// The statement [`Register::rows`] would run on SQLite, with values inlined, for the
     /// `sqlite3` shell. Benchmark use only; the broker never runs this text.
     pub fn sqlite3_statement(

@@ -17,6 +17,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod extracts;
 pub mod policy;
 pub mod register;
 pub mod register_writer;

@@ -118,6 +118,34 @@ impl From<crate::auth::Error> for ApiError {
     }
 }
 
+impl From<crate::extract::Error> for ApiError {
+    fn from(e: crate::extract::Error) -> ApiError {
+        use crate::extract::Error as X;
+        use crate::policy::DenyCode;
+        let msg = e.to_string();
+        match e {
+            X::BadInput(_) => ApiError::BadRequest("invalid_input", msg),
+            X::UnknownPurpose(_) => ApiError::BadRequest("unknown_purpose", msg),
+            X::NotAcknowledged => ApiError::BadRequest("acknowledgement_required", msg),
+            X::Denied {
+                code: DenyCode::UnknownPurpose,
+                ..
+            } => ApiError::BadRequest("unknown_purpose", msg),
+            X::Denied { code, .. } => ApiError::Forbidden(code.as_str(), msg),
+            X::NotFound => ApiError::NotFound,
+            X::Frozen(_) => ApiError::Rejected(StatusCode::LOCKED, "extracts_frozen", msg),
+            X::Gone(_) => ApiError::Rejected(StatusCode::GONE, "extract_gone", msg),
+            X::Conflict(code, _) => ApiError::Conflict(code, msg),
+            X::FormatNotAllowed(_) => ApiError::BadRequest("format_not_allowed", msg),
+            X::Format(crate::extract::format::Error::TooManyRows { .. }) => {
+                ApiError::BadRequest("too_many_rows_for_xlsx", msg)
+            }
+            X::Register(_) | X::Store(_) | X::Audit(_) => ApiError::Unavailable(msg),
+            X::Damaged(_) | X::Crypto(_) | X::Format(_) => ApiError::Internal(msg),
+        }
+    }
+}
+
 /// Unknown paths: JSON for the API, a page for people.
 pub async fn not_found(uri: Uri) -> Response {
     if uri.path().starts_with("/api/") {

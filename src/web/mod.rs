@@ -10,6 +10,8 @@ pub mod admin_pages;
 pub mod auth_api;
 pub mod auth_pages;
 pub mod error;
+pub mod extracts_api;
+pub mod extracts_wire;
 pub mod headers;
 pub mod health;
 pub mod json;
@@ -249,6 +251,102 @@ pub fn route_table() -> Vec<Entry> {
             "/api/v1/policy/versions",
             SignedIn,
             post(policy_api::change_policy),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/extracts/estimate",
+            SignedIn,
+            post(extracts_api::estimate_extract),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/extracts",
+            SignedIn,
+            post(extracts_api::create_extract),
+        ),
+        entry(
+            M::GET,
+            "/api/v1/extracts",
+            SignedIn,
+            get(extracts_api::list_extracts),
+        ),
+        entry(
+            M::GET,
+            "/api/v1/extracts/{id}",
+            SignedIn,
+            get(extracts_api::show_extract),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/extracts/{id}/approve",
+            SignedIn,
+            post(extracts_api::approve_extract),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/extracts/{id}/deny",
+            SignedIn,
+            post(extracts_api::deny_extract),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/extracts/{id}/download",
+            SignedIn,
+            post(extracts_api::download_extract),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/extracts/{id}/view",
+            SignedIn,
+            post(extracts_api::view_extract),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/extracts/{id}/done",
+            SignedIn,
+            post(extracts_api::finish_extract),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/extracts/{id}/attest-deleted",
+            SignedIn,
+            post(extracts_api::attest_extract_deleted),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/extracts/{id}/revoke",
+            SignedIn,
+            post(extracts_api::revoke_extract),
+        ),
+        entry(
+            M::GET,
+            "/api/v1/freeze",
+            SignedIn,
+            get(extracts_api::show_freeze),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/freeze",
+            SignedIn,
+            post(extracts_api::freeze_extracts),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/freeze/lift",
+            SignedIn,
+            post(extracts_api::lift_freeze),
+        ),
+        entry(
+            M::GET,
+            "/api/v1/notices",
+            SignedIn,
+            get(extracts_api::list_notices),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/notices/{id}/read",
+            SignedIn,
+            post(extracts_api::read_notice),
         ),
         entry(M::GET, "/admin", SignedIn, get(admin_pages::admin_page)),
         entry(

@@ -44,6 +44,22 @@ use super::users_api::{
         super::policy_api::decide,
         super::policy_api::show_policy,
         super::policy_api::change_policy,
+        super::extracts_api::estimate_extract,
+        super::extracts_api::create_extract,
+        super::extracts_api::list_extracts,
+        super::extracts_api::show_extract,
+        super::extracts_api::approve_extract,
+        super::extracts_api::deny_extract,
+        super::extracts_api::download_extract,
+        super::extracts_api::view_extract,
+        super::extracts_api::finish_extract,
+        super::extracts_api::attest_extract_deleted,
+        super::extracts_api::revoke_extract,
+        super::extracts_api::show_freeze,
+        super::extracts_api::freeze_extracts,
+        super::extracts_api::lift_freeze,
+        super::extracts_api::list_notices,
+        super::extracts_api::read_notice,
     ),
     components(schemas(
         ErrorBody, Liveness, Readiness, ReadinessChecks, LoginRequest, LoginResponse,
@@ -52,13 +68,15 @@ use super::users_api::{
         CreateUserResponse, UserResponse, RoleChangeRequest, RoleChangeResponse,
         PendingRoleChange, super::policy_api::DecisionRequest, super::policy_api::DecisionResponse,
         super::policy_api::PurposeResponse, super::policy_api::PolicyResponse,
-        super::policy_api::PolicyChangeRequest, super::policy_api::PolicyChangeResponse
+        super::policy_api::PolicyChangeRequest, super::policy_api::PolicyChangeResponse,
+        super::extracts_wire::FiltersBody, super::extracts_wire::EstimateRequest, super::extracts_wire::EstimateResponse, super::extracts_wire::CreateExtractRequest, super::extracts_wire::CreatedResponse, super::extracts_wire::VerdictResponse, super::extracts_wire::ExtractResponse, super::extracts_wire::HistoryItem, super::extracts_wire::ExtractList, super::extracts_wire::DecisionBody, super::extracts_wire::DecisionResponse, super::extracts_wire::DownloadBody, super::extracts_wire::ViewBody, super::extracts_wire::ViewResponse, super::extracts_wire::FreezeBody, super::extracts_wire::FreezeResponse, super::extracts_wire::NoticeResponse, super::extracts_wire::NoticeList
     )),
     tags(
         (name = "health", description = "Liveness, readiness and metrics"),
         (name = "auth", description = "Sign-in with a mandatory second factor"),
         (name = "users", description = "Accounts and roles (administrators)"),
-        (name = "policy", description = "What the access policy allows")
+        (name = "policy", description = "What the access policy allows"),
+        (name = "extracts", description = "Time-limited member extracts: request, approve, download, expire")
     )
 )]
 pub struct ApiDoc;

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use registervakt::app::{self, Application};
 use registervakt::auth::totp;
 pub use registervakt::cli::demo::EnrolledUser;
+
+pub mod extracts;
 use registervakt::config::Config;
 use registervakt::crypto::Keyring;
 use registervakt::register::synthetic;
@@ -61,6 +63,11 @@ impl TestDir {
 
 /// A data dir, a key file and a synthetic register of `members`, plus the config file.
 pub async fn prepare(members: u64) -> TestDir {
+    prepare_with(members, Vec::new()).await
+}
+
+/// [`prepare`], with `extra` members (canaries, say) added to the register.
+pub async fn prepare_with(members: u64, extra: Vec<synthetic::SyntheticMember>) -> TestDir {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let keys = dir.path().join("keys");
@@ -72,7 +79,7 @@ pub async fn prepare(members: u64) -> TestDir {
     register_writer::write_register(
         &register_url,
         synthetic::DEMO_TABLE,
-        synthetic::generate(members, 7),
+        synthetic::generate(members, 7).chain(extra),
     )
     .await
     .unwrap();

@@ -1,0 +1,398 @@
+//! Ending extracts: crypto-shredding with a deletion receipt, "I'm done", revocation,
+//! attestation, the incident switch, and the sweeper that does what is due.
+//!
+//! Guarantees (D4): shredding sets the wrapped data key to NULL and deletes every chunk in one
+//! transaction with its `extract.shred` receipt; the state change is conditional, so across any
+//! number of brokers an extract is shredded exactly once. After the commit SQLite's WAL is
+//! checkpointed so the freed pages (overwritten under `secure_delete`) do not linger there. The
+//! sweeper runs at start-up and every `extracts.sweep_interval_secs` (≤ 60 s): an extract is
+//! gone within a minute of its deadline. While frozen, nothing is created, approved or released,
+//! and every live extract is shredded.
+
+use std::time::Duration;
+
+use serde_json::json;
+use time::OffsetDateTime;
+
+use super::request::Request;
+use super::{
+    BUILD_LEASE_SECS, DOWNLOAD_SETTLE_SECS, Error, ExtractId, MAX_BUILD_ATTEMPTS, ShredReason,
+    lifecycle, snapshot,
+};
+use crate::app::AppState;
+use crate::audit::{self, Action, Actor, Event, Outcome};
+use crate::auth::Role;
+use crate::policy::Principal;
+use crate::store::extracts as rows;
+
+/// Shreds a live extract; false when it was not live (already ended elsewhere).
+pub async fn shred(
+    state: &AppState,
+    id: &ExtractId,
+    reason: ShredReason,
+    actor: &Actor,
+    now: OffsetDateTime,
+) -> Result<bool, Error> {
+    let mut tx = state.store.begin().await?;
+    let Some(gone) =
+        rows::shred(&mut tx, id.as_str(), reason.as_str(), now.unix_timestamp()).await?
+    else {
+        tx.rollback().await?;
+        return Ok(false);
+    };
+    let event = Event::new(
+        Action::ExtractShredded,
+        actor.clone(),
+        &format!("extract:{id}"),
+        Outcome::Success,
+        json!({
+            "reason": reason.as_str(), "rows": gone.row_count, "chunks_deleted": gone.chunk_count,
+            "data_key_id": gone.key_id, "wrapped_key": "destroyed",
+        }),
+    );
+    audit::record(&mut tx, &event, now).await?;
+    if reason != ShredReason::Done {
+        lifecycle::notify(
+            state,
+            &mut tx,
+            &gone.requester_id,
+            "extract_shredded",
+            id,
+            now,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    lifecycle::after_commit(state).await;
+    if let Err(e) = state.store.checkpoint_wal().await {
+        tracing::warn!(error = %e, "WAL checkpoint after a shred failed; retried at the next sweep");
+    }
+    tracing::info!(extract = %id, reason = reason.as_str(), "extract shredded");
+    Ok(true)
+}
+
+/// The requester is done with a live extract: it is shredded now.
+pub async fn done(
+    state: &AppState,
+    who: &Principal,
+    id: &ExtractId,
+    now: OffsetDateTime,
+) -> Result<(), Error> {
+    let row = lifecycle::find_own(state, who, id).await?;
+    if row.state != "live" {
+        return Err(lifecycle::unavailable(&row));
+    }
+    if shred(
+        state,
+        id,
+        ShredReason::Done,
+        &Actor::user(&who.user_id),
+        now,
+    )
+    .await?
+    {
+        Ok(())
+    } else {
+        Err(Error::Gone("shredded".into()))
+    }
+}
+
+/// An approver for the district stops a live extract: it is shredded now.
+pub async fn revoke(
+    state: &AppState,
+    who: &Principal,
+    id: &ExtractId,
+    now: OffsetDateTime,
+) -> Result<(), Error> {
+    let row = lifecycle::find_visible(state, who, id).await?;
+    let district = crate::register::DistrictCode::parse(&row.district)?;
+    let policy = lifecycle::policy_now(state).await?;
+    if let Err(e) = policy
+        .permits(who, crate::policy::Action::ExtractRevoke, &district)
+        .await
+    {
+        if row.requester_id != who.user_id {
+            return Err(Error::NotFound);
+        }
+        return Err(Error::Denied {
+            code: e.deny_code(),
+            reason: format!("only an approver for {district} may revoke an extract"),
+        });
+    }
+    if row.state != "live" {
+        return Err(lifecycle::unavailable(&row));
+    }
+    if shred(
+        state,
+        id,
+        ShredReason::Revoked,
+        &Actor::user(&who.user_id),
+        now,
+    )
+    .await?
+    {
+        Ok(())
+    } else {
+        Err(Error::Gone("shredded".into()))
+    }
+}
+
+/// The requester confirms that every downloaded copy is deleted.
+pub async fn attest_deleted(
+    state: &AppState,
+    who: &Principal,
+    id: &ExtractId,
+    now: OffsetDateTime,
+) -> Result<(), Error> {
+    let row = lifecycle::find_own(state, who, id).await?;
+    if row.downloads == 0 {
+        return Err(Error::Conflict(
+            "nothing_downloaded",
+            "nothing was downloaded from this extract, so there is nothing to confirm".into(),
+        ));
+    }
+    let mut tx = state.store.begin().await?;
+    if !rows::set_attested(&mut tx, id.as_str(), now.unix_timestamp()).await? {
+        tx.rollback().await?;
+        return Err(Error::Conflict(
+            "already_attested",
+            "you have already confirmed this".into(),
+        ));
+    }
+    let event = Event::new(
+        Action::ExtractAttested,
+        Actor::user(&who.user_id),
+        &format!("extract:{id}"),
+        Outcome::Success,
+        json!({ "state": row.state, "downloads": row.downloads }),
+    );
+    audit::record(&mut tx, &event, now).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Turns the incident switch on (`frozen`) or off. Needs `extract.freeze` party-wide. Turning
+/// it on shreds every live extract at once.
+pub async fn set_freeze(
+    state: &AppState,
+    who: &Principal,
+    frozen: bool,
+    reason: &str,
+    now: OffsetDateTime,
+) -> Result<usize, Error> {
+    let policy = lifecycle::policy_now(state).await?;
+    if let Err(e) = policy
+        .permits_party_wide(who, crate::policy::Action::ExtractFreeze)
+        .await
+    {
+        return Err(Error::Denied {
+            code: e.deny_code(),
+            reason: "only a party-wide security role may freeze or unfreeze extracts".into(),
+        });
+    }
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 || reason.chars().any(char::is_control) {
+        return Err(Error::BadInput("say why, in 1 to 500 characters".into()));
+    }
+    let actor = Actor::user(&who.user_id);
+    let mut tx = state.store.begin().await?;
+    rows::set_freeze(&mut tx, frozen, reason, &who.user_id, now.unix_timestamp()).await?;
+    let action = if frozen {
+        Action::ExtractsFrozen
+    } else {
+        Action::ExtractsUnfrozen
+    };
+    let event = Event::new(
+        action,
+        actor.clone(),
+        "extracts",
+        Outcome::Success,
+        json!({ "reason": reason }),
+    );
+    audit::record(&mut tx, &event, now).await?;
+    tx.commit().await?;
+    if !frozen {
+        return Ok(0);
+    }
+    shred_all_live(state, &actor, now).await
+}
+
+async fn shred_all_live(
+    state: &AppState,
+    actor: &Actor,
+    now: OffsetDateTime,
+) -> Result<usize, Error> {
+    let mut count = 0;
+    for id in state.store.list_live_extract_ids().await? {
+        let id = ExtractId::parse(&id)?;
+        if shred(state, &id, ShredReason::Frozen, actor, now).await? {
+            count += 1;
+        }
+    }
+    Ok(count)
+}
+
+/// What one sweep did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sweep {
+    pub shredded: usize,
+    pub lapsed: usize,
+    pub restarted: usize,
+    pub failed: usize,
+    pub warned: usize,
+}
+
+/// Does everything that is due at `now`.
+pub async fn sweep(state: &AppState, now: OffsetDateTime) -> Result<Sweep, Error> {
+    let mut done = Sweep::default();
+    let now_s = now.unix_timestamp();
+    for (id, reason) in state
+        .store
+        .list_due_for_shredding(now_s, DOWNLOAD_SETTLE_SECS)
+        .await?
+    {
+        let reason = ShredReason::parse(&reason).unwrap_or(ShredReason::Expired);
+        if shred(
+            state,
+            &ExtractId::parse(&id)?,
+            reason,
+            &Actor::system(),
+            now,
+        )
+        .await?
+        {
+            done.shredded += 1;
+        }
+    }
+    if matches!(state.store.find_freeze().await?, Some(f) if f.frozen) {
+        done.shredded += shred_all_live(state, &Actor::system(), now).await?;
+    }
+    for id in state.store.list_lapsed_pending(now_s).await? {
+        if lapse(state, &ExtractId::parse(&id)?, now).await? {
+            done.lapsed += 1;
+        }
+    }
+    for id in state.store.list_stale_builds(now_s).await? {
+        match restart_build(state, &ExtractId::parse(&id)?, now).await? {
+            Some(true) => done.restarted += 1,
+            Some(false) => done.failed += 1,
+            None => {}
+        }
+    }
+    for id in state.store.list_expiring_unwarned(now_s + 3600).await? {
+        let id = ExtractId::parse(&id)?;
+        let mut tx = state.store.begin().await?;
+        if rows::set_expiry_warned(&mut tx, id.as_str()).await? {
+            if let Some(row) = rows::find_extract_in(&mut tx, id.as_str()).await? {
+                lifecycle::notify(
+                    state,
+                    &mut tx,
+                    &row.requester_id,
+                    "extract_expiring",
+                    &id,
+                    now,
+                )
+                .await?;
+            }
+            done.warned += 1;
+        }
+        tx.commit().await?;
+    }
+    lifecycle::after_commit(state).await;
+    Ok(done)
+}
+
+async fn lapse(state: &AppState, id: &ExtractId, now: OffsetDateTime) -> Result<bool, Error> {
+    let mut tx = state.store.begin().await?;
+    if !rows::end_pending(
+        &mut tx,
+        id.as_str(),
+        "lapsed",
+        "not_decided_in_time",
+        now.unix_timestamp(),
+    )
+    .await?
+    {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    let event = Event::new(
+        Action::ExtractLapsed,
+        Actor::system(),
+        &format!("extract:{id}"),
+        Outcome::Success,
+        json!({}),
+    );
+    audit::record(&mut tx, &event, now).await?;
+    if let Some(row) = rows::find_extract_in(&mut tx, id.as_str()).await? {
+        lifecycle::notify(state, &mut tx, &row.requester_id, "extract_lapsed", id, now).await?;
+    }
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Takes over a build whose broker stopped (crash, kill): starts again from nothing with a new
+/// data key, or fails it after [`MAX_BUILD_ATTEMPTS`]. `None` when another sweeper took it.
+async fn restart_build(
+    state: &AppState,
+    id: &ExtractId,
+    now: OffsetDateTime,
+) -> Result<Option<bool>, Error> {
+    let now_s = now.unix_timestamp();
+    let Some(attempt) = state
+        .store
+        .claim_stale_build(id.as_str(), now_s, now_s + BUILD_LEASE_SECS)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let gave_up = Error::Conflict("too_many_attempts", "the build kept failing".into());
+    if attempt > MAX_BUILD_ATTEMPTS {
+        snapshot::record_failure(state, id, &gave_up).await?;
+        return Ok(Some(false));
+    }
+    let mut tx = state.store.begin().await?;
+    rows::clear_partial_build(&mut tx, id.as_str()).await?;
+    tx.commit().await?;
+    let Some(row) = state.store.find_extract(id.as_str()).await? else {
+        return Ok(None);
+    };
+    let request = Request::from_json(&row.request)?;
+    let decisions = state.store.list_decisions(id.as_str()).await?;
+    let policy = lifecycle::policy_now(state).await?;
+    match lifecycle::regrant(state, &policy, &row, &request, &decisions, now).await? {
+        Ok(grant) => {
+            tracing::info!(extract = %id, attempt, "restarting an abandoned build");
+            snapshot::spawn(state.clone(), id.clone(), grant, request);
+            Ok(Some(true))
+        }
+        Err((code, _)) => {
+            let denied = Error::Denied {
+                code,
+                reason: String::new(),
+            };
+            snapshot::record_failure(state, id, &denied).await?;
+            Ok(Some(false))
+        }
+    }
+}
+
+/// Runs [`sweep`] at start-up and then every `interval`, forever; errors are logged and retried.
+pub async fn run_sweeper(state: AppState, interval: Duration) {
+    let mut tick = tokio::time::interval(interval);
+    loop {
+        tick.tick().await;
+        match sweep(&state, OffsetDateTime::now_utc()).await {
+            Ok(s) if s == Sweep::default() => {}
+            Ok(s) => tracing::info!(?s, "extract sweep"),
+            Err(e) => {
+                tracing::error!(error = %e, "extract sweep failed; retrying at the next tick")
+            }
+        }
+    }
+}
+
+/// Approvers' districts for the overdue-attestation list (`None` = party-wide).
+pub fn approver_districts(who: &Principal) -> Option<Vec<String>> {
+    lifecycle::districts_with(who, Role::Approver)
+}

@@ -1,0 +1,407 @@
+//! Deciding a stored request: approvers approve or deny, the policy decides again, and the
+//! snapshot starts; plus who may see which extract.
+//!
+//! Guarantees (C5): an approval names the request hash the approver saw, and a different hash
+//! is refused; nobody approves their own request, an approver must hold the approver role in the
+//! extract's district, and one approver never counts twice (one verdict per approver, a primary
+//! key). When enough approvals are in, [`Policy::grant_approved`] decides again with everyone's
+//! roles as of now; only its `Grant` starts a snapshot. While the incident switch is on nothing
+//! is approved. Another user's extract is reported exactly like a missing one (C2).
+
+use time::OffsetDateTime;
+
+use super::request::Request;
+use super::{Error, ExtractId, State};
+use crate::app::AppState;
+use crate::audit::{self, Action, Actor, Event, Outcome};
+use crate::auth::{Role, RoleGrant, Scope};
+use crate::policy::{Decision, Grant, Policy, Principal};
+use crate::store::Tx;
+use crate::store::extracts::{self as rows, DecisionRow, ExtractRow, NoticeRow};
+
+/// The policy in force; a store failure denies (the caller answers 503).
+pub async fn policy_now(state: &AppState) -> Result<Policy, Error> {
+    Ok(state.policy.current(&state.store).await?.policy)
+}
+
+/// A user as the policy sees them, with their roles read from the store now (C7).
+pub async fn principal_of(state: &AppState, user_id: &str) -> Result<Principal, Error> {
+    let rows = state.store.list_roles(user_id).await?;
+    let roles = rows
+        .iter()
+        .filter_map(|r| {
+            format!("{}:{}", r.role, r.district)
+                .parse::<RoleGrant>()
+                .ok()
+        })
+        .collect();
+    Ok(Principal {
+        user_id: user_id.to_owned(),
+        roles,
+    })
+}
+
+/// [`Error::Frozen`] while the incident switch is on.
+pub async fn refuse_if_frozen(state: &AppState) -> Result<(), Error> {
+    match state.store.find_freeze().await? {
+        Some(f) if f.frozen => Err(Error::Frozen(f.reason)),
+        _ => Ok(()),
+    }
+}
+
+/// The same check inside a write transaction, so a freeze and a request cannot cross.
+pub async fn refuse_if_frozen_in(tx: &mut Tx) -> Result<(), Error> {
+    match rows::find_freeze_in(tx).await? {
+        Some(f) if f.frozen => Err(Error::Frozen(f.reason)),
+        _ => Ok(()),
+    }
+}
+
+/// The districts in which `who` holds `role`, or `None` when they hold it party-wide.
+pub fn districts_with(who: &Principal, role: Role) -> Option<Vec<String>> {
+    let mut out = Vec::new();
+    for grant in who.roles.iter().filter(|g| g.role == role) {
+        match &grant.scope {
+            Scope::Party => return None,
+            Scope::District(d) => out.push(d.as_str().to_owned()),
+        }
+    }
+    Some(out)
+}
+
+fn holds_in(who: &Principal, roles: &[Role], district: &str) -> bool {
+    who.roles.iter().any(|g| {
+        roles.contains(&g.role)
+            && match &g.scope {
+                Scope::Party => true,
+                Scope::District(d) => d.as_str() == district,
+            }
+    })
+}
+
+/// The extract if `who` may see it: its requester, or an approver (or admin) for its district.
+/// Anyone else gets [`Error::NotFound`], exactly as for an id that does not exist (C2).
+pub async fn find_visible(
+    state: &AppState,
+    who: &Principal,
+    id: &ExtractId,
+) -> Result<ExtractRow, Error> {
+    let row = state
+        .store
+        .find_extract(id.as_str())
+        .await?
+        .ok_or(Error::NotFound)?;
+    let overseer = holds_in(who, &[Role::Approver, Role::Admin], &row.district);
+    if row.requester_id == who.user_id || overseer {
+        Ok(row)
+    } else {
+        Err(Error::NotFound)
+    }
+}
+
+/// The extract if `who` requested it; [`Error::NotFound`] otherwise (C2).
+pub async fn find_own(
+    state: &AppState,
+    who: &Principal,
+    id: &ExtractId,
+) -> Result<ExtractRow, Error> {
+    let row = state
+        .store
+        .find_extract(id.as_str())
+        .await?
+        .ok_or(Error::NotFound)?;
+    if row.requester_id == who.user_id {
+        Ok(row)
+    } else {
+        Err(Error::NotFound)
+    }
+}
+
+/// A state other than `live`, as the error every data path answers with (410 for an ended one).
+pub fn unavailable(row: &ExtractRow) -> Error {
+    match State::parse(&row.state) {
+        Some(State::Pending) => {
+            Error::Conflict("not_approved", "the extract is not approved yet".into())
+        }
+        Some(State::Building) => Error::Conflict(
+            "building",
+            "the extract is still being prepared; try again in a moment".into(),
+        ),
+        _ => Error::Gone(row.state.clone()),
+    }
+}
+
+/// An approver's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Approve,
+    Deny,
+}
+
+/// What a verdict led to.
+#[derive(Debug, Clone)]
+pub struct Decided {
+    pub state: State,
+    pub approvals: usize,
+    pub approvers_needed: i64,
+}
+
+/// An approver approves (binding to `request_hash`) or denies a pending request.
+pub async fn decide(
+    state: &AppState,
+    approver: &Principal,
+    id: &ExtractId,
+    verdict: Verdict,
+    request_hash: Option<&str>,
+    comment: &str,
+    now: OffsetDateTime,
+) -> Result<Decided, Error> {
+    let row = find_visible(state, approver, id).await?;
+    let comment = comment.trim();
+    if comment.chars().count() > 1000 || comment.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(Error::BadInput(
+            "the comment may be at most 1000 characters, without control characters".into(),
+        ));
+    }
+    if verdict == Verdict::Deny && comment.is_empty() {
+        return Err(Error::BadInput("say why you deny the request".into()));
+    }
+    if verdict == Verdict::Approve && request_hash != Some(row.request_hash.as_str()) {
+        return Err(Error::Conflict(
+            "request_changed",
+            "the request is not the one you reviewed; reload it and decide again".into(),
+        ));
+    }
+    let policy = policy_now(state).await?;
+    if let Err(code) = crate::policy::may_approve(
+        approver,
+        &row.requester_id,
+        &crate::register::DistrictCode::parse(&row.district)?,
+    ) {
+        let reason = match code {
+            crate::policy::DenyCode::SelfApproval => "nobody may decide their own request".into(),
+            _ => format!(
+                "only an approver for {} may decide this request",
+                row.district
+            ),
+        };
+        return Err(Error::Denied { code, reason });
+    }
+    let request = Request::from_json(&row.request)?;
+    let permit = policy
+        .permits(
+            approver,
+            crate::policy::Action::ExtractApprove,
+            &request.district,
+        )
+        .await;
+    if let Err(e) = permit {
+        return Err(Error::Denied {
+            code: e.deny_code(),
+            reason: format!("your roles do not allow approving in {}", request.district),
+        });
+    }
+    let mut tx = state.store.begin().await?;
+    if verdict == Verdict::Approve {
+        refuse_if_frozen_in(&mut tx).await?;
+    }
+    let current = rows::find_extract_in(&mut tx, id.as_str())
+        .await?
+        .ok_or(Error::NotFound)?;
+    if current.state != "pending" {
+        return Err(unavailable(&current));
+    }
+    let word = match verdict {
+        Verdict::Approve => "approve",
+        Verdict::Deny => "deny",
+    };
+    let fresh = rows::insert_decision(
+        &mut tx,
+        &DecisionRow {
+            extract_id: id.as_str().to_owned(),
+            approver_id: approver.user_id.clone(),
+            verdict: word.to_owned(),
+            request_hash: current.request_hash.clone(),
+            comment: comment.to_owned(),
+            decided_at: now.unix_timestamp(),
+        },
+    )
+    .await?;
+    if !fresh {
+        return Err(Error::Conflict(
+            "already_decided",
+            "you have already decided this request".into(),
+        ));
+    }
+    let actor = Actor::user(&approver.user_id);
+    let target = format!("extract:{id}");
+    let action = match verdict {
+        Verdict::Approve => Action::ExtractApproved,
+        Verdict::Deny => Action::ExtractDenied,
+    };
+    let event = Event::new(
+        action,
+        actor,
+        &target,
+        Outcome::Success,
+        serde_json::json!({ "request_hash": current.request_hash, "district": current.district }),
+    );
+    audit::record(&mut tx, &event, now).await?;
+    let decisions = rows::list_decisions_in(&mut tx, id.as_str()).await?;
+    let approvals = decisions.iter().filter(|d| d.verdict == "approve").count();
+    let outcome = if verdict == Verdict::Deny {
+        rows::end_pending(
+            &mut tx,
+            id.as_str(),
+            "denied",
+            "denied_by_approver",
+            now.unix_timestamp(),
+        )
+        .await?;
+        notify(
+            state,
+            &mut tx,
+            &current.requester_id,
+            "extract_denied",
+            id,
+            now,
+        )
+        .await?;
+        (State::Denied, None)
+    } else if i64::try_from(approvals).unwrap_or(i64::MAX) >= current.approvers_needed {
+        match regrant(state, &policy, &current, &request, &decisions, now).await? {
+            Ok(grant) => {
+                let now_s = now.unix_timestamp();
+                rows::start_build(&mut tx, id.as_str(), now_s, now_s + super::BUILD_LEASE_SECS)
+                    .await?;
+                notify(
+                    state,
+                    &mut tx,
+                    &current.requester_id,
+                    "extract_approved",
+                    id,
+                    now,
+                )
+                .await?;
+                (State::Building, Some(grant))
+            }
+            Err((code, reason)) => {
+                let event = Event::new(
+                    Action::ExtractDenied,
+                    Actor::system(),
+                    &target,
+                    Outcome::Denied,
+                    serde_json::json!({ "code": code.as_str(), "by": "policy" }),
+                );
+                audit::record(&mut tx, &event, now).await?;
+                rows::end_pending(
+                    &mut tx,
+                    id.as_str(),
+                    "denied",
+                    code.as_str(),
+                    now.unix_timestamp(),
+                )
+                .await?;
+                tx.commit().await?;
+                return Err(Error::Denied { code, reason });
+            }
+        }
+    } else {
+        (State::Pending, None)
+    };
+    tx.commit().await?;
+    after_commit(state).await;
+    if let (State::Building, Some(grant)) = (&outcome.0, outcome.1) {
+        super::snapshot::spawn(state.clone(), id.clone(), grant, request);
+    }
+    Ok(Decided {
+        state: outcome.0,
+        approvals,
+        approvers_needed: current.approvers_needed,
+    })
+}
+
+/// The policy's `Grant` for a stored request, decided now: for one allowed without approval,
+/// decide again; otherwise check the recorded approvals with [`Policy::grant_approved`].
+pub async fn regrant(
+    state: &AppState,
+    policy: &Policy,
+    row: &ExtractRow,
+    request: &Request,
+    decisions: &[DecisionRow],
+    now: OffsetDateTime,
+) -> Result<Result<Grant, (crate::policy::DenyCode, String)>, Error> {
+    let requester = principal_of(state, &row.requester_id).await?;
+    let estimated = u64::try_from(row.estimated_rows).unwrap_or(0);
+    let asked = request.policy_request(estimated);
+    let decision = if row.approvers_needed == 0 {
+        policy.decide(&requester, &asked, now).await
+    } else {
+        let mut approvers = Vec::new();
+        for d in decisions.iter().filter(|d| d.verdict == "approve") {
+            if d.request_hash != row.request_hash {
+                continue;
+            }
+            approvers.push(principal_of(state, &d.approver_id).await?);
+        }
+        policy
+            .grant_approved(&requester, &asked, &row.policy_hash, &approvers, now)
+            .await
+    };
+    Ok(match decision {
+        Decision::Allow(grant) => Ok(grant),
+        Decision::Deny { code, reason } => Err((code, reason)),
+        Decision::NeedsApproval { .. } => Err((
+            crate::policy::DenyCode::NotEnoughApprovers,
+            "the request still needs approval".to_owned(),
+        )),
+    })
+}
+
+/// Tells the district's approvers about a new request (in-app, and by e-mail when set up).
+pub async fn notify_approvers(
+    state: &AppState,
+    tx: &mut Tx,
+    id: &ExtractId,
+    request: &Request,
+    now: OffsetDateTime,
+) -> Result<(), Error> {
+    let approvers = state
+        .store
+        .list_role_holders(Role::Approver.as_str(), request.district.as_str())
+        .await?;
+    for approver in approvers {
+        notify(state, tx, &approver.id, "extract_requested", id, now).await?;
+    }
+    Ok(())
+}
+
+/// An in-app notice (no member data: the kind, the extract id and a fixed sentence).
+pub async fn notify(
+    _state: &AppState,
+    tx: &mut Tx,
+    user_id: &str,
+    kind: &'static str,
+    id: &ExtractId,
+    now: OffsetDateTime,
+) -> Result<(), Error> {
+    rows::insert_notice(
+        tx,
+        &NoticeRow {
+            id: crate::crypto::random_id128(),
+            user_id: user_id.to_owned(),
+            kind: kind.to_owned(),
+            extract_id: Some(id.as_str().to_owned()),
+            message: crate::notify::sentence(kind).to_owned(),
+            created_at: now.unix_timestamp(),
+            read_at: None,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// After a commit that made notices: e-mail them when SMTP is set up.
+pub async fn after_commit(state: &AppState) {
+    crate::notify::kick(state);
+}

@@ -1,0 +1,259 @@
+//! Building an extract: one streamed read of the register, sealed chunk by chunk.
+//!
+//! Guarantees: only a [`Grant`] starts a build; memory holds one window of [`CHUNK_ROWS`] rows
+//! plus the sealed chunks of one store transaction, whatever the extract's size (G5). Rows are
+//! delivered in a keyed order within each window (an [`OrderKey`] per extract, never stored),
+//! and each member's position goes into the disclosure ledger with their pseudonym, so a leaked
+//! file's order points at its extract. More members than the grant covers fails the build: the
+//! list is never cut short silently. The data key is stored (wrapped) only by the transaction
+//! that makes the extract live, with its `extract.snapshot` event; until then the chunks
+//! written are unreadable by anyone, and a failed or abandoned build's chunks are deleted.
+
+use futures::StreamExt as _;
+use serde_json::json;
+use time::OffsetDateTime;
+use zeroize::Zeroizing;
+
+use super::request::Request;
+use super::{
+    BUILD_LEASE_SECS, CHUNK_ROWS, CHUNKS_PER_TRANSACTION, Error, ExtractId, container, lifecycle,
+};
+use crate::app::AppState;
+use crate::audit::{self, Action, Actor, Event, Outcome};
+use crate::crypto::{DataKey, OrderKey};
+use crate::policy::Grant;
+use crate::register::Field;
+use crate::store::extracts::{self as rows, FinishedBuild};
+
+/// Builds the extract in the background; a failure is recorded and the requester told.
+pub fn spawn(state: AppState, id: ExtractId, grant: Grant, request: Request) {
+    tokio::spawn(async move {
+        match build(&state, &id, &grant, &request).await {
+            Ok(Some(rows)) => tracing::info!(extract = %id, rows, "extract is live"),
+            Ok(None) => tracing::warn!(extract = %id, "build abandoned: taken over or ended"),
+            Err(e) => {
+                tracing::error!(extract = %id, error = %e, "extract build failed");
+                if let Err(e2) = record_failure(&state, &id, &e).await {
+                    // The lease runs out and the sweeper retries or fails it.
+                    tracing::error!(extract = %id, error = %e2, "could not record the failed build");
+                }
+            }
+        }
+    });
+}
+
+/// The stable reason word stored and audited for a failed build.
+fn failure_reason(e: &Error) -> &'static str {
+    match e {
+        Error::Register(_) => "register_error",
+        Error::Conflict("too_many_rows", _) => "too_many_rows",
+        Error::Store(_) | Error::Audit(_) => "store_error",
+        _ => "internal_error",
+    }
+}
+
+pub(crate) async fn record_failure(
+    state: &AppState,
+    id: &ExtractId,
+    e: &Error,
+) -> Result<(), Error> {
+    let now = OffsetDateTime::now_utc();
+    let reason = failure_reason(e);
+    let mut tx = state.store.begin().await?;
+    if rows::fail_build(&mut tx, id.as_str(), reason, now.unix_timestamp()).await? {
+        let event = Event::new(
+            Action::ExtractBuildFailed,
+            Actor::system(),
+            &format!("extract:{id}"),
+            Outcome::Failure,
+            json!({ "reason": reason }),
+        );
+        audit::record(&mut tx, &event, now).await?;
+        if let Some(row) = rows::find_extract_in(&mut tx, id.as_str()).await? {
+            lifecycle::notify(state, &mut tx, &row.requester_id, "extract_failed", id, now).await?;
+        }
+    }
+    tx.commit().await?;
+    lifecycle::after_commit(state).await;
+    Ok(())
+}
+
+/// Chunks and ledger rows waiting for their store transaction.
+#[derive(Default)]
+struct Pending {
+    chunks: Vec<(i64, Vec<u8>)>,
+    ledger: Vec<(i64, String)>,
+}
+
+/// Where the build is.
+struct Progress {
+    seq: i64,
+    position: i64,
+    window: Vec<(u64, String, Vec<Option<String>>)>,
+}
+
+/// Reads, seals and records the extract; `Ok(None)` if the lease was lost on the way.
+pub async fn build(
+    state: &AppState,
+    id: &ExtractId,
+    grant: &Grant,
+    request: &Request,
+) -> Result<Option<u64>, Error> {
+    let started = OffsetDateTime::now_utc();
+    let filter = request.filter(grant.required_consents());
+    let mut stream = state
+        .register
+        .rows_for_grant(grant, &filter, started.date())?;
+    let columns = output_columns(grant);
+    let key = DataKey::generate();
+    let order = OrderKey::generate();
+    let mut progress = Progress {
+        seq: 0,
+        position: 0,
+        window: Vec::with_capacity(CHUNK_ROWS),
+    };
+    let mut pending = Pending::default();
+    let mut total: u64 = 0;
+    while let Some(row) = stream.next().await {
+        let mut row = row?;
+        total += 1;
+        if total > grant.max_rows() {
+            return Err(Error::Conflict(
+                "too_many_rows",
+                "more members match now than the approval covers; ask again".into(),
+            ));
+        }
+        let member_id = row.first_mut().and_then(Option::take).unwrap_or_default();
+        let cells = columns
+            .iter()
+            .map(|c| match c {
+                Column::MemberId => Some(member_id.clone()),
+                Column::At(i) => row.get_mut(*i).and_then(Option::take),
+            })
+            .collect();
+        progress
+            .window
+            .push((order.rank(&member_id), member_id, cells));
+        if progress.window.len() == CHUNK_ROWS {
+            seal_window(state, id, &key, &mut progress, &mut pending, false)?;
+            if pending.chunks.len() >= CHUNKS_PER_TRANSACTION
+                && !flush(state, id, &mut pending).await?
+            {
+                return Ok(None);
+            }
+        }
+    }
+    seal_window(state, id, &key, &mut progress, &mut pending, true)?;
+    if !finish(state, id, grant, &key, progress.seq, total, pending).await? {
+        return Ok(None);
+    }
+    Ok(Some(total))
+}
+
+/// Where each output column comes from in a streamed row (member id is always at 0).
+enum Column {
+    MemberId,
+    At(usize),
+}
+
+fn output_columns(grant: &Grant) -> Vec<Column> {
+    let mut next = 1;
+    grant
+        .fields()
+        .iter()
+        .map(|f| {
+            if *f == Field::MemberId {
+                Column::MemberId
+            } else {
+                next += 1;
+                Column::At(next - 1)
+            }
+        })
+        .collect()
+}
+
+/// Orders the window by the keyed rank, seals it as chunk `seq` and queues its ledger rows.
+fn seal_window(
+    state: &AppState,
+    id: &ExtractId,
+    key: &DataKey,
+    progress: &mut Progress,
+    pending: &mut Pending,
+    last: bool,
+) -> Result<(), Error> {
+    progress.window.sort_unstable_by_key(|(rank, _, _)| *rank);
+    let mut plaintext = Zeroizing::new(Vec::new());
+    for (_, member_id, cells) in progress.window.drain(..) {
+        container::encode_row(&cells, &mut plaintext);
+        let member = state.pseudonyms.member_ref(&member_id);
+        pending.ledger.push((progress.position, member));
+        progress.position += 1;
+    }
+    let sealed = key.seal(&plaintext, &id.chunk_aad(progress.seq, last))?;
+    pending.chunks.push((progress.seq, sealed));
+    progress.seq += 1;
+    Ok(())
+}
+
+/// Writes the queued chunks and ledger rows and renews the lease; false if it was lost.
+async fn flush(state: &AppState, id: &ExtractId, pending: &mut Pending) -> Result<bool, Error> {
+    let mut tx = state.store.begin().await?;
+    rows::insert_chunks(&mut tx, id.as_str(), &pending.chunks).await?;
+    rows::insert_disclosures(&mut tx, id.as_str(), &pending.ledger).await?;
+    tx.commit().await?;
+    pending.chunks.clear();
+    pending.ledger.clear();
+    let lease = OffsetDateTime::now_utc().unix_timestamp() + BUILD_LEASE_SECS;
+    Ok(state.store.renew_build_lease(id.as_str(), lease).await?)
+}
+
+/// The last chunks, the wrapped key, `live`, the audit event and the notice: one transaction.
+async fn finish(
+    state: &AppState,
+    id: &ExtractId,
+    grant: &Grant,
+    key: &DataKey,
+    chunk_count: i64,
+    total: u64,
+    pending: Pending,
+) -> Result<bool, Error> {
+    let now = OffsetDateTime::now_utc();
+    let wrapped = state.keyring.wrap(key, &id.key_owner())?;
+    let key_id = key.id().to_string();
+    let expires_at = now.unix_timestamp() + i64::from(grant.lifetime_minutes()) * 60;
+    let row_count = i64::try_from(total).unwrap_or(i64::MAX);
+    let mut tx = state.store.begin().await?;
+    rows::insert_chunks(&mut tx, id.as_str(), &pending.chunks).await?;
+    rows::insert_disclosures(&mut tx, id.as_str(), &pending.ledger).await?;
+    let finished = FinishedBuild {
+        row_count,
+        chunk_count,
+        key_id: &key_id,
+        wrapped_key: &wrapped,
+        live_at: now.unix_timestamp(),
+        expires_at,
+    };
+    if !rows::finish_build(&mut tx, id.as_str(), &finished).await? {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    let fields: Vec<&str> = grant.fields().iter().map(|f| f.as_str()).collect();
+    let event = Event::new(
+        Action::ExtractBuilt,
+        Actor::system(),
+        &format!("extract:{id}"),
+        Outcome::Success,
+        json!({
+            "rows": row_count, "chunks": chunk_count, "data_key_id": key_id,
+            "kek_id": state.keyring.active_key_id().to_string(),
+            "purpose": grant.purpose().as_str(), "district": grant.district().as_str(),
+            "fields": fields, "approved_by": grant.approved_by(),
+            "expires_at": expires_at, "request_hash": grant.request_hash(),
+        }),
+    );
+    audit::record(&mut tx, &event, now).await?;
+    lifecycle::notify(state, &mut tx, grant.user_id(), "extract_ready", id, now).await?;
+    tx.commit().await?;
+    lifecycle::after_commit(state).await;
+    Ok(true)
+}

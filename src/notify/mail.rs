@@ -1,0 +1,385 @@
+//! E-mail notifications over SMTP (`[smtp]` in registervakt.toml): checking the settings
+//! offline, and sending one plain-text UTF-8 message per call through a submission server.
+//! Without an `[smtp]` section the broker sends no e-mail and shows in-app notices only.
+//!
+//! Guarantees:
+//! - Mail and the SMTP password leave this machine only inside TLS: `tls = "starttls"`
+//!   (the default, port 587) refuses to go on if the server does not offer STARTTLS, and
+//!   `tls = "tls"` speaks TLS from the first byte (port 465). Certificates are checked
+//!   against the Mozilla roots (webpki-roots) with rustls on `ring`. `tls = "none"` is
+//!   accepted only for a loopback host, i.e. a relay on this machine.
+//! - A subject or recipient can never add a header: control characters in the subject are
+//!   replaced by spaces (and lettre encodes the rest), and a recipient must parse as one
+//!   mailbox, so a CR or LF in it is refused before any connection is made.
+//! - [`Mailer::send`] gives up after `timeout_secs`, whatever the server does.
+//! - `Debug` of [`SmtpConfig`] and [`Mailer`] never shows the password.
+//!
+//! Must never: log or put into an [`Error`] the SMTP password or a message body (nor the
+//! server's reply text, which may quote what was sent); log recipients or subjects; send
+//! member data (the caller guarantees subject and body hold none). Keep lettre's own
+//! `tracing` feature off: with it, lettre logs the whole SMTP conversation at debug level,
+//! including the AUTH line and the message.
+
+use std::collections::hash_map::RandomState;
+use std::fmt;
+use std::hash::{BuildHasher, Hasher};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use lettre::message::Mailbox;
+use lettre::message::header::ContentType;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use secrecy::{ExposeSecret, SecretString};
+
+/// The submission port (RFC 6409), used with STARTTLS.
+pub const DEFAULT_PORT: u16 = 587;
+/// How long one [`Mailer::send`] may take, in seconds, unless configured.
+pub const DEFAULT_TIMEOUT_SECS: u64 = 10;
+/// The longest `timeout_secs` that [`SmtpConfig::validate`] accepts.
+pub const MAX_TIMEOUT_SECS: u64 = 300;
+
+fn default_port() -> u16 {
+    DEFAULT_PORT
+}
+
+fn default_timeout() -> u64 {
+    DEFAULT_TIMEOUT_SECS
+}
+
+/// `[smtp]` in registervakt.toml. Absent section = no e-mail (in-app notices only).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// Host name or IP address of the submission server, without a port.
+    pub host: String,
+    /// 587 unless set.
+    #[serde(default = "default_port")]
+    pub port: u16,
+    /// The sender, e.g. "Registervakt <noreply@party.se>".
+    pub from: String,
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Prefer the environment variable REGISTERVAKT_SMTP__PASSWORD to the file.
+    #[serde(default)]
+    pub password: Option<SecretString>,
+    /// STARTTLS unless set.
+    #[serde(default)]
+    pub tls: SmtpTls,
+    /// 10 unless set.
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: u64,
+}
+
+/// How the connection to the SMTP server is encrypted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain text; allowed only for a loopback host.
+    None,
+    /// Plain connect, then STARTTLS, which is required (usually port 587).
+    #[default]
+    Starttls,
+    /// TLS from the first byte (usually port 465).
+    Tls,
+}
+
+/// Errors of this module; none carries the password, a message body or the server's text.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Error {
+    #[error("the SMTP setting {key} {problem}; {fix}")]
+    Config {
+        key: &'static str,
+        problem: String,
+        fix: &'static str,
+    },
+    #[error("the recipient is not a valid e-mail address")]
+    InvalidRecipient,
+    #[error("the e-mail message could not be built")]
+    Message,
+    #[error("TLS for the SMTP server could not be set up")]
+    TlsSetup,
+    #[error("the connection to the SMTP server {host}:{port} failed")]
+    Connect { host: String, port: u16 },
+    #[error("the SMTP server did not finish within {secs} seconds")]
+    Timeout { secs: u64 },
+    #[error("the TLS session with the SMTP server failed")]
+    Tls,
+    #[error("the SMTP server lacks what is required (STARTTLS or a supported AUTH mechanism)")]
+    Unsupported,
+    #[error("the SMTP server refused for now with reply code {code}, so a later try may work")]
+    Transient { code: String },
+    #[error("the SMTP server refused with reply code {code}")]
+    Permanent { code: String },
+    #[error("the SMTP server gave an answer that could not be understood")]
+    Protocol,
+}
+
+impl SmtpConfig {
+    /// Checks what can be checked offline; Err is (key, problem, fix) for the config error,
+    /// e.g. ("smtp.from", "is not an e-mail address", "write it as Name <addr@example.org>").
+    /// `tls = "none"` is allowed only when host is a loopback address or "localhost".
+    pub fn validate(&self) -> Result<(), (&'static str, String, &'static str)> {
+        if let Some(problem) = host_problem(&self.host) {
+            return Err((
+                "smtp.host",
+                problem.to_owned(),
+                "write only the server's name or IP address, e.g. smtp.example.org, and put the port in smtp.port",
+            ));
+        }
+        if self.port == 0 {
+            return Err((
+                "smtp.port",
+                "is 0".to_owned(),
+                "use 587 for STARTTLS or 465 for TLS",
+            ));
+        }
+        if self.from.parse::<Mailbox>().is_err() {
+            return Err((
+                "smtp.from",
+                "is not an e-mail address".to_owned(),
+                "write it as Name <addr@example.org>",
+            ));
+        }
+        match (&self.username, &self.password) {
+            (Some(user), _) if user.is_empty() => {
+                return Err((
+                    "smtp.username",
+                    "is empty".to_owned(),
+                    "set the user name or remove the key",
+                ));
+            }
+            (Some(_), None) => {
+                return Err((
+                    "smtp.password",
+                    "is missing although smtp.username is set".to_owned(),
+                    "set REGISTERVAKT_SMTP__PASSWORD, or remove smtp.username",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err((
+                    "smtp.password",
+                    "is set but smtp.username is not".to_owned(),
+                    "set smtp.username, or remove the password",
+                ));
+            }
+            (Some(_), Some(password)) if password.expose_secret().is_empty() => {
+                return Err((
+                    "smtp.password",
+                    "is empty".to_owned(),
+                    "set REGISTERVAKT_SMTP__PASSWORD to the password",
+                ));
+            }
+            _ => {}
+        }
+        if self.tls == SmtpTls::None && !is_loopback_host(&self.host) {
+            return Err((
+                "smtp.tls",
+                "is \"none\" for a server that is not on this machine, so mail and password would cross the network unencrypted".to_owned(),
+                "use tls = \"starttls\" (port 587) or tls = \"tls\" (port 465)",
+            ));
+        }
+        if self.timeout_secs == 0 || self.timeout_secs > MAX_TIMEOUT_SECS {
+            return Err((
+                "smtp.timeout_secs",
+                format!("must be from 1 to {MAX_TIMEOUT_SECS}"),
+                "leave it out for 10 seconds",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Why `host` is no host name or IP address, if it is not.
+fn host_problem(host: &str) -> Option<&'static str> {
+    if host.is_empty() {
+        return Some("is empty");
+    }
+    if host.parse::<IpAddr>().is_ok() {
+        return None;
+    }
+    let name_like = host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
+    if name_like {
+        None
+    } else {
+        Some("is not a host name or IP address")
+    }
+}
+
+fn is_loopback_host(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Sends notification e-mail. Cheap to clone; one SMTP connection per message.
+#[derive(Clone)]
+pub struct Mailer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+    host: String,
+    port: u16,
+    tls: SmtpTls,
+    authenticated: bool,
+    timeout_secs: u64,
+}
+
+impl fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &self.inner;
+        f.debug_struct("Mailer")
+            .field("host", &inner.host)
+            .field("port", &inner.port)
+            .field("tls", &inner.tls)
+            .field("from", &inner.from.to_string())
+            .field("authenticated", &inner.authenticated)
+            .field("timeout_secs", &inner.timeout_secs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Mailer {
+    /// A mailer for `cfg`, after [`SmtpConfig::validate`]. Makes no connection.
+    pub fn new(cfg: &SmtpConfig) -> Result<Mailer, Error> {
+        cfg.validate()
+            .map_err(|(key, problem, fix)| Error::Config { key, problem, fix })?;
+        let from: Mailbox = cfg.from.parse().map_err(|_| Error::Config {
+            key: "smtp.from",
+            problem: "is not an e-mail address".to_owned(),
+            fix: "write it as Name <addr@example.org>",
+        })?;
+        let tls = match cfg.tls {
+            SmtpTls::None => Tls::None,
+            SmtpTls::Starttls => Tls::Required(tls_parameters(&cfg.host)?),
+            SmtpTls::Tls => Tls::Wrapper(tls_parameters(&cfg.host)?),
+        };
+        // builder_dangerous only means "no TLS preset": TLS is set explicitly just above.
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&cfg.host)
+            .port(cfg.port)
+            .tls(tls)
+            .timeout(Some(Duration::from_secs(cfg.timeout_secs)));
+        let mut authenticated = false;
+        if let (Some(user), Some(password)) = (&cfg.username, &cfg.password) {
+            builder = builder.credentials(Credentials::new(
+                user.clone(),
+                password.expose_secret().to_owned(),
+            ));
+            authenticated = true;
+        }
+        Ok(Mailer {
+            inner: Arc::new(Inner {
+                transport: builder.build(),
+                from,
+                host: cfg.host.clone(),
+                port: cfg.port,
+                tls: cfg.tls,
+                authenticated,
+                timeout_secs: cfg.timeout_secs,
+            }),
+        })
+    }
+
+    /// Sends one plain-text UTF-8 message. Subject and body are given by the caller; the
+    /// caller guarantees they hold no member data. Times out after timeout_secs.
+    pub async fn send(&self, to: &str, subject: &str, body: &str) -> Result<(), Error> {
+        let inner = &self.inner;
+        let to: Mailbox = to.parse().map_err(|_| Error::InvalidRecipient)?;
+        let subject: String = subject
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        let message = Message::builder()
+            .from(inner.from.clone())
+            .to(to)
+            .subject(subject)
+            .message_id(Some(message_id(&inner.from)))
+            .header(ContentType::TEXT_PLAIN)
+            .body(without_final_newline(body).to_owned())
+            .map_err(|_| Error::Message)?;
+        let secs = inner.timeout_secs;
+        let sent =
+            tokio::time::timeout(Duration::from_secs(secs), inner.transport.send(message)).await;
+        match sent {
+            Ok(Ok(_)) => {
+                tracing::debug!(host = %inner.host, port = inner.port, "e-mail handed to the SMTP server");
+                Ok(())
+            }
+            Ok(Err(err)) => Err(self.classify(&err)),
+            Err(_) => Err(Error::Timeout { secs }),
+        }
+    }
+
+    /// Our error for lettre's, keeping only its kind and reply code.
+    fn classify(&self, err: &lettre::transport::smtp::Error) -> Error {
+        if err.is_timeout() {
+            Error::Timeout {
+                secs: self.inner.timeout_secs,
+            }
+        } else if let Some(code) = err.status() {
+            if err.is_transient() {
+                Error::Transient {
+                    code: code.to_string(),
+                }
+            } else {
+                Error::Permanent {
+                    code: code.to_string(),
+                }
+            }
+        } else if err.is_tls() {
+            Error::Tls
+        } else if err.is_client() {
+            Error::Unsupported
+        } else if err.is_response() {
+            Error::Protocol
+        } else {
+            Error::Connect {
+                host: self.inner.host.clone(),
+                port: self.inner.port,
+            }
+        }
+    }
+}
+
+/// `body` without one final line end: lettre ends the data with CRLF "." CRLF itself, so
+/// the message arrives ending in exactly one line end, as it was given.
+fn without_final_newline(body: &str) -> &str {
+    body.strip_suffix("\r\n")
+        .or_else(|| body.strip_suffix('\n'))
+        .unwrap_or(body)
+}
+
+fn tls_parameters(host: &str) -> Result<TlsParameters, Error> {
+    TlsParameters::new(host.to_owned()).map_err(|_| Error::TlsSetup)
+}
+
+/// A unique Message-ID in the sender's domain (RFC 5322 §3.6.4), so relays and spam
+/// filters do not see one ending in `@localhost`. Unique, not secret.
+fn message_id(from: &Mailbox) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let mut hasher = RandomState::new().build_hasher();
+    hasher.write_u128(nanos);
+    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    hasher.write_u32(std::process::id());
+    format!(
+        "<{nanos:x}.{:016x}@{}>",
+        hasher.finish(),
+        from.email.domain()
+    )
+}

@@ -1,0 +1,98 @@
+//! Telling people what needs them: in-app notices always, e-mail over SMTP when `[smtp]` is
+//! configured.
+//!
+//! Guarantees: a notice says what happened and to which extract (by id), never which members or
+//! what data; e-mail carries the same fixed sentence and a link to the broker, so a mailbox
+//! holds no member data. A notice is e-mailed at most once across all brokers (claimed with a
+//! conditional UPDATE before sending); an unreachable mail server loses no notice — it stays
+//! in the app — and never blocks a request (mail goes out after the commit, in the background).
+
+pub mod mail;
+
+use crate::app::AppState;
+
+/// The sentence shown (and mailed) for a kind of notice, Swedish first.
+pub fn sentence(kind: &str) -> &'static str {
+    match kind {
+        "extract_requested" => {
+            "En ny begäran om medlemsutdrag väntar på ditt beslut. / A new extract request awaits your decision."
+        }
+        "extract_approved" => {
+            "Din begäran är godkänd och utdraget förbereds. / Your request was approved; the extract is being prepared."
+        }
+        "extract_denied" => "Din begäran avslogs. / Your request was denied.",
+        "extract_ready" => "Ditt utdrag är klart att hämta. / Your extract is ready.",
+        "extract_failed" => {
+            "Utdraget kunde inte skapas; inget lämnades ut. / The extract could not be made; nothing was released."
+        }
+        "extract_expiring" => {
+            "Ditt utdrag raderas inom en timme. / Your extract will be destroyed within the hour."
+        }
+        "extract_shredded" => "Ditt utdrag är raderat. / Your extract was destroyed.",
+        "extract_lapsed" => {
+            "Din begäran beslutades inte i tid och har upphört. / Your request was not decided in time and has lapsed."
+        }
+        _ => {
+            "Något i Registervakt behöver din uppmärksamhet. / Something in Registervakt needs your attention."
+        }
+    }
+}
+
+/// Starts sending the notices not yet e-mailed, when SMTP is configured.
+pub fn kick(state: &AppState) {
+    if let Some(mailer) = state.mailer.clone() {
+        let state = state.clone();
+        tokio::spawn(async move { pump(&state, &mailer).await });
+    }
+}
+
+/// Notices younger than this are still worth an e-mail.
+const MAIL_WITHIN_SECS: i64 = 24 * 3600;
+
+async fn pump(state: &AppState, mailer: &mail::Mailer) {
+    let since = time::OffsetDateTime::now_utc().unix_timestamp() - MAIL_WITHIN_SECS;
+    let due = match state.store.list_unmailed_notices(since, 100).await {
+        Ok(due) => due,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read notices to e-mail");
+            return;
+        }
+    };
+    for (notice, address) in due {
+        match state.store.claim_notice_for_mail(&notice.id).await {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot claim a notice for e-mail");
+                return;
+            }
+        }
+        let subject = format!("Registervakt: {}", subject(&notice.kind));
+        let link = notice
+            .extract_id
+            .as_deref()
+            .map(|id| {
+                format!(
+                    "{}/extracts/{id}",
+                    state.config.server.public_url.trim_end_matches('/')
+                )
+            })
+            .unwrap_or_else(|| state.config.server.public_url.clone());
+        let body = format!("{}\n\n{link}\n", notice.message);
+        if let Err(e) = mailer.send(&address, &subject, &body).await {
+            tracing::warn!(error = %e, kind = %notice.kind, "a notice could not be e-mailed; it stays in the app");
+        }
+    }
+}
+
+fn subject(kind: &str) -> &'static str {
+    match kind {
+        "extract_requested" => "ny begäran att besluta / a request to decide",
+        "extract_approved" => "begäran godkänd / request approved",
+        "extract_denied" => "begäran avslagen / request denied",
+        "extract_ready" => "utdraget är klart / extract ready",
+        "extract_expiring" => "utdraget raderas snart / extract expires soon",
+        "extract_shredded" => "utdraget raderat / extract destroyed",
+        _ => "meddelande / notice",
+    }
+}

@@ -1,0 +1,502 @@
+//! `/api/v1/extracts`: estimate, request, approve or deny, download, view, "I'm done",
+//! attest, revoke — and the incident switch and the user's notices.
+//!
+//! Each handler names the permission it needs; the decisions themselves are in `extract`. Data
+//! leaves only through `download` and `view`, both POST with a fresh second factor (F2, B2); a
+//! GET never returns member data, so a link scanner reveals nothing.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt as _;
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+use super::error::{ApiError, ErrorBody};
+use super::extracts_wire::*;
+use super::json::ApiJson;
+use super::policy_api::principal;
+use super::session::{ClientAddr, SignedIn, StepUp};
+use crate::app::AppState;
+use crate::auth::Role;
+use crate::extract::deliver::{self, Body as FileBody};
+use crate::extract::lifecycle::{self, Verdict};
+use crate::extract::request::{self, Request};
+use crate::extract::{ExtractId, expire};
+use crate::policy::Format;
+
+/// How many members a request would hold: a count, never rows (audited). Needs
+/// `extract.request` in the district.
+#[utoipa::path(post, path = "/api/v1/extracts/estimate", tag = "extracts", request_body = EstimateRequest,
+    responses((status = 200, body = EstimateResponse), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn estimate_extract(
+    State(state): State<AppState>,
+    SignedIn(session): SignedIn,
+    ApiJson(body): ApiJson<EstimateRequest>,
+) -> Result<Json<EstimateResponse>, ApiError> {
+    let req = Request {
+        purpose: parse_purpose(&body.purpose)?,
+        district: parse_district(&body.district)?,
+        filters: parse_filters(&body.filters)?,
+        fields: parse_fields(&body.fields)?,
+        lifetime_minutes: 0,
+        justification: String::new(),
+    };
+    let who = principal(&state, &session).await?;
+    let est = request::estimate(&state, &who, &req, OffsetDateTime::now_utc()).await?;
+    Ok(Json(EstimateResponse {
+        included: est.counts.included,
+        excluded_protected: est.counts.excluded_protected,
+        excluded_no_consent: est.counts.excluded_no_consent,
+    }))
+}
+
+/// Requests an extract. Needs `extract.request` in the district and a fresh second factor.
+#[utoipa::path(post, path = "/api/v1/extracts", tag = "extracts", request_body = CreateExtractRequest,
+    responses((status = 201, body = CreatedResponse), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 422, body = ErrorBody),
+              (status = 423, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn create_extract(
+    State(state): State<AppState>,
+    StepUp(session): StepUp,
+    ApiJson(body): ApiJson<CreateExtractRequest>,
+) -> Result<(StatusCode, Json<CreatedResponse>), ApiError> {
+    let req = parse_request(&body)?;
+    let who = principal(&state, &session).await?;
+    let created = request::create(
+        &state,
+        &who,
+        req,
+        body.acknowledged,
+        OffsetDateTime::now_utc(),
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedResponse {
+            id: created.id.to_string(),
+            state: created.state.as_str(),
+            reason: created.reason,
+            request_hash: created.request_hash,
+            approvers_needed: created.approvers_needed,
+            estimated_rows: created.estimated_rows,
+        }),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// `true`: the requests waiting for you as an approver.
+    #[serde(default)]
+    pub pending: bool,
+    /// `true`: downloaded extracts whose copies are not confirmed deleted (approvers).
+    #[serde(default)]
+    pub overdue: bool,
+}
+
+/// Your extracts, newest first; with `pending=true` the requests you may decide (approvers),
+/// each with the requester's recent history; with `overdue=true` unconfirmed deletions.
+#[utoipa::path(get, path = "/api/v1/extracts", tag = "extracts",
+    params(("pending" = Option<bool>, Query), ("overdue" = Option<bool>, Query)),
+    responses((status = 200, body = ExtractList), (status = 401, body = ErrorBody)))]
+pub async fn list_extracts(
+    State(state): State<AppState>,
+    SignedIn(session): SignedIn,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<ExtractList>, ApiError> {
+    let who = principal(&state, &session).await?;
+    let districts = lifecycle::districts_with(&who, Role::Approver);
+    let store = &state.store;
+    let map = |e: crate::store::Error| ApiError::from(crate::extract::Error::from(e));
+    let rows = if q.pending {
+        let rows = store
+            .list_extracts_in_state("pending", districts.as_deref(), 200)
+            .await
+            .map_err(map)?;
+        rows.into_iter()
+            .filter(|r| r.requester_id != who.user_id)
+            .collect()
+    } else if q.overdue {
+        let grace = i64::from(state.config.extracts.attest_grace_hours) * 3600;
+        let before = OffsetDateTime::now_utc().unix_timestamp() - grace;
+        store
+            .list_attestations_overdue(before, districts.as_deref())
+            .await
+            .map_err(map)?
+    } else {
+        store
+            .list_extracts_by_requester(&who.user_id, 200)
+            .await
+            .map_err(map)?
+    };
+    let mut extracts = Vec::with_capacity(rows.len());
+    for row in rows {
+        let mut item = describe(&state, &row).await?;
+        if q.pending {
+            item.requester_history = history(&state, &row).await?;
+        }
+        extracts.push(item);
+    }
+    Ok(Json(ExtractList { extracts }))
+}
+
+async fn describe(
+    state: &AppState,
+    row: &crate::store::extracts::ExtractRow,
+) -> Result<ExtractResponse, ApiError> {
+    let map = |e: crate::store::Error| ApiError::from(crate::extract::Error::from(e));
+    let verdicts = state.store.list_decisions(&row.id).await.map_err(map)?;
+    let requester = state
+        .store
+        .find_user_by_id(&row.requester_id)
+        .await
+        .map_err(map)?
+        .map_or_else(|| row.requester_id.clone(), |u| u.username);
+    Ok(extract_response(row, requester, verdicts))
+}
+
+/// The requester's ten latest other requests: purpose, district, state, size — never data.
+async fn history(
+    state: &AppState,
+    row: &crate::store::extracts::ExtractRow,
+) -> Result<Vec<HistoryItem>, ApiError> {
+    let map = |e: crate::store::Error| ApiError::from(crate::extract::Error::from(e));
+    let rows = state
+        .store
+        .list_extracts_by_requester(&row.requester_id, 11)
+        .await
+        .map_err(map)?;
+    Ok(rows
+        .into_iter()
+        .filter(|r| r.id != row.id)
+        .take(10)
+        .map(|r| HistoryItem {
+            id: r.id,
+            purpose: r.purpose,
+            district: r.district,
+            state: r.state,
+            created_at: rfc3339(r.created_at),
+            row_count: r.row_count,
+        })
+        .collect())
+}
+
+/// One extract's metadata (never its data). Its requester, or an approver or admin for its
+/// district; anyone else is told it does not exist.
+#[utoipa::path(get, path = "/api/v1/extracts/{id}", tag = "extracts",
+    params(("id" = String, Path)),
+    responses((status = 200, body = ExtractResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn show_extract(
+    State(state): State<AppState>,
+    SignedIn(session): SignedIn,
+    Path(id): Path<String>,
+) -> Result<Json<ExtractResponse>, ApiError> {
+    let id = ExtractId::parse(&id)?;
+    let who = principal(&state, &session).await?;
+    let row = lifecycle::find_visible(&state, &who, &id).await?;
+    Ok(Json(describe(&state, &row).await?))
+}
+
+async fn decide(
+    state: &AppState,
+    session: &crate::auth::session::Session,
+    id: &str,
+    verdict: Verdict,
+    body: &DecisionBody,
+) -> Result<Json<DecisionResponse>, ApiError> {
+    let id = ExtractId::parse(id)?;
+    let who = principal(state, session).await?;
+    let decided = lifecycle::decide(
+        state,
+        &who,
+        &id,
+        verdict,
+        body.request_hash.as_deref(),
+        &body.comment,
+        OffsetDateTime::now_utc(),
+    )
+    .await?;
+    Ok(Json(DecisionResponse {
+        state: decided.state.as_str(),
+        approvals: decided.approvals,
+        approvers_needed: decided.approvers_needed,
+    }))
+}
+
+/// Approves the request whose hash you reviewed. Needs `extract.approve` in the district (not
+/// your own request) and a fresh second factor.
+#[utoipa::path(post, path = "/api/v1/extracts/{id}/approve", tag = "extracts", request_body = DecisionBody,
+    params(("id" = String, Path)),
+    responses((status = 200, body = DecisionResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 423, body = ErrorBody)))]
+pub async fn approve_extract(
+    State(state): State<AppState>,
+    StepUp(session): StepUp,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<DecisionBody>,
+) -> Result<Json<DecisionResponse>, ApiError> {
+    decide(&state, &session, &id, Verdict::Approve, &body).await
+}
+
+/// Denies the request, with a comment. Needs `extract.approve` in the district and a fresh
+/// second factor.
+#[utoipa::path(post, path = "/api/v1/extracts/{id}/deny", tag = "extracts", request_body = DecisionBody,
+    params(("id" = String, Path)),
+    responses((status = 200, body = DecisionResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn deny_extract(
+    State(state): State<AppState>,
+    StepUp(session): StepUp,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<DecisionBody>,
+) -> Result<Json<DecisionResponse>, ApiError> {
+    decide(&state, &session, &id, Verdict::Deny, &body).await
+}
+
+/// The extract as a file. Only the requester, with a fresh second factor, within the download
+/// limit; the release is audited before the first byte.
+#[utoipa::path(post, path = "/api/v1/extracts/{id}/download", tag = "extracts", request_body = DownloadBody,
+    params(("id" = String, Path)),
+    responses((status = 200, description = "The file (text/csv or XLSX), as an attachment"),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 410, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn download_extract(
+    State(state): State<AppState>,
+    StepUp(session): StepUp,
+    ClientAddr(client): ClientAddr,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<DownloadBody>,
+) -> Result<Response, ApiError> {
+    let id = ExtractId::parse(&id)?;
+    let format = Format::parse(&body.format).ok_or_else(|| {
+        ApiError::BadRequest("invalid_input", "The format is csv or xlsx.".into())
+    })?;
+    let who = principal(&state, &session).await?;
+    let file = deliver::download(
+        &state,
+        &who,
+        &id,
+        format,
+        &client.ip,
+        OffsetDateTime::now_utc(),
+    )
+    .await?;
+    Ok(file_response(file))
+}
+
+/// The attachment response: a server-made name, never cached, never sniffed.
+pub fn file_response(file: deliver::Download) -> Response {
+    let body = match file.body {
+        FileBody::Whole(mut bytes) => Body::from(std::mem::take(&mut *bytes)),
+        FileBody::Stream(stream) => Body::from_stream(stream.map(|piece| {
+            piece.map_err(|e| {
+                tracing::error!(error = %e, "an extract stream broke off");
+                std::io::Error::other("the extract could not be read")
+            })
+        })),
+    };
+    let disposition = format!("attachment; filename=\"{}\"", file.filename);
+    let mut res = body.into_response();
+    let headers = res.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(file.content_type),
+    );
+    if let Ok(v) = HeaderValue::from_str(&disposition) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    res
+}
+
+/// One page of the extract, for the browser view. Only the requester, with a fresh second
+/// factor, when the purpose allows viewing; every page is audited.
+#[utoipa::path(post, path = "/api/v1/extracts/{id}/view", tag = "extracts", request_body = ViewBody,
+    params(("id" = String, Path)),
+    responses((status = 200, body = ViewResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 410, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn view_extract(
+    State(state): State<AppState>,
+    StepUp(session): StepUp,
+    ClientAddr(client): ClientAddr,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ViewBody>,
+) -> Result<Json<ViewResponse>, ApiError> {
+    let id = ExtractId::parse(&id)?;
+    let who = principal(&state, &session).await?;
+    let page = deliver::view(
+        &state,
+        &who,
+        &id,
+        body.page,
+        &client.ip,
+        OffsetDateTime::now_utc(),
+    )
+    .await?;
+    Ok(Json(ViewResponse {
+        columns: page.columns,
+        rows: page.rows,
+        page: page.page,
+        pages: page.pages,
+        total_rows: page.total_rows,
+    }))
+}
+
+/// "I'm done": the requester shreds their live extract now.
+#[utoipa::path(post, path = "/api/v1/extracts/{id}/done", tag = "extracts", params(("id" = String, Path)),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 410, body = ErrorBody)))]
+pub async fn finish_extract(
+    State(state): State<AppState>,
+    SignedIn(session): SignedIn,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = ExtractId::parse(&id)?;
+    let who = principal(&state, &session).await?;
+    expire::done(&state, &who, &id, OffsetDateTime::now_utc()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The requester confirms that every downloaded copy is deleted.
+#[utoipa::path(post, path = "/api/v1/extracts/{id}/attest-deleted", tag = "extracts", params(("id" = String, Path)),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn attest_extract_deleted(
+    State(state): State<AppState>,
+    SignedIn(session): SignedIn,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = ExtractId::parse(&id)?;
+    let who = principal(&state, &session).await?;
+    expire::attest_deleted(&state, &who, &id, OffsetDateTime::now_utc()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Stops a live extract now. Needs `extract.revoke` in the district and a fresh second factor.
+#[utoipa::path(post, path = "/api/v1/extracts/{id}/revoke", tag = "extracts", params(("id" = String, Path)),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 410, body = ErrorBody)))]
+pub async fn revoke_extract(
+    State(state): State<AppState>,
+    StepUp(session): StepUp,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = ExtractId::parse(&id)?;
+    let who = principal(&state, &session).await?;
+    expire::revoke(&state, &who, &id, OffsetDateTime::now_utc()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Whether extracts are frozen.
+#[utoipa::path(get, path = "/api/v1/freeze", tag = "extracts",
+    responses((status = 200, body = FreezeResponse), (status = 401, body = ErrorBody)))]
+pub async fn show_freeze(
+    State(state): State<AppState>,
+    SignedIn(_session): SignedIn,
+) -> Result<Json<FreezeResponse>, ApiError> {
+    let row = state
+        .store
+        .find_freeze()
+        .await
+        .map_err(|e| ApiError::from(crate::extract::Error::from(e)))?;
+    Ok(Json(FreezeResponse {
+        frozen: row.as_ref().is_some_and(|r| r.frozen),
+        reason: row.as_ref().map(|r| r.reason.clone()).unwrap_or_default(),
+        changed_at: row.map(|r| rfc3339(r.changed_at)),
+        shredded: 0,
+    }))
+}
+
+async fn switch(
+    state: &AppState,
+    session: &crate::auth::session::Session,
+    frozen: bool,
+    reason: &str,
+) -> Result<Json<FreezeResponse>, ApiError> {
+    let who = principal(state, session).await?;
+    let now = OffsetDateTime::now_utc();
+    let shredded = expire::set_freeze(state, &who, frozen, reason, now).await?;
+    Ok(Json(FreezeResponse {
+        frozen,
+        reason: reason.trim().to_owned(),
+        changed_at: Some(rfc3339(now.unix_timestamp())),
+        shredded,
+    }))
+}
+
+/// The incident switch: no new extracts, and every live one shredded now. Needs
+/// `extract.freeze` party-wide and a fresh second factor.
+#[utoipa::path(post, path = "/api/v1/freeze", tag = "extracts", request_body = FreezeBody,
+    responses((status = 200, body = FreezeResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn freeze_extracts(
+    State(state): State<AppState>,
+    StepUp(session): StepUp,
+    ApiJson(body): ApiJson<FreezeBody>,
+) -> Result<Json<FreezeResponse>, ApiError> {
+    switch(&state, &session, true, &body.reason).await
+}
+
+/// Lifts the incident switch. Needs `extract.freeze` party-wide and a fresh second factor.
+#[utoipa::path(post, path = "/api/v1/freeze/lift", tag = "extracts", request_body = FreezeBody,
+    responses((status = 200, body = FreezeResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn lift_freeze(
+    State(state): State<AppState>,
+    StepUp(session): StepUp,
+    ApiJson(body): ApiJson<FreezeBody>,
+) -> Result<Json<FreezeResponse>, ApiError> {
+    switch(&state, &session, false, &body.reason).await
+}
+
+/// Your notices, newest first (no member data in any of them).
+#[utoipa::path(get, path = "/api/v1/notices", tag = "extracts",
+    responses((status = 200, body = NoticeList), (status = 401, body = ErrorBody)))]
+pub async fn list_notices(
+    State(state): State<AppState>,
+    SignedIn(session): SignedIn,
+) -> Result<Json<NoticeList>, ApiError> {
+    let rows = state
+        .store
+        .list_notices(&session.user_id, 100)
+        .await
+        .map_err(|e| ApiError::from(crate::extract::Error::from(e)))?;
+    Ok(Json(NoticeList {
+        notices: rows
+            .into_iter()
+            .map(|n| NoticeResponse {
+                id: n.id,
+                kind: n.kind,
+                extract_id: n.extract_id,
+                message: n.message,
+                created_at: rfc3339(n.created_at),
+                read: n.read_at.is_some(),
+            })
+            .collect(),
+    }))
+}
+
+/// Marks one of your notices read.
+#[utoipa::path(post, path = "/api/v1/notices/{id}/read", tag = "extracts", params(("id" = String, Path)),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn read_notice(
+    State(state): State<AppState>,
+    SignedIn(session): SignedIn,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let marked = state
+        .store
+        .mark_notice_read(&session.user_id, &id, now)
+        .await
+        .map_err(|e| ApiError::from(crate::extract::Error::from(e)))?;
+    if marked {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound)
+    }
+}

@@ -1,0 +1,389 @@
+//! What keeps extracts safe when something is wrong: tampered chunks (D2), an unwritable audit
+//! log (E1), the release event before the first byte (E2), parallel downloads at the limit,
+//! crypto-shredding on time (D4, C4), canary members nowhere in plaintext (D1), formula cells
+//! neutralised (F1).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::extracts::{audit_actions, body, download, live_extract};
+use common::{prepare_with, spawn_app, spawn_app_in};
+use registervakt::extract::format;
+use registervakt::register::synthetic;
+use serde_json::json;
+
+const INVITE: &str = "district-assembly-invitation";
+
+async fn raw(app: &common::TestApp) -> sqlx::SqlitePool {
+    let db = app.dir.data.join(registervakt::config::SQLITE_STORE_FILE);
+    sqlx::SqlitePool::connect(&format!("sqlite:{}", db.display()))
+        .await
+        .unwrap()
+}
+
+fn uppsala_canary(seed: u64) -> synthetic::SyntheticMember {
+    let mut m = synthetic::canary(seed);
+    m.district = "Uppsala".into();
+    m
+}
+
+#[tokio::test]
+async fn a_flipped_bit_a_swapped_or_a_missing_chunk_sends_not_one_byte_and_is_audited() {
+    let app = spawn_app().await;
+    let anna = app.user("anna", &["staff:Uppsala"]).await;
+    let cookie = app.sign_in(&anna, "anna").await;
+    let fields = ["first_name", "last_name", "email"];
+    let a = live_extract(&app, &cookie, body(INVITE, "Uppsala", &fields, 60)).await;
+    let b = live_extract(&app, &cookie, body(INVITE, "Uppsala", &fields, 60)).await;
+    let pool = raw(&app).await;
+    let chunk = |id: &str| {
+        let id = id.to_owned();
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, Vec<u8>>(
+                "SELECT sealed FROM extract_chunks WHERE extract_id = ? AND seq = 0",
+            )
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    let (original_a, original_b) = (chunk(&a).await, chunk(&b).await);
+    let set = |id: &str, bytes: Vec<u8>| {
+        let id = id.to_owned();
+        let pool = pool.clone();
+        async move {
+            sqlx::query("UPDATE extract_chunks SET sealed = ? WHERE extract_id = ? AND seq = 0")
+                .bind(bytes)
+                .bind(id)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+    };
+    // A flipped bit.
+    let mut flipped = original_a.clone();
+    let last = flipped.len() - 20;
+    flipped[last] ^= 0x01;
+    set(&a, flipped).await;
+    let (status, _, bytes) = download(&app, &cookie, &a, "csv").await;
+    assert_eq!(status, 500);
+    assert!(
+        !bytes.starts_with(format::CSV_BOM),
+        "not one byte of the file"
+    );
+    // Swapped between extracts.
+    set(&a, original_b.clone()).await;
+    let (status, _, bytes) = download(&app, &cookie, &a, "csv").await;
+    assert_eq!(status, 500);
+    assert!(!bytes.starts_with(format::CSV_BOM));
+    // The right chunk again: it works, and the failed attempts took no download.
+    set(&a, original_a).await;
+    let (status, _, _) = download(&app, &cookie, &a, "csv").await;
+    assert_eq!(status, 200);
+    let meta = app
+        .get_json_with(&format!("/api/v1/extracts/{a}"), &cookie)
+        .await;
+    assert_eq!(meta["downloads"], 1);
+    // A missing chunk.
+    sqlx::query("DELETE FROM extract_chunks WHERE extract_id = ?")
+        .bind(&b)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let (status, _, bytes) = download(&app, &cookie, &b, "xlsx").await;
+    assert_eq!(status, 500);
+    assert!(!bytes.starts_with(b"PK"));
+    let damaged = audit_actions(&app)
+        .await
+        .iter()
+        .filter(|a| a.0 == "extract.integrity_fail")
+        .count();
+    assert_eq!(damaged, 3);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn parallel_downloads_never_pass_the_limit_and_the_last_one_shreds_the_extract() {
+    let app = spawn_app().await;
+    let anna = app.user("anna", &["staff:Uppsala"]).await;
+    let cookie = app.sign_in(&anna, "anna").await;
+    let id = live_extract(&app, &cookie, body(INVITE, "Uppsala", &["first_name"], 60)).await;
+    let limit = registervakt::config::ExtractConfig::default().max_downloads as usize;
+    let attempts = (0..12).map(|_| download(&app, &cookie, &id, "csv"));
+    let results = futures::future::join_all(attempts).await;
+    let ok = results.iter().filter(|r| r.0 == 200).count();
+    let gone = results.iter().filter(|r| r.0 == 410).count();
+    assert_eq!(
+        (ok, gone),
+        (limit, 12 - limit),
+        "{:?}",
+        results.iter().map(|r| r.0).collect::<Vec<_>>()
+    );
+    let released = audit_actions(&app)
+        .await
+        .iter()
+        .filter(|a| a.0 == "extract.download")
+        .count();
+    assert_eq!(released, limit);
+    for _ in 0..100 {
+        let meta = app
+            .get_json_with(&format!("/api/v1/extracts/{id}"), &cookie)
+            .await;
+        if meta["state"] == "shredded" {
+            assert_eq!(meta["end_reason"], "download_limit");
+            app.stop().await;
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the extract was not shredded at its download limit");
+}
+
+#[tokio::test]
+async fn with_the_audit_log_unwritable_nothing_is_released_and_it_recovers_by_itself() {
+    let app = spawn_app().await;
+    let anna = app.user("anna", &["staff:Uppsala"]).await;
+    let cookie = app.sign_in(&anna, "anna").await;
+    let id = live_extract(
+        &app,
+        &cookie,
+        body(INVITE, "Uppsala", &["first_name", "email"], 60),
+    )
+    .await;
+    let pool = raw(&app).await;
+    sqlx::query(
+        "CREATE TRIGGER audit_broken BEFORE INSERT ON audit_events \
+         BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let (status, _, bytes) = download(&app, &cookie, &id, "csv").await;
+    assert_eq!(status, 503);
+    assert!(
+        !String::from_utf8_lossy(&bytes).contains('@'),
+        "zero bytes of member data"
+    );
+    let (status, res) =
+        common::extracts::request(&app, &cookie, body(INVITE, "Uppsala", &["first_name"], 60))
+            .await;
+    assert_eq!(status, 503, "{res}");
+    let meta = app
+        .get_json_with(&format!("/api/v1/extracts/{id}"), &cookie)
+        .await;
+    assert_eq!(meta["downloads"], 0, "the failed release took no download");
+    sqlx::query("DROP TRIGGER audit_broken")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let (status, _, _) = download(&app, &cookie, &id, "csv").await;
+    assert_eq!(status, 200, "no restart needed");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_release_event_is_stored_before_the_first_byte_arrives() {
+    let app = spawn_app().await;
+    let anna = app.user("anna", &["staff:Uppsala"]).await;
+    let cookie = app.sign_in(&anna, "anna").await;
+    let id = live_extract(&app, &cookie, body(INVITE, "Uppsala", &["first_name"], 60)).await;
+    let res = app
+        .post_json(
+            &format!("/api/v1/extracts/{id}/download"),
+            Some(&cookie),
+            json!({ "format": "csv" }),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    // Headers are in, the body not yet read: the event is already committed (E2).
+    let actions: Vec<String> = audit_actions(&app).await.into_iter().map(|a| a.0).collect();
+    assert!(actions.contains(&"extract.download".to_owned()));
+    let bytes = res.bytes().await.unwrap();
+    assert!(bytes.starts_with(format::CSV_BOM));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_extract_with_a_one_minute_lifetime_is_shredded_within_a_minute_of_its_deadline() {
+    let app = spawn_app().await;
+    let anna = app.user("anna", &["staff:Uppsala"]).await;
+    let cookie = app.sign_in(&anna, "anna").await;
+    let id = live_extract(&app, &cookie, body(INVITE, "Uppsala", &["first_name"], 1)).await;
+    let meta = app
+        .get_json_with(&format!("/api/v1/extracts/{id}"), &cookie)
+        .await;
+    let deadline = time::OffsetDateTime::parse(
+        meta["expires_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let started = Instant::now();
+    let shredded_at = loop {
+        let meta = app
+            .get_json_with(&format!("/api/v1/extracts/{id}"), &cookie)
+            .await;
+        if meta["state"] == "shredded" {
+            break time::OffsetDateTime::now_utc();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(150),
+            "not shredded in time"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let late = (shredded_at - deadline).whole_seconds();
+    assert!(late <= 60, "shredded {late} s after the deadline");
+    let meta = app
+        .get_json_with(&format!("/api/v1/extracts/{id}"), &cookie)
+        .await;
+    assert_eq!(meta["end_reason"], "expired");
+    let (status, _, _) = download(&app, &cookie, &id, "csv").await;
+    assert_eq!(status, 410);
+    app.stop().await;
+}
+
+/// Every file below `dir` that holds `needle`.
+fn files_containing(dir: &std::path::Path, needle: &[u8]) -> Vec<String> {
+    let mut hits = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(bytes) = std::fs::read(&path) {
+                if bytes.windows(needle.len()).any(|w| w == needle) {
+                    hits.push(path.display().to_string());
+                }
+            }
+        }
+    }
+    hits
+}
+
+#[tokio::test]
+async fn canary_members_are_never_in_plaintext_in_the_data_dir_before_or_after_expiry() {
+    let marker = synthetic::canary_marker(42);
+    let dir = prepare_with(200, vec![uppsala_canary(42)]).await;
+    let app = spawn_app_in(dir).await;
+    let anna = app.user("anna", &["staff:Uppsala"]).await;
+    let cookie = app.sign_in(&anna, "anna").await;
+    let fields = ["first_name", "last_name", "email", "street_address"];
+    let id = live_extract(&app, &cookie, body(INVITE, "Uppsala", &fields, 60)).await;
+    let (status, _, csv) = download(&app, &cookie, &id, "csv").await;
+    assert_eq!(status, 200);
+    assert!(
+        String::from_utf8_lossy(&csv).contains(&marker),
+        "the canary is in the file"
+    );
+    let (status, _, _) = download(&app, &cookie, &id, "xlsx").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        files_containing(&app.dir.data, marker.as_bytes()),
+        Vec::<String>::new(),
+        "before expiry"
+    );
+    let done = app
+        .post_json(
+            &format!("/api/v1/extracts/{id}/done"),
+            Some(&cookie),
+            json!({}),
+        )
+        .await;
+    assert_eq!(done.status(), 204);
+    assert_eq!(
+        files_containing(&app.dir.data, marker.as_bytes()),
+        Vec::<String>::new(),
+        "after expiry"
+    );
+    let audit: String = audit_actions(&app).await.into_iter().map(|a| a.2).collect();
+    assert!(!audit.contains(&marker), "nor in the audit log");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn cells_that_a_spreadsheet_would_run_as_formulas_are_neutralised() {
+    let mut evil = uppsala_canary(7);
+    evil.first_name = "=HYPERLINK(\"http://evil.example\",\"klick\")".into();
+    evil.last_name = "@SUM(A1)".into();
+    let dir = prepare_with(50, vec![evil]).await;
+    let app = spawn_app_in(dir).await;
+    let anna = app.user("anna", &["staff:Uppsala"]).await;
+    let cookie = app.sign_in(&anna, "anna").await;
+    let id = live_extract(
+        &app,
+        &cookie,
+        body(INVITE, "Uppsala", &["first_name", "last_name"], 60),
+    )
+    .await;
+    let (_, _, csv) = download(&app, &cookie, &id, "csv").await;
+    let table = format::read_csv(&csv).unwrap();
+    assert!(
+        table.iter().any(|r| r[0].starts_with("'=HYPERLINK")),
+        "CSV neutralised"
+    );
+    assert!(
+        !table
+            .iter()
+            .any(|r| r[0].starts_with('=') || r[1].starts_with('@'))
+    );
+    let (_, _, xlsx) = download(&app, &cookie, &id, "xlsx").await;
+    let sheet = format::read_xlsx(&xlsx).unwrap();
+    assert!(
+        sheet.iter().any(|r| r[1] == "'@SUM(A1)"),
+        "XLSX neutralised"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_incident_switch_shreds_every_live_extract_and_stops_new_ones_until_lifted() {
+    let app = spawn_app().await;
+    let anna = app.user("anna", &["staff:Uppsala"]).await;
+    let farid = app.user("farid", &["auditor:*"]).await;
+    let cookie = app.sign_in(&anna, "anna").await;
+    let id = live_extract(&app, &cookie, body(INVITE, "Uppsala", &["first_name"], 60)).await;
+    let res = app
+        .post_json("/api/v1/freeze", Some(&cookie), json!({ "reason": "test" }))
+        .await;
+    assert_eq!(res.status(), 403, "staff cannot pull the switch");
+    let farid_c = app.sign_in(&farid, "farid").await;
+    let res = app
+        .post_json(
+            "/api/v1/freeze",
+            Some(&farid_c),
+            json!({ "reason": "misstänkt läcka" }),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let v: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(v["shredded"], 1);
+    let (status, _, _) = download(&app, &cookie, &id, "csv").await;
+    assert_eq!(status, 410);
+    let (status, res) =
+        common::extracts::request(&app, &cookie, body(INVITE, "Uppsala", &["first_name"], 60))
+            .await;
+    assert_eq!(
+        (status, res["error"].as_str()),
+        (423, Some("extracts_frozen"))
+    );
+    let res = app
+        .post_json(
+            "/api/v1/freeze/lift",
+            Some(&farid_c),
+            json!({ "reason": "utrett" }),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    live_extract(&app, &cookie, body(INVITE, "Uppsala", &["first_name"], 60)).await;
+    let actions: Vec<String> = audit_actions(&app).await.into_iter().map(|a| a.0).collect();
+    assert!(
+        actions.contains(&"extract.freeze".to_owned())
+            && actions.contains(&"extract.unfreeze".to_owned())
+    );
+    app.stop().await;
+}
