@@ -36,7 +36,7 @@ const FIELDS: [Field; 8] = [
 /// The synthetic register's seed; fixed so every run of the benchmark reads the same data.
 const SEED: u64 = 20_260_101;
 /// The filters use no age band, so the day only has to be fixed, not current.
-const TODAY: Date = time::macros::date!(2026 - 01 - 01);
+pub(super) const TODAY: Date = time::macros::date!(2026 - 01 - 01);
 
 /// Runs the benchmark and returns a markdown report.
 pub async fn connector_benchmark(
@@ -76,7 +76,7 @@ pub async fn connector_benchmark(
     }))
 }
 
-fn register_config(db: &Path) -> RegisterConfig {
+pub(super) fn register_config(db: &Path) -> RegisterConfig {
     RegisterConfig {
         url: SecretString::from(format!("sqlite:{}", db.display())),
         table: DEMO_TABLE.to_owned(),
@@ -88,7 +88,10 @@ fn register_config(db: &Path) -> RegisterConfig {
 
 /// Reuses `<dir>/register-<members>.sqlite` or writes it (via a temporary name, so an
 /// interrupted run never leaves a half-written file that a later run would trust).
-async fn ensure_register(dir: &Path, members: u64) -> anyhow::Result<(PathBuf, Option<Duration>)> {
+pub(super) async fn ensure_register(
+    dir: &Path,
+    members: u64,
+) -> anyhow::Result<(PathBuf, Option<Duration>)> {
     let db = dir.join(format!("register-{members}.sqlite"));
     if db.is_file() {
         return Ok((db, None));
@@ -105,8 +108,39 @@ async fn ensure_register(dir: &Path, members: u64) -> anyhow::Result<(PathBuf, O
     Ok((db, Some(took)))
 }
 
+/// The district of [`ensure_one_district_register`]'s members.
+pub(super) const ONE_DISTRICT: &str = "Uppsala";
+
+/// A register of `members` members all in [`ONE_DISTRICT`] (for the memory benchmark: one
+/// extract of a million rows), reused between runs like [`ensure_register`].
+pub(super) async fn ensure_one_district_register(
+    dir: &Path,
+    members: u64,
+) -> anyhow::Result<PathBuf> {
+    let db = dir.join(format!("register-{members}-one-district.sqlite"));
+    if db.is_file() {
+        return Ok(db);
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let partial = dir.join(format!("register-{members}-one-district.sqlite.partial"));
+    let _ = std::fs::remove_file(&partial);
+    let url = format!("sqlite:{}", partial.display());
+    let members = synthetic::generate(members, SEED).map(|mut m| {
+        m.district = ONE_DISTRICT.to_owned();
+        m.protected_identity = Some(false);
+        m
+    });
+    register_writer::write_register(&url, DEMO_TABLE, members).await?;
+    std::fs::rename(&partial, &db)
+        .with_context(|| format!("cannot move the register to {}", db.display()))?;
+    Ok(db)
+}
+
 /// Picks one district and a set of its branches whose included count is closest to `target`.
-async fn choose_filter(register: &Register, target: u64) -> anyhow::Result<(Filter, u64)> {
+pub(super) async fn choose_filter(
+    register: &Register,
+    target: u64,
+) -> anyhow::Result<(Filter, u64)> {
     let mut best: Option<(Filter, u64)> = None;
     for district in DISTRICTS {
         let code = DistrictCode::parse(district.name)?;
@@ -174,7 +208,7 @@ fn push_csv(line: &mut String, value: &str) {
 }
 
 /// `sqlite3 -readonly -csv <db> <sql>`, stdout read through a counting pipe; returns lines.
-async fn run_sqlite3(db: &Path, sql: &str) -> anyhow::Result<(u64, Duration)> {
+pub(super) async fn run_sqlite3(db: &Path, sql: &str) -> anyhow::Result<(u64, Duration)> {
     let (db, sql) = (db.to_owned(), sql.to_owned());
     tokio::task::spawn_blocking(move || -> anyhow::Result<(u64, Duration)> {
         let started = Instant::now();
@@ -224,7 +258,7 @@ fn sqlite3_version() -> anyhow::Result<String> {
     }
 }
 
-fn check_count(who: &str, got: u64, expected: u64) -> anyhow::Result<()> {
+pub(super) fn check_count(who: &str, got: u64, expected: u64) -> anyhow::Result<()> {
     if got != expected {
         bail!("{who} returned {got} rows but Register::count says {expected}");
     }
@@ -325,7 +359,7 @@ fn report(r: &Report<'_>) -> String {
     out
 }
 
-fn best_and_median(times: &[Duration]) -> (Duration, Duration) {
+pub(super) fn best_and_median(times: &[Duration]) -> (Duration, Duration) {
     let mut sorted = times.to_vec();
     sorted.sort();
     let best = sorted.first().copied().unwrap_or_default();
@@ -333,15 +367,15 @@ fn best_and_median(times: &[Duration]) -> (Duration, Duration) {
     (best, median)
 }
 
-fn ms(d: Duration) -> String {
+pub(super) fn ms(d: Duration) -> String {
     format!("{:.0} ms", d.as_secs_f64() * 1000.0)
 }
 
-fn cpus() -> usize {
+pub(super) fn cpus() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-fn cpu_model() -> String {
+pub(super) fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|info| {

@@ -3,6 +3,7 @@
 //! Each command fails with one sentence and a non-zero exit; none prints a secret.
 
 pub mod bench;
+pub mod bench_extract;
 pub mod demo;
 mod ops;
 mod policy;

@@ -64,6 +64,21 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 5)]
         runs: u32,
     },
+    /// Request → live and the CSV download of an extract vs `sqlite3 -csv` of the same rows,
+    /// and peak memory while building and downloading a large extract.
+    Extract {
+        #[arg(long, default_value = "bench-data")]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 1_000_000)]
+        members: u64,
+        #[arg(long, default_value_t = 100_000)]
+        rows: u64,
+        #[arg(long, default_value_t = 3)]
+        runs: u32,
+        /// Rows of the extract whose peak memory is measured.
+        #[arg(long, default_value_t = 1_000_000)]
+        memory_rows: u64,
+    },
 }
 
 pub async fn init(config: Option<&Path>) -> anyhow::Result<()> {
@@ -156,12 +171,30 @@ pub async fn register(cmd: RegisterCommand) -> anyhow::Result<()> {
 }
 
 pub async fn bench(cmd: BenchCommand) -> anyhow::Result<()> {
-    let BenchCommand::Connector {
-        dir,
-        members,
-        rows,
-        runs,
-    } = cmd;
+    let (dir, members, rows, runs) = match cmd {
+        BenchCommand::Connector {
+            dir,
+            members,
+            rows,
+            runs,
+        } => (dir, members, rows, runs),
+        BenchCommand::Extract {
+            dir,
+            members,
+            rows,
+            runs,
+            memory_rows,
+        } => {
+            if runs == 0 || memory_rows == 0 {
+                bail!("--runs and --memory-rows must be at least 1");
+            }
+            let report =
+                super::bench_extract::extract_benchmark(&dir, members, rows, runs, memory_rows)
+                    .await?;
+            println!("{report}");
+            return Ok(());
+        }
+    };
     if runs == 0 {
         bail!("--runs must be at least 1");
     }

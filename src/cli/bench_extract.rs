@@ -1,0 +1,338 @@
+//! `registervakt bench extract`: the whole extract path on a synthetic register — request to
+//! live (count, policy, streamed read, keyed order, sealing, ledger, commit) and the CSV
+//! download — against `sqlite3 -csv` of the same rows in the same run, plus the broker's peak
+//! memory while building and downloading a large extract.
+//!
+//! Guarantees: the broker is a real one (`Application::build_with_listener` on a fresh data dir
+//! inside `--dir`), the rows are the same for both sides (counts asserted), and the figures
+//! come with the machine and the command. Synthetic registers only.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use futures::StreamExt as _;
+use time::OffsetDateTime;
+
+use super::bench::{
+    best_and_median, choose_filter, cpu_model, cpus, ensure_register, ms, run_sqlite3,
+};
+use crate::app::{AppState, Application};
+use crate::auth::Username;
+use crate::auth::accounts::{self, NewUser};
+use crate::config::Config;
+use crate::crypto::Keyring;
+use crate::extract::deliver::{self, Body};
+use crate::extract::request::{self, Filters, Request};
+use crate::extract::{ExtractId, expire};
+use crate::policy::{Format, Principal, PurposeId};
+use crate::register::{Field, Filter, ProtectedIdentity, Register};
+
+/// The fields of the benchmark extract: eight, none sensitive, so no approver is needed.
+const FIELDS: [Field; 8] = [
+    Field::MemberId,
+    Field::FirstName,
+    Field::LastName,
+    Field::Email,
+    Field::Phone,
+    Field::StreetAddress,
+    Field::PostalCode,
+    Field::City,
+];
+
+const PURPOSE: &str = "bench-extract";
+
+/// A purpose catalogue with one purpose that allows a million rows without approval.
+fn bench_purposes() -> String {
+    let fields: Vec<String> = FIELDS
+        .iter()
+        .map(|f| format!("\"{}\"", f.as_str()))
+        .collect();
+    format!(
+        "[[purpose]]\nid = \"{PURPOSE}\"\nname_sv = \"Mätning\"\nname_en = \"Benchmark\"\n\
+         description_sv = \"Prestandamätning på syntetiska data.\"\n\
+         description_en = \"Performance measurement on synthetic data.\"\n\
+         allowed_fields = [{}]\nrequired_consents = []\nmax_rows = 2000000\n\
+         max_lifetime_minutes = 60\nformats = [\"csv\"]\n\
+         acknowledgement_sv = \"Syntetiska data.\"\nacknowledgement_en = \"Synthetic data.\"\n\n\
+         [purpose.approval]\nauto_max_rows = 2000000\ntwo_approvers_min_rows = 2000001\n\
+         sensitive_approvers = 2\n",
+        fields.join(", ")
+    )
+}
+
+/// A broker on `register_db`, with its own data dir, key file, policy and one staff user.
+async fn broker(
+    dir: &Path,
+    register_db: &Path,
+    district: &str,
+) -> anyhow::Result<(AppState, Principal)> {
+    let root = dir.join("brokers").join(crate::crypto::random_id128());
+    let data = root.join("data");
+    let policy = root.join("policy");
+    std::fs::create_dir_all(&data)?;
+    std::fs::create_dir_all(&policy)?;
+    let kek = root.join("kek.key");
+    Keyring::generate_file(&kek)?;
+    let texts = crate::policy::Texts::shipped();
+    std::fs::write(policy.join(crate::policy::MODEL_FILE), texts.model)?;
+    std::fs::write(
+        policy.join(crate::policy::PERMISSIONS_FILE),
+        texts.permissions,
+    )?;
+    std::fs::write(policy.join(crate::policy::PURPOSES_FILE), bench_purposes())?;
+    let url = format!("sqlite:{}", register_db.display());
+    let mut text = super::demo::config_text(&data, &kek, &url);
+    text.push_str(&format!(
+        "\n[policy]\ndir = {:?}\n",
+        policy.display().to_string()
+    ));
+    let config = Config::from_toml(&text)?;
+    crate::app::init_store(&config).await?.close().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let app = Application::build_with_listener(config, listener).await?;
+    let state = app.state().clone();
+    let role: crate::auth::RoleGrant = format!("staff:{district}").parse()?;
+    let new = NewUser {
+        username: Username::parse("bench")?,
+        display_name: "Bench".into(),
+        roles: vec![role.clone()],
+    };
+    let invitation = accounts::create_user(
+        &state.store,
+        crate::audit::Actor::cli(),
+        new,
+        3600,
+        OffsetDateTime::now_utc(),
+    )
+    .await?;
+    Ok((
+        state,
+        Principal {
+            user_id: invitation.user_id,
+            roles: vec![role],
+        },
+    ))
+}
+
+fn request_for(filter: &Filter) -> anyhow::Result<Request> {
+    Ok(Request {
+        purpose: PurposeId::parse(PURPOSE)?,
+        district: filter.district.clone(),
+        filters: Filters {
+            local_branches: filter.local_branches.clone(),
+            ..Filters::default()
+        },
+        fields: FIELDS.to_vec(),
+        lifetime_minutes: 60,
+        justification: "Prestandamätning på syntetiska data".into(),
+    })
+}
+
+/// Request → live, timed by polling the store every 2 ms.
+async fn snapshot(
+    state: &AppState,
+    who: &Principal,
+    filter: &Filter,
+) -> anyhow::Result<(ExtractId, u64, Duration)> {
+    let started = Instant::now();
+    let created = request::create(
+        state,
+        who,
+        request_for(filter)?,
+        true,
+        OffsetDateTime::now_utc(),
+    )
+    .await?;
+    loop {
+        let row = state
+            .store
+            .find_extract(created.id.as_str())
+            .await?
+            .context("the extract vanished")?;
+        match row.state.as_str() {
+            "building" => tokio::time::sleep(Duration::from_millis(2)).await,
+            "live" => {
+                let rows = u64::try_from(row.row_count.unwrap_or(0)).unwrap_or(0);
+                return Ok((created.id, rows, started.elapsed()));
+            }
+            other => bail!("the benchmark extract ended as {other}"),
+        }
+    }
+}
+
+/// The CSV download through the same code the HTTP handler streams; bytes counted.
+async fn download(
+    state: &AppState,
+    who: &Principal,
+    id: &ExtractId,
+) -> anyhow::Result<(u64, Duration)> {
+    let started = Instant::now();
+    let file = deliver::download(
+        state,
+        who,
+        id,
+        Format::Csv,
+        "bench",
+        OffsetDateTime::now_utc(),
+    )
+    .await?;
+    let mut bytes = 0u64;
+    match file.body {
+        Body::Stream(mut s) => {
+            while let Some(piece) = s.next().await {
+                bytes += piece?.len() as u64;
+            }
+        }
+        Body::Whole(b) => bytes = b.len() as u64,
+    }
+    Ok((bytes, started.elapsed()))
+}
+
+/// Resident and peak memory of this process (kB), from /proc/self/status.
+fn memory_kb() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Resets the peak (VmHWM) to the current RSS (Linux `clear_refs` value 5).
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+pub async fn extract_benchmark(
+    dir: &Path,
+    members: u64,
+    rows: u64,
+    runs: u32,
+    memory_rows: u64,
+) -> anyhow::Result<String> {
+    let _ = std::fs::remove_dir_all(dir.join("brokers"));
+    let (db, _) = ensure_register(dir, members).await?;
+    let register = Register::open(&super::bench::register_config(&db)).await?;
+    let (filter, expected) = choose_filter(&register, rows).await?;
+    let sql = register.sqlite3_statement(
+        &filter,
+        &FIELDS,
+        ProtectedIdentity::Exclude,
+        super::bench::TODAY,
+    )?;
+    let (state, who) = broker(dir, &db, filter.district.as_str()).await?;
+    let (mut snap, mut shell, mut down) = (Vec::new(), Vec::new(), Vec::new());
+    let mut bytes = 0;
+    for _ in 0..runs.max(1) {
+        let (id, n, took) = snapshot(&state, &who, &filter).await?;
+        super::bench::check_count("the snapshot", n, expected)?;
+        snap.push(took);
+        let (b, took) = download(&state, &who, &id).await?;
+        bytes = b;
+        down.push(took);
+        expire::shred(
+            &state,
+            &id,
+            crate::extract::ShredReason::Done,
+            &crate::audit::Actor::cli(),
+            OffsetDateTime::now_utc(),
+        )
+        .await?;
+        let (n, took) = run_sqlite3(&db, &sql).await?;
+        super::bench::check_count("sqlite3", n, expected)?;
+        shell.push(took);
+    }
+    let memory = memory_run(dir, memory_rows).await?;
+    Ok(report(
+        members, rows, runs, expected, bytes, &snap, &down, &shell, memory, &sql,
+    ))
+}
+
+/// Builds and downloads a `rows`-row extract from a register where every member is in one
+/// district; returns (idle RSS, peak RSS) in kB.
+async fn memory_run(dir: &Path, rows: u64) -> anyhow::Result<(u64, u64, u64)> {
+    let db = super::bench::ensure_one_district_register(dir, rows).await?;
+    let register = Register::open(&super::bench::register_config(&db)).await?;
+    let filter = Filter::district(crate::register::DistrictCode::parse(
+        super::bench::ONE_DISTRICT,
+    )?);
+    let (state, who) = broker(dir, &db, super::bench::ONE_DISTRICT).await?;
+    let n = register
+        .count(&filter, ProtectedIdentity::Exclude, super::bench::TODAY)
+        .await?
+        .included;
+    drop(register);
+    let (idle, _) = memory_kb();
+    reset_peak();
+    let (id, _, _) = snapshot(&state, &who, &filter).await?;
+    download(&state, &who, &id).await?;
+    let (_, peak) = memory_kb();
+    Ok((n, idle, peak))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn report(
+    members: u64,
+    rows: u64,
+    runs: u32,
+    matched: u64,
+    bytes: u64,
+    snap: &[Duration],
+    down: &[Duration],
+    shell: &[Duration],
+    (mem_rows, idle, peak): (u64, u64, u64),
+    sql: &str,
+) -> String {
+    let (sb, sm) = best_and_median(snap);
+    let (db, dm) = best_and_median(down);
+    let (qb, qm) = best_and_median(shell);
+    let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64().max(f64::EPSILON);
+    let mut out = String::from("## Extract benchmark\n\n");
+    out.push_str(&format!(
+        "- machine: {} logical CPUs, {}\n",
+        cpus(),
+        cpu_model()
+    ));
+    out.push_str(&format!(
+        "- command: `registervakt bench extract --members {members} --rows {rows} --runs {runs} --memory-rows {mem_rows}`\n"
+    ));
+    out.push_str(&format!(
+        "- {matched} rows × {} fields, CSV {bytes} bytes\n\n",
+        FIELDS.len()
+    ));
+    out.push_str("| step | best | median |\n|---|---:|---:|\n");
+    out.push_str(&format!(
+        "| snapshot: request → live | {} | {} |\n",
+        ms(sb),
+        ms(sm)
+    ));
+    out.push_str(&format!(
+        "| download: CSV stream | {} | {} |\n",
+        ms(db),
+        ms(dm)
+    ));
+    out.push_str(&format!(
+        "| `sqlite3 -readonly -csv` (baseline) | {} | {} |\n\n",
+        ms(qb),
+        ms(qm)
+    ));
+    out.push_str(&format!(
+        "Ratio snapshot / sqlite3: {:.2} (best), {:.2} (median). Download / sqlite3: {:.2} (best).\n\n",
+        ratio(sb, qb),
+        ratio(sm, qm),
+        ratio(db, qb)
+    ));
+    out.push_str(&format!(
+        "Memory, building and downloading a {mem_rows}-row extract: idle {} MiB, peak {} MiB, \
+         peak above idle {} MiB.\n\nStatement:\n\n```sql\n{sql}\n```\n",
+        idle / 1024,
+        peak / 1024,
+        peak.saturating_sub(idle) / 1024
+    ));
+    out
+}
