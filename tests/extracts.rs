@@ -101,6 +101,12 @@ async fn staff_get_exactly_the_approved_fields_as_csv_and_xlsx_and_then_every_pa
     let row = store.find_extract(&id).await.unwrap().unwrap();
     assert!(row.wrapped_key.is_none(), "the data key is destroyed");
     assert!(store.find_chunks(&id, 0, 10).await.unwrap().is_empty());
+    let rows = row.row_count.unwrap();
+    assert_eq!(
+        store.count_disclosures(&id).await.unwrap(),
+        rows,
+        "the ledger outlives the data"
+    );
     app.stop().await;
 }
 

@@ -446,6 +446,15 @@ impl Store {
         Ok(rows)
     }
 
+    /// How many members the ledger records for an extract (kept after shredding, E6).
+    pub async fn count_disclosures(&self, id: &str) -> Result<i64, Error> {
+        let n = on_pool!(self, pool => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM disclosures WHERE extract_id = $1")
+                .bind(id).fetch_one(pool).await?
+        });
+        Ok(n)
+    }
+
     /// Live extracts due for shredding now, with the reason: past the deadline, or at the
     /// download limit with the last download begun more than `settle_secs` ago.
     pub async fn list_due_for_shredding(

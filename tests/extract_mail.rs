@@ -1,0 +1,83 @@
+//! Notices by e-mail over a real SMTP server on loopback (aiosmtpd, tests/smtp/sink.py): the
+//! approver hears of a new request, the requester of the decision — and no mail holds member
+//! data. Needs `pip install -r tests/smtp/requirements.txt`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+mod smtp_support;
+
+use std::time::Duration;
+
+use common::extracts::{body, request, wait_settled};
+use common::{prepare_with, spawn_app_in};
+use registervakt::register::synthetic;
+use serde_json::json;
+use smtp_support::{SmtpSink, body_text, header_values};
+
+#[tokio::test]
+#[ignore = "needs Python aiosmtpd (pip install -r tests/smtp/requirements.txt)"]
+async fn approvers_and_requesters_are_told_by_email_without_any_member_data() {
+    let sink = SmtpSink::start().await;
+    let mut canary = synthetic::canary(9);
+    canary.district = "Uppsala".into();
+    let marker = synthetic::canary_marker(9);
+    let dir = prepare_with(100, vec![canary]).await;
+    let text = format!(
+        "{}\n[smtp]\nhost = \"127.0.0.1\"\nport = {}\nfrom = \"Registervakt <noreply@example.org>\"\ntls = \"none\"\n",
+        dir.config_text(),
+        sink.port
+    );
+    std::fs::write(&dir.config_path, text).unwrap();
+    let app = spawn_app_in(dir).await;
+    let anna = app.user("anna", &["staff:Uppsala"]).await;
+    let bertil = app.user("bertil", &["approver:Uppsala"]).await;
+    let db = app.dir.data.join(registervakt::config::SQLITE_STORE_FILE);
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}", db.display()))
+        .await
+        .unwrap();
+    for (user, email) in [
+        ("anna", "anna@example.org"),
+        ("bertil", "bertil@example.org"),
+    ] {
+        sqlx::query("UPDATE users SET email = ? WHERE username = ?")
+            .bind(email)
+            .bind(user)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    let anna_c = app.sign_in(&anna, "anna").await;
+    let asked = body(
+        "election-worker-recruitment",
+        "Uppsala",
+        &["first_name", "phone"],
+        60,
+    );
+    let (status, created) = request(&app, &anna_c, asked).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let first = sink.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(header_values(&first[0], "To"), ["bertil@example.org"]);
+    assert!(body_text(&first[0]).contains(&format!("/extracts/{id}")));
+    let bertil_c = app.sign_in(&bertil, "bertil").await;
+    let res = app
+        .post_json(
+            &format!("/api/v1/extracts/{id}/approve"),
+            Some(&bertil_c),
+            json!({ "request_hash": created["request_hash"], "comment": "ok" }),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(wait_settled(&app, &anna_c, &id).await["state"], "live");
+    let all = sink.wait_for(3, Duration::from_secs(10)).await;
+    let to_anna = all
+        .iter()
+        .filter(|m| header_values(m, "To") == ["anna@example.org"])
+        .count();
+    assert_eq!(to_anna, 2, "approved, then ready");
+    assert!(
+        all.iter().all(|m| !m.contains(&marker)),
+        "no member data in any mail"
+    );
+    app.stop().await;
+}

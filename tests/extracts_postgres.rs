@@ -1,0 +1,100 @@
+//! The extract path on a PostgreSQL store: request, approval, download within the limit under
+//! parallel downloads, "I'm done", and the disclosure ledger kept after shredding.
+//! Runs when `REGISTERVAKT_TEST_POSTGRES_URL` is set (each test gets a fresh database).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::extracts::{body, download, live_extract, request, wait_settled};
+use common::{prepare, spawn_app_in};
+use serde_json::json;
+use sqlx::Executor as _;
+
+/// A broker whose store is a fresh PostgreSQL database.
+async fn spawn_on_postgres() -> common::TestApp {
+    let admin_url = std::env::var("REGISTERVAKT_TEST_POSTGRES_URL")
+        .expect("REGISTERVAKT_TEST_POSTGRES_URL must be set for the PostgreSQL suite");
+    let db = format!("rv_extracts_{}", registervakt::crypto::random_id128());
+    let admin = sqlx::PgPool::connect(&admin_url).await.unwrap();
+    admin
+        .execute(format!("CREATE DATABASE {db}").as_str())
+        .await
+        .unwrap();
+    admin.close().await;
+    let mut url = url::Url::parse(&admin_url).unwrap();
+    url.set_path(&db);
+    let dir = prepare(200).await;
+    let text = dir.config_text().replacen(
+        "[store]\n",
+        &format!("[store]\nurl = {:?}\n", url.as_str()),
+        1,
+    );
+    std::fs::write(&dir.config_path, text).unwrap();
+    spawn_app_in(dir).await
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL (REGISTERVAKT_TEST_POSTGRES_URL)"]
+async fn postgres_store_runs_the_whole_extract_path_and_keeps_the_ledger_after_shredding() {
+    let app = spawn_on_postgres().await;
+    let anna = app.user("anna", &["staff:Uppsala"]).await;
+    let bertil = app.user("bertil", &["approver:Uppsala"]).await;
+    let anna_c = app.sign_in(&anna, "anna").await;
+    let asked = body(
+        "election-worker-recruitment",
+        "Uppsala",
+        &["first_name", "phone"],
+        60,
+    );
+    let (status, created) = request(&app, &anna_c, asked).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let bertil_c = app.sign_in(&bertil, "bertil").await;
+    let res = app
+        .post_json(
+            &format!("/api/v1/extracts/{id}/approve"),
+            Some(&bertil_c),
+            json!({ "request_hash": created["request_hash"], "comment": "ok" }),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(wait_settled(&app, &anna_c, &id).await["state"], "live");
+    let attempts = (0..8).map(|_| download(&app, &anna_c, &id, "csv"));
+    let ok = futures::future::join_all(attempts)
+        .await
+        .iter()
+        .filter(|r| r.0 == 200)
+        .count();
+    assert_eq!(ok, 3, "the download limit holds on PostgreSQL");
+    let other = live_extract(
+        &app,
+        &anna_c,
+        body(
+            "district-assembly-invitation",
+            "Uppsala",
+            &["first_name"],
+            60,
+        ),
+    )
+    .await;
+    let done = app
+        .post_json(
+            &format!("/api/v1/extracts/{other}/done"),
+            Some(&anna_c),
+            json!({}),
+        )
+        .await;
+    assert_eq!(done.status(), 204);
+    let (status, _, _) = download(&app, &anna_c, &other, "csv").await;
+    assert_eq!(status, 410);
+    let store = app.store().await;
+    let row = store.find_extract(&other).await.unwrap().unwrap();
+    assert!(row.wrapped_key.is_none());
+    assert!(store.find_chunks(&other, 0, 1).await.unwrap().is_empty());
+    assert_eq!(
+        store.count_disclosures(&other).await.unwrap(),
+        row.row_count.unwrap()
+    );
+    registervakt::audit::verify(&store).await.unwrap();
+    app.stop().await;
+}
