@@ -31,21 +31,20 @@ async fn approvers_and_requesters_are_told_by_email_without_any_member_data() {
     let app = spawn_app_in(dir).await;
     let anna = app.user("anna", &["staff:Uppsala"]).await;
     let bertil = app.user("bertil", &["approver:Uppsala"]).await;
-    let db = app.dir.data.join(registervakt::config::SQLITE_STORE_FILE);
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}", db.display()))
-        .await
-        .unwrap();
+    let store = app.store().await;
     for (user, email) in [
         ("anna", "anna@example.org"),
         ("bertil", "bertil@example.org"),
     ] {
-        sqlx::query("UPDATE users SET email = ? WHERE username = ?")
-            .bind(email)
-            .bind(user)
-            .execute(&pool)
+        let (actor, now) = (
+            registervakt::audit::Actor::cli(),
+            time::OffsetDateTime::now_utc(),
+        );
+        registervakt::auth::accounts::set_email(&store, actor, user, Some(email), now)
             .await
             .unwrap();
     }
+    store.close().await;
     let anna_c = app.sign_in(&anna, "anna").await;
     let asked = body(
         "election-worker-recruitment",

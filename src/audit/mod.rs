@@ -47,6 +47,8 @@ pub enum Action {
     InvitationAccepted,
     UserDisabled,
     UserEnabled,
+    /// The address notices are e-mailed to was set or cleared (the address is not logged).
+    UserEmailChanged,
     /// An admin removed a user's second factor (they must enrol again).
     SecondFactorReset,
     /// Password accepted; the second factor is still needed.
@@ -124,6 +126,7 @@ impl Action {
         Action::InvitationAccepted,
         Action::UserDisabled,
         Action::UserEnabled,
+        Action::UserEmailChanged,
         Action::SecondFactorReset,
         Action::PasswordAccepted,
         Action::PasswordRejected,
@@ -169,6 +172,7 @@ impl Action {
             Action::InvitationAccepted => "user.invitation_accept",
             Action::UserDisabled => "user.disable",
             Action::UserEnabled => "user.enable",
+            Action::UserEmailChanged => "user.email",
             Action::SecondFactorReset => "auth.second_factor_reset",
             Action::PasswordAccepted => "auth.password_ok",
             Action::PasswordRejected => "auth.password_fail",

@@ -195,6 +195,51 @@ pub async fn set_enabled(
     Ok(())
 }
 
+/// Sets (or with `None` clears) the address notices are e-mailed to. The address itself is
+/// not put in the audit log, only that it changed.
+pub async fn set_email(
+    store: &Store,
+    actor: Actor,
+    username: &str,
+    email: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<(), Error> {
+    if let Some(address) = email {
+        check_email(address)?;
+    }
+    let user = find(store, username).await?;
+    let mut tx = store.begin().await?;
+    store::accounts::set_email(&mut tx, &user.id, email, unix(now)).await?;
+    let event = Event::new(
+        Action::UserEmailChanged,
+        actor,
+        &format!("user:{}", user.username),
+        Outcome::Success,
+        json!({ "set": email.is_some() }),
+    );
+    audit::record(&mut tx, &event, now).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A plausible address: one `@` with text on both sides, no spaces or control characters,
+/// at most 254 characters (RFC 5321 §4.5.3.1.3). The mail server has the last word.
+fn check_email(address: &str) -> Result<(), Error> {
+    let ok = address.len() <= 254
+        && !address
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>')
+        && matches!(address.split_once('@'), Some((local, domain)) if !local.is_empty() && domain.contains('.') && !domain.contains('@'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::BadInput(format!(
+            "{:?} is not an e-mail address; write it as name@example.org",
+            address.chars().take(64).collect::<String>()
+        )))
+    }
+}
+
 /// Removes the user's TOTP and recovery codes; they enrol again at their next sign-in.
 pub async fn reset_second_factor(
     store: &Store,

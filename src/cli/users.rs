@@ -1,4 +1,4 @@
-//! `registervakt user add|list|disable|enable|reset-2fa`: account administration from the
+//! `registervakt user add|list|disable|enable|set-email|reset-2fa`: account administration from the
 //! command line (audited as `cli:<os user>`).
 
 use std::path::PathBuf;
@@ -34,6 +34,18 @@ pub enum UserCommand {
     /// Disable a user; their sessions end at once.
     Disable {
         username: String,
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Set the address a user's notices are e-mailed to (when `[smtp]` is configured).
+    #[command(name = "set-email")]
+    SetEmail {
+        username: String,
+        /// The address; leave out with --clear to stop e-mail.
+        #[arg(long, required_unless_present = "clear")]
+        email: Option<String>,
+        #[arg(long, conflicts_with = "email")]
+        clear: bool,
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
@@ -88,6 +100,7 @@ pub async fn run(cmd: UserCommand) -> anyhow::Result<()> {
         | UserCommand::List { config }
         | UserCommand::Disable { config, .. }
         | UserCommand::Enable { config, .. }
+        | UserCommand::SetEmail { config, .. }
         | UserCommand::Reset2fa { config, .. }
         | UserCommand::LinkOidc { config, .. }
         | UserCommand::Grant { config, .. }
@@ -155,6 +168,14 @@ pub async fn run(cmd: UserCommand) -> anyhow::Result<()> {
                 .await
                 .map(|()| println!("{username} is enabled"))
         }
+        UserCommand::SetEmail {
+            username, email, ..
+        } => accounts::set_email(&store, Actor::cli(), &username, email.as_deref(), now)
+            .await
+            .map(|()| match &email {
+                Some(_) => println!("{username}'s notices will also be e-mailed"),
+                None => println!("{username}'s notices are no longer e-mailed"),
+            }),
         UserCommand::Grant { username, role, .. } => {
             change(&store, &username, &role, Change::Grant, now).await
         }

@@ -90,6 +90,19 @@ pub async fn set_password(tx: &mut Tx, user_id: &str, phc: &str, now: i64) -> Re
 }
 
 /// Sets `status` and bumps the auth epoch, ending every session of the user.
+pub async fn set_email(
+    tx: &mut Tx,
+    user_id: &str,
+    email: Option<&str>,
+    now: i64,
+) -> Result<(), Error> {
+    on_tx!(tx, conn => {
+        sqlx::query("UPDATE users SET email = $2, updated_at = $3 WHERE id = $1")
+            .bind(user_id).bind(email).bind(now).execute(conn).await?;
+    });
+    Ok(())
+}
+
 pub async fn set_status(tx: &mut Tx, user_id: &str, status: &str, now: i64) -> Result<(), Error> {
     on_tx!(tx, conn => {
         sqlx::query("UPDATE users SET status = $2, auth_epoch = auth_epoch + 1, updated_at = $3 WHERE id = $1")
