@@ -500,10 +500,10 @@ impl Config {
                 "use a value between 1 and 60 seconds: expired extracts must go within a minute",
             ));
         }
-        if let Some(smtp) = &self.smtp {
-            if let Err((key, problem, fix)) = smtp.validate() {
-                return Err(Error::invalid(key, problem, fix));
-            }
+        if let Some(smtp) = &self.smtp
+            && let Err((key, problem, fix)) = smtp.validate()
+        {
+            return Err(Error::invalid(key, problem, fix));
         }
         if self.register.columns.is_empty() {
             return Err(Error::invalid(

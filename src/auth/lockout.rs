@@ -87,7 +87,7 @@ pub fn after_failure(state: FactorState, now: i64) -> (FactorState, Option<Event
         next.locked_until = None;
         return (next, Some(Event::Disabled));
     }
-    if failures % FAILURES_PER_LOCK != 0 {
+    if !failures.is_multiple_of(FAILURES_PER_LOCK) {
         return (next, None);
     }
     let duration_secs = lock_duration(state.locks);

@@ -228,10 +228,10 @@ fn random_fields(rng: &mut ChaCha8Rng, purpose: Option<&Purpose>) -> Vec<Field> 
     }
     let count = rng.gen_range(0..=pool.len().min(5));
     let mut fields: Vec<Field> = pool.choose_multiple(rng, count).copied().collect();
-    if rng.gen_ratio(1, 20) {
-        if let Some(first) = fields.first().copied() {
-            fields.push(first);
-        }
+    if rng.gen_ratio(1, 20)
+        && let Some(first) = fields.first().copied()
+    {
+        fields.push(first);
     }
     fields
 }

@@ -239,13 +239,13 @@ fn validate(raw: raw::Purpose, at: &Locator<'_>) -> Result<Purpose, Error> {
     let formats = formats(&raw.formats, at)?;
     let valid_from = date(raw.valid_from.as_deref(), "valid_from", at)?;
     let valid_to = date(raw.valid_to.as_deref(), "valid_to", at)?;
-    if let (Some(from), Some(to)) = (valid_from, valid_to) {
-        if from > to {
-            return Err(at.error(
-                "valid_from",
-                format!("valid_from ({from}) is after valid_to ({to})"),
-            ));
-        }
+    if let (Some(from), Some(to)) = (valid_from, valid_to)
+        && from > to
+    {
+        return Err(at.error(
+            "valid_from",
+            format!("valid_from ({from}) is after valid_to ({to})"),
+        ));
     }
     Ok(Purpose {
         id,

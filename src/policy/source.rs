@@ -61,14 +61,14 @@ impl Source {
                 texts: self.base_texts.clone(),
             });
         };
-        if let Some((v, policy, texts)) = self.cache.read().await.as_ref() {
-            if *v == version {
-                return Ok(Current {
-                    version: Some(version),
-                    policy: policy.clone(),
-                    texts: texts.clone(),
-                });
-            }
+        if let Some((v, policy, texts)) = self.cache.read().await.as_ref()
+            && *v == version
+        {
+            return Ok(Current {
+                version: Some(version),
+                policy: policy.clone(),
+                texts: texts.clone(),
+            });
         }
         let row = store
             .find_policy_version(version)

@@ -187,12 +187,12 @@ impl Filter {
     pub fn validate(&self, mapping: &Mapping) -> Result<(), Error> {
         check_list("local branches", &self.local_branches)?;
         check_list("statuses", &self.statuses)?;
-        if let (Some(from), Some(to)) = (self.joined_from, self.joined_to) {
-            if from > to {
-                return Err(Error::InvalidFilter(
-                    "joined_from is after joined_to".to_owned(),
-                ));
-            }
+        if let (Some(from), Some(to)) = (self.joined_from, self.joined_to)
+            && from > to
+        {
+            return Err(Error::InvalidFilter(
+                "joined_from is after joined_to".to_owned(),
+            ));
         }
         if let Some(age) = self.age {
             age.validate()?;
