@@ -61,15 +61,16 @@ CREATE TABLE extract_chunks (
     PRIMARY KEY (extract_id, seq)
 );
 
--- The disclosure ledger: which members an extract held, as keyed pseudonyms (HMAC-SHA256),
--- and where each stood in the delivered file (the per-extract keyed order is the file's
--- fingerprint). Kept after shredding, so "who received member M" stays answerable (E6).
+-- The disclosure ledger: which members an extract held, as keyed pseudonyms (the first 128
+-- bits of HMAC-SHA256 under the broker's pseudonym key), and where each stood in the delivered
+-- file (the per-extract keyed order is the file's fingerprint). Kept after shredding, so "who
+-- received member M" stays answerable (E6).
 CREATE TABLE disclosures (
     extract_id TEXT   NOT NULL REFERENCES extracts (id),
     position   BIGINT NOT NULL,
-    member_ref TEXT   NOT NULL,
+    member_ref BLOB   NOT NULL,
     PRIMARY KEY (extract_id, position)
-);
+) WITHOUT ROWID;
 CREATE INDEX disclosures_by_member ON disclosures (member_ref);
 
 -- In-app notices (and the record of which were also e-mailed). No member data.

@@ -65,7 +65,7 @@ use std::str::FromStr;
 
 pub use envelope::DataKey;
 pub use keyring::Keyring;
-pub use pseudonym::{OrderKey, PSEUDONYM_KEY_NAME, PseudonymKey};
+pub use pseudonym::{MemberRef, OrderKey, PSEUDONYM_KEY_NAME, PseudonymKey};
 pub use token::{constant_time_eq, random_bytes, random_id128, random_token, sha256_hex};
 
 /// Version byte at the start of every sealed value; bump it when the layout changes.

@@ -41,15 +41,35 @@ impl PseudonymKey {
         Some(PseudonymKey(Box::new(Zeroizing::new(array))))
     }
 
-    /// The member's reference: 64 lowercase hex characters.
-    pub fn member_ref(&self, member_id: &str) -> String {
-        hex::encode(hmac(&self.0[..], MEMBER_DOMAIN, member_id.as_bytes()))
+    /// The member's reference: the first 128 bits of the HMAC (ample against collisions
+    /// among any register's members, and half the ledger's index).
+    pub fn member_ref(&self, member_id: &str) -> MemberRef {
+        let mac = hmac(&self.0[..], MEMBER_DOMAIN, member_id.as_bytes());
+        let mut first = [0u8; 16];
+        first.copy_from_slice(&mac[..16]);
+        MemberRef(first)
     }
 }
 
 impl fmt::Debug for PseudonymKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("PseudonymKey([redacted])")
+    }
+}
+
+/// A member's pseudonym. Shown as 32 lowercase hex characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MemberRef([u8; 16]);
+
+impl MemberRef {
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+}
+
+impl fmt::Display for MemberRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
     }
 }
 
@@ -97,7 +117,7 @@ mod tests {
         assert_eq!(a.member_ref("1001"), a.member_ref("1001"));
         assert_ne!(a.member_ref("1001"), a.member_ref("1002"));
         assert_ne!(a.member_ref("1001"), b.member_ref("1001"));
-        assert_eq!(a.member_ref("1001").len(), 64);
+        assert_eq!(a.member_ref("1001").to_string().len(), 32);
     }
 
     #[test]
@@ -105,9 +125,10 @@ mod tests {
         // Computed independently with Python's hmac module:
         // hmac.new(bytes([1] * 32), b"registervakt/member\x001001", hashlib.sha256).hexdigest()
         let key = PseudonymKey::from_slice(&[1u8; 32]).unwrap();
+        // The reference is the first 128 bits.
         assert_eq!(
-            key.member_ref("1001"),
-            "c779af0745859dec7997cf6515d32e87653c750c6ec9f4c492a6676ea1197999"
+            key.member_ref("1001").to_string(),
+            "c779af0745859dec7997cf6515d32e87"
         );
     }
 

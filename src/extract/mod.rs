@@ -29,6 +29,7 @@ pub mod expire;
 pub mod format;
 pub mod lifecycle;
 pub mod request;
+pub mod review;
 pub mod snapshot;
 
 use std::fmt;
@@ -39,7 +40,7 @@ use crate::{audit, crypto, register, store};
 /// Rows per sealed chunk, and the window within which the keyed order shuffles rows.
 pub const CHUNK_ROWS: usize = 512;
 /// Chunks written per store transaction while building (other writers interleave between).
-pub const CHUNKS_PER_TRANSACTION: usize = 16;
+pub const CHUNKS_PER_TRANSACTION: usize = 64;
 /// How long a broker's lease on a build lasts without renewal.
 pub const BUILD_LEASE_SECS: i64 = 120;
 /// A build is retried this many times after its broker died, then it fails.

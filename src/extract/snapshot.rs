@@ -82,7 +82,7 @@ pub(crate) async fn record_failure(
 #[derive(Default)]
 struct Pending {
     chunks: Vec<(i64, Vec<u8>)>,
-    ledger: Vec<(i64, String)>,
+    ledger: Vec<(i64, crate::crypto::MemberRef)>,
 }
 
 /// Where the build is.

@@ -232,7 +232,7 @@ const LEDGER_ROWS_PER_STATEMENT: usize = 500;
 pub async fn insert_disclosures(
     tx: &mut Tx,
     id: &str,
-    rows: &[(i64, String)],
+    rows: &[(i64, crate::crypto::MemberRef)],
 ) -> Result<(), Error> {
     for part in rows.chunks(LEDGER_ROWS_PER_STATEMENT) {
         match tx {
@@ -243,7 +243,7 @@ pub async fn insert_disclosures(
                 qb.push_values(part, |mut b, (position, member)| {
                     b.push_bind(id)
                         .push_bind(*position)
-                        .push_bind(member.as_str());
+                        .push_bind(member.as_bytes().as_slice());
                 });
                 qb.build().execute(&mut **t).await?;
             }
@@ -254,7 +254,7 @@ pub async fn insert_disclosures(
                 qb.push_values(part, |mut b, (position, member)| {
                     b.push_bind(id)
                         .push_bind(*position)
-                        .push_bind(member.as_str());
+                        .push_bind(member.as_bytes().as_slice());
                 });
                 qb.build().execute(&mut **t).await?;
             }
@@ -518,23 +518,26 @@ impl Store {
     }
 
     /// Extracts that were downloaded, ended before `ended_before`, and whose requester has
-    /// not confirmed deleting the copies; in `districts` only unless `None`.
+    /// not confirmed deleting the copies, oldest first; in `districts` only unless `None`.
     pub async fn list_attestations_overdue(
         &self,
         ended_before: i64,
         districts: Option<&[String]>,
+        limit: i64,
     ) -> Result<Vec<ExtractRow>, Error> {
-        let rows = self
-            .list_extracts_in_state("shredded", districts, 500)
-            .await?;
-        Ok(rows
-            .into_iter()
-            .filter(|r| {
-                r.downloads > 0
-                    && r.attested_at.is_none()
-                    && r.ended_at.is_some_and(|t| t <= ended_before)
-            })
-            .collect())
+        let rows = match &self.backend {
+            Backend::Sqlite(pool) => {
+                let mut qb: QueryBuilder<'_, sqlx::Sqlite> = QueryBuilder::new("");
+                overdue_query(&mut qb, ended_before, districts, limit);
+                qb.build_query_as().fetch_all(pool).await?
+            }
+            Backend::Postgres(pool) => {
+                let mut qb: QueryBuilder<'_, sqlx::Postgres> = QueryBuilder::new("");
+                overdue_query(&mut qb, ended_before, districts, limit);
+                qb.build_query_as().fetch_all(pool).await?
+            }
+        };
+        Ok(rows)
     }
 
     /// Renews a build's lease; false when the build was taken over or ended.
@@ -697,18 +700,32 @@ impl Store {
     }
 }
 
-fn state_query<'a, DB: sqlx::Database>(
+fn overdue_query<'a, DB: sqlx::Database>(
     qb: &mut QueryBuilder<'a, DB>,
-    state: &'a str,
+    ended_before: i64,
     districts: Option<&'a [String]>,
     limit: i64,
 ) where
-    &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
     &'a String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
     i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
 {
-    qb.push(format!("SELECT {COLUMNS} FROM extracts WHERE state = "));
-    qb.push_bind(state);
+    qb.push(format!(
+        "SELECT {COLUMNS} FROM extracts WHERE state = 'shredded' AND downloads > 0 \
+         AND attested_at IS NULL AND ended_at <= "
+    ));
+    qb.push_bind(ended_before);
+    push_districts(qb, districts);
+    qb.push(" ORDER BY ended_at, id LIMIT ");
+    qb.push_bind(limit);
+}
+
+/// ` AND district IN (…)`, or nothing for `None` (party-wide), or no rows for an empty list.
+fn push_districts<'a, DB: sqlx::Database>(
+    qb: &mut QueryBuilder<'a, DB>,
+    districts: Option<&'a [String]>,
+) where
+    &'a String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
     if let Some(districts) = districts {
         if districts.is_empty() {
             qb.push(" AND 1 = 0");
@@ -721,6 +738,21 @@ fn state_query<'a, DB: sqlx::Database>(
             qb.push(")");
         }
     }
+}
+
+fn state_query<'a, DB: sqlx::Database>(
+    qb: &mut QueryBuilder<'a, DB>,
+    state: &'a str,
+    districts: Option<&'a [String]>,
+    limit: i64,
+) where
+    &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    &'a String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    qb.push(format!("SELECT {COLUMNS} FROM extracts WHERE state = "));
+    qb.push_bind(state);
+    push_districts(qb, districts);
     qb.push(" ORDER BY created_at, id LIMIT ");
     qb.push_bind(limit);
 }
