@@ -145,6 +145,12 @@ pub async fn attest_deleted(
     now: OffsetDateTime,
 ) -> Result<(), Error> {
     let row = lifecycle::find_own(state, who, id).await?;
+    if row.state == "live" {
+        return Err(Error::Conflict(
+            "still_live",
+            "the extract can still be downloaded; say \"I'm done\" first, then confirm".into(),
+        ));
+    }
     if row.downloads == 0 {
         return Err(Error::Conflict(
             "nothing_downloaded",

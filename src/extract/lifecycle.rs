@@ -166,12 +166,6 @@ pub async fn decide(
     if verdict == Verdict::Deny && comment.is_empty() {
         return Err(Error::BadInput("say why you deny the request".into()));
     }
-    if verdict == Verdict::Approve && request_hash != Some(row.request_hash.as_str()) {
-        return Err(Error::Conflict(
-            "request_changed",
-            "the request is not the one you reviewed; reload it and decide again".into(),
-        ));
-    }
     let policy = policy_now(state).await?;
     if let Err(code) = crate::policy::may_approve(
         approver,
@@ -186,6 +180,12 @@ pub async fn decide(
             ),
         };
         return Err(Error::Denied { code, reason });
+    }
+    if verdict == Verdict::Approve && request_hash != Some(row.request_hash.as_str()) {
+        return Err(Error::Conflict(
+            "request_changed",
+            "the request is not the one you reviewed; reload it and decide again".into(),
+        ));
     }
     let request = Request::from_json(&row.request)?;
     let permit = policy

@@ -20,11 +20,10 @@ use super::json::ApiJson;
 use super::policy_api::principal;
 use super::session::{ClientAddr, SignedIn, StepUp};
 use crate::app::AppState;
-use crate::auth::Role;
 use crate::extract::deliver::{self, Body as FileBody};
 use crate::extract::lifecycle::{self, Verdict};
 use crate::extract::request::{self, Request};
-use crate::extract::{ExtractId, expire};
+use crate::extract::{ExtractId, expire, review};
 use crate::policy::Format;
 
 /// How many members a request would hold: a count, never rows (audited). Needs
@@ -109,80 +108,26 @@ pub async fn list_extracts(
     Query(q): Query<ListQuery>,
 ) -> Result<Json<ExtractList>, ApiError> {
     let who = principal(&state, &session).await?;
-    let districts = lifecycle::districts_with(&who, Role::Approver);
-    let store = &state.store;
-    let map = |e: crate::store::Error| ApiError::from(crate::extract::Error::from(e));
+    let now = OffsetDateTime::now_utc();
     let rows = if q.pending {
-        let rows = store
-            .list_extracts_in_state("pending", districts.as_deref(), 200)
-            .await
-            .map_err(map)?;
-        rows.into_iter()
-            .filter(|r| r.requester_id != who.user_id)
-            .collect()
+        review::queue(&state, &who).await?
     } else if q.overdue {
-        let grace = i64::from(state.config.extracts.attest_grace_hours) * 3600;
-        let before = OffsetDateTime::now_utc().unix_timestamp() - grace;
-        store
-            .list_attestations_overdue(before, districts.as_deref())
-            .await
-            .map_err(map)?
+        review::overdue(&state, &who, now).await?
     } else {
-        store
-            .list_extracts_by_requester(&who.user_id, 200)
-            .await
-            .map_err(map)?
+        review::own(&state, &who).await?
     };
     let mut extracts = Vec::with_capacity(rows.len());
     for row in rows {
-        let mut item = describe(&state, &row).await?;
-        if q.pending {
-            item.requester_history = history(&state, &row).await?;
-        }
+        let history = if q.pending {
+            review::history(&state, &row).await?
+        } else {
+            Vec::new()
+        };
+        let mut item = extract_response(&review::describe(&state, row).await?);
+        item.requester_history = history.iter().map(history_item).collect();
         extracts.push(item);
     }
     Ok(Json(ExtractList { extracts }))
-}
-
-async fn describe(
-    state: &AppState,
-    row: &crate::store::extracts::ExtractRow,
-) -> Result<ExtractResponse, ApiError> {
-    let map = |e: crate::store::Error| ApiError::from(crate::extract::Error::from(e));
-    let verdicts = state.store.list_decisions(&row.id).await.map_err(map)?;
-    let requester = state
-        .store
-        .find_user_by_id(&row.requester_id)
-        .await
-        .map_err(map)?
-        .map_or_else(|| row.requester_id.clone(), |u| u.username);
-    Ok(extract_response(row, requester, verdicts))
-}
-
-/// The requester's ten latest other requests: purpose, district, state, size — never data.
-async fn history(
-    state: &AppState,
-    row: &crate::store::extracts::ExtractRow,
-) -> Result<Vec<HistoryItem>, ApiError> {
-    let map = |e: crate::store::Error| ApiError::from(crate::extract::Error::from(e));
-    let rows = state
-        .store
-        .list_extracts_by_requester(&row.requester_id, 11)
-        .await
-        .map_err(map)?;
-    Ok(rows
-        .into_iter()
-        .filter(|r| r.id != row.id)
-        .take(10)
-        .map(|r| HistoryItem {
-            id: r.id,
-            purpose: r.purpose,
-            district: r.district,
-            state: r.state,
-            created_at: rfc3339(r.created_at),
-            row_count: r.row_count,
-        })
-        .collect())
 }
 
 /// One extract's metadata (never its data). Its requester, or an approver or admin for its
@@ -198,7 +143,9 @@ pub async fn show_extract(
     let id = ExtractId::parse(&id)?;
     let who = principal(&state, &session).await?;
     let row = lifecycle::find_visible(&state, &who, &id).await?;
-    Ok(Json(describe(&state, &row).await?))
+    Ok(Json(extract_response(
+        &review::describe(&state, row).await?,
+    )))
 }
 
 async fn decide(

@@ -8,9 +8,10 @@ use utoipa::ToSchema;
 
 use super::error::ApiError;
 use crate::extract::request::{self, Filters, Request};
+use crate::extract::review::Described;
 use crate::policy::PurposeId;
 use crate::register::{DistrictCode, Field};
-use crate::store::extracts::{DecisionRow, ExtractRow};
+use crate::store::extracts::ExtractRow;
 
 /// Which members, beyond the district. Every list is ANDed; values within a list ORed.
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -214,6 +215,18 @@ pub struct NoticeList {
     pub notices: Vec<NoticeResponse>,
 }
 
+/// An earlier request, for the approver's review.
+pub fn history_item(r: &ExtractRow) -> HistoryItem {
+    HistoryItem {
+        id: r.id.clone(),
+        purpose: r.purpose.clone(),
+        district: r.district.clone(),
+        state: r.state.clone(),
+        created_at: rfc3339(r.created_at),
+        row_count: r.row_count,
+    }
+}
+
 /// Unix seconds as RFC 3339 (UTC).
 pub fn rfc3339(t: i64) -> String {
     OffsetDateTime::from_unix_timestamp(t)
@@ -286,12 +299,9 @@ pub fn parse_request(body: &CreateExtractRequest) -> Result<Request, ApiError> {
     })
 }
 
-/// Metadata of a stored extract, with its verdicts; `requester` is the username.
-pub fn extract_response(
-    row: &ExtractRow,
-    requester: String,
-    verdicts: Vec<DecisionRow>,
-) -> ExtractResponse {
+/// Metadata of a stored extract, with its verdicts; people by username.
+pub fn extract_response(described: &Described) -> ExtractResponse {
+    let row = &described.row;
     let stored: serde_json::Value = serde_json::from_str(&row.request).unwrap_or_default();
     let fields = stored["fields"]
         .as_array()
@@ -304,7 +314,7 @@ pub fn extract_response(
     ExtractResponse {
         id: row.id.clone(),
         state: row.state.clone(),
-        requester,
+        requester: described.requester.clone(),
         purpose: row.purpose.clone(),
         district: row.district.clone(),
         fields,
@@ -316,13 +326,14 @@ pub fn extract_response(
         lifetime_minutes: row.lifetime_minutes,
         request_hash: row.request_hash.clone(),
         approvers_needed: row.approvers_needed,
-        verdicts: verdicts
-            .into_iter()
-            .map(|d| VerdictResponse {
-                approver: d.approver_id,
-                verdict: d.verdict,
-                comment: d.comment,
-                decided_at: rfc3339(d.decided_at),
+        verdicts: described
+            .verdicts
+            .iter()
+            .map(|v| VerdictResponse {
+                approver: v.approver.clone(),
+                verdict: v.decision.verdict.clone(),
+                comment: v.decision.comment.clone(),
+                decided_at: rfc3339(v.decision.decided_at),
             })
             .collect(),
         estimated_rows: row.estimated_rows,

@@ -1,0 +1,249 @@
+//! After the data: confirming deleted copies, the approver's list of unconfirmed ones, requests
+//! that lapse, and builds abandoned by a broker that died — finished by the sweeper.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::extracts::{audit_actions, body, download, live_extract, request};
+use common::spawn_app;
+use serde_json::json;
+
+const INVITE: &str = "district-assembly-invitation";
+
+async fn raw(app: &common::TestApp) -> sqlx::SqlitePool {
+    let db = app.dir.data.join(registervakt::config::SQLITE_STORE_FILE);
+    sqlx::SqlitePool::connect(&format!("sqlite:{}", db.display()))
+        .await
+        .unwrap()
+}
+
+/// Polls until the extract is in `state` (the sweeper runs every 30 s).
+async fn wait_for_state(
+    app: &common::TestApp,
+    cookie: &str,
+    id: &str,
+    state: &str,
+) -> serde_json::Value {
+    let started = Instant::now();
+    loop {
+        let meta = app
+            .get_json_with(&format!("/api/v1/extracts/{id}"), cookie)
+            .await;
+        if meta["state"] == state {
+            return meta;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(70),
+            "never {state}: {meta}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test]
+async fn copies_are_confirmed_deleted_only_after_the_extract_ended_and_unconfirmed_ones_reach_the_approver()
+ {
+    let app = spawn_app().await;
+    let anna = app.user("anna", &["staff:Uppsala"]).await;
+    let bertil = app.user("bertil", &["approver:Uppsala"]).await;
+    let david = app.user("david", &["approver:Skåne"]).await;
+    let cookie = app.sign_in(&anna, "anna").await;
+    let id = live_extract(&app, &cookie, body(INVITE, "Uppsala", &["first_name"], 60)).await;
+    let attest = |id: String| {
+        let cookie = cookie.clone();
+        let app = &app;
+        async move {
+            app.post_json(
+                &format!("/api/v1/extracts/{id}/attest-deleted"),
+                Some(&cookie),
+                json!({}),
+            )
+            .await
+            .status()
+        }
+    };
+    assert_eq!(download(&app, &cookie, &id, "csv").await.0, 200);
+    assert_eq!(attest(id.clone()).await, 409, "still live: say done first");
+    let done = app
+        .post_json(
+            &format!("/api/v1/extracts/{id}/done"),
+            Some(&cookie),
+            json!({}),
+        )
+        .await;
+    assert_eq!(done.status(), 204);
+    // Ended three hours ago, past the 24 h grace? Not yet: move it back 25 hours.
+    let pool = raw(&app).await;
+    sqlx::query("UPDATE extracts SET ended_at = ended_at - 90000 WHERE id = ?")
+        .bind(&id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let bertil_c = app.sign_in(&bertil, "bertil").await;
+    let overdue = app
+        .get_json_with("/api/v1/extracts?overdue=true", &bertil_c)
+        .await;
+    assert!(
+        overdue["extracts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["id"] == id.as_str()),
+        "{overdue}"
+    );
+    let david_c = app.sign_in(&david, "david").await;
+    let other = app
+        .get_json_with("/api/v1/extracts?overdue=true", &david_c)
+        .await;
+    assert!(
+        other["extracts"].as_array().unwrap().is_empty(),
+        "not another district's approver"
+    );
+    assert_eq!(attest(id.clone()).await, 204);
+    assert_eq!(attest(id.clone()).await, 409, "once");
+    let overdue = app
+        .get_json_with("/api/v1/extracts?overdue=true", &bertil_c)
+        .await;
+    assert!(overdue["extracts"].as_array().unwrap().is_empty());
+    let never = live_extract(&app, &cookie, body(INVITE, "Uppsala", &["first_name"], 60)).await;
+    app.post_json(
+        &format!("/api/v1/extracts/{never}/done"),
+        Some(&cookie),
+        json!({}),
+    )
+    .await;
+    assert_eq!(attest(never).await, 409, "nothing was downloaded");
+    assert!(
+        audit_actions(&app)
+            .await
+            .iter()
+            .any(|a| a.0 == "extract.attest_deleted")
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_request_nobody_decides_lapses_and_can_no_longer_be_approved() {
+    let app = spawn_app().await;
+    let anna = app.user("anna", &["staff:Uppsala"]).await;
+    let bertil = app.user("bertil", &["approver:Uppsala"]).await;
+    let cookie = app.sign_in(&anna, "anna").await;
+    let asked = body(
+        "election-worker-recruitment",
+        "Uppsala",
+        &["first_name"],
+        60,
+    );
+    let (status, created) = request(&app, &cookie, asked).await;
+    assert_eq!(status, 201);
+    let id = created["id"].as_str().unwrap().to_owned();
+    let pool = raw(&app).await;
+    sqlx::query("UPDATE extracts SET pending_until = 0 WHERE id = ?")
+        .bind(&id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    wait_for_state(&app, &cookie, &id, "lapsed").await;
+    let bertil_c = app.sign_in(&bertil, "bertil").await;
+    let res = app
+        .post_json(
+            &format!("/api/v1/extracts/{id}/approve"),
+            Some(&bertil_c),
+            json!({ "request_hash": created["request_hash"] }),
+        )
+        .await;
+    assert_eq!(res.status(), 410);
+    assert!(
+        audit_actions(&app)
+            .await
+            .iter()
+            .any(|a| a.0 == "extract.lapse")
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_build_abandoned_by_a_dead_broker_is_done_again_from_nothing_with_a_new_key() {
+    let app = spawn_app().await;
+    let anna = app.user("anna", &["staff:Uppsala"]).await;
+    let cookie = app.sign_in(&anna, "anna").await;
+    let id = live_extract(
+        &app,
+        &cookie,
+        body(INVITE, "Uppsala", &["first_name", "email"], 60),
+    )
+    .await;
+    let pool = raw(&app).await;
+    let old_key: Vec<u8> = sqlx::query_scalar("SELECT wrapped_key FROM extracts WHERE id = ?")
+        .bind(&id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    // As if the broker had died mid-build: building, no key, an expired lease, chunks left over.
+    sqlx::query(
+        "UPDATE extracts SET state = 'building', wrapped_key = NULL, lease_until = 0 WHERE id = ?",
+    )
+    .bind(&id)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let meta = wait_for_state(&app, &cookie, &id, "live").await;
+    let new_key: Vec<u8> = sqlx::query_scalar("SELECT wrapped_key FROM extracts WHERE id = ?")
+        .bind(&id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_ne!(old_key, new_key, "a fresh data key");
+    let chunks: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM extract_chunks WHERE extract_id = ?")
+            .bind(&id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        Some(chunks),
+        meta["row_count"].as_i64().map(|r| r / 512 + 1),
+        "no chunk left over"
+    );
+    let (status, _, csv) = download(&app, &cookie, &id, "csv").await;
+    assert_eq!(status, 200);
+    let table = registervakt::extract::format::read_csv(&csv).unwrap();
+    assert_eq!(table.len() as i64 - 1, meta["row_count"].as_i64().unwrap());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_requester_who_posts_an_approval_of_their_own_request_is_refused_as_self_approval() {
+    let app = spawn_app().await;
+    let sara = app
+        .user("sara", &["staff:Uppsala", "approver:Uppsala"])
+        .await;
+    let cookie = app.sign_in(&sara, "sara").await;
+    let (_, created) = request(
+        &app,
+        &cookie,
+        body(
+            "election-worker-recruitment",
+            "Uppsala",
+            &["first_name"],
+            60,
+        ),
+    )
+    .await;
+    let id = created["id"].as_str().unwrap();
+    for hash in [created["request_hash"].clone(), json!("0".repeat(64))] {
+        let res = app
+            .post_json(
+                &format!("/api/v1/extracts/{id}/approve"),
+                Some(&cookie),
+                json!({ "request_hash": hash }),
+            )
+            .await;
+        assert_eq!(res.status(), 403);
+    }
+    let meta = app.get_json_with(&format!("/api/v1/extracts/{id}"), &cookie).await;
+    assert_eq!(meta["state"], "pending");
+    app.stop().await;
+}
