@@ -12,8 +12,10 @@ use axum::response::{IntoResponse, Response};
 use super::error::ApiError;
 use crate::config::MAX_BODY_BYTES;
 
+/// `connect-src 'self'` lets the pages' own script ask the broker's API (the live estimate);
+/// nothing else may be fetched, framed, or posted anywhere else.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
-    style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; \
+    connect-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; \
     base-uri 'none'";
 
 pub async fn security_headers(req: Request, next: Next) -> Response {

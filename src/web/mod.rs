@@ -10,6 +10,7 @@ pub mod admin_pages;
 pub mod auth_api;
 pub mod auth_pages;
 pub mod error;
+pub mod extract_pages;
 pub mod extracts_api;
 pub mod extracts_wire;
 pub mod headers;
@@ -80,6 +81,12 @@ pub fn route_table() -> Vec<Entry> {
     vec![
         entry(M::GET, "/", Public, get(pages::landing)),
         entry(M::GET, "/static/app.css", Public, get(pages::stylesheet)),
+        entry(
+            M::GET,
+            "/static/extracts.js",
+            Public,
+            get(pages::extracts_script),
+        ),
         entry(M::GET, "/healthz", Public, get(health::healthz)),
         entry(M::GET, "/readyz", Public, get(health::readyz)),
         entry(M::GET, "/metrics", Public, get(metrics::metrics)),
@@ -347,6 +354,72 @@ pub fn route_table() -> Vec<Entry> {
             "/api/v1/notices/{id}/read",
             SignedIn,
             post(extracts_api::read_notice),
+        ),
+        entry(
+            M::GET,
+            "/extracts",
+            SignedIn,
+            get(extract_pages::list_extracts_page),
+        ),
+        entry(
+            M::POST,
+            "/extracts",
+            SignedIn,
+            post(extract_pages::create_extract),
+        ),
+        entry(
+            M::GET,
+            "/extracts/new",
+            SignedIn,
+            get(extract_pages::new_extract_page),
+        ),
+        entry(
+            M::GET,
+            "/extracts/{id}",
+            SignedIn,
+            get(extract_pages::show_extract_page),
+        ),
+        entry(
+            M::POST,
+            "/extracts/{id}/download",
+            SignedIn,
+            post(extract_pages::download_extract),
+        ),
+        entry(
+            M::POST,
+            "/extracts/{id}/view",
+            SignedIn,
+            post(extract_pages::view_extract),
+        ),
+        entry(
+            M::POST,
+            "/extracts/{id}/done",
+            SignedIn,
+            post(extract_pages::finish_extract),
+        ),
+        entry(
+            M::POST,
+            "/extracts/{id}/attest",
+            SignedIn,
+            post(extract_pages::attest_extract_deleted),
+        ),
+        entry(
+            M::POST,
+            "/extracts/{id}/approve",
+            SignedIn,
+            post(extract_pages::approve_extract),
+        ),
+        entry(
+            M::POST,
+            "/extracts/{id}/deny",
+            SignedIn,
+            post(extract_pages::deny_extract),
+        ),
+        entry(
+            M::GET,
+            "/approvals",
+            SignedIn,
+            get(extract_pages::approvals_page),
         ),
         entry(M::GET, "/admin", SignedIn, get(admin_pages::admin_page)),
         entry(

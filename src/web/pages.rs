@@ -24,9 +24,21 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("account.html", include_str!("templates/account.html")),
     ("invite.html", include_str!("templates/invite.html")),
     ("admin.html", include_str!("templates/admin.html")),
+    ("extracts.html", include_str!("templates/extracts.html")),
+    (
+        "extract_new.html",
+        include_str!("templates/extract_new.html"),
+    ),
+    ("extract.html", include_str!("templates/extract.html")),
+    (
+        "extract_view.html",
+        include_str!("templates/extract_view.html"),
+    ),
+    ("approvals.html", include_str!("templates/approvals.html")),
 ];
 
 const STYLESHEET: &str = include_str!("static/app.css");
+const EXTRACTS_SCRIPT: &str = include_str!("static/extracts.js");
 
 pub struct Pages {
     env: Environment<'static>,
@@ -84,6 +96,22 @@ pub async fn stylesheet() -> Response {
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
         STYLESHEET,
+    )
+        .into_response()
+}
+
+/// The extract pages' script (live estimate, countdowns). Public; may be cached (it holds no
+/// data, and reads member counts only through the signed-in user's own API calls).
+pub async fn extracts_script() -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                "application/javascript; charset=utf-8",
+            ),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        EXTRACTS_SCRIPT,
     )
         .into_response()
 }

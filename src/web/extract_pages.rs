@@ -1,0 +1,256 @@
+//! Extract pages for people: `/extracts` (mine), `/extracts/new`, `/extracts/{id}` with its
+//! actions, and `/approvals` (the approver's queue).
+//!
+//! Guarantees: every page needs a full session; every form carries the session's CSRF token,
+//! checked before anything else in the body is used; creating, downloading, viewing and
+//! deciding need a fresh second factor, which a form may supply as a TOTP code (step-up through
+//! `auth::signin::with_totp`, the same call as `/login/code`, so replay guard, lockout and audit
+//! apply), and the rotated session cookie goes out with whatever the answer is. The work is
+//! done by the same `extract` domain functions as the JSON API; this module parses forms,
+//! renders templates (auto-escaped) and maps errors through [`ApiError`].
+//!
+//! Must never: show member data anywhere but the POST-only view page, answer a GET with data,
+//! or tell another user's extract apart from a missing one (both are the 404 page).
+
+mod act;
+mod approvals;
+mod new;
+mod show;
+
+pub use act::{approve_extract, attest_extract_deleted, deny_extract, finish_extract};
+pub use approvals::approvals_page;
+pub use new::{create_extract, list_extracts_page, new_extract_page};
+pub use show::{download_extract, show_extract_page, view_extract};
+
+use axum::Form;
+use axum::extract::rejection::FormRejection;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use minijinja::context;
+use secrecy::{ExposeSecret, SecretString};
+use time::OffsetDateTime;
+
+use super::error::ApiError;
+use super::extracts_wire::ExtractResponse;
+use super::session::{SignedIn, check_csrf, session_cookie};
+use crate::app::AppState;
+use crate::auth::session::{self, Session};
+use crate::auth::signin::{self, Client};
+use crate::auth::totp;
+use crate::policy::{Policy, PurposeId};
+
+/// Renders a template with a status; rendering failures become the generic 500 page.
+fn render(state: &AppState, status: StatusCode, name: &str, ctx: minijinja::Value) -> Response {
+    let mut res = super::pages::page(state.pages.render(name, ctx));
+    if res.status().is_success() {
+        *res.status_mut() = status;
+    }
+    res
+}
+
+/// A store failure as the error the API answers with (503, nothing released).
+fn store_error(e: crate::store::Error) -> ApiError {
+    ApiError::from(crate::extract::Error::from(e))
+}
+
+/// A form posted from a page: the session first (without one the answer is 401 whatever the
+/// body holds), then the body, then its CSRF token. The caller shows an error with `refusal`.
+fn signed_form<T>(
+    session: Result<SignedIn, ApiError>,
+    form: Result<Form<T>, FormRejection>,
+    csrf: impl Fn(&T) -> &str,
+) -> Result<(Session, T), ApiError> {
+    let SignedIn(session) = session?;
+    let Ok(Form(form)) = form else {
+        return Err(ApiError::BadRequest(
+            "invalid_form",
+            "The form could not be read; reload the page.".into(),
+        ));
+    };
+    check_csrf(&session, csrf(&form))?;
+    Ok((session, form))
+}
+
+fn is_fresh(state: &AppState, session: &Session) -> bool {
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    session.has_fresh_second_factor(now, state.config.sessions.step_up_max_age_secs)
+}
+
+/// A session with a fresh second factor, and the cookie to send when it had to be renewed.
+struct Fresh {
+    session: Session,
+    cookie: Option<HeaderValue>,
+}
+
+impl Fresh {
+    /// Adds the renewed session cookie, if any, to `res`: the old token no longer works.
+    fn send(&self, mut res: Response) -> Response {
+        if let Some(cookie) = &self.cookie {
+            res.headers_mut().append(header::SET_COOKIE, cookie.clone());
+        }
+        res
+    }
+}
+
+/// Step-up for a form: a session whose second factor is fresh passes as it is; otherwise the
+/// form's code is checked exactly as `/login/code` checks it (B2), and the session continues
+/// under its new token. No code, or a wrong one, is the auth error (401 / 429).
+async fn step_up(
+    state: &AppState,
+    session: Session,
+    code: Option<&SecretString>,
+    client: &Client,
+) -> Result<Fresh, ApiError> {
+    if is_fresh(state, &session) {
+        return Ok(Fresh {
+            session,
+            cookie: None,
+        });
+    }
+    let code = code
+        .map(|c| c.expose_secret().trim())
+        .filter(|c| !c.is_empty())
+        .ok_or(crate::auth::Error::StepUpRequired)?;
+    let code = totp::Code::parse(code).map_err(|_| crate::auth::Error::InvalidCode)?;
+    let now = OffsetDateTime::now_utc();
+    let new = signin::with_totp(
+        &state.store,
+        &state.keyring,
+        &session,
+        &code,
+        signin::Purpose::StepUp,
+        client,
+        now,
+    )
+    .await?;
+    let renewed =
+        session::authenticate(&state.store, &new.token, &state.config.sessions, now).await?;
+    Ok(Fresh {
+        session: renewed,
+        cookie: Some(session_cookie(state, &new)),
+    })
+}
+
+/// A 303 to `to` (after a POST, so reloading does not post again).
+fn see_other(to: &str) -> Response {
+    axum::response::IntoResponse::into_response(axum::response::Redirect::to(to))
+}
+
+/// Swedish words for an extract's state.
+fn state_label(state: &str) -> &'static str {
+    match state {
+        "pending" => "Väntar på beslut",
+        "denied" => "Avslagen",
+        "lapsed" => "Förfallen",
+        "building" => "Förbereds",
+        "live" => "Klar att hämta",
+        "shredded" => "Raderad",
+        "failed" => "Misslyckades",
+        _ => "Okänt",
+    }
+}
+
+/// Swedish words for why an extract ended.
+fn end_reason_label(reason: &str) -> &'static str {
+    match reason {
+        "expired" => "tiden gick ut",
+        "download_limit" => "alla nedladdningar är gjorda",
+        "done" => "du sa att du är klar",
+        "revoked" => "säkerhetsansvarig drog tillbaka utdraget",
+        "frozen" => "utdrag är frysta (incident)",
+        "denied_by_approver" => "säkerhetsansvarig avslog",
+        "not_decided_in_time" => "ingen beslutade i tid",
+        _ => "",
+    }
+}
+
+/// Swedish labels for the register's field names (the file's columns keep the stable names).
+fn field_label(name: &str) -> &'static str {
+    match name {
+        "member_id" => "Medlemsnummer",
+        "first_name" => "Förnamn",
+        "last_name" => "Efternamn",
+        "email" => "E-post",
+        "phone" => "Telefon",
+        "street_address" => "Gatuadress",
+        "postal_code" => "Postnummer",
+        "city" => "Ort",
+        "birth_date" => "Födelsedatum",
+        "personal_number" => "Personnummer",
+        "district" => "Distrikt",
+        "local_branch" => "Lokalavdelning",
+        "membership_status" => "Medlemsstatus",
+        "joined_on" => "Medlem sedan",
+        "consent_email" => "Samtycke e-post",
+        "consent_phone" => "Samtycke telefon",
+        "consent_sms" => "Samtycke sms",
+        "consent_post" => "Samtycke post",
+        "protected_identity" => "Skyddad identitet",
+        _ => "",
+    }
+}
+
+/// The purpose's Swedish name, or its id when the catalogue no longer has it.
+fn purpose_name(policy: &Policy, id: &str) -> String {
+    PurposeId::parse(id)
+        .ok()
+        .and_then(|id| policy.purpose(&id).map(|p| p.name_sv.clone()))
+        .unwrap_or_else(|| id.to_owned())
+}
+
+/// One extract's metadata as the list templates show it (never its data).
+fn summary(e: &ExtractResponse, policy: &Policy) -> minijinja::Value {
+    let history: Vec<_> = e
+        .requester_history
+        .iter()
+        .map(|h| {
+            context! {
+                id => h.id, purpose => purpose_name(policy, &h.purpose), district => h.district,
+                state => h.state, state_label => state_label(&h.state), created => when(&h.created_at),
+                row_count => h.row_count,
+            }
+        })
+        .collect();
+    let fields: Vec<&str> = e.fields.iter().map(|f| field_label(f)).collect();
+    context! {
+        id => e.id, state => e.state, state_label => state_label(&e.state),
+        purpose => purpose_name(policy, &e.purpose), district => e.district,
+        requester => e.requester, fields, estimated_rows => e.estimated_rows,
+        row_count => e.row_count, created => when(&e.created_at),
+        pending_until => e.pending_until, pending_until_text => when(&e.pending_until),
+        expires_at => e.expires_at, expires => e.expires_at.as_deref().map(when),
+        ended => e.ended_at.as_deref().map(when),
+        end_reason => e.end_reason.as_deref().map(end_reason_label),
+        downloads => e.downloads, max_downloads => e.max_downloads,
+        downloads_left => (e.max_downloads - e.downloads).max(0),
+        attested => e.attested_at.is_some(), approvers_needed => e.approvers_needed,
+        approvals => e.verdicts.iter().filter(|v| v.verdict == "approve").count(),
+        justification => e.justification, history,
+    }
+}
+
+/// An RFC 3339 UTC time as `YYYY-MM-DD HH:MM UTC` (the page's script shows local time).
+fn when(rfc3339: &str) -> String {
+    match (rfc3339.get(..10), rfc3339.get(11..16)) {
+        (Some(day), Some(clock)) => format!("{day} {clock} UTC"),
+        _ => rfc3339.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_shown_to_the_minute_in_utc() {
+        assert_eq!(when("2026-03-01T12:34:56Z"), "2026-03-01 12:34 UTC");
+        assert_eq!(when("bad"), "bad");
+    }
+
+    #[test]
+    fn every_field_has_a_swedish_label() {
+        for field in crate::register::Field::ALL {
+            assert!(!field_label(field.as_str()).is_empty(), "{field}");
+        }
+    }
+}

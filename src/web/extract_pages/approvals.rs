@@ -1,0 +1,58 @@
+//! `/approvals`: the approver's queue — pending requests in their districts (not their own),
+//! each with the requester's recent history, and downloaded extracts whose copies are not
+//! confirmed deleted. The lists are the API's (`GET /api/v1/extracts?pending` / `?overdue`),
+//! so the page and the API cannot disagree about who sees what.
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use minijinja::context;
+
+use super::{render, summary};
+use crate::app::AppState;
+use crate::auth::Role;
+use crate::extract::lifecycle;
+use crate::web::auth_pages::refusal;
+use crate::web::error::ApiError;
+use crate::web::extracts_api::{self, ListQuery};
+use crate::web::policy_api::principal;
+use crate::web::session::SignedIn;
+
+/// The approver's queue. Needs a full session; shows only what the approver role allows
+/// (nothing for a user without it).
+pub async fn approvals_page(
+    State(state): State<AppState>,
+    session: Result<SignedIn, ApiError>,
+) -> Response {
+    let session = match session {
+        Ok(SignedIn(s)) => s,
+        Err(e) => return refusal(&state, e),
+    };
+    let list = |pending: bool, overdue: bool| {
+        extracts_api::list_extracts(
+            State(state.clone()),
+            SignedIn(session.clone()),
+            Query(ListQuery { pending, overdue }),
+        )
+    };
+    let result = async {
+        let who = principal(&state, &session).await?;
+        let districts = lifecycle::districts_with(&who, Role::Approver);
+        let approver = districts.as_ref().is_none_or(|d| !d.is_empty());
+        let Json(pending) = list(true, false).await?;
+        let Json(overdue) = list(false, true).await?;
+        let policy = lifecycle::policy_now(&state).await?;
+        let pending: Vec<_> = pending.extracts.iter().map(|e| summary(e, &policy)).collect();
+        let overdue: Vec<_> = overdue.extracts.iter().map(|e| summary(e, &policy)).collect();
+        Ok::<_, ApiError>(context! {
+            approver, districts => districts.map_or_else(|| "alla distrikt".to_owned(), |d| d.join(", ")),
+            pending, overdue,
+        })
+    }
+    .await;
+    match result {
+        Ok(ctx) => render(&state, StatusCode::OK, "approvals.html", ctx),
+        Err(e) => refusal(&state, e),
+    }
+}
