@@ -6,18 +6,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::extracts::{audit_actions, body, download, live_extract, request};
+use common::extracts::{audit_actions, body, download, live_extract, raw, request};
 use common::spawn_app;
 use serde_json::json;
 
 const INVITE: &str = "district-assembly-invitation";
-
-async fn raw(app: &common::TestApp) -> sqlx::SqlitePool {
-    let db = app.dir.data.join(registervakt::config::SQLITE_STORE_FILE);
-    sqlx::SqlitePool::connect(&format!("sqlite:{}", db.display()))
-        .await
-        .unwrap()
-}
 
 /// Polls until the extract is in `state` (the sweeper runs every 30 s).
 async fn wait_for_state(
@@ -243,7 +236,43 @@ async fn a_requester_who_posts_an_approval_of_their_own_request_is_refused_as_se
             .await;
         assert_eq!(res.status(), 403);
     }
-    let meta = app.get_json_with(&format!("/api/v1/extracts/{id}"), &cookie).await;
+    let meta = app
+        .get_json_with(&format!("/api/v1/extracts/{id}"), &cookie)
+        .await;
     assert_eq!(meta["state"], "pending");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_approver_of_the_district_revokes_a_live_extract_and_nobody_else_may() {
+    let app = spawn_app().await;
+    let anna = app.user("anna", &["staff:Uppsala"]).await;
+    let bertil = app.user("bertil", &["approver:Uppsala"]).await;
+    let elin = app.user("elin", &["admin:Uppsala"]).await;
+    let cookie = app.sign_in(&anna, "anna").await;
+    let id = live_extract(&app, &cookie, body(INVITE, "Uppsala", &["first_name"], 60)).await;
+    let revoke = |cookie: String| {
+        let path = format!("/api/v1/extracts/{id}/revoke");
+        let app = &app;
+        async move {
+            app.post_json(&path, Some(&cookie), json!({}))
+                .await
+                .status()
+        }
+    };
+    assert_eq!(revoke(cookie.clone()).await, 403, "not the requester");
+    let elin_c = app.sign_in(&elin, "elin").await;
+    assert_eq!(revoke(elin_c).await, 403, "not an admin");
+    let bertil_c = app.sign_in(&bertil, "bertil").await;
+    assert_eq!(revoke(bertil_c.clone()).await, 204);
+    let meta = app
+        .get_json_with(&format!("/api/v1/extracts/{id}"), &cookie)
+        .await;
+    assert_eq!(
+        (meta["state"].as_str(), meta["end_reason"].as_str()),
+        (Some("shredded"), Some("revoked"))
+    );
+    assert_eq!(download(&app, &cookie, &id, "csv").await.0, 410);
+    assert_eq!(revoke(bertil_c).await, 410);
     app.stop().await;
 }

@@ -8,20 +8,13 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::extracts::{audit_actions, body, download, live_extract};
+use common::extracts::{audit_actions, body, download, live_extract, raw};
 use common::{prepare_with, spawn_app, spawn_app_in};
 use registervakt::extract::format;
 use registervakt::register::synthetic;
 use serde_json::json;
 
 const INVITE: &str = "district-assembly-invitation";
-
-async fn raw(app: &common::TestApp) -> sqlx::SqlitePool {
-    let db = app.dir.data.join(registervakt::config::SQLITE_STORE_FILE);
-    sqlx::SqlitePool::connect(&format!("sqlite:{}", db.display()))
-        .await
-        .unwrap()
-}
 
 fn uppsala_canary(seed: u64) -> synthetic::SyntheticMember {
     let mut m = synthetic::canary(seed);

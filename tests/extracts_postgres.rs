@@ -50,6 +50,20 @@ async fn postgres_store_runs_the_whole_extract_path_and_keeps_the_ledger_after_s
     assert_eq!(status, 201, "{created}");
     let id = created["id"].as_str().unwrap().to_owned();
     let bertil_c = app.sign_in(&bertil, "bertil").await;
+    let queue = app
+        .get_json_with("/api/v1/extracts?pending=true", &bertil_c)
+        .await;
+    assert!(
+        queue["extracts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["id"] == id.as_str())
+    );
+    let overdue = app
+        .get_json_with("/api/v1/extracts?overdue=true", &bertil_c)
+        .await;
+    assert!(overdue["extracts"].as_array().unwrap().is_empty());
     let res = app
         .post_json(
             &format!("/api/v1/extracts/{id}/approve"),

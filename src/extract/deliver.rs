@@ -66,6 +66,7 @@ async fn open(
     if row.state != "live" {
         return Err(lifecycle::unavailable(&row));
     }
+    lifecycle::refuse_if_frozen(state).await?;
     if row.expires_at.is_none_or(|t| t <= now.unix_timestamp()) {
         return Err(Error::Gone("expired".into()));
     }
@@ -176,6 +177,14 @@ pub async fn download(
         return Err(Error::FormatNotAllowed("view".into()));
     }
     let opened = open(state, who, id, format, now).await?;
+    let rows = usize::try_from(opened.row.row_count.unwrap_or(0)).unwrap_or(usize::MAX);
+    if format == Format::Xlsx && rows > format::XLSX_MAX_ROWS {
+        // Refused before a download is counted: the CSV has no such limit.
+        return Err(format::Error::TooManyRows {
+            max: format::XLSX_MAX_ROWS,
+        }
+        .into());
+    }
     if let Err(e) = verify_all(&state.store, id, &opened).await {
         record_damage(state, id, who, now).await;
         return Err(e);

@@ -79,25 +79,11 @@ pub async fn done(
     now: OffsetDateTime,
 ) -> Result<(), Error> {
     let row = lifecycle::find_own(state, who, id).await?;
-    if row.state != "live" {
-        return Err(lifecycle::unavailable(&row));
-    }
-    if shred(
-        state,
-        id,
-        ShredReason::Done,
-        &Actor::user(&who.user_id),
-        now,
-    )
-    .await?
-    {
-        Ok(())
-    } else {
-        Err(Error::Gone("shredded".into()))
-    }
+    shred_live(state, &row, id, ShredReason::Done, who, now).await
 }
 
-/// An approver for the district stops a live extract: it is shredded now.
+/// An approver for the district stops a live extract: it is shredded now. Anyone else who may
+/// see the extract (its requester, an admin) is refused.
 pub async fn revoke(
     state: &AppState,
     who: &Principal,
@@ -111,26 +97,27 @@ pub async fn revoke(
         .permits(who, crate::policy::Action::ExtractRevoke, &district)
         .await
     {
-        if row.requester_id != who.user_id {
-            return Err(Error::NotFound);
-        }
         return Err(Error::Denied {
             code: e.deny_code(),
             reason: format!("only an approver for {district} may revoke an extract"),
         });
     }
+    shred_live(state, &row, id, ShredReason::Revoked, who, now).await
+}
+
+/// Shreds `row` now on `who`'s word; 410 when it is no longer live.
+async fn shred_live(
+    state: &AppState,
+    row: &crate::store::extracts::ExtractRow,
+    id: &ExtractId,
+    reason: ShredReason,
+    who: &Principal,
+    now: OffsetDateTime,
+) -> Result<(), Error> {
     if row.state != "live" {
-        return Err(lifecycle::unavailable(&row));
+        return Err(lifecycle::unavailable(row));
     }
-    if shred(
-        state,
-        id,
-        ShredReason::Revoked,
-        &Actor::user(&who.user_id),
-        now,
-    )
-    .await?
-    {
+    if shred(state, id, reason, &Actor::user(&who.user_id), now).await? {
         Ok(())
     } else {
         Err(Error::Gone("shredded".into()))

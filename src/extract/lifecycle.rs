@@ -86,17 +86,11 @@ pub async fn find_visible(
     who: &Principal,
     id: &ExtractId,
 ) -> Result<ExtractRow, Error> {
-    let row = state
-        .store
-        .find_extract(id.as_str())
-        .await?
-        .ok_or(Error::NotFound)?;
-    let overseer = holds_in(who, &[Role::Approver, Role::Admin], &row.district);
-    if row.requester_id == who.user_id || overseer {
-        Ok(row)
-    } else {
-        Err(Error::NotFound)
-    }
+    find_if(state, id, |row| {
+        row.requester_id == who.user_id
+            || holds_in(who, &[Role::Approver, Role::Admin], &row.district)
+    })
+    .await
 }
 
 /// The extract if `who` requested it; [`Error::NotFound`] otherwise (C2).
@@ -105,15 +99,17 @@ pub async fn find_own(
     who: &Principal,
     id: &ExtractId,
 ) -> Result<ExtractRow, Error> {
-    let row = state
-        .store
-        .find_extract(id.as_str())
-        .await?
-        .ok_or(Error::NotFound)?;
-    if row.requester_id == who.user_id {
-        Ok(row)
-    } else {
-        Err(Error::NotFound)
+    find_if(state, id, |row| row.requester_id == who.user_id).await
+}
+
+async fn find_if(
+    state: &AppState,
+    id: &ExtractId,
+    may_see: impl FnOnce(&ExtractRow) -> bool,
+) -> Result<ExtractRow, Error> {
+    match state.store.find_extract(id.as_str()).await? {
+        Some(row) if may_see(&row) => Ok(row),
+        _ => Err(Error::NotFound),
     }
 }
 

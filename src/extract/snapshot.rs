@@ -47,6 +47,7 @@ fn failure_reason(e: &Error) -> &'static str {
     match e {
         Error::Register(_) => "register_error",
         Error::Conflict("too_many_rows", _) => "too_many_rows",
+        Error::Frozen(_) => "frozen",
         Error::Store(_) | Error::Audit(_) => "store_error",
         _ => "internal_error",
     }
@@ -223,6 +224,8 @@ async fn finish(
     let expires_at = now.unix_timestamp() + i64::from(grant.lifetime_minutes()) * 60;
     let row_count = i64::try_from(total).unwrap_or(i64::MAX);
     let mut tx = state.store.begin().await?;
+    // An extract frozen while it was being built never goes live.
+    lifecycle::refuse_if_frozen_in(&mut tx).await?;
     rows::insert_chunks(&mut tx, id.as_str(), &pending.chunks).await?;
     rows::insert_disclosures(&mut tx, id.as_str(), &pending.ledger).await?;
     let finished = FinishedBuild {

@@ -471,8 +471,7 @@ impl Store {
         Ok(rows)
     }
 
-    /// Ids of extracts in `state` whose `column` (a fixed name from this module) is at or
-    /// before `before`.
+    /// The ids a fixed statement of this module selects with one bound time.
     async fn ids_due(&self, sql: &'static str, before: i64) -> Result<Vec<String>, Error> {
         let rows = on_pool!(self, pool => {
             sqlx::query_scalar(sql).bind(before).fetch_all(pool).await?
@@ -510,11 +509,11 @@ impl Store {
 
     /// Every live extract (for the incident switch).
     pub async fn list_live_extract_ids(&self) -> Result<Vec<String>, Error> {
-        self.ids_due(
-            "SELECT id FROM extracts WHERE state = 'live' AND live_at <= $1",
-            i64::MAX,
-        )
-        .await
+        let ids = on_pool!(self, pool => {
+            sqlx::query_scalar("SELECT id FROM extracts WHERE state = 'live' ORDER BY id")
+                .fetch_all(pool).await?
+        });
+        Ok(ids)
     }
 
     /// Extracts that were downloaded, ended before `ended_before`, and whose requester has

@@ -21,7 +21,6 @@ use super::json::ApiJson;
 use super::session::{SignedIn, StepUp};
 use crate::app::AppState;
 use crate::audit::{self, Action, Actor, Event, Outcome};
-use crate::auth::RoleGrant;
 use crate::auth::session::Session;
 use crate::policy::source::ChangeError;
 use crate::policy::{
@@ -52,23 +51,7 @@ pub struct DecisionResponse {
 
 /// The signed-in user as the policy sees them: their roles read from the store now.
 pub async fn principal(state: &AppState, session: &Session) -> Result<Principal, ApiError> {
-    let rows = state
-        .store
-        .list_roles(&session.user_id)
-        .await
-        .map_err(crate::auth::Error::from)?;
-    let roles = rows
-        .iter()
-        .filter_map(|r| {
-            format!("{}:{}", r.role, r.district)
-                .parse::<RoleGrant>()
-                .ok()
-        })
-        .collect();
-    Ok(Principal {
-        user_id: session.user_id.clone(),
-        roles,
-    })
+    Ok(crate::extract::lifecycle::principal_of(state, &session.user_id).await?)
 }
 
 fn parse(req: &DecisionRequest) -> Result<ExtractRequest, ApiError> {

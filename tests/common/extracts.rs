@@ -80,3 +80,11 @@ pub async fn audit_actions(app: &TestApp) -> Vec<(String, String, String)> {
         .map(|r| (r.action, r.outcome, r.details))
         .collect()
 }
+
+/// A second connection on the broker's SQLite store, for tests that must reach behind the API.
+pub async fn raw(app: &TestApp) -> sqlx::SqlitePool {
+    let db = app.dir.data.join(registervakt::config::SQLITE_STORE_FILE);
+    sqlx::SqlitePool::connect(&format!("sqlite:{}", db.display()))
+        .await
+        .unwrap()
+}
