@@ -256,9 +256,9 @@ impl Store {
     }
 }
 
-/// SQLite page cache per connection, in KiB when negative: 16 MiB keeps the disclosure
+/// SQLite page cache per connection, in KiB when negative: 8 MiB keeps the disclosure
 /// ledger's index warm while a large extract is recorded (see BENCHMARKS.md).
-const STORE_CACHE_PAGES: &str = "-16384";
+const STORE_CACHE_PAGES: &str = "-8192";
 
 async fn open_sqlite(path: &std::path::Path, opts: &Options) -> Result<SqlitePool, Error> {
     let dir = path.parent().unwrap_or(std::path::Path::new("."));
