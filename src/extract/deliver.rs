@@ -288,10 +288,15 @@ fn csv_stream(
 async fn csv_piece(store: &Store, id: &ExtractId, o: &Opened, from: i64) -> Result<Vec<u8>, Error> {
     let columns = o.request.fields.len();
     let mut out = Vec::new();
-    for (seq, sealed) in store
+    let batch = store
         .find_chunks(id.as_str(), from, CHUNKS_PER_FETCH)
-        .await?
-    {
+        .await?;
+    if batch.is_empty() {
+        // Shredded while this download was streaming (another one was the last allowed):
+        // break the response off rather than end it as if the file were complete.
+        return Err(Error::Gone("shredded".into()));
+    }
+    for (seq, sealed) in batch {
         for row in open_chunk(&o.key, id, seq, o.chunk_count, &sealed, columns)? {
             format::csv_row(&row, &mut out);
         }
