@@ -101,6 +101,16 @@ async fn postgres_store_runs_the_whole_extract_path_and_keeps_the_ledger_after_s
     assert_eq!(done.status(), 204);
     let (status, _, _) = download(&app, &anna_c, &other, "csv").await;
     assert_eq!(status, 410);
+    // Who received a member, answered from the ledger on PostgreSQL (E6).
+    let farid = app.user("farid", &["auditor:*"]).await;
+    let farid_c = app.sign_in(&farid, "farid").await;
+    let mut seen = 0;
+    for member in 1..=40 {
+        let path = format!("/api/v1/audit/members/{member}/disclosures");
+        let answer = app.get_json_with(&path, &farid_c).await;
+        seen += answer["disclosures"].as_array().unwrap().len();
+    }
+    assert!(seen > 0, "some of the first members are in Uppsala's extracts");
     let store = app.store().await;
     let row = store.find_extract(&other).await.unwrap().unwrap();
     assert!(row.wrapped_key.is_none());

@@ -114,6 +114,8 @@ pub enum Action {
     ExtractsFrozen,
     /// The incident switch was lifted.
     ExtractsUnfrozen,
+    /// An auditor asked which extracts held a member (named by pseudonym only).
+    AuditMemberLookup,
 }
 
 impl Action {
@@ -160,6 +162,7 @@ impl Action {
         Action::ExtractAttested,
         Action::ExtractsFrozen,
         Action::ExtractsUnfrozen,
+        Action::AuditMemberLookup,
     ];
 
     pub fn code(self) -> &'static str {
@@ -206,6 +209,7 @@ impl Action {
             Action::ExtractAttested => "extract.attest_deleted",
             Action::ExtractsFrozen => "extract.freeze",
             Action::ExtractsUnfrozen => "extract.unfreeze",
+            Action::AuditMemberLookup => "audit.member_disclosures",
         }
     }
 

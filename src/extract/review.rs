@@ -3,13 +3,19 @@
 //!
 //! Guarantees: an approver's queue holds only pending requests in the districts where they
 //! hold the approver role (all districts for a party-wide approver) and never their own;
-//! nothing here decides anything (that is `lifecycle`), and nothing returns rows.
+//! "who received member M" answers from the disclosure ledger, so it is exact after every
+//! payload is shredded (E6), only for the districts where the policy lets the asker view the
+//! audit (party-wide auditors: all), and is itself an audit event naming the member by pseudonym
+//! only. Nothing here decides anything (that is `lifecycle`), and nothing returns rows.
 
+use serde_json::json;
 use time::OffsetDateTime;
 
 use super::{Error, lifecycle};
 use crate::app::AppState;
+use crate::audit::{self, Action, Actor, Event, Outcome};
 use crate::auth::Role;
+use crate::crypto::MemberRef;
 use crate::policy::Principal;
 use crate::store::extracts::{DecisionRow, ExtractRow};
 
@@ -107,4 +113,70 @@ pub async fn history(state: &AppState, row: &ExtractRow) -> Result<Vec<ExtractRo
         .filter(|r| r.id != row.id)
         .take(HISTORY_LEN)
         .collect())
+}
+
+/// The districts in which the policy lets `who` view the audit, or `None` for the whole party.
+async fn audit_scope(state: &AppState, who: &Principal) -> Result<Option<Vec<String>>, Error> {
+    let policy = lifecycle::policy_now(state).await?;
+    let view = crate::policy::Action::AuditView;
+    let denied = || Error::Denied {
+        code: crate::policy::DenyCode::NotPermitted,
+        reason: "only an auditor may ask who received a member".to_owned(),
+    };
+    if policy.permits_party_wide(who, view).await.is_ok() {
+        return Ok(None);
+    }
+    let mut districts = Vec::new();
+    for d in lifecycle::districts_with(who, Role::Auditor).unwrap_or_default() {
+        let code = crate::register::DistrictCode::parse(&d)?;
+        if policy.permits(who, view, &code).await.is_ok() {
+            districts.push(d);
+        }
+    }
+    if districts.is_empty() {
+        return Err(denied());
+    }
+    Ok(Some(districts))
+}
+
+/// A member number as an auditor types it: 1–64 characters, no control characters.
+pub fn check_member_id(member_id: &str) -> Result<&str, Error> {
+    let id = member_id.trim();
+    let count = id.chars().count();
+    if count == 0 || count > 64 || id.chars().any(char::is_control) {
+        return Err(Error::BadInput(
+            "a member number is 1 to 64 characters".to_owned(),
+        ));
+    }
+    Ok(id)
+}
+
+/// Every released extract that held the member, in the asker's audit scope: the member's
+/// pseudonym and the extracts, oldest first. Audited as `audit.member_disclosures`.
+pub async fn who_received(
+    state: &AppState,
+    who: &Principal,
+    member_id: &str,
+    now: OffsetDateTime,
+) -> Result<(MemberRef, Vec<Described>), Error> {
+    let member_id = check_member_id(member_id)?;
+    let scope = audit_scope(state, who).await?;
+    let member = state.pseudonyms.member_ref(member_id);
+    let rows = state
+        .store
+        .list_extracts_holding(member.as_bytes(), scope.as_deref())
+        .await?;
+    let event = Event::new(
+        Action::AuditMemberLookup,
+        Actor::user(&who.user_id),
+        &format!("member:{member}"),
+        Outcome::Success,
+        json!({ "extracts": rows.len(), "scope": scope.as_deref().map_or_else(|| vec!["*".to_owned()], <[String]>::to_vec) }),
+    );
+    audit::record_now(&state.store, &event, now).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        out.push(describe(state, row).await?);
+    }
+    Ok((member, out))
 }

@@ -455,6 +455,43 @@ impl Store {
         Ok(n)
     }
 
+    /// Every extract that held the member `member_ref` and was released (live, or shredded after
+    /// being live), oldest first; in `districts` only unless `None`. The ledger outlives the
+    /// data, so the answer is the same after every payload is shredded (E6).
+    pub async fn list_extracts_holding(
+        &self,
+        member_ref: &[u8],
+        districts: Option<&[String]>,
+    ) -> Result<Vec<ExtractRow>, Error> {
+        let columns = COLUMNS
+            .split(", ")
+            .map(|c| format!("e.{}", c.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let head = format!(
+            "SELECT {columns} FROM disclosures d JOIN extracts e ON e.id = d.extract_id \
+             WHERE d.member_ref = "
+        );
+        let tail = " AND e.live_at IS NOT NULL AND e.state IN ('live', 'shredded')";
+        let rows = match &self.backend {
+            Backend::Sqlite(pool) => {
+                let mut qb: QueryBuilder<'_, sqlx::Sqlite> = QueryBuilder::new(head);
+                qb.push_bind(member_ref).push(tail);
+                push_districts_as(&mut qb, "e.district", districts);
+                qb.push(" ORDER BY e.live_at, e.id");
+                qb.build_query_as().fetch_all(pool).await?
+            }
+            Backend::Postgres(pool) => {
+                let mut qb: QueryBuilder<'_, sqlx::Postgres> = QueryBuilder::new(head);
+                qb.push_bind(member_ref).push(tail);
+                push_districts_as(&mut qb, "e.district", districts);
+                qb.push(" ORDER BY e.live_at, e.id");
+                qb.build_query_as().fetch_all(pool).await?
+            }
+        };
+        Ok(rows)
+    }
+
     /// Live extracts due for shredding now, with the reason: past the deadline, or at the
     /// download limit with the last download begun more than `settle_secs` ago.
     pub async fn list_due_for_shredding(
@@ -725,11 +762,22 @@ fn push_districts<'a, DB: sqlx::Database>(
 ) where
     &'a String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
 {
+    push_districts_as(qb, "district", districts);
+}
+
+/// [`push_districts`] on a named column (a fixed name from this module, never user input).
+fn push_districts_as<'a, DB: sqlx::Database>(
+    qb: &mut QueryBuilder<'a, DB>,
+    column: &'static str,
+    districts: Option<&'a [String]>,
+) where
+    &'a String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
     if let Some(districts) = districts {
         if districts.is_empty() {
             qb.push(" AND 1 = 0");
         } else {
-            qb.push(" AND district IN (");
+            qb.push(format!(" AND {column} IN ("));
             let mut sep = qb.separated(", ");
             for d in districts {
                 sep.push_bind(d);

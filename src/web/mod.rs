@@ -7,6 +7,7 @@
 //! query string.
 
 pub mod admin_pages;
+pub mod audit_api;
 pub mod auth_api;
 pub mod auth_pages;
 pub mod error;
@@ -420,6 +421,12 @@ pub fn route_table() -> Vec<Entry> {
             "/approvals",
             SignedIn,
             get(extract_pages::approvals_page),
+        ),
+        entry(
+            M::GET,
+            "/api/v1/audit/members/{member_id}/disclosures",
+            SignedIn,
+            get(audit_api::member_disclosures),
         ),
         entry(M::GET, "/admin", SignedIn, get(admin_pages::admin_page)),
         entry(

@@ -1,0 +1,93 @@
+//! `/api/v1/audit/*`: the auditor's questions. So far: who received member M (E6).
+//!
+//! Each answer is itself an audit event; members are named there by pseudonym only.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::Serialize;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+use super::error::{ApiError, ErrorBody};
+use super::extracts_wire::rfc3339;
+use super::policy_api::principal;
+use super::session::SignedIn;
+use crate::app::AppState;
+use crate::extract::review;
+
+/// One extract that held the member.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DisclosureResponse {
+    pub extract_id: String,
+    pub purpose: String,
+    pub district: String,
+    /// Username of the staff member who received it.
+    pub requester: String,
+    pub approved_by: Vec<String>,
+    /// When the extract became available.
+    pub released_at: Option<String>,
+    /// Whether it was ever downloaded, and how often.
+    pub downloaded: bool,
+    pub downloads: i64,
+    /// `live` or `shredded`.
+    pub state: String,
+    pub shredded_at: Option<String>,
+    /// `expired`, `download_limit`, `done`, `revoked` or `frozen`.
+    pub shred_reason: Option<String>,
+    /// When the requester confirmed downloaded copies deleted.
+    pub attested_at: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberDisclosures {
+    /// The member's pseudonym, as the audit log and the ledger name them.
+    pub member_ref: String,
+    pub disclosures: Vec<DisclosureResponse>,
+}
+
+/// Every released extract that held the member, with date, purpose, district, downloads and
+/// shredding — exact after every payload is shredded. Needs `audit.view` (in the extracts'
+/// districts, or party-wide for all).
+#[utoipa::path(get, path = "/api/v1/audit/members/{member_id}/disclosures", tag = "audit",
+    params(("member_id" = String, Path, description = "The member number in the register")),
+    responses((status = 200, body = MemberDisclosures), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn member_disclosures(
+    State(state): State<AppState>,
+    SignedIn(session): SignedIn,
+    Path(member_id): Path<String>,
+) -> Result<Json<MemberDisclosures>, ApiError> {
+    let who = principal(&state, &session).await?;
+    let now = OffsetDateTime::now_utc();
+    let (member, found) = review::who_received(&state, &who, &member_id, now).await?;
+    let disclosures = found
+        .into_iter()
+        .map(|d| {
+            let row = &d.row;
+            let shredded = row.state == "shredded";
+            DisclosureResponse {
+                extract_id: row.id.clone(),
+                purpose: row.purpose.clone(),
+                district: row.district.clone(),
+                requester: d.requester.clone(),
+                approved_by: d
+                    .verdicts
+                    .iter()
+                    .filter(|v| v.decision.verdict == "approve")
+                    .map(|v| v.approver.clone())
+                    .collect(),
+                released_at: row.live_at.map(rfc3339),
+                downloaded: row.downloads > 0,
+                downloads: row.downloads,
+                state: row.state.clone(),
+                shredded_at: row.ended_at.filter(|_| shredded).map(rfc3339),
+                shred_reason: row.end_reason.clone().filter(|_| shredded),
+                attested_at: row.attested_at.map(rfc3339),
+            }
+        })
+        .collect();
+    Ok(Json(MemberDisclosures {
+        member_ref: member.to_string(),
+        disclosures,
+    }))
+}
