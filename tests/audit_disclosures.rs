@@ -153,3 +153,74 @@ async fn who_received_a_member_is_exact_for_three_extracts_two_of_them_shredded_
     assert_eq!(nobody["disclosures"], json!([]));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_extracts_story_shows_request_snapshot_downloads_with_address_receipt_and_attestation() {
+    let app = common::spawn_app().await;
+    let anna = app.user("anna", &["staff:Uppsala"]).await;
+    let farid = app.user("farid", &["auditor:*"]).await;
+    let sven = app.user("sven", &["auditor:Skåne"]).await;
+    let cookie = app.sign_in(&anna, "anna").await;
+    let fields = ["first_name", "email"];
+    let id = live_extract(
+        &app,
+        &cookie,
+        body("district-assembly-invitation", "Uppsala", &fields, 60),
+    )
+    .await;
+    assert_eq!(download(&app, &cookie, &id, "csv").await.0, 200);
+    app.post_json(
+        &format!("/api/v1/extracts/{id}/done"),
+        Some(&cookie),
+        json!({}),
+    )
+    .await;
+    let res = app
+        .post_json(
+            &format!("/api/v1/extracts/{id}/attest-deleted"),
+            Some(&cookie),
+            json!({}),
+        )
+        .await;
+    assert_eq!(res.status(), 204);
+    let farid_c = app.sign_in(&farid, "farid").await;
+    let story = app
+        .get_json_with(&format!("/api/v1/audit/extracts/{id}"), &farid_c)
+        .await;
+    let actions: Vec<&str> = story["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "extract.request",
+            "extract.snapshot",
+            "extract.download",
+            "extract.shred",
+            "extract.attest_deleted"
+        ],
+        "{story}"
+    );
+    let released = &story["events"][2];
+    assert_eq!(released["details"]["ip"], "127.0.0.1");
+    assert_eq!(story["members"], story["extract"]["row_count"]);
+    assert_eq!(story["extract"]["fields"], json!(fields));
+    // Outside the auditor's districts, and for staff, it does not exist.
+    let sven_c = app.sign_in(&sven, "sven").await;
+    assert_eq!(
+        app.get_with(&format!("/api/v1/audit/extracts/{id}"), Some(&sven_c))
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        app.get_with(&format!("/api/v1/audit/extracts/{id}"), Some(&cookie))
+            .await
+            .status(),
+        404
+    );
+    app.stop().await;
+}

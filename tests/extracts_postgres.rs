@@ -110,7 +110,10 @@ async fn postgres_store_runs_the_whole_extract_path_and_keeps_the_ledger_after_s
         let answer = app.get_json_with(&path, &farid_c).await;
         seen += answer["disclosures"].as_array().unwrap().len();
     }
-    assert!(seen > 0, "some of the first members are in Uppsala's extracts");
+    assert!(
+        seen > 0,
+        "some of the first members are in Uppsala's extracts"
+    );
     let store = app.store().await;
     let row = store.find_extract(&other).await.unwrap().unwrap();
     assert!(row.wrapped_key.is_none());

@@ -102,5 +102,8 @@ CREATE TABLE extract_freeze (
     changed_at BIGINT  NOT NULL
 );
 
+-- An extract's whole story (request, verdicts, snapshot, downloads, receipt) is read by target.
+CREATE INDEX audit_events_by_target ON audit_events (target, seq);
+
 -- Where notices are e-mailed (optional).
 ALTER TABLE users ADD COLUMN email TEXT;

@@ -116,6 +116,8 @@ pub enum Action {
     ExtractsUnfrozen,
     /// An auditor asked which extracts held a member (named by pseudonym only).
     AuditMemberLookup,
+    /// An auditor read an extract's whole story.
+    AuditExtractStory,
 }
 
 impl Action {
@@ -163,6 +165,7 @@ impl Action {
         Action::ExtractsFrozen,
         Action::ExtractsUnfrozen,
         Action::AuditMemberLookup,
+        Action::AuditExtractStory,
     ];
 
     pub fn code(self) -> &'static str {
@@ -210,6 +213,7 @@ impl Action {
             Action::ExtractsFrozen => "extract.freeze",
             Action::ExtractsUnfrozen => "extract.unfreeze",
             Action::AuditMemberLookup => "audit.member_disclosures",
+            Action::AuditExtractStory => "audit.extract_story",
         }
     }
 

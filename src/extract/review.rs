@@ -139,6 +139,53 @@ async fn audit_scope(state: &AppState, who: &Principal) -> Result<Option<Vec<Str
     Ok(Some(districts))
 }
 
+/// What an auditor learns about one extract: who asked, who approved, what it held (fields and
+/// how many members), every download with time and address, the deletion receipt and the
+/// attestation — from the audit log and the ledger, so it is complete after shredding.
+#[derive(Debug, Clone)]
+pub struct Story {
+    pub described: Described,
+    pub members: i64,
+    pub events: Vec<crate::store::audit::AuditRow>,
+}
+
+/// The extract's story, for an auditor whose audit scope covers its district; anyone else is
+/// told there is no such extract (C2). Audited as `audit.extract_story`.
+pub async fn story(
+    state: &AppState,
+    who: &Principal,
+    id: &super::ExtractId,
+    now: OffsetDateTime,
+) -> Result<Story, Error> {
+    let scope = match audit_scope(state, who).await {
+        Ok(scope) => scope,
+        Err(Error::Denied { .. }) => return Err(Error::NotFound),
+        Err(e) => return Err(e),
+    };
+    let row = state
+        .store
+        .find_extract(id.as_str())
+        .await?
+        .filter(|row| scope.as_ref().is_none_or(|d| d.contains(&row.district)))
+        .ok_or(Error::NotFound)?;
+    let target = format!("extract:{id}");
+    let events = state.store.list_audit_events_for(&target).await?;
+    let members = state.store.count_disclosures(id.as_str()).await?;
+    let event = Event::new(
+        Action::AuditExtractStory,
+        Actor::user(&who.user_id),
+        &target,
+        Outcome::Success,
+        json!({ "events": events.len(), "members": members }),
+    );
+    audit::record_now(&state.store, &event, now).await?;
+    Ok(Story {
+        described: describe(state, row).await?,
+        members,
+        events,
+    })
+}
+
 /// A member number as an auditor types it: 1–64 characters, no control characters.
 pub fn check_member_id(member_id: &str) -> Result<&str, Error> {
     let id = member_id.trim();

@@ -89,6 +89,17 @@ impl Store {
         Ok(rows)
     }
 
+    /// Every entry about `target` (e.g. `extract:<id>`), in sequence order.
+    pub async fn list_audit_events_for(&self, target: &str) -> Result<Vec<AuditRow>, Error> {
+        const SQL: &str = "SELECT seq, occurred_at, actor, action, target, outcome, details, \
+                           prev_hash, entry_hash FROM audit_events WHERE target = $1 ORDER BY seq";
+        let rows = match &self.backend {
+            Backend::Sqlite(pool) => sqlx::query_as(SQL).bind(target).fetch_all(pool).await?,
+            Backend::Postgres(pool) => sqlx::query_as(SQL).bind(target).fetch_all(pool).await?,
+        };
+        Ok(rows)
+    }
+
     /// Proves the audit log can take a write right now: takes the append lock in a write
     /// transaction and rolls it back. Readiness uses it; data release must not start when it fails.
     pub async fn check_audit_writable(&self) -> Result<(), Error> {

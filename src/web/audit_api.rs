@@ -1,4 +1,5 @@
-//! `/api/v1/audit/*`: the auditor's questions. So far: who received member M (E6).
+//! `/api/v1/audit/*`: the auditor's questions. So far: who received member M (E6), and what
+//! was in extract E and what happened to it.
 //!
 //! Each answer is itself an audit event; members are named there by pseudonym only.
 
@@ -89,5 +90,59 @@ pub async fn member_disclosures(
     Ok(Json(MemberDisclosures {
         member_ref: member.to_string(),
         disclosures,
+    }))
+}
+
+/// One audit entry of an extract's story.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StoryEvent {
+    pub seq: i64,
+    pub at: String,
+    pub actor: String,
+    /// The stable event code, e.g. `extract.download`.
+    pub action: String,
+    pub outcome: String,
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExtractStory {
+    pub extract: super::extracts_wire::ExtractResponse,
+    /// How many members the disclosure ledger records for it (kept after shredding).
+    pub members: i64,
+    /// Request, verdicts, snapshot, downloads (time, address), receipt, attestation — in order.
+    pub events: Vec<StoryEvent>,
+}
+
+/// What was in extract E and what happened to it: metadata, the ledger's member count and every
+/// audit entry about it. Needs `audit.view` in its district or party-wide; else 404.
+#[utoipa::path(get, path = "/api/v1/audit/extracts/{id}", tag = "audit",
+    params(("id" = String, Path)),
+    responses((status = 200, body = ExtractStory), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn extract_story(
+    State(state): State<AppState>,
+    SignedIn(session): SignedIn,
+    Path(id): Path<String>,
+) -> Result<Json<ExtractStory>, ApiError> {
+    let id = crate::extract::ExtractId::parse(&id)?;
+    let who = principal(&state, &session).await?;
+    let story = review::story(&state, &who, &id, OffsetDateTime::now_utc()).await?;
+    let events = story
+        .events
+        .into_iter()
+        .map(|e| StoryEvent {
+            seq: e.seq,
+            at: rfc3339(e.occurred_at / 1000),
+            actor: e.actor,
+            action: e.action,
+            outcome: e.outcome,
+            details: serde_json::from_str(&e.details).unwrap_or_default(),
+        })
+        .collect();
+    Ok(Json(ExtractStory {
+        extract: super::extracts_wire::extract_response(&story.described),
+        members: story.members,
+        events,
     }))
 }

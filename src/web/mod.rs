@@ -424,6 +424,12 @@ pub fn route_table() -> Vec<Entry> {
         ),
         entry(
             M::GET,
+            "/api/v1/audit/extracts/{id}",
+            SignedIn,
+            get(audit_api::extract_story),
+        ),
+        entry(
+            M::GET,
             "/api/v1/audit/members/{member_id}/disclosures",
             SignedIn,
             get(audit_api::member_disclosures),
