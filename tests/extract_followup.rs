@@ -276,3 +276,67 @@ async fn an_approver_of_the_district_revokes_a_live_extract_and_nobody_else_may(
     assert_eq!(revoke(bertil_c).await, 410);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_requester_is_told_within_the_hour_before_their_extract_is_destroyed() {
+    let app = spawn_app().await;
+    let anna = app.user("anna", &["staff:Uppsala"]).await;
+    let cookie = app.sign_in(&anna, "anna").await;
+    let soon = live_extract(&app, &cookie, body(INVITE, "Uppsala", &["first_name"], 30)).await;
+    let later = live_extract(&app, &cookie, body(INVITE, "Uppsala", &["first_name"], 180)).await;
+    let started = Instant::now();
+    loop {
+        let notices = app.get_json_with("/api/v1/notices", &cookie).await;
+        let expiring: Vec<&str> = notices["notices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["kind"] == "extract_expiring")
+            .filter_map(|n| n["extract_id"].as_str())
+            .collect();
+        if !expiring.is_empty() {
+            assert_eq!(expiring, [soon.as_str()], "only the one within the hour");
+            assert!(!expiring.contains(&later.as_str()));
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(70),
+            "no warning: {notices}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn after_a_key_rotation_and_a_restart_a_live_extract_still_opens_and_new_ones_use_the_new_key()
+ {
+    let app = spawn_app().await;
+    let anna = app.user("anna", &["staff:Uppsala"]).await;
+    let cookie = app.sign_in(&anna, "anna").await;
+    let id = live_extract(&app, &cookie, body(INVITE, "Uppsala", &["first_name"], 60)).await;
+    let dir = app.stop().await;
+    let new_kek = registervakt::crypto::Keyring::rotate_file(&dir.kek).unwrap();
+    let app = common::spawn_app_in(dir).await;
+    // The session lives in the store, so it survives the restart (and the code was used once).
+    let (status, _, csv) = download(&app, &cookie, &id, "csv").await;
+    assert_eq!(
+        status, 200,
+        "sealed under the old key, opened after the rotation (D5)"
+    );
+    assert!(csv.starts_with(registervakt::extract::format::CSV_BOM));
+    live_extract(&app, &cookie, body(INVITE, "Uppsala", &["first_name"], 60)).await;
+    let built: Vec<String> = audit_actions(&app)
+        .await
+        .into_iter()
+        .filter(|a| a.0 == "extract.snapshot")
+        .map(|a| a.2)
+        .collect();
+    assert_eq!(built.len(), 2);
+    assert!(!built[0].contains(&new_kek.to_string()));
+    assert!(
+        built[1].contains(&new_kek.to_string()),
+        "the new extract is wrapped under the new key"
+    );
+    app.stop().await;
+}
