@@ -38,6 +38,8 @@ pub enum Error {
     Bind { addr: String, reason: String },
     #[error(transparent)]
     Mail(#[from] crate::notify::mail::Error),
+    #[error(transparent)]
+    Checkpoint(#[from] audit::checkpoint::Error),
     #[error("the server stopped with an error: {0}")]
     Serve(std::io::Error),
 }
@@ -61,6 +63,8 @@ pub struct AppState {
     pub pseudonyms: Arc<crypto::PseudonymKey>,
     /// E-mail for notices, when `[smtp]` is configured.
     pub mailer: Option<crate::notify::mail::Mailer>,
+    /// The second sink for signed audit checkpoints, when `[audit] checkpoint_file` is set.
+    pub checkpoints: Option<audit::checkpoint::Sink>,
 }
 
 /// A broker that passed its start-up checks and holds its listener.
@@ -102,6 +106,14 @@ impl Application {
         let register = Register::open(&config.register).await?;
         store.check_audit_writable().await?;
         let pseudonyms = Arc::new(load_pseudonym_key(&store, &keyring).await?);
+        let checkpoints = config
+            .audit
+            .checkpoint_file
+            .clone()
+            .map(audit::checkpoint::Sink::new);
+        if let Some(sink) = &checkpoints {
+            sink.probe().await?;
+        }
         let mailer = config
             .smtp
             .as_ref()
@@ -127,6 +139,7 @@ impl Application {
             instance: Arc::from(crypto::random_id128().get(..12).unwrap_or("instance")),
             pseudonyms,
             mailer,
+            checkpoints,
         };
         Ok(state)
     }
@@ -158,6 +171,7 @@ impl Application {
         .await?;
         tracing::info!(%listen, instance = %state.instance, "registervakt is serving");
         let housekeeping = tokio::spawn(housekeeping(state.clone()));
+        let checkpointer = tokio::spawn(write_checkpoints(state.clone()));
         let sweeper = tokio::spawn(crate::extract::expire::run_sweeper(
             state.clone(),
             Duration::from_secs(state.config.extracts.sweep_interval_secs),
@@ -185,6 +199,7 @@ impl Application {
         };
         housekeeping.abort();
         sweeper.abort();
+        checkpointer.abort();
         if let Err(e) = audit::record_now(
             &state.store,
             &Event::system_stopped(&state.instance),
@@ -193,6 +208,13 @@ impl Application {
         .await
         {
             tracing::error!(error = %e, "could not record system.stop in the audit log");
+        }
+        if let Some(sink) = &state.checkpoints {
+            let now = time::OffsetDateTime::now_utc();
+            if let Err(e) = audit::checkpoint::write(&state.store, &state.keyring, sink, now).await
+            {
+                tracing::error!(error = %e, "could not write the shutdown checkpoint");
+            }
         }
         state.store.close().await;
         tracing::info!("registervakt stopped");
@@ -217,6 +239,30 @@ pub async fn base_policy_texts(config: &Config) -> crate::policy::Texts {
             }
         },
         None => crate::policy::Texts::shipped(),
+    }
+}
+
+/// Writes a signed checkpoint at start and every `audit.checkpoint_interval_secs`; after a
+/// failure (logged; readiness and release already fail on the sink's probe) it tries again
+/// every few seconds, so service resumes without a restart once the sink is writable.
+async fn write_checkpoints(state: AppState) {
+    let Some(sink) = state.checkpoints.clone() else {
+        return;
+    };
+    let every = Duration::from_secs(state.config.audit.checkpoint_interval_secs);
+    loop {
+        let now = time::OffsetDateTime::now_utc();
+        let pause = match audit::checkpoint::write(&state.store, &state.keyring, &sink, now).await {
+            Ok(c) => {
+                tracing::debug!(entries = c.entries, "audit checkpoint written");
+                every
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "audit checkpoint failed; no data is released until it works");
+                Duration::from_secs(5).min(every)
+            }
+        };
+        tokio::time::sleep(pause).await;
     }
 }
 

@@ -69,6 +69,37 @@ pub struct Config {
     /// E-mail for notices; absent = in-app notices only.
     #[serde(default)]
     pub smtp: Option<crate::notify::mail::SmtpConfig>,
+    #[serde(default)]
+    pub audit: AuditConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// The second sink for signed checkpoints of the audit log: a file outside the data dir
+    /// (beside the key file, on another disk, or a log shipper's input). While it cannot be
+    /// written, readiness fails and no data is released.
+    #[serde(default)]
+    pub checkpoint_file: Option<PathBuf>,
+    /// How often a checkpoint is written (at most 900 s, SECURITY_BAR E4), and at shutdown.
+    #[serde(default = "default_checkpoint_interval")]
+    pub checkpoint_interval_secs: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            checkpoint_file: None,
+            checkpoint_interval_secs: default_checkpoint_interval(),
+        }
+    }
+}
+
+/// E4: a checkpoint at least every 15 minutes.
+pub const MAX_CHECKPOINT_INTERVAL_SECS: u64 = 900;
+
+fn default_checkpoint_interval() -> u64 {
+    MAX_CHECKPOINT_INTERVAL_SECS
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -498,6 +529,25 @@ impl Config {
                 "extracts.sweep_interval_secs",
                 format!("is {}", x.sweep_interval_secs),
                 "use a value between 1 and 60 seconds: expired extracts must go within a minute",
+            ));
+        }
+        let a = &self.audit;
+        if a.checkpoint_interval_secs == 0
+            || a.checkpoint_interval_secs > MAX_CHECKPOINT_INTERVAL_SECS
+        {
+            return Err(Error::invalid(
+                "audit.checkpoint_interval_secs",
+                format!("is {}", a.checkpoint_interval_secs),
+                "use a value between 1 and 900 seconds",
+            ));
+        }
+        if let Some(file) = &a.checkpoint_file
+            && (file.starts_with(&self.store.data_dir) || file.as_os_str().is_empty())
+        {
+            return Err(Error::invalid(
+                "audit.checkpoint_file",
+                "is inside store.data_dir (or empty)",
+                "put it outside the data dir, e.g. beside the key file: whoever can rewrite the store must not reach it",
             ));
         }
         if let Some(smtp) = &self.smtp

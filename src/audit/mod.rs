@@ -13,6 +13,7 @@
 //! by keyed pseudonyms only.
 
 pub mod chain;
+pub mod checkpoint;
 pub mod verify;
 
 pub use verify::{VerifyReport, verify};

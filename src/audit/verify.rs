@@ -26,6 +26,15 @@ pub enum Error {
 }
 
 pub async fn verify(store: &Store) -> Result<VerifyReport, Error> {
+    verify_observing(store, |_, _| {}).await
+}
+
+/// [`verify`], telling `observe` each verified entry's sequence number and hash (checkpoints
+/// compare against them).
+pub async fn verify_observing(
+    store: &Store,
+    mut observe: impl FnMut(i64, &str),
+) -> Result<VerifyReport, Error> {
     let mut rows = store.stream_audit_events();
     let mut expected_seq: i64 = 1;
     let mut prev_hash = chain::GENESIS.to_owned();
@@ -55,6 +64,7 @@ pub async fn verify(store: &Store) -> Result<VerifyReport, Error> {
                 problem: "its contents were changed after it was written (hash mismatch)",
             });
         }
+        observe(row.seq, &row.entry_hash);
         prev_hash = row.entry_hash;
         expected_seq += 1;
     }

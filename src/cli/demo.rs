@@ -127,6 +127,9 @@ async fn set_up(dir: &Path, members: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The name of the checkpoint file the demo (and the tests) write beside the key file.
+pub const CHECKPOINTS_FILE: &str = "audit-checkpoints.log";
+
 /// The TOML of a SQLite-backed config over the synthetic register (the demo's, and the tests').
 pub fn config_text(data: &Path, kek: &Path, register_url: &str) -> String {
     let q = |s: &str| serde_json::Value::String(s.to_owned()).to_string();
@@ -146,6 +149,12 @@ pub fn config_text(data: &Path, kek: &Path, register_url: &str) -> String {
     for (field, column) in synthetic::demo_columns() {
         text.push_str(&format!("{field} = {}\n", q(&column)));
     }
+    // Beside the key file, outside the data dir: the audit log's second sink.
+    let checkpoints = kek.with_file_name(CHECKPOINTS_FILE);
+    text.push_str(&format!(
+        "\n[audit]\ncheckpoint_file = {}\n",
+        q(&checkpoints.display().to_string())
+    ));
     text
 }
 

@@ -27,7 +27,17 @@ pub enum KeysCommand {
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Walk the hash chain; exit 0 with the entry count, or non-zero naming the first bad entry.
-    Verify(StoreArgs),
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Also check the log against the signed checkpoints in FILE (catches a truncated log or a
+    /// chain recomputed after a deletion). Needs the config, for the key file.
+    #[arg(long, value_name = "FILE")]
+    checkpoints: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -114,19 +124,41 @@ pub fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
 
 pub async fn audit(cmd: AuditCommand) -> anyhow::Result<()> {
     let AuditCommand::Verify(args) = cmd;
-    let store = open_existing_store(&args).await?;
-    let result = crate::audit::verify(&store).await;
+    let store = open_existing_store(&args.store).await?;
+    let result = match &args.checkpoints {
+        None => crate::audit::verify(&store)
+            .await
+            .map(|r| (r, None))
+            .map_err(anyhow::Error::from),
+        Some(file) => verify_with_checkpoints(&store, &args.store, file).await,
+    };
     store.close().await;
-    match result {
-        Ok(report) => {
-            println!(
-                "audit log intact: {} entries, head {}",
-                report.entries, report.head_hash
-            );
-            Ok(())
-        }
-        Err(e) => bail!("{e}"),
-    }
+    let (report, checkpoints) = result?;
+    let against =
+        checkpoints.map_or_else(String::new, |n| format!(", agrees with {n} checkpoint(s)"));
+    println!(
+        "audit log intact: {} entries, head {}{against}",
+        report.entries, report.head_hash
+    );
+    Ok(())
+}
+
+async fn verify_with_checkpoints(
+    store: &Store,
+    args: &StoreArgs,
+    file: &Path,
+) -> anyhow::Result<(crate::audit::VerifyReport, Option<usize>)> {
+    let config_file = match (&args.config, &args.data_dir) {
+        (Some(c), _) => c.clone(),
+        (None, Some(dir)) if dir.join(DEFAULT_FILE).is_file() => dir.join(DEFAULT_FILE),
+        (None, Some(_)) => bail!("checking checkpoints needs the key file: pass --config FILE"),
+        (None, None) => PathBuf::from(DEFAULT_FILE),
+    };
+    let config = Config::load(Some(&config_file))?;
+    let keyring = Keyring::load(&config.keys.kek_file)?;
+    let checkpoints = crate::audit::checkpoint::read(file)?;
+    let report = crate::audit::checkpoint::verify_with(store, &keyring, &checkpoints).await?;
+    Ok((report.chain, Some(report.checkpoints)))
 }
 
 /// Opens the store named by `--config`, `--data-dir` or `./registervakt.toml`, without creating it.

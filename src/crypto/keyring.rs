@@ -135,6 +135,22 @@ impl Keyring {
         Ok(DataKey::from_parts(KeyId::from_bytes(*id), key))
     }
 
+    /// Runs `f` on the raw bytes of KEK `id`, for keys derived from a KEK inside this module
+    /// (`signing.rs`); `None` when there is no such KEK.
+    pub(super) fn with_kek_bytes<T>(
+        &self,
+        id: KeyId,
+        f: impl FnOnce(KeyId, &[u8; 32]) -> T,
+    ) -> Option<T> {
+        let kek = self.find(id).ok()?;
+        Some(f(kek.id, kek.key.bytes()))
+    }
+
+    /// [`Keyring::with_kek_bytes`] for the active KEK.
+    pub(super) fn with_active_kek_bytes<T>(&self, f: impl FnOnce(KeyId, &[u8; 32]) -> T) -> T {
+        f(self.active.id, self.active.key.bytes())
+    }
+
     fn find(&self, id: KeyId) -> Result<&Kek, Error> {
         std::iter::once(&self.active)
             .chain(&self.older)

@@ -57,6 +57,7 @@ mod envelope;
 mod keyfile;
 mod keyring;
 mod pseudonym;
+mod signing;
 mod token;
 
 use std::fmt;
@@ -66,6 +67,7 @@ use std::str::FromStr;
 pub use envelope::DataKey;
 pub use keyring::Keyring;
 pub use pseudonym::{MemberRef, OrderKey, PSEUDONYM_KEY_NAME, PseudonymKey};
+pub use signing::CheckpointKey;
 pub use token::{constant_time_eq, random_bytes, random_id128, random_token, sha256_hex};
 
 /// Version byte at the start of every sealed value; bump it when the layout changes.

@@ -44,7 +44,7 @@ impl PseudonymKey {
     /// The member's reference: the first 128 bits of the HMAC (ample against collisions
     /// among any register's members, and half the ledger's index).
     pub fn member_ref(&self, member_id: &str) -> MemberRef {
-        let mac = hmac(&self.0[..], MEMBER_DOMAIN, member_id.as_bytes());
+        let mac = hmac_sha256(&self.0[..], MEMBER_DOMAIN, member_id.as_bytes());
         let mut first = [0u8; 16];
         first.copy_from_slice(&mac[..16]);
         MemberRef(first)
@@ -83,7 +83,7 @@ impl OrderKey {
 
     /// The row's sort key within its window.
     pub fn rank(&self, member_id: &str) -> u64 {
-        let mac = hmac(&self.0[..], ORDER_DOMAIN, member_id.as_bytes());
+        let mac = hmac_sha256(&self.0[..], ORDER_DOMAIN, member_id.as_bytes());
         let mut first = [0u8; 8];
         first.copy_from_slice(&mac[..8]);
         u64::from_be_bytes(first)
@@ -96,7 +96,8 @@ impl fmt::Debug for OrderKey {
     }
 }
 
-fn hmac(key: &[u8], domain: &[u8], message: &[u8]) -> [u8; 32] {
+/// HMAC-SHA256 over `domain || message` (also the checkpoint key's derivation).
+pub(super) fn hmac_sha256(key: &[u8], domain: &[u8], message: &[u8]) -> [u8; 32] {
     // HMAC accepts keys of any length, so this cannot fail for a 32-byte key.
     let Ok(mut mac) = HmacSha256::new_from_slice(key) else {
         return [0u8; 32];

@@ -67,6 +67,10 @@ async fn open(
         return Err(lifecycle::unavailable(&row));
     }
     lifecycle::refuse_if_frozen(state).await?;
+    if let Some(sink) = &state.checkpoints {
+        // No release while the second audit sink cannot be written (E4, fail closed).
+        sink.probe().await?;
+    }
     if row.expires_at.is_none_or(|t| t <= now.unix_timestamp()) {
         return Err(Error::Gone("expired".into()));
     }

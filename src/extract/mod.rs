@@ -89,6 +89,8 @@ pub enum Error {
     Crypto(#[from] crypto::Error),
     #[error(transparent)]
     Format(#[from] format::Error),
+    #[error(transparent)]
+    Checkpoint(#[from] audit::checkpoint::Error),
 }
 
 /// An extract's id: 128 random bits as 32 lowercase hex characters (C2).

@@ -89,6 +89,16 @@ impl Store {
         Ok(rows)
     }
 
+    /// The last entry's (seq, hash), read without taking the append lock.
+    pub async fn find_audit_head(&self) -> Result<Option<(i64, String)>, Error> {
+        const HEAD: &str = "SELECT seq, entry_hash FROM audit_events ORDER BY seq DESC LIMIT 1";
+        let head = match &self.backend {
+            Backend::Sqlite(pool) => sqlx::query_as(HEAD).fetch_optional(pool).await?,
+            Backend::Postgres(pool) => sqlx::query_as(HEAD).fetch_optional(pool).await?,
+        };
+        Ok(head)
+    }
+
     /// Every entry about `target` (e.g. `extract:<id>`), in sequence order.
     pub async fn list_audit_events_for(&self, target: &str) -> Result<Vec<AuditRow>, Error> {
         const SQL: &str = "SELECT seq, occurred_at, actor, action, target, outcome, details, \

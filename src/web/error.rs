@@ -140,7 +140,9 @@ impl From<crate::extract::Error> for ApiError {
             X::Format(crate::extract::format::Error::TooManyRows { .. }) => {
                 ApiError::BadRequest("too_many_rows_for_xlsx", msg)
             }
-            X::Register(_) | X::Store(_) | X::Audit(_) => ApiError::Unavailable(msg),
+            X::Register(_) | X::Store(_) | X::Audit(_) | X::Checkpoint(_) => {
+                ApiError::Unavailable(msg)
+            }
             X::Damaged(_) | X::Crypto(_) | X::Format(_) => ApiError::Internal(msg),
         }
     }

@@ -40,6 +40,9 @@ pub struct ReadinessChecks {
     pub register: &'static str,
     /// The access policy loaded; when failing, every request is denied.
     pub policy: &'static str,
+    /// The checkpoint sink can be written (`off` when none is configured); when failing,
+    /// nothing is released.
+    pub checkpoints: &'static str,
 }
 
 /// Liveness. Public: no session needed.
@@ -65,7 +68,11 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
         check("register", state.register.ping()),
     );
     let policy = matches!(state.policy.current(&state.store).await, Ok(c) if c.policy.is_usable());
-    let ready = store && audit && data_dir && register && policy;
+    let checkpoints = match &state.checkpoints {
+        Some(sink) => Some(check("checkpoints", sink.probe()).await),
+        None => None,
+    };
+    let ready = store && audit && data_dir && register && policy && checkpoints != Some(false);
     state.metrics.set_ready(ready);
     let word = |ok: bool| if ok { "ok" } else { "failing" };
     let body = Readiness {
@@ -76,6 +83,7 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
             data_dir: word(data_dir),
             register: word(register),
             policy: word(policy),
+            checkpoints: checkpoints.map_or("off", word),
         },
     };
     let status = if ready {
