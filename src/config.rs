@@ -695,6 +695,39 @@ member_id = "id"
     }
 
     #[test]
+    fn extract_and_audit_limits_are_refused_with_the_key_named() {
+        let cases = [
+            (
+                "[extracts]\nsweep_interval_secs = 61\n",
+                "extracts.sweep_interval_secs",
+            ),
+            ("[extracts]\nmax_downloads = 0\n", "extracts.max_downloads"),
+            (
+                "[extracts]\npending_ttl_hours = 0\n",
+                "extracts.pending_ttl_hours",
+            ),
+            (
+                "[audit]\ncheckpoint_interval_secs = 901\n",
+                "audit.checkpoint_interval_secs",
+            ),
+            (
+                "[audit]\ncheckpoint_file = \"/tmp/rv/checkpoints.log\"\n",
+                "audit.checkpoint_file",
+            ),
+        ];
+        for (extra, key) in cases {
+            let text = format!("{}{extra}", minimal());
+            let err = Config::from_figment(Figment::new().merge(Toml::string(&text))).unwrap_err();
+            assert!(err.to_string().contains(key), "{extra}: {err}");
+        }
+        let outside = format!(
+            "{}[audit]\ncheckpoint_file = \"/tmp/elsewhere.log\"\n",
+            minimal()
+        );
+        assert!(Config::from_figment(Figment::new().merge(Toml::string(&outside))).is_ok());
+    }
+
+    #[test]
     fn a_non_postgres_store_url_is_refused() {
         let text = minimal().replace(
             "data_dir = \"/tmp/rv\"",

@@ -340,3 +340,40 @@ async fn after_a_key_rotation_and_a_restart_a_live_extract_still_opens_and_new_o
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_build_that_finishes_while_extracts_are_frozen_never_goes_live() {
+    let app = spawn_app().await;
+    let anna = app.user("anna", &["staff:Uppsala"]).await;
+    let farid = app.user("farid", &["auditor:*"]).await;
+    let cookie = app.sign_in(&anna, "anna").await;
+    let id = live_extract(&app, &cookie, body(INVITE, "Uppsala", &["first_name"], 60)).await;
+    let pool = raw(&app).await;
+    // Abandoned mid-build, as in the test above; the sweeper will build it again.
+    sqlx::query(
+        "UPDATE extracts SET state = 'building', wrapped_key = NULL, lease_until = 0 WHERE id = ?",
+    )
+    .bind(&id)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let farid_c = app.sign_in(&farid, "farid").await;
+    let res = app
+        .post_json(
+            "/api/v1/freeze",
+            Some(&farid_c),
+            json!({ "reason": "incident" }),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let meta = wait_for_state(&app, &cookie, &id, "failed").await;
+    assert_eq!(meta["end_reason"], "frozen");
+    let chunks: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM extract_chunks WHERE extract_id = ?")
+            .bind(&id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(chunks, 0, "what the build wrote is gone");
+    app.stop().await;
+}
