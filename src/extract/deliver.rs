@@ -154,6 +154,30 @@ async fn verify_all(store: &Store, id: &ExtractId, o: &Opened) -> Result<(), Err
     Ok(())
 }
 
+/// What a failed read of the chunks means: if the extract was shredded meanwhile (another
+/// download was the last one allowed, or the deadline passed) it is simply gone; otherwise the
+/// stored data is damaged, which is audited. Nothing was sent either way.
+async fn damaged_or_gone(
+    state: &AppState,
+    id: &ExtractId,
+    who: &Principal,
+    error: Error,
+    now: OffsetDateTime,
+) -> Error {
+    let still_live = match state.store.find_extract(id.as_str()).await {
+        Ok(Some(row)) => row.state == "live" && row.wrapped_key.is_some(),
+        Ok(None) => false,
+        Err(e) => return e.into(),
+    };
+    if !still_live {
+        return Error::Gone("shredded".into());
+    }
+    if matches!(error, Error::Damaged(_)) {
+        record_damage(state, id, who, now).await;
+    }
+    error
+}
+
 /// Audits a failed integrity check (nothing was sent).
 async fn record_damage(state: &AppState, id: &ExtractId, who: &Principal, now: OffsetDateTime) {
     let event = Event::new(
@@ -190,8 +214,7 @@ pub async fn download(
         .into());
     }
     if let Err(e) = verify_all(&state.store, id, &opened).await {
-        record_damage(state, id, who, now).await;
-        return Err(e);
+        return Err(damaged_or_gone(state, id, who, e, now).await);
     }
     let mut tx = state.store.begin().await?;
     let Some(used) = rows::take_download(&mut tx, id.as_str(), now.unix_timestamp()).await? else {
@@ -214,7 +237,10 @@ pub async fn download(
     let filename = format!("utdrag-{}.{}", id, format.as_str());
     match format {
         Format::Xlsx => {
-            let bytes = xlsx(state, id, &opened).await?;
+            let bytes = match xlsx(state, id, &opened).await {
+                Ok(bytes) => bytes,
+                Err(e) => return Err(damaged_or_gone(state, id, who, e, now).await),
+            };
             if last {
                 shred_after_last(state.clone(), id.clone()).await;
             }
@@ -402,10 +428,7 @@ pub async fn view(
                     }
                 }
             }
-            Err(e) => {
-                record_damage(state, id, who, now).await;
-                return Err(e);
-            }
+            Err(e) => return Err(damaged_or_gone(state, id, who, e, now).await),
         }
     }
     let event = Event::new(
