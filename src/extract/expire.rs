@@ -52,15 +52,7 @@ pub async fn shred(
     );
     audit::record(&mut tx, &event, now).await?;
     if reason != ShredReason::Done {
-        lifecycle::notify(
-            state,
-            &mut tx,
-            &gone.requester_id,
-            "extract_shredded",
-            id,
-            now,
-        )
-        .await?;
+        lifecycle::notify(&mut tx, &gone.requester_id, "extract_shredded", id, now).await?;
     }
     tx.commit().await?;
     lifecycle::after_commit(state).await;
@@ -277,15 +269,7 @@ pub async fn sweep(state: &AppState, now: OffsetDateTime) -> Result<Sweep, Error
         let mut tx = state.store.begin().await?;
         if rows::set_expiry_warned(&mut tx, id.as_str()).await? {
             if let Some(row) = rows::find_extract_in(&mut tx, id.as_str()).await? {
-                lifecycle::notify(
-                    state,
-                    &mut tx,
-                    &row.requester_id,
-                    "extract_expiring",
-                    &id,
-                    now,
-                )
-                .await?;
+                lifecycle::notify(&mut tx, &row.requester_id, "extract_expiring", &id, now).await?;
             }
             done.warned += 1;
         }
@@ -318,7 +302,7 @@ async fn lapse(state: &AppState, id: &ExtractId, now: OffsetDateTime) -> Result<
     );
     audit::record(&mut tx, &event, now).await?;
     if let Some(row) = rows::find_extract_in(&mut tx, id.as_str()).await? {
-        lifecycle::notify(state, &mut tx, &row.requester_id, "extract_lapsed", id, now).await?;
+        lifecycle::notify(&mut tx, &row.requester_id, "extract_lapsed", id, now).await?;
     }
     tx.commit().await?;
     Ok(true)

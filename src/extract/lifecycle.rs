@@ -17,7 +17,8 @@ use crate::audit::{self, Action, Actor, Event, Outcome};
 use crate::auth::{Role, RoleGrant, Scope};
 use crate::policy::{Decision, Grant, Policy, Principal};
 use crate::store::Tx;
-use crate::store::extracts::{self as rows, DecisionRow, ExtractRow, NoticeRow};
+use crate::store::extracts::{self as rows, DecisionRow, ExtractRow};
+use crate::store::notices::{self, NoticeRow};
 
 /// The policy in force; a store failure denies (the caller answers 503).
 pub async fn policy_now(state: &AppState) -> Result<Policy, Error> {
@@ -254,15 +255,7 @@ pub async fn decide(
             now.unix_timestamp(),
         )
         .await?;
-        notify(
-            state,
-            &mut tx,
-            &current.requester_id,
-            "extract_denied",
-            id,
-            now,
-        )
-        .await?;
+        notify(&mut tx, &current.requester_id, "extract_denied", id, now).await?;
         (State::Denied, None)
     } else if i64::try_from(approvals).unwrap_or(i64::MAX) >= current.approvers_needed {
         match regrant(state, &policy, &current, &request, &decisions, now).await? {
@@ -270,15 +263,7 @@ pub async fn decide(
                 let now_s = now.unix_timestamp();
                 rows::start_build(&mut tx, id.as_str(), now_s, now_s + super::BUILD_LEASE_SECS)
                     .await?;
-                notify(
-                    state,
-                    &mut tx,
-                    &current.requester_id,
-                    "extract_approved",
-                    id,
-                    now,
-                )
-                .await?;
+                notify(&mut tx, &current.requester_id, "extract_approved", id, now).await?;
                 (State::Building, Some(grant))
             }
             Err((code, reason)) => {
@@ -367,21 +352,20 @@ pub async fn notify_approvers(
         .list_role_holders(Role::Approver.as_str(), request.district.as_str())
         .await?;
     for approver in approvers {
-        notify(state, tx, &approver.id, "extract_requested", id, now).await?;
+        notify(tx, &approver.id, "extract_requested", id, now).await?;
     }
     Ok(())
 }
 
 /// An in-app notice (no member data: the kind, the extract id and a fixed sentence).
 pub async fn notify(
-    _state: &AppState,
     tx: &mut Tx,
     user_id: &str,
     kind: &'static str,
     id: &ExtractId,
     now: OffsetDateTime,
 ) -> Result<(), Error> {
-    rows::insert_notice(
+    notices::insert_notice(
         tx,
         &NoticeRow {
             id: crate::crypto::random_id128(),

@@ -71,7 +71,7 @@ pub(crate) async fn record_failure(
         );
         audit::record(&mut tx, &event, now).await?;
         if let Some(row) = rows::find_extract_in(&mut tx, id.as_str()).await? {
-            lifecycle::notify(state, &mut tx, &row.requester_id, "extract_failed", id, now).await?;
+            lifecycle::notify(&mut tx, &row.requester_id, "extract_failed", id, now).await?;
         }
     }
     tx.commit().await?;
@@ -255,7 +255,7 @@ async fn finish(
         }),
     );
     audit::record(&mut tx, &event, now).await?;
-    lifecycle::notify(state, &mut tx, grant.user_id(), "extract_ready", id, now).await?;
+    lifecycle::notify(&mut tx, grant.user_id(), "extract_ready", id, now).await?;
     tx.commit().await?;
     lifecycle::after_commit(state).await;
     Ok(true)
