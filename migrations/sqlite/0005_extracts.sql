@@ -64,14 +64,19 @@ CREATE TABLE extract_chunks (
 -- The disclosure ledger: which members an extract held, as keyed pseudonyms (the first 128
 -- bits of HMAC-SHA256 under the broker's pseudonym key), and where each stood in the delivered
 -- file (the per-extract keyed order is the file's fingerprint). Kept after shredding, so "who
--- received member M" stays answerable (E6).
+-- received member M" stays answerable (E6). `row_ref` is a keyed 64-bit tag of the row's
+-- names (or of all its cells when it has no names), so a leaked file without member numbers
+-- still finds its extract (see `extract::fingerprint`).
 CREATE TABLE disclosures (
     extract_id TEXT   NOT NULL REFERENCES extracts (id),
     position   BIGINT NOT NULL,
     member_ref BLOB   NOT NULL,
+    row_ref    BLOB   NOT NULL,
     PRIMARY KEY (extract_id, position)
 ) WITHOUT ROWID;
 CREATE INDEX disclosures_by_member ON disclosures (member_ref);
+-- A leaked file without member numbers is traced by its rows' keyed name tags.
+CREATE INDEX disclosures_by_row ON disclosures (row_ref);
 
 -- In-app notices (and the record of which were also e-mailed). No member data.
 CREATE TABLE notices (

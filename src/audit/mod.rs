@@ -119,6 +119,16 @@ pub enum Action {
     AuditMemberLookup,
     /// An auditor read an extract's whole story.
     AuditExtractStory,
+    /// An auditor traced a leaked file to the extracts it may come from.
+    AuditTrace,
+    /// An auditor scoped a breach: members, fields, downloads and shred times.
+    AuditBreachScope,
+    /// An auditor made the printable access-request report (GDPR Art. 15) for a member.
+    AuditMemberReport,
+    /// An auditor turned a member number into its pseudonym, to search the log.
+    PseudonymResolved,
+    /// An auditor found which member a pseudonym stands for (a DPO case).
+    PseudonymRevealed,
 }
 
 impl Action {
@@ -167,6 +177,11 @@ impl Action {
         Action::ExtractsUnfrozen,
         Action::AuditMemberLookup,
         Action::AuditExtractStory,
+        Action::AuditTrace,
+        Action::AuditBreachScope,
+        Action::AuditMemberReport,
+        Action::PseudonymResolved,
+        Action::PseudonymRevealed,
     ];
 
     pub fn code(self) -> &'static str {
@@ -215,6 +230,11 @@ impl Action {
             Action::ExtractsUnfrozen => "extract.unfreeze",
             Action::AuditMemberLookup => "audit.member_disclosures",
             Action::AuditExtractStory => "audit.extract_story",
+            Action::AuditTrace => "audit.trace",
+            Action::AuditBreachScope => "audit.breach_scope",
+            Action::AuditMemberReport => "audit.member_report",
+            Action::PseudonymResolved => "pseudonym.resolve",
+            Action::PseudonymRevealed => "pseudonym.reveal",
         }
     }
 

@@ -28,6 +28,11 @@ pub enum KeysCommand {
 pub enum AuditCommand {
     /// Walk the hash chain; exit 0 with the entry count, or non-zero naming the first bad entry.
     Verify(VerifyArgs),
+    /// Which extract a leaked CSV or XLSX file most likely comes from, with the evidence.
+    Trace(super::audit_trace::TraceArgs),
+    /// Breach scope (GDPR Art. 33): members, field categories, downloads and shred times, from
+    /// an extract, an account and a time window, or a leaked file.
+    Scope(super::audit_trace::ScopeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -123,7 +128,11 @@ pub fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
 }
 
 pub async fn audit(cmd: AuditCommand) -> anyhow::Result<()> {
-    let AuditCommand::Verify(args) = cmd;
+    let args = match cmd {
+        AuditCommand::Verify(args) => args,
+        AuditCommand::Trace(args) => return super::audit_trace::trace(args).await,
+        AuditCommand::Scope(args) => return super::audit_trace::scope(args).await,
+    };
     let store = open_existing_store(&args.store).await?;
     let result = match &args.checkpoints {
         None => crate::audit::verify(&store)
@@ -148,21 +157,25 @@ async fn verify_with_checkpoints(
     args: &StoreArgs,
     file: &Path,
 ) -> anyhow::Result<(crate::audit::VerifyReport, Option<usize>)> {
-    let config_file = match (&args.config, &args.data_dir) {
-        (Some(c), _) => c.clone(),
-        (None, Some(dir)) if dir.join(DEFAULT_FILE).is_file() => dir.join(DEFAULT_FILE),
-        (None, Some(_)) => bail!("checking checkpoints needs the key file: pass --config FILE"),
-        (None, None) => PathBuf::from(DEFAULT_FILE),
-    };
-    let config = Config::load(Some(&config_file))?;
-    let keyring = Keyring::load(&config.keys.kek_file)?;
+    let keyring = Keyring::load(&key_config(args, "checking checkpoints")?.keys.kek_file)?;
     let checkpoints = crate::audit::checkpoint::read(file)?;
     let report = crate::audit::checkpoint::verify_with(store, &keyring, &checkpoints).await?;
     Ok((report.chain, Some(report.checkpoints)))
 }
 
+/// The config whose key file a command needs: `--config`, the demo dir's, or `./registervakt.toml`.
+pub(super) fn key_config(args: &StoreArgs, what: &str) -> anyhow::Result<Config> {
+    let config_file = match (&args.config, &args.data_dir) {
+        (Some(c), _) => c.clone(),
+        (None, Some(dir)) if dir.join(DEFAULT_FILE).is_file() => dir.join(DEFAULT_FILE),
+        (None, Some(_)) => bail!("{what} needs the key file: pass --config FILE"),
+        (None, None) => PathBuf::from(DEFAULT_FILE),
+    };
+    Ok(Config::load(Some(&config_file))?)
+}
+
 /// Opens the store named by `--config`, `--data-dir` or `./registervakt.toml`, without creating it.
-async fn open_existing_store(args: &StoreArgs) -> anyhow::Result<Store> {
+pub(super) async fn open_existing_store(args: &StoreArgs) -> anyhow::Result<Store> {
     let location = match (&args.data_dir, &args.config) {
         (Some(dir), _) if dir.join(DEFAULT_FILE).is_file() => {
             Config::load(Some(&dir.join(DEFAULT_FILE)))?.store_location()

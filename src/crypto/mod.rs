@@ -66,7 +66,7 @@ use std::str::FromStr;
 
 pub use envelope::DataKey;
 pub use keyring::Keyring;
-pub use pseudonym::{MemberRef, OrderKey, PSEUDONYM_KEY_NAME, PseudonymKey};
+pub use pseudonym::{MemberRef, OrderKey, PSEUDONYM_KEY_NAME, PseudonymKey, RowRef};
 pub use signing::CheckpointKey;
 pub use token::{constant_time_eq, random_bytes, random_id128, random_token, sha256_hex};
 

@@ -22,6 +22,9 @@ type HmacSha256 = Hmac<Sha256>;
 /// Domain separation: a member reference and an order key can never be confused.
 const MEMBER_DOMAIN: &[u8] = b"registervakt/member\0";
 const ORDER_DOMAIN: &[u8] = b"registervakt/order\0";
+const ROW_DOMAIN: &[u8] = b"registervakt/row\0";
+/// Separates the normalised cells a row tag is made of (a unit separator never in a cell).
+const ROW_CELL_SEPARATOR: u8 = 0x1f;
 
 /// The name under which the store keeps the sealed pseudonym key, and its sealing AAD.
 pub const PSEUDONYM_KEY_NAME: &str = "pseudonym-v1";
@@ -49,6 +52,23 @@ impl PseudonymKey {
         first.copy_from_slice(&mac[..16]);
         MemberRef(first)
     }
+
+    /// A row's tag: the first 64 bits of the HMAC of its normalised cells (the caller
+    /// normalises: see `extract::fingerprint`). Different members may share a tag (two people
+    /// of the same name); the tag only narrows a leaked row down to the ledger rows it may be.
+    pub fn row_ref<'a>(&self, cells: impl IntoIterator<Item = &'a str>) -> RowRef {
+        let mut message = Vec::new();
+        for (i, cell) in cells.into_iter().enumerate() {
+            if i > 0 {
+                message.push(ROW_CELL_SEPARATOR);
+            }
+            message.extend_from_slice(cell.as_bytes());
+        }
+        let mac = hmac_sha256(&self.0[..], ROW_DOMAIN, &message);
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&mac[..8]);
+        RowRef(first)
+    }
 }
 
 impl fmt::Debug for PseudonymKey {
@@ -70,6 +90,21 @@ impl MemberRef {
 impl fmt::Display for MemberRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&hex::encode(self.0))
+    }
+}
+
+/// A keyed tag of a delivered row's content, kept in the ledger for the leak trace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RowRef([u8; 8]);
+
+impl RowRef {
+    pub fn as_bytes(&self) -> &[u8; 8] {
+        &self.0
+    }
+
+    /// From the 8 bytes the ledger stores; `None` for any other length.
+    pub fn from_slice(bytes: &[u8]) -> Option<RowRef> {
+        Some(RowRef(bytes.try_into().ok()?))
     }
 }
 
@@ -138,6 +173,23 @@ mod tests {
         assert!(PseudonymKey::from_slice(&[0u8; 31]).is_none());
         let key = PseudonymKey::from_slice(&[7u8; 32]).unwrap();
         assert_eq!(format!("{key:?}"), "PseudonymKey([redacted])");
+    }
+
+    #[test]
+    fn row_refs_depend_on_every_cell_and_where_the_cells_split() {
+        let key = PseudonymKey::from_slice(&[1u8; 32]).unwrap();
+        let anna = key.row_ref(["anna", "andersson"]);
+        assert_eq!(anna, key.row_ref(["anna", "andersson"]));
+        assert_ne!(anna, key.row_ref(["anna", "andersen"]));
+        assert_ne!(anna, key.row_ref(["annaa", "ndersson"]));
+        assert_ne!(
+            anna,
+            PseudonymKey::from_slice(&[2u8; 32])
+                .unwrap()
+                .row_ref(["anna", "andersson"])
+        );
+        assert_eq!(RowRef::from_slice(anna.as_bytes()), Some(anna));
+        assert_eq!(RowRef::from_slice(&[0u8; 7]), None);
     }
 
     #[test]

@@ -23,14 +23,18 @@
 //! window of rows in memory while building or streaming, or tell another user's extract apart
 //! from a missing one (C2).
 
+pub mod breach;
 pub mod container;
 pub mod deliver;
 pub mod expire;
+pub mod fingerprint;
 pub mod format;
 pub mod lifecycle;
+pub mod pseudonyms;
 pub mod request;
 pub mod review;
 pub mod snapshot;
+pub mod trace;
 
 use std::fmt;
 

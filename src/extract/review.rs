@@ -17,6 +17,7 @@ use crate::audit::{self, Action, Actor, Event, Outcome};
 use crate::auth::Role;
 use crate::crypto::MemberRef;
 use crate::policy::Principal;
+use crate::store::Store;
 use crate::store::extracts::{DecisionRow, ExtractRow};
 
 /// Most items a list returns.
@@ -40,21 +41,25 @@ pub struct Described {
 }
 
 /// The username of a user id (the id itself if the user is gone).
-pub async fn username(state: &AppState, user_id: &str) -> Result<String, Error> {
-    Ok(state
-        .store
+pub async fn username(store: &Store, user_id: &str) -> Result<String, Error> {
+    Ok(store
         .find_user_by_id(user_id)
         .await?
         .map_or_else(|| user_id.to_owned(), |u| u.username))
 }
 
 pub async fn describe(state: &AppState, row: ExtractRow) -> Result<Described, Error> {
+    describe_in(&state.store, row).await
+}
+
+/// [`describe`] with the store only (for the command line).
+pub async fn describe_in(store: &Store, row: ExtractRow) -> Result<Described, Error> {
     let mut verdicts = Vec::new();
-    for decision in state.store.list_decisions(&row.id).await? {
-        let approver = username(state, &decision.approver_id).await?;
+    for decision in store.list_decisions(&row.id).await? {
+        let approver = username(store, &decision.approver_id).await?;
         verdicts.push(NamedVerdict { approver, decision });
     }
-    let requester = username(state, &row.requester_id).await?;
+    let requester = username(store, &row.requester_id).await?;
     Ok(Described {
         row,
         requester,
@@ -116,20 +121,39 @@ pub async fn history(state: &AppState, row: &ExtractRow) -> Result<Vec<ExtractRo
 }
 
 /// The districts in which the policy lets `who` view the audit, or `None` for the whole party.
-async fn audit_scope(state: &AppState, who: &Principal) -> Result<Option<Vec<String>>, Error> {
+pub(crate) async fn audit_scope(
+    state: &AppState,
+    who: &Principal,
+) -> Result<Option<Vec<String>>, Error> {
+    scope_for(
+        state,
+        who,
+        crate::policy::Action::AuditView,
+        "only an auditor may ask who received a member",
+    )
+    .await
+}
+
+/// The districts in which the policy lets `who` (as auditor) do `action`, or `None` for the
+/// whole party; denied with `refusal` when there are none.
+pub(crate) async fn scope_for(
+    state: &AppState,
+    who: &Principal,
+    action: crate::policy::Action,
+    refusal: &str,
+) -> Result<Option<Vec<String>>, Error> {
     let policy = lifecycle::policy_now(state).await?;
-    let view = crate::policy::Action::AuditView;
     let denied = || Error::Denied {
         code: crate::policy::DenyCode::NotPermitted,
-        reason: "only an auditor may ask who received a member".to_owned(),
+        reason: refusal.to_owned(),
     };
-    if policy.permits_party_wide(who, view).await.is_ok() {
+    if policy.permits_party_wide(who, action).await.is_ok() {
         return Ok(None);
     }
     let mut districts = Vec::new();
     for d in lifecycle::districts_with(who, Role::Auditor).unwrap_or_default() {
         let code = crate::register::DistrictCode::parse(&d)?;
-        if policy.permits(who, view, &code).await.is_ok() {
+        if policy.permits(who, action, &code).await.is_ok() {
             districts.push(d);
         }
     }
@@ -206,6 +230,46 @@ pub async fn who_received(
     member_id: &str,
     now: OffsetDateTime,
 ) -> Result<(MemberRef, Vec<Described>), Error> {
+    disclosures_audited(
+        state,
+        who,
+        member_id,
+        Action::AuditMemberLookup,
+        json!({}),
+        now,
+    )
+    .await
+}
+
+/// [`who_received`] for the printable access-request report (GDPR Art. 15), audited as
+/// `audit.member_report` with whether staff names are shown — the DPO's choice.
+pub async fn member_report(
+    state: &AppState,
+    who: &Principal,
+    member_id: &str,
+    with_names: bool,
+    now: OffsetDateTime,
+) -> Result<(MemberRef, Vec<Described>), Error> {
+    let details = json!({ "staff_names": with_names });
+    disclosures_audited(
+        state,
+        who,
+        member_id,
+        Action::AuditMemberReport,
+        details,
+        now,
+    )
+    .await
+}
+
+async fn disclosures_audited(
+    state: &AppState,
+    who: &Principal,
+    member_id: &str,
+    action: Action,
+    mut details: serde_json::Value,
+    now: OffsetDateTime,
+) -> Result<(MemberRef, Vec<Described>), Error> {
     let member_id = check_member_id(member_id)?;
     let scope = audit_scope(state, who).await?;
     let member = state.pseudonyms.member_ref(member_id);
@@ -213,12 +277,18 @@ pub async fn who_received(
         .store
         .list_extracts_holding(member.as_bytes(), scope.as_deref())
         .await?;
+    details["extracts"] = json!(rows.len());
+    details["scope"] = json!(
+        scope
+            .as_deref()
+            .map_or_else(|| vec!["*".to_owned()], <[String]>::to_vec)
+    );
     let event = Event::new(
-        Action::AuditMemberLookup,
+        action,
         Actor::user(&who.user_id),
         &format!("member:{member}"),
         Outcome::Success,
-        json!({ "extracts": rows.len(), "scope": scope.as_deref().map_or_else(|| vec!["*".to_owned()], <[String]>::to_vec) }),
+        details,
     );
     audit::record_now(&state.store, &event, now).await?;
     let mut out = Vec::with_capacity(rows.len());

@@ -3,8 +3,8 @@
 //! Guarantees: only a [`Grant`] starts a build; memory holds one window of [`CHUNK_ROWS`] rows
 //! plus the sealed chunks of one store transaction, whatever the extract's size (G5). Rows are
 //! delivered in a keyed order within each window (an [`OrderKey`] per extract, never stored),
-//! and each member's position goes into the disclosure ledger with their pseudonym, so a leaked
-//! file's order points at its extract. More members than the grant covers fails the build: the
+//! and each member's position goes into the disclosure ledger with their pseudonym and the row's
+//! keyed tag (`fingerprint`), so a leaked file's rows and their order point at its extract. More members than the grant covers fails the build: the
 //! list is never cut short silently. The data key is stored (wrapped) only by the transaction
 //! that makes the extract live, with its `extract.snapshot` event; until then the chunks
 //! written are unreadable by anyone, and a failed or abandoned build's chunks are deleted.
@@ -14,6 +14,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
+use super::fingerprint::TagColumns;
 use super::request::Request;
 use super::{
     BUILD_LEASE_SECS, CHUNK_ROWS, CHUNKS_PER_TRANSACTION, Error, ExtractId, container, lifecycle,
@@ -83,7 +84,7 @@ pub(crate) async fn record_failure(
 #[derive(Default)]
 struct Pending {
     chunks: Vec<(i64, Vec<u8>)>,
-    ledger: Vec<(i64, crate::crypto::MemberRef)>,
+    ledger: Vec<(i64, crate::crypto::MemberRef, crate::crypto::RowRef)>,
 }
 
 /// Where the build is.
@@ -91,6 +92,8 @@ struct Progress {
     seq: i64,
     position: i64,
     window: Vec<(u64, String, Vec<Option<String>>)>,
+    /// Which cells make each row's ledger tag (the leak trace's key without member numbers).
+    tags: TagColumns,
 }
 
 /// Reads, seals and records the extract; `Ok(None)` if the lease was lost on the way.
@@ -112,6 +115,7 @@ pub async fn build(
         seq: 0,
         position: 0,
         window: Vec::with_capacity(CHUNK_ROWS),
+        tags: TagColumns::for_fields(grant.fields()),
     };
     let mut pending = Pending::default();
     let mut total: u64 = 0;
@@ -187,7 +191,8 @@ fn seal_window(
     for (_, member_id, cells) in progress.window.drain(..) {
         container::encode_row(&cells, &mut plaintext);
         let member = state.pseudonyms.member_ref(&member_id);
-        pending.ledger.push((progress.position, member));
+        let tag = progress.tags.row_ref(&state.pseudonyms, &cells);
+        pending.ledger.push((progress.position, member, tag));
         progress.position += 1;
     }
     let sealed = key.seal(&plaintext, &id.chunk_aad(progress.seq, last))?;

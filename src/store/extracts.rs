@@ -46,7 +46,7 @@ pub struct ExtractRow {
     pub attested_at: Option<i64>,
 }
 
-const COLUMNS: &str = "id, requester_id, purpose, district, request, request_hash, policy_hash, \
+pub(super) const COLUMNS: &str = "id, requester_id, purpose, district, request, request_hash, policy_hash, \
     state, approvers_needed, estimated_rows, lifetime_minutes, max_downloads, downloads, \
     created_at, pending_until, decided_at, lease_until, build_attempts, live_at, expires_at, \
     row_count, chunk_count, key_id, wrapped_key, last_download_at, expiry_warned, ended_at, \
@@ -206,36 +206,38 @@ pub async fn insert_chunks(tx: &mut Tx, id: &str, chunks: &[(i64, Vec<u8>)]) -> 
     Ok(())
 }
 
-/// Most ledger rows per INSERT statement (3 bound values each, well under SQLite's limit).
+/// Most ledger rows per INSERT statement (4 bound values each, well under SQLite's limit).
 const LEDGER_ROWS_PER_STATEMENT: usize = 500;
 
-/// Appends ledger rows `(position, member_ref)`.
+/// Appends ledger rows `(position, member_ref, row_ref)`.
 pub async fn insert_disclosures(
     tx: &mut Tx,
     id: &str,
-    rows: &[(i64, crate::crypto::MemberRef)],
+    rows: &[(i64, crate::crypto::MemberRef, crate::crypto::RowRef)],
 ) -> Result<(), Error> {
     for part in rows.chunks(LEDGER_ROWS_PER_STATEMENT) {
         match tx {
             Tx::Sqlite(t) => {
                 let mut qb: QueryBuilder<'_, sqlx::Sqlite> = QueryBuilder::new(
-                    "INSERT INTO disclosures (extract_id, position, member_ref) ",
+                    "INSERT INTO disclosures (extract_id, position, member_ref, row_ref) ",
                 );
-                qb.push_values(part, |mut b, (position, member)| {
+                qb.push_values(part, |mut b, (position, member, tag)| {
                     b.push_bind(id)
                         .push_bind(*position)
-                        .push_bind(member.as_bytes().as_slice());
+                        .push_bind(member.as_bytes().as_slice())
+                        .push_bind(tag.as_bytes().as_slice());
                 });
                 qb.build().execute(&mut **t).await?;
             }
             Tx::Postgres(t) => {
                 let mut qb: QueryBuilder<'_, sqlx::Postgres> = QueryBuilder::new(
-                    "INSERT INTO disclosures (extract_id, position, member_ref) ",
+                    "INSERT INTO disclosures (extract_id, position, member_ref, row_ref) ",
                 );
-                qb.push_values(part, |mut b, (position, member)| {
+                qb.push_values(part, |mut b, (position, member, tag)| {
                     b.push_bind(id)
                         .push_bind(*position)
-                        .push_bind(member.as_bytes().as_slice());
+                        .push_bind(member.as_bytes().as_slice())
+                        .push_bind(tag.as_bytes().as_slice());
                 });
                 qb.build().execute(&mut **t).await?;
             }
@@ -642,7 +644,7 @@ fn push_districts<'a, DB: sqlx::Database>(
 }
 
 /// [`push_districts`] on a named column (a fixed name from this module, never user input).
-fn push_districts_as<'a, DB: sqlx::Database>(
+pub(super) fn push_districts_as<'a, DB: sqlx::Database>(
     qb: &mut QueryBuilder<'a, DB>,
     column: &'static str,
     districts: Option<&'a [String]>,

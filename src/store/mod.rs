@@ -24,6 +24,7 @@ pub mod register;
 pub mod register_writer;
 pub mod roles;
 pub mod sessions;
+pub mod trace;
 
 use std::path::PathBuf;
 use std::str::FromStr;

@@ -1,20 +1,20 @@
-//! `/api/v1/audit/*`: the auditor's questions. So far: who received member M (E6), and what
-//! was in extract E and what happened to it.
+//! `/api/v1/audit/*`: the auditor's questions: who received member M (E6), what was in extract
+//! E and what happened to it, and pseudonyms resolved or revealed on request.
 //!
 //! Each answer is itself an audit event; members are named there by pseudonym only.
 
 use axum::Json;
 use axum::extract::{Path, State};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
 use super::extracts_wire::rfc3339;
 use super::policy_api::principal;
-use super::session::SignedIn;
+use super::session::{SignedIn, StepUp};
 use crate::app::AppState;
-use crate::extract::review;
+use crate::extract::{pseudonyms, review};
 
 /// One extract that held the member.
 #[derive(Debug, Serialize, ToSchema)]
@@ -144,5 +144,79 @@ pub async fn extract_story(
         extract: super::extracts_wire::extract_response(&story.described),
         members: story.members,
         events,
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveBody {
+    /// The member number in the register.
+    pub member_id: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevealBody {
+    /// 32 hexadecimal characters, as the audit log shows it.
+    pub member_ref: String,
+    /// The district whose members are searched.
+    pub district: String,
+    /// Why (10–500 characters); kept in the audit log.
+    pub reason: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PseudonymResponse {
+    pub member_ref: String,
+    /// The member number; absent from `resolve`, and from `reveal` when no member of the
+    /// district has this pseudonym.
+    pub member_id: Option<String>,
+}
+
+/// The pseudonym the audit log and the ledger use for a member number, to search them.
+/// Needs `pseudonym.resolve`; audited.
+#[utoipa::path(post, path = "/api/v1/audit/pseudonyms/resolve", tag = "audit",
+    request_body = ResolveBody,
+    responses((status = 200, body = PseudonymResponse), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn resolve_pseudonym(
+    State(state): State<AppState>,
+    SignedIn(session): SignedIn,
+    Json(body): Json<ResolveBody>,
+) -> Result<Json<PseudonymResponse>, ApiError> {
+    let who = principal(&state, &session).await?;
+    let member =
+        pseudonyms::resolve(&state, &who, &body.member_id, OffsetDateTime::now_utc()).await?;
+    Ok(Json(PseudonymResponse {
+        member_ref: member.to_string(),
+        member_id: None,
+    }))
+}
+
+/// Which member of a district a pseudonym stands for (a DPO case), with a stated reason.
+/// Needs `pseudonym.resolve` in the district and a fresh second factor; audited with the reason.
+#[utoipa::path(post, path = "/api/v1/audit/pseudonyms/reveal", tag = "audit",
+    request_body = RevealBody,
+    responses((status = 200, body = PseudonymResponse), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn reveal_pseudonym(
+    State(state): State<AppState>,
+    StepUp(session): StepUp,
+    Json(body): Json<RevealBody>,
+) -> Result<Json<PseudonymResponse>, ApiError> {
+    let who = principal(&state, &session).await?;
+    let now = OffsetDateTime::now_utc();
+    let found = pseudonyms::reveal(
+        &state,
+        &who,
+        &body.member_ref,
+        &body.district,
+        &body.reason,
+        now,
+    )
+    .await?;
+    Ok(Json(PseudonymResponse {
+        member_ref: body.member_ref.trim().to_ascii_lowercase(),
+        member_id: found,
     }))
 }

@@ -47,6 +47,17 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
     res
 }
 
+/// The largest body a path takes: [`MAX_BODY_BYTES`], except the routes that take a leaked
+/// file for the auditor's trace (whose routes raise `DefaultBodyLimit` to the same cap).
+pub fn body_cap(path: &str) -> usize {
+    match path {
+        "/api/v1/audit/trace" | "/api/v1/audit/breach-scope/file" => {
+            crate::extract::trace::MAX_TRACE_BYTES
+        }
+        _ => MAX_BODY_BYTES,
+    }
+}
+
 /// Refuses a declared body over the cap before anything reads it (SECURITY_BAR F3). Bodies
 /// without a length are capped while read by `DefaultBodyLimit`.
 pub async fn limit_body(req: Request, next: Next) -> Response {
@@ -55,7 +66,8 @@ pub async fn limit_body(req: Request, next: Next) -> Response {
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+    let cap = body_cap(req.uri().path());
+    if declared.is_some_and(|n| n > cap as u64) {
         return ApiError::BodyTooLarge.into_response();
     }
     next.run(req).await

@@ -8,6 +8,7 @@
 
 pub mod admin_pages;
 pub mod audit_api;
+pub mod audit_trace_api;
 pub mod auth_api;
 pub mod auth_pages;
 pub mod error;
@@ -35,6 +36,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::app::AppState;
 use crate::config::MAX_BODY_BYTES;
+use crate::extract::trace::MAX_TRACE_BYTES;
 
 /// Who may call a route. The router is built from [`route_table`], and a test walks the
 /// table to prove that every route that is not `Public` answers 401 without a session and
@@ -434,6 +436,37 @@ pub fn route_table() -> Vec<Entry> {
             SignedIn,
             get(audit_api::member_disclosures),
         ),
+        entry(
+            M::POST,
+            "/api/v1/audit/pseudonyms/resolve",
+            SignedIn,
+            post(audit_api::resolve_pseudonym),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/audit/pseudonyms/reveal",
+            SignedIn,
+            post(audit_api::reveal_pseudonym),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/audit/trace",
+            SignedIn,
+            post(audit_trace_api::trace).layer(DefaultBodyLimit::max(MAX_TRACE_BYTES)),
+        ),
+        entry(
+            M::GET,
+            "/api/v1/audit/breach-scope",
+            SignedIn,
+            get(audit_trace_api::breach_scope),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/audit/breach-scope/file",
+            SignedIn,
+            post(audit_trace_api::breach_scope_of_file)
+                .layer(DefaultBodyLimit::max(MAX_TRACE_BYTES)),
+        ),
         entry(M::GET, "/admin", SignedIn, get(admin_pages::admin_page)),
         entry(
             M::POST,
@@ -496,10 +529,14 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The path as logged: an invitation token in `/invite/{token}` is a credential and is cut.
+/// The path as logged: an invitation token in `/invite/{token}` is a credential, a member number
+/// in `/api/v1/audit/members/{member_id}/…` is member data; both are cut.
 fn loggable_path(path: &str) -> &str {
     if path.starts_with("/invite/") {
         "/invite/…"
+    } else if path.starts_with("/api/v1/audit/members/") {
+        // The member number names a member: it is member data.
+        "/api/v1/audit/members/…/disclosures"
     } else {
         path
     }

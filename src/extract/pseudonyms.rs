@@ -1,0 +1,112 @@
+//! Pseudonyms on request. The audit log and the ledger name members by keyed pseudonym only;
+//! an auditor turns a member number into its pseudonym to search them (*resolve*), or finds
+//! which member a pseudonym stands for in a DPO case (*reveal*).
+//!
+//! Guarantees: both need `pseudonym.resolve` from the policy (party-wide, or in the district
+//! searched); reveal also needs a stated reason and searches only one district's members, as
+//! the register holds them now (protected identities included: the DPO may need them); each is
+//! an audit event naming the pseudonym and never the member number.
+
+use futures::StreamExt as _;
+use serde_json::json;
+use time::OffsetDateTime;
+
+use super::Error;
+use super::review::{check_member_id, scope_for};
+use crate::app::AppState;
+use crate::audit::{self, Action, Actor, Event, Outcome};
+use crate::crypto::MemberRef;
+use crate::policy::Principal;
+use crate::register::{DistrictCode, Field, Filter, ProtectedIdentity};
+
+/// A reason is 10 to 500 characters.
+pub const REASON_CHARS: std::ops::RangeInclusive<usize> = 10..=500;
+
+const REFUSAL: &str = "only an auditor with the right to resolve pseudonyms may do this";
+
+/// The pseudonym the log and the ledger use for `member_id`. Audited as `pseudonym.resolve`.
+pub async fn resolve(
+    state: &AppState,
+    who: &Principal,
+    member_id: &str,
+    now: OffsetDateTime,
+) -> Result<MemberRef, Error> {
+    let member_id = check_member_id(member_id)?;
+    scope_for(state, who, crate::policy::Action::PseudonymResolve, REFUSAL).await?;
+    let member = state.pseudonyms.member_ref(member_id);
+    let event = Event::new(
+        Action::PseudonymResolved,
+        Actor::user(&who.user_id),
+        &format!("member:{member}"),
+        Outcome::Success,
+        json!({}),
+    );
+    audit::record_now(&state.store, &event, now).await?;
+    Ok(member)
+}
+
+/// A pseudonym as typed: 32 hexadecimal characters.
+pub fn parse_member_ref(text: &str) -> Result<[u8; 16], Error> {
+    let bad = || Error::BadInput("a pseudonym is 32 hexadecimal characters".to_owned());
+    let bytes = hex::decode(text.trim().to_ascii_lowercase()).map_err(|_| bad())?;
+    bytes.try_into().map_err(|_| bad())
+}
+
+/// Which member of `district` the pseudonym stands for, if any is there now. Audited as
+/// `pseudonym.reveal` with the reason, whether it was found and how many members were searched.
+pub async fn reveal(
+    state: &AppState,
+    who: &Principal,
+    pseudonym: &str,
+    district: &str,
+    reason: &str,
+    now: OffsetDateTime,
+) -> Result<Option<String>, Error> {
+    let wanted = parse_member_ref(pseudonym)?;
+    let district = DistrictCode::parse(district)?;
+    let reason = reason.trim();
+    if !REASON_CHARS.contains(&reason.chars().count()) || reason.chars().any(char::is_control) {
+        return Err(Error::BadInput(
+            "give the reason for revealing a member in 10 to 500 characters, on one line"
+                .to_owned(),
+        ));
+    }
+    let scope = scope_for(state, who, crate::policy::Action::PseudonymResolve, REFUSAL).await?;
+    if scope.is_some_and(|d| !d.iter().any(|x| x == district.as_str())) {
+        return Err(Error::Denied {
+            code: crate::policy::DenyCode::NotPermitted,
+            reason: format!("you may not reveal members of {}", district.as_str()),
+        });
+    }
+    let mut rows = state.register.rows(
+        &Filter::district(district.clone()),
+        &[Field::MemberId],
+        ProtectedIdentity::Include,
+        now.date(),
+    )?;
+    let mut searched: u64 = 0;
+    let mut found = None;
+    while let Some(row) = rows.next().await {
+        let row = row?;
+        searched += 1;
+        let Some(Some(id)) = row.first() else {
+            continue;
+        };
+        if state.pseudonyms.member_ref(id).as_bytes() == &wanted {
+            found = Some(id.clone());
+            break;
+        }
+    }
+    let event = Event::new(
+        Action::PseudonymRevealed,
+        Actor::user(&who.user_id),
+        &format!("member:{}", hex::encode(wanted)),
+        Outcome::Success,
+        json!({
+            "district": district.as_str(), "reason": reason,
+            "found": found.is_some(), "searched": searched,
+        }),
+    );
+    audit::record_now(&state.store, &event, now).await?;
+    Ok(found)
+}

@@ -1,0 +1,263 @@
+//! `/api/v1/audit/trace` and `/api/v1/audit/breach-scope`: which extract a leaked file comes
+//! from, and what a breach touched (E7).
+//!
+//! The leaked file is the request body as is (CSV or XLSX, up to
+//! [`MAX_TRACE_BYTES`](crate::extract::trace::MAX_TRACE_BYTES)); it is read in memory and never
+//! kept. Both answers are audit events; members appear only as counts.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use utoipa::{IntoParams, ToSchema};
+
+use super::error::{ApiError, ErrorBody};
+use super::extracts_wire::{ExtractResponse, extract_response, rfc3339};
+use super::policy_api::principal;
+use super::session::SignedIn;
+use crate::app::AppState;
+use crate::extract::ExtractId;
+use crate::extract::breach::{self, Basis, Scope};
+use crate::extract::trace::{self, Traced};
+
+/// One extract the file may come from.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TraceCandidate {
+    pub extract: ExtractResponse,
+    /// The file's rows this extract held.
+    pub matched_rows: usize,
+    /// Of those, how many stand in the extract's own keyed order.
+    pub rows_in_order: usize,
+    /// Members the extract held.
+    pub extract_rows: i64,
+    /// The file's recognised columns are exactly the extract's fields.
+    pub same_columns: bool,
+    /// Share of the file's rows the extract held, 0–1.
+    pub coverage: f64,
+    /// Share of the matched rows in the extract's keyed order, 0–1.
+    pub order: f64,
+    /// The reasons, as sentences for a report.
+    pub evidence: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TraceResponse {
+    /// SHA-256 of the file as received.
+    pub file_sha256: String,
+    pub rows: usize,
+    /// The header's columns that name register fields.
+    pub columns: Vec<String>,
+    /// `member_id` (by member number) or `row_tag` (by the keyed tag of the names).
+    pub matched_by: String,
+    /// `high`, `medium`, `low` or `none`.
+    pub confidence: String,
+    /// Extracts in your audit scope that share at least one row with the file.
+    pub extracts_sharing_rows: usize,
+    /// Best first.
+    pub candidates: Vec<TraceCandidate>,
+}
+
+fn trace_response(t: Traced) -> TraceResponse {
+    TraceResponse {
+        file_sha256: t.file_sha256,
+        rows: t.rows,
+        columns: t.columns.iter().map(|f| f.as_str().to_owned()).collect(),
+        matched_by: t.key.as_str().to_owned(),
+        confidence: t.confidence.as_str().to_owned(),
+        extracts_sharing_rows: t.extracts_sharing_rows,
+        candidates: t
+            .candidates
+            .into_iter()
+            .map(|c| TraceCandidate {
+                extract: extract_response(&c.described),
+                matched_rows: c.matched,
+                rows_in_order: c.in_order,
+                extract_rows: c.extract_rows,
+                same_columns: c.same_columns,
+                coverage: c.coverage,
+                order: c.order,
+                evidence: c.evidence,
+            })
+            .collect(),
+    }
+}
+
+/// Which extract a leaked file most likely comes from, with the evidence and a confidence.
+/// The body is the file (CSV or XLSX) exactly as found. Needs `audit.view`; only extracts in
+/// your audit scope are considered.
+#[utoipa::path(post, path = "/api/v1/audit/trace", tag = "audit",
+    request_body(content = Vec<u8>, content_type = "application/octet-stream",
+        description = "The leaked CSV or XLSX file as found (renamed, re-saved, rows deleted…)"),
+    responses((status = 200, body = TraceResponse), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 413, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+pub async fn trace(
+    State(state): State<AppState>,
+    SignedIn(session): SignedIn,
+    file: Bytes,
+) -> Result<Json<TraceResponse>, ApiError> {
+    let who = principal(&state, &session).await?;
+    let traced = trace::trace(&state, &who, &file, OffsetDateTime::now_utc()).await?;
+    Ok(Json(trace_response(traced)))
+}
+
+/// From an extract, or from an account and a time window.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeQuery {
+    /// An extract id.
+    pub extract: Option<String>,
+    /// A username: every extract the account held at some moment in `from`..`to`.
+    pub user: Option<String>,
+    /// RFC 3339.
+    pub from: Option<String>,
+    /// RFC 3339.
+    pub to: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CategoryResponse {
+    /// `identity`, `contact`, `address`, `sensitive` or `flag`.
+    pub category: String,
+    pub description: String,
+    pub fields: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HeldResponse {
+    pub extract: ExtractResponse,
+    pub fields: Vec<String>,
+    /// Members the ledger records for it.
+    pub members: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReleaseResponse {
+    pub extract_id: String,
+    pub username: String,
+    pub at: String,
+    /// `csv`, `xlsx` or `view`.
+    pub format: String,
+    pub address: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BreachScopeResponse {
+    /// What the scope was made from, in words.
+    pub basis: String,
+    /// Different members affected, over all the extracts.
+    pub members: i64,
+    pub categories: Vec<CategoryResponse>,
+    pub extracts: Vec<HeldResponse>,
+    /// Every download and browser view, in time order, with who, when and from where.
+    pub releases: Vec<ReleaseResponse>,
+    /// Extracts whose data is still held: revoke them.
+    pub still_live: usize,
+}
+
+fn scope_response(s: Scope) -> BreachScopeResponse {
+    BreachScopeResponse {
+        basis: s.basis,
+        members: s.members,
+        categories: s
+            .categories
+            .into_iter()
+            .map(|(c, fields)| CategoryResponse {
+                category: c.as_str().to_owned(),
+                description: breach::category_name(c).to_owned(),
+                fields: fields.iter().map(|f| f.as_str().to_owned()).collect(),
+            })
+            .collect(),
+        extracts: s
+            .extracts
+            .iter()
+            .map(|h| HeldResponse {
+                extract: extract_response(&h.described),
+                fields: h.fields.iter().map(|f| f.as_str().to_owned()).collect(),
+                members: h.members,
+            })
+            .collect(),
+        releases: s
+            .releases
+            .into_iter()
+            .map(|r| ReleaseResponse {
+                extract_id: r.extract_id,
+                username: r.username,
+                at: rfc3339(r.at),
+                format: r.format,
+                address: r.address,
+            })
+            .collect(),
+        still_live: s.still_live,
+    }
+}
+
+fn parse_time(name: &str, value: Option<&str>) -> Result<OffsetDateTime, ApiError> {
+    let value = value.ok_or_else(|| {
+        ApiError::BadRequest(
+            "invalid_input",
+            format!("`{name}` is needed with `user` (RFC 3339, e.g. 2026-11-30T08:00:00Z)"),
+        )
+    })?;
+    OffsetDateTime::parse(value, &Rfc3339).map_err(|_| {
+        ApiError::BadRequest(
+            "invalid_input",
+            format!("`{name}` is not an RFC 3339 time (e.g. 2026-11-30T08:00:00Z)"),
+        )
+    })
+}
+
+fn basis(q: &ScopeQuery) -> Result<Basis, ApiError> {
+    match (&q.extract, &q.user) {
+        (Some(id), None) if q.from.is_none() && q.to.is_none() => {
+            Ok(Basis::Extract(ExtractId::parse(id)?))
+        }
+        (None, Some(user)) => Ok(Basis::Account {
+            username: user.clone(),
+            from: parse_time("from", q.from.as_deref())?,
+            to: parse_time("to", q.to.as_deref())?,
+        }),
+        _ => Err(ApiError::BadRequest(
+            "invalid_input",
+            "give either `extract`, or `user` with `from` and `to`".into(),
+        )),
+    }
+}
+
+/// Breach scope (GDPR Art. 33) from an extract id, or from an account and a time window:
+/// members affected, field categories, every download (who, when, address) and shred times.
+/// Needs `audit.view`; only extracts in your audit scope count.
+#[utoipa::path(get, path = "/api/v1/audit/breach-scope", tag = "audit", params(ScopeQuery),
+    responses((status = 200, body = BreachScopeResponse), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+pub async fn breach_scope(
+    State(state): State<AppState>,
+    SignedIn(session): SignedIn,
+    Query(q): Query<ScopeQuery>,
+) -> Result<Json<BreachScopeResponse>, ApiError> {
+    let basis = basis(&q)?;
+    let who = principal(&state, &session).await?;
+    let scope = breach::scope(&state, &who, basis, OffsetDateTime::now_utc()).await?;
+    Ok(Json(scope_response(scope)))
+}
+
+/// Breach scope from a leaked file: traced first, then scoped if the trace is at least medium
+/// sure (else 409 `trace_unsure`). The body is the file as found.
+#[utoipa::path(post, path = "/api/v1/audit/breach-scope/file", tag = "audit",
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 200, body = BreachScopeResponse), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn breach_scope_of_file(
+    State(state): State<AppState>,
+    SignedIn(session): SignedIn,
+    file: Bytes,
+) -> Result<Json<BreachScopeResponse>, ApiError> {
+    let who = principal(&state, &session).await?;
+    let basis = Basis::File(file.to_vec());
+    let scope = breach::scope(&state, &who, basis, OffsetDateTime::now_utc()).await?;
+    Ok(Json(scope_response(scope)))
+}
