@@ -194,6 +194,7 @@ fn scope_response(s: Scope) -> BreachScopeResponse {
     }
 }
 
+/// RFC 3339, or `YYYY-MM-DDTHH:MM` as a browser's date-and-time field sends it (read as UTC).
 fn parse_time(name: &str, value: Option<&str>) -> Result<OffsetDateTime, ApiError> {
     let value = value.ok_or_else(|| {
         ApiError::BadRequest(
@@ -201,23 +202,37 @@ fn parse_time(name: &str, value: Option<&str>) -> Result<OffsetDateTime, ApiErro
             format!("`{name}` is needed with `user` (RFC 3339, e.g. 2026-11-30T08:00:00Z)"),
         )
     })?;
-    OffsetDateTime::parse(value, &Rfc3339).map_err(|_| {
-        ApiError::BadRequest(
-            "invalid_input",
-            format!("`{name}` is not an RFC 3339 time (e.g. 2026-11-30T08:00:00Z)"),
-        )
-    })
+    let local = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]");
+    OffsetDateTime::parse(value, &Rfc3339)
+        .or_else(|_| time::PrimitiveDateTime::parse(value, &local).map(|t| t.assume_utc()))
+        .map_err(|_| {
+            ApiError::BadRequest(
+                "invalid_input",
+                format!("`{name}` is not an RFC 3339 time (e.g. 2026-11-30T08:00:00Z)"),
+            )
+        })
 }
 
-fn basis(q: &ScopeQuery) -> Result<Basis, ApiError> {
-    match (&q.extract, &q.user) {
-        (Some(id), None) if q.from.is_none() && q.to.is_none() => {
+fn given(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// The basis a query names; empty parameters (as a form sends them) count as absent.
+pub(super) fn basis(q: &ScopeQuery) -> Result<Basis, ApiError> {
+    let (extract, user, from, to) = (
+        given(&q.extract),
+        given(&q.user),
+        given(&q.from),
+        given(&q.to),
+    );
+    match (extract, user) {
+        (Some(id), None) if from.is_none() && to.is_none() => {
             Ok(Basis::Extract(ExtractId::parse(id)?))
         }
         (None, Some(user)) => Ok(Basis::Account {
-            username: user.clone(),
-            from: parse_time("from", q.from.as_deref())?,
-            to: parse_time("to", q.to.as_deref())?,
+            username: user.to_owned(),
+            from: parse_time("from", from)?,
+            to: parse_time("to", to)?,
         }),
         _ => Err(ApiError::BadRequest(
             "invalid_input",

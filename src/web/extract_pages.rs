@@ -40,7 +40,12 @@ use crate::auth::totp;
 use crate::policy::{Policy, PurposeId};
 
 /// Renders a template with a status; rendering failures become the generic 500 page.
-fn render(state: &AppState, status: StatusCode, name: &str, ctx: minijinja::Value) -> Response {
+pub(super) fn render(
+    state: &AppState,
+    status: StatusCode,
+    name: &str,
+    ctx: minijinja::Value,
+) -> Response {
     let mut res = super::pages::page(state.pages.render(name, ctx));
     if res.status().is_success() {
         *res.status_mut() = status;
@@ -55,7 +60,7 @@ fn store_error(e: crate::store::Error) -> ApiError {
 
 /// A form posted from a page: the session first (without one the answer is 401 whatever the
 /// body holds), then the body, then its CSRF token. The caller shows an error with `refusal`.
-fn signed_form<T>(
+pub(super) fn signed_form<T>(
     session: Result<SignedIn, ApiError>,
     form: Result<Form<T>, FormRejection>,
     csrf: impl Fn(&T) -> &str,
@@ -137,7 +142,7 @@ fn see_other(to: &str) -> Response {
 }
 
 /// Swedish words for an extract's state.
-fn state_label(state: &str) -> &'static str {
+pub(super) fn state_label(state: &str) -> &'static str {
     match state {
         "pending" => "Väntar på beslut",
         "denied" => "Avslagen",
@@ -151,7 +156,7 @@ fn state_label(state: &str) -> &'static str {
 }
 
 /// Swedish words for why an extract ended.
-fn end_reason_label(reason: &str) -> &'static str {
+pub(super) fn end_reason_label(reason: &str) -> &'static str {
     match reason {
         "expired" => "tiden gick ut",
         "download_limit" => "alla nedladdningar är gjorda",
@@ -165,7 +170,7 @@ fn end_reason_label(reason: &str) -> &'static str {
 }
 
 /// Swedish labels for the register's field names (the file's columns keep the stable names).
-fn field_label(name: &str) -> &'static str {
+pub(super) fn field_label(name: &str) -> &'static str {
     match name {
         "member_id" => "Medlemsnummer",
         "first_name" => "Förnamn",
@@ -191,7 +196,7 @@ fn field_label(name: &str) -> &'static str {
 }
 
 /// The purpose's Swedish name, or its id when the catalogue no longer has it.
-fn purpose_name(policy: &Policy, id: &str) -> String {
+pub(super) fn purpose_name(policy: &Policy, id: &str) -> String {
     PurposeId::parse(id)
         .ok()
         .and_then(|id| policy.purpose(&id).map(|p| p.name_sv.clone()))
@@ -199,7 +204,7 @@ fn purpose_name(policy: &Policy, id: &str) -> String {
 }
 
 /// One extract's metadata as the list templates show it (never its data).
-fn summary(e: &ExtractResponse, policy: &Policy) -> minijinja::Value {
+pub(super) fn summary(e: &ExtractResponse, policy: &Policy) -> minijinja::Value {
     let history: Vec<_> = e
         .requester_history
         .iter()
@@ -230,7 +235,7 @@ fn summary(e: &ExtractResponse, policy: &Policy) -> minijinja::Value {
 }
 
 /// An RFC 3339 UTC time as `YYYY-MM-DD HH:MM UTC` (the page's script shows local time).
-fn when(rfc3339: &str) -> String {
+pub(super) fn when(rfc3339: &str) -> String {
     match (rfc3339.get(..10), rfc3339.get(11..16)) {
         (Some(day), Some(clock)) => format!("{day} {clock} UTC"),
         _ => rfc3339.to_owned(),

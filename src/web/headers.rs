@@ -51,7 +51,7 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
 /// file for the auditor's trace (whose routes raise `DefaultBodyLimit` to the same cap).
 pub fn body_cap(path: &str) -> usize {
     match path {
-        "/api/v1/audit/trace" | "/api/v1/audit/breach-scope/file" => {
+        "/api/v1/audit/trace" | "/api/v1/audit/breach-scope/file" | "/audit/trace" => {
             crate::extract::trace::MAX_TRACE_BYTES
         }
         _ => MAX_BODY_BYTES,

@@ -8,6 +8,7 @@
 
 pub mod admin_pages;
 pub mod audit_api;
+pub mod audit_pages;
 pub mod audit_trace_api;
 pub mod auth_api;
 pub mod auth_pages;
@@ -466,6 +467,31 @@ pub fn route_table() -> Vec<Entry> {
             SignedIn,
             post(audit_trace_api::breach_scope_of_file)
                 .layer(DefaultBodyLimit::max(MAX_TRACE_BYTES)),
+        ),
+        entry(M::GET, "/audit", SignedIn, get(audit_pages::audit_page)),
+        entry(
+            M::POST,
+            "/audit/members",
+            SignedIn,
+            post(audit_pages::member_report_page),
+        ),
+        entry(
+            M::POST,
+            "/audit/trace",
+            SignedIn,
+            post(audit_pages::trace_page).layer(DefaultBodyLimit::max(MAX_TRACE_BYTES)),
+        ),
+        entry(
+            M::GET,
+            "/audit/scope",
+            SignedIn,
+            get(audit_pages::scope_page),
+        ),
+        entry(
+            M::GET,
+            "/audit/extracts/{id}",
+            SignedIn,
+            get(audit_pages::story_page),
         ),
         entry(M::GET, "/admin", SignedIn, get(admin_pages::admin_page)),
         entry(

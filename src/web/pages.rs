@@ -35,6 +35,23 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("templates/extract_view.html"),
     ),
     ("approvals.html", include_str!("templates/approvals.html")),
+    ("audit.html", include_str!("templates/audit.html")),
+    (
+        "audit_member.html",
+        include_str!("templates/audit_member.html"),
+    ),
+    (
+        "audit_trace.html",
+        include_str!("templates/audit_trace.html"),
+    ),
+    (
+        "audit_scope.html",
+        include_str!("templates/audit_scope.html"),
+    ),
+    (
+        "audit_story.html",
+        include_str!("templates/audit_story.html"),
+    ),
 ];
 
 const STYLESHEET: &str = include_str!("static/app.css");
