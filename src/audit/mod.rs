@@ -14,6 +14,8 @@
 
 pub mod chain;
 pub mod checkpoint;
+pub mod export;
+pub mod timeline;
 pub mod verify;
 
 pub use verify::{VerifyReport, verify};
@@ -119,6 +121,16 @@ pub enum Action {
     AuditMemberLookup,
     /// An auditor read an extract's whole story.
     AuditExtractStory,
+    /// An auditor read a page of the audit timeline (the filters are in the details).
+    AuditTimeline,
+    /// The audit log (or the asker's share of it) was exported, recorded before the first byte.
+    AuditExport,
+    /// An administrator read the user list or the role changes awaiting a second admin.
+    UsersListed,
+    /// An approver read the queue of other people's requests or unconfirmed deletions.
+    ExtractQueueShown,
+    /// An approver or admin read the metadata of someone else's extract.
+    ExtractShown,
 }
 
 impl Action {
@@ -167,6 +179,11 @@ impl Action {
         Action::ExtractsUnfrozen,
         Action::AuditMemberLookup,
         Action::AuditExtractStory,
+        Action::AuditTimeline,
+        Action::AuditExport,
+        Action::UsersListed,
+        Action::ExtractQueueShown,
+        Action::ExtractShown,
     ];
 
     pub fn code(self) -> &'static str {
@@ -215,6 +232,11 @@ impl Action {
             Action::ExtractsUnfrozen => "extract.unfreeze",
             Action::AuditMemberLookup => "audit.member_disclosures",
             Action::AuditExtractStory => "audit.extract_story",
+            Action::AuditTimeline => "audit.timeline",
+            Action::AuditExport => "audit.export",
+            Action::UsersListed => "user.list",
+            Action::ExtractQueueShown => "extract.queue",
+            Action::ExtractShown => "extract.show",
         }
     }
 

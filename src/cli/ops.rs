@@ -28,6 +28,27 @@ pub enum KeysCommand {
 pub enum AuditCommand {
     /// Walk the hash chain; exit 0 with the entry count, or non-zero naming the first bad entry.
     Verify(VerifyArgs),
+    /// Write the audit log (optionally a time window) as JSON lines or CSV; the export is itself
+    /// an audit event, recorded before the first line is written.
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub(super) store: StoreArgs,
+    /// `jsonl` (one object per entry, re-verifiable) or `csv`.
+    #[arg(long, value_name = "FORMAT")]
+    pub(super) format: String,
+    /// RFC 3339, inclusive.
+    #[arg(long, value_name = "TIME")]
+    pub(super) from: Option<String>,
+    /// RFC 3339, inclusive.
+    #[arg(long, value_name = "TIME")]
+    pub(super) to: Option<String>,
+    /// Write to FILE (a new file, mode 0600) instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub(super) out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -123,7 +144,10 @@ pub fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
 }
 
 pub async fn audit(cmd: AuditCommand) -> anyhow::Result<()> {
-    let AuditCommand::Verify(args) = cmd;
+    let args = match cmd {
+        AuditCommand::Verify(args) => args,
+        AuditCommand::Export(args) => return super::audit_export::export(args).await,
+    };
     let store = open_existing_store(&args.store).await?;
     let result = match &args.checkpoints {
         None => crate::audit::verify(&store)
@@ -162,7 +186,7 @@ async fn verify_with_checkpoints(
 }
 
 /// Opens the store named by `--config`, `--data-dir` or `./registervakt.toml`, without creating it.
-async fn open_existing_store(args: &StoreArgs) -> anyhow::Result<Store> {
+pub(super) async fn open_existing_store(args: &StoreArgs) -> anyhow::Result<Store> {
     let location = match (&args.data_dir, &args.config) {
         (Some(dir), _) if dir.join(DEFAULT_FILE).is_file() => {
             Config::load(Some(&dir.join(DEFAULT_FILE)))?.store_location()

@@ -28,6 +28,7 @@ pub mod deliver;
 pub mod expire;
 pub mod format;
 pub mod lifecycle;
+pub mod oversight;
 pub mod request;
 pub mod review;
 pub mod snapshot;

@@ -116,12 +116,12 @@ pub async fn history(state: &AppState, row: &ExtractRow) -> Result<Vec<ExtractRo
 }
 
 /// The districts in which the policy lets `who` view the audit, or `None` for the whole party.
-async fn audit_scope(state: &AppState, who: &Principal) -> Result<Option<Vec<String>>, Error> {
+pub async fn audit_scope(state: &AppState, who: &Principal) -> Result<Option<Vec<String>>, Error> {
     let policy = lifecycle::policy_now(state).await?;
     let view = crate::policy::Action::AuditView;
     let denied = || Error::Denied {
         code: crate::policy::DenyCode::NotPermitted,
-        reason: "only an auditor may ask who received a member".to_owned(),
+        reason: "only an auditor may read the audit trail".to_owned(),
     };
     if policy.permits_party_wide(who, view).await.is_ok() {
         return Ok(None);

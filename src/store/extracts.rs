@@ -642,7 +642,7 @@ fn push_districts<'a, DB: sqlx::Database>(
 }
 
 /// [`push_districts`] on a named column (a fixed name from this module, never user input).
-fn push_districts_as<'a, DB: sqlx::Database>(
+pub(super) fn push_districts_as<'a, DB: sqlx::Database>(
     qb: &mut QueryBuilder<'a, DB>,
     column: &'static str,
     districts: Option<&'a [String]>,

@@ -8,6 +8,7 @@
 
 pub mod admin_pages;
 pub mod audit_api;
+pub mod audit_timeline_api;
 pub mod auth_api;
 pub mod auth_pages;
 pub mod error;
@@ -22,6 +23,7 @@ pub mod oidc;
 pub mod openapi;
 pub mod pages;
 pub mod policy_api;
+pub mod route_audit;
 pub mod session;
 pub mod users_api;
 
@@ -49,12 +51,15 @@ pub enum Access {
     SignedIn,
 }
 
-/// One route and who may call it.
+pub use route_audit::Audited;
+
+/// One route, who may call it, and what it records in the audit log (E5).
 #[derive(Debug, Clone)]
 pub struct Route {
     pub method: Method,
     pub path: &'static str,
     pub access: Access,
+    pub audit: Audited,
 }
 
 type Entry = (Route, MethodRouter<AppState>);
@@ -63,6 +68,7 @@ fn entry(
     method: Method,
     path: &'static str,
     access: Access,
+    audit: Audited,
     handler: MethodRouter<AppState>,
 ) -> Entry {
     (
@@ -70,387 +76,543 @@ fn entry(
             method,
             path,
             access,
+            audit,
         },
         handler,
     )
 }
 
-/// Every route of the application with its access class.
+/// Every route of the application with its access class and its audit declaration.
 pub fn route_table() -> Vec<Entry> {
+    use crate::audit::Action as A;
     use Access::{Public, SecondFactorStep, SignedIn};
+    use Audited::{NotAudited, Records};
     use Method as M;
+    use route_audit as ra;
     vec![
-        entry(M::GET, "/", Public, get(pages::landing)),
-        entry(M::GET, "/static/app.css", Public, get(pages::stylesheet)),
+        entry(
+            M::GET,
+            "/",
+            Public,
+            NotAudited("the landing page: links only"),
+            get(pages::landing),
+        ),
+        entry(
+            M::GET,
+            "/static/app.css",
+            Public,
+            NotAudited("a static asset"),
+            get(pages::stylesheet),
+        ),
         entry(
             M::GET,
             "/static/extracts.js",
             Public,
+            NotAudited("a static asset"),
             get(pages::extracts_script),
         ),
-        entry(M::GET, "/healthz", Public, get(health::healthz)),
-        entry(M::GET, "/readyz", Public, get(health::readyz)),
-        entry(M::GET, "/metrics", Public, get(metrics::metrics)),
+        entry(
+            M::GET,
+            "/healthz",
+            Public,
+            NotAudited("liveness: no data"),
+            get(health::healthz),
+        ),
+        entry(
+            M::GET,
+            "/readyz",
+            Public,
+            NotAudited("readiness: start-up checks, no data"),
+            get(health::readyz),
+        ),
+        entry(
+            M::GET,
+            "/metrics",
+            Public,
+            NotAudited("counters without labels naming people"),
+            get(metrics::metrics),
+        ),
         entry(
             M::GET,
             "/api/openapi.json",
             Public,
+            NotAudited("the API description"),
             get(openapi::openapi_json),
         ),
-        entry(M::GET, "/login", Public, get(auth_pages::login_page)),
-        entry(M::POST, "/login", Public, post(auth_pages::login_submit)),
+        entry(
+            M::GET,
+            "/login",
+            Public,
+            NotAudited("the sign-in form"),
+            get(auth_pages::login_page),
+        ),
+        entry(
+            M::POST,
+            "/login",
+            Public,
+            ra::PASSWORD,
+            post(auth_pages::login_submit),
+        ),
         entry(
             M::GET,
             "/invite/{token}",
             Public,
+            NotAudited("the invitation form; the token is checked when it is submitted"),
             get(auth_pages::invite_page),
         ),
-        entry(M::POST, "/invite", Public, post(auth_pages::invite_submit)),
-        entry(M::POST, "/api/v1/auth/login", Public, post(auth_api::login)),
+        entry(
+            M::POST,
+            "/invite",
+            Public,
+            Records(&[A::InvitationAccepted]),
+            post(auth_pages::invite_submit),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/auth/login",
+            Public,
+            ra::PASSWORD,
+            post(auth_api::login),
+        ),
         entry(
             M::POST,
             "/api/v1/auth/invitation",
             Public,
+            Records(&[A::InvitationAccepted]),
             post(auth_api::accept_invitation),
         ),
-        entry(M::GET, "/auth/oidc/start", Public, get(oidc::oidc_start)),
+        entry(
+            M::GET,
+            "/auth/oidc/start",
+            Public,
+            NotAudited("a redirect to the identity provider; the callback is audited"),
+            get(oidc::oidc_start),
+        ),
         entry(
             M::GET,
             "/auth/oidc/callback",
             Public,
+            Records(&[A::OidcAccepted, A::OidcRejected]),
             get(oidc::oidc_callback),
         ),
         entry(
             M::GET,
             "/login/code",
             SecondFactorStep,
+            NotAudited("the code form"),
             get(auth_pages::code_page_get),
         ),
         entry(
             M::POST,
             "/login/code",
             SecondFactorStep,
+            ra::SECOND_FACTOR,
             post(auth_pages::code_submit),
         ),
         entry(
             M::GET,
             "/login/recovery",
             SecondFactorStep,
+            NotAudited("the recovery-code form"),
             get(auth_pages::recovery_page_get),
         ),
         entry(
             M::POST,
             "/login/recovery",
             SecondFactorStep,
+            ra::SECOND_FACTOR,
             post(auth_pages::recovery_submit),
         ),
         entry(
             M::GET,
             "/enrol",
             SecondFactorStep,
+            NotAudited("the caller's own authenticator set-up; binding it is audited"),
             get(auth_pages::enrol_page),
         ),
         entry(
             M::POST,
             "/enrol",
             SecondFactorStep,
+            Records(&[A::TotpEnrolled]),
             post(auth_pages::enrol_submit),
         ),
         entry(
             M::POST,
             "/logout",
             SecondFactorStep,
+            Records(&[A::SignedOut]),
             post(auth_pages::logout_submit),
         ),
         entry(
             M::POST,
             "/api/v1/auth/totp",
             SecondFactorStep,
+            ra::SECOND_FACTOR,
             post(auth_api::submit_totp),
         ),
         entry(
             M::POST,
             "/api/v1/auth/recovery",
             SecondFactorStep,
+            ra::SECOND_FACTOR,
             post(auth_api::submit_recovery_code),
         ),
         entry(
             M::POST,
             "/api/v1/auth/enrol",
             SecondFactorStep,
+            NotAudited("the caller's own authenticator set-up; binding it is audited"),
             post(auth_api::begin_enrolment),
         ),
         entry(
             M::POST,
             "/api/v1/auth/enrol/confirm",
             SecondFactorStep,
+            Records(&[A::TotpEnrolled]),
             post(auth_api::confirm_enrolment),
         ),
         entry(
             M::POST,
             "/api/v1/auth/logout",
             SecondFactorStep,
+            Records(&[A::SignedOut]),
             post(auth_api::logout),
         ),
-        entry(M::GET, "/account", SignedIn, get(auth_pages::account_page)),
-        entry(M::GET, "/api/v1/me", SignedIn, get(auth_api::me)),
+        entry(
+            M::GET,
+            "/account",
+            SignedIn,
+            NotAudited("the caller's own account"),
+            get(auth_pages::account_page),
+        ),
+        entry(
+            M::GET,
+            "/api/v1/me",
+            SignedIn,
+            NotAudited("the caller's own account"),
+            get(auth_api::me),
+        ),
         entry(
             M::GET,
             "/api/v1/users",
             SignedIn,
+            Records(&[A::UsersListed]),
             get(users_api::list_users),
         ),
         entry(
             M::POST,
             "/api/v1/users",
             SignedIn,
+            Records(&[A::UserCreated]),
             post(users_api::create_user),
         ),
         entry(
             M::POST,
             "/api/v1/users/{username}/disable",
             SignedIn,
+            Records(&[A::UserDisabled]),
             post(users_api::disable_user),
         ),
         entry(
             M::POST,
             "/api/v1/users/{username}/enable",
             SignedIn,
+            Records(&[A::UserEnabled]),
             post(users_api::enable_user),
         ),
         entry(
             M::POST,
             "/api/v1/users/{username}/reset-2fa",
             SignedIn,
+            Records(&[A::SecondFactorReset]),
             post(users_api::reset_second_factor),
         ),
         entry(
             M::POST,
             "/api/v1/users/{username}/roles",
             SignedIn,
+            Records(&[A::RoleGranted, A::RoleRevoked, A::RoleChangeRequested]),
             post(users_api::change_role),
         ),
         entry(
             M::GET,
             "/api/v1/role-changes",
             SignedIn,
+            Records(&[A::UsersListed]),
             get(users_api::list_role_changes),
         ),
         entry(
             M::POST,
             "/api/v1/policy/decisions",
             SignedIn,
+            Records(&[A::PolicyDecision, A::AuthzError]),
             post(policy_api::decide),
         ),
         entry(
             M::POST,
             "/api/v1/role-changes/{id}/confirm",
             SignedIn,
+            Records(&[A::RoleGranted, A::RoleRevoked]),
             post(users_api::confirm_role_change),
         ),
         entry(
             M::GET,
             "/api/v1/policy",
             SignedIn,
+            NotAudited("the purpose catalogue: no people in it"),
             get(policy_api::show_policy),
         ),
         entry(
             M::POST,
             "/api/v1/policy/versions",
             SignedIn,
+            Records(&[A::PolicyChanged]),
             post(policy_api::change_policy),
         ),
         entry(
             M::POST,
             "/api/v1/extracts/estimate",
             SignedIn,
+            Records(&[A::ExtractEstimated]),
             post(extracts_api::estimate_extract),
         ),
         entry(
             M::POST,
             "/api/v1/extracts",
             SignedIn,
+            ra::EXTRACT_REQUEST,
             post(extracts_api::create_extract),
         ),
         entry(
             M::GET,
             "/api/v1/extracts",
             SignedIn,
+            Records(&[A::ExtractQueueShown]),
             get(extracts_api::list_extracts),
         ),
         entry(
             M::GET,
             "/api/v1/extracts/{id}",
             SignedIn,
+            Records(&[A::ExtractShown]),
             get(extracts_api::show_extract),
         ),
         entry(
             M::POST,
             "/api/v1/extracts/{id}/approve",
             SignedIn,
+            ra::EXTRACT_DECISION,
             post(extracts_api::approve_extract),
         ),
         entry(
             M::POST,
             "/api/v1/extracts/{id}/deny",
             SignedIn,
+            ra::EXTRACT_DECISION,
             post(extracts_api::deny_extract),
         ),
         entry(
             M::POST,
             "/api/v1/extracts/{id}/download",
             SignedIn,
+            Records(&[A::ExtractReleased, A::ExtractDamaged, A::ExtractShredded]),
             post(extracts_api::download_extract),
         ),
         entry(
             M::POST,
             "/api/v1/extracts/{id}/view",
             SignedIn,
+            Records(&[A::ExtractViewed, A::ExtractDamaged]),
             post(extracts_api::view_extract),
         ),
         entry(
             M::POST,
             "/api/v1/extracts/{id}/done",
             SignedIn,
+            Records(&[A::ExtractShredded]),
             post(extracts_api::finish_extract),
         ),
         entry(
             M::POST,
             "/api/v1/extracts/{id}/attest-deleted",
             SignedIn,
+            Records(&[A::ExtractAttested]),
             post(extracts_api::attest_extract_deleted),
         ),
         entry(
             M::POST,
             "/api/v1/extracts/{id}/revoke",
             SignedIn,
+            Records(&[A::ExtractShredded]),
             post(extracts_api::revoke_extract),
         ),
         entry(
             M::GET,
             "/api/v1/freeze",
             SignedIn,
+            NotAudited("whether the incident switch is on: no people in it"),
             get(extracts_api::show_freeze),
         ),
         entry(
             M::POST,
             "/api/v1/freeze",
             SignedIn,
+            Records(&[A::ExtractsFrozen, A::ExtractShredded]),
             post(extracts_api::freeze_extracts),
         ),
         entry(
             M::POST,
             "/api/v1/freeze/lift",
             SignedIn,
+            Records(&[A::ExtractsUnfrozen]),
             post(extracts_api::lift_freeze),
         ),
         entry(
             M::GET,
             "/api/v1/notices",
             SignedIn,
+            NotAudited("the caller's own notices"),
             get(extracts_api::list_notices),
         ),
         entry(
             M::POST,
             "/api/v1/notices/{id}/read",
             SignedIn,
+            NotAudited("marks one of the caller's own notices read"),
             post(extracts_api::read_notice),
         ),
         entry(
             M::GET,
             "/extracts",
             SignedIn,
+            NotAudited("the caller's own extracts and notices"),
             get(extract_pages::list_extracts_page),
         ),
         entry(
             M::POST,
             "/extracts",
             SignedIn,
+            ra::PAGE_REQUEST,
             post(extract_pages::create_extract),
         ),
         entry(
             M::GET,
             "/extracts/new",
             SignedIn,
+            NotAudited("the request form"),
             get(extract_pages::new_extract_page),
         ),
         entry(
             M::GET,
             "/extracts/{id}",
             SignedIn,
+            Records(&[A::ExtractShown]),
             get(extract_pages::show_extract_page),
         ),
         entry(
             M::POST,
             "/extracts/{id}/download",
             SignedIn,
+            ra::PAGE_DOWNLOAD,
             post(extract_pages::download_extract),
         ),
         entry(
             M::POST,
             "/extracts/{id}/view",
             SignedIn,
+            ra::PAGE_VIEW,
             post(extract_pages::view_extract),
         ),
         entry(
             M::POST,
             "/extracts/{id}/done",
             SignedIn,
+            Records(&[A::ExtractShredded]),
             post(extract_pages::finish_extract),
         ),
         entry(
             M::POST,
             "/extracts/{id}/attest",
             SignedIn,
+            Records(&[A::ExtractAttested]),
             post(extract_pages::attest_extract_deleted),
         ),
         entry(
             M::POST,
             "/extracts/{id}/approve",
             SignedIn,
+            ra::PAGE_DECISION,
             post(extract_pages::approve_extract),
         ),
         entry(
             M::POST,
             "/extracts/{id}/deny",
             SignedIn,
+            ra::PAGE_DECISION,
             post(extract_pages::deny_extract),
         ),
         entry(
             M::GET,
             "/approvals",
             SignedIn,
+            Records(&[A::ExtractQueueShown]),
             get(extract_pages::approvals_page),
         ),
         entry(
             M::GET,
             "/api/v1/audit/extracts/{id}",
             SignedIn,
+            Records(&[A::AuditExtractStory]),
             get(audit_api::extract_story),
+        ),
+        entry(
+            M::GET,
+            "/api/v1/audit/events",
+            SignedIn,
+            Records(&[A::AuditTimeline]),
+            get(audit_timeline_api::list_audit_events),
+        ),
+        entry(
+            M::GET,
+            "/api/v1/audit/export",
+            SignedIn,
+            Records(&[A::AuditExport]),
+            get(audit_timeline_api::export_audit_events),
         ),
         entry(
             M::GET,
             "/api/v1/audit/members/{member_id}/disclosures",
             SignedIn,
+            Records(&[A::AuditMemberLookup]),
             get(audit_api::member_disclosures),
         ),
-        entry(M::GET, "/admin", SignedIn, get(admin_pages::admin_page)),
+        entry(
+            M::GET,
+            "/admin",
+            SignedIn,
+            ra::ADMIN_PAGE,
+            get(admin_pages::admin_page),
+        ),
         entry(
             M::POST,
             "/admin/roles",
             SignedIn,
+            ra::ADMIN_ROLE_CHANGE,
             post(admin_pages::change_role),
         ),
         entry(
             M::POST,
             "/admin/roles/confirm",
             SignedIn,
+            ra::ADMIN_ROLE_CHANGE,
             post(admin_pages::confirm_role),
         ),
         entry(
             M::POST,
             "/admin/policy",
             SignedIn,
+            Records(&[A::PolicyChanged, A::UsersListed]),
             post(admin_pages::change_policy),
         ),
     ]
