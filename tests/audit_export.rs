@@ -45,7 +45,11 @@ fn assert_chain_verifies(rows: &[AuditRow]) {
     let mut prev = chain::GENESIS.to_owned();
     for (i, row) in rows.iter().enumerate() {
         assert_eq!(row.seq, i as i64 + 1, "no gaps");
-        assert_eq!(row.prev_hash, prev, "entry {} links to the one before", row.seq);
+        assert_eq!(
+            row.prev_hash, prev,
+            "entry {} links to the one before",
+            row.seq
+        );
         assert_eq!(chain::entry_hash(row), row.entry_hash, "entry {}", row.seq);
         prev = row.entry_hash.clone();
     }
@@ -69,7 +73,10 @@ async fn a_party_wide_jsonl_export_parses_and_its_chain_verifies_ending_with_its
     assert!(rows.len() > 5, "{}", rows.len());
     assert_chain_verifies(&rows);
     let last = rows.last().unwrap();
-    assert_eq!(last.action, "audit.export", "recorded before the first byte");
+    assert_eq!(
+        last.action, "audit.export",
+        "recorded before the first byte"
+    );
     let details: Value = serde_json::from_str(&last.details).unwrap();
     assert_eq!(details["format"], "jsonl");
     assert_eq!(details["scope"], serde_json::json!(["*"]));
@@ -106,8 +113,7 @@ async fn a_csv_export_opens_with_read_csv_and_a_district_auditor_gets_only_their
     assert!(!data.is_empty());
     let target = COLUMNS.iter().position(|c| *c == "target").unwrap();
     assert!(
-        data.iter()
-            .all(|r| r[target] == format!("extract:{skane}")),
+        data.iter().all(|r| r[target] == format!("extract:{skane}")),
         "only the Skåne extract"
     );
     assert!(!String::from_utf8_lossy(&bytes).contains(&uppsala));
@@ -191,7 +197,10 @@ async fn the_cli_exports_the_whole_log_to_a_new_private_file_and_records_it() {
         assert_eq!(mode & 0o777, 0o600);
     }
     let again = run("jsonl", &out);
-    assert!(!again.status.success(), "an existing file is not overwritten");
+    assert!(
+        !again.status.success(),
+        "an existing file is not overwritten"
+    );
     let csv_out = dir.path().join("audit.csv");
     let csv = run("csv", &csv_out);
     assert!(csv.status.success());

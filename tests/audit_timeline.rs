@@ -54,7 +54,10 @@ async fn events(app: &TestApp, cookie: &str, query: &str) -> Vec<Value> {
 }
 
 fn targets(events: &[Value]) -> Vec<&str> {
-    events.iter().map(|e| e["target"].as_str().unwrap()).collect()
+    events
+        .iter()
+        .map(|e| e["target"].as_str().unwrap())
+        .collect()
 }
 
 #[tokio::test]
@@ -72,7 +75,11 @@ async fn a_district_auditor_sees_only_entries_about_extracts_in_their_district()
     assert!(actions.contains(&"extract.request"), "{actions:?}");
     assert!(actions.contains(&"extract.snapshot"), "{actions:?}");
     // Asking for the other district by name does not widen the scope.
-    assert!(events(&w.app, &w.sven, "?district=Uppsala").await.is_empty());
+    assert!(
+        events(&w.app, &w.sven, "?district=Uppsala")
+            .await
+            .is_empty()
+    );
 
     let all = events(&w.app, &w.farid, "?limit=500").await;
     let all_targets = targets(&all);
@@ -105,7 +112,12 @@ async fn filters_select_by_actor_district_action_purpose_and_time_and_pages_foll
     assert!(!in_uppsala.is_empty());
     assert!(targets(&in_uppsala).iter().all(|t| *t == uppsala));
 
-    let invites = events(app, farid, &format!("?purpose={INVITE}&action=extract.request")).await;
+    let invites = events(
+        app,
+        farid,
+        &format!("?purpose={INVITE}&action=extract.request"),
+    )
+    .await;
     assert_eq!(invites.len(), 2);
     assert!(
         events(app, farid, "?purpose=member-recruitment-calls")
@@ -174,10 +186,7 @@ async fn a_bad_limit_or_filter_is_422_and_a_non_auditor_is_403() {
         .get_with("/api/v1/audit/events?limit=500", Some(&w.farid))
         .await;
     assert_eq!(ok.status(), 200, "500 is allowed");
-    let staff = w
-        .app
-        .get_with("/api/v1/audit/events", Some(&w.anna))
-        .await;
+    let staff = w.app.get_with("/api/v1/audit/events", Some(&w.anna)).await;
     assert_eq!(staff.status(), 403);
     let none = w.app.get_with("/api/v1/audit/events", None).await;
     assert_eq!(none.status(), 401);

@@ -53,7 +53,10 @@ fn every_api_route_declares_an_event_or_is_a_listed_exemption() {
         let api = route.path.starts_with("/api/") && route.path != "/api/openapi.json";
         match route.audit {
             Audited::Records(actions) => {
-                assert!(!actions.is_empty(), "{route:?} declares an empty event list")
+                assert!(
+                    !actions.is_empty(),
+                    "{route:?} declares an empty event list"
+                )
             }
             Audited::NotAudited(why) => {
                 assert!(!why.trim().is_empty(), "{route:?} gives no reason");
@@ -171,7 +174,12 @@ async fn representative_routes_really_record_one_of_their_declared_events() {
     let id = live_extract(
         &app,
         &anna_c,
-        body("district-assembly-invitation", "Uppsala", &["first_name"], 60),
+        body(
+            "district-assembly-invitation",
+            "Uppsala",
+            &["first_name"],
+            60,
+        ),
     )
     .await;
     assert_records_declared(&app, since, Method::POST, "/api/v1/extracts").await;

@@ -128,7 +128,9 @@ impl Filter {
         let action = p
             .action
             .as_deref()
-            .map(|c| Action::from_code(c.trim()).ok_or_else(|| bad("`action` is not an event code")))
+            .map(|c| {
+                Action::from_code(c.trim()).ok_or_else(|| bad("`action` is not an event code"))
+            })
             .transpose()?;
         Ok(Filter {
             actor: p

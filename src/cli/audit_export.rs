@@ -29,8 +29,7 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
         let mut started =
             timeline::export_all(&store, format, window, OffsetDateTime::now_utc()).await?;
         while let Some(piece) = started.body.next().await {
-            sink.write_all(&piece?)
-                .context("cannot write the export")?;
+            sink.write_all(&piece?).context("cannot write the export")?;
         }
         sink.flush().context("cannot write the export")?;
         Ok::<_, anyhow::Error>(started.through_seq)

@@ -166,16 +166,9 @@ pub async fn export_audit_events(
     query: Result<Query<ExportQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(q) = query.map_err(bad_query)?;
-    let format = q
-        .format
-        .as_deref()
-        .and_then(Format::parse)
-        .ok_or_else(|| {
-            ApiError::BadRequest(
-                "invalid_input",
-                "`format` is `jsonl` or `csv`.".into(),
-            )
-        })?;
+    let format = q.format.as_deref().and_then(Format::parse).ok_or_else(|| {
+        ApiError::BadRequest("invalid_input", "`format` is `jsonl` or `csv`.".into())
+    })?;
     let window = Window::parse(q.from.as_deref(), q.to.as_deref())?;
     let who = principal(&state, &session).await?;
     let now = OffsetDateTime::now_utc();
@@ -187,10 +180,7 @@ pub async fn export_audit_events(
         })
     }));
     let stamp = now.unix_timestamp();
-    let disposition = format!(
-        "attachment; filename=\"audit-{stamp}.{}\"",
-        format.as_str()
-    );
+    let disposition = format!("attachment; filename=\"audit-{stamp}.{}\"", format.as_str());
     let mut res = body.into_response();
     let headers = res.headers_mut();
     headers.insert(
