@@ -14,6 +14,8 @@
 
 pub mod chain;
 pub mod checkpoint;
+pub mod export;
+pub mod timeline;
 pub mod verify;
 
 pub use verify::{VerifyReport, verify};
@@ -129,6 +131,16 @@ pub enum Action {
     PseudonymResolved,
     /// An auditor found which member a pseudonym stands for (a DPO case).
     PseudonymRevealed,
+    /// An auditor read a page of the audit timeline (the filters are in the details).
+    AuditTimeline,
+    /// The audit log (or the asker's share of it) was exported, recorded before the first byte.
+    AuditExport,
+    /// An administrator read the user list or the role changes awaiting a second admin.
+    UsersListed,
+    /// An approver read the queue of other people's requests or unconfirmed deletions.
+    ExtractQueueShown,
+    /// An approver or admin read the metadata of someone else's extract.
+    ExtractShown,
 }
 
 impl Action {
@@ -182,6 +194,11 @@ impl Action {
         Action::AuditMemberReport,
         Action::PseudonymResolved,
         Action::PseudonymRevealed,
+        Action::AuditTimeline,
+        Action::AuditExport,
+        Action::UsersListed,
+        Action::ExtractQueueShown,
+        Action::ExtractShown,
     ];
 
     pub fn code(self) -> &'static str {
@@ -235,6 +252,11 @@ impl Action {
             Action::AuditMemberReport => "audit.member_report",
             Action::PseudonymResolved => "pseudonym.resolve",
             Action::PseudonymRevealed => "pseudonym.reveal",
+            Action::AuditTimeline => "audit.timeline",
+            Action::AuditExport => "audit.export",
+            Action::UsersListed => "user.list",
+            Action::ExtractQueueShown => "extract.queue",
+            Action::ExtractShown => "extract.show",
         }
     }
 

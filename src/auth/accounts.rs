@@ -272,6 +272,47 @@ pub async fn list(store: &Store) -> Result<Vec<(UserRow, Vec<RoleRow>)>, Error> 
     Ok(out)
 }
 
+/// The user list as an administrator reads it (API, admin page), audited as `user.list`:
+/// who looked at everyone's accounts and roles is evidence too (SECURITY_BAR E5).
+pub async fn list_as_admin(
+    store: &Store,
+    reader: Actor,
+    now: OffsetDateTime,
+) -> Result<Vec<(UserRow, Vec<RoleRow>)>, Error> {
+    let users = list(store).await?;
+    record_listing(store, reader, "users", users.len(), now).await?;
+    Ok(users)
+}
+
+/// The role changes waiting for a second admin, audited as `user.list`.
+pub async fn pending_role_changes_as_admin(
+    store: &Store,
+    reader: Actor,
+    now: OffsetDateTime,
+) -> Result<Vec<store::roles::RoleChangeRow>, Error> {
+    let rows = store.list_pending_role_changes().await?;
+    record_listing(store, reader, "role_changes", rows.len(), now).await?;
+    Ok(rows)
+}
+
+async fn record_listing(
+    store: &Store,
+    reader: Actor,
+    what: &str,
+    count: usize,
+    now: OffsetDateTime,
+) -> Result<(), Error> {
+    let event = Event::new(
+        Action::UsersListed,
+        reader,
+        what,
+        Outcome::Success,
+        json!({ "count": count }),
+    );
+    audit::record_now(store, &event, now).await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

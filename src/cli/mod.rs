@@ -2,6 +2,7 @@
 //!
 //! Each command fails with one sentence and a non-zero exit; none prints a secret.
 
+mod audit_export;
 mod audit_trace;
 pub mod bench;
 pub mod bench_extract;

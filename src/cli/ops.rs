@@ -33,6 +33,27 @@ pub enum AuditCommand {
     /// Breach scope (GDPR Art. 33): members, field categories, downloads and shred times, from
     /// an extract, an account and a time window, or a leaked file.
     Scope(super::audit_trace::ScopeArgs),
+    /// Write the audit log (optionally a time window) as JSON lines or CSV; the export is itself
+    /// an audit event, recorded before the first line is written.
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub(super) store: StoreArgs,
+    /// `jsonl` (one object per entry, re-verifiable) or `csv`.
+    #[arg(long, value_name = "FORMAT")]
+    pub(super) format: String,
+    /// RFC 3339, inclusive.
+    #[arg(long, value_name = "TIME")]
+    pub(super) from: Option<String>,
+    /// RFC 3339, inclusive.
+    #[arg(long, value_name = "TIME")]
+    pub(super) to: Option<String>,
+    /// Write to FILE (a new file, mode 0600) instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub(super) out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -132,6 +153,7 @@ pub async fn audit(cmd: AuditCommand) -> anyhow::Result<()> {
         AuditCommand::Verify(args) => args,
         AuditCommand::Trace(args) => return super::audit_trace::trace(args).await,
         AuditCommand::Scope(args) => return super::audit_trace::scope(args).await,
+        AuditCommand::Export(args) => return super::audit_export::export(args).await,
     };
     let store = open_existing_store(&args.store).await?;
     let result = match &args.checkpoints {

@@ -30,6 +30,7 @@ pub mod expire;
 pub mod fingerprint;
 pub mod format;
 pub mod lifecycle;
+pub mod oversight;
 pub mod pseudonyms;
 pub mod request;
 pub mod review;

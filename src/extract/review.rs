@@ -129,7 +129,7 @@ pub(crate) async fn audit_scope(
         state,
         who,
         crate::policy::Action::AuditView,
-        "only an auditor may ask who received a member",
+        "only an auditor may read the audit trail",
     )
     .await
 }

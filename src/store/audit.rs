@@ -3,7 +3,9 @@
 
 use futures::StreamExt;
 use futures::stream::BoxStream;
+use sqlx::QueryBuilder;
 
+use super::extracts::push_districts_as;
 use super::{Backend, Error, Store, Tx, on_tx};
 
 /// Serialises appends across several brokers on one PostgreSQL database: held until the
@@ -61,7 +63,150 @@ pub async fn insert_event(tx: &mut Tx, row: &AuditRow) -> Result<(), Error> {
     Ok(())
 }
 
+/// Which entries an auditor's read selects. `None` everywhere selects every entry; all values
+/// are bound, never formatted into the SQL.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditSelection {
+    /// The asker's scope: only entries about extracts in these districts (joined through
+    /// `target = 'extract:' || extracts.id`); `None` for the whole party.
+    pub scope: Option<Vec<String>>,
+    /// Only entries about extracts of this district.
+    pub district: Option<String>,
+    /// Only entries about extracts of this purpose.
+    pub purpose: Option<String>,
+    /// The stored actor, e.g. `user:<id>`.
+    pub actor: Option<String>,
+    /// The stable event code.
+    pub action: Option<String>,
+    /// Milliseconds since 1970, inclusive.
+    pub from_ms: Option<i64>,
+    /// Milliseconds since 1970, inclusive.
+    pub to_ms: Option<i64>,
+}
+
+/// `SELECT … FROM audit_events a [JOIN extracts e] WHERE …` for `sel`, ready for more conditions.
+fn select_matching<'a, DB: sqlx::Database>(qb: &mut QueryBuilder<'a, DB>, sel: &'a AuditSelection)
+where
+    &'a String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    qb.push(
+        "SELECT a.seq, a.occurred_at, a.actor, a.action, a.target, a.outcome, a.details, \
+         a.prev_hash, a.entry_hash FROM audit_events a",
+    );
+    if sel.scope.is_some() || sel.district.is_some() || sel.purpose.is_some() {
+        qb.push(" JOIN extracts e ON a.target = 'extract:' || e.id");
+    }
+    qb.push(" WHERE 1 = 1");
+    push_districts_as(qb, "e.district", sel.scope.as_deref());
+    let texts = [
+        (" AND e.district = ", &sel.district),
+        (" AND e.purpose = ", &sel.purpose),
+        (" AND a.actor = ", &sel.actor),
+        (" AND a.action = ", &sel.action),
+    ];
+    for (condition, value) in texts {
+        if let Some(value) = value {
+            qb.push(condition);
+            qb.push_bind(value);
+        }
+    }
+    let times = [
+        (" AND a.occurred_at >= ", sel.from_ms),
+        (" AND a.occurred_at <= ", sel.to_ms),
+    ];
+    for (condition, value) in times {
+        if let Some(value) = value {
+            qb.push(condition);
+            qb.push_bind(value);
+        }
+    }
+}
+
+fn newest_first<'a, DB: sqlx::Database>(
+    qb: &mut QueryBuilder<'a, DB>,
+    sel: &'a AuditSelection,
+    before_seq: Option<i64>,
+    limit: i64,
+) where
+    &'a String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    select_matching(qb, sel);
+    if let Some(before) = before_seq {
+        qb.push(" AND a.seq < ");
+        qb.push_bind(before);
+    }
+    qb.push(" ORDER BY a.seq DESC LIMIT ");
+    qb.push_bind(limit);
+}
+
+fn oldest_first_page<'a, DB: sqlx::Database>(
+    qb: &mut QueryBuilder<'a, DB>,
+    sel: &'a AuditSelection,
+    after_seq: i64,
+    through_seq: i64,
+    limit: i64,
+) where
+    &'a String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    select_matching(qb, sel);
+    qb.push(" AND a.seq > ");
+    qb.push_bind(after_seq);
+    qb.push(" AND a.seq <= ");
+    qb.push_bind(through_seq);
+    qb.push(" ORDER BY a.seq LIMIT ");
+    qb.push_bind(limit);
+}
+
 impl Store {
+    /// The newest entries `sel` selects, below `before_seq` if given, at most `limit`.
+    pub async fn list_audit_events_matching(
+        &self,
+        sel: &AuditSelection,
+        before_seq: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<AuditRow>, Error> {
+        let rows = match &self.backend {
+            Backend::Sqlite(pool) => {
+                let mut qb: QueryBuilder<'_, sqlx::Sqlite> = QueryBuilder::new("");
+                newest_first(&mut qb, sel, before_seq, limit);
+                qb.build_query_as().fetch_all(pool).await?
+            }
+            Backend::Postgres(pool) => {
+                let mut qb: QueryBuilder<'_, sqlx::Postgres> = QueryBuilder::new("");
+                newest_first(&mut qb, sel, before_seq, limit);
+                qb.build_query_as().fetch_all(pool).await?
+            }
+        };
+        Ok(rows)
+    }
+
+    /// One page of the entries `sel` selects with `after_seq < seq <= through_seq`, oldest
+    /// first, at most `limit` (exports walk the log page by page, never holding all of it).
+    pub async fn list_audit_events_page(
+        &self,
+        sel: &AuditSelection,
+        after_seq: i64,
+        through_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditRow>, Error> {
+        let rows = match &self.backend {
+            Backend::Sqlite(pool) => {
+                let mut qb: QueryBuilder<'_, sqlx::Sqlite> = QueryBuilder::new("");
+                oldest_first_page(&mut qb, sel, after_seq, through_seq, limit);
+                qb.build_query_as().fetch_all(pool).await?
+            }
+            Backend::Postgres(pool) => {
+                let mut qb: QueryBuilder<'_, sqlx::Postgres> = QueryBuilder::new("");
+                oldest_first_page(&mut qb, sel, after_seq, through_seq, limit);
+                qb.build_query_as().fetch_all(pool).await?
+            }
+        };
+        Ok(rows)
+    }
+
     /// Every audit entry in sequence order, streamed (the log may hold millions of rows).
     pub fn stream_audit_events(&self) -> BoxStream<'_, Result<AuditRow, Error>> {
         const ALL: &str = "SELECT seq, occurred_at, actor, action, target, outcome, details, \

@@ -39,8 +39,11 @@ async fn page(
     message: Option<String>,
     error: Option<String>,
 ) -> Response {
-    let users = crate::auth::accounts::list(&state.store).await;
-    let pending = state.store.list_pending_role_changes().await;
+    let now = OffsetDateTime::now_utc();
+    let reader = || crate::audit::Actor::user(&session.user_id);
+    let users = crate::auth::accounts::list_as_admin(&state.store, reader(), now).await;
+    let pending =
+        crate::auth::accounts::pending_role_changes_as_admin(&state.store, reader(), now).await;
     let current = state.policy.current(&state.store).await;
     let (Ok(users), Ok(pending), Ok(current)) = (users, pending, current) else {
         return refusal(state, ApiError::Unavailable("admin page data".into()));

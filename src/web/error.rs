@@ -148,6 +148,17 @@ impl From<crate::extract::Error> for ApiError {
     }
 }
 
+impl From<crate::audit::timeline::Error> for ApiError {
+    fn from(e: crate::audit::timeline::Error) -> ApiError {
+        use crate::audit::timeline::Error as T;
+        match e {
+            T::BadInput(msg) => ApiError::BadRequest("invalid_input", msg),
+            T::Scope(e) => ApiError::from(e),
+            T::Store(_) | T::Audit(_) => ApiError::Unavailable(e.to_string()),
+        }
+    }
+}
+
 /// Unknown paths: JSON for the API, a page for people.
 pub async fn not_found(uri: Uri) -> Response {
     if uri.path().starts_with("/api/") {

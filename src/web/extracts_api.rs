@@ -22,6 +22,7 @@ use super::session::{ClientAddr, SignedIn, StepUp};
 use crate::app::AppState;
 use crate::extract::deliver::{self, Body as FileBody};
 use crate::extract::lifecycle::{self, Verdict};
+use crate::extract::oversight;
 use crate::extract::request::{self, Request};
 use crate::extract::{ExtractId, expire, review};
 use crate::policy::Format;
@@ -98,7 +99,8 @@ pub struct ListQuery {
 }
 
 /// Your extracts, newest first; with `pending=true` the requests you may decide (approvers),
-/// each with the requester's recent history; with `overdue=true` unconfirmed deletions.
+/// each with the requester's recent history; with `overdue=true` unconfirmed deletions. The
+/// two approver lists are audited as `extract.queue`.
 #[utoipa::path(get, path = "/api/v1/extracts", tag = "extracts",
     params(("pending" = Option<bool>, Query), ("overdue" = Option<bool>, Query)),
     responses((status = 200, body = ExtractList), (status = 401, body = ErrorBody)))]
@@ -110,9 +112,9 @@ pub async fn list_extracts(
     let who = principal(&state, &session).await?;
     let now = OffsetDateTime::now_utc();
     let rows = if q.pending {
-        review::queue(&state, &who).await?
+        oversight::queue(&state, &who, now).await?
     } else if q.overdue {
-        review::overdue(&state, &who, now).await?
+        oversight::overdue(&state, &who, now).await?
     } else {
         review::own(&state, &who).await?
     };
@@ -131,7 +133,8 @@ pub async fn list_extracts(
 }
 
 /// One extract's metadata (never its data). Its requester, or an approver or admin for its
-/// district; anyone else is told it does not exist.
+/// district; anyone else is told it does not exist. A look by anyone but the requester is
+/// audited as `extract.show`.
 #[utoipa::path(get, path = "/api/v1/extracts/{id}", tag = "extracts",
     params(("id" = String, Path)),
     responses((status = 200, body = ExtractResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -142,7 +145,7 @@ pub async fn show_extract(
 ) -> Result<Json<ExtractResponse>, ApiError> {
     let id = ExtractId::parse(&id)?;
     let who = principal(&state, &session).await?;
-    let row = lifecycle::find_visible(&state, &who, &id).await?;
+    let row = oversight::show(&state, &who, &id, OffsetDateTime::now_utc()).await?;
     Ok(Json(extract_response(
         &review::describe(&state, row).await?,
     )))

@@ -99,7 +99,7 @@ pub async fn create_user(
     ))
 }
 
-/// Lists users with their roles. Needs admin.
+/// Lists users with their roles. Needs admin. Audited as `user.list`.
 #[utoipa::path(get, path = "/api/v1/users", tag = "users",
     responses((status = 200, body = [UserResponse]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list_users(
@@ -107,7 +107,8 @@ pub async fn list_users(
     SignedIn(session): SignedIn,
 ) -> Result<Json<Vec<UserResponse>>, ApiError> {
     require_admin(&state, &session).await?;
-    let users = accounts::list(&state.store).await?;
+    let reader = Actor::user(&session.user_id);
+    let users = accounts::list_as_admin(&state.store, reader, OffsetDateTime::now_utc()).await?;
     Ok(Json(
         users
             .into_iter()
@@ -256,7 +257,7 @@ pub async fn change_role(
     })
 }
 
-/// Role changes waiting for a second admin. Needs admin.
+/// Role changes waiting for a second admin. Needs admin. Audited as `user.list`.
 #[utoipa::path(get, path = "/api/v1/role-changes", tag = "users",
     responses((status = 200, body = [PendingRoleChange]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list_role_changes(
@@ -264,11 +265,10 @@ pub async fn list_role_changes(
     SignedIn(session): SignedIn,
 ) -> Result<Json<Vec<PendingRoleChange>>, ApiError> {
     require_admin(&state, &session).await?;
-    let rows = state
-        .store
-        .list_pending_role_changes()
-        .await
-        .map_err(crate::auth::Error::from)?;
+    let reader = Actor::user(&session.user_id);
+    let rows =
+        accounts::pending_role_changes_as_admin(&state.store, reader, OffsetDateTime::now_utc())
+            .await?;
     Ok(Json(
         rows.into_iter()
             .map(|r| PendingRoleChange {

@@ -19,7 +19,7 @@ use super::{
 use crate::app::AppState;
 use crate::auth::Role;
 use crate::auth::session::Session;
-use crate::extract::{ExtractId, deliver, lifecycle, review};
+use crate::extract::{ExtractId, deliver, lifecycle, oversight, review};
 use crate::policy::{Format, PurposeId};
 use crate::web::auth_pages::refusal;
 use crate::web::error::ApiError;
@@ -97,7 +97,7 @@ async fn page_context(
     id: &ExtractId,
 ) -> Result<minijinja::Value, ApiError> {
     let who = principal(state, session).await?;
-    let row = lifecycle::find_visible(state, &who, id).await?;
+    let row = oversight::show(state, &who, id, OffsetDateTime::now_utc()).await?;
     let described = review::describe(state, row.clone()).await?;
     let verdicts: Vec<minijinja::Value> = described
         .verdicts
