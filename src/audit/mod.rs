@@ -119,6 +119,14 @@ pub enum Action {
     AuditMemberLookup,
     /// An auditor read an extract's whole story.
     AuditExtractStory,
+    /// An approver or auditor listed the follow-up flags in their districts.
+    FollowupListed,
+    /// A follow-up flag was acknowledged with a comment.
+    FollowupAcknowledged,
+    /// The DPO's activity report (extracts by purpose, district and approver) was made.
+    ReportActivity,
+    /// The record-of-processing summary of the purposes (GDPR Art. 30) was made.
+    ReportArticle30,
 }
 
 impl Action {
@@ -167,6 +175,10 @@ impl Action {
         Action::ExtractsUnfrozen,
         Action::AuditMemberLookup,
         Action::AuditExtractStory,
+        Action::FollowupListed,
+        Action::FollowupAcknowledged,
+        Action::ReportActivity,
+        Action::ReportArticle30,
     ];
 
     pub fn code(self) -> &'static str {
@@ -215,6 +227,10 @@ impl Action {
             Action::ExtractsUnfrozen => "extract.unfreeze",
             Action::AuditMemberLookup => "audit.member_disclosures",
             Action::AuditExtractStory => "audit.extract_story",
+            Action::FollowupListed => "followup.list",
+            Action::FollowupAcknowledged => "followup.acknowledge",
+            Action::ReportActivity => "report.activity",
+            Action::ReportArticle30 => "report.article30",
         }
     }
 

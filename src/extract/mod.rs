@@ -26,6 +26,7 @@
 pub mod container;
 pub mod deliver;
 pub mod expire;
+pub mod followup;
 pub mod format;
 pub mod lifecycle;
 pub mod request;

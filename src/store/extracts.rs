@@ -46,7 +46,7 @@ pub struct ExtractRow {
     pub attested_at: Option<i64>,
 }
 
-const COLUMNS: &str = "id, requester_id, purpose, district, request, request_hash, policy_hash, \
+pub(super) const COLUMNS: &str = "id, requester_id, purpose, district, request, request_hash, policy_hash, \
     state, approvers_needed, estimated_rows, lifetime_minutes, max_downloads, downloads, \
     created_at, pending_until, decided_at, lease_until, build_attempts, live_at, expires_at, \
     row_count, chunk_count, key_id, wrapped_key, last_download_at, expiry_warned, ended_at, \
@@ -642,7 +642,7 @@ fn push_districts<'a, DB: sqlx::Database>(
 }
 
 /// [`push_districts`] on a named column (a fixed name from this module, never user input).
-fn push_districts_as<'a, DB: sqlx::Database>(
+pub(super) fn push_districts_as<'a, DB: sqlx::Database>(
     qb: &mut QueryBuilder<'a, DB>,
     column: &'static str,
     districts: Option<&'a [String]>,

@@ -14,6 +14,7 @@ pub mod error;
 pub mod extract_pages;
 pub mod extracts_api;
 pub mod extracts_wire;
+pub mod followup_api;
 pub mod headers;
 pub mod health;
 pub mod json;
@@ -22,6 +23,7 @@ pub mod oidc;
 pub mod openapi;
 pub mod pages;
 pub mod policy_api;
+pub mod reports_api;
 pub mod session;
 pub mod users_api;
 
@@ -433,6 +435,30 @@ pub fn route_table() -> Vec<Entry> {
             "/api/v1/audit/members/{member_id}/disclosures",
             SignedIn,
             get(audit_api::member_disclosures),
+        ),
+        entry(
+            M::GET,
+            "/api/v1/audit/flags",
+            SignedIn,
+            get(followup_api::list_flags),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/audit/flags/{id}/acknowledge",
+            SignedIn,
+            post(followup_api::acknowledge_flag),
+        ),
+        entry(
+            M::GET,
+            "/api/v1/audit/reports/activity",
+            SignedIn,
+            get(reports_api::activity_report),
+        ),
+        entry(
+            M::GET,
+            "/api/v1/audit/reports/article30",
+            SignedIn,
+            get(reports_api::article30_report),
         ),
         entry(M::GET, "/admin", SignedIn, get(admin_pages::admin_page)),
         entry(
