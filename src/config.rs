@@ -743,6 +743,14 @@ member_id = "id"
     }
 
     #[test]
+    fn the_example_file_loads_with_its_followup_section() {
+        let text = include_str!("../registervakt.example.toml");
+        let cfg = Config::from_figment(Figment::new().merge(Toml::string(text))).unwrap();
+        assert_eq!(cfg.followup.office_hours.to_string(), "07:00-21:00");
+        assert_eq!(cfg.followup.denials_per_week, 3);
+    }
+
+    #[test]
     fn followup_settings_are_parsed_and_bad_ones_named() {
         let good = format!(
             "{}[followup]\noffice_hours = \"08:00-18:00\"\nutc_offset = \"+01:00\"\n",

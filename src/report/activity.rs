@@ -151,12 +151,13 @@ pub async fn build(
             counts.denied += 1;
         }
     }
+    let by_id: BTreeMap<&str, &ExtractRow> = extracts.iter().map(|r| (r.id.as_str(), r)).collect();
     let mut names: BTreeMap<String, String> = BTreeMap::new();
     for verdict in store
         .list_verdicts_on_extracts_requested_between(from, to, scope)
         .await?
     {
-        let Some(row) = extracts.iter().find(|r| r.id == verdict.extract_id) else {
+        let Some(row) = by_id.get(verdict.extract_id.as_str()).copied() else {
             continue;
         };
         if !names.contains_key(&verdict.approver_id) {
