@@ -282,3 +282,80 @@ async fn a_request_and_a_download_outside_office_hours_are_one_flag_counting_bot
     );
     app.stop().await;
 }
+
+/// A broker whose store is a fresh PostgreSQL database.
+async fn spawn_on_postgres() -> TestApp {
+    let admin_url = std::env::var("REGISTERVAKT_TEST_POSTGRES_URL")
+        .expect("REGISTERVAKT_TEST_POSTGRES_URL must be set for the PostgreSQL suite");
+    let db = format!("rv_followup_{}", registervakt::crypto::random_id128());
+    let admin = sqlx::PgPool::connect(&admin_url).await.unwrap();
+    admin
+        .execute(format!("CREATE DATABASE {db}").as_str())
+        .await
+        .unwrap();
+    admin.close().await;
+    let mut url = url::Url::parse(&admin_url).unwrap();
+    url.set_path(&db);
+    let dir = prepare(200).await;
+    let text = dir.config_text().replacen(
+        "[store]\n",
+        &format!("[store]\nurl = {:?}\n", url.as_str()),
+        1,
+    );
+    std::fs::write(&dir.config_path, text).unwrap();
+    spawn_app_in(dir).await
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL (REGISTERVAKT_TEST_POSTGRES_URL)"]
+async fn postgres_store_raises_acknowledges_and_reports_like_sqlite() {
+    let app = spawn_on_postgres().await;
+    let anna = app.user("anna", &["staff:Uppsala"]).await;
+    let farid = app.user("farid", &["auditor:*"]).await;
+    let anna_c = app.sign_in(&anna, "anna").await;
+    let id = live_extract(
+        &app,
+        &anna_c,
+        body(INVITE, "Uppsala", &["first_name", "email"], 60),
+    )
+    .await;
+    assert_eq!(download(&app, &anna_c, &id, "csv").await.0, 200);
+    let bad = body(INVITE, "Uppsala", &["first_name", "personal_number"], 60);
+    assert_eq!(request(&app, &anna_c, bad).await.0, 403);
+    let farid_c = app.sign_in(&farid, "farid").await;
+    let all = flags(&app, &farid_c, "?open=true").await;
+    let whole = of_kind(&all, "whole_district");
+    assert_eq!(whole.len(), 1, "{all:?}");
+    let path = format!(
+        "/api/v1/audit/flags/{}/acknowledge",
+        whole[0]["id"].as_str().unwrap()
+    );
+    let res = app
+        .post_json(&path, Some(&farid_c), json!({ "comment": "Kontrollerat." }))
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(flags(&app, &farid_c, "?open=false").await.len(), 1);
+    let now = time::OffsetDateTime::now_utc();
+    let f = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let report = app
+        .get_json_with(
+            &format!(
+                "/api/v1/audit/reports/activity?from={}&to={}",
+                f(now - time::Duration::hours(1)),
+                f(now + time::Duration::hours(1))
+            ),
+            &farid_c,
+        )
+        .await;
+    assert_eq!(report["totals"]["requested"], 2, "{report}");
+    assert_eq!(report["totals"]["denied"], 1);
+    assert_eq!(report["totals"]["downloads"], 1);
+    let res = app
+        .get_with("/api/v1/audit/reports/article30", Some(&farid_c))
+        .await;
+    assert_eq!(res.status(), 200);
+    app.stop().await;
+}
