@@ -16,6 +16,9 @@ use figment::providers::{Env, Format, Toml};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+mod followup;
+pub use followup::{FollowupConfig, OfficeHours, Offset};
+
 /// The environment variable prefix for overrides.
 pub const ENV_PREFIX: &str = "REGISTERVAKT_";
 /// The default config file name.
@@ -71,6 +74,9 @@ pub struct Config {
     pub smtp: Option<crate::notify::mail::SmtpConfig>,
     #[serde(default)]
     pub audit: AuditConfig,
+    /// When follow-up flags are raised for approvers and auditors.
+    #[serde(default)]
+    pub followup: FollowupConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -531,6 +537,15 @@ impl Config {
                 "use a value between 1 and 60 seconds: expired extracts must go within a minute",
             ));
         }
+        for (key, value, low, high) in self.followup.limits() {
+            if !(low..=high).contains(&value) {
+                return Err(Error::invalid(
+                    key,
+                    format!("is {value}"),
+                    "use a whole number within the range registervakt.example.toml gives",
+                ));
+            }
+        }
         let a = &self.audit;
         if a.checkpoint_interval_secs == 0
             || a.checkpoint_interval_secs > MAX_CHECKPOINT_INTERVAL_SECS
@@ -725,6 +740,36 @@ member_id = "id"
             minimal()
         );
         assert!(Config::from_figment(Figment::new().merge(Toml::string(&outside))).is_ok());
+    }
+
+    #[test]
+    fn the_example_file_loads_with_its_followup_section() {
+        let text = include_str!("../registervakt.example.toml");
+        let cfg = Config::from_figment(Figment::new().merge(Toml::string(text))).unwrap();
+        assert_eq!(cfg.followup.office_hours.to_string(), "07:00-21:00");
+        assert_eq!(cfg.followup.denials_per_week, 3);
+    }
+
+    #[test]
+    fn followup_settings_are_parsed_and_bad_ones_named() {
+        let good = format!(
+            "{}[followup]\noffice_hours = \"08:00-18:00\"\nutc_offset = \"+01:00\"\n",
+            minimal()
+        );
+        let cfg = Config::from_figment(Figment::new().merge(Toml::string(&good))).unwrap();
+        assert_eq!(cfg.followup.office_hours.to_string(), "08:00-18:00");
+        assert_eq!(cfg.followup.utc_offset.0.whole_hours(), 1);
+        for (extra, key) in [
+            ("office_hours = \"8-18\"", "followup.office_hours"),
+            ("utc_offset = \"CET\"", "followup.utc_offset"),
+            ("lookback_days = 401", "followup.lookback_days"),
+            ("many_pulls_per_week = 0", "followup.many_pulls_per_week"),
+            ("denials_per_week = 0", "followup.denials_per_week"),
+        ] {
+            let text = format!("{}[followup]\n{extra}\n", minimal());
+            let err = Config::from_figment(Figment::new().merge(Toml::string(&text))).unwrap_err();
+            assert!(err.to_string().contains(key), "{extra}: {err}");
+        }
     }
 
     #[test]

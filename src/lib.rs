@@ -14,5 +14,6 @@ pub mod extract;
 pub mod notify;
 pub mod policy;
 pub mod register;
+pub mod report;
 pub mod store;
 pub mod web;

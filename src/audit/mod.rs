@@ -141,6 +141,14 @@ pub enum Action {
     ExtractQueueShown,
     /// An approver or admin read the metadata of someone else's extract.
     ExtractShown,
+    /// An approver or auditor listed the follow-up flags in their districts.
+    FollowupListed,
+    /// A follow-up flag was acknowledged with a comment.
+    FollowupAcknowledged,
+    /// The DPO's activity report (extracts by purpose, district and approver) was made.
+    ReportActivity,
+    /// The record-of-processing summary of the purposes (GDPR Art. 30) was made.
+    ReportArticle30,
 }
 
 impl Action {
@@ -199,6 +207,10 @@ impl Action {
         Action::UsersListed,
         Action::ExtractQueueShown,
         Action::ExtractShown,
+        Action::FollowupListed,
+        Action::FollowupAcknowledged,
+        Action::ReportActivity,
+        Action::ReportArticle30,
     ];
 
     pub fn code(self) -> &'static str {
@@ -257,6 +269,10 @@ impl Action {
             Action::UsersListed => "user.list",
             Action::ExtractQueueShown => "extract.queue",
             Action::ExtractShown => "extract.show",
+            Action::FollowupListed => "followup.list",
+            Action::FollowupAcknowledged => "followup.acknowledge",
+            Action::ReportActivity => "report.activity",
+            Action::ReportArticle30 => "report.article30",
         }
     }
 

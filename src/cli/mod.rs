@@ -1,4 +1,4 @@
-//! The command line: `serve`, `demo`, `init`, `keys`, `audit`, `register`, `bench`.
+//! The command line: `serve`, `demo`, `init`, `keys`, `audit`, `register`, `report`, `bench`.
 //!
 //! Each command fails with one sentence and a non-zero exit; none prints a secret.
 
@@ -9,6 +9,7 @@ pub mod bench_extract;
 pub mod demo;
 mod ops;
 mod policy;
+mod report;
 mod users;
 
 use std::path::PathBuf;
@@ -58,6 +59,9 @@ pub enum Command {
     /// Inspect the membership register connection.
     #[command(subcommand)]
     Register(ops::RegisterCommand),
+    /// The data protection officer's reports: activity, and the Art. 30 record of processing.
+    #[command(subcommand)]
+    Report(report::ReportCommand),
     /// Measure performance against a baseline in the same run (see BENCHMARKS.md).
     #[command(subcommand)]
     Bench(ops::BenchCommand),
@@ -85,6 +89,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Register(cmd) => ops::register(cmd).await,
         Command::User(cmd) => users::run(cmd).await,
         Command::Policy(cmd) => policy::run(cmd).await,
+        Command::Report(cmd) => report::run(cmd).await,
         Command::Bench(cmd) => ops::bench(cmd).await,
     }
 }

@@ -28,6 +28,7 @@ pub mod container;
 pub mod deliver;
 pub mod expire;
 pub mod fingerprint;
+pub mod followup;
 pub mod format;
 pub mod lifecycle;
 pub mod oversight;

@@ -18,6 +18,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod extracts;
+pub mod followup;
 pub mod notices;
 pub mod policy;
 pub mod register;

@@ -159,6 +159,18 @@ impl From<crate::audit::timeline::Error> for ApiError {
     }
 }
 
+impl From<crate::report::Error> for ApiError {
+    fn from(e: crate::report::Error) -> ApiError {
+        use crate::report::Error as R;
+        let msg = e.to_string();
+        match e {
+            R::BadRange(_) => ApiError::BadRequest("invalid_range", msg),
+            R::Denied => ApiError::Forbidden("not_permitted", msg),
+            R::Store(_) | R::Audit(_) => ApiError::Unavailable(msg),
+        }
+    }
+}
+
 /// Unknown paths: JSON for the API, a page for people.
 pub async fn not_found(uri: Uri) -> Response {
     if uri.path().starts_with("/api/") {

@@ -17,6 +17,7 @@ pub mod error;
 pub mod extract_pages;
 pub mod extracts_api;
 pub mod extracts_wire;
+pub mod followup_api;
 pub mod headers;
 pub mod health;
 pub mod json;
@@ -25,6 +26,7 @@ pub mod oidc;
 pub mod openapi;
 pub mod pages;
 pub mod policy_api;
+pub mod reports_api;
 pub mod route_audit;
 pub mod session;
 pub mod users_api;
@@ -660,6 +662,34 @@ pub fn route_table() -> Vec<Entry> {
             SignedIn,
             Records(&[A::AuditExtractStory]),
             get(audit_pages::story_page),
+        ),
+        entry(
+            M::GET,
+            "/api/v1/audit/flags",
+            SignedIn,
+            Records(&[A::FollowupListed]),
+            get(followup_api::list_flags),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/audit/flags/{id}/acknowledge",
+            SignedIn,
+            Records(&[A::FollowupAcknowledged]),
+            post(followup_api::acknowledge_flag),
+        ),
+        entry(
+            M::GET,
+            "/api/v1/audit/reports/activity",
+            SignedIn,
+            Records(&[A::ReportActivity]),
+            get(reports_api::activity_report),
+        ),
+        entry(
+            M::GET,
+            "/api/v1/audit/reports/article30",
+            SignedIn,
+            Records(&[A::ReportArticle30]),
+            get(reports_api::article30_report),
         ),
         entry(
             M::GET,

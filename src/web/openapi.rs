@@ -69,6 +69,10 @@ use super::users_api::{
         super::audit_trace_api::breach_scope_of_file,
         super::audit_timeline_api::list_audit_events,
         super::audit_timeline_api::export_audit_events,
+        super::followup_api::list_flags,
+        super::followup_api::acknowledge_flag,
+        super::reports_api::activity_report,
+        super::reports_api::article30_report,
     ),
     components(schemas(
         ErrorBody, Liveness, Readiness, ReadinessChecks, LoginRequest, LoginResponse,
@@ -78,7 +82,12 @@ use super::users_api::{
         PendingRoleChange, super::policy_api::DecisionRequest, super::policy_api::DecisionResponse,
         super::policy_api::PurposeResponse, super::policy_api::PolicyResponse,
         super::policy_api::PolicyChangeRequest, super::policy_api::PolicyChangeResponse,
-        super::extracts_wire::FiltersBody, super::extracts_wire::EstimateRequest, super::extracts_wire::EstimateResponse, super::extracts_wire::CreateExtractRequest, super::extracts_wire::CreatedResponse, super::extracts_wire::VerdictResponse, super::extracts_wire::ExtractResponse, super::extracts_wire::HistoryItem, super::extracts_wire::ExtractList, super::extracts_wire::DecisionBody, super::extracts_wire::DecisionResponse, super::extracts_wire::DownloadBody, super::extracts_wire::ViewBody, super::extracts_wire::ViewResponse, super::extracts_wire::FreezeBody, super::extracts_wire::FreezeResponse, super::extracts_wire::NoticeResponse, super::extracts_wire::NoticeList, super::audit_api::DisclosureResponse, super::audit_api::MemberDisclosures, super::audit_api::StoryEvent, super::audit_api::ExtractStory, super::audit_api::ResolveBody, super::audit_api::RevealBody, super::audit_api::PseudonymResponse, super::audit_trace_api::TraceCandidate, super::audit_trace_api::TraceResponse, super::audit_trace_api::CategoryResponse, super::audit_trace_api::HeldResponse, super::audit_trace_api::ReleaseResponse, super::audit_trace_api::BreachScopeResponse, super::audit_timeline_api::TimelineEvent, super::audit_timeline_api::Timeline
+        super::extracts_wire::FiltersBody, super::extracts_wire::EstimateRequest, super::extracts_wire::EstimateResponse, super::extracts_wire::CreateExtractRequest, super::extracts_wire::CreatedResponse, super::extracts_wire::VerdictResponse, super::extracts_wire::ExtractResponse, super::extracts_wire::HistoryItem, super::extracts_wire::ExtractList, super::extracts_wire::DecisionBody, super::extracts_wire::DecisionResponse, super::extracts_wire::DownloadBody, super::extracts_wire::ViewBody, super::extracts_wire::ViewResponse, super::extracts_wire::FreezeBody, super::extracts_wire::FreezeResponse, super::extracts_wire::NoticeResponse, super::extracts_wire::NoticeList, super::audit_api::DisclosureResponse, super::audit_api::MemberDisclosures, super::audit_api::StoryEvent, super::audit_api::ExtractStory, super::audit_api::ResolveBody, super::audit_api::RevealBody, super::audit_api::PseudonymResponse, super::audit_trace_api::TraceCandidate, super::audit_trace_api::TraceResponse, super::audit_trace_api::CategoryResponse, super::audit_trace_api::HeldResponse, super::audit_trace_api::ReleaseResponse, super::audit_trace_api::BreachScopeResponse, super::audit_timeline_api::TimelineEvent, super::audit_timeline_api::Timeline,
+        super::followup_api::FlagResponse, super::followup_api::FlagList,
+        super::followup_api::AcknowledgeRequest, super::reports_api::CountsBody,
+        super::reports_api::GroupCounts, super::reports_api::ActivityResponse,
+        super::reports_api::CategoryBody, super::reports_api::ProcessingEntry,
+        super::reports_api::Article30Response
     )),
     tags(
         (name = "health", description = "Liveness, readiness and metrics"),

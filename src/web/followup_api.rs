@@ -1,0 +1,128 @@
+//! `/api/v1/audit/flags`: the follow-up flags an approver or auditor should look at, and their
+//! acknowledgement with a comment (`extract::followup` decides who sees what).
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+use super::error::{ApiError, ErrorBody};
+use super::extracts_wire::rfc3339;
+use super::json::ApiJson;
+use super::policy_api::principal;
+use super::session::{SignedIn, StepUp};
+use crate::app::AppState;
+use crate::extract::followup::{self, Flag, FlagId};
+use crate::extract::review;
+
+/// One flag.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FlagResponse {
+    pub id: String,
+    /// `whole_district`, `outside_hours`, `many_pulls`, `repeated_denials` or
+    /// `attestation_overdue`.
+    pub kind: &'static str,
+    pub district: String,
+    /// Username of the person whose actions raised it.
+    pub user: String,
+    /// For flags about one extract.
+    pub extract_id: Option<String>,
+    /// For flags about a person's ISO week (UTC), e.g. `2026-W49`.
+    pub week: Option<String>,
+    /// Pulls, denials, or requests and downloads outside office hours; 1 for one extract.
+    pub count: i64,
+    pub raised_at: String,
+    pub acknowledged: bool,
+    pub acknowledged_by: Option<String>,
+    pub acknowledged_at: Option<String>,
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FlagList {
+    pub flags: Vec<FlagResponse>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlagsQuery {
+    /// `true`: only unacknowledged flags; `false`: only acknowledged ones; absent: all.
+    pub open: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcknowledgeRequest {
+    /// What was done about it: 1–2000 characters, no control characters.
+    pub comment: String,
+}
+
+async fn flag_response(state: &AppState, flag: Flag) -> Result<FlagResponse, ApiError> {
+    let user = review::username(&state.store, &flag.user_id).await?;
+    let acknowledged_by = match &flag.ack {
+        Some(ack) => Some(review::username(&state.store, &ack.acknowledged_by).await?),
+        None => None,
+    };
+    Ok(FlagResponse {
+        id: flag.id.to_string(),
+        kind: flag.kind.as_str(),
+        district: flag.district,
+        user,
+        extract_id: flag.extract_id,
+        week: flag.week,
+        count: flag.count,
+        raised_at: rfc3339(flag.raised_at),
+        acknowledged: flag.ack.is_some(),
+        acknowledged_by,
+        acknowledged_at: flag.ack.as_ref().map(|a| rfc3339(a.acknowledged_at)),
+        comment: flag.ack.map(|a| a.comment),
+    })
+}
+
+/// The follow-up flags in your districts, newest first. Needs `audit.view` or
+/// `extract.approve` (in the flags' districts, or party-wide for all); audited.
+#[utoipa::path(get, path = "/api/v1/audit/flags", tag = "audit",
+    params(("open" = Option<bool>, Query, description = "true: unacknowledged only; false: acknowledged only")),
+    responses((status = 200, body = FlagList), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn list_flags(
+    State(state): State<AppState>,
+    SignedIn(session): SignedIn,
+    query: Result<Query<FlagsQuery>, QueryRejection>,
+) -> Result<Json<FlagList>, ApiError> {
+    let Query(q) = query.map_err(|_| {
+        ApiError::BadRequest(
+            "invalid_input",
+            "The only query parameter is open=true or open=false.".into(),
+        )
+    })?;
+    let who = principal(&state, &session).await?;
+    let found = followup::list(&state, &who, q.open, OffsetDateTime::now_utc()).await?;
+    let mut flags = Vec::with_capacity(found.len());
+    for flag in found {
+        flags.push(flag_response(&state, flag).await?);
+    }
+    Ok(Json(FlagList { flags }))
+}
+
+/// Acknowledges a flag with a comment. Needs `audit.view` or `extract.approve` in its district
+/// (or party-wide) and a fresh second factor; a flag is acknowledged once (409 after).
+#[utoipa::path(post, path = "/api/v1/audit/flags/{id}/acknowledge", tag = "audit",
+    request_body = AcknowledgeRequest, params(("id" = String, Path)),
+    responses((status = 200, body = FlagResponse), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn acknowledge_flag(
+    State(state): State<AppState>,
+    StepUp(session): StepUp,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<AcknowledgeRequest>,
+) -> Result<Json<FlagResponse>, ApiError> {
+    let id = FlagId::parse(&id)?;
+    let who = principal(&state, &session).await?;
+    let flag =
+        followup::acknowledge(&state, &who, &id, &body.comment, OffsetDateTime::now_utc()).await?;
+    Ok(Json(flag_response(&state, flag).await?))
+}
