@@ -125,3 +125,61 @@ async fn postgres_store_runs_the_whole_extract_path_and_keeps_the_ledger_after_s
     registervakt::audit::verify(&store).await.unwrap();
     app.stop().await;
 }
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL (REGISTERVAKT_TEST_POSTGRES_URL)"]
+async fn postgres_store_traces_a_leaked_file_and_scopes_an_accounts_window() {
+    let app = spawn_on_postgres().await;
+    let anna = app.user("anna", &["staff:Uppsala"]).await;
+    let farid = app.user("farid", &["auditor:*"]).await;
+    let anna_c = app.sign_in(&anna, "anna").await;
+    let fields = ["first_name", "last_name", "email"];
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let asked = body("district-assembly-invitation", "Uppsala", &fields, 60);
+        ids.push(live_extract(&app, &anna_c, asked).await);
+    }
+    let (status, _, csv) = download(&app, &anna_c, &ids[1], "csv").await;
+    assert_eq!(status, 200);
+    let table = registervakt::extract::format::read_csv(&csv).unwrap();
+    let kept: String = table
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 3 != 2)
+        .map(|(_, r)| r.join(";") + "\n")
+        .collect();
+    let farid_c = app.sign_in(&farid, "farid").await;
+    let res = app
+        .client
+        .post(app.url("/api/v1/audit/trace"))
+        .header("cookie", &farid_c)
+        .body(kept)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let traced: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(
+        traced["candidates"][0]["extract"]["id"],
+        ids[1].as_str(),
+        "{traced:#}"
+    );
+    assert_eq!(traced["extracts_sharing_rows"], 3);
+
+    let now = time::OffsetDateTime::now_utc();
+    let fmt = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let path = format!(
+        "/api/v1/audit/breach-scope?user=anna&from={}&to={}",
+        fmt(now - time::Duration::hours(1)),
+        fmt(now + time::Duration::hours(1))
+    );
+    let scope = app.get_json_with(&path, &farid_c).await;
+    assert_eq!(scope["extracts"].as_array().unwrap().len(), 3);
+    let one = scope["extracts"][0]["members"].as_i64().unwrap();
+    assert_eq!(scope["members"].as_i64(), Some(one), "members counted once");
+    assert_eq!(scope["releases"].as_array().unwrap().len(), 1);
+    app.stop().await;
+}
