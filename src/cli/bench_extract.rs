@@ -166,6 +166,7 @@ async fn download(
     state: &AppState,
     who: &Principal,
     id: &ExtractId,
+    keep: Option<&mut Vec<u8>>,
 ) -> anyhow::Result<(u64, Duration)> {
     let started = Instant::now();
     let file = deliver::download(
@@ -178,15 +179,94 @@ async fn download(
     )
     .await?;
     let mut bytes = 0u64;
+    let mut keep = keep;
     match file.body {
         Body::Stream(mut s) => {
             while let Some(piece) = s.next().await {
-                bytes += piece?.len() as u64;
+                let piece = piece?;
+                bytes += piece.len() as u64;
+                if let Some(k) = keep.as_deref_mut() {
+                    k.extend_from_slice(&piece);
+                }
             }
         }
-        Body::Whole(b) => bytes = b.len() as u64,
+        Body::Whole(b) => {
+            bytes = b.len() as u64;
+            if let Some(k) = keep {
+                k.extend_from_slice(&b);
+            }
+        }
     }
     Ok((bytes, started.elapsed()))
+}
+
+/// The auditor's side on the same store (E7): tracing a leaked copy of one of the runs'
+/// extracts — two thirds of its rows, re-written as a spreadsheet would — by member number and
+/// by names alone, and the breach scope of that extract and of the account's whole window.
+/// Each must name the right extract; one timing each.
+async fn oversight(
+    state: &AppState,
+    leaked: &ExtractId,
+    csv: &[u8],
+    window_start: OffsetDateTime,
+) -> anyhow::Result<String> {
+    use crate::extract::breach::{self, Basis};
+    use crate::extract::trace::{self, Confidence};
+    let table = crate::extract::format::read_csv(csv)?;
+    let copy = |skip_columns: usize| -> Vec<u8> {
+        let mut out = String::new();
+        for (i, row) in table.iter().enumerate() {
+            if i > 0 && i % 3 == 2 {
+                continue;
+            }
+            let cells: Vec<&str> = row.iter().skip(skip_columns).map(String::as_str).collect();
+            out.push_str(&cells.join(";"));
+            out.push_str("\r\n");
+        }
+        out.into_bytes()
+    };
+    let actor = crate::audit::Actor::cli();
+    let mut lines = String::from("\n| auditor's step (E7) | rows | time |\n|---|---:|---:|\n");
+    for (label, file) in [
+        ("trace: leaked copy, by member number", copy(0)),
+        (
+            "trace: leaked copy without the member-number column, by names",
+            copy(1),
+        ),
+    ] {
+        let started = Instant::now();
+        let now = OffsetDateTime::now_utc();
+        let t = trace::trace_as(&state.store, &state.pseudonyms, &actor, None, &file, now).await?;
+        let took = started.elapsed();
+        let best = t.candidates.first().map(|c| c.described.row.id.clone());
+        if best.as_deref() != Some(leaked.as_str()) || t.confidence != Confidence::High {
+            bail!("the trace did not name the leaked extract with high confidence ({label})");
+        }
+        lines.push_str(&format!("| {label} | {} | {} |\n", t.rows, ms(took)));
+    }
+    let now = OffsetDateTime::now_utc();
+    let bases = [
+        ("breach scope: the extract", Basis::Extract(leaked.clone())),
+        (
+            "breach scope: the account's window (every run)",
+            Basis::Account {
+                username: "bench".into(),
+                from: window_start,
+                to: now,
+            },
+        ),
+    ];
+    for (label, basis) in bases {
+        let started = Instant::now();
+        let s = breach::scope_as(&state.store, &state.pseudonyms, &actor, None, basis, now).await?;
+        let took = started.elapsed();
+        lines.push_str(&format!(
+            "| {label} | {} members | {} |\n",
+            s.members,
+            ms(took)
+        ));
+    }
+    Ok(lines)
 }
 
 /// Resident and peak memory of this process (kB), from /proc/self/status.
@@ -228,11 +308,17 @@ pub async fn extract_benchmark(
     let (state, who) = broker(dir, &db, filter.district.as_str()).await?;
     let (mut snap, mut shell, mut down) = (Vec::new(), Vec::new(), Vec::new());
     let mut bytes = 0;
-    for _ in 0..runs.max(1) {
+    let mut leaked = (None, Vec::new());
+    let window_start = OffsetDateTime::now_utc();
+    for run in 0..runs.max(1) {
         let (id, n, took) = snapshot(&state, &who, &filter).await?;
         super::bench::check_count("the snapshot", n, expected)?;
         snap.push(took);
-        let (b, took) = download(&state, &who, &id).await?;
+        let keep = (run == runs.max(1) / 2).then_some(&mut leaked.1);
+        if keep.is_some() {
+            leaked.0 = Some(id.clone());
+        }
+        let (b, took) = download(&state, &who, &id, keep).await?;
         bytes = b;
         down.push(took);
         expire::shred(
@@ -247,10 +333,14 @@ pub async fn extract_benchmark(
         super::bench::check_count("sqlite3", n, expected)?;
         shell.push(took);
     }
+    let leaked_id = leaked.0.context("no extract was downloaded")?;
+    let oversight = oversight(&state, &leaked_id, &leaked.1, window_start).await?;
     let memory = memory_run(dir, memory_rows).await?;
-    Ok(report(
+    let mut out = report(
         members, rows, runs, expected, bytes, &snap, &down, &shell, memory, &sql,
-    ))
+    );
+    out.push_str(&oversight);
+    Ok(out)
 }
 
 /// Builds and downloads a `rows`-row extract from a register where every member is in one
@@ -270,7 +360,7 @@ async fn memory_run(dir: &Path, rows: u64) -> anyhow::Result<(u64, u64, u64)> {
     let (idle, _) = memory_kb();
     reset_peak();
     let (id, _, _) = snapshot(&state, &who, &filter).await?;
-    download(&state, &who, &id).await?;
+    download(&state, &who, &id, None).await?;
     let (_, peak) = memory_kb();
     Ok((n, idle, peak))
 }
