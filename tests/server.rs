@@ -107,7 +107,9 @@ async fn readiness_fails_closed_when_the_data_dir_is_gone_and_recovers_without_r
     std::fs::rename(&data, &moved).unwrap();
     let res = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(res.status(), 503);
-    let body: serde_json::Value = res.json().await.unwrap();
+    let text = res.text().await.unwrap();
+    let body: serde_json::Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("/readyz answered {text:?}, not JSON: {e}"));
     assert_eq!(body["status"], "not_ready");
     assert_eq!(body["checks"]["data_dir"], "failing");
     std::fs::rename(&moved, &data).unwrap();
