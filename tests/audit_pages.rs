@@ -6,21 +6,9 @@
 mod common;
 
 use common::extracts::{audit_actions, body, download, live_extract};
+use common::pages::{csrf, page};
 use common::{TestApp, prepare, spawn_app_in};
 use registervakt::extract::format::read_csv;
-
-fn csrf(html: &str) -> String {
-    html.split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("the page has a form with a CSRF token")
-        .to_owned()
-}
-
-async fn page(app: &TestApp, path: &str, cookie: &str) -> (u16, String) {
-    let res = app.get_with(path, Some(cookie)).await;
-    (res.status().as_u16(), res.text().await.unwrap())
-}
 
 async fn member_report(app: &TestApp, cookie: &str, form: &[(&str, &str)]) -> (u16, String) {
     let res = app

@@ -271,14 +271,10 @@ async fn breach_scope_counts_members_once_and_lists_every_download_with_its_addr
         "a window over 400 days is refused, not cut"
     );
     let now = time::OffsetDateTime::now_utc();
-    let fmt = |t: time::OffsetDateTime| {
-        t.format(&time::format_description::well_known::Rfc3339)
-            .unwrap()
-    };
     let path = format!(
         "/api/v1/audit/breach-scope?user=anna&from={}&to={}",
-        fmt(now - time::Duration::hours(1)),
-        fmt(now + time::Duration::hours(1))
+        common::pages::rfc3339(now - time::Duration::hours(1)),
+        common::pages::rfc3339(now + time::Duration::hours(1))
     );
     let account = app.get_json_with(&path, &farid_c).await;
     assert_eq!(

@@ -7,6 +7,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::pages::{csrf, page};
 use common::{TestApp, code_now, session_cookie, spawn_app};
 use registervakt::extract::format;
 
@@ -14,19 +15,6 @@ const INVITE: &str = "district-assembly-invitation";
 const JUSTIFICATION: &str = "Kallelse till distriktsstämman i mars";
 
 /// The first CSRF token in a page.
-fn csrf(html: &str) -> String {
-    html.split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("the page has a form with a CSRF token")
-        .to_owned()
-}
-
-async fn page(app: &TestApp, path: &str, cookie: &str) -> (u16, String) {
-    let res = app.get_with(path, Some(cookie)).await;
-    (res.status().as_u16(), res.text().await.unwrap())
-}
-
 async fn post_form(
     app: &TestApp,
     path: &str,

@@ -6,37 +6,12 @@
 mod common;
 
 use common::extracts::{body, download, live_extract, request, wait_settled};
-use common::{prepare, spawn_app_in};
 use serde_json::json;
-use sqlx::Executor as _;
-
-/// A broker whose store is a fresh PostgreSQL database.
-async fn spawn_on_postgres() -> common::TestApp {
-    let admin_url = std::env::var("REGISTERVAKT_TEST_POSTGRES_URL")
-        .expect("REGISTERVAKT_TEST_POSTGRES_URL must be set for the PostgreSQL suite");
-    let db = format!("rv_extracts_{}", registervakt::crypto::random_id128());
-    let admin = sqlx::PgPool::connect(&admin_url).await.unwrap();
-    admin
-        .execute(format!("CREATE DATABASE {db}").as_str())
-        .await
-        .unwrap();
-    admin.close().await;
-    let mut url = url::Url::parse(&admin_url).unwrap();
-    url.set_path(&db);
-    let dir = prepare(200).await;
-    let text = dir.config_text().replacen(
-        "[store]\n",
-        &format!("[store]\nurl = {:?}\n", url.as_str()),
-        1,
-    );
-    std::fs::write(&dir.config_path, text).unwrap();
-    spawn_app_in(dir).await
-}
 
 #[tokio::test]
 #[ignore = "needs PostgreSQL (REGISTERVAKT_TEST_POSTGRES_URL)"]
 async fn postgres_store_runs_the_whole_extract_path_and_keeps_the_ledger_after_shredding() {
-    let app = spawn_on_postgres().await;
+    let app = common::postgres::spawn_on_postgres("extracts").await;
     let anna = app.user("anna", &["staff:Uppsala"]).await;
     let bertil = app.user("bertil", &["approver:Uppsala"]).await;
     let anna_c = app.sign_in(&anna, "anna").await;
@@ -129,7 +104,7 @@ async fn postgres_store_runs_the_whole_extract_path_and_keeps_the_ledger_after_s
 #[tokio::test]
 #[ignore = "needs PostgreSQL (REGISTERVAKT_TEST_POSTGRES_URL)"]
 async fn postgres_store_traces_a_leaked_file_and_scopes_an_accounts_window() {
-    let app = spawn_on_postgres().await;
+    let app = common::postgres::spawn_on_postgres("extracts").await;
     let anna = app.user("anna", &["staff:Uppsala"]).await;
     let farid = app.user("farid", &["auditor:*"]).await;
     let anna_c = app.sign_in(&anna, "anna").await;
@@ -167,14 +142,10 @@ async fn postgres_store_traces_a_leaked_file_and_scopes_an_accounts_window() {
     assert_eq!(traced["extracts_sharing_rows"], 3);
 
     let now = time::OffsetDateTime::now_utc();
-    let fmt = |t: time::OffsetDateTime| {
-        t.format(&time::format_description::well_known::Rfc3339)
-            .unwrap()
-    };
     let path = format!(
         "/api/v1/audit/breach-scope?user=anna&from={}&to={}",
-        fmt(now - time::Duration::hours(1)),
-        fmt(now + time::Duration::hours(1))
+        common::pages::rfc3339(now - time::Duration::hours(1)),
+        common::pages::rfc3339(now + time::Duration::hours(1))
     );
     let scope = app.get_json_with(&path, &farid_c).await;
     assert_eq!(scope["extracts"].as_array().unwrap().len(), 3);

@@ -283,33 +283,10 @@ async fn a_request_and_a_download_outside_office_hours_are_one_flag_counting_bot
     app.stop().await;
 }
 
-/// A broker whose store is a fresh PostgreSQL database.
-async fn spawn_on_postgres() -> TestApp {
-    let admin_url = std::env::var("REGISTERVAKT_TEST_POSTGRES_URL")
-        .expect("REGISTERVAKT_TEST_POSTGRES_URL must be set for the PostgreSQL suite");
-    let db = format!("rv_followup_{}", registervakt::crypto::random_id128());
-    let admin = sqlx::PgPool::connect(&admin_url).await.unwrap();
-    admin
-        .execute(format!("CREATE DATABASE {db}").as_str())
-        .await
-        .unwrap();
-    admin.close().await;
-    let mut url = url::Url::parse(&admin_url).unwrap();
-    url.set_path(&db);
-    let dir = prepare(200).await;
-    let text = dir.config_text().replacen(
-        "[store]\n",
-        &format!("[store]\nurl = {:?}\n", url.as_str()),
-        1,
-    );
-    std::fs::write(&dir.config_path, text).unwrap();
-    spawn_app_in(dir).await
-}
-
 #[tokio::test]
 #[ignore = "needs PostgreSQL (REGISTERVAKT_TEST_POSTGRES_URL)"]
 async fn postgres_store_raises_acknowledges_and_reports_like_sqlite() {
-    let app = spawn_on_postgres().await;
+    let app = common::postgres::spawn_on_postgres("followup").await;
     let anna = app.user("anna", &["staff:Uppsala"]).await;
     let farid = app.user("farid", &["auditor:*"]).await;
     let anna_c = app.sign_in(&anna, "anna").await;

@@ -52,6 +52,15 @@ pub(super) const COLUMNS: &str = "id, requester_id, purpose, district, request, 
     row_count, chunk_count, key_id, wrapped_key, last_download_at, expiry_warned, ended_at, \
     end_reason, attested_at";
 
+/// [`COLUMNS`] qualified by a table alias (`e.id, e.requester_id, …`), for joins.
+pub(super) fn extract_columns_as(alias: &str) -> String {
+    COLUMNS
+        .split(", ")
+        .map(|c| format!("{alias}.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// What a new request stores.
 #[derive(Debug, Clone)]
 pub struct NewExtract<'a> {
@@ -436,11 +445,7 @@ impl Store {
         member_ref: &[u8],
         districts: Option<&[String]>,
     ) -> Result<Vec<ExtractRow>, Error> {
-        let columns = COLUMNS
-            .split(", ")
-            .map(|c| format!("e.{}", c.trim()))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let columns = extract_columns_as("e");
         let head = format!(
             "SELECT {columns} FROM disclosures d JOIN extracts e ON e.id = d.extract_id \
              WHERE d.member_ref = "

@@ -8,7 +8,7 @@
 use sqlx::QueryBuilder;
 
 use super::audit::AuditRow;
-use super::extracts::{COLUMNS, DecisionRow, ExtractRow, push_districts_as};
+use super::extracts::{DecisionRow, ExtractRow, extract_columns_as, push_districts_as};
 use super::{Backend, Error, Store, Tx, on_tx};
 
 /// One acknowledgement of a flag.
@@ -123,11 +123,7 @@ impl Store {
         to: i64,
         districts: Option<&[String]>,
     ) -> Result<Vec<ExtractRow>, Error> {
-        let columns = COLUMNS
-            .split(", ")
-            .map(|c| format!("e.{}", c.trim()))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let columns = extract_columns_as("e");
         let head = format!("SELECT {columns} FROM extracts e");
         let rows: Vec<ExtractRow> = fetch_built!(self, qb => {
             requested_query(&mut qb, &head, from, to, districts);

@@ -7,7 +7,7 @@
 
 use sqlx::QueryBuilder;
 
-use super::extracts::{COLUMNS, ExtractRow, push_districts_as};
+use super::extracts::{ExtractRow, extract_columns_as, push_districts_as};
 use super::{Backend, Error, Store};
 
 /// Which ledger column a trace looks its keys up in.
@@ -130,11 +130,7 @@ impl Store {
         to: i64,
         districts: Option<&[String]>,
     ) -> Result<Vec<ExtractRow>, Error> {
-        let columns = COLUMNS
-            .split(", ")
-            .map(|c| format!("e.{}", c.trim()))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let columns = extract_columns_as("e");
         let head =
             format!("SELECT {columns} FROM extracts e WHERE {RELEASED} AND e.requester_id = ");
         let tail = " AND (e.ended_at IS NULL OR e.ended_at >= ";

@@ -10,6 +10,8 @@ use registervakt::auth::totp;
 pub use registervakt::cli::demo::EnrolledUser;
 
 pub mod extracts;
+pub mod pages;
+pub mod postgres;
 use registervakt::config::Config;
 use registervakt::crypto::Keyring;
 use registervakt::register::synthetic;
