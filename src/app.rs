@@ -40,6 +40,8 @@ pub enum Error {
     Mail(#[from] crate::notify::mail::Error),
     #[error(transparent)]
     Checkpoint(#[from] audit::checkpoint::Error),
+    #[error("configuration key `audit.syslog` {0}")]
+    Syslog(#[from] audit::syslog::Error),
     #[error("the server stopped with an error: {0}")]
     Serve(std::io::Error),
 }
@@ -65,12 +67,16 @@ pub struct AppState {
     pub mailer: Option<crate::notify::mail::Mailer>,
     /// The second sink for signed audit checkpoints, when `[audit] checkpoint_file` is set.
     pub checkpoints: Option<audit::checkpoint::Sink>,
+    /// The queue to syslog, when `[audit] syslog` is set: checkpoints go in here; committed
+    /// audit entries are tailed from the store by the forwarder.
+    pub syslog: Option<audit::syslog::Sink>,
 }
 
 /// A broker that passed its start-up checks and holds its listener.
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    syslog: Option<audit::syslog::Outbox>,
 }
 
 impl Application {
@@ -79,12 +85,16 @@ impl Application {
     /// itself, never hidden behind "address in use".
     pub async fn build(config: Config) -> Result<Application, Error> {
         let addr = config.listen_addr()?;
-        let state = Self::prepare(config).await?;
+        let (state, syslog) = Self::prepare(config).await?;
         let listener = TcpListener::bind(addr).await.map_err(|e| Error::Bind {
             addr: addr.to_string(),
             reason: e.to_string(),
         })?;
-        Ok(Application { listener, state })
+        Ok(Application {
+            listener,
+            state,
+            syslog,
+        })
     }
 
     /// Checks everything and serves on a listener the caller bound (tests use port 0).
@@ -92,12 +102,16 @@ impl Application {
         config: Config,
         listener: TcpListener,
     ) -> Result<Application, Error> {
-        let state = Self::prepare(config).await?;
-        Ok(Application { listener, state })
+        let (state, syslog) = Self::prepare(config).await?;
+        Ok(Application {
+            listener,
+            state,
+            syslog,
+        })
     }
 
     /// The start-up checks, in the order of the module header; the state they produce.
-    async fn prepare(config: Config) -> Result<AppState, Error> {
+    async fn prepare(config: Config) -> Result<(AppState, Option<audit::syslog::Outbox>), Error> {
         ensure_writable(&config.store.data_dir)?;
         let keyring = Keyring::load(&config.keys.kek_file)?;
         let store = open_store(&config, false).await?;
@@ -114,6 +128,16 @@ impl Application {
         if let Some(sink) = &checkpoints {
             sink.probe().await?;
         }
+        let metrics = Arc::new(web::metrics::Metrics::new());
+        let (syslog, outbox) = match config.audit.syslog_destination()? {
+            Some(destination) => {
+                let origin = audit::syslog::Origin::this_process(config.audit.syslog_facility);
+                let (sink, outbox) =
+                    audit::syslog::channel(destination, origin, metrics.syslog_stats());
+                (Some(sink), Some(outbox))
+            }
+            None => (None, None),
+        };
         let mailer = config
             .smtp
             .as_ref()
@@ -133,15 +157,16 @@ impl Application {
             store,
             register,
             keyring: Arc::new(keyring),
-            metrics: Arc::new(web::metrics::Metrics::new()),
+            metrics,
             pages: Arc::new(web::pages::Pages::new()),
             oidc,
             instance: Arc::from(crypto::random_id128().get(..12).unwrap_or("instance")),
             pseudonyms,
             mailer,
             checkpoints,
+            syslog,
         };
-        Ok(state)
+        Ok((state, outbox))
     }
 
     pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
@@ -158,11 +183,28 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), Error> {
-        let Application { listener, state } = self;
+        let Application {
+            listener,
+            state,
+            syslog,
+        } = self;
         let listen = listener
             .local_addr()
             .map(|a| a.to_string())
             .unwrap_or_default();
+        // Forward from here on, `system.start` included (events recorded while no broker ran
+        // are in the store and its exports, not in syslog).
+        let forwarder = match syslog {
+            Some(outbox) => {
+                let head = state
+                    .store
+                    .find_audit_head()
+                    .await?
+                    .map_or(0, |(seq, _)| seq);
+                Some(outbox.start(state.store.clone(), head))
+            }
+            None => None,
+        };
         audit::record_now(
             &state.store,
             &Event::system_started(env!("CARGO_PKG_VERSION"), &listen, &state.instance),
@@ -209,12 +251,19 @@ impl Application {
         {
             tracing::error!(error = %e, "could not record system.stop in the audit log");
         }
-        if let Some(sink) = &state.checkpoints {
+        let mut forwarder = forwarder;
+        if let Some(f) = &mut forwarder {
+            f.finish_tail(Duration::from_secs(5)).await;
+        }
+        if state.checkpoints.is_some() || state.syslog.is_some() {
             let now = time::OffsetDateTime::now_utc();
-            if let Err(e) = audit::checkpoint::write(&state.store, &state.keyring, sink, now).await
-            {
+            if let Err(e) = checkpoint_now(&state, now).await {
                 tracing::error!(error = %e, "could not write the shutdown checkpoint");
             }
+        }
+        if let (Some(f), Some(sink)) = (forwarder, &state.syslog) {
+            sink.flush(Duration::from_secs(5)).await;
+            f.stop();
         }
         state.store.close().await;
         tracing::info!("registervakt stopped");
@@ -246,13 +295,13 @@ pub async fn base_policy_texts(config: &Config) -> crate::policy::Texts {
 /// failure (logged; readiness and release already fail on the sink's probe) it tries again
 /// every few seconds, so service resumes without a restart once the sink is writable.
 async fn write_checkpoints(state: AppState) {
-    let Some(sink) = state.checkpoints.clone() else {
+    if state.checkpoints.is_none() && state.syslog.is_none() {
         return;
-    };
+    }
     let every = Duration::from_secs(state.config.audit.checkpoint_interval_secs);
     loop {
         let now = time::OffsetDateTime::now_utc();
-        let pause = match audit::checkpoint::write(&state.store, &state.keyring, &sink, now).await {
+        let pause = match checkpoint_now(&state, now).await {
             Ok(c) => {
                 tracing::debug!(entries = c.entries, "audit checkpoint written");
                 every
@@ -264,6 +313,22 @@ async fn write_checkpoints(state: AppState) {
         };
         tokio::time::sleep(pause).await;
     }
+}
+
+/// Signs a checkpoint, appends it to the file sink (if any) and, once that worked, queues a
+/// copy for syslog (if configured; never waits for it).
+async fn checkpoint_now(
+    state: &AppState,
+    now: time::OffsetDateTime,
+) -> Result<audit::checkpoint::Checkpoint, audit::checkpoint::Error> {
+    let checkpoint = audit::checkpoint::sign(&state.store, &state.keyring, now).await?;
+    if let Some(file) = &state.checkpoints {
+        audit::checkpoint::append(file, &checkpoint).await?;
+    }
+    if let Some(syslog) = &state.syslog {
+        syslog.checkpoint(&checkpoint);
+    }
+    Ok(checkpoint)
 }
 
 /// Every minute, and once at start: removes expired sessions and unfinished OIDC logins.

@@ -90,6 +90,26 @@ pub struct AuditConfig {
     /// How often a checkpoint is written (at most 900 s, SECURITY_BAR E4), and at shutdown.
     #[serde(default = "default_checkpoint_interval")]
     pub checkpoint_interval_secs: u64,
+    /// A copy of every committed audit entry and every checkpoint for syslog (RFC 5424):
+    /// `udp://HOST:PORT` (or `HOST:PORT`) or `tcp://HOST:PORT`. Sent after commit by a
+    /// background task; a slow or dead syslog never stops the broker.
+    #[serde(default)]
+    pub syslog: Option<String>,
+    /// The syslog facility: `authpriv` (default), `auth`, `daemon`, `user` or `local0`–`local7`.
+    #[serde(default)]
+    pub syslog_facility: crate::audit::syslog::Facility,
+}
+
+impl AuditConfig {
+    /// The validated syslog destination, if one is configured.
+    pub fn syslog_destination(
+        &self,
+    ) -> Result<Option<crate::audit::syslog::Destination>, crate::audit::syslog::Error> {
+        self.syslog
+            .as_deref()
+            .map(crate::audit::syslog::Destination::parse)
+            .transpose()
+    }
 }
 
 impl Default for AuditConfig {
@@ -97,6 +117,8 @@ impl Default for AuditConfig {
         AuditConfig {
             checkpoint_file: None,
             checkpoint_interval_secs: default_checkpoint_interval(),
+            syslog: None,
+            syslog_facility: crate::audit::syslog::Facility::default(),
         }
     }
 }
@@ -565,6 +587,13 @@ impl Config {
                 "put it outside the data dir, e.g. beside the key file: whoever can rewrite the store must not reach it",
             ));
         }
+        if let Err(e) = a.syslog_destination() {
+            return Err(Error::invalid(
+                "audit.syslog",
+                e.to_string(),
+                "write it as udp://127.0.0.1:514 or tcp://logs.example.org:514, or leave it out",
+            ));
+        }
         if let Some(smtp) = &self.smtp
             && let Err((key, problem, fix)) = smtp.validate()
         {
@@ -729,6 +758,12 @@ member_id = "id"
                 "[audit]\ncheckpoint_file = \"/tmp/rv/checkpoints.log\"\n",
                 "audit.checkpoint_file",
             ),
+            ("[audit]\nsyslog = \"localhost\"\n", "audit.syslog"),
+            ("[audit]\nsyslog = \"http://h:514\"\n", "audit.syslog"),
+            (
+                "[audit]\nsyslog_facility = \"kern\"\n",
+                "audit.syslog_facility",
+            ),
         ];
         for (extra, key) in cases {
             let text = format!("{}{extra}", minimal());
@@ -740,6 +775,16 @@ member_id = "id"
             minimal()
         );
         assert!(Config::from_figment(Figment::new().merge(Toml::string(&outside))).is_ok());
+        let syslog = format!(
+            "{}[audit]\nsyslog = \"tcp://127.0.0.1:6514\"\nsyslog_facility = \"local3\"\n",
+            minimal()
+        );
+        let cfg = Config::from_figment(Figment::new().merge(Toml::string(&syslog))).unwrap();
+        assert_eq!(
+            cfg.audit.syslog_destination().unwrap().unwrap().to_string(),
+            "tcp://127.0.0.1:6514"
+        );
+        assert_eq!(cfg.audit.syslog_facility.code(), 19);
     }
 
     #[test]

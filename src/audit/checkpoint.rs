@@ -186,6 +186,17 @@ pub async fn write(
     sink: &Sink,
     now: OffsetDateTime,
 ) -> Result<Checkpoint, Error> {
+    let checkpoint = sign(store, keyring, now).await?;
+    append(sink, &checkpoint).await?;
+    Ok(checkpoint)
+}
+
+/// Signs the log's current head (writes nothing).
+pub async fn sign(
+    store: &Store,
+    keyring: &Keyring,
+    now: OffsetDateTime,
+) -> Result<Checkpoint, Error> {
     let (entries, head_hash) = store
         .find_audit_head()
         .await?
@@ -193,13 +204,17 @@ pub async fn write(
     let at_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
     let key = keyring.checkpoint_key();
     let signature = key.sign(&message(at_ms, entries, &head_hash));
-    let checkpoint = Checkpoint {
+    Ok(Checkpoint {
         at_ms,
         entries,
         head_hash,
         key_id: key.key_id(),
         signature,
-    };
+    })
+}
+
+/// Appends `checkpoint`'s line to the sink with one write, `fsync`ed before it returns.
+pub async fn append(sink: &Sink, checkpoint: &Checkpoint) -> Result<(), Error> {
     let line = checkpoint.line();
     let path = sink.path.clone();
     let written = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
@@ -209,7 +224,7 @@ pub async fn write(
     })
     .await;
     match written {
-        Ok(Ok(())) => Ok(checkpoint),
+        Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(sink.error(&e)),
         Err(e) => Err(Error::Sink {
             path: sink.path.clone(),

@@ -15,6 +15,7 @@
 pub mod chain;
 pub mod checkpoint;
 pub mod export;
+pub mod syslog;
 pub mod timeline;
 pub mod verify;
 

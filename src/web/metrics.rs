@@ -27,6 +27,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     ready: Gauge,
     kek_uses: Gauge<u64, AtomicU64>,
+    syslog: crate::audit::syslog::Stats,
 }
 
 impl Default for Metrics {
@@ -56,12 +57,29 @@ impl Metrics {
             "Encryptions with the active key-encryption key since start (SP 800-38D 8.3)",
             kek_uses.clone(),
         );
+        let syslog = crate::audit::syslog::Stats::default();
+        registry.register(
+            "syslog_forwarded",
+            "Audit entries and checkpoints sent to syslog",
+            syslog.forwarded.clone(),
+        );
+        registry.register(
+            "syslog_dropped",
+            "Audit entries and checkpoints not sent to syslog (queue full or destination failing)",
+            syslog.dropped.clone(),
+        );
         Metrics {
             registry,
             requests,
             ready,
             kek_uses,
+            syslog,
         }
+    }
+
+    /// The syslog forwarder's counters (shared: the forwarder counts, `/metrics` reads).
+    pub fn syslog_stats(&self) -> crate::audit::syslog::Stats {
+        self.syslog.clone()
     }
 
     pub fn set_ready(&self, ready: bool) {
