@@ -61,10 +61,6 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("templates/audit_flags.html"),
     ),
     (
-        "audit_flag_facts.html",
-        include_str!("templates/audit_flag_facts.html"),
-    ),
-    (
         "audit_reports.html",
         include_str!("templates/audit_reports.html"),
     ),
