@@ -54,6 +54,20 @@ impl EventsQuery {
         .collect()
     }
 
+    /// The CSV export's query string: the export takes the period only (the page says so
+    /// beside the link).
+    fn export_query(&self) -> String {
+        let period = self.to_api();
+        let mut pairs = vec![("format", "csv")];
+        if let Some(from) = &period.from {
+            pairs.push(("from", from));
+        }
+        if let Some(to) = &period.to {
+            pairs.push(("to", to));
+        }
+        link(&pairs)
+    }
+
     /// The API's query: empty fields dropped, browser times made RFC 3339.
     fn to_api(&self) -> TimelineQuery {
         let text = |v: &Option<String>| given(v.as_deref()).map(str::to_owned);
@@ -148,15 +162,6 @@ pub async fn events_page(
         with.push(("before", &seq));
         link(&with)
     });
-    // The export takes the period only; the page says so beside the link.
-    let period = form.to_api();
-    let mut export = vec![("format", "csv")];
-    if let Some(from) = &period.from {
-        export.push(("from", from));
-    }
-    if let Some(to) = &period.to {
-        export.push(("to", to));
-    }
     let ctx = context! {
         error, purposes,
         actions => Action::ALL.iter().map(|a| a.code()).collect::<Vec<_>>(),
@@ -166,7 +171,7 @@ pub async fn events_page(
         first_page => link(&pairs),
         events => timeline.as_ref().map(entries).unwrap_or_default(),
         shown => timeline.is_some(), next,
-        export => link(&export),
+        export => form.export_query(),
     };
     render(&state, status, "audit_events.html", ctx)
 }
