@@ -29,14 +29,14 @@ use crate::audit::timeline::{self, Filter, Params, Window};
 /// The timeline's query string; every value is checked by the library.
 #[derive(Debug, Default, Deserialize)]
 pub struct TimelineQuery {
-    actor: Option<String>,
-    district: Option<String>,
-    action: Option<String>,
-    purpose: Option<String>,
-    from: Option<String>,
-    to: Option<String>,
-    before: Option<String>,
-    limit: Option<String>,
+    pub actor: Option<String>,
+    pub district: Option<String>,
+    pub action: Option<String>,
+    pub purpose: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub before: Option<String>,
+    pub limit: Option<String>,
 }
 
 /// One audit entry on the timeline.

@@ -20,6 +20,7 @@ mod show;
 pub use act::{approve_extract, attest_extract_deleted, deny_extract, finish_extract};
 pub use approvals::approvals_page;
 pub use new::{create_extract, list_extracts_page, new_extract_page};
+pub(super) use show::STEP_UP_SENTENCE;
 pub use show::{download_extract, show_extract_page, view_extract};
 
 use axum::Form;
@@ -76,20 +77,20 @@ pub(super) fn signed_form<T>(
     Ok((session, form))
 }
 
-fn is_fresh(state: &AppState, session: &Session) -> bool {
+pub(super) fn is_fresh(state: &AppState, session: &Session) -> bool {
     let now = OffsetDateTime::now_utc().unix_timestamp();
     session.has_fresh_second_factor(now, state.config.sessions.step_up_max_age_secs)
 }
 
 /// A session with a fresh second factor, and the cookie to send when it had to be renewed.
-struct Fresh {
-    session: Session,
+pub(super) struct Fresh {
+    pub(super) session: Session,
     cookie: Option<HeaderValue>,
 }
 
 impl Fresh {
     /// Adds the renewed session cookie, if any, to `res`: the old token no longer works.
-    fn send(&self, mut res: Response) -> Response {
+    pub(super) fn send(&self, mut res: Response) -> Response {
         if let Some(cookie) = &self.cookie {
             res.headers_mut().append(header::SET_COOKIE, cookie.clone());
         }
@@ -100,7 +101,7 @@ impl Fresh {
 /// Step-up for a form: a session whose second factor is fresh passes as it is; otherwise the
 /// form's code is checked exactly as `/login/code` checks it (B2), and the session continues
 /// under its new token. No code, or a wrong one, is the auth error (401 / 429).
-async fn step_up(
+pub(super) async fn step_up(
     state: &AppState,
     session: Session,
     code: Option<&SecretString>,
@@ -137,7 +138,7 @@ async fn step_up(
 }
 
 /// A 303 to `to` (after a POST, so reloading does not post again).
-fn see_other(to: &str) -> Response {
+pub(super) fn see_other(to: &str) -> Response {
     axum::response::IntoResponse::into_response(axum::response::Redirect::to(to))
 }
 

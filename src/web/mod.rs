@@ -24,6 +24,7 @@ pub mod json;
 pub mod metrics;
 pub mod oidc;
 pub mod openapi;
+pub mod oversight_pages;
 pub mod pages;
 pub mod policy_api;
 pub mod reports_api;
@@ -561,7 +562,7 @@ pub fn route_table() -> Vec<Entry> {
             M::GET,
             "/approvals",
             SignedIn,
-            Records(&[A::ExtractQueueShown]),
+            Records(&[A::ExtractQueueShown, A::FollowupListed]),
             get(extract_pages::approvals_page),
         ),
         entry(
@@ -662,6 +663,41 @@ pub fn route_table() -> Vec<Entry> {
             SignedIn,
             Records(&[A::AuditExtractStory]),
             get(audit_pages::story_page),
+        ),
+        entry(
+            M::GET,
+            "/audit/events",
+            SignedIn,
+            Records(&[A::AuditTimeline]),
+            get(oversight_pages::events_page),
+        ),
+        entry(
+            M::GET,
+            "/audit/flags",
+            SignedIn,
+            Records(&[A::FollowupListed]),
+            get(oversight_pages::flags_page),
+        ),
+        entry(
+            M::POST,
+            "/audit/flags/{id}/acknowledge",
+            SignedIn,
+            ra::PAGE_ACKNOWLEDGE,
+            post(oversight_pages::acknowledge_flag),
+        ),
+        entry(
+            M::GET,
+            "/audit/reports",
+            SignedIn,
+            Records(&[A::ReportActivity]),
+            get(oversight_pages::activity_page),
+        ),
+        entry(
+            M::GET,
+            "/audit/reports/article30",
+            SignedIn,
+            Records(&[A::ReportArticle30]),
+            get(oversight_pages::article30_page),
         ),
         entry(
             M::GET,

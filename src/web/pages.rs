@@ -52,6 +52,22 @@ const TEMPLATES: &[(&str, &str)] = &[
         "audit_story.html",
         include_str!("templates/audit_story.html"),
     ),
+    (
+        "audit_events.html",
+        include_str!("templates/audit_events.html"),
+    ),
+    (
+        "audit_flags.html",
+        include_str!("templates/audit_flags.html"),
+    ),
+    (
+        "audit_reports.html",
+        include_str!("templates/audit_reports.html"),
+    ),
+    (
+        "audit_article30.html",
+        include_str!("templates/audit_article30.html"),
+    ),
 ];
 
 const STYLESHEET: &str = include_str!("static/app.css");

@@ -121,3 +121,14 @@ pub const PAGE_DECISION: Audited = Audited::Records(&[
     Action::SecondFactorLocked,
     Action::SecondFactorDisabled,
 ]);
+
+/// A flag acknowledged from the page, with the step-up code in the form; a refusal shows the
+/// flags again (`followup.list`).
+pub const PAGE_ACKNOWLEDGE: Audited = Audited::Records(&[
+    Action::FollowupAcknowledged,
+    Action::FollowupListed,
+    Action::SecondFactorAccepted,
+    Action::SecondFactorRejected,
+    Action::SecondFactorLocked,
+    Action::SecondFactorDisabled,
+]);

@@ -1,7 +1,9 @@
 //! `/approvals`: the approver's queue — pending requests in their districts (not their own),
 //! each with the requester's recent history, and downloaded extracts whose copies are not
 //! confirmed deleted. The lists are the API's (`GET /api/v1/extracts?pending` / `?overdue`),
-//! so the page and the API cannot disagree about who sees what.
+//! so the page and the API cannot disagree about who sees what. It also counts the open
+//! follow-up flags the approver sees (`extract::followup::list`, audited `followup.list`) and
+//! links to them.
 
 use axum::Json;
 use axum::extract::{Query, State};
@@ -12,7 +14,7 @@ use minijinja::context;
 use super::{render, summary};
 use crate::app::AppState;
 use crate::auth::Role;
-use crate::extract::lifecycle;
+use crate::extract::{followup, lifecycle};
 use crate::web::auth_pages::refusal;
 use crate::web::error::ApiError;
 use crate::web::extracts_api::{self, ListQuery};
@@ -42,12 +44,18 @@ pub async fn approvals_page(
         let approver = districts.as_ref().is_none_or(|d| !d.is_empty());
         let Json(pending) = list(true, false).await?;
         let Json(overdue) = list(false, true).await?;
+        let now = time::OffsetDateTime::now_utc();
+        let open_flags = match followup::list(&state, &who, Some(true), now).await {
+            Ok(flags) => flags.len(),
+            Err(crate::extract::Error::Denied { .. }) => 0,
+            Err(e) => return Err(e.into()),
+        };
         let policy = lifecycle::policy_now(&state).await?;
         let pending: Vec<_> = pending.extracts.iter().map(|e| summary(e, &policy)).collect();
         let overdue: Vec<_> = overdue.extracts.iter().map(|e| summary(e, &policy)).collect();
         Ok::<_, ApiError>(context! {
             approver, districts => districts.map_or_else(|| "alla distrikt".to_owned(), |d| d.join(", ")),
-            pending, overdue,
+            pending, overdue, open_flags,
         })
     }
     .await;

@@ -29,7 +29,7 @@ use crate::web::pages::not_found_page;
 use crate::web::policy_api::principal;
 use crate::web::session::{ClientAddr, SignedIn};
 
-const STEP_UP_SENTENCE: &str = "Skriv en engångskod från din autentiseringsapp för att fortsätta \
+pub(in crate::web) const STEP_UP_SENTENCE: &str = "Skriv en engångskod från din autentiseringsapp för att fortsätta \
      (en kod räcker i fem minuter). Enter a one-time code from your authenticator app to go on.";
 
 /// What a redirect's `?msg=` says: fixed sentences only, never text from the URL.
