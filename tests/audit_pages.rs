@@ -136,6 +136,7 @@ async fn the_auditor_prints_a_member_report_traces_a_file_and_scopes_a_breach_fr
     let (status, html) = page(&app, &format!("/audit/extracts/{id}"), &farid_c).await;
     assert_eq!(status, 200);
     assert!(html.contains("extract.download") && html.contains("extract.snapshot"));
+    assert!(html.contains("<td>anna</td>"), "actors by username: {html}");
     let (status, _) = page(&app, &format!("/audit/extracts/{id}"), &anna_c).await;
     assert_eq!(status, 404);
 }

@@ -403,3 +403,30 @@ async fn a_pseudonym_is_resolved_and_revealed_only_on_an_audited_request() {
         .await;
     assert_eq!(res.status(), 422);
 }
+
+#[tokio::test]
+async fn a_leaked_file_may_be_larger_than_other_bodies_but_not_beyond_its_own_cap() {
+    let app = spawn_app_in(prepare(50).await).await;
+    let farid = app.user("farid", &["auditor:*"]).await;
+    let farid_c = app.sign_in(&farid, "farid").await;
+    // 3 MiB of rows nobody was given: three times the cap of every other body, still read.
+    let mut file = String::from("first_name;last_name\r\n");
+    while file.len() < 3 * 1024 * 1024 {
+        file.push_str("Ingenting Någonsin;Allsköns Namnlös Person\r\n");
+    }
+    let answer = trace(&app, &farid_c, file.into_bytes()).await;
+    assert_eq!(answer["confidence"], "none");
+    assert_eq!(answer["candidates"], json!([]));
+    let too_big = vec![b'a'; registervakt::extract::trace::MAX_TRACE_BYTES + 1];
+    let res = app
+        .client
+        .post(app.url("/api/v1/audit/trace"))
+        .header("cookie", &farid_c)
+        .body(too_big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 413);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "body_too_large");
+}

@@ -312,24 +312,6 @@ async fn explain_lists_every_rule_consulted_in_the_documents_order() {
 }
 
 #[tokio::test]
-async fn one_decision_takes_well_under_five_milliseconds_in_a_debug_build() {
-    let policy = shipped().await;
-    let anna = principal("anna", &["staff:Uppsala", "approver:Skåne", "auditor:*"]);
-    let req = request("phone-canvassing", "Uppsala", &NAME_PHONE, 150);
-    let started = std::time::Instant::now();
-    for _ in 0..200 {
-        policy.decide(&anna, &req, NOW).await;
-    }
-    let per_call = started.elapsed() / 200;
-    // Measured ~85 µs in a debug build (a fresh casbin enforcer per question); the bound is
-    // loose so a busy CI machine does not fail it.
-    assert!(
-        per_call < std::time::Duration::from_millis(5),
-        "{per_call:?}"
-    );
-}
-
-#[tokio::test]
 async fn the_policy_and_its_decisions_can_be_shared_across_threads() {
     fn shareable<T: Send + Sync + Clone + 'static>() {}
     fn sendable<T: Send>(_: &T) {}

@@ -268,16 +268,18 @@ pub async fn story_page(
         let who = principal(&state, &session).await?;
         let story = review::story(&state, &who, &id, OffsetDateTime::now_utc()).await?;
         let policy = lifecycle::policy_now(&state).await?;
-        let events: Vec<_> = story
-            .events
-            .iter()
-            .map(|e| {
-                context! {
-                    seq => e.seq, at => when(&rfc3339(e.occurred_at / 1000)), actor => e.actor,
-                    action => e.action, outcome => e.outcome, details => e.details,
-                }
-            })
-            .collect();
+        let mut events = Vec::with_capacity(story.events.len());
+        for e in &story.events {
+            // People by username; `system` and `cli:…` as they are.
+            let actor = match e.actor.strip_prefix("user:") {
+                Some(id) => review::username(&state.store, id).await?,
+                None => e.actor.clone(),
+            };
+            events.push(context! {
+                seq => e.seq, at => when(&rfc3339(e.occurred_at / 1000)), actor,
+                action => e.action, outcome => e.outcome, details => e.details,
+            });
+        }
         Ok::<_, ApiError>(context! {
             extract => summary(&extract_response(&story.described), &policy),
             members => story.members, events,
