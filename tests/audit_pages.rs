@@ -95,14 +95,7 @@ async fn the_auditor_prints_a_member_report_traces_a_file_and_scopes_a_breach_fr
             "file",
             reqwest::multipart::Part::bytes(csv.clone()).file_name("lista.csv"),
         );
-    let res = app
-        .client
-        .post(app.url("/audit/trace"))
-        .header("cookie", &farid_c)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let res = app.post_multipart("/audit/trace", &farid_c, form).await;
     assert_eq!(res.status(), 200);
     let html = res.text().await.unwrap();
     assert!(html.contains(&format!("/audit/extracts/{id}")), "{html}");
@@ -111,14 +104,7 @@ async fn the_auditor_prints_a_member_report_traces_a_file_and_scopes_a_breach_fr
         "file",
         reqwest::multipart::Part::bytes(csv).file_name("lista.csv"),
     );
-    let res = app
-        .client
-        .post(app.url("/audit/trace"))
-        .header("cookie", &farid_c)
-        .multipart(forged)
-        .send()
-        .await
-        .unwrap();
+    let res = app.post_multipart("/audit/trace", &farid_c, forged).await;
     assert_eq!(res.status(), 403);
 
     // The breach scope and the story, as pages.

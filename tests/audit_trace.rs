@@ -122,23 +122,11 @@ async fn a_resaved_csv_with_a_third_of_its_rows_deleted_is_traced_to_its_extract
     assert!(!details.to_string().contains(&first_name));
 
     // Staff may not trace; a file without a header is a clear 422.
-    let res = app
-        .client
-        .post(app.url("/api/v1/audit/trace"))
-        .header("cookie", &anna_c)
-        .body(copy)
-        .send()
-        .await
-        .unwrap();
+    let res = app.post_bytes("/api/v1/audit/trace", &anna_c, copy).await;
     assert_eq!(res.status(), 403);
     let res = app
-        .client
-        .post(app.url("/api/v1/audit/trace"))
-        .header("cookie", &farid_c)
-        .body("Anna;Berg\r\nBo;Ek\r\n")
-        .send()
-        .await
-        .unwrap();
+        .post_bytes("/api/v1/audit/trace", &farid_c, "Anna;Berg\r\nBo;Ek\r\n")
+        .await;
     assert_eq!(res.status(), 422);
     let err: Value = res.json().await.unwrap();
     assert_eq!(err["error"], "invalid_input");
@@ -304,13 +292,8 @@ async fn breach_scope_counts_members_once_and_lists_every_download_with_its_addr
     // From the leaked file itself.
     let (_, _, csv) = download(&app, &anna_c, &first, "csv").await;
     let res = app
-        .client
-        .post(app.url("/api/v1/audit/breach-scope/file"))
-        .header("cookie", &farid_c)
-        .body(csv)
-        .send()
-        .await
-        .unwrap();
+        .post_bytes("/api/v1/audit/breach-scope/file", &farid_c, csv)
+        .await;
     assert_eq!(res.status(), 200);
     let from_file: Value = res.json().await.unwrap();
     assert_eq!(from_file["extracts"][0]["extract"]["id"], first.as_str());
@@ -419,13 +402,8 @@ async fn a_leaked_file_may_be_larger_than_other_bodies_but_not_beyond_its_own_ca
     assert_eq!(answer["candidates"], json!([]));
     let too_big = vec![b'a'; registervakt::extract::trace::MAX_TRACE_BYTES + 1];
     let res = app
-        .client
-        .post(app.url("/api/v1/audit/trace"))
-        .header("cookie", &farid_c)
-        .body(too_big)
-        .send()
-        .await
-        .unwrap();
+        .post_bytes("/api/v1/audit/trace", &farid_c, too_big)
+        .await;
     assert_eq!(res.status(), 413);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["error"], "body_too_large");

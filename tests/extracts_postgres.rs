@@ -124,14 +124,7 @@ async fn postgres_store_traces_a_leaked_file_and_scopes_an_accounts_window() {
         .map(|(_, r)| r.join(";") + "\n")
         .collect();
     let farid_c = app.sign_in(&farid, "farid").await;
-    let res = app
-        .client
-        .post(app.url("/api/v1/audit/trace"))
-        .header("cookie", &farid_c)
-        .body(kept)
-        .send()
-        .await
-        .unwrap();
+    let res = app.post_bytes("/api/v1/audit/trace", &farid_c, kept).await;
     assert_eq!(res.status(), 200);
     let traced: serde_json::Value = res.json().await.unwrap();
     assert_eq!(

@@ -146,6 +146,28 @@ impl TestApp {
         req.send().await.unwrap()
     }
 
+    /// POSTs `body` as it is (a leaked file for the trace, say) with the session cookie.
+    pub async fn post_bytes(
+        &self,
+        path: &str,
+        cookie: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        let req = self.client.post(self.url(path)).header("cookie", cookie);
+        req.body(body).send().await.unwrap()
+    }
+
+    /// POSTs a multipart form (a page's file upload) with the session cookie.
+    pub async fn post_multipart(
+        &self,
+        path: &str,
+        cookie: &str,
+        form: reqwest::multipart::Form,
+    ) -> reqwest::Response {
+        let req = self.client.post(self.url(path)).header("cookie", cookie);
+        req.multipart(form).send().await.unwrap()
+    }
+
     pub async fn get_with(&self, path: &str, cookie: Option<&str>) -> reqwest::Response {
         let mut req = self.client.get(self.url(path));
         if let Some(c) = cookie {
