@@ -7,28 +7,12 @@ mod common;
 
 use std::time::Duration;
 
-use common::pages::{csrf, page};
+use common::pages::{csrf, page, post_form};
 use common::{TestApp, code_now, session_cookie, spawn_app};
 use registervakt::extract::format;
 
 const INVITE: &str = "district-assembly-invitation";
 const JUSTIFICATION: &str = "Kallelse till distriktsstämman i mars";
-
-/// The first CSRF token in a page.
-async fn post_form(
-    app: &TestApp,
-    path: &str,
-    cookie: &str,
-    form: &[(&str, &str)],
-) -> reqwest::Response {
-    app.client
-        .post(app.url(path))
-        .header("cookie", cookie)
-        .form(form)
-        .send()
-        .await
-        .unwrap()
-}
 
 /// The request form's fields for `purpose` in Uppsala, with the page's token.
 fn request_form<'a>(

@@ -8,6 +8,7 @@
 mod common;
 
 use common::extracts::{audit_actions, body, download, live_extract, raw, request, wait_settled};
+use common::pages::{csrf, page, post_form};
 use common::{TestApp, TestDir, code_now, prepare, session_cookie, spawn_app, spawn_app_in};
 use serde_json::json;
 use sqlx::Executor as _;
@@ -16,34 +17,6 @@ use time::{Duration, OffsetDateTime};
 
 const INVITE: &str = "district-assembly-invitation";
 const RECRUIT: &str = "election-worker-recruitment";
-
-fn csrf(html: &str) -> String {
-    html.split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("the page has a form with a CSRF token")
-        .to_owned()
-}
-
-async fn page(app: &TestApp, path: &str, cookie: &str) -> (u16, String) {
-    let res = app.get_with(path, Some(cookie)).await;
-    (res.status().as_u16(), res.text().await.unwrap())
-}
-
-async fn post_form(
-    app: &TestApp,
-    path: &str,
-    cookie: &str,
-    form: &[(&str, &str)],
-) -> reqwest::Response {
-    app.client
-        .post(app.url(path))
-        .header("cookie", cookie)
-        .form(form)
-        .send()
-        .await
-        .unwrap()
-}
 
 /// A query string as a form sends it, empty fields included.
 fn query(pairs: &[(&str, &str)]) -> String {

@@ -18,6 +18,22 @@ pub async fn page(app: &TestApp, path: &str, cookie: &str) -> (u16, String) {
     (res.status().as_u16(), res.text().await.unwrap())
 }
 
+/// POSTs a page's form with the session cookie.
+pub async fn post_form(
+    app: &TestApp,
+    path: &str,
+    cookie: &str,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    app.client
+        .post(app.url(path))
+        .header("cookie", cookie)
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// An RFC 3339 time, as the API takes it.
 pub fn rfc3339(t: time::OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339)
