@@ -121,6 +121,14 @@ async fn a_resaved_csv_with_a_third_of_its_rows_deleted_is_traced_to_its_extract
     let first_name = table[1][0].clone();
     assert!(!details.to_string().contains(&first_name));
 
+    // An auditor of another district is told of none of them.
+    let sven = app.user("sven", &["auditor:Skåne"]).await;
+    let sven_c = app.sign_in(&sven, "sven").await;
+    let theirs = trace(&app, &sven_c, copy.clone()).await;
+    assert_eq!(theirs["confidence"], "none", "{theirs:#}");
+    assert_eq!(theirs["extracts_sharing_rows"], 0);
+    assert_eq!(theirs["candidates"], json!([]));
+
     // Staff may not trace; a file without a header is a clear 422.
     let res = app.post_bytes("/api/v1/audit/trace", &anna_c, copy).await;
     assert_eq!(res.status(), 403);
@@ -400,6 +408,18 @@ async fn a_leaked_file_may_be_larger_than_other_bodies_but_not_beyond_its_own_ca
     let answer = trace(&app, &farid_c, file.into_bytes()).await;
     assert_eq!(answer["confidence"], "none");
     assert_eq!(answer["candidates"], json!([]));
+    // More rows than the trace reads: refused, never cut.
+    let mut many = String::from("first_name;last_name\r\n");
+    for _ in 0..=registervakt::extract::trace::MAX_TRACE_ROWS {
+        many.push_str("a;b\r\n");
+    }
+    let res = app.post_bytes("/api/v1/audit/trace", &farid_c, many).await;
+    assert_eq!(res.status(), 422);
+    let err: Value = res.json().await.unwrap();
+    assert!(
+        err["message"].as_str().unwrap().contains("at most"),
+        "{err}"
+    );
     let too_big = vec![b'a'; registervakt::extract::trace::MAX_TRACE_BYTES + 1];
     let res = app
         .post_bytes("/api/v1/audit/trace", &farid_c, too_big)

@@ -810,3 +810,18 @@ fn loggable_path(path: &str) -> &str {
         path
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::loggable_path;
+
+    #[test]
+    fn credentials_and_member_numbers_never_reach_a_log_line() {
+        assert_eq!(loggable_path("/invite/secret-token"), "/invite/…");
+        assert_eq!(
+            loggable_path("/api/v1/audit/members/100234/disclosures"),
+            "/api/v1/audit/members/…/disclosures"
+        );
+        assert_eq!(loggable_path("/api/v1/extracts"), "/api/v1/extracts");
+    }
+}
