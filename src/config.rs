@@ -283,6 +283,11 @@ pub struct ServerConfig {
     /// (the demo) may turn this off to work over plain HTTP.
     #[serde(default = "default_true")]
     pub secure_cookies: bool,
+    /// Set only by `registervakt demo`: the file with the demo users' credentials. The
+    /// landing page then tells a newcomer who the demo users are and where that file is (it
+    /// never shows what is in it). Leave unset on a real deployment.
+    #[serde(default)]
+    pub demo_users_file: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -293,6 +298,7 @@ impl Default for ServerConfig {
             shutdown_grace_secs: default_shutdown_grace(),
             public_url: default_public_url(),
             secure_cookies: true,
+            demo_users_file: None,
         }
     }
 }

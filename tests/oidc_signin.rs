@@ -133,7 +133,7 @@ async fn an_oidc_sign_in_with_trusted_mfa_is_a_full_session() {
     let (url, binding) = start(&app).await;
     let cb = sign_in_as_alice(&url, true).await;
     let res = callback(&app, &cb.code, &cb.state, Some(&binding)).await;
-    assert_eq!(res.headers()["location"], "/");
+    assert_eq!(res.headers()["location"], "/start");
     let cookie = session_cookie(&res).unwrap();
     assert_eq!(
         app.get_with("/api/v1/me", Some(&cookie)).await.status(),

@@ -18,6 +18,8 @@ const NOT_AUDITED: &[(&str, &str)] = &[
     ("GET", "/"),
     ("GET", "/static/app.css"),
     ("GET", "/static/extracts.js"),
+    ("GET", "/static/frame.js"),
+    ("POST", "/language"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/metrics"),

@@ -57,6 +57,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     store.migrate().await?;
     store.close().await;
     config.server.listen = args.listen;
+    config.server.demo_users_file = Some(dir.join(USERS_FILE).display().to_string());
     config.validate()?;
     let app = crate::app::Application::build(config).await?;
     let addr = app.local_addr().context("listener has no address")?;

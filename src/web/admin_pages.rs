@@ -211,6 +211,64 @@ pub async fn change_role(
 }
 
 #[derive(Deserialize)]
+pub struct NewUserForm {
+    csrf: String,
+    username: String,
+    display_name: String,
+    role: String,
+}
+
+/// Creates a user with one role and shows the one-time invitation link to hand over (it is
+/// shown once, on this answer only). Needs admin + step-up + CSRF; the same domain call and
+/// audit event (`user.create`) as `POST /api/v1/users`.
+pub async fn create_user(
+    State(state): State<AppState>,
+    session: Result<SignedIn, ApiError>,
+    form: Result<Form<NewUserForm>, FormRejection>,
+) -> Response {
+    let (session, form) = match admin_form(&state, session, form, |f| f.csrf.as_str()).await {
+        Ok(pair) => pair,
+        Err(res) => return res,
+    };
+    let result = async {
+        let role: RoleGrant = form.role.trim().parse()?;
+        let new = crate::auth::accounts::NewUser {
+            username: crate::auth::Username::parse(form.username.trim())?,
+            display_name: form.display_name.trim().to_owned(),
+            roles: vec![role],
+        };
+        crate::auth::accounts::create_user(
+            &state.store,
+            Actor::user(&session.user_id),
+            new,
+            state.config.sessions.invitation_ttl_secs,
+            OffsetDateTime::now_utc(),
+        )
+        .await
+    }
+    .await;
+    match result {
+        Ok(invitation) => {
+            let lang = super::frame::lang();
+            let hours = (state.config.sessions.invitation_ttl_secs / 3600).max(1);
+            let message = super::i18n::text_with(
+                lang,
+                "admin.user_created",
+                &[
+                    ("link", invitation.link(&state.config.server.public_url)),
+                    ("hours", hours.to_string()),
+                ],
+            );
+            page(&state, &session, StatusCode::CREATED, Some(message), None).await
+        }
+        Err(e) => {
+            let (status, _, message) = ApiError::from(e).parts();
+            page(&state, &session, status, None, Some(message)).await
+        }
+    }
+}
+
+#[derive(Deserialize)]
 pub struct ConfirmForm {
     csrf: String,
     id: String,

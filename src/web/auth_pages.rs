@@ -72,12 +72,23 @@ fn signed_form<T>(
 }
 
 /// The sign-in form. Public.
-pub async fn login_page(State(state): State<AppState>) -> Response {
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    #[serde(default)]
+    idle: Option<String>,
+}
+
+/// The sign-in form; after an idle sign-out (`?idle=1`) it says why the user is here.
+pub async fn login_page(
+    State(state): State<AppState>,
+    query: Result<axum::extract::Query<LoginQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let idle_signed_out = query.is_ok_and(|q| q.idle.is_some());
     render(
         &state,
         StatusCode::OK,
         "login.html",
-        context! { username => "" },
+        context! { username => "", idle_signed_out },
     )
 }
 
@@ -192,7 +203,7 @@ pub async fn code_submit(
         Err(_) => Err(crate::auth::Error::InvalidCode),
     };
     match result {
-        Ok(new) => redirect_with_session(&state, "/", &new),
+        Ok(new) => redirect_with_session(&state, "/start", &new),
         Err(e) => {
             let (status, _, message) = ApiError::from(e).parts();
             code_page(&state, &session.csrf_token, false, Some((status, message)))
@@ -220,7 +231,7 @@ pub async fn recovery_submit(
     )
     .await
     {
-        Ok(new) => redirect_with_session(&state, "/", &new),
+        Ok(new) => redirect_with_session(&state, "/start", &new),
         Err(e) => {
             let (status, _, message) = ApiError::from(e).parts();
             code_page(&state, &session.csrf_token, true, Some((status, message)))
@@ -295,8 +306,11 @@ pub async fn enrol_submit(
 }
 
 #[derive(Deserialize)]
-pub struct CsrfForm {
+pub struct LogoutForm {
     csrf: String,
+    /// Set by the idle warning's script when it signs the user out.
+    #[serde(default)]
+    idle: Option<String>,
 }
 
 /// Signs out. Needs a session at any stage.
@@ -304,9 +318,9 @@ pub async fn logout_submit(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
     session: Result<AnyStage, ApiError>,
-    form: Result<Form<CsrfForm>, FormRejection>,
+    form: Result<Form<LogoutForm>, FormRejection>,
 ) -> Response {
-    let (session, _) = match signed_form(session, form, |f| f.csrf.as_str()) {
+    let (session, form) = match signed_form(session, form, |f| f.csrf.as_str()) {
         Ok(pair) => pair,
         Err(e) => return refusal(&state, e),
     };
@@ -315,7 +329,12 @@ pub async fn logout_submit(
     {
         return refusal(&state, e.into());
     }
-    let mut res = Redirect::to("/login").into_response();
+    let to = if form.idle.is_some() {
+        "/login?idle=1"
+    } else {
+        "/login"
+    };
+    let mut res = Redirect::to(to).into_response();
     res.headers_mut()
         .append(header::SET_COOKIE, clear_cookie(&state));
     res

@@ -41,7 +41,7 @@ use crate::auth::totp;
 use crate::policy::{Policy, PurposeId};
 
 /// Renders a template with a status; rendering failures become the generic 500 page.
-pub(super) fn render(
+pub(crate) fn render(
     state: &AppState,
     status: StatusCode,
     name: &str,
@@ -205,7 +205,7 @@ pub(super) fn purpose_name(policy: &Policy, id: &str) -> String {
 }
 
 /// One extract's metadata as the list templates show it (never its data).
-pub(super) fn summary(e: &ExtractResponse, policy: &Policy) -> minijinja::Value {
+pub(crate) fn summary(e: &ExtractResponse, policy: &Policy) -> minijinja::Value {
     let history: Vec<_> = e
         .requester_history
         .iter()

@@ -18,8 +18,10 @@ pub mod extract_pages;
 pub mod extracts_api;
 pub mod extracts_wire;
 pub mod followup_api;
+pub mod frame;
 pub mod headers;
 pub mod health;
+pub mod i18n;
 pub mod json;
 pub mod metrics;
 pub mod oidc;
@@ -30,6 +32,7 @@ pub mod policy_api;
 pub mod reports_api;
 pub mod route_audit;
 pub mod session;
+pub mod start_page;
 pub mod users_api;
 
 use axum::Router;
@@ -116,6 +119,20 @@ pub fn route_table() -> Vec<Entry> {
             Public,
             NotAudited("a static asset"),
             get(pages::extracts_script),
+        ),
+        entry(
+            M::GET,
+            "/static/frame.js",
+            Public,
+            NotAudited("a static asset"),
+            get(pages::frame_script),
+        ),
+        entry(
+            M::POST,
+            "/language",
+            Public,
+            NotAudited("a display preference kept in a cookie"),
+            post(frame::choose_language),
         ),
         entry(
             M::GET,
@@ -560,6 +577,13 @@ pub fn route_table() -> Vec<Entry> {
         ),
         entry(
             M::GET,
+            "/start",
+            SignedIn,
+            Records(&[A::ExtractQueueShown, A::FollowupListed]),
+            get(start_page::start_page),
+        ),
+        entry(
+            M::GET,
             "/approvals",
             SignedIn,
             Records(&[A::ExtractQueueShown, A::FollowupListed]),
@@ -736,6 +760,13 @@ pub fn route_table() -> Vec<Entry> {
         ),
         entry(
             M::POST,
+            "/admin/users",
+            SignedIn,
+            Records(&[A::UserCreated, A::UsersListed]),
+            post(admin_pages::create_user),
+        ),
+        entry(
+            M::POST,
             "/admin/roles",
             SignedIn,
             ra::ADMIN_ROLE_CHANGE,
@@ -793,6 +824,7 @@ pub fn router(state: AppState) -> Router {
                 ))
                 .layer(axum::middleware::from_fn(headers::limit_body))
                 .layer(axum::middleware::from_fn(session::same_origin_only))
+                .layer(axum::middleware::from_fn(frame::scope))
                 .layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
         )
         .with_state(state)

@@ -98,7 +98,7 @@ pub async fn oidc_callback(
     )
     .await?;
     let next = match new.stage {
-        Stage::Full => "/",
+        Stage::Full => "/start",
         Stage::Password => "/login/code",
         Stage::Enrol => "/enrol",
     };

@@ -12,6 +12,7 @@ use crate::app::AppState;
 const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("templates/base.html")),
     ("landing.html", include_str!("templates/landing.html")),
+    ("start.html", include_str!("templates/start.html")),
     ("error.html", include_str!("templates/error.html")),
     ("message.html", include_str!("templates/message.html")),
     ("login.html", include_str!("templates/login.html")),
@@ -72,6 +73,7 @@ const TEMPLATES: &[(&str, &str)] = &[
 
 const STYLESHEET: &str = include_str!("static/app.css");
 const EXTRACTS_SCRIPT: &str = include_str!("static/extracts.js");
+const FRAME_SCRIPT: &str = include_str!("static/frame.js");
 
 pub struct Pages {
     env: Environment<'static>,
@@ -86,6 +88,7 @@ impl Default for Pages {
 impl Pages {
     pub fn new() -> Pages {
         let mut env = Environment::new();
+        super::i18n::register(&mut env);
         for (name, source) in TEMPLATES {
             // The templates are part of the binary; a broken one fails the unit test below.
             if let Err(e) = env.add_template(name, source) {
@@ -95,7 +98,10 @@ impl Pages {
         Pages { env }
     }
 
+    /// Renders `name` with the handler's context over the page frame's (language, user,
+    /// navigation): a handler's key wins over the frame's.
     pub fn render(&self, name: &str, ctx: minijinja::Value) -> Result<String, minijinja::Error> {
+        let ctx = minijinja::value::merge_maps([super::frame::context(), ctx]);
         self.env.get_template(name)?.render(ctx)
     }
 }
@@ -115,9 +121,10 @@ const FALLBACK_ERROR: &str =
 
 /// The landing page. Public.
 pub async fn landing(State(state): State<AppState>) -> Response {
+    let demo_users_file = state.config.server.demo_users_file.as_deref();
     page(state.pages.render(
         "landing.html",
-        context! { version => env!("CARGO_PKG_VERSION") },
+        context! { version => env!("CARGO_PKG_VERSION"), demo_users_file },
     ))
 }
 
@@ -136,6 +143,16 @@ pub async fn stylesheet() -> Response {
 /// The extract pages' script (live estimate, countdowns). Public; may be cached (it holds no
 /// data, and reads member counts only through the signed-in user's own API calls).
 pub async fn extracts_script() -> Response {
+    script(EXTRACTS_SCRIPT)
+}
+
+/// The frame's script (idle warning and sign-out, progress on long actions). Public; may be
+/// cached (it holds no data).
+pub async fn frame_script() -> Response {
+    script(FRAME_SCRIPT)
+}
+
+fn script(source: &'static str) -> Response {
     (
         [
             (
@@ -144,16 +161,22 @@ pub async fn extracts_script() -> Response {
             ),
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
-        EXTRACTS_SCRIPT,
+        source,
     )
         .into_response()
 }
 
 pub fn not_found_page() -> Response {
+    use super::i18n::text;
     let pages = Pages::new();
+    let lang = super::frame::lang();
     let mut res = page(pages.render(
         "error.html",
-        context! { title => "Sidan finns inte", title_en => "Page not found", status => 404 },
+        context! {
+            title => text(lang, "error.not_found"),
+            text => text(lang, "error.not_found_text"),
+            status => 404,
+        },
     ));
     *res.status_mut() = StatusCode::NOT_FOUND;
     res
@@ -171,13 +194,60 @@ mod tests {
                 continue;
             }
             let html = pages
-                .render(
-                    name,
-                    context! { version => "t", title => "t", title_en => "t", status => 1 },
-                )
+                .render(name, context! { version => "t", title => "t", status => 1 })
                 .unwrap();
             assert!(html.contains("<html lang=\"sv\">"), "{name}");
         }
+    }
+
+    /// The keys a template asks the catalogue for: `t("…")` and `t('…')`.
+    fn keys_in(source: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let bytes = source.as_bytes();
+        for (i, _) in source.match_indices("t(") {
+            let before = i.checked_sub(1).map(|j| bytes[j]);
+            if before.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.') {
+                continue;
+            }
+            let rest = &source[i + 2..];
+            let Some(quote) = rest.chars().next().filter(|c| *c == '"' || *c == '\'') else {
+                continue;
+            };
+            if let Some(end) = rest[1..].find(quote) {
+                out.push(rest[1..1 + end].to_owned());
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_key_a_template_uses_is_in_both_catalogues() {
+        use crate::web::i18n::{Lang, lookup};
+        let mut used = 0;
+        for (name, source) in TEMPLATES {
+            for key in keys_in(source) {
+                used += 1;
+                for lang in Lang::ALL {
+                    assert!(
+                        lookup(lang, &key).is_some(),
+                        "{name} uses {key}, missing from {}.toml",
+                        lang.code()
+                    );
+                }
+            }
+        }
+        assert!(used > 50, "the templates ask for only {used} texts");
+    }
+
+    #[test]
+    fn a_page_is_in_the_language_of_the_frame() {
+        let pages = Pages::new();
+        let html = pages
+            .render("landing.html", context! { lang => "en", version => "t" })
+            .unwrap();
+        assert!(html.contains("<html lang=\"en\">"));
+        assert!(html.contains("The path of one extract"));
+        assert!(!html.contains("Så går ett utdrag till"));
     }
 
     #[test]
@@ -186,7 +256,7 @@ mod tests {
         let html = pages
             .render(
                 "error.html",
-                context! { title => "<script>x</script>", title_en => "", status => 1 },
+                context! { title => "<script>x</script>", status => 1 },
             )
             .unwrap();
         assert!(!html.contains("<script>x"));

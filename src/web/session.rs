@@ -106,7 +106,16 @@ impl FromRequestParts<AppState> for SignedIn {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let s = load(parts, state).await?;
         match s.stage {
-            Stage::Full => Ok(SignedIn(s)),
+            Stage::Full => {
+                if super::frame::is_page() {
+                    // The page frame shows the links for the user's roles; without them
+                    // (a store error) it shows none, and the handler answers as it would.
+                    let roles = state.store.list_roles(&s.user_id).await.unwrap_or_default();
+                    let idle = state.config.sessions.idle_timeout_secs;
+                    super::frame::set_user(super::frame::User::new(&s, &roles, idle));
+                }
+                Ok(SignedIn(s))
+            }
             Stage::Password => Err(crate::auth::Error::SecondFactorRequired.into()),
             Stage::Enrol => Err(crate::auth::Error::EnrolmentRequired.into()),
         }

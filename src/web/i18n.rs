@@ -1,0 +1,325 @@
+//! The pages' languages: Swedish by default (the users are Swedish party staff), English by
+//! choice. Every string a page or the pages' scripts show comes from one catalogue per
+//! language, `locales/sv.toml` and `locales/en.toml`, compiled into the binary; dates and
+//! numbers are formatted per language here.
+//!
+//! Guarantees: both catalogues hold exactly the same keys, and every key a template uses
+//! exists (unit tests below); a key missing at run time shows as the key itself, never as an
+//! empty page. Catalogue text is plain text: templates escape it like any other value.
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use minijinja::value::{Kwargs, Value, ValueKind};
+use minijinja::{Environment, State};
+use time::{OffsetDateTime, UtcOffset};
+
+/// The cookie that keeps a visitor's choice of language (not a secret, not a session).
+pub const LANG_COOKIE: &str = "rv_lang";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lang {
+    #[default]
+    Sv,
+    En,
+}
+
+impl Lang {
+    pub const ALL: [Lang; 2] = [Lang::Sv, Lang::En];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Sv => "sv",
+            Lang::En => "en",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<Lang> {
+        match code {
+            "sv" => Some(Lang::Sv),
+            "en" => Some(Lang::En),
+            _ => None,
+        }
+    }
+
+    /// The language a request's `Cookie` header chose; Swedish when none or an unknown one.
+    pub fn from_cookie_header(header: Option<&str>) -> Lang {
+        header
+            .into_iter()
+            .flat_map(|h| h.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(name, _)| *name == LANG_COOKIE)
+            .and_then(|(_, value)| Lang::parse(value.trim()))
+            .unwrap_or_default()
+    }
+}
+
+type Table = BTreeMap<String, String>;
+
+struct Catalogue {
+    sv: Table,
+    en: Table,
+}
+
+const SV_SOURCE: &str = include_str!("locales/sv.toml");
+const EN_SOURCE: &str = include_str!("locales/en.toml");
+
+static CATALOGUE: LazyLock<Catalogue> = LazyLock::new(|| Catalogue {
+    sv: load(SV_SOURCE, "sv"),
+    en: load(EN_SOURCE, "en"),
+});
+
+/// Flattens `[section] key = "text"` into `section.key`. A catalogue that does not parse is
+/// logged and left empty (pages then show keys); the unit tests keep that from shipping.
+fn load(source: &str, code: &str) -> Table {
+    let mut out = Table::new();
+    match source.parse::<toml::Table>() {
+        Ok(table) => flatten("", &table, &mut out),
+        Err(e) => {
+            tracing::error!(catalogue = code, error = %e, "language catalogue does not parse")
+        }
+    }
+    out
+}
+
+fn flatten(prefix: &str, table: &toml::Table, out: &mut Table) {
+    for (key, value) in table {
+        let full = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match value {
+            toml::Value::String(text) => {
+                out.insert(full, text.clone());
+            }
+            toml::Value::Table(inner) => flatten(&full, inner, out),
+            _ => tracing::error!(key = full, "catalogue entries must be text"),
+        }
+    }
+}
+
+fn table(lang: Lang) -> &'static Table {
+    match lang {
+        Lang::Sv => &CATALOGUE.sv,
+        Lang::En => &CATALOGUE.en,
+    }
+}
+
+/// The text for `key` in `lang`; the key itself when the catalogue lacks it.
+pub fn text(lang: Lang, key: &str) -> String {
+    match table(lang).get(key) {
+        Some(text) => text.clone(),
+        None => {
+            tracing::warn!(key, lang = lang.code(), "text missing from the catalogue");
+            key.to_owned()
+        }
+    }
+}
+
+/// The text for `key` if the catalogue has it (for optional texts such as error codes).
+pub fn lookup(lang: Lang, key: &str) -> Option<String> {
+    table(lang).get(key).cloned()
+}
+
+/// `text` with `{name}` placeholders filled in.
+pub fn text_with(lang: Lang, key: &str, args: &[(&str, String)]) -> String {
+    let mut out = text(lang, key);
+    for (name, value) in args {
+        out = out.replace(&format!("{{{name}}}"), value);
+    }
+    out
+}
+
+/// Every text whose key starts with `prefix.`, keyed by the rest (for the pages' scripts).
+pub fn section(lang: Lang, prefix: &str) -> BTreeMap<String, String> {
+    let start = format!("{prefix}.");
+    table(lang)
+        .iter()
+        .filter_map(|(k, v)| {
+            k.strip_prefix(&start)
+                .map(|rest| (rest.to_owned(), v.clone()))
+        })
+        .collect()
+}
+
+/// A whole number with the language's digit grouping: `12 345` (with a no-break space) in
+/// Swedish, `12,345` in English.
+pub fn number(lang: Lang, n: i64) -> String {
+    let sep = match lang {
+        Lang::Sv => '\u{a0}',
+        Lang::En => ',',
+    };
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if n < 0 {
+        out.push('-');
+    }
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(sep);
+        }
+        out.push(c);
+    }
+    out
+}
+
+const MONTHS_SV: [&str; 12] = [
+    "jan.", "feb.", "mars", "apr.", "maj", "juni", "juli", "aug.", "sep.", "okt.", "nov.", "dec.",
+];
+const MONTHS_EN: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// A day as the language writes it: `2 dec. 2026`, `2 Dec 2026`.
+pub fn date(lang: Lang, t: OffsetDateTime) -> String {
+    let t = t.to_offset(UtcOffset::UTC);
+    let month = usize::from(u8::from(t.month())) - 1;
+    let name = match lang {
+        Lang::Sv => MONTHS_SV[month],
+        Lang::En => MONTHS_EN[month],
+    };
+    format!("{} {name} {}", t.day(), t.year())
+}
+
+/// A moment to the minute, in UTC (the pages' script adds the reader's local time):
+/// `2 dec. 2026 14:05 UTC`, `2 Dec 2026, 14:05 UTC`.
+pub fn datetime(lang: Lang, t: OffsetDateTime) -> String {
+    let t = t.to_offset(UtcOffset::UTC);
+    let sep = match lang {
+        Lang::Sv => " ",
+        Lang::En => ", ",
+    };
+    format!(
+        "{}{sep}{:02}:{:02} UTC",
+        date(lang, t),
+        t.hour(),
+        t.minute()
+    )
+}
+
+/// A moment from a template value: unix seconds, or RFC 3339 text.
+fn moment(value: &Value) -> Option<OffsetDateTime> {
+    if let Some(s) = value.as_str() {
+        return OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok();
+    }
+    i64::try_from(value.clone())
+        .ok()
+        .and_then(|secs| OffsetDateTime::from_unix_timestamp(secs).ok())
+}
+
+fn lang_of(state: &State) -> Lang {
+    state
+        .lookup("lang")
+        .and_then(|v| v.as_str().and_then(Lang::parse))
+        .unwrap_or_default()
+}
+
+/// Adds `t(key, name=value…)` and the filters `number`, `date` and `datetime` to templates.
+/// All read the page's language from the `lang` variable the page frame supplies.
+pub fn register(env: &mut Environment<'static>) {
+    env.add_function(
+        "t",
+        |state: &State, key: &str, kwargs: Kwargs| -> Result<String, minijinja::Error> {
+            let lang = lang_of(state);
+            let mut args = Vec::new();
+            for name in kwargs.args() {
+                let value: Value = kwargs.get(name)?;
+                let shown = match (value.kind(), i64::try_from(value.clone())) {
+                    (ValueKind::Number, Ok(n)) => number(lang, n),
+                    _ => value.to_string(),
+                };
+                args.push((name, shown));
+            }
+            kwargs.assert_all_used()?;
+            Ok(text_with(lang, key, &args))
+        },
+    );
+    env.add_filter("number", |state: &State, value: Value| -> String {
+        match i64::try_from(value.clone()) {
+            Ok(n) => number(lang_of(state), n),
+            Err(_) => value.to_string(),
+        }
+    });
+    env.add_filter("date", |state: &State, value: Value| -> String {
+        match moment(&value) {
+            Some(t) => date(lang_of(state), t),
+            None => value.to_string(),
+        }
+    });
+    env.add_filter("datetime", |state: &State, value: Value| -> String {
+        match moment(&value) {
+            Some(t) => datetime(lang_of(state), t),
+            None => value.to_string(),
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn both_catalogues_parse_and_hold_the_same_keys() {
+        let sv: Vec<_> = CATALOGUE.sv.keys().collect();
+        let en: Vec<_> = CATALOGUE.en.keys().collect();
+        assert!(
+            sv.len() > 20,
+            "the Swedish catalogue is empty or does not parse"
+        );
+        let only_sv: Vec<_> = sv
+            .iter()
+            .filter(|k| !CATALOGUE.en.contains_key(**k))
+            .collect();
+        let only_en: Vec<_> = en
+            .iter()
+            .filter(|k| !CATALOGUE.sv.contains_key(**k))
+            .collect();
+        assert!(only_sv.is_empty(), "missing in en.toml: {only_sv:?}");
+        assert!(only_en.is_empty(), "missing in sv.toml: {only_en:?}");
+        for (key, text) in CATALOGUE.sv.iter().chain(CATALOGUE.en.iter()) {
+            assert!(!text.trim().is_empty(), "{key} is empty");
+        }
+    }
+
+    #[test]
+    fn the_languages_are_chosen_by_cookie_and_default_to_swedish() {
+        assert_eq!(Lang::from_cookie_header(None), Lang::Sv);
+        assert_eq!(Lang::from_cookie_header(Some("a=b; rv_lang=en")), Lang::En);
+        assert_eq!(Lang::from_cookie_header(Some("rv_lang=de")), Lang::Sv);
+        assert_eq!(Lang::from_cookie_header(Some("xrv_lang=en")), Lang::Sv);
+    }
+
+    #[test]
+    fn numbers_and_dates_follow_the_language() {
+        assert_eq!(number(Lang::Sv, 1_234_567), "1\u{a0}234\u{a0}567");
+        assert_eq!(number(Lang::En, 1_234_567), "1,234,567");
+        assert_eq!(number(Lang::En, -1000), "-1,000");
+        assert_eq!(number(Lang::Sv, 999), "999");
+        let t = datetime!(2026-12-02 14:05:09 UTC);
+        assert_eq!(datetime(Lang::Sv, t), "2 dec. 2026 14:05 UTC");
+        assert_eq!(datetime(Lang::En, t), "2 Dec 2026, 14:05 UTC");
+        assert_eq!(
+            date(Lang::Sv, datetime!(2026-03-01 0:00 UTC)),
+            "1 mars 2026"
+        );
+    }
+
+    #[test]
+    fn placeholders_are_filled_and_missing_keys_show_as_keys() {
+        let mut env = Environment::new();
+        register(&mut env);
+        env.add_template(
+            "x.html",
+            "{{ t('nav.signed_in_as', name=who) }}|{{ t('no.such.key') }}|{{ n|number }}",
+        )
+        .unwrap();
+        let out = env
+            .get_template("x.html")
+            .unwrap()
+            .render(minijinja::context! { lang => "en", who => "<b>", n => 5000 })
+            .unwrap();
+        assert_eq!(out, "Signed in as &lt;b&gt;|no.such.key|5,000");
+    }
+}

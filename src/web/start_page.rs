@@ -1,0 +1,92 @@
+//! `/start`: the page a user lands on after signing in — one section per role they hold.
+//! Staff see their live extracts with countdowns; approvers how many requests wait for them
+//! and their open follow-up flags; admins the way to users, roles and purposes; auditors the
+//! way to the timeline, the member search and the file trace.
+//!
+//! Guarantees: a section is shown only for a role the user holds, and holds only what that
+//! role's own page would show (the same domain calls, with the same audit events: the
+//! approver's queue count is `extract.queue`, the flag count `followup.list`). No member data.
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use minijinja::context;
+
+use super::auth_pages::refusal;
+use super::error::ApiError;
+use super::extract_pages::{render, summary};
+use super::extracts_api::{self, ListQuery};
+use super::policy_api::principal;
+use super::session::SignedIn;
+use crate::app::AppState;
+use crate::extract::{followup, lifecycle};
+
+pub async fn start_page(
+    State(state): State<AppState>,
+    session: Result<SignedIn, ApiError>,
+) -> Response {
+    let session = match session {
+        Ok(SignedIn(s)) => s,
+        Err(e) => return refusal(&state, e),
+    };
+    let result = async {
+        let roles = state
+            .store
+            .list_roles(&session.user_id)
+            .await
+            .map_err(|e| ApiError::from(crate::extract::Error::from(e)))?;
+        let has = |name: &str| roles.iter().any(|r| r.role == name);
+        let (staff, approver, admin, auditor) =
+            (has("staff"), has("approver"), has("admin"), has("auditor"));
+        let list = |pending: bool| {
+            extracts_api::list_extracts(
+                State(state.clone()),
+                SignedIn(session.clone()),
+                Query(ListQuery {
+                    pending,
+                    overdue: false,
+                }),
+            )
+        };
+        let policy = lifecycle::policy_now(&state).await?;
+        let live: Vec<_> = if staff {
+            let Json(mine) = list(false).await?;
+            mine.extracts
+                .iter()
+                .filter(|e| e.state == "live" || e.state == "pending" || e.state == "building")
+                .map(|e| summary(e, &policy))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let waiting = if approver {
+            let Json(pending) = list(true).await?;
+            pending.extracts.len()
+        } else {
+            0
+        };
+        let open_flags = if approver || auditor {
+            let who = principal(&state, &session).await?;
+            let now = time::OffsetDateTime::now_utc();
+            match followup::list(&state, &who, Some(true), now).await {
+                Ok(flags) => flags.len(),
+                Err(crate::extract::Error::Denied { .. }) => 0,
+                Err(e) => return Err(e.into()),
+            }
+        } else {
+            0
+        };
+        Ok::<_, ApiError>(context! {
+            name => session.display_name,
+            staff, approver, admin, auditor,
+            live, waiting, open_flags,
+            purposes => policy.purposes().len(),
+        })
+    }
+    .await;
+    match result {
+        Ok(ctx) => render(&state, StatusCode::OK, "start.html", ctx),
+        Err(e) => refusal(&state, e),
+    }
+}

@@ -1,0 +1,349 @@
+// Registervakt's pages in a real browser: every role's main path on the demo data, in
+// Swedish and in English, with axe-core run on every page (no serious or critical WCAG 2.1
+// A/AA violation may remain). Driven by tests/browser.rs, which starts `registervakt demo`;
+// run by hand with
+//   BASE_URL=http://127.0.0.1:8080 USERS_FILE=registervakt-demo/demo-users.txt node tests/browser/e2e.mjs
+// Screenshots of each step go to SCREENSHOTS (default target/browser-screenshots).
+
+import { chromium } from "playwright-core";
+import { createHmac } from "node:crypto";
+import { readFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const BASE = (process.env.BASE_URL || "http://127.0.0.1:8080").replace(/\/$/, "");
+const USERS_FILE = process.env.USERS_FILE || "registervakt-demo/demo-users.txt";
+const SHOTS = process.env.SCREENSHOTS || join(here, "..", "..", "target", "browser-screenshots");
+const LANGS = (process.env.LANGS || "sv,en").split(",");
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+const AXE = readFileSync(join(here, "node_modules", "axe-core", "axe.min.js"), "utf8");
+const DOWNLOADS = join(SHOTS, "downloads");
+mkdirSync(DOWNLOADS, { recursive: true });
+
+const problems = [];
+function fail(message) {
+  problems.push(message);
+  console.error("FAIL " + message);
+}
+function check(ok, message) {
+  if (!ok) {
+    fail(message);
+  }
+  return ok;
+}
+
+// --- the demo users and their codes (RFC 6238, as an authenticator app computes them) ---
+
+function users() {
+  const out = {};
+  let current = null;
+  for (const line of readFileSync(USERS_FILE, "utf8").split("\n")) {
+    const m = line.match(/^(\w+):\s+(.*)$/);
+    if (!m) {
+      continue;
+    }
+    if (m[1] === "username") {
+      current = { username: m[2] };
+      out[m[2]] = current;
+    } else if (current) {
+      current[m[1]] = m[2];
+    }
+  }
+  return out;
+}
+const USERS = users();
+
+function base32(text) {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = "";
+  for (const c of text.replace(/=+$/, "").toUpperCase()) {
+    bits += alphabet.indexOf(c).toString(2).padStart(5, "0");
+  }
+  const bytes = [];
+  for (let i = 0; i + 8 <= bits.length; i += 8) {
+    bytes.push(parseInt(bits.slice(i, i + 8), 2));
+  }
+  return Buffer.from(bytes);
+}
+
+function totp(secret, step) {
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(step));
+  const mac = createHmac("sha1", base32(secret)).update(counter).digest();
+  const offset = mac[mac.length - 1] & 0xf;
+  const n = (mac.readUInt32BE(offset) & 0x7fffffff) % 1000000;
+  return String(n).padStart(6, "0");
+}
+
+// Each code works once: wait for a step this user has not used yet.
+const lastStep = {};
+async function freshCode(username) {
+  for (;;) {
+    const step = Math.floor(Date.now() / 1000 / 30);
+    if (lastStep[username] === undefined || step > lastStep[username]) {
+      lastStep[username] = step;
+      return totp(USERS[username].secret, step);
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+// --- pages, accessibility and screenshots ---
+
+let shot = 0;
+async function look(page, lang, name) {
+  shot += 1;
+  const file = join(SHOTS, `${lang}-${String(shot).padStart(2, "0")}-${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  const htmlLang = await page.evaluate(() => document.documentElement.lang);
+  check(htmlLang === lang, `${lang} ${name}: <html lang> is ${htmlLang}`);
+  // Evaluated through the DevTools protocol, so the page's CSP (no inline script) stays on.
+  await page.evaluate(AXE);
+  const result = await page.evaluate(async () => {
+    // eslint-disable-next-line no-undef
+    const r = await axe.run(document, {
+      runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] },
+    });
+    return r.violations.map((v) => ({
+      id: v.id,
+      impact: v.impact,
+      help: v.help,
+      nodes: v.nodes.slice(0, 3).map((n) => n.target.join(" ")),
+    }));
+  });
+  for (const v of result) {
+    if (v.impact === "serious" || v.impact === "critical") {
+      fail(`${lang} ${name} (${page.url()}): axe ${v.impact} ${v.id}: ${v.help} at ${v.nodes.join(", ")}`);
+    }
+  }
+  console.log(`ok ${lang} ${name}: ${page.url()} (${result.length} minor axe findings)`);
+}
+
+async function newPage(browser, lang) {
+  const context = await browser.newContext({
+    acceptDownloads: true,
+    locale: lang === "en" ? "en-GB" : "sv-SE",
+    viewport: { width: 1280, height: 900 },
+  });
+  const page = await context.newPage();
+  page.setDefaultTimeout(30000);
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  page.on("console", (m) => {
+    if (m.type() === "error") {
+      errors.push(m.text());
+    }
+  });
+  page.errors = errors;
+  await page.goto(BASE + "/");
+  if (lang !== "sv") {
+    await page.click('form[action="/language"] button');
+    await page.waitForFunction((l) => document.documentElement.lang === l, lang);
+  }
+  return page;
+}
+
+async function signIn(browser, lang, username) {
+  const page = await newPage(browser, lang);
+  await page.goto(BASE + "/login");
+  await page.fill("#username", username);
+  await page.fill("#password", USERS[username].password);
+  await Promise.all([page.waitForURL(/\/login\/code/), page.click('form[action="/login"] button[type=submit]')]);
+  await page.fill("#code", await freshCode(username));
+  await Promise.all([page.waitForURL(/\/start$/), page.click('main form button[type=submit]')]);
+  return page;
+}
+
+async function fillCodeIfAsked(page, selector, username) {
+  const input = await page.$(selector);
+  if (input && (await input.isVisible())) {
+    await input.fill(await freshCode(username));
+  }
+}
+
+// Waits for an extract page to reach a state (the page reloads itself while it waits).
+async function waitForState(page, state) {
+  const deadline = Date.now() + 60000;
+  while (Date.now() < deadline) {
+    const now = await page.getAttribute("[data-state]", "data-state").catch(() => null);
+    if (now === state) {
+      return true;
+    }
+    await page.waitForTimeout(1000);
+    await page.reload();
+  }
+  return fail(`extract never reached ${state} at ${page.url()}`);
+}
+
+async function requestExtract(page, lang, { purpose, fields, justification }) {
+  await page.goto(`${BASE}/extracts/new?purpose=${purpose}`);
+  await page.fill("#district", "Uppsala");
+  for (const box of await page.$$('input[name="fields"]')) {
+    const wanted = fields.includes(await box.getAttribute("value"));
+    if ((await box.isChecked()) !== wanted) {
+      await box.click();
+    }
+  }
+  await page.fill("#justification", justification);
+  await page.check('input[name="acknowledged"]');
+  // The live estimate answers with counts only.
+  await page.waitForFunction(() => {
+    const el = document.querySelector("[data-count]");
+    return el && /\d/.test(el.textContent);
+  });
+  await look(page, lang, `request-${purpose}`);
+  await fillCodeIfAsked(page, "#new-extract #code", "anna");
+  await Promise.all([
+    page.waitForURL(/\/extracts\/[A-Za-z0-9]+$/),
+    page.click("#new-extract button[type=submit]"),
+  ]);
+  return page.url().split("/").pop();
+}
+
+async function download(page, format, username) {
+  await fillCodeIfAsked(page, "#code-get", username);
+  const [file] = await Promise.all([
+    page.waitForEvent("download"),
+    page.click(`button[name="format"][value="${format}"]`),
+  ]);
+  const path = join(DOWNLOADS, `${Date.now()}-${file.suggestedFilename()}`);
+  await file.saveAs(path);
+  // A download with a code renews the session: the page reloads itself for the new token.
+  await page.waitForTimeout(2500);
+  await page.reload();
+  return path;
+}
+
+async function done(page) {
+  await Promise.all([page.waitForLoadState("load"), page.click('form[action$="/done"] button[type=submit]')]);
+  await waitForState(page, "shredded");
+}
+
+async function walk(browser, lang) {
+  // A newcomer's first look: who the demo users are and how to sign in.
+  const landing = await newPage(browser, lang);
+  check(await landing.isVisible("#demo-title"), `${lang}: the landing page has no demo guide`);
+  await look(landing, lang, "landing");
+  await landing.goto(BASE + "/no-such-page");
+  await look(landing, lang, "not-found");
+  await landing.goto(BASE + "/login");
+  await look(landing, lang, "login");
+  await landing.context().close();
+
+  // Staff: sign in, request a list the purpose lets through at once, download it, say done.
+  const anna = await signIn(browser, lang, "anna");
+  await look(anna, lang, "staff-start");
+  const first = await requestExtract(anna, lang, {
+    purpose: "district-assembly-invitation",
+    fields: ["member_id", "first_name", "last_name", "email"],
+    justification: "Kallelse till distriktsstämman i Uppsala (browser test).",
+  });
+  await waitForState(anna, "live");
+  await look(anna, lang, "staff-extract-live");
+  const csv = await download(anna, "csv", "anna");
+  const text = readFileSync(csv, "utf8").replace(/^\ufeff/, "");
+  const lines = text.trim().split(/\r?\n/);
+  check(lines.length > 1, `${lang}: the downloaded CSV has no rows`);
+  await done(anna);
+  await look(anna, lang, "staff-extract-shredded");
+
+  // A list that always needs the security officer.
+  const second = await requestExtract(anna, lang, {
+    purpose: "election-worker-recruitment",
+    fields: ["first_name", "last_name", "phone"],
+    justification: "Rekrytering av valarbetare i Uppsala (browser test).",
+  });
+  await waitForState(anna, "pending");
+  await look(anna, lang, "staff-extract-pending");
+
+  // Approver: the queue, the request, approve.
+  const bertil = await signIn(browser, lang, "bertil");
+  await look(bertil, lang, "approver-start");
+  await bertil.goto(BASE + "/approvals");
+  await look(bertil, lang, "approver-queue");
+  await bertil.goto(`${BASE}/extracts/${second}`);
+  await look(bertil, lang, "approver-request");
+  await fillCodeIfAsked(bertil, "#code-decide", "bertil");
+  await Promise.all([bertil.waitForLoadState("load"), bertil.click('form[action$="/approve"] button:not([formaction])')]);
+  await look(bertil, lang, "approver-approved");
+  await bertil.context().close();
+
+  // Staff again: the approved list, as Excel, then done.
+  await anna.goto(`${BASE}/extracts/${second}`);
+  await waitForState(anna, "live");
+  await download(anna, "xlsx", "anna");
+  await done(anna);
+  await anna.goto(BASE + "/extracts");
+  await look(anna, lang, "staff-extracts");
+  check(anna.errors.length === 0, `${lang}: script errors on staff pages: ${anna.errors.join("; ")}`);
+  await anna.context().close();
+
+  // Admin: add a user, change a purpose.
+  const elin = await signIn(browser, lang, "elin");
+  await look(elin, lang, "admin-start");
+  await elin.goto(BASE + "/admin");
+  await look(elin, lang, "admin");
+  await elin.fill("#new-username", `nykomling-${lang}-${Date.now() % 100000}`);
+  await elin.fill("#new-display-name", "Ny Kollega");
+  await elin.fill("#new-role", "staff:Uppsala");
+  await Promise.all([elin.waitForLoadState("load"), elin.click("#new-user button[type=submit]")]);
+  check((await elin.content()).includes("/invite/"), `${lang}: adding a user showed no invitation link`);
+  await look(elin, lang, "admin-user-added");
+  const toml = await elin.inputValue("#purposes");
+  // One fewer member per extract for the first purpose (each run lowers it by one).
+  const changed = toml.replace(/max_rows = (\d+)/, (_, n) => `max_rows = ${Number(n) - 1}`);
+  check(changed !== toml, `${lang}: the purpose catalogue has no max_rows to change`);
+  await elin.fill("#purposes", changed);
+  await elin.fill("#comment", "Färre medlemmar per kallelse (browser test)");
+  await Promise.all([elin.waitForLoadState("load"), elin.click('form[action="/admin/policy"] button[type=submit]')]);
+  check(!(await elin.isVisible(".error")), `${lang}: the purpose change was refused: ${await elin.textContent(".error").catch(() => "")}`);
+  await look(elin, lang, "admin-purpose-changed");
+  await elin.context().close();
+
+  // Auditor: who received a member, and which extract a file came from.
+  const farid = await signIn(browser, lang, "farid");
+  await look(farid, lang, "auditor-start");
+  await farid.goto(BASE + "/audit");
+  await look(farid, lang, "auditor");
+  const header = lines[0].split(/[;,]/);
+  const idColumn = header.findIndex((h) => /member|medlem/i.test(h));
+  const memberId = lines[1].split(/[;,]/)[idColumn].replace(/"/g, "");
+  await farid.fill("#member_id", memberId);
+  await farid.check('input[name="staff_names"]');
+  await Promise.all([farid.waitForLoadState("load"), farid.click('form[action="/audit/members"] button[type=submit]')]);
+  const report = await farid.content();
+  check(report.includes(first), `${lang}: the member report does not name extract ${first}`);
+  await look(farid, lang, "auditor-member-report");
+  await farid.goto(BASE + "/audit");
+  await farid.setInputFiles("#file", csv);
+  await Promise.all([farid.waitForLoadState("load"), farid.click('form[action="/audit/trace"] button[type=submit]')]);
+  check((await farid.content()).includes(first), `${lang}: the trace does not find extract ${first}`);
+  await look(farid, lang, "auditor-trace");
+  await farid.goto(BASE + "/audit/events");
+  await look(farid, lang, "auditor-events");
+  check(farid.errors.length === 0, `${lang}: script errors on auditor pages: ${farid.errors.join("; ")}`);
+  await farid.context().close();
+}
+
+const browser = await chromium.launch({
+  executablePath: CHROMIUM,
+  args: ["--no-sandbox", "--disable-dev-shm-usage"],
+});
+try {
+  for (const lang of LANGS) {
+    try {
+      await walk(browser, lang);
+    } catch (e) {
+      fail(`${lang}: ${e && e.stack ? e.stack : e}`);
+    }
+  }
+} finally {
+  await browser.close();
+}
+writeFileSync(join(SHOTS, "problems.txt"), problems.join("\n") + "\n");
+if (problems.length > 0) {
+  console.error(`${problems.length} problem(s); screenshots in ${SHOTS}`);
+  process.exit(1);
+}
+console.log(`all paths passed in ${LANGS.join(" and ")}; screenshots in ${SHOTS}`);
