@@ -156,6 +156,49 @@ async fn revoking_a_role_ends_the_users_session_at_the_very_next_request() {
 }
 
 #[tokio::test]
+async fn one_admin_cannot_create_a_user_with_admin_or_party_wide_roles_alone() {
+    let app = spawn_app().await;
+    let admin = app.user("admin-sex", &["admin:*"]).await;
+    let cookie = app.sign_in(&admin, "admin-sex").await;
+    for role in ["admin:Uppsala", "auditor:*", "staff:*"] {
+        let (status, body) = state_of(
+            app.post_json(
+                "/api/v1/users",
+                Some(&cookie),
+                json!({ "username": "marionett", "display_name": "M", "roles": [role] }),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (403, Some("second_admin_required")),
+            "{role}: {body}"
+        );
+    }
+    let store = app.store().await;
+    assert!(
+        store
+            .find_user_by_username("marionett")
+            .await
+            .unwrap()
+            .is_none(),
+        "a refused creation leaves no account behind"
+    );
+    let (status, _) = state_of(
+        app.post_json(
+            "/api/v1/users",
+            Some(&cookie),
+            json!({ "username": "marionett", "display_name": "M", "roles": ["staff:Uppsala"] }),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 201, "a district staff role needs no second admin");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn a_non_admin_cannot_change_roles() {
     let app = spawn_app().await;
     let staff = app.user("bara-personal", &["staff:Uppsala"]).await;

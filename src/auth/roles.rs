@@ -69,6 +69,19 @@ pub fn needs_second_admin(grant: &RoleGrant, target_user_id: &str, requester: &R
     }
 }
 
+/// The roles one administrator may give a new user alone: district roles other than admin.
+/// Admin and party-wide roles are granted afterwards by a role change, which a second
+/// administrator confirms — else an admin could create a puppet account with party-wide
+/// access. The operator at the command line (who bootstraps the first admin) is not limited.
+pub fn check_new_user_roles(requester: &Requester, roles: &[RoleGrant]) -> Result<(), Error> {
+    let alone = |g: &RoleGrant| g.role != super::Role::Admin && g.scope != super::Scope::Party;
+    match requester {
+        Requester::Operator => Ok(()),
+        Requester::Admin(_) if roles.iter().all(alone) => Ok(()),
+        Requester::Admin(_) => Err(Error::SecondAdminRequired),
+    }
+}
+
 async fn target(store: &Store, username: &str) -> Result<store::accounts::UserRow, Error> {
     let name = Username::parse(username)?;
     store

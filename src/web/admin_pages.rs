@@ -232,6 +232,10 @@ pub async fn create_user(
     };
     let result = async {
         let role: RoleGrant = form.role.trim().parse()?;
+        roles::check_new_user_roles(
+            &Requester::Admin(session.user_id.clone()),
+            std::slice::from_ref(&role),
+        )?;
         let new = crate::auth::accounts::NewUser {
             username: crate::auth::Username::parse(form.username.trim())?,
             display_name: form.display_name.trim().to_owned(),

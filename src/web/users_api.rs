@@ -76,6 +76,10 @@ pub async fn create_user(
         .iter()
         .map(|r| r.parse::<RoleGrant>())
         .collect::<Result<Vec<_>, _>>()?;
+    crate::auth::roles::check_new_user_roles(
+        &crate::auth::roles::Requester::Admin(session.user_id.clone()),
+        &roles,
+    )?;
     let new = accounts::NewUser {
         username: Username::parse(&req.username)?,
         display_name: req.display_name,

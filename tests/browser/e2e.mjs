@@ -195,10 +195,10 @@ async function requestExtract(page, lang, { purpose, fields, justification }) {
   await look(page, lang, `request-${purpose}`);
   await fillCodeIfAsked(page, "#new-extract #code", "anna");
   await Promise.all([
-    page.waitForURL(/\/extracts\/[A-Za-z0-9]+$/),
+    page.waitForURL(/\/extracts\/[0-9a-f]{8,}/),
     page.click("#new-extract button[type=submit]"),
   ]);
-  return page.url().split("/").pop();
+  return new URL(page.url()).pathname.split("/").pop();
 }
 
 async function download(page, format, username) {
@@ -245,6 +245,8 @@ async function walk(browser, lang) {
   const text = readFileSync(csv, "utf8").replace(/^\ufeff/, "");
   const lines = text.trim().split(/\r?\n/);
   check(lines.length > 1, `${lang}: the downloaded CSV has no rows`);
+  const xlsx = readFileSync(await download(anna, "xlsx", "anna"));
+  check(xlsx.subarray(0, 2).toString() === "PK", `${lang}: the Excel download is not an XLSX file`);
   await done(anna);
   await look(anna, lang, "staff-extract-shredded");
 
@@ -269,10 +271,15 @@ async function walk(browser, lang) {
   await look(bertil, lang, "approver-approved");
   await bertil.context().close();
 
-  // Staff again: the approved list, as Excel, then done.
+  // Staff again: the approved list in the browser (a page with member data), then as CSV.
   await anna.goto(`${BASE}/extracts/${second}`);
   await waitForState(anna, "live");
-  await download(anna, "xlsx", "anna");
+  await fillCodeIfAsked(anna, "#code-get", "anna");
+  await Promise.all([anna.waitForURL(/\/view/), anna.click('button[formaction$="/view"]')]);
+  check(await anna.isVisible(".member-data"), `${lang}: the in-browser view shows no member-data warning`);
+  await look(anna, lang, "staff-extract-view");
+  await anna.goto(`${BASE}/extracts/${second}`);
+  await download(anna, "csv", "anna");
   await done(anna);
   await anna.goto(BASE + "/extracts");
   await look(anna, lang, "staff-extracts");
@@ -313,7 +320,7 @@ async function walk(browser, lang) {
   await farid.check('input[name="staff_names"]');
   await Promise.all([farid.waitForLoadState("load"), farid.click('form[action="/audit/members"] button[type=submit]')]);
   const report = await farid.content();
-  check(report.includes(first), `${lang}: the member report does not name extract ${first}`);
+  check(report.includes(`/audit/extracts/${first}`), `${lang}: the member report does not link extract ${first}`);
   await look(farid, lang, "auditor-member-report");
   await farid.goto(BASE + "/audit");
   await farid.setInputFiles("#file", csv);
@@ -336,6 +343,11 @@ try {
       await walk(browser, lang);
     } catch (e) {
       fail(`${lang}: ${e && e.stack ? e.stack : e}`);
+      for (const context of browser.contexts()) {
+        for (const page of context.pages()) {
+          await page.screenshot({ path: join(SHOTS, `${lang}-failed-${Date.now()}.png`), fullPage: true }).catch(() => {});
+        }
+      }
     }
   }
 } finally {
