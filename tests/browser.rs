@@ -8,7 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 struct Demo(std::process::Child);
@@ -20,12 +20,8 @@ impl Drop for Demo {
     }
 }
 
-#[test]
-#[ignore = "needs Chromium and the npm packages in tests/browser (.ci/run installs them)"]
-fn every_role_walks_its_main_path_in_chromium_in_swedish_and_english_with_axe_clean() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let dir = tempfile::tempdir().unwrap();
-    let demo_dir = dir.path().join("demo");
+/// Starts `registervakt demo` on `dir` (created on the first call) and returns it with its URL.
+fn demo(dir: &Path, env: &[(&str, &str)]) -> (Demo, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_registervakt"))
         .args([
             "demo",
@@ -35,7 +31,8 @@ fn every_role_walks_its_main_path_in_chromium_in_swedish_and_english_with_axe_cl
             "127.0.0.1:0",
             "--data-dir",
         ])
-        .arg(&demo_dir)
+        .arg(dir)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -52,20 +49,47 @@ fn every_role_walks_its_main_path_in_chromium_in_swedish_and_english_with_axe_cl
         })
         .expect("demo did not print its address");
     std::thread::spawn(move || lines.for_each(drop));
+    (demo, url)
+}
 
+/// Runs the browser script against `url`; true when every check passed.
+fn browse(root: &Path, url: &str, demo_dir: &Path, shots: &Path, phase: &str) -> bool {
+    Command::new("node")
+        .arg(root.join("tests/browser/e2e.mjs"))
+        .env("BASE_URL", url)
+        .env("USERS_FILE", demo_dir.join("demo-users.txt"))
+        .env("SCREENSHOTS", shots)
+        .env("PHASE", phase)
+        .status()
+        .expect("node is not installed")
+        .success()
+}
+
+#[test]
+#[ignore = "needs Chromium and the npm packages in tests/browser (.ci/run installs them)"]
+fn every_role_walks_its_main_path_in_chromium_in_swedish_and_english_with_axe_clean() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let demo_dir = dir.path().join("demo");
     let shots = root.join("target").join("browser-screenshots");
     let _ = std::fs::remove_dir_all(&shots);
-    let status = Command::new("node")
-        .arg(root.join("tests/browser/e2e.mjs"))
-        .env("BASE_URL", &url)
-        .env("USERS_FILE", demo_dir.join("demo-users.txt"))
-        .env("SCREENSHOTS", &shots)
-        .status()
-        .expect("node is not installed");
-    drop(demo);
+
+    let (running, url) = demo(&demo_dir, &[]);
+    let walked = browse(&root, &url, &demo_dir, &shots, "walk");
+    drop(running);
+
+    // The same demo again with the shortest idle timeout the config allows (one minute).
+    let (running, url) = demo(
+        &demo_dir,
+        &[("REGISTERVAKT_SESSIONS__IDLE_TIMEOUT_SECS", "60")],
+    );
+    let idled = browse(&root, &url, &demo_dir, &shots, "idle");
+    drop(running);
+
     assert!(
-        status.success(),
-        "the browser suite failed: see the lines above and {}",
+        walked && idled,
+        "the browser suite failed (main paths: {walked}, idle sign-out: {idled}): see the \
+         lines above and {}",
         shots.display()
     );
 }

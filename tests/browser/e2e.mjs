@@ -333,12 +333,39 @@ async function walk(browser, lang) {
   await farid.context().close();
 }
 
+// The idle warning and sign-out (run against a broker started with a one-minute idle
+// timeout): the warning appears with the focus on its button, staying signed in renews the
+// session, and doing nothing signs the user out to a page that says why.
+async function idle(browser, lang, username) {
+  const page = await signIn(browser, lang, username);
+  const warning = page.locator("#idle-warning");
+  await warning.waitFor({ state: "visible", timeout: 70000 });
+  check(
+    await page.evaluate(() => document.activeElement && document.activeElement.hasAttribute("data-idle-stay")),
+    `${lang}: the idle warning does not take the focus`,
+  );
+  await look(page, lang, "idle-warning");
+  await page.click("[data-idle-stay]");
+  await warning.waitFor({ state: "hidden" });
+  check(page.url().endsWith("/start"), `${lang}: staying signed in left the page`);
+  await page.waitForURL(/\/login\?idle=1/, { timeout: 100000 });
+  check(await page.isVisible("main .notice"), `${lang}: the sign-in page does not say why the user was signed out`);
+  await look(page, lang, "idle-signed-out");
+  await page.goto(BASE + "/start");
+  check(!(await page.isVisible("#logout-form")), `${lang}: the session outlived the idle sign-out`);
+  await page.context().close();
+}
+
 const browser = await chromium.launch({
   executablePath: CHROMIUM,
   args: ["--no-sandbox", "--disable-dev-shm-usage"],
 });
 try {
-  for (const lang of LANGS) {
+  if (process.env.PHASE === "idle") {
+    const who = { sv: "cecilia", en: "david" };
+    await Promise.all(LANGS.map((lang) => idle(browser, lang, who[lang]).catch((e) => fail(`${lang}: ${e.stack || e}`))));
+  }
+  for (const lang of process.env.PHASE === "idle" ? [] : LANGS) {
     try {
       await walk(browser, lang);
     } catch (e) {
@@ -353,7 +380,7 @@ try {
 } finally {
   await browser.close();
 }
-writeFileSync(join(SHOTS, "problems.txt"), problems.join("\n") + "\n");
+writeFileSync(join(SHOTS, `problems-${process.env.PHASE || "walk"}.txt`), problems.join("\n") + "\n");
 if (problems.length > 0) {
   console.error(`${problems.length} problem(s); screenshots in ${SHOTS}`);
   process.exit(1);
