@@ -294,6 +294,11 @@ fn a_demo_user_signs_in_with_an_oathtool_code_which_then_cannot_be_reused() {
         .mode()
         & 0o777;
     assert_eq!(mode, 0o600);
+    let qr = demo_dir.join("demo-qr").join("anna.svg");
+    let svg = std::fs::read_to_string(&qr).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("xmlns=\"http://www.w3.org/2000/svg\""));
+    let mode = std::fs::metadata(&qr).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "a QR code carries the user's secret");
     let field = |block: &str, key: &str| {
         block
             .lines()

@@ -121,6 +121,13 @@ async fn set_up(dir: &Path, members: u64) -> anyhow::Result<()> {
     let keyring = Keyring::load(&kek)?;
     let users = create_demo_users(&store, &keyring, &config).await?;
     write_private(&dir.join(USERS_FILE), &users_file(&users))?;
+    // A QR code per user to scan with an authenticator app (as private as the users file).
+    let qr = dir.join(QR_DIR);
+    create_private_dir(&qr)?;
+    for u in &users {
+        let svg = totp::qr_svg(&u.enrolled.otpauth_uri)?;
+        write_private(&qr.join(format!("{}.svg", u.username)), &svg)?;
+    }
     store.close().await;
     let tmp = dir.join(format!("{DEFAULT_FILE}.tmp"));
     std::fs::write(&tmp, text).context("cannot write the demo config")?;
@@ -173,6 +180,9 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
 
 /// The file the demo writes its users' credentials to (mode 0600, inside the demo dir).
 pub const USERS_FILE: &str = "demo-users.txt";
+
+/// The folder beside the users file with one QR code (SVG) per demo user.
+pub const QR_DIR: &str = "demo-qr";
 
 /// One user per role, staff and approvers in two districts.
 const DEMO_USERS: &[(&str, &str, &str)] = &[
@@ -266,8 +276,8 @@ fn users_file(users: &[DemoUser]) -> String {
         "# Registervakt demo users. Synthetic accounts for this demo only.\n\
          #\n\
          # Sign in at /login with a username and password, then a six-digit code from an\n\
-         # authenticator app: add the account by scanning the otpauth URI as a QR code (or type\n\
-         # the secret), or compute the code on the command line with\n\
+         # authenticator app: add the account by scanning demo-qr/USERNAME.svg (open it in a\n\
+         # browser) or typing the secret, or compute the code on the command line with\n\
          #     oathtool --totp -b SECRET\n\
          # Each code works once; wait for the next one to sign in again.\n\n",
     );
