@@ -36,40 +36,73 @@ pub async fn verify_observing(
     mut observe: impl FnMut(i64, &str),
 ) -> Result<VerifyReport, Error> {
     let mut rows = store.stream_audit_events();
-    let mut expected_seq: i64 = 1;
-    let mut prev_hash = chain::GENESIS.to_owned();
+    let mut chain = Verifier::new();
     while let Some(row) = rows.next().await {
         let row = row?;
-        if row.seq > expected_seq {
+        chain.push(&row)?;
+        observe(row.seq, &row.entry_hash);
+    }
+    Ok(chain.finish())
+}
+
+/// The chain check over entries in sequence order, one at a time (no store, no I/O): what
+/// [`verify`] runs over the log, and what the `audit_chain` fuzz target feeds arbitrary rows.
+/// Must never panic, whatever the rows hold.
+#[derive(Debug, Clone)]
+pub struct Verifier {
+    expected_seq: i64,
+    prev_hash: String,
+}
+
+impl Default for Verifier {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Verifier {
+    pub fn new() -> Verifier {
+        Verifier {
+            expected_seq: 1,
+            prev_hash: chain::GENESIS.to_owned(),
+        }
+    }
+
+    /// Checks the next entry; the first bad one is named and ends the walk.
+    pub fn push(&mut self, row: &store::audit::AuditRow) -> Result<(), Error> {
+        if row.seq > self.expected_seq {
             return Err(Error::BadEntry {
-                seq: expected_seq,
+                seq: self.expected_seq,
                 problem: "it is missing (deleted), or the entries after it were renumbered",
             });
         }
-        if row.seq < expected_seq {
+        if row.seq < self.expected_seq {
             return Err(Error::BadEntry {
                 seq: row.seq,
                 problem: "its sequence number is out of order (inserted or reordered)",
             });
         }
-        if row.prev_hash != prev_hash {
+        if row.prev_hash != self.prev_hash {
             return Err(Error::BadEntry {
                 seq: row.seq,
                 problem: "it does not link to the entry before it (inserted, removed or swapped)",
             });
         }
-        if chain::entry_hash(&row) != row.entry_hash {
+        if chain::entry_hash(row) != row.entry_hash {
             return Err(Error::BadEntry {
                 seq: row.seq,
                 problem: "its contents were changed after it was written (hash mismatch)",
             });
         }
-        observe(row.seq, &row.entry_hash);
-        prev_hash = row.entry_hash;
-        expected_seq += 1;
+        self.prev_hash.clone_from(&row.entry_hash);
+        self.expected_seq = self.expected_seq.saturating_add(1);
+        Ok(())
     }
-    Ok(VerifyReport {
-        entries: (expected_seq - 1) as u64,
-        head_hash: prev_hash,
-    })
+
+    pub fn finish(self) -> VerifyReport {
+        VerifyReport {
+            entries: u64::try_from(self.expected_seq - 1).unwrap_or(0),
+            head_hash: self.prev_hash,
+        }
+    }
 }
