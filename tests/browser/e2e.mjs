@@ -91,8 +91,20 @@ async function freshCode(username) {
 
 // --- pages, accessibility and screenshots ---
 
+// What the suite saw that must never be stored or logged in plaintext (tests/browser.rs
+// scans the broker's log and data dir for it afterwards): session cookies, invitation tokens.
+const seen = { cookies: new Set(), tokens: new Set(), downloads: [] };
+async function remember(page) {
+  for (const c of await page.context().cookies()) {
+    if (c.value.length >= 16) {
+      seen.cookies.add(c.value);
+    }
+  }
+}
+
 let shot = 0;
 async function look(page, lang, name) {
+  await remember(page);
   shot += 1;
   const file = join(SHOTS, `${lang}-${String(shot).padStart(2, "0")}-${name}.png`);
   await page.screenshot({ path: file, fullPage: true });
@@ -209,6 +221,7 @@ async function download(page, format, username) {
   ]);
   const path = join(DOWNLOADS, `${Date.now()}-${file.suggestedFilename()}`);
   await file.saveAs(path);
+  seen.downloads.push(path);
   // A download with a code renews the session: the page reloads itself for the new token.
   await page.waitForTimeout(2500);
   await page.reload();
@@ -295,7 +308,10 @@ async function walk(browser, lang) {
   await elin.fill("#new-display-name", "Ny Kollega");
   await elin.fill("#new-role", "staff:Uppsala");
   await Promise.all([elin.waitForLoadState("load"), elin.click("#new-user button[type=submit]")]);
-  check((await elin.content()).includes("/invite/"), `${lang}: adding a user showed no invitation link`);
+  const invitation = (await elin.content()).match(/\/invite\/([A-Za-z0-9_-]{16,})/);
+  if (check(invitation, `${lang}: adding a user showed no invitation link`)) {
+    seen.tokens.add(invitation[1]);
+  }
   await look(elin, lang, "admin-user-added");
   const toml = await elin.inputValue("#purposes");
   // One fewer member per extract for the first purpose (each run lowers it by one).
@@ -381,6 +397,10 @@ try {
   await browser.close();
 }
 writeFileSync(join(SHOTS, `problems-${process.env.PHASE || "walk"}.txt`), problems.join("\n") + "\n");
+writeFileSync(
+  join(SHOTS, `seen-${process.env.PHASE || "walk"}.json`),
+  JSON.stringify({ cookies: [...seen.cookies], tokens: [...seen.tokens], downloads: seen.downloads }),
+);
 if (problems.length > 0) {
   console.error(`${problems.length} problem(s); screenshots in ${SHOTS}`);
   process.exit(1);
