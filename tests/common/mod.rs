@@ -101,6 +101,9 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub dir: TestDir,
     pub client: reqwest::Client,
+    /// The running broker's state (its own pools, keyring and policy source), for the few
+    /// tests that call a library function the broker runs on its own, such as a sweep.
+    pub state: app::AppState,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<Result<(), app::Error>>>,
 }
@@ -236,13 +239,20 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_in(dir: TestDir) -> TestApp {
+    app::init_store(&dir.config()).await.unwrap().close().await;
+    serve_in(dir).await
+}
+
+/// Starts a broker on a store that is already initialised (another broker's, say), as
+/// `registervakt serve` does: no migration, no `store.init`.
+pub async fn serve_in(dir: TestDir) -> TestApp {
     let config = dir.config();
-    app::init_store(&config).await.unwrap().close().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let application = Application::build_with_listener(config, listener)
         .await
         .unwrap();
     let addr = application.local_addr().unwrap();
+    let state = application.state().clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let handle = tokio::spawn(application.run_until_stopped(async move {
         let _ = rx.await;
@@ -255,6 +265,7 @@ pub async fn spawn_app_in(dir: TestDir) -> TestApp {
         addr,
         dir,
         client,
+        state,
         stop: Some(tx),
         handle: Some(handle),
     }
