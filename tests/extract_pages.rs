@@ -372,7 +372,7 @@ async fn a_bad_request_form_comes_back_with_the_reason_and_what_was_typed() {
     let res = post_form(&app, "/extracts", &cookie, &form).await;
     assert_eq!(res.status(), 422);
     let html = res.text().await.unwrap();
-    assert!(html.contains("class=\"error\"") && html.contains("acknowledgement"));
+    assert!(html.contains("class=\"error\"") && html.contains("godkänna ändamålets villkor"));
     assert!(html.contains(JUSTIFICATION), "the justification is kept");
 
     for (key, value) in [
