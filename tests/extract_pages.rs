@@ -330,10 +330,13 @@ async fn another_users_extract_page_is_the_404_page() {
     let (status, html) = page(&app, &format!("/extracts/{id}"), &karl).await;
     assert_eq!(status, 404);
     assert!(html.contains("Sidan finns inte"));
-    let (status, missing) = page(&app, &format!("/extracts/{}", "0".repeat(32)), &karl).await;
+    let missing_id = "0".repeat(32);
+    let (status, missing) = page(&app, &format!("/extracts/{missing_id}"), &karl).await;
+    // The frame's language switch returns to the address asked for, so that differs; nothing
+    // else may.
     assert_eq!(
         (status, missing),
-        (404, html),
+        (404, html.replace(&id, &missing_id)),
         "the same page as for a missing one (C2)"
     );
     let (_, own) = page(&app, "/extracts/new", &karl).await;
@@ -369,7 +372,7 @@ async fn a_bad_request_form_comes_back_with_the_reason_and_what_was_typed() {
     let res = post_form(&app, "/extracts", &cookie, &form).await;
     assert_eq!(res.status(), 422);
     let html = res.text().await.unwrap();
-    assert!(html.contains("class=\"error\"") && html.contains("acknowledgement"));
+    assert!(html.contains("class=\"error\"") && html.contains("godkänna ändamålets villkor"));
     assert!(html.contains(JUSTIFICATION), "the justification is kept");
 
     for (key, value) in [

@@ -10,6 +10,7 @@ mod common;
 use common::extracts::{audit_actions, body, download, live_extract, raw, request, wait_settled};
 use common::pages::{csrf, page, post_form};
 use common::{TestApp, TestDir, code_now, prepare, session_cookie, spawn_app, spawn_app_in};
+use registervakt::web::i18n::{Lang, number};
 use serde_json::json;
 use sqlx::Executor as _;
 use time::macros::format_description;
@@ -248,7 +249,12 @@ async fn a_flag_is_acknowledged_from_the_page_with_a_code_and_then_shows_its_com
     let form = [("csrf", token.as_str()), ("comment", "igen")];
     let res = post_form(&app, &ack, &fresh, &form).await;
     assert_eq!(res.status(), 409);
-    assert!(res.text().await.unwrap().contains("already acknowledged"));
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("Flaggan är redan kvitterad")
+    );
     let (_, queue) = page(&app, "/approvals", &fresh).await;
     assert!(!queue.contains("att följa upp"), "{queue}");
     app.stop().await;
@@ -401,7 +407,12 @@ async fn the_printable_article_30_record_lists_every_shipped_purpose() {
             "{}",
             purpose.id.as_str()
         );
-        assert!(html.contains(&format!("högst {} minuter", purpose.max_lifetime_minutes)));
+        // Numbers are grouped as Swedish writes them (10 080, with a no-break space).
+        let minutes = number(Lang::Sv, i64::from(purpose.max_lifetime_minutes));
+        assert!(
+            html.contains(&format!("högst {minutes} minuter")),
+            "{minutes}"
+        );
     }
     assert!(
         html.contains("class=\"no-print\""),

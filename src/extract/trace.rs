@@ -386,7 +386,7 @@ fn longest_rising_run(values: impl Iterator<Item = i64>) -> usize {
 
 /// About how many of `n` rows stand in order by chance (2·√n, the expected longest rising run
 /// of a random order; Vershik–Kerov), at most `n`.
-fn chance_in_order(n: usize) -> usize {
+pub fn chance_in_order(n: usize) -> usize {
     ((2.0 * (n as f64).sqrt()).round() as usize).min(n)
 }
 

@@ -14,6 +14,9 @@ use time::OffsetDateTime;
 
 use super::auth_pages::refusal;
 use super::error::ApiError;
+use super::frame;
+use super::i18n::{Lang, text, text_with};
+use super::labels::{self, pick};
 use super::session::{SignedIn, check_csrf};
 use crate::app::AppState;
 use crate::audit::Actor;
@@ -48,16 +51,26 @@ async fn page(
     let (Ok(users), Ok(pending), Ok(current)) = (users, pending, current) else {
         return refusal(state, ApiError::Unavailable("admin page data".into()));
     };
+    let lang = frame::lang();
     let users: Vec<minijinja::Value> = users
         .into_iter()
         .map(|(u, roles)| {
-            let roles: Vec<String> = roles.iter().map(|r| format!("{}:{}", r.role, r.district)).collect();
-            context! { username => u.username, display_name => u.display_name, status => u.status, roles }
+            // Roles stay as ROLE:DISTRICT, the form the role fields below take.
+            let roles: Vec<String> = roles
+                .iter()
+                .map(|r| format!("{}:{}", r.role, r.district))
+                .collect();
+            let status = labels::user_status(lang, &u.status);
+            context! { username => u.username, display_name => u.display_name, status, roles }
         })
         .collect();
     let pending: Vec<minijinja::Value> = pending
         .into_iter()
-        .map(|c| context! { id => c.id, change => c.change, role => format!("{}:{}", c.role, c.district), user_id => c.user_id, requested_by => c.requested_by })
+        .map(|c| {
+            let change = change_label(lang, &c.change);
+            let role = format!("{}:{}", c.role, c.district);
+            context! { id => c.id, change, role, user_id => c.user_id, requested_by => c.requested_by }
+        })
         .collect();
     let purposes: Vec<minijinja::Value> = current
         .policy
@@ -65,7 +78,8 @@ async fn page(
         .iter()
         .map(|p| {
             let fields: Vec<&str> = p.allowed_fields.iter().map(|f| f.as_str()).collect();
-            context! { id => p.id.as_str(), name => p.name_sv, fields, max_rows => p.max_rows, max_lifetime => p.max_lifetime_minutes }
+            let name = pick(lang, &p.name_sv, &p.name_en);
+            context! { id => p.id.as_str(), name, fields, max_rows => p.max_rows, max_lifetime => p.max_lifetime_minutes }
         })
         .collect();
     let now = OffsetDateTime::now_utc().unix_timestamp();
@@ -97,6 +111,7 @@ async fn gate(
             ),
         ));
     }
+    let lang = frame::lang();
     if let Some(csrf) = csrf {
         check_csrf(&session, csrf).map_err(|e| refusal(state, e))?;
         let now = OffsetDateTime::now_utc().unix_timestamp();
@@ -106,7 +121,7 @@ async fn gate(
                 &session,
                 StatusCode::UNAUTHORIZED,
                 None,
-                Some(crate::auth::Error::StepUpRequired.to_string()),
+                Some(text(lang, "error.step_up_required")),
             )
             .await);
         }
@@ -179,34 +194,17 @@ pub async fn change_role(
         .await
     }
     .await;
+    let lang = frame::lang();
     match result {
         Ok(RoleChangeOutcome::Applied) => {
-            page(
-                &state,
-                &session,
-                StatusCode::OK,
-                Some("Rollen är ändrad. The role is changed.".into()),
-                None,
-            )
-            .await
+            let message = text(lang, "admin.role_changed");
+            page(&state, &session, StatusCode::OK, Some(message), None).await
         }
         Ok(RoleChangeOutcome::AwaitingSecondAdmin { .. }) => {
-            page(
-                &state,
-                &session,
-                StatusCode::ACCEPTED,
-                Some(
-                    "Ändringen väntar på en andra administratör. Awaiting a second administrator."
-                        .into(),
-                ),
-                None,
-            )
-            .await
+            let message = text(lang, "admin.role_awaiting");
+            page(&state, &session, StatusCode::ACCEPTED, Some(message), None).await
         }
-        Err(e) => {
-            let (status, _, message) = ApiError::from(e).parts();
-            page(&state, &session, status, None, Some(message)).await
-        }
+        Err(e) => refused(&state, &session, e.into(), lang).await,
     }
 }
 
@@ -265,10 +263,7 @@ pub async fn create_user(
             );
             page(&state, &session, StatusCode::CREATED, Some(message), None).await
         }
-        Err(e) => {
-            let (status, _, message) = ApiError::from(e).parts();
-            page(&state, &session, status, None, Some(message)).await
-        }
+        Err(e) => refused(&state, &session, e.into(), super::frame::lang()).await,
     }
 }
 
@@ -297,19 +292,10 @@ pub async fn confirm_role(
     .await
     {
         Ok(()) => {
-            page(
-                &state,
-                &session,
-                StatusCode::OK,
-                Some("Ändringen är bekräftad. The change is confirmed.".into()),
-                None,
-            )
-            .await
+            let message = text(frame::lang(), "admin.change_confirmed");
+            page(&state, &session, StatusCode::OK, Some(message), None).await
         }
-        Err(e) => {
-            let (status, _, message) = ApiError::from(e).parts();
-            page(&state, &session, status, None, Some(message)).await
-        }
+        Err(e) => refused(&state, &session, e.into(), frame::lang()).await,
     }
 }
 
@@ -342,15 +328,10 @@ pub async fn change_policy(
             .is_ok(),
         _ => false,
     };
+    let lang = frame::lang();
     if !allowed {
-        return page(
-            &state,
-            &session,
-            StatusCode::FORBIDDEN,
-            None,
-            Some("Only a party-wide administrator may change the policy.".into()),
-        )
-        .await;
+        let error = text(lang, "admin.policy_party_wide");
+        return page(&state, &session, StatusCode::FORBIDDEN, None, Some(error)).await;
     }
     let purposes = form.purposes.replace("\r\n", "\n");
     let actor = Actor::user(&session.user_id);
@@ -367,36 +348,53 @@ pub async fn change_policy(
         .await
     {
         Ok(v) => {
-            page(
-                &state,
-                &session,
-                StatusCode::OK,
-                Some(format!(
-                    "Version {v} gäller nu. Version {v} is now in force."
-                )),
-                None,
-            )
-            .await
+            let message = text_with(lang, "admin.policy_in_force", &[("version", v.to_string())]);
+            page(&state, &session, StatusCode::OK, Some(message), None).await
         }
+        // The checker's sentence names the line and field at fault: kept as it is.
         Err(ChangeError::Invalid(e)) => {
+            let error = Some(e.to_string());
             page(
                 &state,
                 &session,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 None,
-                Some(e.to_string()),
+                error,
             )
             .await
         }
-        Err(e) => {
+        Err(ChangeError::Comment) => {
+            let error = Some(text(lang, "admin.policy_comment"));
             page(
                 &state,
                 &session,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 None,
-                Some(e.to_string()),
+                error,
             )
             .await
         }
+        // Nothing was changed; the cause is logged by `refusal`, never shown.
+        Err(e @ (ChangeError::Audit(_) | ChangeError::Store(_))) => {
+            refusal(&state, ApiError::Unavailable(e.to_string()))
+        }
+    }
+}
+
+/// A refused change: the page again with the error's sentence in `lang` and its status; a
+/// server error is the error page.
+async fn refused(state: &AppState, session: &Session, error: ApiError, lang: Lang) -> Response {
+    let (status, _, message) = error.page_parts(lang);
+    if status.is_server_error() {
+        return refusal(state, error);
+    }
+    page(state, session, status, None, Some(message)).await
+}
+
+/// A pending role change's direction (`grant`, `revoke`) in words.
+fn change_label(lang: Lang, change: &str) -> String {
+    match change {
+        "grant" | "revoke" => text(lang, &format!("admin.{change}")),
+        other => other.to_owned(),
     }
 }

@@ -19,10 +19,11 @@ use time::OffsetDateTime;
 
 use super::audit_trace_api::{ScopeQuery, basis};
 use super::error::ApiError;
-use super::extract_pages::{
-    end_reason_label, field_label, purpose_name, render, signed_form, state_label, summary, when,
-};
+use super::extract_pages::{render, signed_form, summary, when};
 use super::extracts_wire::{extract_response, rfc3339};
+use super::frame;
+use super::i18n::{Lang, number, text, text_with};
+use super::labels;
 use super::policy_api::principal;
 use super::session::{SignedIn, check_csrf};
 use crate::app::AppState;
@@ -32,6 +33,7 @@ use crate::extract::lifecycle;
 use crate::extract::review::{self, Described};
 use crate::extract::trace;
 use crate::policy::Policy;
+use crate::register::Field;
 use crate::web::auth_pages::refusal;
 
 fn session_of(
@@ -45,11 +47,12 @@ pub async fn audit_page(
     State(state): State<AppState>,
     session: Result<SignedIn, ApiError>,
 ) -> Response {
+    let lang = frame::lang();
     let result = async {
         let session = session_of(session)?;
         let who = principal(&state, &session).await?;
         let scope = match review::audit_scope(&state, &who).await {
-            Ok(None) => Some("hela partiet".to_owned()),
+            Ok(None) => Some(text(lang, "roles.everywhere")),
             Ok(Some(d)) => Some(d.join(", ")),
             Err(crate::extract::Error::Denied { .. }) => None,
             Err(e) => return Err(ApiError::from(e)),
@@ -72,10 +75,15 @@ pub struct MemberForm {
     staff_names: Option<String>,
 }
 
-fn disclosure_item(policy: &Policy, d: &Described, with_names: bool) -> minijinja::Value {
+fn disclosure_item(
+    lang: Lang,
+    policy: &Policy,
+    d: &Described,
+    with_names: bool,
+) -> minijinja::Value {
     let row = &d.row;
-    let fields: Vec<&str> = crate::extract::request::Request::from_json(&row.request)
-        .map(|r| r.fields.iter().map(|f| field_label(f.as_str())).collect())
+    let fields: Vec<String> = crate::extract::request::Request::from_json(&row.request)
+        .map(|r| field_labels(lang, &r.fields))
         .unwrap_or_default();
     let approvers: Vec<&str> = d
         .verdicts
@@ -84,13 +92,17 @@ fn disclosure_item(policy: &Policy, d: &Described, with_names: bool) -> minijinj
         .map(|v| v.approver.as_str())
         .collect();
     let shredded = row.state == "shredded";
+    let at = |t: Option<i64>| t.map(rfc3339);
+    let shown = |t: &Option<String>| t.as_deref().map(|t| when(lang, t));
+    let (released_at, ended_at) = (at(row.live_at), at(row.ended_at.filter(|_| shredded)));
     context! {
-        id => row.id, purpose => purpose_name(policy, &row.purpose), district => row.district,
-        released => row.live_at.map(|t| when(&rfc3339(t))), fields,
-        downloads => row.downloads, state_label => state_label(&row.state),
-        shredded => shredded.then(|| row.ended_at.map(|t| when(&rfc3339(t)))).flatten(),
-        end_reason => row.end_reason.as_deref().filter(|_| shredded).map(end_reason_label),
-        attested => row.attested_at.map(|t| when(&rfc3339(t))),
+        id => row.id, purpose => labels::purpose_name(lang, policy, &row.purpose),
+        district => row.district, released => shown(&released_at), released_at, fields,
+        downloads => row.downloads, state_label => labels::state(lang, &row.state),
+        shredded => shown(&ended_at), shredded_at => ended_at,
+        end_reason => row.end_reason.as_deref().filter(|_| shredded)
+            .map(|r| labels::end_reason(lang, r)),
+        attested => shown(&at(row.attested_at)),
         requester => with_names.then(|| d.requester.clone()),
         approvers => with_names.then(|| approvers.join(", ")),
     }
@@ -103,6 +115,7 @@ pub async fn member_report_page(
     session: Result<SignedIn, ApiError>,
     form: Result<Form<MemberForm>, FormRejection>,
 ) -> Response {
+    let lang = frame::lang();
     let result = async {
         let (session, form) = signed_form(session, form, |f| &f.csrf)?;
         let who = principal(&state, &session).await?;
@@ -113,11 +126,14 @@ pub async fn member_report_page(
         let policy = lifecycle::policy_now(&state).await?;
         let items: Vec<_> = found
             .iter()
-            .map(|d| disclosure_item(&policy, d, with_names))
+            .map(|d| disclosure_item(lang, &policy, d, with_names))
             .collect();
+        let made_at = rfc3339(now.unix_timestamp());
         Ok::<_, ApiError>(context! {
+            // The frame shows its member-data warning on this page.
+            member_data => true,
             member_id => form.member_id.trim(), member_ref => member.to_string(), items,
-            with_names, made => when(&rfc3339(now.unix_timestamp())),
+            with_names, made => when(lang, &made_at), made_at,
         })
     }
     .await;
@@ -127,14 +143,17 @@ pub async fn member_report_page(
     }
 }
 
+/// The trace form's upload that cannot be read (a page-only code: the API takes a raw body).
+fn unreadable_upload() -> ApiError {
+    ApiError::BadRequest(
+        "invalid_upload",
+        "The upload could not be read; choose the file again.".into(),
+    )
+}
+
 /// The leaked file and the form's CSRF token, from a multipart upload.
 async fn read_upload(mut multipart: Multipart) -> Result<(String, Vec<u8>), ApiError> {
-    let unreadable = || {
-        ApiError::BadRequest(
-            "invalid_form",
-            "The upload could not be read; choose the file again.".into(),
-        )
-    };
+    let unreadable = unreadable_upload;
     let mut csrf = String::new();
     let mut file = Vec::new();
     while let Some(field) = multipart.next_field().await.map_err(|_| unreadable())? {
@@ -153,16 +172,16 @@ pub async fn trace_page(
     session: Result<SignedIn, ApiError>,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Response {
+    let lang = frame::lang();
     let result = async {
         let session = session_of(session)?;
-        let multipart = multipart
-            .map_err(|_| ApiError::BadRequest("invalid_form", "Choose a file to trace.".into()))?;
+        let multipart = multipart.map_err(|_| unreadable_upload())?;
         let (csrf, file) = read_upload(multipart).await?;
         check_csrf(&session, &csrf)?;
         if file.is_empty() {
             return Err(ApiError::BadRequest(
                 "invalid_input",
-                "Choose the leaked CSV or XLSX file to trace.".into(),
+                text(lang, "audit_trace.no_file"),
             ));
         }
         let who = principal(&state, &session).await?;
@@ -173,20 +192,17 @@ pub async fn trace_page(
             .iter()
             .map(|c| {
                 context! {
-                    extract => summary(&extract_response(&c.described), &policy),
-                    coverage => format!("{:.0}", c.coverage * 100.0),
-                    order => format!("{:.0}", c.order * 100.0),
-                    evidence => c.evidence,
+                    extract => summary(lang, &extract_response(&c.described), &policy),
+                    coverage => percent(lang, c.coverage),
+                    order => percent(lang, c.order),
+                    evidence => evidence(lang, c, traced.rows, &traced.columns),
                 }
             })
             .collect();
-        let columns: Vec<&str> = traced
-            .columns
-            .iter()
-            .map(|f| field_label(f.as_str()))
-            .collect();
         Ok::<_, ApiError>(context! {
-            sha256 => traced.file_sha256, rows => traced.rows, columns,
+            member_data => true,
+            sha256 => traced.file_sha256, rows => traced.rows,
+            columns => field_labels(lang, &traced.columns),
             by_member => traced.key == trace::KeyKind::MemberId,
             confidence => traced.confidence.as_str(),
             sharing => traced.extracts_sharing_rows, candidates,
@@ -206,12 +222,14 @@ pub async fn scope_page(
     session: Result<SignedIn, ApiError>,
     query: Result<Query<ScopeQuery>, QueryRejection>,
 ) -> Response {
+    let lang = frame::lang();
     let result = async {
         let session = session_of(session)?;
-        let Query(query) = query.map_err(|_| {
-            ApiError::BadRequest("invalid_input", "The form could not be read.".into())
-        })?;
-        let basis: Basis = basis(&query)?;
+        // The form's own sentence: the API's names query parameters the page does not show.
+        let unclear = || ApiError::BadRequest("invalid_input", text(lang, "audit_scope.bad_basis"));
+        let Query(query) = query.map_err(|_| unclear())?;
+        let basis: Basis = basis(&query).map_err(|_| unclear())?;
+        let heading = basis_words(lang, &basis);
         let who = principal(&state, &session).await?;
         let scope = breach::scope(&state, &who, basis, OffsetDateTime::now_utc()).await?;
         let policy = lifecycle::policy_now(&state).await?;
@@ -219,8 +237,8 @@ pub async fn scope_page(
             .categories
             .iter()
             .map(|(c, fields)| {
-                let fields: Vec<&str> = fields.iter().map(|f| field_label(f.as_str())).collect();
-                context! { name => breach::category_name(*c), fields }
+                let name = labels::category(lang, c.as_str());
+                context! { name, fields => field_labels(lang, fields) }
             })
             .collect();
         let extracts: Vec<_> = scope
@@ -228,7 +246,7 @@ pub async fn scope_page(
             .iter()
             .map(|h| {
                 context! {
-                    extract => summary(&extract_response(&h.described), &policy),
+                    extract => summary(lang, &extract_response(&h.described), &policy),
                     members => h.members,
                 }
             })
@@ -237,14 +255,15 @@ pub async fn scope_page(
             .releases
             .iter()
             .map(|r| {
+                let at = rfc3339(r.at);
                 context! {
-                    at => when(&rfc3339(r.at)), format => r.format, username => r.username,
-                    address => r.address, extract_id => r.extract_id,
+                    at => when(lang, &at), at_rfc3339 => at, format => r.format,
+                    username => r.username, address => r.address, extract_id => r.extract_id,
                 }
             })
             .collect();
         Ok::<_, ApiError>(context! {
-            basis => scope.basis, members => scope.members, categories, extracts, releases,
+            basis => heading, members => scope.members, categories, extracts, releases,
             still_live => scope.still_live,
         })
     }
@@ -262,6 +281,7 @@ pub async fn story_page(
     session: Result<SignedIn, ApiError>,
     Path(id): Path<String>,
 ) -> Response {
+    let lang = frame::lang();
     let result = async {
         let session = session_of(session)?;
         let id = ExtractId::parse(&id)?;
@@ -275,13 +295,14 @@ pub async fn story_page(
                 Some(id) => review::username(&state.store, id).await?,
                 None => e.actor.clone(),
             };
+            let at = rfc3339(e.occurred_at / 1000);
             events.push(context! {
-                seq => e.seq, at => when(&rfc3339(e.occurred_at / 1000)), actor,
+                seq => e.seq, at => when(lang, &at), at_rfc3339 => at, actor,
                 action => e.action, outcome => e.outcome, details => e.details,
             });
         }
         Ok::<_, ApiError>(context! {
-            extract => summary(&extract_response(&story.described), &policy),
+            extract => summary(lang, &extract_response(&story.described), &policy),
             members => story.members, events,
         })
     }
@@ -290,4 +311,93 @@ pub async fn story_page(
         Ok(ctx) => render(&state, StatusCode::OK, "audit_story.html", ctx),
         Err(e) => refusal(&state, e),
     }
+}
+
+/// Field names as the page shows them.
+fn field_labels(lang: Lang, fields: &[Field]) -> Vec<String> {
+    fields
+        .iter()
+        .map(|f| labels::field(lang, f.as_str()))
+        .collect()
+}
+
+/// A share (0–1) as a whole percentage, written as the language writes it.
+fn percent(lang: Lang, share: f64) -> String {
+    // A share is within 0–1 (and `as` saturates), so the cast loses nothing.
+    let n = (share * 100.0).round() as i64;
+    text_with(lang, "audit_trace.percent", &[("n", number(lang, n))])
+}
+
+/// What the breach scope starts from, in words for the report's heading.
+fn basis_words(lang: Lang, basis: &Basis) -> String {
+    match basis {
+        Basis::Extract(id) => {
+            text_with(lang, "audit_scope.basis_extract", &[("id", id.to_string())])
+        }
+        Basis::Account { username, from, to } => text_with(
+            lang,
+            "audit_scope.basis_account",
+            &[
+                ("user", username.clone()),
+                ("from", super::i18n::datetime(lang, *from)),
+                ("to", super::i18n::datetime(lang, *to)),
+            ],
+        ),
+        Basis::File(_) => text(lang, "audit_scope.basis_file"),
+    }
+}
+
+/// Why a candidate extract fits the leaked file, in sentences an auditor can put in a report
+/// (the trace's own evidence, told in the page's language).
+fn evidence(lang: Lang, c: &trace::Candidate, rows: usize, columns: &[Field]) -> Vec<String> {
+    let n = |v: usize| number(lang, i64::try_from(v).unwrap_or(i64::MAX));
+    let fields = crate::extract::request::Request::from_json(&c.described.row.request)
+        .map(|r| field_labels(lang, &r.fields).join(", "))
+        .unwrap_or_default();
+    let mut out = vec![
+        text_with(
+            lang,
+            "audit_trace.evidence_matched",
+            &[
+                ("matched", n(c.matched)),
+                ("rows", n(rows)),
+                ("percent", percent(lang, c.coverage)),
+            ],
+        ),
+        text_with(
+            lang,
+            "audit_trace.evidence_order",
+            &[
+                ("in_order", n(c.in_order)),
+                ("matched", n(c.matched)),
+                ("chance", n(trace::chance_in_order(c.matched))),
+            ],
+        ),
+    ];
+    let missing = c.extract_rows - i64::try_from(c.matched).unwrap_or(i64::MAX);
+    if missing > 0 {
+        out.push(text_with(
+            lang,
+            "audit_trace.evidence_missing",
+            &[
+                ("held", number(lang, c.extract_rows)),
+                ("missing", number(lang, missing)),
+            ],
+        ));
+    }
+    if c.same_columns {
+        out.push(text_with(
+            lang,
+            "audit_trace.evidence_same_columns",
+            &[("fields", fields)],
+        ));
+    } else {
+        let columns = field_labels(lang, columns).join(", ");
+        out.push(text_with(
+            lang,
+            "audit_trace.evidence_other_columns",
+            &[("columns", columns), ("fields", fields)],
+        ));
+    }
+    out
 }

@@ -1,6 +1,7 @@
 //! Sign-in pages: `/login`, `/login/code`, `/login/recovery`, `/enrol`, `/logout`,
 //! `/account`, `/invite`. Forms post back to the same page; an error re-renders the form
-//! with a sentence and the matching status. Forms behind a session carry its CSRF token.
+//! with a sentence in the page's language and the matching status. Forms behind a session
+//! carry its CSRF token.
 
 use axum::Form;
 use axum::extract::rejection::FormRejection;
@@ -13,6 +14,8 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 
 use super::error::ApiError;
+use super::frame;
+use super::i18n::{Lang, text};
 use super::session::{AnyStage, ClientAddr, SignedIn, check_csrf, clear_cookie, session_cookie};
 use crate::app::AppState;
 use crate::auth::session::{NewSession, Stage};
@@ -28,14 +31,40 @@ fn render(state: &AppState, status: StatusCode, name: &str, ctx: minijinja::Valu
     res
 }
 
-/// A refusal shown as a page, e.g. "sign in first" with a link to `/login`.
+/// A refusal shown as a page in the page's language, with the error's status: "sign in
+/// first" with a link to `/login` for a 401, the error page for anything else. A server
+/// error says only that nothing was released (its cause is logged here, never shown).
 pub(crate) fn refusal(state: &AppState, error: ApiError) -> Response {
-    let (status, _, message) = error.parts();
+    let lang = frame::lang();
+    let (status, _, message) = error.page_parts(lang);
     if status.is_server_error() {
-        return error.into_response();
+        tracing::error!(cause = %error, "page request failed");
     }
-    let ctx = context! { title => "Registervakt", text => message, link => "/login", link_text => "Logga in · Sign in" };
-    render(state, status, "message.html", ctx)
+    let ctx = if status == StatusCode::UNAUTHORIZED {
+        context! {
+            title => text(lang, "error.sign_in_title"), text => message,
+            link => "/login", link_text => text(lang, "error.sign_in"),
+        }
+    } else {
+        let title = if status.is_server_error() {
+            "error.title"
+        } else {
+            "error.refused"
+        };
+        context! { title => text(lang, title), text => message, status => status.as_u16() }
+    };
+    let template = if status == StatusCode::UNAUTHORIZED {
+        "message.html"
+    } else {
+        "error.html"
+    };
+    render(state, status, template, ctx)
+}
+
+/// An error's status and the sentence a form shows for it, in `lang`.
+fn form_error(error: impl Into<ApiError>, lang: Lang) -> (StatusCode, String) {
+    let (status, _, message) = error.into().page_parts(lang);
+    (status, message)
 }
 
 fn redirect_with_session(state: &AppState, to: &str, new: &NewSession) -> Response {
@@ -115,7 +144,7 @@ pub async fn login_submit(
     {
         Ok(new) => redirect_with_session(&state, after_password(new.stage), &new),
         Err(e) => {
-            let (status, _, message) = ApiError::from(e).parts();
+            let (status, message) = form_error(e, frame::lang());
             let ctx = context! { error => message, username => form.username.chars().take(64).collect::<String>() };
             render(&state, status, "login.html", ctx)
         }
@@ -205,8 +234,8 @@ pub async fn code_submit(
     match result {
         Ok(new) => redirect_with_session(&state, "/start", &new),
         Err(e) => {
-            let (status, _, message) = ApiError::from(e).parts();
-            code_page(&state, &session.csrf_token, false, Some((status, message)))
+            let error = form_error(e, frame::lang());
+            code_page(&state, &session.csrf_token, false, Some(error))
         }
     }
 }
@@ -233,8 +262,8 @@ pub async fn recovery_submit(
     {
         Ok(new) => redirect_with_session(&state, "/start", &new),
         Err(e) => {
-            let (status, _, message) = ApiError::from(e).parts();
-            code_page(&state, &session.csrf_token, true, Some((status, message)))
+            let error = form_error(e, frame::lang());
+            code_page(&state, &session.csrf_token, true, Some(error))
         }
     }
 }
@@ -356,9 +385,13 @@ pub async fn account_page(
         .await;
     match (roles, left) {
         (Ok(roles), Ok(left)) => {
-            let roles: Vec<String> = roles
+            let lang = frame::lang();
+            let roles: Vec<minijinja::Value> = roles
                 .into_iter()
-                .map(|r| format!("{}:{}", r.role, r.district))
+                .map(|r| {
+                    let code = format!("{}:{}", r.role, r.district);
+                    context! { label => super::labels::role(lang, &r.role), code }
+                })
                 .collect();
             let ctx = context! { display_name => session.display_name, username => session.username, roles, recovery_left => left, csrf => session.csrf_token };
             render(&state, StatusCode::OK, "account.html", ctx)
@@ -385,9 +418,10 @@ pub async fn invite_submit(
     State(state): State<AppState>,
     Form(form): Form<InviteForm>,
 ) -> Response {
+    let lang = frame::lang();
     let token = form.token.expose_secret().to_owned();
     if form.password.expose_secret() != form.password_again.expose_secret() {
-        let ctx = context! { token, error => "Lösenorden är inte lika. The passwords differ." };
+        let ctx = context! { token, error => text(lang, "invite.differ") };
         return render(&state, StatusCode::UNPROCESSABLE_ENTITY, "invite.html", ctx);
     }
     match accounts::accept_invitation(
@@ -399,11 +433,14 @@ pub async fn invite_submit(
     .await
     {
         Ok(_) => {
-            let ctx = context! { title => "Lösenordet är sparat", text => "Logga in och koppla din autentiseringsapp. Password saved: sign in and set up your authenticator app.", link => "/login", link_text => "Logga in · Sign in" };
+            let ctx = context! {
+                title => text(lang, "invite.saved_title"), text => text(lang, "invite.saved_text"),
+                link => "/login", link_text => text(lang, "error.sign_in"),
+            };
             render(&state, StatusCode::OK, "message.html", ctx)
         }
         Err(e) => {
-            let (status, _, message) = ApiError::from(e).parts();
+            let (status, message) = form_error(e, lang);
             render(
                 &state,
                 status,

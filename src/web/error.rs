@@ -79,6 +79,15 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// [`parts`](Self::parts) for a page in `lang`: the message becomes the catalogue's
+    /// sentence when the code has a fixed meaning (see [`super::i18n::error_text`]).
+    pub(crate) fn page_parts(&self, lang: super::i18n::Lang) -> (StatusCode, &'static str, String) {
+        let (status, code, message) = self.parts();
+        (status, code, super::i18n::error_text(lang, code, &message))
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, error, message) = self.parts();

@@ -20,7 +20,6 @@ mod show;
 pub use act::{approve_extract, attest_extract_deleted, deny_extract, finish_extract};
 pub use approvals::approvals_page;
 pub use new::{create_extract, list_extracts_page, new_extract_page};
-pub(super) use show::STEP_UP_SENTENCE;
 pub use show::{download_extract, show_extract_page, view_extract};
 
 use axum::Form;
@@ -33,12 +32,14 @@ use time::OffsetDateTime;
 
 use super::error::ApiError;
 use super::extracts_wire::ExtractResponse;
+use super::i18n::{self, Lang};
+use super::labels;
 use super::session::{SignedIn, check_csrf, session_cookie};
 use crate::app::AppState;
 use crate::auth::session::{self, Session};
 use crate::auth::signin::{self, Client};
 use crate::auth::totp;
-use crate::policy::{Policy, PurposeId};
+use crate::policy::Policy;
 
 /// Renders a template with a status; rendering failures become the generic 500 page.
 pub(crate) fn render(
@@ -142,91 +143,33 @@ pub(super) fn see_other(to: &str) -> Response {
     axum::response::IntoResponse::into_response(axum::response::Redirect::to(to))
 }
 
-/// Swedish words for an extract's state.
-pub(super) fn state_label(state: &str) -> &'static str {
-    match state {
-        "pending" => "Väntar på beslut",
-        "denied" => "Avslagen",
-        "lapsed" => "Förfallen",
-        "building" => "Förbereds",
-        "live" => "Klar att hämta",
-        "shredded" => "Raderad",
-        "failed" => "Misslyckades",
-        _ => "Okänt",
-    }
-}
-
-/// Swedish words for why an extract ended.
-pub(super) fn end_reason_label(reason: &str) -> &'static str {
-    match reason {
-        "expired" => "tiden gick ut",
-        "download_limit" => "alla nedladdningar är gjorda",
-        "done" => "du sa att du är klar",
-        "revoked" => "säkerhetsansvarig drog tillbaka utdraget",
-        "frozen" => "utdrag är frysta (incident)",
-        "denied_by_approver" => "säkerhetsansvarig avslog",
-        "not_decided_in_time" => "ingen beslutade i tid",
-        _ => "",
-    }
-}
-
-/// Swedish labels for the register's field names (the file's columns keep the stable names).
-pub(super) fn field_label(name: &str) -> &'static str {
-    match name {
-        "member_id" => "Medlemsnummer",
-        "first_name" => "Förnamn",
-        "last_name" => "Efternamn",
-        "email" => "E-post",
-        "phone" => "Telefon",
-        "street_address" => "Gatuadress",
-        "postal_code" => "Postnummer",
-        "city" => "Ort",
-        "birth_date" => "Födelsedatum",
-        "personal_number" => "Personnummer",
-        "district" => "Distrikt",
-        "local_branch" => "Lokalavdelning",
-        "membership_status" => "Medlemsstatus",
-        "joined_on" => "Medlem sedan",
-        "consent_email" => "Samtycke e-post",
-        "consent_phone" => "Samtycke telefon",
-        "consent_sms" => "Samtycke sms",
-        "consent_post" => "Samtycke post",
-        "protected_identity" => "Skyddad identitet",
-        _ => "",
-    }
-}
-
-/// The purpose's Swedish name, or its id when the catalogue no longer has it.
-pub(super) fn purpose_name(policy: &Policy, id: &str) -> String {
-    PurposeId::parse(id)
-        .ok()
-        .and_then(|id| policy.purpose(&id).map(|p| p.name_sv.clone()))
-        .unwrap_or_else(|| id.to_owned())
-}
-
-/// One extract's metadata as the list templates show it (never its data).
-pub(crate) fn summary(e: &ExtractResponse, policy: &Policy) -> minijinja::Value {
+/// One extract's metadata as the list templates show it (never its data), in `lang`. Times
+/// come twice: as words (`created`) and as RFC 3339 (`created_at`) for `<time datetime>` and
+/// the countdowns.
+pub(crate) fn summary(lang: Lang, e: &ExtractResponse, policy: &Policy) -> minijinja::Value {
     let history: Vec<_> = e
         .requester_history
         .iter()
         .map(|h| {
             context! {
-                id => h.id, purpose => purpose_name(policy, &h.purpose), district => h.district,
-                state => h.state, state_label => state_label(&h.state), created => when(&h.created_at),
+                id => h.id, purpose => labels::purpose_name(lang, policy, &h.purpose),
+                district => h.district, state => h.state,
+                state_label => labels::state(lang, &h.state),
+                created => when(lang, &h.created_at), created_at => h.created_at,
                 row_count => h.row_count,
             }
         })
         .collect();
-    let fields: Vec<&str> = e.fields.iter().map(|f| field_label(f)).collect();
+    let fields: Vec<String> = e.fields.iter().map(|f| labels::field(lang, f)).collect();
     context! {
-        id => e.id, state => e.state, state_label => state_label(&e.state),
-        purpose => purpose_name(policy, &e.purpose), district => e.district,
+        id => e.id, state => e.state, state_label => labels::state(lang, &e.state),
+        purpose => labels::purpose_name(lang, policy, &e.purpose), district => e.district,
         requester => e.requester, fields, estimated_rows => e.estimated_rows,
-        row_count => e.row_count, created => when(&e.created_at),
-        pending_until => e.pending_until, pending_until_text => when(&e.pending_until),
-        expires_at => e.expires_at, expires => e.expires_at.as_deref().map(when),
-        ended => e.ended_at.as_deref().map(when),
-        end_reason => e.end_reason.as_deref().map(end_reason_label),
+        row_count => e.row_count, created => when(lang, &e.created_at), created_at => e.created_at,
+        pending_until => e.pending_until, pending_until_text => when(lang, &e.pending_until),
+        expires_at => e.expires_at, expires => e.expires_at.as_deref().map(|t| when(lang, t)),
+        ended_at => e.ended_at, ended => e.ended_at.as_deref().map(|t| when(lang, t)),
+        end_reason => e.end_reason.as_deref().map(|r| labels::end_reason(lang, r)),
         downloads => e.downloads, max_downloads => e.max_downloads,
         downloads_left => (e.max_downloads - e.downloads).max(0),
         attested => e.attested_at.is_some(), approvers_needed => e.approvers_needed,
@@ -235,12 +178,10 @@ pub(crate) fn summary(e: &ExtractResponse, policy: &Policy) -> minijinja::Value 
     }
 }
 
-/// An RFC 3339 UTC time as `YYYY-MM-DD HH:MM UTC` (the page's script shows local time).
-pub(super) fn when(rfc3339: &str) -> String {
-    match (rfc3339.get(..10), rfc3339.get(11..16)) {
-        (Some(day), Some(clock)) => format!("{day} {clock} UTC"),
-        _ => rfc3339.to_owned(),
-    }
+/// An RFC 3339 time in words, to the minute in UTC (`2 mars 2026 12:34 UTC`); the page's
+/// script adds the reader's local time where the page writes it as `<time datetime>`.
+pub(crate) fn when(lang: Lang, rfc3339: &str) -> String {
+    i18n::parse_rfc3339(rfc3339).map_or_else(|| rfc3339.to_owned(), |t| i18n::datetime(lang, t))
 }
 
 #[cfg(test)]
@@ -248,15 +189,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn times_are_shown_to_the_minute_in_utc() {
-        assert_eq!(when("2026-03-01T12:34:56Z"), "2026-03-01 12:34 UTC");
-        assert_eq!(when("bad"), "bad");
-    }
-
-    #[test]
-    fn every_field_has_a_swedish_label() {
-        for field in crate::register::Field::ALL {
-            assert!(!field_label(field.as_str()).is_empty(), "{field}");
-        }
+    fn times_are_shown_to_the_minute_in_utc_in_the_page_language() {
+        assert_eq!(
+            when(Lang::Sv, "2026-03-01T12:34:56Z"),
+            "1 mars 2026 12:34 UTC"
+        );
+        assert_eq!(
+            when(Lang::En, "2026-03-01T12:34:56Z"),
+            "1 Mar 2026, 12:34 UTC"
+        );
+        assert_eq!(when(Lang::Sv, "bad"), "bad");
     }
 }

@@ -122,6 +122,13 @@ pub fn lookup(lang: Lang, key: &str) -> Option<String> {
     table(lang).get(key).cloned()
 }
 
+/// What a page says for an error: the catalogue's sentence for a code whose meaning is fixed
+/// (`error.<code>`), else the error's own message (codes such as `invalid_input` carry details
+/// the catalogue cannot know).
+pub fn error_text(lang: Lang, code: &str, message: &str) -> String {
+    lookup(lang, &format!("error.{code}")).unwrap_or_else(|| message.to_owned())
+}
+
 /// `text` with `{name}` placeholders filled in.
 pub fn text_with(lang: Lang, key: &str, args: &[(&str, String)]) -> String {
     let mut out = text(lang, key);
@@ -198,10 +205,27 @@ pub fn datetime(lang: Lang, t: OffsetDateTime) -> String {
     )
 }
 
+/// A moment to the second, for the audit timeline: `2 dec. 2026 14:05:09 UTC`,
+/// `2 Dec 2026, 14:05:09 UTC`.
+pub fn datetime_seconds(lang: Lang, t: OffsetDateTime) -> String {
+    let t = t.to_offset(UtcOffset::UTC);
+    let minute = datetime(lang, t);
+    let seconds = format!(":{:02} UTC", t.second());
+    match minute.strip_suffix(" UTC") {
+        Some(head) => format!("{head}{seconds}"),
+        None => minute,
+    }
+}
+
+/// An RFC 3339 text as a moment (`None` when it is not one).
+pub fn parse_rfc3339(text: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
+}
+
 /// A moment from a template value: unix seconds, or RFC 3339 text.
 fn moment(value: &Value) -> Option<OffsetDateTime> {
     if let Some(s) = value.as_str() {
-        return OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok();
+        return parse_rfc3339(s);
     }
     i64::try_from(value.clone())
         .ok()
@@ -303,6 +327,29 @@ mod tests {
         assert_eq!(
             date(Lang::Sv, datetime!(2026-03-01 0:00 UTC)),
             "1 mars 2026"
+        );
+        assert_eq!(datetime_seconds(Lang::Sv, t), "2 dec. 2026 14:05:09 UTC");
+        assert_eq!(datetime_seconds(Lang::En, t), "2 Dec 2026, 14:05:09 UTC");
+    }
+
+    #[test]
+    fn an_error_with_a_fixed_meaning_is_told_in_the_page_language() {
+        assert_eq!(
+            error_text(
+                Lang::Sv,
+                "invalid_credentials",
+                "the username or password is wrong"
+            ),
+            "Fel användarnamn eller lösenord."
+        );
+        assert_eq!(
+            error_text(Lang::En, "invalid_credentials", "x"),
+            "Wrong username or password."
+        );
+        // A code whose message carries details keeps the message.
+        assert_eq!(
+            error_text(Lang::Sv, "invalid_input", "age_min is above age_max"),
+            "age_min is above age_max"
         );
     }
 

@@ -23,6 +23,7 @@ pub mod headers;
 pub mod health;
 pub mod i18n;
 pub mod json;
+pub mod labels;
 pub mod metrics;
 pub mod oidc;
 pub mod openapi;

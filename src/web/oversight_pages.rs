@@ -22,6 +22,7 @@ pub use flags::{acknowledge_flag, flags_page};
 pub use reports::{activity_page, article30_page};
 pub use timeline::events_page;
 
+use super::i18n::{self, Lang};
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{Duration, OffsetDateTime, PrimitiveDateTime};
@@ -76,12 +77,10 @@ fn form_time(text: &str, end: End) -> String {
     t.format(&Rfc3339).unwrap_or_else(|_| text.to_owned())
 }
 
-/// `YYYY-MM-DDTHH:MM:SS…` as `YYYY-MM-DD HH:MM:SS UTC` (the timeline needs the seconds).
-fn when_exact(rfc3339: &str) -> String {
-    match (rfc3339.get(..10), rfc3339.get(11..19)) {
-        (Some(day), Some(clock)) => format!("{day} {clock} UTC"),
-        _ => rfc3339.to_owned(),
-    }
+/// An RFC 3339 time in words to the second, in UTC (the timeline needs the seconds).
+fn when_exact(lang: Lang, rfc3339: &str) -> String {
+    i18n::parse_rfc3339(rfc3339)
+        .map_or_else(|| rfc3339.to_owned(), |t| i18n::datetime_seconds(lang, t))
 }
 
 #[cfg(test)]
@@ -126,9 +125,13 @@ mod tests {
     #[test]
     fn exact_times_keep_their_seconds() {
         assert_eq!(
-            when_exact("2026-03-01T12:34:56.789Z"),
-            "2026-03-01 12:34:56 UTC"
+            when_exact(Lang::Sv, "2026-03-01T12:34:56.789Z"),
+            "1 mars 2026 12:34:56 UTC"
         );
-        assert_eq!(when_exact("bad"), "bad");
+        assert_eq!(
+            when_exact(Lang::En, "2026-03-01T12:34:56.789Z"),
+            "1 Mar 2026, 12:34:56 UTC"
+        );
+        assert_eq!(when_exact(Lang::Sv, "bad"), "bad");
     }
 }

@@ -111,13 +111,23 @@ pub(crate) fn page(result: Result<String, minijinja::Error>) -> Response {
         Ok(html) => Html(html).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "page could not be rendered");
-            (StatusCode::INTERNAL_SERVER_ERROR, Html(FALLBACK_ERROR)).into_response()
+            let html = fallback_error(super::frame::lang());
+            (StatusCode::INTERNAL_SERVER_ERROR, Html(html)).into_response()
         }
     }
 }
 
-const FALLBACK_ERROR: &str =
-    "<!doctype html><title>Fel</title><p>Något gick fel. Something went wrong.</p>";
+/// The page when a template cannot be rendered: plain markup, in the page's language.
+fn fallback_error(lang: super::i18n::Lang) -> String {
+    use super::i18n::text;
+    use minijinja::HtmlEscape;
+    format!(
+        "<!doctype html><html lang=\"{}\"><meta charset=\"utf-8\"><title>{}</title><p>{}</p></html>",
+        lang.code(),
+        HtmlEscape(&text(lang, "error.title")),
+        HtmlEscape(&text(lang, "error.internal")),
+    )
+}
 
 /// The landing page. Public.
 pub async fn landing(State(state): State<AppState>) -> Response {
@@ -248,6 +258,145 @@ mod tests {
         assert!(html.contains("<html lang=\"en\">"));
         assert!(html.contains("The path of one extract"));
         assert!(!html.contains("Så går ett utdrag till"));
+    }
+
+    /// Every template in English, with a context that fills in its lists and conditions, so
+    /// that the branches a bare render skips are rendered too.
+    fn rendered_in(lang: &str) -> Vec<(&'static str, String)> {
+        let pages = Pages::new();
+        let extract = context! {
+            id => "abc123", state => "pending", state_label => "x", purpose => "p",
+            district => "Uppsala", requester => "anna", fields => ["a"], estimated_rows => 1234,
+            row_count => 12, created => "c", created_at => "2026-03-01T12:00:00Z",
+            pending_until => "2026-03-02T12:00:00Z", pending_until_text => "d",
+            expires_at => "2026-03-03T12:00:00Z", expires => "e", ended => "f",
+            ended_at => "2026-03-04T12:00:00Z", end_reason => "r", downloads => 2,
+            max_downloads => 3, downloads_left => 1, attested => false, approvers_needed => 2,
+            approvals => 1, justification => "j",
+            history => [context! { created => "c", purpose => "p", district => "d", state_label => "s", row_count => 5 }],
+        };
+        let flag = context! {
+            id => "f1", kind => "many_pulls", label => "l", district => "Uppsala", user => "anna",
+            what => "w", extract_id => "0123456789abcdef", week => "2026-W10", count => 3,
+            raised => "r", acknowledged_by => "bertil", acknowledged_at => "a", comment => "c",
+        };
+        let report = context! {
+            period_from => "a", period_to => "b", scope => "s", totals => [1, 2, 3, 4, 5, 6, 7],
+            by_purpose => [context! { label => "l", code => "c", counts => [1, 2, 3, 4, 5, 6, 7] }],
+        };
+        let code = crate::web::i18n::Lang::parse(lang).unwrap_or_default();
+        // What the frame gives a page in `lang` (outside a request it gives Swedish).
+        let other_lang = if lang == "en" { "sv" } else { "en" };
+        let js_text = crate::web::i18n::section(code, "js");
+        let ctx = context! {
+            lang, other_lang, js_text, version => "t", title => "t", status => 1, text => "t", link => "/", link_text => "l",
+            user => context! { display_name => "A", csrf => "c", idle_secs => 60, staff => true, approver => true, admin => true, auditor => true },
+            e => extract.clone(), mine => true, live => false, downloads => ["csv"], can_view => true,
+            may_attest => true, may_decide => true, fresh => false, message => "m", error => "x",
+            verdicts => [context! { approver => "b", approve => true, at => "a" }],
+            filters => ["f"], extracts => vec![context! { extract => extract.clone(), members => 3, ..extract.clone() }], pending => vec![extract.clone()],
+            overdue => vec![extract.clone()], notices => [context! { message => "m", read => false, at => "a", extract_id => "x" }],
+            approver => true, auditor => true, districts => "d", open_flags => 2,
+            purpose => context! { id => "p", name => "n", fields => [context! { name => "phone", label => "Phone" }], consents => ["c"], formats => ["csv"], max_rows => 10, max_lifetime => 60, description => "d", acknowledgement => "a" },
+            purposes => [context! { id => "p", name => "n", fields => ["f"], categories => [context! { name => "n", fields => ["f"] }], requested_by => ["r"], approved_by => ["a"], consents => Vec::<String>::new(), formats => ["csv"], max_rows => 5, retention_minutes => 60, approval_rule => "r" }],
+            values => context! { district => "Uppsala" }, recovery => false, action => "/login/code",
+            codes => ["c"], roles => [context! { label => "Staff", code => "staff:Uppsala" }],
+            users => [context! { username => "u", display_name => "d", status => "s", roles => ["r"] }],
+            items => [context! { id => "0123456789", downloads => 1, fields => ["f"], shredded => "s" }],
+            with_names => true, member_id => "1", member_ref => "r", made => "m",
+            candidates => vec![context! { extract => extract.clone(), coverage => "9%", order => "8%", evidence => ["e"] }],
+            confidence => "medium", columns => [context! { name => "phone", label => "Phone" }],
+            rows => [["1"]], page => 1, pages => 3, total_rows => 50, first_row => 26, sharing => 1,
+            by_member => true, sha256 => "s", members => 3, still_live => 1,
+            categories => [context! { name => "n", fields => ["f"] }],
+            releases => [context! { at => "a", username => "u", format => "csv", extract_id => "0123456789" }],
+            extract => extract.clone(), events => [context! { seq => 1, at => "a", actor => "a", action => "x", target => "t", outcome => "o", details => "d" }],
+            open => vec![flag.clone()], acknowledged => vec![flag.clone()], notice => "n", shown => true,
+            paged => true, next => "n", report, policy_version => 3, demo_users_file => "f",
+            staff => true, admin => true, waiting => 1, name => "A",
+            actions => ["a"], idle_signed_out => true,
+        };
+        TEMPLATES
+            .iter()
+            .filter(|(name, _)| *name != "base.html")
+            .map(|(name, _)| (*name, pages.render(name, ctx.clone()).unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn no_page_holds_an_inline_translation() {
+        for lang in ["en", "sv"] {
+            for (name, html) in rendered_in(lang) {
+                assert!(!html.contains("class=\"en\""), "{name} in {lang}");
+                // The page's own language and the language switch; no text in the other one.
+                assert_eq!(html.matches(" lang=\"").count(), 2, "{name} in {lang}");
+                assert!(
+                    html.contains(&format!("<html lang=\"{lang}\">")),
+                    "{name} in {lang}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn english_pages_hold_none_of_the_swedish_they_used_to() {
+        // Words the pages used to show beside their English; none is English or a name.
+        let swedish = [
+            "Mina utdrag",
+            "Logga in",
+            "Användarnamn",
+            "Lösenord",
+            "Engångskod",
+            "Begär",
+            "Distrikt",
+            "Ändamål",
+            "Medlemmar",
+            "Nedladdningar",
+            "Godkänn",
+            "Avslå",
+            "Granskning",
+            "Händelser",
+            "Flaggor",
+            "Kvittera",
+            "Utdrag",
+            "Hämta",
+            "Radera",
+            "säkerhetsansvarig",
+            "Fält",
+            "Spara",
+            "Bekräfta",
+            "Inga",
+            "Tillbaka",
+            " av ",
+            "Från",
+            "Till och med",
+            "Medlemsnummer",
+            "Registerförteckning",
+            "medlemmar",
+            "Välj",
+        ];
+        for (name, html) in rendered_in("en") {
+            // The frame's language switch names Swedish in Swedish, on purpose.
+            let html = html.replace("Svenska", "");
+            for word in swedish {
+                assert!(
+                    !html.contains(word),
+                    "{name} in English still says {word:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn pages_that_show_members_carry_the_member_data_warning() {
+        let pages = Pages::new();
+        let warning = "Sidan visar medlemsuppgifter";
+        let html = pages
+            .render("extract_view.html", context! { member_data => true, id => "x", rows => [["1"]], page => 0, pages => 1, first_row => 1, total_rows => 1, columns => Vec::<String>::new() })
+            .unwrap();
+        assert_eq!(html.matches(warning).count(), 1, "shown once, by the frame");
+        let html = pages.render("extracts.html", context! {}).unwrap();
+        assert!(!html.contains(warning));
     }
 
     #[test]

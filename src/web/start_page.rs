@@ -30,6 +30,7 @@ pub async fn start_page(
         Ok(SignedIn(s)) => s,
         Err(e) => return refusal(&state, e),
     };
+    let lang = super::frame::lang();
     let result = async {
         let roles = state
             .store
@@ -55,7 +56,7 @@ pub async fn start_page(
             mine.extracts
                 .iter()
                 .filter(|e| e.state == "live" || e.state == "pending" || e.state == "building")
-                .map(|e| summary(e, &policy))
+                .map(|e| summary(lang, e, &policy))
                 .collect()
         } else {
             Vec::new()

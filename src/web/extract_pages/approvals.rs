@@ -18,6 +18,8 @@ use crate::extract::{followup, lifecycle};
 use crate::web::auth_pages::refusal;
 use crate::web::error::ApiError;
 use crate::web::extracts_api::{self, ListQuery};
+use crate::web::frame;
+use crate::web::i18n::text;
 use crate::web::policy_api::principal;
 use crate::web::session::SignedIn;
 
@@ -38,6 +40,7 @@ pub async fn approvals_page(
             Query(ListQuery { pending, overdue }),
         )
     };
+    let lang = frame::lang();
     let result = async {
         let who = principal(&state, &session).await?;
         let districts = lifecycle::districts_with(&who, Role::Approver);
@@ -51,10 +54,13 @@ pub async fn approvals_page(
             Err(e) => return Err(e.into()),
         };
         let policy = lifecycle::policy_now(&state).await?;
-        let pending: Vec<_> = pending.extracts.iter().map(|e| summary(e, &policy)).collect();
-        let overdue: Vec<_> = overdue.extracts.iter().map(|e| summary(e, &policy)).collect();
+        let brief = |e| summary(lang, e, &policy);
+        let pending: Vec<_> = pending.extracts.iter().map(brief).collect();
+        let overdue: Vec<_> = overdue.extracts.iter().map(brief).collect();
+        let districts =
+            districts.map_or_else(|| text(lang, "approvals.all_districts"), |d| d.join(", "));
         Ok::<_, ApiError>(context! {
-            approver, districts => districts.map_or_else(|| "alla distrikt".to_owned(), |d| d.join(", ")),
+            approver, districts,
             pending, overdue, open_flags,
         })
     }

@@ -13,16 +13,17 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{
-    Fresh, field_label, is_fresh, render, see_other, signed_form, step_up, store_error, summary,
-};
+use super::{Fresh, is_fresh, render, see_other, signed_form, step_up, store_error, summary, when};
 use crate::app::AppState;
 use crate::auth::session::Session;
 use crate::extract::request;
 use crate::web::auth_pages::refusal;
 use crate::web::error::ApiError;
 use crate::web::extracts_api::{self, ListQuery};
-use crate::web::extracts_wire::{CreateExtractRequest, FiltersBody, parse_request};
+use crate::web::extracts_wire::{CreateExtractRequest, FiltersBody, parse_request, rfc3339};
+use crate::web::frame;
+use crate::web::i18n::{Lang, text};
+use crate::web::labels::{self, pick};
 use crate::web::policy_api::principal;
 use crate::web::session::{ClientAddr, SignedIn};
 
@@ -38,6 +39,7 @@ pub async fn list_extracts_page(
         Ok(SignedIn(s)) => s,
         Err(e) => return refusal(&state, e),
     };
+    let lang = frame::lang();
     let result = async {
         let Json(list) = extracts_api::list_extracts(
             State(state.clone()),
@@ -54,10 +56,21 @@ pub async fn list_extracts_page(
             .list_notices(&session.user_id, 10)
             .await
             .map_err(store_error)?;
-        let extracts: Vec<_> = list.extracts.iter().map(|e| summary(e, &policy)).collect();
+        let extracts: Vec<_> = list
+            .extracts
+            .iter()
+            .map(|e| summary(lang, e, &policy))
+            .collect();
         let notices: Vec<_> = notices
             .into_iter()
-            .map(|n| context! { message => n.message, extract_id => n.extract_id, read => n.read_at.is_some(), at => super::when(&crate::web::extracts_wire::rfc3339(n.created_at)) })
+            .map(|n| {
+                let at = rfc3339(n.created_at);
+                context! {
+                    message => labels::notice(lang, &n.kind, &n.message),
+                    extract_id => n.extract_id, read => n.read_at.is_some(),
+                    at => when(lang, &at), at_rfc3339 => at,
+                }
+            })
             .collect();
         Ok::<_, ApiError>(context! { extracts, notices })
     }
@@ -111,8 +124,9 @@ impl Values {
         (v, code)
     }
 
-    /// The API's request body: the form's text split into lists and numbers.
-    fn to_wire(&self) -> Result<CreateExtractRequest, ApiError> {
+    /// The API's request body: the form's text split into lists and numbers; what cannot be
+    /// read is told in `lang`.
+    fn to_wire(&self, lang: Lang) -> Result<CreateExtractRequest, ApiError> {
         let list = |s: &str| -> Vec<String> {
             s.split(',')
                 .map(str::trim)
@@ -121,16 +135,19 @@ impl Values {
                 .collect()
         };
         let text = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
-        let bad = |m: &str| ApiError::BadRequest("invalid_input", m.to_owned());
+        let bad =
+            |key: &str| ApiError::BadRequest("invalid_input", crate::web::i18n::text(lang, key));
         let age = |s: &str| -> Result<Option<u64>, ApiError> {
             text(s)
                 .map(|s| s.parse::<u64>())
                 .transpose()
-                .map_err(|_| bad("Åldern skrivs i hela år. Ages are whole years."))
+                .map_err(|_| bad("extract_new.bad_age"))
         };
-        let lifetime = self.lifetime_minutes.trim().parse::<u32>().map_err(|_| {
-            bad("Skriv livslängden i hela minuter. Write the lifetime in whole minutes.")
-        })?;
+        let lifetime = self
+            .lifetime_minutes
+            .trim()
+            .parse::<u32>()
+            .map_err(|_| bad("extract_new.bad_lifetime"))?;
         Ok(CreateExtractRequest {
             purpose: self.purpose.trim().to_owned(),
             district: self.district.trim().to_owned(),
@@ -180,6 +197,7 @@ async fn form_page(
         (Err(e), _) => return refusal(state, crate::extract::Error::from(e).into()),
         (_, Err(e)) => return refusal(state, e),
     };
+    let lang = frame::lang();
     let purposes = current.policy.purposes();
     let chosen = purposes
         .iter()
@@ -191,16 +209,20 @@ async fn form_page(
             .iter()
             .map(|f| {
                 let name = f.as_str();
-                context! { name, label => field_label(name), checked => values.fields.iter().any(|v| v == name) }
+                context! { name, label => labels::field(lang, name), checked => values.fields.iter().any(|v| v == name) }
             })
             .collect();
-        let consents: Vec<&str> = p.required_consents.iter().map(|c| field_label(c.field().as_str())).collect();
+        let consents: Vec<String> = p
+            .required_consents
+            .iter()
+            .map(|c| labels::field(lang, c.field().as_str()))
+            .collect();
         let formats: Vec<&str> = p.formats.iter().map(|f| f.as_str()).collect();
         context! {
-            id => p.id.as_str(), name => p.name_sv, name_en => p.name_en,
-            description => p.description_sv, fields, consents, formats,
-            max_rows => p.max_rows, max_lifetime => p.max_lifetime_minutes,
-            acknowledgement => p.acknowledgement_sv, acknowledgement_en => p.acknowledgement_en,
+            id => p.id.as_str(), name => pick(lang, &p.name_sv, &p.name_en),
+            description => pick(lang, &p.description_sv, &p.description_en), fields, consents,
+            formats, max_rows => p.max_rows, max_lifetime => p.max_lifetime_minutes,
+            acknowledgement => pick(lang, &p.acknowledgement_sv, &p.acknowledgement_en),
         }
     });
     if let Some(p) = chosen {
@@ -216,7 +238,7 @@ async fn form_page(
     }
     let purposes: Vec<_> = purposes
         .iter()
-        .map(|p| context! { id => p.id.as_str(), name => p.name_sv })
+        .map(|p| context! { id => p.id.as_str(), name => pick(lang, &p.name_sv, &p.name_en) })
         .collect();
     let ctx = context! {
         csrf => session.csrf_token, fresh => is_fresh(state, session), purposes,
@@ -258,10 +280,16 @@ async fn form_error(
     values: Values,
     error: ApiError,
 ) -> Response {
-    let (status, _, message) = error.parts();
+    let (status, code, message) = error.page_parts(frame::lang());
     if status.is_server_error() {
         return refusal(state, error);
     }
+    // The form has a code field for this: say to fill it in.
+    let message = if code == "step_up_required" {
+        text(frame::lang(), "error.step_up_form")
+    } else {
+        message
+    };
     form_page(state, session, status, values, Some(message)).await
 }
 
@@ -279,7 +307,7 @@ pub async fn create_extract(
         Err(e) => return refusal(&state, e),
     };
     let (values, code) = Values::from_pairs(pairs);
-    let parsed = values.to_wire().and_then(|body| {
+    let parsed = values.to_wire(frame::lang()).and_then(|body| {
         let req = parse_request(&body)?;
         Ok((req, body.acknowledged))
     });

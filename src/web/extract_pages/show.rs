@@ -13,9 +13,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use super::{
-    field_label, is_fresh, purpose_name, render, signed_form, state_label, step_up, summary, when,
-};
+use super::{is_fresh, render, signed_form, step_up, summary, when};
 use crate::app::AppState;
 use crate::auth::Role;
 use crate::auth::session::Session;
@@ -25,38 +23,25 @@ use crate::web::auth_pages::refusal;
 use crate::web::error::ApiError;
 use crate::web::extracts_api::file_response;
 use crate::web::extracts_wire::{extract_response, rfc3339};
+use crate::web::frame;
+use crate::web::i18n::{Lang, text, text_with};
+use crate::web::labels;
 use crate::web::pages::not_found_page;
 use crate::web::policy_api::principal;
 use crate::web::session::{ClientAddr, SignedIn};
 
-pub(in crate::web) const STEP_UP_SENTENCE: &str = "Skriv en engångskod från din autentiseringsapp för att fortsätta \
-     (en kod räcker i fem minuter). Enter a one-time code from your authenticator app to go on.";
-
 /// What a redirect's `?msg=` says: fixed sentences only, never text from the URL.
-fn message(key: &str) -> Option<&'static str> {
-    Some(match key {
-        "pending" => {
-            "Begäran är skickad och väntar på säkerhetsansvarig. The request awaits an approver."
-        }
-        "building" => {
-            "Begäran är godkänd enligt policyn; utdraget förbereds. The extract is being prepared."
-        }
-        "done" => {
-            "Utdraget är raderat. Radera också alla kopior du har laddat ner. The extract is destroyed."
-        }
-        "attested" => "Tack: du har intygat att alla kopior är raderade. Deletion confirmed.",
-        "approved" => "Du har godkänt begäran; utdraget förbereds. Approved.",
-        "approval_recorded" => {
-            "Ditt godkännande är registrerat; begäran väntar på ytterligare en säkerhetsansvarig. \
-             Your approval is recorded; another approver is needed."
-        }
-        "denied" => "Du har avslagit begäran. Denied.",
+fn message(lang: Lang, key: &str) -> Option<String> {
+    let key = match key {
+        "pending" | "building" | "done" | "attested" | "approved" | "approval_recorded"
+        | "denied" => key,
         _ => return None,
-    })
+    };
+    Some(text(lang, &format!("extract.msg_{key}")))
 }
 
 /// The request's filters as sentences ("Hela distriktet" when there are none).
-fn filter_lines(filters: &Value) -> Vec<String> {
+fn filter_lines(lang: Lang, filters: &Value) -> Vec<String> {
     let list = |key: &str| -> Option<String> {
         let items: Vec<&str> = filters[key]
             .as_array()?
@@ -65,27 +50,32 @@ fn filter_lines(filters: &Value) -> Vec<String> {
             .collect();
         (!items.is_empty()).then(|| items.join(", "))
     };
+    let line = |key: &str, args: &[(&str, String)]| text_with(lang, key, args);
     let mut out = Vec::new();
     if let Some(b) = list("local_branches") {
-        out.push(format!("Lokalavdelning: {b}"));
+        out.push(line("extract.filter_branches", &[("list", b)]));
     }
     if let Some(s) = list("statuses") {
-        out.push(format!("Medlemsstatus: {s}"));
+        out.push(line("extract.filter_statuses", &[("list", s)]));
     }
-    match (
-        filters["joined_from"].as_str(),
-        filters["joined_to"].as_str(),
-    ) {
-        (Some(f), Some(t)) => out.push(format!("Medlem sedan: {f} – {t}")),
-        (Some(f), None) => out.push(format!("Medlem sedan: tidigast {f}")),
-        (None, Some(t)) => out.push(format!("Medlem sedan: senast {t}")),
+    let day = |key: &str| filters[key].as_str().map(str::to_owned);
+    match (day("joined_from"), day("joined_to")) {
+        (Some(from), Some(to)) => out.push(line(
+            "extract.filter_joined_between",
+            &[("from", from), ("to", to)],
+        )),
+        (Some(from), None) => out.push(line("extract.filter_joined_from", &[("from", from)])),
+        (None, Some(to)) => out.push(line("extract.filter_joined_to", &[("to", to)])),
         (None, None) => {}
     }
     if let (Some(min), Some(max)) = (filters["age_min"].as_u64(), filters["age_max"].as_u64()) {
-        out.push(format!("Ålder: {min}–{max} år"));
+        out.push(line(
+            "extract.filter_age",
+            &[("min", min.to_string()), ("max", max.to_string())],
+        ));
     }
     if out.is_empty() {
-        out.push("Hela distriktet".to_owned());
+        out.push(text(lang, "extract.filter_none"));
     }
     out
 }
@@ -96,6 +86,7 @@ async fn page_context(
     session: &Session,
     id: &ExtractId,
 ) -> Result<minijinja::Value, ApiError> {
+    let lang = frame::lang();
     let who = principal(state, session).await?;
     let row = oversight::show(state, &who, id, OffsetDateTime::now_utc()).await?;
     let described = review::describe(state, row.clone()).await?;
@@ -104,9 +95,10 @@ async fn page_context(
         .iter()
         .map(|v| {
             let d = &v.decision;
+            let at = rfc3339(d.decided_at);
             context! {
                 approver => v.approver, approve => d.verdict == "approve",
-                comment => d.comment, at => when(&rfc3339(d.decided_at)),
+                comment => d.comment, at => when(lang, &at), at_rfc3339 => at,
             }
         })
         .collect();
@@ -131,7 +123,7 @@ async fn page_context(
         .map(|f| f.as_str())
         .collect();
     Ok(context! {
-        e => summary(&meta, &policy), csrf => session.csrf_token, fresh => is_fresh(state, session),
+        e => summary(lang, &meta, &policy), csrf => session.csrf_token, fresh => is_fresh(state, session),
         mine, live,
         downloads => if mine && live { downloads } else { Vec::new() },
         can_view => mine && live && formats.contains(&Format::View),
@@ -140,7 +132,7 @@ async fn page_context(
         may_attest => mine && !live && row.downloads > 0 && row.attested_at.is_none(),
         may_decide => approver_here && row.state == "pending" && !decided_by_me,
         decided_by_me, request_hash => row.request_hash, lifetime_minutes => row.lifetime_minutes,
-        filters => filter_lines(&meta.filters), verdicts,
+        filters => filter_lines(lang, &meta.filters), verdicts,
     })
 }
 
@@ -151,7 +143,7 @@ pub(super) async fn extract_page(
     session: &Session,
     id: &ExtractId,
     status: StatusCode,
-    message: Option<&str>,
+    message: Option<String>,
     error: Option<String>,
 ) -> Response {
     match page_context(state, session, id).await {
@@ -174,19 +166,21 @@ pub(super) async fn fail(
     id: &ExtractId,
     error: ApiError,
 ) -> Response {
-    let (status, code, text) = error.parts();
+    let lang = frame::lang();
+    let (status, code, shown) = error.page_parts(lang);
     if matches!(error, ApiError::NotFound) {
         return not_found_page();
     }
     if status.is_server_error() {
         return refusal(state, error);
     }
-    let text = if code == "step_up_required" {
-        STEP_UP_SENTENCE.to_owned()
+    // The page has a code field for this: say to fill it in.
+    let shown = if code == "step_up_required" {
+        text(lang, "error.step_up_form")
     } else {
-        text
+        shown
     };
-    extract_page(state, session, id, status, None, Some(text)).await
+    extract_page(state, session, id, status, None, Some(shown)).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -213,7 +207,7 @@ pub async fn show_extract_page(
     let note = query
         .ok()
         .and_then(|Query(q)| q.msg)
-        .and_then(|m| message(&m));
+        .and_then(|m| message(frame::lang(), &m));
     extract_page(&state, &session, &id, StatusCode::OK, note, None).await
 }
 
@@ -251,7 +245,8 @@ pub async fn download_extract(
     };
     let result = async {
         let format = Format::parse(&form.format).ok_or_else(|| {
-            ApiError::BadRequest("invalid_input", "The format is csv or xlsx.".into())
+            let lang = frame::lang();
+            ApiError::BadRequest("invalid_input", text(lang, "extract.bad_format"))
         })?;
         let who = principal(&state, &fresh.session).await?;
         let now = OffsetDateTime::now_utc();
@@ -301,7 +296,8 @@ pub async fn view_extract(
         let page = match form.page.trim() {
             "" => 0,
             p => p.parse::<u64>().map_err(|_| {
-                ApiError::BadRequest("invalid_input", "The page is a whole number.".into())
+                let lang = frame::lang();
+                ApiError::BadRequest("invalid_input", text(lang, "extract_view.bad_page"))
             })?,
         };
         let who = principal(&state, &fresh.session).await?;
@@ -314,14 +310,17 @@ pub async fn view_extract(
     .await;
     let res = match result {
         Ok((shown, row, policy)) => {
+            let lang = frame::lang();
             let columns: Vec<_> = shown
                 .columns
                 .iter()
-                .map(|c| context! { name => c, label => field_label(c) })
+                .map(|c| context! { name => c, label => labels::field(lang, c) })
                 .collect();
             let ctx = context! {
-                id => id.as_str(), purpose => purpose_name(&policy, &row.purpose),
-                state_label => state_label(&row.state), district => row.district,
+                // The frame shows its member-data warning on this page.
+                member_data => true,
+                id => id.as_str(), purpose => labels::purpose_name(lang, &policy, &row.purpose),
+                state_label => labels::state(lang, &row.state), district => row.district,
                 expires_at => row.expires_at.map(rfc3339), columns, rows => shown.rows,
                 page => shown.page, pages => shown.pages, total_rows => shown.total_rows,
                 first_row => shown.page * crate::extract::VIEW_PAGE_ROWS as u64 + 1,

@@ -22,16 +22,13 @@ use crate::extract::followup::{self, FlagId};
 use crate::extract::review;
 use crate::web::auth_pages::refusal;
 use crate::web::error::ApiError;
-use crate::web::extract_pages::{
-    STEP_UP_SENTENCE, is_fresh, render, see_other, signed_form, step_up, when,
-};
+use crate::web::extract_pages::{is_fresh, render, see_other, signed_form, step_up, when};
 use crate::web::followup_api::{FlagResponse, FlagsQuery, list_flags};
+use crate::web::frame;
+use crate::web::i18n::{Lang, number, text, text_with};
+use crate::web::labels;
 use crate::web::policy_api::principal;
 use crate::web::session::{ClientAddr, SignedIn};
-
-/// What the page says about a flag that is missing or outside the asker's districts (the
-/// library tells them apart from nobody).
-const NO_SUCH_FLAG: &str = "Det finns ingen sådan flagga att kvittera. There is no such flag.";
 
 #[derive(Debug, Default, Deserialize)]
 pub struct FlagsPageQuery {
@@ -40,32 +37,39 @@ pub struct FlagsPageQuery {
 }
 
 /// What a redirect's `?msg=` says: fixed sentences only, never text from the URL.
-fn message(key: &str) -> Option<&'static str> {
+fn message(lang: Lang, key: &str) -> Option<String> {
     match key {
-        "acknowledged" => Some("Flaggan är kvitterad. The flag is acknowledged."),
+        "acknowledged" => Some(text(lang, "audit_flags.msg_acknowledged")),
         _ => None,
     }
 }
 
-/// Swedish words for a flag's kind.
-fn kind_label(kind: &str) -> &'static str {
-    match kind {
-        "whole_district" => "Utdrag av hela distriktet",
-        "outside_hours" => "Utanför kontorstid",
-        "many_pulls" => "Många utdrag samma vecka",
-        "repeated_denials" => "Upprepade avslag",
-        "attestation_overdue" => "Radering inte intygad i tid",
-        _ => "Flagga",
+/// What the flagged person did, after their name: "tog ut hela distriktet utan urval".
+fn what(lang: Lang, f: &FlagResponse) -> String {
+    let count = [("count", number(lang, f.count))];
+    match f.kind {
+        "outside_hours" if f.count > 1 => {
+            text_with(lang, "audit_flags.did_outside_hours_times", &count)
+        }
+        "whole_district"
+        | "outside_hours"
+        | "many_pulls"
+        | "repeated_denials"
+        | "attestation_overdue" => text_with(lang, &format!("audit_flags.did_{}", f.kind), &count),
+        _ => text(lang, "audit_flags.did_other"),
     }
 }
 
 /// One flag as the template shows it.
-fn item(f: &FlagResponse) -> minijinja::Value {
+fn item(lang: Lang, f: &FlagResponse) -> minijinja::Value {
     context! {
-        id => f.id, kind => f.kind, label => kind_label(f.kind), district => f.district,
-        user => f.user, extract_id => f.extract_id, week => f.week, count => f.count,
-        raised => when(&f.raised_at), acknowledged_by => f.acknowledged_by,
-        acknowledged_at => f.acknowledged_at.as_deref().map(when), comment => f.comment,
+        id => f.id, kind => f.kind, label => labels::flag_kind(lang, f.kind),
+        district => f.district, user => f.user, what => what(lang, f),
+        extract_id => f.extract_id, week => f.week, count => f.count,
+        raised => when(lang, &f.raised_at), raised_at => f.raised_at,
+        acknowledged_by => f.acknowledged_by,
+        acknowledged_at => f.acknowledged_at.as_deref().map(|t| when(lang, t)),
+        acknowledged_at_rfc3339 => f.acknowledged_at, comment => f.comment,
     }
 }
 
@@ -74,9 +78,10 @@ async fn flags_view(
     state: &AppState,
     session: &Session,
     status: StatusCode,
-    notice: Option<&str>,
+    notice: Option<String>,
     error: Option<String>,
 ) -> Response {
+    let lang = frame::lang();
     let result = async {
         let query = Ok(Query(FlagsQuery { open: None }));
         let Json(list) = list_flags(State(state.clone()), SignedIn(session.clone()), query).await?;
@@ -91,8 +96,8 @@ async fn flags_view(
     };
     let (open, done): (Vec<_>, Vec<_>) = list.flags.iter().partition(|f| !f.acknowledged);
     let ctx = context! {
-        open => open.iter().map(|f| item(f)).collect::<Vec<_>>(),
-        acknowledged => done.iter().map(|f| item(f)).collect::<Vec<_>>(),
+        open => open.iter().map(|f| item(lang, f)).collect::<Vec<_>>(),
+        acknowledged => done.iter().map(|f| item(lang, f)).collect::<Vec<_>>(),
         csrf => session.csrf_token.clone(), fresh => is_fresh(state, session), notice, error,
         // An auditor's extract link goes to the extract's story, an approver's to its page.
         auditor,
@@ -114,7 +119,7 @@ pub async fn flags_page(
     let notice = query
         .ok()
         .and_then(|Query(q)| q.msg)
-        .and_then(|k| message(&k));
+        .and_then(|k| message(frame::lang(), &k));
     flags_view(&state, &session, StatusCode::OK, notice, None).await
 }
 
@@ -131,16 +136,19 @@ pub struct AckForm {
 
 /// A refused acknowledgement: the flags page again with the sentence and the status.
 async fn failed(state: &AppState, session: &Session, error: ApiError) -> Response {
-    let (status, code, text) = error.parts();
+    let lang = frame::lang();
+    let (status, code, shown) = error.page_parts(lang);
     if status.is_server_error() {
         return refusal(state, error);
     }
-    let text = match code {
-        "step_up_required" => STEP_UP_SENTENCE.to_owned(),
-        "not_found" => NO_SUCH_FLAG.to_owned(),
-        _ => text,
+    let shown = match code {
+        // The form has a code field for this: say to fill it in.
+        "step_up_required" => text(lang, "error.step_up_form"),
+        // Missing or outside the asker's districts: the library tells them apart from nobody.
+        "not_found" => text(lang, "audit_flags.no_such_flag"),
+        _ => shown,
     };
-    flags_view(state, session, status, None, Some(text)).await
+    flags_view(state, session, status, None, Some(shown)).await
 }
 
 /// Acknowledges a flag with a comment. Needs `audit.view` or `extract.approve` in its district

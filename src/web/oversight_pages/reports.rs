@@ -15,10 +15,14 @@ use time::{Duration, OffsetDateTime};
 use super::{End, form_time, given};
 use crate::app::AppState;
 use crate::extract::lifecycle;
-use crate::policy::Policy;
+use crate::policy::{Approval, Policy, PurposeId};
 use crate::web::auth_pages::refusal;
 use crate::web::error::ApiError;
-use crate::web::extract_pages::{field_label, purpose_name, render, when};
+use crate::web::extract_pages::{render, when};
+use crate::web::extracts_wire::rfc3339;
+use crate::web::frame;
+use crate::web::i18n::{Lang, number, text, text_with};
+use crate::web::labels::{self, pick};
 use crate::web::reports_api::{
     ActivityQuery, ActivityResponse, CountsBody, GroupCounts, ProcessingEntry, activity_report,
     article30_report,
@@ -55,13 +59,13 @@ fn rows(groups: &[GroupCounts], label: impl Fn(&str) -> String) -> Vec<minijinja
         .collect()
 }
 
-fn report_context(r: &ActivityResponse, policy: &Policy) -> minijinja::Value {
+fn report_context(lang: Lang, r: &ActivityResponse, policy: &Policy) -> minijinja::Value {
     let everywhere = r.scope.iter().any(|s| s == "*");
     context! {
-        period_from => when(&r.from), period_to => when(&r.to),
-        scope => if everywhere { "hela partiet".to_owned() } else { r.scope.join(", ") },
+        period_from => when(lang, &r.from), period_to => when(lang, &r.to),
+        scope => if everywhere { text(lang, "roles.everywhere") } else { r.scope.join(", ") },
         totals => cells(&r.totals),
-        by_purpose => rows(&r.by_purpose, |id| purpose_name(policy, id)),
+        by_purpose => rows(&r.by_purpose, |id| labels::purpose_name(lang, policy, id)),
         by_district => rows(&r.by_district, str::to_owned),
         by_approver => rows(&r.by_approver, str::to_owned),
     }
@@ -79,6 +83,7 @@ pub async fn activity_page(
         Ok(SignedIn(s)) => s,
         Err(e) => return refusal(&state, e),
     };
+    let lang = frame::lang();
     let form = query.map(|Query(q)| q).unwrap_or_default();
     let today = OffsetDateTime::now_utc().date();
     let (from, to) = match (given(form.from.as_deref()), given(form.to.as_deref())) {
@@ -98,9 +103,9 @@ pub async fn activity_page(
     let answer = activity_report(State(state.clone()), SignedIn(session), Ok(Query(api))).await;
     let (status, report, error) = match answer {
         Ok(Json(r)) => (StatusCode::OK, Some(r), None),
-        Err(e) => match e.parts() {
-            (StatusCode::UNPROCESSABLE_ENTITY, _, text) => {
-                (StatusCode::UNPROCESSABLE_ENTITY, None, Some(text))
+        Err(e) => match e.page_parts(lang) {
+            (StatusCode::UNPROCESSABLE_ENTITY, _, shown) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, None, Some(shown))
             }
             _ => return refusal(&state, e),
         },
@@ -111,52 +116,75 @@ pub async fn activity_page(
     };
     let ctx = context! {
         from, to, error,
-        report => report.as_ref().map(|r| report_context(r, &policy)),
+        report => report.as_ref().map(|r| report_context(lang, r, &policy)),
     };
     render(&state, status, "audit_reports.html", ctx)
 }
 
-/// Swedish words for a role in the permission table.
-fn role_label(role: &str) -> String {
-    let sv = match role {
-        "staff" => "medarbetare",
-        "approver" => "säkerhetsansvarig",
-        "admin" => "administratör",
-        "auditor" => "granskare",
-        other => other,
+/// A role in the permission table: its name and its code, `Säkerhetsansvarig (approver)`.
+fn role_label(lang: Lang, role: &str) -> String {
+    format!("{} ({role})", labels::role(lang, role))
+}
+
+/// A purpose's approval rule in one sentence (the API's `approval_rule`, in `lang`).
+fn approval_rule(lang: Lang, a: &Approval) -> String {
+    let rows = |n: u64| number(lang, i64::try_from(n).unwrap_or(i64::MAX));
+    let auto = if a.auto_max_rows == 0 {
+        text(lang, "article30.rule_every")
+    } else {
+        text_with(
+            lang,
+            "article30.rule_auto",
+            &[("rows", rows(a.auto_max_rows))],
+        )
     };
-    format!("{sv} ({role})")
+    let two = text_with(
+        lang,
+        "article30.rule_two",
+        &[("rows", rows(a.two_approvers_min_rows))],
+    );
+    let sensitive = match a.sensitive_approvers {
+        1 => text(lang, "article30.rule_sensitive_one"),
+        n => text_with(
+            lang,
+            "article30.rule_sensitive_many",
+            &[("count", n.to_string())],
+        ),
+    };
+    format!("{auto}; {two}; {sensitive}.")
 }
 
-/// Swedish words for a category of personal data.
-fn category_label(category: &str) -> &'static str {
-    match category {
-        "identity" => "Identitet",
-        "contact" => "Kontaktuppgifter",
-        "address" => "Adress",
-        "sensitive" => "Identifierar i hela samhället (personnummer, födelsedatum)",
-        "flag" => "Samtycken och skydd",
-        _ => "Övrigt",
-    }
-}
-
-fn entry(e: &ProcessingEntry) -> minijinja::Value {
+fn entry(lang: Lang, policy: &Policy, e: &ProcessingEntry) -> minijinja::Value {
     let categories: Vec<_> = e
         .categories
         .iter()
         .map(|c| {
-            let fields: Vec<&str> = c.fields.iter().map(|f| field_label(f)).collect();
-            context! { name => category_label(c.category), code => c.category, fields }
+            let fields: Vec<String> = c.fields.iter().map(|f| labels::field(lang, f)).collect();
+            context! { name => labels::category(lang, c.category), code => c.category, fields }
         })
         .collect();
-    let roles = |r: &[String]| r.iter().map(|r| role_label(r)).collect::<Vec<_>>();
-    let consents: Vec<&str> = e.required_consents.iter().map(|f| field_label(f)).collect();
+    let roles = |r: &[String]| r.iter().map(|r| role_label(lang, r)).collect::<Vec<_>>();
+    let consents: Vec<String> = e
+        .required_consents
+        .iter()
+        .map(|f| labels::field(lang, f))
+        .collect();
+    // The rule from the policy in force, in the page's language; the API's English sentence
+    // if the purpose has left the catalogue since the summary was made.
+    let rule = PurposeId::parse(&e.purpose)
+        .ok()
+        .and_then(|id| {
+            policy
+                .purpose(&id)
+                .map(|p| approval_rule(lang, &p.approval))
+        })
+        .unwrap_or_else(|| e.approval_rule.clone());
     context! {
-        id => e.purpose, name_sv => e.name_sv, name_en => e.name_en,
-        description_sv => e.description_sv, description_en => e.description_en, categories,
+        id => e.purpose, name => pick(lang, &e.name_sv, &e.name_en),
+        description => pick(lang, &e.description_sv, &e.description_en), categories,
         requested_by => roles(&e.requested_by), approved_by => roles(&e.approved_by),
         retention_minutes => e.retention_minutes, consents, max_rows => e.max_rows,
-        formats => e.formats, approval_rule => e.approval_rule,
+        formats => e.formats, approval_rule => rule,
         valid_from => e.valid_from, valid_to => e.valid_to,
     }
 }
@@ -171,18 +199,25 @@ pub async fn article30_page(
         Ok(SignedIn(s)) => s,
         Err(e) => return refusal(&state, e),
     };
-    match article30_report(State(state.clone()), SignedIn(session)).await {
-        Ok(Json(summary)) => {
-            let now = OffsetDateTime::now_utc();
-            let made = crate::web::extracts_wire::rfc3339(now.unix_timestamp());
-            let ctx = context! {
-                policy_version => summary.policy_version,
-                data_subjects => summary.data_subjects,
-                purposes => summary.purposes.iter().map(entry).collect::<Vec<_>>(),
-                made => when(&made),
-            };
-            render(&state, StatusCode::OK, "audit_article30.html", ctx)
-        }
-        Err(e) => refusal(&state, e),
-    }
+    let lang = frame::lang();
+    let answer = article30_report(State(state.clone()), SignedIn(session)).await;
+    let (summary, policy) = match answer {
+        Ok(Json(summary)) => match lifecycle::policy_now(&state).await {
+            Ok(policy) => (summary, policy),
+            Err(e) => return refusal(&state, e.into()),
+        },
+        Err(e) => return refusal(&state, e),
+    };
+    let made_at = rfc3339(OffsetDateTime::now_utc().unix_timestamp());
+    let purposes: Vec<_> = summary
+        .purposes
+        .iter()
+        .map(|e| entry(lang, &policy, e))
+        .collect();
+    // The data subjects are told by the catalogue (the API's sentence is English).
+    let ctx = context! {
+        policy_version => summary.policy_version, purposes,
+        made => when(lang, &made_at), made_at,
+    };
+    render(&state, StatusCode::OK, "audit_article30.html", ctx)
 }

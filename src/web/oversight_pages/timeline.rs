@@ -20,6 +20,9 @@ use crate::web::audit_timeline_api::{Timeline, TimelineQuery, list_audit_events}
 use crate::web::auth_pages::refusal;
 use crate::web::error::ApiError;
 use crate::web::extract_pages::render;
+use crate::web::frame;
+use crate::web::i18n::{Lang, text};
+use crate::web::labels::pick;
 use crate::web::session::SignedIn;
 
 /// The filter form as the browser sends it: every field as text, empty when not used.
@@ -95,13 +98,13 @@ fn link(pairs: &[(&str, &str)]) -> String {
 }
 
 /// The page's entries, with a link to the story of each extract entry.
-fn entries(timeline: &Timeline) -> Vec<minijinja::Value> {
+fn entries(lang: Lang, timeline: &Timeline) -> Vec<minijinja::Value> {
     timeline
         .events
         .iter()
         .map(|e| {
             context! {
-                seq => e.seq, at => when_exact(&e.at),
+                seq => e.seq, at => when_exact(lang, &e.at), at_rfc3339 => e.at,
                 actor => e.actor_username.as_deref().unwrap_or(&e.actor),
                 action => e.action, target => e.target, outcome => e.outcome,
                 extract => e.target.strip_prefix("extract:"),
@@ -123,6 +126,7 @@ pub async fn events_page(
         Ok(SignedIn(s)) => s,
         Err(e) => return refusal(&state, e),
     };
+    let lang = frame::lang();
     let (form, answer) = match query {
         Ok(Query(form)) => {
             let api = form.to_api();
@@ -134,15 +138,15 @@ pub async fn events_page(
             EventsQuery::default(),
             Err(ApiError::BadRequest(
                 "invalid_input",
-                "The filters could not be read; give each at most once.".into(),
+                text(lang, "audit_events.bad_query"),
             )),
         ),
     };
     let (status, timeline, error) = match answer {
         Ok(t) => (StatusCode::OK, Some(t), None),
-        Err(e) => match e.parts() {
-            (StatusCode::UNPROCESSABLE_ENTITY, _, text) => {
-                (StatusCode::UNPROCESSABLE_ENTITY, None, Some(text))
+        Err(e) => match e.page_parts(lang) {
+            (StatusCode::UNPROCESSABLE_ENTITY, _, shown) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, None, Some(shown))
             }
             _ => return refusal(&state, e),
         },
@@ -151,7 +155,7 @@ pub async fn events_page(
         Ok(policy) => policy
             .purposes()
             .iter()
-            .map(|p| context! { id => p.id.as_str(), name => p.name_sv })
+            .map(|p| context! { id => p.id.as_str(), name => pick(lang, &p.name_sv, &p.name_en) })
             .collect(),
         Err(e) => return refusal(&state, e.into()),
     };
@@ -169,7 +173,7 @@ pub async fn events_page(
         purpose => form.purpose, from => form.from, to => form.to, limit => form.limit,
         paged => given(form.before.as_deref()).is_some(),
         first_page => link(&pairs),
-        events => timeline.as_ref().map(entries).unwrap_or_default(),
+        events => timeline.as_ref().map(|t| entries(lang, t)).unwrap_or_default(),
         shown => timeline.is_some(), next,
         export => form.export_query(),
     };

@@ -1,15 +1,32 @@
 // Registervakt, extract pages: the live member count on the request form, countdowns, local
 // times, and reloading a page that waits for something. Served from /static/extracts.js
-// because the CSP allows no inline script. It never touches member data: the estimate answers
-// with counts only, and every value is written with textContent, never as markup.
+// because the CSP allows no inline script. Its texts come from the page's own catalogue (the
+// JSON block #rv-text, in the page's language) and numbers and times follow the page's
+// <html lang>. It never touches member data: the estimate answers with counts only, and every
+// value is written with textContent, never as markup.
 (function () {
   "use strict";
+
+  function texts() {
+    var el = document.getElementById("rv-text");
+    try {
+      return el ? JSON.parse(el.textContent) : {};
+    } catch (e) {
+      return {};
+    }
+  }
+  var T = texts();
+  function t(key, fallback) {
+    return typeof T[key] === "string" ? T[key] : fallback;
+  }
+  // The page's language as a locale for numbers and dates.
+  var LOCALE = document.documentElement.lang === "en" ? "en-GB" : "sv-SE";
 
   function pad(n) {
     return n < 10 ? "0" + n : String(n);
   }
 
-  // Elements with data-expires (RFC 3339) show "hh:mm:ss kvar", once a second.
+  // Elements with data-expires (RFC 3339) show "hh:mm:ss left", once a second.
   function countdowns() {
     var els = Array.prototype.slice.call(document.querySelectorAll("[data-expires]"));
     if (els.length === 0) {
@@ -26,8 +43,10 @@
         var h = Math.floor(left / 3600);
         var m = Math.floor((left % 3600) / 60);
         var s = left % 60;
-        el.textContent = left > 0 ? pad(h) + ":" + pad(m) + ":" + pad(s) + " kvar" : "tiden är ute";
-        el.setAttribute("title", new Date(at).toLocaleString("sv-SE"));
+        el.textContent = left > 0
+          ? pad(h) + ":" + pad(m) + ":" + pad(s) + " " + t("left", "")
+          : t("time_up", "0:00:00");
+        el.setAttribute("title", new Date(at).toLocaleString(LOCALE));
       });
     }
     tick();
@@ -109,14 +128,25 @@
 
     function show(data) {
       Object.keys(counts).forEach(function (key) {
-        counts[key].textContent = typeof data[key] === "number" ? data[key].toLocaleString("sv-SE") : "–";
+        counts[key].textContent = typeof data[key] === "number" ? data[key].toLocaleString(LOCALE) : "–";
       });
+    }
+
+    // The API's refusal in the page's language when the catalogue knows its code, else the
+    // API's own sentence (codes such as invalid_input carry details).
+    function refusal(data) {
+      var code = data && typeof data.error === "string" ? data.error : "";
+      var known = t("error_" + code, "");
+      if (known) {
+        return known;
+      }
+      return data && data.message ? data.message : t("estimate_failed", "");
     }
 
     function run() {
       if (value("district") === "") {
         show({});
-        status.textContent = "Välj ett distrikt.";
+        status.textContent = t("choose_district", "");
         return;
       }
       var json = JSON.stringify(body());
@@ -125,7 +155,7 @@
       }
       last = json;
       var mine = ++asked;
-      status.textContent = "Räknar …";
+      status.textContent = t("counting", "…");
       fetch("/api/v1/extracts/estimate", {
         method: "POST",
         credentials: "same-origin",
@@ -142,13 +172,13 @@
           status.textContent = "";
         } else {
           show({});
-          status.textContent = answer.data && answer.data.message ? answer.data.message : "Antalet kunde inte räknas.";
+          status.textContent = refusal(answer.data);
         }
       }).catch(function () {
         last = null;
         if (mine === asked) {
           show({});
-          status.textContent = "Antalet kunde inte räknas just nu.";
+          status.textContent = t("estimate_offline", "");
         }
       });
     }
