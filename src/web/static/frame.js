@@ -119,6 +119,44 @@
     });
   }
 
+  // Back to a page whose form was sent (the browser's page cache): it may be sent again.
+  window.addEventListener("pageshow", function (event) {
+    if (!event.persisted) {
+      return;
+    }
+    document.querySelectorAll("form[aria-busy]").forEach(function (form) {
+      form.removeAttribute("aria-busy");
+      form.querySelectorAll("button").forEach(function (b) {
+        b.disabled = false;
+      });
+      var status = form.querySelector(".busy");
+      if (status) {
+        status.textContent = "";
+      }
+    });
+  });
+
+  // A link with data-busy starts a long download (the audit log export): say so beside it
+  // until the browser has had time to show its own download progress.
+  function busyLinks() {
+    document.querySelectorAll("a[data-busy]").forEach(function (link) {
+      link.addEventListener("click", function () {
+        var status = link.parentNode.querySelector("[data-busy-status]");
+        if (!status) {
+          status = document.createElement("span");
+          status.className = "busy";
+          status.setAttribute("role", "status");
+          status.setAttribute("data-busy-status", "");
+          link.parentNode.insertBefore(status, link.nextSibling);
+        }
+        status.textContent = " " + link.getAttribute("data-busy");
+        window.setTimeout(function () {
+          status.textContent = "";
+        }, 15000);
+      });
+    });
+  }
+
   // Times written as <time datetime="RFC 3339"> get the reader's local time as a tooltip.
   function localTimes() {
     var lang = document.documentElement.lang === "en" ? "en-GB" : "sv-SE";
@@ -133,6 +171,7 @@
   function start() {
     idle();
     busyForms();
+    busyLinks();
     localTimes();
   }
   if (document.readyState === "loading") {
