@@ -106,7 +106,7 @@ let shot = 0;
 async function look(page, lang, name) {
   await remember(page);
   shot += 1;
-  const file = join(SHOTS, `${lang}-${String(shot).padStart(2, "0")}-${name}.png`);
+  const file = join(SHOTS, `${process.env.PHASE || "walk"}-${lang}-${String(shot).padStart(2, "0")}-${name}.png`);
   await page.screenshot({ path: file, fullPage: true });
   const htmlLang = await page.evaluate(() => document.documentElement.lang);
   check(htmlLang === lang, `${lang} ${name}: <html lang> is ${htmlLang}`);
