@@ -100,6 +100,10 @@ async fn a_body_over_one_mebibyte_is_refused_with_413_before_parsing() {
 #[tokio::test]
 async fn readiness_fails_closed_when_the_data_dir_is_gone_and_recovers_without_restart() {
     let app = spawn_app().await;
+    // Ready first: the broker's start-up (system.start, the first checkpoint) writes to the
+    // data dir, and a broker that cannot start does not serve at all.
+    let res = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
     let data = app.dir.data.clone();
     let moved = data.with_file_name("data-moved");
     // Moving the directory away makes every new file in it fail (this works as root too,
