@@ -521,3 +521,136 @@ async fn a_broker_killed_at_each_moment_of_a_build_leaves_no_half_extract_and_bu
     assert_consistent(&t, "after every build was done again").await;
     b.kill();
 }
+
+/// Sets `expires_at` of `id` to `at` behind the broker's back: the deadline passing, without
+/// waiting a minute (lifetimes are whole minutes).
+async fn set_deadline(t: &TestDir, id: &str, at: i64) {
+    let pool = raw(t).await;
+    sqlx::query("UPDATE extracts SET expires_at = ? WHERE id = ?")
+        .bind(at)
+        .bind(id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+#[tokio::test]
+#[ignore = "about 30 s (a 160 000-member register, kills mid-download); run by .ci/run"]
+async fn a_broker_killed_in_the_middle_of_a_download_has_counted_and_audited_it_first() {
+    let (t, users) = setup(MEMBERS).await;
+    let mut b = Broker::start(&t).await;
+    let c = b.sign_in_all(&users).await;
+    let cookie = c.staff.as_str();
+    let id = b.request(&c, 60).await;
+    b.wait_for(cookie, &id, "live", Duration::from_secs(120))
+        .await;
+    for cut in 1..=2 {
+        let mut res = b.start_download(cookie, &id).await;
+        assert_eq!(res.status(), 200);
+        let first = res.chunk().await.unwrap().unwrap();
+        assert!(first.starts_with(registervakt::extract::format::CSV_BOM));
+        b.kill();
+        // The body had started: its release is counted and its event committed (E2).
+        let e = stored(&t).await.into_iter().find(|e| e.id == id).unwrap();
+        assert_eq!((e.downloads, e.released), (cut, cut), "{e:?}");
+        // What the client got is a broken-off response, not a file that looks complete.
+        let mut got = first.to_vec();
+        let end = loop {
+            match res.chunk().await {
+                Ok(Some(more)) => got.extend_from_slice(&more),
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(e),
+            }
+        };
+        if end.is_ok() {
+            let table = registervakt::extract::format::read_csv(&got).unwrap();
+            assert_eq!(
+                Some(table.len() as i64 - 1),
+                e.row_count,
+                "a short file claimed whole"
+            );
+        }
+        assert_consistent(&t, &format!("after a kill in download {cut}")).await;
+        b = Broker::start(&t).await;
+        assert_consistent(&t, &format!("after restarting (download {cut})")).await;
+    }
+    // The last allowed download is whole and shreds the extract.
+    let rows = download_all(&b, cookie, &id).await;
+    assert!(has_canaries(&rows));
+    let v = b
+        .wait_for(cookie, &id, "shredded", Duration::from_secs(10))
+        .await;
+    assert_eq!(v["end_reason"], "download_limit");
+    assert_eq!(b.start_download(cookie, &id).await.status(), 410);
+    b.kill();
+    assert_consistent(&t, "after the last download").await;
+}
+
+#[tokio::test]
+#[ignore = "about 40 s (a 160 000-member register, kills while shredding); run by .ci/run"]
+async fn a_broker_killed_while_shredding_shreds_exactly_once_and_catches_up_within_a_sweep() {
+    let (t, users) = setup(MEMBERS).await;
+    let mut b = Broker::start(&t).await;
+    let c = b.sign_in_all(&users).await;
+    let cookie = c.staff.as_str();
+    // "I'm done", killed 0–20 ms after it was sent.
+    for delay_ms in [0u64, 2, 5, 20] {
+        let id = b.request(&c, 60).await;
+        b.wait_for(cookie, &id, "live", Duration::from_secs(120))
+            .await;
+        let done = b
+            .client
+            .post(b.url(&format!("/api/v1/extracts/{id}/done")))
+            .header("cookie", cookie)
+            .json(&json!({}))
+            .send();
+        let done = tokio::spawn(done);
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        b.kill();
+        let _ = done.await;
+        assert_consistent(&t, &format!("after a kill {delay_ms} ms into 'done'")).await;
+        b = Broker::start(&t).await;
+        let v = b.state(cookie, &id).await;
+        if v["state"] == "live" {
+            let path = format!("/api/v1/extracts/{id}/done");
+            assert_eq!(b.post(&path, Some(cookie), json!({})).await.status(), 204);
+        }
+        assert_consistent(&t, &format!("after 'done' again ({delay_ms} ms)")).await;
+    }
+    // Due for the sweeper, killed 0–1500 ms later (it sweeps every second).
+    let mut ids = Vec::new();
+    for delay_ms in [0u64, 300, 700, 1100, 1500] {
+        let id = b.request(&c, 60).await;
+        b.wait_for(cookie, &id, "live", Duration::from_secs(120))
+            .await;
+        set_deadline(&t, &id, now()).await;
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        b.kill();
+        assert_consistent(&t, &format!("after a kill {delay_ms} ms into a due sweep")).await;
+        b = Broker::start(&t).await;
+        ids.push(id);
+    }
+    // Due while no broker ran: shredded within one sweep of the restart.
+    let id = b.request(&c, 60).await;
+    b.wait_for(cookie, &id, "live", Duration::from_secs(120))
+        .await;
+    b.kill();
+    set_deadline(&t, &id, now() - 1).await;
+    let restarted = Instant::now();
+    b = Broker::start(&t).await;
+    ids.push(id);
+    for id in &ids {
+        let v = b
+            .wait_for(cookie, id, "shredded", Duration::from_secs(SWEEP_SECS + 5))
+            .await;
+        assert_eq!(v["end_reason"], "expired", "{v}");
+    }
+    assert!(restarted.elapsed() < Duration::from_secs(SWEEP_SECS + 5));
+    assert_consistent(&t, "after the sweeper caught up").await;
+    b.kill();
+}
