@@ -7,7 +7,8 @@
 //! committed).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -42,18 +43,8 @@ fn demo(dir: &Path, log: &Path, env: &[(&str, &str)]) -> (Demo, String) {
         .stderr(log)
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = common::demo_url(&mut child);
     let demo = Demo(child);
-    let url = lines
-        .by_ref()
-        .map(Result::unwrap)
-        .find_map(|l| {
-            l.split("serving on ")
-                .nth(1)
-                .map(|u| u.trim().trim_end_matches('/').to_owned())
-        })
-        .expect("demo did not print its address");
-    std::thread::spawn(move || lines.for_each(drop));
     (demo, url)
 }
 

@@ -275,17 +275,7 @@ fn a_demo_user_signs_in_with_an_oathtool_code_which_then_cannot_be_reused() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = lines
-        .by_ref()
-        .map(Result::unwrap)
-        .find_map(|l| {
-            l.split("serving on ")
-                .nth(1)
-                .map(|u| u.trim().trim_end_matches('/').to_owned())
-        })
-        .expect("demo did not print its address");
-    std::thread::spawn(move || lines.for_each(drop));
+    let url = common::demo_url(&mut child);
 
     let users = std::fs::read_to_string(demo_dir.join("demo-users.txt")).unwrap();
     let mode = std::fs::metadata(demo_dir.join("demo-users.txt"))

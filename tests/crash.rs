@@ -9,11 +9,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{TestDir, code_now, session_cookie};
+use common::{TestDir, code_now, files_containing, session_cookie};
 use registervakt::register::synthetic;
 use serde_json::{Value, json};
 
@@ -280,25 +280,6 @@ impl Broker {
         self.post(&path, Some(cookie), json!({ "format": "csv" }))
             .await
     }
-}
-
-/// Every file below `dir` that holds `needle` (every byte read, WAL and SHM included).
-fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
-    let mut hits = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if let Ok(bytes) = std::fs::read(&path)
-                && bytes.windows(needle.len()).any(|w| w == needle)
-            {
-                hits.push(path.display().to_string());
-            }
-        }
-    }
-    hits
 }
 
 /// One extract as the store holds it.

@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -91,17 +90,7 @@ fn the_demo_runs_the_whole_path_of_one_extract_and_the_key_is_gone_at_the_end() 
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = lines
-        .by_ref()
-        .map(Result::unwrap)
-        .find_map(|l| {
-            l.split("serving on ")
-                .nth(1)
-                .map(|u| u.trim().trim_end_matches('/').to_owned())
-        })
-        .expect("demo did not print its address");
-    std::thread::spawn(move || lines.for_each(drop));
+    let url = common::demo_url(&mut child);
     let users = std::fs::read_to_string(demo_dir.join("demo-users.txt")).unwrap();
     let client = Client {
         url,

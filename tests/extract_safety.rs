@@ -9,7 +9,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::extracts::{audit_actions, body, download, live_extract, raw};
-use common::{prepare_with, spawn_app, spawn_app_in};
+use common::{files_containing, prepare_with, spawn_app, spawn_app_in};
 use registervakt::extract::format;
 use registervakt::register::synthetic;
 use serde_json::json;
@@ -237,25 +237,6 @@ async fn an_extract_with_a_one_minute_lifetime_is_shredded_within_a_minute_of_it
     let (status, _, _) = download(&app, &cookie, &id, "csv").await;
     assert_eq!(status, 410);
     app.stop().await;
-}
-
-/// Every file below `dir` that holds `needle`.
-fn files_containing(dir: &std::path::Path, needle: &[u8]) -> Vec<String> {
-    let mut hits = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if let Ok(bytes) = std::fs::read(&path)
-                && bytes.windows(needle.len()).any(|w| w == needle)
-            {
-                hits.push(path.display().to_string());
-            }
-        }
-    }
-    hits
 }
 
 #[tokio::test]

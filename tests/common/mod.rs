@@ -19,6 +19,43 @@ use registervakt::store::register_writer;
 use tempfile::TempDir;
 
 /// `name=value` of the session cookie a response sets, if any.
+/// The address a `registervakt demo` child prints ("serving on http://…/"), read from its
+/// piped stdout; the rest of its output is drained in the background.
+pub fn demo_url(child: &mut std::process::Child) -> String {
+    use std::io::{BufRead, BufReader};
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout is piped")).lines();
+    let url = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.split("serving on ")
+                .nth(1)
+                .map(|u| u.trim().trim_end_matches('/').to_owned())
+        })
+        .expect("demo did not print its address");
+    std::thread::spawn(move || lines.for_each(drop));
+    url
+}
+
+/// Every file below `dir` that holds `needle` (every byte read, WAL and SHM included).
+pub fn files_containing(dir: &std::path::Path, needle: &[u8]) -> Vec<String> {
+    let mut hits = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(bytes) = std::fs::read(&path)
+                && bytes.windows(needle.len()).any(|w| w == needle)
+            {
+                hits.push(path.display().to_string());
+            }
+        }
+    }
+    hits
+}
+
 pub fn session_cookie(res: &reqwest::Response) -> Option<String> {
     res.headers()
         .get_all("set-cookie")
