@@ -4,13 +4,15 @@
 //! Each answer is itself an audit event; members are named there by pseudonym only.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
 use super::extracts_wire::rfc3339;
+use super::json::ApiJson;
+use super::params::ApiPath;
 use super::policy_api::principal;
 use super::session::{SignedIn, StepUp};
 use crate::app::AppState;
@@ -56,7 +58,7 @@ pub struct MemberDisclosures {
 pub async fn member_disclosures(
     State(state): State<AppState>,
     SignedIn(session): SignedIn,
-    Path(member_id): Path<String>,
+    ApiPath(member_id): ApiPath<String>,
 ) -> Result<Json<MemberDisclosures>, ApiError> {
     let who = principal(&state, &session).await?;
     let now = OffsetDateTime::now_utc();
@@ -123,7 +125,7 @@ pub struct ExtractStory {
 pub async fn extract_story(
     State(state): State<AppState>,
     SignedIn(session): SignedIn,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ExtractStory>, ApiError> {
     let id = crate::extract::ExtractId::parse(&id)?;
     let who = principal(&state, &session).await?;
@@ -182,7 +184,7 @@ pub struct PseudonymResponse {
 pub async fn resolve_pseudonym(
     State(state): State<AppState>,
     SignedIn(session): SignedIn,
-    Json(body): Json<ResolveBody>,
+    ApiJson(body): ApiJson<ResolveBody>,
 ) -> Result<Json<PseudonymResponse>, ApiError> {
     let who = principal(&state, &session).await?;
     let member =
@@ -202,7 +204,7 @@ pub async fn resolve_pseudonym(
 pub async fn reveal_pseudonym(
     State(state): State<AppState>,
     StepUp(session): StepUp,
-    Json(body): Json<RevealBody>,
+    ApiJson(body): ApiJson<RevealBody>,
 ) -> Result<Json<PseudonymResponse>, ApiError> {
     let who = principal(&state, &session).await?;
     let now = OffsetDateTime::now_utc();

@@ -28,6 +28,7 @@ pub mod oidc;
 pub mod openapi;
 pub mod oversight_pages;
 pub mod pages;
+pub mod params;
 pub mod policy_api;
 pub mod reports_api;
 pub mod route_audit;
@@ -412,7 +413,7 @@ pub fn route_table() -> Vec<Entry> {
             "/api/v1/extracts",
             SignedIn,
             Records(&[A::ExtractQueueShown]),
-            get(extracts_api::list_extracts),
+            get(extracts_api::list_extracts_route),
         ),
         entry(
             M::GET,

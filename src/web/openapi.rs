@@ -46,7 +46,7 @@ use super::users_api::{
         super::policy_api::change_policy,
         super::extracts_api::estimate_extract,
         super::extracts_api::create_extract,
-        super::extracts_api::list_extracts,
+        super::extracts_api::list_extracts_route,
         super::extracts_api::show_extract,
         super::extracts_api::approve_extract,
         super::extracts_api::deny_extract,

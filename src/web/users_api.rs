@@ -4,7 +4,7 @@
 //! policy of issue 4 narrows it); changes also need a fresh second factor (step-up).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
 use super::json::ApiJson;
+use super::params::ApiPath;
 use super::session::{SignedIn, StepUp};
 use crate::app::AppState;
 use crate::audit::Actor;
@@ -137,7 +138,7 @@ pub async fn list_users(
 pub async fn disable_user(
     State(state): State<AppState>,
     StepUp(session): StepUp,
-    Path(username): Path<String>,
+    ApiPath(username): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     require_admin(&state, &session).await?;
     accounts::set_enabled(
@@ -158,7 +159,7 @@ pub async fn disable_user(
 pub async fn enable_user(
     State(state): State<AppState>,
     StepUp(session): StepUp,
-    Path(username): Path<String>,
+    ApiPath(username): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     require_admin(&state, &session).await?;
     accounts::set_enabled(
@@ -179,7 +180,7 @@ pub async fn enable_user(
 pub async fn reset_second_factor(
     State(state): State<AppState>,
     StepUp(session): StepUp,
-    Path(username): Path<String>,
+    ApiPath(username): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     require_admin(&state, &session).await?;
     accounts::reset_second_factor(
@@ -227,7 +228,7 @@ pub struct PendingRoleChange {
 pub async fn change_role(
     State(state): State<AppState>,
     StepUp(session): StepUp,
-    Path(username): Path<String>,
+    ApiPath(username): ApiPath<String>,
     ApiJson(req): ApiJson<RoleChangeRequest>,
 ) -> Result<(StatusCode, Json<RoleChangeResponse>), ApiError> {
     require_admin(&state, &session).await?;
@@ -294,7 +295,7 @@ pub async fn list_role_changes(
 pub async fn confirm_role_change(
     State(state): State<AppState>,
     StepUp(session): StepUp,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<RoleChangeResponse>, ApiError> {
     require_admin(&state, &session).await?;
     roles::confirm_role_change(
