@@ -63,7 +63,8 @@ pub async fn reveal(
     now: OffsetDateTime,
 ) -> Result<Option<String>, Error> {
     let wanted = parse_member_ref(pseudonym)?;
-    let district = DistrictCode::parse(district)?;
+    // A district the caller typed is their input: a bad one is a 422, not a register fault.
+    let district = DistrictCode::parse(district).map_err(|e| Error::BadInput(e.to_string()))?;
     let reason = reason.trim();
     if !REASON_CHARS.contains(&reason.chars().count()) || reason.chars().any(char::is_control) {
         return Err(Error::BadInput(
