@@ -110,6 +110,7 @@ impl From<crate::auth::Error> for ApiError {
             A::UserExists(_) => ApiError::Conflict("user_exists", msg),
             A::NoSuchUser(_) => ApiError::NotFound,
             A::SecondAdminRequired => ApiError::Forbidden("second_admin_required", msg),
+            A::AlreadyEnrolled => ApiError::Conflict("already_enrolled", msg),
             A::Oidc(_) => ApiError::Unauthorized("oidc_rejected", msg),
             A::OidcUnavailable(_) => ApiError::Unavailable(msg),
             A::Audit(_) | A::Store(_) => ApiError::Unavailable(msg),
