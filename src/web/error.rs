@@ -108,7 +108,7 @@ impl From<crate::auth::Error> for ApiError {
             A::Password(_) => ApiError::BadRequest("weak_password", msg),
             A::BadInput(_) => ApiError::BadRequest("invalid_input", msg),
             A::UserExists(_) => ApiError::Conflict("user_exists", msg),
-            A::NoSuchUser(_) => ApiError::NotFound,
+            A::NoSuchUser(_) | A::NoSuchRoleChange => ApiError::NotFound,
             A::SecondAdminRequired => ApiError::Forbidden("second_admin_required", msg),
             A::AlreadyEnrolled => ApiError::Conflict("already_enrolled", msg),
             A::Oidc(_) => ApiError::Unauthorized("oidc_rejected", msg),

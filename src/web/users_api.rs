@@ -291,7 +291,8 @@ pub async fn list_role_changes(
 /// Confirms a pending role change as the second admin. Needs admin + step-up.
 #[utoipa::path(post, path = "/api/v1/role-changes/{id}/confirm", tag = "users",
     params(("id" = String, Path)),
-    responses((status = 200, body = RoleChangeResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = RoleChangeResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, description = "No such pending role change", body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn confirm_role_change(
     State(state): State<AppState>,
     StepUp(session): StepUp,
