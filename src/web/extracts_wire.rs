@@ -26,9 +26,9 @@ pub struct FiltersBody {
     pub joined_from: Option<String>,
     #[serde(default)]
     pub joined_to: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::json::whole_number_or_null")]
     pub age_min: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::json::whole_number_or_null")]
     pub age_max: Option<u64>,
 }
 
@@ -65,6 +65,7 @@ pub struct CreateExtractRequest {
     /// Field names, a subset of what the purpose allows; the file's columns, in this order.
     pub fields: Vec<String>,
     /// At most the purpose's maximum; never shortened for you.
+    #[serde(deserialize_with = "super::json::whole_number")]
     pub lifetime_minutes: u32,
     /// Why you need the list (10–1000 characters).
     pub justification: String,
@@ -171,7 +172,7 @@ pub struct DownloadBody {
 #[serde(deny_unknown_fields)]
 pub struct ViewBody {
     /// 0-based page of 50 rows.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::json::whole_number")]
     pub page: u64,
 }
 

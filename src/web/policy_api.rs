@@ -36,7 +36,9 @@ pub struct DecisionRequest {
     pub district: String,
     /// Field names, e.g. `first_name`, `email`.
     pub fields: Vec<String>,
+    #[serde(deserialize_with = "super::json::whole_number")]
     pub lifetime_minutes: u32,
+    #[serde(deserialize_with = "super::json::whole_number")]
     pub estimated_rows: u64,
 }
 
