@@ -52,7 +52,7 @@ pub struct MemberDisclosures {
 /// shredding — exact after every payload is shredded. Needs `audit.view` (in the extracts'
 /// districts, or party-wide for all).
 #[utoipa::path(get, path = "/api/v1/audit/members/{member_id}/disclosures", tag = "audit",
-    params(("member_id" = String, Path, description = "The member number in the register")),
+    params(("member_id" = crate::web::wire_schema::MemberNumber, Path, description = "The member number in the register")),
     responses((status = 200, body = MemberDisclosures), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn member_disclosures(
@@ -153,6 +153,7 @@ pub async fn extract_story(
 #[serde(deny_unknown_fields)]
 pub struct ResolveBody {
     /// The member number in the register.
+    #[schema(value_type = crate::web::wire_schema::MemberNumber)]
     pub member_id: String,
 }
 
@@ -160,10 +161,13 @@ pub struct ResolveBody {
 #[serde(deny_unknown_fields)]
 pub struct RevealBody {
     /// 32 hexadecimal characters, as the audit log shows it.
+    #[schema(value_type = crate::web::wire_schema::MemberRef)]
     pub member_ref: String,
     /// The district whose members are searched.
+    #[schema(value_type = crate::web::wire_schema::District)]
     pub district: String,
     /// Why (10–500 characters); kept in the audit log.
+    #[schema(value_type = crate::web::wire_schema::RevealReason)]
     pub reason: String,
 }
 

@@ -112,9 +112,11 @@ pub struct ScopeQuery {
     pub extract: Option<String>,
     /// A username: every extract the account held at some moment in `from`..`to`.
     pub user: Option<String>,
-    /// RFC 3339.
+    /// RFC 3339 (or `YYYY-MM-DDTHH:MM`, UTC, as a form sends it); before `to`.
+    #[param(value_type = Option<super::wire_schema::WindowTime>)]
     pub from: Option<String>,
-    /// RFC 3339.
+    /// RFC 3339 (or `YYYY-MM-DDTHH:MM`, UTC).
+    #[param(value_type = Option<super::wire_schema::WindowTime>)]
     pub to: Option<String>,
 }
 

@@ -163,7 +163,7 @@ pub async fn submit_totp(
 
 /// Step 2 with a recovery code. Needs a session waiting for its second factor.
 #[utoipa::path(post, path = "/api/v1/auth/recovery", tag = "auth", request_body = CodeRequest,
-    responses((status = 200, body = SignedInResponse), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = SignedInResponse), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn submit_recovery_code(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,

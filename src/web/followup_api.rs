@@ -57,6 +57,7 @@ pub struct FlagsQuery {
 #[serde(deny_unknown_fields)]
 pub struct AcknowledgeRequest {
     /// What was done about it: 1–2000 characters, no control characters.
+    #[schema(value_type = crate::web::wire_schema::FlagComment)]
     pub comment: String,
 }
 

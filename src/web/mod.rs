@@ -35,6 +35,7 @@ pub mod route_audit;
 pub mod session;
 pub mod start_page;
 pub mod users_api;
+pub mod wire_schema;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;

@@ -22,9 +22,12 @@ use crate::auth::{RoleGrant, Username, accounts, roles};
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
+    #[schema(value_type = crate::web::wire_schema::Username)]
     pub username: String,
+    #[schema(value_type = crate::web::wire_schema::DisplayName)]
     pub display_name: String,
     /// Roles as `ROLE:DISTRICT`, e.g. `staff:Uppsala`, `auditor:*`.
+    #[schema(value_type = Vec<crate::web::wire_schema::RoleGrant>)]
     pub roles: Vec<String>,
 }
 
@@ -133,7 +136,7 @@ pub async fn list_users(
 
 /// Disables a user; their sessions end at once. Needs admin + step-up.
 #[utoipa::path(post, path = "/api/v1/users/{username}/disable", tag = "users",
-    params(("username" = String, Path)),
+    params(("username" = super::wire_schema::Username, Path)),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn disable_user(
     State(state): State<AppState>,
@@ -154,7 +157,7 @@ pub async fn disable_user(
 
 /// Re-enables a user. Needs admin + step-up.
 #[utoipa::path(post, path = "/api/v1/users/{username}/enable", tag = "users",
-    params(("username" = String, Path)),
+    params(("username" = super::wire_schema::Username, Path)),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn enable_user(
     State(state): State<AppState>,
@@ -175,7 +178,7 @@ pub async fn enable_user(
 
 /// Removes a user's second factor; they enrol again. Needs admin + step-up.
 #[utoipa::path(post, path = "/api/v1/users/{username}/reset-2fa", tag = "users",
-    params(("username" = String, Path)),
+    params(("username" = super::wire_schema::Username, Path)),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn reset_second_factor(
     State(state): State<AppState>,
@@ -197,8 +200,10 @@ pub async fn reset_second_factor(
 #[serde(deny_unknown_fields)]
 pub struct RoleChangeRequest {
     /// `ROLE:DISTRICT`, e.g. `approver:Uppsala` or `auditor:*`.
+    #[schema(value_type = crate::web::wire_schema::RoleGrant)]
     pub role: String,
     /// `grant` or `revoke`.
+    #[schema(value_type = crate::web::wire_schema::RoleChange)]
     pub change: String,
 }
 
@@ -222,7 +227,7 @@ pub struct PendingRoleChange {
 /// Grants or revokes a role; admin, party-wide and own roles wait for a second admin.
 /// Needs admin + step-up.
 #[utoipa::path(post, path = "/api/v1/users/{username}/roles", tag = "users",
-    params(("username" = String, Path)), request_body = RoleChangeRequest,
+    params(("username" = super::wire_schema::Username, Path)), request_body = RoleChangeRequest,
     responses((status = 200, body = RoleChangeResponse), (status = 202, body = RoleChangeResponse),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn change_role(
