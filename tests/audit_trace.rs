@@ -393,6 +393,17 @@ async fn a_pseudonym_is_resolved_and_revealed_only_on_an_audited_request() {
         .post_json("/api/v1/audit/pseudonyms/reveal", Some(&farid_c), short)
         .await;
     assert_eq!(res.status(), 422);
+    // Regression (schemathesis, G1): a district that is not a district code ("*" is a role's
+    // scope, not a district) was taken for a register fault and answered 503.
+    for district in ["*", "", " Uppsala"] {
+        let typo = json!({ "member_ref": pseudonym, "district": district, "reason": "Ärende 2026-114 enligt art. 15" });
+        let res = app
+            .post_json("/api/v1/audit/pseudonyms/reveal", Some(&farid_c), typo)
+            .await;
+        assert_eq!(res.status(), 422, "{district:?}");
+        let err: Value = res.json().await.unwrap();
+        assert_eq!(err["error"], "invalid_input", "{district:?}");
+    }
 }
 
 #[tokio::test]

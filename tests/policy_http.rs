@@ -385,3 +385,50 @@ async fn policy_export_and_import_round_trip_through_the_store() {
             .contains("max_rows = 4000")
     );
 }
+
+/// Regression (schemathesis, G1): the API description says `integer`, which JSON Schema
+/// reads as any whole number, `60.0` too; serde refused it as a field of the wrong type.
+#[tokio::test]
+async fn whole_numbers_written_with_a_zero_fraction_are_the_same_numbers_and_fractions_are_refused()
+{
+    let app = spawn_app().await;
+    let user = app.user("ingrid", &["staff:Uppsala"]).await;
+    let cookie = app.sign_in(&user, "ingrid").await;
+    let ask = |lifetime: Value, rows: Value| {
+        json!({ "purpose": "district-assembly-invitation", "district": "Uppsala",
+                "fields": ["first_name", "email"], "lifetime_minutes": lifetime, "estimated_rows": rows })
+    };
+    let plain = app
+        .post_json(
+            "/api/v1/policy/decisions",
+            Some(&cookie),
+            ask(json!(60), json!(100)),
+        )
+        .await;
+    assert_eq!(plain.status(), 200);
+    let plain: Value = plain.json().await.unwrap();
+    let written = app
+        .post_json(
+            "/api/v1/policy/decisions",
+            Some(&cookie),
+            ask(json!(60.0), json!(1e2)),
+        )
+        .await;
+    assert_eq!(written.status(), 200);
+    assert_eq!(written.json::<Value>().await.unwrap(), plain);
+    for (lifetime, rows) in [
+        (json!(60.5), json!(100)),
+        (json!(60), json!(-1)),
+        (json!(60), json!("100")),
+    ] {
+        let res = app
+            .post_json(
+                "/api/v1/policy/decisions",
+                Some(&cookie),
+                ask(lifetime.clone(), rows.clone()),
+            )
+            .await;
+        assert_eq!(res.status(), 422, "{lifetime} {rows}");
+    }
+    app.stop().await;
+}

@@ -89,7 +89,8 @@ async fn granting_admin_waits_for_a_second_admin_who_is_not_the_proposer() {
             json!({}),
         )
         .await;
-    assert_eq!(again.status(), 422, "a change is decided once");
+    // A change is decided once: afterwards no pending change has that id.
+    assert_eq!(again.status(), 404, "a change is decided once");
     app.stop().await;
 }
 
@@ -281,5 +282,31 @@ async fn the_admin_page_changes_a_role_with_a_fresh_code_and_its_csrf_token() {
         401,
         "their session ended with the change"
     );
+    app.stop().await;
+}
+
+/// Regression (schemathesis, G1): an id that names no pending change answered 422
+/// `invalid_input`, as if the request were malformed; there is simply no such thing.
+#[tokio::test]
+async fn confirming_a_role_change_that_does_not_exist_is_not_found() {
+    let app = spawn_app().await;
+    let admin = app.user("admin-ett", &["admin:*"]).await;
+    let cookie = app.sign_in(&admin, "admin-ett").await;
+    for id in ["0123456789abcdef0123456789abcdef", "nothing"] {
+        let (status, body) = state_of(
+            app.post_json(
+                &format!("/api/v1/role-changes/{id}/confirm"),
+                Some(&cookie),
+                json!({}),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (404, Some("not_found")),
+            "{id}"
+        );
+    }
     app.stop().await;
 }

@@ -39,10 +39,12 @@ impl Invitation {
     }
 }
 
-fn check_display_name(name: &str) -> Result<String, Error> {
+/// Length of a display name, in characters (trimmed).
+pub const DISPLAY_NAME_CHARS: std::ops::RangeInclusive<usize> = 1..=100;
+
+pub fn check_display_name(name: &str) -> Result<String, Error> {
     let name = name.trim();
-    let len = name.chars().count();
-    if len == 0 || len > 100 || name.chars().any(char::is_control) {
+    if !DISPLAY_NAME_CHARS.contains(&name.chars().count()) || name.chars().any(char::is_control) {
         return Err(Error::BadInput(
             "a display name is 1–100 characters without control characters".into(),
         ));

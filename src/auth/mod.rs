@@ -66,6 +66,13 @@ pub enum Error {
     NoSuchUser(String),
     #[error("a second administrator must confirm this change")]
     SecondAdminRequired,
+    /// No pending role change has this id: it never existed, or it was decided already.
+    #[error("there is no such pending role change (it may have been decided already)")]
+    NoSuchRoleChange,
+    /// Enrolment asked of an account that already has an authenticator: the account's
+    /// state, not the request, is in the way (409, not 422).
+    #[error("this account already has an authenticator")]
+    AlreadyEnrolled,
     #[error("{0}")]
     Oidc(String),
     /// The identity provider cannot be reached; nothing is signed in (fail closed).

@@ -185,7 +185,7 @@ pub async fn confirm_role_change(
     let pending = store
         .find_pending_role_change(request_id)
         .await?
-        .ok_or_else(|| Error::BadInput("no such pending role change".into()))?;
+        .ok_or(Error::NoSuchRoleChange)?;
     let actor = Actor::user(admin_user_id);
     if pending.requested_by == actor.as_str() || pending.user_id == admin_user_id {
         return Err(Error::SecondAdminRequired);
@@ -201,10 +201,9 @@ pub async fn confirm_role_change(
         .await?
         .is_none()
     {
+        // Decided by someone else meanwhile: it is no longer a pending change.
         tx.rollback().await?;
-        return Err(Error::BadInput(
-            "this role change was already decided".into(),
-        ));
+        return Err(Error::NoSuchRoleChange);
     }
     apply(
         &mut tx,

@@ -329,9 +329,7 @@ pub async fn begin_enrolment(
     now: OffsetDateTime,
 ) -> Result<Enrolment, Error> {
     if session.stage != Stage::Enrol {
-        return Err(Error::BadInput(
-            "this account already has an authenticator".into(),
-        ));
+        return Err(Error::AlreadyEnrolled);
     }
     let user = user_of(store, session).await?;
     let seed = totp::Seed::generate();
@@ -359,9 +357,7 @@ pub async fn confirm_enrolment(
     now: OffsetDateTime,
 ) -> Result<(NewSession, Vec<recovery::RecoveryCode>), Error> {
     if session.stage != Stage::Enrol {
-        return Err(Error::BadInput(
-            "this account already has an authenticator".into(),
-        ));
+        return Err(Error::AlreadyEnrolled);
     }
     let user = user_of(store, session).await?;
     let pending = user

@@ -158,6 +158,20 @@ pub async fn attest_deleted(
 
 /// Turns the incident switch on (`frozen`) or off. Needs `extract.freeze` party-wide. Turning
 /// it on shreds every live extract at once.
+/// Length of the reason for freezing or lifting the freeze, in characters (trimmed).
+pub const FREEZE_REASON_CHARS: std::ops::RangeInclusive<usize> = 1..=500;
+
+/// The reason for freezing or lifting the freeze: trimmed, 1–500 characters, one line.
+pub fn check_freeze_reason(reason: &str) -> Result<&str, Error> {
+    let reason = reason.trim();
+    if !FREEZE_REASON_CHARS.contains(&reason.chars().count())
+        || reason.chars().any(char::is_control)
+    {
+        return Err(Error::BadInput("say why, in 1 to 500 characters".into()));
+    }
+    Ok(reason)
+}
+
 pub async fn set_freeze(
     state: &AppState,
     who: &Principal,
@@ -175,10 +189,7 @@ pub async fn set_freeze(
             reason: "only a party-wide security role may freeze or unfreeze extracts".into(),
         });
     }
-    let reason = reason.trim();
-    if reason.is_empty() || reason.chars().count() > 500 || reason.chars().any(char::is_control) {
-        return Err(Error::BadInput("say why, in 1 to 500 characters".into()));
-    }
+    let reason = check_freeze_reason(reason)?;
     let actor = Actor::user(&who.user_id);
     let mut tx = state.store.begin().await?;
     rows::set_freeze(&mut tx, frozen, reason, &who.user_id, now.unix_timestamp()).await?;

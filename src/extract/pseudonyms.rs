@@ -52,6 +52,18 @@ pub fn parse_member_ref(text: &str) -> Result<[u8; 16], Error> {
     bytes.try_into().map_err(|_| bad())
 }
 
+/// The reason for revealing a member: trimmed, 10–500 characters, one line.
+pub fn check_reason(reason: &str) -> Result<&str, Error> {
+    let reason = reason.trim();
+    if !REASON_CHARS.contains(&reason.chars().count()) || reason.chars().any(char::is_control) {
+        return Err(Error::BadInput(
+            "give the reason for revealing a member in 10 to 500 characters, on one line"
+                .to_owned(),
+        ));
+    }
+    Ok(reason)
+}
+
 /// Which member of `district` the pseudonym stands for, if any is there now. Audited as
 /// `pseudonym.reveal` with the reason, whether it was found and how many members were searched.
 pub async fn reveal(
@@ -63,14 +75,9 @@ pub async fn reveal(
     now: OffsetDateTime,
 ) -> Result<Option<String>, Error> {
     let wanted = parse_member_ref(pseudonym)?;
-    let district = DistrictCode::parse(district)?;
-    let reason = reason.trim();
-    if !REASON_CHARS.contains(&reason.chars().count()) || reason.chars().any(char::is_control) {
-        return Err(Error::BadInput(
-            "give the reason for revealing a member in 10 to 500 characters, on one line"
-                .to_owned(),
-        ));
-    }
+    // A district the caller typed is their input: a bad one is a 422, not a register fault.
+    let district = DistrictCode::parse(district).map_err(|e| Error::BadInput(e.to_string()))?;
+    let reason = check_reason(reason)?;
     let scope = scope_for(state, who, crate::policy::Action::PseudonymResolve, REFUSAL).await?;
     if scope.is_some_and(|d| !d.iter().any(|x| x == district.as_str())) {
         return Err(Error::Denied {

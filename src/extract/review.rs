@@ -210,11 +210,13 @@ pub async fn story(
     })
 }
 
+/// Length of a member number as typed, in characters (trimmed).
+pub const MEMBER_ID_CHARS: std::ops::RangeInclusive<usize> = 1..=64;
+
 /// A member number as an auditor types it: 1–64 characters, no control characters.
 pub fn check_member_id(member_id: &str) -> Result<&str, Error> {
     let id = member_id.trim();
-    let count = id.chars().count();
-    if count == 0 || count > 64 || id.chars().any(char::is_control) {
+    if !MEMBER_ID_CHARS.contains(&id.chars().count()) || id.chars().any(char::is_control) {
         return Err(Error::BadInput(
             "a member number is 1 to 64 characters".to_owned(),
         ));

@@ -17,6 +17,19 @@ use crate::audit::{self, Action, Actor, Event, Outcome};
 use crate::store::policy::PolicyVersionRow;
 use crate::store::{self, Store};
 
+/// Length of a policy change's comment, in characters (trimmed).
+pub const COMMENT_CHARS: std::ops::RangeInclusive<usize> = 1..=500;
+
+/// A policy change's comment: trimmed, 1–500 characters.
+pub fn check_comment(comment: &str) -> Result<&str, ChangeError> {
+    let comment = comment.trim();
+    if COMMENT_CHARS.contains(&comment.chars().count()) {
+        Ok(comment)
+    } else {
+        Err(ChangeError::Comment)
+    }
+}
+
 /// The base policy and a cache of the latest stored version.
 pub struct Source {
     base: Policy,
@@ -99,10 +112,7 @@ impl Source {
         comment: &str,
         now: OffsetDateTime,
     ) -> Result<i64, ChangeError> {
-        let comment = comment.trim();
-        if comment.is_empty() || comment.chars().count() > 500 {
-            return Err(ChangeError::Comment);
-        }
+        let comment = check_comment(comment)?;
         let before = self.current(store).await?;
         let after = Texts {
             model: before.texts.model.clone(),

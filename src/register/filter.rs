@@ -19,7 +19,7 @@ use crate::store::register::{Condition, Value};
 /// Longest lists of branches or statuses in one filter; more is a misuse, not a need.
 pub const MAX_LIST: usize = 100;
 /// Longest branch or status value accepted.
-const MAX_VALUE_CHARS: usize = 200;
+pub const MAX_VALUE_CHARS: usize = 200;
 /// Oldest age a band may name.
 pub const MAX_AGE: u8 = 130;
 

@@ -36,7 +36,8 @@ use crate::store::register::{Backend, ColumnKind, Condition, CountQuery, Registe
 
 pub use field::{Field, FieldKind, Sensitivity};
 pub use filter::{
-    AgeBand, ConsentFlag, DistrictCode, Filter, MAX_AGE, MAX_LIST, ProtectedIdentity, years_before,
+    AgeBand, ConsentFlag, DistrictCode, Filter, MAX_AGE, MAX_LIST, MAX_VALUE_CHARS,
+    ProtectedIdentity, years_before,
 };
 pub use mapping::{Mapping, is_identifier, is_table_name};
 pub use report::{CheckReport, MappedField};

@@ -4,13 +4,15 @@
 //! Each answer is itself an audit event; members are named there by pseudonym only.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
 use super::extracts_wire::rfc3339;
+use super::json::ApiJson;
+use super::params::ApiPath;
 use super::policy_api::principal;
 use super::session::{SignedIn, StepUp};
 use crate::app::AppState;
@@ -50,13 +52,13 @@ pub struct MemberDisclosures {
 /// shredding — exact after every payload is shredded. Needs `audit.view` (in the extracts'
 /// districts, or party-wide for all).
 #[utoipa::path(get, path = "/api/v1/audit/members/{member_id}/disclosures", tag = "audit",
-    params(("member_id" = String, Path, description = "The member number in the register")),
+    params(("member_id" = crate::web::wire_schema::MemberNumber, Path, description = "The member number in the register")),
     responses((status = 200, body = MemberDisclosures), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn member_disclosures(
     State(state): State<AppState>,
     SignedIn(session): SignedIn,
-    Path(member_id): Path<String>,
+    ApiPath(member_id): ApiPath<String>,
 ) -> Result<Json<MemberDisclosures>, ApiError> {
     let who = principal(&state, &session).await?;
     let now = OffsetDateTime::now_utc();
@@ -123,7 +125,7 @@ pub struct ExtractStory {
 pub async fn extract_story(
     State(state): State<AppState>,
     SignedIn(session): SignedIn,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ExtractStory>, ApiError> {
     let id = crate::extract::ExtractId::parse(&id)?;
     let who = principal(&state, &session).await?;
@@ -151,6 +153,7 @@ pub async fn extract_story(
 #[serde(deny_unknown_fields)]
 pub struct ResolveBody {
     /// The member number in the register.
+    #[schema(value_type = crate::web::wire_schema::MemberNumber)]
     pub member_id: String,
 }
 
@@ -158,10 +161,13 @@ pub struct ResolveBody {
 #[serde(deny_unknown_fields)]
 pub struct RevealBody {
     /// 32 hexadecimal characters, as the audit log shows it.
+    #[schema(value_type = crate::web::wire_schema::MemberRef)]
     pub member_ref: String,
     /// The district whose members are searched.
+    #[schema(value_type = crate::web::wire_schema::District)]
     pub district: String,
     /// Why (10–500 characters); kept in the audit log.
+    #[schema(value_type = crate::web::wire_schema::RevealReason)]
     pub reason: String,
 }
 
@@ -182,7 +188,7 @@ pub struct PseudonymResponse {
 pub async fn resolve_pseudonym(
     State(state): State<AppState>,
     SignedIn(session): SignedIn,
-    Json(body): Json<ResolveBody>,
+    ApiJson(body): ApiJson<ResolveBody>,
 ) -> Result<Json<PseudonymResponse>, ApiError> {
     let who = principal(&state, &session).await?;
     let member =
@@ -202,7 +208,7 @@ pub async fn resolve_pseudonym(
 pub async fn reveal_pseudonym(
     State(state): State<AppState>,
     StepUp(session): StepUp,
-    Json(body): Json<RevealBody>,
+    ApiJson(body): ApiJson<RevealBody>,
 ) -> Result<Json<PseudonymResponse>, ApiError> {
     let who = principal(&state, &session).await?;
     let now = OffsetDateTime::now_utc();

@@ -77,14 +77,14 @@ fn bad_query(_: QueryRejection) -> ApiError {
 /// in the auditor's districts, or every entry party-wide). Audited as `audit.timeline`.
 #[utoipa::path(get, path = "/api/v1/audit/events", tag = "audit",
     params(
-        ("actor" = Option<String>, Query, description = "Username of whoever acted"),
-        ("district" = Option<String>, Query, description = "Only entries about extracts of this district"),
-        ("action" = Option<String>, Query, description = "Event code, e.g. `extract.download`"),
-        ("purpose" = Option<String>, Query, description = "Only entries about extracts of this purpose"),
-        ("from" = Option<String>, Query, description = "RFC 3339, inclusive"),
-        ("to" = Option<String>, Query, description = "RFC 3339, inclusive"),
-        ("before" = Option<i64>, Query, description = "Only entries with a smaller seq (paging)"),
-        ("limit" = Option<i64>, Query, description = "1 to 500 (default 100); outside that 422"),
+        ("actor" = Option<super::wire_schema::Username>, Query, description = "Username of whoever acted"),
+        ("district" = Option<super::wire_schema::District>, Query, description = "Only entries about extracts of this district"),
+        ("action" = Option<super::wire_schema::EventCode>, Query, description = "Event code, e.g. `extract.download`"),
+        ("purpose" = Option<super::wire_schema::PurposeFilter>, Query, description = "Only entries about extracts of this purpose"),
+        ("from" = Option<super::wire_schema::Instant>, Query, description = "RFC 3339, inclusive; not after `to`"),
+        ("to" = Option<super::wire_schema::Instant>, Query, description = "RFC 3339, inclusive"),
+        ("before" = Option<i64>, Query, minimum = 1, description = "Only entries with a smaller seq (paging)"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "1 to 500 (default 100); outside that 422"),
     ),
     responses((status = 200, body = Timeline), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -154,11 +154,12 @@ pub struct ExportQuery {
 /// `audit.view`; audited as `audit.export` before the first byte; streamed.
 #[utoipa::path(get, path = "/api/v1/audit/export", tag = "audit",
     params(
-        ("format" = String, Query, description = "`jsonl` or `csv`"),
-        ("from" = Option<String>, Query, description = "RFC 3339, inclusive"),
-        ("to" = Option<String>, Query, description = "RFC 3339, inclusive"),
+        ("format" = super::wire_schema::ExportFormat, Query, description = "`jsonl` or `csv`"),
+        ("from" = Option<super::wire_schema::Instant>, Query, description = "RFC 3339, inclusive; not after `to`"),
+        ("to" = Option<super::wire_schema::Instant>, Query, description = "RFC 3339, inclusive"),
     ),
-    responses((status = 200, description = "The entries, oldest first", content_type = "application/x-ndjson"),
+    responses((status = 200, description = "The entries, oldest first",
+               content(("application/x-ndjson"), ("text/csv"))),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn export_audit_events(
     State(state): State<AppState>,

@@ -7,7 +7,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -15,6 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
 use super::extracts_wire::{ExtractResponse, extract_response, rfc3339};
+use super::params::ApiQuery;
 use super::policy_api::principal;
 use super::session::SignedIn;
 use crate::app::AppState;
@@ -111,9 +112,11 @@ pub struct ScopeQuery {
     pub extract: Option<String>,
     /// A username: every extract the account held at some moment in `from`..`to`.
     pub user: Option<String>,
-    /// RFC 3339.
+    /// RFC 3339 (or `YYYY-MM-DDTHH:MM`, UTC, as a form sends it); before `to`.
+    #[param(value_type = Option<super::wire_schema::WindowTime>)]
     pub from: Option<String>,
-    /// RFC 3339.
+    /// RFC 3339 (or `YYYY-MM-DDTHH:MM`, UTC).
+    #[param(value_type = Option<super::wire_schema::WindowTime>)]
     pub to: Option<String>,
 }
 
@@ -251,7 +254,7 @@ pub(super) fn basis(q: &ScopeQuery) -> Result<Basis, ApiError> {
 pub async fn breach_scope(
     State(state): State<AppState>,
     SignedIn(session): SignedIn,
-    Query(q): Query<ScopeQuery>,
+    ApiQuery(q): ApiQuery<ScopeQuery>,
 ) -> Result<Json<BreachScopeResponse>, ApiError> {
     let basis = basis(&q)?;
     let who = principal(&state, &session).await?;

@@ -163,7 +163,7 @@ pub async fn submit_totp(
 
 /// Step 2 with a recovery code. Needs a session waiting for its second factor.
 #[utoipa::path(post, path = "/api/v1/auth/recovery", tag = "auth", request_body = CodeRequest,
-    responses((status = 200, body = SignedInResponse), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = SignedInResponse), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn submit_recovery_code(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
@@ -188,7 +188,8 @@ pub async fn submit_recovery_code(
 
 /// Starts TOTP enrolment. Needs a session at the `enrol` stage.
 #[utoipa::path(post, path = "/api/v1/auth/enrol", tag = "auth",
-    responses((status = 200, body = EnrolmentResponse), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = EnrolmentResponse), (status = 401, body = ErrorBody),
+              (status = 409, description = "The account already has an authenticator (`already_enrolled`)", body = ErrorBody)))]
 pub async fn begin_enrolment(
     State(state): State<AppState>,
     AnyStage(session): AnyStage,
@@ -210,7 +211,8 @@ pub async fn begin_enrolment(
 
 /// Confirms enrolment with a first code; returns the recovery codes once. Needs an `enrol` session.
 #[utoipa::path(post, path = "/api/v1/auth/enrol/confirm", tag = "auth", request_body = CodeRequest,
-    responses((status = 200, body = RecoveryCodesResponse), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = RecoveryCodesResponse), (status = 401, body = ErrorBody),
+              (status = 409, description = "The account already has an authenticator (`already_enrolled`)", body = ErrorBody)))]
 pub async fn confirm_enrolment(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,

@@ -7,7 +7,7 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt as _;
@@ -17,6 +17,7 @@ use time::OffsetDateTime;
 use super::error::{ApiError, ErrorBody};
 use super::extracts_wire::*;
 use super::json::ApiJson;
+use super::params::{ApiPath, ApiQuery};
 use super::policy_api::principal;
 use super::session::{ClientAddr, SignedIn, StepUp};
 use crate::app::AppState;
@@ -104,6 +105,15 @@ pub struct ListQuery {
 #[utoipa::path(get, path = "/api/v1/extracts", tag = "extracts",
     params(("pending" = Option<bool>, Query), ("overdue" = Option<bool>, Query)),
     responses((status = 200, body = ExtractList), (status = 401, body = ErrorBody)))]
+pub async fn list_extracts_route(
+    state: State<AppState>,
+    session: SignedIn,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<ExtractList>, ApiError> {
+    list_extracts(state, session, Query(q)).await
+}
+
+/// [`list_extracts_route`] with the query already read: the pages call it with one they made.
 pub async fn list_extracts(
     State(state): State<AppState>,
     SignedIn(session): SignedIn,
@@ -141,7 +151,7 @@ pub async fn list_extracts(
 pub async fn show_extract(
     State(state): State<AppState>,
     SignedIn(session): SignedIn,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ExtractResponse>, ApiError> {
     let id = ExtractId::parse(&id)?;
     let who = principal(&state, &session).await?;
@@ -186,7 +196,7 @@ async fn decide(
 pub async fn approve_extract(
     State(state): State<AppState>,
     StepUp(session): StepUp,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<DecisionBody>,
 ) -> Result<Json<DecisionResponse>, ApiError> {
     decide(&state, &session, &id, Verdict::Approve, &body).await
@@ -201,7 +211,7 @@ pub async fn approve_extract(
 pub async fn deny_extract(
     State(state): State<AppState>,
     StepUp(session): StepUp,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<DecisionBody>,
 ) -> Result<Json<DecisionResponse>, ApiError> {
     decide(&state, &session, &id, Verdict::Deny, &body).await
@@ -218,7 +228,7 @@ pub async fn download_extract(
     State(state): State<AppState>,
     StepUp(session): StepUp,
     ClientAddr(client): ClientAddr,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<DownloadBody>,
 ) -> Result<Response, ApiError> {
     let id = ExtractId::parse(&id)?;
@@ -277,7 +287,7 @@ pub async fn view_extract(
     State(state): State<AppState>,
     StepUp(session): StepUp,
     ClientAddr(client): ClientAddr,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<ViewBody>,
 ) -> Result<Json<ViewResponse>, ApiError> {
     let id = ExtractId::parse(&id)?;
@@ -306,7 +316,7 @@ pub async fn view_extract(
 pub async fn finish_extract(
     State(state): State<AppState>,
     SignedIn(session): SignedIn,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = ExtractId::parse(&id)?;
     let who = principal(&state, &session).await?;
@@ -320,7 +330,7 @@ pub async fn finish_extract(
 pub async fn attest_extract_deleted(
     State(state): State<AppState>,
     SignedIn(session): SignedIn,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = ExtractId::parse(&id)?;
     let who = principal(&state, &session).await?;
@@ -335,7 +345,7 @@ pub async fn attest_extract_deleted(
 pub async fn revoke_extract(
     State(state): State<AppState>,
     StepUp(session): StepUp,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = ExtractId::parse(&id)?;
     let who = principal(&state, &session).await?;
@@ -436,7 +446,7 @@ pub async fn list_notices(
 pub async fn read_notice(
     State(state): State<AppState>,
     SignedIn(session): SignedIn,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let now = OffsetDateTime::now_utc().unix_timestamp();
     let marked = state

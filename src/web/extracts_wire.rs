@@ -18,29 +18,39 @@ use crate::store::extracts::ExtractRow;
 #[serde(deny_unknown_fields)]
 pub struct FiltersBody {
     #[serde(default)]
+    #[schema(value_type = Vec<crate::web::wire_schema::FilterValue>, max_items = 100)]
     pub local_branches: Vec<String>,
     #[serde(default)]
+    #[schema(value_type = Vec<crate::web::wire_schema::FilterValue>, max_items = 100)]
     pub statuses: Vec<String>,
-    /// `YYYY-MM-DD`, inclusive.
+    /// `YYYY-MM-DD`, inclusive; not after `joined_to`.
     #[serde(default)]
+    #[schema(format = Date)]
     pub joined_from: Option<String>,
     #[serde(default)]
+    #[schema(format = Date)]
     pub joined_to: Option<String>,
-    #[serde(default)]
+    /// Years, 0–130; not over `age_max`.
+    #[serde(default, deserialize_with = "super::json::whole_number_or_null")]
+    #[schema(maximum = 130)]
     pub age_min: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::json::whole_number_or_null")]
+    #[schema(maximum = 130)]
     pub age_max: Option<u64>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EstimateRequest {
+    #[schema(value_type = crate::web::wire_schema::PurposeId)]
     pub purpose: String,
+    #[schema(value_type = crate::web::wire_schema::District)]
     pub district: String,
     #[serde(default)]
     pub filters: FiltersBody,
     /// The fields the request will ask for (recorded with the estimate).
     #[serde(default)]
+    #[schema(value_type = Vec<crate::web::wire_schema::FieldName>)]
     pub fields: Vec<String>,
 }
 
@@ -58,17 +68,23 @@ pub struct EstimateResponse {
 #[serde(deny_unknown_fields)]
 pub struct CreateExtractRequest {
     /// A purpose id from the catalogue.
+    #[schema(value_type = crate::web::wire_schema::PurposeId)]
     pub purpose: String,
+    #[schema(value_type = crate::web::wire_schema::District)]
     pub district: String,
     #[serde(default)]
     pub filters: FiltersBody,
     /// Field names, a subset of what the purpose allows; the file's columns, in this order.
+    #[schema(value_type = Vec<crate::web::wire_schema::FieldName>)]
     pub fields: Vec<String>,
     /// At most the purpose's maximum; never shortened for you.
+    #[serde(deserialize_with = "super::json::whole_number")]
     pub lifetime_minutes: u32,
     /// Why you need the list (10–1000 characters).
+    #[schema(value_type = crate::web::wire_schema::Justification)]
     pub justification: String,
     /// You accept the purpose's acknowledgement text.
+    #[schema(value_type = crate::web::wire_schema::Acknowledged)]
     pub acknowledged: bool,
 }
 
@@ -164,6 +180,7 @@ pub struct DecisionResponse {
 #[serde(deny_unknown_fields)]
 pub struct DownloadBody {
     /// `csv` or `xlsx`, as the purpose allows.
+    #[schema(value_type = crate::web::wire_schema::FileFormat)]
     pub format: String,
 }
 
@@ -171,7 +188,7 @@ pub struct DownloadBody {
 #[serde(deny_unknown_fields)]
 pub struct ViewBody {
     /// 0-based page of 50 rows.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::json::whole_number")]
     pub page: u64,
 }
 
@@ -188,6 +205,7 @@ pub struct ViewResponse {
 #[serde(deny_unknown_fields)]
 pub struct FreezeBody {
     /// Why (1–500 characters), kept in the audit log.
+    #[schema(value_type = crate::web::wire_schema::FreezeReason)]
     pub reason: String,
 }
 

@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 use super::error::{ApiError, ErrorBody};
 use super::extracts_wire::rfc3339;
 use super::json::ApiJson;
+use super::params::ApiPath;
 use super::policy_api::principal;
 use super::session::{SignedIn, StepUp};
 use crate::app::AppState;
@@ -56,6 +57,7 @@ pub struct FlagsQuery {
 #[serde(deny_unknown_fields)]
 pub struct AcknowledgeRequest {
     /// What was done about it: 1–2000 characters, no control characters.
+    #[schema(value_type = crate::web::wire_schema::FlagComment)]
     pub comment: String,
 }
 
@@ -117,7 +119,7 @@ pub async fn list_flags(
 pub async fn acknowledge_flag(
     State(state): State<AppState>,
     StepUp(session): StepUp,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<AcknowledgeRequest>,
 ) -> Result<Json<FlagResponse>, ApiError> {
     let id = FlagId::parse(&id)?;

@@ -8,7 +8,8 @@ use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
-use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
 
 use super::error::ApiError;
 
@@ -61,9 +62,91 @@ fn field_problem(text: &str) -> String {
     "The body has a field of the wrong type or format.".into()
 }
 
+/// A whole number as JSON reads one: `3` and `3.0` are the same number, and the API
+/// description's `integer` (JSON Schema) allows both; serde alone refuses `3.0` for an integer
+/// type. Fractions, negative numbers and numbers out of `T`'s range are still refused.
+struct Whole<T>(T);
+
+impl<'de, T: TryFrom<u64>> Deserialize<'de> for Whole<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct WholeVisitor<T>(std::marker::PhantomData<T>);
+        impl<T: TryFrom<u64>> Visitor<'_> for WholeVisitor<T> {
+            type Value = Whole<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a whole number")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Whole<T>, E> {
+                T::try_from(v)
+                    .map(Whole)
+                    .map_err(|_| E::custom("the number is out of range"))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Whole<T>, E> {
+                let v = u64::try_from(v).map_err(|_| E::custom("the number is negative"))?;
+                self.visit_u64(v)
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Whole<T>, E> {
+                // Every whole f64 below 2^64 converts to u64 exactly.
+                if v.is_finite()
+                    && v.fract() == 0.0
+                    && (0.0..18_446_744_073_709_551_616.0).contains(&v)
+                {
+                    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                    self.visit_u64(v as u64)
+                } else {
+                    Err(E::custom("the number is not a whole number in range"))
+                }
+            }
+        }
+        d.deserialize_any(WholeVisitor(std::marker::PhantomData))
+    }
+}
+
+/// `#[serde(deserialize_with)]` for a whole-number field (see [`Whole`]).
+pub fn whole_number<'de, D: Deserializer<'de>, T: TryFrom<u64>>(d: D) -> Result<T, D::Error> {
+    Whole::<T>::deserialize(d).map(|w| w.0)
+}
+
+/// [`whole_number`] for an optional field: absent or `null` is `None`.
+pub fn whole_number_or_null<'de, D: Deserializer<'de>, T: TryFrom<u64>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    Option::<Whole<T>>::deserialize(d).map(|o| o.map(|w| w.0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, Deserialize)]
+    struct Counts {
+        #[serde(deserialize_with = "whole_number")]
+        small: u8,
+        #[serde(default, deserialize_with = "whole_number_or_null")]
+        big: Option<u64>,
+    }
+
+    fn counts(text: &str) -> Result<Counts, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    #[test]
+    fn whole_numbers_may_be_written_with_a_zero_fraction_but_nothing_else_is_let_through() {
+        let c = counts(r#"{"small": 132.0, "big": 9007199254740993}"#).unwrap();
+        assert_eq!((c.small, c.big), (132, Some(9_007_199_254_740_993)));
+        assert_eq!(counts(r#"{"small": 1e2}"#).unwrap().small, 100);
+        assert_eq!(counts(r#"{"small": 7, "big": null}"#).unwrap().big, None);
+        for bad in [
+            r#"{"small": 1.5}"#,
+            r#"{"small": -1}"#,
+            r#"{"small": -0.5}"#,
+            r#"{"small": 256}"#,
+            r#"{"small": 256.0}"#,
+            r#"{"small": "7"}"#,
+            r#"{"small": 1, "big": 1e20}"#,
+        ] {
+            assert!(counts(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn values_are_never_echoed() {

@@ -115,9 +115,10 @@ pub async fn count_requests(State(state): State<AppState>, req: Request, next: N
     res
 }
 
-/// Prometheus text. Public, like `/healthz`: it holds counts only.
+/// OpenMetrics text. Public, like `/healthz`: it holds counts only.
 #[utoipa::path(get, path = "/metrics", tag = "health",
-    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
+    responses((status = 200, description = "OpenMetrics text exposition (version 1.0.0, UTF-8)",
+               content_type = "application/openmetrics-text")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     state.metrics.kek_uses.set(state.keyring.uses());
     let mut body = String::new();

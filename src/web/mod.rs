@@ -29,12 +29,14 @@ pub mod oidc;
 pub mod openapi;
 pub mod oversight_pages;
 pub mod pages;
+pub mod params;
 pub mod policy_api;
 pub mod reports_api;
 pub mod route_audit;
 pub mod session;
 pub mod start_page;
 pub mod users_api;
+pub mod wire_schema;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -413,7 +415,7 @@ pub fn route_table() -> Vec<Entry> {
             "/api/v1/extracts",
             SignedIn,
             Records(&[A::ExtractQueueShown]),
-            get(extracts_api::list_extracts),
+            get(extracts_api::list_extracts_route),
         ),
         entry(
             M::GET,

@@ -1,7 +1,19 @@
 //! The OpenAPI document at `/api/openapi.json`, generated from the handlers' annotations so
 //! it cannot drift from the code.
+//!
+//! [`document`] adds what no single handler's annotation knows, from the one place that does:
+//! who may call each operation (the route table's access class, as the session cookie's
+//! security schemes), and the error responses that the shared extractors and middleware give
+//! every operation of a kind (401 without a session, 403 from the cross-origin guard, 400 /
+//! 413 / 415 / 422 for a JSON body, 422 for a parameter, 503 when the store cannot answer).
+//! Served, the purpose ids are an `enum` of the catalogue in force, so a client (and the
+//! API fuzzer, SECURITY_BAR G1) can tell a purpose the policy knows from one it does not. The
+//! ids are the policy's, not member data; names and field lists stay behind a session.
 
 use axum::Json;
+use axum::extract::State;
+use axum::http::Method;
+use serde_json::{Value, json};
 use utoipa::OpenApi;
 
 use super::auth_api::{
@@ -46,7 +58,7 @@ use super::users_api::{
         super::policy_api::change_policy,
         super::extracts_api::estimate_extract,
         super::extracts_api::create_extract,
-        super::extracts_api::list_extracts,
+        super::extracts_api::list_extracts_route,
         super::extracts_api::show_extract,
         super::extracts_api::approve_extract,
         super::extracts_api::deny_extract,
@@ -75,6 +87,16 @@ use super::users_api::{
         super::reports_api::article30_report,
     ),
     components(schemas(
+        super::wire_schema::PurposeId, super::wire_schema::PurposeFilter,
+        super::wire_schema::FieldName, super::wire_schema::District, super::wire_schema::Username,
+        super::wire_schema::DisplayName, super::wire_schema::RoleGrant, super::wire_schema::RoleChange,
+        super::wire_schema::Justification, super::wire_schema::Acknowledged,
+        super::wire_schema::FilterValue, super::wire_schema::FileFormat,
+        super::wire_schema::FreezeReason, super::wire_schema::RevealReason,
+        super::wire_schema::FlagComment, super::wire_schema::PolicyComment,
+        super::wire_schema::MemberNumber, super::wire_schema::MemberRef,
+        super::wire_schema::EventCode, super::wire_schema::Instant, super::wire_schema::WindowTime,
+        super::wire_schema::ExportFormat,
         ErrorBody, Liveness, Readiness, ReadinessChecks, LoginRequest, LoginResponse,
         CodeRequest, SignedInResponse, EnrolmentResponse, RecoveryCodesResponse,
         AcceptInvitationRequest, RoleResponse, MeResponse, CreateUserRequest,
@@ -101,6 +123,116 @@ use super::users_api::{
 pub struct ApiDoc;
 
 /// The API description. Public: no session needed.
-pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+pub async fn openapi_json(State(state): State<crate::app::AppState>) -> Json<Value> {
+    let purposes: Vec<String> = match state.policy.current(&state.store).await {
+        Ok(current) => current
+            .policy
+            .purposes()
+            .iter()
+            .map(|p| p.id.as_str().to_owned())
+            .collect(),
+        // Without a policy the ids stay a pattern; the operations answer as they will.
+        Err(_) => Vec::new(),
+    };
+    Json(document(&purposes, super::session::cookie_name(&state)))
+}
+
+/// The served document: [`ApiDoc`] with each operation's access and shared error responses;
+/// `cookie` is the session cookie's name as this broker reads it (`__Host-registervakt`, or
+/// `registervakt` with `server.secure_cookies = false`); `purposes` are the catalogue's ids
+/// for the `PurposeId` enum (none: it stays a pattern).
+pub fn document(purposes: &[String], cookie: &str) -> Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    doc["components"]["securitySchemes"] = json!({
+        "session": {
+            "type": "apiKey", "in": "cookie", "name": cookie,
+            "description": "The session cookie set by `/api/v1/auth/login` and renewed by each \
+                            second-factor step."
+        }
+    });
+    let table = super::routes();
+    if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
+        for (path, item) in paths.iter_mut() {
+            let Some(item) = item.as_object_mut() else {
+                continue;
+            };
+            for (method, op) in item.iter_mut() {
+                let method = method.to_ascii_uppercase();
+                if let Some(route) = table
+                    .iter()
+                    .find(|r| r.method.as_str() == method && r.path == path)
+                {
+                    describe(route, op);
+                }
+            }
+        }
+    }
+    if !purposes.is_empty() {
+        doc["components"]["schemas"]["PurposeId"]["enum"] = json!(purposes);
+    }
+    doc
+}
+
+/// Adds the operation's security requirement and the error responses every operation of its
+/// kind can give (each only if the annotation does not name that status already).
+fn describe(route: &super::Route, op: &mut Value) {
+    let json_body = op
+        .pointer("/requestBody/content/application~1json")
+        .is_some();
+    let raw_body = !json_body && op.get("requestBody").is_some();
+    let has_parameters = op["parameters"]
+        .as_array()
+        .is_some_and(|ps| ps.iter().any(|p| p["in"] == "query" || p["in"] == "path"));
+    let mut shared: Vec<(&str, &str)> = Vec::new();
+    if route.access != super::Access::Public {
+        op["security"] = json!([{ "session": [] }]);
+        shared.push((
+            "401",
+            "No live session (`not_signed_in`, `session_expired`), or one that lacks a step \
+             (`second_factor_required`, `enrolment_required`, `step_up_required`)",
+        ));
+    }
+    if route.method != Method::GET {
+        shared.push((
+            "403",
+            "Refused: sent from another site (`cross_origin`), or not permitted",
+        ));
+    }
+    if json_body {
+        shared.push(("400", "The body is not JSON (`invalid_json`)"));
+        shared.push(("413", "The body is over the cap (`body_too_large`)"));
+        shared.push((
+            "415",
+            "The body is not sent as `application/json` (`unsupported_media_type`)",
+        ));
+        shared.push((
+            "422",
+            "A field is unknown, missing, of the wrong type, or refused (`invalid_input`, …)",
+        ));
+    } else if raw_body {
+        shared.push(("413", "The body is over the cap (`body_too_large`)"));
+    }
+    if has_parameters {
+        shared.push((
+            "422",
+            "A parameter is unknown, missing or of the wrong type (`invalid_input`, …)",
+        ));
+    }
+    if !matches!(route.path, "/healthz" | "/metrics") {
+        shared.push((
+            "503",
+            "The store or the audit log cannot answer; nothing was released (`unavailable`)",
+        ));
+    }
+    let responses = &mut op["responses"];
+    for (status, description) in shared {
+        if responses.get(status).is_none() {
+            responses[status] = json!({
+                "description": description,
+                "content": { "application/json": {
+                    "schema": { "$ref": "#/components/schemas/ErrorBody" }
+                } }
+            });
+        }
+    }
 }

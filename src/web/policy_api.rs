@@ -32,11 +32,16 @@ use crate::register::{DistrictCode, Field};
 #[serde(deny_unknown_fields)]
 pub struct DecisionRequest {
     /// A purpose id from the catalogue, e.g. `district-assembly-invitation`.
+    #[schema(value_type = crate::web::wire_schema::PurposeId)]
     pub purpose: String,
+    #[schema(value_type = crate::web::wire_schema::District)]
     pub district: String,
     /// Field names, e.g. `first_name`, `email`.
+    #[schema(value_type = Vec<crate::web::wire_schema::FieldName>)]
     pub fields: Vec<String>,
+    #[serde(deserialize_with = "super::json::whole_number")]
     pub lifetime_minutes: u32,
+    #[serde(deserialize_with = "super::json::whole_number")]
     pub estimated_rows: u64,
 }
 
@@ -225,6 +230,7 @@ pub struct PolicyChangeRequest {
     /// The whole new `policy.csv`, if the permission table changes.
     pub permissions: Option<String>,
     /// Why the policy changes (kept with the version and in the audit log).
+    #[schema(value_type = crate::web::wire_schema::PolicyComment)]
     pub comment: String,
 }
 

@@ -87,8 +87,8 @@ fn groups(map: &std::collections::BTreeMap<String, Counts>) -> Vec<GroupCounts> 
 /// by purpose, district and approver. Needs `audit.view` (the report covers those districts,
 /// or the whole party); audited.
 #[utoipa::path(get, path = "/api/v1/audit/reports/activity", tag = "audit",
-    params(("from" = String, Query, description = "RFC 3339, inclusive"),
-           ("to" = String, Query, description = "RFC 3339, exclusive")),
+    params(("from" = super::wire_schema::Instant, Query, description = "RFC 3339, inclusive; before `to`"),
+           ("to" = super::wire_schema::Instant, Query, description = "RFC 3339, exclusive; at most 400 days after `from`")),
     responses((status = 200, body = ActivityResponse), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn activity_report(

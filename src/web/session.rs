@@ -25,7 +25,8 @@ use crate::app::AppState;
 use crate::auth::session::{self, COOKIE_PLAIN, COOKIE_SECURE, NewSession, Session, Stage};
 use crate::auth::signin::Client;
 
-fn cookie_name(state: &AppState) -> &'static str {
+/// The session cookie's name: `__Host-` prefixed unless `server.secure_cookies = false`.
+pub fn cookie_name(state: &AppState) -> &'static str {
     if state.config.server.secure_cookies {
         COOKIE_SECURE
     } else {

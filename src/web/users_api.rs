@@ -4,7 +4,7 @@
 //! policy of issue 4 narrows it); changes also need a fresh second factor (step-up).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
 use super::json::ApiJson;
+use super::params::ApiPath;
 use super::session::{SignedIn, StepUp};
 use crate::app::AppState;
 use crate::audit::Actor;
@@ -21,9 +22,12 @@ use crate::auth::{RoleGrant, Username, accounts, roles};
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
+    #[schema(value_type = crate::web::wire_schema::Username)]
     pub username: String,
+    #[schema(value_type = crate::web::wire_schema::DisplayName)]
     pub display_name: String,
     /// Roles as `ROLE:DISTRICT`, e.g. `staff:Uppsala`, `auditor:*`.
+    #[schema(value_type = Vec<crate::web::wire_schema::RoleGrant>)]
     pub roles: Vec<String>,
 }
 
@@ -132,12 +136,12 @@ pub async fn list_users(
 
 /// Disables a user; their sessions end at once. Needs admin + step-up.
 #[utoipa::path(post, path = "/api/v1/users/{username}/disable", tag = "users",
-    params(("username" = String, Path)),
+    params(("username" = super::wire_schema::Username, Path)),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn disable_user(
     State(state): State<AppState>,
     StepUp(session): StepUp,
-    Path(username): Path<String>,
+    ApiPath(username): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     require_admin(&state, &session).await?;
     accounts::set_enabled(
@@ -153,12 +157,12 @@ pub async fn disable_user(
 
 /// Re-enables a user. Needs admin + step-up.
 #[utoipa::path(post, path = "/api/v1/users/{username}/enable", tag = "users",
-    params(("username" = String, Path)),
+    params(("username" = super::wire_schema::Username, Path)),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn enable_user(
     State(state): State<AppState>,
     StepUp(session): StepUp,
-    Path(username): Path<String>,
+    ApiPath(username): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     require_admin(&state, &session).await?;
     accounts::set_enabled(
@@ -174,12 +178,12 @@ pub async fn enable_user(
 
 /// Removes a user's second factor; they enrol again. Needs admin + step-up.
 #[utoipa::path(post, path = "/api/v1/users/{username}/reset-2fa", tag = "users",
-    params(("username" = String, Path)),
+    params(("username" = super::wire_schema::Username, Path)),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn reset_second_factor(
     State(state): State<AppState>,
     StepUp(session): StepUp,
-    Path(username): Path<String>,
+    ApiPath(username): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     require_admin(&state, &session).await?;
     accounts::reset_second_factor(
@@ -196,8 +200,10 @@ pub async fn reset_second_factor(
 #[serde(deny_unknown_fields)]
 pub struct RoleChangeRequest {
     /// `ROLE:DISTRICT`, e.g. `approver:Uppsala` or `auditor:*`.
+    #[schema(value_type = crate::web::wire_schema::RoleGrant)]
     pub role: String,
     /// `grant` or `revoke`.
+    #[schema(value_type = crate::web::wire_schema::RoleChange)]
     pub change: String,
 }
 
@@ -221,13 +227,13 @@ pub struct PendingRoleChange {
 /// Grants or revokes a role; admin, party-wide and own roles wait for a second admin.
 /// Needs admin + step-up.
 #[utoipa::path(post, path = "/api/v1/users/{username}/roles", tag = "users",
-    params(("username" = String, Path)), request_body = RoleChangeRequest,
+    params(("username" = super::wire_schema::Username, Path)), request_body = RoleChangeRequest,
     responses((status = 200, body = RoleChangeResponse), (status = 202, body = RoleChangeResponse),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn change_role(
     State(state): State<AppState>,
     StepUp(session): StepUp,
-    Path(username): Path<String>,
+    ApiPath(username): ApiPath<String>,
     ApiJson(req): ApiJson<RoleChangeRequest>,
 ) -> Result<(StatusCode, Json<RoleChangeResponse>), ApiError> {
     require_admin(&state, &session).await?;
@@ -290,11 +296,12 @@ pub async fn list_role_changes(
 /// Confirms a pending role change as the second admin. Needs admin + step-up.
 #[utoipa::path(post, path = "/api/v1/role-changes/{id}/confirm", tag = "users",
     params(("id" = String, Path)),
-    responses((status = 200, body = RoleChangeResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = RoleChangeResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, description = "No such pending role change", body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn confirm_role_change(
     State(state): State<AppState>,
     StepUp(session): StepUp,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<RoleChangeResponse>, ApiError> {
     require_admin(&state, &session).await?;
     roles::confirm_role_change(

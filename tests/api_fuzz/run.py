@@ -1,0 +1,283 @@
+#!/usr/bin/env python3
+"""schemathesis against the demo, anonymous and as each role (SECURITY_BAR G1).
+
+Starts `registervakt demo` on a free loopback port with a fresh data dir, signs in every demo
+user through the JSON API (password, then a TOTP code computed here from the secret in
+`demo-users.txt`), and runs `schemathesis run <base>/api/openapi.json` once per identity with
+schemathesis's default checks (all of them: no 5xx, status codes, content types, headers and
+bodies as documented, schema-valid data accepted, invalid data rejected, authentication
+enforced, ...). Any failure of any run fails the script (exit 1).
+
+Usage: tests/api_fuzz/run.py [--binary target/debug/registervakt] [--max-examples N]
+                             [--seed N] [--only anonymous,anna,...] [--keep]
+
+The broker must already be built (`cargo build`; in .ci/run the earlier `cargo test` built
+it). Reports (JUnit) and each run's log are left in target/api-fuzz/.
+
+Order matters, and it is chosen so that no run spoils a later one without leaving anything
+out:
+- every user signs in before any fuzzing: the fuzzer's wrong passwords and codes count
+  against the per-address limit (50 per 15 min, SECURITY_BAR A4), which would otherwise
+  refuse the later sign-ins with 429;
+- right before its run each user proves a fresh code again (step-up), so the operations that
+  need a second factor from the last five minutes (B2) are reached, not just refused;
+- the administrator runs last among the roles: the incident freeze, policy changes and
+  disabling users are fuzzed too, and they would change what the others may do;
+- the anonymous run is last: it needs no session and is not affected by any of that.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import hmac
+import json
+import os
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+OUT = ROOT / "target" / "api-fuzz"
+COOKIE = "registervakt"  # the demo serves plain HTTP on loopback: no `__Host-` prefix
+PERIOD = 30
+
+# Roles in the order their runs go (see the module doc for why elin is last).
+USERS = ["anna", "cecilia", "bertil", "david", "farid", "elin"]
+
+# Operations left out of the signed-in runs, and why. The anonymous run fuzzes all of them.
+EXCLUDED_WHEN_SIGNED_IN = {
+    # Ends the session the run signs in with: every later request of the run would be
+    # anonymous and prove nothing about the role.
+    "/api/v1/auth/logout": "ends the run's own session",
+}
+
+
+def totp(secret_b32: str, step: int) -> str:
+    """RFC 6238 with SHA-1, 6 digits, 30 s steps (RFC 4226 §5.3 truncation)."""
+    key = base64.b32decode(secret_b32.upper() + "=" * (-len(secret_b32) % 8))
+    mac = hmac.new(key, struct.pack(">Q", step), hashlib.sha1).digest()
+    offset = mac[-1] & 0x0F
+    number = struct.unpack(">I", mac[offset : offset + 4])[0] & 0x7FFFFFFF
+    return f"{number % 1_000_000:06d}"
+
+
+def read_users(path: Path) -> dict[str, dict[str, str]]:
+    users: dict[str, dict[str, str]] = {}
+    current: dict[str, str] | None = None
+    for line in path.read_text().splitlines():
+        m = re.match(r"^(\w+):\s+(.*)$", line)
+        if not m:
+            continue
+        key, value = m.groups()
+        if key == "username":
+            current = {}
+            users[value] = current
+        elif current is not None:
+            current[key] = value
+    return users
+
+
+class Broker:
+    """The demo as a child process, on a free loopback port."""
+
+    def __init__(self, binary: Path, data_dir: Path, members: int) -> None:
+        self.log = open(OUT / "demo.log", "w")
+        self.proc = subprocess.Popen(
+            [str(binary), "demo", "--members", str(members),
+             "--listen", "127.0.0.1:0", "--data-dir", str(data_dir)],
+            stdout=subprocess.PIPE, stderr=self.log, text=True,
+        )
+        self.base = ""
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + 120
+        for line in self.proc.stdout:
+            self.log.write(line)
+            m = re.search(r"serving on (http://[^/\s]+)/", line)
+            if m:
+                self.base = m.group(1)
+                break
+            if time.monotonic() > deadline:
+                break
+        # Keep draining stdout into the log so a chatty broker never blocks on a full pipe.
+        self.drain = threading.Thread(target=self._drain, daemon=True)
+        self.drain.start()
+        if not self.base:
+            self.stop()
+            sys.exit(f"the demo did not start; see {OUT / 'demo.log'}")
+
+    def _drain(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.log.write(line)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if hasattr(self, "drain"):
+            self.drain.join(timeout=5)
+        self.log.close()
+
+
+def post(base: str, path: str, body: dict, cookie: str | None) -> tuple[int, dict, str | None]:
+    req = urllib.request.Request(
+        base + path, data=json.dumps(body).encode(), method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    if cookie:
+        req.add_header("Cookie", f"{COOKIE}={cookie}")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as res:
+            status, raw, headers = res.status, res.read(), res.headers
+    except urllib.error.HTTPError as e:
+        status, raw, headers = e.code, e.read(), e.headers
+    token = None
+    for value in headers.get_all("Set-Cookie") or []:
+        m = re.match(rf"{COOKIE}=([^;]*)", value)
+        if m and m.group(1):
+            token = m.group(1)
+    try:
+        parsed = json.loads(raw) if raw else {}
+    except json.JSONDecodeError:
+        parsed = {"raw": raw.decode(errors="replace")}
+    return status, parsed, token
+
+
+class Identity:
+    """One demo user's session, and the last TOTP step it used (each code works once)."""
+
+    def __init__(self, name: str, info: dict[str, str]) -> None:
+        self.name, self.info = name, info
+        self.token: str | None = None
+        self.last_step = -1
+
+    def prove_code(self, base: str) -> None:
+        """Sends a code for a step this user has not used yet (waits for one if needed)."""
+        step = int(time.time()) // PERIOD
+        if step <= self.last_step:
+            time.sleep((self.last_step + 1) * PERIOD - time.time() + 0.5)
+            step = int(time.time()) // PERIOD
+        status, body, token = post(base, "/api/v1/auth/totp",
+                                   {"code": totp(self.info["secret"], step)}, self.token)
+        if status != 200 or not token:
+            sys.exit(f"{self.name}: the TOTP step answered {status} {body}")
+        self.token, self.last_step = token, step
+
+    def sign_in(self, base: str) -> None:
+        status, body, token = post(base, "/api/v1/auth/login",
+                                   {"username": self.name, "password": self.info["password"]}, None)
+        if status != 200 or not token:
+            sys.exit(f"{self.name}: sign-in answered {status} {body}")
+        self.token = token
+        self.prove_code(base)
+
+
+def config_file(label: str, signed_in: bool) -> Path:
+    """The run's schemathesis.toml: the shared settings, and for a signed-in run the session
+    cookie as the `session` security scheme's key (from the environment, never on disk), so
+    schemathesis knows it is the credential: it leaves it out of the cases that test a missing
+    one, and probes each operation without it and with a wrong one (`ignored_auth`)."""
+    text = (HERE / "schemathesis.toml").read_text()
+    if signed_in:
+        text += '\n[auth.openapi.session]\napi_key = "${REGISTERVAKT_FUZZ_SESSION}"\n'
+    path = OUT / f"{label}.schemathesis.toml"
+    path.write_text(text)
+    return path
+
+
+def schemathesis(base: str, label: str, cookie: str | None, args: argparse.Namespace) -> int:
+    """One schemathesis run; returns its exit code. Output goes to the terminal and a log."""
+    cmd = [
+        sys.executable, "-m", "schemathesis.cli",
+        "--config-file", str(config_file(label, cookie is not None)),
+        "run", f"{base}/api/openapi.json",
+        "--url", base,
+        "--max-examples", str(args.max_examples),
+        "--seed", str(args.seed),
+        "--workers", "1",
+        "--request-timeout", "30",
+        "--generation-database", "none",
+        "--no-color",
+        "--report", "junit",
+        "--report-junit-path", str(OUT / f"{label}.junit.xml"),
+    ]
+    env = dict(os.environ)
+    if cookie:
+        env["REGISTERVAKT_FUZZ_SESSION"] = cookie
+        for path in EXCLUDED_WHEN_SIGNED_IN:
+            cmd += ["--exclude-path", path]
+    print(f"\n---- schemathesis as {label} ----", flush=True)
+    started = time.monotonic()
+    with open(OUT / f"{label}.log", "w") as log:
+        # Run from OUT: schemathesis and hypothesis keep caches in the working directory.
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                env=env, cwd=OUT)
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            sys.stdout.write(line)
+            log.write(line)
+        code = proc.wait()
+    print(f"---- {label}: exit {code} in {time.monotonic() - started:.0f} s ----", flush=True)
+    return code
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--binary", type=Path, default=ROOT / "target" / "debug" / "registervakt")
+    parser.add_argument("--members", type=int, default=2000)
+    parser.add_argument("--max-examples", type=int, default=int(os.environ.get("API_FUZZ_EXAMPLES", "25")))
+    parser.add_argument("--seed", type=int, default=int(os.environ.get("API_FUZZ_SEED", "2026")))
+    parser.add_argument("--only", default="", help="comma-separated identities (anonymous, anna, ...)")
+    parser.add_argument("--keep", action="store_true", help="keep the demo's data dir")
+    args = parser.parse_args()
+    if not args.binary.is_file():
+        sys.exit(f"{args.binary} is missing: run `cargo build` first")
+    OUT.mkdir(parents=True, exist_ok=True)
+    wanted = [w for w in args.only.split(",") if w] or USERS + ["anonymous"]
+
+    data_dir = Path(tempfile.mkdtemp(prefix="registervakt-api-fuzz-"))
+    started = time.monotonic()
+    broker = Broker(args.binary, data_dir / "demo", args.members)
+    results: list[tuple[str, int]] = []
+    try:
+        users = read_users(data_dir / "demo" / "demo-users.txt")
+        identities = [Identity(name, users[name]) for name in USERS if name in wanted]
+        for ident in identities:
+            ident.sign_in(broker.base)
+        for ident in identities:
+            ident.prove_code(broker.base)
+            results.append((ident.name, schemathesis(broker.base, ident.name, ident.token, args)))
+        if "anonymous" in wanted:
+            results.append(("anonymous", schemathesis(broker.base, "anonymous", None, args)))
+    finally:
+        broker.stop()
+        if args.keep:
+            print(f"data dir kept: {data_dir}")
+        else:
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+    print("\n==== api fuzz summary ====")
+    for label, code in results:
+        print(f"  {label:10} {'ok' if code == 0 else f'FAILED (exit {code})'}")
+    print(f"  {len(results)} runs, {args.max_examples} examples per operation, seed {args.seed}, "
+          f"{time.monotonic() - started:.0f} s; logs and JUnit reports in {OUT}")
+    return 0 if results and all(code == 0 for _, code in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
