@@ -200,6 +200,38 @@ async fn one_admin_cannot_create_a_user_with_admin_or_party_wide_roles_alone() {
 }
 
 #[tokio::test]
+async fn the_navigation_shows_only_the_links_for_the_roles_a_user_holds() {
+    let app = spawn_app().await;
+    let staff = app.user("personal-nav", &["staff:Uppsala"]).await;
+    let admin = app.user("admin-nav", &["admin:*"]).await;
+    let staff_cookie = app.sign_in(&staff, "personal-nav").await;
+    let admin_cookie = app.sign_in(&admin, "admin-nav").await;
+    let page = |cookie: String| {
+        let app = &app;
+        async move {
+            let res = app.get_with("/start", Some(&cookie)).await;
+            assert_eq!(res.status(), 200);
+            res.text().await.unwrap()
+        }
+    };
+    let html = page(staff_cookie).await;
+    assert!(html.contains("href=\"/extracts/new\""));
+    for hidden in ["href=\"/admin\"", "href=\"/approvals\"", "href=\"/audit\""] {
+        assert!(!html.contains(hidden), "staff see {hidden}");
+    }
+    let html = page(admin_cookie).await;
+    assert!(html.contains("href=\"/admin\""));
+    for hidden in [
+        "href=\"/extracts/new\"",
+        "href=\"/approvals\"",
+        "href=\"/audit\"",
+    ] {
+        assert!(!html.contains(hidden), "an admin sees {hidden}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn a_non_admin_cannot_change_roles() {
     let app = spawn_app().await;
     let staff = app.user("bara-personal", &["staff:Uppsala"]).await;
