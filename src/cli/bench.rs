@@ -49,7 +49,7 @@ pub async fn connector_benchmark(
     let (db, created) = ensure_register(dir, members).await?;
     let register = Register::open(&register_config(&db)).await?;
     let (filter, expected) = choose_filter(&register, rows).await?;
-    let sql = register.sqlite3_statement(&filter, &FIELDS, ProtectedIdentity::Exclude, TODAY)?;
+    let sql = register.cli_statement(&filter, &FIELDS, ProtectedIdentity::Exclude, TODAY)?;
 
     let mut connector = Vec::new();
     let mut shell = Vec::new();
@@ -77,9 +77,14 @@ pub async fn connector_benchmark(
 }
 
 pub(super) fn register_config(db: &Path) -> RegisterConfig {
+    register_config_at(&format!("sqlite:{}", db.display()), DEMO_TABLE)
+}
+
+/// The synthetic register's mapping on the database at `url`, in `table`.
+pub(super) fn register_config_at(url: &str, table: &str) -> RegisterConfig {
     RegisterConfig {
-        url: SecretString::from(format!("sqlite:{}", db.display())),
-        table: DEMO_TABLE.to_owned(),
+        url: SecretString::from(url.to_owned()),
+        table: table.to_owned(),
         columns: synthetic::demo_columns(),
         connect_timeout_secs: 10,
         max_connections: 2,
@@ -106,6 +111,19 @@ pub(super) async fn ensure_register(
     std::fs::rename(&partial, &db)
         .with_context(|| format!("cannot move the register to {}", db.display()))?;
     Ok((db, Some(took)))
+}
+
+/// Reuses the table `medlemmar_bench_<members>` of the PostgreSQL database at `url`, or
+/// writes it with the same members as [`ensure_register`]'s file; returns the table's name.
+pub(super) async fn ensure_postgres_register(url: &str, members: u64) -> anyhow::Result<String> {
+    let table = format!("{DEMO_TABLE}_bench_{members}");
+    match register_writer::postgres_row_count(url, &table).await? {
+        Some(n) if n == members => return Ok(table),
+        Some(_) => register_writer::drop_table(url, &table).await?,
+        None => {}
+    }
+    register_writer::write_register(url, &table, synthetic::generate(members, SEED)).await?;
+    Ok(table)
 }
 
 /// The district of [`ensure_one_district_register`]'s members.
@@ -209,20 +227,40 @@ fn push_csv(line: &mut String, value: &str) {
 
 /// `sqlite3 -readonly -csv <db> <sql>`, stdout read through a counting pipe; returns lines.
 pub(super) async fn run_sqlite3(db: &Path, sql: &str) -> anyhow::Result<(u64, Duration)> {
-    let (db, sql) = (db.to_owned(), sql.to_owned());
+    let mut cmd = Command::new("sqlite3");
+    cmd.args(["-readonly", "-csv"]).arg(db).arg(sql);
+    count_output_lines(cmd, "sqlite3").await
+}
+
+/// `psql <url> -c "COPY (<sql>) TO STDOUT WITH (FORMAT csv)"` — what `\copy … TO` does —
+/// stdout read through a counting pipe; returns lines.
+pub(super) async fn run_psql(url: &str, sql: &str) -> anyhow::Result<(u64, Duration)> {
+    let mut cmd = Command::new("psql");
+    let copy = format!(
+        "COPY ({}) TO STDOUT WITH (FORMAT csv)",
+        sql.replace('\n', " ")
+    );
+    cmd.arg(url)
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-c"])
+        .arg(copy);
+    count_output_lines(cmd, "psql").await
+}
+
+/// Runs `cmd`, counting the lines it writes to stdout; returns them and the time taken.
+async fn count_output_lines(
+    mut cmd: Command,
+    name: &'static str,
+) -> anyhow::Result<(u64, Duration)> {
     tokio::task::spawn_blocking(move || -> anyhow::Result<(u64, Duration)> {
         let started = Instant::now();
-        let mut child = Command::new("sqlite3")
-            .args(["-readonly", "-csv"])
-            .arg(&db)
-            .arg(&sql)
+        let mut child = cmd
             .stdout(Stdio::piped())
             .spawn()
-            .context("cannot start sqlite3")?;
+            .with_context(|| format!("cannot start {name}"))?;
         let mut stdout = child
             .stdout
             .take()
-            .ok_or_else(|| anyhow!("sqlite3 gave no stdout"))?;
+            .ok_or_else(|| anyhow!("{name} gave no stdout"))?;
         let mut buf = vec![0u8; 1 << 16];
         let mut lines = 0u64;
         loop {
@@ -234,7 +272,7 @@ pub(super) async fn run_sqlite3(db: &Path, sql: &str) -> anyhow::Result<(u64, Du
         }
         let status = child.wait()?;
         if !status.success() {
-            bail!("sqlite3 failed ({status})");
+            bail!("{name} failed ({status})");
         }
         Ok((lines, started.elapsed()))
     })

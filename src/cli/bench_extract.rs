@@ -7,7 +7,7 @@
 //! inside `--dir`), the rows are the same for both sides (counts asserted), and the figures
 //! come with the machine and the command. Synthetic registers only.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -15,7 +15,8 @@ use futures::StreamExt as _;
 use time::OffsetDateTime;
 
 use super::bench::{
-    best_and_median, choose_filter, cpu_model, cpus, ensure_register, ms, run_sqlite3,
+    best_and_median, choose_filter, cpu_model, cpus, ensure_register, ms, register_config_at,
+    run_sqlite3,
 };
 use crate::app::{AppState, Application};
 use crate::auth::Username;
@@ -26,6 +27,7 @@ use crate::extract::deliver::{self, Body};
 use crate::extract::request::{self, Filters, Request};
 use crate::extract::{ExtractId, expire};
 use crate::policy::{Format, Principal, PurposeId};
+use crate::register::synthetic::DEMO_TABLE;
 use crate::register::{Field, Filter, ProtectedIdentity, Register};
 
 /// The fields of the benchmark extract: eight, none sensitive, so no approver is needed.
@@ -64,33 +66,11 @@ fn bench_purposes() -> String {
 /// A broker on `register_db`, with its own data dir, key file, policy and one staff user.
 async fn broker(
     dir: &Path,
-    register_db: &Path,
+    source: &Source,
     district: &str,
+    store_url: Option<&url::Url>,
 ) -> anyhow::Result<(AppState, Principal)> {
-    let root = dir.join("brokers").join(crate::crypto::random_id128());
-    let data = root.join("data");
-    let policy = root.join("policy");
-    std::fs::create_dir_all(&data)?;
-    std::fs::create_dir_all(&policy)?;
-    let kek = root.join("kek.key");
-    Keyring::generate_file(&kek)?;
-    let texts = crate::policy::Texts::shipped();
-    std::fs::write(policy.join(crate::policy::MODEL_FILE), texts.model)?;
-    std::fs::write(
-        policy.join(crate::policy::PERMISSIONS_FILE),
-        texts.permissions,
-    )?;
-    std::fs::write(policy.join(crate::policy::PURPOSES_FILE), bench_purposes())?;
-    let url = format!("sqlite:{}", register_db.display());
-    let mut text = super::demo::config_text(&data, &kek, &url);
-    text.push_str(&format!(
-        "\n[policy]\ndir = {:?}\n",
-        policy.display().to_string()
-    ));
-    let config = Config::from_toml(&text)?;
-    crate::app::init_store(&config).await?.close().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let app = Application::build_with_listener(config, listener).await?;
+    let (app, _) = broker_app(dir, source, "", store_url).await?;
     let state = app.state().clone();
     let role: crate::auth::RoleGrant = format!("staff:{district}").parse()?;
     let new = NewUser {
@@ -115,7 +95,53 @@ async fn broker(
     ))
 }
 
-fn request_for(filter: &Filter) -> anyhow::Result<Request> {
+/// A broker on `source` with its own data dir, key file and the benchmark's policy, on a
+/// loopback listener it does not serve yet; its store is SQLite in the data dir, or the
+/// PostgreSQL database `store_url`; `extra` is appended to its config file.
+pub(super) async fn broker_app(
+    dir: &Path,
+    source: &Source,
+    extra: &str,
+    store_url: Option<&url::Url>,
+) -> anyhow::Result<(Application, Config)> {
+    let root = dir.join("brokers").join(crate::crypto::random_id128());
+    let data = root.join("data");
+    let policy = root.join("policy");
+    std::fs::create_dir_all(&data)?;
+    std::fs::create_dir_all(&policy)?;
+    let kek = root.join("kek.key");
+    Keyring::generate_file(&kek)?;
+    let texts = crate::policy::Texts::shipped();
+    std::fs::write(policy.join(crate::policy::MODEL_FILE), texts.model)?;
+    std::fs::write(
+        policy.join(crate::policy::PERMISSIONS_FILE),
+        texts.permissions,
+    )?;
+    std::fs::write(policy.join(crate::policy::PURPOSES_FILE), bench_purposes())?;
+    let mut text = super::demo::config_text(&data, &kek, &source.url()).replacen(
+        &format!("table = \"{DEMO_TABLE}\"\n"),
+        &format!("table = {:?}\n", source.table()),
+        1,
+    );
+    if let Some(url) = store_url {
+        text = text.replacen(
+            "[store]\n",
+            &format!("[store]\nurl = {:?}\n", url.as_str()),
+            1,
+        );
+    }
+    text.push_str(&format!(
+        "\n[policy]\ndir = {:?}\n{extra}",
+        policy.display().to_string()
+    ));
+    let config = Config::from_toml(&text)?;
+    crate::app::init_store(&config).await?.close().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let app = Application::build_with_listener(config.clone(), listener).await?;
+    Ok((app, config))
+}
+
+pub(super) fn request_for(filter: &Filter) -> anyhow::Result<Request> {
     Ok(Request {
         purpose: PurposeId::parse(PURPOSE)?,
         district: filter.district.clone(),
@@ -130,7 +156,7 @@ fn request_for(filter: &Filter) -> anyhow::Result<Request> {
 }
 
 /// Request → live, timed by polling the store every 2 ms.
-async fn snapshot(
+pub(super) async fn snapshot(
     state: &AppState,
     who: &Principal,
     filter: &Filter,
@@ -288,24 +314,100 @@ fn reset_peak() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
+/// Where the benchmark's register lives, and the command-line dump that is its baseline.
+pub(super) enum Source {
+    /// A SQLite file; baseline `sqlite3 -readonly -csv`.
+    Sqlite(PathBuf),
+    /// A table of a PostgreSQL database; baseline `psql` with `COPY … TO STDOUT (CSV)`.
+    Postgres { url: String, table: String },
+}
+
+impl Source {
+    pub(super) fn url(&self) -> String {
+        match self {
+            Source::Sqlite(db) => format!("sqlite:{}", db.display()),
+            Source::Postgres { url, .. } => url.clone(),
+        }
+    }
+
+    pub(super) fn table(&self) -> &str {
+        match self {
+            Source::Sqlite(_) => DEMO_TABLE,
+            Source::Postgres { table, .. } => table,
+        }
+    }
+
+    fn baseline_name(&self) -> &'static str {
+        match self {
+            Source::Sqlite(_) => "`sqlite3 -readonly -csv`",
+            Source::Postgres { .. } => "`psql -c \"COPY (…) TO STDOUT WITH (FORMAT csv)\"`",
+        }
+    }
+
+    async fn baseline(&self, sql: &str) -> anyhow::Result<(u64, Duration)> {
+        match self {
+            Source::Sqlite(db) => run_sqlite3(db, sql).await,
+            Source::Postgres { url, .. } => super::bench::run_psql(url, sql).await,
+        }
+    }
+}
+
 pub async fn extract_benchmark(
     dir: &Path,
     members: u64,
     rows: u64,
     runs: u32,
     memory_rows: u64,
+    postgres: Option<&str>,
 ) -> anyhow::Result<String> {
     let _ = std::fs::remove_dir_all(dir.join("brokers"));
-    let (db, _) = ensure_register(dir, members).await?;
-    let register = Register::open(&super::bench::register_config(&db)).await?;
+    let source = match postgres {
+        None => Source::Sqlite(ensure_register(dir, members).await?.0),
+        Some(url) => Source::Postgres {
+            url: url.to_owned(),
+            table: super::bench::ensure_postgres_register(url, members).await?,
+        },
+    };
+    let store_url = match postgres {
+        None => None,
+        Some(url) => Some(crate::store::scratch::create(url).await?),
+    };
+    let result = measure(
+        dir,
+        &source,
+        store_url.as_ref(),
+        members,
+        rows,
+        runs,
+        memory_rows,
+    )
+    .await;
+    if let (Some(admin), Some(store)) = (postgres, &store_url) {
+        crate::store::scratch::drop(admin, store.path().trim_start_matches('/')).await?;
+    }
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn measure(
+    dir: &Path,
+    source: &Source,
+    store_url: Option<&url::Url>,
+    members: u64,
+    rows: u64,
+    runs: u32,
+    memory_rows: u64,
+) -> anyhow::Result<String> {
+    let register = Register::open(&register_config_at(&source.url(), source.table())).await?;
     let (filter, expected) = choose_filter(&register, rows).await?;
-    let sql = register.sqlite3_statement(
+    let sql = register.cli_statement(
         &filter,
         &FIELDS,
         ProtectedIdentity::Exclude,
         super::bench::TODAY,
     )?;
-    let (state, who) = broker(dir, &db, filter.district.as_str()).await?;
+    drop(register);
+    let (state, who) = broker(dir, source, filter.district.as_str(), store_url).await?;
     let (mut snap, mut shell, mut down) = (Vec::new(), Vec::new(), Vec::new());
     let mut bytes = 0;
     let mut leaked = (None, Vec::new());
@@ -329,15 +431,33 @@ pub async fn extract_benchmark(
             OffsetDateTime::now_utc(),
         )
         .await?;
-        let (n, took) = run_sqlite3(&db, &sql).await?;
-        super::bench::check_count("sqlite3", n, expected)?;
+        let (n, took) = source.baseline(&sql).await?;
+        super::bench::check_count("the baseline", n, expected)?;
         shell.push(took);
     }
     let leaked_id = leaked.0.context("no extract was downloaded")?;
     let oversight = oversight(&state, &leaked_id, &leaked.1, window_start).await?;
     let memory = memory_run(dir, memory_rows).await?;
+    let backend = match source {
+        Source::Sqlite(_) => "SQLite register, SQLite store",
+        Source::Postgres { .. } => "PostgreSQL register, PostgreSQL store",
+    };
     let mut out = report(
-        members, rows, runs, expected, bytes, &snap, &down, &shell, memory, &sql,
+        &Measured {
+            members,
+            rows,
+            runs,
+            matched: expected,
+            bytes,
+            backend,
+            baseline: source.baseline_name(),
+            postgres: store_url.is_some(),
+        },
+        &snap,
+        &down,
+        &shell,
+        memory,
+        &sql,
     );
     out.push_str(&oversight);
     Ok(out)
@@ -351,7 +471,7 @@ async fn memory_run(dir: &Path, rows: u64) -> anyhow::Result<(u64, u64, u64)> {
     let filter = Filter::district(crate::register::DistrictCode::parse(
         super::bench::ONE_DISTRICT,
     )?);
-    let (state, who) = broker(dir, &db, super::bench::ONE_DISTRICT).await?;
+    let (state, who) = broker(dir, &Source::Sqlite(db), super::bench::ONE_DISTRICT, None).await?;
     let n = register
         .count(&filter, ProtectedIdentity::Exclude, super::bench::TODAY)
         .await?
@@ -365,19 +485,36 @@ async fn memory_run(dir: &Path, rows: u64) -> anyhow::Result<(u64, u64, u64)> {
     Ok((n, idle, peak))
 }
 
-#[allow(clippy::too_many_arguments)]
-fn report(
+/// What a run measured, for the report's header.
+struct Measured {
     members: u64,
     rows: u64,
     runs: u32,
     matched: u64,
     bytes: u64,
+    backend: &'static str,
+    baseline: &'static str,
+    postgres: bool,
+}
+
+fn report(
+    m: &Measured,
     snap: &[Duration],
     down: &[Duration],
     shell: &[Duration],
     (mem_rows, idle, peak): (u64, u64, u64),
     sql: &str,
 ) -> String {
+    let Measured {
+        members,
+        rows,
+        runs,
+        matched,
+        bytes,
+        backend,
+        baseline,
+        postgres,
+    } = *m;
     let (sb, sm) = best_and_median(snap);
     let (db, dm) = best_and_median(down);
     let (qb, qm) = best_and_median(shell);
@@ -388,11 +525,12 @@ fn report(
         cpus(),
         cpu_model()
     ));
+    let flag = if postgres { " --postgres URL" } else { "" };
     out.push_str(&format!(
-        "- command: `registervakt bench extract --members {members} --rows {rows} --runs {runs} --memory-rows {mem_rows}`\n"
+        "- command: `registervakt bench extract --members {members} --rows {rows} --runs {runs} --memory-rows {mem_rows}{flag}`\n"
     ));
     out.push_str(&format!(
-        "- {matched} rows × {} fields, CSV {bytes} bytes\n\n",
+        "- {backend}; {matched} rows × {} fields, CSV {bytes} bytes\n\n",
         FIELDS.len()
     ));
     out.push_str("| step | best | median |\n|---|---:|---:|\n");
@@ -407,18 +545,18 @@ fn report(
         ms(dm)
     ));
     out.push_str(&format!(
-        "| `sqlite3 -readonly -csv` (baseline) | {} | {} |\n\n",
+        "| {baseline} (baseline) | {} | {} |\n\n",
         ms(qb),
         ms(qm)
     ));
     out.push_str(&format!(
-        "Ratio snapshot / sqlite3: {:.2} (best), {:.2} (median). Download / sqlite3: {:.2} (best).\n\n",
+        "Ratio snapshot / baseline: {:.2} (best), {:.2} (median). Download / baseline: {:.2} (best).\n\n",
         ratio(sb, qb),
         ratio(sm, qm),
         ratio(db, qb)
     ));
     out.push_str(&format!(
-        "Memory, building and downloading a {mem_rows}-row extract: idle {} MiB, peak {} MiB, \
+        "Memory (SQLite), building and downloading a {mem_rows}-row extract: idle {} MiB, peak {} MiB, \
          peak above idle {} MiB.\n\nStatement:\n\n```sql\n{sql}\n```\n",
         idle / 1024,
         peak / 1024,

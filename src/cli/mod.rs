@@ -5,7 +5,9 @@
 mod audit_export;
 mod audit_trace;
 pub mod bench;
+mod bench_audit;
 pub mod bench_extract;
+mod bench_http;
 pub mod demo;
 mod ops;
 mod policy;

@@ -114,6 +114,38 @@ pub enum BenchCommand {
         /// Rows of the extract whose peak memory is measured.
         #[arg(long, default_value_t = 1_000_000)]
         memory_rows: u64,
+        /// Put the register and the store on the PostgreSQL server at URL (a user who may
+        /// create databases) and compare with `psql`: the register goes in a table of URL's
+        /// database and is kept; the store is a scratch database, dropped at the end.
+        #[arg(long, value_name = "URL")]
+        postgres: Option<String>,
+    },
+    /// `audit verify` of a log of `--entries` entries vs `sha256sum` of the same bytes.
+    Audit {
+        #[arg(long, default_value = "bench-data")]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 1_000_000)]
+        entries: u64,
+        #[arg(long, default_value_t = 3)]
+        runs: u32,
+    },
+    /// Over HTTP: the CSV download of an extract vs the same bytes served as a plain file by
+    /// the same process, and audited API requests per second vs `/healthz` (with `wrk`).
+    Http {
+        #[arg(long, default_value = "bench-data")]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 1_000_000)]
+        members: u64,
+        #[arg(long, default_value_t = 100_000)]
+        rows: u64,
+        #[arg(long, default_value_t = 5)]
+        runs: u32,
+        /// Open connections for `wrk`.
+        #[arg(long, default_value_t = 64)]
+        connections: u32,
+        /// Seconds each `wrk` run lasts.
+        #[arg(long, default_value_t = 10)]
+        seconds: u32,
     },
 }
 
@@ -239,6 +271,33 @@ pub async fn register(cmd: RegisterCommand) -> anyhow::Result<()> {
 
 pub async fn bench(cmd: BenchCommand) -> anyhow::Result<()> {
     let (dir, members, rows, runs) = match cmd {
+        BenchCommand::Audit { dir, entries, runs } => {
+            let report = super::bench_audit::audit_benchmark(&dir, entries, runs).await?;
+            println!("{report}");
+            return Ok(());
+        }
+        BenchCommand::Http {
+            dir,
+            members,
+            rows,
+            runs,
+            connections,
+            seconds,
+        } => {
+            let report = super::bench_http::http_benchmark(
+                &dir,
+                super::bench_http::Load {
+                    members,
+                    rows,
+                    runs,
+                    connections,
+                    seconds,
+                },
+            )
+            .await?;
+            println!("{report}");
+            return Ok(());
+        }
         BenchCommand::Connector {
             dir,
             members,
@@ -251,13 +310,20 @@ pub async fn bench(cmd: BenchCommand) -> anyhow::Result<()> {
             rows,
             runs,
             memory_rows,
+            postgres,
         } => {
             if runs == 0 || memory_rows == 0 {
                 bail!("--runs and --memory-rows must be at least 1");
             }
-            let report =
-                super::bench_extract::extract_benchmark(&dir, members, rows, runs, memory_rows)
-                    .await?;
+            let report = super::bench_extract::extract_benchmark(
+                &dir,
+                members,
+                rows,
+                runs,
+                memory_rows,
+                postgres.as_deref(),
+            )
+            .await?;
             println!("{report}");
             return Ok(());
         }

@@ -227,9 +227,10 @@ impl Register {
         self.rows(&filter, &fields, ProtectedIdentity::Exclude, today)
     }
 
-    /// The statement [`Register::rows`] would run on SQLite, with values inlined, for the
-    /// `sqlite3` shell. Benchmark use only; the broker never runs this text.
-    pub fn sqlite3_statement(
+    /// The statement [`Register::rows`] runs, with values inlined, for the register's own
+    /// command-line client (`sqlite3`, `psql`). Benchmark use only; the broker never runs this
+    /// text.
+    pub fn cli_statement(
         &self,
         filter: &Filter,
         fields: &[Field],
@@ -237,7 +238,7 @@ impl Register {
         today: Date,
     ) -> Result<String, Error> {
         let query = self.row_query(filter, fields, protected, today)?;
-        Ok(store::register::render_for_sqlite3_cli(&query))
+        Ok(store::register::render_for_cli(self.db.backend(), &query))
     }
 
     fn row_query(

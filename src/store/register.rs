@@ -26,7 +26,7 @@ use sqlx::sqlite::SqlitePool;
 use sqlx::{Database, Encode, QueryBuilder, Row, Type};
 
 pub(crate) use connect::{describe_location, redact, short_cause};
-pub use sql::{ColumnKind, Condition, CountQuery, RowQuery, Value, render_for_sqlite3_cli};
+pub use sql::{ColumnKind, Condition, CountQuery, RowQuery, Value, render_for_cli};
 use sql::{Piece, Sql};
 
 /// One row's values as normalised text, in the order of `RowQuery::columns`.

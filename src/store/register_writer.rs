@@ -129,6 +129,38 @@ pub async fn write_register(
     }
 }
 
+/// How many rows `table` of the PostgreSQL database at `url` holds, or `None` when there is no
+/// such table: the benchmark reuses a synthetic register it wrote before.
+pub async fn postgres_row_count(url: &str, table: &str) -> Result<Option<u64>, Error> {
+    if !is_identifier(table) {
+        return Err(Error::BadTable(table.to_owned()));
+    }
+    let backend = Backend::Postgres;
+    let fail = |e: sqlx::Error| database_error(backend, url, &e);
+    let mut conn = PgConnectOptions::from_str(url)
+        .map_err(fail)?
+        .connect()
+        .await
+        .map_err(fail)?;
+    let exists: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM information_schema.tables \
+         WHERE table_schema = current_schema() AND table_name = $1",
+    )
+    .bind(table)
+    .fetch_one(&mut conn)
+    .await
+    .map_err(fail)?;
+    if exists == 0 {
+        return Ok(None);
+    }
+    let statement = format!("SELECT COUNT(*) FROM {}", backend.quote(table));
+    let n: i64 = sqlx::query_scalar(&statement)
+        .fetch_one(&mut conn)
+        .await
+        .map_err(fail)?;
+    Ok(Some(u64::try_from(n).unwrap_or(0)))
+}
+
 /// Drops `table` if it exists (test clean-up on shared PostgreSQL/MariaDB databases).
 pub async fn drop_table(url: &str, table: &str) -> Result<(), Error> {
     if !is_identifier(table) {

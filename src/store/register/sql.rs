@@ -276,10 +276,10 @@ pub(crate) fn flag_census_sql(backend: Backend, table: &str, column: &str) -> Sq
     sql
 }
 
-/// Renders `q` for the `sqlite3` command-line shell with values inlined as SQL string
-/// literals. For the connector benchmark only: the broker never executes this text.
-pub fn render_for_sqlite3_cli(q: &RowQuery) -> String {
-    rows_sql(Backend::Sqlite, q)
+/// Renders `q` for `backend`'s command-line client (`sqlite3`, `psql`) with values inlined as
+/// SQL string literals. For the benchmarks' baselines only: the broker never executes this text.
+pub fn render_for_cli(backend: Backend, q: &RowQuery) -> String {
+    rows_sql(backend, q)
         .pieces
         .into_iter()
         .map(|p| match p {

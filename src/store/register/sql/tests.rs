@@ -94,9 +94,12 @@ fn booleans_and_dates_are_normalised_whatever_the_backend_stores() {
 }
 
 #[test]
-fn the_sqlite3_rendering_escapes_quotes_in_values() {
-    let t = render_for_sqlite3_cli(&query());
-    assert!(t.contains("\"distrikt\" = 'x'' OR ''1''=''1'"), "{t}");
+fn the_cli_renderings_escape_quotes_in_values_and_bind_nothing() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let t = render_for_cli(backend, &query());
+        assert!(t.contains("\"distrikt\" = 'x'' OR ''1''=''1'"), "{t}");
+        assert!(!t.contains('$') && !t.contains('?'), "{t}");
+    }
 }
 
 #[test]
