@@ -147,3 +147,89 @@ async fn postgres_store_traces_a_leaked_file_and_scopes_an_accounts_window() {
     assert_eq!(scope["releases"].as_array().unwrap().len(), 1);
     app.stop().await;
 }
+
+/// The sweeper's lapse locks the extract's row, then appends to the audit chain. An approval
+/// that came at the same moment used to take the chain's lock first and the row's second, and
+/// PostgreSQL aborted one of the two as a deadlock. Here the lapse holds the row while the
+/// approval arrives: the approval must wait for the row — not for the chain — and then answer
+/// that the request is no longer waiting, with the lapse committed.
+#[tokio::test]
+#[ignore = "needs PostgreSQL (REGISTERVAKT_TEST_POSTGRES_URL)"]
+async fn an_approval_racing_the_lapse_waits_for_it_and_never_deadlocks() {
+    use registervakt::audit::{self, Action, Actor, Event, Outcome};
+    let app = common::postgres::spawn_on_postgres("lapse_race").await;
+    let anna = app.user("anna", &["staff:Uppsala"]).await;
+    let bertil = app.user("bertil", &["approver:Uppsala"]).await;
+    let anna_c = app.sign_in(&anna, "anna").await;
+    let bertil_c = app.sign_in(&bertil, "bertil").await;
+    let asked = body(
+        "election-worker-recruitment",
+        "Uppsala",
+        &["first_name", "phone"],
+        60,
+    );
+    let (status, created) = request(&app, &anna_c, asked).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let now = time::OffsetDateTime::now_utc();
+
+    // The lapse, as `extract::expire` does it, holding its transaction open.
+    let store = app.state.store.clone();
+    let mut lapse = store.begin().await.unwrap();
+    let ended = registervakt::store::extracts::end_pending(
+        &mut lapse,
+        &id,
+        "lapsed",
+        "not_decided_in_time",
+        now.unix_timestamp(),
+    )
+    .await
+    .unwrap();
+    assert!(ended);
+
+    let approval = {
+        let (client, url, hash) = (
+            reqwest::Client::new(),
+            app.url(&format!("/api/v1/extracts/{id}/approve")),
+            created["request_hash"].clone(),
+        );
+        let cookie = bertil_c.clone();
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .header("cookie", cookie)
+                .json(&json!({ "request_hash": hash, "comment": "ok" }))
+                .send()
+                .await
+                .unwrap()
+        })
+    };
+    // Give the approval time to reach the store and wait there.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let event = Event::new(
+        Action::ExtractLapsed,
+        Actor::system(),
+        &format!("extract:{id}"),
+        Outcome::Success,
+        json!({}),
+    );
+    audit::record(&mut lapse, &event, now)
+        .await
+        .expect("the lapse appends to the chain: the approval must not be holding it");
+    lapse.commit().await.expect("the lapse commits");
+
+    let res = approval.await.unwrap();
+    let status = res.status().as_u16();
+    let answer: serde_json::Value = res.json().await.unwrap();
+    assert!(
+        status == 409 || status == 410,
+        "the approval sees the lapse, not a store error: {status} {answer}"
+    );
+    let shown = app
+        .get_json_with(&format!("/api/v1/extracts/{id}"), &anna_c)
+        .await;
+    assert_eq!(shown["state"], "lapsed", "{shown}");
+    let verified = registervakt::audit::verify(&store).await.unwrap();
+    assert!(verified.entries > 0);
+    app.stop().await;
+}

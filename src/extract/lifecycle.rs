@@ -199,12 +199,13 @@ pub async fn decide(
         });
     }
     let mut tx = state.store.begin().await?;
+    // The row first, then (in `audit::record`) the chain: the order the sweeper's lapse takes.
+    let current = rows::lock_extract_in(&mut tx, id.as_str())
+        .await?
+        .ok_or(Error::NotFound)?;
     if verdict == Verdict::Approve {
         refuse_if_frozen_in(&mut tx).await?;
     }
-    let current = rows::find_extract_in(&mut tx, id.as_str())
-        .await?
-        .ok_or(Error::NotFound)?;
     if current.state != "pending" {
         return Err(unavailable(&current));
     }
@@ -261,8 +262,17 @@ pub async fn decide(
         match regrant(state, &policy, &current, &request, &decisions, now).await? {
             Ok(grant) => {
                 let now_s = now.unix_timestamp();
-                rows::start_build(&mut tx, id.as_str(), now_s, now_s + super::BUILD_LEASE_SECS)
-                    .await?;
+                if !rows::start_build(&mut tx, id.as_str(), now_s, now_s + super::BUILD_LEASE_SECS)
+                    .await?
+                {
+                    // Cannot happen while the row is locked; refuse rather than record an
+                    // approval that started nothing.
+                    tx.rollback().await?;
+                    return Err(Error::Conflict(
+                        "not_pending",
+                        "the request is no longer waiting for a decision".into(),
+                    ));
+                }
                 notify(&mut tx, &current.requester_id, "extract_approved", id, now).await?;
                 (State::Building, Some(grant))
             }

@@ -148,6 +148,30 @@ pub async fn find_extract_in(tx: &mut Tx, id: &str) -> Result<Option<ExtractRow>
     Ok(row)
 }
 
+/// [`find_extract_in`], taking the row's write lock first on PostgreSQL (`FOR UPDATE`; a
+/// SQLite transaction already holds the database's write lock). Whoever changes an extract's
+/// state locks its row before the audit chain's append lock, so a decision and the sweeper's
+/// lapse never wait for each other in opposite orders.
+pub async fn lock_extract_in(tx: &mut Tx, id: &str) -> Result<Option<ExtractRow>, Error> {
+    let row = match tx {
+        Tx::Sqlite(t) => {
+            let sql = format!("SELECT {COLUMNS} FROM extracts WHERE id = $1");
+            sqlx::query_as(&sql)
+                .bind(id)
+                .fetch_optional(&mut **t)
+                .await?
+        }
+        Tx::Postgres(t) => {
+            let sql = format!("SELECT {COLUMNS} FROM extracts WHERE id = $1 FOR UPDATE");
+            sqlx::query_as(&sql)
+                .bind(id)
+                .fetch_optional(&mut **t)
+                .await?
+        }
+    };
+    Ok(row)
+}
+
 pub async fn list_decisions_in(tx: &mut Tx, id: &str) -> Result<Vec<DecisionRow>, Error> {
     const SQL: &str = "SELECT extract_id, approver_id, verdict, request_hash, comment, decided_at \
         FROM extract_decisions WHERE extract_id = $1 ORDER BY decided_at, approver_id";
