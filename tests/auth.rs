@@ -301,6 +301,36 @@ async fn five_wrong_codes_lock_the_second_factor_and_the_lock_is_audited() {
     app.stop().await;
 }
 
+/// F-1: wrong codes sent at once are each counted. The counter used to be read before and
+/// written after the check, so parallel guesses all counted as the first.
+#[tokio::test]
+async fn five_wrong_codes_sent_at_once_lock_the_second_factor() {
+    let app = spawn_app().await;
+    let user = app.user("vilma", &["staff:Uppsala"]).await;
+    let pending = app.password_step("vilma", &user.password).await;
+    let wrong = code_at_offset(&user.secret_base32, 7);
+    let guesses = (0..5).map(|_| {
+        app.post_json(
+            "/api/v1/auth/totp",
+            Some(&pending),
+            json!({ "code": wrong }),
+        )
+    });
+    for res in futures::future::join_all(guesses).await {
+        assert_eq!(res.status(), 401);
+    }
+    let locked = app
+        .post_json(
+            "/api/v1/auth/totp",
+            Some(&pending),
+            json!({ "code": code_now(&user.secret_base32) }),
+        )
+        .await;
+    assert_eq!(locked.status(), 429, "five parallel guesses count five");
+    assert_eq!(error_code(locked).await, "second_factor_locked");
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn one_address_is_limited_across_accounts() {
     let app = spawn_app().await;
@@ -324,6 +354,37 @@ async fn one_address_is_limited_across_accounts() {
         .await;
     assert_eq!(res.status(), 429);
     assert_eq!(error_code(res).await, "too_many_attempts");
+    app.stop().await;
+}
+
+/// The address limit holds at the code and recovery-code steps too: a session that passed
+/// the password step before the address was limited cannot go on guessing there.
+#[tokio::test]
+async fn a_limited_address_may_not_go_on_at_the_code_or_recovery_step() {
+    let app = spawn_app().await;
+    let user = app.user("wendela", &["staff:Uppsala"]).await;
+    let pending = app.password_step("wendela", &user.password).await;
+    for i in 0..registervakt::auth::lockout::IP_MAX_FAILURES {
+        let res = app
+            .post_json(
+                "/api/v1/auth/login",
+                None,
+                json!({ "username": format!("guess{i}"), "password": "not the password at all" }),
+            )
+            .await;
+        assert_eq!(res.status(), 401);
+    }
+    for (path, body) in [
+        (
+            "/api/v1/auth/totp",
+            json!({ "code": code_now(&user.secret_base32) }),
+        ),
+        ("/api/v1/auth/recovery", json!({ "code": "AAAAA-AAAAA" })),
+    ] {
+        let res = app.post_json(path, Some(&pending), body).await;
+        assert_eq!(res.status(), 429, "{path}");
+        assert_eq!(error_code(res).await, "too_many_attempts", "{path}");
+    }
     app.stop().await;
 }
 

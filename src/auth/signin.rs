@@ -57,6 +57,26 @@ async fn record(store: &Store, event: Event, now: OffsetDateTime) -> Result<(), 
     Ok(())
 }
 
+/// Refuses every sign-in step from an address past its failure limit (a guesser with one
+/// pending session must not keep trying codes after the address is limited).
+async fn check_address(store: &Store, client: &Client, now: OffsetDateTime) -> Result<(), Error> {
+    let failures = store
+        .ip_failures(&client.ip, unix(now), lockout::IP_WINDOW_SECS)
+        .await?;
+    if lockout::ip_allows(u32::try_from(failures).unwrap_or(u32::MAX)) {
+        return Ok(());
+    }
+    let event = Event::new(
+        Action::AddressLimited,
+        Actor::anonymous(),
+        "sign_in",
+        Outcome::Denied,
+        json!({ "ip": client.ip }),
+    );
+    record(store, event, now).await?;
+    Err(Error::TooManyAttempts)
+}
+
 /// Step 1: username and password. Returns a session at `Password` (second factor next) or
 /// `Enrol` (no TOTP yet).
 pub async fn with_password(
@@ -66,21 +86,8 @@ pub async fn with_password(
     client: &Client,
     now: OffsetDateTime,
 ) -> Result<NewSession, Error> {
+    check_address(store, client, now).await?;
     let t = unix(now);
-    let failures = store
-        .ip_failures(&client.ip, t, lockout::IP_WINDOW_SECS)
-        .await?;
-    if !lockout::ip_allows(u32::try_from(failures).unwrap_or(u32::MAX)) {
-        let event = Event::new(
-            Action::AddressLimited,
-            Actor::anonymous(),
-            "sign_in",
-            Outcome::Denied,
-            json!({ "ip": client.ip }),
-        );
-        record(store, event, now).await?;
-        return Err(Error::TooManyAttempts);
-    }
     let user = match Username::parse(username) {
         Ok(name) => store.find_user_by_username(name.as_str()).await?,
         Err(_) => None,
@@ -124,11 +131,20 @@ pub async fn with_password(
 }
 
 fn factor_state(u: &UserRow) -> lockout::FactorState {
+    stored_state(&store::accounts::TotpFailures {
+        totp_failures: u.totp_failures,
+        totp_locks: u.totp_locks,
+        totp_locked_until: u.totp_locked_until,
+        totp_disabled: u.totp_disabled,
+    })
+}
+
+fn stored_state(f: &store::accounts::TotpFailures) -> lockout::FactorState {
     lockout::FactorState {
-        consecutive_failures: u32::try_from(u.totp_failures).unwrap_or(0),
-        locks: u32::try_from(u.totp_locks).unwrap_or(0),
-        locked_until: u.totp_locked_until,
-        disabled: u.totp_disabled,
+        consecutive_failures: u32::try_from(f.totp_failures).unwrap_or(0),
+        locks: u32::try_from(f.totp_locks).unwrap_or(0),
+        locked_until: f.totp_locked_until,
+        disabled: f.totp_disabled,
     }
 }
 
@@ -167,19 +183,24 @@ async fn count_failure(
     client: &Client,
     now: OffsetDateTime,
 ) -> Result<Error, Error> {
-    let (next, lock_event) = lockout::after_failure(factor_state(user), unix(now));
+    // Counted on the locked row, with its events, in one transaction: N parallel wrong codes
+    // count N failures (F-1), and a failure is never counted without being audited.
+    let mut tx = store.begin().await?;
+    let stored = store::accounts::lock_totp_failures(&mut tx, &user.id)
+        .await?
+        .ok_or(Error::SessionExpired)?;
+    let (next, lock_event) = lockout::after_failure(stored_state(&stored), unix(now));
     store::accounts::save_totp_failures(
-        store,
+        &mut tx,
         &user.id,
-        i32::try_from(next.consecutive_failures).unwrap_or(i32::MAX),
-        i32::try_from(next.locks).unwrap_or(i32::MAX),
-        next.locked_until,
-        next.disabled,
+        store::accounts::TotpFailures {
+            totp_failures: i32::try_from(next.consecutive_failures).unwrap_or(i32::MAX),
+            totp_locks: i32::try_from(next.locks).unwrap_or(i32::MAX),
+            totp_locked_until: next.locked_until,
+            totp_disabled: next.disabled,
+        },
     )
     .await?;
-    store
-        .record_ip_failure(&client.ip, unix(now), lockout::IP_WINDOW_SECS)
-        .await?;
     let target = format!("user:{}", user.username);
     let mut events = vec![Event::new(
         Action::SecondFactorRejected,
@@ -208,11 +229,13 @@ async fn count_failure(
         )),
         None => {}
     }
-    let mut tx = store.begin().await?;
     for event in &events {
         audit::record(&mut tx, event, now).await?;
     }
     tx.commit().await?;
+    store
+        .record_ip_failure(&client.ip, unix(now), lockout::IP_WINDOW_SECS)
+        .await?;
     Ok(Error::InvalidCode)
 }
 
@@ -267,6 +290,7 @@ pub async fn with_totp(
     now: OffsetDateTime,
 ) -> Result<NewSession, Error> {
     check_stage(session, purpose)?;
+    check_address(store, client, now).await?;
     let user = user_of(store, session).await?;
     check_gate(store, &user, client, now).await?;
     let sealed = user.totp_seed.as_deref().ok_or(Error::EnrolmentRequired)?;
@@ -296,6 +320,7 @@ pub async fn with_recovery_code(
     now: OffsetDateTime,
 ) -> Result<NewSession, Error> {
     check_stage(session, Purpose::SignIn)?;
+    check_address(store, client, now).await?;
     let user = user_of(store, session).await?;
     check_gate(store, &user, client, now).await?;
     let used = match recovery::normalise(input) {

@@ -170,20 +170,55 @@ pub async fn claim_totp_step(
     Ok(done == 1)
 }
 
-/// Saves the lockout state after a failed code.
+/// A second factor's failure counters, as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct TotpFailures {
+    pub totp_failures: i32,
+    pub totp_locks: i32,
+    pub totp_locked_until: Option<i64>,
+    pub totp_disabled: bool,
+}
+
+/// Reads `user_id`'s failure counters under the row's write lock (`FOR UPDATE` on PostgreSQL;
+/// a SQLite transaction holds the write lock already), so parallel wrong codes are counted
+/// one after the other, never from the same stale value. `None` for an unknown user.
+pub async fn lock_totp_failures(tx: &mut Tx, user_id: &str) -> Result<Option<TotpFailures>, Error> {
+    const COLUMNS: &str = "SELECT totp_failures, totp_locks, totp_locked_until, totp_disabled \
+        FROM users WHERE id = $1";
+    let row = match tx {
+        Tx::Sqlite(t) => {
+            sqlx::query_as(COLUMNS)
+                .bind(user_id)
+                .fetch_optional(&mut **t)
+                .await?
+        }
+        Tx::Postgres(t) => {
+            sqlx::query_as(&format!("{COLUMNS} FOR UPDATE"))
+                .bind(user_id)
+                .fetch_optional(&mut **t)
+                .await?
+        }
+    };
+    Ok(row)
+}
+
+/// Stores the counters [`lock_totp_failures`] read and the lockout schedule advanced.
 pub async fn save_totp_failures(
-    store: &Store,
+    tx: &mut Tx,
     user_id: &str,
-    failures: i32,
-    locks: i32,
-    locked_until: Option<i64>,
-    disabled: bool,
+    next: TotpFailures,
 ) -> Result<(), Error> {
     const SQL: &str = "UPDATE users SET totp_failures = $2, totp_locks = $3, \
         totp_locked_until = $4, totp_disabled = $5 WHERE id = $1";
-    on_pool!(store, pool => {
-        sqlx::query(SQL).bind(user_id).bind(failures).bind(locks).bind(locked_until).bind(disabled)
-            .execute(pool).await?;
+    on_tx!(tx, conn => {
+        sqlx::query(SQL)
+            .bind(user_id)
+            .bind(next.totp_failures)
+            .bind(next.totp_locks)
+            .bind(next.totp_locked_until)
+            .bind(next.totp_disabled)
+            .execute(conn)
+            .await?;
     });
     Ok(())
 }
