@@ -194,6 +194,83 @@ async fn twenty_parallel_appends_form_one_chain(f: Fixture) {
     f.raw.finish().await;
 }
 
+/// Group commit: appends made at the same moment share commits, and each caller still learns
+/// its own entry's place and hash, exactly as stored.
+async fn appends_at_once_share_commits_and_each_learns_its_own_place(f: Fixture) {
+    let tasks: Vec<_> = (0..64)
+        .map(|i| {
+            let store = f.store.clone();
+            tokio::spawn(async move {
+                audit::record_now(
+                    &store,
+                    &Event::system_stopped(&format!("instance-{i}")),
+                    time::OffsetDateTime::now_utc(),
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut places = Vec::new();
+    for t in tasks {
+        places.push(t.await.unwrap().unwrap());
+    }
+    let mut seqs: Vec<i64> = places.iter().map(|r| r.seq).collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=64).collect::<Vec<_>>(), "one place each, no gap");
+    let stored = f.store.list_recent_audit_events(100).await.unwrap();
+    for place in &places {
+        let row = stored.iter().find(|r| r.seq == place.seq).unwrap();
+        assert_eq!(row.entry_hash, place.entry_hash, "entry {}", place.seq);
+    }
+    assert_eq!(audit::verify(&f.store).await.unwrap().entries, 64);
+    f.raw.finish().await;
+}
+
+/// A group commit that fails fails every entry in it: none is stored, each caller hears of it,
+/// and appends work again once the cause is gone.
+async fn a_failed_group_commit_fails_every_entry_and_stores_none(f: Fixture) {
+    append(&f.store, 1).await;
+    let (break_it, mend_it) = match f.raw {
+        Raw::Sqlite(_) => (
+            "CREATE TRIGGER audit_broken BEFORE INSERT ON audit_events \
+             BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END",
+            "DROP TRIGGER audit_broken",
+        ),
+        Raw::Postgres(..) => (
+            "CREATE FUNCTION audit_broken() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'disk full'; END $$; \
+             CREATE TRIGGER audit_broken BEFORE INSERT ON audit_events \
+             FOR EACH ROW EXECUTE FUNCTION audit_broken()",
+            "DROP TRIGGER audit_broken ON audit_events; DROP FUNCTION audit_broken()",
+        ),
+    };
+    f.raw.exec(break_it).await.unwrap();
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let store = f.store.clone();
+            tokio::spawn(async move {
+                audit::record_now(
+                    &store,
+                    &Event::system_stopped(&i.to_string()),
+                    time::OffsetDateTime::now_utc(),
+                )
+                .await
+            })
+        })
+        .collect();
+    for t in tasks {
+        assert!(
+            t.await.unwrap().is_err(),
+            "every caller hears of the failure"
+        );
+    }
+    assert_eq!(audit::verify(&f.store).await.unwrap().entries, 1);
+    f.raw.exec(mend_it).await.unwrap();
+    append(&f.store, 1).await;
+    assert_eq!(audit::verify(&f.store).await.unwrap().entries, 2);
+    f.raw.finish().await;
+}
+
 async fn verify_names_a_changed_entry(f: Fixture) {
     append(&f.store, 5).await;
     f.raw.drop_guards().await;
@@ -332,6 +409,8 @@ suite!(
     audit_rows_cannot_be_changed_or_removed,
     the_database_refuses_an_entry_that_does_not_continue_the_chain,
     twenty_parallel_appends_form_one_chain,
+    appends_at_once_share_commits_and_each_learns_its_own_place,
+    a_failed_group_commit_fails_every_entry_and_stores_none,
     verify_names_a_changed_entry,
     verify_names_a_deleted_entry,
     verify_names_an_inserted_entry,

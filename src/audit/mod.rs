@@ -426,26 +426,12 @@ pub struct Recorded {
 /// Appends `event` in the caller's transaction. The caller commits; if it rolls back, the
 /// event is gone together with the change it described.
 pub async fn record(tx: &mut Tx, event: &Event, now: OffsetDateTime) -> Result<Recorded, Error> {
-    let occurred_at =
-        i64::try_from(now.unix_timestamp_nanos() / 1_000_000).map_err(|_| Error::Clock)?;
-    if occurred_at < 0 {
-        return Err(Error::Clock);
-    }
+    let mut row = draft(event, now)?;
     let (last_seq, prev_hash) = store::audit::lock_and_find_head(tx)
         .await?
         .unwrap_or((0, chain::GENESIS.to_owned()));
-    let mut row = store::audit::AuditRow {
-        seq: last_seq + 1,
-        occurred_at,
-        actor: event.actor.as_str().to_owned(),
-        action: event.action.code().to_owned(),
-        target: event.target.clone(),
-        outcome: event.outcome.as_str().to_owned(),
-        // serde_json's map is ordered by key, so this text is canonical.
-        details: event.details.to_string(),
-        prev_hash,
-        entry_hash: String::new(),
-    };
+    row.seq = last_seq + 1;
+    row.prev_hash = prev_hash;
     row.entry_hash = chain::entry_hash(&row);
     store::audit::insert_event(tx, &row).await?;
     Ok(Recorded {
@@ -454,16 +440,39 @@ pub async fn record(tx: &mut Tx, event: &Event, now: OffsetDateTime) -> Result<R
     })
 }
 
-/// Records one event in a transaction of its own and commits it.
+/// The row of `event` at `now`, before it has a place in the chain.
+fn draft(event: &Event, now: OffsetDateTime) -> Result<store::audit::AuditRow, Error> {
+    let occurred_at =
+        i64::try_from(now.unix_timestamp_nanos() / 1_000_000).map_err(|_| Error::Clock)?;
+    if occurred_at < 0 {
+        return Err(Error::Clock);
+    }
+    Ok(store::audit::AuditRow {
+        seq: 0,
+        occurred_at,
+        actor: event.actor.as_str().to_owned(),
+        action: event.action.code().to_owned(),
+        target: event.target.clone(),
+        outcome: event.outcome.as_str().to_owned(),
+        // serde_json's map is ordered by key, so this text is canonical.
+        details: event.details.to_string(),
+        prev_hash: String::new(),
+        entry_hash: String::new(),
+    })
+}
+
+/// Records one event that stands alone (no other change goes with it) and returns once it is
+/// durable. Events recorded at the same moment share one commit (group commit): under load the
+/// log costs one fsync per batch, not per event.
 pub async fn record_now(
     store: &store::Store,
     event: &Event,
     now: OffsetDateTime,
 ) -> Result<Recorded, Error> {
-    let mut tx = store.begin().await?;
-    let recorded = record(&mut tx, event, now).await?;
-    tx.commit().await?;
-    Ok(recorded)
+    let (seq, entry_hash) = store
+        .append_audit_grouped(draft(event, now)?, chain::entry_hash)
+        .await?;
+    Ok(Recorded { seq, entry_hash })
 }
 
 /// Encodes CR, LF, TAB and every other control character as `\u{..}` so user input cannot

@@ -1,5 +1,6 @@
-//! SQL for the audit log. Appends happen only inside a caller's write transaction; there is
-//! no function here that updates or deletes an audit row, and the database triggers refuse it.
+//! SQL for the audit log. Appends happen inside a caller's write transaction, or in a group
+//! commit of events that stand alone ([`Store::append_audit_grouped`]); there is no function
+//! here that updates or deletes an audit row, and the database triggers refuse it.
 
 use futures::StreamExt;
 use futures::stream::BoxStream;
@@ -40,6 +41,96 @@ pub async fn lock_and_find_head(tx: &mut Tx) -> Result<Option<(i64, String)>, Er
         }
     };
     Ok(head)
+}
+
+/// What a waiting append learns: its place in the chain, or why the commit failed.
+type Appended = Result<(i64, String), String>;
+
+/// Appends that stand alone, waiting to share one commit. Whoever holds `turn` writes every
+/// entry waiting at that moment in one transaction — one fsync for all of them — and tells
+/// each waiter its result; the others find theirs done when their turn comes.
+#[derive(Default)]
+pub struct AppendQueue {
+    waiting: std::sync::Mutex<Vec<(AuditRow, tokio::sync::oneshot::Sender<Appended>)>>,
+    turn: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for AppendQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AppendQueue")
+    }
+}
+
+impl Store {
+    /// Appends `draft` (its `seq`, `prev_hash` and `entry_hash` are filled in here, the hash by
+    /// `seal`) in a commit of its own, shared with the other appends waiting at the same moment
+    /// (group commit). Returns the entry's `seq` and hash once that commit is durable; if it
+    /// fails, every entry in it fails and none is stored. The write runs in a task of its own,
+    /// so a caller that goes away (a closed connection) never leaves a batch half done.
+    pub async fn append_audit_grouped(
+        &self,
+        draft: AuditRow,
+        seal: fn(&AuditRow) -> String,
+    ) -> Result<(i64, String), Error> {
+        let (done, mut result) = tokio::sync::oneshot::channel();
+        self.audit_queue
+            .waiting
+            .lock()
+            .map_err(|_| Error::Append("the queue was poisoned".into()))?
+            .push((draft, done));
+        {
+            let _turn = self.audit_queue.turn.lock().await;
+            if let Ok(appended) = result.try_recv() {
+                return appended.map_err(Error::Append);
+            }
+            let batch = std::mem::take(
+                &mut *self
+                    .audit_queue
+                    .waiting
+                    .lock()
+                    .map_err(|_| Error::Append("the queue was poisoned".into()))?,
+            );
+            if !batch.is_empty() {
+                let store = self.clone();
+                let _ = tokio::spawn(async move { store.write_batch(batch, seal).await }).await;
+            }
+        }
+        match result.await {
+            Ok(appended) => appended.map_err(Error::Append),
+            Err(_) => Err(Error::Append("the write was abandoned".into())),
+        }
+    }
+
+    async fn write_batch(
+        &self,
+        batch: Vec<(AuditRow, tokio::sync::oneshot::Sender<Appended>)>,
+        seal: fn(&AuditRow) -> String,
+    ) {
+        let (mut rows, waiters): (Vec<AuditRow>, Vec<_>) = batch.into_iter().unzip();
+        let written = async {
+            let mut tx = self.begin().await?;
+            let (mut seq, mut prev) = lock_and_find_head(&mut tx)
+                .await?
+                .unwrap_or((0, crate::audit::chain::GENESIS.to_owned()));
+            for row in &mut rows {
+                seq += 1;
+                row.seq = seq;
+                row.prev_hash = std::mem::take(&mut prev);
+                row.entry_hash = seal(row);
+                insert_event(&mut tx, row).await?;
+                prev = row.entry_hash.clone();
+            }
+            tx.commit().await?;
+            Ok::<(), Error>(())
+        }
+        .await;
+        for (row, waiter) in rows.into_iter().zip(waiters) {
+            let _ = waiter.send(match &written {
+                Ok(()) => Ok((row.seq, row.entry_hash)),
+                Err(e) => Err(e.to_string()),
+            });
+        }
+    }
 }
 
 pub async fn insert_event(tx: &mut Tx, row: &AuditRow) -> Result<(), Error> {
