@@ -154,7 +154,11 @@ pub async fn authenticate(
     if !alive {
         return Err(Error::SessionExpired);
     }
-    store.touch_session(&token_hash, t).await?;
+    // `last_seen_at` has a resolution of one second: within the second it was set, touching it
+    // again would change nothing, and would still take the store's write lock.
+    if t > found.last_seen_at {
+        store.touch_session(&token_hash, t).await?;
+    }
     Ok(Session {
         token_hash,
         user_id: found.user_id,

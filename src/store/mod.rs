@@ -24,6 +24,7 @@ pub mod policy;
 pub mod register;
 pub mod register_writer;
 pub mod roles;
+pub mod scratch;
 pub mod sessions;
 pub mod trace;
 
@@ -64,6 +65,9 @@ pub enum Error {
     Database(#[from] sqlx::Error),
     #[error("the store holds inconsistent data: {0}")]
     Corrupt(String),
+    /// A group commit of audit entries failed (every entry in it); the cause, as text.
+    #[error("cannot append to the audit log: {0}")]
+    Append(String),
 }
 
 /// How to open the store.
@@ -80,6 +84,8 @@ pub struct Options {
 #[derive(Debug, Clone)]
 pub struct Store {
     backend: Backend,
+    /// Appends waiting to share one commit ([`Store::append_audit_grouped`]).
+    audit_queue: std::sync::Arc<audit::AppendQueue>,
 }
 
 #[derive(Debug, Clone)]
@@ -165,7 +171,10 @@ impl Store {
                 Backend::Postgres(pool)
             }
         };
-        Ok(Store { backend })
+        Ok(Store {
+            backend,
+            audit_queue: std::sync::Arc::default(),
+        })
     }
 
     pub fn backend_name(&self) -> &'static str {
@@ -263,6 +272,12 @@ impl Store {
 /// ledger's index warm while a large extract is recorded (see BENCHMARKS.md).
 const STORE_CACHE_PAGES: &str = "-8192";
 
+/// Rows sqlx's SQLite worker thread may read ahead of the task consuming them. The default (50)
+/// made long reads (`audit verify`, a register's rows) ping-pong between the two threads, a
+/// futex wake-up every few rows; the profile is in BENCHMARKS.md. 2 048 rows of a few hundred
+/// bytes each is well under a MiB per open read.
+pub(crate) const SQLITE_ROW_BUFFER: usize = 2048;
+
 async fn open_sqlite(path: &std::path::Path, opts: &Options) -> Result<SqlitePool, Error> {
     let dir = path.parent().unwrap_or(std::path::Path::new("."));
     if !dir.is_dir() {
@@ -282,7 +297,8 @@ async fn open_sqlite(path: &std::path::Path, opts: &Options) -> Result<SqlitePoo
         .foreign_keys(true)
         .busy_timeout(opts.busy_timeout)
         .pragma("secure_delete", "ON")
-        .pragma("cache_size", STORE_CACHE_PAGES);
+        .pragma("cache_size", STORE_CACHE_PAGES)
+        .row_buffer_size(SQLITE_ROW_BUFFER);
     SqlitePoolOptions::new()
         .max_connections(opts.max_connections)
         .acquire_timeout(opts.busy_timeout + Duration::from_secs(1))
