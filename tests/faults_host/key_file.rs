@@ -49,6 +49,9 @@ fn serve_refusal(t: &TestDir, case: &str) -> String {
     errors[0].to_owned()
 }
 
+/// What a case puts at the key file's path.
+type MakeKeyPath<'a> = Box<dyn Fn() + 'a>;
+
 /// Puts `bytes` at the key file's path with mode 0600.
 fn write_key_file(t: &TestDir, bytes: &[u8]) {
     std::fs::write(&t.kek, bytes).unwrap();
@@ -86,7 +89,7 @@ async fn serve_refuses_a_damaged_or_foreign_key_file_with_one_sentence_naming_it
     registervakt::crypto::Keyring::generate_file(&other_store).unwrap();
 
     let path = t.kek.display().to_string();
-    let cases: Vec<(&str, Box<dyn Fn()>, &str)> = vec![
+    let cases: Vec<(&str, MakeKeyPath, &str)> = vec![
         (
             "a directory",
             Box::new(|| std::fs::create_dir(&t.kek).unwrap()),
