@@ -1,9 +1,11 @@
 //! Start-up and shutdown: turns a validated [`Config`] into a running broker.
 //!
 //! Guarantees: the broker serves nothing unless every check passed — the data dir is
-//! writable, the key file exists and is private (mode 0600), the store is migrated and runs
-//! with its durability settings, the register is reachable and its mapping matches its
-//! columns, and the audit log accepts a write. Each failure is one sentence naming the fix.
+//! writable, the key file exists, is private (mode 0600) and opens this store's keys, the
+//! store is migrated and runs with its durability settings, the register is reachable and its
+//! mapping matches its columns, and the audit log accepts a write. Each failure is one
+//! sentence naming the fix. The key file is read here only: a running broker keeps its keys
+//! in memory and never re-reads the file (rotation takes effect at the next start).
 //! The server takes an already-bound listener, so tests bind port 0.
 
 use std::future::Future;
@@ -32,6 +34,15 @@ pub enum Error {
     Register(#[from] register::Error),
     #[error(transparent)]
     Audit(#[from] audit::Error),
+    /// A readable, well-formed key file that is not the one this store was made with.
+    #[error(
+        "key file {} does not open this store's keys ({why}); restore the key file that belongs to this store — a new key cannot open existing data",
+        .path.display()
+    )]
+    KeyFileNotThisStores {
+        path: std::path::PathBuf,
+        why: String,
+    },
     #[error("store.data_dir {path} is not writable by this user: {reason}")]
     DataDirNotWritable { path: String, reason: String },
     #[error("cannot listen on {addr}: {reason}; is another program using the port?")]
@@ -119,7 +130,10 @@ impl Application {
         store.check_settings().await?;
         let register = Register::open(&config.register).await?;
         store.check_audit_writable().await?;
-        let pseudonyms = Arc::new(load_pseudonym_key(&store, &keyring).await?);
+        let pseudonyms = load_pseudonym_key(&store, &keyring)
+            .await
+            .map_err(|e| not_this_stores(e, &config.keys.kek_file))?;
+        let pseudonyms = Arc::new(pseudonyms);
         let checkpoints = config
             .audit
             .checkpoint_file
@@ -362,6 +376,24 @@ pub async fn load_pseudonym_key(
     crypto::PseudonymKey::from_slice(&bytes).ok_or(Error::Keys(crypto::Error::Format(
         "the stored pseudonym key has the wrong length",
     )))
+}
+
+/// Names the key file when the store's sealed pseudonym key does not open with it (another
+/// broker's key file, or a fresh one over an existing store); other errors pass unchanged.
+fn not_this_stores(e: Error, kek_file: &Path) -> Error {
+    let why = match &e {
+        Error::Keys(crypto::Error::UnknownKeyId(id)) => {
+            format!("they were sealed with key {id}, which the file does not hold")
+        }
+        Error::Keys(crypto::Error::Decrypt) => {
+            "the key with their key id does not decrypt them".to_owned()
+        }
+        _ => return e,
+    };
+    Error::KeyFileNotThisStores {
+        path: kek_file.to_path_buf(),
+        why,
+    }
 }
 
 /// Opens the store described by `config` (creating a SQLite file only when `create`).

@@ -14,6 +14,7 @@
 
 pub mod chain;
 pub mod checkpoint;
+pub mod clock;
 pub mod export;
 pub mod syslog;
 pub mod timeline;

@@ -10,6 +10,8 @@
 //!   the response starts (E2); parallel downloads cannot pass the limit (the counter moves in
 //!   one conditional UPDATE).
 //! - The columns are exactly the approved fields, in the approved order (C3).
+//! - Nothing is released while the clock reads earlier than the newest audit entry
+//!   (`audit::clock`, 503 `clock_behind`).
 //!
 //! Must never: send a byte from a chunk that failed to open, or name member data in an error.
 
@@ -71,6 +73,9 @@ async fn open(
         // No release while the second audit sink cannot be written (E4, fail closed).
         sink.probe().await?;
     }
+    // No release while the clock reads earlier than the audit log: a deadline would look
+    // further away than it is (`audit::clock`).
+    audit::clock::check(&state.store, now).await?;
     if row.expires_at.is_none_or(|t| t <= now.unix_timestamp()) {
         return Err(Error::Gone("expired".into()));
     }

@@ -6,7 +6,8 @@
 //! number of brokers an extract is shredded exactly once. After the commit SQLite's WAL is
 //! checkpointed so the freed pages (overwritten under `secure_delete`) do not linger there. The
 //! sweeper runs at start-up and every `extracts.sweep_interval_secs` (≤ 60 s): an extract is
-//! gone within a minute of its deadline. While frozen, nothing is created, approved or released,
+//! gone within a minute of its deadline, measured by the later of the clock and the newest
+//! audit entry. While frozen, nothing is created, approved or released,
 //! and every live extract is shredded.
 
 use std::time::Duration;
@@ -242,9 +243,12 @@ pub struct Sweep {
 pub async fn sweep(state: &AppState, now: OffsetDateTime) -> Result<Sweep, Error> {
     let mut done = Sweep::default();
     let now_s = now.unix_timestamp();
+    // Deadlines by the later of the clock and the audit log: a clock set back does not
+    // bring a passed deadline back (`audit::clock`).
+    let due_by = audit::clock::deadline_time(&state.store, now).await?;
     for (id, reason) in state
         .store
-        .list_due_for_shredding(now_s, DOWNLOAD_SETTLE_SECS)
+        .list_due_for_shredding(due_by.unix_timestamp(), DOWNLOAD_SETTLE_SECS)
         .await?
     {
         let reason = ShredReason::parse(&reason).unwrap_or(ShredReason::Expired);

@@ -97,6 +97,9 @@ pub enum Error {
     Format(#[from] format::Error),
     #[error(transparent)]
     Checkpoint(#[from] audit::checkpoint::Error),
+    /// The clock reads earlier than the audit log: nothing is released (`audit::clock`).
+    #[error(transparent)]
+    Clock(#[from] audit::clock::Error),
 }
 
 /// An extract's id: 128 random bits as 32 lowercase hex characters (C2).

@@ -8,6 +8,8 @@
 //! list is never cut short silently. The data key is stored (wrapped) only by the transaction
 //! that makes the extract live, with its `extract.snapshot` event; until then the chunks
 //! written are unreadable by anyone, and a failed or abandoned build's chunks are deleted.
+//! A build neither starts nor goes live while the clock reads earlier than the audit log
+//! (`audit::clock`): it fails as `clock_behind`.
 
 use futures::StreamExt as _;
 use serde_json::json;
@@ -49,6 +51,8 @@ fn failure_reason(e: &Error) -> &'static str {
         Error::Register(_) => "register_error",
         Error::Conflict("too_many_rows", _) => "too_many_rows",
         Error::Frozen(_) => "frozen",
+        Error::Clock(audit::clock::Error::Behind { .. }) => "clock_behind",
+        Error::Clock(_) => "store_error",
         Error::Store(_) | Error::Audit(_) => "store_error",
         _ => "internal_error",
     }
@@ -104,6 +108,8 @@ pub async fn build(
     request: &Request,
 ) -> Result<Option<u64>, Error> {
     let started = OffsetDateTime::now_utc();
+    // No member data is read while the clock reads earlier than the audit log.
+    audit::clock::check(&state.store, started).await?;
     let filter = request.filter(grant.required_consents());
     let mut stream = state
         .register
@@ -229,8 +235,10 @@ async fn finish(
     let expires_at = now.unix_timestamp() + i64::from(grant.lifetime_minutes()) * 60;
     let row_count = i64::try_from(total).unwrap_or(i64::MAX);
     let mut tx = state.store.begin().await?;
-    // An extract frozen while it was being built never goes live.
+    // An extract frozen while it was being built never goes live, nor one whose deadline
+    // would be set from a clock that reads earlier than the audit log.
     lifecycle::refuse_if_frozen_in(&mut tx).await?;
+    audit::clock::check_in(&mut tx, now).await?;
     rows::insert_chunks(&mut tx, id.as_str(), &pending.chunks).await?;
     rows::insert_disclosures(&mut tx, id.as_str(), &pending.ledger).await?;
     let finished = FinishedBuild {

@@ -133,6 +133,18 @@ impl Store {
     }
 }
 
+/// The newest `occurred_at` in the log (Unix ms), inside a write transaction, so a release
+/// committed in it is checked against every entry before it. `None` for an empty log.
+pub async fn find_newest_time_in(tx: &mut Tx) -> Result<Option<i64>, Error> {
+    let newest: Option<i64> = on_tx!(tx, conn => {
+        sqlx::query_scalar(NEWEST_TIME).fetch_one(conn).await?
+    });
+    Ok(newest)
+}
+
+/// Served by `audit_events_by_time` (migration 0007): one index lookup.
+const NEWEST_TIME: &str = "SELECT MAX(occurred_at) FROM audit_events";
+
 pub async fn insert_event(tx: &mut Tx, row: &AuditRow) -> Result<(), Error> {
     const INSERT: &str = "INSERT INTO audit_events \
         (seq, occurred_at, actor, action, target, outcome, details, prev_hash, entry_hash) \
@@ -333,6 +345,16 @@ impl Store {
             Backend::Postgres(pool) => sqlx::query_as(HEAD).fetch_optional(pool).await?,
         };
         Ok(head)
+    }
+
+    /// The newest `occurred_at` in the log (Unix ms), which is not always the last entry's:
+    /// entries recorded while the clock read early carry earlier times. `None` when empty.
+    pub async fn find_newest_audit_time(&self) -> Result<Option<i64>, Error> {
+        let newest: Option<i64> = match &self.backend {
+            Backend::Sqlite(pool) => sqlx::query_scalar(NEWEST_TIME).fetch_one(pool).await?,
+            Backend::Postgres(pool) => sqlx::query_scalar(NEWEST_TIME).fetch_one(pool).await?,
+        };
+        Ok(newest)
     }
 
     /// Every entry about `target` (e.g. `extract:<id>`), in sequence order.

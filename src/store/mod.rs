@@ -302,12 +302,36 @@ async fn open_sqlite(path: &std::path::Path, opts: &Options) -> Result<SqlitePoo
     SqlitePoolOptions::new()
         .max_connections(opts.max_connections)
         .acquire_timeout(opts.busy_timeout + Duration::from_secs(1))
+        .after_release(|conn, _| Box::pin(close_if_stuck_in_transaction(conn)))
         .connect_with(connect)
         .await
         .map_err(|e| Error::Connect {
             backend: "sqlite",
             cause: short_cause(&e),
         })
+}
+
+/// Whether a connection coming back to the pool may be used again.
+///
+/// A COMMIT that fails for want of disk space (`SQLITE_FULL`, also `SQLITE_IOERR`) is rolled
+/// back by SQLite itself. sqlx 0.8 still counts that transaction as open: the ROLLBACK it
+/// sends when the transaction is dropped fails ("no transaction is active"), and from then on
+/// the connection refuses every `BEGIN IMMEDIATE` ("non-zero transaction depth"), so the
+/// broker would answer 503 for ever after the disk has room again. A connection left like
+/// that is closed instead (the pool opens a fresh one), and the store recovers by itself.
+async fn close_if_stuck_in_transaction(
+    conn: &mut sqlx::SqliteConnection,
+) -> Result<bool, sqlx::Error> {
+    use sqlx::Connection as _;
+    if conn.is_in_transaction() {
+        // The rollback queued when the transaction was dropped runs before the ping.
+        conn.ping().await?;
+    }
+    let stuck = conn.is_in_transaction();
+    if stuck {
+        tracing::warn!("closing a store connection left inside a failed transaction");
+    }
+    Ok(!stuck)
 }
 
 async fn pragma_text(

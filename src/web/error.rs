@@ -39,6 +39,10 @@ pub enum ApiError {
     BodyTooLarge,
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// 503 `clock_behind`: the clock reads earlier than the audit log (`audit::clock`); the
+    /// cause is logged, the client gets a generic sentence.
+    #[error("service unavailable: {0}")]
+    ClockBehind(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -69,6 +73,11 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
                 "Registervakt cannot serve this request right now. Nothing was released; try again shortly.".into(),
+            ),
+            ApiError::ClockBehind(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "clock_behind",
+                "Registervakt cannot release member data right now. Nothing was released; try again shortly.".into(),
             ),
             ApiError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -150,7 +159,8 @@ impl From<crate::extract::Error> for ApiError {
             X::Format(crate::extract::format::Error::TooManyRows { .. }) => {
                 ApiError::BadRequest("too_many_rows_for_xlsx", msg)
             }
-            X::Register(_) | X::Store(_) | X::Audit(_) | X::Checkpoint(_) => {
+            X::Clock(crate::audit::clock::Error::Behind { .. }) => ApiError::ClockBehind(msg),
+            X::Register(_) | X::Store(_) | X::Audit(_) | X::Checkpoint(_) | X::Clock(_) => {
                 ApiError::Unavailable(msg)
             }
             X::Damaged(_) | X::Crypto(_) | X::Format(_) => ApiError::Internal(msg),

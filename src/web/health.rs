@@ -1,9 +1,10 @@
 //! Liveness and readiness.
 //!
 //! `/healthz` answers 200 while the process runs. `/readyz` answers 200 only when the store
-//! answers, the audit log accepts a write, the data dir is writable and the register answers;
-//! otherwise 503 with which check failed (never why: causes are logged, not sent). A load
-//! balancer takes a broker that cannot audit out of rotation — fail closed.
+//! answers, the audit log accepts a write, the data dir is writable, the register answers and
+//! the clock reads no earlier than the newest audit entry; otherwise 503 with which check
+//! failed (never why: causes are logged, not sent). A load balancer takes a broker that
+//! cannot audit out of rotation — fail closed.
 
 use std::time::Duration;
 
@@ -43,6 +44,9 @@ pub struct ReadinessChecks {
     /// The checkpoint sink can be written (`off` when none is configured); when failing,
     /// nothing is released.
     pub checkpoints: &'static str,
+    /// The clock reads no earlier than the newest audit entry (`audit::clock`); when
+    /// failing, nothing is released until it catches up.
+    pub clock: &'static str,
 }
 
 /// Liveness. Public: no session needed.
@@ -55,24 +59,28 @@ pub async fn healthz() -> Json<Liveness> {
     })
 }
 
-/// Readiness: store, audit log, data dir and register. Public: no session needed.
+/// Readiness: store, audit log, data dir, register, policy, checkpoints and clock. Public: no
+/// session needed.
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses(
         (status = 200, description = "Ready to serve", body = Readiness),
         (status = 503, description = "A dependency is failing; nothing will be released", body = Readiness)))]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
-    let (store, audit, data_dir, register) = tokio::join!(
+    let now = time::OffsetDateTime::now_utc();
+    let (store, audit, data_dir, register, clock) = tokio::join!(
         check("store", state.store.ping()),
         check("audit", state.store.check_audit_writable()),
         check("data_dir", probe_data_dir(&state)),
         check("register", state.register.ping()),
+        check("clock", crate::audit::clock::check(&state.store, now)),
     );
     let policy = matches!(state.policy.current(&state.store).await, Ok(c) if c.policy.is_usable());
     let checkpoints = match &state.checkpoints {
         Some(sink) => Some(check("checkpoints", sink.probe()).await),
         None => None,
     };
-    let ready = store && audit && data_dir && register && policy && checkpoints != Some(false);
+    let ready =
+        store && audit && data_dir && register && policy && clock && checkpoints != Some(false);
     state.metrics.set_ready(ready);
     let word = |ok: bool| if ok { "ok" } else { "failing" };
     let body = Readiness {
@@ -84,6 +92,7 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
             register: word(register),
             policy: word(policy),
             checkpoints: checkpoints.map_or("off", word),
+            clock: word(clock),
         },
     };
     let status = if ready {
