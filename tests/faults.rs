@@ -1,6 +1,7 @@
 //! Network faults between the broker and what it depends on (issue 9, SECURITY_BAR G4). The
 //! real broker runs with one dependency behind a loopback fault proxy (`common::fault_proxy`):
-//! the store on PostgreSQL down, hung or slow; the member register on MariaDB down or hung.
+//! the store on PostgreSQL down, hung or slow; the member register on MariaDB down or hung;
+//! the SMTP server hung or down.
 //!
 //! Each test shows three things. During the fault, every answer that needs the dependency is a
 //! 503 `unavailable` with the one generic sentence, within a bounded time. It names no host,
@@ -14,6 +15,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+mod smtp_support;
 #[path = "faults/support.rs"]
 mod support;
 
@@ -234,3 +236,6 @@ async fn open_direct(url: &url::Url) -> Store {
 
 #[path = "faults/register.rs"]
 mod register;
+
+#[path = "faults/mail.rs"]
+mod mail;
