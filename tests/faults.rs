@@ -1,7 +1,8 @@
 //! Network faults between the broker and what it depends on (issue 9, SECURITY_BAR G4). The
 //! real broker runs with one dependency behind a loopback fault proxy (`common::fault_proxy`):
 //! the store on PostgreSQL down, hung or slow; the member register on MariaDB down or hung;
-//! the SMTP server hung or down.
+//! the SMTP server hung or down. One more fault needs no proxy: the PostgreSQL store refusing
+//! audit entries, as on a full disk.
 //!
 //! Each test shows three things. During the fault, every answer that needs the dependency is a
 //! 503 `unavailable` with the one generic sentence, within a bounded time. It names no host,
@@ -10,8 +11,8 @@
 //! the audit chain verifies, read past the proxy. When the fault clears, the same broker serves
 //! again without a restart.
 //!
-//! The unreachable OIDC provider, the unwritable audit log and a dead syslog are covered in
-//! `oidc_signin`, `extract_safety` and `audit_syslog`.
+//! The unreachable OIDC provider, the unwritable audit log on SQLite and a dead syslog are
+//! covered in `oidc_signin`, `extract_safety` and `audit_syslog`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -96,6 +97,47 @@ async fn with_the_store_slow_or_hanging_mid_request_answers_come_by_the_request_
     f.app.stop().await;
 }
 
+#[tokio::test]
+#[ignore = "needs PostgreSQL (REGISTERVAKT_TEST_POSTGRES_URL)"]
+async fn with_the_audit_log_refusing_entries_on_postgres_nothing_is_released_and_it_recovers() {
+    let f = StoreFault::start("").await;
+    let pg = sqlx::PgPool::connect(f.url.as_str()).await.unwrap();
+    for sql in [
+        "CREATE FUNCTION audit_full() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN RAISE EXCEPTION 'could not extend file: No space left on device'; END $$",
+        "CREATE TRIGGER audit_full BEFORE INSERT ON audit_events \
+         FOR EACH ROW EXECUTE FUNCTION audit_full()",
+    ] {
+        sqlx::query(sql).execute(&pg).await.unwrap();
+    }
+    let leaks = leaks(f.proxy.port(), &["postgres", "No space", "audit_events"]);
+    let path = format!("/api/v1/extracts/{}/download", f.id);
+    let csv = f
+        .app
+        .client
+        .post(f.app.url(&path))
+        .header("cookie", &f.cookie);
+    let bytes = expect_generic_503(csv.json(&json!({ "format": "csv" })).send(), &leaks).await;
+    assert!(!bytes.starts_with(CSV_BOM));
+    let asked = body(INVITE, "Uppsala", &["first_name"], 60);
+    let create = f.app.client.post(f.app.url("/api/v1/extracts"));
+    let create = create.header("cookie", &f.cookie).json(&asked);
+    expect_generic_503(create.send(), &leaks).await;
+    assert_eq!(
+        f.stored().await,
+        f.before,
+        "nothing counted, nothing stored"
+    );
+    f.logs.expect("No space left on device");
+    sqlx::query("DROP TRIGGER audit_full ON audit_events")
+        .execute(&pg)
+        .await
+        .unwrap();
+    pg.close().await;
+    f.recovers().await;
+    f.app.stop().await;
+}
+
 /// One broker on PostgreSQL through the proxy, a live extract, and what was stored.
 struct StoreFault {
     logs: Logs,
@@ -103,6 +145,7 @@ struct StoreFault {
     proxy: FaultProxy,
     /// The database past the proxy, for looking at what is stored during the fault.
     direct: Store,
+    url: url::Url,
     anna: EnrolledUser,
     /// Signs in after the fault (anna's code of this period is spent: A2 refuses a replay).
     britt: EnrolledUser,
@@ -148,6 +191,7 @@ impl StoreFault {
             app,
             proxy,
             direct,
+            url,
             anna,
             britt,
             cookie,
