@@ -64,6 +64,14 @@ async fn with_the_store_hung_everything_answers_503_within_seconds_and_recovers_
 async fn with_the_store_slow_or_hanging_mid_request_answers_come_by_the_request_deadline() {
     let f = StoreFault::start(&format!("request_timeout_secs = {DEADLINE_SECS}\n")).await;
     f.break_with(SLOW).await;
+    // People get the error page, in their language (Swedish unless chosen otherwise).
+    let page = f.app.get_with("/start", Some(&f.cookie)).await;
+    assert_eq!(page.status(), 503);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("Registervakt kan inte svara just nu"),
+        "{html}"
+    );
     // A download that holds its connection when the store stops answering altogether.
     let started = Instant::now();
     let pending = tokio::spawn({

@@ -6,11 +6,11 @@
 //! holds no member data. A notice is e-mailed by one broker only (claimed with a conditional
 //! UPDATE before sending). An unreachable mail server loses no notice: it stays in the app, and
 //! never blocks a request (mail goes out after the commit, in the background). A send that
-//! may work later (no connection, a time-out, a 4xx) gives its claim back and stops the pump.
-//! The next pump sends it: after every commit that makes notices, and after every sweep
-//! (≤ 60 s), for notices up to a day old. So a mail server that was down gets the notices
-//! once it answers again. A time-out after the server had taken the message can, rarely,
-//! send it twice; a lost notice would be worse.
+//! may work later (no connection, a time-out, a 4xx, an answer cut short) gives its claim
+//! back and stops the pump. The next pump sends it: after every commit that makes notices,
+//! and after every sweep (≤ 60 s), for notices up to a day old. So a mail server that was
+//! down gets the notices once it answers again. A time-out after the server had taken the
+//! message can, rarely, send it twice; a lost notice would be worse.
 
 pub mod mail;
 
