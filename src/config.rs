@@ -276,6 +276,11 @@ pub struct ServerConfig {
     /// Seconds to let in-flight requests finish after SIGTERM.
     #[serde(default = "default_shutdown_grace")]
     pub shutdown_grace_secs: u64,
+    /// The longest a request may take before its response starts; past it the broker answers
+    /// 503 `unavailable` and drops the work (a hung or slow store or register must not hold a
+    /// request forever). A streamed download body is not cut by it.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_secs: u64,
     /// The address users reach the broker at (invitation links, OIDC redirect).
     #[serde(default = "default_public_url")]
     pub public_url: String,
@@ -296,6 +301,7 @@ impl Default for ServerConfig {
             listen: default_listen(),
             log_format: LogFormat::Text,
             shutdown_grace_secs: default_shutdown_grace(),
+            request_timeout_secs: default_request_timeout(),
             public_url: default_public_url(),
             secure_cookies: true,
             demo_users_file: None,
@@ -308,6 +314,15 @@ fn default_listen() -> String {
 }
 fn default_shutdown_grace() -> u64 {
     20
+}
+/// Time enough for the slowest legitimate request — an auditor uploading a 32 MiB leaked file
+/// for the trace over a modest link — and as long as common reverse proxies wait.
+pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 60;
+/// The longest `server.request_timeout_secs` accepted.
+pub const MAX_REQUEST_TIMEOUT_SECS: u64 = 600;
+
+fn default_request_timeout() -> u64 {
+    DEFAULT_REQUEST_TIMEOUT_SECS
 }
 fn default_public_url() -> String {
     "http://127.0.0.1:8080".to_owned()
@@ -417,6 +432,14 @@ impl Config {
                 "server.secure_cookies",
                 "is false on a non-loopback address",
                 "serve over HTTPS with secure cookies; plain HTTP is only for the loopback demo",
+            ));
+        }
+        let deadline = self.server.request_timeout_secs;
+        if deadline == 0 || deadline > MAX_REQUEST_TIMEOUT_SECS {
+            return Err(Error::invalid(
+                "server.request_timeout_secs",
+                format!("is {deadline}"),
+                "use 1 to 600 seconds (default 60)",
             ));
         }
         if url::Url::parse(&self.server.public_url).is_err() {
@@ -752,6 +775,14 @@ member_id = "id"
                 "extracts.sweep_interval_secs",
             ),
             ("[extracts]\nmax_downloads = 0\n", "extracts.max_downloads"),
+            (
+                "[server]\nrequest_timeout_secs = 0\n",
+                "server.request_timeout_secs",
+            ),
+            (
+                "[server]\nrequest_timeout_secs = 601\n",
+                "server.request_timeout_secs",
+            ),
             (
                 "[extracts]\npending_ttl_hours = 0\n",
                 "extracts.pending_ttl_hours",

@@ -118,6 +118,24 @@ pub enum Error {
     Protocol,
 }
 
+impl Error {
+    /// Whether the same message may go through later unchanged. That is so when the server
+    /// could not be reached, did not answer in time, broke off TLS, refused for now (4xx), or
+    /// cut its answer short (a server that closes the connection, as one restarting does,
+    /// leaves lettre an incomplete answer). Everything else fails again the same way: a 5xx, a
+    /// bad recipient, a server lacking STARTTLS.
+    pub fn may_work_later(&self) -> bool {
+        matches!(
+            self,
+            Error::Connect { .. }
+                | Error::Timeout { .. }
+                | Error::Tls
+                | Error::Transient { .. }
+                | Error::Protocol
+        )
+    }
+}
+
 impl SmtpConfig {
     /// Checks what can be checked offline; Err is (key, problem, fix) for the config error,
     /// e.g. ("smtp.from", "is not an e-mail address", "write it as Name <addr@example.org>").

@@ -3,9 +3,14 @@
 //!
 //! Guarantees: a notice says what happened and to which extract (by id), never which members or
 //! what data; e-mail carries the same fixed sentence and a link to the broker, so a mailbox
-//! holds no member data. A notice is e-mailed at most once across all brokers (claimed with a
-//! conditional UPDATE before sending); an unreachable mail server loses no notice — it stays
-//! in the app — and never blocks a request (mail goes out after the commit, in the background).
+//! holds no member data. A notice is e-mailed by one broker only (claimed with a conditional
+//! UPDATE before sending). An unreachable mail server loses no notice: it stays in the app, and
+//! never blocks a request (mail goes out after the commit, in the background). A send that
+//! may work later (no connection, a time-out, a 4xx, an answer cut short) gives its claim
+//! back and stops the pump. The next pump sends it: after every commit that makes notices,
+//! and after every sweep (≤ 60 s), for notices up to a day old. So a mail server that was
+//! down gets the notices once it answers again. A time-out after the server had taken the
+//! message can, rarely, send it twice; a lost notice would be worse.
 
 pub mod mail;
 
@@ -79,8 +84,19 @@ async fn pump(state: &AppState, mailer: &mail::Mailer) {
             })
             .unwrap_or_else(|| state.config.server.public_url.clone());
         let body = format!("{}\n\n{link}\n", notice.message);
-        if let Err(e) = mailer.send(&address, &subject, &body).await {
-            tracing::warn!(error = %e, kind = %notice.kind, "a notice could not be e-mailed; it stays in the app");
+        match mailer.send(&address, &subject, &body).await {
+            Ok(()) => {}
+            Err(e) if e.may_work_later() => {
+                tracing::warn!(error = %e, kind = %notice.kind, "the mail server cannot take notices now; they stay in the app and are e-mailed when it answers again");
+                if let Err(e) = state.store.release_notice_for_mail(&notice.id).await {
+                    tracing::warn!(error = %e, "cannot give back a notice's e-mail claim; it stays in the app only");
+                }
+                // The server is down or refusing: the rest wait for the next pump.
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, kind = %notice.kind, "a notice could not be e-mailed; it stays in the app");
+            }
         }
     }
 }

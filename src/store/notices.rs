@@ -1,6 +1,7 @@
 //! SQL for in-app notices and who receives them. Nothing here holds member data: a notice is a
 //! kind, an extract id and a fixed sentence; a notice is claimed for e-mail with a conditional
-//! UPDATE, so across brokers it is mailed at most once.
+//! UPDATE, so across brokers only one sends it; a claim is given back when the mail server
+//! could not take the message, so it is sent once the server answers again.
 
 use super::{Error, Store, Tx, on_pool, on_tx};
 
@@ -119,5 +120,15 @@ impl Store {
             sqlx::query(SQL).bind(id).execute(pool).await?.rows_affected()
         });
         Ok(n == 1)
+    }
+
+    /// Gives a claimed notice back when its e-mail surely or probably did not go out (the
+    /// mail server was down), so a later pump sends it.
+    pub async fn release_notice_for_mail(&self, id: &str) -> Result<(), Error> {
+        const SQL: &str = "UPDATE notices SET emailed = FALSE WHERE id = $1 AND emailed";
+        on_pool!(self, pool => {
+            sqlx::query(SQL).bind(id).execute(pool).await?;
+        });
+        Ok(())
     }
 }

@@ -3,7 +3,8 @@
 //! `/healthz` answers 200 while the process runs. `/readyz` answers 200 only when the store
 //! answers, the audit log accepts a write, the data dir is writable, the register answers and
 //! the clock reads no earlier than the newest audit entry; otherwise 503 with which check
-//! failed (never why: causes are logged, not sent). A load balancer takes a broker that
+//! failed (never why: causes are logged, not sent). Every check gives up after 3 s, so a hung
+//! dependency fails readiness instead of holding it. A load balancer takes a broker that
 //! cannot audit out of rotation — fail closed.
 
 use std::time::Duration;
@@ -67,14 +68,14 @@ pub async fn healthz() -> Json<Liveness> {
         (status = 503, description = "A dependency is failing; nothing will be released", body = Readiness)))]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
     let now = time::OffsetDateTime::now_utc();
-    let (store, audit, data_dir, register, clock) = tokio::join!(
+    let (store, audit, data_dir, register, clock, policy) = tokio::join!(
         check("store", state.store.ping()),
         check("audit", state.store.check_audit_writable()),
         check("data_dir", probe_data_dir(&state)),
         check("register", state.register.ping()),
         check("clock", crate::audit::clock::check(&state.store, now)),
+        check("policy", usable_policy(&state)),
     );
-    let policy = matches!(state.policy.current(&state.store).await, Ok(c) if c.policy.is_usable());
     let checkpoints = match &state.checkpoints {
         Some(sink) => Some(check("checkpoints", sink.probe()).await),
         None => None,
@@ -117,6 +118,16 @@ async fn check<E: std::fmt::Display>(
             tracing::warn!(check = name, "readiness check timed out");
             false
         }
+    }
+}
+
+/// The policy in force parses and can decide (it is read from the store, so this is bounded
+/// like the other checks: a hung store must not hold `/readyz`).
+async fn usable_policy(state: &AppState) -> Result<(), String> {
+    match state.policy.current(&state.store).await {
+        Ok(c) if c.policy.is_usable() => Ok(()),
+        Ok(_) => Err("the policy in force cannot decide; every request is denied".to_owned()),
+        Err(e) => Err(e.to_string()),
     }
 }
 

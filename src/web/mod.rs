@@ -3,8 +3,9 @@
 //! Guarantees: every response carries the security headers ([`headers`]); request bodies
 //! over [`MAX_BODY_BYTES`](crate::config::MAX_BODY_BYTES) are refused with 413 before any
 //! handler parses them; every request has an id (`x-request-id`) that appears in its log
-//! line; errors have exactly one mapping to HTTP ([`error`]). Logs carry the path, never the
-//! query string.
+//! line; a request that has not started its response within `server.request_timeout_secs` is
+//! dropped with a 503 ([`deadline`]); errors have exactly one mapping to HTTP ([`error`]). Logs
+//! carry the path, never the query string.
 
 pub mod admin_pages;
 pub mod audit_api;
@@ -13,6 +14,7 @@ pub mod audit_timeline_api;
 pub mod audit_trace_api;
 pub mod auth_api;
 pub mod auth_pages;
+pub mod deadline;
 pub mod error;
 pub mod extract_pages;
 pub mod extracts_api;
@@ -828,6 +830,10 @@ pub fn router(state: AppState) -> Router {
                 .layer(axum::middleware::from_fn(headers::limit_body))
                 .layer(axum::middleware::from_fn(session::same_origin_only))
                 .layer(axum::middleware::from_fn(frame::scope))
+                .layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    deadline::enforce,
+                ))
                 .layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
         )
         .with_state(state)

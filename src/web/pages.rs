@@ -192,6 +192,22 @@ pub fn not_found_page() -> Response {
     res
 }
 
+/// The page for a request cut off by the deadline (`web::deadline`): 503, nothing released.
+pub fn unavailable_page(pages: &Pages) -> Response {
+    use super::i18n::text;
+    let lang = super::frame::lang();
+    let mut res = page(pages.render(
+        "error.html",
+        context! {
+            title => text(lang, "error.title"),
+            text => text(lang, "error.unavailable"),
+            status => 503,
+        },
+    ));
+    *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    res
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,7 @@ use registervakt::auth::totp;
 pub use registervakt::cli::demo::EnrolledUser;
 
 pub mod extracts;
+pub mod fault_proxy;
 pub mod pages;
 pub mod postgres;
 use registervakt::config::Config;

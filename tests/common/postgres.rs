@@ -32,6 +32,22 @@ pub async fn spawn_pair_on_postgres(prefix: &str, extra: &str) -> (TestApp, Test
     (a, b)
 }
 
+/// A broker on a new database over a register of 200 members, its config text passed through
+/// `edit` with the database's URL first (the fault suite points the store at a proxy and sets
+/// a deadline). Returns
+/// the broker and the database's own URL, which reaches it whatever the proxy does.
+pub async fn spawn_on_postgres_edited(
+    prefix: &str,
+    edit: impl FnOnce(String, &url::Url) -> String,
+) -> (TestApp, url::Url) {
+    let url = create_database(prefix).await;
+    let dir = prepare(200).await;
+    use_store(&dir, &url, "");
+    let text = std::fs::read_to_string(&dir.config_path).unwrap();
+    std::fs::write(&dir.config_path, edit(text, &url)).unwrap();
+    (spawn_app_in(dir).await, url)
+}
+
 /// `CREATE DATABASE rv_<prefix>_<random>`; returns its URL.
 async fn create_database(prefix: &str) -> url::Url {
     let admin_url = std::env::var("REGISTERVAKT_TEST_POSTGRES_URL")
