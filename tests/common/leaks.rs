@@ -223,8 +223,12 @@ impl Leaks {
     }
 
     /// A TOTP seed in base32, as shown at enrolment: the text, in lower case, without its
-    /// padding, and the seed's raw bytes.
+    /// padding, and the seed's raw bytes. Text that is not a seed is left out (pages show
+    /// other values in the same markup, a request's hash say).
     pub fn totp_seed(&self, base32: &str) {
+        let Ok(seed) = registervakt::auth::totp::Seed::from_base32(base32) else {
+            return;
+        };
         let trimmed = base32.trim_end_matches('=');
         self.text(Kind::TotpSeed, trimmed);
         self.add(
@@ -232,9 +236,7 @@ impl Leaks {
             Form::LowerCase,
             trimmed.to_ascii_lowercase().into_bytes(),
         );
-        if let Ok(seed) = registervakt::auth::totp::Seed::from_base32(base32) {
-            self.bytes(Kind::TotpSeed, seed.as_bytes());
-        }
+        self.bytes(Kind::TotpSeed, seed.as_bytes());
     }
 
     /// A recovery code as shown (`XXXXX-XXXXX-…`), without dashes, and in lower case.

@@ -145,6 +145,7 @@ fn between_each<'a>(text: &'a str, open: &str, close: &'a str) -> impl Iterator<
 
 #[cfg(test)]
 mod tests {
+    use super::super::Place;
     use super::*;
 
     #[test]
@@ -154,6 +155,7 @@ mod tests {
         let page = format!(
             "<form><input type=\"hidden\" name=\"csrf\" value=\"csrf-abcdefghijkl\"></form>\
              <p>Key: <code class=\"secret\">{seed}</code></p>\
+             <p>Hash: <code class=\"secret\">caf1c2d2df4570c4585ed8290b6c2874</code></p>\
              <ul class=\"codes\"><li><code>7KQ4M-XW9PD-3T0AB-QZ8RN-V2K</code></li></ul>\
              <a href=\"https://x.example/invite/AbCdEfGhIjKlMnOpQrStUv_-0123456789abcdefghi\">"
         );
@@ -168,8 +170,10 @@ mod tests {
             "{} csrf-abcdefghijkl 7KQ4MXW9PD3T0ABQZ8RNV2K AbCdEfGhIjKlMnOpQrStUv_-0123456789abcdefghi tokentokentokentoken",
             seed.to_ascii_lowercase()
         );
-        let hits = leaks.scan_bytes(super::super::Place::Text, planted.as_bytes(), "x");
+        let hits = leaks.scan_bytes(Place::Text, planted.as_bytes(), "x");
         let kinds: Vec<Kind> = hits.iter().map(|h| h.kind).collect();
+        let hash = leaks.scan_bytes(Place::Text, b"caf1c2d2df4570c4585ed8290b6c2874", "x");
+        assert!(hash.is_empty(), "a request hash is not a seed: {hash:?}");
         for kind in [
             Kind::TotpSeed,
             Kind::CsrfToken,
@@ -190,7 +194,7 @@ mod tests {
         }));
         assert!(leaks.count() > 0);
         let hits = leaks.scan_bytes(
-            super::super::Place::Text,
+            Place::Text,
             b"correct%20horse or correct+horse+battery, another long one, anna 123456",
             "x",
         );
