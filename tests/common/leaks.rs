@@ -28,19 +28,19 @@
 //! would match by chance); base64 of a secret that sits inside a longer encoded blob.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod forms;
 pub mod harvest;
 pub mod log;
 
+pub use forms::Form;
+
 use std::collections::HashSet;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use aho_corasick::AhoCorasick;
-use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use futures::TryStreamExt as _;
-use registervakt::register::synthetic;
 
 /// Shorter values are not looked for, in any form: they would turn up by chance.
 pub const MIN_LEN: usize = 8;
@@ -78,36 +78,6 @@ impl Kind {
     /// included, carries it in the frame's sign-out form. Logs and audit entries must never.
     fn allowed_in(self, place: Place) -> bool {
         self == Kind::CsrfToken && place != Place::Text
-    }
-}
-
-/// The text form a value was found in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Form {
-    AsIs,
-    LowerCase,
-    WithoutDashes,
-    UrlEncoded,
-    Raw,
-    Hex,
-    HexUpper,
-    Base64,
-    Base64Url,
-}
-
-impl Form {
-    fn label(self) -> &'static str {
-        match self {
-            Form::AsIs => "as is",
-            Form::LowerCase => "in lower case",
-            Form::WithoutDashes => "without dashes",
-            Form::UrlEncoded => "URL-encoded",
-            Form::Raw => "raw bytes",
-            Form::Hex => "hex",
-            Form::HexUpper => "upper-case hex",
-            Form::Base64 => "base64",
-            Form::Base64Url => "base64url",
-        }
     }
 }
 
@@ -173,126 +143,6 @@ impl Leaks {
         let mut inner = self.inner();
         if bytes.len() >= MIN_LEN && inner.seen.insert(bytes.clone()) {
             inner.needles.push((kind, form, bytes));
-        }
-    }
-
-    /// A text secret (a password, a token, a code) as is, URL-encoded, and its bytes in hex
-    /// and base64.
-    pub fn text(&self, kind: Kind, value: &str) {
-        if value.len() < MIN_LEN {
-            return;
-        }
-        self.add(kind, Form::AsIs, value.as_bytes().to_vec());
-        let encoded = url::form_urlencoded::byte_serialize(value.as_bytes()).collect::<String>();
-        self.add(kind, Form::UrlEncoded, encoded.into_bytes());
-        self.encodings(kind, value.as_bytes());
-    }
-
-    /// A binary secret (a key, a seed): raw, and in hex and base64.
-    pub fn bytes(&self, kind: Kind, value: &[u8]) {
-        if value.len() < MIN_LEN {
-            return;
-        }
-        self.add(kind, Form::Raw, value.to_vec());
-        self.encodings(kind, value);
-    }
-
-    /// Hex and base64 forms. Base64 without padding: the padded form contains it.
-    fn encodings(&self, kind: Kind, value: &[u8]) {
-        self.add(kind, Form::Hex, hex::encode(value).into_bytes());
-        self.add(kind, Form::HexUpper, hex::encode_upper(value).into_bytes());
-        self.add(
-            kind,
-            Form::Base64,
-            STANDARD_NO_PAD.encode(value).into_bytes(),
-        );
-        self.add(
-            kind,
-            Form::Base64Url,
-            URL_SAFE_NO_PAD.encode(value).into_bytes(),
-        );
-    }
-
-    /// A random token as the broker makes them (base64url of 32 bytes): the text and the
-    /// decoded bytes.
-    pub fn token(&self, kind: Kind, value: &str) {
-        self.text(kind, value);
-        if let Ok(raw) = URL_SAFE_NO_PAD.decode(value.trim_end_matches('=')) {
-            self.bytes(kind, &raw);
-        }
-    }
-
-    /// A TOTP seed in base32, as shown at enrolment: the text, in lower case, without its
-    /// padding, and the seed's raw bytes. Text that is not a seed is left out (pages show
-    /// other values in the same markup, a request's hash say).
-    pub fn totp_seed(&self, base32: &str) {
-        let Ok(seed) = registervakt::auth::totp::Seed::from_base32(base32) else {
-            return;
-        };
-        let trimmed = base32.trim_end_matches('=');
-        self.text(Kind::TotpSeed, trimmed);
-        self.add(
-            Kind::TotpSeed,
-            Form::LowerCase,
-            trimmed.to_ascii_lowercase().into_bytes(),
-        );
-        self.bytes(Kind::TotpSeed, seed.as_bytes());
-    }
-
-    /// A recovery code as shown (`XXXXX-XXXXX-…`), without dashes, and in lower case.
-    pub fn recovery_code(&self, shown: &str) {
-        self.text(Kind::RecoveryCode, shown);
-        let bare: String = shown
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric())
-            .collect();
-        self.add(
-            Kind::RecoveryCode,
-            Form::WithoutDashes,
-            bare.clone().into_bytes(),
-        );
-        self.add(
-            Kind::RecoveryCode,
-            Form::LowerCase,
-            shown.to_ascii_lowercase().into_bytes(),
-        );
-        self.add(
-            Kind::RecoveryCode,
-            Form::LowerCase,
-            bare.to_ascii_lowercase().into_bytes(),
-        );
-    }
-
-    /// Every key of a key file, raw and in the text forms (the file holds standard base64).
-    pub fn key_file(&self, path: &Path) {
-        let text = std::fs::read_to_string(path).unwrap();
-        for line in text.lines().filter(|l| l.starts_with("kek ")) {
-            let key = line.rsplit(' ').next().unwrap_or_default();
-            let raw = base64::engine::general_purpose::STANDARD
-                .decode(key)
-                .expect("a key file line ends in standard base64");
-            self.bytes(Kind::KeyEncryptionKey, &raw);
-        }
-    }
-
-    /// A canary member's distinctive values: its marker (inside its names, e-mail and street
-    /// address), phone and personal number. Other members are left out: their names are
-    /// common ones. A member is a canary when its id is at or above `CANARY_ID_BASE`.
-    pub fn member(&self, m: &synthetic::SyntheticMember) {
-        let Some(seed) = m.member_id.checked_sub(synthetic::CANARY_ID_BASE) else {
-            return;
-        };
-        let marker = synthetic::canary_marker(seed);
-        for value in [
-            marker.clone(),
-            marker.to_ascii_lowercase(),
-            m.street_address.clone(),
-            m.personal_number.clone(),
-        ]
-        .into_iter()
-        .chain(m.phone.clone())
-        {
-            self.add(Kind::CanaryMember, Form::AsIs, value.into_bytes());
         }
     }
 
@@ -466,96 +316,4 @@ impl Drop for FinalScan {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn planted() -> (Leaks, String) {
-        let leaks = Leaks::default();
-        let secret = format!("demo-{}", registervakt::crypto::random_token());
-        leaks.text(Kind::Password, &secret);
-        (leaks, secret)
-    }
-
-    #[test]
-    fn a_password_planted_in_hex_in_a_wal_file_is_reported_by_kind_and_file_not_by_value() {
-        let (leaks, secret) = planted();
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("data")).unwrap();
-        let wal = dir.path().join("data").join("registervakt.sqlite-wal");
-        let mut bytes = vec![0u8; 4096];
-        bytes.extend(hex::encode(secret.as_bytes()).into_bytes());
-        std::fs::write(&wal, bytes).unwrap();
-        std::fs::write(dir.path().join("data").join("clean"), b"nothing here").unwrap();
-        let hits = leaks.scan_files(&[dir.path().join("data")]);
-        assert_eq!(hits.len(), 1, "{hits:?}");
-        assert_eq!((hits[0].kind, hits[0].form), (Kind::Password, Form::Hex));
-        let shown = hits[0].to_string();
-        assert!(shown.contains("registervakt.sqlite-wal"), "{shown}");
-        assert!(!shown.contains(&secret) && !shown.contains(&hex::encode(&secret)));
-    }
-
-    #[test]
-    fn an_error_body_with_a_session_token_fails_and_a_success_body_with_it_does_not() {
-        let leaks = Leaks::default();
-        let token = registervakt::crypto::random_token();
-        leaks.token(Kind::SessionToken, &token);
-        let body = format!("{{\"error\":\"x\",\"message\":\"bad {token}\"}}");
-        leaks.check_error_body(200, body.as_bytes(), "GET /api/v1/me");
-        let path = format!("GET /invite/{token}");
-        let failed = std::panic::catch_unwind(|| {
-            leaks.check_error_body(400, body.as_bytes(), &path);
-        });
-        let message = *failed.unwrap_err().downcast::<String>().unwrap();
-        assert!(message.contains("a session token (as is)"), "{message}");
-        assert!(message.contains("/invite/<a session token>"), "{message}");
-        assert!(!message.contains(&token), "{message}");
-    }
-
-    #[test]
-    fn a_seed_is_found_raw_and_lower_case_and_only_logs_and_audit_must_never_hold_csrf_tokens() {
-        let leaks = Leaks::default();
-        let seed = registervakt::auth::totp::Seed::generate();
-        let base32 = seed.base32();
-        leaks.totp_seed(&base32);
-        leaks.text(Kind::CsrfToken, "csrf-token-0123456789");
-        let raw = leaks.scan_bytes(Place::AtRest, seed.as_bytes(), "x");
-        assert_eq!(raw[0].form, Form::Raw);
-        let lower = leaks.scan_bytes(Place::Text, base32.to_ascii_lowercase().as_bytes(), "x");
-        assert_eq!(lower[0].form, Form::LowerCase);
-        let csrf = b"csrf-token-0123456789";
-        assert!(leaks.scan_bytes(Place::AtRest, csrf, "x").is_empty());
-        assert!(leaks.scan_bytes(Place::ErrorBody, csrf, "x").is_empty());
-        assert_eq!(
-            leaks.scan_bytes(Place::Text, csrf, "x")[0].kind,
-            Kind::CsrfToken
-        );
-    }
-
-    #[test]
-    fn a_canary_is_found_by_its_marker_and_an_ordinary_member_is_not_registered() {
-        let leaks = Leaks::default();
-        leaks.member(&synthetic::generate(1, 7).next().unwrap());
-        assert_eq!(leaks.count(), 0);
-        let canary = synthetic::canary(77);
-        leaks.member(&canary);
-        let line = format!("row: {}", canary.email.clone().unwrap());
-        let hits = leaks.scan_bytes(Place::Text, line.as_bytes(), "x");
-        assert_eq!(hits[0].kind, Kind::CanaryMember);
-    }
-
-    #[test]
-    fn a_secret_in_a_captured_log_line_is_reported() {
-        let (leaks, secret) = planted();
-        leaks.broker_started();
-        tracing::info!(target: "registervakt::leak_scan_test", value = %secret, "planted");
-        let hits = leaks.scan_log();
-        assert!(hits.iter().any(|h| h.kind == Kind::Password), "{hits:?}");
-    }
-
-    #[test]
-    fn values_shorter_than_the_minimum_are_not_registered() {
-        let leaks = Leaks::default();
-        leaks.text(Kind::Password, "short");
-        assert_eq!(leaks.count(), 0);
-    }
-}
+mod tests;
