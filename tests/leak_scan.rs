@@ -83,11 +83,7 @@ async fn a_test_dir_dropped_without_a_stop_is_scanned_as_it_is_dropped() {
     let seed = registervakt::auth::totp::Seed::from_base32(&user.secret_base32).unwrap();
     std::fs::write(app.dir.data.join("copy.bin"), seed.as_bytes()).unwrap();
     let failed = std::panic::catch_unwind(AssertUnwindSafe(move || drop(app)));
-    let text = message(
-        failed
-            .err()
-            .expect("dropping the dir fails on the raw seed"),
-    );
+    let text = message(failed.expect_err("dropping the dir fails on the raw seed"));
     assert!(
         text.contains("a TOTP seed (raw bytes) in the file"),
         "{text}"
