@@ -201,6 +201,9 @@ pub struct EnrolledUser {
     pub password: String,
     pub secret_base32: String,
     pub otpauth_uri: String,
+    /// The ten recovery codes enrolment handed out (the demo does not write them anywhere;
+    /// the tests look for them in everything the broker wrote).
+    pub recovery_codes: Vec<String>,
 }
 
 pub async fn create_enrolled_user(
@@ -236,7 +239,7 @@ pub async fn create_enrolled_user(
         &seed,
         totp::step_at(now.unix_timestamp()) - 1,
     ))?;
-    let (full, _recovery) =
+    let (full, recovery) =
         signin::confirm_enrolment(store, keyring, &pending, &code, &client, now).await?;
     let full = session::authenticate(store, &full.token, &config.sessions, now).await?;
     signin::sign_out(store, &full, &client, now).await?;
@@ -244,6 +247,7 @@ pub async fn create_enrolled_user(
         password: password.expose_secret().to_owned(),
         secret_base32: enrolment.secret_base32.expose_secret().to_owned(),
         otpauth_uri: enrolment.otpauth_uri.expose_secret().to_owned(),
+        recovery_codes: recovery.iter().map(|c| c.display().to_owned()).collect(),
     })
 }
 

@@ -8,6 +8,14 @@ schemathesis's default checks (all of them: no 5xx, status codes, content types,
 bodies as documented, schema-valid data accepted, invalid data rejected, authentication
 enforced, ...). Any failure of any run fails the script (exit 1).
 
+Leak scan (SECURITY_BAR D6): the demo users' passwords and TOTP seeds, the runs' session tokens
+and the key-encryption key, in the text forms they could take, must be in none of the error
+bodies schemathesis saw (the check in `leak_check.py`, loaded as a hook) and, after the demo
+stopped, in none of the broker's own files: its log, its data dir (store, WAL, SHM) and its
+checkpoint file. The register, the users file, the QR codes and the key file hold them by
+design and are not scanned. A hit names the kind of secret and the place, never the secret,
+and fails the script.
+
 Usage: tests/api_fuzz/run.py [--binary target/debug/registervakt] [--max-examples N]
                              [--seed N] [--only anonymous,anna,...] [--keep]
 
@@ -30,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import binascii
 import hashlib
 import hmac
 import json
@@ -43,6 +52,7 @@ import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -54,6 +64,10 @@ PERIOD = 30
 
 # Roles in the order their runs go (see the module doc for why elin is last).
 USERS = ["anna", "cecilia", "bertil", "david", "farid", "elin"]
+
+LEAK_REPORT = OUT / "error-body-leaks.txt"
+# Shorter values are not looked for: they would turn up by chance.
+MIN_NEEDLE = 8
 
 # Operations left out of the signed-in runs, and why. The anonymous run fuzzes all of them.
 EXCLUDED_WHEN_SIGNED_IN = {
@@ -187,6 +201,63 @@ class Identity:
         self.prove_code(base)
 
 
+def forms(kind: str, text: str | None = None, raw: bytes | None = None) -> list[tuple[str, bytes]]:
+    """(label, bytes) for a secret: the text as is and URL-encoded, and its bytes (the text's,
+    or `raw`) raw, in hex and in base64 and base64url without padding (the padded form
+    contains it)."""
+    out: list[tuple[str, bytes]] = []
+    if text is not None:
+        out += [(f"{kind} (as is)", text.encode()),
+                (f"{kind} (URL-encoded)", urllib.parse.quote_plus(text).encode())]
+    data = raw if raw is not None else (text or "").encode()
+    if raw is not None:
+        out.append((f"{kind} (raw bytes)", raw))
+    out += [(f"{kind} (hex)", binascii.hexlify(data)),
+            (f"{kind} (upper-case hex)", binascii.hexlify(data).upper()),
+            (f"{kind} (base64)", base64.b64encode(data).rstrip(b"=")),
+            (f"{kind} (base64url)", base64.urlsafe_b64encode(data).rstrip(b"="))]
+    return [(label, value) for label, value in out if len(value) >= MIN_NEEDLE]
+
+
+def secrets(users: dict[str, dict[str, str]], tokens: list[str], kek: Path) -> list[tuple[str, bytes]]:
+    """Everything the leak scan looks for, with a label that never holds the value."""
+    found: list[tuple[str, bytes]] = []
+    for name, info in users.items():
+        found += forms(f"{name}'s password", info["password"])
+        seed = info["secret"].upper().rstrip("=")
+        raw = base64.b32decode(seed + "=" * (-len(seed) % 8))
+        found += forms(f"{name}'s TOTP seed", seed) + forms(f"{name}'s TOTP seed", raw=raw)
+        found.append((f"{name}'s TOTP seed (lower case)", seed.lower().encode()))
+    for i, token in enumerate(tokens):
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        found += forms(f"session token {i + 1}", token) + forms(f"session token {i + 1}", raw=raw)
+    for line in kek.read_text().splitlines():
+        if line.startswith("kek "):
+            found += forms("the key-encryption key", raw=base64.b64decode(line.rsplit(" ", 1)[1]))
+    unique: dict[bytes, str] = {}
+    for label, value in found:
+        unique.setdefault(value, label)
+    return [(label, value) for value, label in unique.items()]
+
+
+def write_needles(path: Path, needles: list[tuple[str, bytes]]) -> None:
+    """The needles for `leak_check.py`, mode 0600 from the first byte."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump([{"label": label, "hex": value.hex()} for label, value in needles], out)
+
+
+def scan_files(needles: list[tuple[str, bytes]], roots: list[Path]) -> list[str]:
+    """One line per (secret, file) found: every file below each root, each file given."""
+    hits: list[str] = []
+    for root in roots:
+        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+        for path in files:
+            data = path.read_bytes()
+            hits += [f"{label} in {path}" for label, value in needles if value in data]
+    return hits
+
+
 def config_file(label: str, signed_in: bool) -> Path:
     """The run's schemathesis.toml: the shared settings, and for a signed-in run the session
     cookie as the `session` security scheme's key (from the environment, never on disk), so
@@ -200,7 +271,8 @@ def config_file(label: str, signed_in: bool) -> Path:
     return path
 
 
-def schemathesis(base: str, label: str, cookie: str | None, args: argparse.Namespace) -> int:
+def schemathesis(base: str, label: str, cookie: str | None, args: argparse.Namespace,
+                 needles: Path) -> int:
     """One schemathesis run; returns its exit code. Output goes to the terminal and a log."""
     cmd = [
         sys.executable, "-m", "schemathesis.cli",
@@ -217,6 +289,9 @@ def schemathesis(base: str, label: str, cookie: str | None, args: argparse.Names
         "--report-junit-path", str(OUT / f"{label}.junit.xml"),
     ]
     env = dict(os.environ)
+    env["SCHEMATHESIS_HOOKS"] = str(HERE / "leak_check.py")
+    env["REGISTERVAKT_FUZZ_LEAK_NEEDLES"] = str(needles)
+    env["REGISTERVAKT_FUZZ_LEAK_REPORT"] = str(LEAK_REPORT)
     if cookie:
         env["REGISTERVAKT_FUZZ_SESSION"] = cookie
         for path in EXCLUDED_WHEN_SIGNED_IN:
@@ -251,21 +326,39 @@ def main() -> int:
     wanted = [w for w in args.only.split(",") if w] or USERS + ["anonymous"]
 
     data_dir = Path(tempfile.mkdtemp(prefix="registervakt-api-fuzz-"))
+    demo = data_dir / "demo"
+    needles_file = data_dir / "leak-needles.json"
+    LEAK_REPORT.unlink(missing_ok=True)
     started = time.monotonic()
-    broker = Broker(args.binary, data_dir / "demo", args.members)
+    broker = Broker(args.binary, demo, args.members)
     results: list[tuple[str, int]] = []
+    users: dict[str, dict[str, str]] = {}
+    tokens: list[str] = []
+    leaks: list[str] = []
     try:
-        users = read_users(data_dir / "demo" / "demo-users.txt")
+        users = read_users(demo / "demo-users.txt")
         identities = [Identity(name, users[name]) for name in USERS if name in wanted]
         for ident in identities:
             ident.sign_in(broker.base)
+            tokens.append(ident.token or "")
         for ident in identities:
             ident.prove_code(broker.base)
-            results.append((ident.name, schemathesis(broker.base, ident.name, ident.token, args)))
+            tokens.append(ident.token or "")
+            write_needles(needles_file, secrets(users, tokens, demo / "keys" / "kek.key"))
+            results.append((ident.name, schemathesis(broker.base, ident.name, ident.token, args,
+                                                     needles_file)))
         if "anonymous" in wanted:
-            results.append(("anonymous", schemathesis(broker.base, "anonymous", None, args)))
+            write_needles(needles_file, secrets(users, tokens, demo / "keys" / "kek.key"))
+            results.append(("anonymous", schemathesis(broker.base, "anonymous", None, args,
+                                                      needles_file)))
     finally:
         broker.stop()
+        if users:
+            needles = secrets(users, tokens, demo / "keys" / "kek.key")
+            leaks = scan_files(needles, [OUT / "demo.log", demo / "data",
+                                         demo / "keys" / "audit-checkpoints.log"])
+        if LEAK_REPORT.exists():
+            leaks += LEAK_REPORT.read_text().splitlines()
         if args.keep:
             print(f"data dir kept: {data_dir}")
         else:
@@ -274,9 +367,13 @@ def main() -> int:
     print("\n==== api fuzz summary ====")
     for label, code in results:
         print(f"  {label:10} {'ok' if code == 0 else f'FAILED (exit {code})'}")
+    print(f"  leak scan  {'ok' if not leaks else f'FAILED ({len(leaks)} hits)'}"
+          f" (error bodies, the demo's log, data dir and checkpoint file)")
+    for line in leaks:
+        print(f"    {line}")
     print(f"  {len(results)} runs, {args.max_examples} examples per operation, seed {args.seed}, "
           f"{time.monotonic() - started:.0f} s; logs and JUnit reports in {OUT}")
-    return 0 if results and all(code == 0 for _, code in results) else 1
+    return 0 if results and all(code == 0 for _, code in results) and not leaks else 1
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 //! Shared set-up for the black-box suites: a real broker on port 0 with a fresh data dir,
-//! key file and synthetic register each.
+//! key file and synthetic register each. Every dir and broker made here is leak-scanned
+//! ([`leaks`]): error bodies as the helpers return them, the broker's files, log and audit
+//! entries at `TestApp::stop`, and the files again when the `TestDir` is dropped.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::SocketAddr;
@@ -11,6 +13,7 @@ pub use registervakt::cli::demo::EnrolledUser;
 
 pub mod extracts;
 pub mod fault_proxy;
+pub mod leaks;
 pub mod pages;
 pub mod postgres;
 use registervakt::config::Config;
@@ -79,6 +82,10 @@ pub fn code_now(secret_base32: &str) -> String {
 }
 
 pub struct TestDir {
+    /// First, so it scans the files before `dir` removes them.
+    final_scan: leaks::FinalScan,
+    /// The secrets and canary values handed out or seen for this dir (shared by every clone).
+    pub leaks: leaks::Leaks,
     pub dir: TempDir,
     pub data: PathBuf,
     pub kek: PathBuf,
@@ -87,6 +94,42 @@ pub struct TestDir {
 }
 
 impl TestDir {
+    /// The dir's paths in the layout [`prepare`] makes (`data/`, `keys/kek.key`, the config
+    /// file), its key file's keys registered with `leaks`.
+    pub fn assemble(dir: TempDir, register_url: String, leaks: leaks::Leaks) -> TestDir {
+        let data = dir.path().join("data");
+        let kek = dir.path().join("keys").join("kek.key");
+        leaks.key_file(&kek);
+        let checkpoints = kek.with_file_name(registervakt::cli::demo::CHECKPOINTS_FILE);
+        TestDir {
+            final_scan: leaks::FinalScan {
+                leaks: leaks.clone(),
+                roots: vec![data.clone(), checkpoints],
+            },
+            leaks,
+            config_path: dir.path().join("registervakt.toml"),
+            dir,
+            data,
+            kek,
+            register_url,
+        }
+    }
+
+    /// The broker's files (data dir, checkpoint file), the log lines captured since its first
+    /// broker started, and every audit entry in its store, scanned for registered values.
+    /// (The audit part is left out if the store cannot be opened: a test may have broken it.)
+    pub async fn leak_scan(&self) -> Vec<leaks::Hit> {
+        let mut hits = self.leaks.scan_files(&self.final_scan.roots);
+        hits.extend(self.leaks.scan_log());
+        if let Ok(config) = Config::load(Some(&self.config_path))
+            && let Ok(store) = app::open_store(&config, false).await
+        {
+            hits.extend(self.leaks.scan_audit(&store).await);
+            store.close().await;
+        }
+        hits
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
@@ -115,6 +158,8 @@ pub async fn prepare_with(members: u64, extra: Vec<synthetic::SyntheticMember>) 
     std::fs::create_dir_all(&keys).unwrap();
     let kek = keys.join("kek.key");
     Keyring::generate_file(&kek).unwrap();
+    let leaks = leaks::Leaks::default();
+    extra.iter().for_each(|m| leaks.member(m));
     let register_url = format!("sqlite:{}", dir.path().join("register.sqlite").display());
     register_writer::write_register(
         &register_url,
@@ -123,14 +168,7 @@ pub async fn prepare_with(members: u64, extra: Vec<synthetic::SyntheticMember>) 
     )
     .await
     .unwrap();
-    let config_path = dir.path().join("registervakt.toml");
-    let t = TestDir {
-        dir,
-        data,
-        kek,
-        register_url,
-        config_path,
-    };
+    let t = TestDir::assemble(dir, register_url, leaks);
     std::fs::write(&t.config_path, t.config_text()).unwrap();
     t
 }
@@ -171,7 +209,43 @@ impl TestApp {
         .await
         .unwrap();
         store.close().await;
+        let leaks = &self.dir.leaks;
+        leaks.text(leaks::Kind::Password, &user.password);
+        leaks.totp_seed(&user.secret_base32);
+        user.recovery_codes
+            .iter()
+            .for_each(|c| leaks.recovery_code(c));
         user
+    }
+
+    /// Reads the whole body, registers the secrets the response shows, fails the test if it
+    /// is an error whose body holds a registered value, and hands back the same response
+    /// (status, version, headers and body; a body that broke off breaks off again, after the
+    /// bytes that came). `request` names it in a failure, redacted.
+    pub async fn finish(&self, request: &str, mut res: reqwest::Response) -> reqwest::Response {
+        let (status, version, headers) = (res.status(), res.version(), res.headers().clone());
+        self.dir.leaks.received_headers(&headers);
+        let mut body = Vec::new();
+        let broken = loop {
+            match res.chunk().await {
+                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                Ok(None) => break None,
+                Err(e) => break Some(std::io::Error::other(e.to_string())),
+            }
+        };
+        self.dir
+            .leaks
+            .check_error_body(status.as_u16(), &body, request);
+        self.dir.leaks.received_body(&body);
+        let body = match broken {
+            None => reqwest::Body::from(body),
+            Some(e) => reqwest::Body::wrap_stream(futures::stream::iter([Ok(body), Err(e)])),
+        };
+        let mut rebuilt = axum::http::Response::new(body);
+        *rebuilt.status_mut() = status;
+        *rebuilt.version_mut() = version;
+        *rebuilt.headers_mut() = headers;
+        reqwest::Response::from(rebuilt)
     }
 
     pub async fn post_json(
@@ -180,11 +254,13 @@ impl TestApp {
         cookie: Option<&str>,
         body: serde_json::Value,
     ) -> reqwest::Response {
+        self.dir.leaks.sent_json(&body);
         let mut req = self.client.post(self.url(path)).json(&body);
         if let Some(c) = cookie {
             req = req.header("cookie", c);
         }
-        req.send().await.unwrap()
+        self.finish(&format!("POST {path}"), req.send().await.unwrap())
+            .await
     }
 
     /// POSTs `body` as it is (a leaked file for the trace, say) with the session cookie.
@@ -195,7 +271,8 @@ impl TestApp {
         body: impl Into<reqwest::Body>,
     ) -> reqwest::Response {
         let req = self.client.post(self.url(path)).header("cookie", cookie);
-        req.body(body).send().await.unwrap()
+        let res = req.body(body).send().await.unwrap();
+        self.finish(&format!("POST {path}"), res).await
     }
 
     /// POSTs a multipart form (a page's file upload) with the session cookie.
@@ -206,7 +283,8 @@ impl TestApp {
         form: reqwest::multipart::Form,
     ) -> reqwest::Response {
         let req = self.client.post(self.url(path)).header("cookie", cookie);
-        req.multipart(form).send().await.unwrap()
+        let res = req.multipart(form).send().await.unwrap();
+        self.finish(&format!("POST {path}"), res).await
     }
 
     pub async fn get_with(&self, path: &str, cookie: Option<&str>) -> reqwest::Response {
@@ -214,7 +292,8 @@ impl TestApp {
         if let Some(c) = cookie {
             req = req.header("cookie", c);
         }
-        req.send().await.unwrap()
+        self.finish(&format!("GET {path}"), req.send().await.unwrap())
+            .await
     }
 
     /// Password step only: returns the half-signed-in session cookie.
@@ -246,8 +325,7 @@ impl TestApp {
 
     /// GETs `path` and parses the body as JSON, whatever the status.
     pub async fn get_json(&self, path: &str) -> serde_json::Value {
-        let res = self.client.get(self.url(path)).send().await.unwrap();
-        res.json().await.unwrap()
+        self.get_with(path, None).await.json().await.unwrap()
     }
 
     /// GETs `path` with a session cookie and parses the body as JSON.
@@ -259,7 +337,8 @@ impl TestApp {
             .unwrap()
     }
 
-    /// Graceful stop, as on SIGTERM. Hands back the directory so a test can inspect it.
+    /// Graceful stop, as on SIGTERM, then the leak scan ([`TestDir::leak_scan`]): a hit fails
+    /// the test. Hands back the directory so a test can inspect it.
     pub async fn stop(mut self) -> TestDir {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -267,6 +346,7 @@ impl TestApp {
         if let Some(handle) = self.handle.take() {
             handle.await.unwrap().unwrap();
         }
+        leaks::fail_on(&self.dir.leak_scan().await, "after the broker stopped");
         self.dir
     }
 }
@@ -284,6 +364,7 @@ pub async fn spawn_app_in(dir: TestDir) -> TestApp {
 /// Starts a broker on a store that is already initialised (another broker's, say), as
 /// `registervakt serve` does: no migration, no `store.init`.
 pub async fn serve_in(dir: TestDir) -> TestApp {
+    dir.leaks.broker_started();
     let config = dir.config();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let application = Application::build_with_listener(config, listener)

@@ -25,13 +25,17 @@ pub async fn post_form(
     cookie: &str,
     form: &[(&str, &str)],
 ) -> reqwest::Response {
-    app.client
+    form.iter()
+        .for_each(|(name, value)| app.dir.leaks.sent_field(name, value));
+    let res = app
+        .client
         .post(app.url(path))
         .header("cookie", cookie)
         .form(form)
         .send()
         .await
-        .unwrap()
+        .unwrap();
+    app.finish(&format!("POST {path}"), res).await
 }
 
 /// An RFC 3339 time, as the API takes it.

@@ -82,16 +82,8 @@ fn second_host(first: &TestDir) -> TestDir {
     let keys = dir.path().join("keys");
     std::fs::create_dir_all(&data).unwrap();
     std::fs::create_dir_all(&keys).unwrap();
-    let kek = keys.join("kek.key");
-    copy_private(&first.kek, &kek);
-    let config_path = dir.path().join("registervakt.toml");
-    TestDir {
-        dir,
-        data,
-        kek,
-        register_url: first.register_url.clone(),
-        config_path,
-    }
+    copy_private(&first.kek, &keys.join("kek.key"));
+    TestDir::assemble(dir, first.register_url.clone(), first.leaks.clone())
 }
 
 fn copy_private(from: &Path, to: &Path) {
