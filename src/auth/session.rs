@@ -76,6 +76,13 @@ pub fn hash_token(token: &str) -> String {
     crypto::sha256_hex(token.as_bytes())
 }
 
+/// The session's CSRF token (the synchronizer token its forms carry): derived from the session
+/// token under its own domain tag, so it is never stored (F-20) and the stored token hash does
+/// not give it away. Sessions made before it was derived keep the one stored with them.
+fn csrf_for(token: &str) -> String {
+    crypto::sha256_hex(format!("registervakt/csrf/v1\0{token}").as_bytes())
+}
+
 /// Inserts a session for `user_id` in the caller's transaction.
 pub async fn start(
     tx: &mut Tx,
@@ -92,7 +99,8 @@ pub async fn start(
         user_id: user_id.to_owned(),
         stage: stage.as_str().to_owned(),
         auth_epoch,
-        csrf_token: crypto::random_token(),
+        // Derived at each request from the token ([`csrf_for`]); nothing is stored.
+        csrf_token: String::new(),
         created_at,
         last_seen_at: unix(now),
         second_factor_at,
@@ -165,7 +173,11 @@ pub async fn authenticate(
         username: found.username,
         display_name: found.display_name,
         stage,
-        csrf_token: found.csrf_token,
+        csrf_token: if found.csrf_token.is_empty() {
+            csrf_for(token)
+        } else {
+            found.csrf_token
+        },
         created_at: found.created_at,
         second_factor_at: found.second_factor_at,
         auth_epoch: found.session_epoch,
@@ -196,6 +208,15 @@ pub async fn sweep(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_csrf_token_is_derived_per_session_and_differs_from_the_stored_hash() {
+        let (a, b) = (crypto::random_token(), crypto::random_token());
+        assert_eq!(csrf_for(&a), csrf_for(&a));
+        assert_ne!(csrf_for(&a), csrf_for(&b));
+        assert_ne!(csrf_for(&a), hash_token(&a));
+        assert_eq!(csrf_for(&a).len(), 64);
+    }
 
     fn session(stage: Stage, second_factor_at: Option<i64>) -> Session {
         Session {

@@ -15,8 +15,9 @@
 //!   [`log`]) and every audit entry read back through `registervakt::store` hold none of them;
 //!   the files are scanned again when the `TestDir` is dropped, so a test that never stops
 //!   its broker (or only ran the CLI on the dir) is scanned too, unless it is already failing;
-//! - the CSRF token is the one exception: the store and the pages (error pages too) hold it by
-//!   design, so only logs and audit entries are scanned for it ([`Kind::allowed_in`]);
+//! - the CSRF token is the one exception: pages (error pages too) carry it by design, so error
+//!   bodies are not scanned for it; it is derived, never stored, so the files, logs and audit
+//!   entries are ([`Kind::allowed_in`]);
 //! - a secret is looked for as it is and in the text forms it could take (hex, base64 and
 //!   base64url of its bytes; a TOTP seed also raw and in lower case; a recovery code without
 //!   dashes). The register itself holds member data by design and is never scanned.
@@ -72,12 +73,12 @@ impl Kind {
         }
     }
 
-    /// The CSRF token is the one value allowed outside logs and audit entries, by design:
-    /// the store keeps it in the session row (`sessions.csrf_token`, the synchronizer token a
-    /// form's field is compared with), and every page of a signed-in user, error pages
-    /// included, carries it in the frame's sign-out form. Logs and audit entries must never.
+    /// The CSRF token is the one value allowed in error bodies, by design: every page of a
+    /// signed-in user, error pages included, carries it in the frame's sign-out form. It is
+    /// derived from the session token, never stored (F-20), so the broker's files, logs and
+    /// audit entries must never hold it.
     fn allowed_in(self, place: Place) -> bool {
-        self == Kind::CsrfToken && place != Place::Text
+        self == Kind::CsrfToken && place == Place::ErrorBody
     }
 }
 
@@ -89,7 +90,7 @@ pub enum Place {
     Text,
     /// Error bodies: no registered value but the CSRF token (see [`Kind::allowed_in`]).
     ErrorBody,
-    /// The broker's files: no registered value but the CSRF token.
+    /// The broker's files: no registered value at all.
     AtRest,
 }
 

@@ -49,7 +49,7 @@ fn an_error_body_with_a_session_token_fails_and_a_success_body_with_it_does_not(
 }
 
 #[test]
-fn a_seed_is_found_raw_and_lower_case_and_only_logs_and_audit_must_never_hold_csrf_tokens() {
+fn a_seed_is_found_raw_and_lower_case_and_only_error_pages_may_hold_csrf_tokens() {
     let leaks = Leaks::default();
     let seed = registervakt::auth::totp::Seed::generate();
     let base32 = seed.base32();
@@ -60,7 +60,10 @@ fn a_seed_is_found_raw_and_lower_case_and_only_logs_and_audit_must_never_hold_cs
     let lower = leaks.scan_bytes(Place::Text, base32.to_ascii_lowercase().as_bytes(), "x");
     assert_eq!(lower[0].form, Form::LowerCase);
     let csrf = b"csrf-token-0123456789";
-    assert!(leaks.scan_bytes(Place::AtRest, csrf, "x").is_empty());
+    assert_eq!(
+        leaks.scan_bytes(Place::AtRest, csrf, "x")[0].kind,
+        Kind::CsrfToken
+    );
     assert!(leaks.scan_bytes(Place::ErrorBody, csrf, "x").is_empty());
     assert_eq!(
         leaks.scan_bytes(Place::Text, csrf, "x")[0].kind,
