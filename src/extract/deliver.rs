@@ -127,10 +127,19 @@ fn open_chunk(
     sealed: &[u8],
     columns: usize,
 ) -> Result<Vec<Row>, Error> {
-    let plaintext = key
-        .open(sealed, &id.chunk_aad(seq, seq + 1 == count))
-        .map_err(|_| Error::Damaged("a chunk failed authentication"))?;
-    container::decode_rows(&plaintext, columns)
+    container::decode_rows(&open_plain(key, id, seq, count, sealed)?, columns)
+}
+
+/// Authenticates and decrypts chunk `seq` of `count`, bound to its place in the extract.
+fn open_plain(
+    key: &DataKey,
+    id: &ExtractId,
+    seq: i64,
+    count: i64,
+    sealed: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, Error> {
+    key.open(sealed, &id.chunk_aad(seq, seq + 1 == count))
+        .map_err(|_| Error::Damaged("a chunk failed authentication"))
 }
 
 /// Pass one: every chunk is present, in order, and authenticates; nothing is kept.
@@ -148,7 +157,8 @@ async fn verify_all(store: &Store, id: &ExtractId, o: &Opened) -> Result<(), Err
             if seq != next {
                 return Err(Error::Damaged("a chunk is missing"));
             }
-            open_chunk(&o.key, id, seq, o.chunk_count, &sealed, columns)?;
+            let plain = open_plain(&o.key, id, seq, o.chunk_count, &sealed)?;
+            container::for_each_row(&plain, columns, |_| {})?;
             next += 1;
         }
     }
@@ -291,20 +301,31 @@ fn csv_stream(
     format::csv_header(&names, &mut header);
     let store = state.store.clone();
     let tail_id = id.clone();
-    let body = stream::unfold((opened, 0i64), move |(o, next)| {
+    // The next batch is read (on the store's own thread) while this one is decrypted and
+    // formatted: the two halves of a download overlap.
+    let body = stream::unfold((opened, 0i64, None::<Fetching>), move |(o, next, ahead)| {
         let store = store.clone();
         let id = id.clone();
         async move {
             if next >= o.chunk_count {
                 return None;
             }
-            let piece = csv_piece(&store, &id, &o, next).await;
+            let batch = match ahead {
+                Some(fetching) => fetching
+                    .await
+                    .unwrap_or(Err(Error::Damaged("a chunk read was cancelled"))),
+                None => fetch(store.clone(), id.clone(), next).await,
+            };
+            let following = next + CHUNKS_PER_FETCH;
+            let ahead: Option<Fetching> = (batch.is_ok() && following < o.chunk_count)
+                .then(|| tokio::spawn(fetch(store, id.clone(), following)));
+            let piece = batch.and_then(|b| csv_piece(&id, &o, b));
             let stop = if piece.is_err() {
                 o.chunk_count
             } else {
-                next + CHUNKS_PER_FETCH
+                following
             };
-            Some((piece, (o, stop)))
+            Some((piece, (o, stop, ahead)))
         }
     });
     let tail = stream::once(async move {
@@ -319,10 +340,11 @@ fn csv_stream(
         .boxed()
 }
 
-/// CSV lines for up to [`CHUNKS_PER_FETCH`] chunks from `from`.
-async fn csv_piece(store: &Store, id: &ExtractId, o: &Opened, from: i64) -> Result<Vec<u8>, Error> {
-    let columns = o.request.fields.len();
-    let mut out = Vec::new();
+/// A batch being read ahead of the one being formatted.
+type Fetching = tokio::task::JoinHandle<Result<Vec<(i64, Vec<u8>)>, Error>>;
+
+/// Up to [`CHUNKS_PER_FETCH`] sealed chunks from `from`.
+async fn fetch(store: Store, id: ExtractId, from: i64) -> Result<Vec<(i64, Vec<u8>)>, Error> {
     let batch = store
         .find_chunks(id.as_str(), from, CHUNKS_PER_FETCH)
         .await?;
@@ -331,10 +353,16 @@ async fn csv_piece(store: &Store, id: &ExtractId, o: &Opened, from: i64) -> Resu
         // break the response off rather than end it as if the file were complete.
         return Err(Error::Gone("shredded".into()));
     }
+    Ok(batch)
+}
+
+/// The CSV lines of a fetched batch.
+fn csv_piece(id: &ExtractId, o: &Opened, batch: Vec<(i64, Vec<u8>)>) -> Result<Vec<u8>, Error> {
+    let columns = o.request.fields.len();
+    let mut out = Vec::new();
     for (seq, sealed) in batch {
-        for row in open_chunk(&o.key, id, seq, o.chunk_count, &sealed, columns)? {
-            format::csv_row(&row, &mut out);
-        }
+        let plain = open_plain(&o.key, id, seq, o.chunk_count, &sealed)?;
+        container::for_each_row(&plain, columns, |cells| format::csv_cells(cells, &mut out))?;
     }
     Ok(out)
 }

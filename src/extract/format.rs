@@ -35,7 +35,7 @@ mod csv;
 mod tests;
 mod xlsx;
 
-pub use csv::{csv_header, csv_row, read_csv};
+pub use csv::{csv_cells, csv_header, csv_row, read_csv};
 pub use xlsx::{XlsxBuilder, XlsxInfo, read_xlsx};
 
 /// Cells are member values aligned with columns; None = empty cell.

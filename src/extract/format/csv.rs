@@ -26,6 +26,11 @@ pub fn csv_row(cells: &[Option<String>], out: &mut Vec<u8>) {
     csv_line(cells.iter().map(Option::as_deref), out);
 }
 
+/// [`csv_row`] for cells borrowed from an opened chunk (`container::for_each_row`).
+pub fn csv_cells(cells: &[Option<&str>], out: &mut Vec<u8>) {
+    csv_line(cells.iter().copied(), out);
+}
+
 fn csv_line<'a>(cells: impl Iterator<Item = Option<&'a str>>, out: &mut Vec<u8>) {
     for (index, cell) in cells.enumerate() {
         if index > 0 {
