@@ -175,6 +175,10 @@ pub async fn audit_benchmark(dir: &Path, entries: u64, runs: u32) -> anyhow::Res
         bail!("--entries and --runs must be at least 1");
     }
     let (data, created) = ensure_log(dir, entries).await?;
+    // A log written by an older build: bring its store to this build's schema first.
+    let store = open(&data, false).await?;
+    store.migrate().await?;
+    store.close().await;
     let (file, encoded, bytes) = write_encodings(&data).await?;
     if encoded != entries {
         bail!(
