@@ -272,11 +272,6 @@ impl Store {
 /// ledger's index warm while a large extract is recorded (see BENCHMARKS.md).
 const STORE_CACHE_PAGES: &str = "-8192";
 
-/// Rows sqlx's SQLite worker thread may read ahead of the task consuming them. The default (50)
-/// made long reads (`audit verify`, a register's rows) ping-pong between the two threads, a
-/// futex wake-up every few rows; the profile is in BENCHMARKS.md. 2 048 rows of a few hundred
-/// bytes each is well under a MiB per open read.
-pub(crate) const SQLITE_ROW_BUFFER: usize = 2048;
 
 async fn open_sqlite(path: &std::path::Path, opts: &Options) -> Result<SqlitePool, Error> {
     let dir = path.parent().unwrap_or(std::path::Path::new("."));
@@ -297,8 +292,7 @@ async fn open_sqlite(path: &std::path::Path, opts: &Options) -> Result<SqlitePoo
         .foreign_keys(true)
         .busy_timeout(opts.busy_timeout)
         .pragma("secure_delete", "ON")
-        .pragma("cache_size", STORE_CACHE_PAGES)
-        .row_buffer_size(SQLITE_ROW_BUFFER);
+        .pragma("cache_size", STORE_CACHE_PAGES);
     SqlitePoolOptions::new()
         .max_connections(opts.max_connections)
         .acquire_timeout(opts.busy_timeout + Duration::from_secs(1))

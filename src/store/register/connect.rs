@@ -53,8 +53,7 @@ type Opened = Result<(Pools, Option<std::path::PathBuf>), String>;
 async fn sqlite(raw: &str, timeout: Duration, max_connections: u32) -> Opened {
     let opts = SqliteConnectOptions::from_str(raw)
         .map_err(|e| short_cause(&e))?
-        .read_only(true)
-        .row_buffer_size(crate::store::SQLITE_ROW_BUFFER);
+        .read_only(true);
     probe(opts.clone(), timeout).await?;
     let file = opts.get_filename().to_path_buf();
     let pool = SqlitePoolOptions::new()
