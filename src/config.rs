@@ -616,6 +616,15 @@ impl Config {
                 "put it outside the data dir, e.g. beside the key file: whoever can rewrite the store must not reach it",
             ));
         }
+        if !self.store.data_dir.as_os_str().is_empty()
+            && self.keys.kek_file.starts_with(&self.store.data_dir)
+        {
+            return Err(Error::invalid(
+                "keys.kek_file",
+                "is inside store.data_dir",
+                "keep the key file outside the data dir: a copy or backup of the data dir must not carry the key that opens it",
+            ));
+        }
         if let Err(e) = a.syslog_destination() {
             return Err(Error::invalid(
                 "audit.syslog",
@@ -765,6 +774,21 @@ member_id = "id"
         let text = minimal().replace("sqlite:/tmp/reg.db", "postgres://u:hunter2hunter2@h/db");
         let cfg = Config::from_figment(Figment::new().merge(Toml::string(&text))).unwrap();
         assert!(!format!("{cfg:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn a_key_file_inside_the_data_dir_is_refused() {
+        let inside = minimal().replace(
+            "kek_file = \"/tmp/kek\"",
+            "kek_file = \"/tmp/rv/keys/kek.key\"",
+        );
+        let err = Config::from_figment(Figment::new().merge(Toml::string(&inside))).unwrap_err();
+        assert!(err.to_string().contains("keys.kek_file"), "{err}");
+        let beside = minimal().replace(
+            "kek_file = \"/tmp/kek\"",
+            "kek_file = \"/tmp/rv-keys/kek.key\"",
+        );
+        assert!(Config::from_figment(Figment::new().merge(Toml::string(&beside))).is_ok());
     }
 
     #[test]

@@ -272,7 +272,6 @@ impl Store {
 /// ledger's index warm while a large extract is recorded (see BENCHMARKS.md).
 const STORE_CACHE_PAGES: &str = "-8192";
 
-
 async fn open_sqlite(path: &std::path::Path, opts: &Options) -> Result<SqlitePool, Error> {
     let dir = path.parent().unwrap_or(std::path::Path::new("."));
     if !dir.is_dir() {
