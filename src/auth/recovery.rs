@@ -2,9 +2,9 @@
 //! it is lost (NIST SP 800-63B rev. 3 §5.1.2, §3.1.2 in rev. 4).
 //!
 //! Guarantees:
-//! - Each code is 10 symbols drawn uniformly from Crockford's base32 alphabet with the OS
-//!   CSPRNG: exactly 50 bits, shown once as `XXXXX-XXXXX`, wiped from memory on drop and
-//!   redacted in `Debug`.
+//! - Each code is [`SYMBOLS`] (23) symbols drawn uniformly from Crockford's base32 alphabet
+//!   with the OS CSPRNG: exactly 115 bits, shown once in groups of five (`XXXXX-XXXXX-…`),
+//!   wiped from memory on drop and redacted in `Debug`.
 //! - What the user types is normalised before it is compared: case, dashes and spaces do
 //!   not matter, and the letters that look like digits (O, I, L) are read as 0, 1, 1, the
 //!   way Crockford's decoding does, so misreading a code never locks anyone out.
