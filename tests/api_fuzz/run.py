@@ -27,8 +27,10 @@ out:
 - every user signs in before any fuzzing: the fuzzer's wrong passwords and codes count
   against the per-address limit (50 per 15 min, SECURITY_BAR A4), which would otherwise
   refuse the later sign-ins with 429;
-- right before its run each user proves a fresh code again (step-up), so the operations that
-  need a second factor from the last five minutes (B2) are reached, not just refused;
+- then, still before any fuzzing, each user proves a fresh code again (step-up), so the
+  operations that need a second factor from the last five minutes (B2) are reached, not just
+  refused: the address limit holds at the code step too, so a step-up after the fuzzer's wrong
+  codes would be refused as well, and all the runs together take well under five minutes;
 - the administrator runs last among the roles: the incident freeze, policy changes and
   disabling users are fuzzed too, and they would change what the others may do;
 - the anonymous run is last: it needs no session and is not affected by any of that.
@@ -344,6 +346,7 @@ def main() -> int:
         for ident in identities:
             ident.prove_code(broker.base)
             tokens.append(ident.token or "")
+        for ident in identities:
             write_needles(needles_file, secrets(users, tokens, demo / "keys" / "kek.key"))
             results.append((ident.name, schemathesis(broker.base, ident.name, ident.token, args,
                                                      needles_file)))
