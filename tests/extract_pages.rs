@@ -269,6 +269,35 @@ async fn an_approver_finds_the_request_in_the_queue_and_approves_it_with_the_for
     app.stop().await;
 }
 
+/// The CSRF token is derived from the session token (F-20): another session's token, the
+/// user's own from an earlier sign-in included, is refused.
+#[tokio::test]
+async fn another_sessions_csrf_token_is_refused() {
+    let app = spawn_app().await;
+    let first = staff(&app, "anna").await;
+    let (_, first_html) = page(&app, "/extracts/new", &first).await;
+    let first_token = csrf(&first_html);
+    let other = staff(&app, "anders").await;
+    let (_, other_html) = page(&app, "/extracts/new", &other).await;
+    let other_token = csrf(&other_html);
+    assert_ne!(first_token, other_token);
+    let with_other = request_form(&other_token, INVITE, &["first_name"]);
+    assert_eq!(
+        post_form(&app, "/extracts", &first, &with_other)
+            .await
+            .status(),
+        403
+    );
+    let with_first = request_form(&first_token, INVITE, &["first_name"]);
+    assert_eq!(
+        post_form(&app, "/extracts", &other, &with_first)
+            .await
+            .status(),
+        403
+    );
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn a_form_without_the_csrf_token_is_refused_and_changes_nothing() {
     let app = spawn_app().await;

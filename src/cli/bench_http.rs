@@ -127,7 +127,7 @@ pub async fn http_benchmark(dir: &Path, load: Load) -> anyhow::Result<String> {
     }
 
     let script = work.join("wrk-cookie.lua");
-    write_private(
+    super::demo::write_private(
         &script,
         &format!("wrk.headers[\"Cookie\"] = \"{approver_cookie}\"\n"),
     )?;
@@ -365,19 +365,6 @@ fn which(tool: &str) -> anyhow::Result<()> {
         Ok(_) => Ok(()),
         Err(_) => bail!("`{tool}` is needed for this benchmark (Debian: apt-get install {tool})"),
     }
-}
-
-fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    f.write_all(text.as_bytes())?;
-    Ok(())
 }
 
 fn report(

@@ -298,7 +298,8 @@ fn users_file(users: &[DemoUser]) -> String {
     text
 }
 
-fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+/// Writes `text` to `path` with mode 0600 (replacing what was there).
+pub(super) fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut file = std::fs::OpenOptions::new()
         .write(true)
