@@ -106,7 +106,7 @@ async fn append(store: &Store, n: usize) {
     for i in 0..n {
         audit::record_now(
             store,
-            &Event::system_started("t", &format!("127.0.0.1:{i}"), "i"),
+            &Event::system_started("t", &format!("127.0.0.1:{i}"), "i", "k"),
             time::OffsetDateTime::now_utc(),
         )
         .await
@@ -379,6 +379,115 @@ async fn a_pending_oidc_login_is_taken_once_and_not_after_it_expires(f: Fixture)
     f.raw.finish().await;
 }
 
+async fn a_build_taken_over_by_a_sweeper_can_no_longer_renew_write_fail_or_finish(f: Fixture) {
+    use registervakt::store::extracts::{self as rows, FinishedBuild, NewExtract};
+    let now = 1_800_000_000_i64;
+    let id = "0123456789abcdef0123456789abcdef";
+    let mut tx = f.store.begin().await.unwrap();
+    registervakt::store::accounts::insert_user(&mut tx, "u1", "anna", "Anna", now)
+        .await
+        .unwrap();
+    rows::insert_extract(
+        &mut tx,
+        &NewExtract {
+            id,
+            requester_id: "u1",
+            purpose: "district-assembly-invitation",
+            district: "Uppsala",
+            request: "{}",
+            request_hash: "r",
+            policy_hash: "p",
+            approvers_needed: 0,
+            estimated_rows: 1,
+            lifetime_minutes: 60,
+            max_downloads: 1,
+            created_at: now,
+            pending_until: now + 3600,
+        },
+    )
+    .await
+    .unwrap();
+    let first = rows::start_build(&mut tx, id, now, now + 120)
+        .await
+        .unwrap();
+    assert_eq!(first, Some(1));
+    assert_eq!(
+        rows::start_build(&mut tx, id, now, now + 120)
+            .await
+            .unwrap(),
+        None,
+        "a build starts once"
+    );
+    tx.commit().await.unwrap();
+    // The first builder stalls past its lease; a sweeper takes the build over and writes.
+    let later = now + 1000;
+    let second = f
+        .store
+        .claim_stale_build(id, later, later + 120)
+        .await
+        .unwrap();
+    assert_eq!(second, Some(2));
+    let mut tx = f.store.begin().await.unwrap();
+    rows::insert_chunks(&mut tx, id, &[(0, b"second".to_vec())])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    // The first builder wakes up: every write it tries is refused and changes nothing.
+    let finished = FinishedBuild {
+        row_count: 1,
+        chunk_count: 1,
+        key_id: "k",
+        wrapped_key: b"first",
+        live_at: later,
+        expires_at: later + 3600,
+    };
+    let mut tx = f.store.begin().await.unwrap();
+    assert!(
+        !rows::renew_build_lease(&mut tx, id, 1, later + 500)
+            .await
+            .unwrap()
+    );
+    assert!(!rows::finish_build(&mut tx, id, 1, &finished).await.unwrap());
+    assert!(
+        !rows::fail_build(&mut tx, id, 1, "store_error", later)
+            .await
+            .unwrap()
+    );
+    tx.commit().await.unwrap();
+    let row = f.store.find_extract(id).await.unwrap().unwrap();
+    assert_eq!(
+        (row.state.as_str(), row.build_attempts, row.lease_until),
+        ("building", 2, Some(later + 120)),
+        "the take-over's lease stands"
+    );
+    assert_eq!(
+        f.store.find_chunks(id, 0, 10).await.unwrap(),
+        vec![(0, b"second".to_vec())],
+        "the take-over's chunks stand"
+    );
+    // The take-over's own writes go through, and once renewed nobody can take it over.
+    let mut tx = f.store.begin().await.unwrap();
+    assert!(
+        rows::renew_build_lease(&mut tx, id, 2, later + 600)
+            .await
+            .unwrap()
+    );
+    tx.commit().await.unwrap();
+    assert_eq!(
+        f.store
+            .claim_stale_build(id, later + 500, later + 620)
+            .await
+            .unwrap(),
+        None
+    );
+    let mut tx = f.store.begin().await.unwrap();
+    assert!(rows::finish_build(&mut tx, id, 2, &finished).await.unwrap());
+    tx.commit().await.unwrap();
+    let row = f.store.find_extract(id).await.unwrap().unwrap();
+    assert_eq!(row.state, "live");
+    f.raw.finish().await;
+}
+
 // ---- SQLite (always) ---------------------------------------------------------------
 
 macro_rules! suite {
@@ -416,6 +525,7 @@ suite!(
     verify_names_an_inserted_entry,
     verify_names_swapped_entries,
     a_pending_oidc_login_is_taken_once_and_not_after_it_expires,
+    a_build_taken_over_by_a_sweeper_can_no_longer_renew_write_fail_or_finish,
 );
 
 #[tokio::test]

@@ -340,7 +340,7 @@ async fn restart_build(
     };
     let gave_up = Error::Conflict("too_many_attempts", "the build kept failing".into());
     if attempt > MAX_BUILD_ATTEMPTS {
-        snapshot::record_failure(state, id, &gave_up).await?;
+        snapshot::record_failure(state, id, attempt, &gave_up).await?;
         return Ok(Some(false));
     }
     let mut tx = state.store.begin().await?;
@@ -355,7 +355,7 @@ async fn restart_build(
     match lifecycle::regrant(state, &policy, &row, &request, &decisions, now).await? {
         Ok(grant) => {
             tracing::info!(extract = %id, attempt, "restarting an abandoned build");
-            snapshot::spawn(state.clone(), id.clone(), grant, request);
+            snapshot::spawn(state.clone(), id.clone(), attempt, grant, request);
             Ok(Some(true))
         }
         Err((code, _)) => {
@@ -363,7 +363,7 @@ async fn restart_build(
                 code,
                 reason: String::new(),
             };
-            snapshot::record_failure(state, id, &denied).await?;
+            snapshot::record_failure(state, id, attempt, &denied).await?;
             Ok(Some(false))
         }
     }

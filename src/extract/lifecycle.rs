@@ -262,9 +262,10 @@ pub async fn decide(
         match regrant(state, &policy, &current, &request, &decisions, now).await? {
             Ok(grant) => {
                 let now_s = now.unix_timestamp();
-                if !rows::start_build(&mut tx, id.as_str(), now_s, now_s + super::BUILD_LEASE_SECS)
-                    .await?
-                {
+                let lease_until = now_s + super::BUILD_LEASE_SECS;
+                let Some(attempt) =
+                    rows::start_build(&mut tx, id.as_str(), now_s, lease_until).await?
+                else {
                     // Cannot happen while the row is locked; refuse rather than record an
                     // approval that started nothing.
                     tx.rollback().await?;
@@ -272,9 +273,9 @@ pub async fn decide(
                         "not_pending",
                         "the request is no longer waiting for a decision".into(),
                     ));
-                }
+                };
                 notify(&mut tx, &current.requester_id, "extract_approved", id, now).await?;
-                (State::Building, Some(grant))
+                (State::Building, Some((attempt, grant)))
             }
             Err((code, reason)) => {
                 let event = Event::new(
@@ -302,8 +303,8 @@ pub async fn decide(
     };
     tx.commit().await?;
     after_commit(state).await;
-    if let (State::Building, Some(grant)) = (&outcome.0, outcome.1) {
-        super::snapshot::spawn(state.clone(), id.clone(), grant, request);
+    if let (State::Building, Some((attempt, grant))) = (&outcome.0, outcome.1) {
+        super::snapshot::spawn(state.clone(), id.clone(), attempt, grant, request);
     }
     Ok(Decided {
         state: outcome.0,

@@ -332,20 +332,29 @@ pub async fn create(
         .with_detail("approvers_needed", approvers)
         .with_detail("request_hash", request_hash.as_str());
     audit::record(&mut tx, &event, now).await?;
-    let next = match &grant {
-        Some(_) => {
-            rows::start_build(&mut tx, id.as_str(), now_s, now_s + super::BUILD_LEASE_SECS).await?;
-            super::State::Building
+    let build = match grant {
+        Some(grant) => {
+            let lease_until = now_s + super::BUILD_LEASE_SECS;
+            // Just inserted as pending in this transaction, so it starts.
+            let attempt = rows::start_build(&mut tx, id.as_str(), now_s, lease_until)
+                .await?
+                .ok_or_else(|| Error::Conflict("not_pending", "the request was ended".into()))?;
+            Some((attempt, grant))
         }
         None => {
             lifecycle::notify_approvers(state, &mut tx, &id, &request, now).await?;
-            super::State::Pending
+            None
         }
+    };
+    let next = if build.is_some() {
+        super::State::Building
+    } else {
+        super::State::Pending
     };
     tx.commit().await?;
     lifecycle::after_commit(state).await;
-    if let Some(grant) = grant {
-        super::snapshot::spawn(state.clone(), id.clone(), grant, request.clone());
+    if let Some((attempt, grant)) = build {
+        super::snapshot::spawn(state.clone(), id.clone(), attempt, grant, request.clone());
     }
     Ok(Created {
         id,

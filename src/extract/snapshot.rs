@@ -28,15 +28,16 @@ use crate::policy::Grant;
 use crate::register::Field;
 use crate::store::extracts::{self as rows, FinishedBuild};
 
-/// Builds the extract in the background; a failure is recorded and the requester told.
-pub fn spawn(state: AppState, id: ExtractId, grant: Grant, request: Request) {
+/// Builds the extract in the background as build `attempt` (the number `start_build` or a
+/// take-over returned); a failure is recorded and the requester told.
+pub fn spawn(state: AppState, id: ExtractId, attempt: i64, grant: Grant, request: Request) {
     tokio::spawn(async move {
-        match build(&state, &id, &grant, &request).await {
+        match build(&state, &id, attempt, &grant, &request).await {
             Ok(Some(rows)) => tracing::info!(extract = %id, rows, "extract is live"),
             Ok(None) => tracing::warn!(extract = %id, "build abandoned: taken over or ended"),
             Err(e) => {
                 tracing::error!(extract = %id, error = %e, "extract build failed");
-                if let Err(e2) = record_failure(&state, &id, &e).await {
+                if let Err(e2) = record_failure(&state, &id, attempt, &e).await {
                     // The lease runs out and the sweeper retries or fails it.
                     tracing::error!(extract = %id, error = %e2, "could not record the failed build");
                 }
@@ -58,15 +59,17 @@ fn failure_reason(e: &Error) -> &'static str {
     }
 }
 
+/// Fails build `attempt`; nothing happens when a later attempt has taken the build over.
 pub(crate) async fn record_failure(
     state: &AppState,
     id: &ExtractId,
+    attempt: i64,
     e: &Error,
 ) -> Result<(), Error> {
     let now = OffsetDateTime::now_utc();
     let reason = failure_reason(e);
     let mut tx = state.store.begin().await?;
-    if rows::fail_build(&mut tx, id.as_str(), reason, now.unix_timestamp()).await? {
+    if rows::fail_build(&mut tx, id.as_str(), attempt, reason, now.unix_timestamp()).await? {
         let event = Event::new(
             Action::ExtractBuildFailed,
             Actor::system(),
@@ -100,10 +103,12 @@ struct Progress {
     tags: TagColumns,
 }
 
-/// Reads, seals and records the extract; `Ok(None)` if the lease was lost on the way.
+/// Reads, seals and records the extract as build `attempt`; `Ok(None)` if the lease was lost
+/// on the way (a sweeper took the build over, or it ended): nothing more is then written.
 pub async fn build(
     state: &AppState,
     id: &ExtractId,
+    attempt: i64,
     grant: &Grant,
     request: &Request,
 ) -> Result<Option<u64>, Error> {
@@ -148,14 +153,18 @@ pub async fn build(
         if progress.window.len() == CHUNK_ROWS {
             seal_window(state, id, &key, &mut progress, &mut pending, false)?;
             if pending.chunks.len() >= CHUNKS_PER_TRANSACTION
-                && !flush(state, id, &mut pending).await?
+                && !flush(state, id, attempt, &mut pending).await?
             {
                 return Ok(None);
             }
         }
     }
     seal_window(state, id, &key, &mut progress, &mut pending, true)?;
-    if !finish(state, id, grant, &key, progress.seq, total, pending).await? {
+    let done = Finished {
+        chunk_count: progress.seq,
+        total,
+    };
+    if !finish(state, id, attempt, grant, &key, done, pending).await? {
         return Ok(None);
     }
     Ok(Some(total))
@@ -207,28 +216,45 @@ fn seal_window(
     Ok(())
 }
 
-/// Writes the queued chunks and ledger rows and renews the lease; false if it was lost.
-async fn flush(state: &AppState, id: &ExtractId, pending: &mut Pending) -> Result<bool, Error> {
+/// Renews the lease and writes the queued chunks and ledger rows, in one transaction; false
+/// (and nothing written) if the lease was lost.
+async fn flush(
+    state: &AppState,
+    id: &ExtractId,
+    attempt: i64,
+    pending: &mut Pending,
+) -> Result<bool, Error> {
+    let lease = OffsetDateTime::now_utc().unix_timestamp() + BUILD_LEASE_SECS;
     let mut tx = state.store.begin().await?;
+    if !rows::renew_build_lease(&mut tx, id.as_str(), attempt, lease).await? {
+        tx.rollback().await?;
+        return Ok(false);
+    }
     rows::insert_chunks(&mut tx, id.as_str(), &pending.chunks).await?;
     rows::insert_disclosures(&mut tx, id.as_str(), &pending.ledger).await?;
     tx.commit().await?;
     pending.chunks.clear();
     pending.ledger.clear();
-    let lease = OffsetDateTime::now_utc().unix_timestamp() + BUILD_LEASE_SECS;
-    Ok(state.store.renew_build_lease(id.as_str(), lease).await?)
+    Ok(true)
+}
+
+/// How much a build wrote.
+struct Finished {
+    chunk_count: i64,
+    total: u64,
 }
 
 /// The last chunks, the wrapped key, `live`, the audit event and the notice: one transaction.
 async fn finish(
     state: &AppState,
     id: &ExtractId,
+    attempt: i64,
     grant: &Grant,
     key: &DataKey,
-    chunk_count: i64,
-    total: u64,
+    done: Finished,
     pending: Pending,
 ) -> Result<bool, Error> {
+    let Finished { chunk_count, total } = done;
     let now = OffsetDateTime::now_utc();
     let wrapped = state.keyring.wrap(key, &id.key_owner())?;
     let key_id = key.id().to_string();
@@ -239,8 +265,6 @@ async fn finish(
     // would be set from a clock that reads earlier than the audit log.
     lifecycle::refuse_if_frozen_in(&mut tx).await?;
     audit::clock::check_in(&mut tx, now).await?;
-    rows::insert_chunks(&mut tx, id.as_str(), &pending.chunks).await?;
-    rows::insert_disclosures(&mut tx, id.as_str(), &pending.ledger).await?;
     let finished = FinishedBuild {
         row_count,
         chunk_count,
@@ -249,10 +273,13 @@ async fn finish(
         live_at: now.unix_timestamp(),
         expires_at,
     };
-    if !rows::finish_build(&mut tx, id.as_str(), &finished).await? {
+    // The row first: a build taken over writes nothing, not even its last chunks.
+    if !rows::finish_build(&mut tx, id.as_str(), attempt, &finished).await? {
         tx.rollback().await?;
         return Ok(false);
     }
+    rows::insert_chunks(&mut tx, id.as_str(), &pending.chunks).await?;
+    rows::insert_disclosures(&mut tx, id.as_str(), &pending.ledger).await?;
     let fields: Vec<&str> = grant.fields().iter().map(|f| f.as_str()).collect();
     let event = Event::new(
         Action::ExtractBuilt,

@@ -196,24 +196,60 @@ pub async fn end_pending(
     Ok(n == 1)
 }
 
-/// `pending` → `building`, leased to the caller until `lease_until`.
-pub async fn start_build(tx: &mut Tx, id: &str, now: i64, lease_until: i64) -> Result<bool, Error> {
+/// `pending` → `building`, leased to the caller until `lease_until`. Returns the build's
+/// attempt number, which every later write of this build names (`None`: not pending).
+pub async fn start_build(
+    tx: &mut Tx,
+    id: &str,
+    now: i64,
+    lease_until: i64,
+) -> Result<Option<i64>, Error> {
     const SQL: &str = "UPDATE extracts SET state = 'building', decided_at = $2, lease_until = $3, \
-        build_attempts = build_attempts + 1 WHERE id = $1 AND state = 'pending'";
+        build_attempts = build_attempts + 1 WHERE id = $1 AND state = 'pending' \
+        RETURNING build_attempts";
+    let attempt = on_tx!(tx, conn => {
+        sqlx::query_scalar(SQL).bind(id).bind(now).bind(lease_until).fetch_optional(conn).await?
+    });
+    Ok(attempt)
+}
+
+/// Renews the lease of build `attempt`; false when the build was taken over (a later attempt
+/// holds it) or ended. Called first in the transaction that writes the build's next chunks, so
+/// on PostgreSQL the row stays locked until they are committed and a sweeper cannot take the
+/// build over in between.
+pub async fn renew_build_lease(
+    tx: &mut Tx,
+    id: &str,
+    attempt: i64,
+    lease_until: i64,
+) -> Result<bool, Error> {
+    const SQL: &str = "UPDATE extracts SET lease_until = $3 \
+        WHERE id = $1 AND state = 'building' AND build_attempts = $2";
     let n = on_tx!(tx, conn => {
-        sqlx::query(SQL).bind(id).bind(now).bind(lease_until).execute(conn).await?.rows_affected()
+        sqlx::query(SQL).bind(id).bind(attempt).bind(lease_until)
+            .execute(conn).await?.rows_affected()
     });
     Ok(n == 1)
 }
 
-/// Marks a building extract as failed and removes whatever part of it was written.
-pub async fn fail_build(tx: &mut Tx, id: &str, reason: &str, now: i64) -> Result<bool, Error> {
-    clear_partial_build(tx, id).await?;
-    const SQL: &str = "UPDATE extracts SET state = 'failed', lease_until = NULL, ended_at = $2, \
-        end_reason = $3 WHERE id = $1 AND state = 'building'";
+/// Marks build `attempt` as failed and removes whatever part of it was written; false (and
+/// nothing changed) when the build was taken over or ended.
+pub async fn fail_build(
+    tx: &mut Tx,
+    id: &str,
+    attempt: i64,
+    reason: &str,
+    now: i64,
+) -> Result<bool, Error> {
+    const SQL: &str = "UPDATE extracts SET state = 'failed', lease_until = NULL, ended_at = $3, \
+        end_reason = $4 WHERE id = $1 AND state = 'building' AND build_attempts = $2";
     let n = on_tx!(tx, conn => {
-        sqlx::query(SQL).bind(id).bind(now).bind(reason).execute(conn).await?.rows_affected()
+        sqlx::query(SQL).bind(id).bind(attempt).bind(now).bind(reason)
+            .execute(conn).await?.rows_affected()
     });
+    if n == 1 {
+        clear_partial_build(tx, id).await?;
+    }
     Ok(n == 1)
 }
 
@@ -291,13 +327,18 @@ pub struct FinishedBuild<'a> {
 }
 
 /// `building` → `live` with the wrapped data key; false when the build was taken over or ended.
-pub async fn finish_build(tx: &mut Tx, id: &str, f: &FinishedBuild<'_>) -> Result<bool, Error> {
-    const SQL: &str = "UPDATE extracts SET state = 'live', lease_until = NULL, row_count = $2, \
-        chunk_count = $3, key_id = $4, wrapped_key = $5, live_at = $6, expires_at = $7 \
-        WHERE id = $1 AND state = 'building'";
+pub async fn finish_build(
+    tx: &mut Tx,
+    id: &str,
+    attempt: i64,
+    f: &FinishedBuild<'_>,
+) -> Result<bool, Error> {
+    const SQL: &str = "UPDATE extracts SET state = 'live', lease_until = NULL, row_count = $3, \
+        chunk_count = $4, key_id = $5, wrapped_key = $6, live_at = $7, expires_at = $8 \
+        WHERE id = $1 AND state = 'building' AND build_attempts = $2";
     let n = on_tx!(tx, conn => {
-        sqlx::query(SQL).bind(id).bind(f.row_count).bind(f.chunk_count).bind(f.key_id)
-            .bind(f.wrapped_key).bind(f.live_at).bind(f.expires_at)
+        sqlx::query(SQL).bind(id).bind(attempt).bind(f.row_count).bind(f.chunk_count)
+            .bind(f.key_id).bind(f.wrapped_key).bind(f.live_at).bind(f.expires_at)
             .execute(conn).await?.rows_affected()
     });
     Ok(n == 1)
@@ -576,16 +617,6 @@ impl Store {
             }
         };
         Ok(rows)
-    }
-
-    /// Renews a build's lease; false when the build was taken over or ended.
-    pub async fn renew_build_lease(&self, id: &str, lease_until: i64) -> Result<bool, Error> {
-        const SQL: &str =
-            "UPDATE extracts SET lease_until = $2 WHERE id = $1 AND state = 'building'";
-        let n = on_pool!(self, pool => {
-            sqlx::query(SQL).bind(id).bind(lease_until).execute(pool).await?.rows_affected()
-        });
-        Ok(n == 1)
     }
 
     /// Takes over a stale build (lease expired): compare-and-set on the lease, so exactly one
