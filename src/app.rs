@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-use crate::audit::{self, Event};
+use crate::audit::{self, Action, Actor, Event, Outcome};
 use crate::config::Config;
 use crate::crypto::{self, Keyring};
 use crate::register::{self, Register};
@@ -72,6 +72,8 @@ pub struct AppState {
     pub oidc: Option<Arc<crate::auth::oidc_login::Provider>>,
     /// Names this process in audit events (several brokers may share one store).
     pub instance: Arc<str>,
+    /// The proxies whose `X-Forwarded-For` names the client (`server.trusted_proxies`).
+    pub trusted_proxies: Arc<web::client_addr::TrustedProxies>,
     /// The key behind member pseudonyms in the ledger and the audit log.
     pub pseudonyms: Arc<crypto::PseudonymKey>,
     /// E-mail for notices, when `[smtp]` is configured.
@@ -165,7 +167,11 @@ impl Application {
         });
         let policy =
             Arc::new(crate::policy::source::Source::new(base_policy_texts(&config).await).await);
+        let trusted_proxies = Arc::new(web::client_addr::TrustedProxies::new(
+            config.trusted_proxies()?,
+        ));
         let state = AppState {
+            trusted_proxies,
             policy,
             config: Arc::new(config),
             store,
@@ -219,9 +225,11 @@ impl Application {
             }
             None => None,
         };
+        let kek_id = state.keyring.active_key_id().to_string();
+        record_key_rotation(&state, &kek_id).await?;
         audit::record_now(
             &state.store,
-            &Event::system_started(env!("CARGO_PKG_VERSION"), &listen, &state.instance),
+            &Event::system_started(env!("CARGO_PKG_VERSION"), &listen, &state.instance, &kek_id),
             time::OffsetDateTime::now_utc(),
         )
         .await?;
@@ -343,6 +351,37 @@ async fn checkpoint_now(
         syslog.checkpoint(&checkpoint);
     }
     Ok(checkpoint)
+}
+
+/// Records `keys.rotate` when the active key-encryption key differs from the one the last
+/// `system.start` named (D5): a rotation is a file edit the broker cannot see happen, so it is
+/// recorded by the first broker to start with the new key. Nothing is recorded when the last
+/// start named no key (a log begun before starts did).
+async fn record_key_rotation(state: &AppState, kek_id: &str) -> Result<(), audit::Error> {
+    let Some(last) = state
+        .store
+        .find_newest_audit_event(Action::SystemStarted.code())
+        .await?
+    else {
+        return Ok(());
+    };
+    let details: serde_json::Value = serde_json::from_str(&last.details).unwrap_or_default();
+    let Some(before) = details.get("kek_id").and_then(|v| v.as_str()) else {
+        return Ok(());
+    };
+    if before == kek_id {
+        return Ok(());
+    }
+    tracing::info!(from = %before, to = %kek_id, "the active key-encryption key changed");
+    let event = Event::new(
+        Action::KeysRotated,
+        Actor::system(),
+        "keys",
+        Outcome::Success,
+        serde_json::json!({ "from": before, "to": kek_id, "instance": &state.instance }),
+    );
+    audit::record_now(&state.store, &event, time::OffsetDateTime::now_utc()).await?;
+    Ok(())
 }
 
 /// Every minute, and once at start: removes expired sessions and unfinished OIDC logins.

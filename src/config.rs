@@ -293,6 +293,12 @@ pub struct ServerConfig {
     /// never shows what is in it). Leave unset on a real deployment.
     #[serde(default)]
     pub demo_users_file: Option<String>,
+    /// Load balancers or reverse proxies (addresses or ranges such as `10.0.0.0/24`) whose
+    /// `X-Forwarded-For` names the client. Without them the client is the TCP peer, and
+    /// behind a proxy every user would share the proxy's address in the sign-in limit and
+    /// the audit log. List only proxies that append the address they saw.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -305,6 +311,7 @@ impl Default for ServerConfig {
             public_url: default_public_url(),
             secure_cookies: true,
             demo_users_file: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -424,6 +431,26 @@ impl Config {
         Ok(cfg)
     }
 
+    /// `server.trusted_proxies` as ranges (a single address is a range of one).
+    pub fn trusted_proxies(&self) -> Result<Vec<ipnet::IpNet>, Error> {
+        self.server
+            .trusted_proxies
+            .iter()
+            .map(|entry| {
+                entry
+                    .parse::<ipnet::IpNet>()
+                    .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        Error::invalid(
+                            "server.trusted_proxies",
+                            format!("has {entry:?}, which is neither an address nor a range"),
+                            "write addresses or ranges, e.g. [\"10.0.0.5\", \"10.1.0.0/16\"]",
+                        )
+                    })
+            })
+            .collect()
+    }
+
     /// Checks everything that can be checked without touching the network.
     pub fn validate(&self) -> Result<(), Error> {
         let addr = self.listen_addr()?;
@@ -442,6 +469,7 @@ impl Config {
                 "use 1 to 600 seconds (default 60)",
             ));
         }
+        self.trusted_proxies()?;
         if url::Url::parse(&self.server.public_url).is_err() {
             return Err(Error::invalid(
                 "server.public_url",
@@ -789,6 +817,27 @@ member_id = "id"
             "kek_file = \"/tmp/rv-keys/kek.key\"",
         );
         assert!(Config::from_figment(Figment::new().merge(Toml::string(&beside))).is_ok());
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_ranges_and_anything_else_is_named() {
+        let with = |list: &str| {
+            let text = format!("[server]\ntrusted_proxies = {list}\n{}", minimal());
+            Config::from_figment(Figment::new().merge(Toml::string(&text)))
+        };
+        let cfg = with(r#"["10.0.0.5", "10.1.0.0/16", "fd00::/8"]"#).unwrap();
+        let nets = cfg.trusted_proxies().unwrap();
+        assert_eq!(nets.len(), 3);
+        assert!(nets[0].contains(&"10.0.0.5".parse::<std::net::IpAddr>().unwrap()));
+        assert!(!nets[0].contains(&"10.0.0.6".parse::<std::net::IpAddr>().unwrap()));
+        for bad in [
+            r#"["10.0.0.0/33"]"#,
+            r#"["proxy.example.org"]"#,
+            r#"["10.0.0.5:80"]"#,
+        ] {
+            let err = with(bad).unwrap_err().to_string();
+            assert!(err.contains("server.trusted_proxies"), "{bad}: {err}");
+        }
     }
 
     #[test]

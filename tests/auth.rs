@@ -357,6 +357,104 @@ async fn one_address_is_limited_across_accounts() {
     app.stop().await;
 }
 
+/// A password step as if through a proxy that sent `X-Forwarded-For: forwarded`.
+async fn login_forwarded(
+    app: &TestApp,
+    forwarded: &str,
+    username: &str,
+    password: &str,
+) -> reqwest::Response {
+    let body = json!({ "username": username, "password": password });
+    app.dir.leaks.sent_json(&body);
+    let res = app
+        .client
+        .post(app.url("/api/v1/auth/login"))
+        .header("x-forwarded-for", forwarded)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    app.finish("POST /api/v1/auth/login", res).await
+}
+
+/// Without `server.trusted_proxies` a client cannot escape the address limit by naming
+/// another address in `X-Forwarded-For` (F-5).
+#[tokio::test]
+async fn a_forwarded_for_header_from_an_untrusted_peer_does_not_move_the_address_limit() {
+    let app = spawn_app().await;
+    let user = app.user("wanja", &["staff:Uppsala"]).await;
+    for i in 0..registervakt::auth::lockout::IP_MAX_FAILURES {
+        let forged = format!("198.51.100.{}", i + 1);
+        let res = login_forwarded(&app, &forged, &format!("guess{i}"), "not the password").await;
+        assert_eq!(res.status(), 401);
+    }
+    let res = login_forwarded(&app, "203.0.113.99", "wanja", &user.password).await;
+    assert_eq!(res.status(), 429);
+    let recorded: Vec<Value> = common::extracts::audit_actions(&app)
+        .await
+        .into_iter()
+        .filter(|a| a.0 == "auth.password_fail")
+        .map(|a| serde_json::from_str(&a.2).unwrap())
+        .collect();
+    assert!(
+        recorded.iter().all(|d| d["ip"] == "127.0.0.1"),
+        "{recorded:?}"
+    );
+    app.stop().await;
+}
+
+/// Behind a trusted load balancer each client is limited and audited by the address the
+/// balancer recorded, so one client's failures do not lock out everyone behind it (F-5).
+/// What a client wrote to the left of that address changes nothing.
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_is_limited_and_audited_by_its_own_address() {
+    let dir = common::prepare(50).await;
+    let config = std::fs::read_to_string(&dir.config_path).unwrap().replacen(
+        "[server]\n",
+        "[server]\ntrusted_proxies = [\"127.0.0.0/8\"]\n",
+        1,
+    );
+    std::fs::write(&dir.config_path, config).unwrap();
+    let app = common::spawn_app_in(dir).await;
+    let user = app.user("wiveka", &["staff:Uppsala"]).await;
+    for i in 0..registervakt::auth::lockout::IP_MAX_FAILURES {
+        let res = login_forwarded(&app, "198.51.100.7", &format!("guess{i}"), "not it").await;
+        assert_eq!(res.status(), 401);
+    }
+    let limited = login_forwarded(&app, "198.51.100.7", "wiveka", &user.password).await;
+    assert_eq!(limited.status(), 429);
+    let spoofed = login_forwarded(&app, "203.0.113.5, 198.51.100.7", "wiveka", &user.password);
+    assert_eq!(
+        spoofed.await.status(),
+        429,
+        "the rightmost untrusted address counts"
+    );
+    let other = login_forwarded(&app, "198.51.100.8", "wiveka", &user.password).await;
+    assert_eq!(other.status(), 200, "another client behind the same proxy");
+    let actions = common::extracts::audit_actions(&app).await;
+    let fail_ips: Vec<String> = actions
+        .iter()
+        .filter(|a| a.0 == "auth.password_fail")
+        .map(|a| serde_json::from_str::<Value>(&a.2).unwrap()["ip"].to_string())
+        .collect();
+    assert_eq!(
+        fail_ips.len(),
+        registervakt::auth::lockout::IP_MAX_FAILURES as usize
+    );
+    assert!(
+        fail_ips.iter().all(|ip| ip == "\"198.51.100.7\""),
+        "{fail_ips:?}"
+    );
+    let ok: Value = actions
+        .iter()
+        .rev()
+        .find(|a| a.0 == "auth.password_ok")
+        .map(|a| serde_json::from_str(&a.2).unwrap())
+        .unwrap();
+    assert_eq!(ok["ip"], "198.51.100.8");
+    app.stop().await;
+}
+
 /// The address limit holds at the code and recovery-code steps too: a session that passed
 /// the password step before the address was limited cannot go on guessing there.
 #[tokio::test]

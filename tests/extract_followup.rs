@@ -309,14 +309,30 @@ async fn the_requester_is_told_within_the_hour_before_their_extract_is_destroyed
 }
 
 #[tokio::test]
-async fn after_a_key_rotation_and_a_restart_a_live_extract_still_opens_and_new_ones_use_the_new_key()
+async fn after_a_key_rotation_and_a_restart_a_live_extract_still_opens_new_ones_use_the_new_key_and_the_rotation_is_audited()
  {
     let app = spawn_app().await;
     let anna = app.user("anna", &["staff:Uppsala"]).await;
     let cookie = app.sign_in(&anna, "anna").await;
     let id = live_extract(&app, &cookie, body(INVITE, "Uppsala", &["first_name"], 60)).await;
     let dir = app.stop().await;
-    let new_kek = registervakt::crypto::Keyring::rotate_file(&dir.kek).unwrap();
+    // The operator's command, as operations.md gives it.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_registervakt"))
+        .args(["keys", "rotate", "--file"])
+        .arg(&dir.kek)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8(out.stdout).unwrap();
+    let new_kek = said
+        .strip_prefix("key ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no key id in {said:?}"))
+        .to_owned();
     let app = common::spawn_app_in(dir).await;
     // The session lives in the store, so it survives the restart (and the code was used once).
     let (status, _, csv) = download(&app, &cookie, &id, "csv").await;
@@ -333,11 +349,33 @@ async fn after_a_key_rotation_and_a_restart_a_live_extract_still_opens_and_new_o
         .map(|a| a.2)
         .collect();
     assert_eq!(built.len(), 2);
-    assert!(!built[0].contains(&new_kek.to_string()));
+    assert!(!built[0].contains(&new_kek));
     assert!(
-        built[1].contains(&new_kek.to_string()),
+        built[1].contains(&new_kek),
         "the new extract is wrapped under the new key"
     );
+    let old_kek = serde_json::from_str::<serde_json::Value>(&built[0]).unwrap()["kek_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The rotation is in the log once, recorded by the start that found the new key (D5).
+    let rotations: Vec<serde_json::Value> = audit_actions(&app)
+        .await
+        .into_iter()
+        .filter(|a| a.0 == "keys.rotate")
+        .map(|a| serde_json::from_str(&a.2).unwrap())
+        .collect();
+    assert_eq!(rotations.len(), 1, "{rotations:?}");
+    assert_eq!(rotations[0]["from"], old_kek.as_str());
+    assert_eq!(rotations[0]["to"], new_kek.as_str());
+    // A start with the same key records none.
+    let app = common::spawn_app_in(app.stop().await).await;
+    let rotations = audit_actions(&app)
+        .await
+        .into_iter()
+        .filter(|a| a.0 == "keys.rotate")
+        .count();
+    assert_eq!(rotations, 1);
     app.stop().await;
 }
 

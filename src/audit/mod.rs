@@ -42,6 +42,9 @@ pub enum Action {
     SystemStarted,
     /// The broker stopped serving (graceful shutdown).
     SystemStopped,
+    /// The broker started with another active key-encryption key than the last start
+    /// recorded (`keys rotate` ran in between): from which key id to which.
+    KeysRotated,
     /// `registervakt init` created or migrated the store.
     StoreInitialised,
     /// The demo created its synthetic register and store.
@@ -157,6 +160,7 @@ impl Action {
     pub const ALL: &'static [Action] = &[
         Action::SystemStarted,
         Action::SystemStopped,
+        Action::KeysRotated,
         Action::StoreInitialised,
         Action::DemoCreated,
         Action::UserCreated,
@@ -219,6 +223,7 @@ impl Action {
         match self {
             Action::SystemStarted => "system.start",
             Action::SystemStopped => "system.stop",
+            Action::KeysRotated => "keys.rotate",
             Action::StoreInitialised => "store.init",
             Action::DemoCreated => "demo.create",
             Action::UserCreated => "user.create",
@@ -372,8 +377,12 @@ impl Event {
         self
     }
 
-    pub fn system_started(version: &str, listen: &str, instance: &str) -> Event {
-        let details = json!({ "version": version, "listen": listen, "instance": instance });
+    /// `kek_id`: the active key-encryption key's id, so that the next start can tell a
+    /// rotation (`keys.rotate`).
+    pub fn system_started(version: &str, listen: &str, instance: &str, kek_id: &str) -> Event {
+        let details = json!({
+            "version": version, "listen": listen, "instance": instance, "kek_id": kek_id,
+        });
         Event::new(
             Action::SystemStarted,
             Actor::system(),

@@ -7,7 +7,7 @@ use futures::stream::BoxStream;
 use sqlx::QueryBuilder;
 
 use super::extracts::push_districts_as;
-use super::{Backend, Error, Store, Tx, on_tx};
+use super::{Backend, Error, Store, Tx, on_pool, on_tx};
 
 /// Serialises appends across several brokers on one PostgreSQL database: held until the
 /// transaction ends. (SQLite needs none: its write transactions start with `BEGIN IMMEDIATE`.)
@@ -335,6 +335,16 @@ impl Store {
             Backend::Postgres(pool) => sqlx::query_as(RECENT).bind(limit).fetch_all(pool).await?,
         };
         Ok(rows)
+    }
+
+    /// The newest entry with this action code, if any.
+    pub async fn find_newest_audit_event(&self, action: &str) -> Result<Option<AuditRow>, Error> {
+        const SQL: &str = "SELECT seq, occurred_at, actor, action, target, outcome, details, \
+            prev_hash, entry_hash FROM audit_events WHERE action = $1 ORDER BY seq DESC LIMIT 1";
+        let row = on_pool!(self, pool => {
+            sqlx::query_as(SQL).bind(action).fetch_optional(pool).await?
+        });
+        Ok(row)
     }
 
     /// The last entry's (seq, hash), read without taking the append lock.

@@ -14,6 +14,7 @@ pub mod audit_timeline_api;
 pub mod audit_trace_api;
 pub mod auth_api;
 pub mod auth_pages;
+pub mod client_addr;
 pub mod deadline;
 pub mod error;
 pub mod extract_pages;

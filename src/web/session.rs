@@ -136,16 +136,25 @@ impl FromRequestParts<AppState> for StepUp {
     }
 }
 
-/// The client's address (the TCP peer; a proxy in front should be the only peer).
+/// The client's address: the TCP peer, or what a trusted proxy recorded
+/// (`web::client_addr`).
 pub struct ClientAddr(pub Client);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+impl FromRequestParts<AppState> for ClientAddr {
     type Rejection = std::convert::Infallible;
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let ip = parts
             .extensions
             .get::<ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0.ip().to_string())
+            .map(|c| {
+                state
+                    .trusted_proxies
+                    .client_ip(c.0.ip(), &parts.headers)
+                    .to_string()
+            })
             .unwrap_or_else(|| "unknown".into());
         Ok(ClientAddr(Client { ip }))
     }
