@@ -8,6 +8,8 @@
 //! list is never cut short silently. The data key is stored (wrapped) only by the transaction
 //! that makes the extract live, with its `extract.snapshot` event; until then the chunks
 //! written are unreadable by anyone, and a failed or abandoned build's chunks are deleted.
+//! A build writes only under its attempt number: once a sweeper has taken it over, the old
+//! builder's lease renewal, chunks, failure and `live` are all refused.
 //! A build neither starts nor goes live while the clock reads earlier than the audit log
 //! (`audit::clock`): it fails as `clock_behind`.
 
