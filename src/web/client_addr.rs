@@ -32,17 +32,13 @@ impl TrustedProxies {
         if !self.trusts(client) {
             return client;
         }
-        // Several header lines are one list, in order (RFC 9110, 5.3).
-        let lines: Vec<&str> = match headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .map(|v| v.to_str())
-            .collect::<Result<_, _>>()
-        {
-            Ok(lines) => lines,
-            Err(_) => return client,
-        };
-        let hops = lines.iter().rev().flat_map(|line| line.rsplit(','));
+        // Several header lines are one list, in order (RFC 9110, 5.3); a line that is not
+        // text is one entry that is not an address.
+        let lines = headers.get_all("x-forwarded-for").iter().rev();
+        let hops = lines.flat_map(|line| match line.to_str() {
+            Ok(text) => text.rsplit(',').collect(),
+            Err(_) => vec![""],
+        });
         for hop in hops {
             let Ok(ip) = hop.trim().parse::<IpAddr>() else {
                 break;
@@ -118,6 +114,11 @@ mod tests {
         assert_eq!(lb.client_ip(ip("10.0.0.5"), &h), ip("10.0.0.6"));
         let port = headers(&["198.51.100.7:4711"]);
         assert_eq!(lb.client_ip(ip("10.0.0.5"), &port), ip("10.0.0.5"));
+        let mut not_text = HeaderMap::new();
+        let bytes = axum::http::HeaderValue::from_bytes(b"198.51.100.7\xff").unwrap();
+        not_text.append("x-forwarded-for", bytes);
+        not_text.append("x-forwarded-for", "10.0.0.6".parse().unwrap());
+        assert_eq!(lb.client_ip(ip("10.0.0.5"), &not_text), ip("10.0.0.6"));
     }
 
     #[test]
