@@ -331,6 +331,67 @@ async fn five_wrong_codes_sent_at_once_lock_the_second_factor() {
     app.stop().await;
 }
 
+/// SECURITY_BAR A10: 30 pending sessions of one user send 30 different wrong codes at the
+/// same instant. The gate and the count are one locked step before any code is checked, so
+/// exactly five are checked (401), the rest meet the lock (429), the right code is refused
+/// after the burst, and every checked code is counted and audited.
+#[tokio::test]
+async fn thirty_sessions_sending_different_wrong_codes_at_once_get_five_checked_and_all_counted() {
+    let app = spawn_app().await;
+    let user = app.user("vera", &["staff:Uppsala"]).await;
+    let mut sessions = Vec::new();
+    for _ in 0..30 {
+        sessions.push(app.password_step("vera", &user.password).await);
+    }
+    let guesses = sessions.iter().enumerate().map(|(i, pending)| {
+        // Codes of steps far from now: all wrong, and all different from each other.
+        let wrong = code_at_offset(&user.secret_base32, 10 + i as i64);
+        app.post_json("/api/v1/auth/totp", Some(pending), json!({ "code": wrong }))
+    });
+    let statuses: Vec<u16> = futures::future::join_all(guesses)
+        .await
+        .iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    let checked = statuses.iter().filter(|&&s| s == 401).count();
+    let locked = statuses.iter().filter(|&&s| s == 429).count();
+    assert_eq!(
+        (checked, locked),
+        (5, 25),
+        "five checked, the rest locked: {statuses:?}"
+    );
+    let right = app
+        .post_json(
+            "/api/v1/auth/totp",
+            Some(&sessions[0]),
+            json!({ "code": code_now(&user.secret_base32) }),
+        )
+        .await;
+    assert_eq!(right.status(), 429, "the lock holds after the burst");
+    let store = app.store().await;
+    let row = store.find_user_by_username("vera").await.unwrap().unwrap();
+    assert_eq!(row.totp_failures, 5, "every checked code counts");
+    let events = store.list_audit_events_for("user:vera").await.unwrap();
+    let counted = events
+        .iter()
+        .filter(|e| e.action == "auth.second_factor_fail" && e.outcome == "failure")
+        .count();
+    let refused = events
+        .iter()
+        .filter(|e| e.action == "auth.second_factor_fail" && e.outcome == "denied")
+        .count();
+    assert_eq!((counted, refused), (5, 26), "each attempt audited once");
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.action == "auth.second_factor_lock")
+            .count(),
+        1
+    );
+    store.close().await;
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn one_address_is_limited_across_accounts() {
     let app = spawn_app().await;

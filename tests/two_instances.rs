@@ -161,6 +161,35 @@ async fn the_same_totp_code_sent_to_both_brokers_at_once_signs_in_exactly_once()
     a.stop().await;
 }
 
+/// SECURITY_BAR A10 across brokers: 30 pending sessions of one user, half on each broker,
+/// send different wrong codes at once. The row lock (`FOR UPDATE`) orders them, so exactly
+/// five are checked and counted, and the rest meet the lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs PostgreSQL (REGISTERVAKT_TEST_POSTGRES_URL)"]
+async fn thirty_wrong_codes_sent_at_once_to_both_brokers_get_five_checked_and_all_counted() {
+    let (a, b) = spawn_pair_on_postgres("two_totp_lock", "").await;
+    let user = a.user("vera", &["staff:Uppsala"]).await;
+    let mut pending = Vec::new();
+    for i in 0..30 {
+        let app = if i % 2 == 0 { &a } else { &b };
+        pending.push((app, app.password_step("vera", &user.password).await));
+    }
+    let guesses = pending.iter().enumerate().map(|(i, (app, cookie))| {
+        let wrong = common::code_at_offset(&user.secret_base32, 10 + i as i64);
+        async move { submit_code(app, cookie, &wrong).await.0 }
+    });
+    let statuses = futures::future::join_all(guesses).await;
+    let checked = statuses.iter().filter(|&&s| s == 401).count();
+    let locked = statuses.iter().filter(|&&s| s == 429).count();
+    assert_eq!((checked, locked), (5, 25), "{statuses:?}");
+    let store = a.store().await;
+    let row = store.find_user_by_username("vera").await.unwrap().unwrap();
+    store.close().await;
+    assert_eq!(row.totp_failures, 5, "every checked code counts");
+    b.stop().await;
+    a.stop().await;
+}
+
 /// Downloads allowed per extract in the download-limit race.
 const MAX_DOWNLOADS: usize = 4;
 

@@ -20,6 +20,7 @@ pub mod oidc_login;
 pub mod password;
 pub mod recovery;
 pub mod roles;
+pub mod second_factor;
 pub mod session;
 pub mod signin;
 pub mod totp;

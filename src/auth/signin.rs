@@ -1,11 +1,9 @@
-//! The sign-in steps: password, second factor (TOTP or a recovery code), TOTP enrolment,
-//! step-up and sign-out. Each step that succeeds replaces the session token.
+//! The sign-in steps: password, TOTP enrolment and sign-out; the second factor and step-up
+//! are in [`super::second_factor`]. Each step that succeeds replaces the session token.
 //!
 //! Guarantees: unknown users and wrong passwords cost the same argon2 work and give the same
-//! error; a failed-attempt counter per client address spans accounts; a TOTP step is claimed
-//! with a compare-and-set before the session is upgraded, so a code works once even when
-//! submitted in parallel or to two brokers (SECURITY_BAR A2); wrong codes count towards the
-//! lockout (A4); every outcome is an audit event.
+//! error; a failed-attempt counter per client address spans accounts and holds at every step;
+//! every outcome is an audit event.
 
 use secrecy::SecretString;
 use serde_json::json;
@@ -32,7 +30,7 @@ pub enum Purpose {
 }
 
 impl Purpose {
-    fn as_str(self) -> &'static str {
+    pub(super) fn as_str(self) -> &'static str {
         match self {
             Purpose::SignIn => "sign_in",
             Purpose::StepUp => "step_up",
@@ -48,7 +46,7 @@ pub struct Enrolment {
 }
 
 /// The associated data that binds a sealed TOTP seed to its user row.
-fn seed_aad(user_id: &str) -> Vec<u8> {
+pub(super) fn seed_aad(user_id: &str) -> Vec<u8> {
     format!("registervakt/totp-seed\0user:{user_id}").into_bytes()
 }
 
@@ -59,7 +57,11 @@ async fn record(store: &Store, event: Event, now: OffsetDateTime) -> Result<(), 
 
 /// Refuses every sign-in step from an address past its failure limit (a guesser with one
 /// pending session must not keep trying codes after the address is limited).
-async fn check_address(store: &Store, client: &Client, now: OffsetDateTime) -> Result<(), Error> {
+pub(super) async fn check_address(
+    store: &Store,
+    client: &Client,
+    now: OffsetDateTime,
+) -> Result<(), Error> {
     let failures = store
         .ip_failures(&client.ip, unix(now), lockout::IP_WINDOW_SECS)
         .await?;
@@ -130,115 +132,6 @@ pub async fn with_password(
     Ok(new)
 }
 
-fn factor_state(u: &UserRow) -> lockout::FactorState {
-    stored_state(&store::accounts::TotpFailures {
-        totp_failures: u.totp_failures,
-        totp_locks: u.totp_locks,
-        totp_locked_until: u.totp_locked_until,
-        totp_disabled: u.totp_disabled,
-    })
-}
-
-fn stored_state(f: &store::accounts::TotpFailures) -> lockout::FactorState {
-    lockout::FactorState {
-        consecutive_failures: u32::try_from(f.totp_failures).unwrap_or(0),
-        locks: u32::try_from(f.totp_locks).unwrap_or(0),
-        locked_until: f.totp_locked_until,
-        disabled: f.totp_disabled,
-    }
-}
-
-/// Refuses a second factor that is locked or disabled, without counting the attempt.
-async fn check_gate(
-    store: &Store,
-    user: &UserRow,
-    client: &Client,
-    now: OffsetDateTime,
-) -> Result<(), Error> {
-    let refusal = match lockout::gate(&factor_state(user), unix(now)) {
-        lockout::Gate::Open => return Ok(()),
-        lockout::Gate::LockedUntil(until) => Error::Locked {
-            until: OffsetDateTime::from_unix_timestamp(until)
-                .map(|t| format!("{} UTC", t.time()))
-                .unwrap_or_default(),
-        },
-        lockout::Gate::Disabled => Error::FactorDisabled,
-    };
-    let event = Event::new(
-        Action::SecondFactorRejected,
-        Actor::user(&user.id),
-        &format!("user:{}", user.username),
-        Outcome::Denied,
-        json!({ "ip": client.ip, "reason": "locked" }),
-    );
-    record(store, event, now).await?;
-    Err(refusal)
-}
-
-/// Counts a wrong code, locking or disabling the factor as the schedule says.
-async fn count_failure(
-    store: &Store,
-    user: &UserRow,
-    reason: &str,
-    client: &Client,
-    now: OffsetDateTime,
-) -> Result<Error, Error> {
-    // Counted on the locked row, with its events, in one transaction: N parallel wrong codes
-    // count N failures (F-1), and a failure is never counted without being audited.
-    let mut tx = store.begin().await?;
-    let stored = store::accounts::lock_totp_failures(&mut tx, &user.id)
-        .await?
-        .ok_or(Error::SessionExpired)?;
-    let (next, lock_event) = lockout::after_failure(stored_state(&stored), unix(now));
-    store::accounts::save_totp_failures(
-        &mut tx,
-        &user.id,
-        store::accounts::TotpFailures {
-            totp_failures: i32::try_from(next.consecutive_failures).unwrap_or(i32::MAX),
-            totp_locks: i32::try_from(next.locks).unwrap_or(i32::MAX),
-            totp_locked_until: next.locked_until,
-            totp_disabled: next.disabled,
-        },
-    )
-    .await?;
-    let target = format!("user:{}", user.username);
-    let mut events = vec![Event::new(
-        Action::SecondFactorRejected,
-        Actor::user(&user.id),
-        &target,
-        Outcome::Failure,
-        json!({ "ip": client.ip, "reason": reason, "consecutive_failures": next.consecutive_failures }),
-    )];
-    match lock_event {
-        Some(lockout::Event::Locked {
-            until,
-            duration_secs,
-        }) => events.push(Event::new(
-            Action::SecondFactorLocked,
-            Actor::system(),
-            &target,
-            Outcome::Denied,
-            json!({ "until": until, "duration_secs": duration_secs }),
-        )),
-        Some(lockout::Event::Disabled) => events.push(Event::new(
-            Action::SecondFactorDisabled,
-            Actor::system(),
-            &target,
-            Outcome::Denied,
-            json!({}),
-        )),
-        None => {}
-    }
-    for event in &events {
-        audit::record(&mut tx, event, now).await?;
-    }
-    tx.commit().await?;
-    store
-        .record_ip_failure(&client.ip, unix(now), lockout::IP_WINDOW_SECS)
-        .await?;
-    Ok(Error::InvalidCode)
-}
-
 async fn user_of(store: &Store, session: &Session) -> Result<UserRow, Error> {
     store
         .find_user_by_id(&session.user_id)
@@ -246,104 +139,7 @@ async fn user_of(store: &Store, session: &Session) -> Result<UserRow, Error> {
         .ok_or(Error::SessionExpired)
 }
 
-fn check_stage(session: &Session, purpose: Purpose) -> Result<(), Error> {
-    match (session.stage, purpose) {
-        (Stage::Enrol, _) => Err(Error::EnrolmentRequired),
-        (Stage::Password, Purpose::SignIn) | (Stage::Full, Purpose::StepUp) => Ok(()),
-        (Stage::Full, Purpose::SignIn) => Ok(()),
-        (Stage::Password, Purpose::StepUp) => Err(Error::SecondFactorRequired),
-    }
-}
-
-/// Upgrades the session after an accepted second factor and audits it.
-async fn accept(
-    store: &Store,
-    session: &Session,
-    user: &UserRow,
-    method: &str,
-    purpose: Purpose,
-    client: &Client,
-    now: OffsetDateTime,
-) -> Result<NewSession, Error> {
-    let mut tx = store.begin().await?;
-    let new = session::rotate(&mut tx, session, Stage::Full, Some(unix(now)), now).await?;
-    let event = Event::new(
-        Action::SecondFactorAccepted,
-        Actor::user(&user.id),
-        &format!("user:{}", user.username),
-        Outcome::Success,
-        json!({ "ip": client.ip, "method": method, "purpose": purpose.as_str() }),
-    );
-    audit::record(&mut tx, &event, now).await?;
-    tx.commit().await?;
-    Ok(new)
-}
-
-/// Step 2 (or step-up): a TOTP code.
-pub async fn with_totp(
-    store: &Store,
-    keyring: &Keyring,
-    session: &Session,
-    code: &totp::Code,
-    purpose: Purpose,
-    client: &Client,
-    now: OffsetDateTime,
-) -> Result<NewSession, Error> {
-    check_stage(session, purpose)?;
-    check_address(store, client, now).await?;
-    let user = user_of(store, session).await?;
-    check_gate(store, &user, client, now).await?;
-    let sealed = user.totp_seed.as_deref().ok_or(Error::EnrolmentRequired)?;
-    let seed = totp::Seed::from_bytes(&keyring.open(sealed, &seed_aad(&user.id))?)
-        .map_err(|e| Error::Internal(e.to_string()))?;
-    let step = match totp::verify(&seed, code, unix(now), user.totp_last_step) {
-        Ok(step) => step,
-        Err(totp::Rejection::Replayed) => {
-            return Err(count_failure(store, &user, "replayed", client, now).await?);
-        }
-        Err(totp::Rejection::Invalid) => {
-            return Err(count_failure(store, &user, "invalid", client, now).await?);
-        }
-    };
-    if !store::accounts::claim_totp_step(store, &user.id, step, unix(now)).await? {
-        return Err(count_failure(store, &user, "replayed", client, now).await?);
-    }
-    accept(store, session, &user, "totp", purpose, client, now).await
-}
-
-/// Step 2 with a single-use recovery code instead of TOTP.
-pub async fn with_recovery_code(
-    store: &Store,
-    session: &Session,
-    input: &str,
-    client: &Client,
-    now: OffsetDateTime,
-) -> Result<NewSession, Error> {
-    check_stage(session, Purpose::SignIn)?;
-    check_address(store, client, now).await?;
-    let user = user_of(store, session).await?;
-    check_gate(store, &user, client, now).await?;
-    let used = match recovery::normalise(input) {
-        Some(code) => {
-            store::accounts::use_recovery_code(store, &user.id, &recovery::hash(&code), unix(now))
-                .await?
-        }
-        None => false,
-    };
-    if !used {
-        return Err(count_failure(store, &user, "bad_recovery_code", client, now).await?);
-    }
-    accept(
-        store,
-        session,
-        &user,
-        "recovery_code",
-        Purpose::SignIn,
-        client,
-        now,
-    )
-    .await
-}
+pub use super::second_factor::{with_recovery_code, with_totp};
 
 /// Enrolment, part 1: a fresh seed, stored sealed as *pending* and shown once.
 pub async fn begin_enrolment(

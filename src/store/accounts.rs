@@ -154,18 +154,21 @@ pub async fn confirm_pending_seed(
 }
 
 /// The replay guard (SECURITY_BAR A2): records `step` as the last used one only if it is
-/// newer than the stored one. Exactly one of any number of parallel claims succeeds.
+/// newer than the stored one and the factor is neither locked nor disabled at `now` (A10: a
+/// code admitted before a lock cannot be claimed past it). Exactly one of any number of
+/// parallel claims succeeds. Runs in the caller's locked transaction ([`lock_second_factor`]).
 pub async fn claim_totp_step(
-    store: &Store,
+    tx: &mut Tx,
     user_id: &str,
     step: i64,
     now: i64,
 ) -> Result<bool, Error> {
     const SQL: &str = "UPDATE users SET totp_last_step = $2, totp_failures = 0, totp_locks = 0, \
         totp_locked_until = NULL, updated_at = $3 \
-        WHERE id = $1 AND (totp_last_step IS NULL OR totp_last_step < $2)";
-    let done = on_pool!(store, pool => {
-        sqlx::query(SQL).bind(user_id).bind(step).bind(now).execute(pool).await?.rows_affected()
+        WHERE id = $1 AND (totp_last_step IS NULL OR totp_last_step < $2) \
+        AND NOT totp_disabled AND (totp_locked_until IS NULL OR totp_locked_until <= $3)";
+    let done = on_tx!(tx, conn => {
+        sqlx::query(SQL).bind(user_id).bind(step).bind(now).execute(conn).await?.rows_affected()
     });
     Ok(done == 1)
 }
@@ -179,12 +182,25 @@ pub struct TotpFailures {
     pub totp_disabled: bool,
 }
 
-/// Reads `user_id`'s failure counters under the row's write lock (`FOR UPDATE` on PostgreSQL;
-/// a SQLite transaction holds the write lock already), so parallel wrong codes are counted
-/// one after the other, never from the same stale value. `None` for an unknown user.
-pub async fn lock_totp_failures(tx: &mut Tx, user_id: &str) -> Result<Option<TotpFailures>, Error> {
-    const COLUMNS: &str = "SELECT totp_failures, totp_locks, totp_locked_until, totp_disabled \
-        FROM users WHERE id = $1";
+/// What checking a second-factor code needs, read under the user row's write lock.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SecondFactorRow {
+    pub totp_seed: Option<Vec<u8>>,
+    pub totp_last_step: Option<i64>,
+    #[sqlx(flatten)]
+    pub failures: TotpFailures,
+}
+
+/// Reads `user_id`'s second factor under the row's write lock (`FOR UPDATE` on PostgreSQL;
+/// a SQLite write transaction holds the database's write lock already), so that codes for
+/// one user are checked one after the other: the gate, the check and the count of each see
+/// the count of the one before (SECURITY_BAR A10). `None` for an unknown user.
+pub async fn lock_second_factor(
+    tx: &mut Tx,
+    user_id: &str,
+) -> Result<Option<SecondFactorRow>, Error> {
+    const COLUMNS: &str = "SELECT totp_seed, totp_last_step, totp_failures, totp_locks, \
+        totp_locked_until, totp_disabled FROM users WHERE id = $1";
     let row = match tx {
         Tx::Sqlite(t) => {
             sqlx::query_as(COLUMNS)
@@ -202,7 +218,7 @@ pub async fn lock_totp_failures(tx: &mut Tx, user_id: &str) -> Result<Option<Tot
     Ok(row)
 }
 
-/// Stores the counters [`lock_totp_failures`] read and the lockout schedule advanced.
+/// Stores the counters [`lock_second_factor`] read and the lockout schedule advanced.
 pub async fn save_totp_failures(
     tx: &mut Tx,
     user_id: &str,
@@ -250,17 +266,18 @@ pub async fn replace_recovery_codes(
     Ok(())
 }
 
-/// Uses a recovery code once. True only for the one call that marked it used.
+/// Uses a recovery code once. True only for the one call that marked it used. Runs in the
+/// caller's locked transaction ([`lock_second_factor`]).
 pub async fn use_recovery_code(
-    store: &Store,
+    tx: &mut Tx,
     user_id: &str,
     hash: &str,
     now: i64,
 ) -> Result<bool, Error> {
     const SQL: &str = "UPDATE recovery_codes SET used_at = $3 \
         WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL";
-    let done = on_pool!(store, pool => {
-        sqlx::query(SQL).bind(user_id).bind(hash).bind(now).execute(pool).await?.rows_affected()
+    let done = on_tx!(tx, conn => {
+        sqlx::query(SQL).bind(user_id).bind(hash).bind(now).execute(conn).await?.rows_affected()
     });
     Ok(done == 1)
 }
