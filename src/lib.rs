@@ -4,6 +4,7 @@
 //! The binary (`src/main.rs`) only parses the command line and calls [`cli::run`]; everything
 //! else lives in this library so tests can start a real server on port 0.
 
+pub mod admin;
 pub mod app;
 pub mod audit;
 pub mod auth;

@@ -250,12 +250,17 @@ fn shipped_purposes() -> String {
     .unwrap()
 }
 
+/// F-3: a policy change is checked when proposed, waits for a second party-wide
+/// administrator who sees the diff (the proposer cannot confirm it), is then a new version,
+/// audited with both people, and enforced at the next request.
 #[tokio::test]
-async fn a_policy_change_is_validated_versioned_audited_and_enforced_at_the_next_request() {
+async fn a_policy_change_is_validated_confirmed_by_a_second_admin_versioned_audited_and_enforced() {
     let app = spawn_app().await;
     let admin = app.user("maja", &["admin:*"]).await;
+    let second = app.user("mats", &["admin:*"]).await;
     let staff = app.user("nora", &["staff:Uppsala"]).await;
     let admin_cookie = app.sign_in(&admin, "maja").await;
+    let second_cookie = app.sign_in(&second, "mats").await;
     let staff_cookie = app.sign_in(&staff, "nora").await;
     let ask = request(
         "phone-canvassing",
@@ -275,7 +280,7 @@ async fn a_policy_change_is_validated_versioned_audited_and_enforced_at_the_next
         shipped_purposes().replace("max_lifetime_minutes = 4320", "max_lifetime_minutes = 0");
     let res = app
         .post_json(
-            "/api/v1/policy/versions",
+            "/api/v1/policy/proposals",
             Some(&admin_cookie),
             json!({ "purposes": broken, "comment": "try" }),
         )
@@ -290,16 +295,60 @@ async fn a_policy_change_is_validated_versioned_audited_and_enforced_at_the_next
     assert_ne!(shorter, shipped_purposes());
     let res = app
         .post_json(
-            "/api/v1/policy/versions",
+            "/api/v1/policy/proposals",
             Some(&admin_cookie),
             json!({ "purposes": shorter, "comment": "phone lists live one hour" }),
         )
+        .await;
+    assert_eq!(res.status(), 202);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["state"], "awaiting_second_admin");
+    let id = body["proposal_id"].as_str().unwrap().to_owned();
+    let (action, _, _) = last_event(&app).await;
+    assert_eq!(action, "policy.propose");
+    assert_eq!(
+        app.post_json("/api/v1/policy/decisions", Some(&staff_cookie), ask.clone())
+            .await
+            .status(),
+        200,
+        "a proposal is not in force"
+    );
+    let confirm = format!("/api/v1/policy/proposals/{id}/confirm");
+    let res = app
+        .post_json(&confirm, Some(&admin_cookie), json!({}))
+        .await;
+    assert_eq!(res.status(), 403, "the proposer cannot confirm");
+    let err: Value = res.json().await.unwrap();
+    assert_eq!(err["error"], "second_admin_required");
+
+    let list = app
+        .get_with("/api/v1/policy/proposals", Some(&second_cookie))
+        .await;
+    assert_eq!(list.status(), 200);
+    let list: Value = list.json().await.unwrap();
+    let diff = list[0]["diffs"][0]["diff"].as_str().unwrap();
+    assert!(
+        diff.contains("-max_lifetime_minutes = 4320")
+            && diff.contains("+max_lifetime_minutes = 60"),
+        "the confirming admin sees the diff: {diff}"
+    );
+    let res = app
+        .post_json(&confirm, Some(&second_cookie), json!({}))
         .await;
     assert_eq!(res.status(), 201);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["version"], 1);
     let (action, _, details) = last_event(&app).await;
     assert_eq!(action, "policy.change");
+    let store = app.store().await;
+    let change = store
+        .find_newest_audit_event("policy.change")
+        .await
+        .unwrap()
+        .unwrap();
+    store.close().await;
+    assert!(details["proposed_by"].is_string());
+    assert_ne!(details["proposed_by"], json!(change.actor), "two people");
     assert_eq!(
         (
             details["from_version"].clone(),
@@ -324,6 +373,49 @@ async fn a_policy_change_is_validated_versioned_audited_and_enforced_at_the_next
     app.stop().await;
 }
 
+/// A proposal made against one version cannot be confirmed once another is in force: the
+/// confirming administrator would apply a diff they were not shown.
+#[tokio::test]
+async fn a_policy_proposal_overtaken_by_another_version_can_no_longer_be_confirmed() {
+    let app = spawn_app().await;
+    let a = app.user("maja", &["admin:*"]).await;
+    let b = app.user("mats", &["admin:*"]).await;
+    let a = app.sign_in(&a, "maja").await;
+    let b = app.sign_in(&b, "mats").await;
+    let propose = |cookie: String, minutes: u32| {
+        let app = &app;
+        async move {
+            let purposes = shipped_purposes().replace(
+                "max_lifetime_minutes = 4320",
+                &format!("max_lifetime_minutes = {minutes}"),
+            );
+            let res = app
+                .post_json(
+                    "/api/v1/policy/proposals",
+                    Some(&cookie),
+                    json!({ "purposes": purposes, "comment": "shorter" }),
+                )
+                .await;
+            let body: Value = res.json().await.unwrap();
+            body["proposal_id"].as_str().unwrap().to_owned()
+        }
+    };
+    let first = propose(a.clone(), 60).await;
+    let second = propose(a.clone(), 120).await;
+    let confirm = |id: &str| format!("/api/v1/policy/proposals/{id}/confirm");
+    assert_eq!(
+        app.post_json(&confirm(&first), Some(&b), json!({}))
+            .await
+            .status(),
+        201
+    );
+    let res = app.post_json(&confirm(&second), Some(&b), json!({})).await;
+    assert_eq!(res.status(), 409);
+    let err: Value = res.json().await.unwrap();
+    assert_eq!(err["error"], "proposal_stale");
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn only_a_party_wide_administrator_may_change_the_policy() {
     let app = spawn_app().await;
@@ -331,7 +423,7 @@ async fn only_a_party_wide_administrator_may_change_the_policy() {
     let cookie = app.sign_in(&admin, "olof").await;
     let res = app
         .post_json(
-            "/api/v1/policy/versions",
+            "/api/v1/policy/proposals",
             Some(&cookie),
             json!({ "purposes": shipped_purposes(), "comment": "mine" }),
         )

@@ -211,7 +211,11 @@ async fn representative_routes_really_record_one_of_their_declared_events() {
     assert_records_declared(&app, since, Method::GET, "/api/v1/extracts").await;
 
     let admin_c = app.sign_in(&admin, "adam").await;
-    for path in ["/api/v1/users", "/api/v1/role-changes"] {
+    for path in [
+        "/api/v1/users",
+        "/api/v1/role-changes",
+        "/api/v1/user-proposals",
+    ] {
         let since = head(&app).await;
         let res = app.get_with(path, Some(&admin_c)).await;
         assert_eq!(res.status(), 200, "{path}");

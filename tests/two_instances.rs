@@ -310,12 +310,33 @@ async fn decide(app: &TestApp, cookie: &str) -> (u16, String) {
 }
 
 /// Stores a new policy version through `app`; returns its number.
-async fn change_policy(app: &TestApp, cookie: &str, purposes: String, why: &str) -> i64 {
-    let res = app
+/// Proposes `purposes` on `on` as the administrator of `cookie`, and confirms it on `confirm_on`
+/// as the second one (F-3); returns the version it became.
+async fn change_policy(
+    on: &TestApp,
+    cookie: &str,
+    confirm_on: &TestApp,
+    second: &str,
+    purposes: String,
+    why: &str,
+) -> i64 {
+    let res = on
         .post_json(
-            "/api/v1/policy/versions",
+            "/api/v1/policy/proposals",
             Some(cookie),
             json!({ "purposes": purposes, "comment": why }),
+        )
+        .await;
+    assert_eq!(res.status(), 202);
+    let id = res.json::<Value>().await.unwrap()["proposal_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = confirm_on
+        .post_json(
+            &format!("/api/v1/policy/proposals/{id}/confirm"),
+            Some(second),
+            json!({}),
         )
         .await;
     assert_eq!(res.status(), 201);
@@ -329,8 +350,10 @@ async fn change_policy(app: &TestApp, cookie: &str, purposes: String, why: &str)
 async fn a_policy_change_on_one_broker_is_enforced_by_the_other_at_its_next_request() {
     let (a, b) = spawn_pair_on_postgres("two_policy", "").await;
     let maja = a.user("maja", &["admin:*"]).await;
+    let mats = a.user("mats", &["admin:*"]).await;
     let nora = a.user("nora", &["staff:Uppsala"]).await;
     let maja_c = a.sign_in(&maja, "maja").await;
+    let mats_c = b.sign_in(&mats, "mats").await;
     let nora_c = b.sign_in(&nora, "nora").await;
     assert_eq!(
         decide(&b, &nora_c).await.0,
@@ -341,7 +364,15 @@ async fn a_policy_change_on_one_broker_is_enforced_by_the_other_at_its_next_requ
     let shorter =
         shipped_purposes().replace("max_lifetime_minutes = 4320", "max_lifetime_minutes = 60");
     assert_eq!(
-        change_policy(&a, &maja_c, shorter, "phone lists live an hour").await,
+        change_policy(
+            &a,
+            &maja_c,
+            &b,
+            &mats_c,
+            shorter,
+            "phone lists live an hour"
+        )
+        .await,
         1
     );
     assert_eq!(
@@ -358,7 +389,15 @@ async fn a_policy_change_on_one_broker_is_enforced_by_the_other_at_its_next_requ
 
     // B now holds version 1 in its cache; a newer version stored through A must replace it.
     assert_eq!(
-        change_policy(&a, &maja_c, shipped_purposes(), "back to 3 days").await,
+        change_policy(
+            &a,
+            &maja_c,
+            &b,
+            &mats_c,
+            shipped_purposes(),
+            "back to 3 days"
+        )
+        .await,
         2
     );
     assert_eq!(

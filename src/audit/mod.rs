@@ -88,6 +88,18 @@ pub enum Action {
     RoleRevoked,
     /// A role change was proposed and awaits a second administrator.
     RoleChangeRequested,
+    /// A proposed role change was turned down (or withdrawn by its proposer).
+    RoleChangeRejected,
+    /// A new account was proposed and awaits a second administrator (SECURITY_BAR C8).
+    UserProposed,
+    /// A proposed account was turned down (or withdrawn by its proposer).
+    UserProposalRejected,
+    /// A policy change was proposed and awaits a second party-wide administrator (F-3).
+    PolicyProposed,
+    /// A proposed policy change was turned down (or withdrawn by its proposer).
+    PolicyProposalRejected,
+    /// The policy refused an administrative act (the permission it needs, in the details).
+    PermitRefused,
     /// The policy answered a request (allow, needs approval or deny), with the requested scope.
     PolicyDecision,
     /// The policy could not decide (engine error, broken model or table): denied (C6).
@@ -184,6 +196,12 @@ impl Action {
         Action::RoleGranted,
         Action::RoleRevoked,
         Action::RoleChangeRequested,
+        Action::RoleChangeRejected,
+        Action::UserProposed,
+        Action::UserProposalRejected,
+        Action::PolicyProposed,
+        Action::PolicyProposalRejected,
+        Action::PermitRefused,
         Action::PolicyDecision,
         Action::AuthzError,
         Action::PolicyChanged,
@@ -247,6 +265,12 @@ impl Action {
             Action::RoleGranted => "user.role_grant",
             Action::RoleRevoked => "user.role_revoke",
             Action::RoleChangeRequested => "user.role_change_request",
+            Action::RoleChangeRejected => "user.role_change_reject",
+            Action::UserProposed => "user.propose",
+            Action::UserProposalRejected => "user.propose_reject",
+            Action::PolicyProposed => "policy.propose",
+            Action::PolicyProposalRejected => "policy.propose_reject",
+            Action::PermitRefused => "authz.refuse",
             Action::PolicyDecision => "policy.decide",
             Action::AuthzError => "authz.error",
             Action::PolicyChanged => "policy.change",

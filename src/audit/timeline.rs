@@ -231,7 +231,7 @@ pub async fn read(
     };
     let event = Event::new(
         Action::AuditTimeline,
-        Actor::user(&who.user_id),
+        Actor::user(&who.user_id()),
         "audit_log",
         Outcome::Success,
         json!({ "filters": filter.details(), "returned": events.len(), "scope": label }),
@@ -259,7 +259,7 @@ pub async fn export(
         to_ms: Window::millis(window.to),
         ..AuditSelection::default()
     };
-    let actor = Actor::user(&who.user_id);
+    let actor = Actor::user(&who.user_id());
     Ok(export::start(&state.store, actor, selection, format, now).await?)
 }
 

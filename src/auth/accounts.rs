@@ -20,6 +20,8 @@ pub struct NewUser {
     pub username: Username,
     pub display_name: String,
     pub roles: Vec<RoleGrant>,
+    /// Where notices (and, when proposed in the web, the invitation) are e-mailed.
+    pub email: Option<String>,
 }
 
 /// A fresh invitation: the token is shown once (in the link) and never stored.
@@ -52,6 +54,9 @@ pub fn check_display_name(name: &str) -> Result<String, Error> {
     Ok(name.to_owned())
 }
 
+/// The operator at the command line (or the demo) creates an account at once, with its roles
+/// and an invitation, audited as `user.create`. Administrators in the web propose accounts
+/// instead (`admin::users`), and a second administrator confirms them.
 pub async fn create_user(
     store: &Store,
     actor: Actor,
@@ -59,55 +64,64 @@ pub async fn create_user(
     ttl_secs: i64,
     now: OffsetDateTime,
 ) -> Result<Invitation, Error> {
+    check_username_free(store, new.username.as_str()).await?;
+    let mut tx = store.begin().await?;
+    let invitation = insert_account(&mut tx, actor, &new, ttl_secs, json!({}), now).await?;
+    tx.commit().await?;
+    Ok(invitation)
+}
+
+/// Refuses a username that an account already has.
+pub async fn check_username_free(store: &Store, username: &str) -> Result<(), Error> {
+    if store.find_user_by_username(username).await?.is_some() {
+        return Err(Error::UserExists(username.to_owned()));
+    }
+    Ok(())
+}
+
+/// Makes the account, its roles, its notice address and its invitation in `tx`, and records
+/// `user.create` with `details` added. The caller has checked who may.
+pub(crate) async fn insert_account(
+    tx: &mut store::Tx,
+    actor: Actor,
+    new: &NewUser,
+    ttl_secs: i64,
+    mut details: serde_json::Value,
+    now: OffsetDateTime,
+) -> Result<Invitation, Error> {
     let display_name = check_display_name(&new.display_name)?;
-    if store
-        .find_user_by_username(new.username.as_str())
-        .await?
-        .is_some()
-    {
-        return Err(Error::UserExists(new.username.as_str().to_owned()));
+    if let Some(address) = &new.email {
+        check_email(address)?;
     }
     let id = crypto::random_id128();
     let token = crypto::random_token();
     let expires_at = unix(now) + ttl_secs;
     let granted_by = actor.as_str().to_owned();
-    let mut tx = store.begin().await?;
-    store::accounts::insert_user(
-        &mut tx,
-        &id,
-        new.username.as_str(),
-        &display_name,
-        unix(now),
-    )
-    .await?;
+    let t = unix(now);
+    store::accounts::insert_user(tx, &id, new.username.as_str(), &display_name, t).await?;
     for grant in &new.roles {
-        store::roles::grant_role(
-            &mut tx,
-            &id,
-            grant.role.as_str(),
-            grant.scope.as_str(),
-            &granted_by,
-            unix(now),
-        )
-        .await?;
+        let (role, district) = (grant.role.as_str(), grant.scope.as_str());
+        store::roles::grant_role(tx, &id, role, district, &granted_by, t).await?;
     }
-    store::accounts::insert_invitation(
-        &mut tx,
-        &crypto::sha256_hex(token.as_bytes()),
-        &id,
-        expires_at,
-    )
-    .await?;
+    if let Some(address) = &new.email {
+        store::accounts::set_email(tx, &id, Some(address), t).await?;
+    }
+    let token_hash = crypto::sha256_hex(token.as_bytes());
+    store::accounts::insert_invitation(tx, &token_hash, &id, expires_at).await?;
     let roles: Vec<String> = new.roles.iter().map(ToString::to_string).collect();
+    if let Some(map) = details.as_object_mut() {
+        map.insert("user_id".into(), json!(id));
+        map.insert("roles".into(), json!(roles));
+        map.insert("invitation_expires_at".into(), json!(expires_at));
+    }
     let event = Event::new(
         Action::UserCreated,
         actor,
         &format!("user:{}", new.username.as_str()),
         Outcome::Success,
-        json!({ "user_id": id, "roles": roles, "invitation_expires_at": expires_at }),
+        details,
     );
-    audit::record(&mut tx, &event, now).await?;
-    tx.commit().await?;
+    audit::record(tx, &event, now).await?;
     Ok(Invitation {
         user_id: id,
         token: SecretString::from(token),
@@ -226,7 +240,7 @@ pub async fn set_email(
 
 /// A plausible address: one `@` with text on both sides, no spaces or control characters,
 /// at most 254 characters (RFC 5321 §4.5.3.1.3). The mail server has the last word.
-fn check_email(address: &str) -> Result<(), Error> {
+pub fn check_email(address: &str) -> Result<(), Error> {
     let ok = address.len() <= 254
         && !address
             .chars()

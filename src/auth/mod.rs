@@ -19,7 +19,6 @@ pub mod oidc;
 pub mod oidc_login;
 pub mod password;
 pub mod recovery;
-pub mod roles;
 pub mod second_factor;
 pub mod session;
 pub mod signin;
@@ -65,11 +64,6 @@ pub enum Error {
     UserExists(String),
     #[error("no user named {0}")]
     NoSuchUser(String),
-    #[error("a second administrator must confirm this change")]
-    SecondAdminRequired,
-    /// No pending role change has this id: it never existed, or it was decided already.
-    #[error("there is no such pending role change (it may have been decided already)")]
-    NoSuchRoleChange,
     /// Enrolment asked of an account that already has an authenticator: the account's
     /// state, not the request, is in the way (409, not 422).
     #[error("this account already has an authenticator")]

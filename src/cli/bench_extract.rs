@@ -76,7 +76,8 @@ async fn broker(
     let new = NewUser {
         username: Username::parse("bench")?,
         display_name: "Bench".into(),
-        roles: vec![role.clone()],
+        roles: vec![role],
+        email: None,
     };
     let invitation = accounts::create_user(
         &state.store,
@@ -86,13 +87,8 @@ async fn broker(
         OffsetDateTime::now_utc(),
     )
     .await?;
-    Ok((
-        state,
-        Principal {
-            user_id: invitation.user_id,
-            roles: vec![role],
-        },
-    ))
+    let principal = Principal::load(&state.store, &invitation.user_id).await?;
+    Ok((state, principal))
 }
 
 /// A broker on `source` with its own data dir, key file and the benchmark's policy, on a

@@ -200,13 +200,7 @@ async fn enrolled_and_signed_in(
         crate::web::session::cookie_name(state),
         full.token.expose_secret()
     );
-    Ok((
-        Principal {
-            user_id: row.id,
-            roles: vec![role.parse()?],
-        },
-        cookie,
-    ))
+    Ok((Principal::load(&state.store, &row.id).await?, cookie))
 }
 
 /// A bare axum route serving `path` as it is on disk (read per request): the baseline.

@@ -184,13 +184,15 @@ pub const USERS_FILE: &str = "demo-users.txt";
 /// The folder beside the users file with one QR code (SVG) per demo user.
 pub const QR_DIR: &str = "demo-qr";
 
-/// One user per role, staff and approvers in two districts.
+/// One user per role, staff and approvers in two districts, and two administrators: every
+/// new account, role and policy change needs a second one (SECURITY_BAR C8).
 const DEMO_USERS: &[(&str, &str, &str)] = &[
     ("anna", "Anna Lindqvist", "staff:Uppsala"),
     ("bertil", "Bertil Holm", "approver:Uppsala"),
     ("cecilia", "Cecilia Nyberg", "staff:Skåne"),
     ("david", "David Ekström", "approver:Skåne"),
     ("elin", "Elin Sandberg", "admin:*"),
+    ("gunnar", "Gunnar Sjöberg", "admin:*"),
     ("farid", "Farid Haddad", "auditor:*"),
 ];
 
@@ -226,6 +228,7 @@ pub async fn create_enrolled_user(
             .iter()
             .map(|r| r.parse::<RoleGrant>())
             .collect::<Result<_, _>>()?,
+        email: None,
     };
     let invitation = accounts::create_user(store, audit::Actor::cli(), new, 3600, now).await?;
     let random = crate::crypto::random_token();

@@ -112,12 +112,8 @@ async fn explain(config: &Config, username: &str, request: &ExtractRequest) -> a
         .find_user_by_username(&username.to_lowercase())
         .await?
         .with_context(|| format!("no user named {username}"))?;
-    let roles: Vec<RoleGrant> = store
-        .list_roles(&user.id)
-        .await?
-        .iter()
-        .filter_map(|r| format!("{}:{}", r.role, r.district).parse().ok())
-        .collect();
+    let principal = Principal::load(&store, &user.id).await?;
+    let roles: Vec<RoleGrant> = principal.roles().to_vec();
     let source =
         crate::policy::source::Source::new(crate::app::base_policy_texts(config).await).await;
     let current = source.current(&store).await?;
@@ -131,10 +127,6 @@ async fn explain(config: &Config, username: &str, request: &ExtractRequest) -> a
             "the policy cannot be used, so every request is denied; run `registervakt policy check`"
         );
     }
-    let principal = Principal {
-        user_id: user.id,
-        roles: roles.clone(),
-    };
     let explanation = policy
         .explain(&principal, request, OffsetDateTime::now_utc())
         .await;

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use clap::Subcommand;
 use time::OffsetDateTime;
 
+use crate::admin::roles::{self, Change};
 use crate::audit::Actor;
-use crate::auth::roles::{self, Change};
 use crate::auth::{RoleGrant, Username, accounts};
 use crate::config::Config;
 
@@ -124,6 +124,7 @@ pub async fn run(cmd: UserCommand) -> anyhow::Result<()> {
                 username: Username::parse(&username)?,
                 display_name: name,
                 roles,
+                email: None,
             };
             let ttl = config.sessions.invitation_ttl_secs;
             let invitation = accounts::create_user(&store, Actor::cli(), new, ttl, now).await?;
@@ -210,15 +211,14 @@ async fn change(
     now: OffsetDateTime,
 ) -> Result<(), crate::auth::Error> {
     let grant: RoleGrant = role.parse()?;
-    roles::change_role(
-        store,
-        roles::Requester::Operator,
-        username,
-        grant,
-        change,
-        now,
-    )
-    .await?;
+    roles::change_role_as_operator(store, username, grant, change, now)
+        .await
+        .map_err(|e| match e {
+            crate::admin::Error::Auth(e) => e,
+            crate::admin::Error::Store(e) => crate::auth::Error::Store(e),
+            crate::admin::Error::Audit(e) => crate::auth::Error::Audit(e),
+            other => crate::auth::Error::Internal(other.to_string()),
+        })?;
     let verb = if change == Change::Grant {
         "now has"
     } else {

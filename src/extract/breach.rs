@@ -89,7 +89,7 @@ pub async fn scope(
     scope_as(
         &state.store,
         &state.pseudonyms,
-        &Actor::user(&who.user_id),
+        &Actor::user(&who.user_id()),
         districts.as_deref(),
         basis,
         now,

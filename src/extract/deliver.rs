@@ -81,7 +81,7 @@ async fn open(
     }
     let request = Request::from_json(&row.request)?;
     let policy = lifecycle::policy_now(state).await?;
-    let fresh = lifecycle::principal_of(state, &who.user_id).await?;
+    let fresh = lifecycle::principal_of(state, &who.user_id()).await?;
     if let Err(e) = policy
         .permits(
             &fresh,
@@ -197,7 +197,7 @@ async fn damaged_or_gone(
 async fn record_damage(state: &AppState, id: &ExtractId, who: &Principal, now: OffsetDateTime) {
     let event = Event::new(
         Action::ExtractDamaged,
-        Actor::user(&who.user_id),
+        Actor::user(&who.user_id()),
         &format!("extract:{id}"),
         Outcome::Failure,
         json!({ "sent_bytes": 0 }),
@@ -238,7 +238,7 @@ pub async fn download(
     };
     let event = Event::new(
         Action::ExtractReleased,
-        Actor::user(&who.user_id),
+        Actor::user(&who.user_id()),
         &format!("extract:{id}"),
         Outcome::Success,
         json!({
@@ -466,7 +466,7 @@ pub async fn view(
     }
     let event = Event::new(
         Action::ExtractViewed,
-        Actor::user(&who.user_id),
+        Actor::user(&who.user_id()),
         &format!("extract:{id}"),
         Outcome::Success,
         json!({ "page": page, "rows": rows_out.len(), "ip": client_ip }),

@@ -110,7 +110,7 @@ async fn shred_live(
     if row.state != "live" {
         return Err(lifecycle::unavailable(row));
     }
-    if shred(state, id, reason, &Actor::user(&who.user_id), now).await? {
+    if shred(state, id, reason, &Actor::user(&who.user_id()), now).await? {
         Ok(())
     } else {
         Err(Error::Gone("shredded".into()))
@@ -147,7 +147,7 @@ pub async fn attest_deleted(
     }
     let event = Event::new(
         Action::ExtractAttested,
-        Actor::user(&who.user_id),
+        Actor::user(&who.user_id()),
         &format!("extract:{id}"),
         Outcome::Success,
         json!({ "state": row.state, "downloads": row.downloads }),
@@ -191,9 +191,16 @@ pub async fn set_freeze(
         });
     }
     let reason = check_freeze_reason(reason)?;
-    let actor = Actor::user(&who.user_id);
+    let actor = Actor::user(&who.user_id());
     let mut tx = state.store.begin().await?;
-    rows::set_freeze(&mut tx, frozen, reason, &who.user_id, now.unix_timestamp()).await?;
+    rows::set_freeze(
+        &mut tx,
+        frozen,
+        reason,
+        &who.user_id(),
+        now.unix_timestamp(),
+    )
+    .await?;
     let action = if frozen {
         Action::ExtractsFrozen
     } else {

@@ -187,7 +187,7 @@ pub async fn list(
     }
     let event = Event::new(
         Action::FollowupListed,
-        Actor::user(&who.user_id),
+        Actor::user(&who.user_id()),
         "followup",
         Outcome::Success,
         json!({
@@ -240,7 +240,7 @@ pub async fn acknowledge(
         flag_id: id.to_string(),
         kind: flag.kind.as_str().to_owned(),
         district: flag.district.clone(),
-        acknowledged_by: who.user_id.clone(),
+        acknowledged_by: who.user_id().to_owned(),
         comment,
         acknowledged_at: now.unix_timestamp(),
     };
@@ -254,7 +254,7 @@ pub async fn acknowledge(
     }
     let event = Event::new(
         Action::FollowupAcknowledged,
-        Actor::user(&who.user_id),
+        Actor::user(&who.user_id()),
         &format!("flag:{id}"),
         Outcome::Success,
         json!({

@@ -14,7 +14,7 @@ use super::request::Request;
 use super::{Error, ExtractId, State};
 use crate::app::AppState;
 use crate::audit::{self, Action, Actor, Event, Outcome};
-use crate::auth::{Role, RoleGrant, Scope};
+use crate::auth::{Role, Scope};
 use crate::policy::{Decision, Grant, Policy, Principal};
 use crate::store::Tx;
 use crate::store::extracts::{self as rows, DecisionRow, ExtractRow};
@@ -27,19 +27,7 @@ pub async fn policy_now(state: &AppState) -> Result<Policy, Error> {
 
 /// A user as the policy sees them, with their roles read from the store now (C7).
 pub async fn principal_of(state: &AppState, user_id: &str) -> Result<Principal, Error> {
-    let rows = state.store.list_roles(user_id).await?;
-    let roles = rows
-        .iter()
-        .filter_map(|r| {
-            format!("{}:{}", r.role, r.district)
-                .parse::<RoleGrant>()
-                .ok()
-        })
-        .collect();
-    Ok(Principal {
-        user_id: user_id.to_owned(),
-        roles,
-    })
+    Ok(Principal::load(&state.store, user_id).await?)
 }
 
 /// [`Error::Frozen`] while the incident switch is on.
@@ -61,7 +49,7 @@ pub async fn refuse_if_frozen_in(tx: &mut Tx) -> Result<(), Error> {
 /// The districts in which `who` holds `role`, or `None` when they hold it party-wide.
 pub fn districts_with(who: &Principal, role: Role) -> Option<Vec<String>> {
     let mut out = Vec::new();
-    for grant in who.roles.iter().filter(|g| g.role == role) {
+    for grant in who.roles().iter().filter(|g| g.role == role) {
         match &grant.scope {
             Scope::Party => return None,
             Scope::District(d) => out.push(d.as_str().to_owned()),
@@ -71,7 +59,7 @@ pub fn districts_with(who: &Principal, role: Role) -> Option<Vec<String>> {
 }
 
 fn holds_in(who: &Principal, roles: &[Role], district: &str) -> bool {
-    who.roles.iter().any(|g| {
+    who.roles().iter().any(|g| {
         roles.contains(&g.role)
             && match &g.scope {
                 Scope::Party => true,
@@ -88,7 +76,7 @@ pub async fn find_visible(
     id: &ExtractId,
 ) -> Result<ExtractRow, Error> {
     find_if(state, id, |row| {
-        row.requester_id == who.user_id
+        row.requester_id == who.user_id()
             || holds_in(who, &[Role::Approver, Role::Admin], &row.district)
     })
     .await
@@ -100,7 +88,7 @@ pub async fn find_own(
     who: &Principal,
     id: &ExtractId,
 ) -> Result<ExtractRow, Error> {
-    find_if(state, id, |row| row.requester_id == who.user_id).await
+    find_if(state, id, |row| row.requester_id == who.user_id()).await
 }
 
 async fn find_if(
@@ -217,7 +205,7 @@ pub async fn decide(
         &mut tx,
         &DecisionRow {
             extract_id: id.as_str().to_owned(),
-            approver_id: approver.user_id.clone(),
+            approver_id: approver.user_id().to_owned(),
             verdict: word.to_owned(),
             request_hash: current.request_hash.clone(),
             comment: comment.to_owned(),
@@ -231,7 +219,7 @@ pub async fn decide(
             "you have already decided this request".into(),
         ));
     }
-    let actor = Actor::user(&approver.user_id);
+    let actor = Actor::user(&approver.user_id());
     let target = format!("extract:{id}");
     let action = match verdict {
         Verdict::Approve => Action::ExtractApproved,

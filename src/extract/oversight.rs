@@ -48,7 +48,7 @@ async fn record_queue(
     let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
     let event = Event::new(
         Action::ExtractQueueShown,
-        Actor::user(&who.user_id),
+        Actor::user(&who.user_id()),
         &format!("extracts:{list}"),
         Outcome::Success,
         json!({ "count": rows.len(), "extracts": ids }),
@@ -66,10 +66,10 @@ pub async fn show(
     now: OffsetDateTime,
 ) -> Result<ExtractRow, Error> {
     let row = lifecycle::find_visible(state, who, id).await?;
-    if row.requester_id != who.user_id {
+    if row.requester_id != who.user_id() {
         let event = Event::new(
             Action::ExtractShown,
-            Actor::user(&who.user_id),
+            Actor::user(&who.user_id()),
             &format!("extract:{id}"),
             Outcome::Success,
             json!({ "district": row.district, "state": row.state }),

@@ -36,7 +36,7 @@ pub async fn resolve(
     let member = state.pseudonyms.member_ref(member_id);
     let event = Event::new(
         Action::PseudonymResolved,
-        Actor::user(&who.user_id),
+        Actor::user(&who.user_id()),
         &format!("member:{member}"),
         Outcome::Success,
         json!({}),
@@ -106,7 +106,7 @@ pub async fn reveal(
     }
     let event = Event::new(
         Action::PseudonymRevealed,
-        Actor::user(&who.user_id),
+        Actor::user(&who.user_id()),
         &format!("member:{}", hex::encode(wanted)),
         Outcome::Success,
         json!({

@@ -192,7 +192,7 @@ pub async fn estimate(
             &request.district,
         )
         .await;
-    let actor = Actor::user(&who.user_id);
+    let actor = Actor::user(&who.user_id());
     if let Err(e) = permitted {
         let reason = format!(
             "your roles do not allow requesting member lists in {}",
@@ -266,7 +266,7 @@ pub async fn create(
     }
     lifecycle::refuse_if_frozen(state).await?;
     let policy = lifecycle::policy_now(state).await?;
-    let actor = Actor::user(&who.user_id);
+    let actor = Actor::user(&who.user_id());
     let purpose = match known_purpose(&policy, &request.purpose) {
         Ok(p) => p,
         Err(e) => {
@@ -299,9 +299,9 @@ pub async fn create(
         }
     };
     let id = ExtractId::generate();
-    let request_hash = request.hash(&who.user_id);
+    let request_hash = request.hash(&who.user_id());
     let policy_hash =
-        crate::policy::request_hash(&who.user_id, &request.policy_request(counts.included));
+        crate::policy::request_hash(&who.user_id(), &request.policy_request(counts.included));
     let stored = request.to_json().to_string();
     let cfg = &state.config.extracts;
     let now_s = now.unix_timestamp();
@@ -311,7 +311,7 @@ pub async fn create(
         &mut tx,
         &NewExtract {
             id: id.as_str(),
-            requester_id: &who.user_id,
+            requester_id: &who.user_id(),
             purpose: request.purpose.as_str(),
             district: request.district.as_str(),
             request: &stored,

@@ -71,7 +71,7 @@ pub async fn describe_in(store: &Store, row: ExtractRow) -> Result<Described, Er
 pub async fn own(state: &AppState, who: &Principal) -> Result<Vec<ExtractRow>, Error> {
     Ok(state
         .store
-        .list_extracts_by_requester(&who.user_id, LIST_LIMIT)
+        .list_extracts_by_requester(&who.user_id(), LIST_LIMIT)
         .await?)
 }
 
@@ -84,7 +84,7 @@ pub async fn queue(state: &AppState, who: &Principal) -> Result<Vec<ExtractRow>,
         .await?;
     Ok(rows
         .into_iter()
-        .filter(|r| r.requester_id != who.user_id)
+        .filter(|r| r.requester_id != who.user_id())
         .collect())
 }
 
@@ -197,7 +197,7 @@ pub async fn story(
     let members = state.store.count_disclosures(id.as_str()).await?;
     let event = Event::new(
         Action::AuditExtractStory,
-        Actor::user(&who.user_id),
+        Actor::user(&who.user_id()),
         &target,
         Outcome::Success,
         json!({ "events": events.len(), "members": members }),
@@ -287,7 +287,7 @@ async fn disclosures_audited(
     );
     let event = Event::new(
         action,
-        Actor::user(&who.user_id),
+        Actor::user(&who.user_id()),
         &format!("member:{member}"),
         Outcome::Success,
         details,

@@ -144,7 +144,7 @@ pub async fn trace(
     trace_as(
         &state.store,
         &state.pseudonyms,
-        &Actor::user(&who.user_id),
+        &Actor::user(&who.user_id()),
         scope.as_deref(),
         file,
         now,

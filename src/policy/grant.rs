@@ -21,7 +21,7 @@ use super::{
     Action, Decision, DenyCode, Error, ExtractRequest, Inner, Policy, Principal, Purpose,
     PurposeId, model::PARTY_WIDE, purposes::Format, request_hash,
 };
-use crate::auth::{Role, RoleGrant, Scope};
+use crate::auth::{Role, Scope};
 use crate::register::{ConsentFlag, DistrictCode, Field};
 
 /// Permission to take one extract, exactly as decided. Required by register and extract code.
@@ -99,12 +99,76 @@ impl Grant {
     }
 }
 
-/// Proof that `user_id` may do `action` in `scope` (a district code or `*`).
+/// Where a [`Permit`] reaches: the whole party, or one or more districts — never none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reach {
+    PartyWide,
+    Districts(Districts),
+}
+
+/// A non-empty set of districts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Districts(BTreeSet<DistrictCode>);
+
+impl Districts {
+    /// `None` for an empty set: a reach of no district is no permit at all.
+    pub fn new(districts: impl IntoIterator<Item = DistrictCode>) -> Option<Districts> {
+        let set: BTreeSet<DistrictCode> = districts.into_iter().collect();
+        (!set.is_empty()).then_some(Districts(set))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &DistrictCode> {
+        self.0.iter()
+    }
+
+    pub fn contains(&self, district: &str) -> bool {
+        self.0.iter().any(|d| d.as_str() == district)
+    }
+}
+
+impl Reach {
+    /// Whether `district` is within reach.
+    pub fn covers(&self, district: &str) -> bool {
+        match self {
+            Reach::PartyWide => true,
+            Reach::Districts(d) => d.contains(district),
+        }
+    }
+
+    /// Whether a role held in `scope` lies within reach: a party-wide role only for a
+    /// party-wide reach.
+    pub fn covers_scope(&self, scope: &Scope) -> bool {
+        match scope {
+            Scope::Party => matches!(self, Reach::PartyWide),
+            Scope::District(d) => self.covers(d.as_str()),
+        }
+    }
+
+    /// As the audit log records it: the districts, or `["*"]` for the whole party.
+    pub fn names(&self) -> Vec<String> {
+        match self {
+            Reach::PartyWide => vec![PARTY_WIDE.to_owned()],
+            Reach::Districts(d) => d.iter().map(|c| c.as_str().to_owned()).collect(),
+        }
+    }
+
+    /// The districts, or `None` for the whole party (for SQL filters).
+    pub fn district_names(&self) -> Option<Vec<String>> {
+        match self {
+            Reach::PartyWide => None,
+            Reach::Districts(d) => Some(d.iter().map(|c| c.as_str().to_owned()).collect()),
+        }
+    }
+}
+
+/// Proof that `user_id` may do `action` within `reach`. Made only by the policy
+/// ([`Policy::permit`], [`Policy::permits`], [`Policy::permits_party_wide`]); the function
+/// that does the privileged act takes it and checks it with [`Permit::check`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Permit {
     user_id: String,
     action: Action,
-    scope: String,
+    reach: Reach,
 }
 
 impl Permit {
@@ -114,9 +178,37 @@ impl Permit {
     pub fn action(&self) -> Action {
         self.action
     }
-    /// The district code, or `*` for the whole party.
-    pub fn scope(&self) -> &str {
-        &self.scope
+    pub fn reach(&self) -> &Reach {
+        &self.reach
+    }
+    /// The district code, or `*` for the whole party, when the permit reaches one place.
+    pub fn scope(&self) -> String {
+        self.reach.names().join(",")
+    }
+
+    /// Refuses unless this permit is for `action` and reaches `scope`: the privileged act
+    /// calls it with what it is about to touch, so a permit for something else opens nothing.
+    pub fn check(&self, action: Action, scope: &Scope) -> Result<(), Error> {
+        if self.action == action && self.reach.covers_scope(scope) {
+            Ok(())
+        } else {
+            Err(Error::NotPermitted {
+                action,
+                scope: scope.as_str().to_owned(),
+            })
+        }
+    }
+
+    /// [`Permit::check`] for one district.
+    pub fn check_district(&self, action: Action, district: &str) -> Result<(), Error> {
+        if self.action == action && self.reach.covers(district) {
+            Ok(())
+        } else {
+            Err(Error::NotPermitted {
+                action,
+                scope: district.to_owned(),
+            })
+        }
     }
 }
 
@@ -146,12 +238,6 @@ pub fn may_approve(
     }
 }
 
-/// Whether giving (or removing) this role must be confirmed by a second admin: any admin
-/// role, and any party-wide role, since either reaches every district.
-pub fn role_change_needs_second_admin(grant: &RoleGrant) -> bool {
-    grant.role == Role::Admin || grant.scope == Scope::Party
-}
-
 impl Policy {
     /// May `principal` do `action` in `district` (by a role there or party-wide)? An `Err` of
     /// any kind means no; [`Error::deny_code`] tells a plain refusal from a policy failure.
@@ -161,7 +247,10 @@ impl Policy {
         action: Action,
         district: &DistrictCode,
     ) -> Result<Permit, Error> {
-        self.permits_in(principal, action, district.as_str()).await
+        self.check_allows(principal, action, district.as_str())
+            .await?;
+        let reach = Reach::Districts(Districts(BTreeSet::from([district.clone()])));
+        Ok(self.permit_of(principal, action, reach))
     }
 
     /// May `principal` do `action` for the whole party? Only a party-wide (`*`) role counts.
@@ -170,15 +259,54 @@ impl Policy {
         principal: &Principal,
         action: Action,
     ) -> Result<Permit, Error> {
-        self.permits_in(principal, action, PARTY_WIDE).await
+        self.check_allows(principal, action, PARTY_WIDE).await?;
+        Ok(self.permit_of(principal, action, Reach::PartyWide))
     }
 
-    async fn permits_in(
+    /// Everywhere `principal` may do `action`: the whole party if a party-wide role allows it,
+    /// else every district where one of their roles does; refused when that is nowhere. The
+    /// one place a scope is computed (audit questions, administration, queues).
+    pub async fn permit(&self, principal: &Principal, action: Action) -> Result<Permit, Error> {
+        match self.check_allows(principal, action, PARTY_WIDE).await {
+            Ok(()) => return Ok(self.permit_of(principal, action, Reach::PartyWide)),
+            Err(Error::NotPermitted { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        let mut reached = Vec::new();
+        for grant in &principal.roles {
+            if let Scope::District(d) = &grant.scope
+                && !reached.contains(d)
+                && self
+                    .check_allows(principal, action, d.as_str())
+                    .await
+                    .is_ok()
+            {
+                reached.push(d.clone());
+            }
+        }
+        match Districts::new(reached) {
+            Some(d) => Ok(self.permit_of(principal, action, Reach::Districts(d))),
+            None => Err(Error::NotPermitted {
+                action,
+                scope: "any district".to_owned(),
+            }),
+        }
+    }
+
+    fn permit_of(&self, principal: &Principal, action: Action, reach: Reach) -> Permit {
+        Permit {
+            user_id: principal.user_id.clone(),
+            action,
+            reach,
+        }
+    }
+
+    async fn check_allows(
         &self,
         principal: &Principal,
         action: Action,
         scope: &str,
-    ) -> Result<Permit, Error> {
+    ) -> Result<(), Error> {
         let engine = match &*self.inner {
             Inner::Ready { engine, .. } => engine,
             Inner::Broken { cause } => return Err(Error::Engine(cause.clone())),
@@ -194,11 +322,7 @@ impl Policy {
             .allows(&principal.user_id, &principal.roles, scope, action)
             .await?
         {
-            Ok(Permit {
-                user_id: principal.user_id.clone(),
-                action,
-                scope: scope.to_owned(),
-            })
+            Ok(())
         } else {
             Err(refused())
         }

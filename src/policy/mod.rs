@@ -23,6 +23,8 @@
 
 mod check;
 mod decide;
+#[cfg(test)]
+mod document_tests;
 mod grant;
 mod model;
 #[cfg(test)]
@@ -42,7 +44,7 @@ use crate::register::{DistrictCode, Field};
 
 pub use check::{CheckReport, check_dir};
 pub use decide::{Explanation, Step, request_hash};
-pub use grant::{Grant, Permit, may_approve, role_change_needs_second_admin};
+pub use grant::{Districts, Grant, Permit, Reach, may_approve};
 pub use model::{Permission, PermissionTable};
 pub use purposes::{Approval, Format, MAX_LIFETIME_MINUTES, Purpose, PurposeId, parse_catalogue};
 
@@ -209,11 +211,54 @@ impl fmt::Display for DenyCode {
     }
 }
 
-/// Who is asking, with the roles read from the store for *this* request (C7).
+/// Who is asking, with the roles read from the store for *this* request (C7). Built only by
+/// [`Principal::load`] from the store's roles (STYLE #5): no caller can hand the policy roles
+/// the user does not hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
-    pub user_id: String,
-    pub roles: Vec<RoleGrant>,
+    user_id: String,
+    roles: Vec<RoleGrant>,
+}
+
+impl Principal {
+    /// `user_id` with the roles the store holds for them now. A stored role that no longer
+    /// parses (a district renamed by hand, say) is left out: it grants nothing.
+    pub async fn load(
+        store: &crate::store::Store,
+        user_id: &str,
+    ) -> Result<Principal, crate::store::Error> {
+        let rows = store.list_roles(user_id).await?;
+        let roles = rows
+            .iter()
+            .filter_map(|r| {
+                format!("{}:{}", r.role, r.district)
+                    .parse::<RoleGrant>()
+                    .ok()
+            })
+            .collect();
+        Ok(Principal {
+            user_id: user_id.to_owned(),
+            roles,
+        })
+    }
+
+    /// For the policy's own unit tests and its oracle.
+    #[cfg(test)]
+    pub(crate) fn for_tests(user_id: &str, roles: Vec<RoleGrant>) -> Principal {
+        Principal {
+            user_id: user_id.to_owned(),
+            roles,
+        }
+    }
+
+    pub fn user_id(&self) -> &str {
+        &self.user_id
+    }
+
+    /// The roles held now, as read from the store.
+    pub fn roles(&self) -> &[RoleGrant] {
+        &self.roles
+    }
 }
 
 /// What is being asked for. Filters and the justification are not policy inputs; the extract

@@ -208,10 +208,7 @@ fn random_principal(rng: &mut ChaCha8Rng, asked_in: &DistrictCode) -> Principal 
             RoleGrant { role, scope }
         })
         .collect();
-    Principal {
-        user_id: user_id.to_owned(),
-        roles,
-    }
+    Principal::for_tests(user_id, roles)
 }
 
 fn random_fields(rng: &mut ChaCha8Rng, purpose: Option<&Purpose>) -> Vec<Field> {

@@ -101,8 +101,10 @@ impl Source {
         })
     }
 
-    /// Stores a new version with `purposes` and/or `permissions` replaced. The model itself
-    /// changes only with a release.
+    /// The operator at the command line stores a new version with `purposes` and/or
+    /// `permissions` replaced, at once. Administrators in the web propose a change instead,
+    /// and a second one confirms it (`admin::policy_change`). The model itself changes only
+    /// with a release.
     pub async fn change(
         &self,
         store: &Store,
@@ -114,48 +116,79 @@ impl Source {
     ) -> Result<i64, ChangeError> {
         let comment = check_comment(comment)?;
         let before = self.current(store).await?;
-        let after = Texts {
-            model: before.texts.model.clone(),
-            permissions: permissions.unwrap_or_else(|| before.texts.permissions.clone()),
-            purposes: purposes.unwrap_or_else(|| before.texts.purposes.clone()),
-        };
+        let after = before.texts.with(purposes, permissions);
         Policy::from_parts(&after.model, &after.permissions, &after.purposes).await?;
-        let ids = |text: &str| -> Vec<String> {
-            parse_catalogue(text)
-                .map(|ps| ps.iter().map(|p| p.id.as_str().to_owned()).collect())
-                .unwrap_or_default()
-        };
-        let row = PolicyVersionRow {
-            version: 0,
-            model: after.model.clone(),
-            permissions: after.permissions.clone(),
-            purposes: after.purposes.clone(),
-            changed_by: actor.as_str().to_owned(),
-            changed_at: now.unix_timestamp(),
-            comment: comment.to_owned(),
-        };
-        let sha = |t: &Texts| {
-            crate::crypto::sha256_hex(
-                format!("{}\0{}\0{}", t.model, t.permissions, t.purposes).as_bytes(),
-            )
-        };
         let mut tx = store.begin().await?;
-        let version = store::policy::insert_policy_version(&mut tx, &row).await?;
-        let details = json!({
-            "from_version": before.version, "to_version": version, "comment": comment,
-            "purposes_before": ids(&before.texts.purposes), "purposes_after": ids(&after.purposes),
-            "permissions_changed": before.texts.permissions != after.permissions,
-            "sha256_before": sha(&before.texts), "sha256_after": sha(&after),
-        });
-        let event = Event::new(
-            Action::PolicyChanged,
-            actor,
-            "policy",
-            Outcome::Success,
-            details,
-        );
-        audit::record(&mut tx, &event, now).await?;
+        let version =
+            store_version(&mut tx, &before, &after, actor, comment, json!({}), now).await?;
         tx.commit().await?;
         Ok(version)
     }
+}
+
+impl Texts {
+    /// These texts with the purpose catalogue and/or the permission table replaced.
+    pub fn with(&self, purposes: Option<String>, permissions: Option<String>) -> Texts {
+        Texts {
+            model: self.model.clone(),
+            permissions: permissions.unwrap_or_else(|| self.permissions.clone()),
+            purposes: purposes.unwrap_or_else(|| self.purposes.clone()),
+        }
+    }
+
+    /// SHA-256 of the three texts, as the audit log names a version.
+    pub fn sha256(&self) -> String {
+        crate::crypto::sha256_hex(
+            format!("{}\0{}\0{}", self.model, self.permissions, self.purposes).as_bytes(),
+        )
+    }
+}
+
+/// The purpose ids a catalogue text names (none when it does not parse).
+pub fn purpose_ids(text: &str) -> Vec<String> {
+    parse_catalogue(text)
+        .map(|ps| ps.iter().map(|p| p.id.as_str().to_owned()).collect())
+        .unwrap_or_default()
+}
+
+/// Stores `after` (already validated) as the next version, in `tx`, with its `policy.change`
+/// event: versions and catalogues before and after, plus `extra` details.
+pub(crate) async fn store_version(
+    tx: &mut store::Tx,
+    before: &Current,
+    after: &Texts,
+    actor: Actor,
+    comment: &str,
+    extra: serde_json::Value,
+    now: OffsetDateTime,
+) -> Result<i64, ChangeError> {
+    let row = PolicyVersionRow {
+        version: 0,
+        model: after.model.clone(),
+        permissions: after.permissions.clone(),
+        purposes: after.purposes.clone(),
+        changed_by: actor.as_str().to_owned(),
+        changed_at: now.unix_timestamp(),
+        comment: comment.to_owned(),
+    };
+    let version = store::policy::insert_policy_version(tx, &row).await?;
+    let mut details = json!({
+        "from_version": before.version, "to_version": version, "comment": comment,
+        "purposes_before": purpose_ids(&before.texts.purposes),
+        "purposes_after": purpose_ids(&after.purposes),
+        "permissions_changed": before.texts.permissions != after.permissions,
+        "sha256_before": before.texts.sha256(), "sha256_after": after.sha256(),
+    });
+    if let (Some(map), Some(more)) = (details.as_object_mut(), extra.as_object()) {
+        map.extend(more.clone());
+    }
+    let event = Event::new(
+        Action::PolicyChanged,
+        actor,
+        "policy",
+        Outcome::Success,
+        details,
+    );
+    audit::record(tx, &event, now).await?;
+    Ok(version)
 }

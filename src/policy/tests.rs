@@ -17,13 +17,13 @@ pub(super) fn district(code: &str) -> DistrictCode {
 }
 
 fn principal(id: &str, roles: &[&str]) -> Principal {
-    Principal {
-        user_id: id.to_owned(),
-        roles: roles
+    Principal::for_tests(
+        id,
+        roles
             .iter()
             .map(|r| RoleGrant::from_str(r).unwrap())
             .collect(),
-    }
+    )
 }
 
 fn request(purpose: &str, in_district: &str, fields: &[Field], rows: u64) -> ExtractRequest {

@@ -225,7 +225,7 @@ pub async fn for_auditor(
 ) -> Result<Activity, Error> {
     let scope = super::audit_scope(state, who).await?;
     let report = build(&state.store, scope.as_deref(), period).await?;
-    record(&state.store, Actor::user(&who.user_id), &report, now).await?;
+    record(&state.store, Actor::user(&who.user_id()), &report, now).await?;
     Ok(report)
 }
 

@@ -161,7 +161,7 @@ pub async fn for_auditor(
     let summary = summarise(&current.policy, current.version);
     record(
         &state.store,
-        Actor::user(&who.user_id),
+        Actor::user(&who.user_id()),
         &summary,
         scope.as_deref(),
         now,

@@ -21,6 +21,7 @@ pub mod extracts;
 pub mod followup;
 pub mod notices;
 pub mod policy;
+pub mod proposals;
 pub mod register;
 pub mod register_writer;
 pub mod roles;

@@ -31,6 +31,15 @@ pub async fn insert_policy_version(tx: &mut Tx, row: &PolicyVersionRow) -> Resul
     Ok(version)
 }
 
+/// The version in force, read inside a write transaction (so a confirmation and the version
+/// it checks cannot cross).
+pub async fn latest_version_in(tx: &mut Tx) -> Result<Option<i64>, Error> {
+    let v: Option<i64> = on_tx!(tx, conn => {
+        sqlx::query_scalar("SELECT MAX(version) FROM policy_versions").fetch_one(conn).await?
+    });
+    Ok(v)
+}
+
 impl Store {
     /// The version in force, if the policy was ever changed through the broker.
     pub async fn latest_policy_version(&self) -> Result<Option<i64>, Error> {

@@ -126,13 +126,33 @@ impl From<crate::auth::Error> for ApiError {
             A::Password(_) => ApiError::BadRequest("weak_password", msg),
             A::BadInput(_) => ApiError::BadRequest("invalid_input", msg),
             A::UserExists(_) => ApiError::Conflict("user_exists", msg),
-            A::NoSuchUser(_) | A::NoSuchRoleChange => ApiError::NotFound,
-            A::SecondAdminRequired => ApiError::Forbidden("second_admin_required", msg),
+            A::NoSuchUser(_) => ApiError::NotFound,
             A::AlreadyEnrolled => ApiError::Conflict("already_enrolled", msg),
             A::Oidc(_) => ApiError::Unauthorized("oidc_rejected", msg),
             A::OidcUnavailable(_) => ApiError::Unavailable(msg),
             A::Audit(_) | A::Store(_) => ApiError::Unavailable(msg),
             A::Crypto(_) | A::Internal(_) => ApiError::Internal(msg),
+        }
+    }
+}
+
+impl From<crate::admin::Error> for ApiError {
+    fn from(e: crate::admin::Error) -> ApiError {
+        use crate::admin::Error as E;
+        use crate::policy::source::ChangeError as C;
+        let msg = e.to_string();
+        match e {
+            E::NotPermitted => ApiError::Forbidden("not_permitted", msg),
+            E::PolicyBroken => ApiError::Forbidden("policy_error", msg),
+            E::SecondAdminRequired => ApiError::Forbidden("second_admin_required", msg),
+            E::NoSuchProposal => ApiError::NotFound,
+            E::Stale => ApiError::Conflict("proposal_stale", msg),
+            E::Auth(e) => e.into(),
+            E::Policy(C::Invalid(e)) => ApiError::BadRequest("invalid_policy", e.to_string()),
+            E::Policy(C::Comment) => ApiError::BadRequest("invalid_input", msg),
+            E::Policy(C::Audit(_) | C::Store(_)) | E::Audit(_) | E::Store(_) => {
+                ApiError::Unavailable(msg)
+            }
         }
     }
 }

@@ -34,7 +34,9 @@ pub mod oversight_pages;
 pub mod pages;
 pub mod params;
 pub mod policy_api;
+pub mod policy_change_api;
 pub mod reports_api;
+pub mod roles_api;
 pub mod route_audit;
 pub mod session;
 pub mod start_page;
@@ -326,50 +328,76 @@ pub fn route_table() -> Vec<Entry> {
             M::GET,
             "/api/v1/users",
             SignedIn,
-            Records(&[A::UsersListed]),
+            Records(&[A::UsersListed, A::PermitRefused, A::AuthzError]),
             get(users_api::list_users),
         ),
         entry(
             M::POST,
             "/api/v1/users",
             SignedIn,
-            Records(&[A::UserCreated]),
+            Records(&[A::UserProposed, A::PermitRefused, A::AuthzError]),
             post(users_api::create_user),
+        ),
+        entry(
+            M::GET,
+            "/api/v1/user-proposals",
+            SignedIn,
+            Records(&[A::UsersListed, A::PermitRefused, A::AuthzError]),
+            get(users_api::list_user_proposals),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/user-proposals/{id}/confirm",
+            SignedIn,
+            Records(&[A::UserCreated, A::PermitRefused, A::AuthzError]),
+            post(users_api::confirm_user_proposal),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/user-proposals/{id}/reject",
+            SignedIn,
+            Records(&[A::UserProposalRejected, A::PermitRefused, A::AuthzError]),
+            post(users_api::reject_user_proposal),
         ),
         entry(
             M::POST,
             "/api/v1/users/{username}/disable",
             SignedIn,
-            Records(&[A::UserDisabled]),
+            Records(&[A::UserDisabled, A::PermitRefused, A::AuthzError]),
             post(users_api::disable_user),
         ),
         entry(
             M::POST,
             "/api/v1/users/{username}/enable",
             SignedIn,
-            Records(&[A::UserEnabled]),
+            Records(&[A::UserEnabled, A::PermitRefused, A::AuthzError]),
             post(users_api::enable_user),
         ),
         entry(
             M::POST,
             "/api/v1/users/{username}/reset-2fa",
             SignedIn,
-            Records(&[A::SecondFactorReset]),
+            Records(&[A::SecondFactorReset, A::PermitRefused, A::AuthzError]),
             post(users_api::reset_second_factor),
         ),
         entry(
             M::POST,
             "/api/v1/users/{username}/roles",
             SignedIn,
-            Records(&[A::RoleGranted, A::RoleRevoked, A::RoleChangeRequested]),
-            post(users_api::change_role),
+            Records(&[
+                A::RoleRevoked,
+                A::RoleChangeRequested,
+                A::PermitRefused,
+                A::AuthzError,
+            ]),
+            post(roles_api::change_role),
         ),
         entry(
             M::GET,
             "/api/v1/role-changes",
             SignedIn,
-            Records(&[A::UsersListed]),
-            get(users_api::list_role_changes),
+            Records(&[A::UsersListed, A::PermitRefused, A::AuthzError]),
+            get(roles_api::list_role_changes),
         ),
         entry(
             M::POST,
@@ -382,8 +410,20 @@ pub fn route_table() -> Vec<Entry> {
             M::POST,
             "/api/v1/role-changes/{id}/confirm",
             SignedIn,
-            Records(&[A::RoleGranted, A::RoleRevoked]),
-            post(users_api::confirm_role_change),
+            Records(&[
+                A::RoleGranted,
+                A::RoleRevoked,
+                A::PermitRefused,
+                A::AuthzError,
+            ]),
+            post(roles_api::confirm_role_change),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/role-changes/{id}/reject",
+            SignedIn,
+            Records(&[A::RoleChangeRejected, A::PermitRefused, A::AuthzError]),
+            post(roles_api::reject_role_change),
         ),
         entry(
             M::GET,
@@ -394,10 +434,31 @@ pub fn route_table() -> Vec<Entry> {
         ),
         entry(
             M::POST,
-            "/api/v1/policy/versions",
+            "/api/v1/policy/proposals",
             SignedIn,
-            Records(&[A::PolicyChanged]),
-            post(policy_api::change_policy),
+            Records(&[A::PolicyProposed, A::PermitRefused, A::AuthzError]),
+            post(policy_change_api::propose_policy),
+        ),
+        entry(
+            M::GET,
+            "/api/v1/policy/proposals",
+            SignedIn,
+            Records(&[A::PermitRefused, A::AuthzError]),
+            get(policy_change_api::list_policy_proposals),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/policy/proposals/{id}/confirm",
+            SignedIn,
+            Records(&[A::PolicyChanged, A::PermitRefused, A::AuthzError]),
+            post(policy_change_api::confirm_policy_proposal),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/policy/proposals/{id}/reject",
+            SignedIn,
+            Records(&[A::PolicyProposalRejected, A::PermitRefused, A::AuthzError]),
+            post(policy_change_api::reject_policy_proposal),
         ),
         entry(
             M::POST,
@@ -768,28 +829,28 @@ pub fn route_table() -> Vec<Entry> {
             M::POST,
             "/admin/users",
             SignedIn,
-            Records(&[A::UserCreated, A::UsersListed]),
+            ra::ADMIN_CHANGE,
             post(admin_pages::create_user),
         ),
         entry(
             M::POST,
             "/admin/roles",
             SignedIn,
-            ra::ADMIN_ROLE_CHANGE,
+            ra::ADMIN_CHANGE,
             post(admin_pages::change_role),
         ),
         entry(
             M::POST,
-            "/admin/roles/confirm",
+            "/admin/decide",
             SignedIn,
-            ra::ADMIN_ROLE_CHANGE,
-            post(admin_pages::confirm_role),
+            ra::ADMIN_CHANGE,
+            post(admin_pages::decide),
         ),
         entry(
             M::POST,
             "/admin/policy",
             SignedIn,
-            Records(&[A::PolicyChanged, A::UsersListed]),
+            ra::ADMIN_CHANGE,
             post(admin_pages::change_policy),
         ),
     ]

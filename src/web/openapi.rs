@@ -22,9 +22,9 @@ use super::auth_api::{
 };
 use super::error::ErrorBody;
 use super::health::{Liveness, Readiness, ReadinessChecks};
+use super::roles_api::{PendingRoleChange, RoleChangeRequest, RoleChangeResponse};
 use super::users_api::{
-    CreateUserRequest, CreateUserResponse, PendingRoleChange, RoleChangeRequest,
-    RoleChangeResponse, UserResponse,
+    ConfirmedUserResponse, CreateUserRequest, ProposalResponse, UserProposalResponse, UserResponse,
 };
 
 #[derive(OpenApi)]
@@ -46,16 +46,23 @@ use super::users_api::{
         super::auth_api::accept_invitation,
         super::auth_api::me,
         super::users_api::create_user,
+        super::users_api::list_user_proposals,
+        super::users_api::confirm_user_proposal,
+        super::users_api::reject_user_proposal,
         super::users_api::list_users,
         super::users_api::disable_user,
         super::users_api::enable_user,
         super::users_api::reset_second_factor,
-        super::users_api::change_role,
-        super::users_api::list_role_changes,
-        super::users_api::confirm_role_change,
+        super::roles_api::change_role,
+        super::roles_api::list_role_changes,
+        super::roles_api::confirm_role_change,
+        super::roles_api::reject_role_change,
         super::policy_api::decide,
         super::policy_api::show_policy,
-        super::policy_api::change_policy,
+        super::policy_change_api::propose_policy,
+        super::policy_change_api::list_policy_proposals,
+        super::policy_change_api::confirm_policy_proposal,
+        super::policy_change_api::reject_policy_proposal,
         super::extracts_api::estimate_extract,
         super::extracts_api::create_extract,
         super::extracts_api::list_extracts_route,
@@ -100,10 +107,11 @@ use super::users_api::{
         ErrorBody, Liveness, Readiness, ReadinessChecks, LoginRequest, LoginResponse,
         CodeRequest, SignedInResponse, EnrolmentResponse, RecoveryCodesResponse,
         AcceptInvitationRequest, RoleResponse, MeResponse, CreateUserRequest,
-        CreateUserResponse, UserResponse, RoleChangeRequest, RoleChangeResponse,
+        ProposalResponse, ConfirmedUserResponse, UserProposalResponse, UserResponse, RoleChangeRequest, RoleChangeResponse,
         PendingRoleChange, super::policy_api::DecisionRequest, super::policy_api::DecisionResponse,
         super::policy_api::PurposeResponse, super::policy_api::PolicyResponse,
-        super::policy_api::PolicyChangeRequest, super::policy_api::PolicyChangeResponse,
+        super::policy_change_api::PolicyChangeRequest, super::policy_change_api::PolicyChangeResponse,
+        super::policy_change_api::PolicyProposalResponse, super::policy_change_api::PolicyFileDiff,
         super::extracts_wire::FiltersBody, super::extracts_wire::EstimateRequest, super::extracts_wire::EstimateResponse, super::extracts_wire::CreateExtractRequest, super::extracts_wire::CreatedResponse, super::extracts_wire::VerdictResponse, super::extracts_wire::ExtractResponse, super::extracts_wire::HistoryItem, super::extracts_wire::ExtractList, super::extracts_wire::DecisionBody, super::extracts_wire::DecisionResponse, super::extracts_wire::DownloadBody, super::extracts_wire::ViewBody, super::extracts_wire::ViewResponse, super::extracts_wire::FreezeBody, super::extracts_wire::FreezeResponse, super::extracts_wire::NoticeResponse, super::extracts_wire::NoticeList, super::audit_api::DisclosureResponse, super::audit_api::MemberDisclosures, super::audit_api::StoryEvent, super::audit_api::ExtractStory, super::audit_api::ResolveBody, super::audit_api::RevealBody, super::audit_api::PseudonymResponse, super::audit_trace_api::TraceCandidate, super::audit_trace_api::TraceResponse, super::audit_trace_api::CategoryResponse, super::audit_trace_api::HeldResponse, super::audit_trace_api::ReleaseResponse, super::audit_trace_api::BreachScopeResponse, super::audit_timeline_api::TimelineEvent, super::audit_timeline_api::Timeline,
         super::followup_api::FlagResponse, super::followup_api::FlagList,
         super::followup_api::AcknowledgeRequest, super::reports_api::CountsBody,

@@ -10,7 +10,6 @@ use std::str::FromStr;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -18,14 +17,11 @@ use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
 use super::json::ApiJson;
-use super::session::{SignedIn, StepUp};
+use super::session::SignedIn;
 use crate::app::AppState;
 use crate::audit::{self, Action, Actor, Event, Outcome};
 use crate::auth::session::Session;
-use crate::policy::source::ChangeError;
-use crate::policy::{
-    Action as PolicyAction, Decision, DenyCode, ExtractRequest, Principal, PurposeId,
-};
+use crate::policy::{Decision, DenyCode, ExtractRequest, Principal, PurposeId};
 use crate::register::{DistrictCode, Field};
 
 #[derive(Deserialize, ToSchema)]
@@ -220,72 +216,4 @@ pub async fn show_policy(
         version: current.version,
         purposes,
     }))
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PolicyChangeRequest {
-    /// The whole new `purposes.toml`, if the catalogue changes.
-    pub purposes: Option<String>,
-    /// The whole new `policy.csv`, if the permission table changes.
-    pub permissions: Option<String>,
-    /// Why the policy changes (kept with the version and in the audit log).
-    #[schema(value_type = crate::web::wire_schema::PolicyComment)]
-    pub comment: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct PolicyChangeResponse {
-    pub version: i64,
-}
-
-/// Stores a new policy version after validating it; in force at the next request on every
-/// broker. Needs `policy.administer` party-wide + step-up.
-#[utoipa::path(post, path = "/api/v1/policy/versions", tag = "policy", request_body = PolicyChangeRequest,
-    responses((status = 201, body = PolicyChangeResponse), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn change_policy(
-    State(state): State<AppState>,
-    StepUp(session): StepUp,
-    ApiJson(req): ApiJson<PolicyChangeRequest>,
-) -> Result<(StatusCode, Json<PolicyChangeResponse>), ApiError> {
-    let who = principal(&state, &session).await?;
-    let current = state
-        .policy
-        .current(&state.store)
-        .await
-        .map_err(crate::auth::Error::from)?;
-    if current
-        .policy
-        .permits_party_wide(&who, PolicyAction::PolicyAdminister)
-        .await
-        .is_err()
-    {
-        return Err(ApiError::Forbidden(
-            "not_permitted",
-            "Only a party-wide administrator may change the policy.".into(),
-        ));
-    }
-    let actor = Actor::user(&session.user_id);
-    let now = OffsetDateTime::now_utc();
-    match state
-        .policy
-        .change(
-            &state.store,
-            actor,
-            req.purposes,
-            req.permissions,
-            &req.comment,
-            now,
-        )
-        .await
-    {
-        Ok(version) => Ok((StatusCode::CREATED, Json(PolicyChangeResponse { version }))),
-        Err(ChangeError::Invalid(e)) => Err(ApiError::BadRequest("invalid_policy", e.to_string())),
-        Err(ChangeError::Comment) => Err(ApiError::BadRequest(
-            "invalid_input",
-            ChangeError::Comment.to_string(),
-        )),
-        Err(e) => Err(ApiError::Unavailable(e.to_string())),
-    }
 }

@@ -84,15 +84,30 @@ pub const PAGE_VIEW: Audited = Audited::Records(&[
     Action::SecondFactorDisabled,
 ]);
 
-/// The admin page always shows the user list and the pending role changes.
-pub const ADMIN_PAGE: Audited = Audited::Records(&[Action::UsersListed]);
+/// The admin page always shows the user list and what waits for a second administrator; a
+/// caller without the `users administer` permit is refused and audited.
+pub const ADMIN_PAGE: Audited = Audited::Records(&[
+    Action::UsersListed,
+    Action::PermitRefused,
+    Action::AuthzError,
+]);
 
-/// A role change from the admin page (which is shown again afterwards).
-pub const ADMIN_ROLE_CHANGE: Audited = Audited::Records(&[
+/// A change from the admin page (which is shown again afterwards): a proposal, a confirmation
+/// or a rejection of an account, a role change or a policy change.
+pub const ADMIN_CHANGE: Audited = Audited::Records(&[
+    Action::UserProposed,
+    Action::UserCreated,
+    Action::UserProposalRejected,
     Action::RoleGranted,
     Action::RoleRevoked,
     Action::RoleChangeRequested,
+    Action::RoleChangeRejected,
+    Action::PolicyProposed,
+    Action::PolicyChanged,
+    Action::PolicyProposalRejected,
     Action::UsersListed,
+    Action::PermitRefused,
+    Action::AuthzError,
 ]);
 
 /// An extract request from the form, with the step-up code in it.

@@ -1,7 +1,10 @@
-//! JSON API for administering users: `/api/v1/users`.
+//! JSON API for administering accounts: `/api/v1/users` and `/api/v1/user-proposals`.
 //!
-//! Every handler needs a full session and the `admin` role (in any district, until the
-//! policy of issue 4 narrows it); changes also need a fresh second factor (step-up).
+//! Who may is the policy's `users administer` line, as far as it reaches for the caller
+//! (`admin::users_permit`; a refusal is 403 and audited). A new account is a proposal that a
+//! second administrator confirms (`admin::users`); the invitation goes to the new user's
+//! e-mail or, once, to the confirming administrator — never back to the proposer. Changes need
+//! a fresh second factor (step-up).
 
 use axum::Json;
 use axum::extract::State;
@@ -14,10 +17,11 @@ use super::error::{ApiError, ErrorBody};
 use super::json::ApiJson;
 use super::params::ApiPath;
 use super::session::{SignedIn, StepUp};
+use crate::admin::{self, users};
 use crate::app::AppState;
-use crate::audit::Actor;
 use crate::auth::session::Session;
-use crate::auth::{RoleGrant, Username, accounts, roles};
+use crate::auth::{RoleGrant, Username, accounts};
+use crate::policy::{Permit, Principal};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -29,14 +33,39 @@ pub struct CreateUserRequest {
     /// Roles as `ROLE:DISTRICT`, e.g. `staff:Uppsala`, `auditor:*`.
     #[schema(value_type = Vec<crate::web::wire_schema::RoleGrant>)]
     pub roles: Vec<String>,
+    /// Where the invitation and notices are e-mailed (when the broker sends mail): one `@`,
+    /// no spaces, at most 254 characters.
+    #[serde(default)]
+    #[schema(max_length = 254)]
+    pub email: Option<String>,
+}
+
+/// A change filed for a second administrator.
+#[derive(Serialize, ToSchema)]
+pub struct ProposalResponse {
+    /// Always `awaiting_second_admin`.
+    pub state: &'static str,
+    pub proposal_id: String,
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct CreateUserResponse {
+pub struct ConfirmedUserResponse {
+    pub username: String,
+    /// `emailed` (sent to the new user's address) or `handed_over` (in `invitation_link`,
+    /// shown this once: give it to the new user yourself).
+    pub invitation: &'static str,
+    pub invitation_link: Option<String>,
+    pub invitation_expires_at: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UserProposalResponse {
     pub id: String,
-    /// Send this to the user; it is shown once and expires.
-    pub invitation_link: String,
-    pub invitation_expires_at: i64,
+    pub username: String,
+    pub display_name: String,
+    pub roles: Vec<String>,
+    pub requested_by: String,
+    pub requested_at: i64,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -49,74 +78,140 @@ pub struct UserResponse {
     pub roles: Vec<String>,
 }
 
-async fn require_admin(state: &AppState, session: &Session) -> Result<(), ApiError> {
-    let roles = state
-        .store
-        .list_roles(&session.user_id)
+/// The caller's `users administer` permit; a refusal is audited by `admin::users_permit`.
+pub(crate) async fn users_permit(state: &AppState, session: &Session) -> Result<Permit, ApiError> {
+    let now = OffsetDateTime::now_utc();
+    let who = Principal::load(&state.store, &session.user_id)
         .await
         .map_err(crate::auth::Error::from)?;
-    if roles.iter().any(|r| r.role == "admin") {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(
-            "forbidden",
-            "Only an administrator may do this.".into(),
-        ))
-    }
+    let current = state
+        .policy
+        .current(&state.store)
+        .await
+        .map_err(crate::auth::Error::from)?;
+    Ok(admin::users_permit(&state.store, &current.policy, &who, now).await?)
 }
 
-/// Creates a user with roles and returns a one-time invitation link. Needs admin + step-up.
+/// Proposes an account with roles; a second administrator confirms it. Needs step-up.
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUserRequest,
-    responses((status = 201, body = CreateUserResponse), (status = 401, body = ErrorBody),
+    responses((status = 202, body = ProposalResponse), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_user(
     State(state): State<AppState>,
     StepUp(session): StepUp,
     ApiJson(req): ApiJson<CreateUserRequest>,
-) -> Result<(StatusCode, Json<CreateUserResponse>), ApiError> {
-    require_admin(&state, &session).await?;
+) -> Result<(StatusCode, Json<ProposalResponse>), ApiError> {
+    let permit = users_permit(&state, &session).await?;
     let roles = req
         .roles
         .iter()
         .map(|r| r.parse::<RoleGrant>())
         .collect::<Result<Vec<_>, _>>()?;
-    crate::auth::roles::check_new_user_roles(
-        &crate::auth::roles::Requester::Admin(session.user_id.clone()),
-        &roles,
-    )?;
     let new = accounts::NewUser {
         username: Username::parse(&req.username)?,
         display_name: req.display_name,
         roles,
+        email: req.email.filter(|e| !e.trim().is_empty()),
     };
-    let invitation = accounts::create_user(
-        &state.store,
-        Actor::user(&session.user_id),
-        new,
-        state.config.sessions.invitation_ttl_secs,
-        OffsetDateTime::now_utc(),
-    )
-    .await?;
+    let proposed =
+        users::propose_user(&state.store, &permit, new, OffsetDateTime::now_utc()).await?;
     Ok((
-        StatusCode::CREATED,
-        Json(CreateUserResponse {
-            invitation_link: invitation.link(&state.config.server.public_url),
-            id: invitation.user_id,
-            invitation_expires_at: invitation.expires_at,
+        StatusCode::ACCEPTED,
+        Json(ProposalResponse {
+            state: "awaiting_second_admin",
+            proposal_id: proposed.id,
         }),
     ))
 }
 
-/// Lists users with their roles. Needs admin. Audited as `user.list`.
+/// Accounts proposed and waiting for a second administrator, within the caller's reach.
+/// Audited as `user.list`.
+#[utoipa::path(get, path = "/api/v1/user-proposals", tag = "users",
+    responses((status = 200, body = [UserProposalResponse]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn list_user_proposals(
+    State(state): State<AppState>,
+    SignedIn(session): SignedIn,
+) -> Result<Json<Vec<UserProposalResponse>>, ApiError> {
+    let permit = users_permit(&state, &session).await?;
+    let pending = users::pending_users(&state.store, &permit, OffsetDateTime::now_utc()).await?;
+    Ok(Json(
+        pending
+            .into_iter()
+            .map(|p| UserProposalResponse {
+                id: p.id,
+                username: p.username,
+                display_name: p.display_name,
+                roles: p.roles.iter().map(ToString::to_string).collect(),
+                requested_by: p.requested_by,
+                requested_at: p.requested_at,
+            })
+            .collect(),
+    ))
+}
+
+/// Confirms a proposed account as the second administrator: the account is made, and its
+/// invitation e-mailed to the new user or shown here once. Needs step-up.
+#[utoipa::path(post, path = "/api/v1/user-proposals/{id}/confirm", tag = "users",
+    params(("id" = String, Path)),
+    responses((status = 201, body = ConfirmedUserResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, description = "No such pending proposal", body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn confirm_user_proposal(
+    State(state): State<AppState>,
+    StepUp(session): StepUp,
+    ApiPath(id): ApiPath<String>,
+) -> Result<(StatusCode, Json<ConfirmedUserResponse>), ApiError> {
+    let permit = users_permit(&state, &session).await?;
+    let users::Confirmed { username, delivery } = users::confirm_user(
+        &state.store,
+        &permit,
+        &id,
+        state.config.sessions.invitation_ttl_secs,
+        state.mailer.as_ref(),
+        &state.config.server.public_url,
+        OffsetDateTime::now_utc(),
+    )
+    .await?;
+    let response = match delivery {
+        users::Delivery::Mailed => ConfirmedUserResponse {
+            username,
+            invitation: "emailed",
+            invitation_link: None,
+            invitation_expires_at: None,
+        },
+        users::Delivery::ToConfirmer(invitation) => ConfirmedUserResponse {
+            username,
+            invitation: "handed_over",
+            invitation_link: Some(invitation.link(&state.config.server.public_url)),
+            invitation_expires_at: Some(invitation.expires_at),
+        },
+    };
+    Ok((StatusCode::CREATED, Json(response)))
+}
+
+/// Turns a proposed account down (its proposer may withdraw it). Needs step-up.
+#[utoipa::path(post, path = "/api/v1/user-proposals/{id}/reject", tag = "users",
+    params(("id" = String, Path)),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, description = "No such pending proposal", body = ErrorBody)))]
+pub async fn reject_user_proposal(
+    State(state): State<AppState>,
+    StepUp(session): StepUp,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    let permit = users_permit(&state, &session).await?;
+    users::reject_user(&state.store, &permit, &id, OffsetDateTime::now_utc()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Lists users with their roles. Audited as `user.list`.
 #[utoipa::path(get, path = "/api/v1/users", tag = "users",
     responses((status = 200, body = [UserResponse]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list_users(
     State(state): State<AppState>,
     SignedIn(session): SignedIn,
 ) -> Result<Json<Vec<UserResponse>>, ApiError> {
-    require_admin(&state, &session).await?;
-    let reader = Actor::user(&session.user_id);
-    let users = accounts::list_as_admin(&state.store, reader, OffsetDateTime::now_utc()).await?;
+    let permit = users_permit(&state, &session).await?;
+    let users = users::list_users(&state.store, &permit, OffsetDateTime::now_utc()).await?;
     Ok(Json(
         users
             .into_iter()
@@ -134,7 +229,7 @@ pub async fn list_users(
     ))
 }
 
-/// Disables a user; their sessions end at once. Needs admin + step-up.
+/// Disables a user; their sessions end at once. Needs step-up.
 #[utoipa::path(post, path = "/api/v1/users/{username}/disable", tag = "users",
     params(("username" = super::wire_schema::Username, Path)),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -143,19 +238,10 @@ pub async fn disable_user(
     StepUp(session): StepUp,
     ApiPath(username): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    require_admin(&state, &session).await?;
-    accounts::set_enabled(
-        &state.store,
-        Actor::user(&session.user_id),
-        &username,
-        false,
-        OffsetDateTime::now_utc(),
-    )
-    .await?;
-    Ok(StatusCode::NO_CONTENT)
+    set_enabled(&state, &session, &username, false).await
 }
 
-/// Re-enables a user. Needs admin + step-up.
+/// Re-enables a user. Needs step-up.
 #[utoipa::path(post, path = "/api/v1/users/{username}/enable", tag = "users",
     params(("username" = super::wire_schema::Username, Path)),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -164,19 +250,22 @@ pub async fn enable_user(
     StepUp(session): StepUp,
     ApiPath(username): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    require_admin(&state, &session).await?;
-    accounts::set_enabled(
-        &state.store,
-        Actor::user(&session.user_id),
-        &username,
-        true,
-        OffsetDateTime::now_utc(),
-    )
-    .await?;
+    set_enabled(&state, &session, &username, true).await
+}
+
+async fn set_enabled(
+    state: &AppState,
+    session: &Session,
+    username: &str,
+    enabled: bool,
+) -> Result<StatusCode, ApiError> {
+    let permit = users_permit(state, session).await?;
+    let now = OffsetDateTime::now_utc();
+    users::set_enabled(&state.store, &permit, username, enabled, now).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Removes a user's second factor; they enrol again. Needs admin + step-up.
+/// Removes a user's second factor; they enrol again. Needs step-up.
 #[utoipa::path(post, path = "/api/v1/users/{username}/reset-2fa", tag = "users",
     params(("username" = super::wire_schema::Username, Path)),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -185,134 +274,7 @@ pub async fn reset_second_factor(
     StepUp(session): StepUp,
     ApiPath(username): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    require_admin(&state, &session).await?;
-    accounts::reset_second_factor(
-        &state.store,
-        Actor::user(&session.user_id),
-        &username,
-        OffsetDateTime::now_utc(),
-    )
-    .await?;
+    let permit = users_permit(&state, &session).await?;
+    users::reset_second_factor(&state.store, &permit, &username, OffsetDateTime::now_utc()).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RoleChangeRequest {
-    /// `ROLE:DISTRICT`, e.g. `approver:Uppsala` or `auditor:*`.
-    #[schema(value_type = crate::web::wire_schema::RoleGrant)]
-    pub role: String,
-    /// `grant` or `revoke`.
-    #[schema(value_type = crate::web::wire_schema::RoleChange)]
-    pub change: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct RoleChangeResponse {
-    /// `applied`, or `awaiting_second_admin` for admin, party-wide or own roles.
-    pub state: &'static str,
-    pub request_id: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct PendingRoleChange {
-    pub id: String,
-    pub user_id: String,
-    pub change: String,
-    pub role: String,
-    pub requested_by: String,
-    pub requested_at: i64,
-}
-
-/// Grants or revokes a role; admin, party-wide and own roles wait for a second admin.
-/// Needs admin + step-up.
-#[utoipa::path(post, path = "/api/v1/users/{username}/roles", tag = "users",
-    params(("username" = super::wire_schema::Username, Path)), request_body = RoleChangeRequest,
-    responses((status = 200, body = RoleChangeResponse), (status = 202, body = RoleChangeResponse),
-              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn change_role(
-    State(state): State<AppState>,
-    StepUp(session): StepUp,
-    ApiPath(username): ApiPath<String>,
-    ApiJson(req): ApiJson<RoleChangeRequest>,
-) -> Result<(StatusCode, Json<RoleChangeResponse>), ApiError> {
-    require_admin(&state, &session).await?;
-    let grant: RoleGrant = req.role.parse()?;
-    let change = roles::Change::parse(&req.change)?;
-    let requester = roles::Requester::Admin(session.user_id.clone());
-    let outcome = roles::change_role(
-        &state.store,
-        requester,
-        &username,
-        grant,
-        change,
-        OffsetDateTime::now_utc(),
-    )
-    .await?;
-    Ok(match outcome {
-        roles::RoleChangeOutcome::Applied => (
-            StatusCode::OK,
-            Json(RoleChangeResponse {
-                state: "applied",
-                request_id: None,
-            }),
-        ),
-        roles::RoleChangeOutcome::AwaitingSecondAdmin { request_id } => (
-            StatusCode::ACCEPTED,
-            Json(RoleChangeResponse {
-                state: "awaiting_second_admin",
-                request_id: Some(request_id),
-            }),
-        ),
-    })
-}
-
-/// Role changes waiting for a second admin. Needs admin. Audited as `user.list`.
-#[utoipa::path(get, path = "/api/v1/role-changes", tag = "users",
-    responses((status = 200, body = [PendingRoleChange]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub async fn list_role_changes(
-    State(state): State<AppState>,
-    SignedIn(session): SignedIn,
-) -> Result<Json<Vec<PendingRoleChange>>, ApiError> {
-    require_admin(&state, &session).await?;
-    let reader = Actor::user(&session.user_id);
-    let rows =
-        accounts::pending_role_changes_as_admin(&state.store, reader, OffsetDateTime::now_utc())
-            .await?;
-    Ok(Json(
-        rows.into_iter()
-            .map(|r| PendingRoleChange {
-                role: format!("{}:{}", r.role, r.district),
-                id: r.id,
-                user_id: r.user_id,
-                change: r.change,
-                requested_by: r.requested_by,
-                requested_at: r.requested_at,
-            })
-            .collect(),
-    ))
-}
-
-/// Confirms a pending role change as the second admin. Needs admin + step-up.
-#[utoipa::path(post, path = "/api/v1/role-changes/{id}/confirm", tag = "users",
-    params(("id" = String, Path)),
-    responses((status = 200, body = RoleChangeResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-              (status = 404, description = "No such pending role change", body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn confirm_role_change(
-    State(state): State<AppState>,
-    StepUp(session): StepUp,
-    ApiPath(id): ApiPath<String>,
-) -> Result<Json<RoleChangeResponse>, ApiError> {
-    require_admin(&state, &session).await?;
-    roles::confirm_role_change(
-        &state.store,
-        &session.user_id,
-        &id,
-        OffsetDateTime::now_utc(),
-    )
-    .await?;
-    Ok(Json(RoleChangeResponse {
-        state: "applied",
-        request_id: None,
-    }))
 }

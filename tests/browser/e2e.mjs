@@ -299,7 +299,7 @@ async function walk(browser, lang) {
   check(anna.errors.length === 0, `${lang}: script errors on staff pages: ${anna.errors.join("; ")}`);
   await anna.context().close();
 
-  // Admin: add a user, change a purpose.
+  // Admin: propose a user and a purpose change; a second admin confirms both (four eyes).
   const elin = await signIn(browser, lang, "elin");
   await look(elin, lang, "admin-start");
   await elin.goto(BASE + "/admin");
@@ -308,11 +308,9 @@ async function walk(browser, lang) {
   await elin.fill("#new-display-name", "Ny Kollega");
   await elin.fill("#new-role", "staff:Uppsala");
   await Promise.all([elin.waitForLoadState("load"), elin.click("#new-user button[type=submit]")]);
-  const invitation = (await elin.content()).match(/\/invite\/([A-Za-z0-9_-]{16,})/);
-  if (check(invitation, `${lang}: adding a user showed no invitation link`)) {
-    seen.tokens.add(invitation[1]);
-  }
-  await look(elin, lang, "admin-user-added");
+  check(!(await elin.content()).match(/\/invite\//), `${lang}: the proposer was shown an invitation link`);
+  check(!(await elin.isVisible('button[value="confirm"]')), `${lang}: the proposer may confirm their own proposal`);
+  await look(elin, lang, "admin-user-proposed");
   const toml = await elin.inputValue("#purposes");
   // One fewer member per extract for the first purpose (each run lowers it by one).
   const changed = toml.replace(/max_rows = (\d+)/, (_, n) => `max_rows = ${Number(n) - 1}`);
@@ -321,8 +319,22 @@ async function walk(browser, lang) {
   await elin.fill("#comment", "Färre medlemmar per kallelse (browser test)");
   await Promise.all([elin.waitForLoadState("load"), elin.click('form[action="/admin/policy"] button[type=submit]')]);
   check(!(await elin.isVisible(".error")), `${lang}: the purpose change was refused: ${await elin.textContent(".error").catch(() => "")}`);
-  await look(elin, lang, "admin-purpose-changed");
+  await look(elin, lang, "admin-purpose-proposed");
   await elin.context().close();
+
+  const gunnar = await signIn(browser, lang, "gunnar");
+  await gunnar.goto(BASE + "/admin");
+  await look(gunnar, lang, "admin-second");
+  await Promise.all([gunnar.waitForLoadState("load"), gunnar.click('form:has(input[name="kind"][value="user"]) button[value="confirm"]')]);
+  const invitation = (await gunnar.content()).match(/\/invite\/([A-Za-z0-9_-]{16,})/);
+  if (check(invitation, `${lang}: confirming a user showed no invitation link to the second admin`)) {
+    seen.tokens.add(invitation[1]);
+  }
+  await look(gunnar, lang, "admin-user-confirmed");
+  await Promise.all([gunnar.waitForLoadState("load"), gunnar.click('form:has(input[name="kind"][value="policy"]) button[value="confirm"]')]);
+  check(!(await gunnar.isVisible(".error")), `${lang}: confirming the purpose change was refused: ${await gunnar.textContent(".error").catch(() => "")}`);
+  await look(gunnar, lang, "admin-purpose-changed");
+  await gunnar.context().close();
 
   // Auditor: who received a member, and which extract a file came from.
   const farid = await signIn(browser, lang, "farid");

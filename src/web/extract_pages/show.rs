@@ -105,14 +105,14 @@ async fn page_context(
     let decided_by_me = described
         .verdicts
         .iter()
-        .any(|v| v.decision.approver_id == who.user_id);
+        .any(|v| v.decision.approver_id == who.user_id());
     let meta = extract_response(&described);
     let policy = lifecycle::policy_now(state).await?;
     let formats = PurposeId::parse(&row.purpose)
         .ok()
         .and_then(|p| policy.purpose(&p).map(|p| p.formats.clone()))
         .unwrap_or_default();
-    let mine = row.requester_id == who.user_id;
+    let mine = row.requester_id == who.user_id();
     let approver_here = !mine
         && lifecycle::districts_with(&who, Role::Approver)
             .is_none_or(|d| d.contains(&row.district));

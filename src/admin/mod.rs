@@ -1,0 +1,125 @@
+//! Administration with four eyes: accounts, roles and the policy (SECURITY_BAR C5, C8).
+//!
+//! Guarantees:
+//! - Who may administer is decided by the policy in force: the `users administer` and
+//!   `policy administer` lines, through a [`Permit`] that every function here takes; a refusal
+//!   is audited (`authz.refuse`), a policy that cannot be evaluated refuses (`authz.error`).
+//! - Nobody gives anyone access to member data alone: a new account ([`users`]), any role
+//!   grant ([`roles`]) and any policy change ([`policy_change`]) proposed by one administrator
+//!   takes effect only when a different administrator, whose permit reaches as far, confirms
+//!   it. The proposer never receives the invitation of an account they proposed.
+//! - Every proposal, confirmation and rejection is an audit event in its own transaction.
+//!
+//! The operator at the command line acts on the host, which could change the store anyway:
+//! the `*_as_operator` functions apply at once and are audited as `cli:…`.
+//!
+//! Never: apply a proposal confirmed by its proposer, or confirm a policy diff other than the
+//! one proposed (a proposal is tied to the version it was made against).
+
+pub mod policy_change;
+pub mod roles;
+pub mod users;
+
+use serde_json::json;
+use time::OffsetDateTime;
+
+use crate::audit::{self, Action, Actor, Event, Outcome};
+use crate::policy::{self, Permit, Policy, Principal};
+use crate::store::{self, Store};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The policy gives the asker no such right (or not as far as this change reaches).
+    #[error("your roles do not allow this administration")]
+    NotPermitted,
+    /// The policy could not be evaluated: refused (C6).
+    #[error(
+        "the access policy could not be evaluated, so nothing was changed; tell an administrator"
+    )]
+    PolicyBroken,
+    #[error("a second administrator must confirm this change")]
+    SecondAdminRequired,
+    /// No pending proposal has this id: it never existed, or it was decided already.
+    #[error("there is no such pending change (it may have been decided already)")]
+    NoSuchProposal,
+    /// The policy changed after the proposal was made: confirming it would apply a diff
+    /// nobody saw.
+    #[error("the policy changed after this proposal was made; propose it again")]
+    Stale,
+    #[error(transparent)]
+    Auth(#[from] crate::auth::Error),
+    #[error(transparent)]
+    Policy(#[from] crate::policy::source::ChangeError),
+    #[error("the audit log cannot be written: {0}")]
+    Audit(#[from] audit::Error),
+    #[error("store: {0}")]
+    Store(#[from] store::Error),
+}
+
+/// The proof that `who` may administer accounts and roles, as far as the policy's
+/// `users administer` line reaches for them. A refusal is audited.
+pub async fn users_permit(
+    store: &Store,
+    policy: &Policy,
+    who: &Principal,
+    now: OffsetDateTime,
+) -> Result<Permit, Error> {
+    let asked = policy.permit(who, policy::Action::UsersAdminister).await;
+    audited_permit(store, who, policy::Action::UsersAdminister, asked, now).await
+}
+
+/// The proof that `who` may change the policy: only a party-wide `policy administer`.
+pub async fn policy_permit(
+    store: &Store,
+    policy: &Policy,
+    who: &Principal,
+    now: OffsetDateTime,
+) -> Result<Permit, Error> {
+    let asked = policy
+        .permits_party_wide(who, policy::Action::PolicyAdminister)
+        .await;
+    audited_permit(store, who, policy::Action::PolicyAdminister, asked, now).await
+}
+
+async fn audited_permit(
+    store: &Store,
+    who: &Principal,
+    action: policy::Action,
+    asked: Result<Permit, policy::Error>,
+    now: OffsetDateTime,
+) -> Result<Permit, Error> {
+    let error = match asked {
+        Ok(permit) => return Ok(permit),
+        Err(e) => e,
+    };
+    let (audited, refusal) = match &error {
+        policy::Error::NotPermitted { .. } => (Action::PermitRefused, Error::NotPermitted),
+        _ => {
+            tracing::error!(error = %error, "administration refused: the policy engine failed");
+            (Action::AuthzError, Error::PolicyBroken)
+        }
+    };
+    let event = Event::new(
+        audited,
+        Actor::user(who.user_id()),
+        action.as_str(),
+        Outcome::Denied,
+        json!({ "action": action.as_str() }),
+    );
+    audit::record_now(store, &event, now).await?;
+    Err(refusal)
+}
+
+/// Refuses a confirmation by the one who proposed the change.
+fn second_person(permit: &Permit, proposed_by: &str) -> Result<(), Error> {
+    if Actor::user(permit.user_id()).as_str() == proposed_by {
+        Err(Error::SecondAdminRequired)
+    } else {
+        Ok(())
+    }
+}
+
+/// Unix seconds.
+fn unix(now: OffsetDateTime) -> i64 {
+    now.unix_timestamp()
+}
