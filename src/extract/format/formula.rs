@@ -8,8 +8,9 @@
 //! a formula on a staff member's machine (issue 15).
 //!
 //! Must never: depend on one spreadsheet's rules. Excel, LibreOffice and Google Sheets each
-//! decide differently and change between versions; we do not test them all, so the classes
-//! below are Unicode's own, which every one of them is a subset of.
+//! decide differently and change between versions, and CI runs only LibreOffice; so the
+//! classes below are Unicode's own, chosen to contain whatever any of them is known to skip
+//! or fold.
 
 /// Characters that make a spreadsheet treat a cell as a formula (OWASP "CSV Injection",
 /// <https://owasp.org/www-community/attacks/CSV_Injection>; ASVS 5.0 V1.2.10): `=`, `+`, `-`,
@@ -18,9 +19,9 @@ pub(super) const TRIGGERS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
 
 /// Lookalikes of `= + - @` that a spreadsheet may fold into the ASCII character before it
 /// parses a cell: every character whose compatibility form (NFKC, Unicode UAX #15) begins
-/// with one — full-width ＝＋－＠ (Excel in East Asian locales turns typed full-width formula
-/// characters into ASCII; SECURITY_BAR F4 names them), small forms ﹦﹢﹣﹫, super- and
-/// subscripts ⁼⁺₌₊, ⩵ ⩶ and the Hebrew alternative plus ﬩ (the test
+/// with one — full-width ＝＋－＠ (SECURITY_BAR F4 names them: a spreadsheet that folds
+/// character width, as East Asian input does, reads them as ASCII), small forms ﹦﹢﹣﹫,
+/// super- and subscripts ⁼⁺₌₊, ⩵ ⩶ and the Hebrew alternative plus ﬩ (the test
 /// `every_compatibility_form_of_a_trigger_is_a_trigger` checks the list against NFKC) — and
 /// U+2212 MINUS SIGN, which has no compatibility form but is the minus sign of the Swedish
 /// locale in CLDR, so a Swedish spreadsheet may read `−1` as a negative number.
