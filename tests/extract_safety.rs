@@ -1,11 +1,15 @@
 //! What keeps extracts safe when something is wrong: tampered chunks (D2), an unwritable audit
 //! log (E1), the release event before the first byte (E2), parallel downloads at the limit,
 //! crypto-shredding on time (D4, C4), canary members nowhere in plaintext (D1), formula cells
-//! neutralised (F1).
+//! neutralised (F1), also behind NUL, white space and invisible characters, as LibreOffice
+//! opens them (F4).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::extracts::{audit_actions, body, download, live_extract, raw};
@@ -312,6 +316,144 @@ async fn cells_that_a_spreadsheet_would_run_as_formulas_are_neutralised() {
         "XLSX neutralised"
     );
     app.stop().await;
+}
+
+/// Cells built to run as formulas in a spreadsheet that skips or drops what comes before the
+/// trigger (issue 15), and the plain ones.
+const HOSTILE_CELLS: [&str; 14] = [
+    "=1+2*3",
+    "\u{0}=1+2*3",
+    "\u{a0}=HYPERLINK(\"http://x\")",
+    "＝1+1",
+    "\u{feff}+1",
+    "\u{200b}-1",
+    "\u{3000}@SUM(1)",
+    "\u{1}=1+1",
+    "\u{2028}=1+1",
+    "\u{200b}\u{0}=1+1",
+    "\u{0}+1+1",
+    "-1+1",
+    "@SUM(1)",
+    "'=1+1",
+];
+
+/// LibreOffice's import options for our CSV: `;` separator, `"` quote, UTF-8 (76), data
+/// from line 1; formulas are evaluated, as when staff open the file.
+const LIBREOFFICE_CSV_FILTER: &str = "CSV:59,34,76,1";
+
+/// Converts `input` to XLSX with LibreOffice headless (its own profile under `work`, so
+/// parallel runs do not share one) and returns the converted file.
+fn libreoffice_to_xlsx(work: &Path, input: &Path, infilter: Option<&str>) -> PathBuf {
+    let out = work.join(format!(
+        "out-{}",
+        input.extension().unwrap().to_string_lossy()
+    ));
+    let mut command = Command::new("soffice");
+    command
+        .arg(format!(
+            "-env:UserInstallation=file://{}",
+            work.join("profile").display()
+        ))
+        .args(["--headless", "--convert-to", "xlsx:Calc MS Excel 2007 XML"])
+        .arg("--outdir")
+        .arg(&out);
+    if let Some(filter) = infilter {
+        command.arg(format!("--infilter={filter}"));
+    }
+    let mut child = command
+        .arg(input)
+        .spawn()
+        .expect("soffice (apt-get install libreoffice-calc-nogui)");
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "soffice failed: {status}");
+            break;
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("soffice did not finish converting {}", input.display());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    out.join(input.with_extension("xlsx").file_name().unwrap())
+}
+
+/// The first worksheet's XML of an XLSX file.
+fn sheet_xml(xlsx: &Path) -> String {
+    let file = std::fs::File::open(xlsx).unwrap();
+    let mut archive = zip::ZipArchive::new(file).unwrap();
+    let mut sheet = archive.by_name("xl/worksheets/sheet1.xml").unwrap();
+    let mut xml = String::new();
+    sheet.read_to_string(&mut xml).unwrap();
+    xml
+}
+
+fn has_formula(sheet: &str) -> bool {
+    sheet.contains("<f>") || sheet.contains("<f ")
+}
+
+#[test]
+#[ignore = "needs LibreOffice (libreoffice-calc-nogui)"]
+fn hostile_cells_in_our_csv_and_xlsx_open_in_libreoffice_as_text_never_as_formulas() {
+    let work = tempfile::tempdir().unwrap();
+    let header: Vec<String> = (0..HOSTILE_CELLS.len()).map(|i| format!("c{i}")).collect();
+    let names: Vec<&str> = header.iter().map(String::as_str).collect();
+    let row: Vec<Option<String>> = HOSTILE_CELLS.iter().map(|c| Some(c.to_string())).collect();
+
+    // The check can fail: the same cells written as they are become formulas.
+    let raw = work.path().join("raw.csv");
+    let raw_line = HOSTILE_CELLS.map(|c| format!("\"{}\"", c.replace('"', "\"\"")));
+    std::fs::write(
+        &raw,
+        format!("{}\r\n{}\r\n", names.join(";"), raw_line.join(";")),
+    )
+    .unwrap();
+    let raw_sheet = sheet_xml(&libreoffice_to_xlsx(
+        work.path(),
+        &raw,
+        Some(LIBREOFFICE_CSV_FILTER),
+    ));
+    assert!(
+        has_formula(&raw_sheet),
+        "LibreOffice ran no formula: {raw_sheet}"
+    );
+
+    let mut csv = Vec::new();
+    format::csv_header(&names, &mut csv);
+    format::csv_row(&row, &mut csv);
+    let ours = work.path().join("ours.csv");
+    std::fs::write(&ours, &csv).unwrap();
+    let converted = libreoffice_to_xlsx(work.path(), &ours, Some(LIBREOFFICE_CSV_FILTER));
+    let sheet = sheet_xml(&converted);
+    assert!(!has_formula(&sheet), "a formula from our CSV: {sheet}");
+    // Every cell arrived, as the text we wrote.
+    assert_eq!(
+        format::read_xlsx(&std::fs::read(&converted).unwrap()).unwrap(),
+        format::read_csv(&csv).unwrap()
+    );
+
+    let mut builder = format::XlsxBuilder::new(
+        &names,
+        &format::XlsxInfo {
+            extract_id: "EXT-F4".to_owned(),
+            title: "Formula check".to_owned(),
+            expires: "2030-01-01T00:00:00Z".to_owned(),
+            notice: "Test".to_owned(),
+        },
+    )
+    .unwrap();
+    builder.push_row(&row).unwrap();
+    let xlsx = builder.finish().unwrap();
+    let ours = work.path().join("ours.xlsx");
+    std::fs::write(&ours, xlsx.as_slice()).unwrap();
+    let converted = libreoffice_to_xlsx(work.path(), &ours, None);
+    let sheet = sheet_xml(&converted);
+    assert!(!has_formula(&sheet), "a formula from our XLSX: {sheet}");
+    assert_eq!(
+        format::read_xlsx(&std::fs::read(&converted).unwrap()).unwrap(),
+        format::read_xlsx(&xlsx).unwrap()
+    );
 }
 
 #[tokio::test]

@@ -3,14 +3,14 @@
 //!
 //! Guarantees: a row's tag ([`RowRef`]) is made of its first and last name when the extract has
 //! both, else of all its cells in catalogue order ([`TagColumns`]); cells are normalised first
-//! ([`normalise`]) so that what a spreadsheet does on re-saving — dropping our formula
-//! neutraliser, changing case, white space or Unicode composition — gives the same tag. Member
-//! numbers are normalised as spreadsheets rewrite numbers (`1234.0`, `1.234E+03`). Nothing here
-//! stores or logs a cell.
+//! ([`normalise`]) so that what our CSV writer does (drop NUL, add a formula neutraliser) and
+//! what a spreadsheet does on re-saving — dropping the neutraliser, changing case, white space
+//! or Unicode composition — gives the same tag. Member numbers are normalised as spreadsheets
+//! rewrite numbers (`1234.0`, `1.234E+03`). Nothing here stores or logs a cell.
 
 use unicode_normalization::UnicodeNormalization as _;
 
-use super::format::unneutralise;
+use super::format::{csv_text, unneutralise};
 use crate::crypto::{PseudonymKey, RowRef};
 use crate::register::Field;
 
@@ -63,10 +63,17 @@ fn catalogue_rank(field: Field) -> usize {
         .unwrap_or(usize::MAX)
 }
 
-/// A cell as compared: formula neutraliser removed, Unicode NFC, white space trimmed and runs
-/// of it made one space, lower case.
+/// A cell as compared: what a CSV keeps of it (NUL dropped, [`csv_text`]), every leading `'`
+/// removed, Unicode NFC, white space trimmed and runs of it made one space, lower case.
+///
+/// Every leading `'`, not just our neutraliser's one: the tag is made of the register's value
+/// at build time and of the file's cell at trace time, and the file may hold one `'` more
+/// (ours: `'=x` is written `''=x`) or one less (a spreadsheet that took ours as its text
+/// marker and saved without it). Removing them all gives the same text in each case; names
+/// that differ only in leading apostrophes share a tag, which costs nothing here.
 pub fn normalise(cell: &str) -> String {
-    let plain: String = unneutralise(cell).nfc().collect();
+    let text = csv_text(cell);
+    let plain: String = text.trim_start_matches('\'').nfc().collect();
     let mut out = String::with_capacity(plain.len());
     for word in plain.split_whitespace() {
         if !out.is_empty() {
@@ -97,7 +104,10 @@ pub fn normalise_member_id(cell: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+    use crate::extract::format;
 
     fn key() -> PseudonymKey {
         PseudonymKey::from_slice(&[9u8; 32]).unwrap()
@@ -135,6 +145,68 @@ mod tests {
         // A decomposed "å" (a + ring) is the composed one.
         assert_eq!(normalise("A\u{30a}sa"), normalise("Åsa"));
         assert_eq!(normalise(""), "");
+    }
+
+    #[test]
+    fn a_nul_or_leading_apostrophes_do_not_change_a_cells_tag() {
+        assert_eq!(normalise("A\0nna\0"), normalise("Anna"));
+        for cell in ["=x", "'=x", "''=x", "\0'=x", "'\0'=X"] {
+            assert_eq!(normalise(cell), "=x", "{cell:?}");
+        }
+    }
+
+    /// Pieces a hostile or unlucky name is made of: NUL, apostrophes, triggers, invisible
+    /// characters, letters in both Unicode compositions.
+    const PIECES: &[&str] = &[
+        "\0", "'", "''", "=", "+", "-", "@", "＝", "\t", "\r", "\n", " ", "\u{a0}", "\u{200b}",
+        "\u{feff}", "\u{3000}", ";", "\"", "Anna", "Å", "A\u{30a}", "<r>", "</r>",
+    ];
+
+    fn name() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            prop::collection::vec(prop::sample::select(PIECES), 0..8).prop_map(|v| v.concat()),
+        ]
+    }
+
+    fn info() -> format::XlsxInfo {
+        format::XlsxInfo {
+            extract_id: "EXT-1".to_owned(),
+            title: "Test".to_owned(),
+            expires: "2030-01-01T00:00:00Z".to_owned(),
+            notice: "Test".to_owned(),
+        }
+    }
+
+    /// The data row of a file read back, as the trace sees it (a missing cell is empty).
+    fn data_row(table: &[Vec<String>]) -> Vec<Option<String>> {
+        let row = table.get(1).cloned().unwrap_or_default();
+        (0..2).map(|i| row.get(i).cloned()).collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn a_row_read_back_from_its_csv_or_xlsx_has_the_tag_it_was_built_with(
+            first in name(),
+            last in name(),
+        ) {
+            let tags = TagColumns::for_fields(&[Field::FirstName, Field::LastName]);
+            let cells = [Some(first), Some(last)];
+            let built = tags.row_ref(&key(), &cells);
+
+            let mut csv = Vec::new();
+            format::csv_header(&["first_name", "last_name"], &mut csv);
+            format::csv_row(&cells, &mut csv);
+            let from_csv = data_row(&format::read_csv(&csv).unwrap());
+            prop_assert_eq!(tags.row_ref(&key(), &from_csv), built);
+
+            let mut xlsx = format::XlsxBuilder::new(&["first_name", "last_name"], &info()).unwrap();
+            xlsx.push_row(&cells).unwrap();
+            let from_xlsx = data_row(&format::read_xlsx(&xlsx.finish().unwrap()).unwrap());
+            prop_assert_eq!(tags.row_ref(&key(), &from_xlsx), built);
+        }
     }
 
     #[test]

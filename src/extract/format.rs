@@ -8,8 +8,14 @@
 //! Guarantees:
 //! - Every cell is neutralised against formula injection before it is written
 //!   (OWASP "CSV Injection", <https://owasp.org/www-community/attacks/CSV_Injection>;
-//!   SECURITY_BAR F1), in CSV and in XLSX alike, and `unneutralise` reverses it
-//!   exactly.
+//!   SECURITY_BAR F1, F4), in CSV and in XLSX alike: a cell gets a leading `'`
+//!   when a trigger (`= + - @` TAB CR, or a lookalike such as full-width `＝`)
+//!   comes after nothing but control characters, white space and invisible
+//!   characters (NUL, NBSP, U+3000, U+FEFF, U+200B, U+2028 …; see `formula`).
+//!   `unneutralise` reverses it exactly.
+//! - NUL never reaches a CSV: it is dropped from every cell before neutralising
+//!   (`csv_text`), so what comes back is the value without its NULs. XLSX keeps
+//!   NUL (escaped as `_x0000_` in a string cell).
 //! - CSV is RFC 4180 (<https://www.rfc-editor.org/rfc/rfc4180>) with `;` as
 //!   separator and a UTF-8 BOM, which is what Swedish Excel opens correctly.
 //! - XLSX cells are always *string* cells, never numbers, dates or formulas.
@@ -31,11 +37,14 @@ use rust_xlsxwriter::{DocProperties, Format, Workbook, Worksheet, XlsxError as W
 use zeroize::{Zeroize, Zeroizing};
 
 mod csv;
+mod formula;
 #[cfg(test)]
 mod tests;
 mod xlsx;
 
-pub use csv::{csv_cells, csv_header, csv_row, read_csv};
+pub use csv::{csv_cells, csv_header, csv_row, csv_text, read_csv};
+#[cfg(test)]
+use formula::{TRIGGERS, is_skipped, is_trigger};
 pub use xlsx::{XlsxBuilder, XlsxInfo, read_xlsx};
 
 /// Cells are member values aligned with columns; None = empty cell.
@@ -62,9 +71,6 @@ const XLSX_MAX_CELL_UTF16: usize = 32_767;
 /// 50 columns.
 const XLSX_READ_MAX_CELLS: usize = 10_000_000;
 
-/// Characters that make a spreadsheet treat a cell as a formula (OWASP "CSV
-/// Injection"): `=`, `+`, `-`, `@`, TAB and CR.
-const TRIGGERS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
 /// The neutralising prefix: a leading apostrophe makes Excel and LibreOffice
 /// show the cell as text.
 const PREFIX: char = '\'';
@@ -99,10 +105,12 @@ pub enum Error {
 // Neutralisation
 // ---------------------------------------------------------------------------
 
-/// Formula-injection neutralisation (OWASP "CSV Injection"; SECURITY_BAR F1): a
-/// cell that starts with `=`, `+`, `-`, `@`, TAB (0x09) or CR (0x0D) gets a
-/// leading `'`. Everything else unchanged, except: a cell that already starts
-/// with `'`s followed by a trigger (`'=x`) also gets one, so that
+/// Formula-injection neutralisation (OWASP "CSV Injection"; SECURITY_BAR F1,
+/// F4): a cell that a spreadsheet may read as a formula (`formula::starts_formula`:
+/// a trigger `=`, `+`, `-`, `@`, TAB, CR or a lookalike such as `＝`, after any run
+/// of control, white-space and invisible characters) gets a leading `'`.
+/// Everything else unchanged, except: a cell that already starts with `'`s
+/// followed by such a start (`'=x`, `'\u{a0}=x`) also gets one, so that
 /// `unneutralise` can tell the two apart and the round trip is exact.
 pub fn neutralise(cell: &str) -> Cow<'_, str> {
     if needs_prefix(cell) {
@@ -116,7 +124,7 @@ pub fn neutralise(cell: &str) -> Cow<'_, str> {
 }
 
 /// Reverses `neutralise` for comparison: strips one leading `'` when what
-/// follows is a trigger character, possibly after more `'`s.
+/// follows would need one, possibly after more `'`s.
 pub fn unneutralise(cell: &str) -> &str {
     match cell.strip_prefix(PREFIX) {
         Some(rest) if needs_prefix(rest) => rest,
@@ -124,8 +132,11 @@ pub fn unneutralise(cell: &str) -> &str {
     }
 }
 
-/// `'*` then a trigger. Including the apostrophes makes neutralise injective:
-/// without it `'=x` (a value) and `'=x` (neutralised `=x`) would collide.
+/// `'*` then what a spreadsheet may run as a formula. Skipping the apostrophes
+/// makes neutralise injective: without it `'=x` (a value) and `'=x`
+/// (neutralised `=x`) would collide. It also makes the answer the same for a
+/// text with one leading `'` more or less, which is what `unneutralise` relies
+/// on.
 fn needs_prefix(cell: &str) -> bool {
-    cell.trim_start_matches(PREFIX).starts_with(TRIGGERS)
+    formula::starts_formula(cell.trim_start_matches(PREFIX))
 }

@@ -1,5 +1,5 @@
 //! CSV: writing the `;`-separated, BOM-prefixed file Swedish Excel opens (RFC 4180 quoting,
-//! every cell neutralised), and reading back what a spreadsheet re-saved.
+//! NUL dropped and every cell neutralised), and reading back what a spreadsheet re-saved.
 
 use super::*;
 
@@ -16,12 +16,13 @@ pub fn csv_header(columns: &[&str], out: &mut Vec<u8>) {
 
 /// Appends one data line. `;` separated (so Swedish Excel splits columns),
 /// RFC 4180 quoting (quote a cell containing `;` `"` CR LF or leading/trailing
-/// space; double inner quotes), every cell neutralised first. `,` and TAB are
-/// quoted too, so that a re-reader that guesses the separator (ours, Excel's
-/// import) cannot mistake them for one.
+/// space; double inner quotes), every cell without its NULs ([`csv_text`]) and
+/// neutralised first. `,` and TAB are quoted too, so that a re-reader that
+/// guesses the separator (ours, Excel's import) cannot mistake them for one.
 ///
-/// Writes straight into `out` without an intermediate copy of the cell. `out`
-/// may reallocate as it grows: reserve it up front if the caller wipes it.
+/// Writes straight into `out` without an intermediate copy of the cell (a cell
+/// holding NUL is copied without it, and the copy wiped). `out` may reallocate
+/// as it grows: reserve it up front if the caller wipes it.
 pub fn csv_row(cells: &[Option<String>], out: &mut Vec<u8>) {
     csv_line(cells.iter().map(Option::as_deref), out);
 }
@@ -43,8 +44,36 @@ fn csv_line<'a>(cells: impl Iterator<Item = Option<&'a str>>, out: &mut Vec<u8>)
     out.extend_from_slice(b"\r\n");
 }
 
-/// One field: optional prefix, optional quotes, inner `"` doubled (RFC 4180 §2.7).
+/// What of a cell goes into a CSV: the cell without NUL (SECURITY_BAR F4).
+/// CSV has no way to escape NUL, and readers do not agree on it: LibreOffice
+/// drops it on import, which turned `\0=1+2*3` into a live formula (issue 15);
+/// C-string tools end the cell there. Dropping it before the cell is
+/// neutralised means the prefix is decided on exactly the text a reader sees,
+/// and `unneutralise` gives back this text. `extract::fingerprint` makes the
+/// same cut, so a traced CSV still matches its extract's row tags.
+pub fn csv_text(cell: &str) -> Cow<'_, str> {
+    if cell.contains('\0') {
+        // Sized up front, so no smaller buffer with member data is freed unwiped.
+        let mut text = String::with_capacity(cell.len());
+        text.extend(cell.chars().filter(|&c| c != '\0'));
+        Cow::Owned(text)
+    } else {
+        Cow::Borrowed(cell)
+    }
+}
+
+/// One field, NUL dropped: optional prefix, optional quotes, inner `"` doubled
+/// (RFC 4180 §2.7).
 fn csv_field(cell: &str, out: &mut Vec<u8>) {
+    let mut text = csv_text(cell);
+    write_field(&text, out);
+    // The copy without NUL is member data: wipe it.
+    if let Cow::Owned(copy) = &mut text {
+        copy.zeroize();
+    }
+}
+
+fn write_field(cell: &str, out: &mut Vec<u8>) {
     let prefixed = needs_prefix(cell);
     let quoted = needs_quotes(cell, prefixed);
     if quoted {

@@ -3,9 +3,12 @@
 //! and reading files back.
 
 use std::io::{Cursor, Read};
+use std::sync::LazyLock;
 
 use calamine::{Data, Reader, Xlsx};
 use proptest::prelude::*;
+use regex_syntax::hir::{Class, HirKind};
+use unicode_normalization::UnicodeNormalization as _;
 
 use super::*;
 
@@ -61,6 +64,14 @@ fn xlsx_part(bytes: &[u8], name: &str) -> String {
 fn as_read(rows: &[Vec<Option<String>>]) -> Vec<Vec<String>> {
     rows.iter()
         .map(|row| row.iter().map(|c| c.clone().unwrap_or_default()).collect())
+        .collect()
+}
+
+/// What a CSV reader gives back: as `as_read`, and without NUL (never written).
+fn as_read_from_csv(rows: &[Vec<Option<String>>]) -> Vec<Vec<String>> {
+    as_read(rows)
+        .into_iter()
+        .map(|row| row.into_iter().map(|c| c.replace('\0', "")).collect())
         .collect()
 }
 
@@ -187,6 +198,237 @@ fn a_value_that_already_looks_neutralised_round_trips_exactly() {
     }
     assert_eq!(neutralise("'=x"), "''=x");
     assert_eq!(neutralise("'abc"), "'abc");
+}
+
+// --- What a spreadsheet may skip before a trigger (SECURITY_BAR F4, issue 15) ---
+
+/// The formula-like cells a prefix is tried on.
+const FORMULAS: [&str; 5] = ["=1+2*3", "+1", "-1", "@SUM(1)", "=HYPERLINK(\"http://x\")"];
+
+/// Issue 15's examples and their class: NUL and other controls, white space of
+/// every kind, zero-width and bidi characters, other invisible characters.
+const NAMED_SKIPPED: [char; 30] = [
+    '\u{0}',
+    '\u{1}',
+    '\u{1b}',
+    '\u{7f}',
+    '\u{85}',
+    '\u{9b}',
+    ' ',
+    '\u{a0}',
+    '\u{1680}',
+    '\u{2007}',
+    '\u{202f}',
+    '\u{205f}',
+    '\u{3000}',
+    '\u{2028}',
+    '\u{2029}',
+    '\u{feff}',
+    '\u{200b}',
+    '\u{200c}',
+    '\u{200d}',
+    '\u{2060}',
+    '\u{200e}',
+    '\u{200f}',
+    '\u{202e}',
+    '\u{2066}',
+    '\u{ad}',
+    '\u{180e}',
+    '\u{34f}',
+    '\u{fe0f}',
+    '\u{3164}',
+    '\u{e0020}',
+];
+
+/// Triggers and their lookalikes, written out independently of `formula`.
+const ORACLE_TRIGGERS: [char; 14] = [
+    '=', '+', '-', '@', '\t', '\r', '＝', '＋', '－', '＠', '﹦', '﹢', '﹣', '﹫',
+];
+
+/// Unicode's control, white-space, format and default-ignorable characters, from the
+/// `regex` crate's Unicode tables: an oracle that shares nothing with `formula`.
+static UNICODE_SKIPPED: LazyLock<Vec<(char, char)>> = LazyLock::new(|| {
+    let class = r"[\p{Cc}\p{Cf}\p{White_Space}\p{Default_Ignorable_Code_Point}]";
+    let hir = regex_syntax::parse(class).unwrap();
+    match hir.kind() {
+        HirKind::Class(Class::Unicode(class)) => class
+            .ranges()
+            .iter()
+            .map(|range| (range.start(), range.end()))
+            .collect(),
+        other => panic!("not a Unicode class: {other:?}"),
+    }
+});
+
+fn unicode_skips(c: char) -> bool {
+    UNICODE_SKIPPED
+        .iter()
+        .any(|&(start, end)| (start..=end).contains(&c))
+}
+
+/// A trigger by the oracle: ASCII, a compatibility form of one (NFKC), or U+2212.
+fn unicode_trigger(c: char) -> bool {
+    let folded = std::iter::once(c).nfkc().next();
+    ['\t', '\r', '\u{2212}'].contains(&c) || matches!(folded, Some('=' | '+' | '-' | '@'))
+}
+
+/// Would a spreadsheet that skips everything the oracle skips see a trigger?
+fn runs_as_formula(text: &str) -> bool {
+    for c in text.chars() {
+        if unicode_trigger(c) {
+            return true;
+        }
+        if !unicode_skips(c) {
+            return false;
+        }
+    }
+    false
+}
+
+fn skipped_char() -> impl Strategy<Value = char> {
+    let every: Vec<char> = UNICODE_SKIPPED
+        .iter()
+        .flat_map(|&(start, end)| start..=end)
+        .collect();
+    prop_oneof![
+        prop::sample::select(NAMED_SKIPPED.to_vec()),
+        prop::sample::select(every),
+    ]
+}
+
+fn assert_neutralised(cell: &str) {
+    assert_eq!(neutralise(cell), format!("'{cell}"), "{cell:?}");
+    assert_eq!(unneutralise(&neutralise(cell)), cell, "{cell:?}");
+}
+
+#[test]
+fn a_trigger_after_nul_or_any_other_control_character_is_neutralised() {
+    let controls = (0u32..=0x1f).chain(0x7f..=0x9f).filter_map(char::from_u32);
+    for control in controls {
+        for formula in FORMULAS {
+            assert_neutralised(&format!("{control}{formula}"));
+        }
+    }
+}
+
+#[test]
+fn a_trigger_after_any_unicode_white_space_is_neutralised() {
+    let white_space: Vec<char> = (0u32..=0x10ffff)
+        .filter_map(char::from_u32)
+        .filter(|c| c.is_whitespace())
+        .collect();
+    assert!(white_space.contains(&'\u{a0}') && white_space.contains(&'\u{3000}'));
+    assert!(white_space.contains(&'\u{2028}'));
+    for space in white_space {
+        for formula in FORMULAS {
+            assert_neutralised(&format!("{space}{formula}"));
+            assert_neutralised(&format!("{space}{space}{formula}"));
+        }
+    }
+}
+
+#[test]
+fn a_trigger_after_zero_width_bidi_and_other_invisible_characters_is_neutralised() {
+    for skipped in NAMED_SKIPPED {
+        for formula in FORMULAS {
+            assert_neutralised(&format!("{skipped}{formula}"));
+        }
+    }
+    // A mixed run, as a value built to slip past one check at a time.
+    assert_neutralised("\u{feff}\u{200b}\u{a0}\u{0}\u{202e}=1+1");
+}
+
+#[test]
+fn full_width_small_and_other_lookalike_triggers_are_neutralised() {
+    for cell in [
+        "＝1+1",
+        "＋1",
+        "－1",
+        "＠SUM(1)",
+        "﹦1",
+        "﹢1",
+        "﹣1",
+        "﹫SUM(1)",
+        "⁼1",
+        "⁺1",
+        "₌1",
+        "₊1",
+        "−1",
+        "\u{3000}＝1+1",
+        "\u{0}＋1",
+    ] {
+        assert_neutralised(cell);
+    }
+}
+
+#[test]
+fn a_trigger_after_visible_text_or_after_an_apostrophe_following_a_space_is_left_alone() {
+    // Over-neutralising has limits: text that starts visibly is text.
+    for cell in [
+        "a=1",
+        "070-123 45 67",
+        "x\u{a0}=1",
+        "\u{a0}'=1",
+        "\u{2800}=1",
+        "≠1",
+    ] {
+        assert_eq!(neutralise(cell), cell, "{cell:?}");
+    }
+}
+
+#[test]
+fn every_character_unicode_calls_a_control_blank_or_invisible_is_skipped() {
+    let wrong: Vec<String> = (0u32..=0x10ffff)
+        .filter_map(char::from_u32)
+        .filter(|&c| is_skipped(c) != unicode_skips(c))
+        .map(|c| format!("U+{:04X} (oracle says {})", u32::from(c), unicode_skips(c)))
+        .collect();
+    assert!(wrong.is_empty(), "formula::is_skipped disagrees: {wrong:?}");
+}
+
+#[test]
+fn every_compatibility_form_of_a_trigger_is_a_trigger() {
+    let wrong: Vec<String> = (0u32..=0x10ffff)
+        .filter_map(char::from_u32)
+        .filter(|&c| is_trigger(c) != unicode_trigger(c))
+        .map(|c| {
+            format!(
+                "U+{:04X} (oracle says {})",
+                u32::from(c),
+                unicode_trigger(c)
+            )
+        })
+        .collect();
+    assert!(wrong.is_empty(), "formula::is_trigger disagrees: {wrong:?}");
+}
+
+#[test]
+fn the_hostile_cells_of_issue_15_are_neutralised_in_csv_and_xlsx_and_csv_drops_nul() {
+    let hostile = [
+        "\u{0}=1+2*3",
+        "\u{a0}=HYPERLINK(\"http://x\")",
+        "＝1+1",
+        "\u{feff}+1",
+        "\u{200b}-1",
+        "\u{3000}@SUM(1)",
+        "\u{2028}=1",
+    ];
+    let csv = csv_of(&["Värde"], &[cells(&hostile)]);
+    assert!(!csv.contains(&0), "a NUL byte in the CSV");
+    let line = String::from_utf8(csv[CSV_BOM.len()..].to_vec()).unwrap();
+    assert_eq!(
+        line.lines().nth(1).unwrap(),
+        "'=1+2*3;\"'\u{a0}=HYPERLINK(\"\"http://x\"\")\";'＝1+1;'\u{feff}+1;'\u{200b}-1;\
+         '\u{3000}@SUM(1);'\u{2028}=1"
+    );
+
+    let range = xlsx_range(&xlsx_of(&["Värde"], &[cells(&hostile)]));
+    for (column, cell) in hostile.iter().enumerate() {
+        match range.get_value((1, column as u32)) {
+            Some(Data::String(text)) => assert_eq!(text, &format!("'{cell}")),
+            other => panic!("column {column}: expected a string cell, got {other:?}"),
+        }
+    }
 }
 
 // --- CSV reading -------------------------------------------------------------
@@ -476,7 +718,7 @@ proptest! {
         let bytes = csv_of(&names, &rows);
         let mut written = vec![header_as_cells(&header)];
         written.extend(rows);
-        prop_assert_eq!(unneutralised(read_csv(&bytes).unwrap()), as_read(&written));
+        prop_assert_eq!(unneutralised(read_csv(&bytes).unwrap()), as_read_from_csv(&written));
     }
 
     #[test]
@@ -495,7 +737,36 @@ proptest! {
     fn neutralised_text_never_starts_with_a_trigger(text in cell_text()) {
         let neutralised = neutralise(&text);
         prop_assert!(!neutralised.starts_with(TRIGGERS));
+        prop_assert!(!runs_as_formula(&neutralised));
         prop_assert_eq!(unneutralise(&neutralised), text.as_str());
+    }
+
+    #[test]
+    fn a_trigger_after_any_run_of_skipped_characters_is_neutralised_in_csv_and_xlsx(
+        apostrophes in 0..3usize,
+        skipped in prop::collection::vec(skipped_char(), 0..6),
+        trigger in prop::sample::select(ORACLE_TRIGGERS.to_vec()),
+        rest in cell_text(),
+    ) {
+        let cell = format!("{}{}{trigger}{rest}", "'".repeat(apostrophes), String::from_iter(skipped));
+        let neutralised = neutralise(&cell);
+        prop_assert_eq!(&neutralised, &format!("'{cell}"));
+        prop_assert_eq!(unneutralise(&neutralised), cell.as_str());
+
+        let csv = csv_of(&["Värde"], &[vec![Some(cell.clone())]]);
+        prop_assert!(!csv.contains(&0), "a NUL byte in the CSV");
+        let from_csv = read_csv(&csv).unwrap()[1][0].clone();
+        prop_assert_eq!(&from_csv, &format!("'{}", cell.replace('\0', "")));
+        prop_assert!(!runs_as_formula(&from_csv));
+
+        let xlsx = xlsx_of(&["Värde"], &[vec![Some(cell.clone())]]);
+        prop_assert_eq!(&read_xlsx(&xlsx).unwrap()[1][0], &format!("'{cell}"));
+    }
+
+    #[test]
+    fn a_csv_never_contains_a_nul_byte((header, rows) in header_and_rows()) {
+        let names: Vec<&str> = header.iter().map(String::as_str).collect();
+        prop_assert!(!csv_of(&names, &rows).contains(&0));
     }
 
     #[test]
