@@ -10,6 +10,9 @@ use registervakt::store::{Options, Store};
 use secrecy::SecretString;
 use sqlx::Executor;
 
+#[path = "store/tls.rs"]
+mod tls;
+
 /// Raw access behind the broker's back, as an attacker with database access would have.
 enum Raw {
     Sqlite(sqlx::SqlitePool),

@@ -9,10 +9,13 @@
 //!
 //! `verify-ca` / `VERIFY_CA` are refused too, even with `sslrootcert` / `ssl-ca`: sqlx 0.8's
 //! rustls back end puts the URL's root *beside* Mozilla's roots (`webpki-roots`) and, in these
-//! modes, skips the name check (sqlx-core 0.8.6 `src/net/tls/tls_rustls.rs`, `handshake`:
-//! `certs_from_webpki()` then `cert_store.add(..)`, and `NoHostnameTlsVerifier` when
-//! `accept_invalid_hostnames`). So anyone holding a certificate any public CA issued, for any
-//! name, would pass. libpq's `verify-ca` trusts only `sslrootcert`; sqlx's does not.
+//! modes, means to skip the name check (sqlx-core 0.8.6 `src/net/tls/tls_rustls.rs`,
+//! `handshake`: `certs_from_webpki()` then `cert_store.add(..)`, and `NoHostnameTlsVerifier`
+//! when `accept_invalid_hostnames`). So a certificate any public CA issued, for any name, would
+//! pass. libpq's `verify-ca` trusts only `sslrootcert`; sqlx's does not. (With rustls 0.23.46
+//! the skip misses: `NoHostnameTlsVerifier` forgives only `CertificateError::NotValidForName`,
+//! and rustls now reports `NotValidForNameContext`, so today the name is checked after all —
+//! an accident a patch release may undo, not something to build on.)
 //!
 //! The URL is read by the driver's own parser (sqlx's `FromStr`), so what is judged is what
 //! will connect: every spelling it accepts (`sslmode`/`ssl-mode`, `host=` and `hostaddr=` query
@@ -62,8 +65,8 @@ fn check_postgres(key: &'static str, url: &str) -> Result<(), Error> {
     }
     let problem = match mode {
         PgSslMode::VerifyCa => format!(
-            "reaches {host} with sslmode=verify-ca, which with this driver trusts any public CA's \
-             certificate for any name"
+            "reaches {host} with sslmode=verify-ca, which in this driver also trusts public CAs and \
+             does not promise to check the server's name"
         ),
         other => format!(
             "reaches {host} without checking its certificate (sslmode={})",
@@ -88,8 +91,8 @@ fn check_mysql(key: &'static str, url: &str) -> Result<(), Error> {
     }
     let problem = match mode {
         MySqlSslMode::VerifyCa => format!(
-            "reaches {host} with ssl-mode=VERIFY_CA, which with this driver trusts any public CA's \
-             certificate for any name"
+            "reaches {host} with ssl-mode=VERIFY_CA, which in this driver also trusts public CAs \
+             and does not promise to check the server's name"
         ),
         other => format!(
             "reaches {host} without checking its certificate (ssl-mode={})",
