@@ -7,12 +7,12 @@
 //! the server's own SSL settings back at the end, pass or fail. Runs hold an advisory lock, so
 //! two on one server take turns. Other suites go on meanwhile: SSL on changes nothing for a
 //! client that does not ask for it, and sqlx's default `prefer` takes any certificate unchecked.
+//! The same for a MariaDB register is in `tls_mariadb.rs`.
 
 use std::collections::BTreeMap;
-use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _, chown};
+use std::os::unix::fs::MetadataExt as _;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use futures::FutureExt as _;
@@ -22,6 +22,8 @@ use registervakt::store::register_writer;
 use registervakt::store::{Options, Store};
 use secrecy::SecretString;
 use sqlx::{Connection as _, Executor as _, PgConnection};
+
+use crate::pki::{Pki, make_pki};
 
 /// The server settings the test changes, and puts back.
 const SETTINGS: [&str; 3] = ["ssl", "ssl_cert_file", "ssl_key_file"];
@@ -184,17 +186,9 @@ fn url_for(admin_url: &str, db: &str, host: &str, mode: &str, root: &Path) -> St
     url.to_string()
 }
 
-/// The files the test made.
-struct Pki {
-    dir: PathBuf,
-    ca: PathBuf,
-    other_ca: PathBuf,
-}
-
 /// The server with this test's certificate in force, and what to put back.
 struct Server {
     pki: Pki,
-    cert: PathBuf,
     /// What `postgresql.auto.conf` said before (`None`: nothing, the setting comes from
     /// `postgresql.conf` or the default).
     before: BTreeMap<&'static str, Option<String>>,
@@ -216,28 +210,20 @@ impl Server {
         });
         let dir = data_dir.parent().unwrap().join(DIR_NAME);
         let pki = make_pki(&dir, owner.uid(), owner.gid());
-        let cert = dir.join("server.pem");
+        let cert = pki.cert.display().to_string();
 
         let before = settings_in_auto_conf(&mut admin).await;
-        alter(
-            &mut admin,
-            "ssl_cert_file",
-            Some(&cert.display().to_string()),
-        )
-        .await;
+        alter(&mut admin, "ssl_cert_file", Some(&cert)).await;
         alter(
             &mut admin,
             "ssl_key_file",
-            Some(&dir.join("server.key").display().to_string()),
+            Some(&pki.key.display().to_string()),
         )
         .await;
         alter(&mut admin, "ssl", Some("on")).await;
-        reload_until(admin_url, &mut admin, |file| {
-            file == cert.display().to_string()
-        })
-        .await;
+        reload_until(admin_url, &mut admin, |file| file == cert).await;
         admin.close().await.unwrap();
-        Server { pki, cert, before }
+        Server { pki, before }
     }
 
     async fn restore(self, admin_url: &str) {
@@ -245,7 +231,7 @@ impl Server {
         for name in SETTINGS {
             alter(&mut admin, name, self.before[name].as_deref()).await;
         }
-        let ours = self.cert.display().to_string();
+        let ours = self.pki.cert.display().to_string();
         reload_until(admin_url, &mut admin, |file| file != ours).await;
         admin.close().await.unwrap();
         std::fs::remove_dir_all(&self.pki.dir).unwrap();
@@ -305,70 +291,4 @@ async fn reload_until(admin_url: &str, admin: &mut PgConnection, done: impl Fn(&
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("the server did not reload its SSL settings within 10 s (ssl_cert_file = {last})");
-}
-
-/// A CA, a server certificate it signed for `localhost` only, and a second, unrelated CA, in
-/// `dir` (made afresh, mode 0700, owned by the server's user; the key 0600, as PostgreSQL
-/// requires of `ssl_key_file`).
-fn make_pki(dir: &Path, uid: u32, gid: u32) -> Pki {
-    if dir.exists() {
-        std::fs::remove_dir_all(dir).unwrap();
-    }
-    std::fs::create_dir_all(dir)
-        .unwrap_or_else(|e| panic!("cannot make {} (run as root): {e}", dir.display()));
-    // P-256 keys; extensions as rustls-webpki wants them (a CA with keyCertSign, a leaf for
-    // serverAuth whose only name is `localhost`).
-    let ca = |name: &str| {
-        openssl(
-            dir,
-            &format!(
-                "req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-                 -keyout {name}.key -out {name}.pem -days 2 -subj /CN=registervakt-test-{name} \
-                 -addext basicConstraints=critical,CA:TRUE \
-                 -addext keyUsage=critical,keyCertSign,cRLSign"
-            ),
-        );
-    };
-    ca("ca");
-    ca("other-ca");
-    openssl(
-        dir,
-        "req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-         -keyout server.key -out server.csr -subj /CN=localhost",
-    );
-    std::fs::write(
-        dir.join("server.ext"),
-        "subjectAltName=DNS:localhost\nbasicConstraints=critical,CA:FALSE\n\
-         keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    openssl(
-        dir,
-        "x509 -req -in server.csr -CA ca.pem -CAkey ca.key -days 2 -out server.pem \
-         -extfile server.ext",
-    );
-    for (name, mode) in [(".", 0o700), ("server.key", 0o600), ("server.pem", 0o644)] {
-        let path = dir.join(name);
-        chown(&path, Some(uid), Some(gid)).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
-    }
-    Pki {
-        dir: dir.to_path_buf(),
-        ca: dir.join("ca.pem"),
-        other_ca: dir.join("other-ca.pem"),
-    }
-}
-
-/// Runs `openssl` in `dir` with `command`'s words as arguments.
-fn openssl(dir: &Path, command: &str) {
-    let out = Command::new("openssl")
-        .args(command.split_whitespace())
-        .current_dir(dir)
-        .output()
-        .expect("the openssl command line makes the test's certificates");
-    assert!(
-        out.status.success(),
-        "openssl {command}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
