@@ -70,6 +70,7 @@ async fn check_connections(admin_url: &str, db: &str, pki: &Pki) {
     // The broker's store, migrated and written over the verified connection.
     let store = open_store(&verified).await.unwrap();
     store.migrate().await.unwrap();
+    crate::append(&store, 3).await;
     store.ping().await.unwrap();
     assert_encrypted(admin_url, db, None).await;
 
