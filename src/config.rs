@@ -3,7 +3,8 @@
 //! Guarantees: a [`Config`] value has been validated — every path, URL, address and number
 //! was checked at load time, and every error names the key (`store.data_dir`) and the fix.
 //! Secrets (database URLs that may carry passwords) are [`SecretString`] and never appear in
-//! `Debug` output or in error messages. Environment variables use `__` between section and key:
+//! `Debug` output or in error messages. A store or register URL off loopback without a verified,
+//! name-checked TLS connection is refused ([`backend_tls`], F-4). Environment variables use `__` between section and key:
 //! `REGISTERVAKT_SERVER__LISTEN=0.0.0.0:8080` overrides `[server] listen`; variables without a
 //! section (such as the test suites' `REGISTERVAKT_TEST_*`) are not configuration.
 
@@ -16,6 +17,7 @@ use figment::providers::{Env, Format, Toml};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+mod backend_tls;
 mod followup;
 pub use followup::{FollowupConfig, OfficeHours, Offset};
 
@@ -545,6 +547,7 @@ impl Config {
                     "leave it out to use SQLite in store.data_dir, or give postgres://user@host/db",
                 ));
             }
+            backend_tls::check("store.url", url)?;
         }
         if self.store.data_dir.as_os_str().is_empty() {
             return Err(Error::invalid(
@@ -573,6 +576,7 @@ impl Config {
                 "use sqlite:PATH, postgres://… or mysql://…",
             ));
         }
+        backend_tls::check("register.url", reg)?;
         if self.register.connect_timeout_secs == 0 || self.register.connect_timeout_secs > 120 {
             return Err(Error::invalid(
                 "register.connect_timeout_secs",
@@ -799,7 +803,10 @@ member_id = "id"
 
     #[test]
     fn the_register_url_never_appears_in_debug_output() {
-        let text = minimal().replace("sqlite:/tmp/reg.db", "postgres://u:hunter2hunter2@h/db");
+        let text = minimal().replace(
+            "sqlite:/tmp/reg.db",
+            "postgres://u:hunter2hunter2@h/db?sslmode=verify-full",
+        );
         let cfg = Config::from_figment(Figment::new().merge(Toml::string(&text))).unwrap();
         assert!(!format!("{cfg:?}").contains("hunter2"));
     }
@@ -925,6 +932,47 @@ member_id = "id"
             let err = Config::from_figment(Figment::new().merge(Toml::string(&text))).unwrap_err();
             assert!(err.to_string().contains(key), "{extra}: {err}");
         }
+    }
+
+    #[test]
+    fn a_store_or_register_url_off_loopback_without_verify_full_is_refused_at_load() {
+        let store = |url: &str| {
+            minimal().replace(
+                "data_dir = \"/tmp/rv\"",
+                &format!("data_dir = \"/tmp/rv\"\nurl = \"{url}\""),
+            )
+        };
+        let load = |text: &str| Config::from_figment(Figment::new().merge(Toml::string(text)));
+        let err = load(&store(
+            "postgres://rv:hunter2hunter2@db.example.org/rv?sslmode=require",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("store.url") && err.contains("sslmode=verify-full"),
+            "{err}"
+        );
+        assert!(!err.contains("hunter2"), "{err}");
+        assert!(
+            load(&store(
+                "postgres://rv@db.example.org/rv?sslmode=verify-full"
+            ))
+            .is_ok()
+        );
+        assert!(load(&store("postgres://postgres@127.0.0.1:5432/test")).is_ok());
+
+        let register = |url: &str| minimal().replace("sqlite:/tmp/reg.db", url);
+        let err = load(&register(
+            "mysql://ro:hunter2hunter2@register.example.org/party",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("register.url") && err.contains("VERIFY_IDENTITY"),
+            "{err}"
+        );
+        assert!(!err.contains("hunter2"), "{err}");
+        assert!(load(&register("mysql://root@127.0.0.1:3306/test")).is_ok());
     }
 
     #[test]

@@ -10,6 +10,13 @@ use registervakt::store::{Options, Store};
 use secrecy::SecretString;
 use sqlx::Executor;
 
+#[path = "store/pki.rs"]
+mod pki;
+#[path = "store/tls.rs"]
+mod tls;
+#[path = "store/tls_mariadb.rs"]
+mod tls_mariadb;
+
 /// Raw access behind the broker's back, as an attacker with database access would have.
 enum Raw {
     Sqlite(sqlx::SqlitePool),
