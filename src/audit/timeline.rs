@@ -178,10 +178,6 @@ pub struct Page {
     pub next_before: Option<i64>,
 }
 
-fn scope_label(scope: Option<&[String]>) -> Vec<String> {
-    scope.map_or_else(|| vec!["*".to_owned()], <[String]>::to_vec)
-}
-
 /// The store's selection for `filter` in `scope`; `None` if the actor names no user (then
 /// nothing can match).
 async fn selection(
@@ -214,9 +210,9 @@ pub async fn read(
     filter: &Filter,
     now: OffsetDateTime,
 ) -> Result<Page, Error> {
-    let scope = review::audit_scope(state, who).await?;
-    let label = scope_label(scope.as_deref());
-    let events = match selection(state, scope, filter).await? {
+    let permit = review::audit_permit(state, who).await?;
+    let label = permit.reach().names();
+    let events = match selection(state, permit.reach().district_names(), filter).await? {
         Some(sel) => {
             state
                 .store
@@ -252,9 +248,9 @@ pub async fn export(
     window: Window,
     now: OffsetDateTime,
 ) -> Result<Export, Error> {
-    let scope = review::audit_scope(state, who).await?;
+    let permit = review::audit_permit(state, who).await?;
     let selection = AuditSelection {
-        scope,
+        scope: permit.reach().district_names(),
         from_ms: Window::millis(window.from),
         to_ms: Window::millis(window.to),
         ..AuditSelection::default()

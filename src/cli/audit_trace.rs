@@ -76,7 +76,17 @@ pub async fn trace(args: TraceArgs) -> anyhow::Result<()> {
     let result = async {
         let pseudonyms = crate::app::load_pseudonym_key(&store, &keyring).await?;
         let now = OffsetDateTime::now_utc();
-        anyhow::Ok(trace::trace_as(&store, &pseudonyms, &Actor::cli(), None, &file, now).await?)
+        anyhow::Ok(
+            trace::trace_as(
+                &store,
+                &pseudonyms,
+                &Actor::cli(),
+                &crate::policy::Reach::PartyWide,
+                &file,
+                now,
+            )
+            .await?,
+        )
     }
     .await;
     store.close().await;
@@ -101,7 +111,17 @@ pub async fn scope(args: ScopeArgs) -> anyhow::Result<()> {
     let result = async {
         let pseudonyms = crate::app::load_pseudonym_key(&store, &keyring).await?;
         let now = OffsetDateTime::now_utc();
-        anyhow::Ok(breach::scope_as(&store, &pseudonyms, &Actor::cli(), None, basis, now).await?)
+        anyhow::Ok(
+            breach::scope_as(
+                &store,
+                &pseudonyms,
+                &Actor::cli(),
+                &crate::policy::Reach::PartyWide,
+                basis,
+                now,
+            )
+            .await?,
+        )
     }
     .await;
     store.close().await;

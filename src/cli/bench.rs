@@ -17,7 +17,9 @@ use futures::StreamExt;
 use secrecy::SecretString;
 use time::Date;
 
+use crate::audit::Actor;
 use crate::config::RegisterConfig;
+use crate::policy::{Decision, ExtractRequest, Grant, Policy, Principal, PurposeId};
 use crate::register::synthetic::{self, DEMO_TABLE, DISTRICTS};
 use crate::register::{DistrictCode, Field, Filter, ProtectedIdentity, Register};
 use crate::store::register_writer;
@@ -50,11 +52,12 @@ pub async fn connector_benchmark(
     let register = Register::open(&register_config(&db)).await?;
     let (filter, expected) = choose_filter(&register, rows).await?;
     let sql = register.cli_statement(&filter, &FIELDS, ProtectedIdentity::Exclude, TODAY)?;
+    let grant = grant_for(dir, &filter.district, expected).await?;
 
     let mut connector = Vec::new();
     let mut shell = Vec::new();
     for _ in 0..runs.max(1) {
-        let (n, took) = stream_connector(&register, &filter).await?;
+        let (n, took) = stream_connector(&register, &grant, &filter).await?;
         check_count("the connector", n, expected)?;
         connector.push(took);
         let (n, took) = run_sqlite3(&db, &sql).await?;
@@ -193,10 +196,74 @@ pub(super) async fn choose_filter(
     best.ok_or_else(|| anyhow!("the synthetic register has no districts"))
 }
 
-/// Streams the rows through `Register::rows` into CSV lines written to a counting sink.
-async fn stream_connector(register: &Register, filter: &Filter) -> anyhow::Result<(u64, Duration)> {
+/// A `Grant` for [`FIELDS`] in `district`, made as the policy makes one for a snapshot: member
+/// data leaves the register only through a grant, so the benchmark measures that same path.
+/// The policy is the shipped model and table with one purpose allowing `FIELDS`; a staff user
+/// of `district` asks and, as the birth date is sensitive, two approvers approve — all in a
+/// throwaway store under `dir`.
+async fn grant_for(dir: &Path, district: &DistrictCode, rows: u64) -> anyhow::Result<Grant> {
+    let root = dir.join("grant-store").join(crate::crypto::random_id128());
+    std::fs::create_dir_all(&root)?;
+    let store = crate::store::Store::open(&crate::store::Options {
+        location: crate::config::StoreLocation::Sqlite(root.join("store.sqlite")),
+        busy_timeout: Duration::from_secs(5),
+        max_connections: 2,
+        create: true,
+    })
+    .await?;
+    store.migrate().await?;
+    let now = time::OffsetDateTime::now_utc();
+    let mut people = Vec::new();
+    for (name, role) in [
+        ("bench", "staff"),
+        ("bench-a", "approver"),
+        ("bench-b", "approver"),
+    ] {
+        let new = crate::auth::accounts::NewUser {
+            username: crate::auth::Username::parse(name)?,
+            display_name: name.into(),
+            roles: vec![format!("{role}:{district}").parse()?],
+            email: None,
+        };
+        let user = crate::auth::accounts::create_user(&store, Actor::cli(), new, 3600, now).await?;
+        people.push(Principal::load(&store, &user.user_id).await?);
+    }
+    store.close().await;
+    std::fs::remove_dir_all(&root)?;
+    let texts = crate::policy::Texts::shipped();
+    let purposes = super::bench_extract::purposes_for("bench-connector", &FIELDS);
+    let policy = Policy::from_parts(&texts.model, &texts.permissions, &purposes).await?;
+    let request = ExtractRequest {
+        purpose: PurposeId::parse("bench-connector")?,
+        district: district.clone(),
+        fields: FIELDS.to_vec(),
+        lifetime_minutes: 60,
+        estimated_rows: rows,
+    };
+    let (requester, approvers) = people.split_first().context("no benchmark users")?;
+    let decided = match policy.decide(requester, &request, now).await {
+        Decision::NeedsApproval { request_hash, .. } => {
+            policy
+                .grant_approved(requester, &request, &request_hash, approvers, now)
+                .await
+        }
+        other => other,
+    };
+    match decided {
+        Decision::Allow(grant) => Ok(grant),
+        other => bail!("the benchmark's policy did not allow its own request: {other:?}"),
+    }
+}
+
+/// Streams the rows through `Register::rows_for_grant` into CSV lines written to a counting
+/// sink.
+async fn stream_connector(
+    register: &Register,
+    grant: &Grant,
+    filter: &Filter,
+) -> anyhow::Result<(u64, Duration)> {
     let started = Instant::now();
-    let mut stream = register.rows(filter, &FIELDS, ProtectedIdentity::Exclude, TODAY)?;
+    let mut stream = register.rows_for_grant(grant, filter, TODAY)?;
     let mut sink = CountingSink::default();
     let mut line = String::new();
     let mut n = 0u64;

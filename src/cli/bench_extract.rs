@@ -46,12 +46,17 @@ const PURPOSE: &str = "bench-extract";
 
 /// A purpose catalogue with one purpose that allows a million rows without approval.
 fn bench_purposes() -> String {
-    let fields: Vec<String> = FIELDS
+    purposes_for(PURPOSE, &FIELDS)
+}
+
+/// A catalogue with one purpose `id` allowing `fields`, up to two million rows without approval.
+pub(super) fn purposes_for(id: &str, fields: &[Field]) -> String {
+    let fields: Vec<String> = fields
         .iter()
         .map(|f| format!("\"{}\"", f.as_str()))
         .collect();
     format!(
-        "[[purpose]]\nid = \"{PURPOSE}\"\nname_sv = \"Mätning\"\nname_en = \"Benchmark\"\n\
+        "[[purpose]]\nid = \"{id}\"\nname_sv = \"Mätning\"\nname_en = \"Benchmark\"\n\
          description_sv = \"Prestandamätning på syntetiska data.\"\n\
          description_en = \"Performance measurement on synthetic data.\"\n\
          allowed_fields = [{}]\nrequired_consents = []\nmax_rows = 2000000\n\
@@ -258,7 +263,15 @@ async fn oversight(
     ] {
         let started = Instant::now();
         let now = OffsetDateTime::now_utc();
-        let t = trace::trace_as(&state.store, &state.pseudonyms, &actor, None, &file, now).await?;
+        let t = trace::trace_as(
+            &state.store,
+            &state.pseudonyms,
+            &actor,
+            &crate::policy::Reach::PartyWide,
+            &file,
+            now,
+        )
+        .await?;
         let took = started.elapsed();
         let best = t.candidates.first().map(|c| c.described.row.id.clone());
         if best.as_deref() != Some(leaked.as_str()) || t.confidence != Confidence::High {
@@ -280,7 +293,15 @@ async fn oversight(
     ];
     for (label, basis) in bases {
         let started = Instant::now();
-        let s = breach::scope_as(&state.store, &state.pseudonyms, &actor, None, basis, now).await?;
+        let s = breach::scope_as(
+            &state.store,
+            &state.pseudonyms,
+            &actor,
+            &crate::policy::Reach::PartyWide,
+            basis,
+            now,
+        )
+        .await?;
         let took = started.elapsed();
         lines.push_str(&format!(
             "| {label} | {} members | {} |\n",

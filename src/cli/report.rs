@@ -51,7 +51,7 @@ pub async fn run(cmd: ReportCommand) -> anyhow::Result<()> {
             let period = activity::Period::parse(&from, &to)?;
             let config = Config::load(config.as_deref())?;
             let store = open(&config).await?;
-            let made = activity::build(&store, None, period).await;
+            let made = activity::build(&store, &crate::policy::Reach::PartyWide, period).await;
             let result = match made {
                 Ok(r) => activity::record(&store, Actor::cli(), &r, now)
                     .await
@@ -79,10 +79,16 @@ pub async fn run(cmd: ReportCommand) -> anyhow::Result<()> {
             let result = match current {
                 Ok(c) => {
                     let summary = article30::summarise(&c.policy, c.version);
-                    article30::record(&store, Actor::cli(), &summary, None, now)
-                        .await
-                        .map(|()| summary)
-                        .map_err(anyhow::Error::from)
+                    article30::record(
+                        &store,
+                        Actor::cli(),
+                        &summary,
+                        &crate::policy::Reach::PartyWide,
+                        now,
+                    )
+                    .await
+                    .map(|()| summary)
+                    .map_err(anyhow::Error::from)
                 }
                 Err(e) => Err(e.into()),
             };

@@ -21,7 +21,7 @@ use super::{Error, ExtractId};
 use crate::app::AppState;
 use crate::audit::{self, Action, Actor, Event, Outcome};
 use crate::crypto::PseudonymKey;
-use crate::policy::Principal;
+use crate::policy::{Principal, Reach};
 use crate::register::{Field, Sensitivity};
 use crate::store::Store;
 
@@ -85,28 +85,30 @@ pub async fn scope(
     basis: Basis,
     now: OffsetDateTime,
 ) -> Result<Scope, Error> {
-    let districts = review::audit_scope(state, who).await?;
+    let permit = review::audit_permit(state, who).await?;
     scope_as(
         &state.store,
         &state.pseudonyms,
-        &Actor::user(&who.user_id()),
-        districts.as_deref(),
+        &Actor::user(permit.user_id()),
+        permit.reach(),
         basis,
         now,
     )
     .await
 }
 
-/// The scope among the extracts in `districts` (all when `None`), audited as `actor`.
+/// The scope among the extracts within `reach`, audited as `actor`.
 pub async fn scope_as(
     store: &Store,
     pseudonyms: &PseudonymKey,
     actor: &Actor,
-    districts: Option<&[String]>,
+    reach: &Reach,
     basis: Basis,
     now: OffsetDateTime,
 ) -> Result<Scope, Error> {
-    let in_scope = |district: &str| districts.is_none_or(|d| d.iter().any(|x| x == district));
+    let in_scope = |district: &str| reach.covers(district);
+    let district_names = reach.district_names();
+    let districts = district_names.as_deref();
     let (words, target, rows) = match basis {
         Basis::Extract(id) => {
             let row = store
@@ -137,7 +139,7 @@ pub async fn scope_as(
             )
         }
         Basis::File(bytes) => {
-            let traced = trace::trace_as(store, pseudonyms, actor, districts, &bytes, now).await?;
+            let traced = trace::trace_as(store, pseudonyms, actor, reach, &bytes, now).await?;
             let best = traced
                 .candidates
                 .into_iter()
@@ -224,7 +226,7 @@ pub async fn scope_as(
         json!({
             "extracts": ids, "members": members, "releases": releases.len(),
             "still_live": still_live,
-            "scope": districts.map_or_else(|| vec!["*".to_owned()], <[String]>::to_vec),
+            "scope": reach.names(),
         }),
     );
     audit::record_now(store, &event, now).await?;

@@ -22,8 +22,7 @@ use super::{
 };
 use crate::app::AppState;
 use crate::audit::{self, Action, Actor, Event, Outcome};
-use crate::auth::Role;
-use crate::policy::Principal;
+use crate::policy::{Permit, Principal};
 use crate::store::extracts as rows;
 
 /// Shreds a live extract; false when it was not live (already ended elsewhere).
@@ -72,7 +71,15 @@ pub async fn done(
     now: OffsetDateTime,
 ) -> Result<(), Error> {
     let row = lifecycle::find_own(state, who, id).await?;
-    shred_live(state, &row, id, ShredReason::Done, who, now).await
+    shred_live(
+        state,
+        &row,
+        id,
+        ShredReason::Done,
+        &Actor::user(who.user_id()),
+        now,
+    )
+    .await
 }
 
 /// An approver for the district stops a live extract: it is shredded now. Anyone else who may
@@ -86,31 +93,50 @@ pub async fn revoke(
     let row = lifecycle::find_visible(state, who, id).await?;
     let district = crate::register::DistrictCode::parse(&row.district)?;
     let policy = lifecycle::policy_now(state).await?;
-    if let Err(e) = policy
+    let permit = policy
         .permits(who, crate::policy::Action::ExtractRevoke, &district)
         .await
-    {
-        return Err(Error::Denied {
+        .map_err(|e| Error::Denied {
             code: e.deny_code(),
             reason: format!("only an approver for {district} may revoke an extract"),
-        });
-    }
-    shred_live(state, &row, id, ShredReason::Revoked, who, now).await
+        })?;
+    revoke_live(state, &permit, &row, id, now).await
 }
 
-/// Shreds `row` now on `who`'s word; 410 when it is no longer live.
+/// Shreds a live extract on the word of an `extract.revoke` permit that reaches its district.
+async fn revoke_live(
+    state: &AppState,
+    permit: &Permit,
+    row: &crate::store::extracts::ExtractRow,
+    id: &ExtractId,
+    now: OffsetDateTime,
+) -> Result<(), Error> {
+    permit
+        .check_district(crate::policy::Action::ExtractRevoke, &row.district)
+        .map_err(|e| Error::Denied {
+            code: e.deny_code(),
+            reason: format!(
+                "only an approver for {} may revoke an extract",
+                row.district
+            ),
+        })?;
+    let actor = Actor::user(permit.user_id());
+    shred_live(state, row, id, ShredReason::Revoked, &actor, now).await
+}
+
+/// Shreds `row` now on `actor`'s word; 410 when it is no longer live.
 async fn shred_live(
     state: &AppState,
     row: &crate::store::extracts::ExtractRow,
     id: &ExtractId,
     reason: ShredReason,
-    who: &Principal,
+    actor: &Actor,
     now: OffsetDateTime,
 ) -> Result<(), Error> {
     if row.state != "live" {
         return Err(lifecycle::unavailable(row));
     }
-    if shred(state, id, reason, &Actor::user(&who.user_id()), now).await? {
+    if shred(state, id, reason, actor, now).await? {
         Ok(())
     } else {
         Err(Error::Gone("shredded".into()))
@@ -181,23 +207,41 @@ pub async fn set_freeze(
     now: OffsetDateTime,
 ) -> Result<usize, Error> {
     let policy = lifecycle::policy_now(state).await?;
-    if let Err(e) = policy
+    let permit = policy
         .permits_party_wide(who, crate::policy::Action::ExtractFreeze)
         .await
-    {
-        return Err(Error::Denied {
+        .map_err(|e| Error::Denied {
             code: e.deny_code(),
             reason: "only a party-wide security role may freeze or unfreeze extracts".into(),
-        });
-    }
+        })?;
+    freeze_with(state, &permit, frozen, reason, now).await
+}
+
+/// Turns the incident switch on or off on the word of a party-wide `extract.freeze` permit.
+async fn freeze_with(
+    state: &AppState,
+    permit: &Permit,
+    frozen: bool,
+    reason: &str,
+    now: OffsetDateTime,
+) -> Result<usize, Error> {
+    permit
+        .check(
+            crate::policy::Action::ExtractFreeze,
+            &crate::auth::Scope::Party,
+        )
+        .map_err(|e| Error::Denied {
+            code: e.deny_code(),
+            reason: "only a party-wide security role may freeze or unfreeze extracts".into(),
+        })?;
     let reason = check_freeze_reason(reason)?;
-    let actor = Actor::user(&who.user_id());
+    let actor = Actor::user(permit.user_id());
     let mut tx = state.store.begin().await?;
     rows::set_freeze(
         &mut tx,
         frozen,
         reason,
-        &who.user_id(),
+        permit.user_id(),
         now.unix_timestamp(),
     )
     .await?;
@@ -389,9 +433,4 @@ pub async fn run_sweeper(state: AppState, interval: Duration) {
             }
         }
     }
-}
-
-/// Approvers' districts for the overdue-attestation list (`None` = party-wide).
-pub fn approver_districts(who: &Principal) -> Option<Vec<String>> {
-    lifecycle::districts_with(who, Role::Approver)
 }

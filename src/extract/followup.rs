@@ -22,10 +22,9 @@ use std::fmt;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::{Error, lifecycle};
+use super::{Error, review};
 use crate::app::AppState;
 use crate::audit::{self, Action, Actor, Event, Outcome};
-use crate::auth::Role;
 use crate::policy::{DenyCode, Principal};
 use crate::store::followup::{self as rows, AckRow};
 
@@ -138,30 +137,31 @@ pub struct Flag {
     pub ack: Option<AckRow>,
 }
 
-/// The districts whose flags `who` sees, or `None` for the whole party: where the policy lets
-/// them view the audit or approve extracts.
+/// The districts whose flags `who` sees, or `None` for the whole party: wherever the policy
+/// lets them view the audit or approve extracts (the union of the two permits' reach).
 pub async fn scope(state: &AppState, who: &Principal) -> Result<Option<Vec<String>>, Error> {
     use crate::policy::Action as P;
-    let policy = lifecycle::policy_now(state).await?;
-    let pairs = [
-        (Role::Auditor, P::AuditView),
-        (Role::Approver, P::ExtractApprove),
-    ];
-    for (_, action) in pairs {
-        if policy.permits_party_wide(who, action).await.is_ok() {
-            return Ok(None);
-        }
-    }
     let mut districts: Vec<String> = Vec::new();
-    for (role, action) in pairs {
-        for d in lifecycle::districts_with(who, role).unwrap_or_default() {
-            let code = crate::register::DistrictCode::parse(&d)?;
-            if !districts.contains(&d) && policy.permits(who, action, &code).await.is_ok() {
-                districts.push(d);
+    let mut any = false;
+    for action in [P::AuditView, P::ExtractApprove] {
+        let permit = match review::permit(state, who, action, "").await {
+            Ok(permit) => permit,
+            Err(Error::Denied { .. }) => continue,
+            Err(e) => return Err(e),
+        };
+        any = true;
+        match permit.reach().district_names() {
+            None => return Ok(None),
+            Some(names) => {
+                for d in names {
+                    if !districts.contains(&d) {
+                        districts.push(d);
+                    }
+                }
             }
         }
     }
-    if districts.is_empty() {
+    if !any {
         return Err(Error::Denied {
             code: DenyCode::NotPermitted,
             reason: "only the district's approvers and the auditors see follow-up flags".into(),

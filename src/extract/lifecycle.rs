@@ -14,7 +14,6 @@ use super::request::Request;
 use super::{Error, ExtractId, State};
 use crate::app::AppState;
 use crate::audit::{self, Action, Actor, Event, Outcome};
-use crate::auth::{Role, Scope};
 use crate::policy::{Decision, Grant, Policy, Principal};
 use crate::store::Tx;
 use crate::store::extracts::{self as rows, DecisionRow, ExtractRow};
@@ -46,40 +45,30 @@ pub async fn refuse_if_frozen_in(tx: &mut Tx) -> Result<(), Error> {
     }
 }
 
-/// The districts in which `who` holds `role`, or `None` when they hold it party-wide.
-pub fn districts_with(who: &Principal, role: Role) -> Option<Vec<String>> {
-    let mut out = Vec::new();
-    for grant in who.roles().iter().filter(|g| g.role == role) {
-        match &grant.scope {
-            Scope::Party => return None,
-            Scope::District(d) => out.push(d.as_str().to_owned()),
-        }
-    }
-    Some(out)
-}
-
-fn holds_in(who: &Principal, roles: &[Role], district: &str) -> bool {
-    who.roles().iter().any(|g| {
-        roles.contains(&g.role)
-            && match &g.scope {
-                Scope::Party => true,
-                Scope::District(d) => d.as_str() == district,
-            }
-    })
-}
-
-/// The extract if `who` may see it: its requester, or an approver (or admin) for its district.
-/// Anyone else gets [`Error::NotFound`], exactly as for an id that does not exist (C2).
+/// The extract if `who` may see it: its requester, or whoever the policy lets approve
+/// (`extract.approve`) or administer (`users.administer`) in its district. Anyone else gets
+/// [`Error::NotFound`], exactly as for an id that does not exist (C2); so does a policy that
+/// cannot be evaluated.
 pub async fn find_visible(
     state: &AppState,
     who: &Principal,
     id: &ExtractId,
 ) -> Result<ExtractRow, Error> {
-    find_if(state, id, |row| {
-        row.requester_id == who.user_id()
-            || holds_in(who, &[Role::Approver, Role::Admin], &row.district)
-    })
-    .await
+    let row = find_if(state, id, |_| true).await?;
+    if row.requester_id == who.user_id() {
+        return Ok(row);
+    }
+    let district = crate::register::DistrictCode::parse(&row.district)?;
+    let policy = policy_now(state).await?;
+    for action in [
+        crate::policy::Action::ExtractApprove,
+        crate::policy::Action::UsersAdminister,
+    ] {
+        if policy.permits(who, action, &district).await.is_ok() {
+            return Ok(row);
+        }
+    }
+    Err(Error::NotFound)
 }
 
 /// The extract if `who` requested it; [`Error::NotFound`] otherwise (C2).
@@ -348,7 +337,10 @@ pub async fn notify_approvers(
 ) -> Result<(), Error> {
     let approvers = state
         .store
-        .list_role_holders(Role::Approver.as_str(), request.district.as_str())
+        .list_role_holders(
+            crate::auth::Role::Approver.as_str(),
+            request.district.as_str(),
+        )
         .await?;
     for approver in approvers {
         notify(tx, &approver.id, "extract_requested", id, now).await?;

@@ -2,22 +2,24 @@
 //! an auditor turns a member number into its pseudonym to search them (*resolve*), or finds
 //! which member a pseudonym stands for in a DPO case (*reveal*).
 //!
-//! Guarantees: both need `pseudonym.resolve` from the policy (party-wide, or in the district
-//! searched); reveal also needs a stated reason and searches only one district's members, as
-//! the register holds them now (protected identities included: the DPO may need them); each is
-//! an audit event naming the pseudonym and never the member number.
+//! Guarantees: both need a `pseudonym.resolve` permit from the policy (party-wide, or reaching
+//! the district searched); reveal also needs a stated reason and searches only one district's
+//! member numbers, as the register holds them now, through the one register read that takes
+//! that permit (`Register::member_ids_for_reveal`: protected identities included, the DPO may
+//! need them, and only numbers are read); each is an audit event naming the pseudonym and
+//! never the member number.
 
 use futures::StreamExt as _;
 use serde_json::json;
 use time::OffsetDateTime;
 
 use super::Error;
-use super::review::{check_member_id, scope_for};
+use super::review::{check_member_id, permit};
 use crate::app::AppState;
 use crate::audit::{self, Action, Actor, Event, Outcome};
 use crate::crypto::MemberRef;
 use crate::policy::Principal;
-use crate::register::{DistrictCode, Field, Filter, ProtectedIdentity};
+use crate::register::DistrictCode;
 
 /// A reason is 10 to 500 characters.
 pub const REASON_CHARS: std::ops::RangeInclusive<usize> = 10..=500;
@@ -32,11 +34,11 @@ pub async fn resolve(
     now: OffsetDateTime,
 ) -> Result<MemberRef, Error> {
     let member_id = check_member_id(member_id)?;
-    scope_for(state, who, crate::policy::Action::PseudonymResolve, REFUSAL).await?;
+    let permit = permit(state, who, crate::policy::Action::PseudonymResolve, REFUSAL).await?;
     let member = state.pseudonyms.member_ref(member_id);
     let event = Event::new(
         Action::PseudonymResolved,
-        Actor::user(&who.user_id()),
+        Actor::user(permit.user_id()),
         &format!("member:{member}"),
         Outcome::Success,
         json!({}),
@@ -78,19 +80,16 @@ pub async fn reveal(
     // A district the caller typed is their input: a bad one is a 422, not a register fault.
     let district = DistrictCode::parse(district).map_err(|e| Error::BadInput(e.to_string()))?;
     let reason = check_reason(reason)?;
-    let scope = scope_for(state, who, crate::policy::Action::PseudonymResolve, REFUSAL).await?;
-    if scope.is_some_and(|d| !d.iter().any(|x| x == district.as_str())) {
+    let permit = permit(state, who, crate::policy::Action::PseudonymResolve, REFUSAL).await?;
+    if !permit.reach().covers(district.as_str()) {
         return Err(Error::Denied {
             code: crate::policy::DenyCode::NotPermitted,
             reason: format!("you may not reveal members of {}", district.as_str()),
         });
     }
-    let mut rows = state.register.rows(
-        &Filter::district(district.clone()),
-        &[Field::MemberId],
-        ProtectedIdentity::Include,
-        now.date(),
-    )?;
+    let mut rows = state
+        .register
+        .member_ids_for_reveal(&permit, &district, now.date())?;
     let mut searched: u64 = 0;
     let mut found = None;
     while let Some(row) = rows.next().await {
@@ -106,7 +105,7 @@ pub async fn reveal(
     }
     let event = Event::new(
         Action::PseudonymRevealed,
-        Actor::user(&who.user_id()),
+        Actor::user(permit.user_id()),
         &format!("member:{}", hex::encode(wanted)),
         Outcome::Success,
         json!({

@@ -14,9 +14,8 @@ use time::OffsetDateTime;
 use super::{Error, lifecycle};
 use crate::app::AppState;
 use crate::audit::{self, Action, Actor, Event, Outcome};
-use crate::auth::Role;
 use crate::crypto::MemberRef;
-use crate::policy::Principal;
+use crate::policy::{Permit, Principal, Reach};
 use crate::store::Store;
 use crate::store::extracts::{DecisionRow, ExtractRow};
 
@@ -77,7 +76,10 @@ pub async fn own(state: &AppState, who: &Principal) -> Result<Vec<ExtractRow>, E
 
 /// Pending requests `who` may decide, oldest first.
 pub async fn queue(state: &AppState, who: &Principal) -> Result<Vec<ExtractRow>, Error> {
-    let districts = lifecycle::districts_with(who, Role::Approver);
+    let Some(reach) = approver_reach(state, who).await? else {
+        return Ok(Vec::new());
+    };
+    let districts = reach.district_names();
     let rows = state
         .store
         .list_extracts_in_state("pending", districts.as_deref(), LIST_LIMIT)
@@ -95,7 +97,10 @@ pub async fn overdue(
     who: &Principal,
     now: OffsetDateTime,
 ) -> Result<Vec<ExtractRow>, Error> {
-    let districts = lifecycle::districts_with(who, Role::Approver);
+    let Some(reach) = approver_reach(state, who).await? else {
+        return Ok(Vec::new());
+    };
+    let districts = reach.district_names();
     let grace = i64::from(state.config.extracts.attest_grace_hours) * 3600;
     Ok(state
         .store
@@ -120,12 +125,19 @@ pub async fn history(state: &AppState, row: &ExtractRow) -> Result<Vec<ExtractRo
         .collect())
 }
 
-/// The districts in which the policy lets `who` view the audit, or `None` for the whole party.
-pub(crate) async fn audit_scope(
-    state: &AppState,
-    who: &Principal,
-) -> Result<Option<Vec<String>>, Error> {
-    scope_for(
+/// Where the policy lets `who` approve (`extract.approve`), or `None` when nowhere: the
+/// approver's queues are what this reaches.
+pub async fn approver_reach(state: &AppState, who: &Principal) -> Result<Option<Reach>, Error> {
+    match permit(state, who, crate::policy::Action::ExtractApprove, "").await {
+        Ok(permit) => Ok(Some(permit.reach().clone())),
+        Err(Error::Denied { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The permit to view the audit (`audit.view`), as far as the policy reaches for `who`.
+pub(crate) async fn audit_permit(state: &AppState, who: &Principal) -> Result<Permit, Error> {
+    permit(
         state,
         who,
         crate::policy::Action::AuditView,
@@ -134,33 +146,21 @@ pub(crate) async fn audit_scope(
     .await
 }
 
-/// The districts in which the policy lets `who` (as auditor) do `action`, or `None` for the
-/// whole party; denied with `refusal` when there are none.
-pub(crate) async fn scope_for(
+/// The permit for `action`, reaching every district (or the whole party) where the policy in
+/// force lets `who` do it: the one place an auditor's or approver's scope is computed
+/// ([`crate::policy::Policy::permit`]). Refused with `refusal` when that is nowhere; a policy
+/// that cannot be evaluated refuses too (C6).
+pub(crate) async fn permit(
     state: &AppState,
     who: &Principal,
     action: crate::policy::Action,
     refusal: &str,
-) -> Result<Option<Vec<String>>, Error> {
+) -> Result<Permit, Error> {
     let policy = lifecycle::policy_now(state).await?;
-    let denied = || Error::Denied {
-        code: crate::policy::DenyCode::NotPermitted,
+    policy.permit(who, action).await.map_err(|e| Error::Denied {
+        code: e.deny_code(),
         reason: refusal.to_owned(),
-    };
-    if policy.permits_party_wide(who, action).await.is_ok() {
-        return Ok(None);
-    }
-    let mut districts = Vec::new();
-    for d in lifecycle::districts_with(who, Role::Auditor).unwrap_or_default() {
-        let code = crate::register::DistrictCode::parse(&d)?;
-        if policy.permits(who, action, &code).await.is_ok() {
-            districts.push(d);
-        }
-    }
-    if districts.is_empty() {
-        return Err(denied());
-    }
-    Ok(Some(districts))
+    })
 }
 
 /// What an auditor learns about one extract: who asked, who approved, what it held (fields and
@@ -181,8 +181,8 @@ pub async fn story(
     id: &super::ExtractId,
     now: OffsetDateTime,
 ) -> Result<Story, Error> {
-    let scope = match audit_scope(state, who).await {
-        Ok(scope) => scope,
+    let permit = match audit_permit(state, who).await {
+        Ok(permit) => permit,
         Err(Error::Denied { .. }) => return Err(Error::NotFound),
         Err(e) => return Err(e),
     };
@@ -190,7 +190,7 @@ pub async fn story(
         .store
         .find_extract(id.as_str())
         .await?
-        .filter(|row| scope.as_ref().is_none_or(|d| d.contains(&row.district)))
+        .filter(|row| permit.reach().covers(&row.district))
         .ok_or(Error::NotFound)?;
     let target = format!("extract:{id}");
     let events = state.store.list_audit_events_for(&target).await?;
@@ -273,18 +273,15 @@ async fn disclosures_audited(
     now: OffsetDateTime,
 ) -> Result<(MemberRef, Vec<Described>), Error> {
     let member_id = check_member_id(member_id)?;
-    let scope = audit_scope(state, who).await?;
+    let permit = audit_permit(state, who).await?;
     let member = state.pseudonyms.member_ref(member_id);
+    let districts = permit.reach().district_names();
     let rows = state
         .store
-        .list_extracts_holding(member.as_bytes(), scope.as_deref())
+        .list_extracts_holding(member.as_bytes(), districts.as_deref())
         .await?;
     details["extracts"] = json!(rows.len());
-    details["scope"] = json!(
-        scope
-            .as_deref()
-            .map_or_else(|| vec!["*".to_owned()], <[String]>::to_vec)
-    );
+    details["scope"] = json!(permit.reach().names());
     let event = Event::new(
         action,
         Actor::user(&who.user_id()),

@@ -31,7 +31,7 @@ use super::review::{self, Described};
 use crate::app::AppState;
 use crate::audit::{self, Action, Actor, Event, Outcome};
 use crate::crypto::PseudonymKey;
-use crate::policy::Principal;
+use crate::policy::{Principal, Reach};
 use crate::register::Field;
 use crate::store::Store;
 use crate::store::trace::LedgerKey;
@@ -140,27 +140,29 @@ pub async fn trace(
     file: &[u8],
     now: OffsetDateTime,
 ) -> Result<Traced, Error> {
-    let scope = review::audit_scope(state, who).await?;
+    let permit = review::audit_permit(state, who).await?;
     trace_as(
         &state.store,
         &state.pseudonyms,
-        &Actor::user(&who.user_id()),
-        scope.as_deref(),
+        &Actor::user(permit.user_id()),
+        permit.reach(),
         file,
         now,
     )
     .await
 }
 
-/// Trace `file` among the released extracts in `districts` (all when `None`), audited as `actor`.
+/// Trace `file` among the released extracts within `reach`, audited as `actor`.
 pub async fn trace_as(
     store: &Store,
     pseudonyms: &PseudonymKey,
     actor: &Actor,
-    districts: Option<&[String]>,
+    reach: &Reach,
     file: &[u8],
     now: OffsetDateTime,
 ) -> Result<Traced, Error> {
+    let districts = reach.district_names();
+    let districts = districts.as_deref();
     if file.len() > MAX_TRACE_BYTES {
         return Err(Error::BadInput(format!(
             "the file is larger than {} MiB; the trace reads files up to that size",
@@ -203,7 +205,7 @@ pub async fn trace_as(
             "bytes": file.len(), "rows": keyed.keys.len(), "key": keyed.kind.as_str(),
             "confidence": confidence.as_str(), "extracts_sharing_rows": sharing,
             "candidates": candidates.iter().map(|c| c.described.row.id.as_str()).collect::<Vec<_>>(),
-            "scope": districts.map_or_else(|| vec!["*".to_owned()], <[String]>::to_vec),
+            "scope": reach.names(),
         }),
     );
     audit::record_now(store, &event, now).await?;

@@ -22,6 +22,9 @@ mod mapping;
 mod report;
 pub mod synthetic;
 
+#[cfg(test)]
+mod connector_tests;
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -192,8 +195,10 @@ impl Register {
     }
 
     /// Streams the included members' `fields`, ordered by member id. Exactly the members
-    /// [`Register::count`] reports as `included` for the same arguments.
-    pub fn rows(
+    /// [`Register::count`] reports as `included` for the same arguments. Private: member data
+    /// leaves the register only through [`Register::rows_for_grant`] (a snapshot's `Grant`)
+    /// and [`Register::member_ids_for_reveal`] (an auditor's `pseudonym.resolve` permit).
+    fn rows(
         &self,
         filter: &Filter,
         fields: &[Field],
@@ -225,6 +230,27 @@ impl Register {
         let mut fields = vec![Field::MemberId];
         fields.extend(grant.fields().iter().filter(|f| **f != Field::MemberId));
         self.rows(&filter, &fields, ProtectedIdentity::Exclude, today)
+    }
+
+    /// The member numbers of `district`, protected identities included, for an auditor who
+    /// reveals which member a pseudonym stands for (a DPO case). Only member numbers are read;
+    /// the permit must be for `pseudonym.resolve` and reach `district`.
+    pub fn member_ids_for_reveal(
+        &self,
+        permit: &crate::policy::Permit,
+        district: &DistrictCode,
+        today: Date,
+    ) -> Result<BoxStream<'static, Result<Row, Error>>, Error> {
+        permit
+            .check_district(crate::policy::Action::PseudonymResolve, district.as_str())
+            .map_err(|e| Error::InvalidFilter(e.to_string()))?;
+        let filter = Filter::district(district.clone());
+        self.rows(
+            &filter,
+            &[Field::MemberId],
+            ProtectedIdentity::Include,
+            today,
+        )
     }
 
     /// The statement [`Register::rows`] runs, with values inlined, for the register's own

@@ -14,10 +14,11 @@ use serde_json::json;
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
-use super::{Error, scope_names};
+use super::Error;
 use crate::app::AppState;
 use crate::audit::{self, Action, Actor, Event, Outcome};
 use crate::policy::Principal;
+use crate::policy::Reach;
 use crate::store::Store;
 use crate::store::extracts::ExtractRow;
 
@@ -101,8 +102,8 @@ impl Counts {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Activity {
     pub period: Period,
-    /// The districts covered, `None` for the whole party.
-    pub scope: Option<Vec<String>>,
+    /// The districts covered, or the whole party.
+    pub scope: Reach,
     pub totals: Counts,
     pub by_purpose: BTreeMap<String, Counts>,
     pub by_district: BTreeMap<String, Counts>,
@@ -110,19 +111,17 @@ pub struct Activity {
     pub by_approver: BTreeMap<String, Counts>,
 }
 
-/// Builds the report for `scope` (`None`: the whole party) from the store.
-pub async fn build(
-    store: &Store,
-    scope: Option<&[String]>,
-    period: Period,
-) -> Result<Activity, Error> {
+/// Builds the report for `reach` from the store.
+pub async fn build(store: &Store, reach: &Reach, period: Period) -> Result<Activity, Error> {
+    let names = reach.district_names();
+    let scope = names.as_deref();
     let (from, to) = (period.from.unix_timestamp(), period.to.unix_timestamp());
     let extracts = store
         .list_extracts_requested_between(from, to, scope)
         .await?;
     let mut report = Activity {
         period,
-        scope: scope.map(<[String]>::to_vec),
+        scope: reach.clone(),
         totals: Counts::default(),
         by_purpose: BTreeMap::new(),
         by_district: BTreeMap::new(),
@@ -224,7 +223,7 @@ pub async fn for_auditor(
     now: OffsetDateTime,
 ) -> Result<Activity, Error> {
     let scope = super::audit_scope(state, who).await?;
-    let report = build(&state.store, scope.as_deref(), period).await?;
+    let report = build(&state.store, &scope, period).await?;
     record(&state.store, Actor::user(&who.user_id()), &report, now).await?;
     Ok(report)
 }
@@ -245,7 +244,7 @@ pub async fn record(
         json!({
             "from": when(report.period.from),
             "to": when(report.period.to),
-            "scope": scope_names(report.scope.as_deref()),
+            "scope": report.scope.names(),
             "requested": report.totals.requested,
         }),
     );

@@ -11,9 +11,10 @@ use std::collections::BTreeMap;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::{Error, scope_names};
+use super::Error;
 use crate::app::AppState;
 use crate::audit::{self, Action, Actor, Event, Outcome};
+use crate::policy::Reach;
 use crate::policy::{Policy, Principal, Purpose};
 use crate::register::Sensitivity;
 use crate::store::Store;
@@ -163,7 +164,7 @@ pub async fn for_auditor(
         &state.store,
         Actor::user(&who.user_id()),
         &summary,
-        scope.as_deref(),
+        &scope,
         now,
     )
     .await?;
@@ -175,7 +176,7 @@ pub async fn record(
     store: &Store,
     actor: Actor,
     summary: &Article30,
-    scope: Option<&[String]>,
+    scope: &Reach,
     now: OffsetDateTime,
 ) -> Result<(), Error> {
     let event = Event::new(
@@ -186,7 +187,7 @@ pub async fn record(
         json!({
             "policy_version": summary.policy_version,
             "purposes": summary.purposes.len(),
-            "scope": scope_names(scope),
+            "scope": scope.names(),
         }),
     );
     audit::record_now(store, &event, now).await?;

@@ -12,8 +12,7 @@ pub mod activity;
 pub mod article30;
 
 use crate::app::AppState;
-use crate::auth::Role;
-use crate::policy::Principal;
+use crate::policy::{Principal, Reach};
 use crate::{audit, store};
 
 #[derive(Debug, thiserror::Error)]
@@ -30,32 +29,15 @@ pub enum Error {
     Audit(#[from] audit::Error),
 }
 
-/// The districts in which the policy lets `who` view the audit, or `None` for the whole party;
-/// [`Error::Denied`] when there are none.
-pub async fn audit_scope(state: &AppState, who: &Principal) -> Result<Option<Vec<String>>, Error> {
-    let policy = state.policy.current(&state.store).await?.policy;
-    let view = crate::policy::Action::AuditView;
-    if policy.permits_party_wide(who, view).await.is_ok() {
-        return Ok(None);
+/// How far the policy lets `who` view the audit: the audit permit's reach
+/// (`extract::review::audit_permit`, the one place it is computed); [`Error::Denied`] when
+/// that is nowhere.
+pub async fn audit_scope(state: &AppState, who: &Principal) -> Result<Reach, Error> {
+    match crate::extract::review::audit_permit(state, who).await {
+        Ok(permit) => Ok(permit.reach().clone()),
+        Err(crate::extract::Error::Store(e)) => Err(Error::Store(e)),
+        Err(_) => Err(Error::Denied),
     }
-    let mut districts = Vec::new();
-    for d in crate::extract::lifecycle::districts_with(who, Role::Auditor).unwrap_or_default() {
-        let Ok(code) = crate::register::DistrictCode::parse(&d) else {
-            continue;
-        };
-        if policy.permits(who, view, &code).await.is_ok() {
-            districts.push(d);
-        }
-    }
-    if districts.is_empty() {
-        return Err(Error::Denied);
-    }
-    Ok(Some(districts))
-}
-
-/// The scope as the audit log records it: the districts, or `["*"]` for the whole party.
-pub(crate) fn scope_names(scope: Option<&[String]>) -> Vec<String> {
-    scope.map_or_else(|| vec!["*".to_owned()], <[String]>::to_vec)
 }
 
 /// A table as the CSV Swedish Excel opens (BOM, `;`, CRLF, every cell neutralised against

@@ -51,9 +51,11 @@ pub async fn audit_page(
     let result = async {
         let session = session_of(session)?;
         let who = principal(&state, &session).await?;
-        let scope = match review::audit_scope(&state, &who).await {
-            Ok(None) => Some(text(lang, "roles.everywhere")),
-            Ok(Some(d)) => Some(d.join(", ")),
+        let scope = match review::audit_permit(&state, &who).await {
+            Ok(permit) => match permit.reach().district_names() {
+                None => Some(text(lang, "roles.everywhere")),
+                Some(d) => Some(d.join(", ")),
+            },
             Err(crate::extract::Error::Denied { .. }) => None,
             Err(e) => return Err(ApiError::from(e)),
         };

@@ -15,7 +15,7 @@ use super::policy_api::principal;
 use super::session::SignedIn;
 use crate::app::AppState;
 use crate::report::activity::{self, Counts, Period};
-use crate::report::{article30, scope_names};
+use crate::report::article30;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -109,7 +109,7 @@ pub async fn activity_report(
     Ok(Json(ActivityResponse {
         from: when(report.period.from),
         to: when(report.period.to),
-        scope: scope_names(report.scope.as_deref()),
+        scope: report.scope.names(),
         totals: (&report.totals).into(),
         by_purpose: groups(&report.by_purpose),
         by_district: groups(&report.by_district),

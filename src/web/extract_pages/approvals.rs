@@ -13,7 +13,6 @@ use minijinja::context;
 
 use super::{render, summary};
 use crate::app::AppState;
-use crate::auth::Role;
 use crate::extract::{followup, lifecycle};
 use crate::web::auth_pages::refusal;
 use crate::web::error::ApiError;
@@ -43,8 +42,9 @@ pub async fn approvals_page(
     let lang = frame::lang();
     let result = async {
         let who = principal(&state, &session).await?;
-        let districts = lifecycle::districts_with(&who, Role::Approver);
-        let approver = districts.as_ref().is_none_or(|d| !d.is_empty());
+        let reach = crate::extract::review::approver_reach(&state, &who).await?;
+        let approver = reach.is_some();
+        let districts = reach.and_then(|r| r.district_names());
         let Json(pending) = list(true, false).await?;
         let Json(overdue) = list(false, true).await?;
         let now = time::OffsetDateTime::now_utc();

@@ -15,7 +15,6 @@ use time::OffsetDateTime;
 
 use super::{is_fresh, render, signed_form, step_up, summary, when};
 use crate::app::AppState;
-use crate::auth::Role;
 use crate::auth::session::Session;
 use crate::extract::{ExtractId, deliver, lifecycle, oversight, review};
 use crate::policy::{Format, PurposeId};
@@ -114,8 +113,9 @@ async fn page_context(
         .unwrap_or_default();
     let mine = row.requester_id == who.user_id();
     let approver_here = !mine
-        && lifecycle::districts_with(&who, Role::Approver)
-            .is_none_or(|d| d.contains(&row.district));
+        && crate::extract::review::approver_reach(state, &who)
+            .await?
+            .is_some_and(|r| r.covers(&row.district));
     let live = row.state == "live";
     let downloads: Vec<&str> = formats
         .iter()

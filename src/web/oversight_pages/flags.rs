@@ -86,7 +86,7 @@ async fn flags_view(
         let query = Ok(Query(FlagsQuery { open: None }));
         let Json(list) = list_flags(State(state.clone()), SignedIn(session.clone()), query).await?;
         let who = principal(state, session).await?;
-        let auditor = review::audit_scope(state, &who).await.is_ok();
+        let auditor = review::audit_permit(state, &who).await.is_ok();
         Ok::<_, ApiError>((list, auditor))
     }
     .await;

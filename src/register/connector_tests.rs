@@ -1,23 +1,20 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-//! Black-box tests of the member-register connector: the same bodies run on SQLite (always),
+//! Tests of the member-register connector through its API: the same bodies run on SQLite (always),
 //! PostgreSQL (`REGISTERVAKT_TEST_POSTGRES_URL`) and MariaDB (`REGISTERVAKT_TEST_MYSQL_URL`),
 //! each on a fresh table written by `store::register_writer` and dropped afterwards.
 
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 
+use crate::config::RegisterConfig;
+use crate::register::synthetic::{self, SyntheticMember};
+use crate::register::*;
+use crate::store::register_writer;
 use futures::{FutureExt, StreamExt, TryStreamExt};
-use registervakt::config::RegisterConfig;
-use registervakt::register::synthetic::{self, SyntheticMember};
-use registervakt::register::*;
-use registervakt::store::register_writer;
 use secrecy::SecretString;
 use time::Date;
 use time::macros::date;
 
-#[path = "register/shared.rs"]
 mod shared;
-#[path = "register/sqlite_only.rs"]
 mod sqlite_only;
 
 use shared::*;
