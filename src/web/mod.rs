@@ -38,8 +38,11 @@ pub mod reports_api;
 pub mod route_audit;
 pub mod session;
 pub mod start_page;
+pub mod upload;
 pub mod users_api;
 pub mod wire_schema;
+
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -51,7 +54,6 @@ use tower_http::trace::TraceLayer;
 
 use crate::app::AppState;
 use crate::config::MAX_BODY_BYTES;
-use crate::extract::trace::MAX_TRACE_BYTES;
 
 /// Who may call a route. The router is built from [`route_table`], and a test walks the
 /// table to prove that every route that is not `Public` answers 401 without a session and
@@ -68,13 +70,17 @@ pub enum Access {
 
 pub use route_audit::Audited;
 
-/// One route, who may call it, and what it records in the audit log (E5).
+pub use upload::Body;
+
+/// One route, who may call it, what it records in the audit log (E5) and what body it takes
+/// (F3, F5: a test walks every route whose body is not [`Body::Capped`]).
 #[derive(Debug, Clone)]
 pub struct Route {
     pub method: Method,
     pub path: &'static str,
     pub access: Access,
     pub audit: Audited,
+    pub body: Body,
 }
 
 type Entry = (Route, MethodRouter<AppState>);
@@ -92,6 +98,21 @@ fn entry(
             path,
             access,
             audit,
+            body: Body::Capped,
+        },
+        handler,
+    )
+}
+
+/// A route that takes a leaked file (up to the trace's cap): signed in, and [`router`] puts
+/// it behind [`upload::guarded`], so the session, the audit permit and an upload slot are
+/// checked before a byte is read. The only way a route gets a raised body limit.
+fn upload_entry(path: &'static str, audit: Audited, handler: MethodRouter<AppState>) -> Entry {
+    let (route, handler) = entry(Method::POST, path, Access::SignedIn, audit, handler);
+    (
+        Route {
+            body: Body::AuditFile,
+            ..route
         },
         handler,
     )
@@ -637,12 +658,10 @@ pub fn route_table() -> Vec<Entry> {
             Records(&[A::PseudonymRevealed]),
             post(audit_api::reveal_pseudonym),
         ),
-        entry(
-            M::POST,
+        upload_entry(
             "/api/v1/audit/trace",
-            SignedIn,
             Records(&[A::AuditTrace]),
-            post(audit_trace_api::trace).layer(DefaultBodyLimit::max(MAX_TRACE_BYTES)),
+            post(audit_trace_api::trace),
         ),
         entry(
             M::GET,
@@ -651,13 +670,10 @@ pub fn route_table() -> Vec<Entry> {
             Records(&[A::AuditBreachScope]),
             get(audit_trace_api::breach_scope),
         ),
-        entry(
-            M::POST,
+        upload_entry(
             "/api/v1/audit/breach-scope/file",
-            SignedIn,
             Records(&[A::AuditTrace, A::AuditBreachScope]),
-            post(audit_trace_api::breach_scope_of_file)
-                .layer(DefaultBodyLimit::max(MAX_TRACE_BYTES)),
+            post(audit_trace_api::breach_scope_of_file),
         ),
         entry(
             M::GET,
@@ -673,12 +689,10 @@ pub fn route_table() -> Vec<Entry> {
             Records(&[A::AuditMemberReport]),
             post(audit_pages::member_report_page),
         ),
-        entry(
-            M::POST,
+        upload_entry(
             "/audit/trace",
-            SignedIn,
             Records(&[A::AuditTrace]),
-            post(audit_pages::trace_page).layer(DefaultBodyLimit::max(MAX_TRACE_BYTES)),
+            post(audit_pages::trace_page),
         ),
         entry(
             M::GET,
@@ -803,8 +817,15 @@ pub fn routes() -> Vec<Route> {
 /// The whole application.
 pub fn router(state: AppState) -> Router {
     let request_id = axum::http::HeaderName::from_static("x-request-id");
+    let uploads = upload::Uploads::new(state.clone());
+    let mut caps = headers::BodyCaps::default();
     let mut router = Router::new();
     for (route, handler) in route_table() {
+        caps.allow(route.path, route.body);
+        let handler = match route.body {
+            Body::Capped => handler,
+            Body::AuditFile => upload::guarded(handler, &uploads),
+        };
         router = router.route(route.path, handler);
     }
     router
@@ -828,7 +849,10 @@ pub fn router(state: AppState) -> Router {
                     state.clone(),
                     metrics::count_requests,
                 ))
-                .layer(axum::middleware::from_fn(headers::limit_body))
+                .layer(axum::middleware::from_fn_with_state(
+                    Arc::new(caps),
+                    headers::limit_body,
+                ))
                 .layer(axum::middleware::from_fn(session::same_origin_only))
                 .layer(axum::middleware::from_fn(frame::scope))
                 .layer(axum::middleware::from_fn_with_state(
