@@ -304,6 +304,10 @@ pub struct ServerConfig {
     /// read (SECURITY_BAR F5, ASVS V15.2). Only auditors reach the upload at all.
     #[serde(default = "default_max_concurrent_uploads")]
     pub max_concurrent_uploads: usize,
+    /// A client that has not sent a request's whole header block this long after it began is
+    /// disconnected (slowloris), so idle half-requests cannot hold connections open.
+    #[serde(default = "default_header_read_timeout")]
+    pub header_read_timeout_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -318,6 +322,7 @@ impl Default for ServerConfig {
             demo_users_file: None,
             trusted_proxies: Vec::new(),
             max_concurrent_uploads: default_max_concurrent_uploads(),
+            header_read_timeout_secs: default_header_read_timeout(),
         }
     }
 }
@@ -343,9 +348,17 @@ fn default_request_timeout() -> u64 {
 pub const DEFAULT_MAX_CONCURRENT_UPLOADS: usize = 2;
 /// The most `server.max_concurrent_uploads` accepted.
 pub const MAX_CONCURRENT_UPLOADS: usize = 64;
+/// A browser sends a request's headers in one go; ten seconds is ample over a slow mobile
+/// link and short enough that a slowloris client cannot hold many connections for long.
+pub const DEFAULT_HEADER_READ_TIMEOUT_SECS: u64 = 10;
+/// The longest `server.header_read_timeout_secs` accepted.
+pub const MAX_HEADER_READ_TIMEOUT_SECS: u64 = 120;
 
 fn default_max_concurrent_uploads() -> usize {
     DEFAULT_MAX_CONCURRENT_UPLOADS
+}
+fn default_header_read_timeout() -> u64 {
+    DEFAULT_HEADER_READ_TIMEOUT_SECS
 }
 fn default_public_url() -> String {
     "http://127.0.0.1:8080".to_owned()
@@ -491,6 +504,14 @@ impl Config {
                 "server.max_concurrent_uploads",
                 format!("is {uploads}"),
                 "use 1 to 64 (default 2)",
+            ));
+        }
+        let header = self.server.header_read_timeout_secs;
+        if header == 0 || header > MAX_HEADER_READ_TIMEOUT_SECS {
+            return Err(Error::invalid(
+                "server.header_read_timeout_secs",
+                format!("is {header}"),
+                "use 1 to 120 seconds (default 10)",
             ));
         }
         self.trusted_proxies()?;
@@ -883,6 +904,14 @@ member_id = "id"
             (
                 "[server]\nmax_concurrent_uploads = 0\n",
                 "server.max_concurrent_uploads",
+            ),
+            (
+                "[server]\nheader_read_timeout_secs = 0\n",
+                "server.header_read_timeout_secs",
+            ),
+            (
+                "[server]\nheader_read_timeout_secs = 121\n",
+                "server.header_read_timeout_secs",
             ),
             (
                 "[extracts]\npending_ttl_hours = 0\n",

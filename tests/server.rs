@@ -472,3 +472,39 @@ async fn a_body_over_its_routes_cap_gets_413_with_the_error_body_declared_or_not
     assert!(text.contains("<html"), "{text}");
     app.stop().await;
 }
+
+/// Item 8 of issue 15 (slowloris): a client that opens a connection and sends half a header
+/// line is disconnected once `server.header_read_timeout_secs` has passed, and the broker
+/// goes on serving everyone else.
+#[tokio::test]
+async fn a_client_that_sends_half_a_header_line_is_disconnected_within_the_header_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = common::prepare(50).await;
+    let config = std::fs::read_to_string(&dir.config_path).unwrap().replacen(
+        "[server]\n",
+        "[server]\nheader_read_timeout_secs = 1\n",
+        1,
+    );
+    std::fs::write(&dir.config_path, config).unwrap();
+    let app = common::spawn_app_in(dir).await;
+    let mut slow = common::raw_http::connect(app.addr).await;
+    let started = std::time::Instant::now();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: aaa")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 256];
+    let read = tokio::time::timeout(Duration::from_secs(10), slow.read(&mut buf)).await;
+    let waited = started.elapsed();
+    match read {
+        Ok(Ok(0)) | Ok(Err(_)) => {}
+        Ok(Ok(n)) => panic!("answered instead: {:?}", String::from_utf8_lossy(&buf[..n])),
+        Err(_) => panic!("still connected after 10 s"),
+    }
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(5),
+        "disconnected after {waited:?}"
+    );
+    let res = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    app.stop().await;
+}

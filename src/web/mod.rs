@@ -36,6 +36,7 @@ pub mod params;
 pub mod policy_api;
 pub mod reports_api;
 pub mod route_audit;
+pub mod serve;
 pub mod session;
 pub mod start_page;
 pub mod upload;
