@@ -508,3 +508,27 @@ async fn a_client_that_sends_half_a_header_line_is_disconnected_within_the_heade
     assert_eq!(res.status(), 200);
     app.stop().await;
 }
+
+/// Item 8 of issue 15: the request id is always the broker's own. An `X-Request-Id` a client
+/// sends is neither echoed nor written to the log line (it could collide with another
+/// request's id, or carry text of the client's into the log).
+#[tokio::test]
+async fn a_request_id_sent_by_the_client_is_replaced_and_never_logged() {
+    let app = spawn_app().await;
+    let chosen = "client-chosen-id-5c1e0b7d9a";
+    let res = app
+        .client
+        .get(app.url("/api/v1/nothing"))
+        .header("x-request-id", chosen)
+        .send()
+        .await
+        .unwrap();
+    let id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_ne!(id, chosen);
+    assert_eq!(id.len(), 36, "a UUID: {id}");
+    let dir = app.stop().await;
+    let log = String::from_utf8_lossy(&common::leaks::log::since(0)).into_owned();
+    assert!(log.contains(&id), "the broker's own id is logged");
+    assert!(!log.contains(chosen), "the client's id reached the log");
+    drop(dir);
+}

@@ -1,4 +1,4 @@
-//! Security headers on every response, and the request-body cap.
+//! Security headers on every response, the request-body cap, and the request id's origin.
 //!
 //! CSP allows only the broker's own styles and scripts — no inline script, no external
 //! origin (ASVS V3.4). `Cache-Control: no-store` is the default so no page or API answer is
@@ -85,5 +85,14 @@ pub async fn limit_body(State(caps): State<Arc<BodyCaps>>, req: Request, next: N
     if declared.is_some_and(|n| n > cap as u64) {
         return ApiError::BodyTooLarge(cap).into_response();
     }
+    next.run(req).await
+}
+
+/// Removes an `X-Request-Id` the client sent, so the id in the response and in every log
+/// line of the request is always one the broker made (`SetRequestIdLayer` keeps one that is
+/// present). A client could otherwise choose it: to collide with another request's lines, or
+/// to carry text of its own into the log (ASVS V16.3.3, log injection).
+pub async fn drop_client_request_id(mut req: Request, next: Next) -> Response {
+    req.headers_mut().remove("x-request-id");
     next.run(req).await
 }

@@ -833,6 +833,9 @@ pub fn router(state: AppState) -> Router {
         .fallback(error::not_found)
         .layer(
             ServiceBuilder::new()
+                // Ours alone: a client-sent id would otherwise be kept as the request's id,
+                // letting a caller forge or collide the id that ties log lines together.
+                .layer(axum::middleware::from_fn(headers::drop_client_request_id))
                 .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
                 .layer(
                     TraceLayer::new_for_http().make_span_with(|req: &axum::extract::Request| {
