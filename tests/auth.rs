@@ -726,3 +726,27 @@ async fn an_expired_invitation_cannot_be_used() {
     assert_eq!(error_code(res).await, "invalid_invitation");
     app.stop().await;
 }
+
+/// Item 8 of issue 15: an `Origin` on the broker's own host and port but with another scheme
+/// is another origin (RFC 6454): what counts is `server.public_url`'s origin, not `Host`.
+#[tokio::test]
+async fn an_origin_with_another_scheme_than_the_public_url_is_refused_even_on_the_same_host() {
+    let app = spawn_app().await;
+    let login = |origin: String| {
+        app.client
+            .post(app.url("/api/v1/auth/login"))
+            .header("origin", origin)
+            .json(&json!({ "username": "a", "password": "b" }))
+            .send()
+    };
+    // The same host and port as `Host`, over https: the old check compared the host alone.
+    let res = login(format!("https://{}", app.addr)).await.unwrap();
+    assert_eq!(res.status(), 403);
+    assert_eq!(error_code(res).await, "cross_origin");
+    // The public URL's own origin (the test config's default) is let through to the login.
+    let public = app.state.config.server.public_url.trim_end_matches('/');
+    let res = login(public.to_owned()).await.unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(error_code(res).await, "invalid_credentials");
+    app.stop().await;
+}

@@ -829,6 +829,7 @@ pub fn router(state: AppState) -> Router {
         };
         router = router.route(route.path, handler);
     }
+    let public_origin = Arc::new(session::PublicOrigin::of(&state.config.server.public_url));
     router
         .fallback(error::not_found)
         .layer(
@@ -857,7 +858,10 @@ pub fn router(state: AppState) -> Router {
                     Arc::new(caps),
                     headers::limit_body,
                 ))
-                .layer(axum::middleware::from_fn(session::same_origin_only))
+                .layer(axum::middleware::from_fn_with_state(
+                    public_origin,
+                    session::same_origin_only,
+                ))
                 .layer(axum::middleware::from_fn(frame::scope))
                 .layer(axum::middleware::from_fn_with_state(
                     state.clone(),
