@@ -2,7 +2,8 @@
 //!
 //! Guarantees: every response carries the security headers ([`headers`]); request bodies
 //! over [`MAX_BODY_BYTES`](crate::config::MAX_BODY_BYTES) are refused with 413 before any
-//! handler parses them; every request has an id (`x-request-id`) that appears in its log
+//! handler parses them, except on the routes whose [`Route::body`] raises the cap, which read
+//! nothing before [`upload`]'s guard checked the session, the audit permit and a slot; every request has an id (`x-request-id`) that appears in its log
 //! line; a request that has not started its response within `server.request_timeout_secs` is
 //! dropped with a 503 ([`deadline`]); errors have exactly one mapping to HTTP ([`error`]). Logs
 //! carry the path, never the query string.
