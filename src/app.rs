@@ -53,8 +53,6 @@ pub enum Error {
     Checkpoint(#[from] audit::checkpoint::Error),
     #[error("configuration key `audit.syslog` {0}")]
     Syslog(#[from] audit::syslog::Error),
-    #[error("the server stopped with an error: {0}")]
-    Serve(std::io::Error),
 }
 
 /// Everything a request handler may use. Cheap to clone: handles inside are reference-counted.
@@ -198,7 +196,9 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then lets in-flight requests finish (up to
-    /// `server.shutdown_grace_secs`), records `system.stop` and closes the store.
+    /// `server.shutdown_grace_secs`), records `system.stop` and closes the store. Clients
+    /// that take longer than `server.header_read_timeout_secs` to send a request's headers
+    /// are disconnected (`web::serve`).
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -243,22 +243,18 @@ impl Application {
         let grace = Duration::from_secs(state.config.server.shutdown_grace_secs);
         let router = web::router(state.clone());
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
+        let header_read_timeout = Duration::from_secs(state.config.server.header_read_timeout_secs);
+        let server = web::serve::serve(listener, router, header_read_timeout, async move {
             shutdown.await;
             let _ = stopping_tx.send(());
         });
-        let result = tokio::select! {
-            r = server => r.map_err(Error::Serve),
+        tokio::select! {
+            () = server => {}
             () = async {
                 let _ = stopping_rx.await;
                 tokio::time::sleep(grace).await;
             } => {
                 tracing::warn!("in-flight requests did not finish within the grace period");
-                Ok(())
             }
         };
         housekeeping.abort();
@@ -289,7 +285,7 @@ impl Application {
         }
         state.store.close().await;
         tracing::info!("registervakt stopped");
-        result
+        Ok(())
     }
 }
 

@@ -789,3 +789,96 @@ async fn an_expired_invitation_cannot_be_used() {
     assert_eq!(error_code(res).await, "invalid_invitation");
     app.stop().await;
 }
+
+/// Item 8 of issue 15: an `Origin` on the broker's own host and port but with another scheme
+/// is another origin (RFC 6454): what counts is `server.public_url`'s origin, not `Host`.
+#[tokio::test]
+async fn an_origin_with_another_scheme_than_the_public_url_is_refused_even_on_the_same_host() {
+    let app = spawn_app().await;
+    let login = |origin: String| {
+        app.client
+            .post(app.url("/api/v1/auth/login"))
+            .header("origin", origin)
+            .json(&json!({ "username": "a", "password": "b" }))
+            .send()
+    };
+    // The same host and port as `Host`, over https: the old check compared the host alone.
+    let res = login(format!("https://{}", app.addr)).await.unwrap();
+    assert_eq!(res.status(), 403);
+    assert_eq!(error_code(res).await, "cross_origin");
+    // The public URL's own origin (the test config's default) is let through to the login.
+    let public = app.state.config.server.public_url.trim_end_matches('/');
+    let res = login(public.to_owned()).await.unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(error_code(res).await, "invalid_credentials");
+    app.stop().await;
+}
+
+/// Item 8 of issue 15: a password typed into the username field must not reach the audit log
+/// or the log. A failed sign-in under a name that is no account is audited under a keyed
+/// reference to what was typed; one under a real account names the account.
+#[tokio::test]
+async fn a_password_typed_as_the_username_reaches_neither_the_audit_log_nor_the_log() {
+    let app = spawn_app().await;
+    let user = app.user("ingrid", &["staff:Uppsala"]).await;
+    // One that the username parser refuses, and one it takes but that names nobody.
+    let typed = ["Vinter!2026 hemligt-lösen", "sommarhemligt2026"];
+    for secret in typed {
+        app.dir.leaks.text(common::leaks::Kind::Password, secret);
+    }
+    let api = app
+        .post_json(
+            "/api/v1/auth/login",
+            None,
+            json!({ "username": typed[0], "password": user.password }),
+        )
+        .await;
+    assert_eq!(api.status(), 401);
+    let page = app
+        .client
+        .post(app.url("/login"))
+        .form(&[("username", typed[1]), ("password", "not the password")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 401);
+    let known = app
+        .post_json(
+            "/api/v1/auth/login",
+            None,
+            json!({ "username": "ingrid", "password": "not the password" }),
+        )
+        .await;
+    assert_eq!(known.status(), 401);
+    let store = app.store().await;
+    let rows = store.list_recent_audit_events(100).await.unwrap();
+    store.close().await;
+    let failed: Vec<_> = rows
+        .iter()
+        .rev()
+        .filter(|r| r.action == "auth.password_fail")
+        .collect();
+    assert_eq!(failed.len(), 3);
+    for (row, secret) in failed.iter().zip(typed) {
+        assert_eq!(row.target, "sign_in");
+        let details: Value = serde_json::from_str(&row.details).unwrap();
+        let reference = details["unknown_user"].as_str().unwrap();
+        assert_eq!(reference.len(), 16, "{details}");
+        let all = format!("{}{}{}", row.actor, row.target, row.details);
+        assert!(!all.contains(secret));
+    }
+    assert_eq!(failed[2].target, "user:ingrid");
+    // The same unknown name twice is the same reference; the stop's leak scan reads the
+    // audit log, the log and the data dir for both typed texts.
+    let again = app
+        .post_json(
+            "/api/v1/auth/login",
+            None,
+            json!({ "username": typed[1], "password": "still not it" }),
+        )
+        .await;
+    assert_eq!(again.status(), 401);
+    let last = common::extracts::audit_actions(&app).await.pop().unwrap();
+    assert_eq!(last.2, failed[1].details);
+    app.stop().await;
+}

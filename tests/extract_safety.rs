@@ -503,3 +503,69 @@ async fn the_incident_switch_shreds_every_live_extract_and_stops_new_ones_until_
     );
     app.stop().await;
 }
+
+/// Item 8 of issue 15: a build that meets "database is locked" (another writer holding the
+/// store past `store.busy_timeout_ms`: a backup, a CLI command, another broker) tries the
+/// write again instead of failing an approved request. The lock is taken from a second
+/// connection while the build runs, and held well past the broker's busy timeout.
+#[tokio::test]
+async fn a_build_that_meets_a_locked_store_tries_again_and_goes_live() {
+    use sqlx::{Connection as _, Row as _};
+    let dir = common::prepare(9000).await;
+    let config = std::fs::read_to_string(&dir.config_path).unwrap().replacen(
+        "[store]\n",
+        "[store]\nbusy_timeout_ms = 100\n",
+        1,
+    );
+    std::fs::write(&dir.config_path, config).unwrap();
+    let app = spawn_app_in(dir).await;
+    let anna = app.user("anna", &["staff:Uppsala"]).await;
+    let cookie = app.sign_in(&anna, "anna").await;
+    let db = app.dir.data.join(registervakt::config::SQLITE_STORE_FILE);
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&db)
+        .busy_timeout(Duration::from_secs(10));
+    let mut locker = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .unwrap();
+    let fields = ["first_name", "last_name", "email", "street_address"];
+    // The build may finish before the lock is taken; then the test asks again.
+    let mut caught = None;
+    for _ in 0..10 {
+        let (status, created) =
+            common::extracts::request(&app, &cookie, body(INVITE, "Uppsala", &fields, 60)).await;
+        assert_eq!(status, 201, "{created}");
+        let id = created["id"].as_str().unwrap().to_owned();
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut locker)
+            .await
+            .unwrap();
+        let state: String = sqlx::query("SELECT state FROM extracts WHERE id = ?")
+            .bind(&id)
+            .fetch_one(&mut locker)
+            .await
+            .unwrap()
+            .get(0);
+        if state == "building" {
+            // Longer than the busy timeout many times over, shorter than the build's retries.
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+        }
+        sqlx::query("COMMIT").execute(&mut locker).await.unwrap();
+        if state == "building" {
+            caught = Some(id);
+            break;
+        }
+    }
+    let id = caught.expect("every build finished before the store could be locked");
+    let meta = common::extracts::wait_settled(&app, &cookie, &id).await;
+    assert_eq!(meta["state"], "live", "{meta}");
+    let actions: Vec<String> = audit_actions(&app).await.into_iter().map(|a| a.0).collect();
+    assert!(
+        !actions.iter().any(|a| a == "extract.build_failed"),
+        "{actions:?}"
+    );
+    let (status, _, csv) = download(&app, &cookie, &id, "csv").await;
+    assert_eq!(status, 200);
+    assert!(format::read_csv(&csv).unwrap().len() > 1);
+    app.stop().await;
+}

@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::spawn_app;
 use registervakt::config::MAX_BODY_BYTES;
 
@@ -257,4 +259,292 @@ async fn a_bad_query_string_or_path_parameter_gets_the_json_error_body_and_never
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["error"], "unsupported_media_type");
     app.stop().await;
+}
+
+const SOME_ROWS: &[u8] = b"first_name;last_name\r\nAnna;Berg\r\n";
+
+/// The content type a raised-limit route's upload is sent with: the page's form, or a file.
+fn upload_type(path: &str) -> &'static str {
+    if path.starts_with("/api/") {
+        "text/csv"
+    } else {
+        "multipart/form-data; boundary=rv-boundary"
+    }
+}
+
+/// Issue 15, finding 3 (SECURITY_BAR F5): staff sending 31 MiB files to the trace were each
+/// refused with 403 only after the body was read. Every route with a raised limit must answer
+/// 401 or 403 from the headers alone: here the body is held back after a few bytes, so an
+/// answer that comes at all came before the body was read.
+#[tokio::test]
+async fn every_raised_limit_route_refuses_staff_and_strangers_before_reading_the_body() {
+    use registervakt::web::{Access, Body, routes};
+    let app = spawn_app().await;
+    let anna = app.user("anna", &["staff:Uppsala"]).await;
+    let staff = app.sign_in(&anna, "anna").await;
+    let raised: Vec<_> = routes()
+        .into_iter()
+        .filter(|r| r.body != Body::Capped)
+        .collect();
+    let paths: Vec<&str> = raised.iter().map(|r| r.path).collect();
+    assert_eq!(
+        paths,
+        [
+            "/api/v1/audit/trace",
+            "/api/v1/audit/breach-scope/file",
+            "/audit/trace"
+        ]
+    );
+    let declared = 31 * 1024 * 1024;
+    assert!(declared > MAX_BODY_BYTES && declared <= Body::AuditFile.cap());
+    for route in &raised {
+        assert_eq!(route.access, Access::SignedIn, "{}", route.path);
+        for (cookie, status, code) in [
+            (Some(staff.as_str()), 403, "not_permitted"),
+            (None, 401, "not_signed_in"),
+        ] {
+            let mut stream = common::raw_http::connect(app.addr).await;
+            let kind = upload_type(route.path);
+            common::raw_http::post_head(&mut stream, route.path, cookie, kind, declared, SOME_ROWS)
+                .await;
+            let answer = common::raw_http::read_answer(&mut stream, Duration::from_secs(10))
+                .await
+                .unwrap_or_else(|| {
+                    panic!("{}: no answer while the body was held back", route.path)
+                });
+            assert_eq!(answer.status, status, "{} {cookie:?}", route.path);
+            let content_type = answer.header("content-type").unwrap_or_default();
+            if route.path.starts_with("/api/") {
+                assert_eq!(answer.json()["error"], code, "{}", route.path);
+            } else {
+                // The page answers as a page.
+                assert!(content_type.starts_with("text/html"), "{content_type}");
+            }
+        }
+    }
+    app.stop().await;
+}
+
+/// SECURITY_BAR F5: at most `server.max_concurrent_uploads` large uploads are read at once;
+/// one more is refused before it is read, with 429, `Retry-After` and the error body (a page
+/// on the page route), and the slots come back when the uploads end.
+#[tokio::test]
+async fn one_upload_more_than_the_setting_allows_is_answered_429_and_the_slots_come_back() {
+    use registervakt::config::DEFAULT_MAX_CONCURRENT_UPLOADS;
+    use registervakt::web::upload::UPLOAD_RETRY_AFTER_SECS;
+    let app = spawn_app().await;
+    let farid = app.user("farid", &["auditor:*"]).await;
+    let cookie = app.sign_in(&farid, "farid").await;
+    let slots = app.state.config.server.max_concurrent_uploads;
+    assert_eq!(slots, DEFAULT_MAX_CONCURRENT_UPLOADS);
+    let mut held = Vec::new();
+    for _ in 0..slots {
+        let mut stream = common::raw_http::connect(app.addr).await;
+        common::raw_http::post_head(
+            &mut stream,
+            "/api/v1/audit/trace",
+            Some(&cookie),
+            "text/csv",
+            4 * 1024 * 1024,
+            SOME_ROWS,
+        )
+        .await;
+        held.push(stream);
+    }
+    // Once the held uploads have their slots, the next one is refused. A held upload that
+    // came after one of these probes found no slot and was answered at once: send it again.
+    let mut refused = None;
+    for _ in 0..100 {
+        let res = app
+            .post_bytes("/api/v1/audit/trace", &cookie, SOME_ROWS)
+            .await;
+        if res.status() == 429 {
+            refused = Some(res);
+            break;
+        }
+        for stream in held.iter_mut() {
+            let answered = common::raw_http::read_answer(stream, Duration::from_millis(5)).await;
+            if answered.is_some() {
+                *stream = common::raw_http::connect(app.addr).await;
+                common::raw_http::post_head(
+                    stream,
+                    "/api/v1/audit/trace",
+                    Some(&cookie),
+                    "text/csv",
+                    4 * 1024 * 1024,
+                    SOME_ROWS,
+                )
+                .await;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let refused = refused.expect("no 429 with every upload slot taken");
+    assert_eq!(
+        refused.headers()["retry-after"],
+        UPLOAD_RETRY_AFTER_SECS.to_string().as_str()
+    );
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["error"], "too_many_uploads");
+    assert!(body["message"].as_str().unwrap().len() > 10);
+    let form = reqwest::multipart::Form::new()
+        .text("csrf", "x")
+        .part("file", reqwest::multipart::Part::bytes(SOME_ROWS.to_vec()));
+    let page = app.post_multipart("/audit/trace", &cookie, form).await;
+    assert_eq!(page.status(), 429);
+    assert!(page.headers().contains_key("retry-after"));
+    let text = page.text().await.unwrap();
+    assert!(text.contains("<html"), "{text}");
+    // The held uploads end (their clients went away): their slots are free again.
+    drop(held);
+    let mut answered = 429;
+    for _ in 0..100 {
+        let res = app
+            .post_bytes("/api/v1/audit/trace", &cookie, SOME_ROWS)
+            .await;
+        answered = res.status().as_u16();
+        if answered != 429 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(answered, 200);
+    app.stop().await;
+}
+
+/// `n` bytes as a body without a length (chunked), in 1 MiB pieces.
+fn unlengthed(n: usize) -> reqwest::Body {
+    let piece = 1024 * 1024;
+    let pieces: Vec<Result<Vec<u8>, std::io::Error>> = (0..n.div_ceil(piece))
+        .map(|i| Ok(vec![b'a'; piece.min(n - i * piece)]))
+        .collect();
+    reqwest::Body::wrap_stream(futures::stream::iter(pieces))
+}
+
+/// SECURITY_BAR F3 and item 4 of issue 15: a body over the cap is 413 with the JSON error body
+/// naming the route's cap — at 1 MiB and at the trace's 32 MiB, declared or not (axum's own
+/// answer to an unlengthed body over the cap was plain text); the trace page answers a page.
+#[tokio::test]
+async fn a_body_over_its_routes_cap_gets_413_with_the_error_body_declared_or_not() {
+    use registervakt::extract::trace::MAX_TRACE_BYTES;
+    let app = spawn_app().await;
+    let farid = app.user("farid", &["auditor:*"]).await;
+    let cookie = app.sign_in(&farid, "farid").await;
+    let json_413 = |body: serde_json::Value, cap: usize| {
+        assert_eq!(body["error"], "body_too_large", "{body}");
+        let message = body["message"].as_str().unwrap();
+        assert!(message.contains(&cap.to_string()), "{message}");
+    };
+    // 1 MiB, no length declared.
+    let res = app
+        .client
+        .post(app.url("/api/v1/auth/login"))
+        .header("content-type", "application/json")
+        .body(unlengthed(MAX_BODY_BYTES + 1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 413);
+    json_413(res.json().await.unwrap(), MAX_BODY_BYTES);
+    // 32 MiB, declared: refused from the headers (the body is never sent).
+    for path in ["/api/v1/audit/trace", "/api/v1/audit/breach-scope/file"] {
+        let mut stream = common::raw_http::connect(app.addr).await;
+        common::raw_http::post_head(
+            &mut stream,
+            path,
+            Some(&cookie),
+            "text/csv",
+            MAX_TRACE_BYTES + 1,
+            b"",
+        )
+        .await;
+        let answer = common::raw_http::read_answer(&mut stream, Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert_eq!(answer.status, 413, "{path}");
+        json_413(answer.json(), MAX_TRACE_BYTES);
+    }
+    // 32 MiB, no length declared.
+    let res = app
+        .client
+        .post(app.url("/api/v1/audit/trace"))
+        .header("cookie", &cookie)
+        .header("content-type", "text/csv")
+        .body(unlengthed(MAX_TRACE_BYTES + 1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 413);
+    assert_eq!(res.headers()["content-type"], "application/json");
+    json_413(res.json().await.unwrap(), MAX_TRACE_BYTES);
+    // The page, no length declared: the 413 page.
+    let file = reqwest::multipart::Part::stream(unlengthed(MAX_TRACE_BYTES + 1));
+    let form = reqwest::multipart::Form::new()
+        .text("csrf", "x")
+        .part("file", file);
+    let res = app.post_multipart("/audit/trace", &cookie, form).await;
+    assert_eq!(res.status(), 413);
+    let text = res.text().await.unwrap();
+    assert!(text.contains("<html"), "{text}");
+    app.stop().await;
+}
+
+/// Item 8 of issue 15 (slowloris): a client that opens a connection and sends half a header
+/// line is disconnected once `server.header_read_timeout_secs` has passed, and the broker
+/// goes on serving everyone else.
+#[tokio::test]
+async fn a_client_that_sends_half_a_header_line_is_disconnected_within_the_header_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = common::prepare(50).await;
+    let config = std::fs::read_to_string(&dir.config_path).unwrap().replacen(
+        "[server]\n",
+        "[server]\nheader_read_timeout_secs = 1\n",
+        1,
+    );
+    std::fs::write(&dir.config_path, config).unwrap();
+    let app = common::spawn_app_in(dir).await;
+    let mut slow = common::raw_http::connect(app.addr).await;
+    let started = std::time::Instant::now();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: aaa")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 256];
+    let read = tokio::time::timeout(Duration::from_secs(10), slow.read(&mut buf)).await;
+    let waited = started.elapsed();
+    match read {
+        Ok(Ok(0)) | Ok(Err(_)) => {}
+        Ok(Ok(n)) => panic!("answered instead: {:?}", String::from_utf8_lossy(&buf[..n])),
+        Err(_) => panic!("still connected after 10 s"),
+    }
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(5),
+        "disconnected after {waited:?}"
+    );
+    let res = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    app.stop().await;
+}
+
+/// Item 8 of issue 15: the request id is always the broker's own. An `X-Request-Id` a client
+/// sends is neither echoed nor written to the log line (it could collide with another
+/// request's id, or carry text of the client's into the log).
+#[tokio::test]
+async fn a_request_id_sent_by_the_client_is_replaced_and_never_logged() {
+    let app = spawn_app().await;
+    let chosen = "client-chosen-id-5c1e0b7d9a";
+    let res = app
+        .client
+        .get(app.url("/api/v1/nothing"))
+        .header("x-request-id", chosen)
+        .send()
+        .await
+        .unwrap();
+    let id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_ne!(id, chosen);
+    assert_eq!(id.len(), 36, "a UUID: {id}");
+    let dir = app.stop().await;
+    let log = String::from_utf8_lossy(&common::leaks::log::since(0)).into_owned();
+    assert!(log.contains(&id), "the broker's own id is logged");
+    assert!(!log.contains(chosen), "the client's id reached the log");
+    drop(dir);
 }

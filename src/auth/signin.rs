@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use super::session::{self, NewSession, Session, Stage};
 use super::{Error, Username, lockout, password, recovery, totp, unix};
 use crate::audit::{self, Action, Actor, Event, Outcome};
-use crate::crypto::Keyring;
+use crate::crypto::{Keyring, PseudonymKey};
 use crate::store::accounts::UserRow;
 use crate::store::{self, Store};
 
@@ -80,9 +80,12 @@ pub(super) async fn check_address(
 }
 
 /// Step 1: username and password. Returns a session at `Password` (second factor next) or
-/// `Enrol` (no TOTP yet).
+/// `Enrol` (no TOTP yet). A refusal is audited under the account's own username when the
+/// typed name is one; otherwise under a keyed reference to what was typed, never the text
+/// itself: it may be a password typed into the wrong field (ASVS V16.2.5).
 pub async fn with_password(
     store: &Store,
+    pseudonyms: &PseudonymKey,
     username: &str,
     password_input: &SecretString,
     client: &Client,
@@ -98,16 +101,23 @@ pub async fn with_password(
     let password_ok = password::verify(stored_hash.as_deref(), password_input).await;
     let user = match user {
         Some(u) if password_ok && u.status == "active" => u,
-        _ => {
+        known => {
             store
                 .record_ip_failure(&client.ip, t, lockout::IP_WINDOW_SECS)
                 .await?;
+            let (target, details) = match known {
+                Some(u) => (format!("user:{}", u.username), json!({ "ip": client.ip })),
+                None => (
+                    "sign_in".to_owned(),
+                    json!({ "ip": client.ip, "unknown_user": pseudonyms.typed_name_ref(username) }),
+                ),
+            };
             let event = Event::new(
                 Action::PasswordRejected,
                 Actor::anonymous(),
-                &format!("user:{}", username.chars().take(64).collect::<String>()),
+                &target,
                 Outcome::Failure,
-                json!({ "ip": client.ip }),
+                details,
             );
             record(store, event, now).await?;
             return Err(Error::InvalidCredentials);

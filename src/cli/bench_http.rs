@@ -180,7 +180,15 @@ async fn enrolled_and_signed_in(
     };
     let now = OffsetDateTime::now_utc();
     let password = SecretString::from(user.password.clone());
-    let started = signin::with_password(&state.store, username, &password, &client, now).await?;
+    let started = signin::with_password(
+        &state.store,
+        &state.pseudonyms,
+        username,
+        &password,
+        &client,
+        now,
+    )
+    .await?;
     let pending =
         session::authenticate(&state.store, &started.token, &config.sessions, now).await?;
     let seed = totp::Seed::from_base32(&user.secret_base32)?;

@@ -234,7 +234,11 @@ pub async fn create_enrolled_user(
     let random = crate::crypto::random_token();
     let password = SecretString::from(format!("demo-{}", random.get(..16).unwrap_or(&random)));
     accounts::accept_invitation(store, invitation.token.expose_secret(), &password, now).await?;
-    let started = signin::with_password(store, username, &password, &client, now).await?;
+    // The account was just made, so the key is only there to satisfy the signature: a
+    // refusal here would be audited under the account's own name.
+    let pseudonyms = crate::app::load_pseudonym_key(store, keyring).await?;
+    let started =
+        signin::with_password(store, &pseudonyms, username, &password, &client, now).await?;
     let pending = session::authenticate(store, &started.token, &config.sessions, now).await?;
     let enrolment = signin::begin_enrolment(store, keyring, &pending, "Registervakt", now).await?;
     let seed = totp::Seed::from_base32(enrolment.secret_base32.expose_secret())?;

@@ -23,6 +23,7 @@ type HmacSha256 = Hmac<Sha256>;
 const MEMBER_DOMAIN: &[u8] = b"registervakt/member\0";
 const ORDER_DOMAIN: &[u8] = b"registervakt/order\0";
 const ROW_DOMAIN: &[u8] = b"registervakt/row\0";
+const TYPED_NAME_DOMAIN: &[u8] = b"registervakt/typed-username\0";
 /// Separates the normalised cells a row tag is made of (a unit separator never in a cell).
 const ROW_CELL_SEPARATOR: u8 = 0x1f;
 
@@ -68,6 +69,18 @@ impl PseudonymKey {
         let mut first = [0u8; 8];
         first.copy_from_slice(&mac[..8]);
         RowRef(first)
+    }
+}
+
+impl PseudonymKey {
+    /// A keyed reference (the first 64 bits of the HMAC, as 16 hex characters) to what was
+    /// typed as the username of a failed sign-in that names no account. The audit log can
+    /// then say "the same unknown name, 40 times" without holding the text, which may be a
+    /// password typed into the wrong field (ASVS V16.2.5: no credentials in logs). Only a
+    /// holder of the key could test a guess against it.
+    pub fn typed_name_ref(&self, typed: &str) -> String {
+        let mac = hmac_sha256(&self.0[..], TYPED_NAME_DOMAIN, typed.as_bytes());
+        hex::encode(&mac[..8])
     }
 }
 
@@ -166,6 +179,20 @@ mod tests {
             key.member_ref("1001").to_string(),
             "c779af0745859dec7997cf6515d32e87"
         );
+    }
+
+    #[test]
+    fn a_typed_name_ref_is_keyed_short_and_never_the_text() {
+        let a = PseudonymKey::from_slice(&[1u8; 32]).unwrap();
+        let b = PseudonymKey::from_slice(&[2u8; 32]).unwrap();
+        let typed = "Sommar2026!hemligt";
+        let r = a.typed_name_ref(typed);
+        assert_eq!(r.len(), 16);
+        assert_eq!(r, a.typed_name_ref(typed));
+        assert_ne!(r, a.typed_name_ref("Sommar2026!hemligT"));
+        assert_ne!(r, b.typed_name_ref(typed));
+        // Domain-separated from a member reference of the same text.
+        assert!(!a.member_ref(typed).to_string().starts_with(&r));
     }
 
     #[test]

@@ -11,7 +11,9 @@
 //! A build writes only under its attempt number: once a sweeper has taken it over, the old
 //! builder's lease renewal, chunks, failure and `live` are all refused.
 //! A build neither starts nor goes live while the clock reads earlier than the audit log
-//! (`audit::clock`): it fails as `clock_behind`.
+//! (`audit::clock`): it fails as `clock_behind`. A store that is only busy ("database is
+//! locked") never fails a build: each write is tried again with a doubling pause, and if the
+//! store stays busy the build is left to the sweeper, which builds it again.
 
 use futures::StreamExt as _;
 use serde_json::json;
@@ -37,6 +39,11 @@ pub fn spawn(state: AppState, id: ExtractId, attempt: i64, grant: Grant, request
         match build(&state, &id, attempt, &grant, &request).await {
             Ok(Some(rows)) => tracing::info!(extract = %id, rows, "extract is live"),
             Ok(None) => tracing::warn!(extract = %id, "build abandoned: taken over or ended"),
+            // Still busy after every retry: the request stays approved. The lease runs out
+            // and the sweeper builds it again from nothing (up to MAX_BUILD_ATTEMPTS).
+            Err(e) if is_busy(&e) => {
+                tracing::warn!(extract = %id, error = %e, "the store stayed busy; the sweeper will build the extract again");
+            }
             Err(e) => {
                 tracing::error!(extract = %id, error = %e, "extract build failed");
                 if let Err(e2) = record_failure(&state, &id, attempt, &e).await {
@@ -96,6 +103,48 @@ struct Pending {
     ledger: Vec<(i64, crate::crypto::MemberRef, crate::crypto::RowRef)>,
 }
 
+/// Tries of one build step when the store is busy (SQLite's "database is locked": another
+/// writer held the lock past `store.busy_timeout_ms`), the first included.
+const BUSY_TRIES: u32 = 6;
+/// The pause after the first busy try; doubled after each (0.1, 0.2 … 1.6 s): with the
+/// default 5 s busy timeout waited inside each try, a step gives up after about 33 s, well
+/// inside the build's lease ([`BUILD_LEASE_SECS`]), so a retrying builder is never taken over.
+const BUSY_FIRST_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Whether `e` is a busy store (`store::Error::is_busy`) however it reached the build.
+fn is_busy(e: &Error) -> bool {
+    match e {
+        Error::Store(e)
+        | Error::Audit(audit::Error::Store(e))
+        | Error::Clock(audit::clock::Error::Store(e)) => e.is_busy(),
+        _ => false,
+    }
+}
+
+/// Runs one build step — a whole store transaction, rolled back if it fails — again while
+/// the store is busy, with a doubling pause, up to [`BUSY_TRIES`] tries. A busy store is a
+/// moment's contention (a backup, a `registervakt` command, another broker), not a reason
+/// to fail a request that was approved.
+async fn retry_busy<T, F, Fut>(id: &ExtractId, step: &'static str, mut run: F) -> Result<T, Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, Error>>,
+{
+    let mut pause = BUSY_FIRST_PAUSE;
+    let mut tries = 1;
+    loop {
+        match run().await {
+            Err(e) if is_busy(&e) && tries < BUSY_TRIES => {
+                tracing::warn!(extract = %id, step, tries, "the store is busy; the build step will be tried again");
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+                tries += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Where the build is.
 struct Progress {
     seq: i64,
@@ -116,7 +165,10 @@ pub async fn build(
 ) -> Result<Option<u64>, Error> {
     let started = OffsetDateTime::now_utc();
     // No member data is read while the clock reads earlier than the audit log.
-    audit::clock::check(&state.store, started).await?;
+    retry_busy(id, "clock check", || async {
+        Ok(audit::clock::check(&state.store, started).await?)
+    })
+    .await?;
     let filter = request.filter(grant.required_consents());
     let mut stream = state
         .register
@@ -154,10 +206,13 @@ pub async fn build(
             .push((order.rank(&member_id), member_id, cells));
         if progress.window.len() == CHUNK_ROWS {
             seal_window(state, id, &key, &mut progress, &mut pending, false)?;
-            if pending.chunks.len() >= CHUNKS_PER_TRANSACTION
-                && !flush(state, id, attempt, &mut pending).await?
-            {
-                return Ok(None);
+            if pending.chunks.len() >= CHUNKS_PER_TRANSACTION {
+                let written = || flush(state, id, attempt, &pending);
+                if !retry_busy(id, "write", written).await? {
+                    return Ok(None);
+                }
+                pending.chunks.clear();
+                pending.ledger.clear();
             }
         }
     }
@@ -166,7 +221,8 @@ pub async fn build(
         chunk_count: progress.seq,
         total,
     };
-    if !finish(state, id, attempt, grant, &key, done, pending).await? {
+    let finishing = || finish(state, id, attempt, grant, &key, &done, &pending);
+    if !retry_busy(id, "finish", finishing).await? {
         return Ok(None);
     }
     Ok(Some(total))
@@ -219,12 +275,13 @@ fn seal_window(
 }
 
 /// Renews the lease and writes the queued chunks and ledger rows, in one transaction; false
-/// (and nothing written) if the lease was lost.
+/// (and nothing written) if the lease was lost. The caller empties `pending` once it is
+/// written, so a try the store was too busy for can be made again with the same rows.
 async fn flush(
     state: &AppState,
     id: &ExtractId,
     attempt: i64,
-    pending: &mut Pending,
+    pending: &Pending,
 ) -> Result<bool, Error> {
     let lease = OffsetDateTime::now_utc().unix_timestamp() + BUILD_LEASE_SECS;
     let mut tx = state.store.begin().await?;
@@ -235,12 +292,11 @@ async fn flush(
     rows::insert_chunks(&mut tx, id.as_str(), &pending.chunks).await?;
     rows::insert_disclosures(&mut tx, id.as_str(), &pending.ledger).await?;
     tx.commit().await?;
-    pending.chunks.clear();
-    pending.ledger.clear();
     Ok(true)
 }
 
 /// How much a build wrote.
+#[derive(Clone, Copy)]
 struct Finished {
     chunk_count: i64,
     total: u64,
@@ -253,10 +309,10 @@ async fn finish(
     attempt: i64,
     grant: &Grant,
     key: &DataKey,
-    done: Finished,
-    pending: Pending,
+    done: &Finished,
+    pending: &Pending,
 ) -> Result<bool, Error> {
-    let Finished { chunk_count, total } = done;
+    let Finished { chunk_count, total } = *done;
     let now = OffsetDateTime::now_utc();
     let wrapped = state.keyring.wrap(key, &id.key_owner())?;
     let key_id = key.id().to_string();

@@ -71,6 +71,31 @@ pub enum Error {
     Append(String),
 }
 
+impl Error {
+    /// The store was busy, not broken: another writer held the lock past
+    /// `store.busy_timeout_ms` (SQLite `SQLITE_BUSY`, "database is locked", and
+    /// `SQLITE_LOCKED`, with their extended codes), or PostgreSQL gave up on a lock, a
+    /// deadlock or a serialisation conflict (SQLSTATE 55P03, 40P01, 40001). In each case the
+    /// transaction was rolled back whole, so running it again from its start is safe.
+    pub fn is_busy(&self) -> bool {
+        let Error::Database(sqlx::Error::Database(e)) = self else {
+            return false;
+        };
+        let Some(code) = e.code() else {
+            return false;
+        };
+        if e.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+            // Extended result codes keep the primary code in the low byte (sqlite.org/rescode.html).
+            const SQLITE_BUSY: i32 = 5;
+            const SQLITE_LOCKED: i32 = 6;
+            return code
+                .parse::<i32>()
+                .is_ok_and(|c| matches!(c & 0xff, SQLITE_BUSY | SQLITE_LOCKED));
+        }
+        matches!(&*code, "55P03" | "40P01" | "40001")
+    }
+}
+
 /// How to open the store.
 #[derive(Debug, Clone)]
 pub struct Options {

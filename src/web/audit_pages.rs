@@ -153,15 +153,22 @@ fn unreadable_upload() -> ApiError {
     )
 }
 
-/// The leaked file and the form's CSRF token, from a multipart upload.
+/// The leaked file and the form's CSRF token, from a multipart upload. A body over the cap
+/// sent without a length is the 413 page, like one that declared its length.
 async fn read_upload(mut multipart: Multipart) -> Result<(String, Vec<u8>), ApiError> {
-    let unreadable = unreadable_upload;
+    let unreadable = |e: axum::extract::multipart::MultipartError| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::BodyTooLarge(trace::MAX_TRACE_BYTES)
+        } else {
+            unreadable_upload()
+        }
+    };
     let mut csrf = String::new();
     let mut file = Vec::new();
-    while let Some(field) = multipart.next_field().await.map_err(|_| unreadable())? {
+    while let Some(field) = multipart.next_field().await.map_err(unreadable)? {
         match field.name() {
-            Some("csrf") => csrf = field.text().await.map_err(|_| unreadable())?,
-            Some("file") => file = field.bytes().await.map_err(|_| unreadable())?.to_vec(),
+            Some("csrf") => csrf = field.text().await.map_err(unreadable)?,
+            Some("file") => file = field.bytes().await.map_err(unreadable)?.to_vec(),
             _ => {}
         }
     }

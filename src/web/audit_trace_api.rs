@@ -3,10 +3,10 @@
 //!
 //! The leaked file is the request body as is (CSV or XLSX, up to
 //! [`MAX_TRACE_BYTES`](crate::extract::trace::MAX_TRACE_BYTES)); it is read in memory and never
-//! kept. Both answers are audit events; members appear only as counts.
+//! kept, and only after `web::upload`'s guard checked the session, the audit permit and an
+//! upload slot (429 `too_many_uploads` when none is free). Both answers are audit events; members appear only as counts.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -18,6 +18,7 @@ use super::extracts_wire::{ExtractResponse, extract_response, rfc3339};
 use super::params::ApiQuery;
 use super::policy_api::principal;
 use super::session::SignedIn;
+use super::upload::File;
 use crate::app::AppState;
 use crate::extract::ExtractId;
 use crate::extract::breach::{self, Basis, Scope};
@@ -93,11 +94,11 @@ fn trace_response(t: Traced) -> TraceResponse {
         description = "The leaked CSV or XLSX file as found (renamed, re-saved, rows deleted…)"),
     responses((status = 200, body = TraceResponse), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 413, body = ErrorBody),
-              (status = 422, body = ErrorBody)))]
+              (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn trace(
     State(state): State<AppState>,
     SignedIn(session): SignedIn,
-    file: Bytes,
+    File(file): File,
 ) -> Result<Json<TraceResponse>, ApiError> {
     let who = principal(&state, &session).await?;
     let traced = trace::trace(&state, &who, &file, OffsetDateTime::now_utc()).await?;
@@ -268,11 +269,12 @@ pub async fn breach_scope(
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 200, body = BreachScopeResponse), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
-              (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
+              (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
+              (status = 429, body = ErrorBody)))]
 pub async fn breach_scope_of_file(
     State(state): State<AppState>,
     SignedIn(session): SignedIn,
-    file: Bytes,
+    File(file): File,
 ) -> Result<Json<BreachScopeResponse>, ApiError> {
     let who = principal(&state, &session).await?;
     let basis = Basis::File(file.to_vec());

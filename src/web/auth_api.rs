@@ -115,6 +115,7 @@ pub async fn login(
 ) -> Result<Response, ApiError> {
     let new = signin::with_password(
         &state.store,
+        &state.pseudonyms,
         &req.username,
         &req.password,
         &client,

@@ -135,6 +135,7 @@ pub async fn login_submit(
 ) -> Response {
     match signin::with_password(
         &state.store,
+        &state.pseudonyms,
         &form.username,
         &form.password,
         &client,

@@ -35,8 +35,10 @@ pub enum ApiError {
     TooManyRequests(&'static str, String),
     #[error("rejected: {1}")]
     Rejected(StatusCode, &'static str, String),
-    #[error("request body too large")]
-    BodyTooLarge,
+    /// 413 `body_too_large`: the body is over the cap of its route (in bytes), which the
+    /// message names, so a client told "too large" knows by how much.
+    #[error("request body too large (cap {0} bytes)")]
+    BodyTooLarge(usize),
     #[error("service unavailable: {0}")]
     Unavailable(String),
     /// 503 `clock_behind`: the clock reads earlier than the audit log (`audit::clock`); the
@@ -61,13 +63,10 @@ impl ApiError {
                 "not_found",
                 "There is no such page or endpoint.".into(),
             ),
-            ApiError::BodyTooLarge => (
+            ApiError::BodyTooLarge(cap) => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "body_too_large",
-                format!(
-                    "The request body is larger than {} bytes.",
-                    crate::config::MAX_BODY_BYTES
-                ),
+                format!("The request body is larger than {cap} bytes."),
             ),
             ApiError::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -1,15 +1,19 @@
-//! Security headers on every response, and the request-body cap.
+//! Security headers on every response, the request-body cap, and the request id's origin.
 //!
 //! CSP allows only the broker's own styles and scripts — no inline script, no external
 //! origin (ASVS V3.4). `Cache-Control: no-store` is the default so no page or API answer is
 //! kept by a browser or proxy; static assets opt out explicitly.
 
-use axum::extract::Request;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
 use axum::http::header::{self, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
+use super::upload::Body;
 use crate::config::MAX_BODY_BYTES;
 
 /// `connect-src 'self'` lets the pages' own script ask the broker's API (the live estimate);
@@ -47,28 +51,48 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
     res
 }
 
-/// The largest body a path takes: [`MAX_BODY_BYTES`], except the routes that take a leaked
-/// file for the auditor's trace (whose routes raise `DefaultBodyLimit` to the same cap).
-pub fn body_cap(path: &str) -> usize {
-    match path {
-        "/api/v1/audit/trace" | "/api/v1/audit/breach-scope/file" | "/audit/trace" => {
-            crate::extract::trace::MAX_TRACE_BYTES
+/// The paths whose route takes a body over [`MAX_BODY_BYTES`], and their caps: made from the
+/// route table ([`super::Route::body`]) when the router is built, so no list of paths is
+/// kept by hand. A raised route whose path had a parameter would not match here and would
+/// keep the 1 MiB cap: a mistake that refuses, never one that lets more in.
+#[derive(Debug, Default)]
+pub struct BodyCaps(HashMap<&'static str, usize>);
+
+impl BodyCaps {
+    /// Records `path`'s cap when `body` raises it.
+    pub fn allow(&mut self, path: &'static str, body: Body) {
+        if body.cap() > MAX_BODY_BYTES {
+            self.0.insert(path, body.cap());
         }
-        _ => MAX_BODY_BYTES,
+    }
+
+    /// The largest body a request to `path` may declare.
+    pub fn cap(&self, path: &str) -> usize {
+        self.0.get(path).copied().unwrap_or(MAX_BODY_BYTES)
     }
 }
 
-/// Refuses a declared body over the cap before anything reads it (SECURITY_BAR F3). Bodies
-/// without a length are capped while read by `DefaultBodyLimit`.
-pub async fn limit_body(req: Request, next: Next) -> Response {
+/// Refuses a declared body over its path's cap before anything reads it (SECURITY_BAR F3),
+/// with the JSON error body. Bodies without a length are capped while read by
+/// `DefaultBodyLimit`, and their extractors answer the same 413.
+pub async fn limit_body(State(caps): State<Arc<BodyCaps>>, req: Request, next: Next) -> Response {
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let cap = body_cap(req.uri().path());
+    let cap = caps.cap(req.uri().path());
     if declared.is_some_and(|n| n > cap as u64) {
-        return ApiError::BodyTooLarge.into_response();
+        return ApiError::BodyTooLarge(cap).into_response();
     }
+    next.run(req).await
+}
+
+/// Removes an `X-Request-Id` the client sent, so the id in the response and in every log
+/// line of the request is always one the broker made (`SetRequestIdLayer` keeps one that is
+/// present). A client could otherwise choose it: to collide with another request's lines, or
+/// to carry text of its own into the log (ASVS V16.3.3, log injection).
+pub async fn drop_client_request_id(mut req: Request, next: Next) -> Response {
+    req.headers_mut().remove("x-request-id");
     next.run(req).await
 }

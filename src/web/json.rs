@@ -41,7 +41,7 @@ fn describe(rejection: &JsonRejection) -> ApiError {
         JsonRejection::JsonDataError(e) => {
             ApiError::BadRequest("invalid_input", field_problem(&e.body_text()))
         }
-        JsonRejection::BytesRejection(_) => ApiError::BodyTooLarge,
+        JsonRejection::BytesRejection(_) => ApiError::BodyTooLarge(crate::config::MAX_BODY_BYTES),
         _ => ApiError::Rejected(
             StatusCode::BAD_REQUEST,
             "invalid_json",

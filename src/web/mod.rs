@@ -2,7 +2,8 @@
 //!
 //! Guarantees: every response carries the security headers ([`headers`]); request bodies
 //! over [`MAX_BODY_BYTES`](crate::config::MAX_BODY_BYTES) are refused with 413 before any
-//! handler parses them; every request has an id (`x-request-id`) that appears in its log
+//! handler parses them, except on the routes whose [`Route::body`] raises the cap, which read
+//! nothing before [`upload`]'s guard checked the session, the audit permit and a slot; every request has an id (`x-request-id`) that appears in its log
 //! line; a request that has not started its response within `server.request_timeout_secs` is
 //! dropped with a 503 ([`deadline`]); errors have exactly one mapping to HTTP ([`error`]). Logs
 //! carry the path, never the query string.
@@ -38,10 +39,14 @@ pub mod policy_change_api;
 pub mod reports_api;
 pub mod roles_api;
 pub mod route_audit;
+pub mod serve;
 pub mod session;
 pub mod start_page;
+pub mod upload;
 pub mod users_api;
 pub mod wire_schema;
+
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -53,7 +58,6 @@ use tower_http::trace::TraceLayer;
 
 use crate::app::AppState;
 use crate::config::MAX_BODY_BYTES;
-use crate::extract::trace::MAX_TRACE_BYTES;
 
 /// Who may call a route. The router is built from [`route_table`], and a test walks the
 /// table to prove that every route that is not `Public` answers 401 without a session and
@@ -70,13 +74,17 @@ pub enum Access {
 
 pub use route_audit::Audited;
 
-/// One route, who may call it, and what it records in the audit log (E5).
+pub use upload::Body;
+
+/// One route, who may call it, what it records in the audit log (E5) and what body it takes
+/// (F3, F5: a test walks every route whose body is not [`Body::Capped`]).
 #[derive(Debug, Clone)]
 pub struct Route {
     pub method: Method,
     pub path: &'static str,
     pub access: Access,
     pub audit: Audited,
+    pub body: Body,
 }
 
 type Entry = (Route, MethodRouter<AppState>);
@@ -94,6 +102,21 @@ fn entry(
             path,
             access,
             audit,
+            body: Body::Capped,
+        },
+        handler,
+    )
+}
+
+/// A route that takes a leaked file (up to the trace's cap): signed in, and [`router`] puts
+/// it behind [`upload::guarded`], so the session, the audit permit and an upload slot are
+/// checked before a byte is read. The only way a route gets a raised body limit.
+fn upload_entry(path: &'static str, audit: Audited, handler: MethodRouter<AppState>) -> Entry {
+    let (route, handler) = entry(Method::POST, path, Access::SignedIn, audit, handler);
+    (
+        Route {
+            body: Body::AuditFile,
+            ..route
         },
         handler,
     )
@@ -698,12 +721,10 @@ pub fn route_table() -> Vec<Entry> {
             Records(&[A::PseudonymRevealed]),
             post(audit_api::reveal_pseudonym),
         ),
-        entry(
-            M::POST,
+        upload_entry(
             "/api/v1/audit/trace",
-            SignedIn,
             Records(&[A::AuditTrace]),
-            post(audit_trace_api::trace).layer(DefaultBodyLimit::max(MAX_TRACE_BYTES)),
+            post(audit_trace_api::trace),
         ),
         entry(
             M::GET,
@@ -712,13 +733,10 @@ pub fn route_table() -> Vec<Entry> {
             Records(&[A::AuditBreachScope]),
             get(audit_trace_api::breach_scope),
         ),
-        entry(
-            M::POST,
+        upload_entry(
             "/api/v1/audit/breach-scope/file",
-            SignedIn,
             Records(&[A::AuditTrace, A::AuditBreachScope]),
-            post(audit_trace_api::breach_scope_of_file)
-                .layer(DefaultBodyLimit::max(MAX_TRACE_BYTES)),
+            post(audit_trace_api::breach_scope_of_file),
         ),
         entry(
             M::GET,
@@ -734,12 +752,10 @@ pub fn route_table() -> Vec<Entry> {
             Records(&[A::AuditMemberReport]),
             post(audit_pages::member_report_page),
         ),
-        entry(
-            M::POST,
+        upload_entry(
             "/audit/trace",
-            SignedIn,
             Records(&[A::AuditTrace]),
-            post(audit_pages::trace_page).layer(DefaultBodyLimit::max(MAX_TRACE_BYTES)),
+            post(audit_pages::trace_page),
         ),
         entry(
             M::GET,
@@ -864,14 +880,25 @@ pub fn routes() -> Vec<Route> {
 /// The whole application.
 pub fn router(state: AppState) -> Router {
     let request_id = axum::http::HeaderName::from_static("x-request-id");
+    let uploads = upload::Uploads::new(state.clone());
+    let mut caps = headers::BodyCaps::default();
     let mut router = Router::new();
     for (route, handler) in route_table() {
+        caps.allow(route.path, route.body);
+        let handler = match route.body {
+            Body::Capped => handler,
+            Body::AuditFile => upload::guarded(handler, &uploads),
+        };
         router = router.route(route.path, handler);
     }
+    let public_origin = Arc::new(session::PublicOrigin::of(&state.config.server.public_url));
     router
         .fallback(error::not_found)
         .layer(
             ServiceBuilder::new()
+                // Ours alone: a client-sent id would otherwise be kept as the request's id,
+                // letting a caller forge or collide the id that ties log lines together.
+                .layer(axum::middleware::from_fn(headers::drop_client_request_id))
                 .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
                 .layer(
                     TraceLayer::new_for_http().make_span_with(|req: &axum::extract::Request| {
@@ -889,8 +916,14 @@ pub fn router(state: AppState) -> Router {
                     state.clone(),
                     metrics::count_requests,
                 ))
-                .layer(axum::middleware::from_fn(headers::limit_body))
-                .layer(axum::middleware::from_fn(session::same_origin_only))
+                .layer(axum::middleware::from_fn_with_state(
+                    Arc::new(caps),
+                    headers::limit_body,
+                ))
+                .layer(axum::middleware::from_fn_with_state(
+                    public_origin,
+                    session::same_origin_only,
+                ))
                 .layer(axum::middleware::from_fn(frame::scope))
                 .layer(axum::middleware::from_fn_with_state(
                     state.clone(),

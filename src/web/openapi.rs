@@ -220,6 +220,12 @@ fn describe(route: &super::Route, op: &mut Value) {
     } else if raw_body {
         shared.push(("413", "The body is over the cap (`body_too_large`)"));
     }
+    if route.body != super::Body::Capped {
+        shared.push((
+            "429",
+            "Every upload slot is taken (`too_many_uploads`); `Retry-After` says when to try again",
+        ));
+    }
     if has_parameters {
         shared.push((
             "422",

@@ -12,7 +12,9 @@
 //! `Sec-Fetch-Site`), which together with `SameSite=Strict` stops CSRF for both the JSON API
 //! and forms; forms carry a per-session token as well.
 
-use axum::extract::{ConnectInfo, FromRequestParts, Request};
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::middleware::Next;
@@ -160,10 +162,29 @@ impl FromRequestParts<AppState> for ClientAddr {
     }
 }
 
+/// The origin users reach the broker at: scheme, host and port of `server.public_url`
+/// (RFC 6454 §4). A request's `Origin` must be exactly this.
+#[derive(Debug, Clone)]
+pub struct PublicOrigin(url::Origin);
+
+impl PublicOrigin {
+    /// The origin of `public_url` (validated as a URL at load; an opaque origin, which no
+    /// `Origin` header equals, if it were not).
+    pub fn of(public_url: &str) -> PublicOrigin {
+        PublicOrigin(
+            url::Url::parse(public_url).map_or_else(|_| url::Origin::new_opaque(), |u| u.origin()),
+        )
+    }
+}
+
 /// Refuses a state-changing request that a browser marks as coming from another site.
-pub async fn same_origin_only(req: Request, next: Next) -> Response {
+pub async fn same_origin_only(
+    State(origin): State<Arc<PublicOrigin>>,
+    req: Request,
+    next: Next,
+) -> Response {
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if !safe && is_cross_origin(req.headers()) {
+    if !safe && is_cross_origin(req.headers(), &origin) {
         return ApiError::Forbidden(
             "cross_origin",
             "Requests that change something must come from Registervakt's own pages.".into(),
@@ -173,7 +194,10 @@ pub async fn same_origin_only(req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
-fn is_cross_origin(headers: &HeaderMap) -> bool {
+/// `Sec-Fetch-Site` when the browser sends it; else an `Origin` other than the public one
+/// (scheme, host and port all count: `http://` and `https://` on one host are two origins,
+/// so a page served over plain HTTP by an attacker on the path cannot post as ours).
+fn is_cross_origin(headers: &HeaderMap, public: &PublicOrigin) -> bool {
     let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
     match fetch_site {
         Some("cross-site" | "same-site") => return true,
@@ -183,14 +207,16 @@ fn is_cross_origin(headers: &HeaderMap) -> bool {
         Some("same-origin") => return false,
         _ => {}
     }
-    let (Some(origin), Some(host)) = (
-        headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()),
-        headers.get(header::HOST).and_then(|v| v.to_str().ok()),
-    ) else {
+    let Some(origin) = headers.get(header::ORIGIN) else {
         return false;
     };
-    let origin_host = origin.split_once("://").map(|(_, h)| h).unwrap_or("");
-    origin == "null" || !origin_host.eq_ignore_ascii_case(host)
+    // `null`, or anything that is not a URL, is an opaque origin: never ours.
+    let sent = origin
+        .to_str()
+        .ok()
+        .and_then(|o| url::Url::parse(o).ok())
+        .map(|u| u.origin());
+    sent.is_none_or(|sent| !sent.is_tuple() || sent != public.0)
 }
 
 /// Checks a form's CSRF field against the session's token, in constant time.
@@ -217,39 +243,51 @@ mod tests {
         h
     }
 
+    fn cross(pairs: &[(&'static str, &'static str)]) -> bool {
+        is_cross_origin(&headers(pairs), &PublicOrigin::of("https://rv.example"))
+    }
+
     #[test]
     fn cross_site_requests_are_recognised() {
-        assert!(is_cross_origin(&headers(&[(
-            "sec-fetch-site",
-            "cross-site"
-        )])));
-        assert!(is_cross_origin(&headers(&[
+        assert!(cross(&[("sec-fetch-site", "cross-site")]));
+        assert!(cross(&[
             ("origin", "https://evil.example"),
             ("host", "rv.example")
-        ])));
-        assert!(is_cross_origin(&headers(&[
-            ("origin", "null"),
-            ("host", "rv.example")
-        ])));
-        assert!(!is_cross_origin(&headers(&[
+        ]));
+        assert!(cross(&[("origin", "null"), ("host", "rv.example")]));
+        assert!(!cross(&[
             ("origin", "https://rv.example"),
             ("host", "rv.example")
-        ])));
-        assert!(!is_cross_origin(&headers(&[(
-            "sec-fetch-site",
-            "same-origin"
-        )])));
+        ]));
+        assert!(!cross(&[("sec-fetch-site", "same-origin")]));
         // What Chromium sends for our own form under `Referrer-Policy: no-referrer`.
-        assert!(!is_cross_origin(&headers(&[
+        assert!(!cross(&[
             ("sec-fetch-site", "same-origin"),
             ("origin", "null"),
             ("host", "rv.example")
-        ])));
+        ]));
         // Without the browser's word, a null origin is still refused.
-        assert!(is_cross_origin(&headers(&[
-            ("origin", "null"),
+        assert!(cross(&[("origin", "null"), ("host", "rv.example")]));
+        assert!(!cross(&[]));
+    }
+
+    #[test]
+    fn an_origin_with_another_scheme_or_port_than_the_public_url_is_cross_origin() {
+        // The same host over plain HTTP is another origin (RFC 6454 §4), whatever Host says.
+        assert!(cross(&[
+            ("origin", "http://rv.example"),
             ("host", "rv.example")
-        ])));
-        assert!(!is_cross_origin(&headers(&[])));
+        ]));
+        assert!(cross(&[
+            ("origin", "https://rv.example:8443"),
+            ("host", "rv.example:8443")
+        ]));
+        assert!(cross(&[("origin", "not a url")]));
+        // The default port written out is the same origin; so is upper case in the host.
+        assert!(!cross(&[("origin", "https://rv.example:443")]));
+        assert!(!cross(&[("origin", "https://RV.example")]));
+        let plain = PublicOrigin::of("http://127.0.0.1:8080/");
+        let h = headers(&[("origin", "http://127.0.0.1:8080")]);
+        assert!(!is_cross_origin(&h, &plain));
     }
 }

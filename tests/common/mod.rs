@@ -16,6 +16,7 @@ pub mod fault_proxy;
 pub mod leaks;
 pub mod pages;
 pub mod postgres;
+pub mod raw_http;
 use registervakt::config::Config;
 use registervakt::crypto::Keyring;
 use registervakt::register::synthetic;
