@@ -158,7 +158,7 @@ wire_schema!(
 );
 
 wire_schema!(
-    /// `auth::roles::Change::parse`.
+    /// `admin::roles::Change::parse`.
     RoleChange => words("Grant or revoke the role.", ["grant", "revoke"])
 );
 
