@@ -13,6 +13,7 @@ pub mod config;
 pub mod crypto;
 pub mod extract;
 pub mod notify;
+pub mod nouns;
 pub mod policy;
 pub mod register;
 pub mod report;

@@ -78,7 +78,7 @@ async fn an_account_without_an_authenticator_reaches_only_enrolment() {
         &store,
         registervakt::audit::Actor::cli(),
         registervakt::auth::accounts::NewUser {
-            username: registervakt::auth::Username::parse("nyanstalld").unwrap(),
+            username: registervakt::nouns::Username::parse("nyanstalld").unwrap(),
             display_name: "Ny Anställd".into(),
             roles: vec!["staff:Uppsala".parse().unwrap()],
             email: None,
@@ -773,7 +773,7 @@ async fn an_expired_invitation_cannot_be_used() {
         &store,
         registervakt::audit::Actor::cli(),
         registervakt::auth::accounts::NewUser {
-            username: registervakt::auth::Username::parse("sen-inbjudan").unwrap(),
+            username: registervakt::nouns::Username::parse("sen-inbjudan").unwrap(),
             display_name: "Sen Inbjudan".into(),
             roles: vec!["staff:Uppsala".parse().unwrap()],
             email: None,

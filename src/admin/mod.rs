@@ -48,6 +48,9 @@ pub enum Error {
     Stale,
     #[error(transparent)]
     Auth(#[from] crate::auth::Error),
+    /// A username, role or district that is not one.
+    #[error(transparent)]
+    Noun(#[from] crate::nouns::Error),
     #[error(transparent)]
     Policy(#[from] crate::policy::source::ChangeError),
     #[error("the audit log cannot be written: {0}")]

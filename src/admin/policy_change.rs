@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 
 use super::{Error, second_person, unix};
 use crate::audit::{self, Action, Actor, Event, Outcome};
-use crate::auth::Scope;
+use crate::nouns::Scope;
 use crate::policy::source::{self, ChangeError, Source, check_comment, purpose_ids};
 use crate::policy::{self, Permit, Policy, Texts};
 use crate::store::proposals::{self, PolicyProposalRow};

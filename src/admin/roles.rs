@@ -22,7 +22,7 @@ use time::OffsetDateTime;
 
 use super::{Error, second_person, unix};
 use crate::audit::{self, Action, Actor, Event, Outcome};
-use crate::auth::{Role, RoleGrant, Scope, Username};
+use crate::nouns::{Role, RoleGrant, Scope, Username};
 use crate::policy::{self, Permit};
 use crate::store::roles::RoleChangeRow;
 use crate::store::{self, Store, Tx};

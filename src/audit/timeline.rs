@@ -18,10 +18,10 @@ use time::format_description::well_known::Rfc3339;
 use super::export::{self, Export, Format};
 use super::{Action, Actor, Event, Outcome};
 use crate::app::AppState;
-use crate::auth::Username;
 use crate::extract::review;
+use crate::nouns::DistrictCode;
+use crate::nouns::Username;
 use crate::policy::{Principal, PurposeId};
-use crate::register::DistrictCode;
 use crate::store::{self, audit::AuditRow, audit::AuditSelection};
 
 /// Most entries one timeline page returns.

@@ -5,11 +5,12 @@
 //! Guarantees: invitation tokens are 256-bit random, stored as SHA-256 hashes, expire, and
 //! are taken once; every change here is an audit event in the same transaction.
 
+use crate::nouns::{RoleGrant, Username};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::{Error, RoleGrant, Username, password, unix};
+use super::{Error, password, unix};
 use crate::audit::{self, Action, Actor, Event, Outcome};
 use crate::crypto;
 use crate::store::{self, Store, accounts::RoleRow, accounts::UserRow};

@@ -11,6 +11,7 @@
 //! - discovery happens on first use and is retried on later requests while the provider is
 //!   down, so the broker starts and recovers without a restart (G4); every rejection is audited.
 
+use crate::nouns::Username;
 use secrecy::SecretString;
 use serde_json::json;
 use time::OffsetDateTime;
@@ -228,7 +229,7 @@ pub async fn link(
     subject: &str,
     now: OffsetDateTime,
 ) -> Result<(), Error> {
-    let name = super::Username::parse(username)?;
+    let name = Username::parse(username)?;
     let user = store
         .find_user_by_username(name.as_str())
         .await?

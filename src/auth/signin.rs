@@ -5,12 +5,13 @@
 //! error; a failed-attempt counter per client address spans accounts and holds at every step;
 //! every outcome is an audit event.
 
+use crate::nouns::Username;
 use secrecy::SecretString;
 use serde_json::json;
 use time::OffsetDateTime;
 
 use super::session::{self, NewSession, Session, Stage};
-use super::{Error, Username, lockout, password, recovery, totp, unix};
+use super::{Error, lockout, password, recovery, totp, unix};
 use crate::audit::{self, Action, Actor, Event, Outcome};
 use crate::crypto::{Keyring, PseudonymKey};
 use crate::store::accounts::UserRow;

@@ -19,9 +19,10 @@ use time::Date;
 
 use crate::audit::Actor;
 use crate::config::RegisterConfig;
+use crate::nouns::{DistrictCode, Field};
 use crate::policy::{Decision, ExtractRequest, Grant, Policy, Principal, PurposeId};
 use crate::register::synthetic::{self, DEMO_TABLE, DISTRICTS};
-use crate::register::{DistrictCode, Field, Filter, ProtectedIdentity, Register};
+use crate::register::{Filter, ProtectedIdentity, Register};
 use crate::store::register_writer;
 
 /// The fields streamed: a mix of text, a date and a flag, like a typical call list.
@@ -220,7 +221,7 @@ async fn grant_for(dir: &Path, district: &DistrictCode, rows: u64) -> anyhow::Re
         ("bench-b", "approver"),
     ] {
         let new = crate::auth::accounts::NewUser {
-            username: crate::auth::Username::parse(name)?,
+            username: crate::nouns::Username::parse(name)?,
             display_name: name.into(),
             roles: vec![format!("{role}:{district}").parse()?],
             email: None,

@@ -19,16 +19,17 @@ use super::bench::{
     run_sqlite3,
 };
 use crate::app::{AppState, Application};
-use crate::auth::Username;
 use crate::auth::accounts::{self, NewUser};
 use crate::config::Config;
 use crate::crypto::Keyring;
 use crate::extract::deliver::{self, Body};
 use crate::extract::request::{self, Filters, Request};
 use crate::extract::{ExtractId, expire};
+use crate::nouns::Field;
+use crate::nouns::Username;
 use crate::policy::{Format, Principal, PurposeId};
 use crate::register::synthetic::DEMO_TABLE;
-use crate::register::{Field, Filter, ProtectedIdentity, Register};
+use crate::register::{Filter, ProtectedIdentity, Register};
 
 /// The fields of the benchmark extract: eight, none sensitive, so no approver is needed.
 const FIELDS: [Field; 8] = [
@@ -77,7 +78,7 @@ async fn broker(
 ) -> anyhow::Result<(AppState, Principal)> {
     let (app, _) = broker_app(dir, source, "", store_url).await?;
     let state = app.state().clone();
-    let role: crate::auth::RoleGrant = format!("staff:{district}").parse()?;
+    let role: crate::nouns::RoleGrant = format!("staff:{district}").parse()?;
     let new = NewUser {
         username: Username::parse("bench")?,
         display_name: "Bench".into(),
@@ -485,7 +486,7 @@ async fn measure(
 async fn memory_run(dir: &Path, rows: u64) -> anyhow::Result<(u64, u64, u64)> {
     let db = super::bench::ensure_one_district_register(dir, rows).await?;
     let register = Register::open(&super::bench::register_config(&db)).await?;
-    let filter = Filter::district(crate::register::DistrictCode::parse(
+    let filter = Filter::district(crate::nouns::DistrictCode::parse(
         super::bench::ONE_DISTRICT,
     )?);
     let (state, who) = broker(dir, &Source::Sqlite(db), super::bench::ONE_DISTRICT, None).await?;

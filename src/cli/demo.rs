@@ -13,9 +13,10 @@ use clap::Args;
 
 use crate::audit::{self, Event};
 use crate::auth::session;
-use crate::auth::{RoleGrant, Username, accounts, signin, totp};
+use crate::auth::{accounts, signin, totp};
 use crate::config::{Config, DEFAULT_FILE, LogFormat};
 use crate::crypto::Keyring;
+use crate::nouns::{RoleGrant, Username};
 use crate::register::synthetic;
 use crate::store::Store;
 use crate::store::register_writer;

@@ -6,10 +6,10 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 use time::OffsetDateTime;
 
-use crate::auth::RoleGrant;
 use crate::config::Config;
+use crate::nouns::RoleGrant;
+use crate::nouns::{DistrictCode, Field};
 use crate::policy::{self, ExtractRequest, Policy, Principal, PurposeId};
-use crate::register::{DistrictCode, Field};
 
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {

@@ -8,8 +8,9 @@ use time::OffsetDateTime;
 
 use crate::admin::roles::{self, Change};
 use crate::audit::Actor;
-use crate::auth::{RoleGrant, Username, accounts};
+use crate::auth::accounts;
 use crate::config::Config;
+use crate::nouns::{RoleGrant, Username};
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {

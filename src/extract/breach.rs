@@ -21,8 +21,8 @@ use super::{Error, ExtractId};
 use crate::app::AppState;
 use crate::audit::{self, Action, Actor, Event, Outcome};
 use crate::crypto::PseudonymKey;
+use crate::nouns::{Field, Sensitivity};
 use crate::policy::{Principal, Reach};
-use crate::register::{Field, Sensitivity};
 use crate::store::Store;
 
 /// Longest account window a scope covers.

@@ -91,7 +91,7 @@ pub async fn revoke(
     now: OffsetDateTime,
 ) -> Result<(), Error> {
     let row = lifecycle::find_visible(state, who, id).await?;
-    let district = crate::register::DistrictCode::parse(&row.district)?;
+    let district = crate::nouns::DistrictCode::parse(&row.district)?;
     let policy = lifecycle::policy_now(state).await?;
     let permit = policy
         .permits(who, crate::policy::Action::ExtractRevoke, &district)
@@ -228,7 +228,7 @@ async fn freeze_with(
     permit
         .check(
             crate::policy::Action::ExtractFreeze,
-            &crate::auth::Scope::Party,
+            &crate::nouns::Scope::Party,
         )
         .map_err(|e| Error::Denied {
             code: e.deny_code(),

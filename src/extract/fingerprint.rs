@@ -12,7 +12,7 @@ use unicode_normalization::UnicodeNormalization as _;
 
 use super::format::{csv_text, unneutralise};
 use crate::crypto::{PseudonymKey, RowRef};
-use crate::register::Field;
+use crate::nouns::Field;
 
 /// Which of a row's cells make its tag.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -58,7 +58,7 @@ pub async fn find_visible(
     if row.requester_id == who.user_id() {
         return Ok(row);
     }
-    let district = crate::register::DistrictCode::parse(&row.district)?;
+    let district = crate::nouns::DistrictCode::parse(&row.district)?;
     let policy = policy_now(state).await?;
     for action in [
         crate::policy::Action::ExtractApprove,
@@ -144,7 +144,7 @@ pub async fn decide(
     if let Err(code) = crate::policy::may_approve(
         approver,
         &row.requester_id,
-        &crate::register::DistrictCode::parse(&row.district)?,
+        &crate::nouns::DistrictCode::parse(&row.district)?,
     ) {
         let reason = match code {
             crate::policy::DenyCode::SelfApproval => "nobody may decide their own request".into(),
@@ -338,7 +338,7 @@ pub async fn notify_approvers(
     let approvers = state
         .store
         .list_role_holders(
-            crate::auth::Role::Approver.as_str(),
+            crate::nouns::Role::Approver.as_str(),
             request.district.as_str(),
         )
         .await?;

@@ -217,3 +217,11 @@ impl ShredReason {
         .find(|r| r.as_str() == s)
     }
 }
+
+impl From<crate::nouns::Error> for Error {
+    /// A stored district or field that no longer parses is the register's or the store's
+    /// fault, as before the nouns had a module of their own (503, never the user's input).
+    fn from(e: crate::nouns::Error) -> Error {
+        Error::Register(register::Error::Noun(e))
+    }
+}

@@ -18,8 +18,8 @@ use super::review::{check_member_id, permit};
 use crate::app::AppState;
 use crate::audit::{self, Action, Actor, Event, Outcome};
 use crate::crypto::MemberRef;
+use crate::nouns::DistrictCode;
 use crate::policy::Principal;
-use crate::register::DistrictCode;
 
 /// A reason is 10 to 500 characters.
 pub const REASON_CHARS: std::ops::RangeInclusive<usize> = 10..=500;

@@ -14,8 +14,9 @@ use time::{Date, OffsetDateTime};
 use super::{Error, ExtractId, lifecycle};
 use crate::app::AppState;
 use crate::audit::{self, Action, Actor, Event, Outcome};
+use crate::nouns::{DistrictCode, Field};
 use crate::policy::{Decision, DenyCode, ExtractRequest, Principal, Purpose, PurposeId};
-use crate::register::{AgeBand, Counts, DistrictCode, Field, Filter, ProtectedIdentity};
+use crate::register::{AgeBand, Counts, Filter, ProtectedIdentity};
 use crate::store::extracts::{self as rows, NewExtract};
 
 /// Which members, beyond the district: every list ANDed, values within a list ORed.
@@ -41,7 +42,7 @@ pub struct Request {
 
 impl Request {
     /// The register filter for this request under `purpose` (its consents are required).
-    pub fn filter(&self, purpose_consents: &[crate::register::ConsentFlag]) -> Filter {
+    pub fn filter(&self, purpose_consents: &[crate::nouns::ConsentFlag]) -> Filter {
         Filter {
             district: self.district.clone(),
             local_branches: self.filters.local_branches.clone(),

@@ -28,8 +28,8 @@ use super::{
 use crate::app::AppState;
 use crate::audit::{self, Action, Actor, Event, Outcome};
 use crate::crypto::{DataKey, OrderKey};
+use crate::nouns::Field;
 use crate::policy::Grant;
-use crate::register::Field;
 use crate::store::extracts::{self as rows, FinishedBuild};
 
 /// Builds the extract in the background as build `attempt` (the number `start_build` or a

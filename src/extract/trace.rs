@@ -31,8 +31,8 @@ use super::review::{self, Described};
 use crate::app::AppState;
 use crate::audit::{self, Action, Actor, Event, Outcome};
 use crate::crypto::PseudonymKey;
+use crate::nouns::Field;
 use crate::policy::{Principal, Reach};
-use crate::register::Field;
 use crate::store::Store;
 use crate::store::trace::LedgerKey;
 

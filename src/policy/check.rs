@@ -9,7 +9,7 @@ use std::fmt;
 use std::path::Path;
 
 use super::{Action, Error, Permission, Policy, Purpose, read_files};
-use crate::auth::Role;
+use crate::nouns::Role;
 
 /// What a valid policy directory says, for people to read.
 #[derive(Debug, Clone)]

@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 use super::grant::Grant;
 use super::model::Engine;
 use super::{Action, Decision, DenyCode, ExtractRequest, Inner, Policy, Principal, Purpose};
-use crate::register::Sensitivity;
+use crate::nouns::Sensitivity;
 
 /// One rule consulted while deciding, as a sentence.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,12 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::auth::Scope;
+use crate::nouns::Scope;
+use crate::nouns::{DistrictCode, Field};
 use crate::policy::{
     self, Action, Decision, DenyCode, ExtractRequest, Policy, Principal, PurposeId, Reach,
     check_dir, may_approve, request_hash,
 };
-use crate::register::{DistrictCode, Field};
 use time::OffsetDateTime;
 use time::macros::datetime;
 

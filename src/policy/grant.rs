@@ -21,8 +21,8 @@ use super::{
     Action, Decision, DenyCode, Error, ExtractRequest, Inner, Policy, Principal, Purpose,
     PurposeId, model::PARTY_WIDE, purposes::Format, request_hash,
 };
-use crate::auth::{Role, Scope};
-use crate::register::{ConsentFlag, DistrictCode, Field};
+use crate::nouns::{ConsentFlag, DistrictCode, Field};
+use crate::nouns::{Role, Scope};
 
 /// Permission to take one extract, exactly as decided. Required by register and extract code.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -39,8 +39,8 @@ use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use crate::auth::RoleGrant;
-use crate::register::{DistrictCode, Field};
+use crate::nouns::RoleGrant;
+use crate::nouns::{DistrictCode, Field};
 
 pub use check::{CheckReport, check_dir};
 pub use decide::{Explanation, Step, request_hash};

@@ -21,7 +21,7 @@ use std::fmt;
 use casbin::{CoreApi, DefaultModel, Enforcer, MemoryAdapter, MgmtApi};
 
 use super::{Action, Error, PERMISSIONS_FILE};
-use crate::auth::{Role, RoleGrant, Scope};
+use crate::nouns::{Role, RoleGrant, Scope};
 
 /// The casbin domain that stands for the whole party.
 pub const PARTY_WIDE: &str = "*";
@@ -267,8 +267,8 @@ impl Engine {
     }
 }
 
-fn probe_district(code: &str) -> Result<crate::register::DistrictCode, Error> {
-    crate::register::DistrictCode::parse(code).map_err(|e| Error::Engine(e.to_string()))
+fn probe_district(code: &str) -> Result<crate::nouns::DistrictCode, Error> {
+    crate::nouns::DistrictCode::parse(code).map_err(|e| Error::Engine(e.to_string()))
 }
 
 fn model_error(message: String) -> Error {

@@ -15,8 +15,8 @@ use time::{Duration, OffsetDateTime, UtcOffset};
 
 use super::tests::{MODEL, PERMISSIONS, PURPOSES, district};
 use super::{Decision, ExtractRequest, Policy, Principal, Purpose, PurposeId};
-use crate::auth::{Role, RoleGrant, Scope};
-use crate::register::{DistrictCode, Field, Sensitivity};
+use crate::nouns::{DistrictCode, Field, Sensitivity};
+use crate::nouns::{Role, RoleGrant, Scope};
 
 /// What the document says should happen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use time::{Date, OffsetDateTime, UtcOffset, macros::format_description};
 
 use super::{Error, PURPOSES_FILE};
-use crate::register::{ConsentFlag, Field, Sensitivity};
+use crate::nouns::{ConsentFlag, Field, Sensitivity};
 
 mod lines;
 mod raw;

@@ -5,8 +5,8 @@ use std::str::FromStr;
 use time::macros::datetime;
 
 use super::*;
-use crate::auth::RoleGrant;
-use crate::register::{ConsentFlag, DistrictCode, Field};
+use crate::nouns::RoleGrant;
+use crate::nouns::{ConsentFlag, DistrictCode, Field};
 
 pub(super) const MODEL: &str = include_str!("../../policies/model.conf");
 pub(super) const PERMISSIONS: &str = include_str!("../../policies/policy.csv");

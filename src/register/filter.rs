@@ -8,12 +8,11 @@
 //! Time is an argument (`today`); this module never reads the clock.
 
 use std::collections::BTreeSet;
-use std::fmt;
-use std::str::FromStr;
 
 use time::{Date, Month};
 
-use super::{Error, Field, Mapping};
+use super::{Error, Mapping};
+use crate::nouns::{ConsentFlag, DistrictCode, Field};
 use crate::store::register::{Condition, Value};
 
 /// Longest lists of branches or statuses in one filter; more is a misuse, not a need.
@@ -22,59 +21,6 @@ pub const MAX_LIST: usize = 100;
 pub const MAX_VALUE_CHARS: usize = 200;
 /// Oldest age a band may name.
 pub const MAX_AGE: u8 = 130;
-
-/// A district's code as the register stores it, e.g. `Västra Götaland`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct DistrictCode(String);
-
-impl DistrictCode {
-    /// 1–64 characters: letters (ASCII and åäöÅÄÖ), digits, space, `-`, `_`; no space at
-    /// either end (it would make two codes that look equal differ).
-    pub fn parse(s: &str) -> Result<DistrictCode, Error> {
-        let allowed = |c: char| {
-            c.is_ascii_alphanumeric() || "åäöÅÄÖ".contains(c) || matches!(c, ' ' | '-' | '_')
-        };
-        let count = s.chars().count();
-        if count == 0 || count > 64 {
-            return Err(Error::InvalidDistrict("it must be 1 to 64 characters long"));
-        }
-        if !s.chars().all(allowed) {
-            return Err(Error::InvalidDistrict(
-                "it may only hold letters, digits, spaces, '-' and '_'",
-            ));
-        }
-        if s.starts_with(' ') || s.ends_with(' ') {
-            return Err(Error::InvalidDistrict(
-                "it must not start or end with a space",
-            ));
-        }
-        Ok(DistrictCode(s.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl FromStr for DistrictCode {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        DistrictCode::parse(s)
-    }
-}
-
-impl TryFrom<String> for DistrictCode {
-    type Error = Error;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        DistrictCode::parse(&s)
-    }
-}
-
-impl fmt::Display for DistrictCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 /// An inclusive age band in whole years, on the day given to the query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,26 +67,6 @@ pub fn years_before(today: Date, years: u16) -> Result<Date, Error> {
         };
     Date::from_calendar_date(year, today.month(), day)
         .map_err(|_| Error::InvalidFilter("the age band reaches outside the calendar".to_owned()))
-}
-
-/// A consent a purpose may require; maps to a `consent_*` field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum ConsentFlag {
-    Email,
-    Phone,
-    Sms,
-    Post,
-}
-
-impl ConsentFlag {
-    pub fn field(self) -> Field {
-        match self {
-            ConsentFlag::Email => Field::ConsentEmail,
-            ConsentFlag::Phone => Field::ConsentPhone,
-            ConsentFlag::Sms => Field::ConsentSms,
-            ConsentFlag::Post => Field::ConsentPost,
-        }
-    }
 }
 
 /// Whether members with protected identity (skyddade personuppgifter) may be included.

@@ -7,9 +7,10 @@
 //! from the operator's config, never from a user. This module must never accept an
 //! identifier containing quotes, spaces or dots beyond the one schema separator.
 
+use crate::nouns::Field;
 use std::collections::BTreeMap;
 
-use super::{Error, Field};
+use super::Error;
 use crate::config::RegisterConfig;
 
 /// Fields without which the broker refuses to start, and why.

@@ -16,7 +16,6 @@
 //! Must never: build SQL (that is `store::register`), read the clock (`today` is an
 //! argument), or accept an identifier from a user (identifiers come from the config only).
 
-mod field;
 mod filter;
 mod mapping;
 mod report;
@@ -25,6 +24,7 @@ pub mod synthetic;
 #[cfg(test)]
 mod connector_tests;
 
+use crate::nouns::{DistrictCode, Field, FieldKind};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,10 +37,8 @@ use crate::config::RegisterConfig;
 use crate::store;
 use crate::store::register::{Backend, ColumnKind, Condition, CountQuery, RegisterDb, RowQuery};
 
-pub use field::{Field, FieldKind, Sensitivity};
 pub use filter::{
-    AgeBand, ConsentFlag, DistrictCode, Filter, MAX_AGE, MAX_LIST, MAX_VALUE_CHARS,
-    ProtectedIdentity, years_before,
+    AgeBand, Filter, MAX_AGE, MAX_LIST, MAX_VALUE_CHARS, ProtectedIdentity, years_before,
 };
 pub use mapping::{Mapping, is_identifier, is_table_name};
 pub use report::{CheckReport, MappedField};
@@ -51,8 +49,9 @@ pub type Row = Vec<Option<String>>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("`{name}` is not a known field (known: {known})")]
-    UnknownField { name: String, known: String },
+    /// A field name or district code that is not one.
+    #[error(transparent)]
+    Noun(#[from] crate::nouns::Error),
     #[error("register.columns.{key} is not a known field (known: {known})")]
     UnknownFieldInConfig { key: String, known: String },
     #[error("register.columns.{field} is missing: {why}")]
@@ -88,8 +87,6 @@ pub enum Error {
         table: String,
         has: String,
     },
-    #[error("invalid district code: {0}")]
-    InvalidDistrict(&'static str),
     #[error("invalid filter: {0}")]
     InvalidFilter(String),
     #[error(

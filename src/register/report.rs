@@ -5,9 +5,10 @@
 //! privilege: the broker only reads) and when protected-identity flags are missing (those
 //! members are treated as protected and never included).
 
+use crate::nouns::{Field, Sensitivity};
 use std::fmt;
 
-use super::{Error, Field, Mapping, Sensitivity};
+use super::{Error, Mapping};
 use crate::store::register::RegisterDb;
 
 /// One mapped field as shown in the report.

@@ -6,13 +6,12 @@
 //! e-mail addresses use the reserved `example.*` domains. Member ids run from 1.
 //! None of this is real data and it must never be mixed with a real register.
 
+use crate::nouns::Field;
 use std::collections::BTreeMap;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use time::{Date, Duration};
-
-use super::Field;
 
 mod data;
 

@@ -14,9 +14,9 @@ use time::OffsetDateTime;
 use super::Error;
 use crate::app::AppState;
 use crate::audit::{self, Action, Actor, Event, Outcome};
+use crate::nouns::Sensitivity;
 use crate::policy::Reach;
 use crate::policy::{Policy, Principal, Purpose};
-use crate::register::Sensitivity;
 use crate::store::Store;
 
 /// The data subjects and the special category, the same for every purpose.

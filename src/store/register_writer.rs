@@ -16,8 +16,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, Sq
 use sqlx::{ConnectOptions, Connection, Database, Encode, Executor, QueryBuilder, Type};
 
 use super::register::{Backend, describe_location, redact, short_cause};
+use crate::nouns::{Field, FieldKind};
+use crate::register::is_identifier;
 use crate::register::synthetic::{SyntheticMember, demo_column};
-use crate::register::{Field, FieldKind, is_identifier};
 
 /// Rows per multi-row INSERT: 500 × 19 parameters stays far below every backend's limit.
 const BATCH_ROWS: usize = 500;

@@ -29,8 +29,8 @@ use crate::admin::roles::{self, Change, RoleChangeOutcome};
 use crate::admin::{self, policy_change, users};
 use crate::app::AppState;
 use crate::audit::Actor;
-use crate::auth::RoleGrant;
 use crate::auth::session::Session;
+use crate::nouns::RoleGrant;
 use crate::policy::{Permit, Principal};
 
 /// "Display name (username)" by audit actor (`user:<id>`), for people named on the page.
@@ -337,7 +337,7 @@ pub async fn create_user(
         let role: RoleGrant = form.role.trim().parse().map_err(admin::Error::from)?;
         let email = Some(form.email.trim().to_owned()).filter(|e| !e.is_empty());
         let new = crate::auth::accounts::NewUser {
-            username: crate::auth::Username::parse(form.username.trim())?,
+            username: crate::nouns::Username::parse(form.username.trim())?,
             display_name: form.display_name.trim().to_owned(),
             roles: vec![role],
             email,

@@ -32,8 +32,8 @@ use crate::extract::breach::{self, Basis};
 use crate::extract::lifecycle;
 use crate::extract::review::{self, Described};
 use crate::extract::trace;
+use crate::nouns::Field;
 use crate::policy::Policy;
-use crate::register::Field;
 use crate::web::auth_pages::refusal;
 
 fn session_of(

@@ -123,7 +123,7 @@ impl From<crate::auth::Error> for ApiError {
             A::TooManyAttempts => ApiError::TooManyRequests("too_many_attempts", msg),
             A::InvalidInvitation => ApiError::BadRequest("invalid_invitation", msg),
             A::Password(_) => ApiError::BadRequest("weak_password", msg),
-            A::BadInput(_) => ApiError::BadRequest("invalid_input", msg),
+            A::BadInput(_) | A::Noun(_) => ApiError::BadRequest("invalid_input", msg),
             A::UserExists(_) => ApiError::Conflict("user_exists", msg),
             A::NoSuchUser(_) => ApiError::NotFound,
             A::AlreadyEnrolled => ApiError::Conflict("already_enrolled", msg),
@@ -132,6 +132,12 @@ impl From<crate::auth::Error> for ApiError {
             A::Audit(_) | A::Store(_) => ApiError::Unavailable(msg),
             A::Crypto(_) | A::Internal(_) => ApiError::Internal(msg),
         }
+    }
+}
+
+impl From<crate::nouns::Error> for ApiError {
+    fn from(e: crate::nouns::Error) -> ApiError {
+        ApiError::BadRequest("invalid_input", e.to_string())
     }
 }
 
@@ -147,6 +153,7 @@ impl From<crate::admin::Error> for ApiError {
             E::NoSuchProposal => ApiError::NotFound,
             E::Stale => ApiError::Conflict("proposal_stale", msg),
             E::Auth(e) => e.into(),
+            E::Noun(_) => ApiError::BadRequest("invalid_input", msg),
             E::Policy(C::Invalid(e)) => ApiError::BadRequest("invalid_policy", e.to_string()),
             E::Policy(C::Comment) => ApiError::BadRequest("invalid_input", msg),
             E::Policy(C::Audit(_) | C::Store(_)) | E::Audit(_) | E::Store(_) => {

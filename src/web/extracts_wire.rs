@@ -9,8 +9,8 @@ use utoipa::ToSchema;
 use super::error::ApiError;
 use crate::extract::request::{self, Filters, Request};
 use crate::extract::review::Described;
+use crate::nouns::{DistrictCode, Field};
 use crate::policy::PurposeId;
-use crate::register::{DistrictCode, Field};
 use crate::store::extracts::ExtractRow;
 
 /// Which members, beyond the district. Every list is ANDed; values within a list ORed.

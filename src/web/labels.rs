@@ -107,7 +107,7 @@ mod tests {
 
     #[test]
     fn every_field_has_a_label_in_both_languages() {
-        let fields: Vec<&str> = crate::register::Field::ALL
+        let fields: Vec<&str> = crate::nouns::Field::ALL
             .iter()
             .map(|f| f.as_str())
             .collect();
@@ -142,7 +142,7 @@ mod tests {
 
     #[test]
     fn every_role_flag_kind_and_category_has_a_label_in_both_languages() {
-        let roles: Vec<&str> = crate::auth::Role::ALL.iter().map(|r| r.as_str()).collect();
+        let roles: Vec<&str> = crate::nouns::Role::ALL.iter().map(|r| r.as_str()).collect();
         everywhere("roles", &roles);
         let kinds: Vec<&str> = crate::extract::followup::Kind::ALL
             .iter()

@@ -21,8 +21,8 @@ use super::session::SignedIn;
 use crate::app::AppState;
 use crate::audit::{self, Action, Actor, Event, Outcome};
 use crate::auth::session::Session;
+use crate::nouns::{DistrictCode, Field};
 use crate::policy::{Decision, DenyCode, ExtractRequest, Principal, PurposeId};
-use crate::register::{DistrictCode, Field};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -18,7 +18,7 @@ use super::session::{SignedIn, StepUp};
 use super::users_api::users_permit;
 use crate::admin::roles::{self, RoleChangeOutcome};
 use crate::app::AppState;
-use crate::auth::RoleGrant;
+use crate::nouns::RoleGrant;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -19,8 +19,9 @@ use super::params::ApiPath;
 use super::session::{SignedIn, StepUp};
 use crate::admin::{self, users};
 use crate::app::AppState;
+use crate::auth::accounts;
 use crate::auth::session::Session;
-use crate::auth::{RoleGrant, Username, accounts};
+use crate::nouns::{RoleGrant, Username};
 use crate::policy::{Permit, Principal};
 
 #[derive(Deserialize, ToSchema)]

@@ -13,8 +13,8 @@ use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Schema, SchemaType, T
 use utoipa::openapi::{KnownFormat, RefOr, SchemaFormat};
 use utoipa::{PartialSchema, ToSchema};
 
-use crate::auth::Role;
-use crate::register::Field;
+use crate::nouns::Field;
+use crate::nouns::Role;
 
 /// A named schema: a unit struct, its schema, and its name in `components.schemas`.
 macro_rules! wire_schema {

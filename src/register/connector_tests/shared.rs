@@ -2,6 +2,7 @@
 //! three thin tests.
 
 use super::*;
+use crate::nouns::ConsentFlag;
 
 pub(super) async fn counts_split_protected_and_missing_consent(kind: Kind) {
     run(kind, protection_and_consent_members(), |fx| async move {

@@ -56,7 +56,7 @@ fn each_pattern_agrees_with_its_parser_on_the_edges() {
     ] {
         assert_eq!(
             district(s),
-            parses(crate::register::DistrictCode::parse(s)),
+            parses(crate::nouns::DistrictCode::parse(s)),
             "{s:?}"
         );
     }
@@ -77,7 +77,7 @@ fn each_pattern_agrees_with_its_parser_on_the_edges() {
     ] {
         assert_eq!(
             username(s),
-            parses(crate::auth::Username::parse(s)),
+            parses(crate::nouns::Username::parse(s)),
             "{s:?}"
         );
     }
@@ -125,7 +125,7 @@ fn each_pattern_agrees_with_its_parser_on_the_edges() {
     ] {
         assert_eq!(
             role(s),
-            parses(s.parse::<crate::auth::RoleGrant>()),
+            parses(s.parse::<crate::nouns::RoleGrant>()),
             "{s:?}"
         );
     }
@@ -187,13 +187,13 @@ proptest! {
         s in "[a-zA-Z0-9åäöÅÄÖüé _./-]{0,70}"
     ) {
         let district = matcher(District::schema());
-        prop_assert_eq!(district(&s), parses(crate::register::DistrictCode::parse(&s)));
+        prop_assert_eq!(district(&s), parses(crate::nouns::DistrictCode::parse(&s)));
     }
 
     #[test]
     fn a_username_matches_the_pattern_exactly_when_the_parser_takes_it(s in tricky_text(70)) {
         let username = matcher(Username::schema());
-        prop_assert_eq!(username(&s), parses(crate::auth::Username::parse(&s)));
+        prop_assert_eq!(username(&s), parses(crate::nouns::Username::parse(&s)));
     }
 
     #[test]

@@ -170,6 +170,26 @@ impl fmt::Display for Field {
     }
 }
 
+/// A consent a purpose may require; maps to a `consent_*` field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ConsentFlag {
+    Email,
+    Phone,
+    Sms,
+    Post,
+}
+
+impl ConsentFlag {
+    pub fn field(self) -> Field {
+        match self {
+            ConsentFlag::Email => Field::ConsentEmail,
+            ConsentFlag::Phone => Field::ConsentPhone,
+            ConsentFlag::Sms => Field::ConsentSms,
+            ConsentFlag::Post => Field::ConsentPost,
+        }
+    }
+}
+
 impl Sensitivity {
     pub fn as_str(self) -> &'static str {
         match self {
