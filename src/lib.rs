@@ -18,4 +18,5 @@ pub mod policy;
 pub mod register;
 pub mod report;
 pub mod store;
+pub mod text;
 pub mod web;

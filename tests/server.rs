@@ -215,6 +215,27 @@ async fn the_openapi_document_names_each_operations_session_and_the_errors_every
     app.stop().await;
 }
 
+#[test]
+fn a_request_is_checked_against_its_literal_operation_before_one_with_a_parameter() {
+    let template = |method, path| common::openapi::operation(method, path).map(|(t, _)| t);
+    assert_eq!(
+        template("POST", "/api/v1/extracts/estimate"),
+        Some("/api/v1/extracts/estimate")
+    );
+    assert_eq!(
+        template("GET", "/api/v1/extracts/0123?x=1"),
+        Some("/api/v1/extracts/{id}")
+    );
+    assert_eq!(template("GET", "/extracts/0123"), None);
+    assert_eq!(template("DELETE", "/api/v1/extracts/0123"), None);
+}
+
+#[tokio::test]
+#[should_panic(expected = "which the API description does not list")]
+async fn a_status_the_description_does_not_list_fails_the_suite_that_sees_it() {
+    common::openapi::check_status("GET /api/v1/me", 418);
+}
+
 /// Regression (schemathesis, G1): axum's own query and path rejections answered 400 in plain
 /// text, outside the error mapping and the API description.
 #[tokio::test]

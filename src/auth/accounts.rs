@@ -42,17 +42,15 @@ impl Invitation {
     }
 }
 
-/// Length of a display name, in characters (trimmed).
-pub const DISPLAY_NAME_CHARS: std::ops::RangeInclusive<usize> = 1..=100;
+/// A display name: one line of 1–100 characters ([`crate::text`]).
+pub const DISPLAY_NAME: crate::text::Rule = crate::text::Rule::one_line(1, 100);
 
+/// The display name trimmed, if [`DISPLAY_NAME`] takes it.
 pub fn check_display_name(name: &str) -> Result<String, Error> {
-    let name = name.trim();
-    if !DISPLAY_NAME_CHARS.contains(&name.chars().count()) || name.chars().any(char::is_control) {
-        return Err(Error::BadInput(
-            "a display name is 1–100 characters without control characters".into(),
-        ));
-    }
-    Ok(name.to_owned())
+    DISPLAY_NAME
+        .check(name)
+        .map(str::to_owned)
+        .map_err(|e| Error::BadInput(format!("a display name {e}")))
 }
 
 /// The operator at the command line (or the demo) creates an account at once, with its roles

@@ -185,18 +185,19 @@ pub async fn attest_deleted(
 
 /// Turns the incident switch on (`frozen`) or off. Needs `extract.freeze` party-wide. Turning
 /// it on shreds every live extract at once.
-/// Length of the reason for freezing or lifting the freeze, in characters (trimmed).
-pub const FREEZE_REASON_CHARS: std::ops::RangeInclusive<usize> = 1..=500;
+/// The reason for freezing or lifting the freeze: one line of 1–500 characters
+/// ([`crate::text`]).
+pub const FREEZE_REASON: crate::text::Rule = crate::text::Rule::one_line(1, 500);
 
-/// The reason for freezing or lifting the freeze: trimmed, 1–500 characters, one line.
+/// The reason for freezing or lifting the freeze, trimmed, if [`FREEZE_REASON`] takes it.
 pub fn check_freeze_reason(reason: &str) -> Result<&str, Error> {
-    let reason = reason.trim();
-    if !FREEZE_REASON_CHARS.contains(&reason.chars().count())
-        || reason.chars().any(char::is_control)
-    {
-        return Err(Error::BadInput("say why, in 1 to 500 characters".into()));
+    match FREEZE_REASON.check(reason) {
+        Ok(reason) => Ok(reason),
+        Err(crate::text::Refused::Length { min, max }) => Err(Error::BadInput(format!(
+            "say why, in {min} to {max} characters"
+        ))),
+        Err(e) => Err(Error::BadInput(format!("the reason {e}"))),
     }
-    Ok(reason)
 }
 
 pub async fn set_freeze(

@@ -28,8 +28,8 @@ use crate::audit::{self, Action, Actor, Event, Outcome};
 use crate::policy::{DenyCode, Principal};
 use crate::store::followup::{self as rows, AckRow};
 
-/// Length of an acknowledgement's comment, in characters.
-pub const COMMENT_CHARS: std::ops::RangeInclusive<usize> = 1..=2000;
+/// An acknowledgement's comment: one line of 1–2000 characters ([`crate::text`]).
+pub const COMMENT: crate::text::Rule = crate::text::Rule::one_line(1, 2000);
 
 /// What raised a flag. `as_str` is the stable code on the wire and in the audit log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -200,19 +200,15 @@ pub async fn list(
     Ok(flags)
 }
 
-/// An acknowledgement's comment: 1–2000 characters, no control characters.
+/// An acknowledgement's comment, trimmed, if [`COMMENT`] takes it.
 pub fn check_comment(text: &str) -> Result<String, Error> {
-    let text = text.trim();
-    let count = text.chars().count();
-    if !COMMENT_CHARS.contains(&count) || text.chars().any(char::is_control) {
-        return Err(Error::BadInput(format!(
-            "say in {} to {} characters, without control characters or line breaks, what was \
-             done about the flag",
-            COMMENT_CHARS.start(),
-            COMMENT_CHARS.end()
-        )));
-    }
-    Ok(text.to_owned())
+    COMMENT.check(text).map(str::to_owned).map_err(|e| {
+        Error::BadInput(format!(
+            "say in {} to {} characters, on one line, what was done about the flag: the \
+             comment {e}",
+            COMMENT.min, COMMENT.max
+        ))
+    })
 }
 
 /// Acknowledges a flag `who` sees, with a comment; a flag outside their districts, or one

@@ -112,6 +112,28 @@ pub enum Verdict {
     Deny,
 }
 
+/// An approval's comment: optional, at most 1000 characters, line breaks allowed
+/// ([`crate::text`]).
+pub const APPROVAL_COMMENT: crate::text::Rule = crate::text::Rule::lines(0, 1000);
+/// A denial's comment: the same, but the requester must be told why.
+pub const DENIAL_COMMENT: crate::text::Rule = crate::text::Rule::lines(1, 1000);
+
+/// The verdict's comment, trimmed, if its rule takes it.
+pub fn check_comment(verdict: Verdict, comment: &str) -> Result<&str, Error> {
+    let rule = match verdict {
+        Verdict::Approve => APPROVAL_COMMENT,
+        Verdict::Deny => DENIAL_COMMENT,
+    };
+    rule.check(comment).map_err(|e| match e {
+        crate::text::Refused::Length { .. }
+            if verdict == Verdict::Deny && comment.trim().is_empty() =>
+        {
+            Error::BadInput("say why you deny the request".into())
+        }
+        e => Error::BadInput(format!("the comment {e}")),
+    })
+}
+
 /// What a verdict led to.
 #[derive(Debug, Clone)]
 pub struct Decided {
@@ -131,15 +153,7 @@ pub async fn decide(
     now: OffsetDateTime,
 ) -> Result<Decided, Error> {
     let row = find_visible(state, approver, id).await?;
-    let comment = comment.trim();
-    if comment.chars().count() > 1000 || comment.chars().any(|c| c.is_control() && c != '\n') {
-        return Err(Error::BadInput(
-            "the comment may be at most 1000 characters, without control characters".into(),
-        ));
-    }
-    if verdict == Verdict::Deny && comment.is_empty() {
-        return Err(Error::BadInput("say why you deny the request".into()));
-    }
+    let comment = check_comment(verdict, comment)?;
     let policy = policy_now(state).await?;
     if let Err(code) = crate::policy::may_approve(
         approver,

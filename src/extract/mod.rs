@@ -54,8 +54,8 @@ pub const MAX_BUILD_ATTEMPTS: i64 = 3;
 /// After the last allowed download began, the extract is shredded this long after (so that
 /// download can finish); the deadline shreds regardless.
 pub const DOWNLOAD_SETTLE_SECS: i64 = 600;
-/// Justification length, in characters.
-pub const JUSTIFICATION_CHARS: std::ops::RangeInclusive<usize> = 10..=1000;
+/// A justification: 10–1000 characters, line breaks allowed ([`crate::text`]).
+pub const JUSTIFICATION: crate::text::Rule = crate::text::Rule::lines(10, 1000);
 /// Rows per page of the in-browser view.
 pub const VIEW_PAGE_ROWS: usize = 50;
 

@@ -21,8 +21,8 @@ use crate::crypto::MemberRef;
 use crate::nouns::DistrictCode;
 use crate::policy::Principal;
 
-/// A reason is 10 to 500 characters.
-pub const REASON_CHARS: std::ops::RangeInclusive<usize> = 10..=500;
+/// The reason for revealing a member: one line of 10–500 characters ([`crate::text`]).
+pub const REASON: crate::text::Rule = crate::text::Rule::one_line(10, 500);
 
 const REFUSAL: &str = "only an auditor with the right to resolve pseudonyms may do this";
 
@@ -54,16 +54,14 @@ pub fn parse_member_ref(text: &str) -> Result<[u8; 16], Error> {
     bytes.try_into().map_err(|_| bad())
 }
 
-/// The reason for revealing a member: trimmed, 10–500 characters, one line.
+/// The reason for revealing a member, trimmed, if [`REASON`] takes it.
 pub fn check_reason(reason: &str) -> Result<&str, Error> {
-    let reason = reason.trim();
-    if !REASON_CHARS.contains(&reason.chars().count()) || reason.chars().any(char::is_control) {
-        return Err(Error::BadInput(
-            "give the reason for revealing a member in 10 to 500 characters, on one line"
-                .to_owned(),
-        ));
-    }
-    Ok(reason)
+    REASON.check(reason).map_err(|e| {
+        Error::BadInput(format!(
+            "give the reason for revealing a member in {} to {} characters, on one line: it {e}",
+            REASON.min, REASON.max
+        ))
+    })
 }
 
 /// Which member of `district` the pseudonym stands for, if any is there now. Audited as

@@ -150,24 +150,16 @@ pub fn age_band(min: u64, max: u64) -> Result<AgeBand, Error> {
     AgeBand::new(byte(min)?, byte(max)?).map_err(|e| Error::BadInput(e.to_string()))
 }
 
-/// A justification: 10–1000 characters, no control characters except line breaks.
+/// A justification, trimmed, if [`super::JUSTIFICATION`] takes it.
 pub fn check_justification(text: &str) -> Result<String, Error> {
-    let text = text.trim();
-    let count = text.chars().count();
-    let range = super::JUSTIFICATION_CHARS;
-    if !range.contains(&count) {
-        return Err(Error::BadInput(format!(
-            "say in {} to {} characters why you need the list",
-            range.start(),
-            range.end()
-        )));
+    let rule = super::JUSTIFICATION;
+    match rule.check(text) {
+        Ok(text) => Ok(text.to_owned()),
+        Err(crate::text::Refused::Length { min, max }) => Err(Error::BadInput(format!(
+            "say in {min} to {max} characters why you need the list"
+        ))),
+        Err(e) => Err(Error::BadInput(format!("the justification {e}"))),
     }
-    if text.chars().any(|c| c.is_control() && c != '\n') {
-        return Err(Error::BadInput(
-            "the justification may not hold control characters".into(),
-        ));
-    }
-    Ok(text.to_owned())
 }
 
 /// How the estimate splits up, and the purpose it was made for.

@@ -210,18 +210,14 @@ pub async fn story(
     })
 }
 
-/// Length of a member number as typed, in characters (trimmed).
-pub const MEMBER_ID_CHARS: std::ops::RangeInclusive<usize> = 1..=64;
+/// A member number as an auditor types it: one line of 1–64 characters ([`crate::text`]).
+pub const MEMBER_ID: crate::text::Rule = crate::text::Rule::one_line(1, 64);
 
-/// A member number as an auditor types it: 1–64 characters, no control characters.
+/// The member number trimmed, if [`MEMBER_ID`] takes it.
 pub fn check_member_id(member_id: &str) -> Result<&str, Error> {
-    let id = member_id.trim();
-    if !MEMBER_ID_CHARS.contains(&id.chars().count()) || id.chars().any(char::is_control) {
-        return Err(Error::BadInput(
-            "a member number is 1 to 64 characters".to_owned(),
-        ));
-    }
-    Ok(id)
+    MEMBER_ID
+        .check(member_id)
+        .map_err(|e| Error::BadInput(format!("a member number {e}")))
 }
 
 /// Every released extract that held the member, in the asker's audit scope: the member's

@@ -162,6 +162,11 @@ impl Purpose {
 }
 
 /// Parses and validates a whole catalogue.
+/// A purpose's names, descriptions and acknowledgements: not empty, line breaks allowed, no
+/// length of their own (the file is the administrator's), and the characters every free text
+/// may hold ([`crate::text`]).
+const PURPOSE_TEXT: crate::text::Rule = crate::text::Rule::lines(1, usize::MAX);
+
 pub fn parse_catalogue(text: &str) -> Result<Vec<Purpose>, Error> {
     let catalogue: raw::Catalogue = Toml::from_str(text).map_err(|e| Error::Invalid {
         file: PURPOSES_FILE.to_owned(),
@@ -226,8 +231,14 @@ fn validate(raw: raw::Purpose, at: &Locator<'_>) -> Result<Purpose, Error> {
         ("acknowledgement_sv", &raw.acknowledgement_sv),
         ("acknowledgement_en", &raw.acknowledgement_en),
     ] {
-        if value.trim().is_empty() {
-            return Err(at.error(key, format!("{key} is empty; staff must be told this text")));
+        // Staff read these and accept the acknowledgement: a bidi control could make it read
+        // otherwise than it is stored (`crate::text`).
+        match PURPOSE_TEXT.check(value) {
+            Ok(_) => {}
+            Err(crate::text::Refused::Length { .. }) => {
+                return Err(at.error(key, format!("{key} is empty; staff must be told this text")));
+            }
+            Err(e) => return Err(at.error(key, format!("{key} {e}"))),
         }
     }
     let allowed_fields = fields(&raw.allowed_fields, "allowed_fields", at)?;

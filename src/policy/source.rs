@@ -17,17 +17,12 @@ use crate::audit::{self, Action, Actor, Event, Outcome};
 use crate::store::policy::PolicyVersionRow;
 use crate::store::{self, Store};
 
-/// Length of a policy change's comment, in characters (trimmed).
-pub const COMMENT_CHARS: std::ops::RangeInclusive<usize> = 1..=500;
+/// A policy change's comment: 1–500 characters, line breaks allowed ([`crate::text`]).
+pub const COMMENT: crate::text::Rule = crate::text::Rule::lines(1, 500);
 
-/// A policy change's comment: trimmed, 1–500 characters.
+/// A policy change's comment, trimmed, if [`COMMENT`] takes it.
 pub fn check_comment(comment: &str) -> Result<&str, ChangeError> {
-    let comment = comment.trim();
-    if COMMENT_CHARS.contains(&comment.chars().count()) {
-        Ok(comment)
-    } else {
-        Err(ChangeError::Comment)
-    }
+    COMMENT.check(comment).map_err(|_| ChangeError::Comment)
 }
 
 /// The base policy and a cache of the latest stored version.
@@ -48,7 +43,12 @@ pub struct Current {
 pub enum ChangeError {
     #[error(transparent)]
     Invalid(#[from] Error),
-    #[error("the comment must say why the policy changes (1–500 characters)")]
+    /// Refused by [`COMMENT`]. One sentence for every reason, so the pages (which match this
+    /// variant) need not know the text rule's.
+    #[error(
+        "the comment must say why the policy changes, in 1 to 500 characters, without control \
+         characters other than line breaks or characters that change the direction of text"
+    )]
     Comment,
     #[error("the audit log cannot be written: {0}")]
     Audit(#[from] audit::Error),

@@ -169,6 +169,16 @@ fn each_broken_limit_is_rejected_on_its_own_line() {
         ("formats", "formats = [\"pdf\"]", "pdf"),
         ("id", "id = \"Not A Slug\"", "not a purpose id"),
         ("name_en", "name_en = \" \"", "name_en is empty"),
+        (
+            "acknowledgement_en",
+            "acknowledgement_en = \"I will \u{202E}share the list\u{202C}.\"",
+            "change the direction of text",
+        ),
+        (
+            "description_sv",
+            "description_sv = \"Ring\\tmedlemmar\"",
+            "control characters",
+        ),
     ];
     for (key, line, expected) in cases {
         let text = one_purpose_with(key, line);

@@ -19,6 +19,10 @@ use crate::store::register::{Condition, Value};
 pub const MAX_LIST: usize = 100;
 /// Longest branch or status value accepted.
 pub const MAX_VALUE_CHARS: usize = 200;
+/// A branch or status value: one line of 1 to [`MAX_VALUE_CHARS`] characters, taken exactly
+/// as sent (it must equal what the register holds), without the characters [`crate::text`]
+/// refuses in any free text.
+pub const FILTER_VALUE: crate::text::Rule = crate::text::Rule::one_line(1, MAX_VALUE_CHARS);
 /// Oldest age a band may name.
 pub const MAX_AGE: u8 = 130;
 
@@ -221,13 +225,13 @@ fn check_list(what: &str, values: &[String]) -> Result<(), Error> {
             "more than {MAX_LIST} {what} in one filter"
         )));
     }
-    if values
-        .iter()
-        .any(|v| v.is_empty() || v.chars().count() > MAX_VALUE_CHARS)
-    {
-        return Err(Error::InvalidFilter(format!(
-            "{what} must be 1 to {MAX_VALUE_CHARS} characters each"
-        )));
+    for value in values {
+        FILTER_VALUE.check_exact(value).map_err(|e| {
+            Error::InvalidFilter(format!(
+                "{what} must be 1 to {MAX_VALUE_CHARS} characters each, as the register holds \
+                 them: one {e}"
+            ))
+        })?;
     }
     Ok(())
 }

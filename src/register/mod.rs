@@ -38,7 +38,8 @@ use crate::store;
 use crate::store::register::{Backend, ColumnKind, Condition, CountQuery, RegisterDb, RowQuery};
 
 pub use filter::{
-    AgeBand, Filter, MAX_AGE, MAX_LIST, MAX_VALUE_CHARS, ProtectedIdentity, years_before,
+    AgeBand, FILTER_VALUE, Filter, MAX_AGE, MAX_LIST, MAX_VALUE_CHARS, ProtectedIdentity,
+    years_before,
 };
 pub use mapping::{Mapping, is_identifier, is_table_name};
 pub use report::{CheckReport, MappedField};

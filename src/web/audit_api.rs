@@ -53,8 +53,8 @@ pub struct MemberDisclosures {
 /// districts, or party-wide for all).
 #[utoipa::path(get, path = "/api/v1/audit/members/{member_id}/disclosures", tag = "audit",
     params(("member_id" = crate::web::wire_schema::MemberNumber, Path, description = "The member number in the register")),
-    responses((status = 200, body = MemberDisclosures), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = MemberDisclosures), (status = 403, description = "No `audit.view` in any district, nor party-wide (`not_permitted`)", body = ErrorBody),
+              (status = 422, description = "Not a member number (`invalid_input`)", body = ErrorBody)))]
 pub async fn member_disclosures(
     State(state): State<AppState>,
     SignedIn(session): SignedIn,
@@ -120,8 +120,9 @@ pub struct ExtractStory {
 /// What was in extract E and what happened to it: metadata, the ledger's member count and every
 /// audit entry about it. Needs `audit.view` in its district or party-wide; else 404.
 #[utoipa::path(get, path = "/api/v1/audit/extracts/{id}", tag = "audit",
-    params(("id" = String, Path)),
-    responses((status = 200, body = ExtractStory), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    params(("id" = crate::web::wire_schema::ExtractId, Path)),
+    responses((status = 200, body = ExtractStory),
+              (status = 404, description = "No such extract in your audit scope, or no audit scope at all: the same answer (`not_found`, C2)", body = ErrorBody)))]
 pub async fn extract_story(
     State(state): State<AppState>,
     SignedIn(session): SignedIn,
@@ -183,8 +184,8 @@ pub struct PseudonymResponse {
 /// Needs `pseudonym.resolve`; audited.
 #[utoipa::path(post, path = "/api/v1/audit/pseudonyms/resolve", tag = "audit",
     request_body = ResolveBody,
-    responses((status = 200, body = PseudonymResponse), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = PseudonymResponse),
+              (status = 403, description = "No `pseudonym.resolve` (`not_permitted`)", body = ErrorBody)))]
 pub async fn resolve_pseudonym(
     State(state): State<AppState>,
     SignedIn(session): SignedIn,
@@ -203,8 +204,8 @@ pub async fn resolve_pseudonym(
 /// Needs `pseudonym.resolve` in the district and a fresh second factor; audited with the reason.
 #[utoipa::path(post, path = "/api/v1/audit/pseudonyms/reveal", tag = "audit",
     request_body = RevealBody,
-    responses((status = 200, body = PseudonymResponse), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = PseudonymResponse),
+              (status = 403, description = "No `pseudonym.resolve` in the district (`not_permitted`)", body = ErrorBody)))]
 pub async fn reveal_pseudonym(
     State(state): State<AppState>,
     StepUp(session): StepUp,

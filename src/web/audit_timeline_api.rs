@@ -86,8 +86,8 @@ fn bad_query(_: QueryRejection) -> ApiError {
         ("before" = Option<i64>, Query, minimum = 1, description = "Only entries with a smaller seq (paging)"),
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "1 to 500 (default 100); outside that 422"),
     ),
-    responses((status = 200, body = Timeline), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Timeline), (status = 403, description = "No `audit.view` in any district, nor party-wide (`not_permitted`)", body = ErrorBody),
+              (status = 422, description = "A filter is refused (`invalid_input`)", body = ErrorBody)))]
 pub async fn list_audit_events(
     State(state): State<AppState>,
     SignedIn(session): SignedIn,
@@ -160,7 +160,8 @@ pub struct ExportQuery {
     ),
     responses((status = 200, description = "The entries, oldest first",
                content(("application/x-ndjson"), ("text/csv"))),
-              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+              (status = 403, description = "No `audit.view` in any district, nor party-wide (`not_permitted`)", body = ErrorBody),
+              (status = 422, description = "No `format`, or a refused window (`invalid_input`)", body = ErrorBody)))]
 pub async fn export_audit_events(
     State(state): State<AppState>,
     SignedIn(session): SignedIn,

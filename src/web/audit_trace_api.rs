@@ -92,9 +92,10 @@ fn trace_response(t: Traced) -> TraceResponse {
 #[utoipa::path(post, path = "/api/v1/audit/trace", tag = "audit",
     request_body(content = Vec<u8>, content_type = "application/octet-stream",
         description = "The leaked CSV or XLSX file as found (renamed, re-saved, rows deleted…)"),
-    responses((status = 200, body = TraceResponse), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 413, body = ErrorBody),
-              (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+    responses((status = 200, body = TraceResponse), (status = 403, description = "No `audit.view` in any district, nor party-wide (`not_permitted`)", body = ErrorBody),
+              (status = 413, description = "The file is larger than the trace reads (`body_too_large`)", body = ErrorBody),
+              (status = 422, description = "Not a CSV or XLSX file with a header naming register fields (`invalid_input`)", body = ErrorBody),
+              (status = 429, description = "Every upload slot is taken (`too_many_uploads`); try again after `Retry-After`", body = ErrorBody)))]
 pub async fn trace(
     State(state): State<AppState>,
     SignedIn(session): SignedIn,
@@ -107,6 +108,7 @@ pub async fn trace(
 
 /// From an extract, or from an account and a time window.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ScopeQuery {
     /// An extract id.
@@ -249,9 +251,9 @@ pub(super) fn basis(q: &ScopeQuery) -> Result<Basis, ApiError> {
 /// members affected, field categories, every download (who, when, address) and shred times.
 /// Needs `audit.view`; only extracts in your audit scope count.
 #[utoipa::path(get, path = "/api/v1/audit/breach-scope", tag = "audit", params(ScopeQuery),
-    responses((status = 200, body = BreachScopeResponse), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = BreachScopeResponse), (status = 403, description = "No `audit.view` in any district, nor party-wide (`not_permitted`)", body = ErrorBody),
+              (status = 404, description = "No such extract in your audit scope (`not_found`)", body = ErrorBody),
+              (status = 422, description = "Not `extract`, nor `user` with `from` and `to`; or a time that does not exist (`invalid_input`)", body = ErrorBody)))]
 pub async fn breach_scope(
     State(state): State<AppState>,
     SignedIn(session): SignedIn,
@@ -266,11 +268,13 @@ pub async fn breach_scope(
 /// Breach scope from a leaked file: traced first, then scoped if the trace is at least medium
 /// sure (else 409 `trace_unsure`). The body is the file as found.
 #[utoipa::path(post, path = "/api/v1/audit/breach-scope/file", tag = "audit",
-    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
-    responses((status = 200, body = BreachScopeResponse), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
-              (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
-              (status = 429, body = ErrorBody)))]
+    request_body(content = Vec<u8>, content_type = "application/octet-stream",
+        description = "The leaked CSV or XLSX file as found"),
+    responses((status = 200, body = BreachScopeResponse), (status = 403, description = "No `audit.view` in any district, nor party-wide (`not_permitted`)", body = ErrorBody),
+              (status = 409, description = "The trace is not sure enough which extract the file comes from (`trace_unsure`)", body = ErrorBody),
+              (status = 413, description = "The file is larger than the trace reads (`body_too_large`)", body = ErrorBody),
+              (status = 422, description = "Not a CSV or XLSX file with a header naming register fields (`invalid_input`)", body = ErrorBody),
+              (status = 429, description = "Every upload slot is taken (`too_many_uploads`); try again after `Retry-After`", body = ErrorBody)))]
 pub async fn breach_scope_of_file(
     State(state): State<AppState>,
     SignedIn(session): SignedIn,

@@ -107,7 +107,10 @@ fn code_of(req: &CodeRequest) -> Result<totp::Code, ApiError> {
 
 /// Step 1 of sign-in. Public. Sets a session cookie that only reaches the second-factor step.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+    responses((status = 200, body = LoginResponse,
+               headers(("set-cookie" = String, description = "The session cookie, at the second-factor step"))),
+              (status = 401, description = "Unknown user or wrong password: the same answer (`invalid_credentials`, A8)", body = ErrorBody),
+              (status = 429, description = "Too many failed sign-in steps from this address (`too_many_attempts`)", body = ErrorBody)))]
 pub async fn login(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
@@ -131,7 +134,11 @@ pub async fn login(
 
 /// Step 2 of sign-in, and step-up. Needs a session at any stage (password done).
 #[utoipa::path(post, path = "/api/v1/auth/totp", tag = "auth", request_body = CodeRequest,
-    responses((status = 200, body = SignedInResponse), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+    responses((status = 200, body = SignedInResponse,
+               headers(("set-cookie" = String, description = "The renewed session cookie"))),
+              (status = 401, description = "A wrong or used code (`invalid_code`), or a session that must enrol first (`enrolment_required`)", body = ErrorBody),
+              (status = 403, description = "The second factor is disabled after too many failures (`second_factor_disabled`)", body = ErrorBody),
+              (status = 429, description = "Too many failed sign-in steps from this address (`too_many_attempts`), or the second factor is locked for a while (`second_factor_locked`)", body = ErrorBody)))]
 pub async fn submit_totp(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
@@ -164,7 +171,11 @@ pub async fn submit_totp(
 
 /// Step 2 with a recovery code. Needs a session waiting for its second factor.
 #[utoipa::path(post, path = "/api/v1/auth/recovery", tag = "auth", request_body = CodeRequest,
-    responses((status = 200, body = SignedInResponse), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+    responses((status = 200, body = SignedInResponse,
+               headers(("set-cookie" = String, description = "The renewed session cookie"))),
+              (status = 401, description = "A wrong or used recovery code (`invalid_code`), or a session that must enrol first (`enrolment_required`)", body = ErrorBody),
+              (status = 403, description = "The second factor is disabled after too many failures (`second_factor_disabled`)", body = ErrorBody),
+              (status = 429, description = "Too many failed sign-in steps from this address (`too_many_attempts`), or the second factor is locked for a while (`second_factor_locked`)", body = ErrorBody)))]
 pub async fn submit_recovery_code(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
@@ -189,7 +200,7 @@ pub async fn submit_recovery_code(
 
 /// Starts TOTP enrolment. Needs a session at the `enrol` stage.
 #[utoipa::path(post, path = "/api/v1/auth/enrol", tag = "auth",
-    responses((status = 200, body = EnrolmentResponse), (status = 401, body = ErrorBody),
+    responses((status = 200, body = EnrolmentResponse),
               (status = 409, description = "The account already has an authenticator (`already_enrolled`)", body = ErrorBody)))]
 pub async fn begin_enrolment(
     State(state): State<AppState>,
@@ -212,8 +223,11 @@ pub async fn begin_enrolment(
 
 /// Confirms enrolment with a first code; returns the recovery codes once. Needs an `enrol` session.
 #[utoipa::path(post, path = "/api/v1/auth/enrol/confirm", tag = "auth", request_body = CodeRequest,
-    responses((status = 200, body = RecoveryCodesResponse), (status = 401, body = ErrorBody),
-              (status = 409, description = "The account already has an authenticator (`already_enrolled`)", body = ErrorBody)))]
+    responses((status = 200, body = RecoveryCodesResponse,
+               headers(("set-cookie" = String, description = "The renewed, fully signed-in session cookie"))),
+              (status = 401, description = "A wrong code (`invalid_code`)", body = ErrorBody),
+              (status = 409, description = "The account already has an authenticator (`already_enrolled`)", body = ErrorBody),
+              (status = 422, description = "Enrolment was not started (`invalid_input`), or the body is refused", body = ErrorBody)))]
 pub async fn confirm_enrolment(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
@@ -238,7 +252,8 @@ pub async fn confirm_enrolment(
 
 /// Signs out. Needs a session at any stage.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
-    responses((status = 204), (status = 401, body = ErrorBody)))]
+    responses((status = 204, description = "Signed out; the cookie is cleared",
+               headers(("set-cookie" = String, description = "The session cookie, expired")))))]
 pub async fn logout(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
@@ -253,7 +268,8 @@ pub async fn logout(
 
 /// Sets the password of an invited user. Public (the token is the credential).
 #[utoipa::path(post, path = "/api/v1/auth/invitation", tag = "auth", request_body = AcceptInvitationRequest,
-    responses((status = 204), (status = 422, body = ErrorBody)))]
+    responses((status = 204, description = "The password is set; sign in next"),
+              (status = 422, description = "An unknown, used or expired invitation (`invalid_invitation`), a weak password (`weak_password`), or a refused body", body = ErrorBody)))]
 pub async fn accept_invitation(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<AcceptInvitationRequest>,
@@ -270,7 +286,7 @@ pub async fn accept_invitation(
 
 /// Who am I. Needs a full session.
 #[utoipa::path(get, path = "/api/v1/me", tag = "auth",
-    responses((status = 200, body = MeResponse), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = MeResponse)))]
 pub async fn me(
     State(state): State<AppState>,
     SignedIn(session): SignedIn,

@@ -31,8 +31,9 @@ use crate::policy::Format;
 /// How many members a request would hold: a count, never rows (audited). Needs
 /// `extract.request` in the district.
 #[utoipa::path(post, path = "/api/v1/extracts/estimate", tag = "extracts", request_body = EstimateRequest,
-    responses((status = 200, body = EstimateResponse), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = EstimateResponse),
+              (status = 403, description = "The policy refuses the request (its deny code, e.g. `not_permitted`, `field_not_allowed`)", body = ErrorBody),
+              (status = 422, description = "A field is refused (`invalid_input`, `unknown_purpose`)", body = ErrorBody)))]
 pub async fn estimate_extract(
     State(state): State<AppState>,
     SignedIn(session): SignedIn,
@@ -57,9 +58,11 @@ pub async fn estimate_extract(
 
 /// Requests an extract. Needs `extract.request` in the district and a fresh second factor.
 #[utoipa::path(post, path = "/api/v1/extracts", tag = "extracts", request_body = CreateExtractRequest,
-    responses((status = 201, body = CreatedResponse), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 422, body = ErrorBody),
-              (status = 423, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 201, body = CreatedResponse,
+               links(("show" = (operation_id = "show_extract", parameters(("id" = "$response.body#/id")))))),
+              (status = 403, description = "The policy refuses the request (its deny code)", body = ErrorBody),
+              (status = 422, description = "A field is refused (`invalid_input`, `unknown_purpose`, `acknowledgement_required`, …)", body = ErrorBody),
+              (status = 423, description = "Extracts are frozen (`extracts_frozen`)", body = ErrorBody)))]
 pub async fn create_extract(
     State(state): State<AppState>,
     StepUp(session): StepUp,
@@ -104,7 +107,7 @@ pub struct ListQuery {
 /// two approver lists are audited as `extract.queue`.
 #[utoipa::path(get, path = "/api/v1/extracts", tag = "extracts",
     params(("pending" = Option<bool>, Query), ("overdue" = Option<bool>, Query)),
-    responses((status = 200, body = ExtractList), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = ExtractList)))]
 pub async fn list_extracts_route(
     state: State<AppState>,
     session: SignedIn,
@@ -146,8 +149,8 @@ pub async fn list_extracts(
 /// district; anyone else is told it does not exist. A look by anyone but the requester is
 /// audited as `extract.show`.
 #[utoipa::path(get, path = "/api/v1/extracts/{id}", tag = "extracts",
-    params(("id" = String, Path)),
-    responses((status = 200, body = ExtractResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    params(("id" = super::wire_schema::ExtractId, Path)),
+    responses((status = 200, body = ExtractResponse), (status = 404, description = "No such extract, or not one you may see: the same answer (`not_found`, C2)", body = ErrorBody)))]
 pub async fn show_extract(
     State(state): State<AppState>,
     SignedIn(session): SignedIn,
@@ -166,8 +169,9 @@ async fn decide(
     session: &crate::auth::session::Session,
     id: &str,
     verdict: Verdict,
-    body: &DecisionBody,
-) -> Result<Json<DecisionResponse>, ApiError> {
+    request_hash: Option<&str>,
+    comment: &str,
+) -> Result<Json<DecidedResponse>, ApiError> {
     let id = ExtractId::parse(id)?;
     let who = principal(state, session).await?;
     let decided = lifecycle::decide(
@@ -175,12 +179,12 @@ async fn decide(
         &who,
         &id,
         verdict,
-        body.request_hash.as_deref(),
-        &body.comment,
+        request_hash,
+        comment,
         OffsetDateTime::now_utc(),
     )
     .await?;
-    Ok(Json(DecisionResponse {
+    Ok(Json(DecidedResponse {
         state: decided.state.as_str(),
         approvals: decided.approvals,
         approvers_needed: decided.approvers_needed,
@@ -189,41 +193,56 @@ async fn decide(
 
 /// Approves the request whose hash you reviewed. Needs `extract.approve` in the district (not
 /// your own request) and a fresh second factor.
-#[utoipa::path(post, path = "/api/v1/extracts/{id}/approve", tag = "extracts", request_body = DecisionBody,
-    params(("id" = String, Path)),
-    responses((status = 200, body = DecisionResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 423, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/extracts/{id}/approve", tag = "extracts", request_body = ApproveBody,
+    params(("id" = super::wire_schema::ExtractId, Path)),
+    responses((status = 200, body = DecidedResponse),
+              (status = 403, description = "Not yours to decide: your own request (`self_approval`), or no approver role in its district; or the policy no longer allows it", body = ErrorBody),
+              (status = 404, description = "No such extract, or not one you may see: the same answer (`not_found`, C2)", body = ErrorBody),
+              (status = 409, description = "Not the request you reviewed (`request_changed`), already decided by you (`already_decided`), or approved and still building (`building`)", body = ErrorBody),
+              (status = 410, description = "No longer waiting for a decision: denied, lapsed, live, shredded or failed (`extract_gone`)", body = ErrorBody),
+              (status = 423, description = "Extracts are frozen (`extracts_frozen`)", body = ErrorBody)))]
 pub async fn approve_extract(
     State(state): State<AppState>,
     StepUp(session): StepUp,
     ApiPath(id): ApiPath<String>,
-    ApiJson(body): ApiJson<DecisionBody>,
-) -> Result<Json<DecisionResponse>, ApiError> {
-    decide(&state, &session, &id, Verdict::Approve, &body).await
+    ApiJson(body): ApiJson<ApproveBody>,
+) -> Result<Json<DecidedResponse>, ApiError> {
+    let hash = Some(body.request_hash.as_str());
+    decide(&state, &session, &id, Verdict::Approve, hash, &body.comment).await
 }
 
 /// Denies the request, with a comment. Needs `extract.approve` in the district and a fresh
 /// second factor.
-#[utoipa::path(post, path = "/api/v1/extracts/{id}/deny", tag = "extracts", request_body = DecisionBody,
-    params(("id" = String, Path)),
-    responses((status = 200, body = DecisionResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/extracts/{id}/deny", tag = "extracts", request_body = DenyBody,
+    params(("id" = super::wire_schema::ExtractId, Path)),
+    responses((status = 200, body = DecidedResponse),
+              (status = 403, description = "Not yours to decide: your own request (`self_approval`), or no approver role in its district", body = ErrorBody),
+              (status = 404, description = "No such extract, or not one you may see: the same answer (`not_found`, C2)", body = ErrorBody),
+              (status = 409, description = "Already decided by you (`already_decided`), or approved and still building (`building`)", body = ErrorBody),
+              (status = 410, description = "No longer waiting for a decision (`extract_gone`)", body = ErrorBody)))]
 pub async fn deny_extract(
     State(state): State<AppState>,
     StepUp(session): StepUp,
     ApiPath(id): ApiPath<String>,
-    ApiJson(body): ApiJson<DecisionBody>,
-) -> Result<Json<DecisionResponse>, ApiError> {
-    decide(&state, &session, &id, Verdict::Deny, &body).await
+    ApiJson(body): ApiJson<DenyBody>,
+) -> Result<Json<DecidedResponse>, ApiError> {
+    decide(&state, &session, &id, Verdict::Deny, None, &body.comment).await
 }
 
 /// The extract as a file. Only the requester, with a fresh second factor, within the download
 /// limit; the release is audited before the first byte.
 #[utoipa::path(post, path = "/api/v1/extracts/{id}/download", tag = "extracts", request_body = DownloadBody,
-    params(("id" = String, Path)),
-    responses((status = 200, description = "The file (text/csv or XLSX), as an attachment"),
-              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 410, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    params(("id" = super::wire_schema::ExtractId, Path)),
+    responses((status = 200, description = "The file, as an attachment",
+               content(("text/csv"), ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
+              (status = 403, description = "Your roles no longer allow member lists in its district (the policy's deny code)", body = ErrorBody),
+              (status = 404, description = "No such extract, or not one you may see: the same answer (`not_found`, C2)", body = ErrorBody),
+              (status = 409, description = "Not approved yet (`not_approved`) or still being built (`building`)", body = ErrorBody),
+              (status = 410, description = "Ended: expired, shredded, denied, lapsed, failed, or the download limit reached (`extract_gone`)", body = ErrorBody),
+              (status = 422, description = "The purpose does not allow this format (`format_not_allowed`), or too many rows for XLSX (`too_many_rows_for_xlsx`)", body = ErrorBody),
+              (status = 423, description = "Extracts are frozen (`extracts_frozen`)", body = ErrorBody),
+              (status = 500, description = "The stored extract failed its integrity check; not one byte was sent (`internal`)", body = ErrorBody),
+              (status = 503, description = "The store, the audit log or the checkpoint sink cannot answer, or the clock reads earlier than the audit log (`unavailable`, `clock_behind`); nothing was released", body = ErrorBody)))]
 pub async fn download_extract(
     State(state): State<AppState>,
     StepUp(session): StepUp,
@@ -280,9 +299,16 @@ pub fn file_response(file: deliver::Download) -> Response {
 /// One page of the extract, for the browser view. Only the requester, with a fresh second
 /// factor, when the purpose allows viewing; every page is audited.
 #[utoipa::path(post, path = "/api/v1/extracts/{id}/view", tag = "extracts", request_body = ViewBody,
-    params(("id" = String, Path)),
-    responses((status = 200, body = ViewResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 410, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    params(("id" = super::wire_schema::ExtractId, Path)),
+    responses((status = 200, body = ViewResponse),
+              (status = 403, description = "Your roles no longer allow member lists in its district (the policy's deny code)", body = ErrorBody),
+              (status = 404, description = "No such extract, or not one you may see: the same answer (`not_found`, C2)", body = ErrorBody),
+              (status = 409, description = "Not approved yet (`not_approved`) or still being built (`building`)", body = ErrorBody),
+              (status = 410, description = "Ended: expired, shredded, denied, lapsed, failed, or the download limit reached (`extract_gone`)", body = ErrorBody),
+              (status = 422, description = "The purpose does not allow viewing (`format_not_allowed`), or no such page (`invalid_input`)", body = ErrorBody),
+              (status = 423, description = "Extracts are frozen (`extracts_frozen`)", body = ErrorBody),
+              (status = 500, description = "The stored extract failed its integrity check; nothing was shown (`internal`)", body = ErrorBody),
+              (status = 503, description = "The store, the audit log or the checkpoint sink cannot answer, or the clock reads earlier than the audit log (`unavailable`, `clock_behind`); nothing was released", body = ErrorBody)))]
 pub async fn view_extract(
     State(state): State<AppState>,
     StepUp(session): StepUp,
@@ -311,8 +337,10 @@ pub async fn view_extract(
 }
 
 /// "I'm done": the requester shreds their live extract now.
-#[utoipa::path(post, path = "/api/v1/extracts/{id}/done", tag = "extracts", params(("id" = String, Path)),
-    responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 410, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/extracts/{id}/done", tag = "extracts",
+    params(("id" = super::wire_schema::ExtractId, Path)),
+    responses((status = 204, description = "Shredded"), (status = 404, description = "No such extract, or not one you may see: the same answer (`not_found`, C2)", body = ErrorBody), (status = 409, description = "Not approved yet (`not_approved`) or still being built (`building`)", body = ErrorBody),
+              (status = 410, description = "Ended: expired, shredded, denied, lapsed, failed, or the download limit reached (`extract_gone`)", body = ErrorBody)))]
 pub async fn finish_extract(
     State(state): State<AppState>,
     SignedIn(session): SignedIn,
@@ -325,8 +353,10 @@ pub async fn finish_extract(
 }
 
 /// The requester confirms that every downloaded copy is deleted.
-#[utoipa::path(post, path = "/api/v1/extracts/{id}/attest-deleted", tag = "extracts", params(("id" = String, Path)),
-    responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/extracts/{id}/attest-deleted", tag = "extracts",
+    params(("id" = super::wire_schema::ExtractId, Path)),
+    responses((status = 204, description = "Recorded"), (status = 404, description = "No such extract, or not one you may see: the same answer (`not_found`, C2)", body = ErrorBody),
+              (status = 409, description = "Still live (`still_live`), nothing was downloaded (`nothing_downloaded`), or already confirmed (`already_attested`)", body = ErrorBody)))]
 pub async fn attest_extract_deleted(
     State(state): State<AppState>,
     SignedIn(session): SignedIn,
@@ -339,9 +369,12 @@ pub async fn attest_extract_deleted(
 }
 
 /// Stops a live extract now. Needs `extract.revoke` in the district and a fresh second factor.
-#[utoipa::path(post, path = "/api/v1/extracts/{id}/revoke", tag = "extracts", params(("id" = String, Path)),
-    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-              (status = 404, body = ErrorBody), (status = 410, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/extracts/{id}/revoke", tag = "extracts",
+    params(("id" = super::wire_schema::ExtractId, Path)),
+    responses((status = 204, description = "Shredded"),
+              (status = 403, description = "No right to revoke in its district (the policy's deny code)", body = ErrorBody),
+              (status = 404, description = "No such extract, or not one you may see: the same answer (`not_found`, C2)", body = ErrorBody), (status = 409, description = "Not approved yet (`not_approved`) or still being built (`building`)", body = ErrorBody),
+              (status = 410, description = "Ended: expired, shredded, denied, lapsed, failed, or the download limit reached (`extract_gone`)", body = ErrorBody)))]
 pub async fn revoke_extract(
     State(state): State<AppState>,
     StepUp(session): StepUp,
@@ -355,7 +388,7 @@ pub async fn revoke_extract(
 
 /// Whether extracts are frozen.
 #[utoipa::path(get, path = "/api/v1/freeze", tag = "extracts",
-    responses((status = 200, body = FreezeResponse), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = FreezeResponse)))]
 pub async fn show_freeze(
     State(state): State<AppState>,
     SignedIn(_session): SignedIn,
@@ -393,7 +426,8 @@ async fn switch(
 /// The incident switch: no new extracts, and every live one shredded now. Needs
 /// `extract.freeze` party-wide and a fresh second factor.
 #[utoipa::path(post, path = "/api/v1/freeze", tag = "extracts", request_body = FreezeBody,
-    responses((status = 200, body = FreezeResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = FreezeResponse),
+              (status = 403, description = "Only a party-wide holder of `extract.freeze` may (`not_permitted`)", body = ErrorBody)))]
 pub async fn freeze_extracts(
     State(state): State<AppState>,
     StepUp(session): StepUp,
@@ -404,7 +438,8 @@ pub async fn freeze_extracts(
 
 /// Lifts the incident switch. Needs `extract.freeze` party-wide and a fresh second factor.
 #[utoipa::path(post, path = "/api/v1/freeze/lift", tag = "extracts", request_body = FreezeBody,
-    responses((status = 200, body = FreezeResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = FreezeResponse),
+              (status = 403, description = "Only a party-wide holder of `extract.freeze` may (`not_permitted`)", body = ErrorBody)))]
 pub async fn lift_freeze(
     State(state): State<AppState>,
     StepUp(session): StepUp,
@@ -415,7 +450,7 @@ pub async fn lift_freeze(
 
 /// Your notices, newest first (no member data in any of them).
 #[utoipa::path(get, path = "/api/v1/notices", tag = "extracts",
-    responses((status = 200, body = NoticeList), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = NoticeList)))]
 pub async fn list_notices(
     State(state): State<AppState>,
     SignedIn(session): SignedIn,
@@ -441,8 +476,10 @@ pub async fn list_notices(
 }
 
 /// Marks one of your notices read.
-#[utoipa::path(post, path = "/api/v1/notices/{id}/read", tag = "extracts", params(("id" = String, Path)),
-    responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/notices/{id}/read", tag = "extracts",
+    params(("id" = String, Path)),
+    responses((status = 204, description = "Marked read"),
+              (status = 404, description = "No such notice of yours (`not_found`)", body = ErrorBody)))]
 pub async fn read_notice(
     State(state): State<AppState>,
     SignedIn(session): SignedIn,

@@ -158,19 +158,35 @@ pub struct ExtractList {
     pub extracts: Vec<ExtractResponse>,
 }
 
+/// An approval: of exactly the request you reviewed.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct DecisionBody {
-    /// The request hash you reviewed (required to approve).
+pub struct ApproveBody {
+    /// The `request_hash` of the request you reviewed; another one is 409 `request_changed`.
+    #[schema(value_type = crate::web::wire_schema::RequestHash)]
+    pub request_hash: String,
     #[serde(default)]
-    pub request_hash: Option<String>,
-    /// Why (required to deny).
-    #[serde(default)]
+    #[schema(value_type = crate::web::wire_schema::ApprovalComment)]
     pub comment: String,
 }
 
+/// A denial: with the reason the requester is told.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DenyBody {
+    /// Accepted, whatever it holds, and not used: a denial binds to no version of the request
+    /// (clients may send the approval's body).
+    #[serde(default)]
+    pub request_hash: Option<String>,
+    #[schema(value_type = crate::web::wire_schema::DenialComment)]
+    pub comment: String,
+}
+
+/// What an approval or a denial led to. (Not `DecisionResponse`: that is the policy's
+/// answer, `web::policy_api`, and one schema name must name one thing.)
 #[derive(Debug, Serialize, ToSchema)]
-pub struct DecisionResponse {
+pub struct DecidedResponse {
+    /// `pending` (more approvers needed), `building` (approved), or `denied`.
     pub state: &'static str,
     pub approvals: usize,
     pub approvers_needed: i64,

@@ -87,8 +87,8 @@ async fn flag_response(state: &AppState, flag: Flag) -> Result<FlagResponse, Api
 /// `extract.approve` (in the flags' districts, or party-wide for all); audited.
 #[utoipa::path(get, path = "/api/v1/audit/flags", tag = "audit",
     params(("open" = Option<bool>, Query, description = "true: unacknowledged only; false: acknowledged only")),
-    responses((status = 200, body = FlagList), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = FlagList),
+              (status = 403, description = "Neither `audit.view` nor `extract.approve` anywhere (`not_permitted`)", body = ErrorBody)))]
 pub async fn list_flags(
     State(state): State<AppState>,
     SignedIn(session): SignedIn,
@@ -113,9 +113,9 @@ pub async fn list_flags(
 /// (or party-wide) and a fresh second factor; a flag is acknowledged once (409 after).
 #[utoipa::path(post, path = "/api/v1/audit/flags/{id}/acknowledge", tag = "audit",
     request_body = AcknowledgeRequest, params(("id" = String, Path)),
-    responses((status = 200, body = FlagResponse), (status = 401, body = ErrorBody),
-              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-              (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = FlagResponse),
+              (status = 404, description = "No such flag raised now in your districts, or none you may see: the same answer (`not_found`)", body = ErrorBody),
+              (status = 409, description = "Already acknowledged (`already_acknowledged`)", body = ErrorBody)))]
 pub async fn acknowledge_flag(
     State(state): State<AppState>,
     StepUp(session): StepUp,

@@ -79,8 +79,9 @@ fn parse(req: &DecisionRequest) -> Result<ExtractRequest, ApiError> {
 
 /// What the policy would decide. Needs a full session.
 #[utoipa::path(post, path = "/api/v1/policy/decisions", tag = "policy", request_body = DecisionRequest,
-    responses((status = 200, body = DecisionResponse), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = DecisionResponse),
+              (status = 403, description = "The policy denies it (its deny code, e.g. `not_permitted`, `field_not_allowed`, `lifetime_too_long`)", body = ErrorBody),
+              (status = 422, description = "A field is refused (`invalid_input`), or the purpose is not in the catalogue (`unknown_purpose`)", body = ErrorBody)))]
 pub async fn decide(
     State(state): State<AppState>,
     SignedIn(session): SignedIn,
@@ -176,7 +177,7 @@ pub struct PolicyResponse {
 
 /// The purpose catalogue in force (staff choose from it). Needs a full session.
 #[utoipa::path(get, path = "/api/v1/policy", tag = "policy",
-    responses((status = 200, body = PolicyResponse), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = PolicyResponse)))]
 pub async fn show_policy(
     State(state): State<AppState>,
     SignedIn(_session): SignedIn,

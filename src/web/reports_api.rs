@@ -89,8 +89,8 @@ fn groups(map: &std::collections::BTreeMap<String, Counts>) -> Vec<GroupCounts> 
 #[utoipa::path(get, path = "/api/v1/audit/reports/activity", tag = "audit",
     params(("from" = super::wire_schema::Instant, Query, description = "RFC 3339, inclusive; before `to`"),
            ("to" = super::wire_schema::Instant, Query, description = "RFC 3339, exclusive; at most 400 days after `from`")),
-    responses((status = 200, body = ActivityResponse), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = ActivityResponse), (status = 403, description = "No `audit.view` in any district, nor party-wide (`not_permitted`)", body = ErrorBody),
+              (status = 422, description = "Not a period: missing, not RFC 3339, `from` not before `to`, or over 400 days (`invalid_range`)", body = ErrorBody)))]
 pub async fn activity_report(
     State(state): State<AppState>,
     SignedIn(session): SignedIn,
@@ -156,8 +156,7 @@ pub struct Article30Response {
 /// A summary of every purpose in the policy in force for the record of processing (GDPR
 /// Art. 30). Needs `audit.view` somewhere; audited.
 #[utoipa::path(get, path = "/api/v1/audit/reports/article30", tag = "audit",
-    responses((status = 200, body = Article30Response), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Article30Response), (status = 403, description = "No `audit.view` in any district, nor party-wide (`not_permitted`)", body = ErrorBody)))]
 pub async fn article30_report(
     State(state): State<AppState>,
     SignedIn(session): SignedIn,

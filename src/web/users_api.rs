@@ -95,8 +95,9 @@ pub(crate) async fn users_permit(state: &AppState, session: &Session) -> Result<
 
 /// Proposes an account with roles; a second administrator confirms it. Needs step-up.
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUserRequest,
-    responses((status = 202, body = ProposalResponse), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 202, description = "Proposed: a second administrator confirms it", body = ProposalResponse),
+              (status = 403, description = "The policy's `users administer` does not reach every role asked for (`not_permitted`)", body = ErrorBody),
+              (status = 409, description = "The username is taken, or proposed already (`user_exists`)", body = ErrorBody)))]
 pub async fn create_user(
     State(state): State<AppState>,
     StepUp(session): StepUp,
@@ -206,7 +207,7 @@ pub async fn reject_user_proposal(
 
 /// Lists users with their roles. Audited as `user.list`.
 #[utoipa::path(get, path = "/api/v1/users", tag = "users",
-    responses((status = 200, body = [UserResponse]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = [UserResponse]), (status = 403, description = "Only an administrator may (`forbidden`)", body = ErrorBody)))]
 pub async fn list_users(
     State(state): State<AppState>,
     SignedIn(session): SignedIn,
@@ -233,7 +234,7 @@ pub async fn list_users(
 /// Disables a user; their sessions end at once. Needs step-up.
 #[utoipa::path(post, path = "/api/v1/users/{username}/disable", tag = "users",
     params(("username" = super::wire_schema::Username, Path)),
-    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 204, description = "Done"), (status = 403, description = "Only an administrator may (`forbidden`)", body = ErrorBody), (status = 404, description = "No such user (`not_found`)", body = ErrorBody)))]
 pub async fn disable_user(
     State(state): State<AppState>,
     StepUp(session): StepUp,
@@ -245,7 +246,7 @@ pub async fn disable_user(
 /// Re-enables a user. Needs step-up.
 #[utoipa::path(post, path = "/api/v1/users/{username}/enable", tag = "users",
     params(("username" = super::wire_schema::Username, Path)),
-    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 204, description = "Done"), (status = 403, description = "Only an administrator may (`forbidden`)", body = ErrorBody), (status = 404, description = "No such user (`not_found`)", body = ErrorBody)))]
 pub async fn enable_user(
     State(state): State<AppState>,
     StepUp(session): StepUp,
@@ -269,7 +270,7 @@ async fn set_enabled(
 /// Removes a user's second factor; they enrol again. Needs step-up.
 #[utoipa::path(post, path = "/api/v1/users/{username}/reset-2fa", tag = "users",
     params(("username" = super::wire_schema::Username, Path)),
-    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 204, description = "Done"), (status = 403, description = "Only an administrator may (`forbidden`)", body = ErrorBody), (status = 404, description = "No such user (`not_found`)", body = ErrorBody)))]
 pub async fn reset_second_factor(
     State(state): State<AppState>,
     StepUp(session): StepUp,

@@ -7,14 +7,13 @@
 //! ECMA-262 as JSON Schema reads it, using only what common engines read alike.
 
 use std::borrow::Cow;
-use std::ops::RangeInclusive;
 
 use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::{KnownFormat, RefOr, SchemaFormat};
 use utoipa::{PartialSchema, ToSchema};
 
-use crate::nouns::Field;
-use crate::nouns::Role;
+use crate::nouns::{Field, Role};
+use crate::text::{BIDI_CONTROLS, Lines, Rule, SEPARATORS};
 
 /// A named schema: a unit struct, its schema, and its name in `components.schemas`.
 macro_rules! wire_schema {
@@ -46,8 +45,6 @@ fn string(description: &str) -> ObjectBuilder {
 const WHITE: &str = r"\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000";
 /// `char::is_control`: general category Cc.
 const CONTROL: &str = r"\u0000-\u001F\u007F-\u009F";
-/// White space that is not a control character (the rest of [`WHITE`] is).
-const WHITE_PRINTABLE: &str = r" \u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000";
 
 /// `policy::PurposeId::parse`: a lowercase letter, then letters, digits and single `-`.
 const PURPOSE_PATTERN: &str = "^[a-z](?:-?[a-z0-9])*$";
@@ -55,45 +52,65 @@ const PURPOSE_PATTERN: &str = "^[a-z](?:-?[a-z0-9])*$";
 const DISTRICT_PATTERN: &str =
     "^[A-Za-z0-9åäöÅÄÖ_-](?:[A-Za-z0-9åäöÅÄÖ _-]{0,62}[A-Za-z0-9åäöÅÄÖ_-])?$";
 
-/// Which control characters a text may hold once trimmed.
-#[derive(Clone, Copy)]
-enum Controls {
-    None,
-    LineBreaks,
-    Any,
+/// `\uXXXX` for a regex.
+fn escaped(c: char) -> String {
+    format!("\\u{:04X}", u32::from(c))
 }
 
-/// The pattern of a text the library trims and then checks: `chars` characters long, holding
-/// the `controls` allowed. Anything the trim removes may stand at either end; what is left
-/// starts and ends with a character the trim keeps, so it is exactly the trimmed text.
-fn trimmed(chars: &RangeInclusive<usize>, controls: Controls) -> String {
-    let kept_end = format!("[^{CONTROL}{WHITE_PRINTABLE}]");
-    let (inner, end) = match controls {
-        Controls::None => (format!("[^{CONTROL}]"), kept_end),
-        Controls::LineBreaks => (
-            r"[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]".to_owned(),
-            kept_end,
-        ),
-        Controls::Any => (r"[\s\S]".to_owned(), format!("[^{WHITE}]")),
+/// The characters `crate::text` refuses inside a text with `lines`, as the inside of a
+/// character class: control characters (less `\n` where lines may break), the separators and
+/// the bidi controls, all from the constants the parser uses.
+fn refused(lines: Lines) -> String {
+    let controls = match lines {
+        Lines::One => CONTROL,
+        Lines::Many => r"\u0000-\u0009\u000B-\u001F\u007F-\u009F",
     };
-    let (min, max) = (*chars.start(), *chars.end());
+    let separators: String = SEPARATORS.iter().copied().map(escaped).collect();
+    let bidi: String = BIDI_CONTROLS
+        .iter()
+        .map(|(first, last)| format!("{}-{}", escaped(*first), escaped(*last)))
+        .collect();
+    format!("{controls}{separators}{bidi}")
+}
+
+/// The pattern of a text `crate::text::Rule::check` takes: trimmed, then checked. Anything
+/// the trim removes may stand at either end; what is left starts and ends with a character
+/// the trim keeps, so it is exactly the trimmed text, `rule.min` to `rule.max` long. (The
+/// length as sent is the schema's `maxLength`.)
+fn trimmed(rule: &Rule) -> String {
+    let refused = refused(rule.lines);
+    let inner = format!("[^{refused}]");
+    let end = format!("[^{refused}{WHITE}]");
+    let (min, max) = (rule.min, rule.max);
     let core = if min >= 2 {
         format!("{end}{inner}{{{},{}}}{end}", min - 2, max - 2)
     } else {
-        format!("{end}(?:{inner}{{0,{}}}{end})?", max.saturating_sub(2))
+        let core = format!("{end}(?:{inner}{{0,{}}}{end})?", max.saturating_sub(2));
+        if min == 1 {
+            core
+        } else {
+            format!("(?:{core})?")
+        }
     };
     format!("^[{WHITE}]*{core}[{WHITE}]*$")
 }
 
-/// A text checked by a trimming rule, described with its length.
-fn text(what: &str, chars: RangeInclusive<usize>, controls: Controls) -> RefOr<Schema> {
+/// A text checked by a [`Rule`], described with its length and what it may hold.
+fn text(what: &str, rule: Rule) -> RefOr<Schema> {
+    let lines = match rule.lines {
+        Lines::One => "on one line",
+        Lines::Many => "line breaks (`\\n`) allowed",
+    };
     let description = format!(
-        "{what}: {} to {} characters, not counting white space at either end.",
-        chars.start(),
-        chars.end()
+        "{what}: {} to {} characters once white space at either end is trimmed, at most {} \
+         as sent; {lines}; no control characters, no U+2028/U+2029 and no bidirectional \
+         embedding, override or isolate controls (U+202A–U+202E, U+2066–U+2069).",
+        rule.min, rule.max, rule.max
     );
     string(&description)
-        .pattern(Some(trimmed(&chars, controls)))
+        .pattern(Some(trimmed(&rule)))
+        .min_length(Some(rule.min))
+        .max_length(Some(rule.max))
         .into()
 }
 
@@ -132,16 +149,56 @@ wire_schema!(
         .into()
 );
 
+/// The characters of the Basic Multilingual Plane that `auth::Username::parse` takes, as the
+/// inside of a character class of `\uXXXX` ranges: a letter or digit (`char::is_alphanumeric`,
+/// any script) whose lowercase is one too, or `.`, `-`, `_`. Written out, not as `\p{L}`: a
+/// Unicode property escape is outside the regex subset JSON Schema recommends (2020-12 §6.4),
+/// and the OpenAPI 3.1 validator refuses it. Characters beyond U+FFFF cannot be written in
+/// that subset at all (ECMA-262 without the `u` flag sees two UTF-16 halves), so the few
+/// letters there that the parser takes are left out.
+fn username_chars() -> &'static str {
+    static CLASS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    CLASS.get_or_init(|| {
+        let takes = |c: char| {
+            c.to_lowercase()
+                .all(|l| l.is_alphanumeric() || matches!(l, '.' | '-' | '_'))
+        };
+        let mut class = String::new();
+        let mut run: Option<(char, char)> = None;
+        let close = |run: (char, char), class: &mut String| {
+            class.push_str(&escaped(run.0));
+            if run.1 != run.0 {
+                class.push('-');
+                class.push_str(&escaped(run.1));
+            }
+        };
+        for c in (0..=0xFFFF_u32).filter_map(char::from_u32) {
+            match run {
+                Some((first, last)) if takes(c) && u32::from(last) + 1 == u32::from(c) => {
+                    run = Some((first, c));
+                }
+                _ => {
+                    if let Some(r) = run.take() {
+                        close(r, &mut class);
+                    }
+                    run = takes(c).then_some((c, c));
+                }
+            }
+        }
+        if let Some(r) = run {
+            close(r, &mut class);
+        }
+        class
+    })
+}
+
 wire_schema!(
     /// A username (`auth::Username::parse`): 3–64 letters, digits, `.`, `-` or `_` (any script;
-    /// stored lowercase), white space at either end ignored. `İ` (U+0130) is the one letter
-    /// the parser refuses: its lowercase is `i` and a combining dot, which is not a letter.
-    /// (The parser also takes the few letters Unicode calls alphabetic outside category L,
-    /// such as `Ⓐ`; the pattern leaves them out, `\p{Alphabetic}` being beyond the fuzzer's
-    /// regex dialect.)
+    /// stored lowercase), white space at either end ignored ([`username_chars`]).
     Username => string("A username: 3–64 letters, digits, `.`, `-` or `_`, stored in lowercase.")
         .pattern(Some(format!(
-            "^[{WHITE}]*(?:(?!\\u0130)[\\p{{L}}\\p{{N}}._-]){{3,64}}[{WHITE}]*$"
+            "^[{WHITE}]*[{}]{{3,64}}[{WHITE}]*$",
+            username_chars()
         )))
         .into()
 );
@@ -187,36 +244,32 @@ wire_schema!(
 wire_schema!(
     /// `extract::request::check_justification`.
     Justification => text(
-        "Why you need the list, without control characters other than line breaks",
-        crate::extract::JUSTIFICATION_CHARS,
-        Controls::LineBreaks,
+        "Why you need the list",
+        crate::extract::JUSTIFICATION,
     )
 );
 
 wire_schema!(
     /// `extract::expire::check_freeze_reason`.
     FreezeReason => text(
-        "Why, on one line (kept in the audit log)",
-        crate::extract::expire::FREEZE_REASON_CHARS,
-        Controls::None,
+        "Why (kept in the audit log)",
+        crate::extract::expire::FREEZE_REASON,
     )
 );
 
 wire_schema!(
     /// `extract::pseudonyms::check_reason`.
     RevealReason => text(
-        "Why the member must be named, on one line (kept in the audit log)",
-        crate::extract::pseudonyms::REASON_CHARS,
-        Controls::None,
+        "Why the member must be named (kept in the audit log)",
+        crate::extract::pseudonyms::REASON,
     )
 );
 
 wire_schema!(
     /// `extract::followup::check_comment`.
     FlagComment => text(
-        "What was done about the flag, on one line",
-        crate::extract::followup::COMMENT_CHARS,
-        Controls::None,
+        "What was done about the flag",
+        crate::extract::followup::COMMENT,
     )
 );
 
@@ -224,26 +277,23 @@ wire_schema!(
     /// `policy::source::check_comment`.
     PolicyComment => text(
         "Why the policy changes",
-        crate::policy::source::COMMENT_CHARS,
-        Controls::Any,
+        crate::policy::source::COMMENT,
     )
 );
 
 wire_schema!(
     /// `extract::review::check_member_id`.
     MemberNumber => text(
-        "A member number as the register holds it, on one line",
-        crate::extract::review::MEMBER_ID_CHARS,
-        Controls::None,
+        "A member number as the register holds it",
+        crate::extract::review::MEMBER_ID,
     )
 );
 
 wire_schema!(
     /// `auth::accounts::check_display_name`.
     DisplayName => text(
-        "The name people see, on one line",
-        crate::auth::accounts::DISPLAY_NAME_CHARS,
-        Controls::None,
+        "The name people see",
+        crate::auth::accounts::DISPLAY_NAME,
     )
 );
 
@@ -269,10 +319,50 @@ wire_schema!(
 );
 
 wire_schema!(
-    /// A value of a branch or status filter (`register::Filter::validate`): 1–200 characters.
-    FilterValue => string("A local branch or membership status as the register holds it.")
-        .min_length(Some(1))
-        .max_length(Some(crate::register::MAX_VALUE_CHARS))
+    /// A value of a branch or status filter (`register::Filter::validate`): taken exactly as
+    /// sent, by `register::FILTER_VALUE`'s character rule.
+    FilterValue => {
+        let rule = crate::register::FILTER_VALUE;
+        string(&format!(
+            "A local branch or membership status exactly as the register holds it: {} to {} \
+             characters on one line, without control characters or bidirectional controls.",
+            rule.min, rule.max
+        ))
+        .pattern(Some(format!("^[^{}]*$", refused(rule.lines))))
+        .min_length(Some(rule.min))
+        .max_length(Some(rule.max))
+        .into()
+    }
+);
+
+wire_schema!(
+    /// An approval's comment (`extract::lifecycle::check_comment`).
+    ApprovalComment => text(
+        "Anything the requester should know (optional)",
+        crate::extract::lifecycle::APPROVAL_COMMENT,
+    )
+);
+
+wire_schema!(
+    /// A denial's comment (`extract::lifecycle::check_comment`).
+    DenialComment => text(
+        "Why the request is denied (the requester is told)",
+        crate::extract::lifecycle::DENIAL_COMMENT,
+    )
+);
+
+wire_schema!(
+    /// An extract id (`extract::ExtractId::parse`): 32 lowercase hexadecimal characters. Any
+    /// other text answers like an id nobody may see: 404 (SECURITY_BAR C2).
+    ExtractId => string("An extract id: 32 lowercase hexadecimal characters (128 random bits).")
+        .pattern(Some("^[0-9a-f]{32}$"))
+        .into()
+);
+
+wire_schema!(
+    /// A request hash (`extract::request::Request::hash`): SHA-256 in lowercase hexadecimal.
+    RequestHash => string("The SHA-256 of the request (`request_hash`), in lowercase hexadecimal.")
+        .pattern(Some("^[0-9a-f]{64}$"))
         .into()
 );
 

@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
 """schemathesis against the demo, anonymous and as each role (SECURITY_BAR G1).
 
-Starts `registervakt demo` on a free loopback port with a fresh data dir, signs in every demo
-user through the JSON API (password, then a TOTP code computed here from the secret in
-`demo-users.txt`), and runs `schemathesis run <base>/api/openapi.json` once per identity with
-schemathesis's default checks (all of them: no 5xx, status codes, content types, headers and
-bodies as documented, schema-valid data accepted, invalid data rejected, authentication
-enforced, ...). Any failure of any run fails the script (exit 1).
+For each seed (two by default: CI runs both), starts `registervakt demo` on a free loopback
+port with a fresh data dir, validates the description it serves against the OpenAPI 3.1
+schema (`openapi-spec-validator`), signs in every demo user through the JSON API (password,
+then a TOTP code computed here from the secret in `demo-users.txt`), and runs
+`schemathesis run <base>/api/openapi.json` once per identity with every check (`--checks all`:
+no 5xx, every status, content type, header and body as documented, schema-valid data
+accepted, invalid data rejected, authentication enforced, resources available once created,
+...) in every phase, the stateful one included: it follows the description's links from a
+created extract through its life (approve, download, view, done, attest, revoke). Any failure
+of any run, or a description that does not validate, fails the script (exit 1).
 
 Leak scan (SECURITY_BAR D6): the demo users' passwords and TOTP seeds, the runs' session tokens
 and the key-encryption key, in the text forms they could take, must be in none of the error
@@ -17,10 +21,15 @@ design and are not scanned. A hit names the kind of secret and the place, never 
 and fails the script.
 
 Usage: tests/api_fuzz/run.py [--binary target/debug/registervakt] [--max-examples N]
-                             [--seed N] [--only anonymous,anna,...] [--keep]
+                             [--seed N [--seed N ...]] [--only anonymous,anna,...] [--keep]
 
 The broker must already be built (`cargo build`; in .ci/run the earlier `cargo test` built
-it). Reports (JUnit) and each run's log are left in target/api-fuzz/.
+it). Reports (JUnit), each run's log and the description served are left in
+target/api-fuzz/seed-N/.
+
+Each seed gets a demo of its own: the runs of one seed change the demo (the administrator's
+run freezes extracts and disables users; the fuzzer's wrong passwords count against the
+address limit), so a second seed on the same demo would test what the first left behind.
 
 Order matters, and it is chosen so that no run spoils a later one without leaving anything
 out:
@@ -28,11 +37,15 @@ out:
   against the per-address limit (50 per 15 min, SECURITY_BAR A4), which would otherwise
   refuse the later sign-ins with 429;
 - then, still before any fuzzing, each user proves a fresh code again (step-up), so the
-  operations that need a second factor from the last five minutes (B2) are reached, not just
-  refused: the address limit holds at the code step too, so a step-up after the fuzzer's wrong
-  codes would be refused as well, and all the runs together take well under five minutes;
+  operations that need a fresh second factor (B2) are reached, not just refused: the address
+  limit holds at the code step too, so a step-up after the fuzzer's wrong codes would be
+  refused as well; the demo keeps a proof fresh for an hour (`DEMO_ENV`), longer than the runs;
+- then, as anna and cecilia with their approvers, extracts are made live, left pending and
+  denied (`seed_extracts`), for the stateful phase to follow from `GET /api/v1/extracts`;
 - the administrator runs last among the roles: the incident freeze, policy changes and
-  disabling users are fuzzed too, and they would change what the others may do;
+  disabling users are fuzzed too, and they would change what the others may do; disabling
+  and resetting accounts come last of all (`ENDS_ACCOUNTS`), as they end the administrator's
+  own session too;
 - the anonymous run is last: it needs no session and is not affected by any of that.
 """
 
@@ -60,14 +73,17 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-OUT = ROOT / "target" / "api-fuzz"
+OUT_ROOT = ROOT / "target" / "api-fuzz"
+OUT = OUT_ROOT  # this seed's directory, set by main()
+# The seeds CI runs: the long-standing one and a second, so a run that passes by the luck of
+# one seed's choices does not pass twice.
+SEEDS = [2026, 40913]
 COOKIE = "registervakt"  # the demo serves plain HTTP on loopback: no `__Host-` prefix
 PERIOD = 30
 
 # Roles in the order their runs go (see the module doc for why elin is last).
 USERS = ["anna", "cecilia", "bertil", "david", "farid", "elin"]
 
-LEAK_REPORT = OUT / "error-body-leaks.txt"
 # Shorter values are not looked for: they would turn up by chance.
 MIN_NEEDLE = 8
 
@@ -77,6 +93,13 @@ EXCLUDED_WHEN_SIGNED_IN = {
     # anonymous and prove nothing about the role.
     "/api/v1/auth/logout": "ends the run's own session",
 }
+
+# Operations that end the sessions of the account they name. The fuzzer learns usernames from
+# `GET /api/v1/users` and, as the administrator, disables or resets every account it saw, its
+# own among them: every operation after that answered 401 and tested nothing. They get a run
+# of their own, the administrator's last (`ADMIN`, label `elin-accounts`).
+ENDS_ACCOUNTS = ["/api/v1/users/{username}/disable", "/api/v1/users/{username}/reset-2fa"]
+ADMIN = "elin"
 
 
 def totp(secret_b32: str, step: int) -> str:
@@ -104,6 +127,17 @@ def read_users(path: Path) -> dict[str, dict[str, str]]:
     return users
 
 
+# The runs of one seed take longer than the five minutes a second-factor proof stays fresh
+# (SECURITY_BAR B2) and, for the last of them, close to the 15 idle minutes a session lives:
+# every identity proves its code before any fuzzing (see the module doc), so without a longer
+# window the later runs would reach every operation behind step-up only as 401. The demo is
+# started with both at an hour; the windows themselves are tested in tests/sessions.rs.
+DEMO_ENV = {
+    "REGISTERVAKT_SESSIONS__STEP_UP_MAX_AGE_SECS": "3600",
+    "REGISTERVAKT_SESSIONS__IDLE_TIMEOUT_SECS": "3600",
+}
+
+
 class Broker:
     """The demo as a child process, on a free loopback port."""
 
@@ -112,7 +146,7 @@ class Broker:
         self.proc = subprocess.Popen(
             [str(binary), "demo", "--members", str(members),
              "--listen", "127.0.0.1:0", "--data-dir", str(data_dir)],
-            stdout=subprocess.PIPE, stderr=self.log, text=True,
+            stdout=subprocess.PIPE, stderr=self.log, text=True, env={**os.environ, **DEMO_ENV},
         )
         self.base = ""
         assert self.proc.stdout is not None
@@ -172,6 +206,67 @@ def post(base: str, path: str, body: dict, cookie: str | None) -> tuple[int, dic
     except json.JSONDecodeError:
         parsed = {"raw": raw.decode(errors="replace")}
     return status, parsed, token
+
+
+def get(base: str, path: str, cookie: str) -> tuple[int, dict]:
+    req = urllib.request.Request(base + path, headers={"Cookie": f"{COOKIE}={cookie}"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as res:
+            return res.status, json.loads(res.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        return e.code, {}
+
+
+# What the stateful phase starts from: for each staff member and the approver of the same
+# district, extracts in the states the API answers differently for — live (approved and
+# built), pending, and denied — so the links from `GET /api/v1/extracts` and from one extract
+# lead to downloads, views, "I'm done", attestations, revocations and approvals that meet a
+# real extract, and to the 409 and 410 of one in the wrong state. A whole-district request
+# also raises a follow-up flag for the approvers and auditors to acknowledge.
+SEED_EXTRACTS = [("anna", "bertil", "Uppsala"), ("cecilia", "david", "Skåne")]
+# A purpose that always needs one approver (and two only for birth dates, not asked for here),
+# so that a request waits for the approver; it also allows the browser view.
+SEED_PURPOSE = "election-worker-recruitment"
+
+
+def seed_extracts(base: str, idents: dict[str, "Identity"]) -> list[str]:
+    """Makes the extracts of [`SEED_EXTRACTS`]; returns what it made, one line each."""
+    made: list[str] = []
+    for staff, approver, district in SEED_EXTRACTS:
+        if staff not in idents or approver not in idents:
+            continue
+        body = {
+            "purpose": SEED_PURPOSE, "district": district,
+            "fields": ["first_name", "last_name", "phone"], "lifetime_minutes": 120,
+            "justification": "Rekrytering av valarbetare (API-fuzzning).",
+            "acknowledged": True,
+        }
+        for fate in ["live", "pending", "denied"]:
+            status, created, _ = post(base, "/api/v1/extracts", body, idents[staff].token)
+            if status != 201:
+                sys.exit(f"seeding: {staff}'s request answered {status} {created}")
+            ident = created["id"]
+            if created["state"] == "pending" and fate == "live":
+                decision = {"request_hash": created["request_hash"], "comment": "ok"}
+                path = f"/api/v1/extracts/{ident}/approve"
+            elif created["state"] == "pending" and fate == "denied":
+                decision = {"comment": "Inte nu."}
+                path = f"/api/v1/extracts/{ident}/deny"
+            else:
+                path = ""
+            if path:
+                status, answer, _ = post(base, path, decision, idents[approver].token)
+                if status != 200:
+                    sys.exit(f"seeding: {approver}'s decision answered {status} {answer}")
+            state = created["state"]
+            for _ in range(60):
+                status, shown = get(base, f"/api/v1/extracts/{ident}", idents[staff].token)
+                state = shown.get("state", state)
+                if state not in ("building", "pending") or fate != "live":
+                    break
+                time.sleep(0.5)
+            made.append(f"{staff}'s extract in {district}: {state}")
+    return made
 
 
 class Identity:
@@ -274,15 +369,20 @@ def config_file(label: str, signed_in: bool) -> Path:
 
 
 def schemathesis(base: str, label: str, cookie: str | None, args: argparse.Namespace,
-                 needles: Path) -> int:
+                 seed: int, needles: Path, only: list[str] | None = None,
+                 leave_out: list[str] | None = None) -> int:
     """One schemathesis run; returns its exit code. Output goes to the terminal and a log."""
     cmd = [
         sys.executable, "-m", "schemathesis.cli",
         "--config-file", str(config_file(label, cookie is not None)),
         "run", f"{base}/api/openapi.json",
         "--url", base,
+        "--checks", "all",
+        # No link leads to or from the account operations alone: their run has no stateful
+        # phase to run (schemathesis counts one without links as an error).
+        "--phases", "examples,coverage,fuzzing" if only else "examples,coverage,fuzzing,stateful",
         "--max-examples", str(args.max_examples),
-        "--seed", str(args.seed),
+        "--seed", str(seed),
         "--workers", "1",
         "--request-timeout", "30",
         "--generation-database", "none",
@@ -293,11 +393,15 @@ def schemathesis(base: str, label: str, cookie: str | None, args: argparse.Names
     env = dict(os.environ)
     env["SCHEMATHESIS_HOOKS"] = str(HERE / "leak_check.py")
     env["REGISTERVAKT_FUZZ_LEAK_NEEDLES"] = str(needles)
-    env["REGISTERVAKT_FUZZ_LEAK_REPORT"] = str(LEAK_REPORT)
+    env["REGISTERVAKT_FUZZ_LEAK_REPORT"] = str(OUT / "error-body-leaks.txt")
     if cookie:
         env["REGISTERVAKT_FUZZ_SESSION"] = cookie
         for path in EXCLUDED_WHEN_SIGNED_IN:
             cmd += ["--exclude-path", path]
+    for path in leave_out or []:
+        cmd += ["--exclude-path", path]
+    for path in only or []:
+        cmd += ["--include-path", path]
     print(f"\n---- schemathesis as {label} ----", flush=True)
     started = time.monotonic()
     with open(OUT / f"{label}.log", "w") as log:
@@ -313,31 +417,44 @@ def schemathesis(base: str, label: str, cookie: str | None, args: argparse.Names
     return code
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--binary", type=Path, default=ROOT / "target" / "debug" / "registervakt")
-    parser.add_argument("--members", type=int, default=2000)
-    parser.add_argument("--max-examples", type=int, default=int(os.environ.get("API_FUZZ_EXAMPLES", "25")))
-    parser.add_argument("--seed", type=int, default=int(os.environ.get("API_FUZZ_SEED", "2026")))
-    parser.add_argument("--only", default="", help="comma-separated identities (anonymous, anna, ...)")
-    parser.add_argument("--keep", action="store_true", help="keep the demo's data dir")
-    args = parser.parse_args()
-    if not args.binary.is_file():
-        sys.exit(f"{args.binary} is missing: run `cargo build` first")
-    OUT.mkdir(parents=True, exist_ok=True)
-    wanted = [w for w in args.only.split(",") if w] or USERS + ["anonymous"]
+def validate_description(base: str) -> list[str]:
+    """The description the demo serves, checked against the OpenAPI 3.1 schema (and kept in
+    this seed's directory); the problems found, none when it is valid."""
+    from openapi_spec_validator import OpenAPIV31SpecValidator
 
+    with urllib.request.urlopen(f"{base}/api/openapi.json", timeout=30) as res:
+        raw = res.read()
+    (OUT / "openapi.json").write_bytes(raw)
+    spec = json.loads(raw)
+    if not str(spec.get("openapi", "")).startswith("3.1"):
+        return [f"the description says OpenAPI {spec.get('openapi')!r}, not 3.1"]
+    return [f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}"
+            for e in OpenAPIV31SpecValidator(spec).iter_errors()]
+
+
+def links_covered(label: str) -> str:
+    """What the stateful phase of a run says it followed, from its log."""
+    text = (OUT / f"{label}.log").read_text(errors="replace")
+    m = re.search(r"API Links:\s+(\d+) covered / (\d+) selected", text)
+    return f"{m.group(1)}/{m.group(2)} links" if m else "no links"
+
+
+def run_seed(args: argparse.Namespace, seed: int, wanted: list[str]) -> tuple[list[tuple[str, int, str]], list[str], list[str]]:
+    """Every wanted run on a demo of its own; the results, the leaks and the description's
+    problems."""
     data_dir = Path(tempfile.mkdtemp(prefix="registervakt-api-fuzz-"))
     demo = data_dir / "demo"
     needles_file = data_dir / "leak-needles.json"
-    LEAK_REPORT.unlink(missing_ok=True)
-    started = time.monotonic()
+    leak_report = OUT / "error-body-leaks.txt"
+    leak_report.unlink(missing_ok=True)
     broker = Broker(args.binary, demo, args.members)
-    results: list[tuple[str, int]] = []
+    results: list[tuple[str, int, str]] = []
     users: dict[str, dict[str, str]] = {}
     tokens: list[str] = []
     leaks: list[str] = []
+    problems: list[str] = []
     try:
+        problems = validate_description(broker.base)
         users = read_users(demo / "demo-users.txt")
         identities = [Identity(name, users[name]) for name in USERS if name in wanted]
         for ident in identities:
@@ -346,37 +463,81 @@ def main() -> int:
         for ident in identities:
             ident.prove_code(broker.base)
             tokens.append(ident.token or "")
+        seeded = seed_extracts(broker.base, {i.name: i for i in identities})
+        print("\n".join(["seeded for the stateful phase:"] + seeded), flush=True)
         for ident in identities:
             write_needles(needles_file, secrets(users, tokens, demo / "keys" / "kek.key"))
-            results.append((ident.name, schemathesis(broker.base, ident.name, ident.token, args,
-                                                     needles_file)))
+            leave_out = ENDS_ACCOUNTS if ident.name == ADMIN else []
+            code = schemathesis(broker.base, ident.name, ident.token, args, seed, needles_file,
+                                leave_out=leave_out)
+            results.append((ident.name, code, links_covered(ident.name)))
+            if ident.name == ADMIN:
+                label = f"{ADMIN}-accounts"
+                code = schemathesis(broker.base, label, ident.token, args, seed, needles_file,
+                                    only=ENDS_ACCOUNTS)
+                results.append((label, code, links_covered(label)))
         if "anonymous" in wanted:
             write_needles(needles_file, secrets(users, tokens, demo / "keys" / "kek.key"))
-            results.append(("anonymous", schemathesis(broker.base, "anonymous", None, args,
-                                                      needles_file)))
+            code = schemathesis(broker.base, "anonymous", None, args, seed, needles_file)
+            results.append(("anonymous", code, links_covered("anonymous")))
     finally:
         broker.stop()
         if users:
             needles = secrets(users, tokens, demo / "keys" / "kek.key")
             leaks = scan_files(needles, [OUT / "demo.log", demo / "data",
                                          demo / "keys" / "audit-checkpoints.log"])
-        if LEAK_REPORT.exists():
-            leaks += LEAK_REPORT.read_text().splitlines()
+        if leak_report.exists():
+            leaks += leak_report.read_text().splitlines()
         if args.keep:
             print(f"data dir kept: {data_dir}")
         else:
             shutil.rmtree(data_dir, ignore_errors=True)
+    return results, leaks, problems
+
+
+def main() -> int:
+    global OUT
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--binary", type=Path, default=ROOT / "target" / "debug" / "registervakt")
+    parser.add_argument("--members", type=int, default=2000)
+    parser.add_argument("--max-examples", type=int, default=int(os.environ.get("API_FUZZ_EXAMPLES", "25")))
+    parser.add_argument("--seed", type=int, action="append",
+                        help=f"a seed to run (repeatable; default: {' and '.join(map(str, SEEDS))})")
+    parser.add_argument("--only", default="", help="comma-separated identities (anonymous, anna, ...)")
+    parser.add_argument("--keep", action="store_true", help="keep the demo's data dir")
+    args = parser.parse_args()
+    if not args.binary.is_file():
+        sys.exit(f"{args.binary} is missing: run `cargo build` first")
+    env_seeds = [int(s) for s in os.environ.get("API_FUZZ_SEEDS", "").split(",") if s.strip()]
+    seeds = args.seed or env_seeds or SEEDS
+    wanted = [w for w in args.only.split(",") if w] or USERS + ["anonymous"]
+
+    started = time.monotonic()
+    ok = True
+    summary: list[str] = []
+    for seed in seeds:
+        OUT = OUT_ROOT / f"seed-{seed}"
+        OUT.mkdir(parents=True, exist_ok=True)
+        seed_started = time.monotonic()
+        results, leaks, problems = run_seed(args, seed, wanted)
+        ok = ok and bool(results) and all(code == 0 for _, code, _ in results)
+        ok = ok and not leaks and not problems
+        summary.append(f"seed {seed} ({time.monotonic() - seed_started:.0f} s, {OUT}):")
+        summary.append(f"  OpenAPI 3.1    {'valid' if not problems else f'INVALID ({len(problems)} problems)'}"
+                       f" (openapi-spec-validator)")
+        summary += [f"    {p}" for p in problems[:20]]
+        for label, code, links in results:
+            summary.append(f"  {label:14} {'ok' if code == 0 else f'FAILED (exit {code})'}"
+                           f"  (stateful phase: {links})")
+        summary.append(f"  leak scan      {'ok' if not leaks else f'FAILED ({len(leaks)} hits)'}"
+                       f" (error bodies, the demo's log, data dir and checkpoint file)")
+        summary += [f"    {line}" for line in leaks]
 
     print("\n==== api fuzz summary ====")
-    for label, code in results:
-        print(f"  {label:10} {'ok' if code == 0 else f'FAILED (exit {code})'}")
-    print(f"  leak scan  {'ok' if not leaks else f'FAILED ({len(leaks)} hits)'}"
-          f" (error bodies, the demo's log, data dir and checkpoint file)")
-    for line in leaks:
-        print(f"    {line}")
-    print(f"  {len(results)} runs, {args.max_examples} examples per operation, seed {args.seed}, "
-          f"{time.monotonic() - started:.0f} s; logs and JUnit reports in {OUT}")
-    return 0 if results and all(code == 0 for _, code in results) and not leaks else 1
+    print("\n".join(summary))
+    print(f"  {len(seeds)} seeds ({', '.join(map(str, seeds))}), {args.max_examples} examples per "
+          f"operation, {time.monotonic() - started:.0f} s")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

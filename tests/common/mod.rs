@@ -14,6 +14,7 @@ pub use registervakt::cli::demo::EnrolledUser;
 pub mod extracts;
 pub mod fault_proxy;
 pub mod leaks;
+pub mod openapi;
 pub mod pages;
 pub mod postgres;
 pub mod raw_http;
@@ -220,11 +221,14 @@ impl TestApp {
     }
 
     /// Reads the whole body, registers the secrets the response shows, fails the test if it
-    /// is an error whose body holds a registered value, and hands back the same response
+    /// is an error whose body holds a registered value or if its status is one the API
+    /// description does not list for the operation ([`openapi::check_status`]), and hands
+    /// back the same response
     /// (status, version, headers and body; a body that broke off breaks off again, after the
     /// bytes that came). `request` names it in a failure, redacted.
     pub async fn finish(&self, request: &str, mut res: reqwest::Response) -> reqwest::Response {
         let (status, version, headers) = (res.status(), res.version(), res.headers().clone());
+        openapi::check_status(request, status.as_u16());
         self.dir.leaks.received_headers(&headers);
         let mut body = Vec::new();
         let broken = loop {

@@ -3,15 +3,18 @@
 use super::*;
 use proptest::prelude::*;
 
-/// The schema's pattern and `maxLength` as a matcher, with the regex engine the fuzzer's
-/// validator uses (`fancy-regex`): the patterns are ECMA-262 that it reads alike.
+/// The schema's pattern, `minLength` and `maxLength` as a matcher, with the regex engine the
+/// fuzzer's validator uses (`fancy-regex`): the patterns are ECMA-262 that it reads alike.
 fn matcher(schema: RefOr<Schema>) -> impl Fn(&str) -> bool {
     let RefOr::T(Schema::Object(o)) = schema else {
         unreachable!("a string schema")
     };
     let re = fancy_regex::Regex::new(&o.pattern.unwrap_or_default()).unwrap();
-    let max = o.max_length;
-    move |s: &str| re.is_match(s).unwrap() && max.is_none_or(|m| s.chars().count() <= m)
+    let (min, max) = (o.min_length, o.max_length);
+    move |s: &str| {
+        let count = s.chars().count();
+        re.is_match(s).unwrap() && min.is_none_or(|m| count >= m) && max.is_none_or(|m| count <= m)
+    }
 }
 
 fn parses<T, E>(r: Result<T, E>) -> bool {
@@ -84,6 +87,7 @@ fn each_pattern_agrees_with_its_parser_on_the_edges() {
     let justification = matcher(Justification::schema());
     let long = "y".repeat(1000);
     let too_long = "y".repeat(1001);
+    let padded = format!("{long} ");
     for s in [
         "ten chars!",
         " \n ten chars! \u{3000}",
@@ -91,8 +95,14 @@ fn each_pattern_agrees_with_its_parser_on_the_edges() {
         "two\nlines ok",
         "a\u{7}bell ring",
         "\u{85}ten chars!\u{85}",
+        "ten \u{202E}chars!",
+        "ten \u{2066}chars!\u{2069}",
+        "ten chars!\u{202A}",
+        "ten\u{2028}chars!",
+        "שלום עולם!\u{200F}",
         long.as_str(),
         too_long.as_str(),
+        padded.as_str(),
     ] {
         assert_eq!(
             justification(s),
@@ -169,6 +179,12 @@ fn tricky_text(max: usize) -> impl Strategy<Value = String> {
         Just('7'),
         Just('İ'),
         Just('Ⅻ'),
+        Just('\u{2029}'),
+        Just('\u{202A}'),
+        Just('\u{202E}'),
+        Just('\u{2066}'),
+        Just('\u{2069}'),
+        Just('\u{200F}'),
     ];
     proptest::collection::vec(chars, 0..max).prop_map(|v| v.into_iter().collect())
 }
@@ -217,5 +233,20 @@ proptest! {
             justification(&s),
             parses(crate::extract::request::check_justification(&s))
         );
+        use crate::extract::lifecycle::{Verdict, check_comment};
+        let approval = matcher(ApprovalComment::schema());
+        prop_assert_eq!(approval(&s), parses(check_comment(Verdict::Approve, &s)));
+        let denial = matcher(DenialComment::schema());
+        prop_assert_eq!(denial(&s), parses(check_comment(Verdict::Deny, &s)));
+        let value = matcher(FilterValue::schema());
+        prop_assert_eq!(value(&s), parses(crate::register::FILTER_VALUE.check_exact(&s)));
+    }
+
+    #[test]
+    fn an_extract_id_matches_the_pattern_exactly_when_the_parser_takes_it(
+        s in "[0-9a-fA-Fg]{30,34}"
+    ) {
+        let id = matcher(ExtractId::schema());
+        prop_assert_eq!(id(&s), parses(crate::extract::ExtractId::parse(&s)));
     }
 }
