@@ -15,12 +15,13 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-use crate::audit::{self, Action, Actor, Event, Outcome};
+use crate::audit::{self, Actor, Event, EventKind, Outcome};
 use crate::config::Config;
+use crate::context::Context;
 use crate::crypto::{self, Keyring};
 use crate::register::{self, Register};
 use crate::store::{self, Store};
-use crate::web;
+use crate::web::{self, AppState};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -53,34 +54,6 @@ pub enum Error {
     Checkpoint(#[from] audit::checkpoint::Error),
     #[error("configuration key `audit.syslog` {0}")]
     Syslog(#[from] audit::syslog::Error),
-}
-
-/// Everything a request handler may use. Cheap to clone: handles inside are reference-counted.
-#[derive(Clone)]
-pub struct AppState {
-    pub config: Arc<Config>,
-    pub store: Store,
-    pub register: Register,
-    pub keyring: Arc<Keyring>,
-    pub metrics: Arc<web::metrics::Metrics>,
-    pub pages: Arc<web::pages::Pages>,
-    /// The access policy in force (the latest stored version, else the base policy).
-    pub policy: Arc<crate::policy::source::Source>,
-    /// The identity provider, when `[oidc]` is configured.
-    pub oidc: Option<Arc<crate::auth::oidc_login::Provider>>,
-    /// Names this process in audit events (several brokers may share one store).
-    pub instance: Arc<str>,
-    /// The proxies whose `X-Forwarded-For` names the client (`server.trusted_proxies`).
-    pub trusted_proxies: Arc<web::client_addr::TrustedProxies>,
-    /// The key behind member pseudonyms in the ledger and the audit log.
-    pub pseudonyms: Arc<crypto::PseudonymKey>,
-    /// E-mail for notices, when `[smtp]` is configured.
-    pub mailer: Option<crate::notify::mail::Mailer>,
-    /// The second sink for signed audit checkpoints, when `[audit] checkpoint_file` is set.
-    pub checkpoints: Option<audit::checkpoint::Sink>,
-    /// The queue to syslog, when `[audit] syslog` is set: checkpoints go in here; committed
-    /// audit entries are tailed from the store by the forwarder.
-    pub syslog: Option<audit::syslog::Sink>,
 }
 
 /// A broker that passed its start-up checks and holds its listener.
@@ -143,7 +116,11 @@ impl Application {
             sink.probe().await?;
         }
         let metrics = Arc::new(web::metrics::Metrics::new());
-        let (syslog, outbox) = match config.audit.syslog_destination()? {
+        let (syslog, outbox) = match config
+            .audit
+            .syslog_destination()
+            .map_err(audit::syslog::Error::from)?
+        {
             Some(destination) => {
                 let origin = audit::syslog::Origin::this_process(config.audit.syslog_facility);
                 let (sink, outbox) =
@@ -168,21 +145,24 @@ impl Application {
         let trusted_proxies = Arc::new(web::client_addr::TrustedProxies::new(
             config.trusted_proxies()?,
         ));
-        let state = AppState {
-            trusted_proxies,
+        let ctx = Context {
             policy,
             config: Arc::new(config),
             store,
             register,
             keyring: Arc::new(keyring),
-            metrics,
-            pages: Arc::new(web::pages::Pages::new()),
             oidc,
             instance: Arc::from(crypto::random_id128().get(..12).unwrap_or("instance")),
             pseudonyms,
             mailer,
             checkpoints,
             syslog,
+        };
+        let state = AppState {
+            ctx,
+            metrics,
+            pages: Arc::new(web::pages::Pages::new()),
+            trusted_proxies,
         };
         Ok((state, outbox))
     }
@@ -237,7 +217,7 @@ impl Application {
         let housekeeping = tokio::spawn(housekeeping(state.clone()));
         let checkpointer = tokio::spawn(write_checkpoints(state.clone()));
         let sweeper = tokio::spawn(crate::extract::expire::run_sweeper(
-            state.clone(),
+            state.ctx.clone(),
             Duration::from_secs(state.config.extracts.sweep_interval_secs),
         ));
         let grace = Duration::from_secs(state.config.server.shutdown_grace_secs);
@@ -356,7 +336,7 @@ async fn checkpoint_now(
 async fn record_key_rotation(state: &AppState, kek_id: &str) -> Result<(), audit::Error> {
     let Some(last) = state
         .store
-        .find_newest_audit_event(Action::SystemStarted.code())
+        .find_newest_audit_event(EventKind::SystemStarted.code())
         .await?
     else {
         return Ok(());
@@ -370,7 +350,7 @@ async fn record_key_rotation(state: &AppState, kek_id: &str) -> Result<(), audit
     }
     tracing::info!(from = %before, to = %kek_id, "the active key-encryption key changed");
     let event = Event::new(
-        Action::KeysRotated,
+        EventKind::KeysRotated,
         Actor::system(),
         "keys",
         Outcome::Success,

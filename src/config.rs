@@ -19,6 +19,8 @@ use serde::Deserialize;
 
 mod backend_tls;
 mod followup;
+pub mod smtp;
+pub mod syslog;
 pub use followup::{FollowupConfig, OfficeHours, Offset};
 
 /// The environment variable prefix for overrides.
@@ -73,7 +75,7 @@ pub struct Config {
     pub extracts: ExtractConfig,
     /// E-mail for notices; absent = in-app notices only.
     #[serde(default)]
-    pub smtp: Option<crate::notify::mail::SmtpConfig>,
+    pub smtp: Option<smtp::SmtpConfig>,
     #[serde(default)]
     pub audit: AuditConfig,
     /// When follow-up flags are raised for approvers and auditors.
@@ -99,17 +101,15 @@ pub struct AuditConfig {
     pub syslog: Option<String>,
     /// The syslog facility: `authpriv` (default), `auth`, `daemon`, `user` or `local0`–`local7`.
     #[serde(default)]
-    pub syslog_facility: crate::audit::syslog::Facility,
+    pub syslog_facility: syslog::Facility,
 }
 
 impl AuditConfig {
     /// The validated syslog destination, if one is configured.
-    pub fn syslog_destination(
-        &self,
-    ) -> Result<Option<crate::audit::syslog::Destination>, crate::audit::syslog::Error> {
+    pub fn syslog_destination(&self) -> Result<Option<syslog::Destination>, syslog::AddressError> {
         self.syslog
             .as_deref()
-            .map(crate::audit::syslog::Destination::parse)
+            .map(syslog::Destination::parse)
             .transpose()
     }
 }
@@ -120,7 +120,7 @@ impl Default for AuditConfig {
             checkpoint_file: None,
             checkpoint_interval_secs: default_checkpoint_interval(),
             syslog: None,
-            syslog_facility: crate::audit::syslog::Facility::default(),
+            syslog_facility: syslog::Facility::default(),
         }
     }
 }

@@ -7,7 +7,7 @@ mod common;
 
 use common::extracts::{audit_actions, body, download, live_extract};
 use common::{prepare_with, spawn_app_in};
-use registervakt::register::synthetic;
+use registervakt::synthetic;
 use serde_json::{Value, json};
 
 #[tokio::test]

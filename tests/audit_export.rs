@@ -11,8 +11,8 @@ use std::process::Command;
 use common::extracts::{body, live_extract};
 use common::spawn_app;
 use registervakt::audit::chain;
-use registervakt::audit::export::COLUMNS;
 use registervakt::extract::format::read_csv;
+use registervakt::oversight::export::COLUMNS;
 use registervakt::store::audit::AuditRow;
 use serde_json::Value;
 

@@ -421,7 +421,7 @@ async fn a_leaked_file_may_be_larger_than_other_bodies_but_not_beyond_its_own_ca
     assert_eq!(answer["candidates"], json!([]));
     // More rows than the trace reads: refused, never cut.
     let mut many = String::from("first_name;last_name\r\n");
-    for _ in 0..=registervakt::extract::trace::MAX_TRACE_ROWS {
+    for _ in 0..=registervakt::oversight::trace::MAX_TRACE_ROWS {
         many.push_str("a;b\r\n");
     }
     let res = app.post_bytes("/api/v1/audit/trace", &farid_c, many).await;
@@ -431,7 +431,7 @@ async fn a_leaked_file_may_be_larger_than_other_bodies_but_not_beyond_its_own_ca
         err["message"].as_str().unwrap().contains("at most"),
         "{err}"
     );
-    let too_big = vec![b'a'; registervakt::extract::trace::MAX_TRACE_BYTES + 1];
+    let too_big = vec![b'a'; registervakt::oversight::trace::MAX_TRACE_BYTES + 1];
     let res = app
         .post_bytes("/api/v1/audit/trace", &farid_c, too_big)
         .await;

@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{TestDir, code_now, files_containing, session_cookie};
-use registervakt::register::synthetic;
+use registervakt::synthetic;
 use serde_json::{Value, json};
 
 const INVITE: &str = "district-assembly-invitation";

@@ -191,7 +191,7 @@ fn the_demo_runs_the_whole_path_of_one_extract_and_the_key_is_gone_at_the_end() 
             registervakt::config::Config::load(Some(&demo_dir.join("registervakt.toml"))).unwrap();
         let store = registervakt::app::open_store(&config, false).await.unwrap();
         let row = store.find_extract(&id).await.unwrap().unwrap();
-        assert_eq!(row.state, "shredded");
+        assert_eq!(row.state.as_str(), "shredded");
         assert!(row.wrapped_key.is_none(), "the data key is gone");
         assert!(store.find_chunks(&id, 0, 1).await.unwrap().is_empty());
         registervakt::audit::verify(&store).await.unwrap();

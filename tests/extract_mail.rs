@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::extracts::{body, request, wait_settled};
 use common::{prepare_with, spawn_app_in};
-use registervakt::register::synthetic;
+use registervakt::synthetic;
 use serde_json::json;
 use smtp_support::{SmtpSink, body_text, header_values};
 

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use common::extracts::{audit_actions, body, download, live_extract, raw};
 use common::{files_containing, prepare_with, spawn_app, spawn_app_in};
 use registervakt::extract::format;
-use registervakt::register::synthetic;
+use registervakt::synthetic;
 use serde_json::json;
 
 const INVITE: &str = "district-assembly-invitation";

@@ -156,7 +156,7 @@ async fn postgres_store_traces_a_leaked_file_and_scopes_an_accounts_window() {
 #[tokio::test]
 #[ignore = "needs PostgreSQL (REGISTERVAKT_TEST_POSTGRES_URL)"]
 async fn an_approval_racing_the_lapse_waits_for_it_and_never_deadlocks() {
-    use registervakt::audit::{self, Action, Actor, Event, Outcome};
+    use registervakt::audit::{self, Actor, Event, EventKind, Outcome};
     let app = common::postgres::spawn_on_postgres("lapse_race").await;
     let anna = app.user("anna", &["staff:Uppsala"]).await;
     let bertil = app.user("bertil", &["approver:Uppsala"]).await;
@@ -179,7 +179,7 @@ async fn an_approval_racing_the_lapse_waits_for_it_and_never_deadlocks() {
     let ended = registervakt::store::extracts::end_pending(
         &mut lapse,
         &id,
-        "lapsed",
+        registervakt::nouns::ExtractState::Lapsed,
         "not_decided_in_time",
         now.unix_timestamp(),
     )
@@ -207,7 +207,7 @@ async fn an_approval_racing_the_lapse_waits_for_it_and_never_deadlocks() {
     // Give the approval time to reach the store and wait there.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let event = Event::new(
-        Action::ExtractLapsed,
+        EventKind::ExtractLapsed,
         Actor::system(),
         &format!("extract:{id}"),
         Outcome::Success,

@@ -262,7 +262,7 @@ async fn stored(store: &Store, id: &str) -> Stored {
     let chain = registervakt::audit::verify(store).await;
     let events = store.list_recent_audit_events(100_000).await.unwrap();
     Stored {
-        state: row.state,
+        state: row.state.to_string(),
         downloads: row.downloads,
         chunks: row.chunk_count,
         key_kept: row.wrapped_key.is_some(),

@@ -12,7 +12,7 @@ use common::leaks::{Kind, Place};
 use common::{prepare_with, spawn_app, spawn_app_in};
 use futures::FutureExt as _;
 use registervakt::audit::{self, Event};
-use registervakt::register::synthetic;
+use registervakt::synthetic;
 
 /// The panic message of a failed scan.
 fn message(panic: Box<dyn std::any::Any + Send>) -> String {

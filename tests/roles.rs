@@ -356,7 +356,7 @@ async fn without_the_policys_users_administer_line_every_admin_endpoint_refuses_
         .into_iter()
         .filter(|r| {
             matches!(r.audit, Audited::Records(events)
-                if events.contains(&registervakt::audit::Action::PermitRefused))
+                if events.contains(&registervakt::audit::EventKind::PermitRefused))
                 && !r.path.starts_with("/api/v1/policy")
                 && !r.path.starts_with("/admin")
         })

@@ -447,7 +447,7 @@ fn unlengthed(n: usize) -> reqwest::Body {
 /// answer to an unlengthed body over the cap was plain text); the trace page answers a page.
 #[tokio::test]
 async fn a_body_over_its_routes_cap_gets_413_with_the_error_body_declared_or_not() {
-    use registervakt::extract::trace::MAX_TRACE_BYTES;
+    use registervakt::oversight::trace::MAX_TRACE_BYTES;
     let app = spawn_app().await;
     let farid = app.user("farid", &["auditor:*"]).await;
     let cookie = app.sign_in(&farid, "farid").await;

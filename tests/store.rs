@@ -491,7 +491,7 @@ async fn a_build_taken_over_by_a_sweeper_can_no_longer_renew_write_fail_or_finis
     assert!(rows::finish_build(&mut tx, id, 2, &finished).await.unwrap());
     tx.commit().await.unwrap();
     let row = f.store.find_extract(id).await.unwrap().unwrap();
-    assert_eq!(row.state, "live");
+    assert_eq!(row.state.as_str(), "live");
     f.raw.finish().await;
 }
 

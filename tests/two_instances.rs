@@ -277,7 +277,7 @@ async fn two_sweepers_racing_over_due_extracts_shred_each_exactly_once() {
             .count();
         assert_eq!(shreds, 1, "extract {id} has exactly one deletion receipt");
         let row = store.find_extract(id).await.unwrap().unwrap();
-        assert_eq!(row.state, "shredded");
+        assert_eq!(row.state.as_str(), "shredded");
         assert!(row.wrapped_key.is_none());
         assert!(store.find_chunks(id, 0, 1).await.unwrap().is_empty());
     }

@@ -5,5 +5,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = registervakt::extract::trace::read_table(data);
+    let _ = registervakt::oversight::trace::read_table(data);
 });

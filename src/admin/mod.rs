@@ -23,7 +23,7 @@ pub mod users;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use crate::audit::{self, Action, Actor, Event, Outcome};
+use crate::audit::{self, Actor, Event, EventKind, Outcome};
 use crate::policy::{self, Permit, Policy, Principal};
 use crate::store::{self, Store};
 
@@ -96,10 +96,10 @@ async fn audited_permit(
         Err(e) => e,
     };
     let (audited, refusal) = match &error {
-        policy::Error::NotPermitted { .. } => (Action::PermitRefused, Error::NotPermitted),
+        policy::Error::NotPermitted { .. } => (EventKind::PermitRefused, Error::NotPermitted),
         _ => {
             tracing::error!(error = %error, "administration refused: the policy engine failed");
-            (Action::AuthzError, Error::PolicyBroken)
+            (EventKind::AuthzError, Error::PolicyBroken)
         }
     };
     let event = Event::new(

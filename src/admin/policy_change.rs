@@ -14,7 +14,7 @@ use similar::TextDiff;
 use time::OffsetDateTime;
 
 use super::{Error, second_person, unix};
-use crate::audit::{self, Action, Actor, Event, Outcome};
+use crate::audit::{self, Actor, Event, EventKind, Outcome};
 use crate::nouns::Scope;
 use crate::policy::source::{self, ChangeError, Source, check_comment, purpose_ids};
 use crate::policy::{self, Permit, Policy, Texts};
@@ -95,7 +95,7 @@ pub async fn propose(
         "sha256_before": before.texts.sha256(), "sha256_after": after.sha256(),
     });
     let event = Event::new(
-        Action::PolicyProposed,
+        EventKind::PolicyProposed,
         actor,
         "policy",
         Outcome::Success,
@@ -167,7 +167,7 @@ pub async fn reject(
         return Err(Error::NoSuchProposal);
     };
     let event = Event::new(
-        Action::PolicyProposalRejected,
+        EventKind::PolicyProposalRejected,
         actor,
         "policy",
         Outcome::Success,

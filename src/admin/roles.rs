@@ -21,7 +21,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use super::{Error, second_person, unix};
-use crate::audit::{self, Action, Actor, Event, Outcome};
+use crate::audit::{self, Actor, Event, EventKind, Outcome};
 use crate::nouns::{Role, RoleGrant, Scope, Username};
 use crate::policy::{self, Permit};
 use crate::store::roles::RoleChangeRow;
@@ -111,8 +111,8 @@ async fn apply(
     };
     store::roles::bump_auth_epoch(tx, &user.id, unix(now)).await?;
     let action = match change {
-        Change::Grant => Action::RoleGranted,
-        Change::Revoke => Action::RoleRevoked,
+        Change::Grant => EventKind::RoleGranted,
+        Change::Revoke => EventKind::RoleRevoked,
     };
     let details =
         json!({ "role": grant.to_string(), "changed": changed, "proposed_by": proposed_by });
@@ -174,7 +174,7 @@ pub async fn change_role(
     let details =
         json!({ "request_id": row.id, "change": change.as_str(), "role": grant.to_string() });
     let event = Event::new(
-        Action::RoleChangeRequested,
+        EventKind::RoleChangeRequested,
         actor,
         &format!("user:{}", user.username),
         Outcome::Success,
@@ -260,7 +260,7 @@ pub async fn reject_role_change(
     let details = json!({ "request_id": id, "change": change.as_str(), "role": grant.to_string(),
         "proposed_by": pending.requested_by });
     let event = Event::new(
-        Action::RoleChangeRejected,
+        EventKind::RoleChangeRejected,
         actor,
         &format!("user:{username}"),
         Outcome::Success,

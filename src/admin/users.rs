@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 
 use super::roles::check_reach;
 use super::{Error, second_person, unix};
-use crate::audit::{self, Action, Actor, Event, Outcome};
+use crate::audit::{self, Actor, Event, EventKind, Outcome};
 use crate::auth::accounts::{self, Invitation, NewUser, check_display_name, check_email};
 use crate::notify::mail::Mailer;
 use crate::nouns::{RoleGrant, Username};
@@ -89,7 +89,7 @@ pub async fn propose_user(
     }
     proposals::insert_user_proposal(&mut tx, &row).await?;
     let event = Event::new(
-        Action::UserProposed,
+        EventKind::UserProposed,
         actor,
         &format!("user:{}", row.username),
         Outcome::Success,
@@ -216,7 +216,7 @@ pub async fn reject_user(
         return Err(Error::NoSuchProposal);
     }
     let event = Event::new(
-        Action::UserProposalRejected,
+        EventKind::UserProposalRejected,
         actor,
         &format!("user:{}", row.username),
         Outcome::Success,
@@ -312,7 +312,7 @@ pub(super) async fn record_listing(
     now: OffsetDateTime,
 ) -> Result<(), Error> {
     let event = Event::new(
-        Action::UsersListed,
+        EventKind::UsersListed,
         Actor::user(permit.user_id()),
         what,
         Outcome::Success,

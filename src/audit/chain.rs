@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use crate::store::audit::AuditRow;
 
 /// `prev_hash` of entry 1.
-pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+pub use crate::store::audit::GENESIS;
 
 const DOMAIN: &[u8] = b"registervakt/audit/v1\0";
 

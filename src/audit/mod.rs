@@ -1,7 +1,7 @@
 //! The audit log: every step of every extract, every sign-in and every refusal is an event.
 //!
 //! Guarantees:
-//! - Events are a closed set ([`Action`]) with stable codes; the codes are part of the
+//! - Events are a closed set ([`EventKind`]) with stable codes; the codes are part of the
 //!   product's interface (SIEM rules match on them) and never change meaning.
 //! - [`record`] writes in the caller's transaction, so the event and the change it describes
 //!   commit together or not at all (SECURITY_BAR E2). There is no update or delete.
@@ -15,9 +15,7 @@
 pub mod chain;
 pub mod checkpoint;
 pub mod clock;
-pub mod export;
 pub mod syslog;
-pub mod timeline;
 pub mod verify;
 
 pub use verify::{VerifyReport, verify};
@@ -35,280 +33,164 @@ pub enum Error {
     Clock,
 }
 
-/// What happened. Codes are stable: add variants, never rename or reuse a code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Action {
-    /// The broker started serving.
-    SystemStarted,
-    /// The broker stopped serving (graceful shutdown).
-    SystemStopped,
-    /// The broker started with another active key-encryption key than the last start
-    /// recorded (`keys rotate` ran in between): from which key id to which.
-    KeysRotated,
-    /// `registervakt init` created or migrated the store.
-    StoreInitialised,
-    /// The demo created its synthetic register and store.
-    DemoCreated,
-    /// An admin created a user and an invitation.
-    UserCreated,
-    /// An invited user set their password.
-    InvitationAccepted,
-    UserDisabled,
-    UserEnabled,
-    /// The address notices are e-mailed to was set or cleared (the address is not logged).
-    UserEmailChanged,
-    /// An admin removed a user's second factor (they must enrol again).
-    SecondFactorReset,
-    /// Password accepted; the second factor is still needed.
-    PasswordAccepted,
-    /// Wrong username or password (or unknown user).
-    PasswordRejected,
-    /// TOTP or recovery code accepted, at sign-in or as step-up.
-    SecondFactorAccepted,
-    /// Wrong, replayed or locked-out second factor.
-    SecondFactorRejected,
-    /// Too many wrong codes: the second factor is locked for a while.
-    SecondFactorLocked,
-    /// Too many wrong codes in a row: the second factor is disabled until reset.
-    SecondFactorDisabled,
-    /// Too many failed sign-ins from one address.
-    AddressLimited,
-    /// A TOTP seed was confirmed and bound to the account.
-    TotpEnrolled,
-    SignedOut,
-    /// An OIDC sign-in was accepted (second factor may still be needed).
-    OidcAccepted,
-    /// An OIDC sign-in was rejected (bad state, token, issuer, audience, nonce, …).
-    OidcRejected,
-    /// An administrator linked an identity at the provider (issuer, subject) to an account.
-    OidcLinked,
-    /// A role was granted (ends the user's sessions).
-    RoleGranted,
-    /// A role was revoked (ends the user's sessions).
-    RoleRevoked,
-    /// A role change was proposed and awaits a second administrator.
-    RoleChangeRequested,
-    /// A proposed role change was turned down (or withdrawn by its proposer).
-    RoleChangeRejected,
-    /// A new account was proposed and awaits a second administrator (SECURITY_BAR C8).
-    UserProposed,
-    /// A proposed account was turned down (or withdrawn by its proposer).
-    UserProposalRejected,
-    /// A policy change was proposed and awaits a second party-wide administrator (F-3).
-    PolicyProposed,
-    /// A proposed policy change was turned down (or withdrawn by its proposer).
-    PolicyProposalRejected,
-    /// The policy refused an administrative act (the permission it needs, in the details).
-    PermitRefused,
-    /// The policy answered a request (allow, needs approval or deny), with the requested scope.
-    PolicyDecision,
-    /// The policy could not decide (engine error, broken model or table): denied (C6).
-    AuthzError,
-    /// A new version of the access policy was stored (before and after in the details).
-    PolicyChanged,
-    /// A count of matching members was shown before a request (never rows).
-    ExtractEstimated,
-    /// An extract was requested (allowed at once or waiting for approval).
-    ExtractRequested,
-    /// An approver approved the hash of a request.
-    ExtractApproved,
-    /// An approver denied a request, or the policy denied it at approval.
-    ExtractDenied,
-    /// Nobody decided a request before its pending deadline.
-    ExtractLapsed,
-    /// The snapshot was read, sealed and recorded in the disclosure ledger.
-    ExtractBuilt,
-    /// The snapshot could not be made; nothing was released.
-    ExtractBuildFailed,
-    /// Data was released as a file: durable before the first byte.
-    ExtractReleased,
-    /// A page of an extract was shown in the browser.
-    ExtractViewed,
-    /// A stored chunk failed authentication; nothing was sent.
-    ExtractDamaged,
-    /// The data key was destroyed and the chunks deleted: the deletion receipt.
-    ExtractShredded,
-    /// The requester confirmed that downloaded copies are deleted.
-    ExtractAttested,
-    /// The incident switch: no new extracts, every live one shredded.
-    ExtractsFrozen,
-    /// The incident switch was lifted.
-    ExtractsUnfrozen,
-    /// An auditor asked which extracts held a member (named by pseudonym only).
-    AuditMemberLookup,
-    /// An auditor read an extract's whole story.
-    AuditExtractStory,
-    /// An auditor traced a leaked file to the extracts it may come from.
-    AuditTrace,
-    /// An auditor scoped a breach: members, fields, downloads and shred times.
-    AuditBreachScope,
-    /// An auditor made the printable access-request report (GDPR Art. 15) for a member.
-    AuditMemberReport,
-    /// An auditor turned a member number into its pseudonym, to search the log.
-    PseudonymResolved,
-    /// An auditor found which member a pseudonym stands for (a DPO case).
-    PseudonymRevealed,
-    /// An auditor read a page of the audit timeline (the filters are in the details).
-    AuditTimeline,
-    /// The audit log (or the asker's share of it) was exported, recorded before the first byte.
-    AuditExport,
-    /// An administrator read the user list or the role changes awaiting a second admin.
-    UsersListed,
-    /// An approver read the queue of other people's requests or unconfirmed deletions.
-    ExtractQueueShown,
-    /// An approver or admin read the metadata of someone else's extract.
-    ExtractShown,
-    /// An approver or auditor listed the follow-up flags in their districts.
-    FollowupListed,
-    /// A follow-up flag was acknowledged with a comment.
-    FollowupAcknowledged,
-    /// The DPO's activity report (extracts by purpose, district and approver) was made.
-    ReportActivity,
-    /// The record-of-processing summary of the purposes (GDPR Art. 30) was made.
-    ReportArticle30,
+/// Declares [`EventKind`], its [`EventKind::ALL`] and its codes from one list, so no kind can
+/// be left out of `ALL` or lack a code.
+macro_rules! event_kinds {
+    ($($(#[$doc:meta])* $kind:ident => $code:literal,)+) => {
+        /// What happened. Codes are stable: add kinds, never rename or reuse a code.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum EventKind {
+            $($(#[$doc])* $kind,)+
+        }
+
+        impl EventKind {
+            /// Every kind, in the order declared.
+            pub const ALL: &'static [EventKind] = &[$(EventKind::$kind),+];
+
+            /// The stable code stored in the audit log, e.g. `extract.download`.
+            pub fn code(self) -> &'static str {
+                match self {
+                    $(EventKind::$kind => $code,)+
+                }
+            }
+        }
+    };
 }
 
-impl Action {
-    pub const ALL: &'static [Action] = &[
-        Action::SystemStarted,
-        Action::SystemStopped,
-        Action::KeysRotated,
-        Action::StoreInitialised,
-        Action::DemoCreated,
-        Action::UserCreated,
-        Action::InvitationAccepted,
-        Action::UserDisabled,
-        Action::UserEnabled,
-        Action::UserEmailChanged,
-        Action::SecondFactorReset,
-        Action::PasswordAccepted,
-        Action::PasswordRejected,
-        Action::SecondFactorAccepted,
-        Action::SecondFactorRejected,
-        Action::SecondFactorLocked,
-        Action::SecondFactorDisabled,
-        Action::AddressLimited,
-        Action::TotpEnrolled,
-        Action::SignedOut,
-        Action::OidcAccepted,
-        Action::OidcRejected,
-        Action::OidcLinked,
-        Action::RoleGranted,
-        Action::RoleRevoked,
-        Action::RoleChangeRequested,
-        Action::RoleChangeRejected,
-        Action::UserProposed,
-        Action::UserProposalRejected,
-        Action::PolicyProposed,
-        Action::PolicyProposalRejected,
-        Action::PermitRefused,
-        Action::PolicyDecision,
-        Action::AuthzError,
-        Action::PolicyChanged,
-        Action::ExtractEstimated,
-        Action::ExtractRequested,
-        Action::ExtractApproved,
-        Action::ExtractDenied,
-        Action::ExtractLapsed,
-        Action::ExtractBuilt,
-        Action::ExtractBuildFailed,
-        Action::ExtractReleased,
-        Action::ExtractViewed,
-        Action::ExtractDamaged,
-        Action::ExtractShredded,
-        Action::ExtractAttested,
-        Action::ExtractsFrozen,
-        Action::ExtractsUnfrozen,
-        Action::AuditMemberLookup,
-        Action::AuditExtractStory,
-        Action::AuditTrace,
-        Action::AuditBreachScope,
-        Action::AuditMemberReport,
-        Action::PseudonymResolved,
-        Action::PseudonymRevealed,
-        Action::AuditTimeline,
-        Action::AuditExport,
-        Action::UsersListed,
-        Action::ExtractQueueShown,
-        Action::ExtractShown,
-        Action::FollowupListed,
-        Action::FollowupAcknowledged,
-        Action::ReportActivity,
-        Action::ReportArticle30,
-    ];
+event_kinds! {
+    /// The broker started serving.
+    SystemStarted => "system.start",
+    /// The broker stopped serving (graceful shutdown).
+    SystemStopped => "system.stop",
+    /// The broker started with another active key-encryption key than the last start
+    /// recorded (`keys rotate` ran in between): from which key id to which.
+    KeysRotated => "keys.rotate",
+    /// `registervakt init` created or migrated the store.
+    StoreInitialised => "store.init",
+    /// The demo created its synthetic register and store.
+    DemoCreated => "demo.create",
+    /// An admin created a user and an invitation.
+    UserCreated => "user.create",
+    /// An invited user set their password.
+    InvitationAccepted => "user.invitation_accept",
+    UserDisabled => "user.disable",
+    UserEnabled => "user.enable",
+    /// The address notices are e-mailed to was set or cleared (the address is not logged).
+    UserEmailChanged => "user.email",
+    /// An admin removed a user's second factor (they must enrol again).
+    SecondFactorReset => "auth.second_factor_reset",
+    /// Password accepted; the second factor is still needed.
+    PasswordAccepted => "auth.password_ok",
+    /// Wrong username or password (or unknown user).
+    PasswordRejected => "auth.password_fail",
+    /// TOTP or recovery code accepted, at sign-in or as step-up.
+    SecondFactorAccepted => "auth.second_factor_ok",
+    /// Wrong, replayed or locked-out second factor.
+    SecondFactorRejected => "auth.second_factor_fail",
+    /// Too many wrong codes: the second factor is locked for a while.
+    SecondFactorLocked => "auth.second_factor_lock",
+    /// Too many wrong codes in a row: the second factor is disabled until reset.
+    SecondFactorDisabled => "auth.second_factor_disable",
+    /// Too many failed sign-ins from one address.
+    AddressLimited => "auth.address_limit",
+    /// A TOTP seed was confirmed and bound to the account.
+    TotpEnrolled => "auth.totp_enrol",
+    SignedOut => "auth.logout",
+    /// An OIDC sign-in was accepted (second factor may still be needed).
+    OidcAccepted => "auth.oidc_ok",
+    /// An OIDC sign-in was rejected (bad state, token, issuer, audience, nonce, …).
+    OidcRejected => "auth.oidc_reject",
+    /// An administrator linked an identity at the provider (issuer, subject) to an account.
+    OidcLinked => "user.oidc_link",
+    /// A role was granted (ends the user's sessions).
+    RoleGranted => "user.role_grant",
+    /// A role was revoked (ends the user's sessions).
+    RoleRevoked => "user.role_revoke",
+    /// A role change was proposed and awaits a second administrator.
+    RoleChangeRequested => "user.role_change_request",
+    /// A proposed role change was turned down (or withdrawn by its proposer).
+    RoleChangeRejected => "user.role_change_reject",
+    /// A new account was proposed and awaits a second administrator (SECURITY_BAR C8).
+    UserProposed => "user.propose",
+    /// A proposed account was turned down (or withdrawn by its proposer).
+    UserProposalRejected => "user.propose_reject",
+    /// A policy change was proposed and awaits a second party-wide administrator (F-3).
+    PolicyProposed => "policy.propose",
+    /// A proposed policy change was turned down (or withdrawn by its proposer).
+    PolicyProposalRejected => "policy.propose_reject",
+    /// The policy refused an administrative act (the permission it needs, in the details).
+    PermitRefused => "authz.refuse",
+    /// The policy answered a request (allow, needs approval or deny), with the requested scope.
+    PolicyDecision => "policy.decide",
+    /// The policy could not decide (engine error, broken model or table): denied (C6).
+    AuthzError => "authz.error",
+    /// A new version of the access policy was stored (before and after in the details).
+    PolicyChanged => "policy.change",
+    /// A count of matching members was shown before a request (never rows).
+    ExtractEstimated => "extract.estimate",
+    /// An extract was requested (allowed at once or waiting for approval).
+    ExtractRequested => "extract.request",
+    /// An approver approved the hash of a request.
+    ExtractApproved => "extract.approve",
+    /// An approver denied a request, or the policy denied it at approval.
+    ExtractDenied => "extract.deny",
+    /// Nobody decided a request before its pending deadline.
+    ExtractLapsed => "extract.lapse",
+    /// The snapshot was read, sealed and recorded in the disclosure ledger.
+    ExtractBuilt => "extract.snapshot",
+    /// The snapshot could not be made; nothing was released.
+    ExtractBuildFailed => "extract.snapshot_fail",
+    /// Data was released as a file: durable before the first byte.
+    ExtractReleased => "extract.download",
+    /// A page of an extract was shown in the browser.
+    ExtractViewed => "extract.view",
+    /// A stored chunk failed authentication; nothing was sent.
+    ExtractDamaged => "extract.integrity_fail",
+    /// The data key was destroyed and the chunks deleted: the deletion receipt.
+    ExtractShredded => "extract.shred",
+    /// The requester confirmed that downloaded copies are deleted.
+    ExtractAttested => "extract.attest_deleted",
+    /// The incident switch: no new extracts, every live one shredded.
+    ExtractsFrozen => "extract.freeze",
+    /// The incident switch was lifted.
+    ExtractsUnfrozen => "extract.unfreeze",
+    /// An auditor asked which extracts held a member (named by pseudonym only).
+    AuditMemberLookup => "audit.member_disclosures",
+    /// An auditor read an extract's whole story.
+    AuditExtractStory => "audit.extract_story",
+    /// An auditor traced a leaked file to the extracts it may come from.
+    AuditTrace => "audit.trace",
+    /// An auditor scoped a breach: members, fields, downloads and shred times.
+    AuditBreachScope => "audit.breach_scope",
+    /// An auditor made the printable access-request report (GDPR Art. 15) for a member.
+    AuditMemberReport => "audit.member_report",
+    /// An auditor turned a member number into its pseudonym, to search the log.
+    PseudonymResolved => "pseudonym.resolve",
+    /// An auditor found which member a pseudonym stands for (a DPO case).
+    PseudonymRevealed => "pseudonym.reveal",
+    /// An auditor read a page of the audit timeline (the filters are in the details).
+    AuditTimeline => "audit.timeline",
+    /// The audit log (or the asker's share of it) was exported, recorded before the first byte.
+    AuditExport => "audit.export",
+    /// An administrator read the user list or the role changes awaiting a second admin.
+    UsersListed => "user.list",
+    /// An approver read the queue of other people's requests or unconfirmed deletions.
+    ExtractQueueShown => "extract.queue",
+    /// An approver or admin read the metadata of someone else's extract.
+    ExtractShown => "extract.show",
+    /// An approver or auditor listed the follow-up flags in their districts.
+    FollowupListed => "followup.list",
+    /// A follow-up flag was acknowledged with a comment.
+    FollowupAcknowledged => "followup.acknowledge",
+    /// The DPO's activity report (extracts by purpose, district and approver) was made.
+    ReportActivity => "report.activity",
+    /// The record-of-processing summary of the purposes (GDPR Art. 30) was made.
+    ReportArticle30 => "report.article30",
+}
 
-    pub fn code(self) -> &'static str {
-        match self {
-            Action::SystemStarted => "system.start",
-            Action::SystemStopped => "system.stop",
-            Action::KeysRotated => "keys.rotate",
-            Action::StoreInitialised => "store.init",
-            Action::DemoCreated => "demo.create",
-            Action::UserCreated => "user.create",
-            Action::InvitationAccepted => "user.invitation_accept",
-            Action::UserDisabled => "user.disable",
-            Action::UserEnabled => "user.enable",
-            Action::UserEmailChanged => "user.email",
-            Action::SecondFactorReset => "auth.second_factor_reset",
-            Action::PasswordAccepted => "auth.password_ok",
-            Action::PasswordRejected => "auth.password_fail",
-            Action::SecondFactorAccepted => "auth.second_factor_ok",
-            Action::SecondFactorRejected => "auth.second_factor_fail",
-            Action::SecondFactorLocked => "auth.second_factor_lock",
-            Action::SecondFactorDisabled => "auth.second_factor_disable",
-            Action::AddressLimited => "auth.address_limit",
-            Action::TotpEnrolled => "auth.totp_enrol",
-            Action::SignedOut => "auth.logout",
-            Action::OidcAccepted => "auth.oidc_ok",
-            Action::OidcRejected => "auth.oidc_reject",
-            Action::OidcLinked => "user.oidc_link",
-            Action::RoleGranted => "user.role_grant",
-            Action::RoleRevoked => "user.role_revoke",
-            Action::RoleChangeRequested => "user.role_change_request",
-            Action::RoleChangeRejected => "user.role_change_reject",
-            Action::UserProposed => "user.propose",
-            Action::UserProposalRejected => "user.propose_reject",
-            Action::PolicyProposed => "policy.propose",
-            Action::PolicyProposalRejected => "policy.propose_reject",
-            Action::PermitRefused => "authz.refuse",
-            Action::PolicyDecision => "policy.decide",
-            Action::AuthzError => "authz.error",
-            Action::PolicyChanged => "policy.change",
-            Action::ExtractEstimated => "extract.estimate",
-            Action::ExtractRequested => "extract.request",
-            Action::ExtractApproved => "extract.approve",
-            Action::ExtractDenied => "extract.deny",
-            Action::ExtractLapsed => "extract.lapse",
-            Action::ExtractBuilt => "extract.snapshot",
-            Action::ExtractBuildFailed => "extract.snapshot_fail",
-            Action::ExtractReleased => "extract.download",
-            Action::ExtractViewed => "extract.view",
-            Action::ExtractDamaged => "extract.integrity_fail",
-            Action::ExtractShredded => "extract.shred",
-            Action::ExtractAttested => "extract.attest_deleted",
-            Action::ExtractsFrozen => "extract.freeze",
-            Action::ExtractsUnfrozen => "extract.unfreeze",
-            Action::AuditMemberLookup => "audit.member_disclosures",
-            Action::AuditExtractStory => "audit.extract_story",
-            Action::AuditTrace => "audit.trace",
-            Action::AuditBreachScope => "audit.breach_scope",
-            Action::AuditMemberReport => "audit.member_report",
-            Action::PseudonymResolved => "pseudonym.resolve",
-            Action::PseudonymRevealed => "pseudonym.reveal",
-            Action::AuditTimeline => "audit.timeline",
-            Action::AuditExport => "audit.export",
-            Action::UsersListed => "user.list",
-            Action::ExtractQueueShown => "extract.queue",
-            Action::ExtractShown => "extract.show",
-            Action::FollowupListed => "followup.list",
-            Action::FollowupAcknowledged => "followup.acknowledge",
-            Action::ReportActivity => "report.activity",
-            Action::ReportArticle30 => "report.article30",
-        }
-    }
-
-    pub fn from_code(code: &str) -> Option<Action> {
-        Action::ALL.iter().copied().find(|a| a.code() == code)
+impl EventKind {
+    pub fn from_code(code: &str) -> Option<EventKind> {
+        EventKind::ALL.iter().copied().find(|a| a.code() == code)
     }
 }
 
@@ -362,7 +244,7 @@ impl Actor {
 /// One event, built by the typed constructors below.
 #[derive(Debug, Clone)]
 pub struct Event {
-    pub action: Action,
+    pub action: EventKind,
     pub actor: Actor,
     pub target: String,
     pub outcome: Outcome,
@@ -372,7 +254,7 @@ pub struct Event {
 impl Event {
     /// An event of `action`. User text in `target` and `details` is encoded here.
     pub fn new(
-        action: Action,
+        action: EventKind,
         actor: Actor,
         target: &str,
         outcome: Outcome,
@@ -408,7 +290,7 @@ impl Event {
             "version": version, "listen": listen, "instance": instance, "kek_id": kek_id,
         });
         Event::new(
-            Action::SystemStarted,
+            EventKind::SystemStarted,
             Actor::system(),
             "broker",
             Outcome::Success,
@@ -419,7 +301,7 @@ impl Event {
     pub fn system_stopped(instance: &str) -> Event {
         let details = json!({ "instance": instance });
         Event::new(
-            Action::SystemStopped,
+            EventKind::SystemStopped,
             Actor::system(),
             "broker",
             Outcome::Success,
@@ -430,7 +312,7 @@ impl Event {
     pub fn store_initialised(backend: &str) -> Event {
         let details = json!({ "backend": backend });
         Event::new(
-            Action::StoreInitialised,
+            EventKind::StoreInitialised,
             Actor::cli(),
             "store",
             Outcome::Success,
@@ -441,7 +323,7 @@ impl Event {
     pub fn demo_created(members: u64) -> Event {
         let details = json!({ "synthetic_members": members });
         Event::new(
-            Action::DemoCreated,
+            EventKind::DemoCreated,
             Actor::cli(),
             "demo",
             Outcome::Success,
@@ -543,9 +425,9 @@ mod tests {
     #[test]
     fn action_codes_are_unique_and_round_trip() {
         let mut seen = std::collections::HashSet::new();
-        for a in Action::ALL {
+        for a in EventKind::ALL {
             assert!(seen.insert(a.code()), "duplicate code {}", a.code());
-            assert_eq!(Action::from_code(a.code()), Some(*a));
+            assert_eq!(EventKind::from_code(a.code()), Some(*a));
         }
     }
 

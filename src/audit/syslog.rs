@@ -22,10 +22,10 @@
 mod forward;
 mod transport;
 
+pub use crate::config::syslog::Facility;
 pub use forward::{Outbox, Running, Sink, Stats, channel};
 pub use transport::{Destination, Error, Transport};
 
-use serde::Deserialize;
 use time::OffsetDateTime;
 
 use super::checkpoint::Checkpoint;
@@ -41,44 +41,6 @@ pub const CHECKPOINT_MSGID: &str = "checkpoint";
 pub const TRUNCATION_MARK: &str = "…[truncated]";
 const BOM: &str = "\u{feff}";
 const NILVALUE: &str = "-";
-
-/// RFC 5424 §6.2.1 facilities a broker may sensibly log under.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Facility {
-    User,
-    Daemon,
-    Auth,
-    #[default]
-    Authpriv,
-    Local0,
-    Local1,
-    Local2,
-    Local3,
-    Local4,
-    Local5,
-    Local6,
-    Local7,
-}
-
-impl Facility {
-    pub fn code(self) -> u8 {
-        match self {
-            Facility::User => 1,
-            Facility::Daemon => 3,
-            Facility::Auth => 4,
-            Facility::Authpriv => 10,
-            Facility::Local0 => 16,
-            Facility::Local1 => 17,
-            Facility::Local2 => 18,
-            Facility::Local3 => 19,
-            Facility::Local4 => 20,
-            Facility::Local5 => 21,
-            Facility::Local6 => 22,
-            Facility::Local7 => 23,
-        }
-    }
-}
 
 /// RFC 5424 §6.2.1 severities used here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,7 +11,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use super::{Error, password, unix};
-use crate::audit::{self, Action, Actor, Event, Outcome};
+use crate::audit::{self, Actor, Event, EventKind, Outcome};
 use crate::crypto;
 use crate::store::{self, Store, accounts::RoleRow, accounts::UserRow};
 
@@ -114,7 +114,7 @@ pub(crate) async fn insert_account(
         map.insert("invitation_expires_at".into(), json!(expires_at));
     }
     let event = Event::new(
-        Action::UserCreated,
+        EventKind::UserCreated,
         actor,
         &format!("user:{}", new.username.as_str()),
         Outcome::Success,
@@ -163,7 +163,7 @@ pub async fn accept_invitation(
     }
     store::accounts::set_password(&mut tx, &user.id, &phc, unix(now)).await?;
     let event = Event::new(
-        Action::InvitationAccepted,
+        EventKind::InvitationAccepted,
         Actor::user(&user.id),
         &format!("user:{}", user.username),
         Outcome::Success,
@@ -192,9 +192,9 @@ pub async fn set_enabled(
 ) -> Result<(), Error> {
     let user = find(store, username).await?;
     let (status, action) = match (enabled, user.password_hash.is_some()) {
-        (true, true) => ("active", Action::UserEnabled),
-        (true, false) => ("invited", Action::UserEnabled),
-        (false, _) => ("disabled", Action::UserDisabled),
+        (true, true) => ("active", EventKind::UserEnabled),
+        (true, false) => ("invited", EventKind::UserEnabled),
+        (false, _) => ("disabled", EventKind::UserDisabled),
     };
     let mut tx = store.begin().await?;
     store::accounts::set_status(&mut tx, &user.id, status, unix(now)).await?;
@@ -226,7 +226,7 @@ pub async fn set_email(
     let mut tx = store.begin().await?;
     store::accounts::set_email(&mut tx, &user.id, email, unix(now)).await?;
     let event = Event::new(
-        Action::UserEmailChanged,
+        EventKind::UserEmailChanged,
         actor,
         &format!("user:{}", user.username),
         Outcome::Success,
@@ -266,7 +266,7 @@ pub async fn reset_second_factor(
     let mut tx = store.begin().await?;
     store::accounts::reset_totp(&mut tx, &user.id, unix(now)).await?;
     let event = Event::new(
-        Action::SecondFactorReset,
+        EventKind::SecondFactorReset,
         actor,
         &format!("user:{}", user.username),
         Outcome::Success,
@@ -318,7 +318,7 @@ async fn record_listing(
     now: OffsetDateTime,
 ) -> Result<(), Error> {
     let event = Event::new(
-        Action::UsersListed,
+        EventKind::UsersListed,
         reader,
         what,
         Outcome::Success,

@@ -20,7 +20,7 @@ use tokio::sync::RwLock;
 use super::session::{self, NewSession, Stage};
 use super::signin::Client as ClientAddr;
 use super::{Error, oidc, unix};
-use crate::audit::{self, Action, Actor, Event, Outcome};
+use crate::audit::{self, Actor, Event, EventKind, Outcome};
 use crate::config::OidcConfig;
 use crate::crypto::{self, Keyring};
 use crate::store::{self, Store};
@@ -123,7 +123,7 @@ async fn reject(
     now: OffsetDateTime,
 ) -> Result<Error, Error> {
     let event = Event::new(
-        Action::OidcRejected,
+        EventKind::OidcRejected,
         Actor::anonymous(),
         "oidc",
         Outcome::Denied,
@@ -209,7 +209,7 @@ pub async fn complete(
     )
     .await?;
     let event = Event::new(
-        Action::OidcAccepted,
+        EventKind::OidcAccepted,
         Actor::user(&user.id),
         &format!("user:{}", user.username),
         Outcome::Success,
@@ -242,7 +242,7 @@ pub async fn link(
     let mut tx = store.begin().await?;
     store::accounts::link_oidc_identity(&mut tx, issuer, subject, &user.id).await?;
     let event = Event::new(
-        Action::OidcLinked,
+        EventKind::OidcLinked,
         actor,
         &format!("user:{}", user.username),
         Outcome::Success,

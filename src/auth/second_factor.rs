@@ -21,7 +21,7 @@ use time::OffsetDateTime;
 use super::session::{self, NewSession, Session, Stage};
 use super::signin::{Client, Purpose, check_address, seed_aad};
 use super::{Error, lockout, recovery, totp, unix};
-use crate::audit::{self, Action, Actor, Event, Outcome};
+use crate::audit::{self, Actor, Event, EventKind, Outcome};
 use crate::crypto::Keyring;
 use crate::store::accounts::{SecondFactorRow, TotpFailures};
 use crate::store::{self, Store, Tx};
@@ -97,7 +97,7 @@ async fn check_code(
     let state = factor_state(&row.failures);
     if let Some(refusal) = gate_refusal(&state, now) {
         let event = Event::new(
-            Action::SecondFactorRejected,
+            EventKind::SecondFactorRejected,
             actor,
             &target,
             Outcome::Denied,
@@ -112,7 +112,7 @@ async fn check_code(
         Verdict::Accepted => {
             let new = session::rotate(&mut tx, session, Stage::Full, Some(unix(now)), now).await?;
             let event = Event::new(
-                Action::SecondFactorAccepted,
+                EventKind::SecondFactorAccepted,
                 actor,
                 &target,
                 Outcome::Success,
@@ -233,7 +233,7 @@ async fn count_failure(
     };
     store::accounts::save_totp_failures(tx, user_id, stored).await?;
     let mut events = vec![Event::new(
-        Action::SecondFactorRejected,
+        EventKind::SecondFactorRejected,
         Actor::user(user_id),
         target,
         Outcome::Failure,
@@ -244,14 +244,14 @@ async fn count_failure(
             until,
             duration_secs,
         }) => events.push(Event::new(
-            Action::SecondFactorLocked,
+            EventKind::SecondFactorLocked,
             Actor::system(),
             target,
             Outcome::Denied,
             json!({ "until": until, "duration_secs": duration_secs }),
         )),
         Some(lockout::Event::Disabled) => events.push(Event::new(
-            Action::SecondFactorDisabled,
+            EventKind::SecondFactorDisabled,
             Actor::system(),
             target,
             Outcome::Denied,

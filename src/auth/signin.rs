@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 
 use super::session::{self, NewSession, Session, Stage};
 use super::{Error, lockout, password, recovery, totp, unix};
-use crate::audit::{self, Action, Actor, Event, Outcome};
+use crate::audit::{self, Actor, Event, EventKind, Outcome};
 use crate::crypto::{Keyring, PseudonymKey};
 use crate::store::accounts::UserRow;
 use crate::store::{self, Store};
@@ -70,7 +70,7 @@ pub(super) async fn check_address(
         return Ok(());
     }
     let event = Event::new(
-        Action::AddressLimited,
+        EventKind::AddressLimited,
         Actor::anonymous(),
         "sign_in",
         Outcome::Denied,
@@ -114,7 +114,7 @@ pub async fn with_password(
                 ),
             };
             let event = Event::new(
-                Action::PasswordRejected,
+                EventKind::PasswordRejected,
                 Actor::anonymous(),
                 &target,
                 Outcome::Failure,
@@ -132,7 +132,7 @@ pub async fn with_password(
     let mut tx = store.begin().await?;
     let new = session::start(&mut tx, &user.id, user.auth_epoch, stage, t, None, now).await?;
     let event = Event::new(
-        Action::PasswordAccepted,
+        EventKind::PasswordAccepted,
         Actor::user(&user.id),
         &format!("user:{}", user.username),
         Outcome::Success,
@@ -218,7 +218,7 @@ pub async fn confirm_enrolment(
     store::accounts::replace_recovery_codes(&mut tx, &user.id, &hashes).await?;
     let new = session::rotate(&mut tx, session, Stage::Full, Some(unix(now)), now).await?;
     let event = Event::new(
-        Action::TotpEnrolled,
+        EventKind::TotpEnrolled,
         Actor::user(&user.id),
         &format!("user:{}", user.username),
         Outcome::Success,
@@ -239,7 +239,7 @@ pub async fn sign_out(
     let mut tx = store.begin().await?;
     store::sessions::delete_session(&mut tx, &session.token_hash).await?;
     let event = Event::new(
-        Action::SignedOut,
+        EventKind::SignedOut,
         Actor::user(&session.user_id),
         &format!("user:{}", session.username),
         Outcome::Success,

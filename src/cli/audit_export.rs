@@ -12,8 +12,8 @@ use futures::StreamExt;
 use time::OffsetDateTime;
 
 use super::ops::{ExportArgs, open_existing_store};
-use crate::audit::export::Format;
-use crate::audit::timeline::{self, Window};
+use crate::oversight::export::Format;
+use crate::oversight::timeline::{self, Window};
 
 pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
     let Some(format) = Format::parse(&args.format) else {

@@ -14,8 +14,8 @@ use super::ops::{StoreArgs, key_config, open_existing_store};
 use crate::audit::Actor;
 use crate::crypto::Keyring;
 use crate::extract::ExtractId;
-use crate::extract::breach::{self, Basis, Scope};
-use crate::extract::trace::{self, Traced};
+use crate::oversight::breach::{self, Basis, Scope};
+use crate::oversight::trace::{self, Traced};
 
 #[derive(Debug, Args)]
 pub struct TraceArgs {

@@ -21,9 +21,9 @@ use crate::audit::Actor;
 use crate::config::RegisterConfig;
 use crate::nouns::{DistrictCode, Field};
 use crate::policy::{Decision, ExtractRequest, Grant, Policy, Principal, PurposeId};
-use crate::register::synthetic::{self, DEMO_TABLE, DISTRICTS};
 use crate::register::{Filter, ProtectedIdentity, Register};
 use crate::store::register_writer;
+use crate::synthetic::{self, DEMO_TABLE, DISTRICTS};
 
 /// The fields streamed: a mix of text, a date and a flag, like a typical call list.
 const FIELDS: [Field; 8] = [

@@ -19,7 +19,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use super::bench::{best_and_median, cpu_model, cpus, ms};
-use crate::audit::{self, Action, Actor, Event, Outcome, chain};
+use crate::audit::{self, Actor, Event, EventKind, Outcome, chain};
 use crate::config::{SQLITE_STORE_FILE, StoreLocation};
 use crate::store::{self, Store};
 
@@ -34,31 +34,31 @@ fn event(n: u64) -> Event {
     let ip = format!("10.{}.{}.{}", n % 251, (n / 251) % 251, n % 7 + 1);
     let (action, target, details) = match n % 8 {
         0 => (
-            Action::ExtractRequested,
+            EventKind::ExtractRequested,
             extract,
             json!({ "purpose": "district-assembly-invitation", "district": "Uppsala",
                     "fields": ["member_id", "first_name", "last_name", "phone"],
                     "rows": 1200 + n % 800, "lifetime_minutes": 1440 }),
         ),
         1 => (
-            Action::ExtractBuilt,
+            EventKind::ExtractBuilt,
             extract,
             json!({ "rows": 1200 + n % 800, "chunks": 3, "kek_id": "k-2026-11" }),
         ),
-        2 | 3 => (Action::ExtractShown, extract, json!({ "ip": ip })),
+        2 | 3 => (EventKind::ExtractShown, extract, json!({ "ip": ip })),
         4 | 5 => (
-            Action::ExtractReleased,
+            EventKind::ExtractReleased,
             extract,
             json!({ "format": "csv", "download": n % 8 - 3, "of": 3, "rows": 1200 + n % 800,
                     "ip": ip }),
         ),
         6 => (
-            Action::SecondFactorAccepted,
+            EventKind::SecondFactorAccepted,
             format!("user:{user}"),
             json!({ "method": "totp", "purpose": "sign_in", "ip": ip }),
         ),
         _ => (
-            Action::ExtractShredded,
+            EventKind::ExtractShredded,
             extract,
             json!({ "reason": "expired", "chunks": 3 }),
         ),

@@ -18,7 +18,7 @@ use super::bench::{
     best_and_median, choose_filter, cpu_model, cpus, ensure_register, ms, register_config_at,
     run_sqlite3,
 };
-use crate::app::{AppState, Application};
+use crate::app::Application;
 use crate::auth::accounts::{self, NewUser};
 use crate::config::Config;
 use crate::crypto::Keyring;
@@ -28,8 +28,9 @@ use crate::extract::{ExtractId, expire};
 use crate::nouns::Field;
 use crate::nouns::Username;
 use crate::policy::{Format, Principal, PurposeId};
-use crate::register::synthetic::DEMO_TABLE;
 use crate::register::{Filter, ProtectedIdentity, Register};
+use crate::synthetic::DEMO_TABLE;
+use crate::web::AppState;
 
 /// The fields of the benchmark extract: eight, none sensitive, so no approver is needed.
 const FIELDS: [Field; 8] = [
@@ -238,8 +239,8 @@ async fn oversight(
     csv: &[u8],
     window_start: OffsetDateTime,
 ) -> anyhow::Result<String> {
-    use crate::extract::breach::{self, Basis};
-    use crate::extract::trace::{self, Confidence};
+    use crate::oversight::breach::{self, Basis};
+    use crate::oversight::trace::{self, Confidence};
     let table = crate::extract::format::read_csv(csv)?;
     let copy = |skip_columns: usize| -> Vec<u8> {
         let mut out = String::new();

@@ -24,11 +24,11 @@ use time::OffsetDateTime;
 
 use super::bench::{best_and_median, check_count, choose_filter, cpu_model, cpus, ensure_register};
 use super::bench_extract::{Source, broker_app, snapshot};
-use crate::app::AppState;
 use crate::auth::{session, signin, totp};
 use crate::config::Config;
 use crate::policy::Principal;
 use crate::register::Register;
+use crate::web::AppState;
 
 /// What to load the broker with.
 #[derive(Debug, Clone, Copy)]

@@ -17,9 +17,9 @@ use crate::auth::{accounts, signin, totp};
 use crate::config::{Config, DEFAULT_FILE, LogFormat};
 use crate::crypto::Keyring;
 use crate::nouns::{RoleGrant, Username};
-use crate::register::synthetic;
 use crate::store::Store;
 use crate::store::register_writer;
+use crate::synthetic;
 
 /// Same seed, same members: a newcomer and a test see the same register.
 const DEMO_SEED: u64 = 2026;

@@ -12,7 +12,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::audit::Actor;
 use crate::config::Config;
-use crate::report::{self, activity, article30};
+use crate::oversight::report::{self, activity, article30};
 
 #[derive(Debug, Subcommand)]
 pub enum ReportCommand {

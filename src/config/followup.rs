@@ -1,4 +1,4 @@
-//! `[followup]`: when the follow-up flags are raised (see `extract::followup`).
+//! `[followup]`: when the follow-up flags are raised (see `oversight::followup`).
 //!
 //! Guarantees: a loaded value is valid — office hours are `HH:MM-HH:MM` with two different
 //! times (a span past midnight, `22:00-06:00`, is allowed), the offset is `±HH:MM` within a day,

@@ -22,9 +22,12 @@ use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use super::request::Request;
-use super::{Error, ExtractId, ShredReason, VIEW_PAGE_ROWS, container, expire, format, lifecycle};
-use crate::app::AppState;
-use crate::audit::{self, Action, Actor, Event, Outcome};
+use super::{
+    Error, ExtractId, ExtractState, ShredReason, VIEW_PAGE_ROWS, container, expire, format,
+    lifecycle,
+};
+use crate::audit::{self, Actor, Event, EventKind, Outcome};
+use crate::context::Context;
 use crate::crypto::DataKey;
 use crate::policy::{Format, Principal};
 use crate::register::Row;
@@ -58,14 +61,14 @@ struct Opened {
 
 /// The checks every data path makes, in order; the data key is unwrapped last.
 async fn open(
-    state: &AppState,
+    state: &Context,
     who: &Principal,
     id: &ExtractId,
     format: Format,
     now: OffsetDateTime,
 ) -> Result<Opened, Error> {
     let row = lifecycle::find_own(state, who, id).await?;
-    if row.state != "live" {
+    if row.state != ExtractState::Live {
         return Err(lifecycle::unavailable(&row));
     }
     lifecycle::refuse_if_frozen(state).await?;
@@ -81,7 +84,7 @@ async fn open(
     }
     let request = Request::from_json(&row.request)?;
     let policy = lifecycle::policy_now(state).await?;
-    let fresh = lifecycle::principal_of(state, &who.user_id()).await?;
+    let fresh = lifecycle::principal_of(state, who.user_id()).await?;
     if let Err(e) = policy
         .permits(
             &fresh,
@@ -173,14 +176,14 @@ async fn verify_all(store: &Store, id: &ExtractId, o: &Opened) -> Result<(), Err
 /// download was the last one allowed, or the deadline passed) it is simply gone; otherwise the
 /// stored data is damaged, which is audited. Nothing was sent either way.
 async fn damaged_or_gone(
-    state: &AppState,
+    state: &Context,
     id: &ExtractId,
     who: &Principal,
     error: Error,
     now: OffsetDateTime,
 ) -> Error {
     let still_live = match state.store.find_extract(id.as_str()).await {
-        Ok(Some(row)) => row.state == "live" && row.wrapped_key.is_some(),
+        Ok(Some(row)) => row.state == ExtractState::Live && row.wrapped_key.is_some(),
         Ok(None) => false,
         Err(e) => return e.into(),
     };
@@ -194,10 +197,10 @@ async fn damaged_or_gone(
 }
 
 /// Audits a failed integrity check (nothing was sent).
-async fn record_damage(state: &AppState, id: &ExtractId, who: &Principal, now: OffsetDateTime) {
+async fn record_damage(state: &Context, id: &ExtractId, who: &Principal, now: OffsetDateTime) {
     let event = Event::new(
-        Action::ExtractDamaged,
-        Actor::user(&who.user_id()),
+        EventKind::ExtractDamaged,
+        Actor::user(who.user_id()),
         &format!("extract:{id}"),
         Outcome::Failure,
         json!({ "sent_bytes": 0 }),
@@ -209,7 +212,7 @@ async fn record_damage(state: &AppState, id: &ExtractId, who: &Principal, now: O
 
 /// Releases the extract as a file, after every check and with its audit event committed.
 pub async fn download(
-    state: &AppState,
+    state: &Context,
     who: &Principal,
     id: &ExtractId,
     format: Format,
@@ -237,8 +240,8 @@ pub async fn download(
         return Err(Error::Gone("download_limit".into()));
     };
     let event = Event::new(
-        Action::ExtractReleased,
-        Actor::user(&who.user_id()),
+        EventKind::ExtractReleased,
+        Actor::user(who.user_id()),
         &format!("extract:{id}"),
         Outcome::Success,
         json!({
@@ -274,7 +277,7 @@ pub async fn download(
 }
 
 /// After the last allowed download: the extract is shredded at once.
-async fn shred_after_last(state: AppState, id: ExtractId) {
+async fn shred_after_last(state: Context, id: ExtractId) {
     let now = OffsetDateTime::now_utc();
     if let Err(e) = expire::shred(
         &state,
@@ -291,7 +294,7 @@ async fn shred_after_last(state: AppState, id: ExtractId) {
 
 /// The CSV: header (with BOM) first, then one piece per chunk; shreds after the last download.
 fn csv_stream(
-    state: AppState,
+    state: Context,
     id: ExtractId,
     opened: Opened,
     last: bool,
@@ -368,7 +371,7 @@ fn csv_piece(id: &ExtractId, o: &Opened, batch: Vec<(i64, Vec<u8>)>) -> Result<V
 }
 
 /// The XLSX, built in memory (bounded by `format::XLSX_MAX_ROWS`).
-async fn xlsx(state: &AppState, id: &ExtractId, o: &Opened) -> Result<Zeroizing<Vec<u8>>, Error> {
+async fn xlsx(state: &Context, id: &ExtractId, o: &Opened) -> Result<Zeroizing<Vec<u8>>, Error> {
     let names: Vec<&str> = o.request.fields.iter().map(|f| f.as_str()).collect();
     let title = lifecycle::policy_now(state)
         .await?
@@ -425,7 +428,7 @@ pub struct ViewPage {
 /// Shows page `page` (0-based) of a live extract whose purpose allows viewing. Not counted as a
 /// download, but audited page by page.
 pub async fn view(
-    state: &AppState,
+    state: &Context,
     who: &Principal,
     id: &ExtractId,
     page: u64,
@@ -465,8 +468,8 @@ pub async fn view(
         }
     }
     let event = Event::new(
-        Action::ExtractViewed,
-        Actor::user(&who.user_id()),
+        EventKind::ExtractViewed,
+        Actor::user(who.user_id()),
         &format!("extract:{id}"),
         Outcome::Success,
         json!({ "page": page, "rows": rows_out.len(), "ip": client_ip }),

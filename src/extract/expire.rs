@@ -17,17 +17,17 @@ use time::OffsetDateTime;
 
 use super::request::Request;
 use super::{
-    BUILD_LEASE_SECS, DOWNLOAD_SETTLE_SECS, Error, ExtractId, MAX_BUILD_ATTEMPTS, ShredReason,
-    lifecycle, snapshot,
+    BUILD_LEASE_SECS, DOWNLOAD_SETTLE_SECS, Error, ExtractId, ExtractState, MAX_BUILD_ATTEMPTS,
+    ShredReason, lifecycle, snapshot,
 };
-use crate::app::AppState;
-use crate::audit::{self, Action, Actor, Event, Outcome};
+use crate::audit::{self, Actor, Event, EventKind, Outcome};
+use crate::context::Context;
 use crate::policy::{Permit, Principal};
 use crate::store::extracts as rows;
 
 /// Shreds a live extract; false when it was not live (already ended elsewhere).
 pub async fn shred(
-    state: &AppState,
+    state: &Context,
     id: &ExtractId,
     reason: ShredReason,
     actor: &Actor,
@@ -41,7 +41,7 @@ pub async fn shred(
         return Ok(false);
     };
     let event = Event::new(
-        Action::ExtractShredded,
+        EventKind::ExtractShredded,
         actor.clone(),
         &format!("extract:{id}"),
         Outcome::Success,
@@ -65,7 +65,7 @@ pub async fn shred(
 
 /// The requester is done with a live extract: it is shredded now.
 pub async fn done(
-    state: &AppState,
+    state: &Context,
     who: &Principal,
     id: &ExtractId,
     now: OffsetDateTime,
@@ -85,7 +85,7 @@ pub async fn done(
 /// An approver for the district stops a live extract: it is shredded now. Anyone else who may
 /// see the extract (its requester, an admin) is refused.
 pub async fn revoke(
-    state: &AppState,
+    state: &Context,
     who: &Principal,
     id: &ExtractId,
     now: OffsetDateTime,
@@ -105,7 +105,7 @@ pub async fn revoke(
 
 /// Shreds a live extract on the word of an `extract.revoke` permit that reaches its district.
 async fn revoke_live(
-    state: &AppState,
+    state: &Context,
     permit: &Permit,
     row: &crate::store::extracts::ExtractRow,
     id: &ExtractId,
@@ -126,14 +126,14 @@ async fn revoke_live(
 
 /// Shreds `row` now on `actor`'s word; 410 when it is no longer live.
 async fn shred_live(
-    state: &AppState,
+    state: &Context,
     row: &crate::store::extracts::ExtractRow,
     id: &ExtractId,
     reason: ShredReason,
     actor: &Actor,
     now: OffsetDateTime,
 ) -> Result<(), Error> {
-    if row.state != "live" {
+    if row.state != ExtractState::Live {
         return Err(lifecycle::unavailable(row));
     }
     if shred(state, id, reason, actor, now).await? {
@@ -145,13 +145,13 @@ async fn shred_live(
 
 /// The requester confirms that every downloaded copy is deleted.
 pub async fn attest_deleted(
-    state: &AppState,
+    state: &Context,
     who: &Principal,
     id: &ExtractId,
     now: OffsetDateTime,
 ) -> Result<(), Error> {
     let row = lifecycle::find_own(state, who, id).await?;
-    if row.state == "live" {
+    if row.state == ExtractState::Live {
         return Err(Error::Conflict(
             "still_live",
             "the extract can still be downloaded; say \"I'm done\" first, then confirm".into(),
@@ -172,8 +172,8 @@ pub async fn attest_deleted(
         ));
     }
     let event = Event::new(
-        Action::ExtractAttested,
-        Actor::user(&who.user_id()),
+        EventKind::ExtractAttested,
+        Actor::user(who.user_id()),
         &format!("extract:{id}"),
         Outcome::Success,
         json!({ "state": row.state, "downloads": row.downloads }),
@@ -201,7 +201,7 @@ pub fn check_freeze_reason(reason: &str) -> Result<&str, Error> {
 }
 
 pub async fn set_freeze(
-    state: &AppState,
+    state: &Context,
     who: &Principal,
     frozen: bool,
     reason: &str,
@@ -220,7 +220,7 @@ pub async fn set_freeze(
 
 /// Turns the incident switch on or off on the word of a party-wide `extract.freeze` permit.
 async fn freeze_with(
-    state: &AppState,
+    state: &Context,
     permit: &Permit,
     frozen: bool,
     reason: &str,
@@ -247,9 +247,9 @@ async fn freeze_with(
     )
     .await?;
     let action = if frozen {
-        Action::ExtractsFrozen
+        EventKind::ExtractsFrozen
     } else {
-        Action::ExtractsUnfrozen
+        EventKind::ExtractsUnfrozen
     };
     let event = Event::new(
         action,
@@ -267,7 +267,7 @@ async fn freeze_with(
 }
 
 async fn shred_all_live(
-    state: &AppState,
+    state: &Context,
     actor: &Actor,
     now: OffsetDateTime,
 ) -> Result<usize, Error> {
@@ -292,7 +292,7 @@ pub struct Sweep {
 }
 
 /// Does everything that is due at `now`.
-pub async fn sweep(state: &AppState, now: OffsetDateTime) -> Result<Sweep, Error> {
+pub async fn sweep(state: &Context, now: OffsetDateTime) -> Result<Sweep, Error> {
     let mut done = Sweep::default();
     let now_s = now.unix_timestamp();
     // Deadlines by the later of the clock and the audit log: a clock set back does not
@@ -346,12 +346,12 @@ pub async fn sweep(state: &AppState, now: OffsetDateTime) -> Result<Sweep, Error
     Ok(done)
 }
 
-async fn lapse(state: &AppState, id: &ExtractId, now: OffsetDateTime) -> Result<bool, Error> {
+async fn lapse(state: &Context, id: &ExtractId, now: OffsetDateTime) -> Result<bool, Error> {
     let mut tx = state.store.begin().await?;
     if !rows::end_pending(
         &mut tx,
         id.as_str(),
-        "lapsed",
+        ExtractState::Lapsed,
         "not_decided_in_time",
         now.unix_timestamp(),
     )
@@ -361,7 +361,7 @@ async fn lapse(state: &AppState, id: &ExtractId, now: OffsetDateTime) -> Result<
         return Ok(false);
     }
     let event = Event::new(
-        Action::ExtractLapsed,
+        EventKind::ExtractLapsed,
         Actor::system(),
         &format!("extract:{id}"),
         Outcome::Success,
@@ -378,7 +378,7 @@ async fn lapse(state: &AppState, id: &ExtractId, now: OffsetDateTime) -> Result<
 /// Takes over a build whose broker stopped (crash, kill): starts again from nothing with a new
 /// data key, or fails it after [`MAX_BUILD_ATTEMPTS`]. `None` when another sweeper took it.
 async fn restart_build(
-    state: &AppState,
+    state: &Context,
     id: &ExtractId,
     now: OffsetDateTime,
 ) -> Result<Option<bool>, Error> {
@@ -422,7 +422,7 @@ async fn restart_build(
 }
 
 /// Runs [`sweep`] at start-up and then every `interval`, forever; errors are logged and retried.
-pub async fn run_sweeper(state: AppState, interval: Duration) {
+pub async fn run_sweeper(state: Context, interval: Duration) {
     let mut tick = tokio::time::interval(interval);
     loop {
         tick.tick().await;

@@ -11,26 +11,26 @@
 use time::OffsetDateTime;
 
 use super::request::Request;
-use super::{Error, ExtractId, State};
-use crate::app::AppState;
-use crate::audit::{self, Action, Actor, Event, Outcome};
+use super::{Error, ExtractId, ExtractState};
+use crate::audit::{self, Actor, Event, EventKind, Outcome};
+use crate::context::Context;
 use crate::policy::{Decision, Grant, Policy, Principal};
 use crate::store::Tx;
 use crate::store::extracts::{self as rows, DecisionRow, ExtractRow};
 use crate::store::notices::{self, NoticeRow};
 
 /// The policy in force; a store failure denies (the caller answers 503).
-pub async fn policy_now(state: &AppState) -> Result<Policy, Error> {
+pub async fn policy_now(state: &Context) -> Result<Policy, Error> {
     Ok(state.policy.current(&state.store).await?.policy)
 }
 
 /// A user as the policy sees them, with their roles read from the store now (C7).
-pub async fn principal_of(state: &AppState, user_id: &str) -> Result<Principal, Error> {
+pub async fn principal_of(state: &Context, user_id: &str) -> Result<Principal, Error> {
     Ok(Principal::load(&state.store, user_id).await?)
 }
 
 /// [`Error::Frozen`] while the incident switch is on.
-pub async fn refuse_if_frozen(state: &AppState) -> Result<(), Error> {
+pub async fn refuse_if_frozen(state: &Context) -> Result<(), Error> {
     match state.store.find_freeze().await? {
         Some(f) if f.frozen => Err(Error::Frozen(f.reason)),
         _ => Ok(()),
@@ -50,7 +50,7 @@ pub async fn refuse_if_frozen_in(tx: &mut Tx) -> Result<(), Error> {
 /// [`Error::NotFound`], exactly as for an id that does not exist (C2); so does a policy that
 /// cannot be evaluated.
 pub async fn find_visible(
-    state: &AppState,
+    state: &Context,
     who: &Principal,
     id: &ExtractId,
 ) -> Result<ExtractRow, Error> {
@@ -73,7 +73,7 @@ pub async fn find_visible(
 
 /// The extract if `who` requested it; [`Error::NotFound`] otherwise (C2).
 pub async fn find_own(
-    state: &AppState,
+    state: &Context,
     who: &Principal,
     id: &ExtractId,
 ) -> Result<ExtractRow, Error> {
@@ -81,7 +81,7 @@ pub async fn find_own(
 }
 
 async fn find_if(
-    state: &AppState,
+    state: &Context,
     id: &ExtractId,
     may_see: impl FnOnce(&ExtractRow) -> bool,
 ) -> Result<ExtractRow, Error> {
@@ -93,15 +93,15 @@ async fn find_if(
 
 /// A state other than `live`, as the error every data path answers with (410 for an ended one).
 pub fn unavailable(row: &ExtractRow) -> Error {
-    match State::parse(&row.state) {
-        Some(State::Pending) => {
+    match row.state {
+        ExtractState::Pending => {
             Error::Conflict("not_approved", "the extract is not approved yet".into())
         }
-        Some(State::Building) => Error::Conflict(
+        ExtractState::Building => Error::Conflict(
             "building",
             "the extract is still being prepared; try again in a moment".into(),
         ),
-        _ => Error::Gone(row.state.clone()),
+        other => Error::Gone(other.as_str().to_owned()),
     }
 }
 
@@ -137,14 +137,14 @@ pub fn check_comment(verdict: Verdict, comment: &str) -> Result<&str, Error> {
 /// What a verdict led to.
 #[derive(Debug, Clone)]
 pub struct Decided {
-    pub state: State,
+    pub state: ExtractState,
     pub approvals: usize,
     pub approvers_needed: i64,
 }
 
 /// An approver approves (binding to `request_hash`) or denies a pending request.
 pub async fn decide(
-    state: &AppState,
+    state: &Context,
     approver: &Principal,
     id: &ExtractId,
     verdict: Verdict,
@@ -197,7 +197,7 @@ pub async fn decide(
     if verdict == Verdict::Approve {
         refuse_if_frozen_in(&mut tx).await?;
     }
-    if current.state != "pending" {
+    if current.state != ExtractState::Pending {
         return Err(unavailable(&current));
     }
     let word = match verdict {
@@ -222,11 +222,11 @@ pub async fn decide(
             "you have already decided this request".into(),
         ));
     }
-    let actor = Actor::user(&approver.user_id());
+    let actor = Actor::user(approver.user_id());
     let target = format!("extract:{id}");
     let action = match verdict {
-        Verdict::Approve => Action::ExtractApproved,
-        Verdict::Deny => Action::ExtractDenied,
+        Verdict::Approve => EventKind::ExtractApproved,
+        Verdict::Deny => EventKind::ExtractDenied,
     };
     let event = Event::new(
         action,
@@ -242,13 +242,13 @@ pub async fn decide(
         rows::end_pending(
             &mut tx,
             id.as_str(),
-            "denied",
+            ExtractState::Denied,
             "denied_by_approver",
             now.unix_timestamp(),
         )
         .await?;
         notify(&mut tx, &current.requester_id, "extract_denied", id, now).await?;
-        (State::Denied, None)
+        (ExtractState::Denied, None)
     } else if i64::try_from(approvals).unwrap_or(i64::MAX) >= current.approvers_needed {
         match regrant(state, &policy, &current, &request, &decisions, now).await? {
             Ok(grant) => {
@@ -266,11 +266,11 @@ pub async fn decide(
                     ));
                 };
                 notify(&mut tx, &current.requester_id, "extract_approved", id, now).await?;
-                (State::Building, Some((attempt, grant)))
+                (ExtractState::Building, Some((attempt, grant)))
             }
             Err((code, reason)) => {
                 let event = Event::new(
-                    Action::ExtractDenied,
+                    EventKind::ExtractDenied,
                     Actor::system(),
                     &target,
                     Outcome::Denied,
@@ -280,7 +280,7 @@ pub async fn decide(
                 rows::end_pending(
                     &mut tx,
                     id.as_str(),
-                    "denied",
+                    ExtractState::Denied,
                     code.as_str(),
                     now.unix_timestamp(),
                 )
@@ -290,11 +290,11 @@ pub async fn decide(
             }
         }
     } else {
-        (State::Pending, None)
+        (ExtractState::Pending, None)
     };
     tx.commit().await?;
     after_commit(state).await;
-    if let (State::Building, Some((attempt, grant))) = (&outcome.0, outcome.1) {
+    if let (ExtractState::Building, Some((attempt, grant))) = (&outcome.0, outcome.1) {
         super::snapshot::spawn(state.clone(), id.clone(), attempt, grant, request);
     }
     Ok(Decided {
@@ -307,7 +307,7 @@ pub async fn decide(
 /// The policy's `Grant` for a stored request, decided now: for one allowed without approval,
 /// decide again; otherwise check the recorded approvals with [`Policy::grant_approved`].
 pub async fn regrant(
-    state: &AppState,
+    state: &Context,
     policy: &Policy,
     row: &ExtractRow,
     request: &Request,
@@ -343,7 +343,7 @@ pub async fn regrant(
 
 /// Tells the district's approvers about a new request (in-app, and by e-mail when set up).
 pub async fn notify_approvers(
-    state: &AppState,
+    state: &Context,
     tx: &mut Tx,
     id: &ExtractId,
     request: &Request,
@@ -387,6 +387,10 @@ pub async fn notify(
 }
 
 /// After a commit that made notices: e-mail them when SMTP is set up.
-pub async fn after_commit(state: &AppState) {
-    crate::notify::kick(state);
+pub async fn after_commit(state: &Context) {
+    crate::notify::kick(
+        &state.store,
+        state.mailer.as_ref(),
+        &state.config.server.public_url,
+    );
 }

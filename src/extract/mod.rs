@@ -23,20 +23,16 @@
 //! window of rows in memory while building or streaming, or tell another user's extract apart
 //! from a missing one (C2).
 
-pub mod breach;
 pub mod container;
 pub mod deliver;
 pub mod expire;
 pub mod fingerprint;
-pub mod followup;
 pub mod format;
 pub mod lifecycle;
-pub mod oversight;
-pub mod pseudonyms;
+pub mod looks;
 pub mod request;
 pub mod review;
 pub mod snapshot;
-pub mod trace;
 
 use std::fmt;
 
@@ -142,81 +138,7 @@ impl fmt::Display for ExtractId {
     }
 }
 
-/// Where an extract is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum State {
-    Pending,
-    Denied,
-    /// Nobody decided before the pending deadline.
-    Lapsed,
-    Building,
-    Live,
-    Shredded,
-    /// The snapshot could not be made (nothing was released).
-    Failed,
-}
-
-impl State {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Pending => "pending",
-            State::Denied => "denied",
-            State::Lapsed => "lapsed",
-            State::Building => "building",
-            State::Live => "live",
-            State::Shredded => "shredded",
-            State::Failed => "failed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<State> {
-        [
-            State::Pending,
-            State::Denied,
-            State::Lapsed,
-            State::Building,
-            State::Live,
-            State::Shredded,
-            State::Failed,
-        ]
-        .into_iter()
-        .find(|st| st.as_str() == s)
-    }
-}
-
-/// Why an extract was shredded: the stable words of the deletion receipt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ShredReason {
-    Expired,
-    DownloadLimit,
-    Done,
-    Revoked,
-    Frozen,
-}
-
-impl ShredReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ShredReason::Expired => "expired",
-            ShredReason::DownloadLimit => "download_limit",
-            ShredReason::Done => "done",
-            ShredReason::Revoked => "revoked",
-            ShredReason::Frozen => "frozen",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<ShredReason> {
-        [
-            ShredReason::Expired,
-            ShredReason::DownloadLimit,
-            ShredReason::Done,
-            ShredReason::Revoked,
-            ShredReason::Frozen,
-        ]
-        .into_iter()
-        .find(|r| r.as_str() == s)
-    }
-}
+pub use crate::nouns::{ExtractState, ShredReason};
 
 impl From<crate::nouns::Error> for Error {
     /// A stored district or field that no longer parses is the register's or the store's

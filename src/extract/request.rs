@@ -11,9 +11,9 @@
 use serde_json::{Value, json};
 use time::{Date, OffsetDateTime};
 
-use super::{Error, ExtractId, lifecycle};
-use crate::app::AppState;
-use crate::audit::{self, Action, Actor, Event, Outcome};
+use super::{Error, ExtractId, ExtractState, lifecycle};
+use crate::audit::{self, Actor, Event, EventKind, Outcome};
+use crate::context::Context;
 use crate::nouns::{DistrictCode, Field};
 use crate::policy::{Decision, DenyCode, ExtractRequest, Principal, Purpose, PurposeId};
 use crate::register::{AgeBand, Counts, Filter, ProtectedIdentity};
@@ -171,7 +171,7 @@ pub struct Estimate {
 /// Counts the members a request would hold: a number, never rows. Needs the policy to let the
 /// user request in the district; audited with the scope.
 pub async fn estimate(
-    state: &AppState,
+    state: &Context,
     who: &Principal,
     request: &Request,
     now: OffsetDateTime,
@@ -185,14 +185,19 @@ pub async fn estimate(
             &request.district,
         )
         .await;
-    let actor = Actor::user(&who.user_id());
+    let actor = Actor::user(who.user_id());
     if let Err(e) = permitted {
         let reason = format!(
             "your roles do not allow requesting member lists in {}",
             request.district
         );
-        let event = scope_event(Action::ExtractEstimated, &actor, request, Outcome::Denied)
-            .with_detail("code", e.deny_code().as_str());
+        let event = scope_event(
+            EventKind::ExtractEstimated,
+            &actor,
+            request,
+            Outcome::Denied,
+        )
+        .with_detail("code", e.deny_code().as_str());
         audit::record_now(&state.store, &event, now).await?;
         return Err(Error::Denied {
             code: e.deny_code(),
@@ -200,14 +205,19 @@ pub async fn estimate(
         });
     }
     let counts = count(state, request, purpose, now).await?;
-    let event = scope_event(Action::ExtractEstimated, &actor, request, Outcome::Success)
-        .with_detail("included", counts.included);
+    let event = scope_event(
+        EventKind::ExtractEstimated,
+        &actor,
+        request,
+        Outcome::Success,
+    )
+    .with_detail("included", counts.included);
     audit::record_now(&state.store, &event, now).await?;
     Ok(Estimate { counts })
 }
 
 async fn count(
-    state: &AppState,
+    state: &Context,
     request: &Request,
     purpose: &Purpose,
     now: OffsetDateTime,
@@ -238,7 +248,7 @@ fn known_purpose<'p>(
 #[derive(Debug, Clone)]
 pub struct Created {
     pub id: ExtractId,
-    pub state: super::State,
+    pub state: ExtractState,
     pub reason: String,
     pub request_hash: String,
     pub approvers_needed: u8,
@@ -248,7 +258,7 @@ pub struct Created {
 /// Stores a request after the policy's answer: allowed (the snapshot starts at once), waiting
 /// for approvers (they are told), or denied (audited, nothing stored but the event).
 pub async fn create(
-    state: &AppState,
+    state: &Context,
     who: &Principal,
     request: Request,
     acknowledged: bool,
@@ -259,11 +269,11 @@ pub async fn create(
     }
     lifecycle::refuse_if_frozen(state).await?;
     let policy = lifecycle::policy_now(state).await?;
-    let actor = Actor::user(&who.user_id());
+    let actor = Actor::user(who.user_id());
     let purpose = match known_purpose(&policy, &request.purpose) {
         Ok(p) => p,
         Err(e) => {
-            let event = scope_event(Action::PolicyDecision, &actor, &request, Outcome::Denied)
+            let event = scope_event(EventKind::PolicyDecision, &actor, &request, Outcome::Denied)
                 .with_detail("code", DenyCode::UnknownPurpose.as_str());
             audit::record_now(&state.store, &event, now).await?;
             return Err(e);
@@ -280,9 +290,9 @@ pub async fn create(
         } => (approvers, reason, None),
         Decision::Deny { code, reason } => {
             let action = if code == DenyCode::PolicyError {
-                Action::AuthzError
+                EventKind::AuthzError
             } else {
-                Action::PolicyDecision
+                EventKind::PolicyDecision
             };
             let event = scope_event(action, &actor, &request, Outcome::Denied)
                 .with_detail("code", code.as_str())
@@ -292,9 +302,9 @@ pub async fn create(
         }
     };
     let id = ExtractId::generate();
-    let request_hash = request.hash(&who.user_id());
+    let request_hash = request.hash(who.user_id());
     let policy_hash =
-        crate::policy::request_hash(&who.user_id(), &request.policy_request(counts.included));
+        crate::policy::request_hash(who.user_id(), &request.policy_request(counts.included));
     let stored = request.to_json().to_string();
     let cfg = &state.config.extracts;
     let now_s = now.unix_timestamp();
@@ -304,7 +314,7 @@ pub async fn create(
         &mut tx,
         &NewExtract {
             id: id.as_str(),
-            requester_id: &who.user_id(),
+            requester_id: who.user_id(),
             purpose: request.purpose.as_str(),
             district: request.district.as_str(),
             request: &stored,
@@ -319,11 +329,16 @@ pub async fn create(
         },
     )
     .await?;
-    let event = scope_event(Action::ExtractRequested, &actor, &request, Outcome::Success)
-        .with_target(&format!("extract:{id}"))
-        .with_detail("estimated_rows", counts.included)
-        .with_detail("approvers_needed", approvers)
-        .with_detail("request_hash", request_hash.as_str());
+    let event = scope_event(
+        EventKind::ExtractRequested,
+        &actor,
+        &request,
+        Outcome::Success,
+    )
+    .with_target(&format!("extract:{id}"))
+    .with_detail("estimated_rows", counts.included)
+    .with_detail("approvers_needed", approvers)
+    .with_detail("request_hash", request_hash.as_str());
     audit::record(&mut tx, &event, now).await?;
     let build = match grant {
         Some(grant) => {
@@ -340,9 +355,9 @@ pub async fn create(
         }
     };
     let next = if build.is_some() {
-        super::State::Building
+        ExtractState::Building
     } else {
-        super::State::Pending
+        ExtractState::Pending
     };
     tx.commit().await?;
     lifecycle::after_commit(state).await;
@@ -361,7 +376,7 @@ pub async fn create(
 
 /// An event carrying the requested scope (purpose, district, fields, lifetime) — never data.
 pub(crate) fn scope_event(
-    action: Action,
+    action: EventKind,
     actor: &Actor,
     request: &Request,
     outcome: Outcome,

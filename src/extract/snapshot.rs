@@ -25,8 +25,8 @@ use super::request::Request;
 use super::{
     BUILD_LEASE_SECS, CHUNK_ROWS, CHUNKS_PER_TRANSACTION, Error, ExtractId, container, lifecycle,
 };
-use crate::app::AppState;
-use crate::audit::{self, Action, Actor, Event, Outcome};
+use crate::audit::{self, Actor, Event, EventKind, Outcome};
+use crate::context::Context;
 use crate::crypto::{DataKey, OrderKey};
 use crate::nouns::Field;
 use crate::policy::Grant;
@@ -34,7 +34,7 @@ use crate::store::extracts::{self as rows, FinishedBuild};
 
 /// Builds the extract in the background as build `attempt` (the number `start_build` or a
 /// take-over returned); a failure is recorded and the requester told.
-pub fn spawn(state: AppState, id: ExtractId, attempt: i64, grant: Grant, request: Request) {
+pub fn spawn(state: Context, id: ExtractId, attempt: i64, grant: Grant, request: Request) {
     tokio::spawn(async move {
         match build(&state, &id, attempt, &grant, &request).await {
             Ok(Some(rows)) => tracing::info!(extract = %id, rows, "extract is live"),
@@ -70,7 +70,7 @@ fn failure_reason(e: &Error) -> &'static str {
 
 /// Fails build `attempt`; nothing happens when a later attempt has taken the build over.
 pub(crate) async fn record_failure(
-    state: &AppState,
+    state: &Context,
     id: &ExtractId,
     attempt: i64,
     e: &Error,
@@ -80,7 +80,7 @@ pub(crate) async fn record_failure(
     let mut tx = state.store.begin().await?;
     if rows::fail_build(&mut tx, id.as_str(), attempt, reason, now.unix_timestamp()).await? {
         let event = Event::new(
-            Action::ExtractBuildFailed,
+            EventKind::ExtractBuildFailed,
             Actor::system(),
             &format!("extract:{id}"),
             Outcome::Failure,
@@ -157,7 +157,7 @@ struct Progress {
 /// Reads, seals and records the extract as build `attempt`; `Ok(None)` if the lease was lost
 /// on the way (a sweeper took the build over, or it ended): nothing more is then written.
 pub async fn build(
-    state: &AppState,
+    state: &Context,
     id: &ExtractId,
     attempt: i64,
     grant: &Grant,
@@ -252,7 +252,7 @@ fn output_columns(grant: &Grant) -> Vec<Column> {
 
 /// Orders the window by the keyed rank, seals it as chunk `seq` and queues its ledger rows.
 fn seal_window(
-    state: &AppState,
+    state: &Context,
     id: &ExtractId,
     key: &DataKey,
     progress: &mut Progress,
@@ -278,7 +278,7 @@ fn seal_window(
 /// (and nothing written) if the lease was lost. The caller empties `pending` once it is
 /// written, so a try the store was too busy for can be made again with the same rows.
 async fn flush(
-    state: &AppState,
+    state: &Context,
     id: &ExtractId,
     attempt: i64,
     pending: &Pending,
@@ -304,7 +304,7 @@ struct Finished {
 
 /// The last chunks, the wrapped key, `live`, the audit event and the notice: one transaction.
 async fn finish(
-    state: &AppState,
+    state: &Context,
     id: &ExtractId,
     attempt: i64,
     grant: &Grant,
@@ -340,7 +340,7 @@ async fn finish(
     rows::insert_disclosures(&mut tx, id.as_str(), &pending.ledger).await?;
     let fields: Vec<&str> = grant.fields().iter().map(|f| f.as_str()).collect();
     let event = Event::new(
-        Action::ExtractBuilt,
+        EventKind::ExtractBuilt,
         Actor::system(),
         &format!("extract:{id}"),
         Outcome::Success,

@@ -14,7 +14,7 @@
 
 pub mod mail;
 
-use crate::app::AppState;
+use crate::store::Store;
 
 /// The sentence shown (and mailed) for a kind of notice, Swedish first.
 pub fn sentence(kind: &str) -> &'static str {
@@ -44,19 +44,21 @@ pub fn sentence(kind: &str) -> &'static str {
 }
 
 /// Starts sending the notices not yet e-mailed, when SMTP is configured.
-pub fn kick(state: &AppState) {
-    if let Some(mailer) = state.mailer.clone() {
-        let state = state.clone();
-        tokio::spawn(async move { pump(&state, &mailer).await });
+/// `public_url` is the broker's address, for the link in the mail.
+pub fn kick(store: &Store, mailer: Option<&mail::Mailer>, public_url: &str) {
+    if let Some(mailer) = mailer.cloned() {
+        let store = store.clone();
+        let public_url = public_url.to_owned();
+        tokio::spawn(async move { pump(&store, &mailer, &public_url).await });
     }
 }
 
 /// Notices younger than this are still worth an e-mail.
 const MAIL_WITHIN_SECS: i64 = 24 * 3600;
 
-async fn pump(state: &AppState, mailer: &mail::Mailer) {
+async fn pump(store: &Store, mailer: &mail::Mailer, public_url: &str) {
     let since = time::OffsetDateTime::now_utc().unix_timestamp() - MAIL_WITHIN_SECS;
-    let due = match state.store.list_unmailed_notices(since, 100).await {
+    let due = match store.list_unmailed_notices(since, 100).await {
         Ok(due) => due,
         Err(e) => {
             tracing::warn!(error = %e, "cannot read notices to e-mail");
@@ -64,7 +66,7 @@ async fn pump(state: &AppState, mailer: &mail::Mailer) {
         }
     };
     for (notice, address) in due {
-        match state.store.claim_notice_for_mail(&notice.id).await {
+        match store.claim_notice_for_mail(&notice.id).await {
             Ok(true) => {}
             Ok(false) => continue,
             Err(e) => {
@@ -76,19 +78,14 @@ async fn pump(state: &AppState, mailer: &mail::Mailer) {
         let link = notice
             .extract_id
             .as_deref()
-            .map(|id| {
-                format!(
-                    "{}/extracts/{id}",
-                    state.config.server.public_url.trim_end_matches('/')
-                )
-            })
-            .unwrap_or_else(|| state.config.server.public_url.clone());
+            .map(|id| format!("{}/extracts/{id}", public_url.trim_end_matches('/')))
+            .unwrap_or_else(|| public_url.to_owned());
         let body = format!("{}\n\n{link}\n", notice.message);
         match mailer.send(&address, &subject, &body).await {
             Ok(()) => {}
             Err(e) if e.may_work_later() => {
                 tracing::warn!(error = %e, kind = %notice.kind, "the mail server cannot take notices now; they stay in the app and are e-mailed when it answers again");
-                if let Err(e) = state.store.release_notice_for_mail(&notice.id).await {
+                if let Err(e) = store.release_notice_for_mail(&notice.id).await {
                     tracing::warn!(error = %e, "cannot give back a notice's e-mail claim; it stays in the app only");
                 }
                 // The server is down or refusing: the rest wait for the next pump.

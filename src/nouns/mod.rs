@@ -1,4 +1,4 @@
-//! The shared nouns: roles, usernames, districts and the field catalogue, which the policy,
+//! The shared nouns: roles, usernames, districts, the field catalogue and an extract's states, which the policy,
 //! sign-in, the register connector and the extract code all speak of. They sit below all of
 //! them, so none of those needs another to name what it is about.
 //!
@@ -7,11 +7,13 @@
 //! names. Nothing here touches a database, the policy or member data.
 
 mod district;
+mod extract_state;
 mod field;
 mod role;
 mod username;
 
 pub use district::DistrictCode;
+pub use extract_state::{ExtractState, ShredReason};
 pub use field::{ConsentFlag, Field, FieldKind, Sensitivity};
 pub use role::{Role, RoleGrant, Scope};
 pub use username::Username;

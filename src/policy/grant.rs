@@ -4,10 +4,35 @@
 //! Guarantees (STYLE #5): a `Grant` or `Permit` has private fields, no public constructor, no
 //! `Default`, no `Deserialize`; only [`Policy::decide`], [`Policy::grant_approved`] and
 //! [`Policy::permits`] make them. So code that takes `&Grant` cannot be reached without the
-//! policy's yes. A `Grant` cannot be built outside this module — this does not compile:
+//! policy's yes. Neither can be built outside this module — these do not compile, for their
+//! private fields alone (every field is named with a value of its type). Stable rustdoc does
+//! not check a `compile_fail` doctest's error code, so `tests/forgery.rs` compiles the same
+//! code and pins E0451 and, for reading each field, E0616:
 //!
 //! ```compile_fail
-//! let grant = registervakt::policy::Grant { user_id: String::new() };
+//! use registervakt::nouns::{ConsentFlag, DistrictCode, Field};
+//! use registervakt::policy::{Format, Grant, PurposeId};
+//! fn forge(purpose: PurposeId, district: DistrictCode, fields: Vec<Field>) -> Grant {
+//!     Grant {
+//!         user_id: String::new(),
+//!         purpose,
+//!         district,
+//!         fields,
+//!         lifetime_minutes: 60,
+//!         max_rows: 10,
+//!         required_consents: Vec::<ConsentFlag>::new(),
+//!         formats: Vec::<Format>::new(),
+//!         request_hash: String::new(),
+//!         approved_by: Vec::new(),
+//!     }
+//! }
+//! ```
+//!
+//! ```compile_fail
+//! use registervakt::policy::{Action, Permit, Reach};
+//! fn forge(reach: Reach) -> Permit {
+//!     Permit { user_id: String::new(), action: Action::AuditView, reach }
+//! }
 //! ```
 //!
 //! Must never: let anyone approve their own request, count one approver twice, or accept an

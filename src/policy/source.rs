@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use tokio::sync::RwLock;
 
 use super::{Error, Policy, Texts, parse_catalogue};
-use crate::audit::{self, Action, Actor, Event, Outcome};
+use crate::audit::{self, Actor, Event, EventKind, Outcome};
 use crate::store::policy::PolicyVersionRow;
 use crate::store::{self, Store};
 
@@ -183,7 +183,7 @@ pub(crate) async fn store_version(
         map.extend(more.clone());
     }
     let event = Event::new(
-        Action::PolicyChanged,
+        EventKind::PolicyChanged,
         actor,
         "policy",
         Outcome::Success,

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 
 use crate::config::RegisterConfig;
-use crate::register::synthetic::{self, SyntheticMember};
 use crate::register::*;
 use crate::store::register_writer;
+use crate::synthetic::{self, SyntheticMember};
 use futures::{FutureExt, StreamExt, TryStreamExt};
 use secrecy::SecretString;
 use time::Date;

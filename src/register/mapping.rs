@@ -29,9 +29,6 @@ const MANDATORY: [(Field, &str); 3] = [
     ),
 ];
 
-/// The longest identifier PostgreSQL keeps without truncating (NAMEDATALEN − 1); MariaDB allows 64.
-const MAX_IDENTIFIER_LEN: usize = 63;
-
 /// The validated mapping from fields to register columns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mapping {
@@ -117,16 +114,7 @@ impl Mapping {
     }
 }
 
-/// `true` when `s` is `[A-Za-z_][A-Za-z0-9_]{0,62}`.
-pub fn is_identifier(s: &str) -> bool {
-    let mut chars = s.chars();
-    let starts_well = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
-    starts_well
-        && s.len() <= MAX_IDENTIFIER_LEN
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
+pub use crate::store::register::is_identifier;
 
 /// `true` when `s` is an identifier or `schema.table` of two identifiers.
 pub fn is_table_name(s: &str) -> bool {

@@ -19,7 +19,6 @@
 mod filter;
 mod mapping;
 mod report;
-pub mod synthetic;
 
 #[cfg(test)]
 mod connector_tests;

@@ -9,6 +9,9 @@ use sqlx::QueryBuilder;
 use super::extracts::push_districts_as;
 use super::{Backend, Error, Store, Tx, on_pool, on_tx};
 
+/// The `prev_hash` of the first entry of the chain (`audit::chain`).
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
 /// Serialises appends across several brokers on one PostgreSQL database: held until the
 /// transaction ends. (SQLite needs none: its write transactions start with `BEGIN IMMEDIATE`.)
 const PG_AUDIT_LOCK: i64 = 0x5256_4155_4449_5431; // "RVAUDIT1"
@@ -111,7 +114,7 @@ impl Store {
             let mut tx = self.begin().await?;
             let (mut seq, mut prev) = lock_and_find_head(&mut tx)
                 .await?
-                .unwrap_or((0, crate::audit::chain::GENESIS.to_owned()));
+                .unwrap_or((0, GENESIS.to_owned()));
             for row in &mut rows {
                 seq += 1;
                 row.seq = seq;

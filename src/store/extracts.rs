@@ -8,6 +8,7 @@
 //! wrapped data key to NULL and deletes the chunks in the same transaction. Nothing here sees
 //! plaintext member data: chunks are sealed, members are pseudonyms.
 
+use crate::nouns::ExtractState;
 use sqlx::QueryBuilder;
 
 use super::{Backend, Error, Store, Tx, on_pool, on_tx};
@@ -22,7 +23,8 @@ pub struct ExtractRow {
     pub request: String,
     pub request_hash: String,
     pub policy_hash: String,
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: ExtractState,
     pub approvers_needed: i64,
     pub estimated_rows: i64,
     pub lifetime_minutes: i64,
@@ -183,14 +185,14 @@ pub async fn list_decisions_in(tx: &mut Tx, id: &str) -> Result<Vec<DecisionRow>
 pub async fn end_pending(
     tx: &mut Tx,
     id: &str,
-    state: &str,
+    state: ExtractState,
     reason: &str,
     now: i64,
 ) -> Result<bool, Error> {
     const SQL: &str = "UPDATE extracts SET state = $2, decided_at = $3, ended_at = $3, \
         end_reason = $4 WHERE id = $1 AND state = 'pending'";
     let n = on_tx!(tx, conn => {
-        sqlx::query(SQL).bind(id).bind(state).bind(now).bind(reason)
+        sqlx::query(SQL).bind(id).bind(state.as_str()).bind(now).bind(reason)
             .execute(conn).await?.rows_affected()
     });
     Ok(n == 1)
@@ -450,19 +452,19 @@ impl Store {
     /// Extracts in `state`, oldest first; in `districts` only, unless `None` (party-wide).
     pub async fn list_extracts_in_state(
         &self,
-        state: &str,
+        state: ExtractState,
         districts: Option<&[String]>,
         limit: i64,
     ) -> Result<Vec<ExtractRow>, Error> {
         let rows = match &self.backend {
             Backend::Sqlite(pool) => {
                 let mut qb: QueryBuilder<'_, sqlx::Sqlite> = QueryBuilder::new("");
-                state_query(&mut qb, state, districts, limit);
+                state_query(&mut qb, state.as_str(), districts, limit);
                 qb.build_query_as().fetch_all(pool).await?
             }
             Backend::Postgres(pool) => {
                 let mut qb: QueryBuilder<'_, sqlx::Postgres> = QueryBuilder::new("");
-                state_query(&mut qb, state, districts, limit);
+                state_query(&mut qb, state.as_str(), districts, limit);
                 qb.build_query_as().fetch_all(pool).await?
             }
         };

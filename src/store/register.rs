@@ -29,6 +29,20 @@ pub(crate) use connect::{describe_location, redact, short_cause};
 pub use sql::{ColumnKind, Condition, CountQuery, RowQuery, Value, render_for_cli};
 use sql::{Piece, Sql};
 
+/// The longest identifier PostgreSQL keeps without truncating (NAMEDATALEN − 1); MariaDB allows 64.
+const MAX_IDENTIFIER_LEN: usize = 63;
+
+/// `true` when `s` is `[A-Za-z_][A-Za-z0-9_]{0,62}`.
+pub fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    let starts_well = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    starts_well
+        && s.len() <= MAX_IDENTIFIER_LEN
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 /// One row's values as normalised text, in the order of `RowQuery::columns`.
 pub type TextRow = Vec<Option<String>>;
 /// The stream [`RegisterDb::rows`] returns.

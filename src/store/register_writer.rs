@@ -15,10 +15,10 @@ use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection, Database, Encode, Executor, QueryBuilder, Type};
 
+use super::register::is_identifier;
 use super::register::{Backend, describe_location, redact, short_cause};
 use crate::nouns::{Field, FieldKind};
-use crate::register::is_identifier;
-use crate::register::synthetic::{SyntheticMember, demo_column};
+use crate::synthetic::{SyntheticMember, demo_column};
 
 /// Rows per multi-row INSERT: 500 × 19 parameters stays far below every backend's limit.
 const BATCH_ROWS: usize = 500;

@@ -27,11 +27,11 @@ use super::labels::{self, pick};
 use super::session::{SignedIn, check_csrf};
 use crate::admin::roles::{self, Change, RoleChangeOutcome};
 use crate::admin::{self, policy_change, users};
-use crate::app::AppState;
 use crate::audit::Actor;
 use crate::auth::session::Session;
 use crate::nouns::RoleGrant;
 use crate::policy::{Permit, Principal};
+use crate::web::AppState;
 
 /// "Display name (username)" by audit actor (`user:<id>`), for people named on the page.
 async fn people(state: &AppState) -> HashMap<String, String> {

@@ -15,8 +15,9 @@ use super::json::ApiJson;
 use super::params::ApiPath;
 use super::policy_api::principal;
 use super::session::{SignedIn, StepUp};
-use crate::app::AppState;
-use crate::extract::{pseudonyms, review};
+use crate::nouns::ExtractState;
+use crate::oversight::{disclosures, pseudonyms};
+use crate::web::AppState;
 
 /// One extract that held the member.
 #[derive(Debug, Serialize, ToSchema)]
@@ -33,7 +34,8 @@ pub struct DisclosureResponse {
     pub downloaded: bool,
     pub downloads: i64,
     /// `live` or `shredded`.
-    pub state: String,
+    #[schema(value_type = String)]
+    pub state: ExtractState,
     pub shredded_at: Option<String>,
     /// `expired`, `download_limit`, `done`, `revoked` or `frozen`.
     pub shred_reason: Option<String>,
@@ -62,12 +64,12 @@ pub async fn member_disclosures(
 ) -> Result<Json<MemberDisclosures>, ApiError> {
     let who = principal(&state, &session).await?;
     let now = OffsetDateTime::now_utc();
-    let (member, found) = review::who_received(&state, &who, &member_id, now).await?;
+    let (member, found) = disclosures::who_received(&state, &who, &member_id, now).await?;
     let disclosures = found
         .into_iter()
         .map(|d| {
             let row = &d.row;
-            let shredded = row.state == "shredded";
+            let shredded = row.state == ExtractState::Shredded;
             DisclosureResponse {
                 extract_id: row.id.clone(),
                 purpose: row.purpose.clone(),
@@ -82,7 +84,7 @@ pub async fn member_disclosures(
                 released_at: row.live_at.map(rfc3339),
                 downloaded: row.downloads > 0,
                 downloads: row.downloads,
-                state: row.state.clone(),
+                state: row.state,
                 shredded_at: row.ended_at.filter(|_| shredded).map(rfc3339),
                 shred_reason: row.end_reason.clone().filter(|_| shredded),
                 attested_at: row.attested_at.map(rfc3339),
@@ -130,7 +132,7 @@ pub async fn extract_story(
 ) -> Result<Json<ExtractStory>, ApiError> {
     let id = crate::extract::ExtractId::parse(&id)?;
     let who = principal(&state, &session).await?;
-    let story = review::story(&state, &who, &id, OffsetDateTime::now_utc()).await?;
+    let story = disclosures::story(&state, &who, &id, OffsetDateTime::now_utc()).await?;
     let events = story
         .events
         .into_iter()

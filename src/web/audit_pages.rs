@@ -26,14 +26,16 @@ use super::i18n::{Lang, number, text, text_with};
 use super::labels;
 use super::policy_api::principal;
 use super::session::{SignedIn, check_csrf};
-use crate::app::AppState;
 use crate::extract::ExtractId;
-use crate::extract::breach::{self, Basis};
 use crate::extract::lifecycle;
 use crate::extract::review::{self, Described};
-use crate::extract::trace;
+use crate::nouns::ExtractState;
 use crate::nouns::Field;
+use crate::oversight::breach::{self, Basis};
+use crate::oversight::disclosures;
+use crate::oversight::trace;
 use crate::policy::Policy;
+use crate::web::AppState;
 use crate::web::auth_pages::refusal;
 
 fn session_of(
@@ -93,14 +95,14 @@ fn disclosure_item(
         .filter(|v| v.decision.verdict == "approve")
         .map(|v| v.approver.as_str())
         .collect();
-    let shredded = row.state == "shredded";
+    let shredded = row.state == ExtractState::Shredded;
     let at = |t: Option<i64>| t.map(rfc3339);
     let shown = |t: &Option<String>| t.as_deref().map(|t| when(lang, t));
     let (released_at, ended_at) = (at(row.live_at), at(row.ended_at.filter(|_| shredded)));
     context! {
         id => row.id, purpose => labels::purpose_name(lang, policy, &row.purpose),
         district => row.district, released => shown(&released_at), released_at, fields,
-        downloads => row.downloads, state_label => labels::state(lang, &row.state),
+        downloads => row.downloads, state_label => labels::state(lang, row.state.as_str()),
         shredded => shown(&ended_at), shredded_at => ended_at,
         end_reason => row.end_reason.as_deref().filter(|_| shredded)
             .map(|r| labels::end_reason(lang, r)),
@@ -124,7 +126,7 @@ pub async fn member_report_page(
         let with_names = form.staff_names.is_some();
         let now = OffsetDateTime::now_utc();
         let (member, found) =
-            review::member_report(&state, &who, &form.member_id, with_names, now).await?;
+            disclosures::member_report(&state, &who, &form.member_id, with_names, now).await?;
         let policy = lifecycle::policy_now(&state).await?;
         let items: Vec<_> = found
             .iter()
@@ -295,7 +297,7 @@ pub async fn story_page(
         let session = session_of(session)?;
         let id = ExtractId::parse(&id)?;
         let who = principal(&state, &session).await?;
-        let story = review::story(&state, &who, &id, OffsetDateTime::now_utc()).await?;
+        let story = disclosures::story(&state, &who, &id, OffsetDateTime::now_utc()).await?;
         let policy = lifecycle::policy_now(&state).await?;
         let mut events = Vec::with_capacity(story.events.len());
         for e in &story.events {

@@ -1,6 +1,6 @@
 //! `GET /api/v1/audit/events` (the auditor's timeline) and `GET /api/v1/audit/export` (the log
 //! as JSON lines or CSV), both in the asker's audit scope and both audited
-//! ([`crate::audit::timeline`]).
+//! ([`crate::oversight::timeline`]).
 //!
 //! Guarantees: every filter arrives as text and is parsed by the library, so a bad value is a
 //! 422 with a stable code, never a 400 from the extractor or a clamp; the export is recorded
@@ -22,9 +22,9 @@ use utoipa::ToSchema;
 use super::error::{ApiError, ErrorBody};
 use super::policy_api::principal;
 use super::session::SignedIn;
-use crate::app::AppState;
-use crate::audit::export::{self, Format};
-use crate::audit::timeline::{self, Filter, Params, Window};
+use crate::oversight::export::{self, Format};
+use crate::oversight::timeline::{self, Filter, Params, Window};
+use crate::web::AppState;
 
 /// The timeline's query string; every value is checked by the library.
 #[derive(Debug, Default, Deserialize)]

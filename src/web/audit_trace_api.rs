@@ -2,7 +2,7 @@
 //! from, and what a breach touched (E7).
 //!
 //! The leaked file is the request body as is (CSV or XLSX, up to
-//! [`MAX_TRACE_BYTES`](crate::extract::trace::MAX_TRACE_BYTES)); it is read in memory and never
+//! [`MAX_TRACE_BYTES`](crate::oversight::trace::MAX_TRACE_BYTES)); it is read in memory and never
 //! kept, and only after `web::upload`'s guard checked the session, the audit permit and an
 //! upload slot (429 `too_many_uploads` when none is free). Both answers are audit events; members appear only as counts.
 
@@ -19,10 +19,10 @@ use super::params::ApiQuery;
 use super::policy_api::principal;
 use super::session::SignedIn;
 use super::upload::File;
-use crate::app::AppState;
 use crate::extract::ExtractId;
-use crate::extract::breach::{self, Basis, Scope};
-use crate::extract::trace::{self, Traced};
+use crate::oversight::breach::{self, Basis, Scope};
+use crate::oversight::trace::{self, Traced};
+use crate::web::AppState;
 
 /// One extract the file may come from.
 #[derive(Debug, Serialize, ToSchema)]

@@ -14,10 +14,10 @@ use utoipa::ToSchema;
 use super::error::{ApiError, ErrorBody};
 use super::json::ApiJson;
 use super::session::{AnyStage, ClientAddr, SignedIn, clear_cookie, session_cookie};
-use crate::app::AppState;
 use crate::auth::session::{NewSession, Stage};
 use crate::auth::signin::{self, Purpose};
 use crate::auth::{accounts, totp};
+use crate::web::AppState;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

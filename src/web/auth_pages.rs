@@ -17,10 +17,10 @@ use super::error::ApiError;
 use super::frame;
 use super::i18n::{Lang, text};
 use super::session::{AnyStage, ClientAddr, SignedIn, check_csrf, clear_cookie, session_cookie};
-use crate::app::AppState;
 use crate::auth::session::{NewSession, Stage};
 use crate::auth::signin::{self, Purpose};
 use crate::auth::{accounts, totp};
+use crate::web::AppState;
 
 /// Renders a template with a status; rendering failures become a generic 500 page.
 fn render(state: &AppState, status: StatusCode, name: &str, ctx: minijinja::Value) -> Response {

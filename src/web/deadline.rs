@@ -22,7 +22,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
-use crate::app::AppState;
+use crate::web::AppState;
 
 /// Runs the rest of the stack under the configured deadline.
 pub async fn enforce(State(state): State<AppState>, req: Request, next: Next) -> Response {

@@ -194,9 +194,9 @@ impl From<crate::extract::Error> for ApiError {
     }
 }
 
-impl From<crate::audit::timeline::Error> for ApiError {
-    fn from(e: crate::audit::timeline::Error) -> ApiError {
-        use crate::audit::timeline::Error as T;
+impl From<crate::oversight::timeline::Error> for ApiError {
+    fn from(e: crate::oversight::timeline::Error) -> ApiError {
+        use crate::oversight::timeline::Error as T;
         match e {
             T::BadInput(msg) => ApiError::BadRequest("invalid_input", msg),
             T::Scope(e) => ApiError::from(e),
@@ -205,9 +205,9 @@ impl From<crate::audit::timeline::Error> for ApiError {
     }
 }
 
-impl From<crate::report::Error> for ApiError {
-    fn from(e: crate::report::Error) -> ApiError {
-        use crate::report::Error as R;
+impl From<crate::oversight::report::Error> for ApiError {
+    fn from(e: crate::oversight::report::Error) -> ApiError {
+        use crate::oversight::report::Error as R;
         let msg = e.to_string();
         match e {
             R::BadRange(_) => ApiError::BadRequest("invalid_range", msg),

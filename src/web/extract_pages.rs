@@ -35,11 +35,11 @@ use super::extracts_wire::ExtractResponse;
 use super::i18n::{self, Lang};
 use super::labels;
 use super::session::{SignedIn, check_csrf, session_cookie};
-use crate::app::AppState;
 use crate::auth::session::{self, Session};
 use crate::auth::signin::{self, Client};
 use crate::auth::totp;
 use crate::policy::Policy;
+use crate::web::AppState;
 
 /// Renders a template with a status; rendering failures become the generic 500 page.
 pub(crate) fn render(
@@ -154,7 +154,7 @@ pub(crate) fn summary(lang: Lang, e: &ExtractResponse, policy: &Policy) -> minij
             context! {
                 id => h.id, purpose => labels::purpose_name(lang, policy, &h.purpose),
                 district => h.district, state => h.state,
-                state_label => labels::state(lang, &h.state),
+                state_label => labels::state(lang, h.state.as_str()),
                 created => when(lang, &h.created_at), created_at => h.created_at,
                 row_count => h.row_count,
             }
@@ -162,7 +162,7 @@ pub(crate) fn summary(lang: Lang, e: &ExtractResponse, policy: &Policy) -> minij
         .collect();
     let fields: Vec<String> = e.fields.iter().map(|f| labels::field(lang, f)).collect();
     context! {
-        id => e.id, state => e.state, state_label => labels::state(lang, &e.state),
+        id => e.id, state => e.state, state_label => labels::state(lang, e.state.as_str()),
         purpose => labels::purpose_name(lang, policy, &e.purpose), district => e.district,
         requester => e.requester, fields, estimated_rows => e.estimated_rows,
         row_count => e.row_count, created => when(lang, &e.created_at), created_at => e.created_at,

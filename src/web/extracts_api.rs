@@ -20,13 +20,13 @@ use super::json::ApiJson;
 use super::params::{ApiPath, ApiQuery};
 use super::policy_api::principal;
 use super::session::{ClientAddr, SignedIn, StepUp};
-use crate::app::AppState;
 use crate::extract::deliver::{self, Body as FileBody};
 use crate::extract::lifecycle::{self, Verdict};
-use crate::extract::oversight;
+use crate::extract::looks;
 use crate::extract::request::{self, Request};
 use crate::extract::{ExtractId, expire, review};
 use crate::policy::Format;
+use crate::web::AppState;
 
 /// How many members a request would hold: a count, never rows (audited). Needs
 /// `extract.request` in the district.
@@ -125,9 +125,9 @@ pub async fn list_extracts(
     let who = principal(&state, &session).await?;
     let now = OffsetDateTime::now_utc();
     let rows = if q.pending {
-        oversight::queue(&state, &who, now).await?
+        looks::queue(&state, &who, now).await?
     } else if q.overdue {
-        oversight::overdue(&state, &who, now).await?
+        looks::overdue(&state, &who, now).await?
     } else {
         review::own(&state, &who).await?
     };
@@ -158,7 +158,7 @@ pub async fn show_extract(
 ) -> Result<Json<ExtractResponse>, ApiError> {
     let id = ExtractId::parse(&id)?;
     let who = principal(&state, &session).await?;
-    let row = oversight::show(&state, &who, &id, OffsetDateTime::now_utc()).await?;
+    let row = looks::show(&state, &who, &id, OffsetDateTime::now_utc()).await?;
     Ok(Json(extract_response(
         &review::describe(&state, row).await?,
     )))

@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use super::error::ApiError;
 use crate::extract::request::{self, Filters, Request};
 use crate::extract::review::Described;
+use crate::nouns::ExtractState;
 use crate::nouns::{DistrictCode, Field};
 use crate::policy::PurposeId;
 use crate::store::extracts::ExtractRow;
@@ -115,7 +116,8 @@ pub struct VerdictResponse {
 pub struct ExtractResponse {
     pub id: String,
     /// `pending`, `denied`, `lapsed`, `building`, `live`, `shredded` or `failed`.
-    pub state: String,
+    #[schema(value_type = String)]
+    pub state: ExtractState,
     pub requester: String,
     pub purpose: String,
     pub district: String,
@@ -148,7 +150,8 @@ pub struct HistoryItem {
     pub id: String,
     pub purpose: String,
     pub district: String,
-    pub state: String,
+    #[schema(value_type = String)]
+    pub state: ExtractState,
     pub created_at: String,
     pub row_count: Option<i64>,
 }
@@ -255,7 +258,7 @@ pub fn history_item(r: &ExtractRow) -> HistoryItem {
         id: r.id.clone(),
         purpose: r.purpose.clone(),
         district: r.district.clone(),
-        state: r.state.clone(),
+        state: r.state,
         created_at: rfc3339(r.created_at),
         row_count: r.row_count,
     }
@@ -347,7 +350,7 @@ pub fn extract_response(described: &Described) -> ExtractResponse {
         .unwrap_or_default();
     ExtractResponse {
         id: row.id.clone(),
-        state: row.state.clone(),
+        state: row.state,
         requester: described.requester.clone(),
         purpose: row.purpose.clone(),
         district: row.district.clone(),

@@ -1,5 +1,5 @@
 //! `/api/v1/audit/flags`: the follow-up flags an approver or auditor should look at, and their
-//! acknowledgement with a comment (`extract::followup` decides who sees what).
+//! acknowledgement with a comment (`oversight::followup` decides who sees what).
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
@@ -14,9 +14,9 @@ use super::json::ApiJson;
 use super::params::ApiPath;
 use super::policy_api::principal;
 use super::session::{SignedIn, StepUp};
-use crate::app::AppState;
-use crate::extract::followup::{self, Flag, FlagId};
 use crate::extract::review;
+use crate::oversight::followup::{self, Flag, FlagId};
+use crate::web::AppState;
 
 /// One flag.
 #[derive(Debug, Serialize, ToSchema)]

@@ -15,7 +15,7 @@ use axum::http::StatusCode;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::app::AppState;
+use crate::web::AppState;
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
 

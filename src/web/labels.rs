@@ -144,7 +144,7 @@ mod tests {
     fn every_role_flag_kind_and_category_has_a_label_in_both_languages() {
         let roles: Vec<&str> = crate::nouns::Role::ALL.iter().map(|r| r.as_str()).collect();
         everywhere("roles", &roles);
-        let kinds: Vec<&str> = crate::extract::followup::Kind::ALL
+        let kinds: Vec<&str> = crate::oversight::followup::Kind::ALL
             .iter()
             .map(|k| k.as_str())
             .collect();

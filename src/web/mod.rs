@@ -42,6 +42,7 @@ pub mod route_audit;
 pub mod serve;
 pub mod session;
 pub mod start_page;
+mod state;
 pub mod upload;
 pub mod users_api;
 pub mod wire_schema;
@@ -56,7 +57,6 @@ use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::app::AppState;
 use crate::config::MAX_BODY_BYTES;
 
 /// Who may call a route. The router is built from [`route_table`], and a test walks the
@@ -74,6 +74,7 @@ pub enum Access {
 
 pub use route_audit::Audited;
 
+pub use state::AppState;
 pub use upload::Body;
 
 /// One route, who may call it, what it records in the audit log (E5) and what body it takes
@@ -124,7 +125,7 @@ fn upload_entry(path: &'static str, audit: Audited, handler: MethodRouter<AppSta
 
 /// Every route of the application with its access class and its audit declaration.
 pub fn route_table() -> Vec<Entry> {
-    use crate::audit::Action as A;
+    use crate::audit::EventKind as A;
     use Access::{Public, SecondFactorStep, SignedIn};
     use Audited::{NotAudited, Records};
     use Method as M;

@@ -13,9 +13,9 @@ use time::OffsetDateTime;
 
 use super::error::ApiError;
 use super::session::{ClientAddr, session_cookie};
-use crate::app::AppState;
 use crate::auth::oidc_login::{self, PENDING_TTL_SECS};
 use crate::auth::session::Stage;
+use crate::web::AppState;
 
 fn binding_cookie_name(state: &AppState) -> &'static str {
     if state.config.server.secure_cookies {

@@ -236,7 +236,7 @@ api_doc! {
 #[utoipa::path(get, path = "/api/openapi.json", tag = "api",
     responses((status = 200, description = "This document (OpenAPI 3.1)", content_type = "application/json",
                body = Object)))]
-pub async fn openapi_json(State(state): State<crate::app::AppState>) -> Json<Value> {
+pub async fn openapi_json(State(state): State<crate::web::AppState>) -> Json<Value> {
     let purposes: Vec<String> = match state.policy.current(&state.store).await {
         Ok(current) => current
             .policy

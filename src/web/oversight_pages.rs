@@ -3,8 +3,8 @@
 //! period (`/audit/reports`) and the printable record of processing (`/audit/reports/article30`).
 //!
 //! Guarantees: every page needs a full session and shows exactly what its JSON API answers —
-//! the pages call the same handlers and library functions (`audit::timeline`,
-//! `extract::followup`, `report`), so scope, filters, counts and audit events cannot differ
+//! the pages call the same handlers and library functions (`oversight::timeline`,
+//! `oversight::followup`, `report`), so scope, filters, counts and audit events cannot differ
 //! between page and API. Filters arrive as text and are parsed by the library; a bad one shows
 //! the library's sentence on the page with 422, never a panic. The browser's date and
 //! date-and-time fields are read as UTC (the pages say so). An acknowledgement is a POST with

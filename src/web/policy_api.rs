@@ -18,11 +18,11 @@ use utoipa::ToSchema;
 use super::error::{ApiError, ErrorBody};
 use super::json::ApiJson;
 use super::session::SignedIn;
-use crate::app::AppState;
-use crate::audit::{self, Action, Actor, Event, Outcome};
+use crate::audit::{self, Actor, Event, EventKind, Outcome};
 use crate::auth::session::Session;
 use crate::nouns::{DistrictCode, Field};
 use crate::policy::{Decision, DenyCode, ExtractRequest, Principal, PurposeId};
+use crate::web::AppState;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -119,9 +119,9 @@ pub async fn decide(
         }
     };
     let action = if code == Some(DenyCode::PolicyError) {
-        Action::AuthzError
+        EventKind::AuthzError
     } else {
-        Action::PolicyDecision
+        EventKind::PolicyDecision
     };
     let details = json!({
         "purpose": req.purpose, "district": req.district, "fields": req.fields,

@@ -18,9 +18,9 @@ use super::params::ApiPath;
 use super::session::{SignedIn, StepUp};
 use super::users_api::ProposalResponse;
 use crate::admin::{self, policy_change};
-use crate::app::AppState;
 use crate::auth::session::Session;
 use crate::policy::{Permit, Principal};
+use crate::web::AppState;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

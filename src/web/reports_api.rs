@@ -1,6 +1,6 @@
 //! `/api/v1/audit/reports/*`: the data protection officer's reports — extract activity over a
 //! period, and the record-of-processing summary of the purposes (GDPR Art. 30). Built in
-//! `crate::report`; each one made is an audit event.
+//! `crate::oversight::report`; each one made is an audit event.
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
@@ -13,9 +13,9 @@ use utoipa::ToSchema;
 use super::error::{ApiError, ErrorBody};
 use super::policy_api::principal;
 use super::session::SignedIn;
-use crate::app::AppState;
-use crate::report::activity::{self, Counts, Period};
-use crate::report::article30;
+use crate::oversight::report::activity::{self, Counts, Period};
+use crate::oversight::report::article30;
+use crate::web::AppState;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -17,8 +17,8 @@ use super::params::ApiPath;
 use super::session::{SignedIn, StepUp};
 use super::users_api::users_permit;
 use crate::admin::roles::{self, RoleChangeOutcome};
-use crate::app::AppState;
 use crate::nouns::RoleGrant;
+use crate::web::AppState;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -23,9 +23,9 @@ use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
 
 use super::error::ApiError;
-use crate::app::AppState;
 use crate::auth::session::{self, COOKIE_PLAIN, COOKIE_SECURE, NewSession, Session, Stage};
 use crate::auth::signin::Client;
+use crate::web::AppState;
 
 /// The session cookie's name: `__Host-` prefixed unless `server.secure_cookies = false`.
 pub fn cookie_name(state: &AppState) -> &'static str {

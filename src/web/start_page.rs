@@ -19,8 +19,9 @@ use super::extract_pages::{render, summary};
 use super::extracts_api::{self, ListQuery};
 use super::policy_api::principal;
 use super::session::SignedIn;
-use crate::app::AppState;
-use crate::extract::{followup, lifecycle};
+use crate::extract::lifecycle;
+use crate::oversight::followup;
+use crate::web::AppState;
 
 pub async fn start_page(
     State(state): State<AppState>,
@@ -55,7 +56,7 @@ pub async fn start_page(
             let Json(mine) = list(false).await?;
             mine.extracts
                 .iter()
-                .filter(|e| e.state == "live" || e.state == "pending" || e.state == "building")
+                .filter(|e| e.state.is_open())
                 .map(|e| summary(lang, e, &policy))
                 .collect()
         } else {

@@ -28,9 +28,9 @@ use tokio::sync::Semaphore;
 use super::error::ApiError;
 use super::policy_api::principal;
 use super::session::SignedIn;
-use crate::app::AppState;
 use crate::config::MAX_BODY_BYTES;
-pub use crate::extract::trace::MAX_TRACE_BYTES;
+pub use crate::oversight::trace::MAX_TRACE_BYTES;
+use crate::web::AppState;
 
 /// What body a route takes: declared beside it in the route table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

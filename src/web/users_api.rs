@@ -18,11 +18,11 @@ use super::json::ApiJson;
 use super::params::ApiPath;
 use super::session::{SignedIn, StepUp};
 use crate::admin::{self, users};
-use crate::app::AppState;
 use crate::auth::accounts;
 use crate::auth::session::Session;
 use crate::nouns::{RoleGrant, Username};
 use crate::policy::{Permit, Principal};
+use crate::web::AppState;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -225,7 +225,7 @@ wire_schema!(
 );
 
 wire_schema!(
-    /// `audit::export::Format::parse`.
+    /// `oversight::export::Format::parse`.
     ExportFormat => words(
         "JSON lines (every hashed field, for a SIEM) or CSV (for people).",
         ["jsonl", "csv"]
@@ -258,18 +258,18 @@ wire_schema!(
 );
 
 wire_schema!(
-    /// `extract::pseudonyms::check_reason`.
+    /// `oversight::pseudonyms::check_reason`.
     RevealReason => text(
         "Why the member must be named (kept in the audit log)",
-        crate::extract::pseudonyms::REASON,
+        crate::oversight::pseudonyms::REASON,
     )
 );
 
 wire_schema!(
-    /// `extract::followup::check_comment`.
+    /// `oversight::followup::check_comment`.
     FlagComment => text(
         "What was done about the flag",
-        crate::extract::followup::COMMENT,
+        crate::oversight::followup::COMMENT,
     )
 );
 
@@ -285,7 +285,7 @@ wire_schema!(
     /// `extract::review::check_member_id`.
     MemberNumber => text(
         "A member number as the register holds it",
-        crate::extract::review::MEMBER_ID,
+        crate::oversight::disclosures::MEMBER_ID,
     )
 );
 
@@ -298,7 +298,7 @@ wire_schema!(
 );
 
 wire_schema!(
-    /// A member pseudonym as typed (`extract::pseudonyms::parse_member_ref`): 32 hexadecimal
+    /// A member pseudonym as typed (`oversight::pseudonyms::parse_member_ref`): 32 hexadecimal
     /// characters, any case, white space at either end ignored.
     MemberRef => string("A member pseudonym as the audit log shows it: 32 hexadecimal characters.")
         .pattern(Some(format!("^[{WHITE}]*[0-9A-Fa-f]{{32}}[{WHITE}]*$")))
@@ -306,9 +306,9 @@ wire_schema!(
 );
 
 wire_schema!(
-    /// An audit event code (`audit::Action::from_code`, after trimming), e.g. `extract.download`.
+    /// An audit event code (`audit::EventKind::from_code`, after trimming), e.g. `extract.download`.
     EventCode => {
-        let codes: Vec<String> = crate::audit::Action::ALL
+        let codes: Vec<String> = crate::audit::EventKind::ALL
             .iter()
             .map(|a| a.code().replace('.', "\\."))
             .collect();

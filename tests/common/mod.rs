@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use registervakt::app::{self, Application};
 use registervakt::auth::totp;
 pub use registervakt::cli::demo::EnrolledUser;
+use registervakt::web;
 
 pub mod extracts;
 pub mod fault_proxy;
@@ -20,8 +21,8 @@ pub mod postgres;
 pub mod raw_http;
 use registervakt::config::Config;
 use registervakt::crypto::Keyring;
-use registervakt::register::synthetic;
 use registervakt::store::register_writer;
+use registervakt::synthetic;
 use tempfile::TempDir;
 
 /// `name=value` of the session cookie a response sets, if any.
@@ -181,7 +182,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// The running broker's state (its own pools, keyring and policy source), for the few
     /// tests that call a library function the broker runs on its own, such as a sweep.
-    pub state: app::AppState,
+    pub state: web::AppState,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<Result<(), app::Error>>>,
 }

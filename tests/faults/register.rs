@@ -10,8 +10,8 @@ use super::common::fault_proxy::{FaultProxy, Mode};
 use super::common::{self, TestApp};
 use super::support::{Logs, expect_generic_503, expect_not_ready, leaks, service_addr, wait_ready};
 use super::{INVITE, RECRUIT};
-use registervakt::register::synthetic;
 use registervakt::store::register_writer;
+use registervakt::synthetic;
 
 #[tokio::test]
 #[ignore = "needs MariaDB (REGISTERVAKT_TEST_MYSQL_URL)"]

@@ -17,9 +17,10 @@ use std::time::Duration;
 
 use futures::FutureExt as _;
 use registervakt::config::{RegisterConfig, StoreLocation};
-use registervakt::register::{Register, synthetic};
+use registervakt::register::Register;
 use registervakt::store::register_writer;
 use registervakt::store::{Options, Store};
+use registervakt::synthetic;
 use secrecy::SecretString;
 use sqlx::{Connection as _, Executor as _, PgConnection};
 

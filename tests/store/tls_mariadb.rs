@@ -10,9 +10,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use registervakt::config::RegisterConfig;
-use registervakt::register::{Register, synthetic};
+use registervakt::register::Register;
 use registervakt::store::register::RegisterDb;
 use registervakt::store::register_writer;
+use registervakt::synthetic;
 use secrecy::SecretString;
 use sqlx::{Connection as _, Executor as _, MySqlConnection};
 

@@ -36,7 +36,7 @@ fn only_known_schemes_are_accepted() {
 
 /// Tries to change the register through the broker's own pool; every backend must refuse.
 async fn a_write_through_the_pool_is_refused(url: String, table: &str) {
-    let members = crate::register::synthetic::generate(3, 5);
+    let members = crate::synthetic::generate(3, 5);
     crate::store::register_writer::write_register(&url, table, members)
         .await
         .unwrap();

@@ -12,9 +12,10 @@ use time::OffsetDateTime;
 
 use super::show::fail;
 use super::{see_other, signed_form, step_up};
-use crate::app::AppState;
 use crate::extract::lifecycle::{self, Verdict};
-use crate::extract::{ExtractId, State as ExtractState, expire};
+use crate::extract::{ExtractId, expire};
+use crate::nouns::ExtractState;
+use crate::web::AppState;
 use crate::web::auth_pages::refusal;
 use crate::web::error::ApiError;
 use crate::web::pages::not_found_page;

@@ -2,7 +2,7 @@
 //! each with the requester's recent history, and downloaded extracts whose copies are not
 //! confirmed deleted. The lists are the API's (`GET /api/v1/extracts?pending` / `?overdue`),
 //! so the page and the API cannot disagree about who sees what. It also counts the open
-//! follow-up flags the approver sees (`extract::followup::list`, audited `followup.list`) and
+//! follow-up flags the approver sees (`oversight::followup::list`, audited `followup.list`) and
 //! links to them.
 
 use axum::Json;
@@ -12,8 +12,9 @@ use axum::response::Response;
 use minijinja::context;
 
 use super::{render, summary};
-use crate::app::AppState;
-use crate::extract::{followup, lifecycle};
+use crate::extract::lifecycle;
+use crate::oversight::followup;
+use crate::web::AppState;
 use crate::web::auth_pages::refusal;
 use crate::web::error::ApiError;
 use crate::web::extracts_api::{self, ListQuery};

@@ -14,9 +14,9 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::{Fresh, is_fresh, render, see_other, signed_form, step_up, store_error, summary, when};
-use crate::app::AppState;
 use crate::auth::session::Session;
 use crate::extract::request;
+use crate::web::AppState;
 use crate::web::auth_pages::refusal;
 use crate::web::error::ApiError;
 use crate::web::extracts_api::{self, ListQuery};

@@ -14,10 +14,11 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::{is_fresh, render, signed_form, step_up, summary, when};
-use crate::app::AppState;
 use crate::auth::session::Session;
-use crate::extract::{ExtractId, deliver, lifecycle, oversight, review};
+use crate::extract::{ExtractId, deliver, lifecycle, looks, review};
+use crate::nouns::ExtractState;
 use crate::policy::{Format, PurposeId};
+use crate::web::AppState;
 use crate::web::auth_pages::refusal;
 use crate::web::error::ApiError;
 use crate::web::extracts_api::file_response;
@@ -87,7 +88,7 @@ async fn page_context(
 ) -> Result<minijinja::Value, ApiError> {
     let lang = frame::lang();
     let who = principal(state, session).await?;
-    let row = oversight::show(state, &who, id, OffsetDateTime::now_utc()).await?;
+    let row = looks::show(state, &who, id, OffsetDateTime::now_utc()).await?;
     let described = review::describe(state, row.clone()).await?;
     let verdicts: Vec<minijinja::Value> = described
         .verdicts
@@ -116,7 +117,7 @@ async fn page_context(
         && crate::extract::review::approver_reach(state, &who)
             .await?
             .is_some_and(|r| r.covers(&row.district));
-    let live = row.state == "live";
+    let live = row.state == ExtractState::Live;
     let downloads: Vec<&str> = formats
         .iter()
         .filter(|f| **f != Format::View)
@@ -130,7 +131,7 @@ async fn page_context(
         // Asked once the extract has ended: confirming while it is live would invite a
         // later download after the confirmation.
         may_attest => mine && !live && row.downloads > 0 && row.attested_at.is_none(),
-        may_decide => approver_here && row.state == "pending" && !decided_by_me,
+        may_decide => approver_here && row.state == ExtractState::Pending && !decided_by_me,
         decided_by_me, request_hash => row.request_hash, lifetime_minutes => row.lifetime_minutes,
         filters => filter_lines(lang, &meta.filters), verdicts,
     })
@@ -320,7 +321,7 @@ pub async fn view_extract(
                 // The frame shows its member-data warning on this page.
                 member_data => true,
                 id => id.as_str(), purpose => labels::purpose_name(lang, &policy, &row.purpose),
-                state_label => labels::state(lang, &row.state), district => row.district,
+                state_label => labels::state(lang, row.state.as_str()), district => row.district,
                 expires_at => row.expires_at.map(rfc3339), columns, rows => shown.rows,
                 page => shown.page, pages => shown.pages, total_rows => shown.total_rows,
                 first_row => shown.page * crate::extract::VIEW_PAGE_ROWS as u64 + 1,

@@ -1,7 +1,7 @@
 //! `/audit/flags`: the follow-up flags the asker may see (the district's approvers and the
 //! auditors), open ones first, each with an acknowledge form; acknowledged ones with who, when
 //! and the comment. The list is `GET /api/v1/audit/flags`'s answer (audited `followup.list`);
-//! an acknowledgement goes through `extract::followup::acknowledge` like the API's, after the
+//! an acknowledgement goes through `oversight::followup::acknowledge` like the API's, after the
 //! form's CSRF token and a fresh second factor (or the form's TOTP code, the approve form's
 //! step-up), and redirects (303) back with a fixed message.
 
@@ -16,10 +16,10 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use crate::app::AppState;
 use crate::auth::session::Session;
-use crate::extract::followup::{self, FlagId};
 use crate::extract::review;
+use crate::oversight::followup::{self, FlagId};
+use crate::web::AppState;
 use crate::web::auth_pages::refusal;
 use crate::web::error::ApiError;
 use crate::web::extract_pages::{is_fresh, render, see_other, signed_form, step_up, when};

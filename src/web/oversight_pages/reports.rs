@@ -13,9 +13,9 @@ use serde::Deserialize;
 use time::{Duration, OffsetDateTime};
 
 use super::{End, form_time, given};
-use crate::app::AppState;
 use crate::extract::lifecycle;
 use crate::policy::{Approval, Policy, PurposeId};
+use crate::web::AppState;
 use crate::web::auth_pages::refusal;
 use crate::web::error::ApiError;
 use crate::web::extract_pages::{render, when};

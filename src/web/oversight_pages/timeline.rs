@@ -13,9 +13,9 @@ use serde::Deserialize;
 use url::form_urlencoded::Serializer;
 
 use super::{End, form_time, given, when_exact};
-use crate::app::AppState;
-use crate::audit::Action;
+use crate::audit::EventKind;
 use crate::extract::lifecycle;
+use crate::web::AppState;
 use crate::web::audit_timeline_api::{Timeline, TimelineQuery, list_audit_events};
 use crate::web::auth_pages::refusal;
 use crate::web::error::ApiError;
@@ -168,7 +168,7 @@ pub async fn events_page(
     });
     let ctx = context! {
         error, purposes,
-        actions => Action::ALL.iter().map(|a| a.code()).collect::<Vec<_>>(),
+        actions => EventKind::ALL.iter().map(|a| a.code()).collect::<Vec<_>>(),
         actor => form.actor, district => form.district, action => form.action,
         purpose => form.purpose, from => form.from, to => form.to, limit => form.limit,
         paged => given(form.before.as_deref()).is_some(),

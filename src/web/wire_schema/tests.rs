@@ -119,7 +119,7 @@ fn each_pattern_agrees_with_its_parser_on_the_edges() {
     ] {
         assert_eq!(
             member_ref(s),
-            parses(crate::extract::pseudonyms::parse_member_ref(s)),
+            parses(crate::oversight::pseudonyms::parse_member_ref(s)),
             "{s:?}"
         );
     }
@@ -219,15 +219,15 @@ proptest! {
         let freeze = matcher(FreezeReason::schema());
         prop_assert_eq!(freeze(&s), parses(crate::extract::expire::check_freeze_reason(&s)));
         let reveal = matcher(RevealReason::schema());
-        prop_assert_eq!(reveal(&s), parses(crate::extract::pseudonyms::check_reason(&s)));
+        prop_assert_eq!(reveal(&s), parses(crate::oversight::pseudonyms::check_reason(&s)));
         let policy = matcher(PolicyComment::schema());
         prop_assert_eq!(policy(&s), parses(crate::policy::source::check_comment(&s)));
         let name = matcher(DisplayName::schema());
         prop_assert_eq!(name(&s), parses(crate::auth::accounts::check_display_name(&s)));
         let member = matcher(MemberNumber::schema());
-        prop_assert_eq!(member(&s), parses(crate::extract::review::check_member_id(&s)));
+        prop_assert_eq!(member(&s), parses(crate::oversight::disclosures::check_member_id(&s)));
         let comment = matcher(FlagComment::schema());
-        prop_assert_eq!(comment(&s), parses(crate::extract::followup::check_comment(&s)));
+        prop_assert_eq!(comment(&s), parses(crate::oversight::followup::check_comment(&s)));
         let justification = matcher(Justification::schema());
         prop_assert_eq!(
             justification(&s),

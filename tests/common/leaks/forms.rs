@@ -8,7 +8,7 @@ use std::path::Path;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
-use registervakt::register::synthetic;
+use registervakt::synthetic;
 
 use super::{Kind, Leaks, MIN_LEN};
 

@@ -2,7 +2,7 @@
 //! reported by kind, form and place, and never shown.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use registervakt::register::synthetic;
+use registervakt::synthetic;
 
 use super::*;
 

@@ -13,11 +13,12 @@ use futures::StreamExt as _;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::Error;
-use super::review::{check_member_id, permit};
-use crate::app::AppState;
-use crate::audit::{self, Action, Actor, Event, Outcome};
+use super::disclosures::check_member_id;
+use crate::audit::{self, Actor, Event, EventKind, Outcome};
+use crate::context::Context;
 use crate::crypto::MemberRef;
+use crate::extract::Error;
+use crate::extract::review::permit;
 use crate::nouns::DistrictCode;
 use crate::policy::Principal;
 
@@ -28,7 +29,7 @@ const REFUSAL: &str = "only an auditor with the right to resolve pseudonyms may 
 
 /// The pseudonym the log and the ledger use for `member_id`. Audited as `pseudonym.resolve`.
 pub async fn resolve(
-    state: &AppState,
+    state: &Context,
     who: &Principal,
     member_id: &str,
     now: OffsetDateTime,
@@ -37,7 +38,7 @@ pub async fn resolve(
     let permit = permit(state, who, crate::policy::Action::PseudonymResolve, REFUSAL).await?;
     let member = state.pseudonyms.member_ref(member_id);
     let event = Event::new(
-        Action::PseudonymResolved,
+        EventKind::PseudonymResolved,
         Actor::user(permit.user_id()),
         &format!("member:{member}"),
         Outcome::Success,
@@ -67,7 +68,7 @@ pub fn check_reason(reason: &str) -> Result<&str, Error> {
 /// Which member of `district` the pseudonym stands for, if any is there now. Audited as
 /// `pseudonym.reveal` with the reason, whether it was found and how many members were searched.
 pub async fn reveal(
-    state: &AppState,
+    state: &Context,
     who: &Principal,
     pseudonym: &str,
     district: &str,
@@ -102,7 +103,7 @@ pub async fn reveal(
         }
     }
     let event = Event::new(
-        Action::PseudonymRevealed,
+        EventKind::PseudonymRevealed,
         Actor::user(permit.user_id()),
         &format!("member:{}", hex::encode(wanted)),
         Outcome::Success,

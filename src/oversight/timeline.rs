@@ -16,8 +16,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::export::{self, Export, Format};
-use super::{Action, Actor, Event, Outcome};
-use crate::app::AppState;
+use crate::audit::{Actor, Event, EventKind, Outcome};
+use crate::context::Context;
 use crate::extract::review;
 use crate::nouns::DistrictCode;
 use crate::nouns::Username;
@@ -39,7 +39,7 @@ pub enum Error {
     #[error("the audit log cannot be read: {0}")]
     Store(#[from] store::Error),
     #[error(transparent)]
-    Audit(#[from] super::Error),
+    Audit(#[from] crate::audit::Error),
 }
 
 /// The filters as they arrive (query string), before parsing.
@@ -94,7 +94,7 @@ fn parse_time(name: &str, text: &str) -> Result<OffsetDateTime, Error> {
 pub struct Filter {
     pub actor: Option<Username>,
     pub district: Option<DistrictCode>,
-    pub action: Option<Action>,
+    pub action: Option<EventKind>,
     pub purpose: Option<PurposeId>,
     pub window: Window,
     /// Only entries with a smaller sequence number (the next page).
@@ -129,7 +129,7 @@ impl Filter {
             .action
             .as_deref()
             .map(|c| {
-                Action::from_code(c.trim()).ok_or_else(|| bad("`action` is not an event code"))
+                EventKind::from_code(c.trim()).ok_or_else(|| bad("`action` is not an event code"))
             })
             .transpose()?;
         Ok(Filter {
@@ -160,7 +160,7 @@ impl Filter {
         json!({
             "actor": self.actor.as_ref().map(|u| u.as_str().to_owned()),
             "district": self.district.as_ref().map(ToString::to_string),
-            "action": self.action.map(Action::code),
+            "action": self.action.map(EventKind::code),
             "purpose": self.purpose.as_ref().map(|p| p.as_str().to_owned()),
             "from": Window::millis(self.window.from).map(export::rfc3339_ms),
             "to": Window::millis(self.window.to).map(export::rfc3339_ms),
@@ -181,7 +181,7 @@ pub struct Page {
 /// The store's selection for `filter` in `scope`; `None` if the actor names no user (then
 /// nothing can match).
 async fn selection(
-    state: &AppState,
+    state: &Context,
     scope: Option<Vec<String>>,
     filter: &Filter,
 ) -> Result<Option<AuditSelection>, Error> {
@@ -205,7 +205,7 @@ async fn selection(
 
 /// A page of the log in `who`'s audit scope, audited as `audit.timeline`.
 pub async fn read(
-    state: &AppState,
+    state: &Context,
     who: &Principal,
     filter: &Filter,
     now: OffsetDateTime,
@@ -226,13 +226,13 @@ pub async fn read(
         _ => None,
     };
     let event = Event::new(
-        Action::AuditTimeline,
-        Actor::user(&who.user_id()),
+        EventKind::AuditTimeline,
+        Actor::user(who.user_id()),
         "audit_log",
         Outcome::Success,
         json!({ "filters": filter.details(), "returned": events.len(), "scope": label }),
     );
-    super::record_now(&state.store, &event, now).await?;
+    crate::audit::record_now(&state.store, &event, now).await?;
     Ok(Page {
         events,
         next_before,
@@ -242,7 +242,7 @@ pub async fn read(
 /// The entries in `who`'s audit scope within `window`, as a stream in `format`; the export is
 /// audited as `audit.export` before this returns.
 pub async fn export(
-    state: &AppState,
+    state: &Context,
     who: &Principal,
     format: Format,
     window: Window,
@@ -255,7 +255,7 @@ pub async fn export(
         to_ms: Window::millis(window.to),
         ..AuditSelection::default()
     };
-    let actor = Actor::user(&who.user_id());
+    let actor = Actor::user(who.user_id());
     Ok(export::start(&state.store, actor, selection, format, now).await?)
 }
 
@@ -318,7 +318,7 @@ mod tests {
             p.from = Some("2026-01-01T00:00:00+01:00".into());
         })
         .unwrap();
-        assert_eq!(ok.action, Some(Action::ExtractReleased));
+        assert_eq!(ok.action, Some(EventKind::ExtractReleased));
         assert_eq!(
             Window::millis(ok.window.from),
             Some(1_767_222_000_000),

@@ -10,14 +10,14 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use super::{Error, ExtractId, lifecycle, review};
-use crate::app::AppState;
-use crate::audit::{self, Action, Actor, Event, Outcome};
+use crate::audit::{self, Actor, Event, EventKind, Outcome};
+use crate::context::Context;
 use crate::policy::Principal;
 use crate::store::extracts::ExtractRow;
 
 /// Pending requests `who` may decide (see [`review::queue`]), audited as `extract.queue`.
 pub async fn queue(
-    state: &AppState,
+    state: &Context,
     who: &Principal,
     now: OffsetDateTime,
 ) -> Result<Vec<ExtractRow>, Error> {
@@ -29,7 +29,7 @@ pub async fn queue(
 /// Downloaded extracts whose copies are not confirmed deleted (see [`review::overdue`]),
 /// audited as `extract.queue`.
 pub async fn overdue(
-    state: &AppState,
+    state: &Context,
     who: &Principal,
     now: OffsetDateTime,
 ) -> Result<Vec<ExtractRow>, Error> {
@@ -39,7 +39,7 @@ pub async fn overdue(
 }
 
 async fn record_queue(
-    state: &AppState,
+    state: &Context,
     who: &Principal,
     list: &str,
     rows: &[ExtractRow],
@@ -47,8 +47,8 @@ async fn record_queue(
 ) -> Result<(), Error> {
     let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
     let event = Event::new(
-        Action::ExtractQueueShown,
-        Actor::user(&who.user_id()),
+        EventKind::ExtractQueueShown,
+        Actor::user(who.user_id()),
         &format!("extracts:{list}"),
         Outcome::Success,
         json!({ "count": rows.len(), "extracts": ids }),
@@ -60,7 +60,7 @@ async fn record_queue(
 /// The extract if `who` may see it ([`lifecycle::find_visible`]); a look by anyone but its
 /// requester is audited as `extract.show` under the extract's target.
 pub async fn show(
-    state: &AppState,
+    state: &Context,
     who: &Principal,
     id: &ExtractId,
     now: OffsetDateTime,
@@ -68,8 +68,8 @@ pub async fn show(
     let row = lifecycle::find_visible(state, who, id).await?;
     if row.requester_id != who.user_id() {
         let event = Event::new(
-            Action::ExtractShown,
-            Actor::user(&who.user_id()),
+            EventKind::ExtractShown,
+            Actor::user(who.user_id()),
             &format!("extract:{id}"),
             Outcome::Success,
             json!({ "district": row.district, "state": row.state }),

@@ -12,8 +12,8 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use super::Error;
-use crate::app::AppState;
-use crate::audit::{self, Action, Actor, Event, Outcome};
+use crate::audit::{self, Actor, Event, EventKind, Outcome};
+use crate::context::Context;
 use crate::nouns::Sensitivity;
 use crate::policy::Reach;
 use crate::policy::{Policy, Principal, Purpose};
@@ -153,7 +153,7 @@ pub fn approval_rule(p: &Purpose) -> String {
 
 /// The summary of the policy in force, for an auditor anywhere; audited as `report.article30`.
 pub async fn for_auditor(
-    state: &AppState,
+    state: &Context,
     who: &Principal,
     now: OffsetDateTime,
 ) -> Result<Article30, Error> {
@@ -162,7 +162,7 @@ pub async fn for_auditor(
     let summary = summarise(&current.policy, current.version);
     record(
         &state.store,
-        Actor::user(&who.user_id()),
+        Actor::user(who.user_id()),
         &summary,
         &scope,
         now,
@@ -180,7 +180,7 @@ pub async fn record(
     now: OffsetDateTime,
 ) -> Result<(), Error> {
     let event = Event::new(
-        Action::ReportArticle30,
+        EventKind::ReportArticle30,
         actor,
         "report:article30",
         Outcome::Success,

@@ -15,8 +15,8 @@ use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
 use super::Error;
-use crate::app::AppState;
-use crate::audit::{self, Action, Actor, Event, Outcome};
+use crate::audit::{self, Actor, Event, EventKind, Outcome};
+use crate::context::Context;
 use crate::policy::Principal;
 use crate::policy::Reach;
 use crate::store::Store;
@@ -190,7 +190,10 @@ async fn denied_on_request(
         |t: OffsetDateTime| i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
     let events = store
         .list_audit_events_by_action_between(
-            &[Action::PolicyDecision.code(), Action::AuthzError.code()],
+            &[
+                EventKind::PolicyDecision.code(),
+                EventKind::AuthzError.code(),
+            ],
             ms(period.from),
             ms(period.to),
         )
@@ -217,14 +220,14 @@ async fn denied_on_request(
 
 /// The report for an auditor, over their audit scope; audited as `report.activity`.
 pub async fn for_auditor(
-    state: &AppState,
+    state: &Context,
     who: &Principal,
     period: Period,
     now: OffsetDateTime,
 ) -> Result<Activity, Error> {
     let scope = super::audit_scope(state, who).await?;
     let report = build(&state.store, &scope, period).await?;
-    record(&state.store, Actor::user(&who.user_id()), &report, now).await?;
+    record(&state.store, Actor::user(who.user_id()), &report, now).await?;
     Ok(report)
 }
 
@@ -237,7 +240,7 @@ pub async fn record(
 ) -> Result<(), Error> {
     let when = |t: OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
     let event = Event::new(
-        Action::ReportActivity,
+        EventKind::ReportActivity,
         actor,
         "report:activity",
         Outcome::Success,

@@ -12,13 +12,13 @@
 //! Never: decides who may export (the caller passes a selection already scoped by the policy,
 //! see [`super::timeline`]); never adds anything to an entry that is not in the log.
 //!
-//! [`chain::entry_hash`]: super::chain::entry_hash
+//! [`chain::entry_hash`]: crate::audit::chain::entry_hash
 
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::{Action, Actor, Error, Event, Outcome};
+use crate::audit::{Actor, Error, Event, EventKind, Outcome};
 use crate::extract::format;
 use crate::store::audit::{AuditRow, AuditSelection};
 use crate::store::{self, Store};
@@ -108,13 +108,13 @@ pub async fn start(
         "scope": selection.scope.clone().unwrap_or_else(|| vec!["*".to_owned()]),
     });
     let event = Event::new(
-        Action::AuditExport,
+        EventKind::AuditExport,
         actor,
         "audit_log",
         Outcome::Success,
         details,
     );
-    let recorded = super::record_now(store, &event, now).await?;
+    let recorded = crate::audit::record_now(store, &event, now).await?;
     Ok(Export {
         format,
         through_seq: recorded.seq,

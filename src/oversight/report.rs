@@ -11,7 +11,7 @@
 pub mod activity;
 pub mod article30;
 
-use crate::app::AppState;
+use crate::context::Context;
 use crate::policy::{Principal, Reach};
 use crate::{audit, store};
 
@@ -32,7 +32,7 @@ pub enum Error {
 /// How far the policy lets `who` view the audit: the audit permit's reach
 /// (`extract::review::audit_permit`, the one place it is computed); [`Error::Denied`] when
 /// that is nowhere.
-pub async fn audit_scope(state: &AppState, who: &Principal) -> Result<Reach, Error> {
+pub async fn audit_scope(state: &Context, who: &Principal) -> Result<Reach, Error> {
     match crate::extract::review::audit_permit(state, who).await {
         Ok(permit) => Ok(permit.reach().clone()),
         Err(crate::extract::Error::Store(e)) => Err(Error::Store(e)),

@@ -10,9 +10,10 @@ use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
 use super::{Flag, FlagId, Kind};
-use crate::app::AppState;
+use crate::context::Context;
 use crate::extract::Error;
 use crate::extract::request::{Filters, Request};
+use crate::nouns::ExtractState;
 use crate::store::extracts::ExtractRow;
 
 /// Most overdue deletion confirmations looked at.
@@ -20,7 +21,7 @@ const OVERDUE_LIMIT: i64 = 500;
 
 /// Every flag in `scope` (`None`: the whole party) as of `now`, newest first, unacknowledged.
 pub(super) async fn all(
-    state: &AppState,
+    state: &Context,
     scope: Option<&[String]>,
     now: OffsetDateTime,
 ) -> Result<Vec<Flag>, Error> {
@@ -89,7 +90,7 @@ fn extract_of(target: &str) -> Option<&str> {
 /// One flag per extract requested or downloaded outside office hours, counting each such
 /// request and download; raised at the first.
 async fn outside_hours(
-    state: &AppState,
+    state: &Context,
     scope: Option<&[String]>,
     extracts: &[ExtractRow],
     since: i64,
@@ -110,7 +111,7 @@ async fn outside_hours(
     let downloads = state
         .store
         .list_audit_events_by_action_between(
-            &[crate::audit::Action::ExtractReleased.code()],
+            &[crate::audit::EventKind::ExtractReleased.code()],
             since * 1000,
             (now_s + 1) * 1000,
         )
@@ -180,15 +181,15 @@ fn many_pulls(extracts: &[ExtractRow], limit: u32) -> Vec<Flag> {
 /// (`policy.decide` / `authz.error` with the request's scope; the what-if endpoint's answers,
 /// which carry no filters, are not requests and do not count).
 async fn repeated_denials(
-    state: &AppState,
+    state: &Context,
     scope: Option<&[String]>,
     extracts: &[ExtractRow],
     since: i64,
     now_s: i64,
 ) -> Result<Vec<Flag>, Error> {
-    use crate::audit::Action;
+    use crate::audit::EventKind;
     let mut groups = PerWeek::new();
-    for row in extracts.iter().filter(|r| r.state == "denied") {
+    for row in extracts.iter().filter(|r| r.state == ExtractState::Denied) {
         let at = row.decided_at.unwrap_or(row.created_at);
         let key = (row.requester_id.clone(), row.district.clone(), iso_week(at));
         groups.entry(key).or_default().push(at);
@@ -196,7 +197,10 @@ async fn repeated_denials(
     let events = state
         .store
         .list_audit_events_by_action_between(
-            &[Action::PolicyDecision.code(), Action::AuthzError.code()],
+            &[
+                EventKind::PolicyDecision.code(),
+                EventKind::AuthzError.code(),
+            ],
             since * 1000,
             (now_s + 1) * 1000,
         )

@@ -22,9 +22,9 @@ use std::fmt;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::{Error, review};
-use crate::app::AppState;
-use crate::audit::{self, Action, Actor, Event, Outcome};
+use crate::audit::{self, Actor, Event, EventKind, Outcome};
+use crate::context::Context;
+use crate::extract::{Error, review};
 use crate::policy::{DenyCode, Principal};
 use crate::store::followup::{self as rows, AckRow};
 
@@ -139,7 +139,7 @@ pub struct Flag {
 
 /// The districts whose flags `who` sees, or `None` for the whole party: wherever the policy
 /// lets them view the audit or approve extracts (the union of the two permits' reach).
-pub async fn scope(state: &AppState, who: &Principal) -> Result<Option<Vec<String>>, Error> {
+pub async fn scope(state: &Context, who: &Principal) -> Result<Option<Vec<String>>, Error> {
     use crate::policy::Action as P;
     let mut districts: Vec<String> = Vec::new();
     let mut any = false;
@@ -174,7 +174,7 @@ pub async fn scope(state: &AppState, who: &Principal) -> Result<Option<Vec<Strin
 /// `open = Some(true)`, only acknowledged ones with `Some(false)`, all with `None`. Audited as
 /// `followup.list`.
 pub async fn list(
-    state: &AppState,
+    state: &Context,
     who: &Principal,
     open: Option<bool>,
     now: OffsetDateTime,
@@ -186,8 +186,8 @@ pub async fn list(
         flags.retain(|f| f.ack.is_none() == open);
     }
     let event = Event::new(
-        Action::FollowupListed,
-        Actor::user(&who.user_id()),
+        EventKind::FollowupListed,
+        Actor::user(who.user_id()),
         "followup",
         Outcome::Success,
         json!({
@@ -215,7 +215,7 @@ pub fn check_comment(text: &str) -> Result<String, Error> {
 /// that is not raised now, is [`Error::NotFound`]; a second acknowledgement is a conflict.
 /// The acknowledgement and its `followup.acknowledge` event commit together.
 pub async fn acknowledge(
-    state: &AppState,
+    state: &Context,
     who: &Principal,
     id: &FlagId,
     comment: &str,
@@ -249,8 +249,8 @@ pub async fn acknowledge(
         ));
     }
     let event = Event::new(
-        Action::FollowupAcknowledged,
-        Actor::user(&who.user_id()),
+        EventKind::FollowupAcknowledged,
+        Actor::user(who.user_id()),
         &format!("flag:{id}"),
         Outcome::Success,
         json!({
@@ -268,7 +268,7 @@ pub async fn acknowledge(
     Ok(flag)
 }
 
-async fn attach_acks(state: &AppState, flags: &mut [Flag]) -> Result<(), Error> {
+async fn attach_acks(state: &Context, flags: &mut [Flag]) -> Result<(), Error> {
     let ids: Vec<String> = flags.iter().map(|f| f.id.to_string()).collect();
     let acks = state.store.list_followup_acks(&ids).await?;
     for flag in flags.iter_mut() {

@@ -14,13 +14,14 @@ use std::collections::BTreeMap;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::request::Request;
-use super::review::{self, Described};
 use super::trace::{self, Confidence};
-use super::{Error, ExtractId};
-use crate::app::AppState;
-use crate::audit::{self, Action, Actor, Event, Outcome};
+use crate::audit::{self, Actor, Event, EventKind, Outcome};
+use crate::context::Context;
 use crate::crypto::PseudonymKey;
+use crate::extract::request::Request;
+use crate::extract::review::{self, Described};
+use crate::extract::{Error, ExtractId};
+use crate::nouns::ExtractState;
 use crate::nouns::{Field, Sensitivity};
 use crate::policy::{Principal, Reach};
 use crate::store::Store;
@@ -80,7 +81,7 @@ pub struct Scope {
 
 /// The scope for a signed-in auditor (scope and identity from the policy and the session).
 pub async fn scope(
-    state: &AppState,
+    state: &Context,
     who: &Principal,
     basis: Basis,
     now: OffsetDateTime,
@@ -216,10 +217,10 @@ pub async fn scope_as(
     releases.sort_by_key(|r| r.at);
     let still_live = extracts
         .iter()
-        .filter(|h| h.described.row.state == "live")
+        .filter(|h| h.described.row.state == ExtractState::Live)
         .count();
     let event = Event::new(
-        Action::AuditBreachScope,
+        EventKind::AuditBreachScope,
         actor.clone(),
         &target,
         Outcome::Success,

@@ -23,14 +23,14 @@ use serde_json::json;
 use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 
-use super::Error;
-use super::fingerprint::{TagColumns, normalise, normalise_member_id};
-use super::format;
-use super::request::Request;
-use super::review::{self, Described};
-use crate::app::AppState;
-use crate::audit::{self, Action, Actor, Event, Outcome};
+use crate::audit::{self, Actor, Event, EventKind, Outcome};
+use crate::context::Context;
 use crate::crypto::PseudonymKey;
+use crate::extract::Error;
+use crate::extract::fingerprint::{TagColumns, normalise, normalise_member_id};
+use crate::extract::format;
+use crate::extract::request::Request;
+use crate::extract::review::{self, Described};
 use crate::nouns::Field;
 use crate::policy::{Principal, Reach};
 use crate::store::Store;
@@ -135,7 +135,7 @@ struct Keyed {
 
 /// Trace `file` for a signed-in auditor: scope from the policy, audited as the user.
 pub async fn trace(
-    state: &AppState,
+    state: &Context,
     who: &Principal,
     file: &[u8],
     now: OffsetDateTime,
@@ -197,7 +197,7 @@ pub async fn trace_as(
     }
     let confidence = confidence(&candidates);
     let event = Event::new(
-        Action::AuditTrace,
+        EventKind::AuditTrace,
         actor.clone(),
         &format!("file:{file_sha256}"),
         Outcome::Success,
