@@ -6,7 +6,7 @@
 //! [`Policy::permits`] make them. So code that takes `&Grant` cannot be reached without the
 //! policy's yes. Neither can be built outside this module — these do not compile, for their
 //! private fields alone (every field is named with a value of its type). Stable rustdoc does
-//! not check a `compile_fail` doctest's error code, so `tests/forgery.rs` compiles the same
+//! not check a `compile_fail` doctest's error code, so `tests/it/forgery.rs` compiles the same
 //! code and pins E0451 and, for reading each field, E0616:
 //!
 //! ```compile_fail

@@ -15,7 +15,7 @@
 //! type (utoipa would let a second type of the same name overwrite the first without a
 //! word); every API route is an operation of the document and every operation is routed;
 //! every link names an operation and parameter that exist. That the statuses are all there is
-//! held against the running broker: by every black-box suite (`tests/common/openapi.rs`) and
+//! held against the running broker: by every black-box suite (`tests/it/common/openapi.rs`) and
 //! by schemathesis (`tests/api_fuzz/run.py`, `status_code_conformance`).
 
 mod links;

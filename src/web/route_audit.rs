@@ -3,7 +3,7 @@
 //!
 //! Guarantees: every route says either which [`EventKind`]s it may record — successes and the
 //! failures and refusals the library records on its path — or why it records none. The suite
-//! `tests/routes_audited.rs` fails when an API route declares no event, when a route without
+//! `tests/it/routes_audited.rs` fails when an API route declares no event, when a route without
 //! events is not on its short allowlist, and when a representative route does not really
 //! record one of its declared actions. Declarations are data, not behaviour: the events are
 //! recorded by the library code the handler calls.

@@ -131,7 +131,7 @@ def read_users(path: Path) -> dict[str, dict[str, str]]:
 # (SECURITY_BAR B2) and, for the last of them, close to the 15 idle minutes a session lives:
 # every identity proves its code before any fuzzing (see the module doc), so without a longer
 # window the later runs would reach every operation behind step-up only as 401. The demo is
-# started with both at an hour; the windows themselves are tested in tests/sessions.rs.
+# started with both at an hour; the windows themselves are tested in tests/it/sessions.rs.
 DEMO_ENV = {
     "REGISTERVAKT_SESSIONS__STEP_UP_MAX_AGE_SECS": "3600",
     "REGISTERVAKT_SESSIONS__IDLE_TIMEOUT_SECS": "3600",

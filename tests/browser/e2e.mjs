@@ -1,6 +1,6 @@
 // Registervakt's pages in a real browser: every role's main path on the demo data, in
 // Swedish and in English, with axe-core run on every page (no serious or critical WCAG 2.1
-// A/AA violation may remain). Driven by tests/browser.rs, which starts `registervakt demo`;
+// A/AA violation may remain). Driven by tests/it/browser.rs, which starts `registervakt demo`;
 // run by hand with
 //   BASE_URL=http://127.0.0.1:8080 USERS_FILE=registervakt-demo/demo-users.txt node tests/browser/e2e.mjs
 // Screenshots of each step go to SCREENSHOTS (default target/browser-screenshots).
@@ -91,7 +91,7 @@ async function freshCode(username) {
 
 // --- pages, accessibility and screenshots ---
 
-// What the suite saw that must never be stored or logged in plaintext (tests/browser.rs
+// What the suite saw that must never be stored or logged in plaintext (tests/it/browser.rs
 // scans the broker's log and data dir for it afterwards): session cookies, invitation tokens.
 const seen = { cookies: new Set(), tokens: new Set(), downloads: [] };
 async function remember(page) {

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Loopback SMTP sink for Registervakt's mail tests (tests/smtp_support/mod.rs starts it).
+"""Loopback SMTP sink for Registervakt's mail tests (tests/it/smtp_support/mod.rs starts it).
 
     python3 tests/smtp/sink.py --port N --dir DIR [--auth USER:PASSWORD]
 
