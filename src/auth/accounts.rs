@@ -237,10 +237,15 @@ pub async fn set_email(
     Ok(())
 }
 
-/// A plausible address: one `@` with text on both sides, no spaces or control characters,
-/// at most 254 characters (RFC 5321 §4.5.3.1.3). The mail server has the last word.
+/// The longest address taken, in characters (RFC 5321 §4.5.3.1.3 counts 254 octets; the
+/// mail server has the last word on a longer UTF-8 one).
+pub const MAX_EMAIL_CHARS: usize = 254;
+
+/// A plausible address: one `@` with text on both sides and a `.` in the domain, no white
+/// space, control characters or angle brackets, at most [`MAX_EMAIL_CHARS`] characters. The
+/// mail server has the last word.
 pub fn check_email(address: &str) -> Result<(), Error> {
-    let ok = address.len() <= 254
+    let ok = address.chars().count() <= MAX_EMAIL_CHARS
         && !address
             .chars()
             .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>')

@@ -185,7 +185,7 @@ api_doc! {
     schemas: [
         super::wire_schema::PurposeId, super::wire_schema::PurposeFilter,
         super::wire_schema::FieldName, super::wire_schema::District,
-        super::wire_schema::Username, super::wire_schema::DisplayName,
+        super::wire_schema::Username, super::wire_schema::DisplayName, super::wire_schema::Email,
         super::wire_schema::RoleGrant, super::wire_schema::RoleChange,
         super::wire_schema::Justification, super::wire_schema::Acknowledged,
         super::wire_schema::FilterValue, super::wire_schema::FileFormat,

@@ -37,7 +37,7 @@ pub struct CreateUserRequest {
     /// Where the invitation and notices are e-mailed (when the broker sends mail): one `@`,
     /// no spaces, at most 254 characters.
     #[serde(default)]
-    #[schema(max_length = 254)]
+    #[schema(value_type = Option<crate::web::wire_schema::Email>)]
     pub email: Option<String>,
 }
 

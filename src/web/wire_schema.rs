@@ -204,6 +204,22 @@ wire_schema!(
 );
 
 wire_schema!(
+    /// An e-mail address as an account takes it (`auth::accounts::check_email`), or nothing:
+    /// empty or white space only is no address.
+    Email => {
+        let part = format!("[^@<>{WHITE}{CONTROL}]");
+        string(
+            "An e-mail address: one `@` with text on both sides and a `.` in the domain, no \
+             white space, control characters or angle brackets, at most 254 characters. Empty \
+             (or white space only) means no address.",
+        )
+        .pattern(Some(format!("^(?:[{WHITE}]*|{part}+@{part}*\\.{part}*)$")))
+        .max_length(Some(crate::auth::accounts::MAX_EMAIL_CHARS))
+        .into()
+    }
+);
+
+wire_schema!(
     /// A role in a scope (`auth::RoleGrant::from_str`): `ROLE:DISTRICT` or `ROLE:*`.
     RoleGrant => {
         let roles = Role::ALL.map(Role::as_str).join("|");

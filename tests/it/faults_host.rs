@@ -12,7 +12,6 @@
 //! - `clock_jump`: the real binary under libfaketime, its clock moved while it runs.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-
 #[path = "faults_host/broker.rs"]
 mod broker;
 #[path = "faults_host/clock_jump.rs"]

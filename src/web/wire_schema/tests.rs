@@ -207,6 +207,29 @@ proptest! {
     }
 
     #[test]
+    fn an_email_matches_the_pattern_exactly_when_an_account_takes_it(
+        s in proptest::collection::vec(
+            prop_oneof![
+                Just('@'), Just('.'), Just('a'), Just('ö'), Just(' '), Just('<'), Just('\u{85}'),
+                Just('\u{7}'), Just('\u{3000}'), Just('\u{feff}'), Just('-'),
+            ],
+            0..12,
+        ).prop_map(|v| v.into_iter().collect::<String>())
+    ) {
+        let email = matcher(Email::schema());
+        // What `POST /api/v1/users` does: white space only is no address, anything else is checked.
+        let taken = s.trim().is_empty() || crate::auth::accounts::check_email(&s).is_ok();
+        prop_assert_eq!(email(&s), taken);
+    }
+
+    #[test]
+    fn a_long_email_is_refused_by_its_length_alone(n in 250usize..260) {
+        let s = format!("{}@example.org", "ö".repeat(n - 12));
+        let email = matcher(Email::schema());
+        prop_assert_eq!(email(&s), crate::auth::accounts::check_email(&s).is_ok());
+    }
+
+    #[test]
     fn a_username_matches_the_pattern_exactly_when_the_parser_takes_it(s in tricky_text(70)) {
         let username = matcher(Username::schema());
         prop_assert_eq!(username(&s), parses(crate::nouns::Username::parse(&s)));

@@ -92,7 +92,13 @@ impl SmtpSink {
             let stdout = child.stdout.take().expect("the sink's stdout is piped");
             let ready = tokio::time::timeout(READY_TIMEOUT, says_ready(stdout)).await;
             match ready {
-                Ok(Ok(true)) => return SmtpSink { port, dir, _child: child },
+                Ok(Ok(true)) => {
+                    return SmtpSink {
+                        port,
+                        dir,
+                        _child: child,
+                    };
+                }
                 Err(_) => {
                     let _ = child.start_kill();
                     panic!(
