@@ -1,13 +1,12 @@
-//! The command line: `serve`, `demo`, `init`, `keys`, `audit`, `register`, `report`, `bench`.
+//! The command line: `serve`, `demo`, `init`, `keys`, `audit`, `register`, `report`, and
+//! `bench` in a build with the `bench` feature.
 //!
 //! Each command fails with one sentence and a non-zero exit; none prints a secret.
 
 mod audit_export;
 mod audit_trace;
+#[cfg(feature = "bench")]
 pub mod bench;
-mod bench_audit;
-pub mod bench_extract;
-mod bench_http;
 pub mod demo;
 mod ops;
 mod policy;
@@ -64,9 +63,11 @@ pub enum Command {
     /// The data protection officer's reports: activity, and the Art. 30 record of processing.
     #[command(subcommand)]
     Report(report::ReportCommand),
-    /// Measure performance against a baseline in the same run (see BENCHMARKS.md).
+    /// Measure performance against a baseline in the same run (see BENCHMARKS.md). Only in a
+    /// build with `--features bench`.
+    #[cfg(feature = "bench")]
     #[command(subcommand)]
-    Bench(ops::BenchCommand),
+    Bench(bench::BenchCommand),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -92,7 +93,8 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::User(cmd) => users::run(cmd).await,
         Command::Policy(cmd) => policy::run(cmd).await,
         Command::Report(cmd) => report::run(cmd).await,
-        Command::Bench(cmd) => ops::bench(cmd).await,
+        #[cfg(feature = "bench")]
+        Command::Bench(cmd) => bench::run(cmd).await,
     }
 }
 

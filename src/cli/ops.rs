@@ -1,4 +1,4 @@
-//! Operator commands: `init`, `keys`, `audit verify`, `register check`, `bench`.
+//! Operator commands: `init`, `keys`, `audit verify`, `register check`.
 
 use std::path::{Path, PathBuf};
 
@@ -83,69 +83,6 @@ pub enum RegisterCommand {
     Check {
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum BenchCommand {
-    /// Stream rows through the register connector vs `sqlite3 -csv` of the same rows.
-    Connector {
-        /// Where the generated register is kept between runs.
-        #[arg(long, default_value = "bench-data")]
-        dir: PathBuf,
-        #[arg(long, default_value_t = 1_000_000)]
-        members: u64,
-        #[arg(long, default_value_t = 100_000)]
-        rows: u64,
-        #[arg(long, default_value_t = 5)]
-        runs: u32,
-    },
-    /// Request → live and the CSV download of an extract vs `sqlite3 -csv` of the same rows,
-    /// and peak memory while building and downloading a large extract.
-    Extract {
-        #[arg(long, default_value = "bench-data")]
-        dir: PathBuf,
-        #[arg(long, default_value_t = 1_000_000)]
-        members: u64,
-        #[arg(long, default_value_t = 100_000)]
-        rows: u64,
-        #[arg(long, default_value_t = 3)]
-        runs: u32,
-        /// Rows of the extract whose peak memory is measured.
-        #[arg(long, default_value_t = 1_000_000)]
-        memory_rows: u64,
-        /// Put the register and the store on the PostgreSQL server at URL (a user who may
-        /// create databases) and compare with `psql`: the register goes in a table of URL's
-        /// database and is kept; the store is a scratch database, dropped at the end.
-        #[arg(long, value_name = "URL")]
-        postgres: Option<String>,
-    },
-    /// `audit verify` of a log of `--entries` entries vs `sha256sum` of the same bytes.
-    Audit {
-        #[arg(long, default_value = "bench-data")]
-        dir: PathBuf,
-        #[arg(long, default_value_t = 1_000_000)]
-        entries: u64,
-        #[arg(long, default_value_t = 3)]
-        runs: u32,
-    },
-    /// Over HTTP: the CSV download of an extract vs the same bytes served as a plain file by
-    /// the same process, and audited API requests per second vs `/healthz` (with `wrk`).
-    Http {
-        #[arg(long, default_value = "bench-data")]
-        dir: PathBuf,
-        #[arg(long, default_value_t = 1_000_000)]
-        members: u64,
-        #[arg(long, default_value_t = 100_000)]
-        rows: u64,
-        #[arg(long, default_value_t = 5)]
-        runs: u32,
-        /// Open connections for `wrk`.
-        #[arg(long, default_value_t = 64)]
-        connections: u32,
-        /// Seconds each `wrk` run lasts.
-        #[arg(long, default_value_t = 10)]
-        seconds: u32,
     },
 }
 
@@ -265,74 +202,6 @@ pub async fn register(cmd: RegisterCommand) -> anyhow::Result<()> {
         .check_report()
         .await
         .context("cannot read the register")?;
-    println!("{report}");
-    Ok(())
-}
-
-pub async fn bench(cmd: BenchCommand) -> anyhow::Result<()> {
-    let (dir, members, rows, runs) = match cmd {
-        BenchCommand::Audit { dir, entries, runs } => {
-            let report = super::bench_audit::audit_benchmark(&dir, entries, runs).await?;
-            println!("{report}");
-            return Ok(());
-        }
-        BenchCommand::Http {
-            dir,
-            members,
-            rows,
-            runs,
-            connections,
-            seconds,
-        } => {
-            let report = super::bench_http::http_benchmark(
-                &dir,
-                super::bench_http::Load {
-                    members,
-                    rows,
-                    runs,
-                    connections,
-                    seconds,
-                },
-            )
-            .await?;
-            println!("{report}");
-            return Ok(());
-        }
-        BenchCommand::Connector {
-            dir,
-            members,
-            rows,
-            runs,
-        } => (dir, members, rows, runs),
-        BenchCommand::Extract {
-            dir,
-            members,
-            rows,
-            runs,
-            memory_rows,
-            postgres,
-        } => {
-            if runs == 0 || memory_rows == 0 {
-                bail!("--runs and --memory-rows must be at least 1");
-            }
-            let report = super::bench_extract::extract_benchmark(
-                &dir,
-                members,
-                rows,
-                runs,
-                memory_rows,
-                postgres.as_deref(),
-            )
-            .await?;
-            println!("{report}");
-            return Ok(());
-        }
-    };
-    if runs == 0 {
-        bail!("--runs must be at least 1");
-    }
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let report = super::bench::connector_benchmark(&dir, members, rows, runs).await?;
     println!("{report}");
     Ok(())
 }

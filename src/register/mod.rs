@@ -252,7 +252,8 @@ impl Register {
 
     /// The statement [`Register::rows`] runs, with values inlined, for the register's own
     /// command-line client (`sqlite3`, `psql`). Benchmark use only; the broker never runs this
-    /// text.
+    /// text, and only a build with the `bench` feature has it.
+    #[cfg(feature = "bench")]
     pub fn cli_statement(
         &self,
         filter: &Filter,

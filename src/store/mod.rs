@@ -25,6 +25,7 @@ pub mod proposals;
 pub mod register;
 pub mod register_writer;
 pub mod roles;
+#[cfg(feature = "bench")]
 pub mod scratch;
 pub mod sessions;
 pub mod trace;

@@ -26,7 +26,9 @@ use sqlx::sqlite::SqlitePool;
 use sqlx::{Database, Encode, QueryBuilder, Row, Type};
 
 pub(crate) use connect::{describe_location, redact, short_cause};
-pub use sql::{ColumnKind, Condition, CountQuery, RowQuery, Value, render_for_cli};
+#[cfg(any(test, feature = "bench"))]
+pub use sql::render_for_cli;
+pub use sql::{ColumnKind, Condition, CountQuery, RowQuery, Value};
 use sql::{Piece, Sql};
 
 /// The longest identifier PostgreSQL keeps without truncating (NAMEDATALEN − 1); MariaDB allows 64.

@@ -374,3 +374,35 @@ async fn a_broken_configuration_is_reported_even_when_the_port_is_taken() {
     );
     drop(taken);
 }
+
+/// The server a party installs is built without the `bench` feature: no `bench` command in
+/// its help, and asking for one is refused as an unknown command (the benchmarks, with the
+/// scratch-database dropper, are in `src/cli/bench/`, built only with `--features bench`).
+#[cfg(not(feature = "bench"))]
+#[test]
+fn the_server_binary_has_no_benchmark_command() {
+    let help = registervakt(&["--help"]);
+    assert!(help.status.success());
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(text.contains("serve"), "{text}");
+    assert!(!text.contains("bench"), "{text}");
+    let out = registervakt(&["bench", "audit", "--entries", "10"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("unrecognized subcommand 'bench'"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// With the feature, `bench` is there and checks its arguments like any other command.
+#[cfg(feature = "bench")]
+#[test]
+fn a_benchmark_build_has_the_benchmark_command() {
+    let help = registervakt(&["bench", "--help"]);
+    assert!(help.status.success(), "{}", stderr(&help));
+    let text = String::from_utf8_lossy(&help.stdout);
+    for command in ["connector", "extract", "audit", "http"] {
+        assert!(text.contains(command), "{text}");
+    }
+}

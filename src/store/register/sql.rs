@@ -278,6 +278,7 @@ pub(crate) fn flag_census_sql(backend: Backend, table: &str, column: &str) -> Sq
 
 /// Renders `q` for `backend`'s command-line client (`sqlite3`, `psql`) with values inlined as
 /// SQL string literals. For the benchmarks' baselines only: the broker never executes this text.
+#[cfg(any(test, feature = "bench"))]
 pub fn render_for_cli(backend: Backend, q: &RowQuery) -> String {
     rows_sql(backend, q)
         .pieces

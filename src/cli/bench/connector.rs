@@ -232,7 +232,7 @@ async fn grant_for(dir: &Path, district: &DistrictCode, rows: u64) -> anyhow::Re
     store.close().await;
     std::fs::remove_dir_all(&root)?;
     let texts = crate::policy::Texts::shipped();
-    let purposes = super::bench_extract::purposes_for("bench-connector", &FIELDS);
+    let purposes = super::extract::purposes_for("bench-connector", &FIELDS);
     let policy = Policy::from_parts(&texts.model, &texts.permissions, &purposes).await?;
     let request = ExtractRequest {
         purpose: PurposeId::parse("bench-connector")?,

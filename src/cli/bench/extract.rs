@@ -14,7 +14,7 @@ use anyhow::{Context, bail};
 use futures::StreamExt as _;
 use time::OffsetDateTime;
 
-use super::bench::{
+use super::connector::{
     best_and_median, choose_filter, cpu_model, cpus, ensure_register, ms, register_config_at,
     run_sqlite3,
 };
@@ -121,7 +121,7 @@ pub(super) async fn broker_app(
         texts.permissions,
     )?;
     std::fs::write(policy.join(crate::policy::PURPOSES_FILE), bench_purposes())?;
-    let mut text = super::demo::config_text(&data, &kek, &source.url()).replacen(
+    let mut text = crate::cli::demo::config_text(&data, &kek, &source.url()).replacen(
         &format!("table = \"{DEMO_TABLE}\"\n"),
         &format!("table = {:?}\n", source.table()),
         1,
@@ -366,7 +366,7 @@ impl Source {
     async fn baseline(&self, sql: &str) -> anyhow::Result<(u64, Duration)> {
         match self {
             Source::Sqlite(db) => run_sqlite3(db, sql).await,
-            Source::Postgres { url, .. } => super::bench::run_psql(url, sql).await,
+            Source::Postgres { url, .. } => super::connector::run_psql(url, sql).await,
         }
     }
 }
@@ -384,7 +384,7 @@ pub async fn extract_benchmark(
         None => Source::Sqlite(ensure_register(dir, members).await?.0),
         Some(url) => Source::Postgres {
             url: url.to_owned(),
-            table: super::bench::ensure_postgres_register(url, members).await?,
+            table: super::connector::ensure_postgres_register(url, members).await?,
         },
     };
     let store_url = match postgres {
@@ -423,7 +423,7 @@ async fn measure(
         &filter,
         &FIELDS,
         ProtectedIdentity::Exclude,
-        super::bench::TODAY,
+        super::connector::TODAY,
     )?;
     drop(register);
     let (state, who) = broker(dir, source, filter.district.as_str(), store_url).await?;
@@ -433,7 +433,7 @@ async fn measure(
     let window_start = OffsetDateTime::now_utc();
     for run in 0..runs.max(1) {
         let (id, n, took) = snapshot(&state, &who, &filter).await?;
-        super::bench::check_count("the snapshot", n, expected)?;
+        super::connector::check_count("the snapshot", n, expected)?;
         snap.push(took);
         let keep = (run == runs.max(1) / 2).then_some(&mut leaked.1);
         if keep.is_some() {
@@ -451,7 +451,7 @@ async fn measure(
         )
         .await?;
         let (n, took) = source.baseline(&sql).await?;
-        super::bench::check_count("the baseline", n, expected)?;
+        super::connector::check_count("the baseline", n, expected)?;
         shell.push(took);
     }
     let leaked_id = leaked.0.context("no extract was downloaded")?;
@@ -485,14 +485,20 @@ async fn measure(
 /// Builds and downloads a `rows`-row extract from a register where every member is in one
 /// district; returns (idle RSS, peak RSS) in kB.
 async fn memory_run(dir: &Path, rows: u64) -> anyhow::Result<(u64, u64, u64)> {
-    let db = super::bench::ensure_one_district_register(dir, rows).await?;
-    let register = Register::open(&super::bench::register_config(&db)).await?;
+    let db = super::connector::ensure_one_district_register(dir, rows).await?;
+    let register = Register::open(&super::connector::register_config(&db)).await?;
     let filter = Filter::district(crate::nouns::DistrictCode::parse(
-        super::bench::ONE_DISTRICT,
+        super::connector::ONE_DISTRICT,
     )?);
-    let (state, who) = broker(dir, &Source::Sqlite(db), super::bench::ONE_DISTRICT, None).await?;
+    let (state, who) = broker(
+        dir,
+        &Source::Sqlite(db),
+        super::connector::ONE_DISTRICT,
+        None,
+    )
+    .await?;
     let n = register
-        .count(&filter, ProtectedIdentity::Exclude, super::bench::TODAY)
+        .count(&filter, ProtectedIdentity::Exclude, super::connector::TODAY)
         .await?
         .included;
     drop(register);

@@ -22,8 +22,10 @@ use anyhow::{Context, bail};
 use secrecy::{ExposeSecret as _, SecretString};
 use time::OffsetDateTime;
 
-use super::bench::{best_and_median, check_count, choose_filter, cpu_model, cpus, ensure_register};
-use super::bench_extract::{Source, broker_app, snapshot};
+use super::connector::{
+    best_and_median, check_count, choose_filter, cpu_model, cpus, ensure_register,
+};
+use super::extract::{Source, broker_app, snapshot};
 use crate::auth::{session, signin, totp};
 use crate::config::Config;
 use crate::policy::Principal;
@@ -55,7 +57,7 @@ pub async fn http_benchmark(dir: &Path, load: Load) -> anyhow::Result<String> {
     }
     let _ = std::fs::remove_dir_all(dir.join("brokers"));
     let (db, _) = ensure_register(dir, load.members).await?;
-    let register = Register::open(&super::bench::register_config(&db)).await?;
+    let register = Register::open(&super::connector::register_config(&db)).await?;
     let (filter, expected) = choose_filter(&register, load.rows).await?;
     drop(register);
     let source = Source::Sqlite(db);
@@ -127,7 +129,7 @@ pub async fn http_benchmark(dir: &Path, load: Load) -> anyhow::Result<String> {
     }
 
     let script = work.join("wrk-cookie.lua");
-    super::demo::write_private(
+    crate::cli::demo::write_private(
         &script,
         &format!("wrk.headers[\"Cookie\"] = \"{approver_cookie}\"\n"),
     )?;
@@ -161,7 +163,7 @@ async fn enrolled_and_signed_in(
     username: &str,
     role: &str,
 ) -> anyhow::Result<(Principal, String)> {
-    let user = super::demo::create_enrolled_user(
+    let user = crate::cli::demo::create_enrolled_user(
         &state.store,
         &state.keyring,
         config,
@@ -378,7 +380,7 @@ fn report(
     api: &[WrkRun],
     health: &[WrkRun],
 ) -> String {
-    let ms = super::bench::ms;
+    let ms = super::connector::ms;
     let (db, dm) = best_and_median(down);
     let (pb, pm) = best_and_median(plain);
     let best = |runs: &[WrkRun]| {

@@ -18,7 +18,7 @@ use futures::StreamExt as _;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::bench::{best_and_median, cpu_model, cpus, ms};
+use super::connector::{best_and_median, cpu_model, cpus, ms};
 use crate::audit::{self, Actor, Event, EventKind, Outcome, chain};
 use crate::config::{SQLITE_STORE_FILE, StoreLocation};
 use crate::store::{self, Store};

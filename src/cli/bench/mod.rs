@@ -1,0 +1,151 @@
+//! `registervakt bench …`: performance against a baseline measured in the same run (see
+//! BENCHMARKS.md). Built only with the `bench` feature
+//! (`cargo build --release --features bench`), so the server binary carries none of it — the
+//! scratch-database dropper (`store::scratch`) and the register's command-line statement
+//! included.
+//!
+//! Guarantees: each figure is a ratio against a baseline taken in the same run (the
+//! register's own command-line client, `sha256sum`, a plain file served by the same process);
+//! the data is synthetic and kept under `--dir`; a scratch PostgreSQL database is dropped at
+//! the end.
+
+mod audit;
+pub mod connector;
+pub mod extract;
+mod http;
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, bail};
+use clap::Subcommand;
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Stream rows through the register connector vs `sqlite3 -csv` of the same rows.
+    Connector {
+        /// Where the generated register is kept between runs.
+        #[arg(long, default_value = "bench-data")]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 1_000_000)]
+        members: u64,
+        #[arg(long, default_value_t = 100_000)]
+        rows: u64,
+        #[arg(long, default_value_t = 5)]
+        runs: u32,
+    },
+    /// Request → live and the CSV download of an extract vs `sqlite3 -csv` of the same rows,
+    /// and peak memory while building and downloading a large extract.
+    Extract {
+        #[arg(long, default_value = "bench-data")]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 1_000_000)]
+        members: u64,
+        #[arg(long, default_value_t = 100_000)]
+        rows: u64,
+        #[arg(long, default_value_t = 3)]
+        runs: u32,
+        /// Rows of the extract whose peak memory is measured.
+        #[arg(long, default_value_t = 1_000_000)]
+        memory_rows: u64,
+        /// Put the register and the store on the PostgreSQL server at URL (a user who may
+        /// create databases) and compare with `psql`: the register goes in a table of URL's
+        /// database and is kept; the store is a scratch database, dropped at the end.
+        #[arg(long, value_name = "URL")]
+        postgres: Option<String>,
+    },
+    /// `audit verify` of a log of `--entries` entries vs `sha256sum` of the same bytes.
+    Audit {
+        #[arg(long, default_value = "bench-data")]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 1_000_000)]
+        entries: u64,
+        #[arg(long, default_value_t = 3)]
+        runs: u32,
+    },
+    /// Over HTTP: the CSV download of an extract vs the same bytes served as a plain file by
+    /// the same process, and audited API requests per second vs `/healthz` (with `wrk`).
+    Http {
+        #[arg(long, default_value = "bench-data")]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 1_000_000)]
+        members: u64,
+        #[arg(long, default_value_t = 100_000)]
+        rows: u64,
+        #[arg(long, default_value_t = 5)]
+        runs: u32,
+        /// Open connections for `wrk`.
+        #[arg(long, default_value_t = 64)]
+        connections: u32,
+        /// Seconds each `wrk` run lasts.
+        #[arg(long, default_value_t = 10)]
+        seconds: u32,
+    },
+}
+
+pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
+    let (dir, members, rows, runs) = match cmd {
+        BenchCommand::Audit { dir, entries, runs } => {
+            let report = audit::audit_benchmark(&dir, entries, runs).await?;
+            println!("{report}");
+            return Ok(());
+        }
+        BenchCommand::Http {
+            dir,
+            members,
+            rows,
+            runs,
+            connections,
+            seconds,
+        } => {
+            let report = http::http_benchmark(
+                &dir,
+                http::Load {
+                    members,
+                    rows,
+                    runs,
+                    connections,
+                    seconds,
+                },
+            )
+            .await?;
+            println!("{report}");
+            return Ok(());
+        }
+        BenchCommand::Connector {
+            dir,
+            members,
+            rows,
+            runs,
+        } => (dir, members, rows, runs),
+        BenchCommand::Extract {
+            dir,
+            members,
+            rows,
+            runs,
+            memory_rows,
+            postgres,
+        } => {
+            if runs == 0 || memory_rows == 0 {
+                bail!("--runs and --memory-rows must be at least 1");
+            }
+            let report = extract::extract_benchmark(
+                &dir,
+                members,
+                rows,
+                runs,
+                memory_rows,
+                postgres.as_deref(),
+            )
+            .await?;
+            println!("{report}");
+            return Ok(());
+        }
+    };
+    if runs == 0 {
+        bail!("--runs must be at least 1");
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let report = connector::connector_benchmark(&dir, members, rows, runs).await?;
+    println!("{report}");
+    Ok(())
+}
