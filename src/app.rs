@@ -161,7 +161,7 @@ impl Application {
         let state = AppState {
             ctx,
             metrics,
-            pages: Arc::new(web::pages::Pages::new()),
+            pages: Arc::new(web::render::Pages::new()),
             trusted_proxies,
         };
         Ok((state, outbox))

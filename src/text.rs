@@ -1,6 +1,6 @@
 //! Free text as people type it — justifications, reasons, comments, display names, member
 //! numbers, filter values — checked by one rule, so every parser refuses the same characters
-//! and the API description can state exactly what it takes (`web::wire_schema` builds its
+//! and the API description can state exactly what it takes (`web::api::wire_schema` builds its
 //! patterns from the constants here, and its tests hold them against [`Rule::check`]).
 //!
 //! Guarantees: a text that passes holds no control character (Unicode general category Cc;

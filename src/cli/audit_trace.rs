@@ -130,7 +130,7 @@ pub async fn scope(args: ScopeArgs) -> anyhow::Result<()> {
 }
 
 fn at(t: i64) -> String {
-    crate::web::extracts_wire::rfc3339(t)
+    crate::web::api::extracts_wire::rfc3339(t)
 }
 
 /// The trace as an auditor reads it.

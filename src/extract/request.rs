@@ -29,7 +29,7 @@ pub struct Filters {
     pub age: Option<AgeBand>,
 }
 
-/// What staff ask for, parsed (the wire form is in `web::extracts_api`).
+/// What staff ask for, parsed (the wire form is in `web::api::extracts`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
     pub purpose: PurposeId,

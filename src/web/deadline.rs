@@ -36,7 +36,7 @@ pub async fn enforce(State(state): State<AppState>, req: Request, next: Next) ->
             );
             if super::frame::is_page() {
                 tracing::error!(%cause, "request failed");
-                super::pages::unavailable_page(&state.pages)
+                super::render::unavailable_page(&state.pages)
             } else {
                 ApiError::Unavailable(cause).into_response()
             }

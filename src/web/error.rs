@@ -222,6 +222,6 @@ pub async fn not_found(uri: Uri) -> Response {
     if uri.path().starts_with("/api/") {
         ApiError::NotFound.into_response()
     } else {
-        super::pages::not_found_page()
+        super::render::not_found_page()
     }
 }

@@ -8,44 +8,24 @@
 //! dropped with a 503 ([`deadline`]); errors have exactly one mapping to HTTP ([`error`]). Logs
 //! carry the path, never the query string.
 
-pub mod admin_pages;
-pub mod audit_api;
-pub mod audit_pages;
-pub mod audit_timeline_api;
-pub mod audit_trace_api;
-pub mod auth_api;
-pub mod auth_pages;
+pub mod api;
 pub mod client_addr;
 pub mod deadline;
 pub mod error;
-pub mod extract_pages;
-pub mod extracts_api;
-pub mod extracts_wire;
-pub mod followup_api;
 pub mod frame;
 pub mod headers;
-pub mod health;
 pub mod i18n;
 pub mod json;
 pub mod labels;
 pub mod metrics;
-pub mod oidc;
-pub mod openapi;
-pub mod oversight_pages;
 pub mod pages;
 pub mod params;
-pub mod policy_api;
-pub mod policy_change_api;
-pub mod reports_api;
-pub mod roles_api;
+pub mod render;
 pub mod route_audit;
 pub mod serve;
 pub mod session;
-pub mod start_page;
 mod state;
 pub mod upload;
-pub mod users_api;
-pub mod wire_schema;
 
 use std::sync::Arc;
 
@@ -88,9 +68,9 @@ pub struct Route {
     pub body: Body,
 }
 
-type Entry = (Route, MethodRouter<AppState>);
+pub(in crate::web) type Entry = (Route, MethodRouter<AppState>);
 
-fn entry(
+pub(in crate::web) fn entry(
     method: Method,
     path: &'static str,
     access: Access,
@@ -112,7 +92,11 @@ fn entry(
 /// A route that takes a leaked file (up to the trace's cap): signed in, and [`router`] puts
 /// it behind [`upload::guarded`], so the session, the audit permit and an upload slot are
 /// checked before a byte is read. The only way a route gets a raised body limit.
-fn upload_entry(path: &'static str, audit: Audited, handler: MethodRouter<AppState>) -> Entry {
+pub(in crate::web) fn upload_entry(
+    path: &'static str,
+    audit: Audited,
+    handler: MethodRouter<AppState>,
+) -> Entry {
     let (route, handler) = entry(Method::POST, path, Access::SignedIn, audit, handler);
     (
         Route {
@@ -125,39 +109,67 @@ fn upload_entry(path: &'static str, audit: Audited, handler: MethodRouter<AppSta
 
 /// Every route of the application with its access class and its audit declaration.
 pub fn route_table() -> Vec<Entry> {
-    use crate::audit::EventKind as A;
-    use Access::{Public, SecondFactorStep, SignedIn};
-    use Audited::{NotAudited, Records};
+    [
+        kit_routes(),
+        api::health::routes(),
+        api::openapi::routes(),
+        pages::auth::routes(),
+        api::auth::routes(),
+        pages::oidc::routes(),
+        api::users::routes(),
+        api::roles::routes(),
+        api::policy::routes(),
+        api::policy_change::routes(),
+        api::extracts::routes(),
+        pages::extract::routes(),
+        pages::start::routes(),
+        api::audit::routes(),
+        api::audit_timeline::routes(),
+        api::audit_trace::routes(),
+        pages::audit::routes(),
+        pages::oversight::routes(),
+        api::followup::routes(),
+        api::reports::routes(),
+        pages::admin::routes(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// The kit's own routes: the landing page, static assets, health, metrics, the API description.
+fn kit_routes() -> Vec<Entry> {
+    use Access::Public;
+    use Audited::NotAudited;
     use Method as M;
-    use route_audit as ra;
     vec![
         entry(
             M::GET,
             "/",
             Public,
             NotAudited("the landing page: links only"),
-            get(pages::landing),
+            get(render::landing),
         ),
         entry(
             M::GET,
             "/static/app.css",
             Public,
             NotAudited("a static asset"),
-            get(pages::stylesheet),
+            get(render::stylesheet),
         ),
         entry(
             M::GET,
             "/static/extracts.js",
             Public,
             NotAudited("a static asset"),
-            get(pages::extracts_script),
+            get(render::extracts_script),
         ),
         entry(
             M::GET,
             "/static/frame.js",
             Public,
             NotAudited("a static asset"),
-            get(pages::frame_script),
+            get(render::frame_script),
         ),
         entry(
             M::POST,
@@ -168,707 +180,10 @@ pub fn route_table() -> Vec<Entry> {
         ),
         entry(
             M::GET,
-            "/healthz",
-            Public,
-            NotAudited("liveness: no data"),
-            get(health::healthz),
-        ),
-        entry(
-            M::GET,
-            "/readyz",
-            Public,
-            NotAudited("readiness: start-up checks, no data"),
-            get(health::readyz),
-        ),
-        entry(
-            M::GET,
             "/metrics",
             Public,
             NotAudited("counters without labels naming people"),
             get(metrics::metrics),
-        ),
-        entry(
-            M::GET,
-            "/api/openapi.json",
-            Public,
-            NotAudited("the API description"),
-            get(openapi::openapi_json),
-        ),
-        entry(
-            M::GET,
-            "/login",
-            Public,
-            NotAudited("the sign-in form"),
-            get(auth_pages::login_page),
-        ),
-        entry(
-            M::POST,
-            "/login",
-            Public,
-            ra::PASSWORD,
-            post(auth_pages::login_submit),
-        ),
-        entry(
-            M::GET,
-            "/invite/{token}",
-            Public,
-            NotAudited("the invitation form; the token is checked when it is submitted"),
-            get(auth_pages::invite_page),
-        ),
-        entry(
-            M::POST,
-            "/invite",
-            Public,
-            Records(&[A::InvitationAccepted]),
-            post(auth_pages::invite_submit),
-        ),
-        entry(
-            M::POST,
-            "/api/v1/auth/login",
-            Public,
-            ra::PASSWORD,
-            post(auth_api::login),
-        ),
-        entry(
-            M::POST,
-            "/api/v1/auth/invitation",
-            Public,
-            Records(&[A::InvitationAccepted]),
-            post(auth_api::accept_invitation),
-        ),
-        entry(
-            M::GET,
-            "/auth/oidc/start",
-            Public,
-            NotAudited("a redirect to the identity provider; the callback is audited"),
-            get(oidc::oidc_start),
-        ),
-        entry(
-            M::GET,
-            "/auth/oidc/callback",
-            Public,
-            Records(&[A::OidcAccepted, A::OidcRejected]),
-            get(oidc::oidc_callback),
-        ),
-        entry(
-            M::GET,
-            "/login/code",
-            SecondFactorStep,
-            NotAudited("the code form"),
-            get(auth_pages::code_page_get),
-        ),
-        entry(
-            M::POST,
-            "/login/code",
-            SecondFactorStep,
-            ra::SECOND_FACTOR,
-            post(auth_pages::code_submit),
-        ),
-        entry(
-            M::GET,
-            "/login/recovery",
-            SecondFactorStep,
-            NotAudited("the recovery-code form"),
-            get(auth_pages::recovery_page_get),
-        ),
-        entry(
-            M::POST,
-            "/login/recovery",
-            SecondFactorStep,
-            ra::SECOND_FACTOR,
-            post(auth_pages::recovery_submit),
-        ),
-        entry(
-            M::GET,
-            "/enrol",
-            SecondFactorStep,
-            NotAudited("the caller's own authenticator set-up; binding it is audited"),
-            get(auth_pages::enrol_page),
-        ),
-        entry(
-            M::POST,
-            "/enrol",
-            SecondFactorStep,
-            Records(&[A::TotpEnrolled]),
-            post(auth_pages::enrol_submit),
-        ),
-        entry(
-            M::POST,
-            "/logout",
-            SecondFactorStep,
-            Records(&[A::SignedOut]),
-            post(auth_pages::logout_submit),
-        ),
-        entry(
-            M::POST,
-            "/api/v1/auth/totp",
-            SecondFactorStep,
-            ra::SECOND_FACTOR,
-            post(auth_api::submit_totp),
-        ),
-        entry(
-            M::POST,
-            "/api/v1/auth/recovery",
-            SecondFactorStep,
-            ra::SECOND_FACTOR,
-            post(auth_api::submit_recovery_code),
-        ),
-        entry(
-            M::POST,
-            "/api/v1/auth/enrol",
-            SecondFactorStep,
-            NotAudited("the caller's own authenticator set-up; binding it is audited"),
-            post(auth_api::begin_enrolment),
-        ),
-        entry(
-            M::POST,
-            "/api/v1/auth/enrol/confirm",
-            SecondFactorStep,
-            Records(&[A::TotpEnrolled]),
-            post(auth_api::confirm_enrolment),
-        ),
-        entry(
-            M::POST,
-            "/api/v1/auth/logout",
-            SecondFactorStep,
-            Records(&[A::SignedOut]),
-            post(auth_api::logout),
-        ),
-        entry(
-            M::GET,
-            "/account",
-            SignedIn,
-            NotAudited("the caller's own account"),
-            get(auth_pages::account_page),
-        ),
-        entry(
-            M::GET,
-            "/api/v1/me",
-            SignedIn,
-            NotAudited("the caller's own account"),
-            get(auth_api::me),
-        ),
-        entry(
-            M::GET,
-            "/api/v1/users",
-            SignedIn,
-            Records(&[A::UsersListed, A::PermitRefused, A::AuthzError]),
-            get(users_api::list_users),
-        ),
-        entry(
-            M::POST,
-            "/api/v1/users",
-            SignedIn,
-            Records(&[A::UserProposed, A::PermitRefused, A::AuthzError]),
-            post(users_api::create_user),
-        ),
-        entry(
-            M::GET,
-            "/api/v1/user-proposals",
-            SignedIn,
-            Records(&[A::UsersListed, A::PermitRefused, A::AuthzError]),
-            get(users_api::list_user_proposals),
-        ),
-        entry(
-            M::POST,
-            "/api/v1/user-proposals/{id}/confirm",
-            SignedIn,
-            Records(&[A::UserCreated, A::PermitRefused, A::AuthzError]),
-            post(users_api::confirm_user_proposal),
-        ),
-        entry(
-            M::POST,
-            "/api/v1/user-proposals/{id}/reject",
-            SignedIn,
-            Records(&[A::UserProposalRejected, A::PermitRefused, A::AuthzError]),
-            post(users_api::reject_user_proposal),
-        ),
-        entry(
-            M::POST,
-            "/api/v1/users/{username}/disable",
-            SignedIn,
-            Records(&[A::UserDisabled, A::PermitRefused, A::AuthzError]),
-            post(users_api::disable_user),
-        ),
-        entry(
-            M::POST,
-            "/api/v1/users/{username}/enable",
-            SignedIn,
-            Records(&[A::UserEnabled, A::PermitRefused, A::AuthzError]),
-            post(users_api::enable_user),
-        ),
-        entry(
-            M::POST,
-            "/api/v1/users/{username}/reset-2fa",
-            SignedIn,
-            Records(&[A::SecondFactorReset, A::PermitRefused, A::AuthzError]),
-            post(users_api::reset_second_factor),
-        ),
-        entry(
-            M::POST,
-            "/api/v1/users/{username}/roles",
-            SignedIn,
-            Records(&[
-                A::RoleRevoked,
-                A::RoleChangeRequested,
-                A::PermitRefused,
-                A::AuthzError,
-            ]),
-            post(roles_api::change_role),
-        ),
-        entry(
-            M::GET,
-            "/api/v1/role-changes",
-            SignedIn,
-            Records(&[A::UsersListed, A::PermitRefused, A::AuthzError]),
-            get(roles_api::list_role_changes),
-        ),
-        entry(
-            M::POST,
-            "/api/v1/policy/decisions",
-            SignedIn,
-            Records(&[A::PolicyDecision, A::AuthzError]),
-            post(policy_api::decide),
-        ),
-        entry(
-            M::POST,
-            "/api/v1/role-changes/{id}/confirm",
-            SignedIn,
-            Records(&[
-                A::RoleGranted,
-                A::RoleRevoked,
-                A::PermitRefused,
-                A::AuthzError,
-            ]),
-            post(roles_api::confirm_role_change),
-        ),
-        entry(
-            M::POST,
-            "/api/v1/role-changes/{id}/reject",
-            SignedIn,
-            Records(&[A::RoleChangeRejected, A::PermitRefused, A::AuthzError]),
-            post(roles_api::reject_role_change),
-        ),
-        entry(
-            M::GET,
-            "/api/v1/policy",
-            SignedIn,
-            NotAudited("the purpose catalogue: no people in it"),
-            get(policy_api::show_policy),
-        ),
-        entry(
-            M::POST,
-            "/api/v1/policy/proposals",
-            SignedIn,
-            Records(&[A::PolicyProposed, A::PermitRefused, A::AuthzError]),
-            post(policy_change_api::propose_policy),
-        ),
-        entry(
-            M::GET,
-            "/api/v1/policy/proposals",
-            SignedIn,
-            Records(&[A::PermitRefused, A::AuthzError]),
-            get(policy_change_api::list_policy_proposals),
-        ),
-        entry(
-            M::POST,
-            "/api/v1/policy/proposals/{id}/confirm",
-            SignedIn,
-            Records(&[A::PolicyChanged, A::PermitRefused, A::AuthzError]),
-            post(policy_change_api::confirm_policy_proposal),
-        ),
-        entry(
-            M::POST,
-            "/api/v1/policy/proposals/{id}/reject",
-            SignedIn,
-            Records(&[A::PolicyProposalRejected, A::PermitRefused, A::AuthzError]),
-            post(policy_change_api::reject_policy_proposal),
-        ),
-        entry(
-            M::POST,
-            "/api/v1/extracts/estimate",
-            SignedIn,
-            Records(&[A::ExtractEstimated]),
-            post(extracts_api::estimate_extract),
-        ),
-        entry(
-            M::POST,
-            "/api/v1/extracts",
-            SignedIn,
-            ra::EXTRACT_REQUEST,
-            post(extracts_api::create_extract),
-        ),
-        entry(
-            M::GET,
-            "/api/v1/extracts",
-            SignedIn,
-            Records(&[A::ExtractQueueShown]),
-            get(extracts_api::list_extracts_route),
-        ),
-        entry(
-            M::GET,
-            "/api/v1/extracts/{id}",
-            SignedIn,
-            Records(&[A::ExtractShown]),
-            get(extracts_api::show_extract),
-        ),
-        entry(
-            M::POST,
-            "/api/v1/extracts/{id}/approve",
-            SignedIn,
-            ra::EXTRACT_DECISION,
-            post(extracts_api::approve_extract),
-        ),
-        entry(
-            M::POST,
-            "/api/v1/extracts/{id}/deny",
-            SignedIn,
-            ra::EXTRACT_DECISION,
-            post(extracts_api::deny_extract),
-        ),
-        entry(
-            M::POST,
-            "/api/v1/extracts/{id}/download",
-            SignedIn,
-            Records(&[A::ExtractReleased, A::ExtractDamaged, A::ExtractShredded]),
-            post(extracts_api::download_extract),
-        ),
-        entry(
-            M::POST,
-            "/api/v1/extracts/{id}/view",
-            SignedIn,
-            Records(&[A::ExtractViewed, A::ExtractDamaged]),
-            post(extracts_api::view_extract),
-        ),
-        entry(
-            M::POST,
-            "/api/v1/extracts/{id}/done",
-            SignedIn,
-            Records(&[A::ExtractShredded]),
-            post(extracts_api::finish_extract),
-        ),
-        entry(
-            M::POST,
-            "/api/v1/extracts/{id}/attest-deleted",
-            SignedIn,
-            Records(&[A::ExtractAttested]),
-            post(extracts_api::attest_extract_deleted),
-        ),
-        entry(
-            M::POST,
-            "/api/v1/extracts/{id}/revoke",
-            SignedIn,
-            Records(&[A::ExtractShredded]),
-            post(extracts_api::revoke_extract),
-        ),
-        entry(
-            M::GET,
-            "/api/v1/freeze",
-            SignedIn,
-            NotAudited("whether the incident switch is on: no people in it"),
-            get(extracts_api::show_freeze),
-        ),
-        entry(
-            M::POST,
-            "/api/v1/freeze",
-            SignedIn,
-            Records(&[A::ExtractsFrozen, A::ExtractShredded]),
-            post(extracts_api::freeze_extracts),
-        ),
-        entry(
-            M::POST,
-            "/api/v1/freeze/lift",
-            SignedIn,
-            Records(&[A::ExtractsUnfrozen]),
-            post(extracts_api::lift_freeze),
-        ),
-        entry(
-            M::GET,
-            "/api/v1/notices",
-            SignedIn,
-            NotAudited("the caller's own notices"),
-            get(extracts_api::list_notices),
-        ),
-        entry(
-            M::POST,
-            "/api/v1/notices/{id}/read",
-            SignedIn,
-            NotAudited("marks one of the caller's own notices read"),
-            post(extracts_api::read_notice),
-        ),
-        entry(
-            M::GET,
-            "/extracts",
-            SignedIn,
-            NotAudited("the caller's own extracts and notices"),
-            get(extract_pages::list_extracts_page),
-        ),
-        entry(
-            M::POST,
-            "/extracts",
-            SignedIn,
-            ra::PAGE_REQUEST,
-            post(extract_pages::create_extract),
-        ),
-        entry(
-            M::GET,
-            "/extracts/new",
-            SignedIn,
-            NotAudited("the request form"),
-            get(extract_pages::new_extract_page),
-        ),
-        entry(
-            M::GET,
-            "/extracts/{id}",
-            SignedIn,
-            Records(&[A::ExtractShown]),
-            get(extract_pages::show_extract_page),
-        ),
-        entry(
-            M::POST,
-            "/extracts/{id}/download",
-            SignedIn,
-            ra::PAGE_DOWNLOAD,
-            post(extract_pages::download_extract),
-        ),
-        entry(
-            M::POST,
-            "/extracts/{id}/view",
-            SignedIn,
-            ra::PAGE_VIEW,
-            post(extract_pages::view_extract),
-        ),
-        entry(
-            M::POST,
-            "/extracts/{id}/done",
-            SignedIn,
-            Records(&[A::ExtractShredded]),
-            post(extract_pages::finish_extract),
-        ),
-        entry(
-            M::POST,
-            "/extracts/{id}/attest",
-            SignedIn,
-            Records(&[A::ExtractAttested]),
-            post(extract_pages::attest_extract_deleted),
-        ),
-        entry(
-            M::POST,
-            "/extracts/{id}/approve",
-            SignedIn,
-            ra::PAGE_DECISION,
-            post(extract_pages::approve_extract),
-        ),
-        entry(
-            M::POST,
-            "/extracts/{id}/deny",
-            SignedIn,
-            ra::PAGE_DECISION,
-            post(extract_pages::deny_extract),
-        ),
-        entry(
-            M::GET,
-            "/start",
-            SignedIn,
-            Records(&[A::ExtractQueueShown, A::FollowupListed]),
-            get(start_page::start_page),
-        ),
-        entry(
-            M::GET,
-            "/approvals",
-            SignedIn,
-            Records(&[A::ExtractQueueShown, A::FollowupListed]),
-            get(extract_pages::approvals_page),
-        ),
-        entry(
-            M::GET,
-            "/api/v1/audit/extracts/{id}",
-            SignedIn,
-            Records(&[A::AuditExtractStory]),
-            get(audit_api::extract_story),
-        ),
-        entry(
-            M::GET,
-            "/api/v1/audit/events",
-            SignedIn,
-            Records(&[A::AuditTimeline]),
-            get(audit_timeline_api::list_audit_events),
-        ),
-        entry(
-            M::GET,
-            "/api/v1/audit/export",
-            SignedIn,
-            Records(&[A::AuditExport]),
-            get(audit_timeline_api::export_audit_events),
-        ),
-        entry(
-            M::GET,
-            "/api/v1/audit/members/{member_id}/disclosures",
-            SignedIn,
-            Records(&[A::AuditMemberLookup]),
-            get(audit_api::member_disclosures),
-        ),
-        entry(
-            M::POST,
-            "/api/v1/audit/pseudonyms/resolve",
-            SignedIn,
-            Records(&[A::PseudonymResolved]),
-            post(audit_api::resolve_pseudonym),
-        ),
-        entry(
-            M::POST,
-            "/api/v1/audit/pseudonyms/reveal",
-            SignedIn,
-            Records(&[A::PseudonymRevealed]),
-            post(audit_api::reveal_pseudonym),
-        ),
-        upload_entry(
-            "/api/v1/audit/trace",
-            Records(&[A::AuditTrace]),
-            post(audit_trace_api::trace),
-        ),
-        entry(
-            M::GET,
-            "/api/v1/audit/breach-scope",
-            SignedIn,
-            Records(&[A::AuditBreachScope]),
-            get(audit_trace_api::breach_scope),
-        ),
-        upload_entry(
-            "/api/v1/audit/breach-scope/file",
-            Records(&[A::AuditTrace, A::AuditBreachScope]),
-            post(audit_trace_api::breach_scope_of_file),
-        ),
-        entry(
-            M::GET,
-            "/audit",
-            SignedIn,
-            NotAudited("the asker's own audit scope and three empty forms"),
-            get(audit_pages::audit_page),
-        ),
-        entry(
-            M::POST,
-            "/audit/members",
-            SignedIn,
-            Records(&[A::AuditMemberReport]),
-            post(audit_pages::member_report_page),
-        ),
-        upload_entry(
-            "/audit/trace",
-            Records(&[A::AuditTrace]),
-            post(audit_pages::trace_page),
-        ),
-        entry(
-            M::GET,
-            "/audit/scope",
-            SignedIn,
-            Records(&[A::AuditBreachScope]),
-            get(audit_pages::scope_page),
-        ),
-        entry(
-            M::GET,
-            "/audit/extracts/{id}",
-            SignedIn,
-            Records(&[A::AuditExtractStory]),
-            get(audit_pages::story_page),
-        ),
-        entry(
-            M::GET,
-            "/audit/events",
-            SignedIn,
-            Records(&[A::AuditTimeline]),
-            get(oversight_pages::events_page),
-        ),
-        entry(
-            M::GET,
-            "/audit/flags",
-            SignedIn,
-            Records(&[A::FollowupListed]),
-            get(oversight_pages::flags_page),
-        ),
-        entry(
-            M::POST,
-            "/audit/flags/{id}/acknowledge",
-            SignedIn,
-            ra::PAGE_ACKNOWLEDGE,
-            post(oversight_pages::acknowledge_flag),
-        ),
-        entry(
-            M::GET,
-            "/audit/reports",
-            SignedIn,
-            Records(&[A::ReportActivity]),
-            get(oversight_pages::activity_page),
-        ),
-        entry(
-            M::GET,
-            "/audit/reports/article30",
-            SignedIn,
-            Records(&[A::ReportArticle30]),
-            get(oversight_pages::article30_page),
-        ),
-        entry(
-            M::GET,
-            "/api/v1/audit/flags",
-            SignedIn,
-            Records(&[A::FollowupListed]),
-            get(followup_api::list_flags),
-        ),
-        entry(
-            M::POST,
-            "/api/v1/audit/flags/{id}/acknowledge",
-            SignedIn,
-            Records(&[A::FollowupAcknowledged]),
-            post(followup_api::acknowledge_flag),
-        ),
-        entry(
-            M::GET,
-            "/api/v1/audit/reports/activity",
-            SignedIn,
-            Records(&[A::ReportActivity]),
-            get(reports_api::activity_report),
-        ),
-        entry(
-            M::GET,
-            "/api/v1/audit/reports/article30",
-            SignedIn,
-            Records(&[A::ReportArticle30]),
-            get(reports_api::article30_report),
-        ),
-        entry(
-            M::GET,
-            "/admin",
-            SignedIn,
-            ra::ADMIN_PAGE,
-            get(admin_pages::admin_page),
-        ),
-        entry(
-            M::POST,
-            "/admin/users",
-            SignedIn,
-            ra::ADMIN_CHANGE,
-            post(admin_pages::create_user),
-        ),
-        entry(
-            M::POST,
-            "/admin/roles",
-            SignedIn,
-            ra::ADMIN_CHANGE,
-            post(admin_pages::change_role),
-        ),
-        entry(
-            M::POST,
-            "/admin/decide",
-            SignedIn,
-            ra::ADMIN_CHANGE,
-            post(admin_pages::decide),
-        ),
-        entry(
-            M::POST,
-            "/admin/policy",
-            SignedIn,
-            ra::ADMIN_CHANGE,
-            post(admin_pages::change_policy),
         ),
     ]
 }

@@ -231,6 +231,14 @@ pub fn check_csrf(session: &Session, submitted: &str) -> Result<(), ApiError> {
     }
 }
 
+/// The signed-in user as the policy sees them: their roles read from the store now.
+pub async fn principal(
+    state: &AppState,
+    session: &Session,
+) -> Result<crate::policy::Principal, ApiError> {
+    Ok(crate::extract::lifecycle::principal_of(state, &session.user_id).await?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

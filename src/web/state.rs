@@ -10,7 +10,7 @@ use crate::context::Context;
 
 use super::client_addr::TrustedProxies;
 use super::metrics::Metrics;
-use super::pages::Pages;
+use super::render::Pages;
 
 #[derive(Clone)]
 pub struct AppState {

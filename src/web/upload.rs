@@ -26,8 +26,8 @@ use axum::routing::MethodRouter;
 use tokio::sync::Semaphore;
 
 use super::error::ApiError;
-use super::policy_api::principal;
 use super::session::SignedIn;
+use super::session::principal;
 use crate::config::MAX_BODY_BYTES;
 pub use crate::oversight::trace::MAX_TRACE_BYTES;
 use crate::web::AppState;
@@ -121,7 +121,7 @@ fn busy() -> ApiError {
 /// The API's JSON error, or the page's refusal page.
 fn answer(state: &AppState, page: bool, e: ApiError) -> Response {
     if page {
-        super::auth_pages::refusal(state, e)
+        super::pages::auth::refusal(state, e)
     } else {
         e.into_response()
     }

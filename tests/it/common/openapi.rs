@@ -12,7 +12,7 @@ use serde_json::Value;
 /// status).
 fn document() -> &'static Value {
     static DOC: OnceLock<Value> = OnceLock::new();
-    DOC.get_or_init(|| registervakt::web::openapi::document(&[], "registervakt"))
+    DOC.get_or_init(|| registervakt::web::api::openapi::document(&[], "registervakt"))
 }
 
 /// Whether `path` (no query string) is an instance of the template `template`.
@@ -62,6 +62,6 @@ pub fn check_status(request: &str, status: u16) {
         listed.iter().any(|s| *s == &status.to_string()),
         "{method} {template} answered {status}, which the API description does not list for \
          it (it lists {listed:?}): document it in the handler's `responses(...)` or, for a \
-         status every operation of its kind gives, in `web::openapi::describe`"
+         status every operation of its kind gives, in `web::api::openapi::describe`"
     );
 }

@@ -1,0 +1,547 @@
+//! Sign-in pages: `/login`, `/login/code`, `/login/recovery`, `/enrol`, `/logout`,
+//! `/account`, `/invite`. Forms post back to the same page; an error re-renders the form
+//! with a sentence in the page's language and the matching status. Forms behind a session
+//! carry its CSRF token.
+
+use axum::Form;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use minijinja::context;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+use crate::auth::session::{NewSession, Stage};
+use crate::auth::signin::{self, Purpose};
+use crate::auth::{accounts, totp};
+use crate::web::AppState;
+use crate::web::error::ApiError;
+use crate::web::frame;
+use crate::web::i18n::{Lang, text};
+use crate::web::session::{
+    AnyStage, ClientAddr, SignedIn, check_csrf, clear_cookie, session_cookie,
+};
+
+/// Renders a template with a status; rendering failures become a generic 500 page.
+fn render(state: &AppState, status: StatusCode, name: &str, ctx: minijinja::Value) -> Response {
+    let mut res = crate::web::render::page(state.pages.render(name, ctx));
+    if res.status().is_success() {
+        *res.status_mut() = status;
+    }
+    res
+}
+
+/// A refusal shown as a page in the page's language, with the error's status: "sign in
+/// first" with a link to `/login` for a 401, the error page for anything else. A server
+/// error says only that nothing was released (its cause is logged here, never shown).
+pub(crate) fn refusal(state: &AppState, error: ApiError) -> Response {
+    let lang = frame::lang();
+    let (status, _, message) = error.page_parts(lang);
+    if status.is_server_error() {
+        tracing::error!(cause = %error, "page request failed");
+    }
+    let ctx = if status == StatusCode::UNAUTHORIZED {
+        context! {
+            title => text(lang, "error.sign_in_title"), text => message,
+            link => "/login", link_text => text(lang, "error.sign_in"),
+        }
+    } else {
+        let title = if status.is_server_error() {
+            "error.title"
+        } else {
+            "error.refused"
+        };
+        context! { title => text(lang, title), text => message, status => status.as_u16() }
+    };
+    let template = if status == StatusCode::UNAUTHORIZED {
+        "message.html"
+    } else {
+        "error.html"
+    };
+    render(state, status, template, ctx)
+}
+
+/// An error's status and the sentence a form shows for it, in `lang`.
+fn form_error(error: impl Into<ApiError>, lang: Lang) -> (StatusCode, String) {
+    let (status, _, message) = error.into().page_parts(lang);
+    (status, message)
+}
+
+fn redirect_with_session(state: &AppState, to: &str, new: &NewSession) -> Response {
+    let mut res = Redirect::to(to).into_response();
+    res.headers_mut()
+        .append(header::SET_COOKIE, session_cookie(state, new));
+    res
+}
+
+fn after_password(stage: Stage) -> &'static str {
+    if stage == Stage::Enrol {
+        "/enrol"
+    } else {
+        "/login/code"
+    }
+}
+
+/// A form posted within a session: the session first (so a missing one is a 401 whatever
+/// the body), then the body, then its CSRF token.
+fn signed_form<T>(
+    session: Result<AnyStage, ApiError>,
+    form: Result<Form<T>, FormRejection>,
+    csrf: impl Fn(&T) -> &str,
+) -> Result<(crate::auth::session::Session, T), ApiError> {
+    let AnyStage(session) = session?;
+    let Ok(Form(form)) = form else {
+        return Err(ApiError::BadRequest(
+            "invalid_form",
+            "The form could not be read; reload the page.".into(),
+        ));
+    };
+    check_csrf(&session, csrf(&form))?;
+    Ok((session, form))
+}
+
+/// The sign-in form. Public.
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    #[serde(default)]
+    idle: Option<String>,
+}
+
+/// The sign-in form; after an idle sign-out (`?idle=1`) it says why the user is here.
+pub async fn login_page(
+    State(state): State<AppState>,
+    query: Result<axum::extract::Query<LoginQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let idle_signed_out = query.is_ok_and(|q| q.idle.is_some());
+    render(
+        &state,
+        StatusCode::OK,
+        "login.html",
+        context! { username => "", idle_signed_out },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    username: String,
+    password: SecretString,
+}
+
+/// Checks the password. Public.
+pub async fn login_submit(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    match signin::with_password(
+        &state.store,
+        &state.pseudonyms,
+        &form.username,
+        &form.password,
+        &client,
+        OffsetDateTime::now_utc(),
+    )
+    .await
+    {
+        Ok(new) => redirect_with_session(&state, after_password(new.stage), &new),
+        Err(e) => {
+            let (status, message) = form_error(e, frame::lang());
+            let ctx = context! { error => message, username => form.username.chars().take(64).collect::<String>() };
+            render(&state, status, "login.html", ctx)
+        }
+    }
+}
+
+fn code_page(
+    state: &AppState,
+    csrf: &str,
+    recovery: bool,
+    error: Option<(StatusCode, String)>,
+) -> Response {
+    let action = if recovery {
+        "/login/recovery"
+    } else {
+        "/login/code"
+    };
+    let (status, error) = error.map_or((StatusCode::OK, None), |(s, e)| (s, Some(e)));
+    render(
+        state,
+        status,
+        "code.html",
+        context! { csrf, recovery, action, error },
+    )
+}
+
+/// The one-time-code form. Needs a session waiting for its second factor (or a full one, for step-up).
+pub async fn code_page_get(
+    State(state): State<AppState>,
+    session: Result<AnyStage, ApiError>,
+) -> Response {
+    match session {
+        Ok(AnyStage(s)) if s.stage == Stage::Enrol => Redirect::to("/enrol").into_response(),
+        Ok(AnyStage(s)) => code_page(&state, &s.csrf_token, false, None),
+        Err(e) => refusal(&state, e),
+    }
+}
+
+/// The recovery-code form. Needs a session waiting for its second factor.
+pub async fn recovery_page_get(
+    State(state): State<AppState>,
+    session: Result<AnyStage, ApiError>,
+) -> Response {
+    match session {
+        Ok(AnyStage(s)) => code_page(&state, &s.csrf_token, true, None),
+        Err(e) => refusal(&state, e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CodeForm {
+    code: SecretString,
+    csrf: String,
+}
+
+/// Checks a TOTP code. Needs a session waiting for its second factor (or full, for step-up).
+pub async fn code_submit(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    session: Result<AnyStage, ApiError>,
+    form: Result<Form<CodeForm>, FormRejection>,
+) -> Response {
+    let (session, form) = match signed_form(session, form, |f| f.csrf.as_str()) {
+        Ok(pair) => pair,
+        Err(e) => return refusal(&state, e),
+    };
+    let purpose = if session.stage == Stage::Full {
+        Purpose::StepUp
+    } else {
+        Purpose::SignIn
+    };
+    let result = match totp::Code::parse(form.code.expose_secret()) {
+        Ok(code) => {
+            signin::with_totp(
+                &state.store,
+                &state.keyring,
+                &session,
+                &code,
+                purpose,
+                &client,
+                OffsetDateTime::now_utc(),
+            )
+            .await
+        }
+        Err(_) => Err(crate::auth::Error::InvalidCode),
+    };
+    match result {
+        Ok(new) => redirect_with_session(&state, "/start", &new),
+        Err(e) => {
+            let error = form_error(e, frame::lang());
+            code_page(&state, &session.csrf_token, false, Some(error))
+        }
+    }
+}
+
+/// Checks a recovery code. Needs a session waiting for its second factor.
+pub async fn recovery_submit(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    session: Result<AnyStage, ApiError>,
+    form: Result<Form<CodeForm>, FormRejection>,
+) -> Response {
+    let (session, form) = match signed_form(session, form, |f| f.csrf.as_str()) {
+        Ok(pair) => pair,
+        Err(e) => return refusal(&state, e),
+    };
+    match signin::with_recovery_code(
+        &state.store,
+        &session,
+        form.code.expose_secret(),
+        &client,
+        OffsetDateTime::now_utc(),
+    )
+    .await
+    {
+        Ok(new) => redirect_with_session(&state, "/start", &new),
+        Err(e) => {
+            let error = form_error(e, frame::lang());
+            code_page(&state, &session.csrf_token, true, Some(error))
+        }
+    }
+}
+
+/// Shows a fresh TOTP seed as a QR code. Needs a session at the enrol stage.
+pub async fn enrol_page(
+    State(state): State<AppState>,
+    session: Result<AnyStage, ApiError>,
+) -> Response {
+    let session = match session {
+        Ok(AnyStage(s)) => s,
+        Err(e) => return refusal(&state, e),
+    };
+    match signin::begin_enrolment(
+        &state.store,
+        &state.keyring,
+        &session,
+        "Registervakt",
+        OffsetDateTime::now_utc(),
+    )
+    .await
+    {
+        Ok(e) => {
+            let ctx = context! { csrf => session.csrf_token, qr_svg => e.qr_svg, secret => e.secret_base32.expose_secret() };
+            render(&state, StatusCode::OK, "enrol.html", ctx)
+        }
+        Err(e) => refusal(&state, e.into()),
+    }
+}
+
+/// Confirms enrolment and shows the recovery codes once. Needs a session at the enrol stage.
+pub async fn enrol_submit(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    session: Result<AnyStage, ApiError>,
+    form: Result<Form<CodeForm>, FormRejection>,
+) -> Response {
+    let (session, form) = match signed_form(session, form, |f| f.csrf.as_str()) {
+        Ok(pair) => pair,
+        Err(e) => return refusal(&state, e),
+    };
+    let Ok(code) = totp::Code::parse(form.code.expose_secret()) else {
+        return refusal(&state, crate::auth::Error::InvalidCode.into());
+    };
+    match signin::confirm_enrolment(
+        &state.store,
+        &state.keyring,
+        &session,
+        &code,
+        &client,
+        OffsetDateTime::now_utc(),
+    )
+    .await
+    {
+        Ok((new, codes)) => {
+            let codes: Vec<String> = codes.iter().map(|c| c.display().to_owned()).collect();
+            let mut res = render(
+                &state,
+                StatusCode::OK,
+                "recovery_codes.html",
+                context! { codes },
+            );
+            res.headers_mut()
+                .append(header::SET_COOKIE, session_cookie(&state, &new));
+            res
+        }
+        Err(e) => refusal(&state, e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LogoutForm {
+    csrf: String,
+    /// Set by the idle warning's script when it signs the user out.
+    #[serde(default)]
+    idle: Option<String>,
+}
+
+/// Signs out. Needs a session at any stage.
+pub async fn logout_submit(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    session: Result<AnyStage, ApiError>,
+    form: Result<Form<LogoutForm>, FormRejection>,
+) -> Response {
+    let (session, form) = match signed_form(session, form, |f| f.csrf.as_str()) {
+        Ok(pair) => pair,
+        Err(e) => return refusal(&state, e),
+    };
+    if let Err(e) =
+        signin::sign_out(&state.store, &session, &client, OffsetDateTime::now_utc()).await
+    {
+        return refusal(&state, e.into());
+    }
+    let to = if form.idle.is_some() {
+        "/login?idle=1"
+    } else {
+        "/login"
+    };
+    let mut res = Redirect::to(to).into_response();
+    res.headers_mut()
+        .append(header::SET_COOKIE, clear_cookie(&state));
+    res
+}
+
+/// My account. Needs a full session.
+pub async fn account_page(
+    State(state): State<AppState>,
+    session: Result<SignedIn, ApiError>,
+) -> Response {
+    let session = match session {
+        Ok(SignedIn(s)) => s,
+        Err(e) => return refusal(&state, e),
+    };
+    let roles = state.store.list_roles(&session.user_id).await;
+    let left = state
+        .store
+        .count_unused_recovery_codes(&session.user_id)
+        .await;
+    match (roles, left) {
+        (Ok(roles), Ok(left)) => {
+            let lang = frame::lang();
+            let roles: Vec<minijinja::Value> = roles
+                .into_iter()
+                .map(|r| {
+                    let code = format!("{}:{}", r.role, r.district);
+                    context! { label => crate::web::labels::role(lang, &r.role), code }
+                })
+                .collect();
+            let ctx = context! { display_name => session.display_name, username => session.username, roles, recovery_left => left, csrf => session.csrf_token };
+            render(&state, StatusCode::OK, "account.html", ctx)
+        }
+        (Err(e), _) | (_, Err(e)) => refusal(&state, crate::auth::Error::from(e).into()),
+    }
+}
+
+/// The invitation form. Public (the token in the link is the credential).
+pub async fn invite_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+    let token: String = token.chars().take(64).collect();
+    render(&state, StatusCode::OK, "invite.html", context! { token })
+}
+
+#[derive(Deserialize)]
+pub struct InviteForm {
+    token: SecretString,
+    password: SecretString,
+    password_again: SecretString,
+}
+
+/// Sets the password of an invited user. Public (the token is the credential).
+pub async fn invite_submit(
+    State(state): State<AppState>,
+    Form(form): Form<InviteForm>,
+) -> Response {
+    let lang = frame::lang();
+    let token = form.token.expose_secret().to_owned();
+    if form.password.expose_secret() != form.password_again.expose_secret() {
+        let ctx = context! { token, error => text(lang, "invite.differ") };
+        return render(&state, StatusCode::UNPROCESSABLE_ENTITY, "invite.html", ctx);
+    }
+    match accounts::accept_invitation(
+        &state.store,
+        &token,
+        &form.password,
+        OffsetDateTime::now_utc(),
+    )
+    .await
+    {
+        Ok(_) => {
+            let ctx = context! {
+                title => text(lang, "invite.saved_title"), text => text(lang, "invite.saved_text"),
+                link => "/login", link_text => text(lang, "error.sign_in"),
+            };
+            render(&state, StatusCode::OK, "message.html", ctx)
+        }
+        Err(e) => {
+            let (status, message) = form_error(e, lang);
+            render(
+                &state,
+                status,
+                "invite.html",
+                context! { token, error => message },
+            )
+        }
+    }
+}
+
+/// This area's routes: who may call each one and what it records in the audit log. The
+/// router and its tests read them all from `web::route_table`.
+pub(in crate::web) fn routes() -> Vec<crate::web::Entry> {
+    use crate::audit::EventKind as A;
+    use crate::web::Access::{Public, SecondFactorStep, SignedIn};
+    use crate::web::Audited::{NotAudited, Records};
+    use crate::web::entry;
+    use crate::web::route_audit as ra;
+    use axum::http::Method as M;
+    use axum::routing::{get, post};
+    vec![
+        entry(
+            M::GET,
+            "/login",
+            Public,
+            NotAudited("the sign-in form"),
+            get(login_page),
+        ),
+        entry(M::POST, "/login", Public, ra::PASSWORD, post(login_submit)),
+        entry(
+            M::GET,
+            "/invite/{token}",
+            Public,
+            NotAudited("the invitation form; the token is checked when it is submitted"),
+            get(invite_page),
+        ),
+        entry(
+            M::POST,
+            "/invite",
+            Public,
+            Records(&[A::InvitationAccepted]),
+            post(invite_submit),
+        ),
+        entry(
+            M::GET,
+            "/login/code",
+            SecondFactorStep,
+            NotAudited("the code form"),
+            get(code_page_get),
+        ),
+        entry(
+            M::POST,
+            "/login/code",
+            SecondFactorStep,
+            ra::SECOND_FACTOR,
+            post(code_submit),
+        ),
+        entry(
+            M::GET,
+            "/login/recovery",
+            SecondFactorStep,
+            NotAudited("the recovery-code form"),
+            get(recovery_page_get),
+        ),
+        entry(
+            M::POST,
+            "/login/recovery",
+            SecondFactorStep,
+            ra::SECOND_FACTOR,
+            post(recovery_submit),
+        ),
+        entry(
+            M::GET,
+            "/enrol",
+            SecondFactorStep,
+            NotAudited("the caller's own authenticator set-up; binding it is audited"),
+            get(enrol_page),
+        ),
+        entry(
+            M::POST,
+            "/enrol",
+            SecondFactorStep,
+            Records(&[A::TotpEnrolled]),
+            post(enrol_submit),
+        ),
+        entry(
+            M::POST,
+            "/logout",
+            SecondFactorStep,
+            Records(&[A::SignedOut]),
+            post(logout_submit),
+        ),
+        entry(
+            M::GET,
+            "/account",
+            SignedIn,
+            NotAudited("the caller's own account"),
+            get(account_page),
+        ),
+    ]
+}

@@ -1,0 +1,167 @@
+//! The extract page's state-changing forms: "I'm done", "copies deleted", approve and deny.
+//! Each posts the session's CSRF token and redirects (303) back to the extract page with a
+//! fixed message; an error re-renders the page with its sentence and status.
+
+use axum::Form;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use secrecy::SecretString;
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+use super::show::fail;
+use super::{see_other, signed_form, step_up};
+use crate::extract::lifecycle::{self, Verdict};
+use crate::extract::{ExtractId, expire};
+use crate::nouns::ExtractState;
+use crate::web::AppState;
+use crate::web::error::ApiError;
+use crate::web::pages::auth::refusal;
+use crate::web::render::not_found_page;
+use crate::web::session::principal;
+use crate::web::session::{ClientAddr, SignedIn};
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    /// Missing is the same as wrong: 403, like a forged token.
+    #[serde(default)]
+    csrf: String,
+}
+
+/// Which plain action a form asks for.
+#[derive(Clone, Copy)]
+enum Plain {
+    Done,
+    Attest,
+}
+
+async fn plain(
+    state: AppState,
+    session: Result<SignedIn, ApiError>,
+    id: String,
+    form: Result<Form<CsrfForm>, FormRejection>,
+    action: Plain,
+) -> Response {
+    let (session, _) = match signed_form(session, form, |f| f.csrf.as_str()) {
+        Ok(pair) => pair,
+        Err(e) => return refusal(&state, e),
+    };
+    let Ok(id) = ExtractId::parse(&id) else {
+        return not_found_page();
+    };
+    let result = async {
+        let who = principal(&state, &session).await?;
+        let now = OffsetDateTime::now_utc();
+        match action {
+            Plain::Done => expire::done(&state, &who, &id, now).await?,
+            Plain::Attest => expire::attest_deleted(&state, &who, &id, now).await?,
+        }
+        Ok::<_, ApiError>(())
+    }
+    .await;
+    let key = match action {
+        Plain::Done => "done",
+        Plain::Attest => "attested",
+    };
+    match result {
+        Ok(()) => see_other(&format!("/extracts/{id}?msg={key}")),
+        Err(e) => fail(&state, &session, &id, e).await,
+    }
+}
+
+/// "I'm done": the requester shreds their live extract now. Needs the requester and the
+/// form's CSRF token.
+pub async fn finish_extract(
+    State(state): State<AppState>,
+    session: Result<SignedIn, ApiError>,
+    Path(id): Path<String>,
+    form: Result<Form<CsrfForm>, FormRejection>,
+) -> Response {
+    plain(state, session, id, form, Plain::Done).await
+}
+
+/// The requester confirms that every downloaded copy is deleted. Needs the requester and the
+/// form's CSRF token.
+pub async fn attest_extract_deleted(
+    State(state): State<AppState>,
+    session: Result<SignedIn, ApiError>,
+    Path(id): Path<String>,
+    form: Result<Form<CsrfForm>, FormRejection>,
+) -> Response {
+    plain(state, session, id, form, Plain::Attest).await
+}
+
+#[derive(Deserialize)]
+pub struct DecisionForm {
+    /// Missing is the same as wrong: 403, like a forged token.
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    request_hash: Option<String>,
+    #[serde(default)]
+    comment: String,
+    #[serde(default)]
+    code: Option<SecretString>,
+}
+
+async fn decide(
+    state: AppState,
+    client: crate::auth::signin::Client,
+    session: Result<SignedIn, ApiError>,
+    id: String,
+    form: Result<Form<DecisionForm>, FormRejection>,
+    verdict: Verdict,
+) -> Response {
+    let (session, form) = match signed_form(session, form, |f| f.csrf.as_str()) {
+        Ok(pair) => pair,
+        Err(e) => return refusal(&state, e),
+    };
+    let Ok(id) = ExtractId::parse(&id) else {
+        return not_found_page();
+    };
+    let fresh = match step_up(&state, session.clone(), form.code.as_ref(), &client).await {
+        Ok(f) => f,
+        Err(e) => return fail(&state, &session, &id, e).await,
+    };
+    let result = async {
+        let who = principal(&state, &fresh.session).await?;
+        let hash = form.request_hash.as_deref();
+        let now = OffsetDateTime::now_utc();
+        let decided =
+            lifecycle::decide(&state, &who, &id, verdict, hash, &form.comment, now).await?;
+        Ok::<_, ApiError>(decided.state)
+    }
+    .await;
+    let res = match result {
+        Ok(ExtractState::Denied) => see_other(&format!("/extracts/{id}?msg=denied")),
+        Ok(ExtractState::Pending) => see_other(&format!("/extracts/{id}?msg=approval_recorded")),
+        Ok(_) => see_other(&format!("/extracts/{id}?msg=approved")),
+        Err(e) => fail(&state, &fresh.session, &id, e).await,
+    };
+    fresh.send(res)
+}
+
+/// Approves the request whose hash the approver saw. Needs `extract.approve` in the district
+/// (not one's own request), the form's CSRF token and a fresh second factor (or the form's code).
+pub async fn approve_extract(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    session: Result<SignedIn, ApiError>,
+    Path(id): Path<String>,
+    form: Result<Form<DecisionForm>, FormRejection>,
+) -> Response {
+    decide(state, client, session, id, form, Verdict::Approve).await
+}
+
+/// Denies the request, with a comment. Needs `extract.approve` in the district, the form's
+/// CSRF token and a fresh second factor (or the form's code).
+pub async fn deny_extract(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    session: Result<SignedIn, ApiError>,
+    Path(id): Path<String>,
+    form: Result<Form<DecisionForm>, FormRejection>,
+) -> Response {
+    decide(state, client, session, id, form, Verdict::Deny).await
+}

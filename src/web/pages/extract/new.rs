@@ -1,0 +1,340 @@
+//! `/extracts` (my extracts and notices) and `/extracts/new` (the request form and its POST).
+//! The form is read into the API's wire type and parsed by the same function, so a page
+//! request and an API request are checked alike; the estimate is the API's (see `extracts.js`).
+
+use axum::Form;
+use axum::extract::rejection::{FormRejection, QueryRejection};
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use minijinja::context;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::{Fresh, is_fresh, render, see_other, signed_form, step_up, store_error, summary, when};
+use crate::auth::session::Session;
+use crate::extract::request;
+use crate::web::AppState;
+use crate::web::api::extracts::{self, ListQuery};
+use crate::web::api::extracts_wire::{CreateExtractRequest, FiltersBody, parse_request, rfc3339};
+use crate::web::error::ApiError;
+use crate::web::frame;
+use crate::web::i18n::{Lang, text};
+use crate::web::labels::{self, pick};
+use crate::web::pages::auth::refusal;
+use crate::web::session::principal;
+use crate::web::session::{ClientAddr, SignedIn};
+
+/// How long a list lives unless the requester asks otherwise (never more than the purpose allows).
+const DEFAULT_LIFETIME_MINUTES: u32 = 1440;
+
+/// My extracts, newest first, and my latest notices. Needs a full session.
+pub async fn list_extracts_page(
+    State(state): State<AppState>,
+    session: Result<SignedIn, ApiError>,
+) -> Response {
+    let session = match session {
+        Ok(SignedIn(s)) => s,
+        Err(e) => return refusal(&state, e),
+    };
+    let lang = frame::lang();
+    let result = async {
+        let list = extracts::list(
+            &state,
+            &session,
+            ListQuery {
+                pending: false,
+                overdue: false,
+            },
+        )
+        .await?;
+        let policy = crate::extract::lifecycle::policy_now(&state).await?;
+        let notices = state
+            .store
+            .list_notices(&session.user_id, 10)
+            .await
+            .map_err(store_error)?;
+        let extracts: Vec<_> = list
+            .extracts
+            .iter()
+            .map(|e| summary(lang, e, &policy))
+            .collect();
+        let notices: Vec<_> = notices
+            .into_iter()
+            .map(|n| {
+                let at = rfc3339(n.created_at);
+                context! {
+                    message => labels::notice(lang, &n.kind, &n.message),
+                    extract_id => n.extract_id, read => n.read_at.is_some(),
+                    at => when(lang, &at), at_rfc3339 => at,
+                }
+            })
+            .collect();
+        Ok::<_, ApiError>(context! { extracts, notices })
+    }
+    .await;
+    match result {
+        Ok(ctx) => render(&state, StatusCode::OK, "extracts.html", ctx),
+        Err(e) => refusal(&state, e),
+    }
+}
+
+/// What the form holds, kept to fill it in again after an error.
+#[derive(Debug, Default, Serialize)]
+struct Values {
+    purpose: String,
+    district: String,
+    fields: Vec<String>,
+    local_branches: String,
+    statuses: String,
+    joined_from: String,
+    joined_to: String,
+    age_min: String,
+    age_max: String,
+    lifetime_minutes: String,
+    justification: String,
+    acknowledged: bool,
+}
+
+impl Values {
+    /// The posted pairs; repeated `fields` keep their order. Returns the code separately.
+    fn from_pairs(pairs: Vec<(String, String)>) -> (Values, Option<SecretString>) {
+        let mut v = Values::default();
+        let mut code = None;
+        for (key, value) in pairs {
+            match key.as_str() {
+                "purpose" => v.purpose = value,
+                "district" => v.district = value,
+                "fields" => v.fields.push(value),
+                "local_branches" => v.local_branches = value,
+                "statuses" => v.statuses = value,
+                "joined_from" => v.joined_from = value,
+                "joined_to" => v.joined_to = value,
+                "age_min" => v.age_min = value,
+                "age_max" => v.age_max = value,
+                "lifetime_minutes" => v.lifetime_minutes = value,
+                "justification" => v.justification = value,
+                "acknowledged" => v.acknowledged = !value.is_empty(),
+                "code" => code = Some(SecretString::from(value)),
+                _ => {}
+            }
+        }
+        (v, code)
+    }
+
+    /// The API's request body: the form's text split into lists and numbers; what cannot be
+    /// read is told in `lang`.
+    fn to_wire(&self, lang: Lang) -> Result<CreateExtractRequest, ApiError> {
+        let list = |s: &str| -> Vec<String> {
+            s.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        let text = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+        let bad =
+            |key: &str| ApiError::BadRequest("invalid_input", crate::web::i18n::text(lang, key));
+        let age = |s: &str| -> Result<Option<u64>, ApiError> {
+            text(s)
+                .map(|s| s.parse::<u64>())
+                .transpose()
+                .map_err(|_| bad("extract_new.bad_age"))
+        };
+        let lifetime = self
+            .lifetime_minutes
+            .trim()
+            .parse::<u32>()
+            .map_err(|_| bad("extract_new.bad_lifetime"))?;
+        Ok(CreateExtractRequest {
+            purpose: self.purpose.trim().to_owned(),
+            district: self.district.trim().to_owned(),
+            filters: FiltersBody {
+                local_branches: list(&self.local_branches),
+                statuses: list(&self.statuses),
+                joined_from: text(&self.joined_from),
+                joined_to: text(&self.joined_to),
+                age_min: age(&self.age_min)?,
+                age_max: age(&self.age_max)?,
+            },
+            fields: self.fields.clone(),
+            lifetime_minutes: lifetime,
+            justification: self.justification.clone(),
+            acknowledged: self.acknowledged,
+        })
+    }
+}
+
+/// The districts in which the user holds the staff role (the first is the default).
+async fn staff_districts(state: &AppState, session: &Session) -> Result<Vec<String>, ApiError> {
+    let roles = state
+        .store
+        .list_roles(&session.user_id)
+        .await
+        .map_err(store_error)?;
+    Ok(roles
+        .into_iter()
+        .filter(|r| r.role == "staff" && r.district != "*")
+        .map(|r| r.district)
+        .collect())
+}
+
+/// The form for `values.purpose` (or the catalogue's first purpose), filled in with `values`.
+async fn form_page(
+    state: &AppState,
+    session: &Session,
+    status: StatusCode,
+    mut values: Values,
+    error: Option<String>,
+) -> Response {
+    let (current, districts) = match (
+        state.policy.current(&state.store).await,
+        staff_districts(state, session).await,
+    ) {
+        (Ok(c), Ok(d)) => (c, d),
+        (Err(e), _) => return refusal(state, crate::extract::Error::from(e).into()),
+        (_, Err(e)) => return refusal(state, e),
+    };
+    let lang = frame::lang();
+    let purposes = current.policy.purposes();
+    let chosen = purposes
+        .iter()
+        .find(|p| p.id.as_str() == values.purpose)
+        .or_else(|| purposes.first());
+    let chosen_ctx = chosen.map(|p| {
+        let fields: Vec<_> = p
+            .allowed_fields
+            .iter()
+            .map(|f| {
+                let name = f.as_str();
+                context! { name, label => labels::field(lang, name), checked => values.fields.iter().any(|v| v == name) }
+            })
+            .collect();
+        let consents: Vec<String> = p
+            .required_consents
+            .iter()
+            .map(|c| labels::field(lang, c.field().as_str()))
+            .collect();
+        let formats: Vec<&str> = p.formats.iter().map(|f| f.as_str()).collect();
+        context! {
+            id => p.id.as_str(), name => pick(lang, &p.name_sv, &p.name_en),
+            description => pick(lang, &p.description_sv, &p.description_en), fields, consents,
+            formats, max_rows => p.max_rows, max_lifetime => p.max_lifetime_minutes,
+            acknowledgement => pick(lang, &p.acknowledgement_sv, &p.acknowledgement_en),
+        }
+    });
+    if let Some(p) = chosen {
+        values.purpose = p.id.as_str().to_owned();
+        if values.lifetime_minutes.is_empty() {
+            values.lifetime_minutes = DEFAULT_LIFETIME_MINUTES
+                .min(p.max_lifetime_minutes)
+                .to_string();
+        }
+    }
+    if values.district.is_empty() {
+        values.district = districts.first().cloned().unwrap_or_default();
+    }
+    let purposes: Vec<_> = purposes
+        .iter()
+        .map(|p| context! { id => p.id.as_str(), name => pick(lang, &p.name_sv, &p.name_en) })
+        .collect();
+    let ctx = context! {
+        csrf => session.csrf_token, fresh => is_fresh(state, session), purposes,
+        purpose => chosen_ctx, districts, values, error,
+    };
+    render(state, status, "extract_new.html", ctx)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NewQuery {
+    #[serde(default)]
+    purpose: Option<String>,
+}
+
+/// The request form. Needs a full session (the policy decides on submit).
+pub async fn new_extract_page(
+    State(state): State<AppState>,
+    session: Result<SignedIn, ApiError>,
+    query: Result<Query<NewQuery>, QueryRejection>,
+) -> Response {
+    let session = match session {
+        Ok(SignedIn(s)) => s,
+        Err(e) => return refusal(&state, e),
+    };
+    let values = Values {
+        purpose: query
+            .ok()
+            .and_then(|Query(q)| q.purpose)
+            .unwrap_or_default(),
+        ..Values::default()
+    };
+    form_page(&state, &session, StatusCode::OK, values, None).await
+}
+
+/// The form again with the error's sentence and status; a server error stays generic.
+async fn form_error(
+    state: &AppState,
+    session: &Session,
+    values: Values,
+    error: ApiError,
+) -> Response {
+    let (status, code, message) = error.page_parts(frame::lang());
+    if status.is_server_error() {
+        return refusal(state, error);
+    }
+    // The form has a code field for this: say to fill it in.
+    let message = if code == "step_up_required" {
+        text(frame::lang(), "error.step_up_form")
+    } else {
+        message
+    };
+    form_page(state, session, status, values, Some(message)).await
+}
+
+/// Requests an extract: the same checks and domain call as `POST /api/v1/extracts`, then 303
+/// to the extract's page. Needs a full session, the form's CSRF token, a fresh second factor
+/// (or the form's code) and `extract.request` in the district.
+pub async fn create_extract(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    session: Result<SignedIn, ApiError>,
+    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> Response {
+    let (session, pairs) = match signed_form(session, form, |p| csrf_of(p)) {
+        Ok(pair) => pair,
+        Err(e) => return refusal(&state, e),
+    };
+    let (values, code) = Values::from_pairs(pairs);
+    let parsed = values.to_wire(frame::lang()).and_then(|body| {
+        let req = parse_request(&body)?;
+        Ok((req, body.acknowledged))
+    });
+    let (req, acknowledged) = match parsed {
+        Ok(p) => p,
+        Err(e) => return form_error(&state, &session, values, e).await,
+    };
+    let fresh: Fresh = match step_up(&state, session.clone(), code.as_ref(), &client).await {
+        Ok(f) => f,
+        Err(e) => return form_error(&state, &session, values, e).await,
+    };
+    let created = async {
+        let who = principal(&state, &fresh.session).await?;
+        let now = OffsetDateTime::now_utc();
+        Ok::<_, ApiError>(request::create(&state, &who, req, acknowledged, now).await?)
+    }
+    .await;
+    let res = match created {
+        Ok(c) => see_other(&format!("/extracts/{}?msg={}", c.id, c.state.as_str())),
+        Err(e) => form_error(&state, &fresh.session, values, e).await,
+    };
+    fresh.send(res)
+}
+
+/// The CSRF field of a form read as pairs.
+fn csrf_of(pairs: &[(String, String)]) -> &str {
+    pairs
+        .iter()
+        .find(|(k, _)| k == "csrf")
+        .map_or("", |(_, v)| v.as_str())
+}
