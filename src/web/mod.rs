@@ -18,6 +18,7 @@ pub mod i18n;
 pub mod json;
 pub mod labels;
 pub mod metrics;
+pub mod page;
 pub mod pages;
 pub mod params;
 pub mod render;

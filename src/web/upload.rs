@@ -121,7 +121,7 @@ fn busy() -> ApiError {
 /// The API's JSON error, or the page's refusal page.
 fn answer(state: &AppState, page: bool, e: ApiError) -> Response {
     if page {
-        super::pages::auth::refusal(state, e)
+        super::page::refusal(state, e)
     } else {
         e.into_response()
     }

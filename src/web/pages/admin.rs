@@ -30,7 +30,7 @@ use crate::web::error::ApiError;
 use crate::web::frame;
 use crate::web::i18n::{Lang, text, text_with};
 use crate::web::labels::{self, pick};
-use crate::web::pages::auth::refusal;
+use crate::web::page::refusal;
 use crate::web::session::{SignedIn, check_csrf};
 
 /// "Display name (username)" by audit actor (`user:<id>`), for people named on the page.

@@ -33,7 +33,7 @@ use crate::web::error::ApiError;
 use crate::web::frame;
 use crate::web::i18n::{Lang, number, text, text_with};
 use crate::web::labels;
-use crate::web::pages::auth::refusal;
+use crate::web::page::refusal;
 use crate::web::pages::extract::{render, signed_form, summary, when};
 use crate::web::session::principal;
 use crate::web::session::{SignedIn, check_csrf};

@@ -20,48 +20,10 @@ use crate::web::AppState;
 use crate::web::error::ApiError;
 use crate::web::frame;
 use crate::web::i18n::{Lang, text};
-use crate::web::session::{
-    AnyStage, ClientAddr, SignedIn, check_csrf, clear_cookie, session_cookie,
-};
+use crate::web::page::PageSession;
+use crate::web::session::{AnyStage, ClientAddr, check_csrf, clear_cookie, session_cookie};
 
-/// Renders a template with a status; rendering failures become a generic 500 page.
-fn render(state: &AppState, status: StatusCode, name: &str, ctx: minijinja::Value) -> Response {
-    let mut res = crate::web::render::page(state.pages.render(name, ctx));
-    if res.status().is_success() {
-        *res.status_mut() = status;
-    }
-    res
-}
-
-/// A refusal shown as a page in the page's language, with the error's status: "sign in
-/// first" with a link to `/login` for a 401, the error page for anything else. A server
-/// error says only that nothing was released (its cause is logged here, never shown).
-pub(crate) fn refusal(state: &AppState, error: ApiError) -> Response {
-    let lang = frame::lang();
-    let (status, _, message) = error.page_parts(lang);
-    if status.is_server_error() {
-        tracing::error!(cause = %error, "page request failed");
-    }
-    let ctx = if status == StatusCode::UNAUTHORIZED {
-        context! {
-            title => text(lang, "error.sign_in_title"), text => message,
-            link => "/login", link_text => text(lang, "error.sign_in"),
-        }
-    } else {
-        let title = if status.is_server_error() {
-            "error.title"
-        } else {
-            "error.refused"
-        };
-        context! { title => text(lang, title), text => message, status => status.as_u16() }
-    };
-    let template = if status == StatusCode::UNAUTHORIZED {
-        "message.html"
-    } else {
-        "error.html"
-    };
-    render(state, status, template, ctx)
-}
+use crate::web::page::{refusal, render};
 
 /// An error's status and the sentence a form shows for it, in `lang`.
 fn form_error(error: impl Into<ApiError>, lang: Lang) -> (StatusCode, String) {
@@ -375,12 +337,8 @@ pub async fn logout_submit(
 /// My account. Needs a full session.
 pub async fn account_page(
     State(state): State<AppState>,
-    session: Result<SignedIn, ApiError>,
+    PageSession(session): PageSession,
 ) -> Response {
-    let session = match session {
-        Ok(SignedIn(s)) => s,
-        Err(e) => return refusal(&state, e),
-    };
     let roles = state.store.list_roles(&session.user_id).await;
     let left = state
         .store

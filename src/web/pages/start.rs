@@ -17,19 +17,15 @@ use crate::oversight::followup;
 use crate::web::AppState;
 use crate::web::api::extracts::{self, ListQuery};
 use crate::web::error::ApiError;
-use crate::web::pages::auth::refusal;
+use crate::web::page::PageSession;
+use crate::web::page::refusal;
 use crate::web::pages::extract::{render, summary};
-use crate::web::session::SignedIn;
 use crate::web::session::principal;
 
 pub async fn start_page(
     State(state): State<AppState>,
-    session: Result<SignedIn, ApiError>,
+    PageSession(session): PageSession,
 ) -> Response {
-    let session = match session {
-        Ok(SignedIn(s)) => s,
-        Err(e) => return refusal(&state, e),
-    };
     let lang = crate::web::frame::lang();
     let result = async {
         let roles = state

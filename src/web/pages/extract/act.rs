@@ -17,7 +17,7 @@ use crate::extract::{ExtractId, expire};
 use crate::nouns::ExtractState;
 use crate::web::AppState;
 use crate::web::error::ApiError;
-use crate::web::pages::auth::refusal;
+use crate::web::page::refusal;
 use crate::web::render::not_found_page;
 use crate::web::session::principal;
 use crate::web::session::{ClientAddr, SignedIn};

@@ -18,20 +18,16 @@ use crate::web::api::extracts::{self, ListQuery};
 use crate::web::error::ApiError;
 use crate::web::frame;
 use crate::web::i18n::text;
-use crate::web::pages::auth::refusal;
-use crate::web::session::SignedIn;
+use crate::web::page::PageSession;
+use crate::web::page::refusal;
 use crate::web::session::principal;
 
 /// The approver's queue. Needs a full session; shows only what the approver role allows
 /// (nothing for a user without it).
 pub async fn approvals_page(
     State(state): State<AppState>,
-    session: Result<SignedIn, ApiError>,
+    PageSession(session): PageSession,
 ) -> Response {
-    let session = match session {
-        Ok(SignedIn(s)) => s,
-        Err(e) => return refusal(&state, e),
-    };
     let list = |pending: bool, overdue: bool| {
         extracts::list(&state, &session, ListQuery { pending, overdue })
     };

@@ -22,7 +22,8 @@ use crate::web::error::ApiError;
 use crate::web::frame;
 use crate::web::i18n::{Lang, text};
 use crate::web::labels::{self, pick};
-use crate::web::pages::auth::refusal;
+use crate::web::page::PageSession;
+use crate::web::page::refusal;
 use crate::web::session::principal;
 use crate::web::session::{ClientAddr, SignedIn};
 
@@ -32,12 +33,8 @@ const DEFAULT_LIFETIME_MINUTES: u32 = 1440;
 /// My extracts, newest first, and my latest notices. Needs a full session.
 pub async fn list_extracts_page(
     State(state): State<AppState>,
-    session: Result<SignedIn, ApiError>,
+    PageSession(session): PageSession,
 ) -> Response {
-    let session = match session {
-        Ok(SignedIn(s)) => s,
-        Err(e) => return refusal(&state, e),
-    };
     let lang = frame::lang();
     let result = async {
         let list = extracts::list(
@@ -255,13 +252,9 @@ pub struct NewQuery {
 /// The request form. Needs a full session (the policy decides on submit).
 pub async fn new_extract_page(
     State(state): State<AppState>,
-    session: Result<SignedIn, ApiError>,
+    PageSession(session): PageSession,
     query: Result<Query<NewQuery>, QueryRejection>,
 ) -> Response {
-    let session = match session {
-        Ok(SignedIn(s)) => s,
-        Err(e) => return refusal(&state, e),
-    };
     let values = Values {
         purpose: query
             .ok()

@@ -25,7 +25,8 @@ use crate::web::error::ApiError;
 use crate::web::frame;
 use crate::web::i18n::{Lang, text, text_with};
 use crate::web::labels;
-use crate::web::pages::auth::refusal;
+use crate::web::page::PageSession;
+use crate::web::page::refusal;
 use crate::web::render::not_found_page;
 use crate::web::session::principal;
 use crate::web::session::{ClientAddr, SignedIn};
@@ -194,14 +195,10 @@ pub struct MessageQuery {
 /// its requester and the district's approvers (or admins) see it, anyone else gets the 404 page.
 pub async fn show_extract_page(
     State(state): State<AppState>,
-    session: Result<SignedIn, ApiError>,
+    PageSession(session): PageSession,
     Path(id): Path<String>,
     query: Result<Query<MessageQuery>, QueryRejection>,
 ) -> Response {
-    let session = match session {
-        Ok(SignedIn(s)) => s,
-        Err(e) => return refusal(&state, e),
-    };
     let Ok(id) = ExtractId::parse(&id) else {
         return not_found_page();
     };

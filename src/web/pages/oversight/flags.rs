@@ -24,7 +24,8 @@ use crate::web::error::ApiError;
 use crate::web::frame;
 use crate::web::i18n::{Lang, number, text, text_with};
 use crate::web::labels;
-use crate::web::pages::auth::refusal;
+use crate::web::page::PageSession;
+use crate::web::page::refusal;
 use crate::web::pages::extract::{is_fresh, render, see_other, signed_form, step_up, when};
 use crate::web::session::principal;
 use crate::web::session::{ClientAddr, SignedIn};
@@ -107,13 +108,9 @@ async fn flags_view(
 /// party-wide); anyone else gets the refusal page. Audited as `followup.list`.
 pub async fn flags_page(
     State(state): State<AppState>,
-    session: Result<SignedIn, ApiError>,
+    PageSession(session): PageSession,
     query: Result<Query<FlagsPageQuery>, QueryRejection>,
 ) -> Response {
-    let session = match session {
-        Ok(SignedIn(s)) => s,
-        Err(e) => return refusal(&state, e),
-    };
     let notice = query
         .ok()
         .and_then(|Query(q)| q.msg)

@@ -19,13 +19,12 @@ use crate::web::api::extracts_wire::rfc3339;
 use crate::web::api::reports::{
     self as reports_api, ActivityQuery, ActivityResponse, CountsBody, GroupCounts, ProcessingEntry,
 };
-use crate::web::error::ApiError;
 use crate::web::frame;
 use crate::web::i18n::{Lang, number, text, text_with};
 use crate::web::labels::{self, pick};
-use crate::web::pages::auth::refusal;
+use crate::web::page::PageSession;
+use crate::web::page::refusal;
 use crate::web::pages::extract::{render, when};
-use crate::web::session::SignedIn;
 
 /// Days the report covers when the form is empty: the last 30, today included.
 const DEFAULT_DAYS: i64 = 30;
@@ -74,13 +73,9 @@ fn report_context(lang: Lang, r: &ActivityResponse, policy: &Policy) -> minijinj
 /// `report.activity`. A bad range is shown on the page with 422.
 pub async fn activity_page(
     State(state): State<AppState>,
-    session: Result<SignedIn, ApiError>,
+    PageSession(session): PageSession,
     query: Result<Query<ReportQuery>, QueryRejection>,
 ) -> Response {
-    let session = match session {
-        Ok(SignedIn(s)) => s,
-        Err(e) => return refusal(&state, e),
-    };
     let lang = frame::lang();
     let form = query.map(|Query(q)| q).unwrap_or_default();
     let today = OffsetDateTime::now_utc().date();
@@ -191,12 +186,8 @@ fn entry(lang: Lang, policy: &Policy, e: &ProcessingEntry) -> minijinja::Value {
 /// force. Needs `audit.view` somewhere; audited as `report.article30`.
 pub async fn article30_page(
     State(state): State<AppState>,
-    session: Result<SignedIn, ApiError>,
+    PageSession(session): PageSession,
 ) -> Response {
-    let session = match session {
-        Ok(SignedIn(s)) => s,
-        Err(e) => return refusal(&state, e),
-    };
     let lang = frame::lang();
     let answer = reports_api::article30_for(&state, &session).await;
     let (summary, policy) = match answer {

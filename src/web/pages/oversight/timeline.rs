@@ -20,9 +20,9 @@ use crate::web::error::ApiError;
 use crate::web::frame;
 use crate::web::i18n::{Lang, text};
 use crate::web::labels::pick;
-use crate::web::pages::auth::refusal;
+use crate::web::page::PageSession;
+use crate::web::page::refusal;
 use crate::web::pages::extract::render;
-use crate::web::session::SignedIn;
 
 /// The filter form as the browser sends it: every field as text, empty when not used.
 #[derive(Debug, Default, Deserialize)]
@@ -118,13 +118,9 @@ fn entries(lang: Lang, timeline: &Timeline) -> Vec<minijinja::Value> {
 /// with 422.
 pub async fn events_page(
     State(state): State<AppState>,
-    session: Result<SignedIn, ApiError>,
+    PageSession(session): PageSession,
     query: Result<Query<EventsQuery>, QueryRejection>,
 ) -> Response {
-    let session = match session {
-        Ok(SignedIn(s)) => s,
-        Err(e) => return refusal(&state, e),
-    };
     let lang = frame::lang();
     let (form, answer) = match query {
         Ok(Query(form)) => {
