@@ -47,7 +47,7 @@ fn strangers<'a>(refs: impl IntoIterator<Item = (String, &'a str, &'a Value)>) -
     refs.into_iter()
         .filter_map(|(whose, name, schema)| match listed.get(name) {
             None => Some(format!(
-                "{whose} refers to the schema `{name}`, which is not listed in web::openapi"
+                "{whose} refers to the schema `{name}`, which is not listed in web::api::openapi"
             )),
             Some(own) if own != schema => Some(format!(
                 "{whose} means another type by `{name}` than the one listed: two Rust types \
