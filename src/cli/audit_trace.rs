@@ -14,6 +14,7 @@ use super::ops::{StoreArgs, key_config, open_existing_store};
 use crate::audit::Actor;
 use crate::crypto::Keyring;
 use crate::extract::ExtractId;
+use crate::nouns::ExtractState;
 use crate::oversight::breach::{self, Basis, Scope};
 use crate::oversight::trace::{self, Traced};
 
@@ -193,13 +194,13 @@ pub fn scope_text(s: &Scope) -> String {
     }
     for h in &s.extracts {
         let row = &h.described.row;
-        let ended = match (row.state.as_str(), row.ended_at) {
-            ("shredded", Some(t)) => format!(
+        let ended = match (row.state, row.ended_at) {
+            (ExtractState::Shredded, Some(t)) => format!(
                 "shredded {} ({})",
                 at(t),
                 row.end_reason.as_deref().unwrap_or("-")
             ),
-            (state, _) => state.to_owned(),
+            (state, _) => state.as_str().to_owned(),
         };
         let _ = writeln!(
             out,

@@ -110,7 +110,7 @@ async fn open(
     let wrapped = row
         .wrapped_key
         .as_deref()
-        .ok_or_else(|| Error::Gone("shredded".into()))?;
+        .ok_or_else(|| Error::Gone(ExtractState::Shredded.as_str().into()))?;
     let key = state.keyring.unwrap(wrapped, &id.key_owner())?;
     let chunk_count = row.chunk_count.unwrap_or(0);
     Ok(Opened {
@@ -188,7 +188,7 @@ async fn damaged_or_gone(
         Err(e) => return e.into(),
     };
     if !still_live {
-        return Error::Gone("shredded".into());
+        return Error::Gone(ExtractState::Shredded.as_str().into());
     }
     if matches!(error, Error::Damaged(_)) {
         record_damage(state, id, who, now).await;
@@ -354,7 +354,7 @@ async fn fetch(store: Store, id: ExtractId, from: i64) -> Result<Vec<(i64, Vec<u
     if batch.is_empty() {
         // Shredded while this download was streaming (another one was the last allowed):
         // break the response off rather than end it as if the file were complete.
-        return Err(Error::Gone("shredded".into()));
+        return Err(Error::Gone(ExtractState::Shredded.as_str().into()));
     }
     Ok(batch)
 }

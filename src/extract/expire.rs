@@ -139,7 +139,7 @@ async fn shred_live(
     if shred(state, id, reason, actor, now).await? {
         Ok(())
     } else {
-        Err(Error::Gone("shredded".into()))
+        Err(Error::Gone(ExtractState::Shredded.as_str().into()))
     }
 }
 

@@ -25,6 +25,7 @@ use crate::crypto::Keyring;
 use crate::extract::deliver::{self, Body};
 use crate::extract::request::{self, Filters, Request};
 use crate::extract::{ExtractId, expire};
+use crate::nouns::ExtractState;
 use crate::nouns::Field;
 use crate::nouns::Username;
 use crate::policy::{Format, Principal, PurposeId};
@@ -179,9 +180,9 @@ pub(super) async fn snapshot(
             .find_extract(created.id.as_str())
             .await?
             .context("the extract vanished")?;
-        match row.state.as_str() {
-            "building" => tokio::time::sleep(Duration::from_millis(2)).await,
-            "live" => {
+        match row.state {
+            ExtractState::Building => tokio::time::sleep(Duration::from_millis(2)).await,
+            ExtractState::Live => {
                 let rows = u64::try_from(row.row_count.unwrap_or(0)).unwrap_or(0);
                 return Ok((created.id, rows, started.elapsed()));
             }

@@ -17,6 +17,7 @@ use time::{Duration, OffsetDateTime};
 use super::Error;
 use crate::audit::{self, Actor, Event, EventKind, Outcome};
 use crate::context::Context;
+use crate::nouns::ExtractState;
 use crate::policy::Principal;
 use crate::policy::Reach;
 use crate::store::Store;
@@ -78,10 +79,13 @@ pub struct Counts {
 impl Counts {
     fn add_extract(&mut self, row: &ExtractRow) {
         self.requested += 1;
-        match row.state.as_str() {
-            "pending" | "lapsed" => {}
-            "denied" => self.denied += 1,
-            _ => self.approved += 1,
+        match row.state {
+            ExtractState::Pending | ExtractState::Lapsed => {}
+            ExtractState::Denied => self.denied += 1,
+            ExtractState::Building
+            | ExtractState::Live
+            | ExtractState::Shredded
+            | ExtractState::Failed => self.approved += 1,
         }
         self.add_release(row);
     }

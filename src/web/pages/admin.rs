@@ -10,9 +10,7 @@
 
 use std::collections::HashMap;
 
-use axum::Form;
 use axum::extract::State;
-use axum::extract::rejection::FormRejection;
 use axum::http::StatusCode;
 use axum::response::Response;
 use minijinja::context;
@@ -30,8 +28,7 @@ use crate::web::error::ApiError;
 use crate::web::frame;
 use crate::web::i18n::{Lang, text, text_with};
 use crate::web::labels::{self, pick};
-use crate::web::page::refusal;
-use crate::web::session::{SignedIn, check_csrf};
+use crate::web::page::{PageForm, PageSession, csrf_field, refusal};
 
 /// "Display name (username)" by audit actor (`user:<id>`), for people named on the page.
 async fn people(state: &AppState) -> HashMap<String, String> {
@@ -206,59 +203,29 @@ async fn policy_permit(state: &AppState, session: &Session) -> Result<Permit, Ap
     Ok(admin::policy_permit(&state.store, &current.policy, &who, now).await?)
 }
 
-/// Checks the session, the `users administer` permit, and for a change the CSRF token and
-/// step-up.
-async fn gate(
-    state: &AppState,
-    session: Result<SignedIn, ApiError>,
-    csrf: Option<&str>,
-) -> Result<(Session, Permit), Response> {
-    let SignedIn(session) = session.map_err(|e| refusal(state, e))?;
-    let permit = users_permit(state, &session)
+/// The `users administer` permit, and for a change a fresh second factor (else the page
+/// again, 401, saying so). The session, the form and its CSRF token were checked by
+/// [`PageSession`] or [`PageForm`].
+async fn gate(state: &AppState, session: &Session, change: bool) -> Result<Permit, Response> {
+    let permit = users_permit(state, session)
         .await
         .map_err(|e| refusal(state, e))?;
-    let lang = frame::lang();
-    if let Some(csrf) = csrf {
-        check_csrf(&session, csrf).map_err(|e| refusal(state, e))?;
-        let now = OffsetDateTime::now_utc().unix_timestamp();
-        if !session.has_fresh_second_factor(now, state.config.sessions.step_up_max_age_secs) {
-            let error = Some(text(lang, "error.step_up_required"));
-            let status = StatusCode::UNAUTHORIZED;
-            return Err(page(state, &session, &permit, status, None, error).await);
-        }
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    if change && !session.has_fresh_second_factor(now, state.config.sessions.step_up_max_age_secs) {
+        let error = Some(text(frame::lang(), "error.step_up_required"));
+        let status = StatusCode::UNAUTHORIZED;
+        return Err(page(state, session, &permit, status, None, error).await);
     }
-    Ok((session, permit))
-}
-
-/// A change posted from the page: the session first (without one the answer is 401 whatever
-/// the body holds), then the body, then the permit, CSRF token and step-up.
-async fn admin_form<T>(
-    state: &AppState,
-    session: Result<SignedIn, ApiError>,
-    form: Result<Form<T>, FormRejection>,
-    csrf: impl Fn(&T) -> &str,
-) -> Result<(Session, Permit, T), Response> {
-    let session = session.map_err(|e| refusal(state, e))?;
-    let Ok(Form(form)) = form else {
-        return Err(refusal(
-            state,
-            ApiError::BadRequest(
-                "invalid_form",
-                "The form could not be read; reload the page.".into(),
-            ),
-        ));
-    };
-    let (session, permit) = gate(state, Ok(session), Some(csrf(&form))).await?;
-    Ok((session, permit, form))
+    Ok(permit)
 }
 
 /// The admin page.
 pub async fn admin_page(
     State(state): State<AppState>,
-    session: Result<SignedIn, ApiError>,
+    PageSession(session): PageSession,
 ) -> Response {
-    match gate(&state, session, None).await {
-        Ok((session, permit)) => page(&state, &session, &permit, StatusCode::OK, None, None).await,
+    match gate(&state, &session, false).await {
+        Ok(permit) => page(&state, &session, &permit, StatusCode::OK, None, None).await,
         Err(res) => res,
     }
 }
@@ -274,12 +241,10 @@ pub struct RoleForm {
 /// Grants or revokes a role (grants wait for a second administrator).
 pub async fn change_role(
     State(state): State<AppState>,
-    session: Result<SignedIn, ApiError>,
-    form: Result<Form<RoleForm>, FormRejection>,
+    PageForm(session, form): PageForm<RoleForm>,
 ) -> Response {
-    let (session, permit, form) = match admin_form(&state, session, form, |f| f.csrf.as_str()).await
-    {
-        Ok(all) => all,
+    let permit = match gate(&state, &session, true).await {
+        Ok(permit) => permit,
         Err(res) => return res,
     };
     let result = async {
@@ -325,12 +290,10 @@ pub struct NewUserForm {
 /// and audit event (`user.propose`) as `POST /api/v1/users`.
 pub async fn create_user(
     State(state): State<AppState>,
-    session: Result<SignedIn, ApiError>,
-    form: Result<Form<NewUserForm>, FormRejection>,
+    PageForm(session, form): PageForm<NewUserForm>,
 ) -> Response {
-    let (session, permit, form) = match admin_form(&state, session, form, |f| f.csrf.as_str()).await
-    {
-        Ok(all) => all,
+    let permit = match gate(&state, &session, true).await {
+        Ok(permit) => permit,
         Err(res) => return res,
     };
     let result = async {
@@ -377,12 +340,10 @@ pub struct DecideForm {
 /// change or a policy change.
 pub async fn decide(
     State(state): State<AppState>,
-    session: Result<SignedIn, ApiError>,
-    form: Result<Form<DecideForm>, FormRejection>,
+    PageForm(session, form): PageForm<DecideForm>,
 ) -> Response {
-    let (session, permit, form) = match admin_form(&state, session, form, |f| f.csrf.as_str()).await
-    {
-        Ok(all) => all,
+    let permit = match gate(&state, &session, true).await {
+        Ok(permit) => permit,
         Err(res) => return res,
     };
     let lang = frame::lang();
@@ -487,12 +448,10 @@ pub struct PolicyForm {
 /// Proposes an edited purpose catalogue; a second party-wide administrator confirms it.
 pub async fn change_policy(
     State(state): State<AppState>,
-    session: Result<SignedIn, ApiError>,
-    form: Result<Form<PolicyForm>, FormRejection>,
+    PageForm(session, form): PageForm<PolicyForm>,
 ) -> Response {
-    let (session, permit, form) = match admin_form(&state, session, form, |f| f.csrf.as_str()).await
-    {
-        Ok(all) => all,
+    let permit = match gate(&state, &session, true).await {
+        Ok(permit) => permit,
         Err(res) => return res,
     };
     let lang = frame::lang();
@@ -614,3 +573,5 @@ pub(in crate::web) fn routes() -> Vec<crate::web::Entry> {
         ),
     ]
 }
+
+csrf_field!(DecideForm, NewUserForm, PolicyForm, RoleForm);

@@ -8,8 +8,7 @@
 //! carries the session's CSRF token, checked before the rest of the body is used; staff names
 //! appear in the member report only when the DPO ticks the box, and that choice is audited.
 
-use axum::Form;
-use axum::extract::rejection::{FormRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -33,25 +32,18 @@ use crate::web::error::ApiError;
 use crate::web::frame;
 use crate::web::i18n::{Lang, number, text, text_with};
 use crate::web::labels;
-use crate::web::page::refusal;
-use crate::web::pages::extract::{render, signed_form, summary, when};
+use crate::web::page::{PageForm, PageSession, csrf_field, refusal};
+use crate::web::pages::extract::{render, summary, when};
+use crate::web::session::check_csrf;
 use crate::web::session::principal;
-use crate::web::session::{SignedIn, check_csrf};
-
-fn session_of(
-    session: Result<SignedIn, ApiError>,
-) -> Result<crate::auth::session::Session, ApiError> {
-    session.map(|SignedIn(s)| s)
-}
 
 /// The auditor's desk: the three forms, and whose audit the asker may see.
 pub async fn audit_page(
     State(state): State<AppState>,
-    session: Result<SignedIn, ApiError>,
+    PageSession(session): PageSession,
 ) -> Response {
     let lang = frame::lang();
     let result = async {
-        let session = session_of(session)?;
         let who = principal(&state, &session).await?;
         let scope = match review::audit_permit(&state, &who).await {
             Ok(permit) => match permit.reach().district_names() {
@@ -116,12 +108,10 @@ fn disclosure_item(
 /// whether staff names are shown.
 pub async fn member_report_page(
     State(state): State<AppState>,
-    session: Result<SignedIn, ApiError>,
-    form: Result<Form<MemberForm>, FormRejection>,
+    PageForm(session, form): PageForm<MemberForm>,
 ) -> Response {
     let lang = frame::lang();
     let result = async {
-        let (session, form) = signed_form(session, form, |f| &f.csrf)?;
         let who = principal(&state, &session).await?;
         let with_names = form.staff_names.is_some();
         let now = OffsetDateTime::now_utc();
@@ -180,12 +170,11 @@ async fn read_upload(mut multipart: Multipart) -> Result<(String, Vec<u8>), ApiE
 /// Upload a leaked file: the extracts it may come from, best first, with the evidence.
 pub async fn trace_page(
     State(state): State<AppState>,
-    session: Result<SignedIn, ApiError>,
+    PageSession(session): PageSession,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Response {
     let lang = frame::lang();
     let result = async {
-        let session = session_of(session)?;
         let multipart = multipart.map_err(|_| unreadable_upload())?;
         let (csrf, file) = read_upload(multipart).await?;
         check_csrf(&session, &csrf)?;
@@ -230,12 +219,11 @@ pub async fn trace_page(
 /// member: extract ids and usernames only).
 pub async fn scope_page(
     State(state): State<AppState>,
-    session: Result<SignedIn, ApiError>,
+    PageSession(session): PageSession,
     query: Result<Query<ScopeQuery>, QueryRejection>,
 ) -> Response {
     let lang = frame::lang();
     let result = async {
-        let session = session_of(session)?;
         // The form's own sentence: the API's names query parameters the page does not show.
         let unclear = || ApiError::BadRequest("invalid_input", text(lang, "audit_scope.bad_basis"));
         let Query(query) = query.map_err(|_| unclear())?;
@@ -289,12 +277,11 @@ pub async fn scope_page(
 /// address, the deletion receipt and the attestation.
 pub async fn story_page(
     State(state): State<AppState>,
-    session: Result<SignedIn, ApiError>,
+    PageSession(session): PageSession,
     Path(id): Path<String>,
 ) -> Response {
     let lang = frame::lang();
     let result = async {
-        let session = session_of(session)?;
         let id = ExtractId::parse(&id)?;
         let who = principal(&state, &session).await?;
         let story = disclosures::story(&state, &who, &id, OffsetDateTime::now_utc()).await?;
@@ -454,3 +441,5 @@ pub(in crate::web) fn routes() -> Vec<crate::web::Entry> {
         ),
     ]
 }
+
+csrf_field!(MemberForm);

@@ -4,7 +4,6 @@
 //! carry its CSRF token.
 
 use axum::Form;
-use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -21,9 +20,9 @@ use crate::web::error::ApiError;
 use crate::web::frame;
 use crate::web::i18n::{Lang, text};
 use crate::web::page::PageSession;
-use crate::web::session::{AnyStage, ClientAddr, check_csrf, clear_cookie, session_cookie};
+use crate::web::session::{ClientAddr, clear_cookie, session_cookie};
 
-use crate::web::page::{refusal, render};
+use crate::web::page::{PageStep, PageStepForm, csrf_field, refusal, render};
 
 /// An error's status and the sentence a form shows for it, in `lang`.
 fn form_error(error: impl Into<ApiError>, lang: Lang) -> (StatusCode, String) {
@@ -44,24 +43,6 @@ fn after_password(stage: Stage) -> &'static str {
     } else {
         "/login/code"
     }
-}
-
-/// A form posted within a session: the session first (so a missing one is a 401 whatever
-/// the body), then the body, then its CSRF token.
-fn signed_form<T>(
-    session: Result<AnyStage, ApiError>,
-    form: Result<Form<T>, FormRejection>,
-    csrf: impl Fn(&T) -> &str,
-) -> Result<(crate::auth::session::Session, T), ApiError> {
-    let AnyStage(session) = session?;
-    let Ok(Form(form)) = form else {
-        return Err(ApiError::BadRequest(
-            "invalid_form",
-            "The form could not be read; reload the page.".into(),
-        ));
-    };
-    check_csrf(&session, csrf(&form))?;
-    Ok((session, form))
 }
 
 /// The sign-in form. Public.
@@ -137,26 +118,19 @@ fn code_page(
 }
 
 /// The one-time-code form. Needs a session waiting for its second factor (or a full one, for step-up).
-pub async fn code_page_get(
-    State(state): State<AppState>,
-    session: Result<AnyStage, ApiError>,
-) -> Response {
-    match session {
-        Ok(AnyStage(s)) if s.stage == Stage::Enrol => Redirect::to("/enrol").into_response(),
-        Ok(AnyStage(s)) => code_page(&state, &s.csrf_token, false, None),
-        Err(e) => refusal(&state, e),
+pub async fn code_page_get(State(state): State<AppState>, PageStep(session): PageStep) -> Response {
+    if session.stage == Stage::Enrol {
+        return Redirect::to("/enrol").into_response();
     }
+    code_page(&state, &session.csrf_token, false, None)
 }
 
 /// The recovery-code form. Needs a session waiting for its second factor.
 pub async fn recovery_page_get(
     State(state): State<AppState>,
-    session: Result<AnyStage, ApiError>,
+    PageStep(session): PageStep,
 ) -> Response {
-    match session {
-        Ok(AnyStage(s)) => code_page(&state, &s.csrf_token, true, None),
-        Err(e) => refusal(&state, e),
-    }
+    code_page(&state, &session.csrf_token, true, None)
 }
 
 #[derive(Deserialize)]
@@ -169,13 +143,8 @@ pub struct CodeForm {
 pub async fn code_submit(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
-    session: Result<AnyStage, ApiError>,
-    form: Result<Form<CodeForm>, FormRejection>,
+    PageStepForm(session, form): PageStepForm<CodeForm>,
 ) -> Response {
-    let (session, form) = match signed_form(session, form, |f| f.csrf.as_str()) {
-        Ok(pair) => pair,
-        Err(e) => return refusal(&state, e),
-    };
     let purpose = if session.stage == Stage::Full {
         Purpose::StepUp
     } else {
@@ -209,13 +178,8 @@ pub async fn code_submit(
 pub async fn recovery_submit(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
-    session: Result<AnyStage, ApiError>,
-    form: Result<Form<CodeForm>, FormRejection>,
+    PageStepForm(session, form): PageStepForm<CodeForm>,
 ) -> Response {
-    let (session, form) = match signed_form(session, form, |f| f.csrf.as_str()) {
-        Ok(pair) => pair,
-        Err(e) => return refusal(&state, e),
-    };
     match signin::with_recovery_code(
         &state.store,
         &session,
@@ -234,14 +198,7 @@ pub async fn recovery_submit(
 }
 
 /// Shows a fresh TOTP seed as a QR code. Needs a session at the enrol stage.
-pub async fn enrol_page(
-    State(state): State<AppState>,
-    session: Result<AnyStage, ApiError>,
-) -> Response {
-    let session = match session {
-        Ok(AnyStage(s)) => s,
-        Err(e) => return refusal(&state, e),
-    };
+pub async fn enrol_page(State(state): State<AppState>, PageStep(session): PageStep) -> Response {
     match signin::begin_enrolment(
         &state.store,
         &state.keyring,
@@ -263,13 +220,8 @@ pub async fn enrol_page(
 pub async fn enrol_submit(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
-    session: Result<AnyStage, ApiError>,
-    form: Result<Form<CodeForm>, FormRejection>,
+    PageStepForm(session, form): PageStepForm<CodeForm>,
 ) -> Response {
-    let (session, form) = match signed_form(session, form, |f| f.csrf.as_str()) {
-        Ok(pair) => pair,
-        Err(e) => return refusal(&state, e),
-    };
     let Ok(code) = totp::Code::parse(form.code.expose_secret()) else {
         return refusal(&state, crate::auth::Error::InvalidCode.into());
     };
@@ -311,13 +263,8 @@ pub struct LogoutForm {
 pub async fn logout_submit(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
-    session: Result<AnyStage, ApiError>,
-    form: Result<Form<LogoutForm>, FormRejection>,
+    PageStepForm(session, form): PageStepForm<LogoutForm>,
 ) -> Response {
-    let (session, form) = match signed_form(session, form, |f| f.csrf.as_str()) {
-        Ok(pair) => pair,
-        Err(e) => return refusal(&state, e),
-    };
     if let Err(e) =
         signin::sign_out(&state.store, &session, &client, OffsetDateTime::now_utc()).await
     {
@@ -503,3 +450,5 @@ pub(in crate::web) fn routes() -> Vec<crate::web::Entry> {
         ),
     ]
 }
+
+csrf_field!(CodeForm, LogoutForm);

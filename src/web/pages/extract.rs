@@ -22,8 +22,6 @@ pub use approvals::approvals_page;
 pub use new::{create_extract, list_extracts_page, new_extract_page};
 pub use show::{download_extract, show_extract_page, view_extract};
 
-use axum::Form;
-use axum::extract::rejection::FormRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use minijinja::context;
@@ -39,7 +37,7 @@ use crate::web::api::extracts_wire::ExtractResponse;
 use crate::web::error::ApiError;
 use crate::web::i18n::{self, Lang};
 use crate::web::labels;
-use crate::web::session::{SignedIn, check_csrf, session_cookie};
+use crate::web::session::session_cookie;
 
 /// Renders a template with a status; rendering failures become the generic 500 page.
 pub(crate) fn render(
@@ -58,24 +56,6 @@ pub(crate) fn render(
 /// A store failure as the error the API answers with (503, nothing released).
 fn store_error(e: crate::store::Error) -> ApiError {
     ApiError::from(crate::extract::Error::from(e))
-}
-
-/// A form posted from a page: the session first (without one the answer is 401 whatever the
-/// body holds), then the body, then its CSRF token. The caller shows an error with `refusal`.
-pub(in crate::web) fn signed_form<T>(
-    session: Result<SignedIn, ApiError>,
-    form: Result<Form<T>, FormRejection>,
-    csrf: impl Fn(&T) -> &str,
-) -> Result<(Session, T), ApiError> {
-    let SignedIn(session) = session?;
-    let Ok(Form(form)) = form else {
-        return Err(ApiError::BadRequest(
-            "invalid_form",
-            "The form could not be read; reload the page.".into(),
-        ));
-    };
-    check_csrf(&session, csrf(&form))?;
-    Ok((session, form))
 }
 
 pub(in crate::web) fn is_fresh(state: &AppState, session: &Session) -> bool {

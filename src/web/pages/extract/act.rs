@@ -2,8 +2,6 @@
 //! Each posts the session's CSRF token and redirects (303) back to the extract page with a
 //! fixed message; an error re-renders the page with its sentence and status.
 
-use axum::Form;
-use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use secrecy::SecretString;
@@ -11,16 +9,17 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 
 use super::show::fail;
-use super::{see_other, signed_form, step_up};
+use super::{see_other, step_up};
+use crate::auth::session::Session;
 use crate::extract::lifecycle::{self, Verdict};
 use crate::extract::{ExtractId, expire};
 use crate::nouns::ExtractState;
 use crate::web::AppState;
 use crate::web::error::ApiError;
-use crate::web::page::refusal;
+use crate::web::page::{PageForm, csrf_field};
 use crate::web::render::not_found_page;
+use crate::web::session::ClientAddr;
 use crate::web::session::principal;
-use crate::web::session::{ClientAddr, SignedIn};
 
 #[derive(Deserialize)]
 pub struct CsrfForm {
@@ -36,17 +35,7 @@ enum Plain {
     Attest,
 }
 
-async fn plain(
-    state: AppState,
-    session: Result<SignedIn, ApiError>,
-    id: String,
-    form: Result<Form<CsrfForm>, FormRejection>,
-    action: Plain,
-) -> Response {
-    let (session, _) = match signed_form(session, form, |f| f.csrf.as_str()) {
-        Ok(pair) => pair,
-        Err(e) => return refusal(&state, e),
-    };
+async fn plain(state: AppState, session: Session, id: String, action: Plain) -> Response {
     let Ok(id) = ExtractId::parse(&id) else {
         return not_found_page();
     };
@@ -74,22 +63,20 @@ async fn plain(
 /// form's CSRF token.
 pub async fn finish_extract(
     State(state): State<AppState>,
-    session: Result<SignedIn, ApiError>,
     Path(id): Path<String>,
-    form: Result<Form<CsrfForm>, FormRejection>,
+    PageForm(session, _): PageForm<CsrfForm>,
 ) -> Response {
-    plain(state, session, id, form, Plain::Done).await
+    plain(state, session, id, Plain::Done).await
 }
 
 /// The requester confirms that every downloaded copy is deleted. Needs the requester and the
 /// form's CSRF token.
 pub async fn attest_extract_deleted(
     State(state): State<AppState>,
-    session: Result<SignedIn, ApiError>,
     Path(id): Path<String>,
-    form: Result<Form<CsrfForm>, FormRejection>,
+    PageForm(session, _): PageForm<CsrfForm>,
 ) -> Response {
-    plain(state, session, id, form, Plain::Attest).await
+    plain(state, session, id, Plain::Attest).await
 }
 
 #[derive(Deserialize)]
@@ -105,18 +92,15 @@ pub struct DecisionForm {
     code: Option<SecretString>,
 }
 
+csrf_field!(CsrfForm, DecisionForm);
+
 async fn decide(
     state: AppState,
     client: crate::auth::signin::Client,
-    session: Result<SignedIn, ApiError>,
+    (session, form): (Session, DecisionForm),
     id: String,
-    form: Result<Form<DecisionForm>, FormRejection>,
     verdict: Verdict,
 ) -> Response {
-    let (session, form) = match signed_form(session, form, |f| f.csrf.as_str()) {
-        Ok(pair) => pair,
-        Err(e) => return refusal(&state, e),
-    };
     let Ok(id) = ExtractId::parse(&id) else {
         return not_found_page();
     };
@@ -147,11 +131,10 @@ async fn decide(
 pub async fn approve_extract(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
-    session: Result<SignedIn, ApiError>,
     Path(id): Path<String>,
-    form: Result<Form<DecisionForm>, FormRejection>,
+    PageForm(session, form): PageForm<DecisionForm>,
 ) -> Response {
-    decide(state, client, session, id, form, Verdict::Approve).await
+    decide(state, client, (session, form), id, Verdict::Approve).await
 }
 
 /// Denies the request, with a comment. Needs `extract.approve` in the district, the form's
@@ -159,9 +142,8 @@ pub async fn approve_extract(
 pub async fn deny_extract(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
-    session: Result<SignedIn, ApiError>,
     Path(id): Path<String>,
-    form: Result<Form<DecisionForm>, FormRejection>,
+    PageForm(session, form): PageForm<DecisionForm>,
 ) -> Response {
-    decide(state, client, session, id, form, Verdict::Deny).await
+    decide(state, client, (session, form), id, Verdict::Deny).await
 }

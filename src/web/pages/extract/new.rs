@@ -2,8 +2,7 @@
 //! The form is read into the API's wire type and parsed by the same function, so a page
 //! request and an API request are checked alike; the estimate is the API's (see `extracts.js`).
 
-use axum::Form;
-use axum::extract::rejection::{FormRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -12,7 +11,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{Fresh, is_fresh, render, see_other, signed_form, step_up, store_error, summary, when};
+use super::{Fresh, is_fresh, render, see_other, step_up, store_error, summary, when};
 use crate::auth::session::Session;
 use crate::extract::request;
 use crate::web::AppState;
@@ -22,10 +21,10 @@ use crate::web::error::ApiError;
 use crate::web::frame;
 use crate::web::i18n::{Lang, text};
 use crate::web::labels::{self, pick};
-use crate::web::page::PageSession;
 use crate::web::page::refusal;
+use crate::web::page::{PageForm, PageSession, WithCsrf};
+use crate::web::session::ClientAddr;
 use crate::web::session::principal;
-use crate::web::session::{ClientAddr, SignedIn};
 
 /// How long a list lives unless the requester asks otherwise (never more than the purpose allows).
 const DEFAULT_LIFETIME_MINUTES: u32 = 1440;
@@ -291,13 +290,8 @@ async fn form_error(
 pub async fn create_extract(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
-    session: Result<SignedIn, ApiError>,
-    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+    PageForm(session, pairs): PageForm<Vec<(String, String)>>,
 ) -> Response {
-    let (session, pairs) = match signed_form(session, form, |p| csrf_of(p)) {
-        Ok(pair) => pair,
-        Err(e) => return refusal(&state, e),
-    };
     let (values, code) = Values::from_pairs(pairs);
     let parsed = values.to_wire(frame::lang()).and_then(|body| {
         let req = parse_request(&body)?;
@@ -322,6 +316,13 @@ pub async fn create_extract(
         Err(e) => form_error(&state, &fresh.session, values, e).await,
     };
     fresh.send(res)
+}
+
+/// The request form posts its fields as pairs (fields repeat); its token is the `csrf` pair.
+impl WithCsrf for Vec<(String, String)> {
+    fn csrf(&self) -> &str {
+        csrf_of(self)
+    }
 }
 
 /// The CSRF field of a form read as pairs.

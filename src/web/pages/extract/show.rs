@@ -2,8 +2,7 @@
 //! the in-browser view — both POST forms with a fresh second factor (F2, B2). A GET shows
 //! metadata only, so a link scanner reveals nothing.
 
-use axum::Form;
-use axum::extract::rejection::{FormRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
@@ -13,7 +12,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use super::{is_fresh, render, signed_form, step_up, summary, when};
+use super::{is_fresh, render, step_up, summary, when};
 use crate::auth::session::Session;
 use crate::extract::{ExtractId, deliver, lifecycle, looks, review};
 use crate::nouns::ExtractState;
@@ -25,11 +24,11 @@ use crate::web::error::ApiError;
 use crate::web::frame;
 use crate::web::i18n::{Lang, text, text_with};
 use crate::web::labels;
-use crate::web::page::PageSession;
 use crate::web::page::refusal;
+use crate::web::page::{PageForm, PageSession, csrf_field};
 use crate::web::render::not_found_page;
+use crate::web::session::ClientAddr;
 use crate::web::session::principal;
-use crate::web::session::{ClientAddr, SignedIn};
 
 /// What a redirect's `?msg=` says: fixed sentences only, never text from the URL.
 fn message(lang: Lang, key: &str) -> Option<String> {
@@ -226,14 +225,9 @@ pub struct DownloadForm {
 pub async fn download_extract(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
-    session: Result<SignedIn, ApiError>,
     Path(id): Path<String>,
-    form: Result<Form<DownloadForm>, FormRejection>,
+    PageForm(session, form): PageForm<DownloadForm>,
 ) -> Response {
-    let (session, form) = match signed_form(session, form, |f| f.csrf.as_str()) {
-        Ok(pair) => pair,
-        Err(e) => return refusal(&state, e),
-    };
     let Ok(id) = ExtractId::parse(&id) else {
         return not_found_page();
     };
@@ -275,14 +269,9 @@ pub struct ViewForm {
 pub async fn view_extract(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
-    session: Result<SignedIn, ApiError>,
     Path(id): Path<String>,
-    form: Result<Form<ViewForm>, FormRejection>,
+    PageForm(session, form): PageForm<ViewForm>,
 ) -> Response {
-    let (session, form) = match signed_form(session, form, |f| f.csrf.as_str()) {
-        Ok(pair) => pair,
-        Err(e) => return refusal(&state, e),
-    };
     let Ok(id) = ExtractId::parse(&id) else {
         return not_found_page();
     };
@@ -333,3 +322,5 @@ pub async fn view_extract(
     };
     fresh.send(res)
 }
+
+csrf_field!(DownloadForm, ViewForm);

@@ -5,8 +5,7 @@
 //! form's CSRF token and a fresh second factor (or the form's TOTP code, the approve form's
 //! step-up), and redirects (303) back with a fixed message.
 
-use axum::Form;
-use axum::extract::rejection::{FormRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -24,11 +23,11 @@ use crate::web::error::ApiError;
 use crate::web::frame;
 use crate::web::i18n::{Lang, number, text, text_with};
 use crate::web::labels;
-use crate::web::page::PageSession;
 use crate::web::page::refusal;
-use crate::web::pages::extract::{is_fresh, render, see_other, signed_form, step_up, when};
+use crate::web::page::{PageForm, PageSession, csrf_field};
+use crate::web::pages::extract::{is_fresh, render, see_other, step_up, when};
+use crate::web::session::ClientAddr;
 use crate::web::session::principal;
-use crate::web::session::{ClientAddr, SignedIn};
 
 #[derive(Debug, Default, Deserialize)]
 pub struct FlagsPageQuery {
@@ -152,14 +151,9 @@ async fn failed(state: &AppState, session: &Session, error: ApiError) -> Respons
 pub async fn acknowledge_flag(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
-    session: Result<SignedIn, ApiError>,
     Path(id): Path<String>,
-    form: Result<Form<AckForm>, FormRejection>,
+    PageForm(session, form): PageForm<AckForm>,
 ) -> Response {
-    let (session, form) = match signed_form(session, form, |f| f.csrf.as_str()) {
-        Ok(pair) => pair,
-        Err(e) => return refusal(&state, e),
-    };
     // A malformed id is no flag: refused before a one-time code is spent on it.
     let id = match FlagId::parse(&id) {
         Ok(id) => id,
@@ -182,3 +176,5 @@ pub async fn acknowledge_flag(
     };
     fresh.send(res)
 }
+
+csrf_field!(AckForm);
