@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use registervakt::web::extracts_wire::{CreateExtractRequest, parse_request};
+use registervakt::web::api::extracts_wire::{CreateExtractRequest, parse_request};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(body) = serde_json::from_slice::<CreateExtractRequest>(data) {
