@@ -152,7 +152,10 @@ async fn user_of(store: &Store, session: &Session) -> Result<UserRow, Error> {
 
 pub use super::second_factor::{with_recovery_code, with_totp};
 
-/// Enrolment, part 1: a fresh seed, stored sealed as *pending* and shown once.
+/// Enrolment, part 1: a seed stored sealed as *pending* and shown. Within the session that
+/// made it the same seed is shown again (a reload keeps the QR code the user already
+/// scanned); a later session gets a fresh one, so an abandoned enrolment's seed is never
+/// shown twice across sessions.
 pub async fn begin_enrolment(
     store: &Store,
     keyring: &Keyring,
@@ -164,11 +167,31 @@ pub async fn begin_enrolment(
         return Err(Error::AlreadyEnrolled);
     }
     let user = user_of(store, session).await?;
-    let seed = totp::Seed::generate();
-    let sealed = keyring.seal(seed.as_bytes(), &seed_aad(&user.id))?;
-    let mut tx = store.begin().await?;
-    store::accounts::set_pending_seed(&mut tx, &user.id, &sealed, unix(now)).await?;
-    tx.commit().await?;
+    let kept = match (&user.totp_pending_seed, &user.totp_pending_session) {
+        (Some(sealed), Some(shown_in)) if *shown_in == session.token_hash => Some(
+            totp::Seed::from_bytes(&keyring.open(sealed, &seed_aad(&user.id))?)
+                .map_err(|e| Error::Internal(e.to_string()))?,
+        ),
+        _ => None,
+    };
+    let seed = match kept {
+        Some(seed) => seed,
+        None => {
+            let seed = totp::Seed::generate();
+            let sealed = keyring.seal(seed.as_bytes(), &seed_aad(&user.id))?;
+            let mut tx = store.begin().await?;
+            store::accounts::set_pending_seed(
+                &mut tx,
+                &user.id,
+                &sealed,
+                &session.token_hash,
+                unix(now),
+            )
+            .await?;
+            tx.commit().await?;
+            seed
+        }
+    };
     let uri = totp::otpauth_uri(&seed, issuer, &user.username);
     let qr_svg = totp::qr_svg(&uri).map_err(|e| Error::Internal(e.to_string()))?;
     Ok(Enrolment {

@@ -16,6 +16,8 @@ pub struct UserRow {
     pub status: String,
     pub totp_seed: Option<Vec<u8>>,
     pub totp_pending_seed: Option<Vec<u8>>,
+    /// The session (token hash) the pending seed was shown in.
+    pub totp_pending_session: Option<String>,
     pub totp_last_step: Option<i64>,
     pub totp_failures: i32,
     pub totp_locks: i32,
@@ -32,7 +34,7 @@ pub struct RoleRow {
 }
 
 const USER_COLUMNS: &str = "id, username, display_name, password_hash, status, totp_seed, \
-    totp_pending_seed, totp_last_step, totp_failures, totp_locks, totp_locked_until, \
+    totp_pending_seed, totp_pending_session, totp_last_step, totp_failures, totp_locks, totp_locked_until, \
     totp_disabled, auth_epoch, created_at";
 
 pub async fn insert_user(
@@ -119,16 +121,19 @@ pub async fn delete_user_sessions(tx: &mut Tx, user_id: &str) -> Result<(), Erro
     Ok(())
 }
 
-/// Stores a seed that was shown to the user but not yet confirmed with a code.
+/// Stores a seed that was shown to the user, in the session with token hash `session`, but
+/// not yet confirmed with a code.
 pub async fn set_pending_seed(
     tx: &mut Tx,
     user_id: &str,
     sealed: &[u8],
+    session: &str,
     now: i64,
 ) -> Result<(), Error> {
+    const SQL: &str = "UPDATE users SET totp_pending_seed = $2, totp_pending_session = $3, \
+        updated_at = $4 WHERE id = $1";
     on_tx!(tx, conn => {
-        sqlx::query("UPDATE users SET totp_pending_seed = $2, updated_at = $3 WHERE id = $1")
-            .bind(user_id).bind(sealed).bind(now)
+        sqlx::query(SQL).bind(user_id).bind(sealed).bind(session).bind(now)
             .execute(conn).await?;
     });
     Ok(())

@@ -882,3 +882,116 @@ async fn a_password_typed_as_the_username_reaches_neither_the_audit_log_nor_the_
     assert_eq!(last.2, failed[1].details);
     app.stop().await;
 }
+
+/// A new account accepted with a password, signed in to its enrolment stage: the session
+/// cookie.
+async fn at_enrolment(app: &TestApp, username: &str) -> String {
+    use secrecy::ExposeSecret;
+    let store = app.store().await;
+    let invitation = registervakt::auth::accounts::create_user(
+        &store,
+        registervakt::audit::Actor::cli(),
+        registervakt::auth::accounts::NewUser {
+            username: registervakt::nouns::Username::parse(username).unwrap(),
+            display_name: "Ny Anställd".into(),
+            roles: vec!["staff:Uppsala".parse().unwrap()],
+            email: None,
+        },
+        3600,
+        time::OffsetDateTime::now_utc(),
+    )
+    .await
+    .unwrap();
+    let pw = "en lång och ovanlig lösenfras 2026";
+    let token = invitation.token.expose_secret().to_owned();
+    let ok = app
+        .post_json(
+            "/api/v1/auth/invitation",
+            None,
+            json!({ "token": token, "password": pw }),
+        )
+        .await;
+    assert_eq!(ok.status(), 204);
+    sign_in_to_enrolment(app, username, pw).await
+}
+
+async fn sign_in_to_enrolment(app: &TestApp, username: &str, pw: &str) -> String {
+    let res = app
+        .post_json(
+            "/api/v1/auth/login",
+            None,
+            json!({ "username": username, "password": pw }),
+        )
+        .await;
+    session_cookie(&res).unwrap()
+}
+
+/// The secret the enrolment page shows.
+fn shown_secret(html: &str) -> String {
+    html.split("<code class=\"secret\">")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .expect("the enrolment page shows its key")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn the_enrolment_page_keeps_its_seed_within_the_session_and_a_wrong_code_keeps_the_user_on_it()
+ {
+    use common::pages::{csrf, page, post_form};
+    let app = spawn_app().await;
+    let cookie = at_enrolment(&app, "nyenrol").await;
+    let (status, first) = page(&app, "/enrol", &cookie).await;
+    assert_eq!(status, 200);
+    let (_, again) = page(&app, "/enrol", &cookie).await;
+    let secret = shown_secret(&first);
+    assert_eq!(shown_secret(&again), secret, "a reload shows the same key");
+
+    // A wrong code: the same page, the same key, an error — not "sign in to continue". The
+    // page shows the key, so it is a 200 (no error body holds a secret, D6).
+    let wrong = code_at_offset(&secret, 5);
+    let res = post_form(
+        &app,
+        "/enrol",
+        &cookie,
+        &[("csrf", &csrf(&first)), ("code", &wrong)],
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let body = res.text().await.unwrap();
+    assert_eq!(shown_secret(&body), secret);
+    assert!(body.contains("class=\"error\""), "{body}");
+    assert!(
+        body.contains("action=\"/enrol\""),
+        "still the enrolment form, the session is fine: {body}"
+    );
+
+    // An enrolment abandoned with its session: the next session gets a new key, and the
+    // old one no longer confirms.
+    let pw = "en lång och ovanlig lösenfras 2026";
+    let later = sign_in_to_enrolment(&app, "nyenrol", pw).await;
+    let (_, fresh) = page(&app, "/enrol", &later).await;
+    let renewed = shown_secret(&fresh);
+    assert_ne!(renewed, secret);
+    let stale = code_now(&secret);
+    let res = post_form(
+        &app,
+        "/enrol",
+        &later,
+        &[("csrf", &csrf(&fresh)), ("code", &stale)],
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let body = res.text().await.unwrap();
+    assert_eq!(shown_secret(&body), renewed);
+    assert!(body.contains("class=\"error\""), "{body}");
+    let res = post_form(
+        &app,
+        "/enrol",
+        &later,
+        &[("csrf", &csrf(&fresh)), ("code", &code_now(&renewed))],
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    assert!(session_cookie(&res).is_some(), "the full session's cookie");
+}

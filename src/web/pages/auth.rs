@@ -12,7 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use crate::auth::session::{NewSession, Stage};
+use crate::auth::session::{NewSession, Session, Stage};
 use crate::auth::signin::{self, Purpose};
 use crate::auth::{accounts, totp};
 use crate::web::AppState;
@@ -197,22 +197,33 @@ pub async fn recovery_submit(
     }
 }
 
-/// Shows a fresh TOTP seed as a QR code. Needs a session at the enrol stage.
+/// Shows the TOTP seed to enrol as a QR code: the same one on every reload within the
+/// session, so a code scanned a moment ago keeps working. Needs a session at the enrol stage.
 pub async fn enrol_page(State(state): State<AppState>, PageStep(session): PageStep) -> Response {
-    match signin::begin_enrolment(
+    enrol_form(&state, &session, None).await
+}
+
+/// The enrolment page, with the sentence of a refused code. Always 200: the page shows the
+/// key, and no error body may hold a secret (SECURITY_BAR D6), so a refusal is said on the
+/// page, not in its status.
+async fn enrol_form(state: &AppState, session: &Session, error: Option<String>) -> Response {
+    let begun = signin::begin_enrolment(
         &state.store,
         &state.keyring,
-        &session,
+        session,
         "Registervakt",
         OffsetDateTime::now_utc(),
     )
-    .await
-    {
+    .await;
+    match begun {
         Ok(e) => {
-            let ctx = context! { csrf => session.csrf_token, qr_svg => e.qr_svg, secret => e.secret_base32.expose_secret() };
-            render(&state, StatusCode::OK, "enrol.html", ctx)
+            let ctx = context! {
+                csrf => session.csrf_token, qr_svg => e.qr_svg,
+                secret => e.secret_base32.expose_secret(), error,
+            };
+            render(state, StatusCode::OK, "enrol.html", ctx)
         }
-        Err(e) => refusal(&state, e.into()),
+        Err(e) => refusal(state, e.into()),
     }
 }
 
@@ -222,8 +233,10 @@ pub async fn enrol_submit(
     ClientAddr(client): ClientAddr,
     PageStepForm(session, form): PageStepForm<CodeForm>,
 ) -> Response {
+    let lang = frame::lang();
     let Ok(code) = totp::Code::parse(form.code.expose_secret()) else {
-        return refusal(&state, crate::auth::Error::InvalidCode.into());
+        let (_, error) = form_error(crate::auth::Error::InvalidCode, lang);
+        return enrol_form(&state, &session, Some(error)).await;
     };
     match signin::confirm_enrolment(
         &state.store,
@@ -246,6 +259,10 @@ pub async fn enrol_submit(
             res.headers_mut()
                 .append(header::SET_COOKIE, session_cookie(&state, &new));
             res
+        }
+        // A wrong code keeps the user on the page, with the same seed (the session is fine).
+        Err(e @ (crate::auth::Error::InvalidCode | crate::auth::Error::BadInput(_))) => {
+            enrol_form(&state, &session, Some(form_error(e, lang).1)).await
         }
         Err(e) => refusal(&state, e.into()),
     }
