@@ -22,7 +22,7 @@ pub use approvals::approvals_page;
 pub use new::{create_extract, list_extracts_page, new_extract_page};
 pub use show::{download_extract, show_extract_page, view_extract};
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use minijinja::context;
 use secrecy::{ExposeSecret, SecretString};
@@ -39,19 +39,7 @@ use crate::web::i18n::{self, Lang};
 use crate::web::labels;
 use crate::web::session::session_cookie;
 
-/// Renders a template with a status; rendering failures become the generic 500 page.
-pub(crate) fn render(
-    state: &AppState,
-    status: StatusCode,
-    name: &str,
-    ctx: minijinja::Value,
-) -> Response {
-    let mut res = crate::web::render::page(state.pages.render(name, ctx));
-    if res.status().is_success() {
-        *res.status_mut() = status;
-    }
-    res
-}
+pub(crate) use crate::web::page::render;
 
 /// A store failure as the error the API answers with (503, nothing released).
 fn store_error(e: crate::store::Error) -> ApiError {
