@@ -190,8 +190,15 @@ pub async fn complete(
     if user.status != "active" {
         return Err(reject(store, "account_not_active", client, now).await?);
     }
-    let (stage, second_factor_at) = if identity.mfa {
-        (Stage::Full, Some(unix(now)))
+    let (stage, proof) = if identity.mfa {
+        let factor = session::Factor::Oidc(identity.issuer.clone());
+        (
+            Stage::Full,
+            Some(session::Proof {
+                factor,
+                at: unix(now),
+            }),
+        )
     } else if user.totp_seed.is_some() {
         (Stage::Password, None)
     } else {
@@ -204,7 +211,7 @@ pub async fn complete(
         user.auth_epoch,
         stage,
         unix(now),
-        second_factor_at,
+        proof,
         now,
     )
     .await?;

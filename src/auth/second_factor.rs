@@ -36,6 +36,13 @@ enum Presented<'a> {
 }
 
 impl Presented<'_> {
+    fn factor(&self) -> session::Factor {
+        match self {
+            Presented::Totp { .. } => session::Factor::Totp,
+            Presented::Recovery(_) => session::Factor::RecoveryCode,
+        }
+    }
+
     fn method(&self) -> &'static str {
         match self {
             Presented::Totp { .. } => "totp",
@@ -110,7 +117,11 @@ async fn check_code(
     let verdict = verify(&mut tx, &session.user_id, &row, &presented, now).await?;
     match verdict {
         Verdict::Accepted => {
-            let new = session::rotate(&mut tx, session, Stage::Full, Some(unix(now)), now).await?;
+            let proof = session::Proof {
+                factor: presented.factor(),
+                at: unix(now),
+            };
+            let new = session::rotate(&mut tx, session, Stage::Full, Some(proof), now).await?;
             let event = Event::new(
                 EventKind::SecondFactorAccepted,
                 actor,

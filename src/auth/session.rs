@@ -45,6 +45,49 @@ impl Stage {
     }
 }
 
+/// How a second factor was proven. Stored with the session as text ([`Factor::as_text`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Factor {
+    /// A code from the authenticator app.
+    Totp,
+    /// A single-use recovery code.
+    RecoveryCode,
+    /// A passkey (WebAuthn): bound to this site's origin, so phishing-resistant.
+    Passkey,
+    /// The identity provider with this id in the configuration asserted a trusted level.
+    Oidc(String),
+}
+
+impl Factor {
+    pub fn as_text(&self) -> String {
+        match self {
+            Factor::Totp => "totp".to_owned(),
+            Factor::RecoveryCode => "recovery_code".to_owned(),
+            Factor::Passkey => "passkey".to_owned(),
+            Factor::Oidc(provider) => format!("oidc:{provider}"),
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Factor> {
+        match text {
+            "totp" => Some(Factor::Totp),
+            "recovery_code" => Some(Factor::RecoveryCode),
+            "passkey" => Some(Factor::Passkey),
+            _ => text
+                .strip_prefix("oidc:")
+                .filter(|p| !p.is_empty())
+                .map(|p| Factor::Oidc(p.to_owned())),
+        }
+    }
+}
+
+/// A second-factor proof: how and when (Unix seconds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Proof {
+    pub factor: Factor,
+    pub at: i64,
+}
+
 /// A session token to put in the cookie. Shown to the client once; never stored.
 pub struct NewSession {
     pub token: SecretString,
@@ -62,6 +105,8 @@ pub struct Session {
     pub csrf_token: String,
     pub created_at: i64,
     pub second_factor_at: Option<i64>,
+    /// How the last second-factor proof was made (None while it is pending).
+    pub factor: Option<Factor>,
     pub auth_epoch: i64,
 }
 
@@ -90,10 +135,14 @@ pub async fn start(
     auth_epoch: i64,
     stage: Stage,
     created_at: i64,
-    second_factor_at: Option<i64>,
+    proof: Option<Proof>,
     now: OffsetDateTime,
 ) -> Result<NewSession, Error> {
     let token = crypto::random_token();
+    let (second_factor_at, factor) = match proof {
+        Some(p) => (Some(p.at), Some(p.factor.as_text())),
+        None => (None, None),
+    };
     let row = SessionRow {
         token_hash: hash_token(&token),
         user_id: user_id.to_owned(),
@@ -104,6 +153,7 @@ pub async fn start(
         created_at,
         last_seen_at: unix(now),
         second_factor_at,
+        factor,
     };
     store::sessions::insert_session(tx, &row).await?;
     Ok(NewSession {
@@ -118,7 +168,7 @@ pub async fn rotate(
     tx: &mut Tx,
     old: &Session,
     stage: Stage,
-    second_factor_at: Option<i64>,
+    proof: Option<Proof>,
     now: OffsetDateTime,
 ) -> Result<NewSession, Error> {
     if !store::sessions::delete_session(tx, &old.token_hash).await? {
@@ -130,7 +180,7 @@ pub async fn rotate(
         old.auth_epoch,
         stage,
         old.created_at,
-        second_factor_at,
+        proof,
         now,
     )
     .await
@@ -180,6 +230,7 @@ pub async fn authenticate(
         },
         created_at: found.created_at,
         second_factor_at: found.second_factor_at,
+        factor: found.factor.as_deref().and_then(Factor::parse),
         auth_epoch: found.session_epoch,
     })
 }
@@ -228,6 +279,7 @@ mod tests {
             csrf_token: String::new(),
             created_at: 0,
             second_factor_at,
+            factor: None,
             auth_epoch: 0,
         }
     }

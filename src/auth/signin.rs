@@ -239,7 +239,11 @@ pub async fn confirm_enrolment(
         return Err(Error::InvalidCode);
     }
     store::accounts::replace_recovery_codes(&mut tx, &user.id, &hashes).await?;
-    let new = session::rotate(&mut tx, session, Stage::Full, Some(unix(now)), now).await?;
+    let proof = session::Proof {
+        factor: session::Factor::Totp,
+        at: unix(now),
+    };
+    let new = session::rotate(&mut tx, session, Stage::Full, Some(proof), now).await?;
     let event = Event::new(
         EventKind::TotpEnrolled,
         Actor::user(&user.id),

@@ -25,6 +25,8 @@ pub struct UserRow {
     pub totp_disabled: bool,
     pub auth_epoch: i64,
     pub created_at: i64,
+    /// Set for an account that signs in only through this identity provider (its id).
+    pub oidc_provider: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -35,7 +37,7 @@ pub struct RoleRow {
 
 const USER_COLUMNS: &str = "id, username, display_name, password_hash, status, totp_seed, \
     totp_pending_seed, totp_pending_session, totp_last_step, totp_failures, totp_locks, totp_locked_until, \
-    totp_disabled, auth_epoch, created_at";
+    totp_disabled, auth_epoch, created_at, oidc_provider";
 
 pub async fn insert_user(
     tx: &mut Tx,

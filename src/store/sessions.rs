@@ -17,6 +17,8 @@ pub struct SessionRow {
     pub created_at: i64,
     pub last_seen_at: i64,
     pub second_factor_at: Option<i64>,
+    /// How the last second-factor proof was made (`auth::session::Factor`'s text).
+    pub factor: Option<String>,
 }
 
 /// A session with what the request check needs to know about its user.
@@ -29,6 +31,7 @@ pub struct SessionLookup {
     pub created_at: i64,
     pub last_seen_at: i64,
     pub second_factor_at: Option<i64>,
+    pub factor: Option<String>,
     pub username: String,
     pub display_name: String,
     pub status: String,
@@ -37,12 +40,13 @@ pub struct SessionLookup {
 
 pub async fn insert_session(tx: &mut Tx, s: &SessionRow) -> Result<(), Error> {
     const SQL: &str = "INSERT INTO sessions (token_hash, user_id, stage, auth_epoch, csrf_token, \
-        created_at, last_seen_at, second_factor_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+        created_at, last_seen_at, second_factor_at, factor) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
     on_tx!(tx, conn => {
         sqlx::query(SQL)
             .bind(&s.token_hash).bind(&s.user_id).bind(&s.stage).bind(s.auth_epoch)
             .bind(&s.csrf_token).bind(s.created_at).bind(s.last_seen_at).bind(s.second_factor_at)
-            .execute(conn).await?;
+            .bind(&s.factor).execute(conn).await?;
     });
     Ok(())
 }
@@ -87,7 +91,7 @@ pub async fn take_oidc_pending(
 impl Store {
     pub async fn find_session(&self, token_hash: &str) -> Result<Option<SessionLookup>, Error> {
         const SQL: &str = "SELECT s.user_id, s.stage, s.auth_epoch AS session_epoch, s.csrf_token, \
-            s.created_at, s.last_seen_at, s.second_factor_at, u.username, u.display_name, \
+            s.created_at, s.last_seen_at, s.second_factor_at, s.factor, u.username, u.display_name, \
             u.status, u.auth_epoch AS user_epoch \
             FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1";
         let row = on_pool!(self, pool => {
