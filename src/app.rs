@@ -134,12 +134,10 @@ impl Application {
             .as_ref()
             .map(crate::notify::mail::Mailer::new)
             .transpose()?;
-        let oidc = config.oidc.as_ref().map(|o| {
-            Arc::new(crate::auth::oidc_login::Provider::new(
-                o,
-                &config.server.public_url,
-            ))
-        });
+        let oidc = Arc::new(crate::auth::oidc_login::Providers::new(
+            &config.oidc,
+            &config.server.public_url,
+        ));
         let policy =
             Arc::new(crate::policy::source::Source::new(base_policy_texts(&config).await).await);
         let trusted_proxies = Arc::new(web::client_addr::TrustedProxies::new(

@@ -19,6 +19,7 @@ use serde::Deserialize;
 
 mod backend_tls;
 mod followup;
+pub mod oidc;
 pub mod smtp;
 pub mod syslog;
 pub use followup::{FollowupConfig, OfficeHours, Offset};
@@ -66,9 +67,9 @@ pub struct Config {
     pub register: RegisterConfig,
     #[serde(default)]
     pub sessions: SessionConfig,
-    /// Sign-in through the party's identity provider; absent = local accounts only.
+    /// Sign-in through identity providers (`[oidc.<id>]`); none = local accounts only.
     #[serde(default)]
-    pub oidc: Option<OidcConfig>,
+    pub oidc: oidc::Providers,
     #[serde(default)]
     pub policy: PolicyConfig,
     #[serde(default)]
@@ -231,31 +232,6 @@ fn default_step_up() -> i64 {
 }
 fn default_invitation() -> i64 {
     72 * 60 * 60
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OidcConfig {
-    /// The issuer URL exactly as the provider states it.
-    pub issuer: String,
-    pub client_id: String,
-    /// Prefer REGISTERVAKT_OIDC__CLIENT_SECRET.
-    pub client_secret: SecretString,
-    /// Extra scopes besides `openid`.
-    #[serde(default)]
-    pub scopes: Vec<String>,
-    /// `acr` values trusted as multi-factor; then the broker does not ask for its own TOTP.
-    #[serde(default)]
-    pub trusted_acr: Vec<String>,
-    /// `amr` values trusted as multi-factor (e.g. "mfa", "otp", "hwk").
-    #[serde(default)]
-    pub trusted_amr: Vec<String>,
-    #[serde(default = "default_oidc_timeout")]
-    pub timeout_secs: u64,
-}
-
-fn default_oidc_timeout() -> u64 {
-    10
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -553,22 +529,7 @@ impl Config {
                 "use a value between 300 and 2592000",
             ));
         }
-        if let Some(oidc) = &self.oidc {
-            if url::Url::parse(&oidc.issuer).is_err() {
-                return Err(Error::invalid(
-                    "oidc.issuer",
-                    "is not a URL",
-                    "give the issuer URL exactly as the provider's discovery document states it",
-                ));
-            }
-            if oidc.timeout_secs == 0 || oidc.timeout_secs > 60 {
-                return Err(Error::invalid(
-                    "oidc.timeout_secs",
-                    format!("is {}", oidc.timeout_secs),
-                    "use a value between 1 and 60",
-                ));
-            }
-        }
+        oidc::validate(&self.oidc).map_err(Error::Parse)?;
         if self.store.busy_timeout_ms == 0 || self.store.busy_timeout_ms > 600_000 {
             return Err(Error::invalid(
                 "store.busy_timeout_ms",

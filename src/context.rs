@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use crate::audit;
-use crate::auth::oidc_login::Provider;
+use crate::auth::oidc_login::Providers;
 use crate::config::Config;
 use crate::crypto::{Keyring, PseudonymKey};
 use crate::notify::mail::Mailer;
@@ -25,8 +25,8 @@ pub struct Context {
     pub keyring: Arc<Keyring>,
     /// The access policy in force (the latest stored version, else the base policy).
     pub policy: Arc<Source>,
-    /// The identity provider, when `[oidc]` is configured.
-    pub oidc: Option<Arc<Provider>>,
+    /// The identity providers of `[oidc.<id>]` (none: local accounts only).
+    pub oidc: Arc<Providers>,
     /// Names this process in audit events (several brokers may share one store).
     pub instance: Arc<str>,
     /// The key behind member pseudonyms in the ledger and the audit log.

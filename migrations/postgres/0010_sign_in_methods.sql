@@ -5,3 +5,5 @@ ALTER TABLE sessions ADD COLUMN factor TEXT;
 -- An account that signs in only through an identity provider (its id in the configuration):
 -- it has no password, and its invitation is accepted by signing in there.
 ALTER TABLE users ADD COLUMN oidc_provider TEXT;
+-- Accounts proposed in the web may sign in only through an identity provider, too.
+ALTER TABLE user_proposals ADD COLUMN oidc_provider TEXT;

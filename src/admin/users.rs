@@ -81,6 +81,7 @@ pub async fn propose_user(
         roles: roles.join("\n"),
         requested_by: actor.as_str().to_owned(),
         requested_at: unix(now),
+        oidc_provider: new.oidc_provider.clone(),
     };
     let mut tx = store.begin().await?;
     if proposals::user_proposal_pending(&mut tx, &row.username).await? {
@@ -146,6 +147,7 @@ pub async fn confirm_user(
         display_name: row.display_name.clone(),
         roles,
         email: row.email.clone(),
+        oidc_provider: row.oidc_provider.clone(),
     };
     let by_mail = mailer.is_some() && row.email.is_some();
     let actor = Actor::user(permit.user_id());

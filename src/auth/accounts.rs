@@ -23,6 +23,9 @@ pub struct NewUser {
     pub roles: Vec<RoleGrant>,
     /// Where notices (and, when proposed in the web, the invitation) are e-mailed.
     pub email: Option<String>,
+    /// The identity provider (its id in the configuration) the account signs in through, with
+    /// no password of its own; `None`: password and second factor.
+    pub oidc_provider: Option<String>,
 }
 
 /// A fresh invitation: the token is shown once (in the link) and never stored.
@@ -105,6 +108,9 @@ pub(crate) async fn insert_account(
     if let Some(address) = &new.email {
         store::accounts::set_email(tx, &id, Some(address), t).await?;
     }
+    if let Some(provider) = &new.oidc_provider {
+        store::accounts::set_oidc_provider(tx, &id, provider, t).await?;
+    }
     let token_hash = crypto::sha256_hex(token.as_bytes());
     store::accounts::insert_invitation(tx, &token_hash, &id, expires_at).await?;
     let roles: Vec<String> = new.roles.iter().map(ToString::to_string).collect();
@@ -112,6 +118,9 @@ pub(crate) async fn insert_account(
         map.insert("user_id".into(), json!(id));
         map.insert("roles".into(), json!(roles));
         map.insert("invitation_expires_at".into(), json!(expires_at));
+        if let Some(provider) = &new.oidc_provider {
+            map.insert("signs_in_with".into(), json!(provider));
+        }
     }
     let event = Event::new(
         EventKind::UserCreated,
@@ -145,6 +154,12 @@ pub async fn accept_invitation(
         .find_user_by_id(&user_id)
         .await?
         .ok_or(Error::InvalidInvitation)?;
+    if user.oidc_provider.is_some() {
+        // An account made for an identity provider never gets a password (a second way in).
+        return Err(Error::BadInput(
+            "this account signs in through the identity provider; accept the invitation with its button".into(),
+        ));
+    }
     password::check_policy(
         new_password.expose_secret(),
         &[&user.username, &user.display_name],
@@ -172,6 +187,25 @@ pub async fn accept_invitation(
     audit::record(&mut tx, &event, now).await?;
     tx.commit().await?;
     Ok(user)
+}
+
+/// The identity provider through which the invited account signs in, or `None` for an
+/// account with a password; an invalid, used or expired invitation is refused.
+pub async fn invitation_provider(
+    store: &Store,
+    token: &str,
+    now: OffsetDateTime,
+) -> Result<Option<String>, Error> {
+    let token_hash = crypto::sha256_hex(token.as_bytes());
+    let user_id = store
+        .find_invitation(&token_hash, unix(now))
+        .await?
+        .ok_or(Error::InvalidInvitation)?;
+    let user = store
+        .find_user_by_id(&user_id)
+        .await?
+        .ok_or(Error::InvalidInvitation)?;
+    Ok(user.oidc_provider)
 }
 
 async fn find(store: &Store, username: &str) -> Result<UserRow, Error> {

@@ -69,7 +69,7 @@ pub enum Error {
     #[error("this account already has an authenticator")]
     AlreadyEnrolled,
     #[error("{0}")]
-    Oidc(String),
+    OidcRefused(oidc_login::Refusal),
     /// The identity provider cannot be reached; nothing is signed in (fail closed).
     #[error("the identity provider cannot be reached: {0}")]
     OidcUnavailable(String),

@@ -5,9 +5,15 @@
 //! returned `state` is compared in constant time; an [`Identity`] comes only out of an ID token
 //! that passed every check of Core 1.0 §3.1.3.7 (see [`verify`]), evaluated at the `now` the
 //! caller passes; users are identified by (`iss`, `sub`) and `mfa` is true only when the
-//! configuration trusts the asserted `acr` or `amr` value. Provider calls never follow
-//! redirects (SSRF) and are bounded by [`Settings::timeout`]; issuers and endpoints must use
-//! https unless they are on loopback (tests).
+//! returned claims satisfy one of the configured trust rules ([`TrustRule`]: `acr`, `amr`, a
+//! named claim such as `registrationLevel`). When a login asked for `max_age`, the token's
+//! `auth_time` must be present and recent enough, and for a step-up no older than the step-up
+//! itself. A token signed with a key id the provider did not publish makes the client fetch
+//! the provider's keys again, at most once per [`JWKS_REFETCH_INTERVAL`]. Provider calls never
+//! follow redirects (SSRF) and are bounded by [`Settings::timeout`]; issuers and endpoints must
+//! use https unless they are on loopback (tests). Of the token's claims only `sub`, `acr`,
+//! `amr`, `auth_time`, `email` and the claims the rules name are read: an identity number the
+//! provider adds is never kept.
 //!
 //! Must never: log or put into an error the client secret, the code, the PKCE verifier, the
 //! nonce, the state or any token; key a user by e-mail; read the system clock for token checks.
@@ -18,22 +24,23 @@ mod transport;
 mod verify;
 
 use std::fmt;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreClientAuthMethod, CoreJsonWebKeySet,
+    CoreAuthPrompt, CoreAuthenticationFlow, CoreClient, CoreClientAuthMethod, CoreJsonWebKeySet,
     CoreProviderMetadata,
 };
 use openidconnect::{
     AuthType, AuthenticationContextClass, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
-    EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce, PkceCodeChallenge,
-    PkceCodeVerifier, RedirectUrl, Scope, TokenResponse as _, reqwest,
+    EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, JsonWebKey as _, JsonWebKeySetUrl,
+    Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse as _, reqwest,
 };
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+pub use crate::config::oidc::{RequestAcr, TrustRule};
 use crate::crypto::{constant_time_eq, random_token};
 #[cfg(test)]
 use transport::provider_text;
@@ -41,6 +48,12 @@ use transport::{discovery_error, http_client, is_loopback, require_secure, token
 
 /// Longest authorization code forwarded to the provider; real codes are far shorter.
 const MAX_CODE_LEN: usize = 2048;
+
+/// The provider's keys are fetched again for an unknown key id at most this often.
+pub const JWKS_REFETCH_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Clock skew allowed between the provider and the broker for `auth_time`.
+const AUTH_TIME_SKEW: i64 = 60;
 
 /// What the `[oidc]` section of `registervakt.toml` configures.
 #[derive(Clone, Debug)]
@@ -53,10 +66,12 @@ pub struct Settings {
     pub redirect_url: String,
     /// Extra scopes; `openid` is always requested.
     pub scopes: Vec<String>,
-    /// `acr` values trusted as multi-factor (e.g. `http://id.elegnamnden.se/loa/1.0/loa3`).
-    pub trusted_acr: Vec<String>,
-    /// `amr` values trusted as multi-factor (RFC 8176, e.g. `mfa`, `otp`, `hwk`).
-    pub trusted_amr: Vec<String>,
+    /// Which sign-ins count as two factors: any rule whose every condition holds.
+    pub trust: Vec<TrustRule>,
+    /// How the `acr` values in `acr_values` are asked for.
+    pub request_acr: RequestAcr,
+    /// The `acr` values asked for (e.g. `http://id.elegnamnden.se/loa/1.0/loa3`).
+    pub acr_values: Vec<String>,
     /// Connect and total timeout of every call to the provider.
     pub timeout: Duration,
 }
@@ -81,9 +96,22 @@ struct Inner {
     issuer: IssuerUrl,
     client_id: ClientId,
     provider: ProviderClient,
-    jwks: CoreJsonWebKeySet,
+    jwks_uri: JsonWebKeySetUrl,
+    jwks: RwLock<CoreJsonWebKeySet>,
+    /// When the keys were last fetched again for an unknown key id.
+    last_refetch: Mutex<Option<Instant>>,
     acr_values: Vec<String>,
     http: reqwest::Client,
+}
+
+/// What a login asks of the provider beyond signing the user in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Ask {
+    /// `max_age` (Core 1.0 §3.1.2.1): the user's authentication there may be at most this many
+    /// seconds old; the token must then carry `auth_time`.
+    pub max_age: Option<i64>,
+    /// `prompt=login`: authenticate again even with a session at the provider (step-up).
+    pub fresh: bool,
 }
 
 /// What the broker remembers between [`Client::begin`] and [`Client::complete`].
@@ -92,6 +120,13 @@ pub struct PendingLogin {
     pub state: String,
     pub nonce: String,
     pub pkce_verifier: String,
+    /// What was asked ([`Ask`]), and when the login began (Unix seconds).
+    #[serde(default)]
+    pub max_age: Option<i64>,
+    #[serde(default)]
+    pub fresh: bool,
+    #[serde(default)]
+    pub begun_at: i64,
 }
 
 impl fmt::Debug for PendingLogin {
@@ -107,7 +142,11 @@ pub struct Identity {
     pub subject: String,
     pub acr: Option<String>,
     pub amr: Vec<String>,
-    /// `acr` ∈ `trusted_acr` or some `amr` ∈ `trusted_amr`.
+    /// The claims the trust rules name, with their values (e.g. `registrationLevel: PLUS`).
+    pub named: Vec<(String, Vec<String>)>,
+    /// When the user authenticated at the provider (Unix seconds), if it said.
+    pub auth_time: Option<i64>,
+    /// The claims satisfy one of the trust rules.
     pub mfa: bool,
     /// Informational only, as asserted by the provider (possibly unverified).
     pub email: Option<String>,
@@ -124,6 +163,8 @@ pub enum IdTokenProblem {
     Signature,
     Algorithm,
     Missing,
+    /// `auth_time` absent although `max_age` was asked, or older than allowed.
+    AuthTime,
     Other,
 }
 
@@ -139,6 +180,7 @@ impl IdTokenProblem {
             Self::Signature => "signature",
             Self::Algorithm => "algorithm",
             Self::Missing => "missing",
+            Self::AuthTime => "auth_time",
             Self::Other => "other",
         }
     }
@@ -225,10 +267,11 @@ impl Client {
         }
         let auth_type = client_auth_type(metadata.token_endpoint_auth_methods_supported());
         let acr_values = acr_values_to_request(
-            &settings.trusted_acr,
+            &settings.acr_values,
             metadata.acr_values_supported().map(Vec::as_slice),
         );
         let jwks = metadata.jwks().clone();
+        let jwks_uri = metadata.jwks_uri().clone();
         if jwks.keys().is_empty() {
             return Err(Error::Discovery("provider publishes no keys".to_owned()));
         }
@@ -246,24 +289,30 @@ impl Client {
                 issuer,
                 client_id,
                 provider,
-                jwks,
+                jwks_uri,
+                jwks: RwLock::new(jwks),
+                last_refetch: Mutex::new(None),
                 acr_values,
                 http,
             }),
         })
     }
 
-    /// Starts a login: the URL to send the browser to, and what to keep until the callback.
+    /// Starts a login at `now`: the URL to send the browser to, and what to keep until the
+    /// callback.
     ///
-    /// When `trusted_acr` is set, those values (narrowed to the provider's
-    /// `acr_values_supported` when it publishes that list) go out as `acr_values`
-    /// (Core 1.0 §3.1.2.1). They are a voluntary request only: the asserted `acr` is checked in
-    /// [`Client::complete`] all the same, and providers that do not know them ignore them.
-    pub fn begin(&self) -> (String, PendingLogin) {
+    /// The configured `acr` values (narrowed to the provider's `acr_values_supported` when it
+    /// publishes that list) go out as an essential `acr` claim in the `claims` parameter
+    /// (Core 1.0 §5.5.1.1) or as `acr_values` (§3.1.2.1), as configured. Either way the asserted
+    /// claims are checked in [`Client::complete`] all the same.
+    pub fn begin(&self, ask: Ask, now: OffsetDateTime) -> (String, PendingLogin) {
         let pending = PendingLogin {
             state: random_token(),
             nonce: random_token(),
             pkce_verifier: random_token(),
+            max_age: ask.max_age,
+            fresh: ask.fresh,
+            begun_at: now.unix_timestamp(),
         };
         // random_token() is 43 base64url characters, within RFC 7636 §4.1's 43..=128.
         let challenge = PkceCodeChallenge::from_code_verifier_sha256(&PkceCodeVerifier::new(
@@ -288,8 +337,27 @@ impl Client {
         for scope in scopes {
             request = request.add_scope(Scope::new(scope.clone()));
         }
-        for acr in &self.inner.acr_values {
-            request = request.add_auth_context_value(AuthenticationContextClass::new(acr.clone()));
+        match self.inner.settings.request_acr {
+            _ if self.inner.acr_values.is_empty() => {}
+            RequestAcr::Essential => {
+                let claims = serde_json::json!({
+                    "id_token": { "acr": { "essential": true, "values": self.inner.acr_values } }
+                });
+                request = request.add_extra_param("claims", claims.to_string());
+            }
+            RequestAcr::AcrValues => {
+                for acr in &self.inner.acr_values {
+                    request = request
+                        .add_auth_context_value(AuthenticationContextClass::new(acr.clone()));
+                }
+            }
+            RequestAcr::None => {}
+        }
+        if let Some(max_age) = ask.max_age {
+            request = request.set_max_age(Duration::from_secs(max_age.max(0).unsigned_abs()));
+        }
+        if ask.fresh {
+            request = request.add_prompt(CoreAuthPrompt::Login);
         }
         let (url, _, _) = request.url();
         (url.to_string(), pending)
@@ -329,45 +397,153 @@ impl Client {
         .map_err(token_error)?;
         let id_token = response
             .id_token()
-            .ok_or(Error::IdToken(IdTokenProblem::Missing))?;
-        let claims = verify::verify_id_token(
-            &id_token.to_string(),
-            &verify::Expected {
-                issuer: &self.inner.issuer,
-                client_id: &self.inner.client_id,
-                jwks: &self.inner.jwks,
-                nonce: &pending.nonce,
-                now,
-            },
-        )
+            .ok_or(Error::IdToken(IdTokenProblem::Missing))?
+            .to_string();
+        let claims = match self.verify(&id_token, &pending.nonce, now) {
+            Err(IdTokenProblem::Signature) if self.may_refetch_for(&id_token) => {
+                self.refetch_keys().await?;
+                self.verify(&id_token, &pending.nonce, now)
+            }
+            other => other,
+        }
         .map_err(Error::IdToken)?;
+        check_auth_time(claims.auth_time, pending, now).map_err(Error::IdToken)?;
         let settings = &self.inner.settings;
-        let mfa = is_mfa(
-            claims.acr.as_deref(),
-            &claims.amr,
-            &settings.trusted_acr,
-            &settings.trusted_amr,
-        );
+        let mfa = is_mfa(&claims, &settings.trust);
         Ok(Identity {
             issuer: settings.issuer.clone(),
             subject: claims.subject,
             acr: claims.acr,
             amr: claims.amr,
+            named: claims.named,
+            auth_time: claims.auth_time,
             mfa,
             email: claims.email,
         })
     }
+
+    fn verify(
+        &self,
+        id_token: &str,
+        nonce: &str,
+        now: OffsetDateTime,
+    ) -> Result<verify::VerifiedClaims, IdTokenProblem> {
+        let jwks = self
+            .inner
+            .jwks
+            .read()
+            .map_err(|_| IdTokenProblem::Other)?
+            .clone();
+        verify::verify_id_token(
+            id_token,
+            &verify::Expected {
+                issuer: &self.inner.issuer,
+                client_id: &self.inner.client_id,
+                jwks: &jwks,
+                nonce,
+                now,
+                named_claims: &named_claims(&self.inner.settings.trust),
+            },
+        )
+    }
+
+    /// True when the token names a key id the known keys lack and no refetch happened within
+    /// [`JWKS_REFETCH_INTERVAL`]; claims the refetch slot. A bad signature by a known key
+    /// never refetches (that is a forgery, not a rotation).
+    fn may_refetch_for(&self, id_token: &str) -> bool {
+        let Some(kid) = verify::key_id(id_token) else {
+            return false;
+        };
+        let known = self.inner.jwks.read().is_ok_and(|jwks| {
+            jwks.keys()
+                .iter()
+                .any(|k| k.key_id().is_some_and(|id| id.as_str() == kid))
+        });
+        if known {
+            return false;
+        }
+        let Ok(mut last) = self.inner.last_refetch.lock() else {
+            return false;
+        };
+        if last.is_some_and(|t| t.elapsed() < JWKS_REFETCH_INTERVAL) {
+            return false;
+        }
+        *last = Some(Instant::now());
+        true
+    }
+
+    async fn refetch_keys(&self) -> Result<(), Error> {
+        let fetch = CoreJsonWebKeySet::fetch_async(&self.inner.jwks_uri, &self.inner.http);
+        let jwks = tokio::time::timeout(self.inner.settings.timeout, fetch)
+            .await
+            .map_err(|_| Error::Unreachable("key fetch timed out".to_owned()))?
+            .map_err(discovery_error)?;
+        if jwks.keys().is_empty() {
+            return Err(Error::Discovery("provider publishes no keys".to_owned()));
+        }
+        tracing::info!(keys = jwks.keys().len(), "OIDC provider keys fetched again");
+        if let Ok(mut slot) = self.inner.jwks.write() {
+            *slot = jwks;
+        }
+        Ok(())
+    }
 }
 
-/// MFA only on exact matches with configured values (BRIEF "Sign in"; oauth2-proxy PR #1982).
-fn is_mfa(
-    acr: Option<&str>,
-    amr: &[String],
-    trusted_acr: &[String],
-    trusted_amr: &[String],
-) -> bool {
-    acr.is_some_and(|acr| trusted_acr.iter().any(|t| t == acr))
-        || amr.iter().any(|m| trusted_amr.contains(m))
+/// `auth_time` against what the login asked (Core 1.0 §3.1.2.1, §3.1.3.7 step 13): with
+/// `max_age` it must be present and within it; for a step-up (`prompt=login`) the user must
+/// have authenticated after the step-up began.
+fn check_auth_time(
+    auth_time: Option<i64>,
+    pending: &PendingLogin,
+    now: OffsetDateTime,
+) -> Result<(), IdTokenProblem> {
+    let Some(max_age) = pending.max_age else {
+        return Ok(());
+    };
+    let Some(at) = auth_time else {
+        return Err(IdTokenProblem::AuthTime);
+    };
+    let now = now.unix_timestamp();
+    if now - at > max_age + AUTH_TIME_SKEW || at > now + AUTH_TIME_SKEW {
+        return Err(IdTokenProblem::AuthTime);
+    }
+    if pending.fresh && at < pending.begun_at - AUTH_TIME_SKEW {
+        return Err(IdTokenProblem::AuthTime);
+    }
+    Ok(())
+}
+
+/// The claims the rules name besides `acr` and `amr`.
+fn named_claims(rules: &[TrustRule]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for name in rules.iter().filter_map(|r| r.claim.as_ref()) {
+        if !out.contains(name) {
+            out.push(name.clone());
+        }
+    }
+    out
+}
+
+/// Two factors only on exact matches with a configured rule, every condition of which holds
+/// (BRIEF "Sign in"; oauth2-proxy PR #1982).
+fn is_mfa(claims: &verify::VerifiedClaims, rules: &[TrustRule]) -> bool {
+    rules.iter().any(|rule| {
+        let acr = rule.acr.is_empty()
+            || claims
+                .acr
+                .as_ref()
+                .is_some_and(|acr| rule.acr.contains(acr));
+        let amr = rule.amr.is_empty() || claims.amr.iter().any(|m| rule.amr.contains(m));
+        let named = rule.claim.as_ref().is_none_or(|name| {
+            claims
+                .named
+                .iter()
+                .find(|(n, _)| n == name)
+                .is_some_and(|(_, values)| values.iter().any(|v| rule.values.contains(v)))
+        });
+        let names_something = !rule.acr.is_empty() || !rule.amr.is_empty() || rule.claim.is_some();
+        names_something && acr && amr && named
+    })
 }
 
 fn acr_values_to_request(

@@ -198,9 +198,25 @@ pub async fn authenticate(
     if token.len() != 43 {
         return Err(Error::NotSignedIn);
     }
-    let token_hash = hash_token(token);
+    let mut session = find_live(store, &hash_token(token), limits, now).await?;
+    if session.csrf_token.is_empty() {
+        session.csrf_token = csrf_for(token);
+    }
+    Ok(session)
+}
+
+/// The live session whose token hashes to `token_hash`, checked against the store and the
+/// limits like [`authenticate`]; its `csrf_token` is empty unless one was stored. For a
+/// round trip that cannot carry the session cookie (a step-up at the identity provider,
+/// whose redirect back is cross-site) and keeps the hash server-side instead.
+pub async fn find_live(
+    store: &Store,
+    token_hash: &str,
+    limits: &SessionConfig,
+    now: OffsetDateTime,
+) -> Result<Session, Error> {
     let found: SessionLookup = store
-        .find_session(&token_hash)
+        .find_session(token_hash)
         .await?
         .ok_or(Error::NotSignedIn)?;
     let t = unix(now);
@@ -215,19 +231,15 @@ pub async fn authenticate(
     // `last_seen_at` has a resolution of one second: within the second it was set, touching it
     // again would change nothing, and would still take the store's write lock.
     if t > found.last_seen_at {
-        store.touch_session(&token_hash, t).await?;
+        store.touch_session(token_hash, t).await?;
     }
     Ok(Session {
-        token_hash,
+        token_hash: token_hash.to_owned(),
         user_id: found.user_id,
         username: found.username,
         display_name: found.display_name,
         stage,
-        csrf_token: if found.csrf_token.is_empty() {
-            csrf_for(token)
-        } else {
-            found.csrf_token
-        },
+        csrf_token: found.csrf_token,
         created_at: found.created_at,
         second_factor_at: found.second_factor_at,
         factor: found.factor.as_deref().and_then(Factor::parse),

@@ -230,6 +230,7 @@ pub async fn create_enrolled_user(
             .map(|r| r.parse::<RoleGrant>())
             .collect::<Result<_, _>>()?,
         email: None,
+        oidc_provider: None,
     };
     let invitation = accounts::create_user(store, audit::Actor::cli(), new, 3600, now).await?;
     let random = crate::crypto::random_token();

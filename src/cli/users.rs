@@ -24,6 +24,10 @@ pub enum UserCommand {
         /// ROLE:DISTRICT, repeatable: staff:Uppsala, approver:Uppsala, admin:*, auditor:*.
         #[arg(long = "role", value_name = "ROLE:DISTRICT")]
         roles: Vec<String>,
+        /// Sign in only through this identity provider (its id under [oidc] in the
+        /// configuration): no password; the invitation is accepted by signing in there.
+        #[arg(long = "sign-in-with", value_name = "PROVIDER")]
+        sign_in_with: Option<String>,
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
@@ -115,8 +119,18 @@ pub async fn run(cmd: UserCommand) -> anyhow::Result<()> {
             username,
             name,
             roles,
+            sign_in_with,
             ..
         } => {
+            if let Some(id) = &sign_in_with
+                && !config.oidc.contains_key(id)
+            {
+                let known: Vec<&str> = config.oidc.keys().map(String::as_str).collect();
+                anyhow::bail!(
+                    "no identity provider `{id}` in the configuration (configured: {})",
+                    if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                );
+            }
             let roles = roles
                 .iter()
                 .map(|r| r.parse::<RoleGrant>())
@@ -126,6 +140,7 @@ pub async fn run(cmd: UserCommand) -> anyhow::Result<()> {
                 display_name: name,
                 roles,
                 email: None,
+                oidc_provider: sign_in_with,
             };
             let ttl = config.sessions.invitation_ttl_secs;
             let invitation = accounts::create_user(&store, Actor::cli(), new, ttl, now).await?;

@@ -302,7 +302,39 @@ pub async fn link_oidc_identity(
     Ok(())
 }
 
+/// The user `id`, read inside `tx`.
+pub async fn find_user_in(tx: &mut Tx, id: &str) -> Result<Option<UserRow>, Error> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+    let row = on_tx!(tx, conn => {
+        sqlx::query_as(&sql).bind(id).fetch_optional(conn).await?
+    });
+    Ok(row)
+}
+
+/// Makes the account one that signs in only through identity provider `provider`.
+pub async fn set_oidc_provider(
+    tx: &mut Tx,
+    user_id: &str,
+    provider: &str,
+    now: i64,
+) -> Result<(), Error> {
+    on_tx!(tx, conn => {
+        sqlx::query("UPDATE users SET oidc_provider = $2, updated_at = $3 WHERE id = $1")
+            .bind(user_id).bind(provider).bind(now).execute(conn).await?;
+    });
+    Ok(())
+}
+
 impl Store {
+    /// The issuers at which the user has a linked identity.
+    pub async fn oidc_issuers_of(&self, user_id: &str) -> Result<Vec<String>, Error> {
+        let rows = on_pool!(self, pool => {
+            sqlx::query_scalar("SELECT issuer FROM oidc_identities WHERE user_id = $1 ORDER BY issuer")
+                .bind(user_id).fetch_all(pool).await?
+        });
+        Ok(rows)
+    }
+
     pub async fn find_user_by_username(&self, username: &str) -> Result<Option<UserRow>, Error> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1");
         let row = on_pool!(self, pool => {

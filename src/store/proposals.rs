@@ -17,18 +17,21 @@ pub struct UserProposalRow {
     pub roles: String,
     pub requested_by: String,
     pub requested_at: i64,
+    /// The identity provider the account is to sign in through, if any.
+    pub oidc_provider: Option<String>,
 }
 
-const USER_COLUMNS: &str = "id, username, display_name, email, roles, requested_by, requested_at";
+const USER_COLUMNS: &str =
+    "id, username, display_name, email, roles, requested_by, requested_at, oidc_provider";
 
 pub async fn insert_user_proposal(tx: &mut Tx, row: &UserProposalRow) -> Result<(), Error> {
     const SQL: &str = "INSERT INTO user_proposals \
-        (id, username, display_name, email, roles, requested_by, requested_at) \
-        VALUES ($1, $2, $3, $4, $5, $6, $7)";
+        (id, username, display_name, email, roles, requested_by, requested_at, oidc_provider) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
     on_tx!(tx, conn => {
         sqlx::query(SQL).bind(&row.id).bind(&row.username).bind(&row.display_name)
             .bind(&row.email).bind(&row.roles).bind(&row.requested_by).bind(row.requested_at)
-            .execute(conn).await?;
+            .bind(&row.oidc_provider).execute(conn).await?;
     });
     Ok(())
 }

@@ -127,7 +127,7 @@ impl From<crate::auth::Error> for ApiError {
             A::UserExists(_) => ApiError::Conflict("user_exists", msg),
             A::NoSuchUser(_) => ApiError::NotFound,
             A::AlreadyEnrolled => ApiError::Conflict("already_enrolled", msg),
-            A::Oidc(_) => ApiError::Unauthorized("oidc_rejected", msg),
+            A::OidcRefused(r) => ApiError::Unauthorized(r.code(), msg),
             A::OidcUnavailable(_) => ApiError::Unavailable(msg),
             A::Audit(_) | A::Store(_) => ApiError::Unavailable(msg),
             A::Crypto(_) | A::Internal(_) => ApiError::Internal(msg),

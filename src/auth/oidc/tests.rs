@@ -115,6 +115,7 @@ fn check_at(token: &str, now: OffsetDateTime) -> Result<VerifiedClaims, IdTokenP
         jwks: &jwks,
         nonce: NONCE,
         now,
+        named_claims: &[],
     };
     verify::verify_id_token(token, &expected)
 }
@@ -263,25 +264,137 @@ fn garbage_instead_of_a_token_is_rejected() {
     assert_eq!(check("not-a-jwt"), Err(IdTokenProblem::Other));
 }
 
-#[test]
-fn mfa_needs_an_exactly_trusted_acr_or_amr() {
+fn claims_with(acr: Option<&str>, amr: &[&str], named: &[(&str, &[&str])]) -> VerifiedClaims {
+    VerifiedClaims {
+        subject: "alice".to_owned(),
+        acr: acr.map(str::to_owned),
+        amr: amr.iter().map(|m| (*m).to_owned()).collect(),
+        email: None,
+        auth_time: None,
+        named: named
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), v.iter().map(|x| (*x).to_owned()).collect()))
+            .collect(),
+    }
+}
+
+fn rule(acr: &[&str], amr: &[&str], claim: Option<(&str, &[&str])>) -> TrustRule {
     let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
+    TrustRule {
+        acr: s(acr),
+        amr: s(amr),
+        claim: claim.map(|(n, _)| n.to_owned()),
+        values: claim.map(|(_, v)| s(v)).unwrap_or_default(),
+    }
+}
+
+#[test]
+fn two_factors_need_an_exactly_trusted_acr_or_amr() {
     let loa3 = "http://id.elegnamnden.se/loa/1.0/loa3";
-    assert!(is_mfa(Some(loa3), &[], &s(&[loa3]), &[]));
-    assert!(is_mfa(None, &s(&["pwd", "otp"]), &[], &s(&["otp"])));
-    assert!(!is_mfa(Some(loa3), &s(&["pwd", "otp"]), &[], &[]));
+    assert!(is_mfa(&claims_with(Some(loa3), &[], &[]), &[rule(&[loa3], &[], None)]));
+    assert!(is_mfa(
+        &claims_with(None, &["pwd", "otp"], &[]),
+        &[rule(&[], &["otp"], None)]
+    ));
+    assert!(!is_mfa(&claims_with(Some(loa3), &["pwd", "otp"], &[]), &[]));
+    let rules = [rule(&[loa3], &[], None), rule(&[], &["otp"], None)];
     assert!(!is_mfa(
-        Some("http://id.elegnamnden.se/loa/1.0/loa2"),
-        &s(&["pwd"]),
-        &s(&[loa3]),
-        &s(&["otp"])
+        &claims_with(Some("http://id.elegnamnden.se/loa/1.0/loa2"), &["pwd"], &[]),
+        &rules
     ));
     assert!(!is_mfa(
-        Some("LOA3"),
-        &s(&["OTP"]),
-        &s(&["loa3"]),
-        &s(&["otp"])
+        &claims_with(Some("LOA3"), &["OTP"], &[]),
+        &[rule(&["loa3"], &["otp"], None)]
     ));
+}
+
+#[test]
+fn a_method_urn_counts_only_with_its_trusted_level_claim() {
+    let freja = "urn:grn:authn:se:frejaid";
+    let bankid = "urn:grn:authn:se:bankid:same-device";
+    let rules = [
+        rule(&[bankid], &[], None),
+        rule(&[freja], &[], Some(("registrationLevel", &["PLUS"]))),
+    ];
+    assert!(is_mfa(&claims_with(Some(bankid), &[], &[]), &rules));
+    assert!(is_mfa(
+        &claims_with(Some(freja), &[], &[("registrationLevel", &["PLUS"])]),
+        &rules
+    ));
+    assert!(!is_mfa(
+        &claims_with(Some(freja), &[], &[("registrationLevel", &["BASIC"])]),
+        &rules
+    ));
+    assert!(!is_mfa(&claims_with(Some(freja), &[], &[]), &rules));
+    // An empty rule trusts nothing (the configuration refuses it, and so does the check).
+    assert!(!is_mfa(&claims_with(Some(freja), &[], &[]), &[rule(&[], &[], None)]));
+}
+
+#[test]
+fn only_the_named_claims_are_read_from_a_verified_token() {
+    let token = signed(&with(json!({
+        "registrationLevel": "PLUS",
+        "https://id.oidc.se/claim/personalIdentityNumber": "195307279878",
+    })));
+    let issuer = IssuerUrl::new(ISSUER.to_owned()).expect("URL");
+    let client_id = ClientId::new(CLIENT.to_owned());
+    let jwks = provider_jwks();
+    let named = ["registrationLevel".to_owned()];
+    let verified = verify::verify_id_token(
+        &token,
+        &Expected {
+            issuer: &issuer,
+            client_id: &client_id,
+            jwks: &jwks,
+            nonce: NONCE,
+            now: NOW,
+            named_claims: &named,
+        },
+    )
+    .expect("valid token");
+    assert_eq!(
+        verified.named,
+        [("registrationLevel".to_owned(), vec!["PLUS".to_owned()])]
+    );
+    assert!(!format!("{verified:?}").contains("195307279878"));
+}
+
+fn pending(max_age: Option<i64>, fresh: bool, begun_at: i64) -> PendingLogin {
+    PendingLogin {
+        state: "s".to_owned(),
+        nonce: "n".to_owned(),
+        pkce_verifier: "v".to_owned(),
+        max_age,
+        fresh,
+        begun_at,
+    }
+}
+
+#[test]
+fn auth_time_must_be_within_max_age_and_after_a_step_up_began() {
+    let now = NOW.unix_timestamp();
+    assert_eq!(check_auth_time(None, &pending(None, false, now), NOW), Ok(()));
+    assert_eq!(
+        check_auth_time(None, &pending(Some(300), false, now), NOW),
+        Err(IdTokenProblem::AuthTime)
+    );
+    assert_eq!(
+        check_auth_time(Some(now - 200), &pending(Some(300), false, now), NOW),
+        Ok(())
+    );
+    assert_eq!(
+        check_auth_time(Some(now - 3600), &pending(Some(300), false, now), NOW),
+        Err(IdTokenProblem::AuthTime)
+    );
+    // A step-up began 30 s ago: an authentication from before it is a silent SSO, not a proof.
+    assert_eq!(
+        check_auth_time(Some(now - 200), &pending(Some(300), true, now - 30), NOW),
+        Err(IdTokenProblem::AuthTime)
+    );
+    assert_eq!(
+        check_auth_time(Some(now - 10), &pending(Some(300), true, now - 30), NOW),
+        Ok(())
+    );
 }
 
 #[test]
@@ -314,6 +427,9 @@ fn pending_login_and_settings_never_show_secrets_in_debug_output() {
         state: "state-secret".to_owned(),
         nonce: "nonce-secret".to_owned(),
         pkce_verifier: "verifier-secret".to_owned(),
+        max_age: None,
+        fresh: false,
+        begun_at: 0,
     };
     assert!(!format!("{pending:?}").contains("secret"));
     let settings = Settings {
@@ -322,8 +438,9 @@ fn pending_login_and_settings_never_show_secrets_in_debug_output() {
         client_secret: SecretString::from("client-secret-value"),
         redirect_url: "https://broker.example/auth/oidc/callback".to_owned(),
         scopes: vec![],
-        trusted_acr: vec![],
-        trusted_amr: vec![],
+        trust: vec![],
+        request_acr: RequestAcr::Essential,
+        acr_values: vec![],
         timeout: Duration::from_secs(5),
     };
     assert!(!format!("{settings:?}").contains("client-secret-value"));

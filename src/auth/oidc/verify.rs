@@ -47,6 +47,8 @@ pub(super) struct Expected<'a> {
     pub jwks: &'a CoreJsonWebKeySet,
     pub nonce: &'a str,
     pub now: OffsetDateTime,
+    /// Further claims to read (those the trust rules name); nothing else is read.
+    pub named_claims: &'a [String],
 }
 
 /// The claims Registervakt uses, from a token that passed every check.
@@ -56,6 +58,9 @@ pub(super) struct VerifiedClaims {
     pub acr: Option<String>,
     pub amr: Vec<String>,
     pub email: Option<String>,
+    pub auth_time: Option<i64>,
+    /// Each named claim that is present, with its string value(s).
+    pub named: Vec<(String, Vec<String>)>,
 }
 
 /// Validates `id_token` (compact JWS) against `expected`. The same function serves
@@ -110,7 +115,55 @@ pub(super) fn verify_id_token(
             .map(|amr| amr.iter().map(|m| m.as_str().to_owned()).collect())
             .unwrap_or_default(),
         email: claims.email().map(|e| e.as_str().to_owned()),
+        auth_time: claims
+            .auth_time()
+            .map(|t| OffsetDateTime::from(SystemTime::from(t)).unix_timestamp()),
+        named: named_values(id_token, expected.named_claims),
     })
+}
+
+/// The JWS part at `index` (0 header, 1 payload) as JSON; only called on a token whose
+/// signature has been checked, or to read the header's `kid`.
+fn part(id_token: &str, index: usize) -> Option<serde_json::Value> {
+    use base64::Engine as _;
+    let text = id_token.split('.').nth(index)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text)
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// The header's key id, for deciding whether the provider's keys should be fetched again.
+pub(super) fn key_id(id_token: &str) -> Option<String> {
+    part(id_token, 0)?
+        .get("kid")?
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// The values of `names` in the (verified) payload: a string, or the strings of an array.
+/// Any other claim, such as an identity number, is not read.
+fn named_values(id_token: &str, names: &[String]) -> Vec<(String, Vec<String>)> {
+    if names.is_empty() {
+        return Vec::new();
+    }
+    let Some(payload) = part(id_token, 1) else {
+        return Vec::new();
+    };
+    names
+        .iter()
+        .filter_map(|name| {
+            let values = match payload.get(name)? {
+                serde_json::Value::String(s) => vec![s.clone()],
+                serde_json::Value::Array(items) => items
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect(),
+                _ => return None,
+            };
+            Some((name.clone(), values))
+        })
+        .collect()
 }
 
 fn classify(err: &ClaimsVerificationError) -> IdTokenProblem {

@@ -86,6 +86,7 @@ async fn broker(
         display_name: "Bench".into(),
         roles: vec![role],
         email: None,
+        oidc_provider: None,
     };
     let invitation = accounts::create_user(
         &state.store,

@@ -39,6 +39,11 @@ pub struct CreateUserRequest {
     #[serde(default)]
     #[schema(value_type = Option<crate::web::api::wire_schema::Email>)]
     pub email: Option<String>,
+    /// The id of a configured identity provider the account signs in through (no password of
+    /// its own; the invitation is accepted by signing in there); absent: password and a
+    /// second factor.
+    #[serde(default)]
+    pub identity_provider: Option<String>,
 }
 
 /// A change filed for a second administrator.
@@ -94,6 +99,20 @@ pub(crate) async fn users_permit(state: &AppState, session: &Session) -> Result<
 }
 
 /// Proposes an account with roles; a second administrator confirms it. Needs step-up.
+/// `id` if it names a configured identity provider (an empty one is none).
+pub(in crate::web) fn known_provider(
+    state: &AppState,
+    id: Option<String>,
+) -> Result<Option<String>, crate::auth::Error> {
+    match id.filter(|p| !p.trim().is_empty()) {
+        None => Ok(None),
+        Some(id) if state.oidc.get(id.trim()).is_some() => Ok(Some(id.trim().to_owned())),
+        Some(_) => Err(crate::auth::Error::BadInput(
+            "no identity provider by that name is configured".into(),
+        )),
+    }
+}
+
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUserRequest,
     responses((status = 202, description = "Proposed: a second administrator confirms it", body = ProposalResponse),
               (status = 403, description = "The policy's `users administer` does not reach every role asked for (`not_permitted`)", body = ErrorBody),
@@ -114,6 +133,7 @@ pub async fn create_user(
         display_name: req.display_name,
         roles,
         email: req.email.filter(|e| !e.trim().is_empty()),
+        oidc_provider: known_provider(&state, req.identity_provider)?,
     };
     let proposed =
         users::propose_user(&state.store, &permit, new, OffsetDateTime::now_utc()).await?;

@@ -284,6 +284,8 @@ pub struct NewUserForm {
     role: String,
     #[serde(default)]
     email: String,
+    #[serde(default)]
+    identity_provider: String,
 }
 
 /// Proposes a user with one role; a second administrator confirms it. The same domain call
@@ -304,6 +306,10 @@ pub async fn create_user(
             display_name: form.display_name.trim().to_owned(),
             roles: vec![role],
             email,
+            oidc_provider: crate::web::api::users::known_provider(
+                &state,
+                Some(form.identity_provider.clone()),
+            )?,
         };
         users::propose_user(&state.store, &permit, new, OffsetDateTime::now_utc()).await
     }

@@ -62,8 +62,18 @@ pub async fn login_page(
         &state,
         StatusCode::OK,
         "login.html",
-        context! { username => "", idle_signed_out },
+        context! { username => "", idle_signed_out, providers => providers(&state) },
     )
+}
+
+/// The identity providers' buttons: id and label in the page's language.
+fn providers(state: &AppState) -> Vec<minijinja::Value> {
+    let lang = frame::lang();
+    state
+        .oidc
+        .all()
+        .map(|p| context! { id => p.id, label => p.config.label(lang.code()) })
+        .collect()
 }
 
 #[derive(Deserialize)]
@@ -328,7 +338,21 @@ pub async fn account_page(
 /// The invitation form. Public (the token in the link is the credential).
 pub async fn invite_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
     let token: String = token.chars().take(64).collect();
-    render(&state, StatusCode::OK, "invite.html", context! { token })
+    let now = OffsetDateTime::now_utc();
+    match accounts::invitation_provider(&state.store, &token, now).await {
+        // An account made for an identity provider accepts by signing in there: no password.
+        Ok(Some(id)) => {
+            let lang = frame::lang();
+            let provider = state
+                .oidc
+                .get(&id)
+                .map(|p| context! { id => p.id, label => p.config.label(lang.code()) });
+            let ctx = context! { token, provider, provider_missing => provider.is_none() };
+            render(&state, StatusCode::OK, "invite_oidc.html", ctx)
+        }
+        Ok(None) => render(&state, StatusCode::OK, "invite.html", context! { token }),
+        Err(e) => refusal(&state, e.into()),
+    }
 }
 
 #[derive(Deserialize)]

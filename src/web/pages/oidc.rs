@@ -1,20 +1,28 @@
-//! `/auth/oidc/start` and `/auth/oidc/callback`: sign-in through the identity provider.
+//! Sign-in, invitation and step-up through an identity provider:
+//! `POST /auth/oidc/{provider}/start`, `POST /auth/oidc/{provider}/step-up` and
+//! `GET /auth/oidc/{provider}/callback`.
 //!
 //! The callback is a top-level GET from the provider's site, so the browser-binding cookie
-//! is `SameSite=Lax` (a `Strict` cookie would not come back) and lives ten minutes; the
-//! session cookie set afterwards is `Strict` as always. Logs carry the path, never the query.
+//! is `SameSite=Lax` (a `Strict` cookie would not come back) and lives ten minutes. The new
+//! `Strict` session cookie is set on a page that then continues on its own: a redirect chain
+//! that began at another site would not carry it. Every outcome is a page in the user's
+//! language naming the provider; logs carry the path, never the query.
 
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use secrecy::ExposeSecret;
+use minijinja::context;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use crate::auth::oidc_login::{self, PENDING_TTL_SECS};
-use crate::auth::session::Stage;
+use crate::auth::oidc_login::{self, Callback, Intent, PENDING_TTL_SECS, Provider, Refusal};
 use crate::web::AppState;
 use crate::web::error::ApiError;
+use crate::web::frame;
+use crate::web::i18n::{Lang, text_with};
+use crate::web::page::{PageForm, csrf_field, render};
 use crate::web::session::{ClientAddr, session_cookie};
 
 fn binding_cookie_name(state: &AppState) -> &'static str {
@@ -38,40 +46,157 @@ fn binding_cookie(state: &AppState, value: &str, max_age: i64) -> HeaderValue {
     HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-/// Sends the browser to the identity provider. Public. 404 when OIDC is not configured.
-pub async fn oidc_start(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let provider = state.oidc.clone().ok_or(ApiError::NotFound)?;
-    let started = oidc_login::begin(
-        &state.store,
-        &state.keyring,
-        &provider,
-        OffsetDateTime::now_utc(),
-    )
-    .await?;
+/// The provider's button text in `lang`, for sentences that name it.
+fn label(provider: &Provider, lang: Lang) -> String {
+    provider.config.label(lang.code()).to_owned()
+}
+
+/// A page saying why the sign-in through `provider` did not go through, with the way back.
+fn outcome_page(state: &AppState, provider: &Provider, error: crate::auth::Error) -> Response {
+    use crate::auth::Error as A;
+    let lang = frame::lang();
+    let name = label(provider, lang);
+    let (status, key) = match &error {
+        A::OidcUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "oidc.unavailable"),
+        A::OidcRefused(r) => (
+            if *r == Refusal::Invitation {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::UNAUTHORIZED
+            },
+            match r {
+                Refusal::Cancelled => "oidc.cancelled",
+                Refusal::Rejected => "oidc.rejected",
+                Refusal::NotLinked => "oidc.not_linked",
+                Refusal::NotTrusted => "oidc.not_trusted",
+                Refusal::TooOld => "oidc.too_old",
+                Refusal::NotActive => "oidc.not_active",
+                Refusal::Invitation => "oidc.invitation",
+                Refusal::OtherAccount => "oidc.other_account",
+            },
+        ),
+        A::SessionExpired | A::NotSignedIn => (StatusCode::UNAUTHORIZED, "oidc.session_ended"),
+        _ => {
+            return crate::web::page::refusal(state, ApiError::from(error));
+        }
+    };
+    let ctx = context! {
+        title => text_with(lang, "oidc.title", &[("provider", name.clone())]),
+        text => text_with(lang, key, &[("provider", name)]),
+        link => "/login",
+        link_text => crate::web::i18n::text(lang, "oidc.back"),
+    };
+    render(state, status, "message.html", ctx)
+}
+
+fn to_provider(started: &oidc_login::Started, state: &AppState) -> Response {
     let mut res = Redirect::to(&started.authorization_url).into_response();
     let cookie = binding_cookie(
-        &state,
+        state,
         started.browser_binding.expose_secret(),
         PENDING_TTL_SECS,
     );
     res.headers_mut().append(header::SET_COOKIE, cookie);
-    Ok(res)
+    res
 }
 
 #[derive(Deserialize)]
-pub struct Callback {
-    code: Option<String>,
-    state: Option<String>,
+pub struct StartForm {
+    /// An invitation to accept by this sign-in (the token from the invitation link).
+    #[serde(default)]
+    invitation: Option<SecretString>,
 }
 
-/// Where the identity provider sends the browser back. Public.
-pub async fn oidc_callback(
+/// Sends the browser to the provider to sign in, or to accept an invitation. Public; a POST,
+/// so another site cannot start it (the cross-origin guard).
+pub async fn start(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
+    Path(id): Path<String>,
+    Form(form): Form<StartForm>,
+) -> Response {
+    let Some(provider) = state.oidc.get(&id) else {
+        return crate::web::render::not_found_page();
+    };
+    let token = form.invitation.as_ref().map(|t| t.expose_secret().to_owned());
+    let intent = match token.as_deref().filter(|t| !t.is_empty()) {
+        Some(token) => Intent::Invitation(token),
+        None => Intent::SignIn,
+    };
+    match oidc_login::begin(
+        &state.store,
+        &state.keyring,
+        &provider,
+        intent,
+        &state.config.sessions,
+        &client,
+        OffsetDateTime::now_utc(),
+    )
+    .await
+    {
+        Ok(started) => to_provider(&started, &state),
+        Err(e) => outcome_page(&state, &provider, e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct StepUpForm {
+    csrf: String,
+    /// The page to return to (a path on this site).
+    next: String,
+}
+
+csrf_field!(StepUpForm);
+
+/// A fresh second factor by signing in again at the provider (`prompt=login`), then back to
+/// `next`. Needs a full session whose user has an identity at this provider.
+pub async fn step_up(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    Path(id): Path<String>,
+    PageForm(session, form): PageForm<StepUpForm>,
+) -> Response {
+    let Some(provider) = state.oidc.get(&id) else {
+        return crate::web::render::not_found_page();
+    };
+    let intent = Intent::StepUp {
+        session: &session,
+        next: &form.next,
+    };
+    match oidc_login::begin(
+        &state.store,
+        &state.keyring,
+        &provider,
+        intent,
+        &state.config.sessions,
+        &client,
+        OffsetDateTime::now_utc(),
+    )
+    .await
+    {
+        Ok(started) => to_provider(&started, &state),
+        Err(e) => outcome_page(&state, &provider, e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+/// Where the provider sends the browser back. Public.
+pub async fn callback(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    Path(id): Path<String>,
     headers: HeaderMap,
-    Query(callback): Query<Callback>,
-) -> Result<Response, ApiError> {
-    let provider = state.oidc.clone().ok_or(ApiError::NotFound)?;
+    Query(query): Query<CallbackQuery>,
+) -> Response {
+    let Some(provider) = state.oidc.get(&id) else {
+        return crate::web::render::not_found_page();
+    };
     let binding = headers
         .get_all(header::COOKIE)
         .iter()
@@ -80,59 +205,76 @@ pub async fn oidc_callback(
         .filter_map(Result::ok)
         .find(|c| c.name() == binding_cookie_name(&state))
         .map(|c| c.value().to_owned());
-    let (Some(code), Some(returned_state)) = (callback.code, callback.state) else {
-        return Err(ApiError::Unauthorized(
-            "oidc_rejected",
-            "The identity provider did not sign you in.".into(),
-        ));
-    };
-    let new = oidc_login::complete(
+    let result = oidc_login::complete(
         &state.store,
         &state.keyring,
         &provider,
-        &returned_state,
-        &code,
+        Callback {
+            state: query.state.as_deref(),
+            code: query.code.as_deref(),
+            error: query.error.as_deref(),
+        },
         binding.as_deref(),
+        &state.config.sessions,
         &client,
         OffsetDateTime::now_utc(),
     )
-    .await?;
-    let next = match new.stage {
-        Stage::Full => "/start",
-        Stage::Password => "/login/code",
-        Stage::Enrol => "/enrol",
+    .await;
+    let mut res = match result {
+        Ok(done) => {
+            let lang = frame::lang();
+            let ctx = context! {
+                next => done.next,
+                text => text_with(lang, "oidc.continue", &[("provider", label(&provider, lang))]),
+            };
+            let mut res = render(&state, StatusCode::OK, "continue.html", ctx);
+            res.headers_mut()
+                .append(header::SET_COOKIE, session_cookie(&state, &done.session));
+            res
+        }
+        Err(e) => outcome_page(&state, &provider, e),
     };
-    let mut res = Redirect::to(next).into_response();
-    res.headers_mut()
-        .append(header::SET_COOKIE, session_cookie(&state, &new));
     res.headers_mut()
         .append(header::SET_COOKIE, binding_cookie(&state, "", 0));
-    Ok(res)
+    res
 }
 
 /// This area's routes: who may call each one and what it records in the audit log. The
 /// router and its tests read them all from `web::route_table`.
 pub(in crate::web) fn routes() -> Vec<crate::web::Entry> {
     use crate::audit::EventKind as A;
-    use crate::web::Access::Public;
-    use crate::web::Audited::{NotAudited, Records};
+    use crate::web::Access::{Public, SignedIn};
+    use crate::web::Audited::Records;
     use crate::web::entry;
     use axum::http::Method as M;
-    use axum::routing::get;
+    use axum::routing::{get, post};
     vec![
         entry(
-            M::GET,
-            "/auth/oidc/start",
+            M::POST,
+            "/auth/oidc/{provider}/start",
             Public,
-            NotAudited("a redirect to the identity provider; the callback is audited"),
-            get(oidc_start),
+            Records(&[A::OidcRejected]),
+            post(start),
+        ),
+        entry(
+            M::POST,
+            "/auth/oidc/{provider}/step-up",
+            SignedIn,
+            Records(&[A::OidcRejected]),
+            post(step_up),
         ),
         entry(
             M::GET,
-            "/auth/oidc/callback",
+            "/auth/oidc/{provider}/callback",
             Public,
-            Records(&[A::OidcAccepted, A::OidcRejected]),
-            get(oidc_callback),
+            Records(&[
+                A::OidcAccepted,
+                A::OidcRejected,
+                A::OidcLinked,
+                A::InvitationAccepted,
+                A::SecondFactorAccepted,
+            ]),
+            get(callback),
         ),
     ]
 }

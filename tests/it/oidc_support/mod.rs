@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use registervakt::auth::oidc::Settings;
+use registervakt::auth::oidc::{RequestAcr, Settings, TrustRule};
 use secrecy::SecretString;
 
 pub const CLIENT_ID: &str = "registervakt-test";
@@ -26,9 +26,16 @@ pub struct Provider {
 
 impl Provider {
     pub fn start() -> Provider {
+        Provider::start_with(&[])
+    }
+
+    /// A provider with extra environment, e.g. `("BROKER", "method")` for a broker that puts
+    /// the method in `acr` and the level in `registrationLevel` (see provider.mjs).
+    pub fn start_with(env: &[(&str, &str)]) -> Provider {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/oidc/provider.mjs");
         let mut child = Command::new("node")
             .arg(script)
+            .envs(env.iter().copied())
             .env("PORT", "0")
             .env("CLIENT_ID", CLIENT_ID)
             .env("CLIENT_SECRET", CLIENT_SECRET)
@@ -71,6 +78,32 @@ impl Provider {
     pub fn settings(&self) -> Settings {
         settings_for(&self.issuer, CLIENT_ID, CLIENT_SECRET)
     }
+
+    /// Makes the provider sign with a new key under a new key id from now on.
+    pub async fn rotate_keys(&self) {
+        let res = reqwest::Client::new()
+            .post(format!("{}/test/rotate", self.issuer))
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success());
+    }
+}
+
+/// A trust rule on `acr` values only.
+pub fn acr_rule(values: &[&str]) -> TrustRule {
+    TrustRule {
+        acr: values.iter().map(|v| (*v).to_owned()).collect(),
+        ..TrustRule::default()
+    }
+}
+
+/// A trust rule on `amr` values only.
+pub fn amr_rule(values: &[&str]) -> TrustRule {
+    TrustRule {
+        amr: values.iter().map(|v| (*v).to_owned()).collect(),
+        ..TrustRule::default()
+    }
 }
 
 impl Drop for Provider {
@@ -87,8 +120,9 @@ pub fn settings_for(issuer: &str, client_id: &str, secret: &str) -> Settings {
         client_secret: SecretString::from(secret.to_owned()),
         redirect_url: REDIRECT_URI.to_owned(),
         scopes: vec!["openid".to_owned(), "email".to_owned()],
-        trusted_acr: vec![],
-        trusted_amr: vec![],
+        trust: vec![],
+        request_acr: RequestAcr::None,
+        acr_values: vec![],
         timeout: Duration::from_secs(10),
     }
 }
@@ -103,6 +137,29 @@ pub struct Callback {
 /// Plays the user's browser: a fresh cookie jar, redirects followed by hand up to the
 /// redirect URI. `login_hint=mfa` makes the test provider log in with amr ["pwd","otp"].
 pub async fn sign_in_as_alice(authorization_url: &str, mfa: bool) -> Callback {
+    sign_in_with_hint(authorization_url, if mfa { "mfa" } else { "" }).await
+}
+
+/// What the provider sent back to the redirect URI, as query pairs (`code` and `state`, or
+/// `error` and `state`).
+pub async fn sign_in_with_hint(authorization_url: &str, hint: &str) -> Callback {
+    let pairs = walk(authorization_url, hint, REDIRECT_URI).await;
+    let get = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("no {name} in the callback: {pairs:?}"))
+    };
+    Callback {
+        code: get("code"),
+        state: get("state"),
+    }
+}
+
+/// Follows the provider's redirects from `authorization_url` (with `login_hint=hint` when
+/// not empty) up to the first one starting with `redirect_prefix`; returns its query pairs.
+pub async fn walk(authorization_url: &str, hint: &str, redirect_prefix: &str) -> Vec<(String, String)> {
     let browser = reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
@@ -110,8 +167,8 @@ pub async fn sign_in_as_alice(authorization_url: &str, mfa: bool) -> Callback {
         .build()
         .unwrap();
     let mut url = url::Url::parse(authorization_url).unwrap();
-    if mfa {
-        url.query_pairs_mut().append_pair("login_hint", "mfa");
+    if !hint.is_empty() {
+        url.query_pairs_mut().append_pair("login_hint", hint);
     }
     for _ in 0..10 {
         let response = browser.get(url.clone()).send().await.unwrap();
@@ -123,18 +180,12 @@ pub async fn sign_in_as_alice(authorization_url: &str, mfa: bool) -> Callback {
         );
         let location = response.headers()["location"].to_str().unwrap().to_owned();
         url = url.join(&location).unwrap();
-        if url.as_str().starts_with(REDIRECT_URI) {
-            let query = |name: &str| {
-                url.query_pairs()
-                    .find(|(k, _)| k == name)
-                    .map(|(_, v)| v.into_owned())
-                    .unwrap_or_else(|| panic!("no {name} in {url}"))
-            };
-            return Callback {
-                code: query("code"),
-                state: query("state"),
-            };
+        if url.as_str().starts_with(redirect_prefix) {
+            return url
+                .query_pairs()
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
         }
     }
-    panic!("no redirect to {REDIRECT_URI} after 10 hops");
+    panic!("no redirect to {redirect_prefix} after 10 hops");
 }
