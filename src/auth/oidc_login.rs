@@ -116,7 +116,7 @@ impl Provider {
                 redirect_url: redirect_url(public_url, id),
                 scopes: cfg.scopes.clone(),
                 trust: cfg.two_factors.clone(),
-                request_acr: cfg.request_acr,
+                request_acr: cfg.request_acr(),
                 acr_values: cfg.requested_acr(),
                 timeout: std::time::Duration::from_secs(cfg.timeout_secs),
             },
@@ -142,7 +142,10 @@ impl Provider {
 /// The redirect URI to register at provider `id`: one per provider (RFC 9207 §2.4's advice
 /// against mix-up), `<public_url>/auth/oidc/<id>/callback`.
 pub fn redirect_url(public_url: &str, id: &str) -> String {
-    format!("{}/auth/oidc/{id}/callback", public_url.trim_end_matches('/'))
+    format!(
+        "{}/auth/oidc/{id}/callback",
+        public_url.trim_end_matches('/')
+    )
 }
 
 /// Every configured provider, by id.
@@ -189,7 +192,10 @@ impl Providers {
     pub fn is_phishing_resistant(&self, factor: &Factor) -> bool {
         match factor {
             Factor::Passkey => true,
-            Factor::Oidc(id) => self.by_id.get(id).is_some_and(|p| p.config.phishing_resistant),
+            Factor::Oidc(id) => self
+                .by_id
+                .get(id)
+                .is_some_and(|p| p.config.phishing_resistant),
             Factor::Totp | Factor::RecoveryCode => false,
         }
     }
@@ -323,7 +329,9 @@ pub async fn begin(
         }
         Intent::StepUp { session, next } => {
             if !is_local_path(next) {
-                return Err(Error::BadInput("the page to return to is not on this site".into()));
+                return Err(Error::BadInput(
+                    "the page to return to is not on this site".into(),
+                ));
             }
             PendingIntent::StepUp {
                 session_hash: session.token_hash.clone(),
@@ -398,7 +406,9 @@ fn provider_error_code(error: &str) -> &'static str {
 pub fn looks_like_identity_number(subject: &str) -> bool {
     let digits: String = subject.chars().filter(|c| *c != '-' && *c != '+').collect();
     let separators = subject.len() - digits.len();
-    separators <= 1 && (digits.len() == 10 || digits.len() == 12) && digits.bytes().all(|b| b.is_ascii_digit())
+    separators <= 1
+        && (digits.len() == 10 || digits.len() == 12)
+        && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Finishes a login at provider `provider`'s callback.
@@ -492,7 +502,16 @@ pub async fn complete(
     match pending.intent {
         PendingIntent::SignIn => sign_in(store, provider, &identity, evidence, client, now).await,
         PendingIntent::Invitation { token_hash } => {
-            accept(store, provider, &identity, &token_hash, evidence, client, now).await
+            accept(
+                store,
+                provider,
+                &identity,
+                &token_hash,
+                evidence,
+                client,
+                now,
+            )
+            .await
         }
         PendingIntent::StepUp {
             session_hash,
@@ -504,7 +523,10 @@ pub async fn complete(
                 user_id: &user_id,
                 next,
             };
-            step_up(store, provider, &identity, step, evidence, sessions, client, now).await
+            step_up(
+                store, provider, &identity, step, evidence, sessions, client, now,
+            )
+            .await
         }
     }
 }
@@ -529,7 +551,15 @@ async fn sign_in(
         .find_user_by_oidc(&identity.issuer, &identity.subject)
         .await?
     else {
-        return Err(refuse(store, id, "no_linked_account", Refusal::NotLinked, client, now).await);
+        return Err(refuse(
+            store,
+            id,
+            "no_linked_account",
+            Refusal::NotLinked,
+            client,
+            now,
+        )
+        .await);
     };
     if user.status != "active" {
         let reason = "account_not_active";
@@ -547,8 +577,16 @@ async fn sign_in(
         (Stage::Enrol, None)
     };
     let mut tx = store.begin().await?;
-    let new = session::start(&mut tx, &user.id, user.auth_epoch, stage, unix(now), proof, now)
-        .await?;
+    let new = session::start(
+        &mut tx,
+        &user.id,
+        user.auth_epoch,
+        stage,
+        unix(now),
+        proof,
+        now,
+    )
+    .await?;
     if let Some(map) = evidence.as_object_mut() {
         map.insert("next".into(), json!(stage.as_str()));
     }
@@ -604,7 +642,15 @@ async fn accept(
     };
     let Some(user) = user.filter(|u| u.oidc_provider.as_deref() == Some(id)) else {
         tx.rollback().await?;
-        return Err(refuse(store, id, "invalid_invitation", Refusal::Invitation, client, now).await);
+        return Err(refuse(
+            store,
+            id,
+            "invalid_invitation",
+            Refusal::Invitation,
+            client,
+            now,
+        )
+        .await);
     };
     store::accounts::link_oidc_identity(&mut tx, &identity.issuer, &identity.subject, &user.id)
         .await?;
@@ -626,10 +672,14 @@ async fn accept(
         json!({ "provider": id }),
     );
     audit::record(&mut tx, &accepted, now).await?;
+    // Activating moved the auth epoch on: the session is made under the new one.
+    let epoch = store::accounts::find_user_in(&mut tx, &user.id)
+        .await?
+        .map_or(user.auth_epoch, |u| u.auth_epoch);
     let new = session::start(
         &mut tx,
         &user.id,
-        user.auth_epoch,
+        epoch,
         Stage::Full,
         unix(now),
         Some(proof(provider, now)),
@@ -687,8 +737,14 @@ async fn step_up(
         return Err(Error::SessionExpired);
     }
     let mut tx = store.begin().await?;
-    let new = session::rotate(&mut tx, &session, Stage::Full, Some(proof(provider, now)), now)
-        .await?;
+    let new = session::rotate(
+        &mut tx,
+        &session,
+        Stage::Full,
+        Some(proof(provider, now)),
+        now,
+    )
+    .await?;
     let mut details = evidence;
     if let Some(map) = details.as_object_mut() {
         map.insert("method".into(), json!("oidc"));
@@ -753,10 +809,23 @@ mod tests {
 
     #[test]
     fn identity_numbers_are_recognised_and_opaque_subjects_are_not() {
-        for pnr in ["195307279878", "5307279878", "530727-9878", "19530727-9878", "121212+1212"] {
+        for pnr in [
+            "195307279878",
+            "5307279878",
+            "530727-9878",
+            "19530727-9878",
+            "121212+1212",
+        ] {
             assert!(looks_like_identity_number(pnr), "{pnr}");
         }
-        for sub in ["alice", "a1b2c3", "1234567890123", "12345", "5307-27-9878", ""] {
+        for sub in [
+            "alice",
+            "a1b2c3",
+            "1234567890123",
+            "12345",
+            "5307-27-9878",
+            "",
+        ] {
             assert!(!looks_like_identity_number(sub), "{sub}");
         }
     }
@@ -764,7 +833,13 @@ mod tests {
     #[test]
     fn only_local_paths_are_returned_to() {
         assert!(is_local_path("/extracts/abc"));
-        for bad in ["//evil.example/x", "https://evil.example", "/\\evil", "extracts", ""] {
+        for bad in [
+            "//evil.example/x",
+            "https://evil.example",
+            "/\\evil",
+            "extracts",
+            "",
+        ] {
             assert!(!is_local_path(bad), "{bad}");
         }
     }

@@ -128,7 +128,11 @@ pub async fn run(cmd: UserCommand) -> anyhow::Result<()> {
                 let known: Vec<&str> = config.oidc.keys().map(String::as_str).collect();
                 anyhow::bail!(
                     "no identity provider `{id}` in the configuration (configured: {})",
-                    if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                    if known.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
                 );
             }
             let roles = roles

@@ -67,9 +67,10 @@ pub struct ProviderConfig {
     /// What counts as two factors: a sign-in matching any rule does.
     #[serde(default)]
     pub two_factors: Vec<TrustRule>,
-    /// How to ask for the level (default: as an essential claim).
-    #[serde(default = "default_request_acr")]
-    pub request_acr: RequestAcr,
+    /// How to ask for the level (default: as an essential claim when the rules name an
+    /// `acr`, else not at all).
+    #[serde(default)]
+    pub request_acr: Option<RequestAcr>,
     /// The `acr` values asked for; default: every `acr` the rules name.
     #[serde(default)]
     pub acr_values: Vec<String>,
@@ -79,10 +80,6 @@ pub struct ProviderConfig {
     pub phishing_resistant: bool,
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
-}
-
-fn default_request_acr() -> RequestAcr {
-    RequestAcr::Essential
 }
 
 fn default_timeout() -> u64 {
@@ -96,6 +93,15 @@ impl ProviderConfig {
             &self.label_en
         } else {
             &self.label_sv
+        }
+    }
+
+    /// How the level is asked for.
+    pub fn request_acr(&self) -> RequestAcr {
+        match self.request_acr {
+            Some(how) => how,
+            None if self.requested_acr().is_empty() => RequestAcr::None,
+            None => RequestAcr::Essential,
         }
     }
 
@@ -173,13 +179,11 @@ pub fn validate(providers: &Providers) -> Result<(), String> {
             }
             let blank = |v: &Vec<String>| v.iter().any(|s| s.trim().is_empty());
             if blank(&rule.acr) || blank(&rule.amr) || blank(&rule.values) {
-                return Err(format!(
-                    "`{}` holds an empty value",
-                    key("two_factors")
-                ));
+                return Err(format!("`{}` holds an empty value", key("two_factors")));
             }
         }
-        if p.request_acr != RequestAcr::None && p.requested_acr().is_empty() {
+        if p.request_acr.is_some_and(|how| how != RequestAcr::None) && p.requested_acr().is_empty()
+        {
             return Err(format!(
                 "`{}`: no `acr` value to ask for; list them in `acr_values` or set `request_acr = \"none\"`",
                 key("request_acr")

@@ -24,6 +24,11 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("account.html", include_str!("templates/account.html")),
     ("invite.html", include_str!("templates/invite.html")),
+    (
+        "invite_oidc.html",
+        include_str!("templates/invite_oidc.html"),
+    ),
+    ("continue.html", include_str!("templates/continue.html")),
     ("admin.html", include_str!("templates/admin.html")),
     ("extracts.html", include_str!("templates/extracts.html")),
     (

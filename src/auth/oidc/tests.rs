@@ -291,7 +291,10 @@ fn rule(acr: &[&str], amr: &[&str], claim: Option<(&str, &[&str])>) -> TrustRule
 #[test]
 fn two_factors_need_an_exactly_trusted_acr_or_amr() {
     let loa3 = "http://id.elegnamnden.se/loa/1.0/loa3";
-    assert!(is_mfa(&claims_with(Some(loa3), &[], &[]), &[rule(&[loa3], &[], None)]));
+    assert!(is_mfa(
+        &claims_with(Some(loa3), &[], &[]),
+        &[rule(&[loa3], &[], None)]
+    ));
     assert!(is_mfa(
         &claims_with(None, &["pwd", "otp"], &[]),
         &[rule(&[], &["otp"], None)]
@@ -327,7 +330,10 @@ fn a_method_urn_counts_only_with_its_trusted_level_claim() {
     ));
     assert!(!is_mfa(&claims_with(Some(freja), &[], &[]), &rules));
     // An empty rule trusts nothing (the configuration refuses it, and so does the check).
-    assert!(!is_mfa(&claims_with(Some(freja), &[], &[]), &[rule(&[], &[], None)]));
+    assert!(!is_mfa(
+        &claims_with(Some(freja), &[], &[]),
+        &[rule(&[], &[], None)]
+    ));
 }
 
 #[test]
@@ -373,7 +379,10 @@ fn pending(max_age: Option<i64>, fresh: bool, begun_at: i64) -> PendingLogin {
 #[test]
 fn auth_time_must_be_within_max_age_and_after_a_step_up_began() {
     let now = NOW.unix_timestamp();
-    assert_eq!(check_auth_time(None, &pending(None, false, now), NOW), Ok(()));
+    assert_eq!(
+        check_auth_time(None, &pending(None, false, now), NOW),
+        Ok(())
+    );
     assert_eq!(
         check_auth_time(None, &pending(Some(300), false, now), NOW),
         Err(IdTokenProblem::AuthTime)

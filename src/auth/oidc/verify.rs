@@ -135,10 +135,7 @@ fn part(id_token: &str, index: usize) -> Option<serde_json::Value> {
 
 /// The header's key id, for deciding whether the provider's keys should be fetched again.
 pub(super) fn key_id(id_token: &str) -> Option<String> {
-    part(id_token, 0)?
-        .get("kid")?
-        .as_str()
-        .map(str::to_owned)
+    part(id_token, 0)?.get("kid")?.as_str().map(str::to_owned)
 }
 
 /// The values of `names` in the (verified) payload: a string, or the strings of an array.

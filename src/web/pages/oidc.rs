@@ -118,7 +118,10 @@ pub async fn start(
     let Some(provider) = state.oidc.get(&id) else {
         return crate::web::render::not_found_page();
     };
-    let token = form.invitation.as_ref().map(|t| t.expose_secret().to_owned());
+    let token = form
+        .invitation
+        .as_ref()
+        .map(|t| t.expose_secret().to_owned());
     let intent = match token.as_deref().filter(|t| !t.is_empty()) {
         Some(token) => Intent::Invitation(token),
         None => Intent::SignIn,

@@ -57,6 +57,7 @@ pub enum Kind {
     CsrfToken,
     KeyEncryptionKey,
     CanaryMember,
+    IdentityNumber,
 }
 
 impl Kind {
@@ -70,6 +71,7 @@ impl Kind {
             Kind::CsrfToken => "a CSRF token",
             Kind::KeyEncryptionKey => "the key-encryption key",
             Kind::CanaryMember => "a canary member's data",
+            Kind::IdentityNumber => "a personal identity number",
         }
     }
 

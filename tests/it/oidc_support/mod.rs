@@ -35,11 +35,11 @@ impl Provider {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/oidc/provider.mjs");
         let mut child = Command::new("node")
             .arg(script)
-            .envs(env.iter().copied())
             .env("PORT", "0")
             .env("CLIENT_ID", CLIENT_ID)
             .env("CLIENT_SECRET", CLIENT_SECRET)
             .env("REDIRECT_URI", REDIRECT_URI)
+            .envs(env.iter().copied())
             // Kept open: the provider exits when its stdin closes (i.e. when we go away).
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -159,7 +159,11 @@ pub async fn sign_in_with_hint(authorization_url: &str, hint: &str) -> Callback 
 
 /// Follows the provider's redirects from `authorization_url` (with `login_hint=hint` when
 /// not empty) up to the first one starting with `redirect_prefix`; returns its query pairs.
-pub async fn walk(authorization_url: &str, hint: &str, redirect_prefix: &str) -> Vec<(String, String)> {
+pub async fn walk(
+    authorization_url: &str,
+    hint: &str,
+    redirect_prefix: &str,
+) -> Vec<(String, String)> {
     let browser = reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
