@@ -930,6 +930,75 @@ member_id = "id"
         assert_eq!(cfg.followup.denials_per_week, 3);
     }
 
+    /// The example's commented `[oidc.*]` sections, uncommented.
+    fn example_providers() -> String {
+        let text = include_str!("../registervakt.example.toml");
+        let from = text.find("# [oidc.eid]").unwrap();
+        let to = text.find("[extracts]").unwrap();
+        text[from..to]
+            .lines()
+            .filter_map(|line| line.strip_prefix("# "))
+            .filter(|line| {
+                line.starts_with('[')
+                    || line
+                        .split_once(" = ")
+                        .is_some_and(|(k, _)| k.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn the_examples_identity_providers_load_with_their_trust_rules() {
+        let text = format!("{}{}\n", minimal(), example_providers());
+        let cfg = Config::from_figment(Figment::new().merge(Toml::string(&text))).unwrap();
+        assert_eq!(
+            cfg.oidc.keys().collect::<Vec<_>>(),
+            ["broker", "eid", "keycloak"]
+        );
+        let broker = &cfg.oidc["broker"];
+        assert_eq!(broker.two_factors.len(), 2);
+        assert_eq!(
+            broker.two_factors[1].claim.as_deref(),
+            Some("registrationLevel")
+        );
+        assert_eq!(broker.request_acr(), oidc::RequestAcr::AcrValues);
+        assert_eq!(cfg.oidc["eid"].request_acr(), oidc::RequestAcr::Essential);
+        assert_eq!(cfg.oidc["keycloak"].request_acr(), oidc::RequestAcr::None);
+        assert_eq!(cfg.oidc["eid"].label("en"), "Sign in with e-ID");
+    }
+
+    #[test]
+    fn a_provider_without_trust_rules_or_with_an_empty_rule_is_refused() {
+        let base = "[oidc.eid]\nlabel_sv = \"E\"\nlabel_en = \"E\"\nissuer = \"https://idp.example\"\n\
+                    client_id = \"c\"\nclient_secret = \"s\"\n";
+        for (extra, needle) in [
+            ("", "two_factors` is missing"),
+            ("[[oidc.eid.two_factors]]\n", "empty rule"),
+            (
+                "[[oidc.eid.two_factors]]\nclaim = \"registrationLevel\"\n",
+                "come together",
+            ),
+            (
+                "request_acr = \"essential\"\n[[oidc.eid.two_factors]]\namr = [\"otp\"]\n",
+                "no `acr` value",
+            ),
+        ] {
+            let text = format!("{}{base}{extra}", minimal());
+            let err = Config::from_figment(Figment::new().merge(Toml::string(&text))).unwrap_err();
+            assert!(err.to_string().contains(needle), "{extra}: {err}");
+        }
+        let text = format!(
+            "{}{}",
+            minimal(),
+            base.replace("[oidc.eid]", "[oidc.\"E ID\"]")
+                .replace("oidc.eid", "oidc.\"E ID\"")
+                + "[[oidc.\"E ID\".two_factors]]\namr = [\"otp\"]\n"
+        );
+        let err = Config::from_figment(Figment::new().merge(Toml::string(&text))).unwrap_err();
+        assert!(err.to_string().contains("id is 1–32"), "{err}");
+    }
+
     #[test]
     fn followup_settings_are_parsed_and_bad_ones_named() {
         let good = format!(
