@@ -170,10 +170,15 @@ async fn page(
         now.unix_timestamp(),
         state.config.sessions.step_up_max_age_secs,
     );
+    let providers: Vec<_> = state
+        .oidc
+        .all()
+        .map(|p| context! { id => p.id, label => p.config.label(lang.code()) })
+        .collect();
     let ctx = context! {
         csrf => session.csrf_token, users => user_rows, new_users, role_changes, policy_changes,
         purposes, version => current.version, purposes_toml => current.texts.purposes, fresh,
-        message, error,
+        message, error, providers,
     };
     let mut res = crate::web::render::page(state.pages.render("admin.html", ctx));
     if res.status().is_success() {
