@@ -138,6 +138,10 @@ impl Application {
             &config.oidc,
             &config.server.public_url,
         ));
+        // Validated when the configuration loaded; pages show times in this zone.
+        if let Err(e) = crate::web::i18n::set_time_zone(&config.server.time_zone) {
+            tracing::warn!(zone = %config.server.time_zone, error = %e, "time zone not found; pages show Europe/Stockholm");
+        }
         let policy =
             Arc::new(crate::policy::source::Source::new(base_policy_texts(&config).await).await);
         let trusted_proxies = Arc::new(web::client_addr::TrustedProxies::new(

@@ -286,6 +286,16 @@ pub struct ServerConfig {
     /// disconnected (slowloris), so idle half-requests cannot hold connections open.
     #[serde(default = "default_header_read_timeout")]
     pub header_read_timeout_secs: u64,
+    /// The time zone pages and mails show times in (an IANA name), with the zone named.
+    #[serde(default = "default_time_zone")]
+    pub time_zone: String,
+}
+
+/// The zone staff read times in unless configured.
+pub const DEFAULT_TIME_ZONE: &str = "Europe/Stockholm";
+
+fn default_time_zone() -> String {
+    DEFAULT_TIME_ZONE.to_owned()
 }
 
 impl Default for ServerConfig {
@@ -301,6 +311,7 @@ impl Default for ServerConfig {
             trusted_proxies: Vec::new(),
             max_concurrent_uploads: default_max_concurrent_uploads(),
             header_read_timeout_secs: default_header_read_timeout(),
+            time_zone: default_time_zone(),
         }
     }
 }
@@ -530,6 +541,16 @@ impl Config {
             ));
         }
         oidc::validate(&self.oidc).map_err(Error::Parse)?;
+        if jiff::tz::TimeZone::get(&self.server.time_zone).is_err() {
+            return Err(Error::invalid(
+                "server.time_zone",
+                format!(
+                    "is `{}`, which is not a known time zone",
+                    self.server.time_zone
+                ),
+                "give an IANA zone name such as \"Europe/Stockholm\"",
+            ));
+        }
         if self.store.busy_timeout_ms == 0 || self.store.busy_timeout_ms > 600_000 {
             return Err(Error::invalid(
                 "store.busy_timeout_ms",

@@ -12,7 +12,7 @@ use std::sync::LazyLock;
 
 use minijinja::value::{Kwargs, Value, ValueKind};
 use minijinja::{Environment, State};
-use time::{OffsetDateTime, UtcOffset};
+use time::OffsetDateTime;
 
 /// The cookie that keeps a visitor's choice of language (not a secret, not a session).
 pub const LANG_COOKIE: &str = "rv_lang";
@@ -178,43 +178,99 @@ const MONTHS_EN: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
 
-/// A day as the language writes it: `2 dec. 2026`, `2 Dec 2026`.
-pub fn date(lang: Lang, t: OffsetDateTime) -> String {
-    let t = t.to_offset(UtcOffset::UTC);
-    let month = usize::from(u8::from(t.month())) - 1;
-    let name = match lang {
-        Lang::Sv => MONTHS_SV[month],
-        Lang::En => MONTHS_EN[month],
-    };
-    format!("{} {name} {}", t.day(), t.year())
+/// The zone times are shown in: set once at start-up from `server.time_zone`.
+static ZONE: std::sync::OnceLock<jiff::tz::TimeZone> = std::sync::OnceLock::new();
+
+/// Sets the zone pages show times in (the first call wins; later ones are ignored, as one
+/// process serves one configuration).
+pub fn set_time_zone(name: &str) -> Result<(), jiff::Error> {
+    let tz = jiff::tz::TimeZone::get(name)?;
+    let _ = ZONE.set(tz);
+    Ok(())
 }
 
-/// A moment to the minute, in UTC (the pages' script adds the reader's local time):
-/// `2 dec. 2026 14:05 UTC`, `2 Dec 2026, 14:05 UTC`.
-pub fn datetime(lang: Lang, t: OffsetDateTime) -> String {
-    let t = t.to_offset(UtcOffset::UTC);
-    let sep = match lang {
+fn zone() -> &'static jiff::tz::TimeZone {
+    ZONE.get_or_init(|| {
+        jiff::tz::TimeZone::get(crate::config::DEFAULT_TIME_ZONE).unwrap_or(jiff::tz::TimeZone::UTC)
+    })
+}
+
+/// A moment's wall-clock fields in the shown zone, and the zone's name at that moment
+/// (`CET`, `CEST`).
+struct Local {
+    year: i16,
+    month: usize,
+    day: i8,
+    hour: i8,
+    minute: i8,
+    second: i8,
+    zone: String,
+}
+
+fn local(t: OffsetDateTime) -> Local {
+    let tz = zone();
+    let ts =
+        jiff::Timestamp::from_second(t.unix_timestamp()).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    let z = ts.to_zoned_datetime(tz.clone());
+    let zone = tz.to_offset_info(ts).abbreviation().to_owned();
+    Local {
+        year: z.year(),
+        month: usize::try_from(z.month()).unwrap_or(1).clamp(1, 12) - 1,
+        day: z.day(),
+        hour: z.hour(),
+        minute: z.minute(),
+        second: z.second(),
+        zone,
+    }
+}
+
+fn day_text(lang: Lang, l: &Local) -> String {
+    let name = match lang {
+        Lang::Sv => MONTHS_SV[l.month],
+        Lang::En => MONTHS_EN[l.month],
+    };
+    format!("{} {name} {}", l.day, l.year)
+}
+
+/// A day as the language writes it, in the shown zone: `2 dec. 2026`, `2 Dec 2026`.
+pub fn date(lang: Lang, t: OffsetDateTime) -> String {
+    day_text(lang, &local(t))
+}
+
+fn separator(lang: Lang) -> &'static str {
+    match lang {
         Lang::Sv => " ",
         Lang::En => ", ",
-    };
+    }
+}
+
+/// A moment to the minute in the shown zone, the zone named:
+/// `2 dec. 2026 15:05 CET`, `2 Dec 2026, 15:05 CET`.
+pub fn datetime(lang: Lang, t: OffsetDateTime) -> String {
+    let l = local(t);
     format!(
-        "{}{sep}{:02}:{:02} UTC",
-        date(lang, t),
-        t.hour(),
-        t.minute()
+        "{}{}{:02}:{:02} {}",
+        day_text(lang, &l),
+        separator(lang),
+        l.hour,
+        l.minute,
+        l.zone
     )
 }
 
-/// A moment to the second, for the audit timeline: `2 dec. 2026 14:05:09 UTC`,
-/// `2 Dec 2026, 14:05:09 UTC`.
+/// A moment to the second, for the audit timeline: `2 dec. 2026 15:05:09 CET`,
+/// `2 Dec 2026, 15:05:09 CET`.
 pub fn datetime_seconds(lang: Lang, t: OffsetDateTime) -> String {
-    let t = t.to_offset(UtcOffset::UTC);
-    let minute = datetime(lang, t);
-    let seconds = format!(":{:02} UTC", t.second());
-    match minute.strip_suffix(" UTC") {
-        Some(head) => format!("{head}{seconds}"),
-        None => minute,
-    }
+    let l = local(t);
+    format!(
+        "{}{}{:02}:{:02}:{:02} {}",
+        day_text(lang, &l),
+        separator(lang),
+        l.hour,
+        l.minute,
+        l.second,
+        l.zone
+    )
 }
 
 /// An RFC 3339 text as a moment (`None` when it is not one).
@@ -321,15 +377,19 @@ mod tests {
         assert_eq!(number(Lang::En, 1_234_567), "1,234,567");
         assert_eq!(number(Lang::En, -1000), "-1,000");
         assert_eq!(number(Lang::Sv, 999), "999");
+        // Shown in Europe/Stockholm (the default zone), named: CET in winter, CEST in summer.
         let t = datetime!(2026-12-02 14:05:09 UTC);
-        assert_eq!(datetime(Lang::Sv, t), "2 dec. 2026 14:05 UTC");
-        assert_eq!(datetime(Lang::En, t), "2 Dec 2026, 14:05 UTC");
+        assert_eq!(datetime(Lang::Sv, t), "2 dec. 2026 15:05 CET");
+        assert_eq!(datetime(Lang::En, t), "2 Dec 2026, 15:05 CET");
+        let summer = datetime!(2026-07-01 22:30 UTC);
+        assert_eq!(datetime(Lang::Sv, summer), "2 juli 2026 00:30 CEST");
+        assert_eq!(date(Lang::En, summer), "2 Jul 2026");
         assert_eq!(
             date(Lang::Sv, datetime!(2026-03-01 0:00 UTC)),
             "1 mars 2026"
         );
-        assert_eq!(datetime_seconds(Lang::Sv, t), "2 dec. 2026 14:05:09 UTC");
-        assert_eq!(datetime_seconds(Lang::En, t), "2 Dec 2026, 14:05:09 UTC");
+        assert_eq!(datetime_seconds(Lang::Sv, t), "2 dec. 2026 15:05:09 CET");
+        assert_eq!(datetime_seconds(Lang::En, t), "2 Dec 2026, 15:05:09 CET");
     }
 
     #[test]

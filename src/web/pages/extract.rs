@@ -146,7 +146,7 @@ pub(crate) fn summary(lang: Lang, e: &ExtractResponse, policy: &Policy) -> minij
     }
 }
 
-/// An RFC 3339 time in words, to the minute in UTC (`2 mars 2026 12:34 UTC`); the page's
+/// An RFC 3339 time in words, to the minute in UTC (`2 mars 2026 13:34 CET`); the page's
 /// script adds the reader's local time where the page writes it as `<time datetime>`.
 pub(crate) fn when(lang: Lang, rfc3339: &str) -> String {
     i18n::parse_rfc3339(rfc3339).map_or_else(|| rfc3339.to_owned(), |t| i18n::datetime(lang, t))
@@ -251,11 +251,11 @@ mod tests {
     fn times_are_shown_to_the_minute_in_utc_in_the_page_language() {
         assert_eq!(
             when(Lang::Sv, "2026-03-01T12:34:56Z"),
-            "1 mars 2026 12:34 UTC"
+            "1 mars 2026 13:34 CET"
         );
         assert_eq!(
             when(Lang::En, "2026-03-01T12:34:56Z"),
-            "1 Mar 2026, 12:34 UTC"
+            "1 Mar 2026, 13:34 CET"
         );
         assert_eq!(when(Lang::Sv, "bad"), "bad");
     }

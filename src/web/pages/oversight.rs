@@ -175,11 +175,11 @@ mod tests {
     fn exact_times_keep_their_seconds() {
         assert_eq!(
             when_exact(Lang::Sv, "2026-03-01T12:34:56.789Z"),
-            "1 mars 2026 12:34:56 UTC"
+            "1 mars 2026 13:34:56 CET"
         );
         assert_eq!(
             when_exact(Lang::En, "2026-03-01T12:34:56.789Z"),
-            "1 Mar 2026, 12:34:56 UTC"
+            "1 Mar 2026, 13:34:56 CET"
         );
         assert_eq!(when_exact(Lang::Sv, "bad"), "bad");
     }
