@@ -54,6 +54,8 @@ pub enum Error {
     Checkpoint(#[from] audit::checkpoint::Error),
     #[error("configuration key `audit.syslog` {0}")]
     Syslog(#[from] audit::syslog::Error),
+    #[error("configuration section `[passkeys]`: {0}")]
+    Passkeys(crate::auth::Error),
 }
 
 /// A broker that passed its start-up checks and holds its listener.
@@ -140,6 +142,12 @@ impl Application {
                 &config.server.public_url,
             ))
         });
+        let passkeys = config
+            .passkeys
+            .relying_party(&config.server.public_url)?
+            .map(|rp| crate::auth::passkey::RelyingPartyHandle::new(&rp).map(Arc::new))
+            .transpose()
+            .map_err(Error::Passkeys)?;
         let policy =
             Arc::new(crate::policy::source::Source::new(base_policy_texts(&config).await).await);
         let trusted_proxies = Arc::new(web::client_addr::TrustedProxies::new(
@@ -152,6 +160,7 @@ impl Application {
             register,
             keyring: Arc::new(keyring),
             oidc,
+            passkeys,
             instance: Arc::from(crypto::random_id128().get(..12).unwrap_or("instance")),
             pseudonyms,
             mailer,

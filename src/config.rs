@@ -19,6 +19,7 @@ use serde::Deserialize;
 
 mod backend_tls;
 mod followup;
+pub mod passkeys;
 pub mod smtp;
 pub mod syslog;
 pub use followup::{FollowupConfig, OfficeHours, Offset};
@@ -69,6 +70,9 @@ pub struct Config {
     /// Sign-in through the party's identity provider; absent = local accounts only.
     #[serde(default)]
     pub oidc: Option<OidcConfig>,
+    /// Passkeys (WebAuthn) as a second factor; on by default when `public_url` has a domain.
+    #[serde(default)]
+    pub passkeys: passkeys::PasskeysConfig,
     #[serde(default)]
     pub policy: PolicyConfig,
     #[serde(default)]
@@ -524,6 +528,7 @@ impl Config {
                 "write it as https://registervakt.example.org",
             ));
         }
+        self.passkeys.relying_party(&self.server.public_url)?;
         let s = &self.sessions;
         if s.idle_timeout_secs < 60 || s.idle_timeout_secs > s.absolute_timeout_secs {
             return Err(Error::invalid(

@@ -253,7 +253,10 @@ pub async fn sweep(
     let logins = store
         .delete_stale_oidc_pending(t - super::oidc_login::PENDING_TTL_SECS)
         .await?;
-    Ok(sessions + logins)
+    let ceremonies = store
+        .delete_stale_passkey_ceremonies(t - super::passkey::CEREMONY_TTL_SECS)
+        .await?;
+    Ok(sessions + logins + ceremonies)
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ mod check;
 mod decide;
 #[cfg(test)]
 mod document_tests;
+mod factors;
 mod grant;
 mod model;
 #[cfg(test)]
@@ -44,6 +45,7 @@ use crate::nouns::{DistrictCode, Field};
 
 pub use check::{CheckReport, check_dir};
 pub use decide::{Explanation, Step, request_hash};
+pub use factors::FactorRule;
 pub use grant::{Districts, Grant, Permit, Reach, may_approve};
 pub use model::{Permission, PermissionTable};
 pub use purposes::{Approval, Format, MAX_LIFETIME_MINUTES, Purpose, PurposeId, parse_catalogue};
@@ -311,6 +313,7 @@ enum Inner {
         engine: model::Engine,
         permissions: PermissionTable,
         purposes: Vec<Purpose>,
+        factors: FactorRule,
     },
     /// Loading failed: every request is denied with `policy_error` (C6).
     Broken { cause: String },
@@ -348,23 +351,40 @@ impl Policy {
         permissions: &str,
         purposes: &str,
     ) -> Result<Policy, Error> {
+        let factors = factors::parse(purposes)?;
         let purposes = parse_catalogue(purposes)?;
         let permissions = PermissionTable::parse(permissions)?;
         let engine = model::Engine::build(model, &permissions).await?;
-        Ok(Policy::ready(engine, permissions, purposes))
+        Ok(Policy::ready(engine, permissions, purposes, factors))
     }
 
     fn ready(
         engine: model::Engine,
         permissions: PermissionTable,
         purposes: Vec<Purpose>,
+        factors: FactorRule,
     ) -> Policy {
         Policy {
             inner: Arc::new(Inner::Ready {
                 engine,
                 permissions,
                 purposes,
+                factors,
             }),
+        }
+    }
+
+    /// Whether `principal`, acting on an extract of `purpose` (if any), must have proven
+    /// their second factor with a phishing-resistant method (a passkey) — SECURITY_BAR A9.
+    /// A broken policy says yes (it denies everything anyway).
+    pub fn needs_phishing_resistant(
+        &self,
+        principal: &Principal,
+        purpose: Option<&PurposeId>,
+    ) -> bool {
+        match &*self.inner {
+            Inner::Ready { factors, .. } => factors.applies(&principal.roles, purpose),
+            Inner::Broken { .. } => true,
         }
     }
 
