@@ -403,6 +403,43 @@ fn refusal_reason(e: &webauthn_rs::prelude::WebauthnError) -> &'static str {
     }
 }
 
+/// Refuses a session whose last second-factor proof was not phishing-resistant when the
+/// policy asks for one for this user (their roles) or `purpose` (SECURITY_BAR A9). The
+/// refusal is audited with the action it stopped.
+pub async fn require_phishing_resistant(
+    store: &Store,
+    policy: &crate::policy::Policy,
+    session: &Session,
+    purpose: Option<&crate::policy::PurposeId>,
+    action: &str,
+    now: OffsetDateTime,
+) -> Result<(), Error> {
+    if session
+        .factor
+        .as_ref()
+        .is_some_and(session::Factor::is_phishing_resistant)
+    {
+        return Ok(());
+    }
+    let principal = crate::policy::Principal::load(store, &session.user_id).await?;
+    if !policy.needs_phishing_resistant(&principal, purpose) {
+        return Ok(());
+    }
+    let event = Event::new(
+        EventKind::PhishingResistantRequired,
+        Actor::user(&session.user_id),
+        &format!("user:{}", session.username),
+        Outcome::Denied,
+        json!({
+            "action": action,
+            "purpose": purpose.map(|p| p.as_str()),
+            "factor": session.factor.as_ref().map(session::Factor::as_text),
+        }),
+    );
+    audit::record_now(store, &event, now).await?;
+    Err(Error::PhishingResistantRequired)
+}
+
 /// Whether the user has any passkey (the sign-in pages offer one then).
 pub async fn has_passkey(store: &Store, user_id: &str) -> Result<bool, Error> {
     Ok(store.count_passkeys(user_id).await? > 0)

@@ -74,6 +74,7 @@ const TEMPLATES: &[(&str, &str)] = &[
 const STYLESHEET: &str = include_str!("static/app.css");
 const EXTRACTS_SCRIPT: &str = include_str!("static/extracts.js");
 const FRAME_SCRIPT: &str = include_str!("static/frame.js");
+const PASSKEY_SCRIPT: &str = include_str!("static/passkey.js");
 
 pub struct Pages {
     env: Environment<'static>,
@@ -154,6 +155,11 @@ pub async fn stylesheet() -> Response {
 /// data, and reads member counts only through the signed-in user's own API calls).
 pub async fn extracts_script() -> Response {
     script(EXTRACTS_SCRIPT)
+}
+
+/// The passkey ceremonies' script (`navigator.credentials`). Public; may be cached.
+pub async fn passkey_script() -> Response {
+    script(PASSKEY_SCRIPT)
 }
 
 /// The frame's script (idle warning and sign-out, progress on long actions). Public; may be
