@@ -79,8 +79,18 @@ mod tests {
 
     const SHIPPED: &str = include_str!("../../policies/purposes.toml");
 
-    fn with_table(table: &str) -> String {
-        format!("{table}\n{SHIPPED}")
+    fn with_rule(roles: &str, party_wide: bool) -> String {
+        SHIPPED
+            .replacen(
+                "phishing_resistant_roles = []",
+                &format!("phishing_resistant_roles = {roles}"),
+                1,
+            )
+            .replacen(
+                "phishing_resistant_party_wide = false",
+                &format!("phishing_resistant_party_wide = {party_wide}"),
+                1,
+            )
     }
 
     #[test]
@@ -91,10 +101,7 @@ mod tests {
 
     #[test]
     fn named_roles_party_wide_roles_and_named_purposes_need_a_passkey() {
-        let text = with_table(
-            "[second_factor]\nphishing_resistant_roles = [\"approver\"]\nphishing_resistant_party_wide = true\n",
-        );
-        let rule = parse(&text).unwrap_or_default();
+        let rule = parse(&with_rule("[\"approver\"]", true)).unwrap_or_default();
         assert!(rule.applies(&grants(&["approver:Uppsala"]), None));
         assert!(rule.applies(&grants(&["auditor:*"]), None));
         assert!(!rule.applies(&grants(&["staff:Uppsala"]), None));
@@ -111,11 +118,18 @@ mod tests {
 
     #[test]
     fn an_unknown_role_in_the_rule_is_refused_with_its_line() {
-        let text = with_table("[second_factor]\nphishing_resistant_roles = [\"boss\"]\n");
+        let text = with_rule("[\"boss\"]", false);
+        let line = text
+            .lines()
+            .position(|l| l.starts_with("phishing_resistant_roles"))
+            .map_or(0, |i| i + 1);
         let err = parse(&text)
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
-        assert!(err.contains("boss") && err.contains("line 2"), "{err}");
+        assert!(
+            err.contains("boss") && err.contains(&format!("line {line}")),
+            "{err}"
+        );
     }
 }
