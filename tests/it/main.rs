@@ -41,6 +41,7 @@ mod mail;
 mod oidc;
 mod oidc_signin;
 mod oversight_pages;
+mod passkeys;
 mod policy_http;
 mod reports;
 mod roles;
