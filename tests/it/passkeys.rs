@@ -345,7 +345,7 @@ async fn passkey_only_user_path(app: &TestApp) {
     let first = list[0]["id"].as_str().unwrap().to_owned();
     let res = app
         .client
-        .patch(app.url(&format!("/api/v1/passkeys/{first}")))
+        .post(app.url(&format!("/api/v1/passkeys/{first}/name")))
         .header("cookie", &cookie)
         .json(&json!({ "name": "Jobbtelefonen" }))
         .send()
@@ -355,7 +355,7 @@ async fn passkey_only_user_path(app: &TestApp) {
     let remove = |id: String, cookie: String| async move {
         let res = app
             .client
-            .delete(app.url(&format!("/api/v1/passkeys/{id}")))
+            .post(app.url(&format!("/api/v1/passkeys/{id}/remove")))
             .header("cookie", cookie)
             .send()
             .await
@@ -423,7 +423,7 @@ async fn removing_a_passkey_needs_a_fresh_second_factor() {
     age_sessions(&app).await;
     let res = app
         .client
-        .delete(app.url(&format!("/api/v1/passkeys/{id}")))
+        .post(app.url(&format!("/api/v1/passkeys/{id}/remove")))
         .header("cookie", &cookie)
         .send()
         .await
@@ -437,7 +437,7 @@ async fn removing_a_passkey_needs_a_fresh_second_factor() {
     let cookie = use_passkey(&app, &cookie, &mut key).await;
     let res = app
         .client
-        .delete(app.url(&format!("/api/v1/passkeys/{id}")))
+        .post(app.url(&format!("/api/v1/passkeys/{id}/remove")))
         .header("cookie", &cookie)
         .send()
         .await

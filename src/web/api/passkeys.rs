@@ -211,7 +211,7 @@ pub async fn list_passkeys(
 }
 
 /// Renames one of the caller's passkeys. Needs a full session.
-#[utoipa::path(patch, path = "/api/v1/passkeys/{id}", tag = "passkeys",
+#[utoipa::path(post, path = "/api/v1/passkeys/{id}/name", tag = "passkeys",
     params(("id" = String, Path, description = "The passkey's id")),
     request_body = PasskeyRenameRequest,
     responses((status = 204, description = "Renamed"),
@@ -236,7 +236,7 @@ pub async fn rename_passkey(
 
 /// Removes one of the caller's passkeys. Needs a fresh second factor; the last second factor
 /// of the account cannot be removed.
-#[utoipa::path(delete, path = "/api/v1/passkeys/{id}", tag = "passkeys",
+#[utoipa::path(post, path = "/api/v1/passkeys/{id}/remove", tag = "passkeys",
     params(("id" = String, Path, description = "The passkey's id")),
     responses((status = 204, description = "Removed"),
               (status = 401, description = "Confirm your second factor first (`step_up_required`)", body = ErrorBody),
@@ -265,7 +265,7 @@ pub(in crate::web) fn routes() -> Vec<crate::web::Entry> {
     use crate::web::Audited::{NotAudited, Records};
     use crate::web::entry;
     use axum::http::Method as M;
-    use axum::routing::{delete, get, patch, post};
+    use axum::routing::{get, post};
     vec![
         entry(
             M::POST,
@@ -307,18 +307,18 @@ pub(in crate::web) fn routes() -> Vec<crate::web::Entry> {
             get(list_passkeys),
         ),
         entry(
-            M::PATCH,
-            "/api/v1/passkeys/{id}",
+            M::POST,
+            "/api/v1/passkeys/{id}/name",
             SignedIn,
             Records(&[A::PasskeyRenamed]),
-            patch(rename_passkey),
+            post(rename_passkey),
         ),
         entry(
-            M::DELETE,
-            "/api/v1/passkeys/{id}",
+            M::POST,
+            "/api/v1/passkeys/{id}/remove",
             SignedIn,
             Records(&[A::PasskeyRemoved]),
-            delete(remove_passkey),
+            post(remove_passkey),
         ),
     ]
 }
