@@ -23,6 +23,11 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("templates/recovery_codes.html"),
     ),
     ("account.html", include_str!("templates/account.html")),
+    ("confirm.html", include_str!("templates/confirm.html")),
+    (
+        "passkey_required.html",
+        include_str!("templates/passkey_required.html"),
+    ),
     ("invite.html", include_str!("templates/invite.html")),
     ("admin.html", include_str!("templates/admin.html")),
     ("extracts.html", include_str!("templates/extracts.html")),
@@ -312,7 +317,9 @@ mod tests {
         let js_text = crate::web::i18n::section(code, "js");
         let ctx = context! {
             lang, other_lang, js_text, version => "t", title => "t", status => 1, text => "t", link => "/", link_text => "l",
-            user => context! { display_name => "A", csrf => "c", idle_secs => 60, staff => true, approver => true, admin => true, auditor => true },
+            user => context! { display_name => "A", csrf => "c", idle_secs => 60, staff => true, approver => true, admin => true, auditor => true, totp => true, passkeys => true },
+            passkeys => [context! { id => "0123456789abcdef", name => "Telefonen", created => context! { rfc => "2026-03-01T12:00:00Z", text => "c" }, last_used => () }],
+            passkeys_on => true, passkey => true, totp => true,
             e => extract.clone(), mine => true, live => false, downloads => ["csv"], can_view => true,
             may_attest => true, may_decide => true, fresh => false, message => "m", error => "x",
             verdicts => [context! { approver => "b", approve => true, at => "a" }],

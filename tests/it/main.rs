@@ -22,6 +22,7 @@ mod audit_timeline;
 mod audit_trace;
 mod auth;
 mod browser;
+mod browser_passkeys;
 mod cli;
 mod crash;
 mod demo_path;
