@@ -116,8 +116,12 @@ async function newPage(browser) {
   page.setDefaultTimeout(30000);
   page.errors = [];
   page.on("pageerror", (e) => page.errors.push(String(e)));
-  page.on("console", (m) => {
-    if (m.type() === "error") page.errors.push(m.text());
+  // A refused page (the 403 that says a passkey is needed) is expected where the walk asks
+  // for it; any other failed request is a problem, named by its path.
+  page.expected = new Set();
+  page.on("response", (r) => {
+    const path = new URL(r.url()).pathname;
+    if (r.status() >= 400 && !page.expected.has(path)) page.errors.push(`${r.status()} ${path}`);
   });
   const cdp = await context.newCDPSession(page);
   await cdp.send("WebAuthn.enable");
@@ -246,6 +250,7 @@ async function approver(browser, pending) {
   const bertil = await newPage(browser);
   await signInWithCode(bertil, "bertil");
   await bertil.goto(`${BASE}/extracts/${pending}`);
+  bertil.expected.add(`/extracts/${pending}/approve`);
   await bertil.click('form[action$="/approve"] button[type=submit]');
   await bertil.waitForLoadState("load");
   const refused = await bertil.textContent("main");
