@@ -186,6 +186,9 @@ pub enum DenyCode {
     /// The approval was given for a different request than the one presented (C5).
     RequestChanged,
     NotEnoughApprovers,
+    /// The policy asks for a passkey for this user or purpose (A9), and the session's second
+    /// factor was not one.
+    PhishingResistantRequired,
 }
 
 impl DenyCode {
@@ -203,6 +206,7 @@ impl DenyCode {
             DenyCode::NotApprover => "not_approver",
             DenyCode::RequestChanged => "request_changed",
             DenyCode::NotEnoughApprovers => "not_enough_approvers",
+            DenyCode::PhishingResistantRequired => "phishing_resistant_required",
         }
     }
 }
@@ -220,6 +224,9 @@ impl fmt::Display for DenyCode {
 pub struct Principal {
     user_id: String,
     roles: Vec<RoleGrant>,
+    /// This request's session proved its second factor with a phishing-resistant method (a
+    /// passkey): see [`Policy::check_factor`].
+    phishing_resistant: bool,
 }
 
 impl Principal {
@@ -241,7 +248,16 @@ impl Principal {
         Ok(Principal {
             user_id: user_id.to_owned(),
             roles,
+            phishing_resistant: false,
         })
+    }
+
+    /// The same principal, saying whether this request's session proved its second factor
+    /// with a phishing-resistant method (a passkey). Only the web layer calls it, from the
+    /// session it checked; a principal without it has no such proof.
+    pub fn with_phishing_resistant_proof(mut self, proved: bool) -> Principal {
+        self.phishing_resistant = proved;
+        self
     }
 
     /// For the policy's own unit tests and its oracle.
@@ -250,6 +266,7 @@ impl Principal {
         Principal {
             user_id: user_id.to_owned(),
             roles,
+            phishing_resistant: false,
         }
     }
 
@@ -371,6 +388,20 @@ impl Policy {
                 purposes,
                 factors,
             }),
+        }
+    }
+
+    /// Refuses a principal without a phishing-resistant proof when the policy asks for one
+    /// for their roles or for `purpose` (SECURITY_BAR A9).
+    pub fn check_factor(
+        &self,
+        principal: &Principal,
+        purpose: Option<&PurposeId>,
+    ) -> Result<(), DenyCode> {
+        if principal.phishing_resistant || !self.needs_phishing_resistant(principal, purpose) {
+            Ok(())
+        } else {
+            Err(DenyCode::PhishingResistantRequired)
         }
     }
 

@@ -272,7 +272,15 @@ pub async fn principal(
     state: &AppState,
     session: &Session,
 ) -> Result<crate::policy::Principal, ApiError> {
-    Ok(crate::extract::lifecycle::principal_of(state, &session.user_id).await?)
+    let proved = session
+        .factor
+        .as_ref()
+        .is_some_and(crate::auth::session::Factor::is_phishing_resistant);
+    Ok(
+        crate::extract::lifecycle::principal_of(state, &session.user_id)
+            .await?
+            .with_phishing_resistant_proof(proved),
+    )
 }
 
 #[cfg(test)]

@@ -26,39 +26,62 @@ fn new_key() -> Key {
 }
 
 /// The config text with passkeys on (a public URL with a domain) and, when given, a policy
-/// that asks these roles for a passkey.
-fn edit(text: String, dir: &std::path::Path, roles: Option<&str>) -> String {
-    let mut text = text.replacen(
+/// whose `purposes.toml` is the shipped one passed through `purposes`.
+fn edit(
+    text: String,
+    dir: &std::path::Path,
+    purposes: Option<&dyn Fn(String) -> String>,
+) -> String {
+    let mut config = text.replacen(
         "[server]\n",
         &format!("[server]\npublic_url = {ORIGIN:?}\n"),
         1,
     );
-    if let Some(roles) = roles {
+    if let Some(purposes) = purposes {
         let policy = dir.join("policy");
         std::fs::create_dir_all(&policy).unwrap();
         let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
         for file in ["model.conf", "policy.csv", "purposes.toml"] {
             std::fs::copy(shipped.join(file), policy.join(file)).unwrap();
         }
-        let purposes = std::fs::read_to_string(policy.join("purposes.toml")).unwrap();
-        let purposes = purposes.replacen(
-            "phishing_resistant_roles = []",
-            &format!("phishing_resistant_roles = {roles}"),
-            1,
-        );
-        std::fs::write(policy.join("purposes.toml"), purposes).unwrap();
-        text.push_str(&format!(
+        let catalogue = std::fs::read_to_string(policy.join("purposes.toml")).unwrap();
+        let edited = purposes(catalogue.clone());
+        assert_ne!(edited, catalogue, "the policy edit changed nothing");
+        std::fs::write(policy.join("purposes.toml"), edited).unwrap();
+        config.push_str(&format!(
             "\n[policy]\ndir = {:?}\n",
             policy.display().to_string()
         ));
     }
-    text
+    config
 }
 
-async fn passkey_app(roles: Option<&str>) -> TestApp {
+/// The shipped catalogue with these roles asked for a passkey.
+fn roles_need_passkeys(roles: &'static str) -> impl Fn(String) -> String {
+    move |text| {
+        text.replacen(
+            "phishing_resistant_roles = []",
+            &format!("phishing_resistant_roles = {roles}"),
+            1,
+        )
+    }
+}
+
+/// The shipped catalogue with `purpose` asking for a passkey.
+fn purpose_needs_passkeys(purpose: &'static str) -> impl Fn(String) -> String {
+    move |text| {
+        text.replacen(
+            &format!("id = \"{purpose}\"\n"),
+            &format!("id = \"{purpose}\"\nphishing_resistant = true\n"),
+            1,
+        )
+    }
+}
+
+async fn passkey_app(purposes: Option<&dyn Fn(String) -> String>) -> TestApp {
     let dir = common::prepare(200).await;
     let text = std::fs::read_to_string(&dir.config_path).unwrap();
-    std::fs::write(&dir.config_path, edit(text, dir.path(), roles)).unwrap();
+    std::fs::write(&dir.config_path, edit(text, dir.path(), purposes)).unwrap();
     spawn_app_in(dir).await
 }
 
@@ -448,7 +471,7 @@ async fn removing_a_passkey_needs_a_fresh_second_factor() {
 
 #[tokio::test]
 async fn an_approver_whose_policy_requires_a_passkey_is_refused_with_totp_and_allowed_with_one() {
-    let app = passkey_app(Some("[\"approver\"]")).await;
+    let app = passkey_app(Some(&roles_need_passkeys("[\"approver\"]"))).await;
     let anna = app.user("anna", &["staff:Uppsala"]).await;
     let bertil = app.user("bertil", &["approver:Uppsala"]).await;
     let anna_c = app.sign_in(&anna, "anna").await;
@@ -515,5 +538,67 @@ async fn on_postgres_a_passkey_enrols_signs_in_is_renamed_removed_and_reset() {
     })
     .await;
     passkey_only_user_path(&app).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_purpose_that_asks_for_a_passkey_is_refused_with_totp_from_request_to_download() {
+    let app = passkey_app(Some(&purpose_needs_passkeys(INVITE))).await;
+    let anna = app.user("anna", &["staff:Uppsala"]).await;
+    // Signed in with a recovery code (not phishing-resistant either), so that the app's code
+    // is still unused for the step-up below.
+    let pending = app.password_step("anna", &anna.password).await;
+    let res = app
+        .post_json(
+            "/api/v1/auth/recovery",
+            Some(&pending),
+            json!({ "code": anna.recovery_codes[0] }),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let cookie = session_cookie(&res).unwrap();
+    let asked = body(INVITE, "Uppsala", &["first_name"], 60);
+    let (status, refused) = request(&app, &cookie, asked.clone()).await;
+    assert_eq!(
+        (status, error_code(&refused)),
+        (403, "phishing_resistant_required")
+    );
+    // Another purpose is not affected.
+    let other = body(
+        "election-worker-recruitment",
+        "Uppsala",
+        &["first_name"],
+        60,
+    );
+    assert_eq!(request(&app, &cookie, other).await.0, 201);
+
+    let mut key = new_key();
+    assert_eq!(register(&app, &cookie, &mut key, "Nyckel").await.0, 201);
+    let cookie = use_passkey(&app, &cookie, &mut key).await;
+    let id = live_extract(&app, &cookie, asked).await;
+    // A step-up with the app's code does not reach this purpose's data.
+    age_sessions(&app).await;
+    let code_cookie = {
+        let res = app
+            .post_json(
+                "/api/v1/auth/totp",
+                Some(&cookie),
+                json!({ "code": common::code_now(&anna.secret_base32) }),
+            )
+            .await;
+        assert_eq!(res.status(), 200);
+        session_cookie(&res).unwrap()
+    };
+    let (status, _, bytes) = download(&app, &code_cookie, &id, "csv").await;
+    assert_eq!(status, 403);
+    assert!(String::from_utf8_lossy(&bytes).contains("phishing_resistant_required"));
+    let cookie = use_passkey(&app, &code_cookie, &mut key).await;
+    assert_eq!(download(&app, &cookie, &id, "csv").await.0, 200);
+    let refusals = audit_actions(&app)
+        .await
+        .into_iter()
+        .filter(|(a, _, d)| a == "auth.phishing_resistant_required" && d.contains(INVITE))
+        .count();
+    assert_eq!(refusals, 2, "the request and the download, each audited");
     app.stop().await;
 }
