@@ -319,7 +319,7 @@ mod tests {
             lang, other_lang, js_text, version => "t", title => "t", status => 1, text => "t", link => "/", link_text => "l",
             user => context! { display_name => "A", csrf => "c", idle_secs => 60, staff => true, approver => true, admin => true, auditor => true, totp => true, passkeys => true },
             passkeys => [context! { id => "0123456789abcdef", name => "Telefonen", created => context! { rfc => "2026-03-01T12:00:00Z", text => "c" }, last_used => () }],
-            passkeys_on => true, passkey => true, totp => true,
+            passkeys_on => true, passkey => true, totp => true, code => true,
             e => extract.clone(), mine => true, live => false, downloads => ["csv"], can_view => true,
             may_attest => true, may_decide => true, fresh => false, message => "m", error => "x",
             verdicts => [context! { approver => "b", approve => true, at => "a" }],

@@ -363,6 +363,11 @@ async fn passkey_only_user_path(app: &TestApp) {
 
     // Next time the password leads to the second-factor step, and the passkey finishes it.
     let pending = app.password_step("petra", &password).await;
+    // The second-factor page offers the passkey and no code field she has no app for.
+    let page = app.get_with("/login/code", Some(&pending)).await;
+    let page = page.text().await.unwrap();
+    assert!(page.contains("data-passkey=\"authenticate\""), "{page}");
+    assert!(!page.contains("name=\"code\""), "{page}");
     let cookie = use_passkey(app, &pending, &mut key).await;
     let list = app.get_json_with("/api/v1/passkeys", &cookie).await;
     let first = list[0]["id"].as_str().unwrap().to_owned();

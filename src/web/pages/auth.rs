@@ -97,21 +97,42 @@ pub async fn login_submit(
     }
 }
 
-/// Whether the session's user can sign in with a passkey here (passkeys on, one registered).
-async fn offers_passkey(state: &AppState, session: &Session) -> bool {
-    state.passkeys.is_some()
-        && crate::auth::passkey::has_passkey(&state.store, &session.user_id)
-            .await
-            .unwrap_or(false)
+/// What the code page offers: a passkey (passkeys on and one registered), and the code field
+/// unless the user has only passkeys. A store error offers the code field alone.
+async fn offers(state: &AppState, session: &Session) -> Offer {
+    match crate::auth::passkey::methods(&state.store, &session.user_id).await {
+        Ok(m) => Offer {
+            passkey: m.passkeys && state.passkeys.is_some(),
+            code: m.totp || !m.passkeys || state.passkeys.is_none(),
+        },
+        Err(_) => Offer {
+            passkey: false,
+            code: true,
+        },
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Offer {
+    passkey: bool,
+    code: bool,
+}
+
+impl Offer {
+    const CODE: Offer = Offer {
+        passkey: false,
+        code: true,
+    };
 }
 
 fn code_page(
     state: &AppState,
     csrf: &str,
     recovery: bool,
-    passkey: bool,
+    offer: Offer,
     error: Option<(StatusCode, String)>,
 ) -> Response {
+    let (passkey, code) = (offer.passkey, offer.code);
     let action = if recovery {
         "/login/recovery"
     } else {
@@ -122,7 +143,7 @@ fn code_page(
         state,
         status,
         "code.html",
-        context! { csrf, recovery, action, error, passkey },
+        context! { csrf, recovery, action, error, passkey, code },
     )
 }
 
@@ -131,8 +152,8 @@ pub async fn code_page_get(State(state): State<AppState>, PageStep(session): Pag
     if session.stage == Stage::Enrol {
         return Redirect::to("/enrol").into_response();
     }
-    let passkey = offers_passkey(&state, &session).await;
-    code_page(&state, &session.csrf_token, false, passkey, None)
+    let offer = offers(&state, &session).await;
+    code_page(&state, &session.csrf_token, false, offer, None)
 }
 
 /// The recovery-code form. Needs a session waiting for its second factor.
@@ -140,7 +161,7 @@ pub async fn recovery_page_get(
     State(state): State<AppState>,
     PageStep(session): PageStep,
 ) -> Response {
-    code_page(&state, &session.csrf_token, true, false, None)
+    code_page(&state, &session.csrf_token, true, Offer::CODE, None)
 }
 
 #[derive(Deserialize)]
@@ -179,8 +200,8 @@ pub async fn code_submit(
         Ok(new) => redirect_with_session(&state, "/start", &new),
         Err(e) => {
             let error = form_error(e, frame::lang());
-            let passkey = offers_passkey(&state, &session).await;
-            code_page(&state, &session.csrf_token, false, passkey, Some(error))
+            let offer = offers(&state, &session).await;
+            code_page(&state, &session.csrf_token, false, offer, Some(error))
         }
     }
 }
@@ -203,7 +224,7 @@ pub async fn recovery_submit(
         Ok(new) => redirect_with_session(&state, "/start", &new),
         Err(e) => {
             let error = form_error(e, frame::lang());
-            code_page(&state, &session.csrf_token, true, false, Some(error))
+            code_page(&state, &session.csrf_token, true, Offer::CODE, Some(error))
         }
     }
 }
