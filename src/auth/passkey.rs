@@ -17,16 +17,19 @@
 //!
 //! Never: accept a ceremony begun by another session; store or log a credential in the clear.
 
+mod ceremony;
 mod manage;
 
 use serde_json::json;
 use time::OffsetDateTime;
 use webauthn_rs::prelude::{
-    CreationChallengeResponse, Passkey, PasskeyAuthentication, PasskeyRegistration,
-    PublicKeyCredential, RegisterPublicKeyCredential, RequestChallengeResponse, Uuid,
+    CreationChallengeResponse, PublicKeyCredential, RegisterPublicKeyCredential,
+    RequestChallengeResponse, Uuid,
 };
 
 pub use manage::{PasskeyName, Summary, list, remove, rename};
+
+use ceremony::{Pending, credential_aad, credential_key, keep, open_credential, take};
 
 use super::session::{self, NewSession, Session, Stage};
 use super::signin::{Client, Purpose, check_address};
@@ -35,7 +38,7 @@ use crate::audit::{self, Actor, Event, EventKind, Outcome};
 use crate::config::passkeys::RelyingParty;
 use crate::crypto::{self, Keyring};
 use crate::store::passkeys::PasskeyRow;
-use crate::store::{self, Store, Tx};
+use crate::store::{self, Store};
 
 /// A ceremony must be finished within this many seconds of its start (the browser's own
 /// timeout is the same, WebAuthn L3 §15.1).
@@ -69,20 +72,6 @@ pub struct Ceremonies<'a> {
     pub step_up_max_age: i64,
 }
 
-#[derive(serde::Serialize, serde::Deserialize)]
-enum Pending {
-    Register(PasskeyRegistration),
-    Authenticate(PasskeyAuthentication),
-}
-
-fn ceremony_aad(kind: &str, session_hash: &str) -> Vec<u8> {
-    format!("registervakt/passkey-ceremony\0{kind}\0{session_hash}").into_bytes()
-}
-
-pub(super) fn credential_aad(user_id: &str, id: &str) -> Vec<u8> {
-    format!("registervakt/passkey\0user:{user_id}\0id:{id}").into_bytes()
-}
-
 fn kind_of(purpose: Purpose) -> &'static str {
     match purpose {
         Purpose::SignIn => "sign_in",
@@ -96,45 +85,6 @@ fn user_handle(user_id: &str) -> Result<Uuid, Error> {
         .ok()
         .and_then(|b| Uuid::from_slice(&b).ok())
         .ok_or_else(|| Error::Internal("an account id is not 128 bits".into()))
-}
-
-async fn keep(
-    c: &Ceremonies<'_>,
-    session: &Session,
-    kind: &str,
-    pending: &Pending,
-    now: OffsetDateTime,
-) -> Result<(), Error> {
-    let plain = zeroize::Zeroizing::new(
-        serde_json::to_vec(pending).map_err(|e| Error::Internal(e.to_string()))?,
-    );
-    let sealed = c
-        .keyring
-        .seal(&plain, &ceremony_aad(kind, &session.token_hash))?;
-    let mut tx = c.store.begin().await?;
-    store::passkeys::put_ceremony(&mut tx, &session.token_hash, kind, &sealed, unix(now)).await?;
-    tx.commit().await?;
-    Ok(())
-}
-
-async fn take(
-    tx: &mut Tx,
-    keyring: &Keyring,
-    session: &Session,
-    kind: &str,
-    now: OffsetDateTime,
-) -> Result<Option<Pending>, Error> {
-    let not_before = unix(now) - CEREMONY_TTL_SECS;
-    let Some(sealed) =
-        store::passkeys::take_ceremony(tx, &session.token_hash, kind, not_before).await?
-    else {
-        return Ok(None);
-    };
-    let plain =
-        zeroize::Zeroizing::new(keyring.open(&sealed, &ceremony_aad(kind, &session.token_hash))?);
-    serde_json::from_slice(&plain)
-        .map(Some)
-        .map_err(|e| Error::Internal(e.to_string()))
 }
 
 /// May this session register a passkey now? At the enrol stage (instead of the app), or
@@ -375,18 +325,6 @@ pub async fn finish_authentication(
     audit::record(&mut tx, &event, now).await?;
     tx.commit().await?;
     Ok(new)
-}
-
-/// A credential's id as stored (base64url, RFC 4648 §5), to find the passkey an assertion used.
-fn credential_key(id: &webauthn_rs::prelude::CredentialID) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id.as_ref() as &[u8])
-}
-
-fn open_credential(keyring: &Keyring, row: &PasskeyRow) -> Result<Passkey, Error> {
-    let plain =
-        zeroize::Zeroizing::new(keyring.open(&row.sealed, &credential_aad(&row.user_id, &row.id))?);
-    serde_json::from_slice(&plain).map_err(|e| Error::Internal(e.to_string()))
 }
 
 /// A short, stable reason for the audit log (never the authenticator's data).
