@@ -27,7 +27,7 @@ use webauthn_rs::prelude::{
     RequestChallengeResponse, Uuid,
 };
 
-pub use manage::{PasskeyName, Summary, list, remove, rename};
+pub use manage::{NAME as PASSKEY_NAME, PasskeyName, Summary, list, remove, rename};
 
 use ceremony::{Pending, credential_aad, credential_key, keep, open_credential, take};
 
@@ -137,13 +137,14 @@ pub struct Registered {
     pub session: Option<NewSession>,
 }
 
-/// Finishes registering: verifies the authenticator's answer against the ceremony begun by
-/// this session, stores the passkey under `name` and, at the enrol stage, signs the session in.
+/// Finishes registering: verifies the authenticator's answer (WebAuthn's JSON; one that does
+/// not parse is refused like one that does not verify) against the ceremony begun by this
+/// session, stores the passkey under `name` and, at the enrol stage, signs the session in.
 pub async fn finish_registration(
     c: &Ceremonies<'_>,
     session: &Session,
     name: &PasskeyName,
-    answer: &RegisterPublicKeyCredential,
+    answer: &serde_json::Value,
     client: &Client,
     now: OffsetDateTime,
 ) -> Result<Registered, Error> {
@@ -151,12 +152,14 @@ pub async fn finish_registration(
     let target = format!("user:{}", session.username);
     let mut tx = c.store.begin().await?;
     let pending = take(&mut tx, c.keyring, session, "register", now).await?;
-    let verified = match pending {
-        Some(Pending::Register(state)) => {
+    let answer = serde_json::from_value::<RegisterPublicKeyCredential>(answer.clone());
+    let verified = match (pending, answer) {
+        (Some(Pending::Register(state)), Ok(answer)) => {
             c.rp.webauthn
-                .finish_passkey_registration(answer, &state)
+                .finish_passkey_registration(&answer, &state)
                 .map_err(|e| refusal_reason(&e))
         }
+        (Some(_), Err(_)) => Err("malformed"),
         _ => Err("no_ceremony"),
     };
     let passkey = match verified {
@@ -260,7 +263,7 @@ pub async fn finish_authentication(
     c: &Ceremonies<'_>,
     session: &Session,
     purpose: Purpose,
-    answer: &PublicKeyCredential,
+    answer: &serde_json::Value,
     client: &Client,
     now: OffsetDateTime,
 ) -> Result<NewSession, Error> {
@@ -269,12 +272,14 @@ pub async fn finish_authentication(
     let target = format!("user:{}", session.username);
     let mut tx = c.store.begin().await?;
     let pending = take(&mut tx, c.keyring, session, kind_of(purpose), now).await?;
-    let verified = match pending {
-        Some(Pending::Authenticate(state)) => {
+    let answer = serde_json::from_value::<PublicKeyCredential>(answer.clone());
+    let verified = match (pending, answer) {
+        (Some(Pending::Authenticate(state)), Ok(answer)) => {
             c.rp.webauthn
-                .finish_passkey_authentication(answer, &state)
+                .finish_passkey_authentication(&answer, &state)
                 .map_err(|e| refusal_reason(&e))
         }
+        (Some(_), Err(_)) => Err("malformed"),
         _ => Err("no_ceremony"),
     };
     let result = match verified {

@@ -18,7 +18,7 @@ use crate::store::{self, Store};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PasskeyName(String);
 
-const NAME: crate::text::Rule = crate::text::Rule::one_line(1, 60);
+pub const NAME: crate::text::Rule = crate::text::Rule::one_line(1, 60);
 
 impl PasskeyName {
     pub fn parse(input: &str) -> Result<PasskeyName, Error> {

@@ -212,6 +212,7 @@ api_doc! {
         crate::web::api::wire_schema::PurposeId, crate::web::api::wire_schema::PurposeFilter,
         crate::web::api::wire_schema::FieldName, crate::web::api::wire_schema::District,
         crate::web::api::wire_schema::Username, crate::web::api::wire_schema::DisplayName, crate::web::api::wire_schema::Email,
+        crate::web::api::wire_schema::PasskeyName,
         crate::web::api::wire_schema::RoleGrant, crate::web::api::wire_schema::RoleChange,
         crate::web::api::wire_schema::Justification, crate::web::api::wire_schema::Acknowledged,
         crate::web::api::wire_schema::FilterValue, crate::web::api::wire_schema::FileFormat,

@@ -13,7 +13,6 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
-use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
 use crate::auth::passkey::{self, Ceremonies, PasskeyName};
 use crate::auth::session::{Session, Stage};
@@ -52,18 +51,21 @@ fn options<T: Serialize>(value: &T) -> Result<Json<PasskeyOptions>, ApiError> {
 #[serde(deny_unknown_fields)]
 pub struct PasskeyRegistrationRequest {
     /// What the user calls this passkey ("Telefonen"): 1–60 characters on one line.
+    #[schema(value_type = crate::web::api::wire_schema::PasskeyName)]
     pub name: String,
-    /// The answer of `navigator.credentials.create`, binary fields in base64url.
+    /// The answer of `navigator.credentials.create` (WebAuthn's JSON, binary fields in
+    /// base64url). One that does not parse or verify is refused (`passkey_refused`).
     #[schema(value_type = Object)]
-    pub credential: RegisterPublicKeyCredential,
+    pub credential: serde_json::Value,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasskeyAssertionRequest {
-    /// The answer of `navigator.credentials.get`, binary fields in base64url.
+    /// The answer of `navigator.credentials.get` (WebAuthn's JSON, binary fields in
+    /// base64url). One that does not parse or verify is refused (`passkey_refused`).
     #[schema(value_type = Object)]
-    pub credential: PublicKeyCredential,
+    pub credential: serde_json::Value,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -86,6 +88,7 @@ pub struct PasskeyResponse {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasskeyRenameRequest {
+    #[schema(value_type = crate::web::api::wire_schema::PasskeyName)]
     pub name: String,
 }
 
