@@ -279,6 +279,19 @@ async fn a_replayed_or_foreign_origin_assertion_is_refused_and_audited() {
     let (status, _, _) = finish(&app, &full, &answer).await;
     assert_eq!(status, 401);
 
+    // An answer that is not WebAuthn's JSON is refused like a wrong one, and uses up the
+    // challenge it was sent for.
+    let res = app
+        .post_json(
+            "/api/v1/passkeys/authenticate/begin",
+            Some(&full),
+            json!({}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let (status, body, _) = finish(&app, &full, &json!({ "id": 5 })).await;
+    assert_eq!((status, error_code(&body)), (401, "passkey_refused"));
+
     // A look-alike site relaying our challenge: the browser reports its own origin.
     let pending = app.password_step("anna", &anna.password).await;
     let relayed = assertion(
@@ -320,6 +333,10 @@ async fn a_replayed_or_foreign_origin_assertion_is_refused_and_audited() {
     );
     assert!(
         reasons.iter().any(|d| d.contains("wrong_origin")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|d| d.contains("malformed")),
         "{reasons:?}"
     );
     assert!(
