@@ -54,6 +54,8 @@ pub enum Error {
     Checkpoint(#[from] audit::checkpoint::Error),
     #[error("configuration key `audit.syslog` {0}")]
     Syslog(#[from] audit::syslog::Error),
+    #[error("configuration section `[passkeys]`: {0}")]
+    Passkeys(crate::auth::Error),
 }
 
 /// A broker that passed its start-up checks and holds its listener.
@@ -142,6 +144,12 @@ impl Application {
         if let Err(e) = crate::web::i18n::set_time_zone(&config.server.time_zone) {
             tracing::warn!(zone = %config.server.time_zone, error = %e, "time zone not found; pages show Europe/Stockholm");
         }
+        let passkeys = config
+            .passkeys
+            .relying_party(&config.server.public_url)?
+            .map(|rp| crate::auth::passkey::RelyingPartyHandle::new(&rp).map(Arc::new))
+            .transpose()
+            .map_err(Error::Passkeys)?;
         let policy =
             Arc::new(crate::policy::source::Source::new(base_policy_texts(&config).await).await);
         let trusted_proxies = Arc::new(web::client_addr::TrustedProxies::new(
@@ -154,6 +162,7 @@ impl Application {
             register,
             keyring: Arc::new(keyring),
             oidc,
+            passkeys,
             instance: Arc::from(crypto::random_id128().get(..12).unwrap_or("instance")),
             pseudonyms,
             mailer,

@@ -20,6 +20,7 @@ use serde::Deserialize;
 mod backend_tls;
 mod followup;
 pub mod oidc;
+pub mod passkeys;
 pub mod smtp;
 pub mod syslog;
 pub use followup::{FollowupConfig, OfficeHours, Offset};
@@ -70,6 +71,9 @@ pub struct Config {
     /// Sign-in through identity providers (`[oidc.<id>]`); none = local accounts only.
     #[serde(default)]
     pub oidc: oidc::Providers,
+    /// Passkeys (WebAuthn) as a second factor; on by default when `public_url` has a domain.
+    #[serde(default)]
+    pub passkeys: passkeys::PasskeysConfig,
     #[serde(default)]
     pub policy: PolicyConfig,
     #[serde(default)]
@@ -511,6 +515,7 @@ impl Config {
                 "write it as https://registervakt.example.org",
             ));
         }
+        self.passkeys.relying_party(&self.server.public_url)?;
         let s = &self.sessions;
         if s.idle_timeout_secs < 60 || s.idle_timeout_secs > s.absolute_timeout_secs {
             return Err(Error::invalid(

@@ -27,6 +27,8 @@ pub struct Context {
     pub policy: Arc<Source>,
     /// The identity providers of `[oidc.<id>]` (none: local accounts only).
     pub oidc: Arc<Providers>,
+    /// The relying party for passkeys, when they are on (`[passkeys]`, `server.public_url`).
+    pub passkeys: Option<Arc<crate::auth::passkey::RelyingPartyHandle>>,
     /// Names this process in audit events (several brokers may share one store).
     pub instance: Arc<str>,
     /// The key behind member pseudonyms in the ledger and the audit log.

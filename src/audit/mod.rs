@@ -95,6 +95,17 @@ event_kinds! {
     AddressLimited => "auth.address_limit",
     /// A TOTP seed was confirmed and bound to the account.
     TotpEnrolled => "auth.totp_enrol",
+    /// A passkey was registered to the account (at enrolment or from the account page).
+    PasskeyRegistered => "auth.passkey_register",
+    /// A passkey registration was refused (no ceremony, wrong origin, no user verification, …).
+    PasskeyRejected => "auth.passkey_reject",
+    /// The user gave one of their passkeys another name.
+    PasskeyRenamed => "auth.passkey_rename",
+    /// The user removed one of their passkeys.
+    PasskeyRemoved => "auth.passkey_remove",
+    /// The policy asks for a phishing-resistant factor (a passkey) for this action, and the
+    /// session's second factor was not one.
+    PhishingResistantRequired => "auth.phishing_resistant_required",
     SignedOut => "auth.logout",
     /// An OIDC sign-in was accepted (second factor may still be needed).
     OidcAccepted => "auth.oidc_ok",

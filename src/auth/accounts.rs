@@ -294,7 +294,8 @@ pub fn check_email(address: &str) -> Result<(), Error> {
     }
 }
 
-/// Removes the user's TOTP and recovery codes; they enrol again at their next sign-in.
+/// Removes the user's TOTP, recovery codes and passkeys and ends every session of theirs;
+/// they enrol again at their next sign-in. Audited.
 pub async fn reset_second_factor(
     store: &Store,
     actor: Actor,
@@ -303,13 +304,16 @@ pub async fn reset_second_factor(
 ) -> Result<(), Error> {
     let user = find(store, username).await?;
     let mut tx = store.begin().await?;
+    // The auth epoch moves on and every session of the user is deleted (reset_totp), so
+    // the reset ends every session at once; passkeys go with the app's seed.
     store::accounts::reset_totp(&mut tx, &user.id, unix(now)).await?;
+    let passkeys = store::passkeys::delete_user_passkeys(&mut tx, &user.id).await?;
     let event = Event::new(
         EventKind::SecondFactorReset,
         actor,
         &format!("user:{}", user.username),
         Outcome::Success,
-        json!({}),
+        json!({ "passkeys_removed": passkeys }),
     );
     audit::record(&mut tx, &event, now).await?;
     tx.commit().await?;

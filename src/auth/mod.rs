@@ -17,6 +17,7 @@ pub mod accounts;
 pub mod lockout;
 pub mod oidc;
 pub mod oidc_login;
+pub mod passkey;
 pub mod password;
 pub mod recovery;
 pub mod second_factor;
@@ -68,6 +69,23 @@ pub enum Error {
     /// state, not the request, is in the way (409, not 422).
     #[error("this account already has an authenticator")]
     AlreadyEnrolled,
+    /// A passkey's answer did not verify (wrong site, no user verification, a replayed or
+    /// expired challenge, an unknown passkey); the reason is in the audit log.
+    #[error("the passkey could not be verified; try again")]
+    PasskeyRefused,
+    #[error("this account has no passkey yet")]
+    NoPasskey,
+    #[error("no such passkey")]
+    NoSuchPasskey,
+    #[error("passkeys are not enabled on this broker")]
+    PasskeysOff,
+    /// Removing this passkey would leave the account without a second factor.
+    #[error("this is your only second factor; add another passkey or the authenticator app first")]
+    LastSecondFactor,
+    /// The policy asks for a passkey for this action and the session proved its second factor
+    /// another way (SECURITY_BAR A9).
+    #[error("this action needs a passkey: confirm with your passkey, or add one on My account")]
+    PhishingResistantRequired,
     #[error("{0}")]
     OidcRefused(oidc_login::Refusal),
     /// The identity provider cannot be reached; nothing is signed in (fail closed).

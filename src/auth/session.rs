@@ -68,6 +68,12 @@ impl Factor {
         }
     }
 
+    /// Whether the factor resists real-time phishing: bound to this site's origin so that a
+    /// look-alike site cannot relay it (NIST SP 800-63B-4 §3.2.5). Only a passkey, for now.
+    pub fn is_phishing_resistant(&self) -> bool {
+        matches!(self, Factor::Passkey)
+    }
+
     pub fn parse(text: &str) -> Option<Factor> {
         match text {
             "totp" => Some(Factor::Totp),
@@ -265,7 +271,10 @@ pub async fn sweep(
     let logins = store
         .delete_stale_oidc_pending(t - super::oidc_login::PENDING_TTL_SECS)
         .await?;
-    Ok(sessions + logins)
+    let ceremonies = store
+        .delete_stale_passkey_ceremonies(t - super::passkey::CEREMONY_TTL_SECS)
+        .await?;
+    Ok(sessions + logins + ceremonies)
 }
 
 #[cfg(test)]

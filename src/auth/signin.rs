@@ -124,7 +124,8 @@ pub async fn with_password(
             return Err(Error::InvalidCredentials);
         }
     };
-    let stage = if user.totp_seed.is_some() {
+    let has_passkey = super::passkey::has_passkey(store, &user.id).await?;
+    let stage = if user.totp_seed.is_some() || has_passkey {
         Stage::Password
     } else {
         Stage::Enrol

@@ -60,11 +60,26 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     config.server.listen = args.listen;
     config.server.demo_users_file = Some(dir.join(USERS_FILE).display().to_string());
     config.validate()?;
-    let app = crate::app::Application::build(config).await?;
-    let addr = app.local_addr().context("listener has no address")?;
+    // Bound first, so that the public URL can name the port (`--listen 127.0.0.1:0` too).
+    let listener = tokio::net::TcpListener::bind(config.listen_addr()?)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.server.listen))?;
+    let addr = listener.local_addr().context("listener has no address")?;
+    // Passkeys are bound to a domain name, never an IP address (WebAuthn): on loopback the
+    // demo is reached at http://localhost:PORT, which browsers treat as a secure context.
+    if addr.ip().is_loopback() {
+        config.server.public_url = format!("http://localhost:{}", addr.port());
+    }
+    config.validate()?;
+    let app = crate::app::Application::build_with_listener(config.clone(), listener).await?;
     // A closed stdout (a pipe whose reader went away) must not stop the demo: ignore write errors.
     let mut out = std::io::stdout();
-    let _ = writeln!(out, "Registervakt demo is serving on http://{addr}/");
+    let shown = if addr.ip().is_loopback() {
+        config.server.public_url.trim_end_matches('/').to_owned()
+    } else {
+        format!("http://{addr}")
+    };
+    let _ = writeln!(out, "Registervakt demo is serving on {shown}/");
     let _ = writeln!(out, "  data:   {}", dir.display());
     let _ = writeln!(
         out,

@@ -101,6 +101,8 @@ async fn open(
             ),
         });
     }
+    lifecycle::refuse_without_passkey(state, &policy, who, &request.purpose, "extract.get", now)
+        .await?;
     let allowed = policy
         .purpose(&request.purpose)
         .is_some_and(|p| p.formats.contains(&format));

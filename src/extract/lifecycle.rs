@@ -29,6 +29,33 @@ pub async fn principal_of(state: &Context, user_id: &str) -> Result<Principal, E
     Ok(Principal::load(&state.store, user_id).await?)
 }
 
+/// Refuses, audited, a principal whose session did not prove its second factor with a
+/// passkey when the policy asks for one for their roles or for `purpose` (SECURITY_BAR A9).
+pub async fn refuse_without_passkey(
+    state: &Context,
+    policy: &crate::policy::Policy,
+    who: &Principal,
+    purpose: &crate::policy::PurposeId,
+    action: &str,
+    now: OffsetDateTime,
+) -> Result<(), Error> {
+    let Err(code) = policy.check_factor(who, Some(purpose)) else {
+        return Ok(());
+    };
+    let event = crate::audit::Event::new(
+        crate::audit::EventKind::PhishingResistantRequired,
+        crate::audit::Actor::user(who.user_id()),
+        &format!("user:{}", who.user_id()),
+        crate::audit::Outcome::Denied,
+        serde_json::json!({ "action": action, "purpose": purpose.as_str() }),
+    );
+    crate::audit::record_now(&state.store, &event, now).await?;
+    Err(Error::Denied {
+        code,
+        reason: "this needs a passkey: confirm with your passkey, or add one on My account".into(),
+    })
+}
+
 /// [`Error::Frozen`] while the incident switch is on.
 pub async fn refuse_if_frozen(state: &Context) -> Result<(), Error> {
     match state.store.find_freeze().await? {
@@ -189,6 +216,15 @@ pub async fn decide(
             reason: format!("your roles do not allow approving in {}", request.district),
         });
     }
+    refuse_without_passkey(
+        state,
+        &policy,
+        approver,
+        &request.purpose,
+        "extract.decide",
+        now,
+    )
+    .await?;
     let mut tx = state.store.begin().await?;
     // The row first, then (in `audit::record`) the chain: the order the sweeper's lapse takes.
     let current = rows::lock_extract_in(&mut tx, id.as_str())

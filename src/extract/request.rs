@@ -279,6 +279,15 @@ pub async fn create(
             return Err(e);
         }
     };
+    lifecycle::refuse_without_passkey(
+        state,
+        &policy,
+        who,
+        &request.purpose,
+        "extract.request",
+        now,
+    )
+    .await?;
     let counts = count(state, &request, purpose, now).await?;
     let decision = policy
         .decide(who, &request.policy_request(counts.included), now)

@@ -25,6 +25,7 @@ mod check;
 mod decide;
 #[cfg(test)]
 mod document_tests;
+mod factors;
 mod grant;
 mod model;
 #[cfg(test)]
@@ -44,6 +45,7 @@ use crate::nouns::{DistrictCode, Field};
 
 pub use check::{CheckReport, check_dir};
 pub use decide::{Explanation, Step, request_hash};
+pub use factors::FactorRule;
 pub use grant::{Districts, Grant, Permit, Reach, may_approve};
 pub use model::{Permission, PermissionTable};
 pub use purposes::{Approval, Format, MAX_LIFETIME_MINUTES, Purpose, PurposeId, parse_catalogue};
@@ -184,6 +186,9 @@ pub enum DenyCode {
     /// The approval was given for a different request than the one presented (C5).
     RequestChanged,
     NotEnoughApprovers,
+    /// The policy asks for a passkey for this user or purpose (A9), and the session's second
+    /// factor was not one.
+    PhishingResistantRequired,
 }
 
 impl DenyCode {
@@ -201,6 +206,7 @@ impl DenyCode {
             DenyCode::NotApprover => "not_approver",
             DenyCode::RequestChanged => "request_changed",
             DenyCode::NotEnoughApprovers => "not_enough_approvers",
+            DenyCode::PhishingResistantRequired => "phishing_resistant_required",
         }
     }
 }
@@ -218,6 +224,9 @@ impl fmt::Display for DenyCode {
 pub struct Principal {
     user_id: String,
     roles: Vec<RoleGrant>,
+    /// This request's session proved its second factor with a phishing-resistant method (a
+    /// passkey): see [`Policy::check_factor`].
+    phishing_resistant: bool,
 }
 
 impl Principal {
@@ -239,7 +248,16 @@ impl Principal {
         Ok(Principal {
             user_id: user_id.to_owned(),
             roles,
+            phishing_resistant: false,
         })
+    }
+
+    /// The same principal, saying whether this request's session proved its second factor
+    /// with a phishing-resistant method (a passkey). Only the web layer calls it, from the
+    /// session it checked; a principal without it has no such proof.
+    pub fn with_phishing_resistant_proof(mut self, proved: bool) -> Principal {
+        self.phishing_resistant = proved;
+        self
     }
 
     /// For the policy's own unit tests and its oracle.
@@ -248,6 +266,7 @@ impl Principal {
         Principal {
             user_id: user_id.to_owned(),
             roles,
+            phishing_resistant: false,
         }
     }
 
@@ -311,6 +330,7 @@ enum Inner {
         engine: model::Engine,
         permissions: PermissionTable,
         purposes: Vec<Purpose>,
+        factors: FactorRule,
     },
     /// Loading failed: every request is denied with `policy_error` (C6).
     Broken { cause: String },
@@ -348,23 +368,54 @@ impl Policy {
         permissions: &str,
         purposes: &str,
     ) -> Result<Policy, Error> {
+        let factors = factors::parse(purposes)?;
         let purposes = parse_catalogue(purposes)?;
         let permissions = PermissionTable::parse(permissions)?;
         let engine = model::Engine::build(model, &permissions).await?;
-        Ok(Policy::ready(engine, permissions, purposes))
+        Ok(Policy::ready(engine, permissions, purposes, factors))
     }
 
     fn ready(
         engine: model::Engine,
         permissions: PermissionTable,
         purposes: Vec<Purpose>,
+        factors: FactorRule,
     ) -> Policy {
         Policy {
             inner: Arc::new(Inner::Ready {
                 engine,
                 permissions,
                 purposes,
+                factors,
             }),
+        }
+    }
+
+    /// Refuses a principal without a phishing-resistant proof when the policy asks for one
+    /// for their roles or for `purpose` (SECURITY_BAR A9).
+    pub fn check_factor(
+        &self,
+        principal: &Principal,
+        purpose: Option<&PurposeId>,
+    ) -> Result<(), DenyCode> {
+        if principal.phishing_resistant || !self.needs_phishing_resistant(principal, purpose) {
+            Ok(())
+        } else {
+            Err(DenyCode::PhishingResistantRequired)
+        }
+    }
+
+    /// Whether `principal`, acting on an extract of `purpose` (if any), must have proven
+    /// their second factor with a phishing-resistant method (a passkey) — SECURITY_BAR A9.
+    /// A broken policy says yes (it denies everything anyway).
+    pub fn needs_phishing_resistant(
+        &self,
+        principal: &Principal,
+        purpose: Option<&PurposeId>,
+    ) -> bool {
+        match &*self.inner {
+            Inner::Ready { factors, .. } => factors.applies(&principal.roles, purpose),
+            Inner::Broken { .. } => true,
         }
     }
 

@@ -21,7 +21,7 @@ use super::{Error, PURPOSES_FILE};
 use crate::nouns::{ConsentFlag, Field, Sensitivity};
 
 mod lines;
-mod raw;
+pub(super) mod raw;
 
 /// The longest lifetime any purpose may allow: 30 days.
 pub const MAX_LIFETIME_MINUTES: u32 = 30 * 24 * 60;

@@ -271,7 +271,12 @@ async fn a_casbin_error_while_deciding_denies_with_policy_error() {
     let model = MODEL.replace("r.obj == p.obj", "undefinedFn(r.obj, p.obj)");
     let table = PermissionTable::parse(PERMISSIONS).unwrap();
     let engine = model::Engine::unverified(&model, &table).await.unwrap();
-    let policy = Policy::ready(engine, table, parse_catalogue(PURPOSES).unwrap());
+    let policy = Policy::ready(
+        engine,
+        table,
+        parse_catalogue(PURPOSES).unwrap(),
+        FactorRule::default(),
+    );
     let anna = principal("anna", &["staff:*", "approver:*"]);
     let req = request("phone-canvassing", "Uppsala", &NAME_PHONE, 10);
     match policy.decide(&anna, &req, NOW).await {

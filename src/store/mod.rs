@@ -20,6 +20,7 @@ pub mod audit;
 pub mod extracts;
 pub mod followup;
 pub mod notices;
+pub mod passkeys;
 pub mod policy;
 pub mod proposals;
 pub mod register;

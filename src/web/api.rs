@@ -12,6 +12,7 @@ pub mod extracts_wire;
 pub mod followup;
 pub mod health;
 pub mod openapi;
+pub mod passkeys;
 pub mod policy;
 pub mod policy_change;
 pub mod reports;

@@ -40,12 +40,23 @@ pub struct User {
     pub approver: bool,
     pub admin: bool,
     pub auditor: bool,
+    /// The user has the authenticator app: step-up forms show the code field.
+    pub totp: bool,
+    /// The user has a passkey: step-up forms offer "confirm with a passkey".
+    pub passkeys: bool,
 }
 
 impl User {
-    pub fn new(session: &Session, roles: &[RoleRow], idle_secs: i64) -> User {
+    pub fn new(
+        session: &Session,
+        roles: &[RoleRow],
+        idle_secs: i64,
+        methods: &crate::auth::passkey::Methods,
+    ) -> User {
         let has = |name: &str| roles.iter().any(|r| r.role == name);
         User {
+            totp: methods.totp,
+            passkeys: methods.passkeys,
             display_name: session.display_name.clone(),
             csrf: session.csrf_token.clone(),
             idle_secs,

@@ -126,7 +126,10 @@ pub fn lookup(lang: Lang, key: &str) -> Option<String> {
 /// (`error.<code>`), else the error's own message (codes such as `invalid_input` carry details
 /// the catalogue cannot know).
 pub fn error_text(lang: Lang, code: &str, message: &str) -> String {
-    lookup(lang, &format!("error.{code}")).unwrap_or_else(|| message.to_owned())
+    lookup(lang, &format!("error.{code}"))
+        // The passkey errors' sentences are kept with the rest of the passkey texts.
+        .or_else(|| lookup(lang, &format!("passkeys.error_{code}")))
+        .unwrap_or_else(|| message.to_owned())
 }
 
 /// `text` with `{name}` placeholders filled in.

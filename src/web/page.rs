@@ -139,7 +139,10 @@ pub fn render(state: &AppState, status: StatusCode, name: &str, ctx: minijinja::
 /// error says only that nothing was released (its cause is logged here, never shown).
 pub fn refusal(state: &AppState, error: ApiError) -> Response {
     let lang = frame::lang();
-    let (status, _, message) = error.page_parts(lang);
+    let (status, code, message) = error.page_parts(lang);
+    if code == "phishing_resistant_required" {
+        return super::pages::passkeys::passkey_required(state, "/start");
+    }
     if status.is_server_error() {
         tracing::error!(cause = %error, "page request failed");
     }

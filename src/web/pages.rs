@@ -8,4 +8,5 @@ pub mod auth;
 pub mod extract;
 pub mod oidc;
 pub mod oversight;
+pub mod passkeys;
 pub mod start;

@@ -23,6 +23,11 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("templates/recovery_codes.html"),
     ),
     ("account.html", include_str!("templates/account.html")),
+    ("confirm.html", include_str!("templates/confirm.html")),
+    (
+        "passkey_required.html",
+        include_str!("templates/passkey_required.html"),
+    ),
     ("invite.html", include_str!("templates/invite.html")),
     (
         "invite_oidc.html",
@@ -79,6 +84,7 @@ const TEMPLATES: &[(&str, &str)] = &[
 const STYLESHEET: &str = include_str!("static/app.css");
 const EXTRACTS_SCRIPT: &str = include_str!("static/extracts.js");
 const FRAME_SCRIPT: &str = include_str!("static/frame.js");
+const PASSKEY_SCRIPT: &str = include_str!("static/passkey.js");
 
 pub struct Pages {
     env: Environment<'static>,
@@ -159,6 +165,11 @@ pub async fn stylesheet() -> Response {
 /// data, and reads member counts only through the signed-in user's own API calls).
 pub async fn extracts_script() -> Response {
     script(EXTRACTS_SCRIPT)
+}
+
+/// The passkey ceremonies' script (`navigator.credentials`). Public; may be cached.
+pub async fn passkey_script() -> Response {
+    script(PASSKEY_SCRIPT)
 }
 
 /// The frame's script (idle warning and sign-out, progress on long actions). Public; may be
@@ -311,7 +322,9 @@ mod tests {
         let js_text = crate::web::i18n::section(code, "js");
         let ctx = context! {
             lang, other_lang, js_text, version => "t", title => "t", status => 1, text => "t", link => "/", link_text => "l",
-            user => context! { display_name => "A", csrf => "c", idle_secs => 60, staff => true, approver => true, admin => true, auditor => true },
+            user => context! { display_name => "A", csrf => "c", idle_secs => 60, staff => true, approver => true, admin => true, auditor => true, totp => true, passkeys => true },
+            passkeys => [context! { id => "0123456789abcdef", name => "Telefonen", created => context! { rfc => "2026-03-01T12:00:00Z", text => "c" }, last_used => () }],
+            passkeys_on => true, passkey => true, totp => true, code => true,
             e => extract.clone(), mine => true, live => false, downloads => ["csv"], can_view => true,
             may_attest => true, may_decide => true, fresh => false, message => "m", error => "x",
             verdicts => [context! { approver => "b", approve => true, at => "a" }],

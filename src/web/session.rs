@@ -115,7 +115,15 @@ impl FromRequestParts<AppState> for SignedIn {
                     // (a store error) it shows none, and the handler answers as it would.
                     let roles = state.store.list_roles(&s.user_id).await.unwrap_or_default();
                     let idle = state.config.sessions.idle_timeout_secs;
-                    super::frame::set_user(super::frame::User::new(&s, &roles, idle));
+                    // Without them (a store error) the forms show the code field only.
+                    let methods = crate::auth::passkey::methods(&state.store, &s.user_id)
+                        .await
+                        .unwrap_or(crate::auth::passkey::Methods {
+                            totp: true,
+                            passkeys: false,
+                        });
+                    let user = super::frame::User::new(&s, &roles, idle, &methods);
+                    super::frame::set_user(user);
                 }
                 Ok(SignedIn(s))
             }
@@ -129,13 +137,41 @@ impl FromRequestParts<AppState> for StepUp {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let SignedIn(s) = SignedIn::from_request_parts(parts, state).await?;
-        let now = OffsetDateTime::now_utc().unix_timestamp();
-        if s.has_fresh_second_factor(now, state.config.sessions.step_up_max_age_secs) {
-            Ok(StepUp(s))
-        } else {
-            Err(crate::auth::Error::StepUpRequired.into())
+        let now = OffsetDateTime::now_utc();
+        if !s.has_fresh_second_factor(
+            now.unix_timestamp(),
+            state.config.sessions.step_up_max_age_secs,
+        ) {
+            return Err(crate::auth::Error::StepUpRequired.into());
         }
+        require_phishing_resistant(state, &s, None, parts.uri.path()).await?;
+        Ok(StepUp(s))
     }
+}
+
+/// Refuses (403 `phishing_resistant_required`, audited) a session whose second factor was not
+/// a passkey when the policy in force asks for one for this user or `purpose` (A9).
+pub async fn require_phishing_resistant(
+    state: &AppState,
+    session: &Session,
+    purpose: Option<&crate::policy::PurposeId>,
+    action: &str,
+) -> Result<(), ApiError> {
+    let current = state
+        .policy
+        .current(&state.store)
+        .await
+        .map_err(crate::auth::Error::from)?;
+    crate::auth::passkey::require_phishing_resistant(
+        &state.store,
+        &current.policy,
+        session,
+        purpose,
+        action,
+        OffsetDateTime::now_utc(),
+    )
+    .await?;
+    Ok(())
 }
 
 /// The client's address: the TCP peer, or what a trusted proxy recorded
@@ -236,7 +272,15 @@ pub async fn principal(
     state: &AppState,
     session: &Session,
 ) -> Result<crate::policy::Principal, ApiError> {
-    Ok(crate::extract::lifecycle::principal_of(state, &session.user_id).await?)
+    let proved = session
+        .factor
+        .as_ref()
+        .is_some_and(crate::auth::session::Factor::is_phishing_resistant);
+    Ok(
+        crate::extract::lifecycle::principal_of(state, &session.user_id)
+            .await?
+            .with_phishing_resistant_proof(proved),
+    )
 }
 
 #[cfg(test)]

@@ -12,8 +12,20 @@ use serde::de::{self, MapAccess, Visitor};
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Catalogue {
+    /// Which roles need a phishing-resistant second factor (`policy::factors`).
+    #[serde(default)]
+    pub second_factor: Option<SecondFactor>,
     #[serde(default)]
     pub purpose: Vec<Purpose>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecondFactor {
+    #[serde(default)]
+    pub phishing_resistant_roles: Vec<String>,
+    #[serde(default)]
+    pub phishing_resistant_party_wide: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -37,6 +49,9 @@ pub struct Purpose {
     pub valid_from: Option<DateText>,
     #[serde(default)]
     pub valid_to: Option<DateText>,
+    /// Acting on an extract of this purpose needs a passkey (`policy::factors`).
+    #[serde(default)]
+    pub phishing_resistant: bool,
 }
 
 #[derive(Debug, Deserialize)]

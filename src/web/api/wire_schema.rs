@@ -314,6 +314,14 @@ wire_schema!(
 );
 
 wire_schema!(
+    /// `auth::passkey::PasskeyName::parse`.
+    PasskeyName => text(
+        "What the user calls a passkey",
+        crate::auth::passkey::PASSKEY_NAME,
+    )
+);
+
+wire_schema!(
     /// A member pseudonym as typed (`oversight::pseudonyms::parse_member_ref`): 32 hexadecimal
     /// characters, any case, white space at either end ignored.
     MemberRef => string("A member pseudonym as the audit log shows it: 32 hexadecimal characters.")

@@ -107,12 +107,42 @@ pub async fn login_submit(
     }
 }
 
+/// What the code page offers: a passkey (passkeys on and one registered), and the code field
+/// unless the user has only passkeys. A store error offers the code field alone.
+async fn offers(state: &AppState, session: &Session) -> Offer {
+    match crate::auth::passkey::methods(&state.store, &session.user_id).await {
+        Ok(m) => Offer {
+            passkey: m.passkeys && state.passkeys.is_some(),
+            code: m.totp || !m.passkeys || state.passkeys.is_none(),
+        },
+        Err(_) => Offer {
+            passkey: false,
+            code: true,
+        },
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Offer {
+    passkey: bool,
+    code: bool,
+}
+
+impl Offer {
+    const CODE: Offer = Offer {
+        passkey: false,
+        code: true,
+    };
+}
+
 fn code_page(
     state: &AppState,
     csrf: &str,
     recovery: bool,
+    offer: Offer,
     error: Option<(StatusCode, String)>,
 ) -> Response {
+    let (passkey, code) = (offer.passkey, offer.code);
     let action = if recovery {
         "/login/recovery"
     } else {
@@ -123,7 +153,7 @@ fn code_page(
         state,
         status,
         "code.html",
-        context! { csrf, recovery, action, error },
+        context! { csrf, recovery, action, error, passkey, code },
     )
 }
 
@@ -132,7 +162,8 @@ pub async fn code_page_get(State(state): State<AppState>, PageStep(session): Pag
     if session.stage == Stage::Enrol {
         return Redirect::to("/enrol").into_response();
     }
-    code_page(&state, &session.csrf_token, false, None)
+    let offer = offers(&state, &session).await;
+    code_page(&state, &session.csrf_token, false, offer, None)
 }
 
 /// The recovery-code form. Needs a session waiting for its second factor.
@@ -140,7 +171,7 @@ pub async fn recovery_page_get(
     State(state): State<AppState>,
     PageStep(session): PageStep,
 ) -> Response {
-    code_page(&state, &session.csrf_token, true, None)
+    code_page(&state, &session.csrf_token, true, Offer::CODE, None)
 }
 
 #[derive(Deserialize)]
@@ -179,7 +210,8 @@ pub async fn code_submit(
         Ok(new) => redirect_with_session(&state, "/start", &new),
         Err(e) => {
             let error = form_error(e, frame::lang());
-            code_page(&state, &session.csrf_token, false, Some(error))
+            let offer = offers(&state, &session).await;
+            code_page(&state, &session.csrf_token, false, offer, Some(error))
         }
     }
 }
@@ -202,7 +234,7 @@ pub async fn recovery_submit(
         Ok(new) => redirect_with_session(&state, "/start", &new),
         Err(e) => {
             let error = form_error(e, frame::lang());
-            code_page(&state, &session.csrf_token, true, Some(error))
+            code_page(&state, &session.csrf_token, true, Offer::CODE, Some(error))
         }
     }
 }
@@ -230,6 +262,7 @@ async fn enrol_form(state: &AppState, session: &Session, error: Option<String>) 
             let ctx = context! {
                 csrf => session.csrf_token, qr_svg => e.qr_svg,
                 secret => e.secret_base32.expose_secret(), error,
+                passkeys_on => state.passkeys.is_some(),
             };
             render(state, StatusCode::OK, "enrol.html", ctx)
         }
@@ -309,18 +342,36 @@ pub async fn logout_submit(
 }
 
 /// My account. Needs a full session.
+#[derive(Deserialize)]
+pub struct AccountQuery {
+    #[serde(default)]
+    msg: Option<String>,
+}
+
 pub async fn account_page(
     State(state): State<AppState>,
     PageSession(session): PageSession,
+    query: Result<axum::extract::Query<AccountQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let roles = state.store.list_roles(&session.user_id).await;
     let left = state
         .store
         .count_unused_recovery_codes(&session.user_id)
         .await;
-    match (roles, left) {
-        (Ok(roles), Ok(left)) => {
-            let lang = frame::lang();
+    let lang = frame::lang();
+    let passkeys = crate::web::pages::passkeys::account_context(&state, &session, lang).await;
+    let message = query
+        .ok()
+        .and_then(|q| q.0.msg)
+        .filter(|m| {
+            matches!(
+                m.as_str(),
+                "passkey_saved" | "passkey_renamed" | "passkey_removed"
+            )
+        })
+        .map(|m| text(lang, &format!("passkeys.{m}")));
+    match (roles, left, passkeys) {
+        (Ok(roles), Ok(left), Ok(passkeys)) => {
             let roles: Vec<minijinja::Value> = roles
                 .into_iter()
                 .map(|r| {
@@ -328,10 +379,12 @@ pub async fn account_page(
                     context! { label => crate::web::labels::role(lang, &r.role), code }
                 })
                 .collect();
-            let ctx = context! { display_name => session.display_name, username => session.username, roles, recovery_left => left, csrf => session.csrf_token };
+            let ctx = context! { display_name => session.display_name, username => session.username, roles, recovery_left => left, csrf => session.csrf_token, message };
+            let ctx = minijinja::value::merge_maps([ctx, passkeys]);
             render(&state, StatusCode::OK, "account.html", ctx)
         }
-        (Err(e), _) | (_, Err(e)) => refusal(&state, crate::auth::Error::from(e).into()),
+        (Err(e), _, _) | (_, Err(e), _) => refusal(&state, crate::auth::Error::from(e).into()),
+        (_, _, Err(e)) => refusal(&state, e),
     }
 }
 

@@ -37,7 +37,7 @@ use crate::web::api::extracts_wire::ExtractResponse;
 use crate::web::error::ApiError;
 use crate::web::i18n::{self, Lang};
 use crate::web::labels;
-use crate::web::session::session_cookie;
+use crate::web::session::{require_phishing_resistant, session_cookie};
 
 pub(crate) use crate::web::page::render;
 
@@ -69,7 +69,9 @@ impl Fresh {
 
 /// Step-up for a form: a session whose second factor is fresh passes as it is; otherwise the
 /// form's code is checked exactly as `/login/code` checks it (B2), and the session continues
-/// under its new token. No code, or a wrong one, is the auth error (401 / 429).
+/// under its new token. No code, or a wrong one, is the auth error (401 / 429). Where the
+/// policy asks for a passkey, a session whose proof was not one is refused (403
+/// `phishing_resistant_required`); a passkey proof comes from `/confirm`.
 pub(in crate::web) async fn step_up(
     state: &AppState,
     session: Session,
@@ -77,11 +79,19 @@ pub(in crate::web) async fn step_up(
     client: &Client,
 ) -> Result<Fresh, ApiError> {
     if is_fresh(state, &session) {
+        require_phishing_resistant(state, &session, None, "page_form").await?;
         return Ok(Fresh {
             session,
             cookie: None,
         });
     }
+    // A code from the app is never enough where the policy asks for a passkey (A9): refused
+    // before the code is used, so the session keeps its token.
+    let with_code = Session {
+        factor: Some(session::Factor::Totp),
+        ..session.clone()
+    };
+    require_phishing_resistant(state, &with_code, None, "page_form").await?;
     let code = code
         .map(|c| c.expose_secret().trim())
         .filter(|c| !c.is_empty())

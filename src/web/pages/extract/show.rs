@@ -175,6 +175,9 @@ pub(super) async fn fail(
     if status.is_server_error() {
         return refusal(state, error);
     }
+    if code == "phishing_resistant_required" {
+        return crate::web::pages::passkeys::passkey_required(state, &format!("/extracts/{id}"));
+    }
     // The page has a code field for this: say to fill it in.
     let shown = if code == "step_up_required" {
         text(lang, "error.step_up_form")

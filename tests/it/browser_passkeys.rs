@@ -1,0 +1,94 @@
+//! Passkeys in a real browser (issue 17, item 5): `registervakt demo` with a policy that asks
+//! approvers for a passkey and a step-up age of 30 seconds, walked in headless Chromium by
+//! `tests/browser/passkeys.mjs` with a virtual authenticator (the DevTools `WebAuthn` domain).
+//! Screenshots go to `target/browser-screenshots/passkeys-*.png`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use crate::common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+struct Demo(std::process::Child);
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The shipped policy with `[second_factor] phishing_resistant_roles = ["approver"]`.
+fn approvers_need_passkeys(root: &Path, dir: &Path) -> PathBuf {
+    let policy = dir.join("policy");
+    std::fs::create_dir_all(&policy).unwrap();
+    for file in ["model.conf", "policy.csv", "purposes.toml"] {
+        std::fs::copy(root.join("policies").join(file), policy.join(file)).unwrap();
+    }
+    let purposes = std::fs::read_to_string(policy.join("purposes.toml")).unwrap();
+    let edited = purposes.replacen(
+        "phishing_resistant_roles = []",
+        "phishing_resistant_roles = [\"approver\"]",
+        1,
+    );
+    assert_ne!(
+        edited, purposes,
+        "the shipped catalogue has no [second_factor] table"
+    );
+    std::fs::write(policy.join("purposes.toml"), edited).unwrap();
+    policy
+}
+
+#[test]
+#[ignore = "needs Chromium and the npm packages in tests/browser (.ci/run installs them)"]
+fn in_chromium_a_passkey_is_enrolled_signs_in_steps_up_to_download_and_lets_an_approver_approve() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let demo_dir = dir.path().join("demo");
+    let policy = approvers_need_passkeys(&root, dir.path());
+    let log = std::fs::File::create(dir.path().join("broker.log")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_registervakt"))
+        .args([
+            "demo",
+            "--members",
+            "500",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(&demo_dir)
+        .env("REGISTERVAKT_POLICY__DIR", &policy)
+        .env("REGISTERVAKT_SESSIONS__STEP_UP_MAX_AGE_SECS", "30")
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let url = common::demo_url(&mut child);
+    let _demo = Demo(child);
+    assert!(
+        url.starts_with("http://localhost:"),
+        "the demo serves at a name passkeys can be bound to, not {url}"
+    );
+    let passed = Command::new("node")
+        .arg(root.join("tests/browser/passkeys.mjs"))
+        .env("BASE_URL", &url)
+        .env("USERS_FILE", demo_dir.join("demo-users.txt"))
+        .env(
+            "SCREENSHOTS",
+            root.join("target").join("browser-screenshots"),
+        )
+        .env("STEP_UP_SECS", "30")
+        .status()
+        .expect("node is not installed")
+        .success();
+    if !passed {
+        let log = std::fs::read_to_string(dir.path().join("broker.log")).unwrap_or_default();
+        for line in log
+            .lines()
+            .filter(|l| l.contains("ERROR") || l.contains("WARN"))
+        {
+            eprintln!("broker: {line}");
+        }
+    }
+    assert!(passed, "the passkey walk failed: see the lines above");
+}
