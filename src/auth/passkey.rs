@@ -352,6 +352,7 @@ fn refusal_reason(e: &webauthn_rs::prelude::WebauthnError) -> &'static str {
 pub async fn require_phishing_resistant(
     store: &Store,
     policy: &crate::policy::Policy,
+    providers: &crate::auth::oidc_login::Providers,
     session: &Session,
     purpose: Option<&crate::policy::PurposeId>,
     action: &str,
@@ -360,7 +361,7 @@ pub async fn require_phishing_resistant(
     if session
         .factor
         .as_ref()
-        .is_some_and(session::Factor::is_phishing_resistant)
+        .is_some_and(|f| providers.is_phishing_resistant(f))
     {
         return Ok(());
     }

@@ -68,12 +68,6 @@ impl Factor {
         }
     }
 
-    /// Whether the factor resists real-time phishing: bound to this site's origin so that a
-    /// look-alike site cannot relay it (NIST SP 800-63B-4 §3.2.5). Only a passkey, for now.
-    pub fn is_phishing_resistant(&self) -> bool {
-        matches!(self, Factor::Passkey)
-    }
-
     pub fn parse(text: &str) -> Option<Factor> {
         match text {
             "totp" => Some(Factor::Totp),

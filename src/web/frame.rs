@@ -44,6 +44,8 @@ pub struct User {
     pub totp: bool,
     /// The user has a passkey: step-up forms offer "confirm with a passkey".
     pub passkeys: bool,
+    /// The user has an identity at a configured provider: step-up forms offer to confirm there.
+    pub providers: bool,
 }
 
 impl User {
@@ -57,6 +59,7 @@ impl User {
         User {
             totp: methods.totp,
             passkeys: methods.passkeys,
+            providers: false,
             display_name: session.display_name.clone(),
             csrf: session.csrf_token.clone(),
             idle_secs,

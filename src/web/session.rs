@@ -122,7 +122,14 @@ impl FromRequestParts<AppState> for SignedIn {
                             totp: true,
                             passkeys: false,
                         });
-                    let user = super::frame::User::new(&s, &roles, idle, &methods);
+                    let mut user = super::frame::User::new(&s, &roles, idle, &methods);
+                    if !state.oidc.is_empty() {
+                        user.providers = state
+                            .oidc
+                            .of_user(&state.store, &s.user_id)
+                            .await
+                            .is_ok_and(|p| !p.is_empty());
+                    }
                     super::frame::set_user(user);
                 }
                 Ok(SignedIn(s))
@@ -165,6 +172,7 @@ pub async fn require_phishing_resistant(
     crate::auth::passkey::require_phishing_resistant(
         &state.store,
         &current.policy,
+        &state.oidc,
         session,
         purpose,
         action,
@@ -275,7 +283,7 @@ pub async fn principal(
     let proved = session
         .factor
         .as_ref()
-        .is_some_and(crate::auth::session::Factor::is_phishing_resistant);
+        .is_some_and(|f| state.oidc.is_phishing_resistant(f));
     Ok(
         crate::extract::lifecycle::principal_of(state, &session.user_id)
             .await?

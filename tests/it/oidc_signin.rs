@@ -393,6 +393,15 @@ async fn an_oidc_only_user_accepts_the_invitation_at_the_provider_and_signs_in_t
             .contains("Inbjudan gäller inte längre")
     );
 
+    // Step-up is offered at the provider, never as a code from an app the user does not have.
+    let (status, confirm) = page(&app, "/confirm?next=/start", &cookie).await;
+    assert_eq!(status, 200);
+    assert!(
+        confirm.contains("action=\"/auth/oidc/eid/step-up\""),
+        "{confirm}"
+    );
+    assert!(!confirm.contains("name=\"code\""), "{confirm}");
+
     // Later sign-ins: trusted level in, untrusted level out (no app code to fall back on).
     signed_in(round_trip(&app, &[], "level=PLUS").await, "/start").await;
     let basic = round_trip(&app, &[], "level=BASIC").await;

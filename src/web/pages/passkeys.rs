@@ -73,7 +73,7 @@ pub struct ConfirmQuery {
     next: Option<String>,
 }
 
-fn confirm_page(
+async fn confirm_page(
     state: &AppState,
     session: &Session,
     methods: &passkey::Methods,
@@ -81,15 +81,25 @@ fn confirm_page(
     error: Option<(StatusCode, String)>,
 ) -> Response {
     let (status, error) = error.map_or((StatusCode::OK, None), |(s, e)| (s, Some(e)));
+    // The identity providers where the user has an identity: a round trip there confirms.
+    let lang = crate::web::frame::lang();
+    let providers: Vec<minijinja::Value> = state
+        .oidc
+        .of_user(&state.store, &session.user_id)
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|p| context! { id => p.id, label => p.config.label(lang.code()) })
+        .collect();
     let ctx = context! {
         csrf => session.csrf_token, next, error, totp => methods.totp,
-        passkeys => methods.passkeys && state.passkeys.is_some(),
+        passkeys => methods.passkeys && state.passkeys.is_some(), providers,
     };
     render(state, status, "confirm.html", ctx)
 }
 
-/// The step-up page: a code from the app if the user has it, a passkey if they have one;
-/// then back to `next`. Needs a full session.
+/// The step-up page: a code from the app if the user has it, a passkey if they have one, a
+/// new sign-in at each identity provider where they have an identity; then back to `next`. Needs a full session.
 pub async fn confirm_get(
     State(state): State<AppState>,
     PageSession(session): PageSession,
@@ -97,7 +107,7 @@ pub async fn confirm_get(
 ) -> Response {
     let next = local_path(query.ok().and_then(|q| q.0.next).as_deref());
     match passkey::methods(&state.store, &session.user_id).await {
-        Ok(methods) => confirm_page(&state, &session, &methods, &next, None),
+        Ok(methods) => confirm_page(&state, &session, &methods, &next, None).await,
         Err(e) => refusal(&state, e.into()),
     }
 }
@@ -142,7 +152,7 @@ pub async fn confirm_submit(
         Err(e) => {
             let (status, _, message) = ApiError::from(e).page_parts(frame::lang());
             match passkey::methods(&state.store, &session.user_id).await {
-                Ok(m) => confirm_page(&state, &session, &m, &next, Some((status, message))),
+                Ok(m) => confirm_page(&state, &session, &m, &next, Some((status, message))).await,
                 Err(e) => refusal(&state, e.into()),
             }
         }
