@@ -27,7 +27,6 @@ const NOT_AUDITED: &[(&str, &str)] = &[
     ("GET", "/api/openapi.json"),
     ("GET", "/login"),
     ("GET", "/invite/{token}"),
-    ("GET", "/auth/oidc/start"),
     ("GET", "/login/code"),
     ("GET", "/login/recovery"),
     ("GET", "/enrol"),
