@@ -171,7 +171,7 @@ pub fn validate(providers: &Providers) -> Result<(), String> {
                     key("two_factors")
                 ));
             }
-            if rule.claim.is_some() != !rule.values.is_empty() {
+            if rule.claim.is_some() == rule.values.is_empty() {
                 return Err(format!(
                     "`{}`: a rule's `claim` and `values` come together",
                     key("two_factors")
