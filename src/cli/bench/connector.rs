@@ -225,6 +225,7 @@ async fn grant_for(dir: &Path, district: &DistrictCode, rows: u64) -> anyhow::Re
             display_name: name.into(),
             roles: vec![format!("{role}:{district}").parse()?],
             email: None,
+            oidc_provider: None,
         };
         let user = crate::auth::accounts::create_user(&store, Actor::cli(), new, 3600, now).await?;
         people.push(Principal::load(&store, &user.user_id).await?);
