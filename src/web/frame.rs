@@ -82,9 +82,11 @@ pub async fn scope(req: Request, next: Next) -> Response {
         .path_and_query()
         .map_or(path, |pq| pq.as_str())
         .to_owned();
-    let lang = Lang::from_cookie_header(
-        req.headers()
-            .get(header::COOKIE)
+    let headers = req.headers();
+    let lang = Lang::of_request(
+        headers.get(header::COOKIE).and_then(|v| v.to_str().ok()),
+        headers
+            .get(header::ACCEPT_LANGUAGE)
             .and_then(|v| v.to_str().ok()),
     );
     let frame = Frame {

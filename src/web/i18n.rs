@@ -44,13 +44,49 @@ impl Lang {
 
     /// The language a request's `Cookie` header chose; Swedish when none or an unknown one.
     pub fn from_cookie_header(header: Option<&str>) -> Lang {
-        header
+        Lang::chosen(header).unwrap_or_default()
+    }
+
+    fn chosen(cookie: Option<&str>) -> Option<Lang> {
+        cookie
             .into_iter()
             .flat_map(|h| h.split(';'))
             .filter_map(|pair| pair.trim().split_once('='))
             .find(|(name, _)| *name == LANG_COOKIE)
             .and_then(|(_, value)| Lang::parse(value.trim()))
+    }
+
+    /// A page's language: the one the user chose (the cookie), else the one their browser asks
+    /// for first among those we have (`Accept-Language`, RFC 9110 §12.5.4), else Swedish.
+    pub fn of_request(cookie: Option<&str>, accept_language: Option<&str>) -> Lang {
+        Lang::chosen(cookie)
+            .or_else(|| accept_language.and_then(Lang::preferred))
             .unwrap_or_default()
+    }
+
+    /// The supported language with the highest `q` in an `Accept-Language` value (the first
+    /// of equals); `None` when it names neither.
+    fn preferred(header: &str) -> Option<Lang> {
+        let mut best: Option<(Lang, u16)> = None;
+        for item in header.split(',').take(32) {
+            let mut parts = item.split(';');
+            let tag = parts.next().unwrap_or("").trim();
+            let primary = tag.split('-').next().unwrap_or("").to_ascii_lowercase();
+            let Some(lang) = Lang::parse(&primary) else {
+                continue;
+            };
+            let q = parts
+                .find_map(|p| p.trim().strip_prefix("q="))
+                .map_or(1000, |q| {
+                    q.trim()
+                        .parse::<f32>()
+                        .map_or(0, |v| (v.clamp(0.0, 1.0) * 1000.0).round() as u16)
+                });
+            if q > 0 && best.is_none_or(|(_, b)| q > b) {
+                best = Some((lang, q));
+            }
+        }
+        best.map(|(lang, _)| lang)
     }
 }
 
@@ -372,6 +408,27 @@ mod tests {
         assert_eq!(Lang::from_cookie_header(Some("a=b; rv_lang=en")), Lang::En);
         assert_eq!(Lang::from_cookie_header(Some("rv_lang=de")), Lang::Sv);
         assert_eq!(Lang::from_cookie_header(Some("xrv_lang=en")), Lang::Sv);
+    }
+
+    #[test]
+    fn a_browser_asking_for_english_gets_english_until_the_user_chooses() {
+        assert_eq!(Lang::of_request(None, Some("en-GB,en;q=0.9")), Lang::En);
+        assert_eq!(
+            Lang::of_request(None, Some("de-DE,en;q=0.5,sv;q=0.8")),
+            Lang::Sv
+        );
+        assert_eq!(Lang::of_request(None, Some("fr, de")), Lang::Sv);
+        assert_eq!(Lang::of_request(None, Some("en;q=0")), Lang::Sv);
+        assert_eq!(Lang::of_request(None, None), Lang::Sv);
+        // The user's own choice wins over the browser's.
+        assert_eq!(
+            Lang::of_request(Some("rv_lang=sv"), Some("en-US")),
+            Lang::Sv
+        );
+        assert_eq!(
+            Lang::of_request(Some("rv_lang=en"), Some("sv-SE")),
+            Lang::En
+        );
     }
 
     #[test]

@@ -998,3 +998,28 @@ async fn the_enrolment_page_keeps_its_seed_within_the_session_and_a_wrong_code_k
     assert_eq!(res.status(), 200);
     assert!(session_cookie(&res).is_some(), "the full session's cookie");
 }
+
+#[tokio::test]
+async fn a_browser_that_asks_for_english_gets_english_until_the_user_chooses_swedish() {
+    let app = spawn_app().await;
+    let login = |cookie: Option<&'static str>| {
+        let app = &app;
+        async move {
+            let mut req = app
+                .client
+                .get(app.url("/login"))
+                .header("accept-language", "en-GB,en;q=0.9,sv;q=0.5");
+            if let Some(c) = cookie {
+                req = req.header("cookie", c);
+            }
+            req.send().await.unwrap().text().await.unwrap()
+        }
+    };
+    let page = login(None).await;
+    assert!(page.contains("<html lang=\"en\">"), "{page}");
+    assert!(page.contains("Sign in"));
+    let chosen = login(Some("rv_lang=sv")).await;
+    assert!(chosen.contains("<html lang=\"sv\">"));
+    assert!(chosen.contains("Logga in"));
+    app.stop().await;
+}
