@@ -169,11 +169,34 @@ pub fn error_text(lang: Lang, code: &str, message: &str) -> String {
 }
 
 /// `text` with `{name}` placeholders filled in.
+///
+/// A text may also say `{name|one|other}`: `one` when the argument `name` is shown as "1",
+/// else `other` ("{minutes} {minutes|minut|minuter}"), so no page says "1 minuter".
 pub fn text_with(lang: Lang, key: &str, args: &[(&str, String)]) -> String {
     let mut out = text(lang, key);
     for (name, value) in args {
+        out = plural_forms(&out, name, value == "1");
         out = out.replace(&format!("{{{name}}}"), value);
     }
+    out
+}
+
+/// Replaces each `{name|one|other}` in `text` by `one` or `other`.
+fn plural_forms(text: &str, name: &str, one: bool) -> String {
+    let open = format!("{{{name}|");
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(&open) {
+        let after = &rest[start + open.len()..];
+        let Some(end) = after.find('}') else {
+            break;
+        };
+        let (single, many) = after[..end].split_once('|').unwrap_or((&after[..end], ""));
+        out.push_str(&rest[..start]);
+        out.push_str(if one { single } else { many });
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
     out
 }
 
@@ -408,6 +431,17 @@ mod tests {
         assert_eq!(Lang::from_cookie_header(Some("a=b; rv_lang=en")), Lang::En);
         assert_eq!(Lang::from_cookie_header(Some("rv_lang=de")), Lang::Sv);
         assert_eq!(Lang::from_cookie_header(Some("xrv_lang=en")), Lang::Sv);
+    }
+
+    #[test]
+    fn plural_forms_follow_the_number_shown() {
+        assert_eq!(
+            plural_forms("{n} {n|minut|minuter} kvar", "n", true),
+            "{n} minut kvar"
+        );
+        assert_eq!(plural_forms("{n|a|b} och {n|c|d}", "n", false), "b och d");
+        assert_eq!(plural_forms("{m|a|b}", "n", true), "{m|a|b}");
+        assert_eq!(plural_forms("{n|a|b", "n", true), "{n|a|b");
     }
 
     #[test]
