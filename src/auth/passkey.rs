@@ -130,11 +130,13 @@ pub async fn begin_registration(
     Ok(options)
 }
 
-/// The outcome of a registration: the new passkey's id, and a new session when it was the
-/// account's first second factor (enrolment then counts as the second factor's proof).
+/// The outcome of a registration: the new passkey's id, and, when it was the account's first
+/// second factor, a new session (enrolment then counts as the second factor's proof) and the
+/// account's recovery codes, shown once — as enrolling the app gives them.
 pub struct Registered {
     pub id: String,
     pub session: Option<NewSession>,
+    pub recovery_codes: Vec<super::recovery::RecoveryCode>,
 }
 
 /// Finishes registering: verifies the authenticator's answer (WebAuthn's JSON; one that does
@@ -193,25 +195,38 @@ pub async fn finish_registration(
         last_used_at: None,
     };
     store::passkeys::insert_passkey(&mut tx, &row).await?;
-    let new = if session.stage == Stage::Enrol {
+    let (new, recovery_codes) = if session.stage == Stage::Enrol {
+        let codes = super::recovery::generate();
+        let hashes: Vec<String> = codes
+            .iter()
+            .filter_map(|c| super::recovery::normalise(c.display()))
+            .map(|c| super::recovery::hash(&c))
+            .collect();
+        store::accounts::replace_recovery_codes(&mut tx, &session.user_id, &hashes).await?;
         let proof = session::Proof {
             factor: session::Factor::Passkey,
             at: unix(now),
         };
-        Some(session::rotate(&mut tx, session, Stage::Full, Some(proof), now).await?)
+        let new = session::rotate(&mut tx, session, Stage::Full, Some(proof), now).await?;
+        (Some(new), codes)
     } else {
-        None
+        (None, Vec::new())
     };
     let event = Event::new(
         EventKind::PasskeyRegistered,
         Actor::user(&session.user_id),
         &target,
         Outcome::Success,
-        json!({ "ip": client.ip, "passkey": id, "at_enrolment": new.is_some() }),
+        json!({ "ip": client.ip, "passkey": id, "at_enrolment": new.is_some(),
+                "recovery_codes": recovery_codes.len() }),
     );
     audit::record(&mut tx, &event, now).await?;
     tx.commit().await?;
-    Ok(Registered { id, session: new })
+    Ok(Registered {
+        id,
+        session: new,
+        recovery_codes,
+    })
 }
 
 fn check_stage(session: &Session, purpose: Purpose) -> Result<(), Error> {

@@ -273,8 +273,48 @@ async function approver(browser, pending) {
   await bertil.context().close();
 }
 
+// A new user accepts the invitation and enrols a passkey instead of the app: the page then
+// shows the recovery codes once, and the next sign-in offers the passkey and no code field.
+async function newcomer(browser, invitePath) {
+  const page = await newPage(browser);
+  const password = "Petras-passkey-lösenord-2026!";
+  await page.goto(BASE + invitePath);
+  await page.fill("#password", password);
+  await page.fill("#password_again", password);
+  await Promise.all([page.waitForLoadState("load"), page.click('form[action="/invite"] button[type=submit]')]);
+  await page.goto(BASE + "/login");
+  await page.fill("#username", "petra");
+  await page.fill("#password", password);
+  await Promise.all([page.waitForURL(/\/enrol/), page.click('form[action="/login"] button[type=submit]')]);
+  await page.fill("#passkey-name", "Petras telefon");
+  await page.click('button[data-passkey="register"]');
+  await page.waitForSelector("[data-passkey-codes]:not([hidden]) li");
+  const codes = await page.$$eval("[data-passkey-codes] li", (items) => items.map((i) => i.textContent));
+  check(codes.length === 10, `enrolment with a passkey showed ${codes.length} recovery codes`);
+  check(!(await page.isVisible("figure.qr")), "the app's QR code is still shown after the passkey");
+  await look(page, "enrolled-with-passkey");
+  try {
+    await Promise.all([page.waitForURL(/\/start$/), page.click("[data-passkey-codes] a")]);
+  } catch (e) {
+    await page.screenshot({ path: join(SHOTS, "passkeys-failed.png"), fullPage: true });
+    throw new Error(`after enrolment: ${page.url()}: ${(await page.textContent("main")).trim().slice(0, 300)}`);
+  }
+  await Promise.all([page.waitForURL(/\/login/), page.click('form[action="/logout"] button')]);
+  await page.fill("#username", "petra");
+  await page.fill("#password", password);
+  await Promise.all([page.waitForURL(/\/login\/code/), page.click('form[action="/login"] button[type=submit]')]);
+  check(!(await page.$("#code")), "a user with only a passkey is asked for an app code");
+  await Promise.all([page.waitForURL(/\/start$/), page.click('button[data-passkey="authenticate"]')]);
+  console.log("ok newcomer enrolled with a passkey and signed in with it");
+  check(page.errors.length === 0, `script errors: ${page.errors.join("; ")}`);
+  await page.context().close();
+}
+
 const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
 try {
+  if (process.env.INVITE_PATH) {
+    await newcomer(browser, process.env.INVITE_PATH);
+  }
   const pending = await staff(browser);
   await approver(browser, pending);
 } catch (e) {

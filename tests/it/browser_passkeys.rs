@@ -1,6 +1,8 @@
 //! Passkeys in a real browser (issue 17, item 5): `registervakt demo` with a policy that asks
 //! approvers for a passkey and a step-up age of 30 seconds, walked in headless Chromium by
-//! `tests/browser/passkeys.mjs` with a virtual authenticator (the DevTools `WebAuthn` domain).
+//! `tests/browser/passkeys.mjs` with a virtual authenticator (the DevTools `WebAuthn` domain):
+//! a newcomer enrols with a passkey instead of the app, staff signs in and steps up with one,
+//! an approver is refused with a code and approves with one.
 //! Screenshots go to `target/browser-screenshots/passkeys-*.png`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -69,6 +71,19 @@ fn in_chromium_a_passkey_is_enrolled_signs_in_steps_up_to_download_and_lets_an_a
         url.starts_with("http://localhost:"),
         "the demo serves at a name passkeys can be bound to, not {url}"
     );
+    // A newcomer to enrol with a passkey instead of the app: the operator's invitation.
+    let added = Command::new(env!("CARGO_BIN_EXE_registervakt"))
+        .args(["user", "add", "--username", "petra", "--name", "Petra Lund"])
+        .args(["--role", "staff:Uppsala", "--config"])
+        .arg(demo_dir.join("registervakt.toml"))
+        .output()
+        .unwrap();
+    assert!(added.status.success(), "{added:?}");
+    let out = String::from_utf8_lossy(&added.stdout);
+    let invite = out
+        .split_whitespace()
+        .find_map(|w| w.find("/invite/").map(|i| w[i..].to_owned()))
+        .expect("user add prints an invitation link");
     let passed = Command::new("node")
         .arg(root.join("tests/browser/passkeys.mjs"))
         .env("BASE_URL", &url)
@@ -78,6 +93,7 @@ fn in_chromium_a_passkey_is_enrolled_signs_in_steps_up_to_download_and_lets_an_a
             root.join("target").join("browser-screenshots"),
         )
         .env("STEP_UP_SECS", "30")
+        .env("INVITE_PATH", &invite)
         .status()
         .expect("node is not installed")
         .success();

@@ -378,6 +378,25 @@ async fn passkey_only_user_path(app: &TestApp) {
         app.get_with("/api/v1/me", Some(&cookie)).await.status(),
         200
     );
+    // Recovery codes come with the first second factor, as with the app; one signs in.
+    let codes = added["recovery_codes"].as_array().unwrap().clone();
+    assert_eq!(codes.len(), 10, "{added}");
+    let res = app
+        .post_json(
+            "/api/v1/auth/login",
+            None,
+            json!({ "username": "petra", "password": password }),
+        )
+        .await;
+    let pending = session_cookie(&res).unwrap();
+    let res = app
+        .post_json(
+            "/api/v1/auth/recovery",
+            Some(&pending),
+            json!({ "code": codes[0] }),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
 
     // Next time the password leads to the second-factor step, and the passkey finishes it.
     let pending = app.password_step("petra", &password).await;

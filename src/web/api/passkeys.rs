@@ -74,6 +74,9 @@ pub struct PasskeyRegisteredResponse {
     /// True when this passkey was the account's first second factor and the session is now
     /// signed in (a new cookie came with the answer).
     pub signed_in: bool,
+    /// With the account's first second factor: ten single-use recovery codes, shown once.
+    /// Empty otherwise.
+    pub recovery_codes: Vec<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -141,6 +144,11 @@ pub async fn finish_registration(
     let body = PasskeyRegisteredResponse {
         id: done.id,
         signed_in: done.session.is_some(),
+        recovery_codes: done
+            .recovery_codes
+            .iter()
+            .map(|c| c.display().to_owned())
+            .collect(),
     };
     let mut res = (StatusCode::CREATED, Json(body)).into_response();
     if let Some(new) = &done.session {

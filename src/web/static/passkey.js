@@ -40,7 +40,7 @@
     options.user.id = fromB64u(options.user.id);
     (options.excludeCredentials || []).forEach((c) => { c.id = fromB64u(c.id); });
     const cred = await navigator.credentials.create({ publicKey: options });
-    await post("/api/v1/passkeys/register/finish", {
+    return post("/api/v1/passkeys/register/finish", {
       name: name,
       credential: {
         id: cred.id,
@@ -77,6 +77,26 @@
     });
   }
 
+  // The recovery codes of a first second factor, shown once in place of the page.
+  function showCodes(codes) {
+    const section = document.querySelector("[data-passkey-codes]");
+    if (!section || !codes || codes.length === 0) return false;
+    const list = section.querySelector("ul");
+    codes.forEach((code) => {
+      const item = document.createElement("li");
+      const text = document.createElement("code");
+      text.textContent = code;
+      item.appendChild(text);
+      list.appendChild(item);
+    });
+    document.querySelectorAll("main > *").forEach((el) => {
+      if (el !== section) el.hidden = true;
+    });
+    section.hidden = false;
+    section.focus();
+    return true;
+  }
+
   function show(box, selector) {
     const el = box && box.querySelector(selector);
     if (el) el.hidden = false;
@@ -94,8 +114,12 @@
       if (error) error.hidden = true;
       button.disabled = true;
       try {
-        if (button.dataset.passkey === "register") await register(button);
-        else await authenticate();
+        if (button.dataset.passkey === "register") {
+          const done = await register(button);
+          if (showCodes(done && done.recovery_codes)) return;
+        } else {
+          await authenticate();
+        }
         window.location.assign(button.dataset.next || "/start");
       } catch (e) {
         button.disabled = false;
