@@ -218,6 +218,16 @@ pub async fn set_freeze(
     freeze_with(state, &permit, frozen, reason, now).await
 }
 
+/// Whether `who` may turn the incident switch (a party-wide `extract.freeze`): the pages show
+/// its buttons only then. The switch itself asks the policy again.
+pub async fn may_freeze(state: &Context, who: &Principal) -> Result<bool, Error> {
+    let policy = lifecycle::policy_now(state).await?;
+    Ok(policy
+        .permits_party_wide(who, crate::policy::Action::ExtractFreeze)
+        .await
+        .is_ok())
+}
+
 /// Turns the incident switch on or off on the word of a party-wide `extract.freeze` permit.
 async fn freeze_with(
     state: &Context,

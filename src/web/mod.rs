@@ -119,6 +119,7 @@ pub fn route_table() -> Vec<Entry> {
         api::auth::routes(),
         api::passkeys::routes(),
         pages::oidc::routes(),
+        pages::freeze::routes(),
         api::users::routes(),
         api::roles::routes(),
         api::policy::routes(),

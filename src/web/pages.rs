@@ -6,6 +6,7 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod extract;
+pub mod freeze;
 pub mod oidc;
 pub mod oversight;
 pub mod passkeys;

@@ -229,6 +229,9 @@ async function download(page, format, username) {
 }
 
 async function done(page) {
+  // The first press asks once more; the second destroys the list.
+  await Promise.all([page.waitForLoadState("load"), page.click('form[action$="/done"] button[type=submit]')]);
+  check(await page.isVisible('input[name="confirmed"]'), "\"I'm done\" destroyed the list without asking");
   await Promise.all([page.waitForLoadState("load"), page.click('form[action$="/done"] button[type=submit]')]);
   await waitForState(page, "shredded");
 }

@@ -163,11 +163,20 @@ async fn im_done_on_the_page_shreds_the_extract_and_then_asks_to_confirm_deleted
         200
     );
 
+    // The first press only asks: nothing is destroyed yet.
+    let done = format!("/extracts/{id}/done");
+    let res = post_form(&app, &done, &cookie, &[("csrf", &token)]).await;
+    assert_eq!(res.status(), 200);
+    let asked = res.text().await.unwrap();
+    assert!(asked.contains("Är du säker?"), "{asked}");
+    assert!(asked.contains("name=\"confirmed\" value=\"yes\""));
+    assert!(asked.contains("data-state=\"live\""), "still live");
+
     let res = post_form(
         &app,
-        &format!("/extracts/{id}/done"),
+        &done,
         &cookie,
-        &[("csrf", &token)],
+        &[("csrf", &token), ("confirmed", "yes")],
     )
     .await;
     assert_eq!(res.status(), 303);
@@ -511,5 +520,41 @@ async fn the_view_page_shows_rows_under_a_member_data_warning_and_is_never_cache
     assert_eq!(res.status(), 422, "past the last page");
     let (_, meta) = page(&app, &format!("/extracts/{id}"), &cookie).await;
     assert!(!meta.contains("<td>"), "the metadata page holds no rows");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_approver_withdraws_a_live_extract_of_the_district_from_its_page() {
+    let app = spawn_app().await;
+    let cookie = staff(&app, "anna").await;
+    let id = request_from_form(&app, &cookie, INVITE, &["first_name"]).await;
+    wait_for_state(&app, &cookie, &id, "live").await;
+    let bertil = app.user("bertil", &["approver:Uppsala"]).await;
+    let bertil = app.sign_in(&bertil, "bertil").await;
+    let (status, html) = page(&app, &format!("/extracts/{id}"), &bertil).await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains(&format!("action=\"/extracts/{id}/withdraw\"")),
+        "{html}"
+    );
+    // The requester is offered no withdrawal of their own extract.
+    let (_, own) = page(&app, &format!("/extracts/{id}"), &cookie).await;
+    assert!(!own.contains("/withdraw\""));
+
+    let token = csrf(&html);
+    let res = post_form(
+        &app,
+        &format!("/extracts/{id}/withdraw"),
+        &bertil,
+        &[("csrf", token.as_str())],
+    )
+    .await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(
+        res.headers()["location"],
+        format!("/extracts/{id}?msg=withdrawn")
+    );
+    let html = wait_for_state(&app, &cookie, &id, "shredded").await;
+    assert!(html.contains("data-state=\"shredded\""));
     app.stop().await;
 }

@@ -17,8 +17,8 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 
 use crate::extract::ExtractId;
-use crate::extract::lifecycle;
 use crate::extract::review::{self, Described};
+use crate::extract::{expire, lifecycle};
 use crate::nouns::ExtractState;
 use crate::nouns::Field;
 use crate::oversight::breach::{self, Basis};
@@ -37,12 +37,47 @@ use crate::web::pages::extract::{render, summary, when};
 use crate::web::session::check_csrf;
 use crate::web::session::principal;
 
-/// The auditor's desk: the three forms, and whose audit the asker may see.
+#[derive(Debug, Deserialize)]
+pub struct DeskQuery {
+    #[serde(default)]
+    msg: Option<String>,
+}
+
+/// The incident switch as the desk shows it: whether it is on, why and since when, and
+/// whether this user may turn it.
+async fn freeze_context(
+    state: &AppState,
+    who: &crate::policy::Principal,
+    session: &crate::auth::session::Session,
+) -> Result<minijinja::Value, ApiError> {
+    let lang = frame::lang();
+    let may = expire::may_freeze(state, who).await?;
+    let row = state
+        .store
+        .find_freeze()
+        .await
+        .map_err(|e| ApiError::from(crate::extract::Error::from(e)))?;
+    let frozen = row.as_ref().is_some_and(|r| r.frozen);
+    let since = row.as_ref().map(|r| when(lang, &rfc3339(r.changed_at)));
+    let fresh = crate::web::pages::extract::is_fresh(state, session);
+    Ok(context! {
+        may_freeze => may, frozen, since, reason => row.map(|r| r.reason), fresh,
+    })
+}
+
+/// The auditor's desk: the three forms, whose audit the asker may see, and the incident
+/// switch for a party-wide security role.
 pub async fn audit_page(
     State(state): State<AppState>,
     PageSession(session): PageSession,
+    query: Result<Query<DeskQuery>, QueryRejection>,
 ) -> Response {
     let lang = frame::lang();
+    let message = match query.ok().and_then(|Query(q)| q.msg).as_deref() {
+        Some("frozen") => Some(text(lang, "freeze.msg_frozen")),
+        Some("unfrozen") => Some(text(lang, "freeze.msg_unfrozen")),
+        _ => None,
+    };
     let result = async {
         let who = principal(&state, &session).await?;
         let scope = match review::audit_permit(&state, &who).await {
@@ -53,7 +88,10 @@ pub async fn audit_page(
             Err(crate::extract::Error::Denied { .. }) => None,
             Err(e) => return Err(ApiError::from(e)),
         };
-        Ok(context! { auditor => scope.is_some(), scope, csrf => session.csrf_token.clone() })
+        let freeze = freeze_context(&state, &who, &session).await?;
+        Ok(context! {
+            auditor => scope.is_some(), scope, csrf => session.csrf_token.clone(), freeze, message,
+        })
     }
     .await;
     match result {
@@ -261,9 +299,10 @@ pub async fn scope_page(
                 }
             })
             .collect();
+        let freeze = freeze_context(&state, &who, &session).await?;
         Ok::<_, ApiError>(context! {
             basis => heading, members => scope.members, categories, extracts, releases,
-            still_live => scope.still_live,
+            still_live => scope.still_live, freeze, csrf => session.csrf_token.clone(),
         })
     }
     .await;

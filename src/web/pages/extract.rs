@@ -17,7 +17,9 @@ mod approvals;
 mod new;
 mod show;
 
-pub use act::{approve_extract, attest_extract_deleted, deny_extract, finish_extract};
+pub use act::{
+    approve_extract, attest_extract_deleted, deny_extract, finish_extract, withdraw_extract,
+};
 pub use approvals::approvals_page;
 pub use new::{create_extract, list_extracts_page, new_extract_page};
 pub use show::{download_extract, show_extract_page, view_extract};
@@ -221,6 +223,13 @@ pub(in crate::web) fn routes() -> Vec<crate::web::Entry> {
             SignedIn,
             Records(&[A::ExtractShredded]),
             post(finish_extract),
+        ),
+        entry(
+            M::POST,
+            "/extracts/{id}/withdraw",
+            SignedIn,
+            Records(&[A::ExtractShredded]),
+            post(withdraw_extract),
         ),
         entry(
             M::POST,

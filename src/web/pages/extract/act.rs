@@ -1,6 +1,7 @@
-//! The extract page's state-changing forms: "I'm done", "copies deleted", approve and deny.
-//! Each posts the session's CSRF token and redirects (303) back to the extract page with a
-//! fixed message; an error re-renders the page with its sentence and status.
+//! The extract page's state-changing forms: "I'm done" (asked once more before anything is
+//! destroyed), "copies deleted", approve, deny and an approver's withdrawal. Each posts the
+//! session's CSRF token and redirects (303) back to the extract page with a fixed message; an
+//! error re-renders the page with its sentence and status.
 
 use axum::extract::{Path, State};
 use axum::response::Response;
@@ -8,7 +9,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use super::show::fail;
+use super::show::{confirm_done_page, fail};
 use super::{see_other, step_up};
 use crate::auth::session::Session;
 use crate::extract::lifecycle::{self, Verdict};
@@ -59,14 +60,69 @@ async fn plain(state: AppState, session: Session, id: String, action: Plain) -> 
     }
 }
 
-/// "I'm done": the requester shreds their live extract now. Needs the requester and the
-/// form's CSRF token.
+#[derive(Deserialize)]
+pub struct DoneForm {
+    /// Missing is the same as wrong: 403, like a forged token.
+    #[serde(default)]
+    csrf: String,
+    /// "yes" once the requester has seen what "I'm done" destroys.
+    #[serde(default)]
+    confirmed: Option<String>,
+}
+
+/// "I'm done": the requester shreds their live extract now — after saying yes to the page that
+/// tells what that destroys (a first press only asks). Needs the requester and the form's
+/// CSRF token.
 pub async fn finish_extract(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    PageForm(session, _): PageForm<CsrfForm>,
+    PageForm(session, form): PageForm<DoneForm>,
 ) -> Response {
+    if form.confirmed.as_deref() != Some("yes") {
+        let Ok(id) = ExtractId::parse(&id) else {
+            return not_found_page();
+        };
+        return confirm_done_page(&state, &session, &id).await;
+    }
     plain(state, session, id, Plain::Done).await
+}
+
+#[derive(Deserialize)]
+pub struct WithdrawForm {
+    /// Missing is the same as wrong: 403, like a forged token.
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    code: Option<SecretString>,
+}
+
+/// An approver withdraws a live extract of their district: it is destroyed now. Needs
+/// `extract.revoke` in the district, the form's CSRF token and a fresh second factor (or the
+/// form's code) — the same domain call as `POST /api/v1/extracts/{id}/revoke`.
+pub async fn withdraw_extract(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    Path(id): Path<String>,
+    PageForm(session, form): PageForm<WithdrawForm>,
+) -> Response {
+    let Ok(id) = ExtractId::parse(&id) else {
+        return not_found_page();
+    };
+    let fresh = match step_up(&state, session.clone(), form.code.as_ref(), &client).await {
+        Ok(f) => f,
+        Err(e) => return fail(&state, &session, &id, e).await,
+    };
+    let result = async {
+        let who = principal(&state, &fresh.session).await?;
+        expire::revoke(&state, &who, &id, OffsetDateTime::now_utc()).await?;
+        Ok::<_, ApiError>(())
+    }
+    .await;
+    let res = match result {
+        Ok(()) => see_other(&format!("/extracts/{id}?msg=withdrawn")),
+        Err(e) => fail(&state, &fresh.session, &id, e).await,
+    };
+    fresh.send(res)
 }
 
 /// The requester confirms that every downloaded copy is deleted. Needs the requester and the
@@ -92,7 +148,7 @@ pub struct DecisionForm {
     code: Option<SecretString>,
 }
 
-csrf_field!(CsrfForm, DecisionForm);
+csrf_field!(CsrfForm, DoneForm, WithdrawForm, DecisionForm);
 
 async fn decide(
     state: AppState,

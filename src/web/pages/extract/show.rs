@@ -34,7 +34,7 @@ use crate::web::session::principal;
 fn message(lang: Lang, key: &str) -> Option<String> {
     let key = match key {
         "pending" | "building" | "done" | "attested" | "approved" | "approval_recorded"
-        | "denied" => key,
+        | "denied" | "withdrawn" => key,
         _ => return None,
     };
     Some(text(lang, &format!("extract.msg_{key}")))
@@ -132,6 +132,7 @@ async fn page_context(
         // later download after the confirmation.
         may_attest => mine && !live && row.downloads > 0 && row.attested_at.is_none(),
         may_decide => approver_here && row.state == ExtractState::Pending && !decided_by_me,
+        may_withdraw => approver_here && live,
         decided_by_me, request_hash => row.request_hash, lifetime_minutes => row.lifetime_minutes,
         filters => filter_lines(lang, &meta.filters), verdicts,
     })
@@ -153,6 +154,24 @@ pub(super) async fn extract_page(
             status,
             "extract.html",
             context! { message, error, ..ctx },
+        ),
+        Err(ApiError::NotFound) => not_found_page(),
+        Err(e) => refusal(state, e),
+    }
+}
+
+/// The extract page asking the requester to confirm "I'm done": nothing is destroyed yet.
+pub(super) async fn confirm_done_page(
+    state: &AppState,
+    session: &Session,
+    id: &ExtractId,
+) -> Response {
+    match page_context(state, session, id).await {
+        Ok(ctx) => render(
+            state,
+            StatusCode::OK,
+            "extract.html",
+            context! { confirm_done => true, ..ctx },
         ),
         Err(ApiError::NotFound) => not_found_page(),
         Err(e) => refusal(state, e),
