@@ -88,6 +88,10 @@ pub enum Error {
     PhishingResistantRequired,
     #[error("{0}")]
     OidcRefused(oidc_login::Refusal),
+    /// An account is to sign in through a provider the configuration does not name: the
+    /// server's state, not the request's form, is in the way (409).
+    #[error("no identity provider by that id is configured")]
+    UnknownIdentityProvider,
     /// The identity provider cannot be reached; nothing is signed in (fail closed).
     #[error("the identity provider cannot be reached: {0}")]
     OidcUnavailable(String),

@@ -128,6 +128,7 @@ impl From<crate::auth::Error> for ApiError {
             A::NoSuchUser(_) => ApiError::NotFound,
             A::AlreadyEnrolled => ApiError::Conflict("already_enrolled", msg),
             A::OidcRefused(r) => ApiError::Unauthorized(r.code(), msg),
+            A::UnknownIdentityProvider => ApiError::Conflict("unknown_identity_provider", msg),
             A::PasskeyRefused => ApiError::Unauthorized("passkey_refused", msg),
             A::NoPasskey => ApiError::Conflict("no_passkey", msg),
             A::NoSuchPasskey => ApiError::NotFound,

@@ -107,16 +107,14 @@ pub(in crate::web) fn known_provider(
     match id.filter(|p| !p.trim().is_empty()) {
         None => Ok(None),
         Some(id) if state.oidc.get(id.trim()).is_some() => Ok(Some(id.trim().to_owned())),
-        Some(_) => Err(crate::auth::Error::BadInput(
-            "no identity provider by that name is configured".into(),
-        )),
+        Some(_) => Err(crate::auth::Error::UnknownIdentityProvider),
     }
 }
 
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUserRequest,
     responses((status = 202, description = "Proposed: a second administrator confirms it", body = ProposalResponse),
               (status = 403, description = "The policy's `users administer` does not reach every role asked for (`not_permitted`)", body = ErrorBody),
-              (status = 409, description = "The username is taken, or proposed already (`user_exists`)", body = ErrorBody)))]
+              (status = 409, description = "The username is taken, or proposed already (`user_exists`), or no identity provider by that id is configured (`unknown_identity_provider`)", body = ErrorBody)))]
 pub async fn create_user(
     State(state): State<AppState>,
     StepUp(session): StepUp,
