@@ -100,6 +100,29 @@ fn to_provider(started: &oidc_login::Started, state: &AppState) -> Response {
     res
 }
 
+/// Begins a login for `intent` and sends the browser to the provider, or says why not.
+async fn go(
+    state: &AppState,
+    provider: &Provider,
+    intent: Intent<'_>,
+    client: &crate::auth::signin::Client,
+) -> Response {
+    match oidc_login::begin(
+        &state.store,
+        &state.keyring,
+        provider,
+        intent,
+        &state.config.sessions,
+        client,
+        OffsetDateTime::now_utc(),
+    )
+    .await
+    {
+        Ok(started) => to_provider(&started, state),
+        Err(e) => outcome_page(state, provider, e),
+    }
+}
+
 #[derive(Deserialize)]
 pub struct StartForm {
     /// An invitation to accept by this sign-in (the token from the invitation link).
@@ -126,20 +149,7 @@ pub async fn start(
         Some(token) => Intent::Invitation(token),
         None => Intent::SignIn,
     };
-    match oidc_login::begin(
-        &state.store,
-        &state.keyring,
-        &provider,
-        intent,
-        &state.config.sessions,
-        &client,
-        OffsetDateTime::now_utc(),
-    )
-    .await
-    {
-        Ok(started) => to_provider(&started, &state),
-        Err(e) => outcome_page(&state, &provider, e),
-    }
+    go(&state, &provider, intent, &client).await
 }
 
 #[derive(Deserialize)]
@@ -166,20 +176,7 @@ pub async fn step_up(
         session: &session,
         next: &form.next,
     };
-    match oidc_login::begin(
-        &state.store,
-        &state.keyring,
-        &provider,
-        intent,
-        &state.config.sessions,
-        &client,
-        OffsetDateTime::now_utc(),
-    )
-    .await
-    {
-        Ok(started) => to_provider(&started, &state),
-        Err(e) => outcome_page(&state, &provider, e),
-    }
+    go(&state, &provider, intent, &client).await
 }
 
 #[derive(Deserialize)]
