@@ -146,14 +146,7 @@ pub async fn accept_invitation(
     now: OffsetDateTime,
 ) -> Result<UserRow, Error> {
     let token_hash = crypto::sha256_hex(token.as_bytes());
-    let user_id = store
-        .find_invitation(&token_hash, unix(now))
-        .await?
-        .ok_or(Error::InvalidInvitation)?;
-    let user = store
-        .find_user_by_id(&user_id)
-        .await?
-        .ok_or(Error::InvalidInvitation)?;
+    let user = invited_user(store, &token_hash, now).await?;
     if user.oidc_provider.is_some() {
         // An account made for an identity provider never gets a password (a second way in).
         return Err(Error::BadInput(
@@ -197,15 +190,24 @@ pub async fn invitation_provider(
     now: OffsetDateTime,
 ) -> Result<Option<String>, Error> {
     let token_hash = crypto::sha256_hex(token.as_bytes());
+    Ok(invited_user(store, &token_hash, now).await?.oidc_provider)
+}
+
+/// The account an unused, unexpired invitation (by its token's hash) is for; anything else is
+/// [`Error::InvalidInvitation`].
+pub(crate) async fn invited_user(
+    store: &Store,
+    token_hash: &str,
+    now: OffsetDateTime,
+) -> Result<UserRow, Error> {
     let user_id = store
-        .find_invitation(&token_hash, unix(now))
+        .find_invitation(token_hash, unix(now))
         .await?
         .ok_or(Error::InvalidInvitation)?;
-    let user = store
+    store
         .find_user_by_id(&user_id)
         .await?
-        .ok_or(Error::InvalidInvitation)?;
-    Ok(user.oidc_provider)
+        .ok_or(Error::InvalidInvitation)
 }
 
 async fn find(store: &Store, username: &str) -> Result<UserRow, Error> {

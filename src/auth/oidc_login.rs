@@ -318,9 +318,10 @@ pub async fn begin(
         Intent::SignIn => PendingIntent::SignIn,
         Intent::Invitation(token) => {
             let token_hash = crypto::sha256_hex(token.as_bytes());
-            let user = match store.find_invitation(&token_hash, unix(now)).await? {
-                Some(user_id) => store.find_user_by_id(&user_id).await?,
-                None => None,
+            let user = match super::accounts::invited_user(store, &token_hash, now).await {
+                Ok(user) => Some(user),
+                Err(Error::InvalidInvitation) => None,
+                Err(e) => return Err(e),
             };
             if user.is_none_or(|u| u.oidc_provider.as_deref() != Some(provider.id.as_str())) {
                 return Err(Error::OidcRefused(Refusal::Invitation));
