@@ -502,6 +502,39 @@ async fn a_session_signed_in_at_the_provider_steps_up_there_and_an_old_authentic
 }
 
 #[tokio::test]
+#[ignore = "needs node and oidc-provider (npm install --prefix tests/oidc)"]
+async fn a_login_begun_at_one_provider_is_never_finished_at_anothers_callback() {
+    let provider = provider(false);
+    // A second provider section with the same issuer: only the callback path tells them apart.
+    let second = format!(
+        "amr = [\"otp\"]\n[oidc.other]\nlabel_sv = \"Annan\"\nlabel_en = \"Other\"\n\
+         issuer = \"{}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\n\
+         [[oidc.other.two_factors]]\namr = [\"otp\"]",
+        provider.issuer
+    );
+    let app = broker(&provider, &second).await;
+    link_alice(&app, &provider).await;
+    let (url, binding) = start(&app, &[]).await;
+    let pairs = walk(&url, "mfa", CALLBACK).await;
+    let res = app
+        .client
+        .get(app.url("/auth/oidc/other/callback"))
+        .query(&pairs)
+        .header("cookie", binding.as_str())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert!(session_cookie(&res).is_none());
+    assert!(
+        rejection_reasons(&app)
+            .await
+            .contains(&"other_provider".to_owned())
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn an_unreachable_identity_provider_answers_a_503_page_and_releases_nothing() {
     let dir = common::prepare(50).await;
     let text = dir.config_text()
