@@ -402,6 +402,42 @@ pub struct RegisterConfig {
     pub connect_timeout_secs: u64,
     #[serde(default = "default_register_connections")]
     pub max_connections: u32,
+    /// Which membership statuses count as members, and their names on the pages.
+    #[serde(default)]
+    pub statuses: StatusesConfig,
+}
+
+/// `[register.statuses]`: a request that names no status gets exactly `members`, so a
+/// resigned or paused member is never in a list by default; `names` are what the request
+/// form shows for the register's values (a value without a name is shown as it is).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusesConfig {
+    #[serde(default = "default_member_statuses")]
+    pub members: Vec<String>,
+    #[serde(default)]
+    pub names: BTreeMap<String, StatusName>,
+}
+
+impl Default for StatusesConfig {
+    fn default() -> StatusesConfig {
+        StatusesConfig {
+            members: default_member_statuses(),
+            names: BTreeMap::new(),
+        }
+    }
+}
+
+/// A status value's name in Swedish and English.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusName {
+    pub sv: String,
+    pub en: String,
+}
+
+fn default_member_statuses() -> Vec<String> {
+    vec!["active".to_owned()]
 }
 
 fn default_register_timeout() -> u64 {
@@ -614,6 +650,30 @@ impl Config {
                 "register.connect_timeout_secs",
                 format!("is {}", self.register.connect_timeout_secs),
                 "use a value between 1 and 120 seconds",
+            ));
+        }
+        let statuses = &self.register.statuses;
+        if statuses.members.is_empty()
+            || statuses
+                .members
+                .iter()
+                .any(|v| v.trim().is_empty() || v.chars().count() > 200)
+        {
+            return Err(Error::invalid(
+                "register.statuses.members",
+                "is empty or holds an empty value",
+                "list the membership_status values that count as members, e.g. [\"active\"]",
+            ));
+        }
+        if statuses
+            .names
+            .values()
+            .any(|n| n.sv.trim().is_empty() || n.en.trim().is_empty())
+        {
+            return Err(Error::invalid(
+                "register.statuses.names",
+                "has an empty name",
+                "give each status both an sv and an en name",
             ));
         }
         if self.register.max_connections == 0 || self.register.max_connections > 100 {

@@ -39,6 +39,9 @@ pub enum Error {
     PolicyBroken,
     #[error("a second administrator must confirm this change")]
     SecondAdminRequired,
+    /// A role in a district the member register does not hold: a misspelling.
+    #[error("there is no district {0} in the member register; check the spelling")]
+    UnknownDistrict(crate::nouns::DistrictCode),
     /// No pending proposal has this id: it never existed, or it was decided already.
     #[error("there is no such pending change (it may have been decided already)")]
     NoSuchProposal,
@@ -57,6 +60,22 @@ pub enum Error {
     Audit(#[from] audit::Error),
     #[error("store: {0}")]
     Store(#[from] store::Error),
+}
+
+/// Refuses a role in a district the register holds no member in (`staff:Upsala`): a role
+/// there would reach nobody and hide the misspelling. A party-wide role is always known.
+pub fn check_districts<'g>(
+    known: &crate::register::Districts,
+    grants: impl IntoIterator<Item = &'g crate::nouns::RoleGrant>,
+) -> Result<(), Error> {
+    for grant in grants {
+        if let crate::nouns::Scope::District(d) = &grant.scope
+            && !known.contains(d)
+        {
+            return Err(Error::UnknownDistrict(d.clone()));
+        }
+    }
+    Ok(())
 }
 
 /// The proof that `who` may administer accounts and roles, as far as the policy's

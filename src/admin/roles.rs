@@ -24,6 +24,7 @@ use super::{Error, second_person, unix};
 use crate::audit::{self, Actor, Event, EventKind, Outcome};
 use crate::nouns::{Role, RoleGrant, Scope, Username};
 use crate::policy::{self, Permit};
+use crate::register::Districts;
 use crate::store::roles::RoleChangeRow;
 use crate::store::{self, Store, Tx};
 
@@ -130,11 +131,15 @@ async fn apply(
 /// The operator at the command line grants or revokes a role: at once, audited as `cli:…`.
 pub async fn change_role_as_operator(
     store: &Store,
+    districts: &Districts,
     username: &str,
     grant: RoleGrant,
     change: Change,
     now: OffsetDateTime,
 ) -> Result<(), Error> {
+    if change == Change::Grant {
+        super::check_districts(districts, [&grant])?;
+    }
     let user = target(store, username).await?;
     let mut tx = store.begin().await?;
     apply(&mut tx, &user, &grant, change, Actor::cli(), None, now).await?;
@@ -147,12 +152,16 @@ pub async fn change_role_as_operator(
 pub async fn change_role(
     store: &Store,
     permit: &Permit,
+    districts: &Districts,
     username: &str,
     grant: RoleGrant,
     change: Change,
     now: OffsetDateTime,
 ) -> Result<RoleChangeOutcome, Error> {
     check_reach(permit, &grant)?;
+    if change == Change::Grant {
+        super::check_districts(districts, [&grant])?;
+    }
     let user = target(store, username).await?;
     let actor = Actor::user(permit.user_id());
     let mut tx = store.begin().await?;

@@ -22,6 +22,7 @@ use crate::auth::accounts::{self, Invitation, NewUser, check_display_name, check
 use crate::notify::mail::Mailer;
 use crate::nouns::{RoleGrant, Username};
 use crate::policy::Permit;
+use crate::register::Districts;
 use crate::store::proposals::{self, UserProposalRow};
 use crate::store::{Store, accounts::RoleRow, accounts::UserRow};
 
@@ -60,12 +61,14 @@ pub enum Delivery {
 pub async fn propose_user(
     store: &Store,
     permit: &Permit,
+    districts: &Districts,
     new: NewUser,
     now: OffsetDateTime,
 ) -> Result<Proposed, Error> {
     for grant in &new.roles {
         check_reach(permit, grant)?;
     }
+    super::check_districts(districts, &new.roles)?;
     let display_name = check_display_name(&new.display_name)?;
     if let Some(address) = &new.email {
         check_email(address)?;

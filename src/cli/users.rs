@@ -139,6 +139,7 @@ pub async fn run(cmd: UserCommand) -> anyhow::Result<()> {
                 .iter()
                 .map(|r| r.parse::<RoleGrant>())
                 .collect::<Result<Vec<_>, _>>()?;
+            crate::admin::check_districts(&register_districts(&config, &roles).await?, &roles)?;
             let new = accounts::NewUser {
                 username: Username::parse(&username)?,
                 display_name: name,
@@ -198,10 +199,14 @@ pub async fn run(cmd: UserCommand) -> anyhow::Result<()> {
                 None => println!("{username}'s notices are no longer e-mailed"),
             }),
         UserCommand::Grant { username, role, .. } => {
-            change(&store, &username, &role, Change::Grant, now).await
+            let grant: RoleGrant = role.parse()?;
+            let districts = register_districts(&config, std::slice::from_ref(&grant)).await?;
+            change(&store, &districts, &username, grant, Change::Grant, now).await
         }
         UserCommand::Revoke { username, role, .. } => {
-            change(&store, &username, &role, Change::Revoke, now).await
+            let grant: RoleGrant = role.parse()?;
+            let districts = crate::register::Districts::default();
+            change(&store, &districts, &username, grant, Change::Revoke, now).await
         }
         UserCommand::LinkOidc {
             username,
@@ -223,20 +228,40 @@ pub async fn run(cmd: UserCommand) -> anyhow::Result<()> {
     Ok(result?)
 }
 
+/// The register's districts when one of `roles` is in a district (else none are read, so a
+/// party-wide role can be given while the register is down).
+async fn register_districts(
+    config: &Config,
+    roles: &[RoleGrant],
+) -> anyhow::Result<crate::register::Districts> {
+    if roles
+        .iter()
+        .all(|r| matches!(r.scope, crate::nouns::Scope::Party))
+    {
+        return Ok(crate::register::Districts::default());
+    }
+    let register = crate::register::Register::open(&config.register).await?;
+    Ok(register.districts().await?)
+}
+
 async fn change(
     store: &crate::store::Store,
+    districts: &crate::register::Districts,
     username: &str,
-    role: &str,
+    grant: RoleGrant,
     change: Change,
     now: OffsetDateTime,
 ) -> Result<(), crate::auth::Error> {
-    let grant: RoleGrant = role.parse()?;
-    roles::change_role_as_operator(store, username, grant, change, now)
+    let shown = grant.to_string();
+    roles::change_role_as_operator(store, districts, username, grant, change, now)
         .await
         .map_err(|e| match e {
             crate::admin::Error::Auth(e) => e,
             crate::admin::Error::Store(e) => crate::auth::Error::Store(e),
             crate::admin::Error::Audit(e) => crate::auth::Error::Audit(e),
+            crate::admin::Error::UnknownDistrict(d) => crate::auth::Error::BadInput(format!(
+                "there is no district {d} in the member register; check the spelling"
+            )),
             other => crate::auth::Error::Internal(other.to_string()),
         })?;
     let verb = if change == Change::Grant {
@@ -244,6 +269,6 @@ async fn change(
     } else {
         "no longer has"
     };
-    println!("{username} {verb} {role}; their sessions have ended");
+    println!("{username} {verb} {shown}; their sessions have ended");
     Ok(())
 }

@@ -36,6 +36,7 @@ pub mod snapshot;
 
 use std::fmt;
 
+use crate::nouns::{DistrictCode, Field};
 use crate::policy::DenyCode;
 use crate::{audit, crypto, register, store};
 
@@ -63,6 +64,19 @@ pub enum Error {
     UnknownPurpose(String),
     #[error("you must accept the purpose's acknowledgement to request this list")]
     NotAcknowledged,
+    /// The register holds no member in the district: a misspelling, not a missing permission.
+    #[error("there is no district {0} in the member register")]
+    UnknownDistrict(DistrictCode),
+    /// A chosen local branch or status the register does not hold in the district.
+    #[error("the member register has no {field} {value:?} in {district}; choose one of the listed values")]
+    UnknownChoice {
+        field: Field,
+        value: String,
+        district: DistrictCode,
+    },
+    /// No member matches: nothing is requested (an empty list helps no one).
+    #[error("no member matches the request; choose other branches, statuses, dates or ages")]
+    NoMembers,
     /// The policy said no; the reason is a sentence for the requester.
     #[error("{reason}")]
     Denied { code: DenyCode, reason: String },

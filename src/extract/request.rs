@@ -29,6 +29,20 @@ pub struct Filters {
     pub age: Option<AgeBand>,
 }
 
+impl Filters {
+    /// Every member of the district: no branch, joining date or age, and no status filter
+    /// narrower than the statuses that count as members (`member_statuses`; what a request
+    /// that names none gets).
+    pub fn is_whole_district(&self, member_statuses: &[String]) -> bool {
+        self.local_branches.is_empty()
+            && self.joined_from.is_none()
+            && self.joined_to.is_none()
+            && self.age.is_none()
+            && (self.statuses.is_empty()
+                || member_statuses.iter().all(|m| self.statuses.contains(m)))
+    }
+}
+
 /// What staff ask for, parsed (the wire form is in `web::api::extracts`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
@@ -178,6 +192,7 @@ pub async fn estimate(
 ) -> Result<Estimate, Error> {
     let policy = lifecycle::policy_now(state).await?;
     let purpose = known_purpose(&policy, &request.purpose)?;
+    let request = &prepare(state, request.clone()).await?;
     let permitted = policy
         .permits(
             who,
@@ -214,6 +229,49 @@ pub async fn estimate(
     .with_detail("included", counts.included);
     audit::record_now(&state.store, &event, now).await?;
     Ok(Estimate { counts })
+}
+
+/// The request as it is counted, decided and stored: its district and every chosen local
+/// branch and status are the register's (a misspelling is named, not turned into an empty
+/// list or a "not permitted"), and a request that names no status gets the statuses that
+/// count as members (`register.statuses.members`), so a resigned member is never in a list
+/// unless asked for.
+async fn prepare(state: &Context, mut request: Request) -> Result<Request, Error> {
+    let register = &state.register;
+    if !register.has_district(&request.district).await? {
+        return Err(Error::UnknownDistrict(request.district));
+    }
+    let choices = register.choices(&request.district).await?;
+    let mapped = |field: Field| register.mapping().column(field).is_some();
+    let checks = [
+        (
+            Field::LocalBranch,
+            &request.filters.local_branches,
+            &choices.local_branches,
+        ),
+        (
+            Field::MembershipStatus,
+            &request.filters.statuses,
+            &choices.statuses,
+        ),
+    ];
+    for (field, chosen, held) in checks {
+        // An unmapped field is refused by the filter's own check, with its own sentence.
+        if !mapped(field) {
+            continue;
+        }
+        if let Some(value) = chosen.iter().find(|v| !held.contains(v)) {
+            return Err(Error::UnknownChoice {
+                field,
+                value: value.clone(),
+                district: request.district.clone(),
+            });
+        }
+    }
+    if request.filters.statuses.is_empty() && mapped(Field::MembershipStatus) {
+        request.filters.statuses = register.member_statuses().to_vec();
+    }
+    Ok(request)
 }
 
 async fn count(
@@ -288,7 +346,14 @@ pub async fn create(
         now,
     )
     .await?;
+    let request = prepare(state, request).await?;
     let counts = count(state, &request, purpose, now).await?;
+    if counts.included == 0 {
+        let event = scope_event(EventKind::PolicyDecision, &actor, &request, Outcome::Denied)
+            .with_detail("code", "no_members");
+        audit::record_now(&state.store, &event, now).await?;
+        return Err(Error::NoMembers);
+    }
     let decision = policy
         .decide(who, &request.policy_request(counts.included), now)
         .await;

@@ -34,7 +34,8 @@ pub const COMMENT: crate::text::Rule = crate::text::Rule::one_line(1, 2000);
 /// What raised a flag. `as_str` is the stable code on the wire and in the audit log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
-    /// An extract of a whole district: no local-branch, status, age or joining-date filter.
+    /// An extract of a whole district: no local-branch, age or joining-date filter, and every
+    /// status that counts as a member (`Filters::is_whole_district`).
     WholeDistrict,
     /// An extract requested or downloaded outside `followup.office_hours`.
     OutsideHours,

@@ -71,6 +71,7 @@ impl Fixture {
             columns,
             connect_timeout_secs: 5,
             max_connections: 2,
+            statuses: Default::default(),
         }
     }
 

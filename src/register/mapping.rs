@@ -149,6 +149,7 @@ mod tests {
                 .collect(),
             connect_timeout_secs: 5,
             max_connections: 1,
+            statuses: Default::default(),
         }
     }
 

@@ -34,7 +34,9 @@ use time::Date;
 
 use crate::config::RegisterConfig;
 use crate::store;
-use crate::store::register::{Backend, ColumnKind, Condition, CountQuery, RegisterDb, RowQuery};
+use crate::store::register::{
+    Backend, ColumnKind, Condition, CountQuery, RegisterDb, RowQuery, Value,
+};
 
 pub use filter::{
     AgeBand, FILTER_VALUE, Filter, MAX_AGE, MAX_LIST, MAX_VALUE_CHARS, ProtectedIdentity,
@@ -99,6 +101,15 @@ pub enum Error {
     NoFields,
     #[error("{0} is requested more than once")]
     DuplicateField(Field),
+    #[error(
+        "the register holds no member whose {column} is one of register.statuses.members ({members}); \
+         it holds {found}: list the values that count as members there"
+    )]
+    NoMemberStatus {
+        column: String,
+        members: String,
+        found: String,
+    },
     #[error(transparent)]
     Store(store::register::Error),
 }
@@ -135,8 +146,37 @@ pub struct Counts {
 pub struct Register {
     db: RegisterDb,
     mapping: Arc<Mapping>,
+    member_statuses: Arc<[String]>,
 }
 
+/// The districts the register holds members in, read when asked: what a role may be given in
+/// and a list requested for (a district the register does not hold is a misspelling).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Districts(Vec<DistrictCode>);
+
+impl Districts {
+    pub fn contains(&self, district: &DistrictCode) -> bool {
+        self.0.contains(district)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &DistrictCode> {
+        self.0.iter()
+    }
+
+    /// For tests and the CLI's demo: exactly these districts.
+    pub fn of(districts: Vec<DistrictCode>) -> Districts {
+        Districts(districts)
+    }
+}
+
+/// What a request in one district can choose among: the values the register holds there.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Choices {
+    /// Local branches, sorted; empty when `local_branch` is not mapped.
+    pub local_branches: Vec<String>,
+    /// Membership statuses, sorted; empty when `membership_status` is not mapped.
+    pub statuses: Vec<String>,
+}
 impl Register {
     /// Validates the mapping, connects read-only and checks every mapped column exists.
     pub async fn open(cfg: &RegisterConfig) -> Result<Register, Error> {
@@ -144,9 +184,84 @@ impl Register {
         let timeout = Duration::from_secs(cfg.connect_timeout_secs);
         let db = RegisterDb::connect(&cfg.url, timeout, cfg.max_connections).await?;
         check_columns(&db, &mapping).await?;
-        Ok(Register {
+        let register = Register {
             db,
             mapping: Arc::new(mapping),
+            member_statuses: cfg.statuses.members.clone().into(),
+        };
+        register.check_member_statuses().await?;
+        Ok(register)
+    }
+
+    /// The statuses that count as members (`register.statuses.members`): what a request that
+    /// names no status gets.
+    pub fn member_statuses(&self) -> &[String] {
+        &self.member_statuses
+    }
+
+    /// Refuses a register that has members but none with a member status: every default
+    /// request would be empty, and the operator must say which of its values count.
+    async fn check_member_statuses(&self) -> Result<(), Error> {
+        let Some(column) = self.mapping.column(Field::MembershipStatus) else {
+            return Ok(());
+        };
+        let values = self.db.count_by(self.mapping.table(), column, &[]).await?;
+        let held: Vec<&str> = values.iter().filter_map(|(v, _)| v.as_deref()).collect();
+        if held.is_empty() || held.iter().any(|v| self.member_statuses.iter().any(|m| m == v)) {
+            return Ok(());
+        }
+        Err(Error::NoMemberStatus {
+            column: column.to_owned(),
+            members: self.member_statuses.join(", "),
+            found: held.iter().take(20).copied().collect::<Vec<_>>().join(", "),
+        })
+    }
+
+    /// The districts the register holds members in, sorted (a value that is no district code
+    /// is left out: it can be neither requested nor granted).
+    pub async fn districts(&self) -> Result<Districts, Error> {
+        let values = self
+            .db
+            .count_by(self.mapping.table(), self.mapping.district_column(), &[])
+            .await?;
+        Ok(Districts(
+            values
+                .into_iter()
+                .filter_map(|(v, _)| DistrictCode::parse(v.as_deref()?).ok())
+                .collect(),
+        ))
+    }
+
+    /// Whether the register holds any member in `district`.
+    pub async fn has_district(&self, district: &DistrictCode) -> Result<bool, Error> {
+        let column = self.mapping.district_column();
+        let rows = self
+            .db
+            .count_by(self.mapping.table(), column, &[in_district(column, district)])
+            .await?;
+        Ok(rows.iter().any(|(_, n)| *n > 0))
+    }
+
+    /// The local branches and statuses the register holds in `district` (names, no counts).
+    pub async fn choices(&self, district: &DistrictCode) -> Result<Choices, Error> {
+        let in_district = [in_district(self.mapping.district_column(), district)];
+        let in_district = &in_district;
+        let values = |field: Field| async move {
+            let Some(column) = self.mapping.column(field) else {
+                return Ok::<_, Error>(Vec::new());
+            };
+            let rows = self
+                .db
+                .count_by(self.mapping.table(), column, in_district)
+                .await?;
+            Ok(rows
+                .into_iter()
+                .filter_map(|(v, _)| v.filter(|v| !v.trim().is_empty()))
+                .collect())
+        };
+        Ok(Choices {
+            local_branches: values(Field::LocalBranch).await?,
+            statuses: values(Field::MembershipStatus).await?,
         })
     }
 
@@ -317,6 +432,14 @@ impl Register {
 }
 
 /// Every mapped column must exist in the table; the error names the key and lists what exists.
+/// `column = district`.
+fn in_district(column: &str, district: &DistrictCode) -> Condition {
+    Condition::Equals {
+        column: column.to_owned(),
+        value: Value::Text(district.as_str().to_owned()),
+    }
+}
+
 async fn check_columns(db: &RegisterDb, mapping: &Mapping) -> Result<(), Error> {
     let table = mapping.table();
     let Some(existing) = db.table_columns(table).await? else {

@@ -43,7 +43,7 @@ pub struct CheckReport {
 
 pub(super) async fn build(db: &RegisterDb, mapping: &Mapping) -> Result<CheckReport, Error> {
     let table = mapping.table();
-    let districts = db.count_by(table, mapping.district_column()).await?;
+    let districts = db.count_by(table, mapping.district_column(), &[]).await?;
     let census = db
         .flag_census(table, mapping.protected_identity_column())
         .await?;

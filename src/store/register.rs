@@ -228,13 +228,15 @@ impl RegisterDb {
         })
     }
 
-    /// Members per value of `column` (e.g. per district), NULL as `None`.
+    /// Members per value of `column` (e.g. per district) among the rows `conditions` select,
+    /// NULL as `None`.
     pub async fn count_by(
         &self,
         table: &str,
         column: &str,
+        conditions: &[Condition],
     ) -> Result<Vec<(Option<String>, u64)>, Error> {
-        let statement = sql::count_by_sql(self.backend, table, column);
+        let statement = sql::count_by_sql(self.backend, table, column, conditions);
         let rows: Vec<(Option<String>, i64)> = on_pool!(&self.pools, pool => {
             builder(statement).build_query_as().fetch_all(pool).await.map_err(query_error)?
         });

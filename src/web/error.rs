@@ -148,6 +148,14 @@ impl From<crate::nouns::Error> for ApiError {
     }
 }
 
+/// The register could not be read (it is down, or a query failed): nothing is decided on a
+/// guess, the request is refused as unavailable.
+impl From<crate::register::Error> for ApiError {
+    fn from(e: crate::register::Error) -> ApiError {
+        ApiError::Unavailable(e.to_string())
+    }
+}
+
 impl From<crate::admin::Error> for ApiError {
     fn from(e: crate::admin::Error) -> ApiError {
         use crate::admin::Error as E;
@@ -157,6 +165,7 @@ impl From<crate::admin::Error> for ApiError {
             E::NotPermitted => ApiError::Forbidden("not_permitted", msg),
             E::PolicyBroken => ApiError::Forbidden("policy_error", msg),
             E::SecondAdminRequired => ApiError::Forbidden("second_admin_required", msg),
+            E::UnknownDistrict(_) => ApiError::BadRequest("unknown_district", msg),
             E::NoSuchProposal => ApiError::NotFound,
             E::Stale => ApiError::Conflict("proposal_stale", msg),
             E::Auth(e) => e.into(),
@@ -179,6 +188,13 @@ impl From<crate::extract::Error> for ApiError {
             X::BadInput(_) => ApiError::BadRequest("invalid_input", msg),
             X::UnknownPurpose(_) => ApiError::BadRequest("unknown_purpose", msg),
             X::NotAcknowledged => ApiError::BadRequest("acknowledgement_required", msg),
+            X::UnknownDistrict(_) => ApiError::BadRequest("unknown_district", msg),
+            X::UnknownChoice {
+                field: crate::nouns::Field::LocalBranch,
+                ..
+            } => ApiError::BadRequest("unknown_local_branch", msg),
+            X::UnknownChoice { .. } => ApiError::BadRequest("unknown_status", msg),
+            X::NoMembers => ApiError::BadRequest("no_matching_members", msg),
             X::Denied {
                 code: DenyCode::UnknownPurpose,
                 ..

@@ -133,7 +133,7 @@ pub fn context() -> Value {
         other_lang => other.code(),
         path,
         user,
-        js_text => i18n::section(lang, "js"),
+        js_text => i18n::script_texts(lang),
     }
 }
 

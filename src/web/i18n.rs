@@ -212,6 +212,16 @@ pub fn section(lang: Lang, prefix: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// What the pages' scripts may say: the `js` section, and every error sentence as
+/// `error_<code>` (so a refusal the API gives a script reads as it does on a page).
+pub fn script_texts(lang: Lang) -> BTreeMap<String, String> {
+    let mut texts = section(lang, "js");
+    for (code, sentence) in section(lang, "error") {
+        texts.entry(format!("error_{code}")).or_insert(sentence);
+    }
+    texts
+}
+
 /// A whole number with the language's digit grouping: `12 345` (with a no-break space) in
 /// Swedish, `12,345` in English.
 pub fn number(lang: Lang, n: i64) -> String {
@@ -333,6 +343,20 @@ pub fn datetime_seconds(lang: Lang, t: OffsetDateTime) -> String {
         l.second,
         l.zone
     )
+}
+
+/// A span of minutes in the largest whole unit: `45 minuter`, `8 timmar`, `3 dygn`, `1 vecka`.
+pub fn duration(lang: Lang, minutes: u32) -> String {
+    const HOUR: u32 = 60;
+    const DAY: u32 = 24 * HOUR;
+    const WEEK: u32 = 7 * DAY;
+    let (key, n) = match minutes {
+        m if m >= WEEK && m % WEEK == 0 => ("duration.weeks", m / WEEK),
+        m if m >= DAY && m % DAY == 0 => ("duration.days", m / DAY),
+        m if m >= HOUR && m % HOUR == 0 => ("duration.hours", m / HOUR),
+        m => ("duration.minutes", m),
+    };
+    text_with(lang, key, &[("n", n.to_string())])
 }
 
 /// An RFC 3339 text as a moment (`None` when it is not one).

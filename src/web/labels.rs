@@ -4,7 +4,8 @@
 //!
 //! Guarantees: every code the broker can produce has a label in both languages (unit tests
 //! below); a code the catalogue does not know shows as the code itself, never as nothing.
-//! Files, the JSON API and the audit log keep the stable codes: only pages are translated.
+//! The JSON API and the audit log keep the stable codes: pages are translated, and so is the
+//! header row of a file downloaded from a page (`web::api::extracts::field_names`).
 
 use super::i18n::{Lang, lookup};
 use crate::policy::{Policy, PurposeId};
@@ -24,9 +25,29 @@ pub fn end_reason(lang: Lang, code: &str) -> String {
     label(lang, "end_reasons", code).unwrap_or_default()
 }
 
-/// A register field's name as the pages show it (files keep the stable names).
+/// A register field's name as the pages show it, and as a file's header row gives it when
+/// the file is downloaded from a page (the API's files keep the stable names by default).
 pub fn field(lang: Lang, name: &str) -> String {
     label(lang, "fields", name).unwrap_or_else(|| name.to_owned())
+}
+
+/// A membership status value as the register holds it, named by `register.statuses.names`
+/// (a value without a name shows as it is: it is the register's own word).
+pub fn status(lang: Lang, value: &str, names: &crate::config::StatusesConfig) -> String {
+    names
+        .names
+        .get(value)
+        .map_or_else(|| value.to_owned(), |n| pick(lang, &n.sv, &n.en))
+}
+
+/// A short reference for an extract people can read out on the phone (`4F2A-91C3`): the
+/// first 8 of its 32 hex digits. Pages never show the whole id; links carry it.
+pub fn reference(id: &str) -> String {
+    let head: String = id.chars().take(8).collect::<String>().to_uppercase();
+    match head.split_at_checked(4) {
+        Some((a, b)) if !b.is_empty() => format!("{a}-{b}"),
+        _ => head,
+    }
 }
 
 /// A role's name (`staff`, `approver`, …).

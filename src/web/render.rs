@@ -324,7 +324,7 @@ mod tests {
         let code = crate::web::i18n::Lang::parse(lang).unwrap_or_default();
         // What the frame gives a page in `lang` (outside a request it gives Swedish).
         let other_lang = if lang == "en" { "sv" } else { "en" };
-        let js_text = crate::web::i18n::section(code, "js");
+        let js_text = crate::web::i18n::script_texts(code);
         let ctx = context! {
             lang, other_lang, js_text, version => "t", title => "t", status => 1, text => "t", link => "/", link_text => "l",
             user => context! { display_name => "A", csrf => "c", idle_secs => 60, staff => true, approver => true, admin => true, auditor => true, totp => true, passkeys => true },

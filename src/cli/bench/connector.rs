@@ -92,6 +92,7 @@ pub(super) fn register_config_at(url: &str, table: &str) -> RegisterConfig {
         columns: synthetic::demo_columns(),
         connect_timeout_secs: 10,
         max_connections: 2,
+        statuses: Default::default(),
     }
 }
 

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use super::{Flag, FlagId, Kind};
 use crate::context::Context;
 use crate::extract::Error;
-use crate::extract::request::{Filters, Request};
+use crate::extract::request::Request;
 use crate::nouns::ExtractState;
 use crate::store::extracts::ExtractRow;
 
@@ -35,7 +35,10 @@ pub(super) async fn all(
     let mut flags = Vec::new();
     for row in &extracts {
         let request = Request::from_json(&row.request)?;
-        if request.filters == Filters::default() {
+        if request
+            .filters
+            .is_whole_district(state.register.member_statuses())
+        {
             flags.push(one_extract(Kind::WholeDistrict, row, row.created_at, 1));
         }
     }

@@ -10,6 +10,7 @@ fn sqlite_config(url: &str, columns: BTreeMap<String, String>) -> RegisterConfig
         columns,
         connect_timeout_secs: 2,
         max_connections: 1,
+        statuses: Default::default(),
     }
 }
 

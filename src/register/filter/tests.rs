@@ -14,6 +14,7 @@ fn mapping(columns: &[(&str, &str)]) -> Mapping {
             .collect(),
         connect_timeout_secs: 5,
         max_connections: 1,
+        statuses: Default::default(),
     };
     Mapping::from_config(&cfg).unwrap()
 }

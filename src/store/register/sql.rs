@@ -252,10 +252,15 @@ pub(crate) fn rows_sql(backend: Backend, q: &RowQuery) -> Sql {
 }
 
 /// `SELECT col-as-text, COUNT(*) … GROUP BY col`.
-pub(crate) fn count_by_sql(backend: Backend, table: &str, column: &str) -> Sql {
+pub(crate) fn count_by_sql(
+    backend: Backend,
+    table: &str,
+    column: &str,
+    conditions: &[Condition],
+) -> Sql {
     let mut sql = Sql::default();
     sql.push(&format!("SELECT {}, COUNT(*)", backend.as_text(column)));
-    push_from_where(&mut sql, backend, table, &[]);
+    push_from_where(&mut sql, backend, table, conditions);
     sql.push(&format!(
         " GROUP BY {0} ORDER BY {0}",
         backend.quote(column)

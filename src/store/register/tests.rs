@@ -45,7 +45,7 @@ async fn a_write_through_the_pool_is_refused(url: String, table: &str) {
         .unwrap();
     let delete = format!("DELETE FROM {}", db.backend().quote(table));
     let outcome = on_pool!(&db.pools, pool => sqlx::query(&delete).execute(pool).await.map(|_| ()));
-    let remaining = db.count_by(table, "distrikt").await.unwrap();
+    let remaining = db.count_by(table, "distrikt", &[]).await.unwrap();
     if db.backend() != Backend::Sqlite {
         crate::store::register_writer::drop_table(&url, table)
             .await

@@ -65,7 +65,10 @@ pub async fn change_role(
     let grant: RoleGrant = req.role.parse()?;
     let change = roles::Change::parse(&req.change)?;
     let now = OffsetDateTime::now_utc();
-    let outcome = roles::change_role(&state.store, &permit, &username, grant, change, now).await?;
+    let districts = state.register.districts().await?;
+    let outcome =
+        roles::change_role(&state.store, &permit, &districts, &username, grant, change, now)
+            .await?;
     Ok(match outcome {
         RoleChangeOutcome::Applied => (
             StatusCode::OK,

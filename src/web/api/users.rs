@@ -134,7 +134,14 @@ pub async fn create_user(
         oidc_provider: known_provider(&state, req.identity_provider)?,
     };
     let proposed =
-        users::propose_user(&state.store, &permit, new, OffsetDateTime::now_utc()).await?;
+        users::propose_user(
+            &state.store,
+            &permit,
+            &state.register.districts().await?,
+            new,
+            OffsetDateTime::now_utc(),
+        )
+        .await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(ProposalResponse {

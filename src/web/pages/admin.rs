@@ -252,14 +252,27 @@ pub async fn change_role(
         Ok(permit) => permit,
         Err(res) => return res,
     };
+    let lang = frame::lang();
+    let districts = match state.register.districts().await {
+        Ok(d) => d,
+        Err(e) => return refused(&state, &session, &permit, e.into(), lang).await,
+    };
     let result = async {
         let grant: RoleGrant = form.role.trim().parse()?;
         let change = Change::parse(&form.change)?;
         let now = OffsetDateTime::now_utc();
-        roles::change_role(&state.store, &permit, &form.username, grant, change, now).await
+        roles::change_role(
+            &state.store,
+            &permit,
+            &districts,
+            &form.username,
+            grant,
+            change,
+            now,
+        )
+        .await
     }
     .await;
-    let lang = frame::lang();
     match result {
         Ok(RoleChangeOutcome::Applied) => {
             let message = Some(text(lang, "admin.role_changed"));
@@ -303,6 +316,11 @@ pub async fn create_user(
         Ok(permit) => permit,
         Err(res) => return res,
     };
+    let lang = frame::lang();
+    let districts = match state.register.districts().await {
+        Ok(d) => d,
+        Err(e) => return refused(&state, &session, &permit, e.into(), lang).await,
+    };
     let result = async {
         let role: RoleGrant = form.role.trim().parse().map_err(admin::Error::from)?;
         let email = Some(form.email.trim().to_owned()).filter(|e| !e.is_empty());
@@ -316,10 +334,16 @@ pub async fn create_user(
                 Some(form.identity_provider.clone()),
             )?,
         };
-        users::propose_user(&state.store, &permit, new, OffsetDateTime::now_utc()).await
+        users::propose_user(
+            &state.store,
+            &permit,
+            &districts,
+            new,
+            OffsetDateTime::now_utc(),
+        )
+        .await
     }
     .await;
-    let lang = frame::lang();
     match result {
         Ok(_) => {
             let message = Some(text(lang, "admin.user_proposed"));

@@ -90,6 +90,7 @@ async fn check_connections(admin_url: &str, db: &str, pki: &Pki) {
         columns: synthetic::demo_columns(),
         connect_timeout_secs: 5,
         max_connections: 2,
+        statuses: Default::default(),
     })
     .await
     .unwrap();

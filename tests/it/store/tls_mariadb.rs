@@ -41,6 +41,7 @@ async fn a_mariadb_register_with_verify_identity_talks_tls_and_refuses_another_c
         columns: synthetic::demo_columns(),
         connect_timeout_secs: 5,
         max_connections: 2,
+        statuses: Default::default(),
     })
     .await
     .unwrap();

@@ -29,6 +29,10 @@ use crate::web::session::principal;
 /// How long a list lives unless the requester asks otherwise (never more than the purpose allows).
 const DEFAULT_LIFETIME_MINUTES: u32 = 1440;
 
+/// The lifetimes the form offers (minutes): an hour, a working day, a day, three days, a
+/// week, thirty days — those within the purpose's maximum, and the maximum itself.
+const LIFETIME_PRESETS: [u32; 6] = [60, 480, 1440, 4320, 10080, 43200];
+
 /// My extracts, newest first, and my latest notices. Needs a full session.
 pub async fn list_extracts_page(
     State(state): State<AppState>,
@@ -82,8 +86,8 @@ struct Values {
     purpose: String,
     district: String,
     fields: Vec<String>,
-    local_branches: String,
-    statuses: String,
+    local_branches: Vec<String>,
+    statuses: Vec<String>,
     joined_from: String,
     joined_to: String,
     age_min: String,
@@ -103,8 +107,8 @@ impl Values {
                 "purpose" => v.purpose = value,
                 "district" => v.district = value,
                 "fields" => v.fields.push(value),
-                "local_branches" => v.local_branches = value,
-                "statuses" => v.statuses = value,
+                "local_branches" if !value.trim().is_empty() => v.local_branches.push(value),
+                "statuses" if !value.trim().is_empty() => v.statuses.push(value),
                 "joined_from" => v.joined_from = value,
                 "joined_to" => v.joined_to = value,
                 "age_min" => v.age_min = value,
@@ -122,13 +126,6 @@ impl Values {
     /// The API's request body: the form's text split into lists and numbers; what cannot be
     /// read is told in `lang`.
     fn to_wire(&self, lang: Lang) -> Result<CreateExtractRequest, ApiError> {
-        let list = |s: &str| -> Vec<String> {
-            s.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect()
-        };
         let text = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
         let bad =
             |key: &str| ApiError::BadRequest("invalid_input", crate::web::i18n::text(lang, key));
@@ -147,8 +144,8 @@ impl Values {
             purpose: self.purpose.trim().to_owned(),
             district: self.district.trim().to_owned(),
             filters: FiltersBody {
-                local_branches: list(&self.local_branches),
-                statuses: list(&self.statuses),
+                local_branches: self.local_branches.clone(),
+                statuses: self.statuses.clone(),
                 joined_from: text(&self.joined_from),
                 joined_to: text(&self.joined_to),
                 age_min: age(&self.age_min)?,
@@ -162,18 +159,80 @@ impl Values {
     }
 }
 
-/// The districts in which the user holds the staff role (the first is the default).
+/// The districts the user may ask in: those where they hold the staff role, or every district
+/// the register holds for a party-wide staff role (the first is the default).
 async fn staff_districts(state: &AppState, session: &Session) -> Result<Vec<String>, ApiError> {
     let roles = state
         .store
         .list_roles(&session.user_id)
         .await
         .map_err(store_error)?;
-    Ok(roles
+    let staff: Vec<String> = roles
         .into_iter()
-        .filter(|r| r.role == "staff" && r.district != "*")
+        .filter(|r| r.role == "staff")
         .map(|r| r.district)
-        .collect())
+        .collect();
+    if staff.iter().any(|d| d == "*") {
+        let all = state
+            .register
+            .districts()
+            .await
+            .map_err(|e| ApiError::from(crate::extract::Error::from(e)))?;
+        return Ok(all.iter().map(|d| d.as_str().to_owned()).collect());
+    }
+    Ok(staff)
+}
+
+/// The register's local branches and statuses in `district` as the form's checkboxes: each
+/// with its name and whether it is chosen. Before the form is first sent, the statuses that
+/// count as members are chosen.
+async fn choices(
+    state: &AppState,
+    lang: Lang,
+    values: &Values,
+    posted: bool,
+) -> Result<(Vec<minijinja::Value>, Vec<minijinja::Value>), ApiError> {
+    let Ok(district) = crate::nouns::DistrictCode::parse(values.district.trim()) else {
+        return Ok((Vec::new(), Vec::new()));
+    };
+    let held = state
+        .register
+        .choices(&district)
+        .await
+        .map_err(|e| ApiError::from(crate::extract::Error::from(e)))?;
+    let names = &state.config.register.statuses;
+    let members = state.register.member_statuses();
+    let branches = held
+        .local_branches
+        .iter()
+        .map(|b| context! { value => b, checked => values.local_branches.contains(b) })
+        .collect();
+    let statuses = held
+        .statuses
+        .iter()
+        .map(|v| {
+            let checked = if posted {
+                values.statuses.contains(v)
+            } else {
+                members.contains(v)
+            };
+            context! {
+                value => v, label => labels::status(lang, v, names), checked,
+                member => members.contains(v),
+            }
+        })
+        .collect();
+    Ok((branches, statuses))
+}
+
+/// The lifetimes offered for a purpose whose longest is `max` minutes, as (minutes, words).
+fn lifetimes(lang: Lang, max: u32) -> Vec<minijinja::Value> {
+    let mut minutes: Vec<u32> = LIFETIME_PRESETS.into_iter().filter(|m| *m < max).collect();
+    minutes.push(max);
+    minutes
+        .into_iter()
+        .map(|m| context! { minutes => m, label => crate::web::i18n::duration(lang, m) })
+        .collect()
 }
 
 /// The form for `values.purpose` (or the catalogue's first purpose), filled in with `values`.
@@ -182,6 +241,7 @@ async fn form_page(
     session: &Session,
     status: StatusCode,
     mut values: Values,
+    posted: bool,
     error: Option<String>,
 ) -> Response {
     let (current, districts) = match (
@@ -231,13 +291,18 @@ async fn form_page(
     if values.district.is_empty() {
         values.district = districts.first().cloned().unwrap_or_default();
     }
+    let (branches, statuses) = match choices(state, lang, &values, posted).await {
+        Ok(c) => c,
+        Err(e) => return refusal(state, e),
+    };
+    let lifetimes = chosen.map(|p| lifetimes(lang, p.max_lifetime_minutes));
     let purposes: Vec<_> = purposes
         .iter()
         .map(|p| context! { id => p.id.as_str(), name => pick(lang, &p.name_sv, &p.name_en) })
         .collect();
     let ctx = context! {
         csrf => session.csrf_token, fresh => is_fresh(state, session), purposes,
-        purpose => chosen_ctx, districts, values, error,
+        purpose => chosen_ctx, districts, values, error, branches, statuses, lifetimes,
     };
     render(state, status, "extract_new.html", ctx)
 }
@@ -246,6 +311,8 @@ async fn form_page(
 pub struct NewQuery {
     #[serde(default)]
     purpose: Option<String>,
+    #[serde(default)]
+    district: Option<String>,
 }
 
 /// The request form. Needs a full session (the policy decides on submit).
@@ -254,14 +321,16 @@ pub async fn new_extract_page(
     PageSession(session): PageSession,
     query: Result<Query<NewQuery>, QueryRejection>,
 ) -> Response {
+    let query = query.ok().map(|Query(q)| q);
     let values = Values {
         purpose: query
-            .ok()
-            .and_then(|Query(q)| q.purpose)
+            .as_ref()
+            .and_then(|q| q.purpose.clone())
             .unwrap_or_default(),
+        district: query.and_then(|q| q.district).unwrap_or_default(),
         ..Values::default()
     };
-    form_page(&state, &session, StatusCode::OK, values, None).await
+    form_page(&state, &session, StatusCode::OK, values, false, None).await
 }
 
 /// The form again with the error's sentence and status; a server error stays generic.
@@ -281,7 +350,7 @@ async fn form_error(
     } else {
         message
     };
-    form_page(state, session, status, values, Some(message)).await
+    form_page(state, session, status, values, true, Some(message)).await
 }
 
 /// Requests an extract: the same checks and domain call as `POST /api/v1/extracts`, then 303
