@@ -406,3 +406,37 @@ fn a_benchmark_build_has_the_benchmark_command() {
         assert!(text.contains(command), "{text}");
     }
 }
+
+/// A role in a district the register does not hold is a misspelling: `user add` and
+/// `user grant` refuse it with a sentence and change nothing; the register's own district
+/// and a party-wide role are accepted.
+#[tokio::test]
+async fn a_role_in_a_district_the_register_does_not_hold_is_refused() {
+    let t = common::prepare(50).await;
+    let config = t.config_path.to_str().unwrap();
+    let init = registervakt(&["init", "--config", config]);
+    assert!(init.status.success(), "init: {}", stderr(&init));
+    let add = |username: &str, role: &str| {
+        registervakt(&[
+            "user", "add", "--username", username, "--name", "Anna Berg", "--role", role,
+            "--config", config,
+        ])
+    };
+    let misspelt = add("anna", "staff:Upsala");
+    assert!(!misspelt.status.success());
+    assert!(
+        stderr(&misspelt).contains("there is no district Upsala in the member register"),
+        "{}",
+        stderr(&misspelt)
+    );
+    let list = registervakt(&["user", "list", "--config", config]);
+    assert!(!String::from_utf8_lossy(&list.stdout).contains("anna"), "nothing was made");
+    assert!(add("anna", "staff:Uppsala").status.success());
+    let grant = |role: &str| {
+        registervakt(&["user", "grant", "anna", "--role", role, "--config", config])
+    };
+    let misspelt = grant("approver:Stockhlom");
+    assert!(!misspelt.status.success());
+    assert!(stderr(&misspelt).contains("no district Stockhlom"), "{}", stderr(&misspelt));
+    assert!(grant("auditor:*").status.success(), "a party-wide role needs no district");
+}
