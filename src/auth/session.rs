@@ -194,11 +194,30 @@ pub async fn authenticate(
     limits: &SessionConfig,
     now: OffsetDateTime,
 ) -> Result<Session, Error> {
+    authenticate_as(store, token, limits, now, Use::Active).await
+}
+
+/// Whether a request is the user's own doing (it keeps the session alive) or a page watching
+/// for a change by itself (it must not: an open page left alone still ends its session).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Use {
+    Active,
+    Watching,
+}
+
+/// [`authenticate`], saying whether the request counts as the user's activity.
+pub async fn authenticate_as(
+    store: &Store,
+    token: &SecretString,
+    limits: &SessionConfig,
+    now: OffsetDateTime,
+    used: Use,
+) -> Result<Session, Error> {
     let token = token.expose_secret();
     if token.len() != 43 {
         return Err(Error::NotSignedIn);
     }
-    let mut session = find_live(store, &hash_token(token), limits, now).await?;
+    let mut session = lookup(store, &hash_token(token), limits, now, used).await?;
     if session.csrf_token.is_empty() {
         session.csrf_token = csrf_for(token);
     }
@@ -215,6 +234,16 @@ pub async fn find_live(
     limits: &SessionConfig,
     now: OffsetDateTime,
 ) -> Result<Session, Error> {
+    lookup(store, token_hash, limits, now, Use::Active).await
+}
+
+async fn lookup(
+    store: &Store,
+    token_hash: &str,
+    limits: &SessionConfig,
+    now: OffsetDateTime,
+    used: Use,
+) -> Result<Session, Error> {
     let found: SessionLookup = store
         .find_session(token_hash)
         .await?
@@ -230,7 +259,7 @@ pub async fn find_live(
     }
     // `last_seen_at` has a resolution of one second: within the second it was set, touching it
     // again would change nothing, and would still take the store's write lock.
-    if t > found.last_seen_at {
+    if used == Use::Active && t > found.last_seen_at {
         store.touch_session(token_hash, t).await?;
     }
     Ok(Session {

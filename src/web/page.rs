@@ -17,7 +17,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::frame;
 use super::i18n::text;
-use super::session::{AnyStage, SignedIn, check_csrf};
+use super::session::{AnyStage, SignedIn, Watching, check_csrf};
 use crate::auth::session::Session;
 use serde::de::DeserializeOwned;
 
@@ -31,6 +31,21 @@ impl FromRequestParts<AppState> for PageSession {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         match SignedIn::from_request_parts(parts, state).await {
             Ok(SignedIn(session)) => Ok(PageSession(session)),
+            Err(e) => Err(refusal(state, e)),
+        }
+    }
+}
+
+/// [`PageSession`] for a page's script that watches for a change: the request does not keep
+/// the session alive.
+pub struct PageWatch(pub Session);
+
+impl FromRequestParts<AppState> for PageWatch {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        match Watching::from_request_parts(parts, state).await {
+            Ok(Watching(session)) => Ok(PageWatch(session)),
             Err(e) => Err(refusal(state, e)),
         }
     }

@@ -77,13 +77,18 @@ fn token_from(headers: &HeaderMap, name: &str) -> Option<SecretString> {
 }
 
 async fn load(parts: &Parts, state: &AppState) -> Result<Session, ApiError> {
+    load_as(parts, state, session::Use::Active).await
+}
+
+async fn load_as(parts: &Parts, state: &AppState, used: session::Use) -> Result<Session, ApiError> {
     let token = token_from(&parts.headers, cookie_name(state))
         .ok_or_else(|| ApiError::from(crate::auth::Error::NotSignedIn))?;
-    Ok(session::authenticate(
+    Ok(session::authenticate_as(
         &state.store,
         &token,
         &state.config.sessions,
         OffsetDateTime::now_utc(),
+        used,
     )
     .await?)
 }
@@ -93,6 +98,10 @@ pub struct AnyStage(pub Session);
 
 /// A session with both factors.
 pub struct SignedIn(pub Session);
+
+/// A session with both factors, for a page that watches for a change by itself: the request
+/// does not count as the user's activity, so the session still ends when left alone.
+pub struct Watching(pub Session);
 
 /// A session with both factors and a fresh second-factor proof.
 pub struct StepUp(pub Session);
@@ -107,36 +116,51 @@ impl FromRequestParts<AppState> for AnyStage {
 impl FromRequestParts<AppState> for SignedIn {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let s = load(parts, state).await?;
-        match s.stage {
-            Stage::Full => {
-                if super::frame::is_page() {
-                    // The page frame shows the links for the user's roles; without them
-                    // (a store error) it shows none, and the handler answers as it would.
-                    let roles = state.store.list_roles(&s.user_id).await.unwrap_or_default();
-                    let idle = state.config.sessions.idle_timeout_secs;
-                    // Without them (a store error) the forms show the code field only.
-                    let methods = crate::auth::passkey::methods(&state.store, &s.user_id)
+        full(parts, state, session::Use::Active).await.map(SignedIn)
+    }
+}
+
+impl FromRequestParts<AppState> for Watching {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        full(parts, state, session::Use::Watching)
+            .await
+            .map(Watching)
+    }
+}
+
+/// The session if it has both factors; on a page, the frame learns the user's roles and ways
+/// to confirm.
+async fn full(parts: &Parts, state: &AppState, used: session::Use) -> Result<Session, ApiError> {
+    let s = load_as(parts, state, used).await?;
+    match s.stage {
+        Stage::Full => {
+            if super::frame::is_page() {
+                // The page frame shows the links for the user's roles; without them
+                // (a store error) it shows none, and the handler answers as it would.
+                let roles = state.store.list_roles(&s.user_id).await.unwrap_or_default();
+                let idle = state.config.sessions.idle_timeout_secs;
+                // Without them (a store error) the forms show the code field only.
+                let methods = crate::auth::passkey::methods(&state.store, &s.user_id)
+                    .await
+                    .unwrap_or(crate::auth::passkey::Methods {
+                        totp: true,
+                        passkeys: false,
+                    });
+                let mut user = super::frame::User::new(&s, &roles, idle, &methods);
+                if !state.oidc.is_empty() {
+                    user.providers = state
+                        .oidc
+                        .of_user(&state.store, &s.user_id)
                         .await
-                        .unwrap_or(crate::auth::passkey::Methods {
-                            totp: true,
-                            passkeys: false,
-                        });
-                    let mut user = super::frame::User::new(&s, &roles, idle, &methods);
-                    if !state.oidc.is_empty() {
-                        user.providers = state
-                            .oidc
-                            .of_user(&state.store, &s.user_id)
-                            .await
-                            .is_ok_and(|p| !p.is_empty());
-                    }
-                    super::frame::set_user(user);
+                        .is_ok_and(|p| !p.is_empty());
                 }
-                Ok(SignedIn(s))
+                super::frame::set_user(user);
             }
-            Stage::Password => Err(crate::auth::Error::SecondFactorRequired.into()),
-            Stage::Enrol => Err(crate::auth::Error::EnrolmentRequired.into()),
+            Ok(s)
         }
+        Stage::Password => Err(crate::auth::Error::SecondFactorRequired.into()),
+        Stage::Enrol => Err(crate::auth::Error::EnrolmentRequired.into()),
     }
 }
 

@@ -43,6 +43,8 @@ const NOT_AUDITED: &[(&str, &str)] = &[
     ("POST", "/api/v1/notices/{id}/read"),
     ("GET", "/extracts"),
     ("GET", "/extracts/new"),
+    // The requester's own extract page, asked again by its script (never someone else's).
+    ("GET", "/extracts/{id}/live"),
     ("GET", "/audit"),
 ];
 

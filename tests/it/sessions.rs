@@ -229,3 +229,41 @@ async fn housekeeping_removes_expired_sessions_and_keeps_live_ones() {
     assert_eq!(app.get_with("/api/v1/me", Some(&live)).await.status(), 200);
     app.stop().await;
 }
+
+/// The extract page's script asks `/extracts/{id}/live` whether anything changed; that asking
+/// is not the user's activity, so a page left open still ends its session at the idle limit.
+/// Only the requester's page watches: anyone else (an approver, whose look is audited) gets
+/// the 404 page there.
+#[tokio::test]
+async fn a_watching_page_does_not_keep_its_session_alive() {
+    use common::extracts::{body, live_extract};
+    let app = spawn_app().await;
+    let pool = raw(&app).await;
+    let anna = app.user("anna", &["staff:Uppsala"]).await;
+    let cookie = app.sign_in(&anna, "anna").await;
+    let invite = body("district-assembly-invitation", "Uppsala", &["first_name"], 60);
+    let id = live_extract(&app, &cookie, invite).await;
+    let last_seen = |pool: sqlx::SqlitePool| async move {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT last_seen_at FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = 'anna')",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    };
+    pool.execute("UPDATE sessions SET last_seen_at = last_seen_at - 600").await.unwrap();
+    let before = last_seen(pool.clone()).await;
+    let watched = app.get_with(&format!("/extracts/{id}/live"), Some(&cookie)).await;
+    assert_eq!(watched.status(), 200);
+    assert!(watched.text().await.unwrap().contains("id=\"extract-live\""));
+    assert_eq!(last_seen(pool.clone()).await, before, "watching is not activity");
+    let shown = app.get_with(&format!("/extracts/{id}"), Some(&cookie)).await;
+    assert_eq!(shown.status(), 200);
+    assert!(last_seen(pool.clone()).await > before, "opening the page is");
+
+    let bertil = app.user("bertil", &["approver:Uppsala"]).await;
+    let bertil = app.sign_in(&bertil, "bertil").await;
+    let theirs = app.get_with(&format!("/extracts/{id}/live"), Some(&bertil)).await;
+    assert_eq!(theirs.status(), 404, "only the requester's page watches");
+    app.stop().await;
+}

@@ -22,7 +22,7 @@ pub use act::{
 };
 pub use approvals::approvals_page;
 pub use new::{create_extract, list_extracts_page, new_extract_page};
-pub use show::{download_extract, show_extract_page, view_extract};
+pub use show::{download_extract, show_extract_page, view_extract, watch_extract_page};
 
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
@@ -142,7 +142,8 @@ pub(crate) fn summary(lang: Lang, e: &ExtractResponse, policy: &Policy) -> minij
         .collect();
     let fields: Vec<String> = e.fields.iter().map(|f| labels::field(lang, f)).collect();
     context! {
-        id => e.id, state => e.state, state_label => labels::state(lang, e.state.as_str()),
+        id => e.id, reference => labels::reference(&e.id), state => e.state,
+        state_label => labels::state(lang, e.state.as_str()),
         purpose => labels::purpose_name(lang, policy, &e.purpose), district => e.district,
         requester => e.requester, fields, estimated_rows => e.estimated_rows,
         row_count => e.row_count, created => when(lang, &e.created_at), created_at => e.created_at,
@@ -202,6 +203,13 @@ pub(in crate::web) fn routes() -> Vec<crate::web::Entry> {
             SignedIn,
             Records(&[A::ExtractShown]),
             get(show_extract_page),
+        ),
+        entry(
+            M::GET,
+            "/extracts/{id}/live",
+            SignedIn,
+            NotAudited("the requester's own extract page, watched by its script for a change"),
+            get(watch_extract_page),
         ),
         entry(
             M::POST,

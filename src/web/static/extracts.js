@@ -26,9 +26,9 @@
     return n < 10 ? "0" + n : String(n);
   }
 
-  // Elements with data-expires (RFC 3339) show "hh:mm:ss left", once a second.
-  function countdowns() {
-    var els = Array.prototype.slice.call(document.querySelectorAll("[data-expires]"));
+  // Elements with data-expires (RFC 3339) under `root` show "hh:mm:ss left", once a second.
+  function countdowns(root) {
+    var els = Array.prototype.slice.call(root.querySelectorAll("[data-expires]"));
     if (els.length === 0) {
       return;
     }
@@ -50,26 +50,97 @@
       });
     }
     tick();
-    window.setInterval(tick, 1000);
+    var timer = window.setInterval(function () {
+      // A countdown taken off the page (the part around it was replaced) stops.
+      if (!els.some(function (el) { return el.isConnected; })) {
+        window.clearInterval(timer);
+        return;
+      }
+      tick();
+    }, 1000);
   }
 
-  // A page that waits (an extract being prepared or awaiting approval) reloads itself.
-  function reloads() {
-    var el = document.querySelector("[data-reload]");
-    if (el) {
-      var secs = parseInt(el.getAttribute("data-reload"), 10) || 5;
-      window.setTimeout(function () { window.location.reload(); }, secs * 1000);
+  // The requester's extract page shows its state as it changes, without a reload: its part
+  // #extract-live names where to ask (data-watch) and what it shows (data-version). Asked
+  // often while the list is prepared, less while it waits or is live; never once it ended.
+  // The asking does not keep the session alive (the server does not count it as activity).
+  function watch() {
+    var box = document.getElementById("extract-live");
+    if (!box || !box.getAttribute("data-watch")) {
+      return;
     }
-    // A download with a one-time code renews the session (and its form token): reload the
-    // page once the file has started, so its other forms carry the new token.
-    document.querySelectorAll("form[data-reload-after-submit]").forEach(function (form) {
-      form.addEventListener("submit", function (event) {
-        // Only a file download stays on this page; the view button navigates away.
-        if (event.submitter && event.submitter.name === "format") {
-          window.setTimeout(function () { window.location.reload(); }, 2000);
+    var url = box.getAttribute("data-watch");
+    var timer = null;
+    function state() {
+      var el = box.querySelector("[data-state]");
+      return el ? el.getAttribute("data-state") : "";
+    }
+    function every() {
+      var s = state();
+      return s === "building" ? 500 : s === "pending" ? 5000 : 15000;
+    }
+    // Someone typing in the part (a code, a comment) is not interrupted: asked again later.
+    function typing() {
+      var a = document.activeElement;
+      return a && box.contains(a) && typeof a.value === "string" && a.value !== "" &&
+        (a.tagName === "INPUT" || a.tagName === "TEXTAREA");
+    }
+    function later(ms) {
+      window.clearTimeout(timer);
+      timer = window.setTimeout(ask, ms);
+    }
+    function ask() {
+      fetch(url, { credentials: "same-origin", headers: { accept: "text/html" } }).then(function (res) {
+        // Signed out or gone: the page stays as it is and stops asking.
+        if (res.status === 401 || res.status === 403 || res.status === 404) {
+          return null;
         }
+        return res.ok ? res.text() : "";
+      }).then(function (html) {
+        if (html === null) {
+          return;
+        }
+        if (html) {
+          var doc = new DOMParser().parseFromString(html, "text/html");
+          var fresh = doc.getElementById("extract-live");
+          if (fresh && fresh.getAttribute("data-version") !== box.getAttribute("data-version")) {
+            if (typing()) {
+              later(2000);
+              return;
+            }
+            var next = document.importNode(fresh, true);
+            box.replaceWith(next);
+            box = next;
+            ready(box);
+            var label = box.querySelector("[data-state]");
+            var say = document.getElementById("extract-announce");
+            if (label && say) {
+              say.textContent = label.textContent;
+            }
+            if (!box.getAttribute("data-watch")) {
+              return;
+            }
+          }
+        }
+        later(every());
+      }).catch(function () {
+        later(5000);
       });
+    }
+    // A download stays on the page: ask soon after, so the downloads left and the form's
+    // token (renewed by a one-time code) are the server's.
+    document.addEventListener("submit", function (event) {
+      var form = event.target;
+      if (form && box.contains(form) && event.submitter && event.submitter.name === "format") {
+        later(1500);
+      }
     });
+    later(every());
+  }
+
+  // What a part of a page needs once it is on the page (at load, and after it is replaced).
+  function ready(root) {
+    countdowns(root);
   }
 
   // A select with data-autosubmit submits its (GET) form when it changes.
@@ -81,10 +152,6 @@
         }
       });
     });
-  }
-
-  function list(text) {
-    return text.split(",").map(function (s) { return s.trim(); }).filter(function (s) { return s !== ""; });
   }
 
   // The request form: how many members match, asked of the API as the user types (debounced,
@@ -109,20 +176,24 @@
       return el && typeof el.value === "string" ? el.value.trim() : "";
     }
 
+    function checked(name) {
+      return Array.prototype.map.call(
+        form.querySelectorAll('input[name="' + name + '"]:checked'),
+        function (el) { return el.value; }
+      );
+    }
+
     function body() {
       var filters = {};
-      var branches = list(value("local_branches"));
-      var statuses = list(value("statuses"));
+      var branches = checked("local_branches");
+      var statuses = checked("statuses");
       if (branches.length) { filters.local_branches = branches; }
       if (statuses.length) { filters.statuses = statuses; }
       if (value("joined_from")) { filters.joined_from = value("joined_from"); }
       if (value("joined_to")) { filters.joined_to = value("joined_to"); }
       if (value("age_min")) { filters.age_min = Number(value("age_min")); }
       if (value("age_max")) { filters.age_max = Number(value("age_max")); }
-      var fields = Array.prototype.map.call(
-        form.querySelectorAll('input[name="fields"]:checked'),
-        function (el) { return el.value; }
-      );
+      var fields = checked("fields");
       return { purpose: value("purpose"), district: value("district"), filters: filters, fields: fields };
     }
 
@@ -198,8 +269,8 @@
   }
 
   function start() {
-    countdowns();
-    reloads();
+    ready(document);
+    watch();
     autosubmit();
     estimate();
   }
