@@ -132,6 +132,25 @@ pub async fn approver_reach(state: &Context, who: &Principal) -> Result<Option<R
     }
 }
 
+/// Who else could decide a pending request: the district's approvers (and party-wide ones)
+/// by name, but not its requester and not `who`. What the approver's page says beside *why*
+/// the request needs approval (`policy::approval_reasons`).
+pub async fn other_approvers(
+    state: &Context,
+    who: &Principal,
+    row: &ExtractRow,
+) -> Result<Vec<String>, Error> {
+    let holders = state
+        .store
+        .list_role_holder_names(crate::nouns::Role::Approver.as_str(), &row.district)
+        .await?;
+    Ok(holders
+        .into_iter()
+        .filter(|(id, _)| id != who.user_id() && *id != row.requester_id)
+        .map(|(_, name)| name)
+        .collect())
+}
+
 /// The permit to view the audit (`audit.view`), as far as the policy reaches for `who`.
 pub(crate) async fn audit_permit(state: &Context, who: &Principal) -> Result<Permit, Error> {
     permit(

@@ -322,7 +322,7 @@ fn approval(
 ) -> Decision {
     let rule = purpose.approval;
     let rows = request.estimated_rows;
-    let (mut approvers, mut reasons) = approvers_by_rule(purpose, request);
+    let (mut approvers, mut reasons) = approvers_by_rule(purpose, &request.fields, rows);
     if approvers == 0 {
         if rule.auto_max_rows > 0 && rows <= rule.auto_max_rows {
             let sentence = format!(
@@ -335,14 +335,15 @@ fn approval(
         }
         approvers = 1;
         reasons.push(if rule.auto_max_rows == 0 {
-            "this purpose always needs an approver".to_owned()
+            ApprovalReason::AlwaysApproved
         } else {
-            format!(
-                "{rows} rows is more than the {} allowed without approval",
-                rule.auto_max_rows
-            )
+            ApprovalReason::MoreThanAutomatic {
+                rows,
+                automatic_max: rule.auto_max_rows,
+            }
         });
     }
+    let reasons: Vec<String> = reasons.iter().map(ToString::to_string).collect();
     let reason = format!("needs {approvers} approver(s): {}", reasons.join("; "));
     pass(trace, "approval", reason.clone());
     Decision::NeedsApproval {
@@ -352,27 +353,86 @@ fn approval(
     }
 }
 
+/// Why a request needs an approver: the purpose's rule that asked for one. The approver is
+/// told these (in words, `web::labels`); the decision trace and the audit log say them in
+/// English (`Display`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApprovalReason {
+    /// A requested field is sensitive (the first such field).
+    SensitiveField(crate::nouns::Field),
+    /// At least `two_approvers_min_rows` members: two approvers.
+    ManyMembers { rows: u64, two_approvers_from: u64 },
+    /// More members than the purpose lets through without approval.
+    MoreThanAutomatic { rows: u64, automatic_max: u64 },
+    /// The purpose lets nothing through without approval.
+    AlwaysApproved,
+}
+
+impl std::fmt::Display for ApprovalReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApprovalReason::SensitiveField(field) => write!(f, "the field {field} is sensitive"),
+            ApprovalReason::ManyMembers {
+                rows,
+                two_approvers_from,
+            } => write!(f, "{rows} rows is at least {two_approvers_from}"),
+            ApprovalReason::MoreThanAutomatic {
+                rows,
+                automatic_max,
+            } => write!(
+                f,
+                "{rows} rows is more than the {automatic_max} allowed without approval"
+            ),
+            ApprovalReason::AlwaysApproved => f.write_str("this purpose always needs an approver"),
+        }
+    }
+}
+
+/// Why `purpose` asks an approver for `fields` and about `rows` members: what [`decide`]
+/// weighed, for the approver's page. Empty when the purpose would let it through at once.
+pub fn approval_reasons(
+    purpose: &Purpose,
+    fields: &[crate::nouns::Field],
+    rows: u64,
+) -> Vec<ApprovalReason> {
+    let (approvers, mut reasons) = approvers_by_rule(purpose, fields, rows);
+    let rule = purpose.approval;
+    if approvers == 0 {
+        if rule.auto_max_rows == 0 {
+            reasons.push(ApprovalReason::AlwaysApproved);
+        } else if rows > rule.auto_max_rows {
+            reasons.push(ApprovalReason::MoreThanAutomatic {
+                rows,
+                automatic_max: rule.auto_max_rows,
+            });
+        }
+    }
+    reasons
+}
+
 /// The largest number of approvers the sensitivity and size rules ask for (0 if neither
 /// applies), with the reasons.
-fn approvers_by_rule(purpose: &Purpose, request: &ExtractRequest) -> (u8, Vec<String>) {
+fn approvers_by_rule(
+    purpose: &Purpose,
+    fields: &[crate::nouns::Field],
+    rows: u64,
+) -> (u8, Vec<ApprovalReason>) {
     let rule = purpose.approval;
-    let rows = request.estimated_rows;
     let mut approvers = 0u8;
-    let mut reasons: Vec<String> = Vec::new();
-    let sensitive = request
-        .fields
+    let mut reasons = Vec::new();
+    let sensitive = fields
         .iter()
         .find(|f| f.sensitivity() == Sensitivity::Sensitive);
     if let Some(first) = sensitive {
         approvers = approvers.max(rule.sensitive_approvers);
-        reasons.push(format!("the field {first} is sensitive"));
+        reasons.push(ApprovalReason::SensitiveField(*first));
     }
     if rows >= rule.two_approvers_min_rows {
         approvers = approvers.max(2);
-        reasons.push(format!(
-            "{rows} rows is at least {}",
-            rule.two_approvers_min_rows
-        ));
+        reasons.push(ApprovalReason::ManyMembers {
+            rows,
+            two_approvers_from: rule.two_approvers_min_rows,
+        });
     }
     (approvers, reasons)
 }

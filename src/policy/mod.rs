@@ -44,7 +44,7 @@ use crate::nouns::RoleGrant;
 use crate::nouns::{DistrictCode, Field};
 
 pub use check::{CheckReport, check_dir};
-pub use decide::{Explanation, Step, request_hash};
+pub use decide::{ApprovalReason, Explanation, Step, approval_reasons, request_hash};
 pub use factors::FactorRule;
 pub use grant::{Districts, Grant, Permit, Reach, may_approve};
 pub use model::{Permission, PermissionTable};

@@ -51,6 +51,23 @@ impl Store {
         Ok(rows)
     }
 
+    /// The display names of the active users holding `role` in `district` (or party-wide),
+    /// with their ids, by name.
+    pub async fn list_role_holder_names(
+        &self,
+        role: &str,
+        district: &str,
+    ) -> Result<Vec<(String, String)>, Error> {
+        const SQL: &str = "SELECT DISTINCT u.id, u.display_name FROM users u \
+            JOIN user_roles r ON r.user_id = u.id \
+            WHERE r.role = $1 AND (r.district = $2 OR r.district = '*') AND u.status = 'active' \
+            ORDER BY u.display_name, u.id";
+        let rows = on_pool!(self, pool => {
+            sqlx::query_as(SQL).bind(role).bind(district).fetch_all(pool).await?
+        });
+        Ok(rows)
+    }
+
     /// The user's newest notices first.
     pub async fn list_notices(&self, user_id: &str, limit: i64) -> Result<Vec<NoticeRow>, Error> {
         const SQL: &str = "SELECT id, user_id, kind, extract_id, message, created_at, read_at \

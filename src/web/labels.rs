@@ -50,6 +50,37 @@ pub fn reference(id: &str) -> String {
     }
 }
 
+/// Why a request needs an approver, as a sentence for the approver.
+pub fn approval_reason(lang: Lang, reason: &crate::policy::ApprovalReason) -> String {
+    use super::i18n::{number, text_with};
+    use crate::policy::ApprovalReason as R;
+    let n = |v: u64| number(lang, i64::try_from(v).unwrap_or(i64::MAX));
+    match reason {
+        R::SensitiveField(f) => text_with(
+            lang,
+            "approval.sensitive_field",
+            &[("field", field(lang, f.as_str()))],
+        ),
+        R::ManyMembers {
+            rows,
+            two_approvers_from,
+        } => text_with(
+            lang,
+            "approval.many_members",
+            &[("rows", n(*rows)), ("from", n(*two_approvers_from))],
+        ),
+        R::MoreThanAutomatic {
+            rows,
+            automatic_max,
+        } => text_with(
+            lang,
+            "approval.more_than_automatic",
+            &[("rows", n(*rows)), ("max", n(*automatic_max))],
+        ),
+        R::AlwaysApproved => super::i18n::text(lang, "approval.always"),
+    }
+}
+
 /// A role's name (`staff`, `approver`, …).
 pub fn role(lang: Lang, code: &str) -> String {
     label(lang, "roles", code).unwrap_or_else(|| code.to_owned())
