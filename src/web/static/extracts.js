@@ -77,7 +77,7 @@
     }
     function every() {
       var s = state();
-      return s === "building" ? 500 : s === "pending" ? 5000 : 15000;
+      return s === "building" ? 500 : s === "pending" ? 1500 : 15000;
     }
     // Someone typing in the part (a code, a comment) is not interrupted: asked again later.
     function typing() {
