@@ -8,6 +8,8 @@
 //! a confirmed account's invitation link is shown once, to the confirming administrator, when
 //! it was not e-mailed.
 
+mod purposes;
+
 use std::collections::HashMap;
 
 use axum::extract::State;
@@ -576,7 +578,7 @@ pub(in crate::web) fn routes() -> Vec<crate::web::Entry> {
     use crate::web::route_audit as ra;
     use axum::http::Method as M;
     use axum::routing::{get, post};
-    vec![
+    let mut all = vec![
         entry(M::GET, "/admin", SignedIn, ra::ADMIN_PAGE, get(admin_page)),
         entry(
             M::POST,
@@ -606,7 +608,9 @@ pub(in crate::web) fn routes() -> Vec<crate::web::Entry> {
             ra::ADMIN_CHANGE,
             post(change_policy),
         ),
-    ]
+    ];
+    all.extend(purposes::routes());
+    all
 }
 
 csrf_field!(DecideForm, NewUserForm, PolicyForm, RoleForm);
