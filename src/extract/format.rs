@@ -3,16 +3,32 @@
 //!
 //! Responsible for: turning member values into bytes of a CSV or XLSX file and
 //! back, and nothing else (which members and columns go into an extract is
-//! decided elsewhere).
+//! decided elsewhere; the words of the header row come from the caller, see
+//! [`FieldNames`]).
 //!
 //! Guarantees:
 //! - Every cell is neutralised against formula injection before it is written
 //!   (OWASP "CSV Injection", <https://owasp.org/www-community/attacks/CSV_Injection>;
-//!   SECURITY_BAR F1, F4), in CSV and in XLSX alike: a cell gets a leading `'`
+//!   SECURITY_BAR F1, F4), in CSV and in XLSX alike: a cell is marked as text
 //!   when a trigger (`= + - @` TAB CR, or a lookalike such as full-width `＝`)
 //!   comes after nothing but control characters, white space and invisible
 //!   characters (NUL, NBSP, U+3000, U+FEFF, U+200B, U+2028 …; see `formula`).
-//!   `unneutralise` reverses it exactly.
+//!   In CSV the mark is a leading `'`, which `unneutralise` reverses exactly; in
+//!   XLSX it is the cell format's quote prefix (ECMA-376 Part 1 §18.8.45,
+//!   `quotePrefix`) on a string cell, so the value is stored as it is and Excel
+//!   shows no apostrophe.
+//! - Digits a spreadsheet would turn into another number are marked as text the
+//!   same way (issue 18): digits only (split by spaces or NBSPs, if at all)
+//!   with a leading zero — phone `0701234567`, postcode `01234`, member number
+//!   `000123` — or more than 15 digits (see `digits`). The CSV form is
+//!   `'0701234567`: measured with LibreOffice 7.4 under Swedish settings
+//!   (language 1053) it stays the text `'0701234567`, where `0701234567`,
+//!   `"0701234567"` and even `000 123` (a space is the Swedish digit-group
+//!   separator) become numbers without their zeros; in Excel a leading `'` is
+//!   the documented way to enter a number as text (Excel was not run). Either
+//!   spreadsheet may show the apostrophe; a text with one is never read as a
+//!   number, so no zero is dropped. Never a formula (`="0123"` would be one).
+//!   docs/files.md has the measurement.
 //! - NUL never reaches a CSV: it is dropped from every cell before neutralising
 //!   (`csv_text`), so what comes back is the value without its NULs. XLSX keeps
 //!   NUL (escaped as `_x0000_` in a string cell).
@@ -23,6 +39,11 @@
 //!   when dropped; the file always names its extract id.
 //! - Limits are refused with an error, never by truncating silently.
 //! - Readers are bounded and return an error, never panic, on hostile input.
+//!   `read_xlsx` gives a string cell's stored text: a cell we marked as text
+//!   comes back without an apostrophe (the mark is in its format), a cell of a
+//!   file made before the quote prefix (which held `'` + value) with it. The
+//!   trace's `fingerprint::normalise` drops every leading `'`, so it reads both
+//!   alike.
 //!
 //! Must never:
 //! - write member data to disk (no temporary files: see `finish`);
@@ -37,7 +58,9 @@ use rust_xlsxwriter::{DocProperties, Format, Workbook, Worksheet, XlsxError as W
 use zeroize::{Zeroize, Zeroizing};
 
 mod csv;
+mod digits;
 mod formula;
+mod header;
 #[cfg(test)]
 mod tests;
 mod xlsx;
@@ -45,6 +68,7 @@ mod xlsx;
 pub use csv::{csv_cells, csv_header, csv_row, csv_text, read_csv};
 #[cfg(test)]
 use formula::{TRIGGERS, is_skipped, is_trigger};
+pub use header::FieldNames;
 pub use xlsx::{XlsxBuilder, XlsxInfo, read_xlsx};
 
 /// Cells are member values aligned with columns; None = empty cell.
@@ -71,8 +95,8 @@ const XLSX_MAX_CELL_UTF16: usize = 32_767;
 /// 50 columns.
 const XLSX_READ_MAX_CELLS: usize = 10_000_000;
 
-/// The neutralising prefix: a leading apostrophe makes Excel and LibreOffice
-/// show the cell as text.
+/// The text mark of a CSV cell: a leading apostrophe makes Excel and
+/// LibreOffice take the cell as text (and may show it).
 const PREFIX: char = '\'';
 
 /// Everything that can go wrong here. Messages name positions and limits,
@@ -106,12 +130,14 @@ pub enum Error {
 // ---------------------------------------------------------------------------
 
 /// Formula-injection neutralisation (OWASP "CSV Injection"; SECURITY_BAR F1,
-/// F4): a cell that a spreadsheet may read as a formula (`formula::starts_formula`:
-/// a trigger `=`, `+`, `-`, `@`, TAB, CR or a lookalike such as `＝`, after any run
-/// of control, white-space and invisible characters) gets a leading `'`.
-/// Everything else unchanged, except: a cell that already starts with `'`s
-/// followed by such a start (`'=x`, `'\u{a0}=x`) also gets one, so that
-/// `unneutralise` can tell the two apart and the round trip is exact.
+/// F4) as CSV writes it: a cell that a spreadsheet may read as a formula
+/// (`formula::starts_formula`: a trigger `=`, `+`, `-`, `@`, TAB, CR or a
+/// lookalike such as `＝`, after any run of control, white-space and invisible
+/// characters) or as a number without its zeros (`digits::number_would_change`:
+/// `0701234567`) gets a leading `'`. Everything else unchanged, except: a cell
+/// that already starts with `'`s followed by such a start (`'=x`, `'0123`) also
+/// gets one, so that `unneutralise` can tell the two apart and the round trip is
+/// exact. XLSX marks the same cells with the quote prefix instead (`xlsx`).
 pub fn neutralise(cell: &str) -> Cow<'_, str> {
     if needs_prefix(cell) {
         let mut prefixed = String::with_capacity(cell.len() + 1);
@@ -132,11 +158,12 @@ pub fn unneutralise(cell: &str) -> &str {
     }
 }
 
-/// `'*` then what a spreadsheet may run as a formula. Skipping the apostrophes
-/// makes neutralise injective: without it `'=x` (a value) and `'=x`
-/// (neutralised `=x`) would collide. It also makes the answer the same for a
-/// text with one leading `'` more or less, which is what `unneutralise` relies
-/// on.
+/// `'*` then what a spreadsheet may run as a formula or read as a number
+/// without its zeros. Skipping the apostrophes makes neutralise injective:
+/// without it `'=x` (a value) and `'=x` (neutralised `=x`) would collide. It
+/// also makes the answer the same for a text with one leading `'` more or less,
+/// which is what `unneutralise` relies on.
 fn needs_prefix(cell: &str) -> bool {
-    formula::starts_formula(cell.trim_start_matches(PREFIX))
+    let text = cell.trim_start_matches(PREFIX);
+    formula::starts_formula(text) || digits::number_would_change(text)
 }

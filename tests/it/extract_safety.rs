@@ -310,11 +310,21 @@ async fn cells_that_a_spreadsheet_would_run_as_formulas_are_neutralised() {
             .any(|r| r[0].starts_with('=') || r[1].starts_with('@'))
     );
     let (_, _, xlsx) = download(&app, &cookie, &id, "xlsx").await;
+    // XLSX holds the value as it is, in a string cell marked with the quote prefix
+    // (src/extract/format/tests.rs checks the mark).
     let sheet = format::read_xlsx(&xlsx).unwrap();
     assert!(
-        sheet.iter().any(|r| r[1] == "'@SUM(A1)"),
-        "XLSX neutralised"
+        sheet.iter().any(|r| r[1] == "@SUM(A1)"),
+        "XLSX holds the value"
     );
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(&xlsx)).unwrap();
+    let mut styles = String::new();
+    archive
+        .by_name("xl/styles.xml")
+        .unwrap()
+        .read_to_string(&mut styles)
+        .unwrap();
+    assert!(styles.contains(r#"quotePrefix="1""#), "{styles}");
     app.stop().await;
 }
 

@@ -75,6 +75,34 @@ fn as_read_from_csv(rows: &[Vec<Option<String>>]) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// The cells of the first sheet whose format has the quote prefix, as (row, column): read
+/// with calamine's style ids and `xl/styles.xml`'s `cellXfs`, independently of the writer.
+fn quote_prefixed(bytes: &[u8]) -> Vec<(u32, u32)> {
+    let styles = xlsx_part(bytes, "xl/styles.xml");
+    let xfs = styles
+        .split("<cellXfs")
+        .nth(1)
+        .and_then(|rest| rest.split("</cellXfs>").next())
+        .unwrap();
+    let quoted: Vec<bool> = xfs
+        .split("<xf ")
+        .skip(1)
+        .map(|xf| {
+            let tag = xf.split('>').next().unwrap();
+            tag.contains(r#"quotePrefix="1""#)
+        })
+        .collect();
+    let mut workbook: Xlsx<_> = calamine::open_workbook_from_rs(Cursor::new(bytes)).unwrap();
+    let mut reader = workbook.worksheet_cells_reader(MEMBERS_SHEET).unwrap();
+    let mut out = Vec::new();
+    while let Some((cell, style)) = reader.next_cell_with_style_id().unwrap() {
+        if quoted.get(style).copied().unwrap_or(false) {
+            out.push(cell.get_position());
+        }
+    }
+    out
+}
+
 fn unneutralised(rows: Vec<Vec<String>>) -> Vec<Vec<String>> {
     rows.into_iter()
         .map(|row| row.iter().map(|c| unneutralise(c).to_owned()).collect())
@@ -162,10 +190,15 @@ fn every_trigger_character_is_neutralised_in_xlsx_as_a_string_cell() {
     let range = xlsx_range(&bytes);
     for (column, cell) in TRIGGER_CELLS.iter().enumerate() {
         match range.get_value((1, column as u32)) {
-            Some(Data::String(text)) => assert_eq!(text, &format!("'{cell}")),
+            // The value as it is: the quote prefix marks it, no apostrophe shows.
+            Some(Data::String(text)) => assert_eq!(text, cell),
             other => panic!("column {column}: expected a string cell, got {other:?}"),
         }
     }
+    let every_column = (0..TRIGGER_CELLS.len() as u32)
+        .map(|c| (1, c))
+        .collect::<Vec<_>>();
+    assert_eq!(quote_prefixed(&bytes), every_column);
 }
 
 #[test]
@@ -198,6 +231,110 @@ fn a_value_that_already_looks_neutralised_round_trips_exactly() {
     }
     assert_eq!(neutralise("'=x"), "''=x");
     assert_eq!(neutralise("'abc"), "'abc");
+}
+
+// --- Digits a spreadsheet would change (issue 18) ------------------------------
+
+/// Phone, postcode and member number as the register holds them, with their zeros.
+const LEADING_ZEROS: [&str; 5] = ["0701234567", "01234", "000123", "00", "000 123"];
+
+#[test]
+fn digits_with_a_leading_zero_get_the_apostrophe_in_csv_and_come_back_exactly() {
+    let csv = csv_of(&["Telefon"], &[cells(&LEADING_ZEROS)]);
+    let line = String::from_utf8(csv[CSV_BOM.len()..].to_vec()).unwrap();
+    assert_eq!(
+        line.lines().nth(1).unwrap(),
+        "'0701234567;'01234;'000123;'00;'000 123"
+    );
+    assert_eq!(
+        unneutralised(read_csv(&csv).unwrap())[1],
+        LEADING_ZEROS.map(str::to_owned)
+    );
+}
+
+#[test]
+fn more_digits_than_a_spreadsheet_keeps_get_the_apostrophe_too() {
+    let fifteen = "123456789012345";
+    assert_eq!(fifteen.len(), digits::NUMBER_DIGITS);
+    assert_eq!(neutralise(fifteen), fifteen);
+    assert_eq!(neutralise("1234567890123456"), "'1234567890123456");
+    assert_eq!(
+        neutralise("1 234 567 890 123 456"),
+        "'1 234 567 890 123 456"
+    );
+}
+
+#[test]
+fn numbers_that_keep_their_digits_and_written_forms_with_other_characters_are_left_alone() {
+    for value in [
+        "0",
+        "7",
+        "123",
+        "100234",
+        "070-123 45 67",
+        "0,5",
+        "07a",
+        "19800101-1234",
+        "",
+        " ",
+    ] {
+        assert_eq!(neutralise(value), value, "{value:?}");
+    }
+}
+
+#[test]
+fn an_apostrophe_before_leading_zeros_is_doubled_so_the_round_trip_stays_exact() {
+    assert_eq!(neutralise("'0123"), "''0123");
+    assert_eq!(unneutralise("''0123"), "'0123");
+    assert_eq!(unneutralise("'0123"), "0123");
+    // An apostrophe before digits that need none is the value's own.
+    assert_eq!(neutralise("'123"), "'123");
+    assert_eq!(unneutralise("'123"), "'123");
+}
+
+#[test]
+fn digits_with_a_leading_zero_are_quote_prefixed_string_cells_in_xlsx() {
+    let row = cells(&["0701234567", "01234", "000123", "Anna", "123"]);
+    let bytes = xlsx_of(
+        &["Telefon", "Postnummer", "Medlemsnummer", "Förnamn", "Nr"],
+        &[row],
+    );
+    let range = xlsx_range(&bytes);
+    for (column, value) in ["0701234567", "01234", "000123"].iter().enumerate() {
+        assert_eq!(
+            range.get_value((1, column as u32)),
+            Some(&Data::String((*value).to_owned()))
+        );
+    }
+    assert_eq!(quote_prefixed(&bytes), vec![(1, 0), (1, 1), (1, 2)]);
+    // No apostrophe in the file's strings at all.
+    let strings = xlsx_part(&bytes, "xl/sharedStrings.xml");
+    assert!(!strings.contains('\''), "{strings}");
+}
+
+#[test]
+fn a_header_cell_that_needs_the_mark_is_bold_and_quote_prefixed() {
+    let bytes = xlsx_of(&["=Namn", "0123"], &[]);
+    assert_eq!(read_xlsx(&bytes).unwrap(), vec![vec!["=Namn", "0123"]]);
+    assert_eq!(quote_prefixed(&bytes), vec![(0, 0), (0, 1)]);
+    let styles = xlsx_part(&bytes, "xl/styles.xml");
+    assert!(styles.contains("<b/>"), "{styles}");
+}
+
+// --- Header names -----------------------------------------------------------------
+
+#[test]
+fn field_names_give_the_ids_by_default_and_the_callers_names_otherwise() {
+    use crate::nouns::Field;
+    let fields = [Field::MemberId, Field::Phone];
+    assert_eq!(FieldNames::ids().header(&fields), ["member_id", "phone"]);
+    let swedish = FieldNames::named(|f| match f {
+        Field::MemberId => "Medlemsnummer".to_owned(),
+        Field::Phone => "  ".to_owned(),
+        _ => String::new(),
+    });
+    // A blank name falls back to the id: a header cell is never empty.
+    assert_eq!(swedish.header(&fields), ["Medlemsnummer", "phone"]);
 }
 
 // --- What a spreadsheet may skip before a trigger (SECURITY_BAR F4, issue 15) ---
@@ -422,13 +559,15 @@ fn the_hostile_cells_of_issue_15_are_neutralised_in_csv_and_xlsx_and_csv_drops_n
          '\u{3000}@SUM(1);'\u{2028}=1"
     );
 
-    let range = xlsx_range(&xlsx_of(&["Värde"], &[cells(&hostile)]));
+    let xlsx = xlsx_of(&["Värde"], &[cells(&hostile)]);
+    let range = xlsx_range(&xlsx);
     for (column, cell) in hostile.iter().enumerate() {
         match range.get_value((1, column as u32)) {
-            Some(Data::String(text)) => assert_eq!(text, &format!("'{cell}")),
+            Some(Data::String(text)) => assert_eq!(text, cell),
             other => panic!("column {column}: expected a string cell, got {other:?}"),
         }
     }
+    assert_eq!(quote_prefixed(&xlsx).len(), hostile.len());
 }
 
 // --- CSV reading -------------------------------------------------------------
@@ -727,10 +866,8 @@ proptest! {
         let bytes = xlsx_of(&names, &rows);
         let mut written = vec![header_as_cells(&header)];
         written.extend(rows);
-        prop_assert_eq!(
-            unneutralised(read_xlsx(&bytes).unwrap()),
-            as_xlsx_grid(as_read(&written))
-        );
+        // Exactly, without `unneutralise`: the mark is in the cell's format, not its text.
+        prop_assert_eq!(read_xlsx(&bytes).unwrap(), as_xlsx_grid(as_read(&written)));
     }
 
     #[test]
@@ -760,7 +897,8 @@ proptest! {
         prop_assert!(!runs_as_formula(&from_csv));
 
         let xlsx = xlsx_of(&["Värde"], &[vec![Some(cell.clone())]]);
-        prop_assert_eq!(&read_xlsx(&xlsx).unwrap()[1][0], &format!("'{cell}"));
+        prop_assert_eq!(&read_xlsx(&xlsx).unwrap()[1][0], &cell);
+        prop_assert_eq!(quote_prefixed(&xlsx), vec![(1, 0)]);
     }
 
     #[test]

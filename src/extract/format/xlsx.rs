@@ -15,7 +15,8 @@ pub struct XlsxInfo {
 }
 
 /// Builds an XLSX workbook in memory: sheet 1 "Medlemmar" = bold header row +
-/// data rows, every cell a neutralised *string* cell; sheet 2 "Om utdraget" =
+/// data rows, every cell a *string* cell holding the value as it is, with the
+/// quote prefix where CSV would add a `'` ([`Formats`]); sheet 2 "Om utdraget" =
 /// key/value rows naming the extract. Document properties: title, subject =
 /// extract id, comment = notice.
 ///
@@ -33,6 +34,7 @@ pub struct XlsxInfo {
 /// table, shared strings, XML parts) are freed without being wiped.
 pub struct XlsxBuilder {
     members: Worksheet,
+    formats: Formats,
     about: Worksheet,
     properties: DocProperties,
     /// Data rows written so far (the header is not counted).
@@ -56,20 +58,21 @@ impl XlsxBuilder {
     }
 
     fn with_limit(columns: &[&str], info: &XlsxInfo, max_rows: usize) -> Result<Self, Error> {
-        let bold = Format::new().set_bold();
+        let formats = Formats::new();
         let mut members = Worksheet::new();
         members.set_name(MEMBERS_SHEET).map_err(write_error)?;
         write_row(
             &mut members,
             0,
             columns.iter().map(|c| Some(*c)),
-            Some(&bold),
+            &formats.header,
         )?;
         // Keep the header visible while scrolling through thousands of members.
         members.set_freeze_panes(1, 0).map_err(write_error)?;
         Ok(XlsxBuilder {
             members,
-            about: about_sheet(info, &bold)?,
+            about: about_sheet(info, &formats)?,
+            formats,
             properties: DocProperties::new()
                 .set_title(&info.title)
                 .set_subject(&info.extract_id)
@@ -89,7 +92,7 @@ impl XlsxBuilder {
             &mut self.members,
             row,
             cells.iter().map(Option::as_deref),
-            None,
+            &self.formats.data,
         )?;
         self.rows += 1;
         Ok(())
@@ -108,7 +111,7 @@ impl XlsxBuilder {
 }
 
 /// Sheet 2: what this file is, for whoever finds it.
-fn about_sheet(info: &XlsxInfo, bold: &Format) -> Result<Worksheet, Error> {
+fn about_sheet(info: &XlsxInfo, formats: &Formats) -> Result<Worksheet, Error> {
     let mut about = Worksheet::new();
     about.set_name(ABOUT_SHEET).map_err(write_error)?;
     let rows = [
@@ -118,19 +121,60 @@ fn about_sheet(info: &XlsxInfo, bold: &Format) -> Result<Worksheet, Error> {
         ("Obs / Notice", info.notice.as_str()),
     ];
     for (row, (key, value)) in rows.into_iter().enumerate() {
-        write_cell(&mut about, row, 0, key, Some(bold))?;
-        write_cell(&mut about, row, 1, value, None)?;
+        write_cell(&mut about, row, 0, key, &formats.header)?;
+        write_cell(&mut about, row, 1, value, &formats.data)?;
     }
     about.set_column_width(0, 24).map_err(write_error)?;
     about.set_column_width(1, 80).map_err(write_error)?;
     Ok(about)
 }
 
+/// The cell formats of a workbook: the header's and the data's, each plain and with the quote
+/// prefix.
+struct Formats {
+    header: CellFormats,
+    data: CellFormats,
+}
+
+/// A cell format, and the same with the quote prefix (ECMA-376 Part 1 §18.8.45 `quotePrefix`;
+/// rust_xlsxwriter `Format::set_quote_prefix`): the mark that a cell's text is text. Excel and
+/// LibreOffice then keep it as text when it is edited — `=1+1` or `0701234567` typed back in
+/// stays text — and show no apostrophe. On a string cell it adds nothing else: a string cell
+/// is never a formula or a number.
+struct CellFormats {
+    plain: Format,
+    quoted: Format,
+}
+
+impl Formats {
+    fn new() -> Formats {
+        let of = |format: Format| CellFormats {
+            quoted: format.clone().set_quote_prefix(),
+            plain: format,
+        };
+        Formats {
+            header: of(Format::new().set_bold()),
+            data: of(Format::new()),
+        }
+    }
+}
+
+impl CellFormats {
+    /// The quoted format for a cell whose CSV form would start with the text mark `'`.
+    fn for_text(&self, text: &str) -> &Format {
+        if needs_prefix(text) {
+            &self.quoted
+        } else {
+            &self.plain
+        }
+    }
+}
+
 fn write_row<'a>(
     sheet: &mut Worksheet,
     row: usize,
     cells: impl ExactSizeIterator<Item = Option<&'a str>>,
-    format: Option<&Format>,
+    formats: &CellFormats,
 ) -> Result<(), Error> {
     if cells.len() > XLSX_MAX_COLUMNS {
         return Err(Error::TooManyColumns {
@@ -140,20 +184,21 @@ fn write_row<'a>(
     }
     for (column, cell) in cells.enumerate() {
         if let Some(text) = cell {
-            write_cell(sheet, row, column, text, format)?;
+            write_cell(sheet, row, column, text, formats)?;
         }
     }
     Ok(())
 }
 
-/// One neutralised string cell. An empty string writes no cell: Excel has no
-/// empty string cell, so `Some("")` and `None` read back alike.
+/// One string cell holding `text` as it is, quote-prefixed when it needs the text mark
+/// ([`CellFormats::for_text`]). An empty string writes no cell: Excel has no empty string
+/// cell, so `Some("")` and `None` read back alike.
 fn write_cell(
     sheet: &mut Worksheet,
     row: usize,
     column: usize,
     text: &str,
-    format: Option<&Format>,
+    formats: &CellFormats,
 ) -> Result<(), Error> {
     if text.is_empty() {
         return Ok(());
@@ -164,22 +209,14 @@ fn write_cell(
             kind: "row or column out of range",
         });
     };
-    let mut value = neutralise(text);
-    let result = if value.encode_utf16().count() > XLSX_MAX_CELL_UTF16 {
-        Err(too_long)
-    } else {
-        write_string(sheet, row_number, column_number, &value, format).map_err(
-            |error| match error {
-                WriteError::MaxStringLengthExceeded => too_long,
-                other => write_error(other),
-            },
-        )
-    };
-    // The prefixed copy is member data: wipe it.
-    if let Cow::Owned(copy) = &mut value {
-        copy.zeroize();
+    if text.encode_utf16().count() > XLSX_MAX_CELL_UTF16 {
+        return Err(too_long);
     }
-    result
+    let format = formats.for_text(text);
+    write_string(sheet, row_number, column_number, text, format).map_err(|error| match error {
+        WriteError::MaxStringLengthExceeded => too_long,
+        other => write_error(other),
+    })
 }
 
 /// rust_xlsxwriter's shared-string writer (src/shared_strings.rs,
@@ -194,18 +231,15 @@ fn write_string(
     row: u32,
     column: u16,
     value: &str,
-    format: Option<&Format>,
+    format: &Format,
 ) -> Result<(), WriteError> {
     let looks_like_rich_text = value.starts_with("<r>") && value.ends_with("</r>");
     if looks_like_rich_text {
         let escaped = escape_ooxml_escapes(value);
-        let default_format = Format::default();
-        let segment_format = format.unwrap_or(&default_format);
-        sheet.write_rich_string(row, column, &[(segment_format, escaped.as_str())])?;
-    } else if let Some(format) = format {
-        sheet.write_string_with_format(row, column, value, format)?;
+        let segments = [(format, escaped.as_str())];
+        sheet.write_rich_string_with_format(row, column, &segments, format)?;
     } else {
-        sheet.write_string(row, column, value)?;
+        sheet.write_string_with_format(row, column, value, format)?;
     }
     Ok(())
 }
@@ -277,7 +311,9 @@ impl Write for WipingBuffer {
 
 /// Reads the first worksheet as rows of text, header row included, in file
 /// order: a grid from A1 to the last used cell, every row as wide as the
-/// widest. Numbers as they display (`42`, not `42.0`; Rust's shortest
+/// widest. String cells as stored: the quote prefix is a cell format and not
+/// read, so a cell we marked comes back as the value itself (a cell of a file
+/// made before the quote prefix with the `'` it held). Numbers as they display (`42`, not `42.0`; Rust's shortest
 /// round-trip form otherwise), booleans as `TRUE`/`FALSE`, errors as `#N/A`
 /// etc., empty cells as "". Empty rows and columns after the last used cell
 /// are not in the file and so not returned. Refuses a used range larger than
