@@ -9,7 +9,9 @@
 //! - The download counter and the `extract.download` event commit in one transaction before
 //!   the response starts (E2); parallel downloads cannot pass the limit (the counter moves in
 //!   one conditional UPDATE).
-//! - The columns are exactly the approved fields, in the approved order (C3).
+//! - The columns are exactly the approved fields, in the approved order (C3), headed by the
+//!   caller's [`FieldNames`]: the ids for the API, each field's name in the requester's
+//!   language for the pages (the domain has no catalogue, so the names come in).
 //! - Nothing is released while the clock reads earlier than the newest audit entry
 //!   (`audit::clock`, 503 `clock_behind`).
 //!
@@ -21,6 +23,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
+use super::format::FieldNames;
 use super::request::Request;
 use super::{
     Error, ExtractId, ExtractState, ShredReason, VIEW_PAGE_ROWS, container, expire, format,
@@ -212,12 +215,27 @@ async fn record_damage(state: &Context, id: &ExtractId, who: &Principal, now: Of
     }
 }
 
-/// Releases the extract as a file, after every check and with its audit event committed.
+/// Releases the extract as a file headed by the field ids; see [`download_named`].
 pub async fn download(
     state: &Context,
     who: &Principal,
     id: &ExtractId,
     format: Format,
+    client_ip: &str,
+    now: OffsetDateTime,
+) -> Result<Download, Error> {
+    let ids = FieldNames::ids();
+    download_named(state, who, id, format, &ids, client_ip, now).await
+}
+
+/// Releases the extract as a file whose header row gives each field as `names` does, after
+/// every check and with its audit event committed.
+pub async fn download_named(
+    state: &Context,
+    who: &Principal,
+    id: &ExtractId,
+    format: Format,
+    names: &FieldNames,
     client_ip: &str,
     now: OffsetDateTime,
 ) -> Result<Download, Error> {
@@ -255,9 +273,10 @@ pub async fn download(
     tx.commit().await?;
     let last = used >= opened.row.max_downloads;
     let filename = format!("utdrag-{}.{}", id, format.as_str());
+    let header = names.header(&opened.request.fields);
     match format {
         Format::Xlsx => {
-            let bytes = match xlsx(state, id, &opened).await {
+            let bytes = match xlsx(state, id, &opened, &header).await {
                 Ok(bytes) => bytes,
                 Err(e) => return Err(damaged_or_gone(state, id, who, e, now).await),
             };
@@ -273,7 +292,7 @@ pub async fn download(
         _ => Ok(Download {
             filename,
             content_type: "text/csv; charset=utf-8",
-            body: Body::Stream(csv_stream(state.clone(), id.clone(), opened, last)),
+            body: Body::Stream(csv_stream(state.clone(), id.clone(), opened, &header, last)),
         }),
     }
 }
@@ -299,11 +318,11 @@ fn csv_stream(
     state: Context,
     id: ExtractId,
     opened: Opened,
+    names: &[&str],
     last: bool,
 ) -> BoxStream<'static, Result<Vec<u8>, Error>> {
-    let names: Vec<&str> = opened.request.fields.iter().map(|f| f.as_str()).collect();
     let mut header = Vec::new();
-    format::csv_header(&names, &mut header);
+    format::csv_header(names, &mut header);
     let store = state.store.clone();
     let tail_id = id.clone();
     // The next batch is read (on the store's own thread) while this one is decrypted and
@@ -372,9 +391,13 @@ fn csv_piece(id: &ExtractId, o: &Opened, batch: Vec<(i64, Vec<u8>)>) -> Result<V
     Ok(out)
 }
 
-/// The XLSX, built in memory (bounded by `format::XLSX_MAX_ROWS`).
-async fn xlsx(state: &Context, id: &ExtractId, o: &Opened) -> Result<Zeroizing<Vec<u8>>, Error> {
-    let names: Vec<&str> = o.request.fields.iter().map(|f| f.as_str()).collect();
+/// The XLSX, built in memory (bounded by `format::XLSX_MAX_ROWS`), headed by `names`.
+async fn xlsx(
+    state: &Context,
+    id: &ExtractId,
+    o: &Opened,
+    names: &[&str],
+) -> Result<Zeroizing<Vec<u8>>, Error> {
     let title = lifecycle::policy_now(state)
         .await?
         .purpose(&o.request.purpose)
@@ -396,7 +419,7 @@ async fn xlsx(state: &Context, id: &ExtractId, o: &Opened) -> Result<Zeroizing<V
                  Member data: do not share, delete every copy when done."
             .into(),
     };
-    let mut builder = format::XlsxBuilder::new(&names, &info)?;
+    let mut builder = format::XlsxBuilder::new(names, &info)?;
     let columns = o.request.fields.len();
     let mut next = 0;
     while next < o.chunk_count {

@@ -2,7 +2,9 @@
 //!
 //! A leaked copy comes back as a spreadsheet left it: renamed, re-saved in another encoding or
 //! separator, rows deleted or reordered, columns added. The trace reads it (CSV in UTF-8,
-//! UTF-16 or Windows-1252, or XLSX), finds the header row, ties each row to the disclosure
+//! UTF-16 or Windows-1252, or XLSX), finds the header row — field ids (`member_id`, the API's
+//! files and every file before issue 18) or field names in Swedish or English (`Medlemsnummer`,
+//! `Member number`, the pages' files; [`HEADER_NAMES`]) — ties each row to the disclosure
 //! ledger — by the member number's pseudonym when the file has member numbers, else by the
 //! row's keyed tag (`fingerprint`) — and scores every extract that shares rows with the file:
 //!
@@ -238,9 +240,66 @@ pub fn read_table(file: &[u8]) -> Result<Vec<Vec<String>>, Error> {
     format::read_csv(text.as_bytes()).map_err(bad)
 }
 
-/// A header cell as a field: `first_name`, `First name`, `first-name` all name one.
-fn header_field(cell: &str) -> Option<Field> {
-    normalise(cell).replace([' ', '-'], "_").parse().ok()
+/// The names a file's header row may give a field besides its id: every name the language
+/// catalogues (`src/web/locales/{sv,en}.toml`, section `fields`) have given it in a file.
+///
+/// Kept here rather than read from the catalogues, for two reasons: the domain has no
+/// catalogue (ARCHITECTURE.md, the layers), and a file made last year must still be traced
+/// after a catalogue renames a field — so a name is added here, never replaced.
+/// `tests/it/extract_files.rs` fails when a catalogue name is missing.
+pub const HEADER_NAMES: &[(&str, Field)] = &[
+    ("Medlemsnummer", Field::MemberId),
+    ("Member number", Field::MemberId),
+    ("Förnamn", Field::FirstName),
+    ("First name", Field::FirstName),
+    ("Efternamn", Field::LastName),
+    ("Last name", Field::LastName),
+    ("E-post", Field::Email),
+    ("Email", Field::Email),
+    ("Telefon", Field::Phone),
+    ("Phone", Field::Phone),
+    ("Gatuadress", Field::StreetAddress),
+    ("Street address", Field::StreetAddress),
+    ("Postnummer", Field::PostalCode),
+    ("Postcode", Field::PostalCode),
+    ("Ort", Field::City),
+    ("City", Field::City),
+    ("Födelsedatum", Field::BirthDate),
+    ("Date of birth", Field::BirthDate),
+    ("Personnummer", Field::PersonalNumber),
+    ("Personal identity number", Field::PersonalNumber),
+    ("Distrikt", Field::District),
+    ("District", Field::District),
+    ("Partiförening", Field::LocalBranch),
+    ("Local branch", Field::LocalBranch),
+    ("Medlemsstatus", Field::MembershipStatus),
+    ("Membership status", Field::MembershipStatus),
+    ("Medlem sedan", Field::JoinedOn),
+    ("Member since", Field::JoinedOn),
+    ("Samtycke e-post", Field::ConsentEmail),
+    ("Email consent", Field::ConsentEmail),
+    ("Samtycke telefon", Field::ConsentPhone),
+    ("Phone consent", Field::ConsentPhone),
+    ("Samtycke sms", Field::ConsentSms),
+    ("SMS consent", Field::ConsentSms),
+    ("Samtycke post", Field::ConsentPost),
+    ("Post consent", Field::ConsentPost),
+    ("Skyddad identitet", Field::ProtectedIdentity),
+    ("Protected identity", Field::ProtectedIdentity),
+];
+
+/// A header cell as a field: its id or a name of [`HEADER_NAMES`], in the spellings a person
+/// or a spreadsheet gives it — `first_name`, `First name`, `first-name`, `FÖRNAMN`, `Förnamn `
+/// all name one.
+pub fn header_field(cell: &str) -> Option<Field> {
+    let spelled = |text: &str| normalise(text).replace([' ', '-'], "_");
+    let cell = spelled(cell);
+    cell.parse().ok().or_else(|| {
+        HEADER_NAMES
+            .iter()
+            .find(|(name, _)| spelled(name) == cell)
+            .map(|(_, field)| *field)
+    })
 }
 
 /// Finds the header, the key columns, and each data row's ledger key.
@@ -252,7 +311,8 @@ fn key_rows(pseudonyms: &PseudonymKey, table: &[Vec<String>]) -> Result<Keyed, E
         .ok_or_else(|| {
             Error::BadInput(
                 "the file has no header row naming at least two of the register's fields \
-                 (member_id, first_name, last_name, …); the trace needs the column names"
+                 (member_id or Medlemsnummer, first_name or Förnamn, …); the trace needs the \
+                 column names"
                     .to_owned(),
             )
         })?;
@@ -491,6 +551,36 @@ mod tests {
         assert_eq!(header_field(" last-name "), Some(Field::LastName));
         assert_eq!(header_field("member_id"), Some(Field::MemberId));
         assert_eq!(header_field("Anteckning"), None);
+    }
+
+    #[test]
+    fn a_header_in_swedish_or_english_names_its_field_as_the_id_does() {
+        assert_eq!(header_field("Medlemsnummer"), Some(Field::MemberId));
+        assert_eq!(header_field("Member number"), Some(Field::MemberId));
+        assert_eq!(header_field("FÖRNAMN"), Some(Field::FirstName));
+        assert_eq!(header_field(" samtycke  e-post"), Some(Field::ConsentEmail));
+        assert_eq!(header_field("Medlem sedan"), Some(Field::JoinedOn));
+        // Every field has a name in both languages, and no name names two fields.
+        for field in Field::ALL {
+            let names = HEADER_NAMES.iter().filter(|(_, f)| *f == field).count();
+            assert!(names >= 2, "{field:?} has {names} names");
+        }
+        for (name, field) in HEADER_NAMES {
+            assert_eq!(header_field(name), Some(*field), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_swedish_file_is_keyed_by_its_member_numbers_with_their_zeros() {
+        let key = PseudonymKey::from_slice(&[3u8; 32]).unwrap();
+        let file = "\u{feff}Medlemsnummer;Förnamn;Postnummer\r\n'000123;Åsa;'01234\r\n";
+        let keyed = key_rows(&key, &read_table(file.as_bytes()).unwrap()).unwrap();
+        assert_eq!(
+            keyed.columns,
+            [Field::MemberId, Field::FirstName, Field::PostalCode]
+        );
+        assert_eq!(keyed.kind, KeyKind::MemberId);
+        assert_eq!(keyed.keys, [key.member_ref("000123").as_bytes().to_vec()]);
     }
 
     #[test]

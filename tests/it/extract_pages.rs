@@ -140,8 +140,8 @@ async fn a_request_sent_from_the_form_goes_live_and_its_csv_downloads_through_th
     let table = format::read_csv(&csv).unwrap();
     assert_eq!(
         table[0],
-        ["last_name", "first_name"],
-        "the approved fields, in order"
+        ["Efternamn", "Förnamn"],
+        "the approved fields, in order, by their Swedish names"
     );
     assert!(table.len() > 1);
     let (_, html) = page(&app, &format!("/extracts/{id}"), &cookie).await;

@@ -26,6 +26,7 @@ mod browser_passkeys;
 mod cli;
 mod crash;
 mod demo_path;
+mod extract_files;
 mod extract_followup;
 mod extract_mail;
 mod extract_pages;

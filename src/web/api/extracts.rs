@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 
 use crate::auth::session::Session;
 use crate::extract::deliver::{self, Body as FileBody};
+use crate::extract::format::FieldNames;
 use crate::extract::lifecycle::{self, Verdict};
 use crate::extract::looks;
 use crate::extract::request::{self, Request};
@@ -24,7 +25,9 @@ use crate::policy::Format;
 use crate::web::AppState;
 use crate::web::api::extracts_wire::*;
 use crate::web::error::{ApiError, ErrorBody};
+use crate::web::i18n::Lang;
 use crate::web::json::ApiJson;
+use crate::web::labels;
 use crate::web::params::{ApiPath, ApiQuery};
 use crate::web::session::principal;
 use crate::web::session::{ClientAddr, SignedIn, StepUp};
@@ -232,7 +235,9 @@ pub async fn deny_extract(
 }
 
 /// The extract as a file. Only the requester, with a fresh second factor, within the download
-/// limit; the release is audited before the first byte.
+/// limit; the release is audited before the first byte. The header row gives the field ids
+/// unless `header` names a language (`sv`, `en`): then each field's name in it, as staff get
+/// the file from the extract's page.
 #[utoipa::path(post, path = "/api/v1/extracts/{id}/download", tag = "extracts", request_body = DownloadBody,
     params(("id" = crate::web::api::wire_schema::ExtractId, Path)),
     responses((status = 200, description = "The file, as an attachment",
@@ -241,7 +246,7 @@ pub async fn deny_extract(
               (status = 404, description = "No such extract, or not one you may see: the same answer (`not_found`, C2)", body = ErrorBody),
               (status = 409, description = "Not approved yet (`not_approved`) or still being built (`building`)", body = ErrorBody),
               (status = 410, description = "Ended: expired, shredded, denied, lapsed, failed, or the download limit reached (`extract_gone`)", body = ErrorBody),
-              (status = 422, description = "The purpose does not allow this format (`format_not_allowed`), or too many rows for XLSX (`too_many_rows_for_xlsx`)", body = ErrorBody),
+              (status = 422, description = "The purpose does not allow this format (`format_not_allowed`), too many rows for XLSX (`too_many_rows_for_xlsx`), or a format or header that is not one of those named (`invalid_input`)", body = ErrorBody),
               (status = 423, description = "Extracts are frozen (`extracts_frozen`)", body = ErrorBody),
               (status = 500, description = "The stored extract failed its integrity check; not one byte was sent (`internal`)", body = ErrorBody),
               (status = 503, description = "The store, the audit log or the checkpoint sink cannot answer, or the clock reads earlier than the audit log (`unavailable`, `clock_behind`); nothing was released", body = ErrorBody)))]
@@ -256,17 +261,34 @@ pub async fn download_extract(
     let format = Format::parse(&body.format).ok_or_else(|| {
         ApiError::BadRequest("invalid_input", "The format is csv or xlsx.".into())
     })?;
+    let names = file_header(body.header.as_deref())?;
     let who = principal(&state, &session).await?;
-    let file = deliver::download(
+    let file = deliver::download_named(
         &state,
         &who,
         &id,
         format,
+        &names,
         &client.ip,
         OffsetDateTime::now_utc(),
     )
     .await?;
     Ok(file_response(file))
+}
+
+/// The header row a download asks for: the field ids unless a language is named.
+fn file_header(header: Option<&str>) -> Result<FieldNames, ApiError> {
+    match header {
+        None | Some("ids") => Ok(FieldNames::ids()),
+        Some(code) => Lang::parse(code).map(field_names).ok_or_else(|| {
+            ApiError::BadRequest("invalid_input", "The header is ids, sv or en.".into())
+        }),
+    }
+}
+
+/// Each field's name in `lang`, from the catalogue, for a file's header row.
+pub fn field_names(lang: Lang) -> FieldNames {
+    FieldNames::named(|field| labels::field(lang, field.as_str()))
 }
 
 /// The attachment response: a server-made name, never cached, never sniffed.

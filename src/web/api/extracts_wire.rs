@@ -201,6 +201,12 @@ pub struct DownloadBody {
     /// `csv` or `xlsx`, as the purpose allows.
     #[schema(value_type = crate::web::api::wire_schema::FileFormat)]
     pub format: String,
+    /// The file's header row: `ids` (the default) gives the stable field ids (`member_id`,
+    /// `first_name`, …) for programs; `sv` or `en` gives each field's name in that language
+    /// (`Medlemsnummer`, `Förnamn`, …), as the download on the extract's page does.
+    #[serde(default)]
+    #[schema(value_type = Option<crate::web::api::wire_schema::FileHeader>)]
+    pub header: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

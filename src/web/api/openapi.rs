@@ -216,6 +216,7 @@ api_doc! {
         crate::web::api::wire_schema::RoleGrant, crate::web::api::wire_schema::RoleChange,
         crate::web::api::wire_schema::Justification, crate::web::api::wire_schema::Acknowledged,
         crate::web::api::wire_schema::FilterValue, crate::web::api::wire_schema::FileFormat,
+        crate::web::api::wire_schema::FileHeader,
         crate::web::api::wire_schema::FreezeReason, crate::web::api::wire_schema::RevealReason,
         crate::web::api::wire_schema::FlagComment, crate::web::api::wire_schema::PolicyComment,
         crate::web::api::wire_schema::ApprovalComment, crate::web::api::wire_schema::DenialComment,

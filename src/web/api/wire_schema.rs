@@ -241,6 +241,16 @@ wire_schema!(
 );
 
 wire_schema!(
+    /// A download's header row (`web::api::extracts::file_header`): the field ids, or the
+    /// fields' names in a language of the catalogues.
+    FileHeader => words(
+        "The header row: the field ids (`ids`, the default), or the fields' names in Swedish \
+         (`sv`) or English (`en`).",
+        ["ids", "sv", "en"]
+    )
+);
+
+wire_schema!(
     /// `oversight::export::Format::parse`.
     ExportFormat => words(
         "JSON lines (every hashed field, for a SIEM) or CSV (for people).",

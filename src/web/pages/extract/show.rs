@@ -18,7 +18,7 @@ use crate::extract::{ExtractId, deliver, lifecycle, looks, review};
 use crate::nouns::ExtractState;
 use crate::policy::{Format, PurposeId};
 use crate::web::AppState;
-use crate::web::api::extracts::file_response;
+use crate::web::api::extracts::{field_names, file_response};
 use crate::web::api::extracts_wire::{extract_response, rfc3339};
 use crate::web::error::ApiError;
 use crate::web::frame;
@@ -241,9 +241,9 @@ pub struct DownloadForm {
     code: Option<SecretString>,
 }
 
-/// The extract as a file, through the same delivery as the API. Needs the requester, the
-/// form's CSRF token and a fresh second factor (or the form's code); audited before the first
-/// byte, within the download limit.
+/// The extract as a file, through the same delivery as the API, headed by the fields' names in
+/// the page's language. Needs the requester, the form's CSRF token and a fresh second factor
+/// (or the form's code); audited before the first byte, within the download limit.
 pub async fn download_extract(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
@@ -264,7 +264,9 @@ pub async fn download_extract(
         })?;
         let who = principal(&state, &fresh.session).await?;
         let now = OffsetDateTime::now_utc();
-        Ok::<_, ApiError>(deliver::download(&state, &who, &id, format, &client.ip, now).await?)
+        let names = field_names(frame::lang());
+        let file = deliver::download_named(&state, &who, &id, format, &names, &client.ip, now);
+        Ok::<_, ApiError>(file.await?)
     }
     .await;
     let res = match result {
