@@ -242,6 +242,15 @@ async fn an_approver_finds_the_request_in_the_queue_and_approves_it_with_the_for
 
     let (status, html) = page(&app, &format!("/extracts/{id}"), &bertil).await;
     assert_eq!(status, 200);
+    assert!(
+        html.contains("Begäran behöver godkännas eftersom:")
+            && html.contains("Ändamålet kräver alltid ett godkännande."),
+        "the approver is told why: {html}"
+    );
+    assert!(
+        html.contains("Ingen annan i distriktet kan besluta"),
+        "nobody but bertil approves in Uppsala"
+    );
     let hash = html
         .split("name=\"request_hash\" value=\"")
         .nth(1)
@@ -556,5 +565,139 @@ async fn an_approver_withdraws_a_live_extract_of_the_district_from_its_page() {
     );
     let html = wait_for_state(&app, &cookie, &id, "shredded").await;
     assert!(html.contains("data-state=\"shredded\""));
+    app.stop().await;
+}
+
+/// What the request form sends as it comes, before anyone touches it: its hidden fields, the
+/// checked boxes and the chosen options of the POST form.
+fn form_defaults(html: &str) -> Vec<(String, String)> {
+    let start = html.find("action=\"/extracts\"").expect("the request form");
+    let form = &html[start..start + html[start..].find("</form>").unwrap()];
+    let attr = |tag: &str, name: &str| -> Option<String> {
+        let key = format!(" {name}=\"");
+        let at = tag.find(&key)? + key.len();
+        Some(tag[at..at + tag[at..].find('"')?].replace("&#x2f;", "/"))
+    };
+    let mut out = Vec::new();
+    for tag in form.split('<').filter(|t| t.starts_with("input")) {
+        let (Some(name), Some(value)) = (attr(tag, "name"), attr(tag, "value")) else {
+            continue;
+        };
+        let kind = attr(tag, "type").unwrap_or_default();
+        if kind == "hidden" || (kind == "checkbox" && tag.contains(" checked")) {
+            out.push((name, value));
+        }
+    }
+    for select in form.split("<select").skip(1) {
+        let name = attr(select, "name").unwrap();
+        let chosen = select
+            .split("<option")
+            .find(|o| o.contains(" selected"))
+            .and_then(|o| attr(o, "value"))
+            .unwrap();
+        out.push((name, chosen));
+    }
+    out
+}
+
+/// The form's own defaults bring members only: the statuses that count as members are chosen
+/// at first, so a resigned or paused member is in no list unless someone asks for them. A
+/// misspelt district, a branch or status the register does not hold, and a choice no member
+/// matches are each refused with a sentence, and nothing is requested.
+#[tokio::test]
+async fn the_forms_defaults_bring_members_only_and_a_misspelt_or_empty_choice_is_refused() {
+    const FEE: &str = "membership-fee-reminder";
+    // Enough members that Uppsala has resigned and paused ones.
+    let app = common::spawn_app_in(common::prepare(1000).await).await;
+    let anna = staff(&app, "anna").await;
+    let (status, html) = page(&app, &format!("/extracts/new?purpose={FEE}"), &anna).await;
+    assert_eq!(status, 200);
+    assert!(html.contains(">Partiföreningar<"), "branches to pick: {html}");
+    let mut form = form_defaults(&html);
+    let chosen: Vec<&str> = form
+        .iter()
+        .filter(|(k, _)| k == "statuses")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(chosen, ["active"], "members only, at first");
+    assert!(
+        html.contains("value=\"resigned\"") && html.contains("value=\"paused\""),
+        "the register's other statuses can be chosen: {html}"
+    );
+    assert!(!form.iter().any(|(k, _)| k == "local_branches"));
+    for (k, v) in [
+        ("fields", "member_id"),
+        ("fields", "membership_status"),
+        ("justification", JUSTIFICATION),
+        ("acknowledged", "yes"),
+    ] {
+        form.push((k.to_owned(), v.to_owned()));
+    }
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+
+    // Misspelt or empty choices first: each a sentence, nothing requested.
+    let variants: [(&str, &str, &str); 4] = [
+        ("district", "Upsala", "Det finns inget sådant distrikt"),
+        ("local_branches", "Ingenstans", "ingen sådan lokalavdelning"),
+        ("statuses", "aktiv", "ingen sådan medlemsstatus"),
+        ("age_min", "130", "Ingen medlem matchar urvalet"),
+    ];
+    for (key, value, sentence) in variants {
+        let mut wrong = pairs.clone();
+        if key == "district" {
+            wrong.retain(|(k, _)| *k != key);
+        }
+        wrong.push((key, value));
+        if key == "age_min" {
+            wrong.push(("age_max", "130"));
+        }
+        let res = post_form(&app, "/extracts", &anna, &wrong).await;
+        let status = res.status();
+        let html = res.text().await.unwrap();
+        assert_eq!(status, 422, "{key}={value}: {html}");
+        assert!(html.contains(sentence), "{key}={value}: {html}");
+    }
+    let mine = app.get_json_with("/api/v1/extracts", &anna).await;
+    assert_eq!(mine["extracts"], serde_json::json!([]), "nothing was requested");
+
+    let res = post_form(&app, "/extracts", &anna, &pairs).await;
+    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
+    let location = res.headers()["location"].to_str().unwrap().to_owned();
+    let id = location["/extracts/".len()..].split('?').next().unwrap().to_owned();
+    let (_, mut html) = page(&app, &format!("/extracts/{id}"), &anna).await;
+    if html.contains("data-state=\"pending\"") {
+        for name in ["bertil", "britta"] {
+            let approver = app.user(name, &["approver:Uppsala"]).await;
+            let approver = app.sign_in(&approver, name).await;
+            let (_, page_html) = page(&app, &format!("/extracts/{id}"), &approver).await;
+            if !page_html.contains("/approve\"") {
+                break;
+            }
+            let hash = page_html
+                .split("name=\"request_hash\" value=\"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .unwrap()
+                .to_owned();
+            let token = csrf(&page_html);
+            let form = [("csrf", token.as_str()), ("request_hash", &hash), ("comment", "ok")];
+            let res = post_form(&app, &format!("/extracts/{id}/approve"), &approver, &form).await;
+            assert_eq!(res.status(), 303);
+        }
+    }
+    html = wait_for_state(&app, &anna, &id, "live").await;
+    let token = csrf(&html);
+    let path = format!("/extracts/{id}/download");
+    let res = post_form(&app, &path, &anna, &[("csrf", &token), ("format", "csv")]).await;
+    assert_eq!(res.status(), 200);
+    let table = format::read_csv(&res.bytes().await.unwrap()).unwrap();
+    assert!(table.len() > 10, "members came: {}", table.len());
+    let statuses: std::collections::BTreeSet<&str> =
+        table[1..].iter().map(|row| row[1].as_str()).collect();
+    assert_eq!(
+        statuses.into_iter().collect::<Vec<_>>(),
+        ["active"],
+        "no resigned or paused member"
+    );
     app.stop().await;
 }

@@ -16,7 +16,8 @@ use super::{is_fresh, render, step_up, summary, when};
 use crate::auth::session::Session;
 use crate::extract::{ExtractId, deliver, lifecycle, looks, review};
 use crate::nouns::ExtractState;
-use crate::policy::{Format, PurposeId};
+use crate::nouns::Field;
+use crate::policy::{Format, PurposeId, approval_reasons};
 use crate::web::AppState;
 use crate::web::api::extracts::{field_names, file_response};
 use crate::web::api::extracts_wire::{extract_response, rfc3339};
@@ -25,7 +26,7 @@ use crate::web::frame;
 use crate::web::i18n::{Lang, text, text_with};
 use crate::web::labels;
 use crate::web::page::refusal;
-use crate::web::page::{PageForm, PageSession, csrf_field};
+use crate::web::page::{PageForm, PageSession, PageWatch, csrf_field};
 use crate::web::render::not_found_page;
 use crate::web::session::ClientAddr;
 use crate::web::session::principal;
@@ -118,20 +119,45 @@ async fn page_context(
             .await?
             .is_some_and(|r| r.covers(&row.district));
     let live = row.state == ExtractState::Live;
+    let may_decide = approver_here && row.state == ExtractState::Pending && !decided_by_me;
+    // The approver is told why the request needs them, and who else could decide it.
+    let (why_approval, other_approvers) = if may_decide {
+        let fields: Vec<Field> = meta.fields.iter().filter_map(|f| f.parse().ok()).collect();
+        let rows = u64::try_from(row.estimated_rows).unwrap_or(0);
+        let why = PurposeId::parse(&row.purpose)
+            .ok()
+            .and_then(|p| policy.purpose(&p).cloned())
+            .map(|p| approval_reasons(&p, &fields, rows))
+            .unwrap_or_default();
+        let why: Vec<String> = why.iter().map(|r| labels::approval_reason(lang, r)).collect();
+        let others = review::other_approvers(state, &who, &row).await?;
+        (why, others)
+    } else {
+        (Vec::new(), Vec::new())
+    };
     let downloads: Vec<&str> = formats
         .iter()
         .filter(|f| **f != Format::View)
         .map(|f| f.as_str())
         .collect();
+    // What the page's script compares to see that something changed.
+    let version = format!(
+        "{}:{}:{}:{}",
+        row.state.as_str(),
+        row.downloads,
+        row.attested_at.is_some(),
+        described.verdicts.len()
+    );
+    let watch = mine && row.state.is_open();
     Ok(context! {
         e => summary(lang, &meta, &policy), csrf => session.csrf_token, fresh => is_fresh(state, session),
-        mine, live,
+        mine, live, version, watch,
         downloads => if mine && live { downloads } else { Vec::new() },
         can_view => mine && live && formats.contains(&Format::View),
         // Asked once the extract has ended: confirming while it is live would invite a
         // later download after the confirmation.
         may_attest => mine && !live && row.downloads > 0 && row.attested_at.is_none(),
-        may_decide => approver_here && row.state == ExtractState::Pending && !decided_by_me,
+        may_decide, why_approval, other_approvers,
         may_withdraw => approver_here && live,
         decided_by_me, request_hash => row.request_hash, lifetime_minutes => row.lifetime_minutes,
         filters => filter_lines(lang, &meta.filters), verdicts,
@@ -228,6 +254,30 @@ pub async fn show_extract_page(
         .and_then(|Query(q)| q.msg)
         .and_then(|m| message(frame::lang(), &m));
     extract_page(&state, &session, &id, StatusCode::OK, note, None).await
+}
+
+/// The requester's own extract page again, asked by its script to see whether anything
+/// changed (prepared, a download used, expired, destroyed). Not the user's activity: it does
+/// not keep the session alive. Only the requester's page watches (an approver's look is
+/// audited each time); anyone else gets the 404 page.
+pub async fn watch_extract_page(
+    State(state): State<AppState>,
+    PageWatch(session): PageWatch,
+    Path(id): Path<String>,
+) -> Response {
+    let Ok(id) = ExtractId::parse(&id) else {
+        return not_found_page();
+    };
+    let own = async {
+        let who = principal(&state, &session).await?;
+        Ok::<_, ApiError>(lifecycle::find_own(&state, &who, &id).await?)
+    }
+    .await;
+    match own {
+        Ok(_) => extract_page(&state, &session, &id, StatusCode::OK, None, None).await,
+        Err(ApiError::NotFound) => not_found_page(),
+        Err(e) => refusal(&state, e),
+    }
 }
 
 #[derive(Deserialize)]
