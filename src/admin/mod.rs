@@ -39,6 +39,15 @@ pub enum Error {
     PolicyBroken,
     #[error("a second administrator must confirm this change")]
     SecondAdminRequired,
+    /// A new invitation goes only by e-mail to the account's own address: shown to the
+    /// administrator, it would let one person sign in as someone else.
+    #[error(
+        "a new invitation can only be e-mailed to the user's own address; set one and make sure e-mail is configured"
+    )]
+    CannotResendInvitation,
+    /// Only an account that has not accepted its invitation gets a new one.
+    #[error("this account has already accepted its invitation")]
+    NotInvited,
     /// A role in a district the member register does not hold: a misspelling.
     #[error("there is no district {0} in the member register; check the spelling")]
     UnknownDistrict(crate::nouns::DistrictCode),

@@ -204,6 +204,55 @@ fn invitation_body(link: &str) -> String {
     )
 }
 
+/// Sends an invited user a fresh invitation by e-mail, ending the ones they had: for a link
+/// that expired or was lost. Only by e-mail to the account's own address — an administrator
+/// who saw the link could sign in as the user, and the account's four eyes would be one.
+/// Audited as `user.invitation_resend`.
+#[allow(clippy::too_many_arguments)]
+pub async fn resend_invitation(
+    store: &Store,
+    permit: &Permit,
+    mailer: Option<&Mailer>,
+    username: &str,
+    invitation_ttl_secs: i64,
+    public_url: &str,
+    now: OffsetDateTime,
+) -> Result<(), Error> {
+    let user = within_reach(store, permit, username).await?;
+    if user.status != "invited" {
+        return Err(Error::NotInvited);
+    }
+    let Some(mailer) = mailer else {
+        return Err(Error::CannotResendInvitation);
+    };
+    let mut tx = store.begin().await?;
+    let Some(to) = crate::store::accounts::email_of(&mut tx, &user.id).await? else {
+        tx.rollback().await?;
+        return Err(Error::CannotResendInvitation);
+    };
+    let ended = crate::store::accounts::end_invitations(&mut tx, &user.id, unix(now)).await?;
+    let invitation = accounts::new_invitation(&mut tx, &user.id, invitation_ttl_secs, now).await?;
+    let event = Event::new(
+        EventKind::InvitationResent,
+        Actor::user(permit.user_id()),
+        &format!("user:{}", user.username),
+        Outcome::Success,
+        json!({ "ended": ended, "invitation_expires_at": invitation.expires_at, "to": "email" }),
+    );
+    audit::record(&mut tx, &event, now).await?;
+    tx.commit().await?;
+    let link = invitation.link(public_url);
+    // Sent after the commit: a link that was never recorded must not reach anyone. A mail that
+    // fails leaves a recorded, unusable-to-anyone-else invitation; the admin is told.
+    mailer
+        .send(&to, INVITATION_SUBJECT, &invitation_body(&link))
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "the new invitation could not be e-mailed");
+            Error::CannotResendInvitation
+        })
+}
+
 /// An administrator turns a proposed account down (the proposer may withdraw their own).
 pub async fn reject_user(
     store: &Store,

@@ -73,6 +73,8 @@ event_kinds! {
     UserCreated => "user.create",
     /// An invited user set their password.
     InvitationAccepted => "user.invitation_accept",
+    /// An administrator sent an invited user a new invitation by e-mail (the old one ends).
+    InvitationResent => "user.invitation_resend",
     UserDisabled => "user.disable",
     UserEnabled => "user.enable",
     /// The address notices are e-mailed to was set or cleared (the address is not logged).

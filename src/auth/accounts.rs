@@ -137,6 +137,25 @@ pub(crate) async fn insert_account(
     })
 }
 
+/// A fresh invitation for an existing account, stored (as its hash) in `tx`: the token is
+/// shown once, in the link the caller sends.
+pub async fn new_invitation(
+    tx: &mut store::Tx,
+    user_id: &str,
+    ttl_secs: i64,
+    now: OffsetDateTime,
+) -> Result<Invitation, Error> {
+    let token = crypto::random_token();
+    let expires_at = unix(now) + ttl_secs;
+    let token_hash = crypto::sha256_hex(token.as_bytes());
+    store::accounts::insert_invitation(tx, &token_hash, user_id, expires_at).await?;
+    Ok(Invitation {
+        user_id: user_id.to_owned(),
+        token: SecretString::from(token),
+        expires_at,
+    })
+}
+
 /// Sets the password of an invited user. The invitation is used up only if the password is
 /// acceptable, so a rejected password can be retried with the same link.
 pub async fn accept_invitation(

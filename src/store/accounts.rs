@@ -69,6 +69,24 @@ pub async fn insert_invitation(
     Ok(())
 }
 
+/// Ends every unused invitation of the user (a new one replaces them); how many there were.
+pub async fn end_invitations(tx: &mut Tx, user_id: &str, now: i64) -> Result<u64, Error> {
+    let done = on_tx!(tx, conn => {
+        sqlx::query("UPDATE invitations SET used_at = $2 WHERE user_id = $1 AND used_at IS NULL")
+            .bind(user_id).bind(now).execute(conn).await?.rows_affected()
+    });
+    Ok(done)
+}
+
+/// The address a user's notices are e-mailed to, if one is set.
+pub async fn email_of(tx: &mut Tx, user_id: &str) -> Result<Option<String>, Error> {
+    let email = on_tx!(tx, conn => {
+        sqlx::query_scalar("SELECT email FROM users WHERE id = $1")
+            .bind(user_id).fetch_optional(conn).await?
+    });
+    Ok(email.flatten())
+}
+
 /// Marks an unexpired, unused invitation used and returns its user; `None` otherwise.
 pub async fn take_invitation(
     tx: &mut Tx,

@@ -166,6 +166,8 @@ impl From<crate::admin::Error> for ApiError {
             E::PolicyBroken => ApiError::Forbidden("policy_error", msg),
             E::SecondAdminRequired => ApiError::Forbidden("second_admin_required", msg),
             E::UnknownDistrict(_) => ApiError::BadRequest("unknown_district", msg),
+            E::CannotResendInvitation => ApiError::Conflict("cannot_resend_invitation", msg),
+            E::NotInvited => ApiError::Conflict("not_invited", msg),
             E::NoSuchProposal => ApiError::NotFound,
             E::Stale => ApiError::Conflict("proposal_stale", msg),
             E::Auth(e) => e.into(),

@@ -110,6 +110,17 @@ pub const ADMIN_CHANGE: Audited = Audited::Records(&[
     EventKind::AuthzError,
 ]);
 
+/// An administrator acts on an account from `/admin` (and the page is shown again).
+pub const ADMIN_ACCOUNT: Audited = Audited::Records(&[
+    EventKind::UserDisabled,
+    EventKind::UserEnabled,
+    EventKind::SecondFactorReset,
+    EventKind::InvitationResent,
+    EventKind::UsersListed,
+    EventKind::PermitRefused,
+    EventKind::AuthzError,
+]);
+
 /// An extract request from the form, with the step-up code in it.
 pub const PAGE_REQUEST: Audited = Audited::Records(&[
     EventKind::ExtractRequested,

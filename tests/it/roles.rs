@@ -478,9 +478,12 @@ async fn the_admin_page_proposes_a_role_and_a_second_admin_confirms_it_there() {
             .form(body)
             .send()
     };
+    // The role and its district are chosen from lists the page offers.
+    assert!(html.contains("<option value=\"approver\">") && html.contains("<option value=\"Uppsala\">"));
     let grant = [
         ("username", "personal-tva"),
-        ("role", "approver:Uppsala"),
+        ("role", "approver"),
+        ("district", "Uppsala"),
         ("change", "grant"),
     ];
     let forged = [&[("csrf", "nope")][..], &grant].concat();
@@ -582,5 +585,69 @@ async fn confirming_a_change_that_does_not_exist_is_not_found() {
             );
         }
     }
+    app.stop().await;
+}
+
+/// The admin page acts on accounts with buttons: disable (the user's sessions end), enable,
+/// reset the second factor; a new invitation goes only by e-mail (without one the admin is
+/// told why, in Swedish); a role in a misspelt district is refused with a sentence.
+#[tokio::test]
+async fn the_admin_page_disables_enables_and_resets_an_account_with_its_buttons() {
+    let app = spawn_app().await;
+    let admin = app.user("admin-atta", &["admin:*"]).await;
+    let staff = app.user("personal-tre", &["staff:Uppsala"]).await;
+    let staff_cookie = app.sign_in(&staff, "personal-tre").await;
+    let cookie = app.sign_in(&admin, "admin-atta").await;
+    let html = page_of(&app, &cookie).await;
+    assert!(html.contains("Hantera") && html.contains("value=\"disable\""));
+    let csrf = csrf_of(&html);
+    let act = |action: &'static str| {
+        let form = [
+            ("csrf", csrf.clone()),
+            ("username", "personal-tre".to_owned()),
+            ("action", action.to_owned()),
+        ];
+        app.client
+            .post(app.url("/admin/accounts"))
+            .header("cookie", cookie.clone())
+            .form(&form)
+            .send()
+    };
+    let res = act("disable").await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("är avstängt"));
+    assert_eq!(
+        app.get_with("/api/v1/me", Some(&staff_cookie)).await.status(),
+        401,
+        "disabling ends the user's sessions"
+    );
+    assert!(actions(&app).await.contains(&"user.disable".to_owned()));
+    let res = act("enable").await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(actions(&app).await.contains(&"user.enable".to_owned()));
+    let res = act("reset_second_factor").await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(actions(&app).await.contains(&"auth.second_factor_reset".to_owned()));
+    let res = act("resend_invitation").await.unwrap();
+    assert_eq!(res.status(), 409, "the account accepted its invitation long ago");
+    assert!(res.text().await.unwrap().contains("redan tagit emot sin inbjudan"));
+
+    let misspelt = [
+        ("csrf", csrf.as_str()),
+        ("username", "personal-tre"),
+        ("role", "approver"),
+        ("district", "Upsala"),
+        ("change", "grant"),
+    ];
+    let res = app
+        .client
+        .post(app.url("/admin/roles"))
+        .header("cookie", cookie.clone())
+        .form(&misspelt)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    assert!(res.text().await.unwrap().contains("Det finns inget sådant distrikt"));
     app.stop().await;
 }

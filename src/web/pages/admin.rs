@@ -8,6 +8,7 @@
 //! a confirmed account's invitation link is shown once, to the confirming administrator, when
 //! it was not e-mailed.
 
+mod accounts;
 mod purposes;
 
 use std::collections::HashMap;
@@ -64,7 +65,7 @@ fn role_words_of(lang: Lang, role: &str, district: &str) -> String {
 }
 
 /// Renders the page with an optional message or error.
-async fn page(
+pub(super) async fn page(
     state: &AppState,
     session: &Session,
     permit: &Permit,
@@ -115,7 +116,19 @@ async fn page(
                 .map(|r| role_words_of(lang, &r.role, &r.district))
                 .collect();
             let status = labels::user_status(lang, &u.status);
-            context! { username => u.username, display_name => u.display_name, status, roles => words, codes }
+            let held: Vec<minijinja::Value> = roles
+                .iter()
+                .map(|r| {
+                    context! {
+                        role => r.role, district => r.district,
+                        words => role_words_of(lang, &r.role, &r.district),
+                    }
+                })
+                .collect();
+            context! {
+                username => u.username, display_name => u.display_name, status,
+                state => u.status, roles => words, codes, held,
+            }
         })
         .collect();
     let new_users: Vec<minijinja::Value> = pending_users
@@ -177,7 +190,23 @@ async fn page(
         .all()
         .map(|p| context! { id => p.id, label => p.config.label(lang.code()) })
         .collect();
+    let role_choices: Vec<minijinja::Value> = crate::nouns::Role::ALL
+        .iter()
+        .map(|r| context! { code => r.as_str(), label => labels::role(lang, r.as_str()) })
+        .collect();
+    // The whole party, then the districts the register holds (none when it cannot be read:
+    // the forms then offer the whole party only, and a grant is refused with a sentence).
+    let mut district_choices =
+        vec![context! { code => "*", label => labels::district(lang, "*") }];
+    if let Ok(known) = state.register.districts().await {
+        district_choices.extend(
+            known
+                .iter()
+                .map(|d| context! { code => d.as_str(), label => d.as_str() }),
+        );
+    }
     let ctx = context! {
+        role_choices, district_choices,
         csrf => session.csrf_token, users => user_rows, new_users, role_changes, policy_changes,
         purposes, version => current.version, purposes_toml => current.texts.purposes, fresh,
         message, error, providers,
@@ -213,7 +242,11 @@ async fn policy_permit(state: &AppState, session: &Session) -> Result<Permit, Ap
 /// The `users administer` permit, and for a change a fresh second factor (else the page
 /// again, 401, saying so). The session, the form and its CSRF token were checked by
 /// [`PageSession`] or [`PageForm`].
-async fn gate(state: &AppState, session: &Session, change: bool) -> Result<Permit, Response> {
+pub(super) async fn gate(
+    state: &AppState,
+    session: &Session,
+    change: bool,
+) -> Result<Permit, Response> {
     let permit = users_permit(state, session)
         .await
         .map_err(|e| refusal(state, e))?;
@@ -242,7 +275,19 @@ pub struct RoleForm {
     csrf: String,
     username: String,
     role: String,
+    /// The district chosen beside the role (`*`: the whole party); without it, `role` is
+    /// `ROLE:DISTRICT` as the API takes it.
+    #[serde(default)]
+    district: Option<String>,
     change: String,
+}
+
+/// The role the form names: a role and a district chosen from lists, or `ROLE:DISTRICT`.
+fn chosen_role(role: &str, district: Option<&str>) -> Result<RoleGrant, crate::nouns::Error> {
+    match district.map(str::trim).filter(|d| !d.is_empty()) {
+        Some(d) => format!("{}:{d}", role.trim()).parse(),
+        None => role.trim().parse(),
+    }
 }
 
 /// Grants or revokes a role (grants wait for a second administrator).
@@ -260,7 +305,7 @@ pub async fn change_role(
         Err(e) => return refused(&state, &session, &permit, e.into(), lang).await,
     };
     let result = async {
-        let grant: RoleGrant = form.role.trim().parse()?;
+        let grant = chosen_role(&form.role, form.district.as_deref())?;
         let change = Change::parse(&form.change)?;
         let now = OffsetDateTime::now_utc();
         roles::change_role(
@@ -303,6 +348,8 @@ pub struct NewUserForm {
     display_name: String,
     role: String,
     #[serde(default)]
+    district: Option<String>,
+    #[serde(default)]
     email: String,
     #[serde(default)]
     identity_provider: String,
@@ -324,7 +371,7 @@ pub async fn create_user(
         Err(e) => return refused(&state, &session, &permit, e.into(), lang).await,
     };
     let result = async {
-        let role: RoleGrant = form.role.trim().parse().map_err(admin::Error::from)?;
+        let role = chosen_role(&form.role, form.district.as_deref()).map_err(admin::Error::from)?;
         let email = Some(form.email.trim().to_owned()).filter(|e| !e.is_empty());
         let new = crate::auth::accounts::NewUser {
             username: crate::nouns::Username::parse(form.username.trim())?,
@@ -548,7 +595,7 @@ pub async fn change_policy(
 
 /// A refused change: the page again with the error's sentence in `lang` and its status; a
 /// server error is the error page.
-async fn refused(
+pub(super) async fn refused(
     state: &AppState,
     session: &Session,
     permit: &Permit,
@@ -609,6 +656,7 @@ pub(in crate::web) fn routes() -> Vec<crate::web::Entry> {
             post(change_policy),
         ),
     ];
+    all.extend(accounts::routes());
     all.extend(purposes::routes());
     all
 }
