@@ -155,9 +155,12 @@ pub fn check_comment(verdict: Verdict, comment: &str) -> Result<&str, Error> {
         crate::text::Refused::Length { .. }
             if verdict == Verdict::Deny && comment.trim().is_empty() =>
         {
-            Error::BadInput("say why you deny the request".into())
+            Error::CommentRequired
         }
-        e => Error::BadInput(format!("the comment {e}")),
+        why => Error::TextRefused {
+            what: "comment",
+            why,
+        },
     })
 }
 

@@ -74,6 +74,18 @@ pub enum Error {
         value: String,
         district: DistrictCode,
     },
+    /// A denial without a comment: the requester must be told why.
+    #[error("say why you deny the request")]
+    CommentRequired,
+    /// A justification too short or too long (`JUSTIFICATION`).
+    #[error("say in {min} to {max} characters why you need the list")]
+    JustificationLength { min: usize, max: usize },
+    /// A free text (justification, comment) that holds a control or direction character.
+    #[error("the {what} {why}")]
+    TextRefused {
+        what: &'static str,
+        why: crate::text::Refused,
+    },
     /// No member matches: nothing is requested (an empty list helps no one).
     #[error("no member matches the request; choose other branches, statuses, dates or ages")]
     NoMembers,

@@ -169,10 +169,13 @@ pub fn check_justification(text: &str) -> Result<String, Error> {
     let rule = super::JUSTIFICATION;
     match rule.check(text) {
         Ok(text) => Ok(text.to_owned()),
-        Err(crate::text::Refused::Length { min, max }) => Err(Error::BadInput(format!(
-            "say in {min} to {max} characters why you need the list"
-        ))),
-        Err(e) => Err(Error::BadInput(format!("the justification {e}"))),
+        Err(crate::text::Refused::Length { min, max }) => {
+            Err(Error::JustificationLength { min, max })
+        }
+        Err(why) => Err(Error::TextRefused {
+            what: "justification",
+            why,
+        }),
     }
 }
 

@@ -197,6 +197,14 @@ impl From<crate::extract::Error> for ApiError {
             } => ApiError::BadRequest("unknown_local_branch", msg),
             X::UnknownChoice { .. } => ApiError::BadRequest("unknown_status", msg),
             X::NoMembers => ApiError::BadRequest("no_matching_members", msg),
+            X::CommentRequired => ApiError::BadRequest("comment_required", msg),
+            X::JustificationLength { .. } => ApiError::BadRequest("justification_length", msg),
+            // The sentence names the text and the reason; the catalogue's says the reason.
+            X::TextRefused {
+                why: crate::text::Refused::Length { .. },
+                ..
+            } => ApiError::BadRequest("invalid_input", msg),
+            X::TextRefused { .. } => ApiError::BadRequest("text_refused", msg),
             X::Denied {
                 code: DenyCode::UnknownPurpose,
                 ..

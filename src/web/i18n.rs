@@ -158,14 +158,18 @@ pub fn lookup(lang: Lang, key: &str) -> Option<String> {
     table(lang).get(key).cloned()
 }
 
-/// What a page says for an error: the catalogue's sentence for a code whose meaning is fixed
-/// (`error.<code>`), else the error's own message (codes such as `invalid_input` carry details
-/// the catalogue cannot know).
+/// What a page says for an error: the catalogue's sentence for its code (`error.<code>`).
+/// A code whose details the catalogue cannot know (`invalid_input` from a parser deep in the
+/// domain) shows its own sentence on an English page; a Swedish page never shows English:
+/// it says, from the catalogue, that the input could not be used (`error.unexplained`).
 pub fn error_text(lang: Lang, code: &str, message: &str) -> String {
     lookup(lang, &format!("error.{code}"))
         // The passkey errors' sentences are kept with the rest of the passkey texts.
         .or_else(|| lookup(lang, &format!("passkeys.error_{code}")))
-        .unwrap_or_else(|| message.to_owned())
+        .unwrap_or_else(|| match lang {
+            Lang::En => message.to_owned(),
+            Lang::Sv => text(lang, "error.unexplained"),
+        })
 }
 
 /// `text` with `{name}` placeholders filled in.
@@ -449,6 +453,81 @@ mod tests {
         }
     }
 
+    /// Every error code a handler can answer with (the string literals given to `ApiError`
+    /// anywhere in `web`, and every policy denial) has its sentence in both catalogues, so a
+    /// page never falls back to the domain's English; `invalid_input`, whose details come from
+    /// parsers, has the catalogue's general sentence on a Swedish page.
+    #[test]
+    fn every_error_code_has_a_sentence_and_a_swedish_page_never_shows_english() {
+        fn sources(dir: &std::path::Path, out: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    sources(&path, out);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    out.push(std::fs::read_to_string(&path).unwrap());
+                }
+            }
+        }
+        let mut texts = Vec::new();
+        sources(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/web"),
+            &mut texts,
+        );
+        let mut codes = std::collections::BTreeSet::new();
+        let openers = [
+            "BadRequest(\"",
+            "Forbidden(\"",
+            "Conflict(\"",
+            "Unauthorized(\"",
+            "TooManyRequests(\"",
+        ];
+        for text in &texts {
+            for opener in openers {
+                for piece in text.split(opener).skip(1) {
+                    if let Some(code) = piece.split('"').next()
+                        && code.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                    {
+                        codes.insert(code.to_owned());
+                    }
+                }
+            }
+        }
+        assert!(codes.len() > 20, "the scan found too few codes: {codes:?}");
+        use crate::policy::DenyCode as D;
+        for d in [
+            D::UnknownPurpose,
+            D::PurposeNotValid,
+            D::NotPermitted,
+            D::BadFields,
+            D::FieldNotAllowed,
+            D::LifetimeTooLong,
+            D::TooManyRows,
+            D::PolicyError,
+            D::SelfApproval,
+            D::NotApprover,
+            D::RequestChanged,
+            D::NotEnoughApprovers,
+            D::PhishingResistantRequired,
+        ] {
+            codes.insert(d.as_str().to_owned());
+        }
+        codes.remove("invalid_input");
+        for lang in [Lang::Sv, Lang::En] {
+            let missing: Vec<&String> = codes
+                .iter()
+                .filter(|c| {
+                    lookup(lang, &format!("error.{c}")).is_none()
+                        && lookup(lang, &format!("passkeys.error_{c}")).is_none()
+                })
+                .collect();
+            assert!(missing.is_empty(), "no error.<code> in {lang:?}: {missing:?}");
+        }
+        let english = "say why you deny the request";
+        assert_ne!(error_text(Lang::Sv, "invalid_input", english), english);
+        assert_eq!(error_text(Lang::En, "invalid_input", english), english);
+    }
+
     #[test]
     fn the_languages_are_chosen_by_cookie_and_default_to_swedish() {
         assert_eq!(Lang::from_cookie_header(None), Lang::Sv);
@@ -524,10 +603,15 @@ mod tests {
             error_text(Lang::En, "invalid_credentials", "x"),
             "Wrong username or password."
         );
-        // A code whose message carries details keeps the message.
+        // A code whose message carries details keeps the message in English only; a
+        // Swedish page says it in Swedish, without the English details.
+        assert_eq!(
+            error_text(Lang::En, "invalid_input", "age_min is above age_max"),
+            "age_min is above age_max"
+        );
         assert_eq!(
             error_text(Lang::Sv, "invalid_input", "age_min is above age_max"),
-            "age_min is above age_max"
+            text(Lang::Sv, "error.unexplained")
         );
     }
 
