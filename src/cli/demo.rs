@@ -67,18 +67,19 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr().context("listener has no address")?;
     // Passkeys are bound to a domain name, never an IP address (WebAuthn): on loopback the
     // demo is reached at http://localhost:PORT, which browsers treat as a secure context.
-    if addr.ip().is_loopback() {
-        config.server.public_url = format!("http://localhost:{}", addr.port());
-    }
-    config.validate()?;
-    let app = crate::app::Application::build_with_listener(config.clone(), listener).await?;
-    // A closed stdout (a pipe whose reader went away) must not stop the demo: ignore write errors.
-    let mut out = std::io::stdout();
-    let shown = if addr.ip().is_loopback() {
-        config.server.public_url.trim_end_matches('/').to_owned()
+    config.server.public_url = if addr.ip().is_loopback() {
+        format!("http://localhost:{}", addr.port())
     } else {
         format!("http://{addr}")
     };
+    config.validate()?;
+    // What `registervakt user add --config <demo>/registervakt.toml` prints as the invitation
+    // link (and what mail would say) must be where this demo is reached.
+    record_address(&dir.join(DEFAULT_FILE), &addr.to_string(), &config.server.public_url)?;
+    let app = crate::app::Application::build_with_listener(config.clone(), listener).await?;
+    // A closed stdout (a pipe whose reader went away) must not stop the demo: ignore write errors.
+    let mut out = std::io::stdout();
+    let shown = config.server.public_url.trim_end_matches('/').to_owned();
     let _ = writeln!(out, "Registervakt demo is serving on {shown}/");
     let _ = writeln!(out, "  data:   {}", dir.display());
     let _ = writeln!(
@@ -148,6 +149,30 @@ async fn set_up(dir: &Path, members: u64) -> anyhow::Result<()> {
     let tmp = dir.join(format!("{DEFAULT_FILE}.tmp"));
     std::fs::write(&tmp, text).context("cannot write the demo config")?;
     std::fs::rename(&tmp, dir.join(DEFAULT_FILE)).context("cannot write the demo config")?;
+    Ok(())
+}
+
+/// Writes the address the demo listens on and its public URL into the demo's config file
+/// (its `[server]` section is the one `config_text` wrote), so the CLI run against that file
+/// prints links that reach this demo.
+fn record_address(file: &Path, listen: &str, public_url: &str) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(file).context("cannot read the demo config")?;
+    let q = |s: &str| serde_json::Value::String(s.to_owned()).to_string();
+    let mut out = String::with_capacity(text.len() + 64);
+    for line in text.lines() {
+        if line.starts_with("public_url = ") {
+            continue;
+        }
+        if line.starts_with("listen = ") {
+            out.push_str(&format!("listen = {}\npublic_url = {}\n", q(listen), q(public_url)));
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    let tmp = file.with_extension("toml.tmp");
+    std::fs::write(&tmp, out).context("cannot write the demo config")?;
+    std::fs::rename(&tmp, file).context("cannot write the demo config")?;
     Ok(())
 }
 

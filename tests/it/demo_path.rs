@@ -91,6 +91,19 @@ fn the_demo_runs_the_whole_path_of_one_extract_and_the_key_is_gone_at_the_end() 
         .spawn()
         .unwrap();
     let url = common::demo_url(&mut child);
+    // The CLI run against the demo's config prints links to where the demo is, not port 8080.
+    let added = Command::new(env!("CARGO_BIN_EXE_registervakt"))
+        .args(["user", "add", "--username", "nykomling", "--name", "Ny Kollega"])
+        .args(["--role", "staff:Uppsala", "--config"])
+        .arg(demo_dir.join("registervakt.toml"))
+        .output()
+        .unwrap();
+    assert!(added.status.success(), "{added:?}");
+    let printed = String::from_utf8_lossy(&added.stdout);
+    assert!(
+        printed.contains(&format!("{}/invite/", url.trim_end_matches('/'))),
+        "the invitation link names the demo's address {url}: {printed}"
+    );
     let users = std::fs::read_to_string(demo_dir.join("demo-users.txt")).unwrap();
     let client = Client {
         url,
