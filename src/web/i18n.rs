@@ -363,6 +363,30 @@ pub fn duration(lang: Lang, minutes: u32) -> String {
     text_with(lang, key, &[("n", n.to_string())])
 }
 
+/// How far `t` is from `now` in words, in the largest whole unit: `om 3 dygn`, `om 2 timmar`,
+/// `för 5 minuter sedan`, `nu`; beside a date, it saves the reader the arithmetic.
+pub fn relative(lang: Lang, t: OffsetDateTime, now: OffsetDateTime) -> String {
+    let secs = (t - now).whole_seconds();
+    let minutes = u32::try_from(secs.unsigned_abs() / 60).unwrap_or(u32::MAX);
+    if minutes == 0 {
+        return text(lang, "relative.now");
+    }
+    // Rounded down to the largest unit that fits, so "om 1 dygn" is at least a day away.
+    let shown = match minutes {
+        m if m >= 7 * 1440 => (m / (7 * 1440)) * 7 * 1440,
+        m if m >= 1440 => (m / 1440) * 1440,
+        m if m >= 60 => (m / 60) * 60,
+        m => m,
+    };
+    let span = duration(lang, shown);
+    let key = if secs > 0 {
+        "relative.in"
+    } else {
+        "relative.ago"
+    };
+    text_with(lang, key, &[("span", span)])
+}
+
 /// An RFC 3339 text as a moment (`None` when it is not one).
 pub fn parse_rfc3339(text: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
@@ -566,6 +590,22 @@ mod tests {
             Lang::of_request(Some("rv_lang=en"), Some("sv-SE")),
             Lang::En
         );
+    }
+
+    #[test]
+    fn spans_and_relative_times_are_words_in_the_largest_whole_unit() {
+        assert_eq!(duration(Lang::Sv, 45), "45 minuter");
+        assert_eq!(duration(Lang::Sv, 60), "1 timme");
+        assert_eq!(duration(Lang::Sv, 480), "8 timmar");
+        assert_eq!(duration(Lang::Sv, 1440), "1 dygn");
+        assert_eq!(duration(Lang::Sv, 10080), "1 vecka");
+        assert_eq!(duration(Lang::En, 43200), "30 days");
+        let now = datetime!(2026-12-06 12:00 UTC);
+        let later = |m: i64| now + time::Duration::minutes(m);
+        assert_eq!(relative(Lang::Sv, later(3 * 1440 + 5), now), "om 3 dygn");
+        assert_eq!(relative(Lang::Sv, later(-125), now), "för 2 timmar sedan");
+        assert_eq!(relative(Lang::En, later(1), now), "in 1 minute");
+        assert_eq!(relative(Lang::En, now, now), "now");
     }
 
     #[test]

@@ -149,6 +149,8 @@ pub(crate) fn summary(lang: Lang, e: &ExtractResponse, policy: &Policy) -> minij
         row_count => e.row_count, created => when(lang, &e.created_at), created_at => e.created_at,
         pending_until => e.pending_until, pending_until_text => when(lang, &e.pending_until),
         expires_at => e.expires_at, expires => e.expires_at.as_deref().map(|t| when(lang, t)),
+        expires_in => e.expires_at.as_deref().and_then(|t| from_now(lang, t)),
+        pending_in => from_now(lang, &e.pending_until),
         ended_at => e.ended_at, ended => e.ended_at.as_deref().map(|t| when(lang, t)),
         end_reason => e.end_reason.as_deref().map(|r| labels::end_reason(lang, r)),
         downloads => e.downloads, max_downloads => e.max_downloads,
@@ -163,6 +165,12 @@ pub(crate) fn summary(lang: Lang, e: &ExtractResponse, policy: &Policy) -> minij
 /// script adds the reader's local time where the page writes it as `<time datetime>`.
 pub(crate) fn when(lang: Lang, rfc3339: &str) -> String {
     i18n::parse_rfc3339(rfc3339).map_or_else(|| rfc3339.to_owned(), |t| i18n::datetime(lang, t))
+}
+
+/// An RFC 3339 time as "in 3 days" / "2 hours ago" from now.
+pub(crate) fn from_now(lang: Lang, rfc3339: &str) -> Option<String> {
+    let t = i18n::parse_rfc3339(rfc3339)?;
+    Some(i18n::relative(lang, t, time::OffsetDateTime::now_utc()))
 }
 
 /// This area's routes: who may call each one and what it records in the audit log. The
