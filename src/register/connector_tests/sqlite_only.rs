@@ -168,3 +168,32 @@ async fn a_canary_member_is_written_and_read_back_with_its_marker() {
     })
     .await;
 }
+
+/// A register whose statuses are none of `register.statuses.members` (a CiviCRM-shaped one
+/// says `Current`, not `active`) refuses to open, naming the key and the values it holds: every
+/// default request would otherwise be empty. Its districts, branches and statuses are what a
+/// request chooses among.
+#[tokio::test]
+async fn a_register_without_a_member_status_refuses_to_open_and_its_choices_are_its_values() {
+    let members = protection_and_consent_members();
+    run(Kind::Sqlite, members, |fx| async move {
+        let mut cfg = fx.config();
+        cfg.statuses.members = vec!["Current".to_owned(), "New".to_owned()];
+        let err = Register::open(&cfg).await.unwrap_err().to_string();
+        assert!(
+            err.contains("register.statuses.members (Current, New)") && err.contains("active"),
+            "{err}"
+        );
+        let register = fx.open().await;
+        assert_eq!(register.member_statuses(), ["active"]);
+        let uppsala = DistrictCode::parse("Uppsala").unwrap();
+        assert!(register.districts().await.unwrap().contains(&uppsala));
+        assert!(register.has_district(&uppsala).await.unwrap());
+        let upsala = DistrictCode::parse("Upsala").unwrap();
+        assert!(!register.has_district(&upsala).await.unwrap());
+        let choices = register.choices(&uppsala).await.unwrap();
+        assert!(choices.statuses.contains(&"active".to_owned()), "{choices:?}");
+        assert!(!choices.local_branches.is_empty(), "{choices:?}");
+    })
+    .await;
+}
