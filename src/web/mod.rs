@@ -12,6 +12,7 @@ pub mod api;
 pub mod client_addr;
 pub mod deadline;
 pub mod error;
+pub mod event_text;
 pub mod frame;
 pub mod headers;
 pub mod i18n;
