@@ -1,6 +1,8 @@
 //! The auditor's desk in the browser: the member report (GDPR Art. 15) shows staff names only
 //! when the DPO ticks the box, and says so in the audit log; a leaked file uploaded from the page
-//! is traced; the breach scope and an extract's story are pages an auditor can print.
+//! is traced; the breach scope and an extract's story are pages an auditor can print. None of
+//! them shows an id, a hash or a time in UTC: extracts go by purpose, district, date and short
+//! reference (the link carries the id), and the story is sentences.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use crate::common;
@@ -9,6 +11,57 @@ use common::extracts::{audit_actions, body, download, live_extract};
 use common::pages::{csrf, page};
 use common::{TestApp, prepare, spawn_app_in};
 use registervakt::extract::format::read_csv;
+use registervakt::web::labels::reference;
+
+/// What a reader sees of a page: its text, without tags (and so without attributes), scripts
+/// and styles, character references decoded.
+pub(crate) fn visible_text(html: &str) -> String {
+    let mut text = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(open) = rest.find('<') {
+        text.push_str(&rest[..open]);
+        text.push(' ');
+        let tag = &rest[open..];
+        let name: String = tag[1..]
+            .chars()
+            .take_while(char::is_ascii_alphanumeric)
+            .collect();
+        let skip_to = ["script", "style", "head"]
+            .contains(&name.as_str())
+            .then(|| format!("</{name}>"));
+        rest = match skip_to {
+            Some(end) => tag.find(&end).map_or("", |at| &tag[at + end.len()..]),
+            None => tag.find('>').map_or("", |at| &tag[at + 1..]),
+        };
+    }
+    text.push_str(rest);
+    text.replace("&amp;", "&")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+}
+
+/// The first run of 16 or more hexadecimal digits a reader sees on the page (an id, a key or
+/// a hash), as the browser walk looks for them.
+pub(crate) fn hex_run(html: &str) -> Option<String> {
+    visible_text(html)
+        .split(|c: char| !c.is_ascii_hexdigit())
+        .find(|run| run.len() >= 16)
+        .map(str::to_owned)
+}
+
+/// Fails with the page when a reader would see an id or hash, or a time in UTC.
+pub(crate) fn assert_plain(what: &str, html: &str) {
+    assert_eq!(hex_run(html), None, "{what} shows an id or hash: {html}");
+    let text = visible_text(html);
+    assert!(
+        !text
+            .split(|c: char| !c.is_alphanumeric())
+            .any(|w| w == "UTC"),
+        "{what} shows a time in UTC: {text}"
+    );
+}
 
 async fn member_report(app: &TestApp, cookie: &str, form: &[(&str, &str)]) -> (u16, String) {
     let res = app
@@ -47,6 +100,11 @@ async fn the_auditor_prints_a_member_report_traces_a_file_and_scopes_a_breach_fr
     let (status, html) = page(&app, "/audit", &farid_c).await;
     assert_eq!(status, 200);
     assert!(html.contains("hela partiet") && html.contains("action=\"/audit/trace\""));
+    assert_plain("the desk", &html);
+    assert!(
+        html.contains(">Från</label>") && html.contains(">Till</label>"),
+        "{html}"
+    );
     let token = csrf(&html);
 
     // The member report, first without staff names, then with them (the DPO's choice).
@@ -63,6 +121,14 @@ async fn the_auditor_prints_a_member_report_traces_a_file_and_scopes_a_breach_fr
     );
     assert!(report.contains("Ja, 1 gång<"), "{report}");
     assert!(!report.contains(">anna<"), "no staff names unless chosen");
+    assert_plain("the member report", &report);
+    assert!(
+        report.contains(&format!(
+            "href=\"/audit/extracts/{id}\">{}</a>",
+            reference(&id)
+        )),
+        "the extract by its short reference, linked by its id: {report}"
+    );
     let (_, _, details) = audit_actions(&app).await.pop().unwrap();
     assert!(details.contains("\"staff_names\":false"), "{details}");
     let (_, report) = member_report(
@@ -75,7 +141,8 @@ async fn the_auditor_prints_a_member_report_traces_a_file_and_scopes_a_breach_fr
         ],
     )
     .await;
-    assert!(report.contains("<td>anna</td>"), "{report}");
+    assert!(report.contains(">anna</td>"), "{report}");
+    assert_plain("the member report with names", &report);
     let (action, _, details) = audit_actions(&app).await.pop().unwrap();
     assert_eq!(action, "audit.member_report");
     assert!(details.contains("\"staff_names\":true") && !details.contains(&member_id));
@@ -100,6 +167,8 @@ async fn the_auditor_prints_a_member_report_traces_a_file_and_scopes_a_breach_fr
     let html = res.text().await.unwrap();
     assert!(html.contains(&format!("/audit/extracts/{id}")), "{html}");
     assert!(html.contains("matchad på medlemsnummer"));
+    assert!(html.contains(&reference(&id)), "{html}");
+    assert_plain("the trace", &html);
     let forged = reqwest::multipart::Form::new().text("csrf", "forged").part(
         "file",
         reqwest::multipart::Part::bytes(csv).file_name("lista.csv"),
@@ -116,13 +185,47 @@ async fn the_auditor_prints_a_member_report_traces_a_file_and_scopes_a_breach_fr
     .await;
     assert_eq!(status, 200, "{html}");
     assert!(
-        html.contains("127.0.0.1") && html.contains("<td>anna</td>"),
+        html.contains("127.0.0.1") && html.contains(">anna</td>"),
         "{html}"
     );
+    assert!(
+        html.contains(&format!("Utdrag {}", reference(&id))),
+        "{html}"
+    );
+    assert_plain("the breach scope", &html);
+
+    // The story: sentences with names, never codes, ids, Unix times or JSON.
     let (status, html) = page(&app, &format!("/audit/extracts/{id}"), &farid_c).await;
     assert_eq!(status, 200);
-    assert!(html.contains("extract.download") && html.contains("extract.snapshot"));
-    assert!(html.contains("<td>anna</td>"), "actors by username: {html}");
+    let text = visible_text(&html);
+    for said in [
+        "anna begärde en lista för",
+        "Listan togs fram och krypterades:",
+        "anna hämtade listan som CSV från 127.0.0.1 (hämtning 1 av",
+    ] {
+        assert!(text.contains(said), "{said:?} in {text}");
+    }
+    for code in [
+        "extract.download",
+        "extract.snapshot",
+        "user:",
+        "\"rows\"",
+        "{",
+    ] {
+        assert!(!text.contains(code), "{code:?} in {text}");
+    }
+    assert_plain("the story", &html);
+    let (status, html) = page(
+        &app,
+        &format!("/audit/extracts/{id}"),
+        &format!("{farid_c}; rv_lang=en"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        visible_text(&html).contains("anna downloaded the list as CSV from 127.0.0.1"),
+        "{html}"
+    );
     let (status, _) = page(&app, &format!("/audit/extracts/{id}"), &anna_c).await;
     assert_eq!(status, 404);
 }

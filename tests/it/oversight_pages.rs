@@ -1,10 +1,12 @@
-//! The oversight pages in the browser: the auditor's timeline filters like the API and keeps a
-//! district auditor to their district; a follow-up flag is acknowledged from its page with a
+//! The oversight pages in the browser: the auditor's timeline filters like the API (its times
+//! in the shown zone) and keeps a district auditor to their district, and tells each entry as a
+//! sentence without ids or codes; a follow-up flag is acknowledged from its page with a
 //! one-time code and then shows as acknowledged with its comment (a forged form is 403); the
 //! activity report's tables count exactly for a known scenario; the printable Art. 30 record
 //! lists every shipped purpose.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use crate::audit_pages::{assert_plain, visible_text};
 use crate::common;
 
 use common::extracts::{audit_actions, body, download, live_extract, raw, request, wait_settled};
@@ -13,7 +15,6 @@ use common::{TestApp, TestDir, code_now, prepare, session_cookie, spawn_app, spa
 use registervakt::web::i18n::{Lang, number};
 use serde_json::json;
 use sqlx::Executor as _;
-use time::macros::format_description;
 use time::{Duration, OffsetDateTime};
 
 const INVITE: &str = "district-assembly-invitation";
@@ -38,10 +39,24 @@ fn events(set: &[(&str, &str)]) -> String {
     format!("/audit/events?{}", query(&pairs))
 }
 
-/// A time as the browser's datetime-local field sends it.
-fn local(t: OffsetDateTime) -> String {
-    t.format(format_description!("[year]-[month]-[day]T[hour]:[minute]"))
+/// A moment on the wall clock of the zone the pages show (the tests' configuration keeps the
+/// default, Europe/Stockholm).
+fn wall_clock(t: OffsetDateTime) -> jiff::civil::DateTime {
+    let zone = jiff::tz::TimeZone::get("Europe/Stockholm").unwrap();
+    jiff::Timestamp::from_second(t.unix_timestamp())
         .unwrap()
+        .to_zoned_datetime(zone)
+        .datetime()
+}
+
+/// A time as the browser's datetime-local field sends it: the shown zone's wall clock.
+fn local(t: OffsetDateTime) -> String {
+    wall_clock(t).strftime("%Y-%m-%dT%H:%M").to_string()
+}
+
+/// A day as the browser's date field sends it: the shown zone's day.
+fn local_day(t: OffsetDateTime) -> String {
+    wall_clock(t).strftime("%Y-%m-%d").to_string()
 }
 
 fn story(id: &str) -> String {
@@ -67,6 +82,28 @@ async fn the_timeline_page_filters_and_a_district_auditor_sees_only_their_distri
     assert_eq!(status, 200, "{html}");
     assert!(html.contains(&story(&uppsala)) && html.contains(&story(&skane)));
     assert!(html.contains("/api/v1/audit/export?format=csv"), "{html}");
+    // Sentences, names and local times; kinds by name in the filter; no ids or codes.
+    assert_plain("the timeline", &html);
+    let text = visible_text(&html);
+    assert!(text.contains("anna begärde en lista för"), "{text}");
+    assert!(text.contains("Listan togs fram och krypterades"), "{text}");
+    assert!(
+        !text.contains("extract.snapshot") && !text.contains("user:"),
+        "{text}"
+    );
+    assert!(
+        html.contains("<option value=\"extract.download\">Lista hämtad</option>"),
+        "{html}"
+    );
+    assert!(
+        html.contains(">Från\n") || html.contains(">Från <"),
+        "{html}"
+    );
+    let (_, english) = page(&app, "/audit/events", &format!("{farid_c}; rv_lang=en")).await;
+    assert!(
+        visible_text(&english).contains("The list was prepared and encrypted"),
+        "{english}"
+    );
 
     // Filters as the form sends them: empty fields are no filter.
     let (status, html) = page(&app, &events(&[("district", "Uppsala")]), &farid_c).await;
@@ -85,14 +122,20 @@ async fn the_timeline_page_filters_and_a_district_auditor_sees_only_their_distri
     let (status, html) = page(&app, &snapshots, &farid_c).await;
     assert_eq!(status, 200, "{html}");
     assert!(html.contains(&story(&uppsala)) && html.contains(&story(&skane)));
-    assert!(html.contains("<td>extract.snapshot</td>"));
-    assert!(!html.contains("<td>extract.request</td>"), "{html}");
+    let text = visible_text(&html);
+    assert!(text.contains("Listan togs fram och krypterades"), "{text}");
+    assert!(!text.contains("begärde en lista"), "{text}");
     let later = local(OffsetDateTime::now_utc() + Duration::days(1));
     let (_, html) = page(&app, &events(&[("from", &later)]), &farid_c).await;
     assert!(html.contains("Inga händelser matchar"), "{html}");
     let earlier = local(start - Duration::minutes(1));
     let (_, html) = page(&app, &events(&[("to", &earlier)]), &farid_c).await;
     assert!(!html.contains(&story(&uppsala)));
+    // The form's times are the shown zone's: half an hour ago on the local clock is before
+    // everything here (read as UTC, it would be in the future, east of Greenwich).
+    let half_hour_ago = local(OffsetDateTime::now_utc() - Duration::minutes(30));
+    let (_, html) = page(&app, &events(&[("to", &half_hour_ago)]), &farid_c).await;
+    assert!(html.contains("Inga händelser matchar"), "{html}");
 
     // Paging: two per page, then the older ones.
     let (_, html) = page(&app, &events(&[("limit", "2")]), &farid_c).await;
@@ -107,13 +150,13 @@ async fn the_timeline_page_filters_and_a_district_auditor_sees_only_their_distri
     assert_eq!(status, 200, "{older}");
     assert!(older.contains("Nyaste"));
 
-    // Bad filters: the library's sentence on the page, 422.
-    let (status, html) = page(&app, &events(&[("action", "extract.nothing")]), &farid_c).await;
-    assert_eq!(status, 422);
-    assert!(html.contains("is not an event code"), "{html}");
-    let (status, html) = page(&app, &events(&[("from", "yesterday")]), &farid_c).await;
-    assert_eq!(status, 422);
-    assert!(html.contains("RFC 3339"), "{html}");
+    // Bad filters: a sentence in the page's language (never the library's English), 422.
+    for bad in [("action", "extract.nothing"), ("from", "yesterday")] {
+        let (status, html) = page(&app, &events(&[bad]), &farid_c).await;
+        assert_eq!(status, 422, "{bad:?}");
+        assert!(html.contains("Filtret kunde inte användas:"), "{html}");
+        assert!(!html.contains("is not") && !html.contains("RFC 3339"), "{html}");
+    }
 
     // A district auditor: their district only, whatever the filter asks for.
     let (status, html) = page(&app, "/audit/events", &sven_c).await;
@@ -333,10 +376,7 @@ async fn the_reports_page_counts_exactly_by_purpose_district_and_approver() {
     let end = OffsetDateTime::now_utc() + Duration::minutes(5);
     let days = format!(
         "/audit/reports?{}",
-        query(&[
-            ("from", &start.date().to_string()),
-            ("to", &end.date().to_string())
-        ])
+        query(&[("from", &local_day(start)), ("to", &local_day(end))])
     );
     let farid_c = app.sign_in(&farid, "farid").await;
     let (status, html) = page(&app, &days, &farid_c).await;

@@ -7,6 +7,9 @@
 //! member number and the leaked file travel only in POST bodies, never in a URL; every form
 //! carries the session's CSRF token, checked before the rest of the body is used; staff names
 //! appear in the member report only when the DPO ticks the box, and that choice is audited.
+//! People read words: an extract is named by purpose, district, date and short reference (its
+//! id only in links), the story is sentences (`web::event_text`), times typed in the scope form
+//! are the shown zone's, and no id, hash or pseudonym is in the pages' text.
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Multipart, Path, Query, State};
@@ -23,17 +26,20 @@ use crate::nouns::ExtractState;
 use crate::nouns::Field;
 use crate::oversight::breach::{self, Basis};
 use crate::oversight::disclosures;
+use crate::oversight::export::rfc3339_ms;
 use crate::oversight::trace;
 use crate::policy::Policy;
 use crate::web::AppState;
 use crate::web::api::audit_trace::{ScopeQuery, basis};
 use crate::web::api::extracts_wire::{extract_response, rfc3339};
 use crate::web::error::ApiError;
+use crate::web::event_text::{self, Entry, Known, tell};
 use crate::web::frame;
 use crate::web::i18n::{Lang, number, text, text_with};
 use crate::web::labels;
 use crate::web::page::{PageForm, PageSession, csrf_field, refusal};
 use crate::web::pages::extract::{render, summary, when};
+use crate::web::pages::oversight::{End, form_time, time_zone, when_exact};
 use crate::web::session::check_csrf;
 use crate::web::session::principal;
 
@@ -130,7 +136,8 @@ fn disclosure_item(
     let shown = |t: &Option<String>| t.as_deref().map(|t| when(lang, t));
     let (released_at, ended_at) = (at(row.live_at), at(row.ended_at.filter(|_| shredded)));
     context! {
-        id => row.id, purpose => labels::purpose_name(lang, policy, &row.purpose),
+        id => row.id, reference => labels::reference(&row.id),
+        purpose => labels::purpose_name(lang, policy, &row.purpose),
         district => row.district, released => shown(&released_at), released_at, fields,
         downloads => row.downloads, state_label => labels::state(lang, row.state.as_str()),
         shredded => shown(&ended_at), shredded_at => ended_at,
@@ -153,7 +160,7 @@ pub async fn member_report_page(
         let who = principal(&state, &session).await?;
         let with_names = form.staff_names.is_some();
         let now = OffsetDateTime::now_utc();
-        let (member, found) =
+        let (_, found) =
             disclosures::member_report(&state, &who, &form.member_id, with_names, now).await?;
         let policy = lifecycle::policy_now(&state).await?;
         let items: Vec<_> = found
@@ -164,7 +171,7 @@ pub async fn member_report_page(
         Ok::<_, ApiError>(context! {
             // The frame shows its member-data warning on this page.
             member_data => true,
-            member_id => form.member_id.trim(), member_ref => member.to_string(), items,
+            member_id => form.member_id.trim(), items,
             with_names, made => when(lang, &made_at), made_at,
         })
     }
@@ -239,6 +246,8 @@ pub async fn trace_page(
             .collect();
         Ok::<_, ApiError>(context! {
             member_data => true,
+            // The file's checksum is for the log and the API; the page names it only in a
+            // tooltip.
             sha256 => traced.file_sha256, rows => traced.rows,
             columns => field_labels(lang, &traced.columns),
             by_member => traced.key == trace::KeyKind::MemberId,
@@ -265,6 +274,14 @@ pub async fn scope_page(
         // The form's own sentence: the API's names query parameters the page does not show.
         let unclear = || ApiError::BadRequest("invalid_input", text(lang, "audit_scope.bad_basis"));
         let Query(query) = query.map_err(|_| unclear())?;
+        // The form's times are the shown zone's wall clock; the API's stay RFC 3339 or UTC.
+        let zone = time_zone(&state);
+        let local = |t: &Option<String>, end| t.as_deref().map(|t| form_time(t, end, &zone));
+        let query = ScopeQuery {
+            from: local(&query.from, End::Start),
+            to: local(&query.to, End::Inclusive),
+            ..query
+        };
         let basis: Basis = basis(&query).map_err(|_| unclear())?;
         let heading = basis_words(lang, &basis);
         let who = principal(&state, &session).await?;
@@ -294,8 +311,10 @@ pub async fn scope_page(
             .map(|r| {
                 let at = rfc3339(r.at);
                 context! {
-                    at => when(lang, &at), at_rfc3339 => at, format => r.format,
+                    at => when(lang, &at), at_rfc3339 => at,
+                    format => event_text::format_name(lang, &r.format),
                     username => r.username, address => r.address, extract_id => r.extract_id,
+                    reference => labels::reference(&r.extract_id),
                 }
             })
             .collect();
@@ -313,7 +332,8 @@ pub async fn scope_page(
 }
 
 /// An extract's whole story: request, verdicts, snapshot, every download with time and
-/// address, the deletion receipt and the attestation.
+/// address, the deletion receipt and the attestation — each a sentence with its time to the
+/// second.
 pub async fn story_page(
     State(state): State<AppState>,
     PageSession(session): PageSession,
@@ -325,19 +345,22 @@ pub async fn story_page(
         let who = principal(&state, &session).await?;
         let story = disclosures::story(&state, &who, &id, OffsetDateTime::now_utc()).await?;
         let policy = lifecycle::policy_now(&state).await?;
-        let mut events = Vec::with_capacity(story.events.len());
-        for e in &story.events {
-            // People by username; `system` and `cli:…` as they are.
-            let actor = match e.actor.strip_prefix("user:") {
-                Some(id) => review::username(&state.store, id).await?,
-                None => e.actor.clone(),
-            };
-            let at = rfc3339(e.occurred_at / 1000);
-            events.push(context! {
-                seq => e.seq, at => when(lang, &at), at_rfc3339 => at, actor,
-                action => e.action, outcome => e.outcome, details => e.details,
-            });
-        }
+        let list: Vec<Entry> = story.events.iter().map(Entry::from_row).collect();
+        let known = Known::gather(&state, &list).await?;
+        let events: Vec<_> = story
+            .events
+            .iter()
+            .zip(&list)
+            .map(|(row, entry)| {
+                // Every entry is about this extract: no link to it.
+                let told = tell(lang, &known, entry);
+                let at = rfc3339_ms(row.occurred_at);
+                context! {
+                    seq => row.seq, at => when_exact(lang, &at), at_rfc3339 => at,
+                    sentence => told.sentence, outcome => told.outcome, refused => told.refused,
+                }
+            })
+            .collect();
         Ok::<_, ApiError>(context! {
             extract => summary(lang, &extract_response(&story.described), &policy),
             members => story.members, events,
@@ -368,9 +391,11 @@ fn percent(lang: Lang, share: f64) -> String {
 /// What the breach scope starts from, in words for the report's heading.
 fn basis_words(lang: Lang, basis: &Basis) -> String {
     match basis {
-        Basis::Extract(id) => {
-            text_with(lang, "audit_scope.basis_extract", &[("id", id.to_string())])
-        }
+        Basis::Extract(id) => text_with(
+            lang,
+            "audit_scope.basis_extract",
+            &[("id", labels::reference(&id.to_string()))],
+        ),
         Basis::Account { username, from, to } => text_with(
             lang,
             "audit_scope.basis_account",

@@ -7,7 +7,8 @@
 //! `oversight::followup`, `report`), so scope, filters, counts and audit events cannot differ
 //! between page and API. Filters arrive as text and are parsed by the library; a bad one shows
 //! the library's sentence on the page with 422, never a panic. The browser's date and
-//! date-and-time fields are read as UTC (the pages say so). An acknowledgement is a POST with
+//! date-and-time fields are read in the zone the pages show times in (`server.time_zone`), and
+//! handed to the library as RFC 3339, as the API takes them. An acknowledgement is a POST with
 //! the session's CSRF token, checked before the rest of the form is used, and a fresh second
 //! factor or a TOTP code in the form (the approve form's step-up), then a 303 back.
 //!
@@ -23,6 +24,7 @@ pub use reports::{activity_page, article30_page};
 pub use timeline::events_page;
 
 use crate::web::i18n::{self, Lang};
+use jiff::tz::TimeZone;
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{Duration, OffsetDateTime, PrimitiveDateTime};
@@ -34,7 +36,7 @@ fn given(v: Option<&str>) -> Option<&str> {
 
 /// Which end of a range a form value gives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum End {
+pub(in crate::web::pages) enum End {
     /// The first instant the value names.
     Start,
     /// The last instant of the day, minute or second the value names (an inclusive end).
@@ -44,10 +46,19 @@ enum End {
     Exclusive,
 }
 
+/// The zone the pages show times in, so a time typed in a form means what the pages say.
+pub(in crate::web::pages) fn time_zone(state: &crate::web::AppState) -> TimeZone {
+    TimeZone::get(&state.config.server.time_zone)
+        .or_else(|_| TimeZone::get(crate::config::DEFAULT_TIME_ZONE))
+        .unwrap_or(TimeZone::UTC)
+}
+
 /// A time from a form as RFC 3339 for the library: RFC 3339 as it is; the browser's
-/// `YYYY-MM-DDTHH:MM[:SS]` (datetime-local) or `YYYY-MM-DD` (date) read as UTC, at `end`.
-/// Anything else is handed on unchanged, so the library refuses it with its own sentence.
-fn form_time(text: &str, end: End) -> String {
+/// `YYYY-MM-DDTHH:MM[:SS]` (datetime-local) or `YYYY-MM-DD` (date) read as wall-clock time in
+/// `zone`, at `end`. A day is the zone's day (23 or 25 hours at a clock change); a time the
+/// clock skips is read with the offset before the skip, as RFC 5545 and Temporal do. Anything
+/// else is handed on unchanged, so the library refuses it with its own sentence.
+pub(in crate::web::pages) fn form_time(text: &str, end: End, zone: &TimeZone) -> String {
     let text = text.trim();
     if OffsetDateTime::parse(text, &Rfc3339).is_ok() {
         return text.to_owned();
@@ -67,18 +78,38 @@ fn form_time(text: &str, end: End) -> String {
     let Some((t, span, whole_day)) = parsed else {
         return text.to_owned();
     };
-    let t = t.assume_utc();
-    let t = match end {
-        End::Start => t,
-        End::Inclusive => t + span - Duration::milliseconds(1),
-        End::Exclusive if whole_day => t + span,
-        End::Exclusive => t,
+    // The end is found on the wall clock, then placed in the zone.
+    let (wall, less) = match end {
+        End::Start => (Some(t), Duration::ZERO),
+        End::Inclusive => (t.checked_add(span), Duration::milliseconds(1)),
+        End::Exclusive if whole_day => (t.checked_add(span), Duration::ZERO),
+        End::Exclusive => (Some(t), Duration::ZERO),
     };
-    t.format(&Rfc3339).unwrap_or_else(|_| text.to_owned())
+    wall.and_then(|w| in_zone(w, zone))
+        .map(|at| at - less)
+        .and_then(|at| at.format(&Rfc3339).ok())
+        .unwrap_or_else(|| text.to_owned())
 }
 
-/// An RFC 3339 time in words to the second, in UTC (the timeline needs the seconds).
-fn when_exact(lang: Lang, rfc3339: &str) -> String {
+/// A wall-clock time in `zone` as a moment.
+fn in_zone(wall: PrimitiveDateTime, zone: &TimeZone) -> Option<OffsetDateTime> {
+    let narrow = |n: u8| i8::try_from(n).ok();
+    let civil = jiff::civil::DateTime::new(
+        wall.year().try_into().ok()?,
+        narrow(u8::from(wall.month()))?,
+        narrow(wall.day())?,
+        narrow(wall.hour())?,
+        narrow(wall.minute())?,
+        narrow(wall.second())?,
+        0,
+    )
+    .ok()?;
+    let at = civil.to_zoned_datetime(zone.clone()).ok()?.timestamp();
+    OffsetDateTime::from_unix_timestamp_nanos(at.as_nanosecond()).ok()
+}
+
+/// An RFC 3339 time in words to the second, in the shown zone (the timeline needs the seconds).
+pub(in crate::web::pages) fn when_exact(lang: Lang, rfc3339: &str) -> String {
     i18n::parse_rfc3339(rfc3339)
         .map_or_else(|| rfc3339.to_owned(), |t| i18n::datetime_seconds(lang, t))
 }
@@ -137,8 +168,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn browser_times_are_read_as_utc_and_moved_to_the_asked_end() {
-        let t = |text: &str, end: End| form_time(text, end);
+    fn browser_times_are_read_in_the_given_zone_and_moved_to_the_asked_end() {
+        let t = |text: &str, end: End| form_time(text, end, &TimeZone::UTC);
         assert_eq!(t("2026-03-01T12:34", End::Start), "2026-03-01T12:34:00Z");
         assert_eq!(
             t("2026-03-01T12:34", End::Inclusive),
@@ -162,6 +193,28 @@ mod tests {
         );
         assert_eq!(t("yesterday", End::Start), "yesterday");
         assert_eq!(t("2026-02-30", End::Start), "2026-02-30");
+    }
+
+    #[test]
+    fn browser_times_are_the_shown_zones_wall_clock_across_its_clock_changes() {
+        let stockholm = TimeZone::get("Europe/Stockholm").unwrap();
+        let t = |text: &str, end: End| form_time(text, end, &stockholm);
+        assert_eq!(t("2026-03-01T12:34", End::Start), "2026-03-01T11:34:00Z");
+        assert_eq!(t("2026-07-01T12:34", End::Start), "2026-07-01T10:34:00Z");
+        assert_eq!(
+            t("2026-12-02T15:05", End::Inclusive),
+            "2026-12-02T14:05:59.999Z"
+        );
+        assert_eq!(t("2026-03-01", End::Start), "2026-02-28T23:00:00Z");
+        // 29 March 2026 has 23 hours in Stockholm; 25 October 25.
+        assert_eq!(t("2026-03-29", End::Exclusive), "2026-03-29T22:00:00Z");
+        assert_eq!(t("2026-10-25", End::Inclusive), "2026-10-25T22:59:59.999Z");
+        // 02:30 on 29 March is skipped by the clock: read as 02:30 winter time (03:30 summer).
+        assert_eq!(t("2026-03-29T02:30", End::Start), "2026-03-29T01:30:00Z");
+        assert_eq!(
+            t("2026-03-01T12:00:00+01:00", End::Start),
+            "2026-03-01T12:00:00+01:00"
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use minijinja::context;
 use serde::Deserialize;
 use time::{Duration, OffsetDateTime};
 
-use super::{End, form_time, given};
+use super::{End, form_time, given, time_zone};
 use crate::extract::lifecycle;
 use crate::policy::{Approval, Policy, PurposeId};
 use crate::web::AppState;
@@ -29,7 +29,7 @@ use crate::web::pages::extract::{render, when};
 /// Days the report covers when the form is empty: the last 30, today included.
 const DEFAULT_DAYS: i64 = 30;
 
-/// The date-range form: `YYYY-MM-DD` (both days included, UTC) or RFC 3339.
+/// The date-range form: `YYYY-MM-DD` (both days included, the shown zone's days) or RFC 3339.
 #[derive(Debug, Default, Deserialize)]
 pub struct ReportQuery {
     from: Option<String>,
@@ -78,7 +78,9 @@ pub async fn activity_page(
 ) -> Response {
     let lang = frame::lang();
     let form = query.map(|Query(q)| q).unwrap_or_default();
-    let today = OffsetDateTime::now_utc().date();
+    // Days are the shown zone's days, as the form's dates are.
+    let zone = time_zone(&state);
+    let today = today_in(&zone);
     let (from, to) = match (given(form.from.as_deref()), given(form.to.as_deref())) {
         (None, None) => (
             (today - Duration::days(DEFAULT_DAYS - 1)).to_string(),
@@ -90,8 +92,8 @@ pub async fn activity_page(
         ),
     };
     let api = ActivityQuery {
-        from: form_time(&from, End::Start),
-        to: form_time(&to, End::Exclusive),
+        from: form_time(&from, End::Start, &zone),
+        to: form_time(&to, End::Exclusive, &zone),
     };
     let answer = reports_api::activity_for(&state, &session, &api).await;
     let (status, report, error) = match answer {
@@ -112,6 +114,20 @@ pub async fn activity_page(
         report => report.as_ref().map(|r| report_context(lang, r, &policy)),
     };
     render(&state, status, "audit_reports.html", ctx)
+}
+
+/// Today's date in `zone`.
+fn today_in(zone: &jiff::tz::TimeZone) -> time::Date {
+    let now = OffsetDateTime::now_utc();
+    let local = jiff::Timestamp::from_second(now.unix_timestamp())
+        .map(|t| t.to_zoned_datetime(zone.clone()).date());
+    local
+        .ok()
+        .and_then(|d| {
+            let month = time::Month::try_from(u8::try_from(d.month()).ok()?).ok()?;
+            time::Date::from_calendar_date(d.year().into(), month, u8::try_from(d.day()).ok()?).ok()
+        })
+        .unwrap_or_else(|| now.date())
 }
 
 /// A role in the permission table: its name and its code, `Säkerhetsansvarig (approver)`.

@@ -1,7 +1,9 @@
 //! `/audit/events`: the auditor's timeline as a page — the filter form, one page of entries
 //! newest first, a link to the next (older) page and one to the CSV export of the period. The
 //! entries are `GET /api/v1/audit/events`'s own answer (the handler is called), so the page is
-//! audited as `audit.timeline` with its filters, exactly like the API.
+//! audited as `audit.timeline` with its filters, exactly like the API. Each entry is told as a
+//! sentence ([`event_text`]), with a link to the extract it is about; the raw entry is the
+//! API's and the export's.
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -11,12 +13,14 @@ use minijinja::context;
 use serde::Deserialize;
 use url::form_urlencoded::Serializer;
 
-use super::{End, form_time, given, when_exact};
-use crate::audit::EventKind;
+use jiff::tz::TimeZone;
+
+use super::{End, form_time, given, time_zone, when_exact};
 use crate::extract::lifecycle;
 use crate::web::AppState;
 use crate::web::api::audit_timeline::{self, Timeline, TimelineQuery};
 use crate::web::error::ApiError;
+use crate::web::event_text::{self, Entry, Known, tell};
 use crate::web::frame;
 use crate::web::i18n::{Lang, text};
 use crate::web::labels::pick;
@@ -31,9 +35,9 @@ pub struct EventsQuery {
     district: Option<String>,
     action: Option<String>,
     purpose: Option<String>,
-    /// `YYYY-MM-DDTHH:MM` (UTC) or RFC 3339.
+    /// `YYYY-MM-DDTHH:MM` (the shown zone) or RFC 3339.
     from: Option<String>,
-    /// `YYYY-MM-DDTHH:MM` (UTC, the whole minute included) or RFC 3339.
+    /// `YYYY-MM-DDTHH:MM` (the shown zone, the whole minute included) or RFC 3339.
     to: Option<String>,
     before: Option<String>,
     limit: Option<String>,
@@ -58,8 +62,8 @@ impl EventsQuery {
 
     /// The CSV export's query string: the export takes the period only (the page says so
     /// beside the link).
-    fn export_query(&self) -> String {
-        let period = self.to_api();
+    fn export_query(&self, zone: &TimeZone) -> String {
+        let period = self.to_api(zone);
         let mut pairs = vec![("format", "csv")];
         if let Some(from) = &period.from {
             pairs.push(("from", from));
@@ -70,16 +74,16 @@ impl EventsQuery {
         link(&pairs)
     }
 
-    /// The API's query: empty fields dropped, browser times made RFC 3339.
-    fn to_api(&self) -> TimelineQuery {
+    /// The API's query: empty fields dropped, browser times (in `zone`) made RFC 3339.
+    fn to_api(&self, zone: &TimeZone) -> TimelineQuery {
         let text = |v: &Option<String>| given(v.as_deref()).map(str::to_owned);
         TimelineQuery {
             actor: text(&self.actor),
             district: text(&self.district),
             action: text(&self.action),
             purpose: text(&self.purpose),
-            from: given(self.from.as_deref()).map(|t| form_time(t, End::Start)),
-            to: given(self.to.as_deref()).map(|t| form_time(t, End::Inclusive)),
+            from: given(self.from.as_deref()).map(|t| form_time(t, End::Start, zone)),
+            to: given(self.to.as_deref()).map(|t| form_time(t, End::Inclusive, zone)),
             before: text(&self.before),
             limit: text(&self.limit),
         }
@@ -96,19 +100,50 @@ fn link(pairs: &[(&str, &str)]) -> String {
     query.finish()
 }
 
-/// The page's entries, with a link to the story of each extract entry.
-fn entries(lang: Lang, timeline: &Timeline) -> Vec<minijinja::Value> {
-    timeline
+/// The page's entries told as sentences, each with a link to the story of the extract it is
+/// about.
+async fn entries(
+    state: &AppState,
+    lang: Lang,
+    timeline: &Timeline,
+) -> Result<Vec<minijinja::Value>, ApiError> {
+    let list: Vec<Entry> = timeline
         .events
         .iter()
-        .map(|e| {
+        .map(|e| Entry {
+            action: e.action.clone(),
+            actor: e.actor.clone(),
+            target: e.target.clone(),
+            outcome: e.outcome.clone(),
+            details: e.details.clone(),
+        })
+        .collect();
+    let known = Known::gather(state, &list).await?;
+    Ok(timeline
+        .events
+        .iter()
+        .zip(&list)
+        .map(|(e, entry)| {
+            let told = tell(lang, &known, entry);
             context! {
                 seq => e.seq, at => when_exact(lang, &e.at), at_rfc3339 => e.at,
-                actor => e.actor_username.as_deref().unwrap_or(&e.actor),
-                action => e.action, target => e.target, outcome => e.outcome,
-                extract => e.target.strip_prefix("extract:"),
-                details => serde_json::to_string(&e.details).unwrap_or_default(),
+                sentence => told.sentence, outcome => told.outcome, refused => told.refused,
+                about => told.about.map(|a| context! { id => a.id, text => a.text }),
             }
+        })
+        .collect())
+}
+
+/// The filter's kinds of events by area, each by name (the value is the code).
+fn action_choices(lang: Lang) -> Vec<minijinja::Value> {
+    event_text::kinds_by_area(lang)
+        .into_iter()
+        .map(|(area, kinds)| {
+            let kinds: Vec<_> = kinds
+                .into_iter()
+                .map(|(code, name)| context! { code, name })
+                .collect();
+            context! { area, kinds }
         })
         .collect()
 }
@@ -122,9 +157,10 @@ pub async fn events_page(
     query: Result<Query<EventsQuery>, QueryRejection>,
 ) -> Response {
     let lang = frame::lang();
+    let zone = time_zone(&state);
     let (form, answer) = match query {
         Ok(Query(form)) => {
-            let api = form.to_api();
+            let api = form.to_api(&zone);
             let answer = audit_timeline::timeline_for(&state, &session, api).await;
             (form, answer)
         }
@@ -160,16 +196,22 @@ pub async fn events_page(
         with.push(("before", &seq));
         link(&with)
     });
+    let events = match &timeline {
+        Some(t) => match entries(&state, lang, t).await {
+            Ok(events) => events,
+            Err(e) => return refusal(&state, e),
+        },
+        None => Vec::new(),
+    };
     let ctx = context! {
-        error, purposes,
-        actions => EventKind::ALL.iter().map(|a| a.code()).collect::<Vec<_>>(),
+        error, purposes, events,
+        areas => action_choices(lang),
         actor => form.actor, district => form.district, action => form.action,
         purpose => form.purpose, from => form.from, to => form.to, limit => form.limit,
         paged => given(form.before.as_deref()).is_some(),
         first_page => link(&pairs),
-        events => timeline.as_ref().map(|t| entries(lang, t)).unwrap_or_default(),
         shown => timeline.is_some(), next,
-        export => form.export_query(),
+        export => form.export_query(&zone),
     };
     render(&state, status, "audit_events.html", ctx)
 }
