@@ -155,7 +155,10 @@ async fn the_timeline_page_filters_and_a_district_auditor_sees_only_their_distri
         let (status, html) = page(&app, &events(&[bad]), &farid_c).await;
         assert_eq!(status, 422, "{bad:?}");
         assert!(html.contains("Filtret kunde inte användas:"), "{html}");
-        assert!(!html.contains("is not") && !html.contains("RFC 3339"), "{html}");
+        assert!(
+            !html.contains("is not") && !html.contains("RFC 3339"),
+            "{html}"
+        );
     }
 
     // A district auditor: their district only, whatever the filter asks for.
