@@ -151,6 +151,13 @@ pub fn format_name(lang: Lang, code: &str) -> String {
     lookup(lang, &format!("events.format_{code}")).unwrap_or_else(|| code.to_owned())
 }
 
+/// Why an extract ended, as an auditor is told it (`end_reasons` speak to the requester: "you
+/// said you are done").
+pub fn end_reason(lang: Lang, code: &str) -> String {
+    lookup(lang, &format!("events.shred_{code}"))
+        .unwrap_or_else(|| crate::web::labels::end_reason(lang, code))
+}
+
 /// `success`, `failure` or `denied` as a word.
 pub fn outcome_word(lang: Lang, outcome: &str) -> String {
     lookup(lang, &format!("events.outcome_{outcome}")).unwrap_or_else(|| outcome.to_owned())

@@ -358,3 +358,17 @@ fn the_filter_lists_every_kind_once_by_area() {
         );
     }
 }
+
+#[test]
+fn an_auditor_is_told_why_an_extract_ended_in_the_third_person() {
+    assert_eq!(
+        end_reason(Lang::Sv, "done"),
+        "begäraren var klar med listan"
+    );
+    assert_eq!(end_reason(Lang::En, "expired"), "the time ran out");
+    // Reasons the catalogue tells the same to everyone come from `end_reasons`.
+    assert_eq!(
+        end_reason(Lang::Sv, "not_decided_in_time"),
+        "ingen beslutade i tid"
+    );
+}

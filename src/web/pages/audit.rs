@@ -142,7 +142,7 @@ fn disclosure_item(
         downloads => row.downloads, state_label => labels::state(lang, row.state.as_str()),
         shredded => shown(&ended_at), shredded_at => ended_at,
         end_reason => row.end_reason.as_deref().filter(|_| shredded)
-            .map(|r| labels::end_reason(lang, r)),
+            .map(|r| event_text::end_reason(lang, r)),
         attested => shown(&at(row.attested_at)),
         requester => with_names.then(|| d.requester.clone()),
         approvers => with_names.then(|| approvers.join(", ")),
@@ -361,8 +361,10 @@ pub async fn story_page(
                 }
             })
             .collect();
+        let ended_because = story.described.row.end_reason.as_deref();
         Ok::<_, ApiError>(context! {
             extract => summary(lang, &extract_response(&story.described), &policy),
+            ended_because => ended_because.map(|r| event_text::end_reason(lang, r)),
             members => story.members, events,
         })
     }
