@@ -25,10 +25,12 @@ pub async fn check_dir(dir: &Path) -> Result<CheckReport, Error> {
             file,
             line,
             message,
+            problem,
         } => Error::Invalid {
             file: dir.join(file).display().to_string(),
             line,
             message,
+            problem,
         },
         other => other,
     };

@@ -28,6 +28,7 @@ pub fn parse(text: &str) -> Result<FactorRule, Error> {
         file: PURPOSES_FILE.to_owned(),
         line: None,
         message: e.message().trim().to_owned(),
+        problem: None,
     })?;
     let mut rule = FactorRule::default();
     if let Some(table) = raw.second_factor {
@@ -38,6 +39,7 @@ pub fn parse(text: &str) -> Result<FactorRule, Error> {
                 message: format!(
                     "[second_factor] phishing_resistant_roles: unknown role {name:?}; use staff, approver, admin or auditor"
                 ),
+                problem: None,
             })?;
             rule.roles.insert(role);
         }

@@ -48,7 +48,10 @@ pub use decide::{ApprovalReason, Explanation, Step, approval_reasons, request_ha
 pub use factors::FactorRule;
 pub use grant::{Districts, Grant, Permit, Reach, may_approve};
 pub use model::{Permission, PermissionTable};
-pub use purposes::{Approval, Format, MAX_LIFETIME_MINUTES, Purpose, PurposeId, parse_catalogue};
+pub use purposes::{
+    Approval, Format, MAX_LIFETIME_MINUTES, Purpose, PurposeFault, PurposeId, PurposeKey,
+    PurposeProblem, parse_catalogue,
+};
 
 /// File names inside the policy directory.
 pub const MODEL_FILE: &str = "model.conf";
@@ -57,12 +60,16 @@ pub const PURPOSES_FILE: &str = "purposes.toml";
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A policy file is broken; `line` is 1-based when the problem has one line.
+    /// A policy file is broken; `line` is 1-based when the problem has one line. A problem
+    /// of the purpose catalogue also says what it is as data (`problem`), so that a form can
+    /// say it in the page's language beside the field; `message` stays the English sentence
+    /// for the command line and the logs.
     #[error("{file}{}: {message}", at_line(.line))]
     Invalid {
         file: String,
         line: Option<usize>,
         message: String,
+        problem: Option<PurposeFault>,
     },
     #[error("cannot read {file}: {cause}")]
     Read { file: String, cause: String },
@@ -81,6 +88,14 @@ fn at_line(line: &Option<usize>) -> String {
 }
 
 impl Error {
+    /// What is wrong with the purpose catalogue, as data, when this error is about it.
+    pub fn purpose_fault(&self) -> Option<&PurposeFault> {
+        match self {
+            Error::Invalid { problem, .. } => problem.as_ref(),
+            _ => None,
+        }
+    }
+
     /// The deny code a caller reports for this error: only a plain "no permission" is
     /// `not_permitted`; everything else is a policy failure (C6).
     pub fn deny_code(&self) -> DenyCode {
@@ -368,8 +383,10 @@ impl Policy {
         permissions: &str,
         purposes: &str,
     ) -> Result<Policy, Error> {
+        // The catalogue first: its errors name the purpose, the key and the line.
+        let catalogue = parse_catalogue(purposes)?;
         let factors = factors::parse(purposes)?;
-        let purposes = parse_catalogue(purposes)?;
+        let purposes = catalogue;
         let permissions = PermissionTable::parse(permissions)?;
         let engine = model::Engine::build(model, &permissions).await?;
         Ok(Policy::ready(engine, permissions, purposes, factors))

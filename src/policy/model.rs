@@ -148,6 +148,7 @@ fn invalid(line: usize, message: String) -> Error {
         file: PERMISSIONS_FILE.to_owned(),
         line: Some(line),
         message,
+        problem: None,
     }
 }
 
@@ -276,5 +277,6 @@ fn model_error(message: String) -> Error {
         file: super::MODEL_FILE.to_owned(),
         line: None,
         message,
+        problem: None,
     }
 }
