@@ -1,5 +1,5 @@
 //! Changing the policy with four eyes (F-3): one party-wide administrator proposes a new
-//! purpose catalogue and/or permission table, a different one reads the diff and confirms it.
+//! purpose catalogue and/or permission table, a different one reads what changes and confirms it.
 //!
 //! Guarantees:
 //! - a proposal is validated completely when it is made and again when it is confirmed; it
@@ -34,6 +34,11 @@ pub struct PendingChange {
     pub proposed_by: String,
     pub proposed_at: i64,
     pub comment: String,
+    /// What the purpose catalogue changes, purpose by purpose, against the policy in force:
+    /// what the confirming administrator reads (the pages say it in words).
+    pub changes: policy::CatalogueChanges,
+    /// The permission table (`policy.csv`) changes too.
+    pub permissions_changed: bool,
     /// A unified diff of each file that changes, against the policy in force.
     pub diffs: Vec<FileDiff>,
     /// Another version came into force after the proposal: it can only be rejected.
@@ -192,6 +197,8 @@ pub async fn pending(
         .map(|row| {
             let after = proposed_texts(&current.texts, &row);
             PendingChange {
+                changes: policy::catalogue_changes(&current.texts.purposes, &after.purposes),
+                permissions_changed: current.texts.permissions != after.permissions,
                 diffs: diffs(&current.texts, &after),
                 stale: row.base_version != current.version,
                 id: row.id,

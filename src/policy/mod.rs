@@ -49,8 +49,9 @@ pub use factors::FactorRule;
 pub use grant::{Districts, Grant, Permit, Reach, may_approve};
 pub use model::{Permission, PermissionTable};
 pub use purposes::{
-    Approval, Format, MAX_LIFETIME_MINUTES, Purpose, PurposeFault, PurposeId, PurposeKey,
-    PurposeProblem, parse_catalogue,
+    Approval, CatalogueChanges, Difference, Format, MAX_LIFETIME_MINUTES, Purpose, PurposeChange,
+    PurposeDraft, PurposeFault, PurposeId, PurposeKey, PurposeProblem, catalogue_changes, changes,
+    parse_catalogue, with_purpose, without_purpose,
 };
 
 /// File names inside the policy directory.

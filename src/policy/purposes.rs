@@ -19,11 +19,15 @@ use time::{Date, OffsetDateTime, UtcOffset};
 use super::{Error, PURPOSES_FILE};
 use crate::nouns::{ConsentFlag, Field, Sensitivity};
 
+mod changes;
+mod draft;
 mod lines;
 mod problem;
 pub(super) mod raw;
 mod validate;
 
+pub use changes::{CatalogueChanges, Difference, PurposeChange, catalogue_changes, changes};
+pub use draft::{PurposeDraft, with_purpose, without_purpose};
 pub use problem::{PurposeFault, PurposeKey, PurposeProblem};
 
 /// The longest lifetime any purpose may allow: 30 days.

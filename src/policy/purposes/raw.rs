@@ -9,7 +9,7 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{self, MapAccess, Visitor};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Catalogue {
     /// Which roles need a phishing-resistant second factor (`policy::factors`).
@@ -19,7 +19,7 @@ pub struct Catalogue {
     pub purpose: Vec<Purpose>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecondFactor {
     #[serde(default)]
@@ -28,7 +28,7 @@ pub struct SecondFactor {
     pub phishing_resistant_party_wide: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Purpose {
     pub id: String,
@@ -54,7 +54,7 @@ pub struct Purpose {
     pub phishing_resistant: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Approval {
     pub auto_max_rows: u64,
@@ -64,7 +64,7 @@ pub struct Approval {
 
 /// A date written either as a TOML local date (`2026-09-13`) or as a string
 /// (`"2026-09-13"`); validation parses the text.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct DateText(pub String);
 
 impl std::ops::Deref for DateText {
