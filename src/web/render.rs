@@ -39,6 +39,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("templates/_freeze_form.html"),
     ),
     ("admin.html", include_str!("templates/admin.html")),
+    (
+        "admin_purpose.html",
+        include_str!("templates/admin_purpose.html"),
+    ),
     ("extracts.html", include_str!("templates/extracts.html")),
     (
         "extract_new.html",

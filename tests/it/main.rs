@@ -45,6 +45,7 @@ mod oidc_signin;
 mod oversight_pages;
 mod passkeys;
 mod policy_http;
+mod purpose_form;
 mod reports;
 mod roles;
 mod routes_audited;

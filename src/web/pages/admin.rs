@@ -85,12 +85,13 @@ pub(super) async fn page(
     else {
         return refusal(state, ApiError::Unavailable("admin page data".into()));
     };
-    // Only a party-wide administrator sees the policy's proposals; others get none.
-    let pending_policy = match policy_permit(state, session).await {
-        Ok(p) => policy_change::pending(&state.policy, &state.store, &p)
-            .await
-            .unwrap_or_default(),
-        Err(_) => Vec::new(),
+    // Only a party-wide administrator sees the policy's proposals and changes purposes.
+    let (pending_policy, policy_admin) = match policy_permit(state, session).await {
+        Ok(p) => {
+            let pending = policy_change::pending(&state.policy, &state.store, &p).await;
+            (pending.unwrap_or_default(), true)
+        }
+        Err(_) => (Vec::new(), false),
     };
     let names = people(state).await;
     let name_of = |actor: &str| {
@@ -161,9 +162,11 @@ pub(super) async fn page(
                 .map(|d| context! { file => d.file, diff => d.diff })
                 .collect();
             let mine = p.proposed_by == me;
+            let words = purposes::change_words(lang, &p.changes, p.permissions_changed);
+            let lines = purposes::needs_lines(&p.changes, p.permissions_changed);
             context! {
-                id => p.id, by => name_of(&p.proposed_by), comment => p.comment, diffs,
-                stale => p.stale, mine,
+                id => p.id, by => name_of(&p.proposed_by), comment => p.comment, diffs, words,
+                lines, stale => p.stale, mine,
             }
         })
         .collect();
@@ -178,7 +181,8 @@ pub(super) async fn page(
                 .map(|f| labels::field(lang, f.as_str()))
                 .collect();
             let name = pick(lang, &p.name_sv, &p.name_en);
-            context! { id => p.id.as_str(), name, fields, max_rows => p.max_rows, max_lifetime => p.max_lifetime_minutes }
+            let lifetime = crate::web::i18n::duration(lang, p.max_lifetime_minutes);
+            context! { id => p.id.as_str(), name, fields, max_rows => p.max_rows, lifetime }
         })
         .collect();
     let fresh = session.has_fresh_second_factor(
@@ -208,7 +212,7 @@ pub(super) async fn page(
     let ctx = context! {
         role_choices, district_choices,
         csrf => session.csrf_token, users => user_rows, new_users, role_changes, policy_changes,
-        purposes, version => current.version, purposes_toml => current.texts.purposes, fresh,
+        purposes, version => current.version, policy_admin, fresh,
         message, error, providers,
     };
     let mut res = crate::web::render::page(state.pages.render("admin.html", ctx));
@@ -522,77 +526,6 @@ async fn decide_policy(
     }
 }
 
-#[derive(Deserialize)]
-pub struct PolicyForm {
-    csrf: String,
-    purposes: String,
-    comment: String,
-}
-
-/// Proposes an edited purpose catalogue; a second party-wide administrator confirms it.
-pub async fn change_policy(
-    State(state): State<AppState>,
-    PageForm(session, form): PageForm<PolicyForm>,
-) -> Response {
-    let permit = match gate(&state, &session, true).await {
-        Ok(permit) => permit,
-        Err(res) => return res,
-    };
-    let lang = frame::lang();
-    let policy = match policy_permit(&state, &session).await {
-        Ok(p) => p,
-        Err(_) => {
-            let error = Some(text(lang, "admin.policy_party_wide"));
-            return page(
-                &state,
-                &session,
-                &permit,
-                StatusCode::FORBIDDEN,
-                None,
-                error,
-            )
-            .await;
-        }
-    };
-    let purposes = form.purposes.replace("\r\n", "\n");
-    let proposed = policy_change::propose(
-        &state.policy,
-        &state.store,
-        &policy,
-        Some(purposes),
-        None,
-        &form.comment,
-        OffsetDateTime::now_utc(),
-    )
-    .await;
-    match proposed {
-        Ok(_) => {
-            let message = Some(text(lang, "admin.policy_proposed"));
-            page(
-                &state,
-                &session,
-                &permit,
-                StatusCode::ACCEPTED,
-                message,
-                None,
-            )
-            .await
-        }
-        // The checker's sentence names the line and field at fault: kept as it is.
-        Err(admin::Error::Policy(crate::policy::source::ChangeError::Invalid(e))) => {
-            let error = Some(e.to_string());
-            let status = StatusCode::UNPROCESSABLE_ENTITY;
-            page(&state, &session, &permit, status, None, error).await
-        }
-        Err(admin::Error::Policy(crate::policy::source::ChangeError::Comment)) => {
-            let error = Some(text(lang, "admin.policy_comment"));
-            let status = StatusCode::UNPROCESSABLE_ENTITY;
-            page(&state, &session, &permit, status, None, error).await
-        }
-        Err(e) => refused(&state, &session, &permit, e.into(), lang).await,
-    }
-}
-
 /// A refused change: the page again with the error's sentence in `lang` and its status; a
 /// server error is the error page.
 pub(super) async fn refused(
@@ -648,17 +581,10 @@ pub(in crate::web) fn routes() -> Vec<crate::web::Entry> {
             ra::ADMIN_CHANGE,
             post(decide),
         ),
-        entry(
-            M::POST,
-            "/admin/policy",
-            SignedIn,
-            ra::ADMIN_CHANGE,
-            post(change_policy),
-        ),
     ];
     all.extend(accounts::routes());
     all.extend(purposes::routes());
     all
 }
 
-csrf_field!(DecideForm, NewUserForm, PolicyForm, RoleForm);
+csrf_field!(DecideForm, NewUserForm, RoleForm);
