@@ -75,7 +75,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     config.validate()?;
     // What `registervakt user add --config <demo>/registervakt.toml` prints as the invitation
     // link (and what mail would say) must be where this demo is reached.
-    record_address(&dir.join(DEFAULT_FILE), &addr.to_string(), &config.server.public_url)?;
+    record_address(
+        &dir.join(DEFAULT_FILE),
+        &addr.to_string(),
+        &config.server.public_url,
+    )?;
     let app = crate::app::Application::build_with_listener(config.clone(), listener).await?;
     // A closed stdout (a pipe whose reader went away) must not stop the demo: ignore write errors.
     let mut out = std::io::stdout();
@@ -164,7 +168,11 @@ fn record_address(file: &Path, listen: &str, public_url: &str) -> anyhow::Result
             continue;
         }
         if line.starts_with("listen = ") {
-            out.push_str(&format!("listen = {}\npublic_url = {}\n", q(listen), q(public_url)));
+            out.push_str(&format!(
+                "listen = {}\npublic_url = {}\n",
+                q(listen),
+                q(public_url)
+            ));
             continue;
         }
         out.push_str(line);

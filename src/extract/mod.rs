@@ -68,7 +68,9 @@ pub enum Error {
     #[error("there is no district {0} in the member register")]
     UnknownDistrict(DistrictCode),
     /// A chosen local branch or status the register does not hold in the district.
-    #[error("the member register has no {field} {value:?} in {district}; choose one of the listed values")]
+    #[error(
+        "the member register has no {field} {value:?} in {district}; choose one of the listed values"
+    )]
     UnknownChoice {
         field: Field,
         value: String,

@@ -207,7 +207,11 @@ impl Register {
         };
         let values = self.db.count_by(self.mapping.table(), column, &[]).await?;
         let held: Vec<&str> = values.iter().filter_map(|(v, _)| v.as_deref()).collect();
-        if held.is_empty() || held.iter().any(|v| self.member_statuses.iter().any(|m| m == v)) {
+        if held.is_empty()
+            || held
+                .iter()
+                .any(|v| self.member_statuses.iter().any(|m| m == v))
+        {
             return Ok(());
         }
         Err(Error::NoMemberStatus {
@@ -237,7 +241,11 @@ impl Register {
         let column = self.mapping.district_column();
         let rows = self
             .db
-            .count_by(self.mapping.table(), column, &[in_district(column, district)])
+            .count_by(
+                self.mapping.table(),
+                column,
+                &[in_district(column, district)],
+            )
             .await?;
         Ok(rows.iter().any(|(_, n)| *n > 0))
     }

@@ -545,7 +545,10 @@ mod tests {
                         && lookup(lang, &format!("passkeys.error_{c}")).is_none()
                 })
                 .collect();
-            assert!(missing.is_empty(), "no error.<code> in {lang:?}: {missing:?}");
+            assert!(
+                missing.is_empty(),
+                "no error.<code> in {lang:?}: {missing:?}"
+            );
         }
         let english = "say why you deny the request";
         assert_ne!(error_text(Lang::Sv, "invalid_input", english), english);

@@ -102,14 +102,80 @@ async function remember(page) {
   }
 }
 
+// The sizes every page is looked at: a laptop and a phone (CSS pixels).
+const DESKTOP = { width: 1366, height: 768 };
+const PHONE = { width: 390, height: 844 };
+
+// Words of English that no Swedish page may show (what slips through when a sentence is not
+// from the catalogue: "say why you deny the request", "the field is not…").
+const ENGLISH = /\b(the|you|your|must|cannot|is|are|not|with|this|that|please|was|has|have|will|which|there|no longer)\b/i;
+
+// What people read on the page: the text of visible elements, each with the language the page
+// says it is in (an element's own lang, e.g. the "English" language button, is honoured).
+async function readable(page) {
+  return page.evaluate(() => {
+    const out = [];
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      const el = node.parentElement;
+      const text = node.textContent.trim();
+      if (!el || !text || el.closest("script, style, noscript, [hidden]")) {
+        continue;
+      }
+      const box = el.getBoundingClientRect();
+      const style = getComputedStyle(el);
+      if (box.width === 0 || box.height === 0 || style.visibility === "hidden" || style.display === "none") {
+        continue;
+      }
+      const langOf = el.closest("[lang]");
+      out.push({ text, lang: langOf ? langOf.getAttribute("lang") : "" });
+    }
+    return out;
+  });
+}
+
+// What every page must be for people who are not engineers: no sideways scrolling, no ids or
+// hashes, only the page's language, times in local time with the zone named.
+async function plain(page, lang, name, size) {
+  const where = `${lang} ${name} at ${size.width}px (${page.url()})`;
+  const wide = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  check(wide <= 1, `${where}: the page scrolls sideways by ${wide}px`);
+  const texts = await readable(page);
+  for (const { text } of texts) {
+    const id = text.match(/[0-9a-f]{16,}/i);
+    check(!id, `${where}: shows an id or hash: ${id && id[0]}`);
+    check(!/\bUTC\b/.test(text), `${where}: shows a time in UTC: ${text}`);
+  }
+  if (lang === "sv") {
+    for (const { text, lang: own } of texts) {
+      const word = own === "sv" ? text.match(ENGLISH) : null;
+      check(!word, `${where}: English on a Swedish page ("${word && word[0]}"): ${text}`);
+    }
+  }
+  const times = await page.$$eval("time", (els) => els.filter((e) => e.getClientRects().length).map((e) => e.textContent.trim()));
+  for (const t of times) {
+    check(/\b(CET|CEST)\b|\d{4}$|^\d{1,2} \S+ \d{4}$/.test(t) || !/\d{1,2}:\d{2}/.test(t), `${where}: a time without its zone: ${t}`);
+  }
+}
+
 let shot = 0;
 async function look(page, lang, name) {
   await remember(page);
   shot += 1;
   const file = join(SHOTS, `${process.env.PHASE || "walk"}-${lang}-${String(shot).padStart(2, "0")}-${name}.png`);
+  await page.setViewportSize(PHONE);
+  await plain(page, lang, name, PHONE);
+  await page.screenshot({ path: file.replace(/\.png$/, "-phone.png"), fullPage: true });
+  await axeClean(page, lang, `${name} (phone)`);
+  await page.setViewportSize(DESKTOP);
+  await plain(page, lang, name, DESKTOP);
   await page.screenshot({ path: file, fullPage: true });
   const htmlLang = await page.evaluate(() => document.documentElement.lang);
   check(htmlLang === lang, `${lang} ${name}: <html lang> is ${htmlLang}`);
+  await axeClean(page, lang, name);
+}
+
+async function axeClean(page, lang, name) {
   // Evaluated through the DevTools protocol, so the page's CSP (no inline script) stays on.
   await page.evaluate(AXE);
   const result = await page.evaluate(async () => {
@@ -136,7 +202,7 @@ async function newPage(browser, lang) {
   const context = await browser.newContext({
     acceptDownloads: true,
     locale: lang === "en" ? "en-GB" : "sv-SE",
-    viewport: { width: 1280, height: 900 },
+    viewport: DESKTOP,
   });
   const page = await context.newPage();
   page.setDefaultTimeout(30000);
@@ -178,23 +244,49 @@ async function fillCodeIfAsked(page, selector, username) {
   }
 }
 
-// Waits for an extract page to reach a state (the page reloads itself while it waits).
-async function waitForState(page, state) {
-  const deadline = Date.now() + 60000;
-  while (Date.now() < deadline) {
-    const now = await page.getAttribute("[data-state]", "data-state").catch(() => null);
-    if (now === state) {
-      return true;
-    }
-    await page.waitForTimeout(1000);
-    await page.reload();
+// Waits for the requester's extract page to show a state by itself, without a reload (the
+// page asks the server and replaces what changed): a page that reloads fails here.
+async function waitForState(page, state, timeout = 60000) {
+  await page.evaluate(() => { window.__notReloaded = true; });
+  const shown = await page
+    .waitForSelector(`[data-state="${state}"]`, { timeout })
+    .then(() => true, () => false);
+  if (!shown) {
+    return fail(`extract never showed ${state} at ${page.url()} within ${timeout} ms`);
   }
-  return fail(`extract never reached ${state} at ${page.url()}`);
+  return check(
+    await page.evaluate(() => window.__notReloaded === true),
+    `the extract page reloaded to show ${state} at ${page.url()}`,
+  );
+}
+
+// When the extract went live, from the API (which the page's own session may ask).
+async function liveSince(page, id) {
+  const res = await page.request.get(`${BASE}/api/v1/extracts/${id}`);
+  const body = await res.json();
+  return body.live_at ? Date.parse(body.live_at) : null;
+}
+
+// The extract page turns "ready" by itself within 2 s of the extract going live.
+async function readyInTime(page, lang, id) {
+  if (!(await waitForState(page, "live", 60000))) {
+    return;
+  }
+  const seenAt = Date.now();
+  const liveAt = await liveSince(page, id);
+  if (check(liveAt !== null, `${lang}: extract ${id} has no time it went live`)) {
+    check(seenAt - liveAt <= 2000 + 1000, `${lang}: the page showed "ready" ${seenAt - liveAt} ms after the extract went live`);
+  }
 }
 
 async function requestExtract(page, lang, { purpose, fields, justification }) {
   await page.goto(`${BASE}/extracts/new?purpose=${purpose}`);
-  await page.fill("#district", "Uppsala");
+  if ((await page.inputValue("#district-pick")) !== "Uppsala") {
+    await Promise.all([page.waitForLoadState("load"), page.selectOption("#district-pick", "Uppsala")]);
+  }
+  // The form's default is members only: no resigned member unless someone asks for one.
+  const statuses = await page.$$eval('input[name="statuses"]:checked', (els) => els.map((e) => e.value));
+  check(statuses.length > 0 && !statuses.includes("resigned"), `${lang}: the form's default statuses are ${statuses}`);
   for (const box of await page.$$('input[name="fields"]')) {
     const wanted = fields.includes(await box.getAttribute("value"));
     if ((await box.isChecked()) !== wanted) {
@@ -219,6 +311,7 @@ async function requestExtract(page, lang, { purpose, fields, justification }) {
 
 async function download(page, format, username) {
   await fillCodeIfAsked(page, "#code-get", username);
+  const version = await page.getAttribute("#extract-live", "data-version");
   const [file] = await Promise.all([
     page.waitForEvent("download"),
     page.click(`button[name="format"][value="${format}"]`),
@@ -226,9 +319,10 @@ async function download(page, format, username) {
   const path = join(DOWNLOADS, `${Date.now()}-${file.suggestedFilename()}`);
   await file.saveAs(path);
   seen.downloads.push(path);
-  // A download with a code renews the session: the page reloads itself for the new token.
-  await page.waitForTimeout(2500);
-  await page.reload();
+  // The page shows the download used (and takes the session's new token) by itself.
+  await page
+    .waitForFunction((v) => document.getElementById("extract-live").getAttribute("data-version") !== v, version, { timeout: 10000 })
+    .catch(() => fail(`the downloads left did not change on ${page.url()} after a ${format} download`));
   return path;
 }
 
@@ -262,7 +356,7 @@ async function walk(browser, lang) {
     fields: ["member_id", "first_name", "last_name", "email"],
     justification: "Kallelse till distriktsstämman i Uppsala (browser test).",
   });
-  await waitForState(anna, "live");
+  await readyInTime(anna, lang, first);
   await look(anna, lang, "staff-extract-live");
   const csv = await download(anna, "csv", "anna");
   const text = readFileSync(csv, "utf8").replace(/^\ufeff/, "");
@@ -294,9 +388,9 @@ async function walk(browser, lang) {
   await look(bertil, lang, "approver-approved");
   await bertil.context().close();
 
-  // Staff again: the approved list in the browser (a page with member data), then as CSV.
-  await anna.goto(`${BASE}/extracts/${second}`);
-  await waitForState(anna, "live");
+  // Staff again: the page that waited shows the approved list ready by itself; then the list
+  // in the browser (a page with member data), then as CSV.
+  await readyInTime(anna, lang, second);
   await fillCodeIfAsked(anna, "#code-get", "anna");
   await Promise.all([anna.waitForURL(/\/view/), anna.click('button[formaction$="/view"]')]);
   check(await anna.isVisible(".member-data"), `${lang}: the in-browser view shows no member-data warning`);
@@ -316,7 +410,8 @@ async function walk(browser, lang) {
   await look(elin, lang, "admin");
   await elin.fill("#new-username", `nykomling-${lang}-${Date.now() % 100000}`);
   await elin.fill("#new-display-name", "Ny Kollega");
-  await elin.fill("#new-role", "staff:Uppsala");
+  await elin.selectOption("#new-role", "staff");
+  await elin.selectOption("#new-district", "Uppsala");
   await Promise.all([elin.waitForLoadState("load"), elin.click("#new-user button[type=submit]")]);
   check(!(await elin.content()).match(/\/invite\//), `${lang}: the proposer was shown an invitation link`);
   check(!(await elin.isVisible('button[value="confirm"]')), `${lang}: the proposer may confirm their own proposal`);

@@ -418,8 +418,16 @@ async fn a_role_in_a_district_the_register_does_not_hold_is_refused() {
     assert!(init.status.success(), "init: {}", stderr(&init));
     let add = |username: &str, role: &str| {
         registervakt(&[
-            "user", "add", "--username", username, "--name", "Anna Berg", "--role", role,
-            "--config", config,
+            "user",
+            "add",
+            "--username",
+            username,
+            "--name",
+            "Anna Berg",
+            "--role",
+            role,
+            "--config",
+            config,
         ])
     };
     let misspelt = add("anna", "staff:Upsala");
@@ -430,13 +438,22 @@ async fn a_role_in_a_district_the_register_does_not_hold_is_refused() {
         stderr(&misspelt)
     );
     let list = registervakt(&["user", "list", "--config", config]);
-    assert!(!String::from_utf8_lossy(&list.stdout).contains("anna"), "nothing was made");
+    assert!(
+        !String::from_utf8_lossy(&list.stdout).contains("anna"),
+        "nothing was made"
+    );
     assert!(add("anna", "staff:Uppsala").status.success());
-    let grant = |role: &str| {
-        registervakt(&["user", "grant", "anna", "--role", role, "--config", config])
-    };
+    let grant =
+        |role: &str| registervakt(&["user", "grant", "anna", "--role", role, "--config", config]);
     let misspelt = grant("approver:Stockhlom");
     assert!(!misspelt.status.success());
-    assert!(stderr(&misspelt).contains("no district Stockhlom"), "{}", stderr(&misspelt));
-    assert!(grant("auditor:*").status.success(), "a party-wide role needs no district");
+    assert!(
+        stderr(&misspelt).contains("no district Stockhlom"),
+        "{}",
+        stderr(&misspelt)
+    );
+    assert!(
+        grant("auditor:*").status.success(),
+        "a party-wide role needs no district"
+    );
 }

@@ -93,7 +93,14 @@ fn the_demo_runs_the_whole_path_of_one_extract_and_the_key_is_gone_at_the_end() 
     let url = common::demo_url(&mut child);
     // The CLI run against the demo's config prints links to where the demo is, not port 8080.
     let added = Command::new(env!("CARGO_BIN_EXE_registervakt"))
-        .args(["user", "add", "--username", "nykomling", "--name", "Ny Kollega"])
+        .args([
+            "user",
+            "add",
+            "--username",
+            "nykomling",
+            "--name",
+            "Ny Kollega",
+        ])
         .args(["--role", "staff:Uppsala", "--config"])
         .arg(demo_dir.join("registervakt.toml"))
         .output()

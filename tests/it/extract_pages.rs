@@ -612,7 +612,10 @@ async fn the_forms_defaults_bring_members_only_and_a_misspelt_or_empty_choice_is
     let anna = staff(&app, "anna").await;
     let (status, html) = page(&app, &format!("/extracts/new?purpose={FEE}"), &anna).await;
     assert_eq!(status, 200);
-    assert!(html.contains(">Partiföreningar<"), "branches to pick: {html}");
+    assert!(
+        html.contains(">Partiföreningar<"),
+        "branches to pick: {html}"
+    );
     let mut form = form_defaults(&html);
     let chosen: Vec<&str> = form
         .iter()
@@ -658,12 +661,20 @@ async fn the_forms_defaults_bring_members_only_and_a_misspelt_or_empty_choice_is
         assert!(html.contains(sentence), "{key}={value}: {html}");
     }
     let mine = app.get_json_with("/api/v1/extracts", &anna).await;
-    assert_eq!(mine["extracts"], serde_json::json!([]), "nothing was requested");
+    assert_eq!(
+        mine["extracts"],
+        serde_json::json!([]),
+        "nothing was requested"
+    );
 
     let res = post_form(&app, "/extracts", &anna, &pairs).await;
     assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
     let location = res.headers()["location"].to_str().unwrap().to_owned();
-    let id = location["/extracts/".len()..].split('?').next().unwrap().to_owned();
+    let id = location["/extracts/".len()..]
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
     let (_, mut html) = page(&app, &format!("/extracts/{id}"), &anna).await;
     if html.contains("data-state=\"pending\"") {
         for name in ["bertil", "britta"] {
@@ -680,7 +691,11 @@ async fn the_forms_defaults_bring_members_only_and_a_misspelt_or_empty_choice_is
                 .unwrap()
                 .to_owned();
             let token = csrf(&page_html);
-            let form = [("csrf", token.as_str()), ("request_hash", &hash), ("comment", "ok")];
+            let form = [
+                ("csrf", token.as_str()),
+                ("request_hash", &hash),
+                ("comment", "ok"),
+            ];
             let res = post_form(&app, &format!("/extracts/{id}/approve"), &approver, &form).await;
             assert_eq!(res.status(), 303);
         }

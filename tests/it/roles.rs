@@ -479,7 +479,9 @@ async fn the_admin_page_proposes_a_role_and_a_second_admin_confirms_it_there() {
             .send()
     };
     // The role and its district are chosen from lists the page offers.
-    assert!(html.contains("<option value=\"approver\">") && html.contains("<option value=\"Uppsala\">"));
+    assert!(
+        html.contains("<option value=\"approver\">") && html.contains("<option value=\"Uppsala\">")
+    );
     let grant = [
         ("username", "personal-tva"),
         ("role", "approver"),
@@ -617,7 +619,9 @@ async fn the_admin_page_disables_enables_and_resets_an_account_with_its_buttons(
     assert_eq!(res.status(), 200);
     assert!(res.text().await.unwrap().contains("är avstängt"));
     assert_eq!(
-        app.get_with("/api/v1/me", Some(&staff_cookie)).await.status(),
+        app.get_with("/api/v1/me", Some(&staff_cookie))
+            .await
+            .status(),
         401,
         "disabling ends the user's sessions"
     );
@@ -627,10 +631,23 @@ async fn the_admin_page_disables_enables_and_resets_an_account_with_its_buttons(
     assert!(actions(&app).await.contains(&"user.enable".to_owned()));
     let res = act("reset_second_factor").await.unwrap();
     assert_eq!(res.status(), 200);
-    assert!(actions(&app).await.contains(&"auth.second_factor_reset".to_owned()));
+    assert!(
+        actions(&app)
+            .await
+            .contains(&"auth.second_factor_reset".to_owned())
+    );
     let res = act("resend_invitation").await.unwrap();
-    assert_eq!(res.status(), 409, "the account accepted its invitation long ago");
-    assert!(res.text().await.unwrap().contains("redan tagit emot sin inbjudan"));
+    assert_eq!(
+        res.status(),
+        409,
+        "the account accepted its invitation long ago"
+    );
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("redan tagit emot sin inbjudan")
+    );
 
     let misspelt = [
         ("csrf", csrf.as_str()),
@@ -648,6 +665,11 @@ async fn the_admin_page_disables_enables_and_resets_an_account_with_its_buttons(
         .await
         .unwrap();
     assert_eq!(res.status(), 422);
-    assert!(res.text().await.unwrap().contains("Det finns inget sådant distrikt"));
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("Det finns inget sådant distrikt")
+    );
     app.stop().await;
 }

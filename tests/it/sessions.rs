@@ -241,7 +241,12 @@ async fn a_watching_page_does_not_keep_its_session_alive() {
     let pool = raw(&app).await;
     let anna = app.user("anna", &["staff:Uppsala"]).await;
     let cookie = app.sign_in(&anna, "anna").await;
-    let invite = body("district-assembly-invitation", "Uppsala", &["first_name"], 60);
+    let invite = body(
+        "district-assembly-invitation",
+        "Uppsala",
+        &["first_name"],
+        60,
+    );
     let id = live_extract(&app, &cookie, invite).await;
     let last_seen = |pool: sqlx::SqlitePool| async move {
         sqlx::query_scalar::<_, i64>(
@@ -251,19 +256,40 @@ async fn a_watching_page_does_not_keep_its_session_alive() {
         .await
         .unwrap()
     };
-    pool.execute("UPDATE sessions SET last_seen_at = last_seen_at - 600").await.unwrap();
+    pool.execute("UPDATE sessions SET last_seen_at = last_seen_at - 600")
+        .await
+        .unwrap();
     let before = last_seen(pool.clone()).await;
-    let watched = app.get_with(&format!("/extracts/{id}/live"), Some(&cookie)).await;
+    let watched = app
+        .get_with(&format!("/extracts/{id}/live"), Some(&cookie))
+        .await;
     assert_eq!(watched.status(), 200);
-    assert!(watched.text().await.unwrap().contains("id=\"extract-live\""));
-    assert_eq!(last_seen(pool.clone()).await, before, "watching is not activity");
-    let shown = app.get_with(&format!("/extracts/{id}"), Some(&cookie)).await;
+    assert!(
+        watched
+            .text()
+            .await
+            .unwrap()
+            .contains("id=\"extract-live\"")
+    );
+    assert_eq!(
+        last_seen(pool.clone()).await,
+        before,
+        "watching is not activity"
+    );
+    let shown = app
+        .get_with(&format!("/extracts/{id}"), Some(&cookie))
+        .await;
     assert_eq!(shown.status(), 200);
-    assert!(last_seen(pool.clone()).await > before, "opening the page is");
+    assert!(
+        last_seen(pool.clone()).await > before,
+        "opening the page is"
+    );
 
     let bertil = app.user("bertil", &["approver:Uppsala"]).await;
     let bertil = app.sign_in(&bertil, "bertil").await;
-    let theirs = app.get_with(&format!("/extracts/{id}/live"), Some(&bertil)).await;
+    let theirs = app
+        .get_with(&format!("/extracts/{id}/live"), Some(&bertil))
+        .await;
     assert_eq!(theirs.status(), 404, "only the requester's page watches");
     app.stop().await;
 }

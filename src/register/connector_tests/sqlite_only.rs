@@ -192,7 +192,10 @@ async fn a_register_without_a_member_status_refuses_to_open_and_its_choices_are_
         let upsala = DistrictCode::parse("Upsala").unwrap();
         assert!(!register.has_district(&upsala).await.unwrap());
         let choices = register.choices(&uppsala).await.unwrap();
-        assert!(choices.statuses.contains(&"active".to_owned()), "{choices:?}");
+        assert!(
+            choices.statuses.contains(&"active".to_owned()),
+            "{choices:?}"
+        );
         assert!(!choices.local_branches.is_empty(), "{choices:?}");
     })
     .await;

@@ -66,9 +66,16 @@ pub async fn change_role(
     let change = roles::Change::parse(&req.change)?;
     let now = OffsetDateTime::now_utc();
     let districts = state.register.districts().await?;
-    let outcome =
-        roles::change_role(&state.store, &permit, &districts, &username, grant, change, now)
-            .await?;
+    let outcome = roles::change_role(
+        &state.store,
+        &permit,
+        &districts,
+        &username,
+        grant,
+        change,
+        now,
+    )
+    .await?;
     Ok(match outcome {
         RoleChangeOutcome::Applied => (
             StatusCode::OK,

@@ -133,15 +133,14 @@ pub async fn create_user(
         email: req.email.filter(|e| !e.trim().is_empty()),
         oidc_provider: known_provider(&state, req.identity_provider)?,
     };
-    let proposed =
-        users::propose_user(
-            &state.store,
-            &permit,
-            &state.register.districts().await?,
-            new,
-            OffsetDateTime::now_utc(),
-        )
-        .await?;
+    let proposed = users::propose_user(
+        &state.store,
+        &permit,
+        &state.register.districts().await?,
+        new,
+        OffsetDateTime::now_utc(),
+    )
+    .await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(ProposalResponse {

@@ -200,8 +200,7 @@ pub(super) async fn page(
         .collect();
     // The whole party, then the districts the register holds (none when it cannot be read:
     // the forms then offer the whole party only, and a grant is refused with a sentence).
-    let mut district_choices =
-        vec![context! { code => "*", label => labels::district(lang, "*") }];
+    let mut district_choices = vec![context! { code => "*", label => labels::district(lang, "*") }];
     if let Ok(known) = state.register.districts().await {
         district_choices.extend(
             known

@@ -129,7 +129,10 @@ async fn page_context(
             .and_then(|p| policy.purpose(&p).cloned())
             .map(|p| approval_reasons(&p, &fields, rows))
             .unwrap_or_default();
-        let why: Vec<String> = why.iter().map(|r| labels::approval_reason(lang, r)).collect();
+        let why: Vec<String> = why
+            .iter()
+            .map(|r| labels::approval_reason(lang, r))
+            .collect();
         let others = review::other_approvers(state, &who, &row).await?;
         (why, others)
     } else {
