@@ -70,6 +70,8 @@ pub fn canary(seed: u64) -> SyntheticMember {
     m.email = Some(format!("{}@example.org", marker.to_ascii_lowercase()));
     m.street_address = format!("{marker}vägen 1");
     m.protected_identity = Some(false);
+    // A member, so that a request with the default statuses holds it.
+    m.membership_status = "active".to_owned();
     m
 }
 

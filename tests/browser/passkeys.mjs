@@ -178,8 +178,7 @@ async function waitForState(page, state) {
 }
 
 async function request(page, purpose, fields) {
-  await page.goto(`${BASE}/extracts/new?purpose=${purpose}`);
-  await page.fill("#district", "Uppsala");
+  await page.goto(`${BASE}/extracts/new?purpose=${purpose}&district=Uppsala`);
   for (const box of await page.$$('input[name="fields"]')) {
     const wanted = fields.includes(await box.getAttribute("value"));
     if ((await box.isChecked()) !== wanted) await box.click();

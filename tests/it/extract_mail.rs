@@ -88,7 +88,8 @@ async fn approvers_and_requesters_are_told_by_email_without_any_member_data() {
 #[ignore = "needs Python aiosmtpd (pip install -r tests/smtp/requirements.txt)"]
 async fn a_confirmed_accounts_invitation_is_mailed_to_the_new_user_and_to_nobody_else() {
     let sink = SmtpSink::start().await;
-    let dir = prepare_with(10, Vec::new()).await;
+    // Enough members that the register holds Uppsala, where the new account gets its role.
+    let dir = prepare_with(200, Vec::new()).await;
     let text = format!(
         "{}\n[smtp]\nhost = \"127.0.0.1\"\nport = {}\nfrom = \"Registervakt <noreply@example.org>\"\ntls = \"none\"\n",
         dir.config_text(),
