@@ -165,7 +165,7 @@ impl From<crate::admin::Error> for ApiError {
             E::NotPermitted => ApiError::Forbidden("not_permitted", msg),
             E::PolicyBroken => ApiError::Forbidden("policy_error", msg),
             E::SecondAdminRequired => ApiError::Forbidden("second_admin_required", msg),
-            E::UnknownDistrict(_) => ApiError::BadRequest("unknown_district", msg),
+            E::UnknownDistrict(_) => ApiError::Conflict("unknown_district", msg),
             E::CannotResendInvitation => ApiError::Conflict("cannot_resend_invitation", msg),
             E::NotInvited => ApiError::Conflict("not_invited", msg),
             E::NoSuchProposal => ApiError::NotFound,
@@ -190,13 +190,13 @@ impl From<crate::extract::Error> for ApiError {
             X::BadInput(_) => ApiError::BadRequest("invalid_input", msg),
             X::UnknownPurpose(_) => ApiError::BadRequest("unknown_purpose", msg),
             X::NotAcknowledged => ApiError::BadRequest("acknowledgement_required", msg),
-            X::UnknownDistrict(_) => ApiError::BadRequest("unknown_district", msg),
+            X::UnknownDistrict(_) => ApiError::Conflict("unknown_district", msg),
             X::UnknownChoice {
                 field: crate::nouns::Field::LocalBranch,
                 ..
-            } => ApiError::BadRequest("unknown_local_branch", msg),
-            X::UnknownChoice { .. } => ApiError::BadRequest("unknown_status", msg),
-            X::NoMembers => ApiError::BadRequest("no_matching_members", msg),
+            } => ApiError::Conflict("unknown_local_branch", msg),
+            X::UnknownChoice { .. } => ApiError::Conflict("unknown_status", msg),
+            X::NoMembers => ApiError::Conflict("no_matching_members", msg),
             X::CommentRequired => ApiError::BadRequest("comment_required", msg),
             X::JustificationLength { .. } => ApiError::BadRequest("justification_length", msg),
             // The sentence names the text and the reason; the catalogue's says the reason.

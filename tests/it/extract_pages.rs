@@ -657,7 +657,7 @@ async fn the_forms_defaults_bring_members_only_and_a_misspelt_or_empty_choice_is
         let res = post_form(&app, "/extracts", &anna, &wrong).await;
         let status = res.status();
         let html = res.text().await.unwrap();
-        assert_eq!(status, 422, "{key}={value}: {html}");
+        assert_eq!(status, 409, "{key}={value}: {html}");
         assert!(html.contains(sentence), "{key}={value}: {html}");
     }
     let mine = app.get_json_with("/api/v1/extracts", &anna).await;

@@ -664,7 +664,7 @@ async fn the_admin_page_disables_enables_and_resets_an_account_with_its_buttons(
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 422);
+    assert_eq!(res.status(), 409);
     assert!(
         res.text()
             .await

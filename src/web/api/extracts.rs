@@ -37,7 +37,8 @@ use crate::web::session::{ClientAddr, SignedIn, StepUp};
 #[utoipa::path(post, path = "/api/v1/extracts/estimate", tag = "extracts", request_body = EstimateRequest,
     responses((status = 200, body = EstimateResponse),
               (status = 403, description = "The policy refuses the request (its deny code, e.g. `not_permitted`, `field_not_allowed`)", body = ErrorBody),
-              (status = 422, description = "A field is refused (`invalid_input`, `unknown_purpose`), or the district, a local branch or a status is not the register's (`unknown_district`, `unknown_local_branch`, `unknown_status`)", body = ErrorBody)))]
+              (status = 409, description = "The district, a local branch or a status is not the register's (`unknown_district`, `unknown_local_branch`, `unknown_status`)", body = ErrorBody),
+              (status = 422, description = "A field is refused (`invalid_input`, `unknown_purpose`)", body = ErrorBody)))]
 pub async fn estimate_extract(
     State(state): State<AppState>,
     SignedIn(session): SignedIn,
@@ -65,7 +66,8 @@ pub async fn estimate_extract(
     responses((status = 201, body = CreatedResponse,
                links(("show" = (operation_id = "show_extract", parameters(("id" = "$response.body#/id")))))),
               (status = 403, description = "The policy refuses the request (its deny code)", body = ErrorBody),
-              (status = 422, description = "A field is refused (`invalid_input`, `unknown_purpose`, `acknowledgement_required`, `justification_length`, `text_refused`), the district, a local branch or a status is not the register's (`unknown_district`, `unknown_local_branch`, `unknown_status`), or no member matches (`no_matching_members`: nothing is requested). A request naming no status gets the statuses that count as members (`register.statuses.members`)", body = ErrorBody),
+              (status = 422, description = "A field is refused (`invalid_input`, `unknown_purpose`, `acknowledgement_required`, `justification_length`, `text_refused`). A request naming no status gets the statuses that count as members (`register.statuses.members`)", body = ErrorBody),
+              (status = 409, description = "The district, a local branch or a status is not the register's (`unknown_district`, `unknown_local_branch`, `unknown_status`), or no member matches (`no_matching_members`): nothing is requested", body = ErrorBody),
               (status = 423, description = "Extracts are frozen (`extracts_frozen`)", body = ErrorBody)))]
 pub async fn create_extract(
     State(state): State<AppState>,

@@ -54,7 +54,7 @@ pub struct PendingRoleChange {
 #[utoipa::path(post, path = "/api/v1/users/{username}/roles", tag = "users",
     params(("username" = crate::web::api::wire_schema::Username, Path)), request_body = RoleChangeRequest,
     responses((status = 200, body = RoleChangeResponse), (status = 202, body = RoleChangeResponse),
-              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, description = "The role is not one, or its district is not the register's (`unknown_district`)", body = ErrorBody)))]
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "The role's district is not the register's (`unknown_district`)", body = ErrorBody), (status = 422, description = "The role is not one", body = ErrorBody)))]
 pub async fn change_role(
     State(state): State<AppState>,
     StepUp(session): StepUp,

@@ -114,7 +114,7 @@ pub(in crate::web) fn known_provider(
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUserRequest,
     responses((status = 202, description = "Proposed: a second administrator confirms it", body = ProposalResponse),
               (status = 403, description = "The policy's `users administer` does not reach every role asked for (`not_permitted`)", body = ErrorBody),
-              (status = 409, description = "The username is taken, or proposed already (`user_exists`), or no identity provider by that id is configured (`unknown_identity_provider`)", body = ErrorBody)))]
+              (status = 409, description = "The username is taken, or proposed already (`user_exists`), or no identity provider by that id is configured (`unknown_identity_provider`), or a role's district is not the register's (`unknown_district`)", body = ErrorBody)))]
 pub async fn create_user(
     State(state): State<AppState>,
     StepUp(session): StepUp,
