@@ -9,8 +9,6 @@ use crate::common;
 
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{Duration, Instant};
 
 use calamine::{Data, Reader, Xlsx};
 use common::extracts::{body, live_extract};
@@ -205,41 +203,8 @@ fn libreoffice_in_swedish(work: &Path, input: &Path) -> PathBuf {
     .unwrap();
     let kind = input.extension().unwrap().to_string_lossy();
     let out = work.join(format!("converted-from-{kind}"));
-    let mut command = Command::new("soffice");
-    command
-        .arg(format!(
-            "-env:UserInstallation=file://{}",
-            profile.display()
-        ))
-        .args(["--headless", "--convert-to", "xlsx:Calc MS Excel 2007 XML"])
-        .arg("--outdir")
-        .arg(&out);
-    if kind == "csv" {
-        command.arg("--infilter=CSV:59,34,76,1,,1053");
-    }
-    let mut child = command
-        .arg(input)
-        .spawn()
-        .expect("soffice (apt-get install libreoffice-calc-nogui)");
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "soffice failed: {status}");
-            break;
-        }
-        if Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("soffice did not finish converting {}", input.display());
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let converted = out.join(input.with_extension("xlsx").file_name().unwrap());
-    assert!(
-        converted.exists(),
-        "LibreOffice wrote no {}",
-        converted.display()
-    );
-    converted
+    let infilter = (kind == "csv").then_some("CSV:59,34,76,1,,1053");
+    common::libreoffice::to_xlsx(&profile, &out, input, infilter)
 }
 
 /// The first sheet of an XLSX as calamine reads it: numbers stay numbers.

@@ -9,7 +9,6 @@ use crate::common;
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::extracts::{audit_actions, body, download, live_extract, raw};
@@ -358,35 +357,7 @@ fn libreoffice_to_xlsx(work: &Path, input: &Path, infilter: Option<&str>) -> Pat
         "out-{}",
         input.extension().unwrap().to_string_lossy()
     ));
-    let mut command = Command::new("soffice");
-    command
-        .arg(format!(
-            "-env:UserInstallation=file://{}",
-            work.join("profile").display()
-        ))
-        .args(["--headless", "--convert-to", "xlsx:Calc MS Excel 2007 XML"])
-        .arg("--outdir")
-        .arg(&out);
-    if let Some(filter) = infilter {
-        command.arg(format!("--infilter={filter}"));
-    }
-    let mut child = command
-        .arg(input)
-        .spawn()
-        .expect("soffice (apt-get install libreoffice-calc-nogui)");
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "soffice failed: {status}");
-            break;
-        }
-        if Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("soffice did not finish converting {}", input.display());
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    out.join(input.with_extension("xlsx").file_name().unwrap())
+    common::libreoffice::to_xlsx(&work.join("profile"), &out, input, infilter)
 }
 
 /// The first worksheet's XML of an XLSX file.

@@ -15,6 +15,7 @@ use registervakt::web;
 pub mod extracts;
 pub mod fault_proxy;
 pub mod leaks;
+pub mod libreoffice;
 pub mod openapi;
 pub mod pages;
 pub mod postgres;
