@@ -203,22 +203,16 @@ pub async fn propose_purpose(
         }
         return again(StatusCode::UNPROCESSABLE_ENTITY, problems);
     }
-    let proposed = policy_change::propose(
-        &state.policy,
-        &state.store,
-        &policy,
-        Some(catalogue),
-        None,
-        &values.comment,
-        OffsetDateTime::now_utc(),
-    )
-    .await;
-    match proposed {
-        Ok(_) => proposed_page(&state, &session, &users, lang).await,
-        Err(e) => match refused_problems(lang, &e, &draft.id, &current.policy, false) {
-            Some(problems) => again(StatusCode::UNPROCESSABLE_ENTITY, problems),
-            None => super::refused(&state, &session, &users, e.into(), lang).await,
-        },
+    let asked = Proposal {
+        catalogue,
+        comment: &values.comment,
+        id: &draft.id,
+        in_force: &current.policy,
+        removal: false,
+    };
+    match propose(&state, &session, &users, &policy, asked, lang).await {
+        Ok(page) => page,
+        Err(problems) => again(StatusCode::UNPROCESSABLE_ENTITY, problems),
     }
 }
 
@@ -270,22 +264,16 @@ pub async fn propose_removal(
             return again(StatusCode::UNPROCESSABLE_ENTITY, problems);
         }
     };
-    let proposed = policy_change::propose(
-        &state.policy,
-        &state.store,
-        &policy,
-        Some(catalogue),
-        None,
-        &form.comment,
-        OffsetDateTime::now_utc(),
-    )
-    .await;
-    match proposed {
-        Ok(_) => proposed_page(&state, &session, &users, lang).await,
-        Err(e) => match refused_problems(lang, &e, purpose.id.as_str(), &current.policy, true) {
-            Some(problems) => again(StatusCode::UNPROCESSABLE_ENTITY, problems),
-            None => super::refused(&state, &session, &users, e.into(), lang).await,
-        },
+    let asked = Proposal {
+        catalogue,
+        comment: &form.comment,
+        id: purpose.id.as_str(),
+        in_force: &current.policy,
+        removal: true,
+    };
+    match propose(&state, &session, &users, &policy, asked, lang).await {
+        Ok(page) => page,
+        Err(problems) => again(StatusCode::UNPROCESSABLE_ENTITY, problems),
     }
 }
 
@@ -302,6 +290,44 @@ pub(super) fn needs_lines(changes: &CatalogueChanges, permissions_changed: bool)
 }
 
 /// `/admin`, saying that the change waits for a second administrator (202).
+/// A new catalogue to propose, and what the form is about (to place a refusal beside a field).
+struct Proposal<'a> {
+    catalogue: String,
+    comment: &'a str,
+    id: &'a str,
+    in_force: &'a crate::policy::Policy,
+    removal: bool,
+}
+
+/// Proposes the catalogue for a second party-wide administrator: the page saying so, or the
+/// problems to show on the form again (anything else is the admin page's refusal).
+async fn propose(
+    state: &AppState,
+    session: &Session,
+    users: &Permit,
+    policy: &Permit,
+    asked: Proposal<'_>,
+    lang: Lang,
+) -> Result<Response, Problems> {
+    let proposed = policy_change::propose(
+        &state.policy,
+        &state.store,
+        policy,
+        Some(asked.catalogue),
+        None,
+        asked.comment,
+        OffsetDateTime::now_utc(),
+    )
+    .await;
+    match proposed {
+        Ok(_) => Ok(proposed_page(state, session, users, lang).await),
+        Err(e) => match refused_problems(lang, &e, asked.id, asked.in_force, asked.removal) {
+            Some(problems) => Err(problems),
+            None => Ok(super::refused(state, session, users, e.into(), lang).await),
+        },
+    }
+}
+
 async fn proposed_page(
     state: &AppState,
     session: &Session,
