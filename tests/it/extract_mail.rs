@@ -160,7 +160,49 @@ async fn a_confirmed_accounts_invitation_is_mailed_to_the_new_user_and_to_nobody
             .status()
         }
     };
-    assert_eq!(accept(token.clone()).await, 204);
-    assert_eq!(accept(token).await, 422, "the link works once");
+    // A new invitation from the admin page goes by mail to the user only: the page shows no
+    // link (one admin must not be able to become the new user), and the old link ends.
+    let admin = app.get_with("/admin", Some(&a)).await.text().await.unwrap();
+    let csrf = admin
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    let res = app
+        .client
+        .post(app.url("/admin/accounts"))
+        .header("cookie", a.clone())
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("username", "nykomling"),
+            ("action", "resend_invitation"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let page = res.text().await.unwrap();
+    assert!(
+        !page.contains("/invite/"),
+        "the resending admin sees no link"
+    );
+    let mails = sink.wait_for(2, Duration::from_secs(10)).await;
+    assert_eq!(mails.len(), 2);
+    assert_eq!(header_values(&mails[1], "To"), ["ny@example.org"]);
+    let again = body_text(&mails[1])
+        .split("/invite/")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    assert_ne!(again, token);
+    assert_eq!(
+        accept(token).await,
+        422,
+        "the old link ended with the new one"
+    );
+    assert_eq!(accept(again.clone()).await, 204);
+    assert_eq!(accept(again).await, 422, "the link works once");
     app.stop().await;
 }
