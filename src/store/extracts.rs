@@ -261,6 +261,8 @@ pub async fn clear_partial_build(tx: &mut Tx, id: &str) -> Result<(), Error> {
         sqlx::query("DELETE FROM extract_chunks WHERE extract_id = $1")
             .bind(id).execute(&mut *conn).await?;
         sqlx::query("DELETE FROM disclosures WHERE extract_id = $1")
+            .bind(id).execute(&mut *conn).await?;
+        sqlx::query("DELETE FROM disclosed_members WHERE extract_id = $1")
             .bind(id).execute(conn).await?;
     });
     Ok(())
@@ -314,6 +316,20 @@ pub async fn insert_disclosures(
             }
         }
     }
+    Ok(())
+}
+
+/// Files the extract's ledger rows by member (`disclosed_members`), once, in member order:
+/// called by the transaction that makes the extract live, after its last ledger rows. The
+/// database sorts the extract's rows and appends them, so the cost follows the extract's size,
+/// never the ledger's.
+pub async fn index_disclosed_members(tx: &mut Tx, id: &str) -> Result<(), Error> {
+    const SQL: &str = "INSERT INTO disclosed_members (extract_id, member_ref, position) \
+        SELECT extract_id, member_ref, position FROM disclosures WHERE extract_id = $1 \
+        ORDER BY member_ref, position";
+    on_tx!(tx, conn => {
+        sqlx::query(SQL).bind(id).execute(conn).await?;
+    });
     Ok(())
 }
 
@@ -513,11 +529,12 @@ impl Store {
         districts: Option<&[String]>,
     ) -> Result<Vec<ExtractRow>, Error> {
         let columns = extract_columns_as("e");
+        // One keyed lookup per released extract: the ledger has no index across extracts.
         let head = format!(
-            "SELECT {columns} FROM disclosures d JOIN extracts e ON e.id = d.extract_id \
-             WHERE d.member_ref = "
+            "SELECT {columns} FROM extracts e WHERE EXISTS (SELECT 1 FROM disclosed_members d \
+             WHERE d.extract_id = e.id AND d.member_ref = "
         );
-        let tail = " AND e.live_at IS NOT NULL AND e.state IN ('live', 'shredded')";
+        let tail = ") AND e.live_at IS NOT NULL AND e.state IN ('live', 'shredded')";
         let rows = match &self.backend {
             Backend::Sqlite(pool) => {
                 let mut qb: QueryBuilder<'_, sqlx::Sqlite> = QueryBuilder::new(head);

@@ -1,14 +1,16 @@
-//! SQL for the auditor's leak trace and breach scope: ledger rows by member pseudonym or row
-//! tag, member counts over several extracts, the extracts an account held in a time window.
+//! SQL for the auditor's leak trace and breach scope: the released extracts in scope, one
+//! extract's ledger read in order or looked up by member pseudonym, member counts over several
+//! extracts, the extracts an account held in a time window.
 //!
 //! Guarantees: reads only; only released extracts (live, or shredded after being live) and only
 //! in the districts the caller passes (all when `None`); keys are bound, never spliced, and the
-//! column a lookup uses is a fixed name from [`LedgerKey`].
+//! column a read uses is a fixed name from [`LedgerKey`]. Every lookup stays inside one
+//! extract's part of the ledger: nothing here needs an index across extracts (issue 19).
 
 use sqlx::QueryBuilder;
 
 use super::extracts::{ExtractRow, extract_columns_as, push_districts_as};
-use super::{Backend, Error, Store};
+use super::{Backend, Error, Store, on_pool};
 
 /// Which ledger column a trace looks its keys up in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,73 +24,113 @@ pub enum LedgerKey {
 impl LedgerKey {
     fn column(self) -> &'static str {
         match self {
-            LedgerKey::Member => "d.member_ref",
-            LedgerKey::Row => "d.row_ref",
+            LedgerKey::Member => "member_ref",
+            LedgerKey::Row => "row_ref",
         }
     }
 }
 
-/// One ledger row that matched a key.
+/// A released extract whose ledger a trace reads, with how many members it held.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct LedgerHit {
-    pub extract_id: String,
-    pub position: i64,
-    pub ref_value: Vec<u8>,
+pub struct LedgerExtract {
+    pub id: String,
+    pub members: i64,
 }
 
 /// Keys bound per lookup statement.
-const KEYS_PER_STATEMENT: usize = 500;
+pub const KEYS_PER_STATEMENT: usize = 500;
 
 const RELEASED: &str = "e.live_at IS NOT NULL AND e.state IN ('live', 'shredded')";
 
-fn hits_query<'a, DB: sqlx::Database>(
+fn members_query<'a, DB: sqlx::Database>(
     qb: &mut QueryBuilder<'a, DB>,
-    key: LedgerKey,
-    keys: &'a [Vec<u8>],
-    districts: Option<&'a [String]>,
+    extract_id: &'a str,
+    keys: &'a [[u8; 16]],
 ) where
     &'a [u8]: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-    &'a String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
 {
-    let column = key.column();
-    qb.push(format!(
-        "SELECT d.extract_id, d.position, {column} AS ref_value FROM disclosures d \
-         JOIN extracts e ON e.id = d.extract_id WHERE {RELEASED} AND {column} IN ("
-    ));
+    qb.push("SELECT position, member_ref FROM disclosed_members WHERE extract_id = ");
+    qb.push_bind(extract_id);
+    qb.push(" AND member_ref IN (");
     let mut sep = qb.separated(", ");
     for k in keys {
         sep.push_bind(k.as_slice());
     }
     qb.push(")");
-    push_districts_as(qb, "e.district", districts);
 }
 
 impl Store {
-    /// Every ledger row whose `key` column holds one of `keys`, in released extracts in
-    /// `districts` (all when `None`).
-    pub async fn find_ledger_hits(
+    /// The released extracts in `districts` (all when `None`) with their member counts, oldest
+    /// first: the extracts whose ledgers a trace reads.
+    pub async fn list_released_extracts(
         &self,
-        key: LedgerKey,
-        keys: &[Vec<u8>],
         districts: Option<&[String]>,
-    ) -> Result<Vec<LedgerHit>, Error> {
-        let mut hits = Vec::new();
-        for part in keys.chunks(KEYS_PER_STATEMENT) {
-            let mut found: Vec<LedgerHit> = match &self.backend {
-                Backend::Sqlite(pool) => {
-                    let mut qb = QueryBuilder::<sqlx::Sqlite>::new("");
-                    hits_query(&mut qb, key, part, districts);
-                    qb.build_query_as().fetch_all(pool).await?
-                }
-                Backend::Postgres(pool) => {
-                    let mut qb = QueryBuilder::<sqlx::Postgres>::new("");
-                    hits_query(&mut qb, key, part, districts);
-                    qb.build_query_as().fetch_all(pool).await?
-                }
-            };
-            hits.append(&mut found);
+    ) -> Result<Vec<LedgerExtract>, Error> {
+        let head = format!(
+            "SELECT e.id, COALESCE(e.row_count, 0) AS members FROM extracts e WHERE {RELEASED}"
+        );
+        let rows = match &self.backend {
+            Backend::Sqlite(pool) => {
+                let mut qb = QueryBuilder::<sqlx::Sqlite>::new(head);
+                push_districts_as(&mut qb, "e.district", districts);
+                qb.push(" ORDER BY e.live_at, e.id");
+                qb.build_query_as().fetch_all(pool).await?
+            }
+            Backend::Postgres(pool) => {
+                let mut qb = QueryBuilder::<sqlx::Postgres>::new(head);
+                push_districts_as(&mut qb, "e.district", districts);
+                qb.push(" ORDER BY e.live_at, e.id");
+                qb.build_query_as().fetch_all(pool).await?
+            }
+        };
+        Ok(rows)
+    }
+
+    /// Up to `limit` ledger rows `(position, key)` of one extract from `from_position` on, in
+    /// position order: the extract's ledger read as it was written.
+    pub async fn ledger_page(
+        &self,
+        extract_id: &str,
+        key: LedgerKey,
+        from_position: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, Vec<u8>)>, Error> {
+        let sql = format!(
+            "SELECT position, {} FROM disclosures WHERE extract_id = $1 AND position >= $2 \
+             ORDER BY position LIMIT $3",
+            key.column()
+        );
+        let rows = on_pool!(self, pool => {
+            sqlx::query_as(&sql).bind(extract_id).bind(from_position).bind(limit)
+                .fetch_all(pool).await?
+        });
+        Ok(rows)
+    }
+
+    /// The ledger rows `(position, member_ref)` of one extract whose member pseudonym is one
+    /// of `keys` (at most [`KEYS_PER_STATEMENT`]): a keyed lookup per key.
+    pub async fn find_members_in(
+        &self,
+        extract_id: &str,
+        keys: &[[u8; 16]],
+    ) -> Result<Vec<(i64, Vec<u8>)>, Error> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(hits)
+        let rows = match &self.backend {
+            Backend::Sqlite(pool) => {
+                let mut qb = QueryBuilder::<sqlx::Sqlite>::new("");
+                members_query(&mut qb, extract_id, keys);
+                qb.build_query_as().fetch_all(pool).await?
+            }
+            Backend::Postgres(pool) => {
+                let mut qb = QueryBuilder::<sqlx::Postgres>::new("");
+                members_query(&mut qb, extract_id, keys);
+                qb.build_query_as().fetch_all(pool).await?
+            }
+        };
+        Ok(rows)
     }
 
     /// How many different members the ledger records over all of `extract_ids`.

@@ -127,6 +127,103 @@ async fn verify_err(store: &Store) -> String {
 
 // ---- shared test bodies ----------------------------------------------------------
 
+/// Every index of the disclosure ledger begins with the extract, so a build writes only its own
+/// extract's part of the ledger however many rows the ledger holds (issue 19).
+async fn the_ledger_has_no_index_across_extracts(f: Fixture) {
+    let definitions: Vec<String> = match &f.raw {
+        Raw::Sqlite(p) => sqlx::query_scalar(
+            "SELECT sql FROM sqlite_master WHERE tbl_name IN ('disclosures', 'disclosed_members') \
+             AND sql IS NOT NULL",
+        )
+        .fetch_all(p)
+        .await
+        .unwrap(),
+        Raw::Postgres(p, ..) => sqlx::query_scalar(
+            "SELECT indexdef FROM pg_indexes WHERE tablename IN ('disclosures', 'disclosed_members')",
+        )
+        .fetch_all(p)
+        .await
+        .unwrap(),
+    };
+    assert!(definitions.len() >= 2, "{definitions:?}");
+    for definition in &definitions {
+        let keyed_by_extract = if definition.starts_with("CREATE TABLE") {
+            definition.contains("PRIMARY KEY (extract_id,")
+        } else {
+            definition.contains("(extract_id,")
+        };
+        assert!(keyed_by_extract, "{definition}");
+    }
+    f.raw.finish().await;
+}
+
+/// A store from before the ledger's new layout keeps every answer: migration 12 files its
+/// ledger rows by member, extract by extract.
+async fn the_ledger_migration_files_existing_rows_by_member(f: Fixture) {
+    let hex: fn(&str) -> String = match &f.raw {
+        Raw::Sqlite(_) => |h: &str| format!("X'{h}'"),
+        Raw::Postgres(..) => |h: &str| format!("'\\x{h}'::bytea"),
+    };
+    let extract = |id: &str| {
+        format!(
+            "('{id}', 'u1', 'p', 'Uppsala', '{{}}', 'h', 'h', 'shredded', 1, 2, 60, 1, 0, 0)"
+        )
+    };
+    let (a, b) = ("aa".repeat(16), "0b".repeat(16));
+    let tag = "cc".repeat(8);
+    let rows = [("e1", 0, &a), ("e1", 1, &b), ("e2", 0, &b), ("e2", 1, &a)]
+        .iter()
+        .map(|(id, pos, m)| format!("('{id}', {pos}, {}, {})", hex(m), hex(&tag)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    f.raw
+        .exec(&format!(
+            "INSERT INTO users (id, username, display_name, status, created_at, updated_at) \
+             VALUES ('u1', 'u1', 'U', 'active', 0, 0); \
+             INSERT INTO extracts (id, requester_id, purpose, district, request, request_hash, \
+             policy_hash, state, approvers_needed, estimated_rows, lifetime_minutes, \
+             max_downloads, created_at, pending_until) VALUES {}, {}; \
+             DROP TABLE disclosed_members; \
+             CREATE INDEX disclosures_by_member ON disclosures (member_ref); \
+             CREATE INDEX disclosures_by_row ON disclosures (row_ref); \
+             DELETE FROM _sqlx_migrations WHERE version = 12; \
+             INSERT INTO disclosures (extract_id, position, member_ref, row_ref) VALUES {rows};",
+            extract("e1"),
+            extract("e2")
+        ))
+        .await
+        .unwrap();
+    f.store.migrate().await.unwrap();
+    f.store.ensure_migrated().await.unwrap();
+    let filed: Vec<(String, Vec<u8>, i64)> = match &f.raw {
+        Raw::Sqlite(p) => sqlx::query_as(
+            "SELECT extract_id, member_ref, position FROM disclosed_members \
+             ORDER BY extract_id, member_ref",
+        )
+        .fetch_all(p)
+        .await
+        .unwrap(),
+        Raw::Postgres(p, ..) => sqlx::query_as(
+            "SELECT extract_id, member_ref, position FROM disclosed_members \
+             ORDER BY extract_id, member_ref",
+        )
+        .fetch_all(p)
+        .await
+        .unwrap(),
+    };
+    let (a, b) = (vec![0xaa; 16], vec![0x0b; 16]);
+    assert_eq!(
+        filed,
+        [
+            ("e1".to_owned(), b.clone(), 1),
+            ("e1".to_owned(), a.clone(), 0),
+            ("e2".to_owned(), b, 0),
+            ("e2".to_owned(), a, 1),
+        ]
+    );
+    f.raw.finish().await;
+}
+
 async fn migrations_are_idempotent_and_settings_hold(f: Fixture) {
     f.store.migrate().await.unwrap();
     f.store.ensure_migrated().await.unwrap();
@@ -533,6 +630,8 @@ suite!(
     verify_names_swapped_entries,
     a_pending_oidc_login_is_taken_once_and_not_after_it_expires,
     a_build_taken_over_by_a_sweeper_can_no_longer_renew_write_fail_or_finish,
+    the_ledger_has_no_index_across_extracts,
+    the_ledger_migration_files_existing_rows_by_member,
 );
 
 #[tokio::test]
