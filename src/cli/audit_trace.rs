@@ -47,18 +47,17 @@ pub struct ScopeArgs {
     store: StoreArgs,
 }
 
-fn read_file(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
-    let size = std::fs::metadata(path)
-        .with_context(|| format!("cannot read {}", path.display()))?
-        .len();
-    if size > trace::MAX_TRACE_BYTES as u64 {
-        bail!(
-            "{} is larger than {} MiB; the trace reads files up to that size",
-            path.display(),
-            trace::MAX_TRACE_BYTES / (1024 * 1024)
-        );
-    }
-    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+/// Refuses a path that cannot be read, naming it, before the store is opened.
+fn readable(path: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::metadata(path)
+        .map(|_| ())
+        .with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// What the breach scope starts from, as given on the command line.
+enum Given {
+    Basis(Basis),
+    File(PathBuf),
 }
 
 fn time_arg(name: &str, value: Option<&String>) -> anyhow::Result<OffsetDateTime> {
@@ -70,20 +69,20 @@ fn time_arg(name: &str, value: Option<&String>) -> anyhow::Result<OffsetDateTime
 }
 
 pub async fn trace(args: TraceArgs) -> anyhow::Result<()> {
-    let file = read_file(&args.file)?;
+    readable(&args.file)?;
     let config = key_config(&args.store, "the trace")?;
     let keyring = Keyring::load(&config.keys.kek_file)?;
     let store = open_existing_store(&args.store).await?;
     let result = async {
         let pseudonyms = crate::app::load_pseudonym_key(&store, &keyring).await?;
+        let file = trace::read_path(&pseudonyms, &args.file)?;
         let now = OffsetDateTime::now_utc();
         anyhow::Ok(
             trace::trace_as(
                 &store,
-                &pseudonyms,
                 &Actor::cli(),
                 &crate::policy::Reach::PartyWide,
-                &file,
+                file,
                 now,
             )
             .await?,
@@ -96,14 +95,17 @@ pub async fn trace(args: TraceArgs) -> anyhow::Result<()> {
 }
 
 pub async fn scope(args: ScopeArgs) -> anyhow::Result<()> {
-    let basis = match (&args.extract, &args.user, &args.file) {
-        (Some(id), None, None) => Basis::Extract(ExtractId::parse(id)?),
-        (None, Some(user), None) => Basis::Account {
+    let given = match (&args.extract, &args.user, &args.file) {
+        (Some(id), None, None) => Given::Basis(Basis::Extract(ExtractId::parse(id)?)),
+        (None, Some(user), None) => Given::Basis(Basis::Account {
             username: user.clone(),
             from: time_arg("from", args.from.as_ref())?,
             to: time_arg("to", args.to.as_ref())?,
-        },
-        (None, None, Some(path)) => Basis::File(read_file(path)?),
+        }),
+        (None, None, Some(path)) => {
+            readable(path)?;
+            Given::File(path.clone())
+        }
         _ => bail!("give one of --extract ID, --user NAME --from TIME --to TIME, or --file FILE"),
     };
     let config = key_config(&args.store, "the breach scope")?;
@@ -111,11 +113,14 @@ pub async fn scope(args: ScopeArgs) -> anyhow::Result<()> {
     let store = open_existing_store(&args.store).await?;
     let result = async {
         let pseudonyms = crate::app::load_pseudonym_key(&store, &keyring).await?;
+        let basis = match given {
+            Given::Basis(basis) => basis,
+            Given::File(path) => Basis::File(trace::read_path(&pseudonyms, &path)?),
+        };
         let now = OffsetDateTime::now_utc();
         anyhow::Ok(
             breach::scope_as(
                 &store,
-                &pseudonyms,
                 &Actor::cli(),
                 &crate::policy::Reach::PartyWide,
                 basis,

@@ -58,6 +58,7 @@ use rust_xlsxwriter::{DocProperties, Format, Workbook, Worksheet, XlsxError as W
 use zeroize::{Zeroize, Zeroizing};
 
 mod csv;
+mod csv_stream;
 mod digits;
 mod formula;
 mod header;
@@ -66,6 +67,7 @@ mod tests;
 mod xlsx;
 
 pub use csv::{csv_cells, csv_header, csv_row, csv_text, read_csv};
+pub use csv_stream::CsvStream;
 #[cfg(test)]
 use formula::{TRIGGERS, is_skipped, is_trigger};
 pub use header::FieldNames;

@@ -17,7 +17,6 @@ use time::OffsetDateTime;
 use super::trace::{self, Confidence};
 use crate::audit::{self, Actor, Event, EventKind, Outcome};
 use crate::context::Context;
-use crate::crypto::PseudonymKey;
 use crate::extract::request::Request;
 use crate::extract::review::{self, Described};
 use crate::extract::{Error, ExtractId};
@@ -40,7 +39,7 @@ pub enum Basis {
         to: OffsetDateTime,
     },
     /// The extract a leaked file most likely comes from (the trace must be at least medium sure).
-    File(Vec<u8>),
+    File(trace::ReadFile),
 }
 
 /// One release of data: a download or a page shown in the browser.
@@ -89,7 +88,6 @@ pub async fn scope(
     let permit = review::audit_permit(state, who).await?;
     scope_as(
         &state.store,
-        &state.pseudonyms,
         &Actor::user(permit.user_id()),
         permit.reach(),
         basis,
@@ -101,7 +99,6 @@ pub async fn scope(
 /// The scope among the extracts within `reach`, audited as `actor`.
 pub async fn scope_as(
     store: &Store,
-    pseudonyms: &PseudonymKey,
     actor: &Actor,
     reach: &Reach,
     basis: Basis,
@@ -139,8 +136,8 @@ pub async fn scope_as(
                 rows,
             )
         }
-        Basis::File(bytes) => {
-            let traced = trace::trace_as(store, pseudonyms, actor, reach, &bytes, now).await?;
+        Basis::File(file) => {
+            let traced = trace::trace_as(store, actor, reach, file, now).await?;
             let best = traced
                 .candidates
                 .into_iter()

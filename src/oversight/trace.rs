@@ -15,37 +15,46 @@
 //!   while the source keeps all of them, however many rows were deleted.
 //!
 //! Guarantees: only extracts in the asker's audit scope are considered or named; the file is
-//! read in memory and never stored or logged; the trace is an audit event with counts,
-//! candidate ids and the file's SHA-256 — never a cell. A file over [`MAX_TRACE_ROWS`] rows is
-//! refused, not cut.
-
-use std::collections::HashMap;
+//! read as it streams in ([`leaked`]), keyed row by row and never stored or logged — memory is
+//! its keys, not its bytes; the trace is an audit event with counts, candidate ids and the
+//! file's SHA-256 — never a cell. A file over [`MAX_TRACE_ROWS`] rows is refused, not cut.
+//! Each extract's ledger is read on its own (its rows in order, or looked up by member), so
+//! tracing never needs an index across extracts.
 
 use serde_json::json;
-use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 
 use crate::audit::{self, Actor, Event, EventKind, Outcome};
 use crate::context::Context;
 use crate::crypto::PseudonymKey;
 use crate::extract::Error;
-use crate::extract::fingerprint::{TagColumns, normalise, normalise_member_id};
+use crate::extract::fingerprint::normalise;
 use crate::extract::format;
 use crate::extract::request::Request;
 use crate::extract::review::{self, Described};
 use crate::nouns::Field;
 use crate::policy::{Principal, Reach};
 use crate::store::Store;
-use crate::store::trace::LedgerKey;
+use crate::store::trace::{KEYS_PER_STATEMENT, LedgerKey};
 
-/// The largest file the trace reads.
-pub const MAX_TRACE_BYTES: usize = 32 * 1024 * 1024;
+pub mod leaked;
+
+pub use leaked::{Key, Keyed, LeakedFile, ReadFile};
+
+/// The largest file the trace reads (CSV; an XLSX file up to [`leaked::MAX_XLSX_BYTES`]).
+pub const MAX_TRACE_BYTES: usize = 512 * 1024 * 1024;
 /// Most data rows the trace reads (the XLSX limit of a delivered extract).
 pub const MAX_TRACE_ROWS: usize = format::XLSX_MAX_ROWS;
 /// How many candidates an answer names.
 pub const MAX_CANDIDATES: usize = 5;
 /// The header row is looked for among the first rows (a spreadsheet may add a title above).
 const HEADER_SEARCH_ROWS: usize = 20;
+/// Ledger rows read per statement when an extract's ledger is read in order.
+const LEDGER_PAGE_ROWS: i64 = 8192;
+/// An extract's ledger is looked up member by member when it holds more than this many rows
+/// per distinct key of the file; else it is read in order (a keyed lookup costs about as much
+/// as reading this many rows).
+const LOOKUP_COST_ROWS: i64 = 4;
 
 /// How the file's rows were tied to the ledger.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,25 +136,54 @@ pub struct Traced {
     pub candidates: Vec<Candidate>,
 }
 
-/// The file's rows, keyed for the ledger.
-struct Keyed {
-    columns: Vec<Field>,
-    kind: KeyKind,
-    /// One key per data row, in file order.
-    keys: Vec<Vec<u8>>,
+/// Read `file` for the trace, in one piece.
+pub fn read_bytes(pseudonyms: &PseudonymKey, file: &[u8]) -> Result<ReadFile, Error> {
+    if file.len() > MAX_TRACE_BYTES {
+        return Err(too_large());
+    }
+    let mut leaked = LeakedFile::new();
+    leaked.feed(pseudonyms, file)?;
+    leaked.finish(pseudonyms)
 }
 
-/// Trace `file` for a signed-in auditor: scope from the policy, audited as the user.
+/// Read the file at `path` for the trace, a piece at a time (blocking: for the CLI).
+pub fn read_path(pseudonyms: &PseudonymKey, path: &std::path::Path) -> Result<ReadFile, Error> {
+    use std::io::Read as _;
+    let cannot = |e: std::io::Error| Error::BadInput(format!("the file cannot be read: {e}"));
+    let mut file = std::fs::File::open(path).map_err(cannot)?;
+    let mut leaked = LeakedFile::new();
+    let mut piece = vec![0u8; 1024 * 1024];
+    loop {
+        let n = file.read(&mut piece).map_err(cannot)?;
+        if n == 0 {
+            break;
+        }
+        if leaked.bytes() + n as u64 > MAX_TRACE_BYTES as u64 {
+            return Err(too_large());
+        }
+        leaked.feed(pseudonyms, piece.get(..n).unwrap_or_default())?;
+    }
+    leaked.finish(pseudonyms)
+}
+
+/// The refusal of a file over [`MAX_TRACE_BYTES`].
+pub fn too_large() -> Error {
+    Error::BadInput(format!(
+        "the file is larger than {} MiB; the trace reads files up to that size",
+        MAX_TRACE_BYTES / (1024 * 1024)
+    ))
+}
+
+/// Trace a read `file` for a signed-in auditor: scope from the policy, audited as the user.
 pub async fn trace(
     state: &Context,
     who: &Principal,
-    file: &[u8],
+    file: ReadFile,
     now: OffsetDateTime,
 ) -> Result<Traced, Error> {
     let permit = review::audit_permit(state, who).await?;
     trace_as(
         &state.store,
-        &state.pseudonyms,
         &Actor::user(permit.user_id()),
         permit.reach(),
         file,
@@ -154,26 +192,21 @@ pub async fn trace(
     .await
 }
 
-/// Trace `file` among the released extracts within `reach`, audited as `actor`.
+/// Trace a read `file` among the released extracts within `reach`, audited as `actor`.
 pub async fn trace_as(
     store: &Store,
-    pseudonyms: &PseudonymKey,
     actor: &Actor,
     reach: &Reach,
-    file: &[u8],
+    file: ReadFile,
     now: OffsetDateTime,
 ) -> Result<Traced, Error> {
     let districts = reach.district_names();
     let districts = districts.as_deref();
-    if file.len() > MAX_TRACE_BYTES {
-        return Err(Error::BadInput(format!(
-            "the file is larger than {} MiB; the trace reads files up to that size",
-            MAX_TRACE_BYTES / (1024 * 1024)
-        )));
-    }
-    let table = read_table(file)?;
-    let keyed = key_rows(pseudonyms, &table)?;
-    let file_sha256 = hex::encode(Sha256::digest(file));
+    let ReadFile {
+        keyed,
+        sha256: file_sha256,
+        bytes,
+    } = file;
     let (sharing, mut scored) = score(store, &keyed, districts).await?;
     scored.truncate(MAX_CANDIDATES);
     let mut candidates = Vec::with_capacity(scored.len());
@@ -194,7 +227,7 @@ pub async fn trace_as(
             evidence: Vec::new(),
         };
         c.extract_rows = c.described.row.row_count.unwrap_or(0);
-        c.evidence = evidence(&c, keyed.keys.len(), &fields, &keyed.columns);
+        c.evidence = evidence(&c, keyed.rows, &fields, &keyed.columns);
         candidates.push(c);
     }
     let confidence = confidence(&candidates);
@@ -204,7 +237,7 @@ pub async fn trace_as(
         &format!("file:{file_sha256}"),
         Outcome::Success,
         json!({
-            "bytes": file.len(), "rows": keyed.keys.len(), "key": keyed.kind.as_str(),
+            "bytes": bytes, "rows": keyed.rows, "key": keyed.kind.as_str(),
             "confidence": confidence.as_str(), "extracts_sharing_rows": sharing,
             "candidates": candidates.iter().map(|c| c.described.row.id.as_str()).collect::<Vec<_>>(),
             "scope": reach.names(),
@@ -213,7 +246,7 @@ pub async fn trace_as(
     audit::record_now(store, &event, now).await?;
     Ok(Traced {
         file_sha256,
-        rows: keyed.keys.len(),
+        rows: keyed.rows,
         columns: keyed.columns,
         key: keyed.kind,
         confidence,
@@ -224,29 +257,6 @@ pub async fn trace_as(
 
 /// The file's cells, as text: XLSX by its zip signature, else CSV in UTF-8 (with or without
 /// BOM), UTF-16 (with BOM, as Excel's "Unicode text") or Windows-1252 (Excel's plain "CSV").
-pub fn read_table(file: &[u8]) -> Result<Vec<Vec<String>>, Error> {
-    let bad = |e: format::Error| Error::BadInput(format!("the file cannot be read: {e}"));
-    if file.starts_with(b"PK\x03\x04") {
-        return format::read_xlsx(file).map_err(bad);
-    }
-    if file.starts_with(b"\xFF\xFE") || file.starts_with(b"\xFE\xFF") {
-        let (text, _, _) = encoding_rs::UTF_16LE.decode(file);
-        return format::read_csv(text.as_bytes()).map_err(bad);
-    }
-    if std::str::from_utf8(file).is_ok() {
-        return format::read_csv(file).map_err(bad);
-    }
-    let (text, _, _) = encoding_rs::WINDOWS_1252.decode(file);
-    format::read_csv(text.as_bytes()).map_err(bad)
-}
-
-/// The names a file's header row may give a field besides its id: every name the language
-/// catalogues (`src/web/locales/{sv,en}.toml`, section `fields`) have given it in a file.
-///
-/// Kept here rather than read from the catalogues, for two reasons: the domain has no
-/// catalogue (ARCHITECTURE.md, the layers), and a file made last year must still be traced
-/// after a catalogue renames a field — so a name is added here, never replaced.
-/// `tests/it/extract_files.rs` fails when a catalogue name is missing.
 pub const HEADER_NAMES: &[(&str, Field)] = &[
     ("Medlemsnummer", Field::MemberId),
     ("Member number", Field::MemberId),
@@ -303,65 +313,6 @@ pub fn header_field(cell: &str) -> Option<Field> {
 }
 
 /// Finds the header, the key columns, and each data row's ledger key.
-fn key_rows(pseudonyms: &PseudonymKey, table: &[Vec<String>]) -> Result<Keyed, Error> {
-    let header_at = table
-        .iter()
-        .take(HEADER_SEARCH_ROWS)
-        .position(|row| row.iter().filter_map(|c| header_field(c)).count() >= 2)
-        .ok_or_else(|| {
-            Error::BadInput(
-                "the file has no header row naming at least two of the register's fields \
-                 (member_id or Medlemsnummer, first_name or Förnamn, …); the trace needs the \
-                 column names"
-                    .to_owned(),
-            )
-        })?;
-    let header = table.get(header_at).map_or(&[][..], Vec::as_slice);
-    let mut columns = Vec::new();
-    let mut at = Vec::new();
-    for (i, cell) in header.iter().enumerate() {
-        if let Some(field) = header_field(cell).filter(|f| !columns.contains(f)) {
-            columns.push(field);
-            at.push(i);
-        }
-    }
-    let body = table.get(header_at + 1..).unwrap_or_default();
-    let data: Vec<&Vec<String>> = body
-        .iter()
-        .filter(|row| row.iter().any(|c| !c.trim().is_empty()))
-        .collect();
-    if data.len() > MAX_TRACE_ROWS {
-        return Err(Error::BadInput(format!(
-            "the file has {} rows; the trace reads at most {MAX_TRACE_ROWS} (split the file)",
-            data.len()
-        )));
-    }
-    let member_column = columns.iter().position(|f| *f == Field::MemberId);
-    let tags = TagColumns::for_fields(&columns);
-    let mut keys = Vec::with_capacity(data.len());
-    for row in data {
-        let cells: Vec<Option<&str>> = at.iter().map(|&i| row.get(i).map(String::as_str)).collect();
-        let key = match member_column {
-            Some(m) => {
-                let id = normalise_member_id(cells.get(m).copied().flatten().unwrap_or(""));
-                pseudonyms.member_ref(&id).as_bytes().to_vec()
-            }
-            None => tags.row_ref(pseudonyms, &cells).as_bytes().to_vec(),
-        };
-        keys.push(key);
-    }
-    Ok(Keyed {
-        columns,
-        kind: if member_column.is_some() {
-            KeyKind::MemberId
-        } else {
-            KeyKind::RowTag
-        },
-        keys,
-    })
-}
-
-/// One extract's numbers before it is looked up.
 struct Scored {
     extract_id: String,
     matched: usize,
@@ -372,58 +323,23 @@ struct Scored {
 }
 
 /// Every extract sharing rows with the file, best first, and how many there are.
+/// Every released extract in `districts` that shares rows with the file, scored, best first;
+/// and how many there are.
 async fn score(
     store: &Store,
     keyed: &Keyed,
     districts: Option<&[String]>,
 ) -> Result<(usize, Vec<Scored>), Error> {
-    let mut rows_of: HashMap<&[u8], Vec<u32>> = HashMap::new();
-    for (i, key) in keyed.keys.iter().enumerate() {
-        let i = u32::try_from(i).unwrap_or(u32::MAX);
-        rows_of.entry(key.as_slice()).or_default().push(i);
+    let mut distinct: Vec<Key> = keyed.by_key.iter().map(|(k, _)| *k).collect();
+    distinct.dedup();
+    let total = keyed.rows.max(1) as f64;
+    let mut scored = Vec::new();
+    for extract in store.list_released_extracts(districts).await? {
+        let pairs = ledger_pairs(store, keyed, &distinct, &extract).await?;
+        if !pairs.is_empty() {
+            scored.push(scored_pairs(extract.id, pairs, total));
+        }
     }
-    let unique: Vec<Vec<u8>> = rows_of.keys().map(|k| k.to_vec()).collect();
-    let column = match keyed.kind {
-        KeyKind::MemberId => LedgerKey::Member,
-        KeyKind::RowTag => LedgerKey::Row,
-    };
-    let hits = store.find_ledger_hits(column, &unique, districts).await?;
-    // (file row, ledger position) per extract.
-    let mut pairs: HashMap<String, Vec<(u32, i64)>> = HashMap::new();
-    for hit in hits {
-        let Some(rows) = rows_of.get(hit.ref_value.as_slice()) else {
-            continue;
-        };
-        let entry = pairs.entry(hit.extract_id).or_default();
-        entry.extend(rows.iter().map(|&r| (r, hit.position)));
-    }
-    let total = keyed.keys.len().max(1) as f64;
-    let mut scored: Vec<Scored> = pairs
-        .into_iter()
-        .map(|(extract_id, mut p)| {
-            // Rows ascending, a row's positions descending: a rising run takes each row once.
-            p.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
-            let mut matched = 0;
-            let mut last = None;
-            for (row, _) in &p {
-                if last != Some(*row) {
-                    matched += 1;
-                    last = Some(*row);
-                }
-            }
-            let in_order = longest_rising_run(p.iter().map(|(_, pos)| *pos));
-            let coverage = matched as f64 / total;
-            let order = in_order as f64 / matched.max(1) as f64;
-            Scored {
-                extract_id,
-                matched,
-                in_order,
-                coverage,
-                order,
-                score: coverage * (0.5 + 0.5 * order),
-            }
-        })
-        .collect();
     scored.sort_by(|a, b| {
         b.score
             .total_cmp(&a.score)
@@ -433,7 +349,80 @@ async fn score(
     Ok((scored.len(), scored))
 }
 
-/// Length of the longest strictly rising subsequence (patience sorting, O(n log n)).
+/// `(file row, ledger position)` of every file row the extract held: its member lookups when
+/// the file's keys are few against its size (member numbers only), else its ledger in order.
+async fn ledger_pairs(
+    store: &Store,
+    keyed: &Keyed,
+    distinct: &[Key],
+    extract: &crate::store::trace::LedgerExtract,
+) -> Result<Vec<(u32, i64)>, Error> {
+    let mut pairs = Vec::new();
+    let mut add = |position: i64, value: &[u8]| {
+        let key = leaked::key_of(value);
+        let from = keyed.by_key.partition_point(|(k, _)| *k < key);
+        for (k, row) in keyed.by_key.get(from..).unwrap_or_default() {
+            if *k != key {
+                break;
+            }
+            pairs.push((*row, position));
+        }
+    };
+    let few = (distinct.len() as i64).saturating_mul(LOOKUP_COST_ROWS) < extract.members;
+    if keyed.kind == KeyKind::MemberId && few {
+        for part in distinct.chunks(KEYS_PER_STATEMENT) {
+            for (position, value) in store.find_members_in(&extract.id, part).await? {
+                add(position, &value);
+            }
+        }
+        return Ok(pairs);
+    }
+    let column = match keyed.kind {
+        KeyKind::MemberId => LedgerKey::Member,
+        KeyKind::RowTag => LedgerKey::Row,
+    };
+    let mut from = 0;
+    loop {
+        let page = store
+            .ledger_page(&extract.id, column, from, LEDGER_PAGE_ROWS)
+            .await?;
+        let Some(last) = page.last().map(|(p, _)| *p) else {
+            break;
+        };
+        for (position, value) in &page {
+            add(*position, value);
+        }
+        if (page.len() as i64) < LEDGER_PAGE_ROWS {
+            break;
+        }
+        from = last + 1;
+    }
+    Ok(pairs)
+}
+
+fn scored_pairs(extract_id: String, mut p: Vec<(u32, i64)>, total: f64) -> Scored {
+    p.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+    let mut matched = 0;
+    let mut last = None;
+    for (row, _) in &p {
+        if last != Some(*row) {
+            matched += 1;
+            last = Some(*row);
+        }
+    }
+    let in_order = longest_rising_run(p.iter().map(|(_, pos)| *pos));
+    let coverage = matched as f64 / total;
+    let order = in_order as f64 / matched.max(1) as f64;
+    Scored {
+        extract_id,
+        matched,
+        in_order,
+        coverage,
+        order,
+        score: coverage * (0.5 + 0.5 * order),
+    }
+}
+
 fn longest_rising_run(values: impl Iterator<Item = i64>) -> usize {
     let mut tails: Vec<i64> = Vec::new();
     for v in values {
@@ -570,37 +559,94 @@ mod tests {
         }
     }
 
+    fn read(file: &[u8]) -> Result<Keyed, Error> {
+        let key = PseudonymKey::from_slice(&[3u8; 32]).unwrap();
+        read_bytes(&key, file).map(|f| f.keyed)
+    }
+
+    /// The same file fed in pieces of every size from 1 to 9 bytes reads the same.
+    fn read_in_pieces(file: &[u8]) -> Vec<Result<Keyed, String>> {
+        let key = PseudonymKey::from_slice(&[3u8; 32]).unwrap();
+        (1..10)
+            .map(|size| {
+                let mut leaked = LeakedFile::new();
+                for piece in file.chunks(size) {
+                    leaked.feed(&key, piece).map_err(|e| e.to_string())?;
+                }
+                leaked
+                    .finish(&key)
+                    .map(|f| f.keyed)
+                    .map_err(|e| e.to_string())
+            })
+            .collect()
+    }
+
     #[test]
     fn a_swedish_file_is_keyed_by_its_member_numbers_with_their_zeros() {
         let key = PseudonymKey::from_slice(&[3u8; 32]).unwrap();
         let file = "\u{feff}Medlemsnummer;Förnamn;Postnummer\r\n'000123;Åsa;'01234\r\n";
-        let keyed = key_rows(&key, &read_table(file.as_bytes()).unwrap()).unwrap();
+        let keyed = read(file.as_bytes()).unwrap();
         assert_eq!(
             keyed.columns,
             [Field::MemberId, Field::FirstName, Field::PostalCode]
         );
         assert_eq!(keyed.kind, KeyKind::MemberId);
-        assert_eq!(keyed.keys, [key.member_ref("000123").as_bytes().to_vec()]);
+        assert_eq!(keyed.by_key, [(*key.member_ref("000123").as_bytes(), 0)]);
     }
 
     #[test]
     fn a_file_without_a_header_is_refused_with_a_sentence() {
-        let key = PseudonymKey::from_slice(&[3u8; 32]).unwrap();
-        let table = vec![vec!["Anna".to_owned(), "Berg".to_owned()]];
-        let err = key_rows(&key, &table).err().unwrap();
+        let err = read(b"Anna;Berg\r\n").err().unwrap();
         assert!(err.to_string().contains("header row"), "{err}");
+        let titles = "Lista\r\n".repeat(HEADER_SEARCH_ROWS) + "first_name;last_name\r\nA;B\r\n";
+        let err = read(titles.as_bytes()).err().unwrap();
+        assert!(err.to_string().contains("header row"), "{err}");
+        let titles = "Lista\r\n".repeat(HEADER_SEARCH_ROWS - 1) + "first_name;last_name\r\nA;B\r\n";
+        assert_eq!(read(titles.as_bytes()).unwrap().rows, 1);
     }
 
     #[test]
-    fn windows_1252_and_utf16_files_read_as_text() {
-        let cp1252 = b"first_name;last_name\r\n\xC5sa;\xD6berg\r\n";
-        let t = read_table(cp1252).unwrap();
-        assert_eq!(t[1], vec!["Åsa".to_owned(), "Öberg".to_owned()]);
+    fn windows_1252_and_utf16_files_read_as_text_whatever_the_pieces() {
+        let key = PseudonymKey::from_slice(&[3u8; 32]).unwrap();
+        let tag = |first: &str, last: &str| {
+            let tags = crate::extract::fingerprint::TagColumns::for_fields(&[
+                Field::FirstName,
+                Field::LastName,
+            ]);
+            leaked::key_of(tags.row_ref(&key, &[Some(first), Some(last)]).as_bytes())
+        };
+        let cp1252 = b"first_name;last_name\r\nAnna;Berg\r\n\xC5sa;\xD6berg\r\n";
         let mut utf16 = vec![0xFF, 0xFE];
-        for u in "first_name\tlast_name\r\nÅsa\tÖberg\r\n".encode_utf16() {
+        for u in "first_name\tlast_name\r\nAnna\tBerg\r\nÅsa\tÖberg\r\n".encode_utf16() {
             utf16.extend_from_slice(&u.to_le_bytes());
         }
-        let t = read_table(&utf16).unwrap();
-        assert_eq!(t[1], vec!["Åsa".to_owned(), "Öberg".to_owned()]);
+        let utf8 = "\u{feff}first_name,last_name\nAnna,Berg\nÅsa,Öberg\n";
+        let mut expected = vec![(tag("Anna", "Berg"), 0), (tag("Åsa", "Öberg"), 1)];
+        expected.sort_unstable();
+        for file in [&cp1252[..], &utf16, utf8.as_bytes()] {
+            for keyed in read_in_pieces(file) {
+                let keyed = keyed.unwrap();
+                assert_eq!(keyed.kind, KeyKind::RowTag);
+                assert_eq!(keyed.by_key, expected);
+            }
+        }
+    }
+
+    #[test]
+    fn a_file_mixing_utf8_and_windows_1252_is_refused_not_misread() {
+        let mixed = b"first_name;last_name\r\n\xC3\x85sa;Berg\r\n\xC5sa;\xD6berg\r\n";
+        for keyed in read_in_pieces(mixed) {
+            assert!(keyed.unwrap_err().contains("mixes text encodings"));
+        }
+    }
+
+    #[test]
+    fn a_file_over_the_row_limit_is_refused_not_cut() {
+        let mut file = String::from("first_name;last_name\n");
+        for i in 0..=MAX_TRACE_ROWS {
+            file.push_str(&format!("A{i};B\n"));
+        }
+        let err = read(file.as_bytes()).err().unwrap();
+        assert!(err.to_string().contains("at most"), "{err}");
     }
 }

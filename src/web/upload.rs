@@ -1,6 +1,7 @@
 //! Routes that take a large body: the leaked file an auditor traces (up to
 //! [`MAX_TRACE_BYTES`]), where every other route takes at most
-//! [`MAX_BODY_BYTES`](crate::config::MAX_BODY_BYTES).
+//! [`MAX_BODY_BYTES`](crate::config::MAX_BODY_BYTES). The file is read as it streams in
+//! ([`read_leaked`]): what a trace holds is its keys, never the body.
 //!
 //! Guarantees (SECURITY_BAR F5, ASVS V15.2 resource limits): the raised cap exists only on a
 //! route whose [`Body`] in the route table says so, and [`guarded`] is the only thing that
@@ -9,7 +10,7 @@
 //! the trace itself does (`extract::review::audit_scope`, which audits a broken policy as
 //! `authz.error`) — 403 without it; and (3) taken one of `server.max_concurrent_uploads`
 //! slots — 429 with `Retry-After` when none is free. The slot is held until the handler has
-//! answered, so the bodies held at once are at most that many times the cap. The API answers
+//! answered, so at most that many files are read at once. The API answers
 //! `{"error","message"}`; the page route answers with a page.
 //!
 //! Must never: read the body before these checks, or hand the raised cap to a route by any
@@ -18,6 +19,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
+use futures::StreamExt as _;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
@@ -29,6 +31,8 @@ use super::error::ApiError;
 use super::session::SignedIn;
 use super::session::principal;
 use crate::config::MAX_BODY_BYTES;
+use crate::crypto::PseudonymKey;
+use crate::oversight::trace::{self, LeakedFile, ReadFile};
 pub use crate::oversight::trace::MAX_TRACE_BYTES;
 use crate::web::AppState;
 
@@ -127,29 +131,84 @@ fn answer(state: &AppState, page: bool, e: ApiError) -> Response {
     }
 }
 
-/// The file of a raised-limit API route, as sent. A body over the cap that came without a
-/// length (chunked) is the JSON 413 like any other, not axum's plain-text one; a body the
-/// client broke off is a JSON 400 `invalid_upload`.
-pub struct File(pub Bytes);
+/// Bytes handed to the trace's reader at a time, on a blocking thread (reading is CPU work:
+/// decoding, parsing and a keyed hash per row).
+const PIECE_BYTES: usize = 1024 * 1024;
 
-impl FromRequest<AppState> for File {
+/// The leaked file of a raised-limit API route, read as it streams in. A body over the cap,
+/// with or without a length, is the JSON 413; a body the client broke off is a JSON 400
+/// `invalid_upload`; an empty body is the trace's own refusal (no header row).
+pub struct Leaked(pub ReadFile);
+
+impl FromRequest<AppState> for Leaked {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        Bytes::from_request(req, state)
-            .await
-            .map(File)
-            .map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::BodyTooLarge(MAX_TRACE_BYTES)
-                } else {
-                    // The client stopped sending part-way: nothing to trace.
-                    ApiError::Rejected(
-                        StatusCode::BAD_REQUEST,
-                        "invalid_upload",
-                        "The file could not be read; send it again.".into(),
-                    )
-                }
+        let stream = req.into_body().into_data_stream();
+        let read = read_leaked(state.pseudonyms.clone(), stream, |_| {
+            // The client stopped sending part-way: nothing to trace.
+            ApiError::Rejected(
+                StatusCode::BAD_REQUEST,
+                "invalid_upload",
+                "The file could not be read; send it again.".into(),
+            )
+        })
+        .await?;
+        match read {
+            Some(file) => Ok(Leaked(file)),
+            None => Ok(Leaked(trace::read_bytes(&state.pseudonyms, &[])?)),
+        }
+    }
+}
+
+/// Reads a leaked file from `stream` as it arrives, a piece at a time, refusing it once it
+/// passes [`MAX_TRACE_BYTES`] (413); `None` when the stream held no bytes. `broken` names a
+/// stream error (the client broke off, or a multipart field could not be read).
+pub async fn read_leaked<S, E>(
+    key: Arc<PseudonymKey>,
+    stream: S,
+    broken: impl Fn(E) -> ApiError,
+) -> Result<Option<ReadFile>, ApiError>
+where
+    S: futures::Stream<Item = Result<Bytes, E>>,
+{
+    let mut stream = std::pin::pin!(stream);
+    let mut leaked = LeakedFile::new();
+    let mut piece = Vec::with_capacity(PIECE_BYTES);
+    let mut any = false;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(&broken)?;
+        any |= !chunk.is_empty();
+        if leaked.bytes() + (piece.len() + chunk.len()) as u64 > MAX_TRACE_BYTES as u64 {
+            return Err(ApiError::BodyTooLarge(MAX_TRACE_BYTES));
+        }
+        piece.extend_from_slice(&chunk);
+        if piece.len() >= PIECE_BYTES {
+            let k = key.clone();
+            (leaked, piece) = blocking(move || {
+                leaked.feed(&k, &piece)?;
+                piece.clear();
+                Ok((leaked, piece))
             })
+            .await?;
+        }
+    }
+    if !any {
+        return Ok(None);
+    }
+    let read = blocking(move || {
+        leaked.feed(&key, &piece)?;
+        leaked.finish(&key)
+    })
+    .await?;
+    Ok(Some(read))
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, crate::extract::Error> + Send + 'static,
+) -> Result<T, ApiError> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(done) => Ok(done?),
+        Err(e) => Err(ApiError::Internal(format!("the trace's reader stopped: {e}"))),
     }
 }

@@ -92,7 +92,12 @@ async fn download_from_api(
 
 /// The file's table, whichever format it is.
 fn table(file: &[u8]) -> Vec<Vec<String>> {
-    trace::read_table(file).unwrap()
+    use registervakt::extract::format;
+    if file.starts_with(b"PK\x03\x04") {
+        format::read_xlsx(file).unwrap()
+    } else {
+        format::read_csv(file).unwrap()
+    }
 }
 
 async fn trace_file(app: &TestApp, cookie: &str, file: Vec<u8>) -> Value {

@@ -267,12 +267,12 @@ async fn oversight(
     ] {
         let started = Instant::now();
         let now = OffsetDateTime::now_utc();
+        let read = trace::read_bytes(&state.pseudonyms, &file)?;
         let t = trace::trace_as(
             &state.store,
-            &state.pseudonyms,
             &actor,
             &crate::policy::Reach::PartyWide,
-            &file,
+            read,
             now,
         )
         .await?;
@@ -299,7 +299,6 @@ async fn oversight(
         let started = Instant::now();
         let s = breach::scope_as(
             &state.store,
-            &state.pseudonyms,
             &actor,
             &crate::policy::Reach::PartyWide,
             basis,

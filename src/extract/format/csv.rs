@@ -82,12 +82,15 @@ fn write_field(cell: &str, out: &mut Vec<u8>) {
     if prefixed {
         out.push(b'\'');
     }
-    // Byte-wise is safe: `"` is ASCII and never part of a multi-byte UTF-8 char.
-    for &byte in cell.as_bytes() {
-        if byte == b'"' {
-            out.push(b'"');
-        }
-        out.push(byte);
+    // Split at `"` byte-wise, which is safe: `"` is ASCII and never part of a multi-byte UTF-8
+    // char. A cell without one (every unquoted cell) is copied whole.
+    let mut parts = cell.as_bytes().split(|&byte| byte == b'"');
+    if let Some(first) = parts.next() {
+        out.extend_from_slice(first);
+    }
+    for part in parts {
+        out.extend_from_slice(b"\"\"");
+        out.extend_from_slice(part);
     }
     if quoted {
         out.push(b'"');
@@ -116,137 +119,8 @@ fn needs_quotes(cell: &str, prefixed: bool) -> bool {
 /// do); an unterminated quote or text after a closing quote is
 /// `Error::Malformed`. One pass, no recursion, output linear in input.
 pub fn read_csv(bytes: &[u8]) -> Result<Vec<Vec<String>>, Error> {
-    let body = bytes.strip_prefix(CSV_BOM).unwrap_or(bytes);
-    let separator = detect_separator(body);
-    CsvParser {
-        bytes: body,
-        pos: 0,
-        line: 1,
-        separator,
-    }
-    .records()
-}
-
-/// The candidate that occurs most often outside quotes on the first line;
-/// ties go to the earlier candidate, no candidate at all means one column and
-/// our own `;`.
-fn detect_separator(body: &[u8]) -> u8 {
-    let candidates = [CSV_SEPARATOR, b',', b'\t'];
-    let mut counts = [0usize; 3];
-    let mut in_quotes = false;
-    for &byte in body {
-        match byte {
-            b'"' => in_quotes = !in_quotes,
-            b'\r' | b'\n' if !in_quotes => break,
-            _ if !in_quotes => {
-                for (count, &candidate) in counts.iter_mut().zip(&candidates) {
-                    if byte == candidate {
-                        *count += 1;
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    let mut best = CSV_SEPARATOR;
-    let mut best_count = 0;
-    for (&count, &candidate) in counts.iter().zip(&candidates) {
-        if count > best_count {
-            best = candidate;
-            best_count = count;
-        }
-    }
-    best
-}
-
-struct CsvParser<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-    /// 1-based line for error messages (a position, never content).
-    line: usize,
-    separator: u8,
-}
-
-impl CsvParser<'_> {
-    fn records(mut self) -> Result<Vec<Vec<String>>, Error> {
-        let mut rows = Vec::new();
-        while self.pos < self.bytes.len() {
-            rows.push(self.record()?);
-        }
-        Ok(rows)
-    }
-
-    fn record(&mut self) -> Result<Vec<String>, Error> {
-        let mut fields = Vec::new();
-        loop {
-            fields.push(self.field()?);
-            match self.bytes.get(self.pos) {
-                None => return Ok(fields),
-                Some(&byte) if byte == self.separator => self.pos += 1,
-                Some(b'\r' | b'\n') => {
-                    self.end_of_line();
-                    return Ok(fields);
-                }
-                Some(_) => {
-                    return Err(Error::Malformed {
-                        line: self.line,
-                        reason: "text after a closing quote",
-                    });
-                }
-            }
-        }
-    }
-
-    /// Consumes CRLF, LF or a lone CR (called on CR or LF only).
-    fn end_of_line(&mut self) {
-        let crlf = self.bytes.get(self.pos..self.pos + 2) == Some(b"\r\n".as_slice());
-        self.pos += if crlf { 2 } else { 1 };
-        self.line += 1;
-    }
-
-    fn field(&mut self) -> Result<String, Error> {
-        let start_line = self.line;
-        let raw = if self.bytes.get(self.pos) == Some(&b'"') {
-            self.quoted()?
-        } else {
-            self.unquoted()
-        };
-        String::from_utf8(raw).map_err(|_| Error::NotUtf8 { line: start_line })
-    }
-
-    /// Up to the next separator or line ending; the field may be empty.
-    fn unquoted(&mut self) -> Vec<u8> {
-        let rest = self.bytes.get(self.pos..).unwrap_or_default();
-        let length = rest
-            .iter()
-            .position(|&b| b == self.separator || b == b'\r' || b == b'\n')
-            .unwrap_or(rest.len());
-        self.pos += length;
-        rest.get(..length).unwrap_or_default().to_vec()
-    }
-
-    /// From an opening `"` to its closing `"`; `""` is one `"` (RFC 4180 §2.7).
-    fn quoted(&mut self) -> Result<Vec<u8>, Error> {
-        let start_line = self.line;
-        self.pos += 1;
-        let mut value = Vec::new();
-        while let Some(&byte) = self.bytes.get(self.pos) {
-            self.pos += 1;
-            if byte != b'"' {
-                if byte == b'\n' {
-                    self.line += 1;
-                }
-                value.push(byte);
-            } else if self.bytes.get(self.pos) == Some(&b'"') {
-                self.pos += 1;
-                value.push(b'"');
-            } else {
-                return Ok(value);
-            }
-        }
-        Err(Error::Malformed {
-            line: start_line,
-            reason: "unterminated quote",
-        })
-    }
+    let mut reader = super::CsvStream::new();
+    let mut rows = reader.feed(bytes)?;
+    rows.extend(reader.finish()?);
+    Ok(rows)
 }

@@ -2,8 +2,8 @@
 //! from, and what a breach touched (E7).
 //!
 //! The leaked file is the request body as is (CSV or XLSX, up to
-//! [`MAX_TRACE_BYTES`](crate::oversight::trace::MAX_TRACE_BYTES)); it is read in memory and never
-//! kept, and only after `web::upload`'s guard checked the session, the audit permit and an
+//! [`MAX_TRACE_BYTES`](crate::oversight::trace::MAX_TRACE_BYTES)); it is read as it streams in
+//! and never kept, and only after `web::upload`'s guard checked the session, the audit permit and an
 //! upload slot (429 `too_many_uploads` when none is free). Both answers are audit events; members appear only as counts.
 
 use axum::Json;
@@ -22,7 +22,7 @@ use crate::web::error::{ApiError, ErrorBody};
 use crate::web::params::ApiQuery;
 use crate::web::session::SignedIn;
 use crate::web::session::principal;
-use crate::web::upload::File;
+use crate::web::upload::Leaked;
 
 /// One extract the file may come from.
 #[derive(Debug, Serialize, ToSchema)]
@@ -99,10 +99,10 @@ fn trace_response(t: Traced) -> TraceResponse {
 pub async fn trace(
     State(state): State<AppState>,
     SignedIn(session): SignedIn,
-    File(file): File,
+    Leaked(file): Leaked,
 ) -> Result<Json<TraceResponse>, ApiError> {
     let who = principal(&state, &session).await?;
-    let traced = trace::trace(&state, &who, &file, OffsetDateTime::now_utc()).await?;
+    let traced = trace::trace(&state, &who, file, OffsetDateTime::now_utc()).await?;
     Ok(Json(trace_response(traced)))
 }
 
@@ -278,10 +278,10 @@ pub async fn breach_scope(
 pub async fn breach_scope_of_file(
     State(state): State<AppState>,
     SignedIn(session): SignedIn,
-    File(file): File,
+    Leaked(file): Leaked,
 ) -> Result<Json<BreachScopeResponse>, ApiError> {
     let who = principal(&state, &session).await?;
-    let basis = Basis::File(file.to_vec());
+    let basis = Basis::File(file);
     let scope = breach::scope(&state, &who, basis, OffsetDateTime::now_utc()).await?;
     Ok(Json(scope_response(scope)))
 }

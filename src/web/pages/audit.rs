@@ -42,6 +42,7 @@ use crate::web::pages::extract::{render, summary, when};
 use crate::web::pages::oversight::{End, form_time, time_zone, when_exact};
 use crate::web::session::check_csrf;
 use crate::web::session::principal;
+use crate::web::upload::read_leaked;
 
 #[derive(Debug, Deserialize)]
 pub struct DeskQuery {
@@ -190,9 +191,13 @@ fn unreadable_upload() -> ApiError {
     )
 }
 
-/// The leaked file and the form's CSRF token, from a multipart upload. A body over the cap
-/// sent without a length is the 413 page, like one that declared its length.
-async fn read_upload(mut multipart: Multipart) -> Result<(String, Vec<u8>), ApiError> {
+/// The leaked file (read as it streams in; `None` when none was chosen) and the form's CSRF
+/// token, from a multipart upload. A body over the cap sent without a length is the 413 page,
+/// like one that declared its length.
+async fn read_upload(
+    state: &AppState,
+    mut multipart: Multipart,
+) -> Result<(String, Option<trace::ReadFile>), ApiError> {
     let unreadable = |e: axum::extract::multipart::MultipartError| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::BodyTooLarge(trace::MAX_TRACE_BYTES)
@@ -201,11 +206,13 @@ async fn read_upload(mut multipart: Multipart) -> Result<(String, Vec<u8>), ApiE
         }
     };
     let mut csrf = String::new();
-    let mut file = Vec::new();
+    let mut file = None;
     while let Some(field) = multipart.next_field().await.map_err(unreadable)? {
         match field.name() {
             Some("csrf") => csrf = field.text().await.map_err(unreadable)?,
-            Some("file") => file = field.bytes().await.map_err(unreadable)?.to_vec(),
+            Some("file") => {
+                file = read_leaked(state.pseudonyms.clone(), field, unreadable).await?;
+            }
             _ => {}
         }
     }
@@ -221,16 +228,16 @@ pub async fn trace_page(
     let lang = frame::lang();
     let result = async {
         let multipart = multipart.map_err(|_| unreadable_upload())?;
-        let (csrf, file) = read_upload(multipart).await?;
+        let (csrf, file) = read_upload(&state, multipart).await?;
         check_csrf(&session, &csrf)?;
-        if file.is_empty() {
+        let Some(file) = file else {
             return Err(ApiError::BadRequest(
                 "invalid_input",
                 text(lang, "audit_trace.no_file"),
             ));
-        }
+        };
         let who = principal(&state, &session).await?;
-        let traced = trace::trace(&state, &who, &file, OffsetDateTime::now_utc()).await?;
+        let traced = trace::trace(&state, &who, file, OffsetDateTime::now_utc()).await?;
         let policy = lifecycle::policy_now(&state).await?;
         let candidates: Vec<_> = traced
             .candidates
