@@ -29,7 +29,6 @@ use crate::context::Context;
 use crate::crypto::PseudonymKey;
 use crate::extract::Error;
 use crate::extract::fingerprint::normalise;
-use crate::extract::format;
 use crate::extract::request::Request;
 use crate::extract::review::{self, Described};
 use crate::nouns::Field;
@@ -43,8 +42,9 @@ pub use leaked::{Key, Keyed, LeakedFile, ReadFile};
 
 /// The largest file the trace reads (CSV; an XLSX file up to [`leaked::MAX_XLSX_BYTES`]).
 pub const MAX_TRACE_BYTES: usize = 512 * 1024 * 1024;
-/// Most data rows the trace reads (the XLSX limit of a delivered extract).
-pub const MAX_TRACE_ROWS: usize = format::XLSX_MAX_ROWS;
+/// Most data rows the trace reads: twice a 1 000 000-row extract. Memory is about 28 bytes a
+/// row at most (its key and place, and its ledger position in one extract at a time).
+pub const MAX_TRACE_ROWS: usize = 2_000_000;
 /// How many candidates an answer names.
 pub const MAX_CANDIDATES: usize = 5;
 /// The header row is looked for among the first rows (a spreadsheet may add a title above).
@@ -330,12 +330,11 @@ async fn score(
     keyed: &Keyed,
     districts: Option<&[String]>,
 ) -> Result<(usize, Vec<Scored>), Error> {
-    let mut distinct: Vec<Key> = keyed.by_key.iter().map(|(k, _)| *k).collect();
-    distinct.dedup();
+    let distinct = distinct_keys(keyed).count();
     let total = keyed.rows.max(1) as f64;
     let mut scored = Vec::new();
     for extract in store.list_released_extracts(districts).await? {
-        let pairs = ledger_pairs(store, keyed, &distinct, &extract).await?;
+        let pairs = ledger_pairs(store, keyed, distinct, &extract).await?;
         if !pairs.is_empty() {
             scored.push(scored_pairs(extract.id, pairs, total));
         }
@@ -349,17 +348,29 @@ async fn score(
     Ok((scored.len(), scored))
 }
 
+/// The file's keys, each once, in order.
+fn distinct_keys(keyed: &Keyed) -> impl Iterator<Item = &Key> {
+    let mut last = None;
+    keyed.by_key.iter().filter_map(move |(k, _)| {
+        let new = last != Some(k);
+        last = Some(k);
+        new.then_some(k)
+    })
+}
+
 /// `(file row, ledger position)` of every file row the extract held: its member lookups when
-/// the file's keys are few against its size (member numbers only), else its ledger in order.
+/// the file's `distinct` keys are few against its size (member numbers only), else its ledger
+/// in order.
 async fn ledger_pairs(
     store: &Store,
     keyed: &Keyed,
-    distinct: &[Key],
+    distinct: usize,
     extract: &crate::store::trace::LedgerExtract,
-) -> Result<Vec<(u32, i64)>, Error> {
+) -> Result<Vec<(u32, u32)>, Error> {
     let mut pairs = Vec::new();
     let mut add = |position: i64, value: &[u8]| {
         let key = leaked::key_of(value);
+        let position = u32::try_from(position).unwrap_or(u32::MAX);
         let from = keyed.by_key.partition_point(|(k, _)| *k < key);
         for (k, row) in keyed.by_key.get(from..).unwrap_or_default() {
             if *k != key {
@@ -368,10 +379,12 @@ async fn ledger_pairs(
             pairs.push((*row, position));
         }
     };
-    let few = (distinct.len() as i64).saturating_mul(LOOKUP_COST_ROWS) < extract.members;
+    let few = (distinct as i64).saturating_mul(LOOKUP_COST_ROWS) < extract.members;
     if keyed.kind == KeyKind::MemberId && few {
-        for part in distinct.chunks(KEYS_PER_STATEMENT) {
-            for (position, value) in store.find_members_in(&extract.id, part).await? {
+        let mut keys = distinct_keys(keyed).peekable();
+        while keys.peek().is_some() {
+            let part: Vec<Key> = keys.by_ref().take(KEYS_PER_STATEMENT).copied().collect();
+            for (position, value) in store.find_members_in(&extract.id, &part).await? {
                 add(position, &value);
             }
         }
@@ -400,7 +413,7 @@ async fn ledger_pairs(
     Ok(pairs)
 }
 
-fn scored_pairs(extract_id: String, mut p: Vec<(u32, i64)>, total: f64) -> Scored {
+fn scored_pairs(extract_id: String, mut p: Vec<(u32, u32)>, total: f64) -> Scored {
     p.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
     let mut matched = 0;
     let mut last = None;
@@ -410,7 +423,7 @@ fn scored_pairs(extract_id: String, mut p: Vec<(u32, i64)>, total: f64) -> Score
             last = Some(*row);
         }
     }
-    let in_order = longest_rising_run(p.iter().map(|(_, pos)| *pos));
+    let in_order = longest_rising_run(p.iter().map(|(_, pos)| i64::from(*pos)));
     let coverage = matched as f64 / total;
     let order = in_order as f64 / matched.max(1) as f64;
     Scored {
@@ -642,11 +655,13 @@ mod tests {
 
     #[test]
     fn a_file_over_the_row_limit_is_refused_not_cut() {
-        let mut file = String::from("first_name;last_name\n");
-        for i in 0..=MAX_TRACE_ROWS {
-            file.push_str(&format!("A{i};B\n"));
-        }
-        let err = read(file.as_bytes()).err().unwrap();
-        assert!(err.to_string().contains("at most"), "{err}");
+        let key = PseudonymKey::from_slice(&[3u8; 32]).unwrap();
+        let file = "first_name;last_name\n".to_owned() + &"A;B\n".repeat(11);
+        let mut leaked = LeakedFile::with_max_rows(11);
+        leaked.feed(&key, file.as_bytes()).unwrap();
+        assert_eq!(leaked.finish(&key).unwrap().keyed.rows, 11);
+        let mut leaked = LeakedFile::with_max_rows(10);
+        let err = leaked.feed(&key, file.as_bytes()).err().unwrap();
+        assert!(err.to_string().contains("at most 10"), "{err}");
     }
 }

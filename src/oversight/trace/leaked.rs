@@ -86,8 +86,19 @@ impl LeakedFile {
             sha: Sha256::new(),
             bytes: 0,
             input: Input::Start(Vec::new()),
-            rows: Rows::default(),
+            rows: Rows {
+                max_rows: MAX_TRACE_ROWS,
+                ..Rows::default()
+            },
         }
+    }
+
+    /// A reader that refuses a file of more than `max_rows` data rows.
+    #[cfg(test)]
+    pub fn with_max_rows(max_rows: usize) -> LeakedFile {
+        let mut leaked = LeakedFile::new();
+        leaked.rows.max_rows = max_rows;
+        leaked
     }
 
     /// Bytes fed so far.
@@ -243,6 +254,7 @@ struct Rows {
     header: Option<Header>,
     seen_before_header: usize,
     by_key: Vec<(Key, u32)>,
+    max_rows: usize,
 }
 
 impl Rows {
@@ -253,10 +265,10 @@ impl Rows {
         if !row.iter().any(|c| !c.trim().is_empty()) {
             return Ok(());
         }
-        if self.by_key.len() >= MAX_TRACE_ROWS {
+        if self.by_key.len() >= self.max_rows {
+            let max = self.max_rows;
             return Err(Error::BadInput(format!(
-                "the file has more than {MAX_TRACE_ROWS} rows; the trace reads at most \
-                 {MAX_TRACE_ROWS} (split the file)"
+                "the file has more than {max} rows; the trace reads at most {max} (split the file)"
             )));
         }
         let cells: Vec<Option<&str>> = header
