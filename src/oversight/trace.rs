@@ -656,7 +656,7 @@ mod tests {
     #[test]
     fn a_file_over_the_row_limit_is_refused_not_cut() {
         let key = PseudonymKey::from_slice(&[3u8; 32]).unwrap();
-        let file = "first_name;last_name\n".to_owned() + &"A;B\n".repeat(11);
+        let file = format!("first_name;last_name\n{}", "A;B\n".repeat(11));
         let mut leaked = LeakedFile::with_max_rows(11);
         leaked.feed(&key, file.as_bytes()).unwrap();
         assert_eq!(leaked.finish(&key).unwrap().keyed.rows, 11);
