@@ -134,23 +134,27 @@ pub(super) async fn ensure_postgres_register(url: &str, members: u64) -> anyhow:
 /// The district of [`ensure_one_district_register`]'s members.
 pub(super) const ONE_DISTRICT: &str = "Uppsala";
 
-/// A register of `members` members all in [`ONE_DISTRICT`] (for the memory benchmark: one
-/// extract of a million rows), reused between runs like [`ensure_register`].
+/// A register of `members` members all in [`ONE_DISTRICT`], all active and none with a
+/// protected identity (for the memory benchmark: one extract of exactly `members` rows), reused
+/// between runs like [`ensure_register`].
 pub(super) async fn ensure_one_district_register(
     dir: &Path,
     members: u64,
 ) -> anyhow::Result<PathBuf> {
-    let db = dir.join(format!("register-{members}-one-district.sqlite"));
+    let db = dir.join(format!("register-{members}-one-district-active.sqlite"));
     if db.is_file() {
         return Ok(db);
     }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let partial = dir.join(format!("register-{members}-one-district.sqlite.partial"));
+    let partial = dir.join(format!(
+        "register-{members}-one-district-active.sqlite.partial"
+    ));
     let _ = std::fs::remove_file(&partial);
     let url = format!("sqlite:{}", partial.display());
     let members = synthetic::generate(members, SEED).map(|mut m| {
         m.district = ONE_DISTRICT.to_owned();
         m.protected_identity = Some(false);
+        "active".clone_into(&mut m.membership_status);
         m
     });
     register_writer::write_register(&url, DEMO_TABLE, members).await?;
@@ -159,7 +163,19 @@ pub(super) async fn ensure_one_district_register(
     Ok(db)
 }
 
+/// Everyone in `district` whose status counts as a member: what a request for the district
+/// that names no status gets (`extract::request`).
+pub(super) fn members_of(register: &Register, district: DistrictCode) -> Filter {
+    let mut f = Filter::district(district);
+    if register.mapping().column(Field::MembershipStatus).is_some() {
+        f.statuses = register.member_statuses().to_vec();
+    }
+    f
+}
+
 /// Picks one district and a set of its branches whose included count is closest to `target`.
+/// The filter names the statuses that count as members ([`members_of`]), so its count is the
+/// row count of the extract a request with that filter gets.
 pub(super) async fn choose_filter(
     register: &Register,
     target: u64,
@@ -169,7 +185,7 @@ pub(super) async fn choose_filter(
         let code = DistrictCode::parse(district.name)?;
         let mut per_branch = Vec::new();
         for (branch, _, _) in district.branches {
-            let mut f = Filter::district(code.clone());
+            let mut f = members_of(register, code.clone());
             f.local_branches = vec![(*branch).to_owned()];
             let n = register
                 .count(&f, ProtectedIdentity::Exclude, TODAY)
@@ -178,7 +194,7 @@ pub(super) async fn choose_filter(
             per_branch.push(((*branch).to_owned(), n));
         }
         per_branch.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
-        let mut filter = Filter::district(code);
+        let mut filter = members_of(register, code);
         let mut total = 0;
         for (i, (branch, n)) in per_branch.iter().enumerate() {
             filter.local_branches.push(branch.clone());

@@ -1,11 +1,16 @@
 //! `registervakt bench extract`: the whole extract path on a synthetic register — request to
 //! live (count, policy, streamed read, keyed order, sealing, ledger, commit) and the CSV
 //! download — against `sqlite3 -csv` of the same rows in the same run, plus the broker's peak
-//! memory while building and downloading a large extract.
+//! memory while building and downloading a large extract, the bytes the process wrote during
+//! each snapshot, the auditor's trace and breach scope (`oversight`) and, with
+//! `--aged-ledger-rows`, a small extract on a fresh and on an aged store (`aged`).
 //!
 //! Guarantees: the broker is a real one (`Application::build_with_listener` on a fresh data dir
 //! inside `--dir`), the rows are the same for both sides (counts asserted), and the figures
-//! come with the machine and the command. Synthetic registers only.
+//! come with the machine and the command. The report is printed whole even when a step fails
+//! or is refused: that step is named with its reason in place of its figures; a failed step
+//! or a wrong answer then fails the benchmark, a trace the broker refuses (a file over its
+//! size limit) does not. Synthetic registers only.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -14,10 +19,10 @@ use anyhow::{Context, bail};
 use futures::StreamExt as _;
 use time::OffsetDateTime;
 
-use super::connector::{
-    best_and_median, choose_filter, cpu_model, cpus, ensure_register, ms, register_config_at,
-    run_sqlite3,
-};
+use super::connector::{choose_filter, ensure_register, register_config_at, run_sqlite3};
+use super::extract_report::{Measured, report};
+use super::machine::{Written, measure_written};
+use super::{aged, oversight};
 use crate::app::Application;
 use crate::auth::accounts::{self, NewUser};
 use crate::config::Config;
@@ -34,7 +39,7 @@ use crate::synthetic::DEMO_TABLE;
 use crate::web::AppState;
 
 /// The fields of the benchmark extract: eight, none sensitive, so no approver is needed.
-const FIELDS: [Field; 8] = [
+pub(super) const FIELDS: [Field; 8] = [
     Field::MemberId,
     Field::FirstName,
     Field::LastName,
@@ -80,9 +85,19 @@ async fn broker(
 ) -> anyhow::Result<(AppState, Principal)> {
     let (app, _) = broker_app(dir, source, "", store_url).await?;
     let state = app.state().clone();
+    let principal = staff_user(&state, "bench", district).await?;
+    Ok((state, principal))
+}
+
+/// A new staff user `username` of `district`, as `registervakt user add` makes one.
+pub(super) async fn staff_user(
+    state: &AppState,
+    username: &str,
+    district: &str,
+) -> anyhow::Result<Principal> {
     let role: crate::nouns::RoleGrant = format!("staff:{district}").parse()?;
     let new = NewUser {
-        username: Username::parse("bench")?,
+        username: Username::parse(username)?,
         display_name: "Bench".into(),
         roles: vec![role],
         email: None,
@@ -96,8 +111,7 @@ async fn broker(
         OffsetDateTime::now_utc(),
     )
     .await?;
-    let principal = Principal::load(&state.store, &invitation.user_id).await?;
-    Ok((state, principal))
+    Ok(Principal::load(&state.store, &invitation.user_id).await?)
 }
 
 /// A broker on `source` with its own data dir, key file and the benchmark's policy, on a
@@ -110,12 +124,25 @@ pub(super) async fn broker_app(
     store_url: Option<&url::Url>,
 ) -> anyhow::Result<(Application, Config)> {
     let root = dir.join("brokers").join(crate::crypto::random_id128());
+    broker_app_at(&root, source, extra, store_url).await
+}
+
+/// [`broker_app`] in `root`; a broker that was there before (its key file, store and audit
+/// checkpoints) is reopened, its store brought to this build's schema.
+pub(super) async fn broker_app_at(
+    root: &Path,
+    source: &Source,
+    extra: &str,
+    store_url: Option<&url::Url>,
+) -> anyhow::Result<(Application, Config)> {
     let data = root.join("data");
     let policy = root.join("policy");
     std::fs::create_dir_all(&data)?;
     std::fs::create_dir_all(&policy)?;
     let kek = root.join("kek.key");
-    Keyring::generate_file(&kek)?;
+    if !kek.is_file() {
+        Keyring::generate_file(&kek)?;
+    }
     let texts = crate::policy::Texts::shipped();
     std::fs::write(policy.join(crate::policy::MODEL_FILE), texts.model)?;
     std::fs::write(
@@ -152,6 +179,9 @@ pub(super) fn request_for(filter: &Filter) -> anyhow::Result<Request> {
         district: filter.district.clone(),
         filters: Filters {
             local_branches: filter.local_branches.clone(),
+            statuses: filter.statuses.clone(),
+            joined_from: filter.joined_from,
+            joined_to: filter.joined_to,
             ..Filters::default()
         },
         fields: FIELDS.to_vec(),
@@ -231,90 +261,6 @@ async fn download(
     Ok((bytes, started.elapsed()))
 }
 
-/// The auditor's side on the same store (E7): tracing a leaked copy of one of the runs'
-/// extracts — two thirds of its rows, re-written as a spreadsheet would — by member number and
-/// by names alone, and the breach scope of that extract and of the account's whole window.
-/// Each must name the right extract; one timing each.
-async fn oversight(
-    state: &AppState,
-    leaked: &ExtractId,
-    csv: &[u8],
-    window_start: OffsetDateTime,
-) -> anyhow::Result<String> {
-    use crate::oversight::breach::{self, Basis};
-    use crate::oversight::trace::{self, Confidence};
-    let table = crate::extract::format::read_csv(csv)?;
-    let copy = |skip_columns: usize| -> Vec<u8> {
-        let mut out = String::new();
-        for (i, row) in table.iter().enumerate() {
-            if i > 0 && i % 3 == 2 {
-                continue;
-            }
-            let cells: Vec<&str> = row.iter().skip(skip_columns).map(String::as_str).collect();
-            out.push_str(&cells.join(";"));
-            out.push_str("\r\n");
-        }
-        out.into_bytes()
-    };
-    let actor = crate::audit::Actor::cli();
-    let mut lines = String::from("\n| auditor's step (E7) | rows | time |\n|---|---:|---:|\n");
-    for (label, file) in [
-        ("trace: leaked copy, by member number", copy(0)),
-        (
-            "trace: leaked copy without the member-number column, by names",
-            copy(1),
-        ),
-    ] {
-        let started = Instant::now();
-        let now = OffsetDateTime::now_utc();
-        let read = trace::read_bytes(&state.pseudonyms, &file)?;
-        let t = trace::trace_as(
-            &state.store,
-            &actor,
-            &crate::policy::Reach::PartyWide,
-            read,
-            now,
-        )
-        .await?;
-        let took = started.elapsed();
-        let best = t.candidates.first().map(|c| c.described.row.id.clone());
-        if best.as_deref() != Some(leaked.as_str()) || t.confidence != Confidence::High {
-            bail!("the trace did not name the leaked extract with high confidence ({label})");
-        }
-        lines.push_str(&format!("| {label} | {} | {} |\n", t.rows, ms(took)));
-    }
-    let now = OffsetDateTime::now_utc();
-    let bases = [
-        ("breach scope: the extract", Basis::Extract(leaked.clone())),
-        (
-            "breach scope: the account's window (every run)",
-            Basis::Account {
-                username: "bench".into(),
-                from: window_start,
-                to: now,
-            },
-        ),
-    ];
-    for (label, basis) in bases {
-        let started = Instant::now();
-        let s = breach::scope_as(
-            &state.store,
-            &actor,
-            &crate::policy::Reach::PartyWide,
-            basis,
-            now,
-        )
-        .await?;
-        let took = started.elapsed();
-        lines.push_str(&format!(
-            "| {label} | {} members | {} |\n",
-            s.members,
-            ms(took)
-        ));
-    }
-    Ok(lines)
-}
-
 /// Resident and peak memory of this process (kB), from /proc/self/status.
 fn memory_kb() -> (u64, u64) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -372,54 +318,124 @@ impl Source {
     }
 }
 
-pub async fn extract_benchmark(
-    dir: &Path,
-    members: u64,
-    rows: u64,
-    runs: u32,
-    memory_rows: u64,
-    postgres: Option<&str>,
-) -> anyhow::Result<String> {
+/// What `bench extract` is asked to measure.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub members: u64,
+    pub rows: u64,
+    pub runs: u32,
+    /// Rows of the extract whose peak memory is measured.
+    pub memory_rows: u64,
+    /// The PostgreSQL server for the register and a scratch store, if not SQLite.
+    pub postgres: Option<String>,
+    /// Also compare a small extract on a fresh store and on one whose ledger holds this many
+    /// rows (SQLite only; see `aged`).
+    pub aged_ledger_rows: Option<u64>,
+}
+
+/// The report, and the steps that failed or answered wrongly: the benchmark prints the report
+/// whole, then fails if there are any.
+pub struct Finished {
+    pub report: String,
+    pub failed: Vec<String>,
+}
+
+pub async fn extract_benchmark(dir: &Path, settings: &Settings) -> anyhow::Result<Finished> {
+    if settings.aged_ledger_rows.is_some() && settings.postgres.is_some() {
+        bail!("--aged-ledger-rows ages a SQLite store only; leave out --postgres");
+    }
+    let postgres = settings.postgres.as_deref();
     let _ = std::fs::remove_dir_all(dir.join("brokers"));
     let source = match postgres {
-        None => Source::Sqlite(ensure_register(dir, members).await?.0),
+        None => Source::Sqlite(ensure_register(dir, settings.members).await?.0),
         Some(url) => Source::Postgres {
             url: url.to_owned(),
-            table: super::connector::ensure_postgres_register(url, members).await?,
+            table: super::connector::ensure_postgres_register(url, settings.members).await?,
         },
     };
     let store_url = match postgres {
         None => None,
         Some(url) => Some(crate::store::scratch::create(url).await?),
     };
-    let result = measure(
-        dir,
-        &source,
-        store_url.as_ref(),
-        members,
-        rows,
-        runs,
-        memory_rows,
-    )
-    .await;
+    let result = measure(dir, &source, store_url.as_ref(), settings).await;
     if let (Some(admin), Some(store)) = (postgres, &store_url) {
         crate::store::scratch::drop(admin, store.path().trim_start_matches('/')).await?;
     }
     result
 }
 
-#[allow(clippy::too_many_arguments)]
+/// One benchmark extract: where it is built, by whom, and what it must hold.
+struct Case<'a> {
+    state: &'a AppState,
+    who: &'a Principal,
+    filter: &'a Filter,
+    expected: u64,
+    source: &'a Source,
+    sql: &'a str,
+}
+
+/// The interleaved runs' figures, and the failure that stopped them early, if one did.
+#[derive(Default)]
+pub(super) struct Runs {
+    pub snap: Vec<Duration>,
+    pub down: Vec<Duration>,
+    pub shell: Vec<Duration>,
+    /// Bytes the process wrote during each snapshot.
+    pub written: Vec<Option<Written>>,
+    pub bytes: u64,
+    /// The extract whose download the auditor's steps treat as leaked, and that download.
+    pub leaked: Option<(ExtractId, Vec<u8>)>,
+    pub stopped: Option<String>,
+}
+
+async fn extract_runs(case: &Case<'_>, runs: u32) -> Runs {
+    let mut r = Runs::default();
+    for run in 0..runs {
+        if let Err(e) = one_run(case, &mut r, run == runs / 2).await {
+            r.stopped = Some(format!("run {} of {runs} failed: {e:#}", run + 1));
+            break;
+        }
+    }
+    r
+}
+
+/// Snapshot (bytes written counted), download (kept if `keep`), shred, then the baseline.
+async fn one_run(case: &Case<'_>, r: &mut Runs, keep: bool) -> anyhow::Result<()> {
+    let (built, written) = measure_written(snapshot(case.state, case.who, case.filter)).await;
+    let (id, n, took) = built?;
+    super::connector::check_count("the snapshot", n, case.expected)?;
+    r.snap.push(took);
+    r.written.push(written);
+    let mut kept = Vec::new();
+    let (bytes, took) = download(case.state, case.who, &id, keep.then_some(&mut kept)).await?;
+    if keep {
+        r.leaked = Some((id.clone(), kept));
+    }
+    r.bytes = bytes;
+    r.down.push(took);
+    expire::shred(
+        case.state,
+        &id,
+        crate::extract::ShredReason::Done,
+        &crate::audit::Actor::cli(),
+        OffsetDateTime::now_utc(),
+    )
+    .await?;
+    super::machine::settle().await;
+    let (n, took) = case.source.baseline(case.sql).await?;
+    super::connector::check_count("the baseline", n, case.expected)?;
+    r.shell.push(took);
+    Ok(())
+}
+
 async fn measure(
     dir: &Path,
     source: &Source,
     store_url: Option<&url::Url>,
-    members: u64,
-    rows: u64,
-    runs: u32,
-    memory_rows: u64,
-) -> anyhow::Result<String> {
+    settings: &Settings,
+) -> anyhow::Result<Finished> {
     let register = Register::open(&register_config_at(&source.url(), source.table())).await?;
-    let (filter, expected) = choose_filter(&register, rows).await?;
+    let (filter, expected) = choose_filter(&register, settings.rows).await?;
     let sql = register.cli_statement(
         &filter,
         &FIELDS,
@@ -428,59 +444,60 @@ async fn measure(
     )?;
     drop(register);
     let (state, who) = broker(dir, source, filter.district.as_str(), store_url).await?;
-    let (mut snap, mut shell, mut down) = (Vec::new(), Vec::new(), Vec::new());
-    let mut bytes = 0;
-    let mut leaked = (None, Vec::new());
     let window_start = OffsetDateTime::now_utc();
-    for run in 0..runs.max(1) {
-        let (id, n, took) = snapshot(&state, &who, &filter).await?;
-        super::connector::check_count("the snapshot", n, expected)?;
-        snap.push(took);
-        let keep = (run == runs.max(1) / 2).then_some(&mut leaked.1);
-        if keep.is_some() {
-            leaked.0 = Some(id.clone());
-        }
-        let (b, took) = download(&state, &who, &id, keep).await?;
-        bytes = b;
-        down.push(took);
-        expire::shred(
-            &state,
-            &id,
-            crate::extract::ShredReason::Done,
-            &crate::audit::Actor::cli(),
-            OffsetDateTime::now_utc(),
-        )
-        .await?;
-        let (n, took) = source.baseline(&sql).await?;
-        super::connector::check_count("the baseline", n, expected)?;
-        shell.push(took);
+    let case = Case {
+        state: &state,
+        who: &who,
+        filter: &filter,
+        expected,
+        source,
+        sql: &sql,
+    };
+    let mut runs = extract_runs(&case, settings.runs.max(1)).await;
+    let mut failed: Vec<String> = runs.stopped.iter().cloned().collect();
+    let checked = match runs.leaked.take() {
+        Some((id, csv)) => oversight::oversight(&state, &id, &csv, window_start).await,
+        None => oversight::Checked::skipped("no run got as far as its download"),
+    };
+    failed.extend(checked.failed.iter().cloned());
+    // Before the aged comparison, which leaves this process's heap larger (idle is measured
+    // first, but a larger heap hides the peak).
+    let memory = memory_run(dir, settings.memory_rows).await;
+    if let Err(e) = &memory {
+        failed.push(format!("the memory run failed: {e:#}"));
     }
-    let leaked_id = leaked.0.context("no extract was downloaded")?;
-    let oversight = oversight(&state, &leaked_id, &leaked.1, window_start).await?;
-    let memory = memory_run(dir, memory_rows).await?;
+    let aged = match (settings.aged_ledger_rows, source) {
+        (Some(target), Source::Sqlite(db)) => Some(
+            aged::compare(dir, db, settings.members, target, settings.runs)
+                .await
+                .unwrap_or_else(|e| {
+                    failed.push(format!("the aged-store comparison failed: {e:#}"));
+                    format!("\n### Aged store\n\nThe comparison failed: {e:#}\n")
+                }),
+        ),
+        _ => None,
+    };
     let backend = match source {
         Source::Sqlite(_) => "SQLite register, SQLite store",
         Source::Postgres { .. } => "PostgreSQL register, PostgreSQL store",
     };
     let mut out = report(
         &Measured {
-            members,
-            rows,
-            runs,
+            settings,
             matched: expected,
-            bytes,
             backend,
             baseline: source.baseline_name(),
-            postgres: store_url.is_some(),
         },
-        &snap,
-        &down,
-        &shell,
-        memory,
+        &runs,
+        &memory,
         &sql,
     );
-    out.push_str(&oversight);
-    Ok(out)
+    out.push_str(&checked.lines);
+    out.push_str(aged.as_deref().unwrap_or(""));
+    Ok(Finished {
+        report: out,
+        failed,
+    })
 }
 
 /// Builds and downloads a `rows`-row extract from a register where every member is in one
@@ -488,9 +505,10 @@ async fn measure(
 async fn memory_run(dir: &Path, rows: u64) -> anyhow::Result<(u64, u64, u64)> {
     let db = super::connector::ensure_one_district_register(dir, rows).await?;
     let register = Register::open(&super::connector::register_config(&db)).await?;
-    let filter = Filter::district(crate::nouns::DistrictCode::parse(
-        super::connector::ONE_DISTRICT,
-    )?);
+    let filter = super::connector::members_of(
+        &register,
+        crate::nouns::DistrictCode::parse(super::connector::ONE_DISTRICT)?,
+    );
     let (state, who) = broker(
         dir,
         &Source::Sqlite(db),
@@ -511,82 +529,40 @@ async fn memory_run(dir: &Path, rows: u64) -> anyhow::Result<(u64, u64, u64)> {
     Ok((n, idle, peak))
 }
 
-/// What a run measured, for the report's header.
-struct Measured {
-    members: u64,
-    rows: u64,
-    runs: u32,
-    matched: u64,
-    bytes: u64,
-    backend: &'static str,
-    baseline: &'static str,
-    postgres: bool,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn report(
-    m: &Measured,
-    snap: &[Duration],
-    down: &[Duration],
-    shell: &[Duration],
-    (mem_rows, idle, peak): (u64, u64, u64),
-    sql: &str,
-) -> String {
-    let Measured {
-        members,
-        rows,
-        runs,
-        matched,
-        bytes,
-        backend,
-        baseline,
-        postgres,
-    } = *m;
-    let (sb, sm) = best_and_median(snap);
-    let (db, dm) = best_and_median(down);
-    let (qb, qm) = best_and_median(shell);
-    let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64().max(f64::EPSILON);
-    let mut out = String::from("## Extract benchmark\n\n");
-    out.push_str(&format!(
-        "- machine: {} logical CPUs, {}\n",
-        cpus(),
-        cpu_model()
-    ));
-    let flag = if postgres { " --postgres URL" } else { "" };
-    out.push_str(&format!(
-        "- command: `registervakt bench extract --members {members} --rows {rows} --runs {runs} --memory-rows {mem_rows}{flag}`\n"
-    ));
-    out.push_str(&format!(
-        "- {backend}; {matched} rows × {} fields, CSV {bytes} bytes\n\n",
-        FIELDS.len()
-    ));
-    out.push_str("| step | best | median |\n|---|---:|---:|\n");
-    out.push_str(&format!(
-        "| snapshot: request → live | {} | {} |\n",
-        ms(sb),
-        ms(sm)
-    ));
-    out.push_str(&format!(
-        "| download: CSV stream | {} | {} |\n",
-        ms(db),
-        ms(dm)
-    ));
-    out.push_str(&format!(
-        "| {baseline} (baseline) | {} | {} |\n\n",
-        ms(qb),
-        ms(qm)
-    ));
-    out.push_str(&format!(
-        "Ratio snapshot / baseline: {:.2} (best), {:.2} (median). Download / baseline: {:.2} (best).\n\n",
-        ratio(sb, qb),
-        ratio(sm, qm),
-        ratio(db, qb)
-    ));
-    out.push_str(&format!(
-        "Memory (SQLite), building and downloading a {mem_rows}-row extract: idle {} MiB, peak {} MiB, \
-         peak above idle {} MiB.\n\nStatement:\n\n```sql\n{sql}\n```\n",
-        idle / 1024,
-        peak / 1024,
-        peak.saturating_sub(idle) / 1024
-    ));
-    out
+    #[tokio::test]
+    async fn the_report_has_every_step_and_a_later_run_reuses_the_aged_store() {
+        if std::process::Command::new("sqlite3")
+            .arg("-version")
+            .output()
+            .is_err()
+        {
+            return; // nothing to compare against on this machine
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let settings = Settings {
+            members: 3_000,
+            rows: 300,
+            runs: 1,
+            memory_rows: 200,
+            postgres: None,
+            aged_ledger_rows: Some(1_000),
+        };
+        let done = extract_benchmark(dir.path(), &settings).await.unwrap();
+        assert!(done.failed.is_empty(), "{:?}\n{}", done.failed, done.report);
+        for part in [
+            "| snapshot: request → live |",
+            "Written by the process during one snapshot",
+            "| trace: leaked copy, by member number |",
+            "(aged now;",
+            "Ratio aged / fresh",
+        ] {
+            assert!(done.report.contains(part), "{part}\n{}", done.report);
+        }
+        let again = extract_benchmark(dir.path(), &settings).await.unwrap();
+        assert!(again.report.contains("(reused;"), "{}", again.report);
+    }
 }

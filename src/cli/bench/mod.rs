@@ -5,14 +5,19 @@
 //! included.
 //!
 //! Guarantees: each figure is a ratio against a baseline taken in the same run (the
-//! register's own command-line client, `sha256sum`, a plain file served by the same process);
-//! the data is synthetic and kept under `--dir`; a scratch PostgreSQL database is dropped at
-//! the end.
+//! register's own command-line client, `sha256sum` and `openssl dgst`, a plain file served by
+//! the same process, an extract on a fresh store); every run prints the machine's load average
+//! at its start and end; the data is synthetic and kept under `--dir`; a scratch PostgreSQL
+//! database is dropped at the end.
 
+mod aged;
 mod audit;
 pub mod connector;
 pub mod extract;
+mod extract_report;
 mod http;
+mod machine;
+mod oversight;
 
 use std::path::PathBuf;
 
@@ -52,8 +57,14 @@ pub enum BenchCommand {
         /// database and is kept; the store is a scratch database, dropped at the end.
         #[arg(long, value_name = "URL")]
         postgres: Option<String>,
+        /// Also build a 5 000-row extract on a fresh store and on an aged one whose disclosure
+        /// ledger holds at least N rows, interleaved, and compare (SQLite only). The aged store
+        /// is kept in `<dir>/aged-store-<members>` and aged once, by real 100 000-row extracts.
+        #[arg(long, value_name = "N")]
+        aged_ledger_rows: Option<u64>,
     },
-    /// `audit verify` of a log of `--entries` entries vs `sha256sum` of the same bytes.
+    /// `audit verify` of a log of `--entries` entries vs `sha256sum` and `openssl dgst
+    /// -sha256` of the same bytes.
     Audit {
         #[arg(long, default_value = "bench-data")]
         dir: PathBuf,
@@ -82,7 +93,15 @@ pub enum BenchCommand {
     },
 }
 
+/// Runs one benchmark, printing the machine's load average before and after it.
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
+    println!("Load average at start: {}\n", machine::load_average());
+    let result = run_one(cmd).await;
+    println!("\nLoad average at end: {}", machine::load_average());
+    result
+}
+
+async fn run_one(cmd: BenchCommand) -> anyhow::Result<()> {
     let (dir, members, rows, runs) = match cmd {
         BenchCommand::Audit { dir, entries, runs } => {
             let report = audit::audit_benchmark(&dir, entries, runs).await?;
@@ -124,20 +143,24 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             runs,
             memory_rows,
             postgres,
+            aged_ledger_rows,
         } => {
             if runs == 0 || memory_rows == 0 {
                 bail!("--runs and --memory-rows must be at least 1");
             }
-            let report = extract::extract_benchmark(
-                &dir,
+            let settings = extract::Settings {
                 members,
                 rows,
                 runs,
                 memory_rows,
-                postgres.as_deref(),
-            )
-            .await?;
-            println!("{report}");
+                postgres,
+                aged_ledger_rows,
+            };
+            let done = extract::extract_benchmark(&dir, &settings).await?;
+            println!("{}", done.report);
+            if !done.failed.is_empty() {
+                bail!("{}", done.failed.join("; "));
+            }
             return Ok(());
         }
     };
