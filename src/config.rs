@@ -281,7 +281,8 @@ pub struct ServerConfig {
     /// the audit log. List only proxies that append the address they saw.
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
-    /// How many large uploads (a leaked file for the auditor's trace, up to 32 MiB each) may
+    /// How many large uploads (a leaked file for the auditor's trace, up to 512 MiB each, read as
+    /// it streams in) may
     /// be read at once; one more is answered 429 with `Retry-After` before a byte of it is
     /// read (SECURITY_BAR F5, ASVS V15.2). Only auditors reach the upload at all.
     #[serde(default = "default_max_concurrent_uploads")]
@@ -326,8 +327,10 @@ fn default_listen() -> String {
 fn default_shutdown_grace() -> u64 {
     20
 }
-/// Time enough for the slowest legitimate request — an auditor uploading a 32 MiB leaked file
-/// for the trace over a modest link — and as long as common reverse proxies wait.
+/// Time enough for most legitimate requests — an auditor uploading a leaked file of some tens
+/// of MiB for the trace over a modest link — and as long as common reverse proxies wait. An
+/// auditor who traces files of hundreds of MiB needs it raised (up to
+/// [`MAX_REQUEST_TIMEOUT_SECS`]).
 pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 60;
 /// The longest `server.request_timeout_secs` accepted.
 pub const MAX_REQUEST_TIMEOUT_SECS: u64 = 600;
@@ -335,9 +338,9 @@ pub const MAX_REQUEST_TIMEOUT_SECS: u64 = 600;
 fn default_request_timeout() -> u64 {
     DEFAULT_REQUEST_TIMEOUT_SECS
 }
-/// Two uploads at once: the bodies buffered at any moment are at most twice the 32 MiB cap
-/// (finding 3 of issue 15 saw sixteen at once grow the broker by 346 MiB), and an auditor's
-/// desk rarely traces more than one file at a time.
+/// Two uploads at once: each holds its file's keys (at most 28 bytes a row), never the body
+/// (finding 3 of issue 15 saw sixteen buffered bodies at once grow the broker by 346 MiB),
+/// and an auditor's desk rarely traces more than one file at a time.
 pub const DEFAULT_MAX_CONCURRENT_UPLOADS: usize = 2;
 /// The most `server.max_concurrent_uploads` accepted.
 pub const MAX_CONCURRENT_UPLOADS: usize = 64;
