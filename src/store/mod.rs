@@ -320,9 +320,15 @@ async fn open_sqlite(path: &std::path::Path, opts: &Options) -> Result<SqlitePoo
         .busy_timeout(opts.busy_timeout)
         .pragma("secure_delete", "ON")
         .pragma("cache_size", STORE_CACHE_PAGES);
+    // No ping before handing out a connection: a SQLite connection is a file in this process
+    // with nothing between that could drop it, and every connection is checked as it comes
+    // back to the pool (`close_if_stuck_in_transaction`, then sqlx's own ping, either of which
+    // closes it). The ping cost a hand-off to the connection's worker thread per acquire, about
+    // ten per API request.
     SqlitePoolOptions::new()
         .max_connections(opts.max_connections)
         .acquire_timeout(opts.busy_timeout + Duration::from_secs(1))
+        .test_before_acquire(false)
         .after_release(|conn, _| Box::pin(close_if_stuck_in_transaction(conn)))
         .connect_with(connect)
         .await

@@ -1,9 +1,10 @@
 //! Opening the register's read-only pools, and describing failures without secrets.
 //!
 //! Guarantees: every pooled connection runs the backend's read-only session statement before
-//! it is handed out (a connection whose statement fails is discarded by the pool), and a
-//! failure is described by `backend at host:port` (or the SQLite path) plus a short cause
-//! with the URL's password removed.
+//! it is handed out (a connection whose statement fails is discarded by the pool); a
+//! PostgreSQL or MariaDB connection is pinged before each use (the server may have dropped
+//! it), a SQLite one is not (nothing can); and a failure is described by `backend at
+//! host:port` (or the SQLite path) plus a short cause with the URL's password removed.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -56,9 +57,14 @@ async fn sqlite(raw: &str, timeout: Duration, max_connections: u32) -> Opened {
         .read_only(true);
     probe(opts.clone(), timeout).await?;
     let file = opts.get_filename().to_path_buf();
+    // No ping before handing out a connection: a SQLite connection is a file in this
+    // process, with nothing between that could drop it, and sqlx already pings each one as it
+    // comes back to the pool (closing it if that fails). The ping was a hand-off to the
+    // connection's worker thread on every read.
     let pool = SqlitePoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(timeout)
+        .test_before_acquire(false)
         .connect_lazy_with(opts);
     Ok((Pools::Sqlite(pool), Some(file)))
 }
