@@ -3,14 +3,16 @@
 //! Guarantees: every connection is read-only at the session level (SQLite opened with
 //! `SQLITE_OPEN_READONLY`, PostgreSQL `SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY`,
 //! MariaDB `SET SESSION TRANSACTION READ ONLY`) and this module only issues SELECTs (and the
-//! catalogue look-ups and privilege checks that are reads too). Filter values are always
-//! bound parameters (see [`sql`]). Errors never contain the URL's password or member data:
-//! a location is shown as `host:port` or the SQLite path.
+//! catalogue look-ups and privilege checks that are reads too, and on SQLite the read
+//! transaction a paged read runs in). Filter values are always bound parameters (see
+//! [`sql`]). Errors never contain the URL's password or member data: a location is shown as
+//! `host:port` or the SQLite path.
 //!
 //! Must never: write to the register, log a row, or put a value read from the register in
 //! an error message.
 
 mod connect;
+mod pages;
 mod sql;
 
 use std::path::PathBuf;
@@ -29,7 +31,7 @@ pub(crate) use connect::{describe_location, redact, short_cause};
 #[cfg(any(test, feature = "bench"))]
 pub use sql::render_for_cli;
 pub use sql::{ColumnKind, Condition, CountQuery, RowQuery, Value};
-use sql::{Piece, Sql};
+use sql::{Key, Piece, Sql};
 
 /// The longest identifier PostgreSQL keeps without truncating (NAMEDATALEN − 1); MariaDB allows 64.
 const MAX_IDENTIFIER_LEN: usize = 63;
@@ -52,7 +54,8 @@ pub type TextRows = BoxStream<'static, Result<TextRow, Error>>;
 /// What the database task sends: a batch of rows, or the error that ended the stream.
 type Batch = Result<Vec<TextRow>, Error>;
 
-/// Rows travel from the database task to the caller in batches of this many.
+/// Rows travel from the database task to the caller in batches of this many (a SQLite page
+/// travels whole, [`sql::PAGE_ROWS`]).
 const ROW_BATCH: usize = 256;
 /// Batches buffered between the database task and the caller (back-pressure beyond this).
 const BATCHES_IN_FLIGHT: usize = 4;
@@ -299,22 +302,31 @@ impl RegisterDb {
         }
     }
 
-    /// Streams the rows of `q` as normalised text, in `order_by` order. The statement runs
-    /// in its own task, which owns the SQL; dropping the stream stops it. Must be called
+    /// Streams the rows of `q` as normalised text, in `order_by` order. The reads run in
+    /// their own task, which owns the SQL; dropping the stream stops it. Must be called
     /// inside a Tokio runtime.
+    ///
+    /// PostgreSQL and MariaDB stream one statement's rows off the socket. SQLite reads pages
+    /// of rows in one read transaction (`pages`): sqlx steps SQLite statements on a worker
+    /// thread and hands each row over on its own, which cost more than reading the rows.
     pub fn rows(&self, q: RowQuery) -> Result<TextRows, Error> {
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|_| Error::Query("no Tokio runtime to stream rows on".to_owned()))?;
         let (tx, rx) = tokio::sync::mpsc::channel(BATCHES_IN_FLIGHT);
-        let statement = sql::rows_sql(self.backend, &q);
-        let columns = q.columns;
         let pools = self.pools.clone();
+        let backend = self.backend;
         runtime.spawn(async move {
-            on_pool!(pools, pool => {
-                let mut qb = builder(statement);
-                let rows = qb.build().fetch(&pool);
-                pump(rows, &columns, tx).await;
-            })
+            match pools {
+                Pools::Sqlite(pool) => pages::read(&pool, &q, &tx).await,
+                Pools::Postgres(pool) => {
+                    let mut qb = builder(sql::rows_sql(backend, &q));
+                    pump(qb.build().fetch(&pool), &q.columns, tx).await;
+                }
+                Pools::MySql(pool) => {
+                    let mut qb = builder(sql::rows_sql(backend, &q));
+                    pump(qb.build().fetch(&pool), &q.columns, tx).await;
+                }
+            }
         });
         let rows = stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|batch| (batch, rx))
@@ -380,6 +392,9 @@ fn builder<DB: Database>(statement: Sql) -> QueryBuilder<'static, DB>
 where
     String: Encode<'static, DB> + Type<DB>,
     time::Date: Encode<'static, DB> + Type<DB>,
+    i64: Encode<'static, DB> + Type<DB>,
+    f64: Encode<'static, DB> + Type<DB>,
+    Vec<u8>: Encode<'static, DB> + Type<DB>,
 {
     let mut qb = QueryBuilder::new("");
     for piece in statement.pieces {
@@ -387,6 +402,10 @@ where
             Piece::Sql(text) => qb.push(text),
             Piece::Bind(Value::Text(t)) => qb.push_bind(t),
             Piece::Bind(Value::Date(d)) => qb.push_bind(d),
+            Piece::Key(Key::Integer(n)) => qb.push_bind(n),
+            Piece::Key(Key::Real(bits)) => qb.push_bind(f64::from_bits(bits)),
+            Piece::Key(Key::Text(t)) => qb.push_bind(t),
+            Piece::Key(Key::Blob(b)) => qb.push_bind(b),
         };
     }
     qb

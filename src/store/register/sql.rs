@@ -1,8 +1,10 @@
 //! SQL text for the member register, per dialect, as a list of literal pieces and bound values.
 //!
-//! Guarantees: every value that came from a filter is a [`Piece::Bind`], never spliced into
-//! the text; the only interpolated names are identifiers the `register::Mapping` validated,
-//! and they are quoted for the dialect anyway. Every statement built here is a SELECT.
+//! Guarantees: every value that came from a filter is a [`Piece::Bind`], and every member id
+//! read back to start the next page a [`Piece::Key`], never spliced into the text; the only
+//! interpolated names are identifiers the `register::Mapping` validated (and the constant
+//! names of a page's common table expression), quoted for the dialect anyway. Every statement
+//! built here is a SELECT (a page's starts with `WITH`).
 //! Booleans are compared as text against explicit spellings, so a NULL or an unreadable
 //! flag is never "false" (fail closed) whatever type the register uses for it.
 
@@ -79,7 +81,34 @@ pub struct RowQuery {
 pub(crate) enum Piece {
     Sql(String),
     Bind(Value),
+    /// A member id read back from a SQLite register, bound unchanged to start the next page.
+    Key(Key),
 }
+
+/// A member id exactly as SQLite stored it (its storage class and bytes), so that comparing
+/// the column with it orders exactly as `ORDER BY` does. A REAL is kept as its bits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Key {
+    Integer(i64),
+    Real(u64),
+    Text(String),
+    Blob(Vec<u8>),
+}
+
+/// Which member ids one read of a SQLite register covers, in `ORDER BY` terms (the column's
+/// own collation and affinity decide, as they do for the sort).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum KeyRange {
+    All,
+    NotNull,
+    Null,
+    Above(Key),
+    AtLeast(Key),
+    Equal(Key),
+}
+
+/// Rows one page of a SQLite register holds at most ([`sqlite_page_sql`]).
+pub(crate) const PAGE_ROWS: i64 = 512;
 
 /// A statement under construction: literal text and bound values, in order.
 #[derive(Debug, Default, Clone)]
@@ -168,17 +197,20 @@ fn push_condition(sql: &mut Sql, backend: Backend, cond: &Condition) {
     }
 }
 
-/// ` FROM t WHERE (c1) AND (c2)…`, or ` FROM t` without conditions.
-fn push_from_where(sql: &mut Sql, backend: Backend, table: &str, conditions: &[Condition]) {
+/// ` FROM t WHERE (c1) AND (c2)…`, or ` FROM t` without conditions; whether a WHERE was written.
+fn push_from_where(sql: &mut Sql, backend: Backend, table: &str, conditions: &[Condition]) -> bool {
     sql.push(&format!(" FROM {}", backend.quote_table(table)));
     let rendered = conditions
         .iter()
         .filter(|c| !matches!(c, Condition::OneOf { values, .. } if values.is_empty()));
-    for (i, cond) in rendered.enumerate() {
-        sql.push(if i == 0 { " WHERE (" } else { " AND (" });
+    let mut any = false;
+    for cond in rendered {
+        sql.push(if any { " AND (" } else { " WHERE (" });
         push_condition(sql, backend, cond);
         sql.push(")");
+        any = true;
     }
+    any
 }
 
 /// The AND of `conditions` as literal SQL (they carry no bound values), or `1 = 1`.
@@ -194,7 +226,7 @@ fn all_of(backend: Backend, conditions: &[Condition]) -> String {
         .map(|p| match p {
             Piece::Sql(s) => s,
             // Unreachable for flag conditions; rendering a never-true predicate keeps it closed.
-            Piece::Bind(_) => "1 = 0".to_owned(),
+            Piece::Bind(_) | Piece::Key(_) => "1 = 0".to_owned(),
         })
         .collect()
 }
@@ -251,6 +283,87 @@ pub(crate) fn rows_sql(backend: Backend, q: &RowQuery) -> Sql {
     sql
 }
 
+/// `v0, v1, …` as the outputs of [`rows_sql`] name them.
+fn output_names(backend: Backend, q: &RowQuery) -> Vec<String> {
+    (0..q.columns.len())
+        .map(|i| backend.quote(&format!("v{i}")))
+        .collect()
+}
+
+/// [`rows_sql`] on SQLite narrowed to the member ids of `range` (no LIMIT): what a page
+/// that cannot be cut at a member id (more than [`PAGE_ROWS`] rows share one) is read with.
+pub(crate) fn sqlite_key_rows_sql(q: &RowQuery, range: &KeyRange) -> Sql {
+    let backend = Backend::Sqlite;
+    let mut sql = Sql::default();
+    sql.push("SELECT ");
+    let names = output_names(backend, q);
+    for (i, ((column, _), name)) in q.columns.iter().zip(&names).enumerate() {
+        let sep = if i == 0 { "" } else { ", " };
+        sql.push(&format!("{sep}{} AS {name}", backend.as_text(column)));
+    }
+    let any = push_from_where(&mut sql, backend, &q.table, &q.conditions);
+    push_key_range(&mut sql, &q.order_by, range, any);
+    sql.push(&format!(" ORDER BY {}", backend.quote(&q.order_by)));
+    sql
+}
+
+/// One page of [`rows_sql`] on SQLite as a single row, so that sqlx's worker thread hands
+/// over [`PAGE_ROWS`] members at once instead of one at a time:
+///
+/// 1. the page's rows as a JSON array of arrays of strings and nulls (`CAST(… AS TEXT)` as
+///    [`rows_sql`] reads them, so values are exactly the same text), in member-id order;
+/// 2. how many rows it holds, and 3. how many of them have a member id (NULL sorts first);
+/// 4. the largest member id on the page, as stored (`max` returns what `ORDER BY` puts last);
+/// 5. how many rows on the page have that member id (the column's collation decides).
+///
+/// The caller starts the next page at that id (inclusive) and keeps the rows that share it
+/// for that page, so no member id is ever split across two pages, whether or not ids are
+/// unique.
+pub(crate) fn sqlite_page_sql(q: &RowQuery, range: &KeyRange) -> Sql {
+    let backend = Backend::Sqlite;
+    let page = backend.quote("registervakt_page");
+    let key = backend.quote("registervakt_key");
+    let names = output_names(backend, q);
+    let mut sql = Sql::default();
+    sql.push(&format!(
+        "WITH {page} AS MATERIALIZED (SELECT {} AS {key}",
+        backend.quote(&q.order_by)
+    ));
+    for ((column, _), name) in q.columns.iter().zip(&names) {
+        sql.push(&format!(", {} AS {name}", backend.as_text(column)));
+    }
+    let any = push_from_where(&mut sql, backend, &q.table, &q.conditions);
+    push_key_range(&mut sql, &q.order_by, range, any);
+    sql.push(&format!(
+        " ORDER BY {key} LIMIT {PAGE_ROWS}) \
+         SELECT a.j, a.n, a.keyed, a.last, \
+         (SELECT COUNT(*) FROM {page} WHERE {key} = a.last) \
+         FROM (SELECT json_group_array(json_array({}) ORDER BY {key}) AS j, COUNT(*) AS n, \
+         COUNT({key}) AS keyed, MAX({key}) AS last FROM {page}) AS a",
+        names.join(", "),
+    ));
+    sql
+}
+
+/// ` AND (k > ?)` and the like (` WHERE (…)` when nothing came before).
+fn push_key_range(sql: &mut Sql, order_by: &str, range: &KeyRange, after_where: bool) {
+    let k = Backend::Sqlite.quote(order_by);
+    let (op, key) = match range {
+        KeyRange::All => return,
+        KeyRange::NotNull => (" IS NOT NULL", None),
+        KeyRange::Null => (" IS NULL", None),
+        KeyRange::Above(key) => (" > ", Some(key)),
+        KeyRange::AtLeast(key) => (" >= ", Some(key)),
+        KeyRange::Equal(key) => (" = ", Some(key)),
+    };
+    sql.push(if after_where { " AND (" } else { " WHERE (" });
+    sql.push(&format!("{k}{op}"));
+    if let Some(key) = key {
+        sql.pieces.push(Piece::Key(key.clone()));
+    }
+    sql.push(")");
+}
+
 /// `SELECT col-as-text, COUNT(*) … GROUP BY col`.
 pub(crate) fn count_by_sql(
     backend: Backend,
@@ -292,6 +405,11 @@ pub fn render_for_cli(backend: Backend, q: &RowQuery) -> String {
             Piece::Sql(s) => s,
             Piece::Bind(Value::Text(t)) => format!("'{}'", t.replace('\'', "''")),
             Piece::Bind(Value::Date(d)) => format!("'{d}'"),
+            // `rows_sql` binds no member id; rendered as SQLite would read it, for completeness.
+            Piece::Key(Key::Integer(n)) => n.to_string(),
+            Piece::Key(Key::Real(bits)) => format!("{:e}", f64::from_bits(bits)),
+            Piece::Key(Key::Text(t)) => format!("'{}'", t.replace('\'', "''")),
+            Piece::Key(Key::Blob(b)) => format!("X'{}'", hex::encode(b)),
         })
         .collect()
 }

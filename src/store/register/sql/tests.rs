@@ -5,7 +5,7 @@ fn text(sql: &Sql) -> String {
         .iter()
         .map(|p| match p {
             Piece::Sql(s) => s.clone(),
-            Piece::Bind(_) => "<?>".to_owned(),
+            Piece::Bind(_) | Piece::Key(_) => "<?>".to_owned(),
         })
         .collect()
 }
