@@ -4,6 +4,10 @@
 //! reordered row (gap, or `prev_hash` that does not match the entry before). A chain that was
 //! recomputed after a deletion is consistent in itself; only signed checkpoints kept outside
 //! the database catch that (SECURITY_BAR E3/E4).
+//!
+//! The log is read as one snapshot through `Store::stream_audit_events` (on SQLite a page of
+//! entries per hand-off to sqlx's worker thread, read ahead while the previous page is
+//! checked); each entry is checked exactly as it comes, in sequence order.
 
 use futures::StreamExt;
 

@@ -9,6 +9,8 @@ use sqlx::QueryBuilder;
 use super::extracts::push_districts_as;
 use super::{Backend, Error, Store, Tx, on_pool, on_tx};
 
+mod pages;
+
 /// The `prev_hash` of the first entry of the chain (`audit::chain`).
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -313,15 +315,15 @@ impl Store {
         Ok(rows)
     }
 
-    /// Every audit entry in sequence order, streamed (the log may hold millions of rows).
+    /// Every audit entry in sequence order, streamed (the log may hold millions of rows), as
+    /// one snapshot of the log. On SQLite the entries come a page at a time
+    /// (`pages`): the same rows and the same errors, in the same places, as one
+    /// statement, without a hand-off to sqlx's worker thread per entry.
     pub fn stream_audit_events(&self) -> BoxStream<'_, Result<AuditRow, Error>> {
         const ALL: &str = "SELECT seq, occurred_at, actor, action, target, outcome, details, \
                            prev_hash, entry_hash FROM audit_events ORDER BY seq";
         match &self.backend {
-            Backend::Sqlite(pool) => sqlx::query_as::<_, AuditRow>(ALL)
-                .fetch(pool)
-                .map(|r| r.map_err(Error::from))
-                .boxed(),
+            Backend::Sqlite(pool) => pages::stream(pool.clone()),
             Backend::Postgres(pool) => sqlx::query_as::<_, AuditRow>(ALL)
                 .fetch(pool)
                 .map(|r| r.map_err(Error::from))

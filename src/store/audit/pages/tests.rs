@@ -1,0 +1,130 @@
+//! The paged reader against one plain `SELECT … ORDER BY seq` with sqlx's typed decoding, on
+//! a log longer than two pages, and on logs tampered with values sqlx refuses or decodes
+//! specially: the same entries, and the first error in the same place with the same text.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use sqlx::{Executor, SqlitePool};
+
+use super::{AuditRow, PAGE, stream};
+use crate::config::StoreLocation;
+use crate::store::{Options, Store};
+
+const ALL: &str = "SELECT seq, occurred_at, actor, action, target, outcome, details, \
+                   prev_hash, entry_hash FROM audit_events ORDER BY seq";
+
+/// A migrated store holding `entries` made-up entries (the guards dropped, so that tests can
+/// change them), and a raw pool on it.
+async fn log_of(entries: i64) -> (tempfile::TempDir, SqlitePool) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let store = Store::open(&Options {
+        location: StoreLocation::Sqlite(path.clone()),
+        busy_timeout: Duration::from_secs(5),
+        max_connections: 2,
+        create: true,
+    })
+    .await
+    .unwrap();
+    store.migrate().await.unwrap();
+    store.close().await;
+    let raw = SqlitePool::connect(&format!("sqlite:{}", path.display()))
+        .await
+        .unwrap();
+    raw.execute(
+        "DROP TRIGGER audit_events_no_update; DROP TRIGGER audit_events_no_delete; \
+         DROP TRIGGER audit_events_chain;",
+    )
+    .await
+    .unwrap();
+    let insert = format!(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {entries}) \
+         INSERT INTO audit_events SELECT i, 1700000000000 + i * 7, 'user:' || i, 'extract.shown', \
+         'extract:' || (i % 13), CASE WHEN i % 3 = 0 THEN 'denied' ELSE 'success' END, \
+         '{{\"why\":\"Åsa \\\"quoted\\\" 😀\",\"n\":' || i || '}}' || char(10) || '', \
+         printf('%064x', i - 1), printf('%064x', i) FROM n"
+    );
+    raw.execute(insert.as_str()).await.unwrap();
+    (dir, raw)
+}
+
+/// What the paged reader yields, and what one statement yields up to its first error.
+async fn both(raw: &SqlitePool) -> (Vec<Result<AuditRow, String>>, Vec<Result<AuditRow, String>>) {
+    let paged: Vec<_> = stream(raw.clone())
+        .map(|r| r.map_err(|e| e.to_string()))
+        .collect()
+        .await;
+    let mut plain = Vec::new();
+    let mut rows = sqlx::query_as::<_, AuditRow>(ALL).fetch(raw);
+    while let Some(row) = rows.next().await {
+        let failed = row.is_err();
+        plain.push(row.map_err(|e| crate::store::Error::from(e).to_string()));
+        if failed {
+            break;
+        }
+    }
+    (paged, plain)
+}
+
+#[tokio::test]
+async fn a_log_of_several_pages_reads_exactly_as_one_statement() {
+    let entries = PAGE * 2 + 17;
+    let (_dir, raw) = log_of(entries).await;
+    let (paged, plain) = both(&raw).await;
+    assert_eq!(paged.len(), usize::try_from(entries).unwrap());
+    assert!(paged == plain, "the pages differ from the statement");
+}
+
+#[tokio::test]
+async fn an_empty_log_reads_as_nothing() {
+    let (_dir, raw) = log_of(0).await;
+    raw.execute("DELETE FROM audit_events").await.unwrap();
+    let (paged, plain) = both(&raw).await;
+    assert!(paged.is_empty() && plain.is_empty());
+}
+
+/// Values sqlx refuses (REAL, text or a BLOB where an integer belongs, a BLOB or text that is
+/// not UTF-8 where text belongs) end the read with sqlx's own error at that entry, after the
+/// entries before it; the entries before it on its page are handed out first.
+#[tokio::test]
+async fn values_sqlx_refuses_end_the_read_at_the_same_entry_with_the_same_error() {
+    // In the middle of the third page.
+    let bad = PAGE * 2 + PAGE / 2 + 3;
+    let tamperings = [
+        "occurred_at = 1.5",
+        "occurred_at = 'yesterday'",
+        "occurred_at = X'01'",
+        "actor = X'41'",
+        "details = CAST(X'FF' AS TEXT)",
+    ];
+    for change in tamperings {
+        let (_dir, raw) = log_of(PAGE * 4).await;
+        let tamper = format!("UPDATE audit_events SET {change} WHERE seq = {bad}");
+        raw.execute(tamper.as_str()).await.unwrap();
+        let (paged, plain) = both(&raw).await;
+        assert_eq!(paged.len(), usize::try_from(bad).unwrap(), "{tamper}");
+        assert!(paged.last().is_some_and(Result::is_err), "{tamper}");
+        assert!(
+            paged == plain,
+            "{tamper}: {:?} vs {:?}",
+            paged.last(),
+            plain.last()
+        );
+    }
+}
+
+/// Text that looks like something else (a number stored in a text column, empty text) comes
+/// out as the text it is.
+#[tokio::test]
+async fn values_sqlx_decodes_specially_come_out_as_sqlx_decodes_them() {
+    let (_dir, raw) = log_of(PAGE + 3).await;
+    raw.execute("UPDATE audit_events SET actor = 42 WHERE seq = 7")
+        .await
+        .unwrap();
+    raw.execute("UPDATE audit_events SET target = '' WHERE seq = 8")
+        .await
+        .unwrap();
+    let (paged, plain) = both(&raw).await;
+    assert!(paged == plain, "{:?} vs {:?}", paged.get(6), plain.get(6));
+}
