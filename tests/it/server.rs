@@ -434,16 +434,30 @@ async fn one_upload_more_than_the_setting_allows_is_answered_429_and_the_slots_c
 }
 
 /// `n` bytes as a body without a length (chunked), in 1 MiB pieces.
+/// `n` bytes sent without a length: a CSV a trace reads to the end (a header, then rows of
+/// 300 bytes, few enough for the trace's row limit), so only the size can refuse it.
 fn unlengthed(n: usize) -> reqwest::Body {
     let piece = 1024 * 1024;
-    let pieces: Vec<Result<Vec<u8>, std::io::Error>> = (0..n.div_ceil(piece))
-        .map(|i| Ok(vec![b'a'; piece.min(n - i * piece)]))
-        .collect();
+    let mut row = vec![b'x'; 300];
+    row.splice(..4, *b"A;B;");
+    row.splice(298.., *b"\r\n");
+    let pieces = (0..n.div_ceil(piece)).map(move |i| {
+        let size = piece.min(n - i * piece);
+        let mut out: Vec<u8> = Vec::with_capacity(size + row.len());
+        if i == 0 {
+            out.extend_from_slice(b"first_name;last_name;note\r\n");
+        }
+        while out.len() < size {
+            out.extend_from_slice(&row);
+        }
+        out.truncate(size);
+        Ok::<_, std::io::Error>(out)
+    });
     reqwest::Body::wrap_stream(futures::stream::iter(pieces))
 }
 
 /// SECURITY_BAR F3 and item 4 of issue 15: a body over the cap is 413 with the JSON error body
-/// naming the route's cap — at 1 MiB and at the trace's 32 MiB, declared or not (axum's own
+/// naming the route's cap — at 1 MiB and at the trace's 512 MiB, declared or not (axum's own
 /// answer to an unlengthed body over the cap was plain text); the trace page answers a page.
 #[tokio::test]
 async fn a_body_over_its_routes_cap_gets_413_with_the_error_body_declared_or_not() {
@@ -467,7 +481,7 @@ async fn a_body_over_its_routes_cap_gets_413_with_the_error_body_declared_or_not
         .unwrap();
     assert_eq!(res.status(), 413);
     json_413(res.json().await.unwrap(), MAX_BODY_BYTES);
-    // 32 MiB, declared: refused from the headers (the body is never sent).
+    // Over the trace's cap, declared: refused from the headers (the body is never sent).
     for path in ["/api/v1/audit/trace", "/api/v1/audit/breach-scope/file"] {
         let mut stream = common::raw_http::connect(app.addr).await;
         common::raw_http::post_head(
@@ -485,7 +499,7 @@ async fn a_body_over_its_routes_cap_gets_413_with_the_error_body_declared_or_not
         assert_eq!(answer.status, 413, "{path}");
         json_413(answer.json(), MAX_TRACE_BYTES);
     }
-    // 32 MiB, no length declared.
+    // Over the trace's cap, no length declared: read as it streams, refused at the cap.
     let res = app
         .client
         .post(app.url("/api/v1/audit/trace"))
