@@ -19,12 +19,12 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use futures::StreamExt as _;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
+use futures::StreamExt as _;
 use tokio::sync::Semaphore;
 
 use super::error::ApiError;
@@ -32,8 +32,8 @@ use super::session::SignedIn;
 use super::session::principal;
 use crate::config::MAX_BODY_BYTES;
 use crate::crypto::PseudonymKey;
-use crate::oversight::trace::{self, LeakedFile, ReadFile};
 pub use crate::oversight::trace::MAX_TRACE_BYTES;
+use crate::oversight::trace::{self, LeakedFile, ReadFile};
 use crate::web::AppState;
 
 /// What body a route takes: declared beside it in the route table.
@@ -209,6 +209,8 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, ApiError> {
     match tokio::task::spawn_blocking(work).await {
         Ok(done) => Ok(done?),
-        Err(e) => Err(ApiError::Internal(format!("the trace's reader stopped: {e}"))),
+        Err(e) => Err(ApiError::Internal(format!(
+            "the trace's reader stopped: {e}"
+        ))),
     }
 }
