@@ -35,18 +35,19 @@ pub fn decode_rows(bytes: &[u8], columns: usize) -> Result<Vec<Row>, Error> {
     let mut rows = Vec::new();
     for_each_row(bytes, columns, |cells| {
         rows.push(cells.iter().map(|c| c.map(str::to_owned)).collect());
+        Ok(())
     })?;
     Ok(rows)
 }
 
 /// Calls `each` with every row of a chunk in order, its cells borrowed from `bytes` — no copy
-/// and no allocation per cell, which is what a download streams and what checking a chunk
-/// needs. The same checks as [`decode_rows`]; on a bad cell it stops and returns the error
-/// (rows before it have been seen: callers discard what they made of them). Returns the rows.
+/// and no allocation per cell, which is what a download formats. The same checks as
+/// [`decode_rows`]; on a bad cell, or when `each` fails, it stops and returns the error (rows
+/// before it have been seen: callers discard what they made of them). Returns the rows.
 pub fn for_each_row<'a>(
     mut bytes: &'a [u8],
     columns: usize,
-    mut each: impl FnMut(&[Option<&'a str>]),
+    mut each: impl FnMut(&[Option<&'a str>]) -> Result<(), Error>,
 ) -> Result<usize, Error> {
     if columns == 0 {
         return Err(Error::Damaged("a chunk must have at least one column"));
@@ -60,7 +61,7 @@ pub fn for_each_row<'a>(
             row.push(cell);
             bytes = rest;
         }
-        each(&row);
+        each(&row)?;
         rows += 1;
     }
     Ok(rows)
@@ -68,11 +69,16 @@ pub fn for_each_row<'a>(
 
 fn decode_cell(bytes: &[u8]) -> Result<(Option<&str>, &[u8]), Error> {
     const TRUNCATED: Error = Error::Damaged("a chunk ends inside a row");
-    let (&tag, rest) = bytes.split_first().ok_or(TRUNCATED)?;
+    // `let … else`, not `ok_or(TRUNCATED)`: that builds (and drops) an error for every cell.
+    let Some((&tag, rest)) = bytes.split_first() else {
+        return Err(TRUNCATED);
+    };
     match tag {
         EMPTY => Ok((None, rest)),
         TEXT => {
-            let (len, rest) = rest.split_first_chunk::<4>().ok_or(TRUNCATED)?;
+            let Some((len, rest)) = rest.split_first_chunk::<4>() else {
+                return Err(TRUNCATED);
+            };
             let len = usize::try_from(u32::from_be_bytes(*len)).map_err(|_| TRUNCATED)?;
             if rest.len() < len {
                 return Err(TRUNCATED);

@@ -4,18 +4,23 @@
 //! - Only the requester, and only while their roles still allow requesting in the district
 //!   (checked now, C7), the extract is live, before its deadline and within its download limit;
 //!   anyone else is told the extract does not exist (C2); an ended one answers 410 (C4).
-//! - Every chunk is opened and authenticated before the first byte is sent; a swapped, flipped,
-//!   reordered or missing chunk sends nothing and is audited `extract.integrity_fail` (D2).
-//! - The download counter and the `extract.download` event commit in one transaction before
-//!   the response starts (E2); parallel downloads cannot pass the limit (the counter moves in
-//!   one conditional UPDATE).
+//! - Every chunk is opened and authenticated before the first byte is sent, and none twice: one
+//!   pass opens each chunk and writes its rows into the file (`chunks`), the CSV into a bounded
+//!   spool (`spool`: memory up to a cap, beyond it sealed under a key only this process holds),
+//!   the XLSX into its workbook; the file is sent only once the pass is through. A swapped,
+//!   flipped, reordered or missing chunk sends nothing, counts no download and is audited
+//!   `extract.integrity_fail` (D2).
+//! - The download counter and the `extract.download` event commit in one transaction after
+//!   every chunk has been authenticated and before the response starts (E2); parallel downloads
+//!   cannot pass the limit (the counter moves in one conditional UPDATE).
 //! - The columns are exactly the approved fields, in the approved order (C3), headed by the
 //!   caller's [`FieldNames`]: the ids for the API, each field's name in the requester's
 //!   language for the pages (the domain has no catalogue, so the names come in).
 //! - Nothing is released while the clock reads earlier than the newest audit entry
 //!   (`audit::clock`, 503 `clock_behind`).
 //!
-//! Must never: send a byte from a chunk that failed to open, or name member data in an error.
+//! Must never: send a byte from a chunk that failed to open, put plaintext member data on disk,
+//! or name member data in an error.
 
 use futures::StreamExt as _;
 use futures::stream::{self, BoxStream};
@@ -26,19 +31,22 @@ use zeroize::Zeroizing;
 use super::format::FieldNames;
 use super::request::Request;
 use super::{
-    Error, ExtractId, ExtractState, ShredReason, VIEW_PAGE_ROWS, container, expire, format,
-    lifecycle,
+    CHUNK_ROWS, Error, ExtractId, ExtractState, ShredReason, VIEW_PAGE_ROWS, container, expire,
+    format, lifecycle,
 };
 use crate::audit::{self, Actor, Event, EventKind, Outcome};
 use crate::context::Context;
 use crate::crypto::DataKey;
 use crate::policy::{Format, Principal};
 use crate::register::Row;
-use crate::store::Store;
 use crate::store::extracts::{self as rows, ExtractRow};
 
-/// Chunks fetched from the store per query while streaming.
-const CHUNKS_PER_FETCH: i64 = 8;
+mod chunks;
+mod spool;
+
+/// The memory all CSV spools of this process share (`spool::MEMORY_ALL_SPOOLS`): a limit on a
+/// resource of the process, like its file descriptors, so it is one for the process.
+static SPOOLS: spool::Budget = spool::Budget::new(spool::MEMORY_ALL_SPOOLS);
 
 /// A file ready to send: a server-made name, its media type and its bytes.
 pub struct Download {
@@ -48,7 +56,7 @@ pub struct Download {
 }
 
 pub enum Body {
-    /// Streamed chunk by chunk (CSV).
+    /// Streamed piece by piece from its spool, every chunk already authenticated (CSV).
     Stream(BoxStream<'static, Result<Vec<u8>, Error>>),
     /// Built whole in memory and wiped after sending (XLSX).
     Whole(Zeroizing<Vec<u8>>),
@@ -126,57 +134,6 @@ async fn open(
     })
 }
 
-/// Opens chunk `seq` of `count` and decodes its rows.
-fn open_chunk(
-    key: &DataKey,
-    id: &ExtractId,
-    seq: i64,
-    count: i64,
-    sealed: &[u8],
-    columns: usize,
-) -> Result<Vec<Row>, Error> {
-    container::decode_rows(&open_plain(key, id, seq, count, sealed)?, columns)
-}
-
-/// Authenticates and decrypts chunk `seq` of `count`, bound to its place in the extract.
-fn open_plain(
-    key: &DataKey,
-    id: &ExtractId,
-    seq: i64,
-    count: i64,
-    sealed: &[u8],
-) -> Result<Zeroizing<Vec<u8>>, Error> {
-    key.open(sealed, &id.chunk_aad(seq, seq + 1 == count))
-        .map_err(|_| Error::Damaged("a chunk failed authentication"))
-}
-
-/// Pass one: every chunk is present, in order, and authenticates; nothing is kept.
-async fn verify_all(store: &Store, id: &ExtractId, o: &Opened) -> Result<(), Error> {
-    let columns = o.request.fields.len();
-    let mut next = 0;
-    while next < o.chunk_count {
-        let batch = store
-            .find_chunks(id.as_str(), next, CHUNKS_PER_FETCH)
-            .await?;
-        if batch.is_empty() {
-            return Err(Error::Damaged("a chunk is missing"));
-        }
-        for (seq, sealed) in batch {
-            if seq != next {
-                return Err(Error::Damaged("a chunk is missing"));
-            }
-            let plain = open_plain(&o.key, id, seq, o.chunk_count, &sealed)?;
-            container::for_each_row(&plain, columns, |_| {})?;
-            next += 1;
-        }
-    }
-    let extra = store.find_chunks(id.as_str(), next, 1).await?;
-    if o.chunk_count == 0 || !extra.is_empty() {
-        return Err(Error::Damaged("the extract has the wrong number of chunks"));
-    }
-    Ok(())
-}
-
 /// What a failed read of the chunks means: if the extract was shredded meanwhile (another
 /// download was the last one allowed, or the deadline passed) it is simply gone; otherwise the
 /// stored data is damaged, which is audited. Nothing was sent either way.
@@ -251,9 +208,43 @@ pub async fn download_named(
         }
         .into());
     }
-    if let Err(e) = verify_all(&state.store, id, &opened).await {
-        return Err(damaged_or_gone(state, id, who, e, now).await);
-    }
+    let Opened {
+        row,
+        request,
+        key,
+        chunk_count,
+    } = opened;
+    let header = names.header(&request.fields);
+    let source = chunks::Source {
+        store: &state.store,
+        id,
+        key,
+        chunk_count,
+        columns: request.fields.len(),
+    };
+    // The one pass over the chunks: the whole file is made, and every chunk authenticated,
+    // before a download is counted or a byte sent.
+    let made = match format {
+        Format::Xlsx => {
+            let info = xlsx_info(state, id, &row, &request).await?;
+            let workbook = chunks::XlsxRows(format::XlsxBuilder::new(&header, &info)?);
+            chunks::open_all(source, workbook).await.map(Made::Xlsx)
+        }
+        _ => {
+            let spool = spool::Spool::new(
+                &state.config.store.data_dir,
+                spool::MEMORY_PER_SPOOL,
+                &SPOOLS,
+            );
+            let rows = u64::try_from(row.row_count.unwrap_or(0)).unwrap_or(0);
+            let csv = chunks::CsvRows::new(spool, &header, rows)?;
+            chunks::open_all(source, csv).await.map(Made::Csv)
+        }
+    };
+    let made = match made {
+        Ok(made) => made,
+        Err(e) => return Err(damaged_or_gone(state, id, who, e, now).await),
+    };
     let mut tx = state.store.begin().await?;
     let Some(used) = rows::take_download(&mut tx, id.as_str(), now.unix_timestamp()).await? else {
         tx.rollback().await?;
@@ -265,21 +256,16 @@ pub async fn download_named(
         &format!("extract:{id}"),
         Outcome::Success,
         json!({
-            "format": format.as_str(), "download": used, "of": opened.row.max_downloads,
-            "rows": opened.row.row_count, "ip": client_ip,
+            "format": format.as_str(), "download": used, "of": row.max_downloads,
+            "rows": row.row_count, "ip": client_ip,
         }),
     );
     audit::record(&mut tx, &event, now).await?;
     tx.commit().await?;
-    let last = used >= opened.row.max_downloads;
+    let last = used >= row.max_downloads;
     let filename = format!("utdrag-{}.{}", id, format.as_str());
-    let header = names.header(&opened.request.fields);
-    match format {
-        Format::Xlsx => {
-            let bytes = match xlsx(state, id, &opened, &header).await {
-                Ok(bytes) => bytes,
-                Err(e) => return Err(damaged_or_gone(state, id, who, e, now).await),
-            };
+    match made {
+        Made::Xlsx(bytes) => {
             if last {
                 shred_after_last(state.clone(), id.clone()).await;
             }
@@ -289,12 +275,18 @@ pub async fn download_named(
                 body: Body::Whole(bytes),
             })
         }
-        _ => Ok(Download {
+        Made::Csv(file) => Ok(Download {
             filename,
             content_type: "text/csv; charset=utf-8",
-            body: Body::Stream(csv_stream(state.clone(), id.clone(), opened, &header, last)),
+            body: Body::Stream(csv_stream(state.clone(), id.clone(), file, last)),
         }),
     }
+}
+
+/// A file made from every chunk, not yet counted or sent.
+enum Made {
+    Csv(spool::Ready),
+    Xlsx(Zeroizing<Vec<u8>>),
 }
 
 /// After the last allowed download: the extract is shredded at once.
@@ -313,131 +305,50 @@ async fn shred_after_last(state: Context, id: ExtractId) {
     }
 }
 
-/// The CSV: header (with BOM) first, then one piece per chunk; shreds after the last download.
+/// The CSV, piece by piece from its spool; shreds after the last download.
 fn csv_stream(
     state: Context,
     id: ExtractId,
-    opened: Opened,
-    names: &[&str],
+    file: spool::Ready,
     last: bool,
 ) -> BoxStream<'static, Result<Vec<u8>, Error>> {
-    let mut header = Vec::new();
-    format::csv_header(names, &mut header);
-    let store = state.store.clone();
-    let tail_id = id.clone();
-    // The next batch is read (on the store's own thread) while this one is decrypted and
-    // formatted: the two halves of a download overlap.
-    let body = stream::unfold((opened, 0i64, None::<Fetching>), move |(o, next, ahead)| {
-        let store = store.clone();
-        let id = id.clone();
-        async move {
-            if next >= o.chunk_count {
-                return None;
-            }
-            let batch = match ahead {
-                Some(fetching) => fetching
-                    .await
-                    .unwrap_or(Err(Error::Damaged("a chunk read was cancelled"))),
-                None => fetch(store.clone(), id.clone(), next).await,
-            };
-            let following = next + CHUNKS_PER_FETCH;
-            let ahead: Option<Fetching> = (batch.is_ok() && following < o.chunk_count)
-                .then(|| tokio::spawn(fetch(store, id.clone(), following)));
-            let piece = batch.and_then(|b| csv_piece(&id, &o, b));
-            let stop = if piece.is_err() {
-                o.chunk_count
-            } else {
-                following
-            };
-            Some((piece, (o, stop, ahead)))
-        }
-    });
     let tail = stream::once(async move {
         if last {
-            shred_after_last(state, tail_id).await;
+            shred_after_last(state, id).await;
         }
         Ok(Vec::new())
     });
-    stream::once(async move { Ok(header) })
-        .chain(body)
-        .chain(tail)
-        .boxed()
+    file.into_stream().chain(tail).boxed()
 }
 
-/// A batch being read ahead of the one being formatted.
-type Fetching = tokio::task::JoinHandle<Result<Vec<(i64, Vec<u8>)>, Error>>;
-
-/// Up to [`CHUNKS_PER_FETCH`] sealed chunks from `from`.
-async fn fetch(store: Store, id: ExtractId, from: i64) -> Result<Vec<(i64, Vec<u8>)>, Error> {
-    let batch = store
-        .find_chunks(id.as_str(), from, CHUNKS_PER_FETCH)
-        .await?;
-    if batch.is_empty() {
-        // Shredded while this download was streaming (another one was the last allowed):
-        // break the response off rather than end it as if the file were complete.
-        return Err(Error::Gone(ExtractState::Shredded.as_str().into()));
-    }
-    Ok(batch)
-}
-
-/// The CSV lines of a fetched batch.
-fn csv_piece(id: &ExtractId, o: &Opened, batch: Vec<(i64, Vec<u8>)>) -> Result<Vec<u8>, Error> {
-    let columns = o.request.fields.len();
-    let mut out = Vec::new();
-    for (seq, sealed) in batch {
-        let plain = open_plain(&o.key, id, seq, o.chunk_count, &sealed)?;
-        container::for_each_row(&plain, columns, |cells| format::csv_cells(cells, &mut out))?;
-    }
-    Ok(out)
-}
-
-/// The XLSX, built in memory (bounded by `format::XLSX_MAX_ROWS`), headed by `names`.
-async fn xlsx(
+/// What an XLSX file says about itself: its extract, purpose (the policy's name for it now),
+/// deadline and a notice.
+async fn xlsx_info(
     state: &Context,
     id: &ExtractId,
-    o: &Opened,
-    names: &[&str],
-) -> Result<Zeroizing<Vec<u8>>, Error> {
+    row: &ExtractRow,
+    request: &Request,
+) -> Result<format::XlsxInfo, Error> {
     let title = lifecycle::policy_now(state)
         .await?
-        .purpose(&o.request.purpose)
+        .purpose(&request.purpose)
         .map_or_else(
-            || o.request.purpose.as_str().to_owned(),
+            || request.purpose.as_str().to_owned(),
             |p| p.name_sv.clone(),
         );
-    let expires = o
-        .row
+    let expires = row
         .expires_at
         .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
         .map(|t| t.date().to_string())
         .unwrap_or_default();
-    let info = format::XlsxInfo {
+    Ok(format::XlsxInfo {
         extract_id: id.to_string(),
         title,
         expires,
         notice: "Medlemsuppgifter: dela inte, radera alla kopior när arbetet är klart. \
                  Member data: do not share, delete every copy when done."
             .into(),
-    };
-    let mut builder = format::XlsxBuilder::new(names, &info)?;
-    let columns = o.request.fields.len();
-    let mut next = 0;
-    while next < o.chunk_count {
-        let batch = state
-            .store
-            .find_chunks(id.as_str(), next, CHUNKS_PER_FETCH)
-            .await?;
-        if batch.is_empty() {
-            return Err(Error::Damaged("a chunk is missing"));
-        }
-        for (seq, sealed) in batch {
-            for row in open_chunk(&o.key, id, seq, o.chunk_count, &sealed, columns)? {
-                builder.push_row(&row)?;
-            }
-            next = seq + 1;
-        }
-    }
-    Ok(builder.finish()?)
+    })
 }
 
 /// One page of an extract for the browser.
@@ -468,7 +379,7 @@ pub async fn view(
         return Err(Error::BadInput(format!("there are {pages} pages")));
     }
     let first = page * per;
-    let chunk_rows = super::CHUNK_ROWS as u64;
+    let chunk_rows = CHUNK_ROWS as u64;
     let from = i64::try_from(first / chunk_rows).unwrap_or(i64::MAX);
     let to = i64::try_from((first + per - 1).min(total.saturating_sub(1)) / chunk_rows)
         .unwrap_or(i64::MAX);
@@ -479,7 +390,9 @@ pub async fn view(
         .find_chunks(id.as_str(), from, to - from + 1)
         .await?;
     for (seq, sealed) in batch {
-        match open_chunk(&o.key, id, seq, o.chunk_count, &sealed, columns) {
+        let opened = chunks::open_chunk(&o.key, id, seq, o.chunk_count, &sealed)
+            .and_then(|plain| container::decode_rows(&plain, columns));
+        match opened {
             Ok(rows) => {
                 let base = u64::try_from(seq).unwrap_or(0) * chunk_rows;
                 for (i, row) in rows.into_iter().enumerate() {

@@ -109,6 +109,10 @@ pub enum Error {
     /// A chunk failed authentication or decoding: nothing is sent (D2).
     #[error("the extract's stored data is damaged: {0}")]
     Damaged(&'static str),
+    /// A file could not be held until it was sent: its sealed spool in the data directory
+    /// failed, or the worker that opens the chunks stopped. Nothing was sent or counted.
+    #[error("the file could not be prepared for sending: {0}")]
+    Spool(String),
     #[error(transparent)]
     Register(#[from] register::Error),
     #[error(transparent)]

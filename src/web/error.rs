@@ -219,9 +219,12 @@ impl From<crate::extract::Error> for ApiError {
                 ApiError::BadRequest("too_many_rows_for_xlsx", msg)
             }
             X::Clock(crate::audit::clock::Error::Behind { .. }) => ApiError::ClockBehind(msg),
-            X::Register(_) | X::Store(_) | X::Audit(_) | X::Checkpoint(_) | X::Clock(_) => {
-                ApiError::Unavailable(msg)
-            }
+            X::Register(_)
+            | X::Store(_)
+            | X::Audit(_)
+            | X::Checkpoint(_)
+            | X::Clock(_)
+            | X::Spool(_) => ApiError::Unavailable(msg),
             X::Damaged(_) | X::Crypto(_) | X::Format(_) => ApiError::Internal(msg),
         }
     }

@@ -65,25 +65,66 @@ pub fn csv_text(cell: &str) -> Cow<'_, str> {
 /// One field, NUL dropped: optional prefix, optional quotes, inner `"` doubled
 /// (RFC 4180 §2.7).
 fn csv_field(cell: &str, out: &mut Vec<u8>) {
+    let found = scan(cell);
+    if found & HOLDS_NUL == 0 {
+        // Every cell of a register but a hostile one: no copy.
+        write_field(cell, found, out);
+        return;
+    }
     let mut text = csv_text(cell);
-    write_field(&text, out);
+    write_field(&text, scan(&text), out);
     // The copy without NUL is member data: wipe it.
     if let Cow::Owned(copy) = &mut text {
         copy.zeroize();
     }
 }
 
-fn write_field(cell: &str, out: &mut Vec<u8>) {
+/// [`scan`]: a byte that makes a cell quoted (RFC 4180 §2.6: `;` `"` CR LF; and `,` TAB, see
+/// [`csv_row`]).
+const NEEDS_QUOTES: u8 = 1;
+/// [`scan`]: NUL, which [`csv_text`] drops.
+const HOLDS_NUL: u8 = 2;
+
+/// What each byte tells the writer, looked up rather than compared six times.
+const BYTE_CLASS: [u8; 256] = {
+    let mut class = [0u8; 256];
+    class[b';' as usize] = NEEDS_QUOTES;
+    class[b'"' as usize] = NEEDS_QUOTES;
+    class[b'\r' as usize] = NEEDS_QUOTES;
+    class[b'\n' as usize] = NEEDS_QUOTES;
+    class[b',' as usize] = NEEDS_QUOTES;
+    class[b'\t' as usize] = NEEDS_QUOTES;
+    class[0] = HOLDS_NUL;
+    class
+};
+
+/// One pass over a cell's bytes: [`NEEDS_QUOTES`] and [`HOLDS_NUL`], or'ed.
+fn scan(cell: &str) -> u8 {
+    cell.bytes()
+        .fold(0, |found, byte| found | BYTE_CLASS[usize::from(byte)])
+}
+
+/// Writes `cell` (without NUL), whose bytes [`scan`] found to be `found`.
+fn write_field(cell: &str, found: u8, out: &mut Vec<u8>) {
     let prefixed = needs_prefix(cell);
-    let quoted = needs_quotes(cell, prefixed);
-    if quoted {
-        out.push(b'"');
+    // Leading/trailing space too: spreadsheets trim unquoted spaces. A prefixed cell starts
+    // with `'`, so its leading space can't matter.
+    let quoted =
+        found & NEEDS_QUOTES != 0 || (!prefixed && cell.starts_with(' ')) || cell.ends_with(' ');
+    if !quoted {
+        // No `"` in it (that would need quotes): copied whole.
+        if prefixed {
+            out.push(b'\'');
+        }
+        out.extend_from_slice(cell.as_bytes());
+        return;
     }
+    out.push(b'"');
     if prefixed {
         out.push(b'\'');
     }
     // Split at `"` byte-wise, which is safe: `"` is ASCII and never part of a multi-byte UTF-8
-    // char. A cell without one (every unquoted cell) is copied whole.
+    // char.
     let mut parts = cell.as_bytes().split(|&byte| byte == b'"');
     if let Some(first) = parts.next() {
         out.extend_from_slice(first);
@@ -92,18 +133,7 @@ fn write_field(cell: &str, out: &mut Vec<u8>) {
         out.extend_from_slice(b"\"\"");
         out.extend_from_slice(part);
     }
-    if quoted {
-        out.push(b'"');
-    }
-}
-
-/// RFC 4180 §2.6 plus leading/trailing space (spreadsheets trim unquoted
-/// spaces). A prefixed cell starts with `'`, so its leading space can't matter.
-fn needs_quotes(cell: &str, prefixed: bool) -> bool {
-    let special = cell
-        .bytes()
-        .any(|b| matches!(b, b';' | b'"' | b'\r' | b'\n' | b',' | b'\t'));
-    special || (!prefixed && cell.starts_with(' ')) || cell.ends_with(' ')
+    out.push(b'"');
 }
 
 // ---------------------------------------------------------------------------

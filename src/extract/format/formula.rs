@@ -49,6 +49,14 @@ pub(super) const LOOKALIKE_TRIGGERS: [char; 16] = [
 /// white space) and triggers, so one anywhere in the leading run counts, as OWASP asks for a
 /// leading TAB or CR whatever follows it.
 pub(super) fn starts_formula(text: &str) -> bool {
+    // Most cells start with a letter or digit, which is neither a trigger nor skipped.
+    if text
+        .as_bytes()
+        .first()
+        .is_some_and(u8::is_ascii_alphanumeric)
+    {
+        return false;
+    }
     for c in text.chars() {
         if is_trigger(c) {
             return true;

@@ -844,6 +844,41 @@ fn header_and_rows() -> impl Strategy<Value = (Vec<String>, Vec<Vec<Option<Strin
     )
 }
 
+/// The CSV writer's rules, written out plainly and slowly (as the writer was before it scanned
+/// each cell once): the oracle of `the_one_pass_csv_writer_writes_the_bytes_the_plain_rules_give`.
+fn plain_csv_line(row: &[Option<String>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (index, cell) in row.iter().enumerate() {
+        if index > 0 {
+            out.push(b';');
+        }
+        let Some(cell) = cell else { continue };
+        let text: String = cell.chars().filter(|&c| c != '\0').collect();
+        let prefixed = needs_prefix(&text);
+        let special = text
+            .bytes()
+            .any(|b| matches!(b, b';' | b'"' | b'\r' | b'\n' | b',' | b'\t'));
+        let quoted = special || (!prefixed && text.starts_with(' ')) || text.ends_with(' ');
+        if quoted {
+            out.push(b'"');
+        }
+        if prefixed {
+            out.push(b'\'');
+        }
+        for &byte in text.as_bytes() {
+            if byte == b'"' {
+                out.push(b'"');
+            }
+            out.push(byte);
+        }
+        if quoted {
+            out.push(b'"');
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
 fn header_as_cells(header: &[String]) -> Vec<Option<String>> {
     header.iter().map(|h| Some(h.clone())).collect()
 }
@@ -899,6 +934,13 @@ proptest! {
         let xlsx = xlsx_of(&["Värde"], &[vec![Some(cell.clone())]]);
         prop_assert_eq!(&read_xlsx(&xlsx).unwrap()[1][0], &cell);
         prop_assert_eq!(quote_prefixed(&xlsx), vec![(1, 0)]);
+    }
+
+    #[test]
+    fn the_one_pass_csv_writer_writes_the_bytes_the_plain_rules_give(row in row()) {
+        let mut fast = Vec::new();
+        csv_row(&row, &mut fast);
+        prop_assert_eq!(fast, plain_csv_line(&row));
     }
 
     #[test]

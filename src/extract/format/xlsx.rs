@@ -84,16 +84,24 @@ impl XlsxBuilder {
 
     /// Appends one data row; refuses the row after `XLSX_MAX_ROWS`.
     pub fn push_row(&mut self, cells: &[Option<String>]) -> Result<(), Error> {
+        self.push(cells.iter().map(Option::as_deref))
+    }
+
+    /// [`push_row`](Self::push_row) for cells borrowed from an opened chunk
+    /// (`container::for_each_row`), without a copy of each cell.
+    pub fn push_cells(&mut self, cells: &[Option<&str>]) -> Result<(), Error> {
+        self.push(cells.iter().copied())
+    }
+
+    fn push<'a>(
+        &mut self,
+        cells: impl ExactSizeIterator<Item = Option<&'a str>>,
+    ) -> Result<(), Error> {
         if self.rows >= self.max_rows {
             return Err(Error::TooManyRows { max: self.max_rows });
         }
         let row = self.rows + 1;
-        write_row(
-            &mut self.members,
-            row,
-            cells.iter().map(Option::as_deref),
-            &self.formats.data,
-        )?;
+        write_row(&mut self.members, row, cells, &self.formats.data)?;
         self.rows += 1;
         Ok(())
     }
@@ -209,7 +217,8 @@ fn write_cell(
             kind: "row or column out of range",
         });
     };
-    if text.encode_utf16().count() > XLSX_MAX_CELL_UTF16 {
+    // A UTF-8 text has at least as many bytes as UTF-16 code units: count only a long one.
+    if text.len() > XLSX_MAX_CELL_UTF16 && text.encode_utf16().count() > XLSX_MAX_CELL_UTF16 {
         return Err(too_long);
     }
     let format = formats.for_text(text);

@@ -1,0 +1,244 @@
+//! Opening an extract's chunks for a download: each chunk read, authenticated and decrypted
+//! exactly once, its rows handed to a file being made ([`Rows`]: the CSV spool or the XLSX
+//! workbook), and the file given back only when every chunk has been opened.
+//!
+//! Guarantees:
+//! - The file comes back only if every chunk from 0 to `chunk_count − 1` is present, in order,
+//!   authenticates under its AAD (`extract:<id>:chunk:<n>`, the last one marked) and decodes;
+//!   otherwise the error, and what was made so far is dropped (and wiped) unsent (D2).
+//! - Memory is a window: at most [`BATCHES_AHEAD`] + 1 batches of [`CHUNKS_PER_FETCH`] sealed
+//!   chunks wait for the worker, and a decrypted chunk lives only while its rows are written.
+//! - The decryption and formatting run on a blocking thread while the next batches are read on
+//!   the store's side, so the two halves overlap and no async worker is held for long.
+//!
+//! Must never: hand a row of a chunk that failed to open to the file, or name member data in an
+//! error.
+
+use tokio::sync::mpsc;
+use zeroize::Zeroizing;
+
+use super::spool::{Ready, Spool};
+use super::{CHUNK_ROWS, Error, ExtractId, container, format};
+use crate::crypto::DataKey;
+use crate::store::Store;
+
+/// Chunks fetched from the store per query.
+pub const CHUNKS_PER_FETCH: i64 = 8;
+/// Batches read ahead of the one being opened.
+const BATCHES_AHEAD: usize = 2;
+
+/// A file being made from the rows of an extract, in order.
+pub trait Rows: Send + 'static {
+    /// The finished file.
+    type File: Send + 'static;
+    fn row(&mut self, cells: &[Option<&str>]) -> Result<(), Error>;
+    /// Called once every chunk has been opened.
+    fn finish(self) -> Result<Self::File, Error>;
+}
+
+/// Where a download's chunks come from.
+pub struct Source<'a> {
+    pub store: &'a Store,
+    pub id: &'a ExtractId,
+    pub key: DataKey,
+    pub chunk_count: i64,
+    pub columns: usize,
+}
+
+/// Opens every chunk once, in order, into `rows`, and returns the finished file; see the
+/// module's guarantees.
+pub async fn open_all<R: Rows>(source: Source<'_>, rows: R) -> Result<R::File, Error> {
+    let Source {
+        store,
+        id,
+        key,
+        chunk_count,
+        columns,
+    } = source;
+    let (sender, receiver) = mpsc::channel(BATCHES_AHEAD);
+    let worker = {
+        let id = id.clone();
+        tokio::task::spawn_blocking(move || {
+            open_batches(receiver, &key, &id, chunk_count, columns, rows)
+        })
+    };
+    let read = read_batches(store, id, chunk_count, &sender).await;
+    // The worker ends when the batches do.
+    drop(sender);
+    let opened = worker
+        .await
+        .map_err(|e| Error::Spool(format!("the worker opening the chunks stopped: {e}")));
+    // A failed read stops the worker early: the read's error is the cause.
+    read?;
+    opened?
+}
+
+/// Sends the chunks to the worker in batches, then checks that there is none beyond the last.
+async fn read_batches(
+    store: &Store,
+    id: &ExtractId,
+    chunk_count: i64,
+    sender: &mpsc::Sender<Vec<(i64, Vec<u8>)>>,
+) -> Result<(), Error> {
+    let mut next = 0;
+    while next < chunk_count {
+        let batch = store
+            .find_chunks(id.as_str(), next, CHUNKS_PER_FETCH)
+            .await?;
+        let Some(&(last, _)) = batch.last() else {
+            return Err(Error::Damaged("a chunk is missing"));
+        };
+        next = last.saturating_add(1);
+        if sender.send(batch).await.is_err() {
+            // The worker stopped at a bad chunk; its error says which.
+            return Ok(());
+        }
+    }
+    let extra = store.find_chunks(id.as_str(), next, 1).await?;
+    if chunk_count <= 0 || !extra.is_empty() {
+        return Err(Error::Damaged("the extract has the wrong number of chunks"));
+    }
+    Ok(())
+}
+
+/// The worker: opens each chunk as its batch arrives and writes its rows.
+fn open_batches<R: Rows>(
+    mut receiver: mpsc::Receiver<Vec<(i64, Vec<u8>)>>,
+    key: &DataKey,
+    id: &ExtractId,
+    chunk_count: i64,
+    columns: usize,
+    mut rows: R,
+) -> Result<R::File, Error> {
+    let mut next = 0;
+    while let Some(batch) = receiver.blocking_recv() {
+        for (seq, sealed) in batch {
+            if seq != next {
+                return Err(Error::Damaged("a chunk is missing"));
+            }
+            if seq >= chunk_count {
+                return Err(Error::Damaged("the extract has the wrong number of chunks"));
+            }
+            let plain = open_chunk(key, id, seq, chunk_count, &sealed)?;
+            container::for_each_row(&plain, columns, |cells| rows.row(cells))?;
+            next += 1;
+        }
+    }
+    if next != chunk_count {
+        return Err(Error::Damaged("the extract has the wrong number of chunks"));
+    }
+    rows.finish()
+}
+
+/// Authenticates and decrypts chunk `seq` of `count`, bound to its place in the extract.
+pub fn open_chunk(
+    key: &DataKey,
+    id: &ExtractId,
+    seq: i64,
+    count: i64,
+    sealed: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, Error> {
+    key.open(sealed, &id.chunk_aad(seq, seq + 1 == count))
+        .map_err(|_| Error::Damaged("a chunk failed authentication"))
+}
+
+/// The CSV: the header, then a line per row, written into a spool.
+pub struct CsvRows {
+    spool: Spool,
+    /// Rows the extract holds, and rows and bytes written so far: after a chunk's worth of rows
+    /// the spool is told how large the file will be, about ([`Spool::expect`]).
+    rows_expected: u64,
+    rows: u64,
+    bytes: u64,
+}
+
+impl CsvRows {
+    /// A CSV of about `rows_expected` rows headed by `names` (with the BOM).
+    pub fn new(mut spool: Spool, names: &[&str], rows_expected: u64) -> Result<CsvRows, Error> {
+        let bound = format::CSV_BOM
+            .len()
+            .saturating_add(csv_bound(names.iter().map(|n| Some(*n))));
+        let out = spool.room(bound)?;
+        let before = out.len();
+        format::csv_header(names, out);
+        let bytes = (out.len() - before) as u64;
+        Ok(CsvRows {
+            spool,
+            rows_expected,
+            rows: 0,
+            bytes,
+        })
+    }
+}
+
+impl Rows for CsvRows {
+    type File = Ready;
+
+    fn row(&mut self, cells: &[Option<&str>]) -> Result<(), Error> {
+        let bound = csv_bound(cells.iter().copied());
+        let out = self.spool.room(bound)?;
+        let before = out.len();
+        format::csv_cells(cells, out);
+        self.bytes += (out.len() - before) as u64;
+        self.rows += 1;
+        if self.rows == CHUNK_ROWS as u64 {
+            // Rows of one register are alike in size, so the first chunk's tell the file's
+            // size well enough; the guess only chooses memory or disk, the limits hold anyway.
+            let per_row = self.bytes / self.rows;
+            self.spool
+                .expect(per_row.saturating_mul(self.rows_expected.max(self.rows)));
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Ready, Error> {
+        self.spool.finish()
+    }
+}
+
+/// The most bytes `format::csv_cells` writes for a line of `cells`: every byte at most twice (a
+/// `"` doubled), a text mark and two quotes per cell, the separators and CRLF. Asking the spool
+/// for this much room first means its piece never reallocates (`tests::the_csv_bound_holds`).
+fn csv_bound<'a>(cells: impl Iterator<Item = Option<&'a str>>) -> usize {
+    cells.fold(2, |total, cell| {
+        let len = cell.map_or(0, str::len);
+        total
+            .saturating_add(len.saturating_mul(2))
+            .saturating_add(4)
+    })
+}
+
+/// The XLSX workbook, built in memory (bounded by `format::XLSX_MAX_ROWS`).
+pub struct XlsxRows(pub format::XlsxBuilder);
+
+impl Rows for XlsxRows {
+    type File = Zeroizing<Vec<u8>>;
+
+    fn row(&mut self, cells: &[Option<&str>]) -> Result<(), Error> {
+        Ok(self.0.push_cells(cells)?)
+    }
+
+    fn finish(self) -> Result<Zeroizing<Vec<u8>>, Error> {
+        Ok(self.0.finish()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn the_csv_bound_holds(
+            cells in proptest::collection::vec(
+                proptest::option::of("[\"';,\\t\\r\\n =+0-9a\\u{0}\\u{a0}é ]{0,12}"), 1..6)
+        ) {
+            let cells: Vec<Option<&str>> = cells.iter().map(Option::as_deref).collect();
+            let mut out = Vec::new();
+            format::csv_cells(&cells, &mut out);
+            prop_assert!(out.len() <= csv_bound(cells.iter().copied()));
+        }
+    }
+}
