@@ -165,9 +165,7 @@ async fn the_ledger_migration_files_existing_rows_by_member(f: Fixture) {
         Raw::Postgres(..) => |h: &str| format!("'\\x{h}'::bytea"),
     };
     let extract = |id: &str| {
-        format!(
-            "('{id}', 'u1', 'p', 'Uppsala', '{{}}', 'h', 'h', 'shredded', 1, 2, 60, 1, 0, 0)"
-        )
+        format!("('{id}', 'u1', 'p', 'Uppsala', '{{}}', 'h', 'h', 'shredded', 1, 2, 60, 1, 0, 0)")
     };
     let (a, b) = ("aa".repeat(16), "0b".repeat(16));
     let tag = "cc".repeat(8);
