@@ -142,6 +142,48 @@ async fn a_resaved_csv_with_a_third_of_its_rows_deleted_is_traced_to_its_extract
     assert_eq!(err["error"], "invalid_input");
 }
 
+/// The trace reads an extract's ledger in order when the file's keys are many against its size,
+/// and looks the members up when they are few: both give the same exact answer.
+#[tokio::test]
+async fn a_few_rows_and_the_whole_file_are_traced_alike_by_member_number() {
+    let app = spawn_app_in(prepare(600).await).await;
+    let anna = app.user("anna", &["staff:Uppsala"]).await;
+    let anna_c = app.sign_in(&anna, "anna").await;
+    let fields = ["member_id", "first_name", "last_name"];
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let request = body("district-assembly-invitation", "Uppsala", &fields, 120);
+        ids.push(live_extract(&app, &anna_c, request).await);
+    }
+    let (status, _, csv) = download(&app, &anna_c, &ids[1], "csv").await;
+    assert_eq!(status, 200);
+    let table = read_csv(&csv).unwrap();
+    let rows = table.len() - 1;
+    assert!(rows >= 40, "the district has too few members: {rows}");
+    let farid = app.user("farid", &["auditor:*"]).await;
+    let farid_c = app.sign_in(&farid, "farid").await;
+    // Every row (read in order), and five rows spread over the file (looked up: 5 keys
+    // against the extract's size).
+    let whole: Vec<&Vec<String>> = table.iter().collect();
+    let few: Vec<&Vec<String>> = std::iter::once(&table[0])
+        .chain(table[1..].iter().step_by(rows / 5).take(5))
+        .collect();
+    for file in [whole, few] {
+        let text: String = file.iter().map(|r| r.join(";") + "\r\n").collect();
+        let n = file.len() - 1;
+        let answer = trace(&app, &farid_c, text.into_bytes()).await;
+        assert_eq!(answer["matched_by"], "member_id");
+        assert_eq!(answer["extracts_sharing_rows"], 3, "{answer:#}");
+        let best = &answer["candidates"][0];
+        assert_eq!(best["extract"]["id"], ids[1].as_str(), "{answer:#}");
+        assert_eq!(best["matched_rows"].as_u64(), Some(n as u64));
+        assert_eq!(best["rows_in_order"].as_u64(), Some(n as u64));
+        for other in &answer["candidates"].as_array().unwrap()[1..] {
+            assert_eq!(other["matched_rows"].as_u64(), Some(n as u64), "{answer:#}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn an_xlsx_copy_with_a_column_added_is_traced_by_member_number_and_at_the_command_line() {
     let app = spawn_app_in(prepare(600).await).await;
