@@ -231,6 +231,7 @@ impl Application {
             state.ctx.clone(),
             Duration::from_secs(state.config.extracts.sweep_interval_secs),
         ));
+        let _readiness = web::api::health::refresh_in_background(state.clone());
         let grace = Duration::from_secs(state.config.server.shutdown_grace_secs);
         let router = web::router(state.clone());
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();

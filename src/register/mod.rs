@@ -287,6 +287,15 @@ impl Register {
         Ok(self.db.ping().await?)
     }
 
+    /// Reads one row of every mapped column through the mapping, for readiness, and keeps
+    /// nothing of it: it fails where an extract would (a revoked `SELECT`, a dropped column, a
+    /// view whose table is gone), which [`Register::ping`] does not. Unbounded here; the
+    /// caller sets the time limit.
+    pub async fn probe(&self) -> Result<(), Error> {
+        let columns: Vec<&str> = self.mapping.iter().map(|(_, column)| column).collect();
+        Ok(self.db.read_one_row(self.mapping.table(), &columns).await?)
+    }
+
     /// How many members `filter` selects, and how many of them are excluded for protected
     /// identity or missing consent — in one statement, without reading any row.
     pub async fn count(

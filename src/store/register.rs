@@ -177,6 +177,24 @@ impl RegisterDb {
         })
     }
 
+    /// Reads at most one row of `columns` from `table` and drops it unread, for readiness: a
+    /// `SELECT 1` answers while a revoked grant or a broken view fails every extract, and this
+    /// does not. `LIMIT 1` without `ORDER BY`, so the database may stop at the first row it
+    /// finds. Nothing read leaves this function (an error carries the database's cause only).
+    pub async fn read_one_row(&self, table: &str, columns: &[&str]) -> Result<(), Error> {
+        let backend = self.backend;
+        let selected: Vec<String> = columns.iter().map(|c| backend.quote(c)).collect();
+        let mut statement = Sql::default();
+        statement.push(&format!(
+            "SELECT {} FROM {} LIMIT 1",
+            selected.join(", "),
+            backend.quote_table(table)
+        ));
+        on_pool!(&self.pools, pool => {
+            builder(statement).build().fetch_optional(pool).await.map(|_| ()).map_err(query_error)
+        })
+    }
+
     /// The columns of `table` in order, or `None` when there is no such table or view.
     pub async fn table_columns(&self, table: &str) -> Result<Option<Vec<String>>, Error> {
         let (schema, name) = match table.split_once('.') {

@@ -40,6 +40,7 @@ mod forgery;
 mod layering;
 mod leak_scan;
 mod mail;
+mod metrics;
 mod oidc;
 mod oidc_signin;
 mod oversight_pages;

@@ -1,11 +1,17 @@
 //! Liveness and readiness.
 //!
 //! `/healthz` answers 200 while the process runs. `/readyz` answers 200 only when the store
-//! answers, the audit log accepts a write, the data dir is writable, the register answers and
-//! the clock reads no earlier than the newest audit entry; otherwise 503 with which check
-//! failed (never why: causes are logged, not sent). Every check gives up after 3 s, so a hung
-//! dependency fails readiness instead of holding it. A load balancer takes a broker that
-//! cannot audit out of rotation — fail closed.
+//! answers, the audit log accepts a write, the data dir is writable, one row of the register
+//! can be read through the mapping (every mapped column: a revoked grant or a broken view
+//! fails here as it would fail an extract), the policy can decide, the checkpoint sink can be
+//! written and the clock reads no earlier than the newest audit entry; otherwise 503 with
+//! which check failed (never why: causes are logged, not sent). Every check gives up after
+//! 3 s, so a hung dependency fails readiness instead of holding it. A load balancer takes a
+//! broker that cannot audit out of rotation — fail closed.
+//!
+//! The same checks run in the background every [`REFRESH_EVERY`] from start
+//! ([`refresh_in_background`]), so the `registervakt_ready` gauge and the per-check
+//! `registervakt_readiness_check` gauges tell the truth without anyone calling `/readyz`.
 
 use std::time::Duration;
 
@@ -67,36 +73,11 @@ pub async fn healthz() -> Json<Liveness> {
         (status = 200, description = "Ready to serve", body = Readiness),
         (status = 503, description = "A dependency is failing; nothing will be released", body = Readiness)))]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
-    let now = time::OffsetDateTime::now_utc();
-    let (store, audit, data_dir, register, clock, policy) = tokio::join!(
-        check("store", state.store.ping()),
-        check("audit", state.store.check_audit_writable()),
-        check("data_dir", probe_data_dir(&state)),
-        check("register", state.register.ping()),
-        check("clock", crate::audit::clock::check(&state.store, now)),
-        check("policy", usable_policy(&state)),
-    );
-    let checkpoints = match &state.checkpoints {
-        Some(sink) => Some(check("checkpoints", sink.probe()).await),
-        None => None,
-    };
-    let ready =
-        store && audit && data_dir && register && policy && clock && checkpoints != Some(false);
-    state.metrics.set_ready(ready);
-    let word = |ok: bool| if ok { "ok" } else { "failing" };
-    let body = Readiness {
-        status: if ready { "ready" } else { "not_ready" },
-        checks: ReadinessChecks {
-            store: word(store),
-            audit: word(audit),
-            data_dir: word(data_dir),
-            register: word(register),
-            policy: word(policy),
-            checkpoints: checkpoints.map_or("off", word),
-            clock: word(clock),
-        },
-    };
-    let status = if ready {
+    let (body, failures) = assess(&state).await;
+    for (check, cause) in &failures {
+        tracing::warn!(check, error = %cause, "readiness check failed");
+    }
+    let status = if body.status == READY {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -104,21 +85,112 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
     (status, Json(body))
 }
 
+const READY: &str = "ready";
+
+/// A check's name, and its failure's cause if it failed (for the log only: never sent).
+type Outcome = (&'static str, Option<String>);
+/// The failed checks' names and causes.
+type Failures = Vec<(&'static str, String)>;
+
+/// Runs every check at once, each bounded by [`CHECK_TIMEOUT`], and records the outcome in the
+/// `registervakt_ready` and `registervakt_readiness_check` gauges.
+async fn assess(state: &AppState) -> (Readiness, Failures) {
+    let now = time::OffsetDateTime::now_utc();
+    let (store, audit, data_dir, register, clock, policy) = tokio::join!(
+        check("store", state.store.ping()),
+        check("audit", state.store.check_audit_writable()),
+        check("data_dir", probe_data_dir(state)),
+        check("register", state.register.probe()),
+        check("clock", crate::audit::clock::check(&state.store, now)),
+        check("policy", usable_policy(state)),
+    );
+    let checkpoints = match &state.checkpoints {
+        Some(sink) => Some(check("checkpoints", sink.probe()).await),
+        None => None,
+    };
+    let word = |(_, failed): &Outcome| if failed.is_none() { "ok" } else { "failing" };
+    let checks = ReadinessChecks {
+        store: word(&store),
+        audit: word(&audit),
+        data_dir: word(&data_dir),
+        register: word(&register),
+        policy: word(&policy),
+        clock: word(&clock),
+        checkpoints: checkpoints.as_ref().map_or("off", word),
+    };
+    let mut outcomes = vec![store, audit, data_dir, register, policy, clock];
+    outcomes.extend(checkpoints);
+    let ready = outcomes.iter().all(|(_, failed)| failed.is_none());
+    state.metrics.set_ready(ready);
+    for (name, failed) in &outcomes {
+        state.metrics.set_check(name, failed.is_none());
+    }
+    let body = Readiness {
+        status: if ready { READY } else { "not_ready" },
+        checks,
+    };
+    let failures = outcomes
+        .into_iter()
+        .filter_map(|(name, failed)| Some((name, failed?)))
+        .collect();
+    (body, failures)
+}
+
+/// How often the background refresh runs the checks. Each run costs what one `/readyz` does
+/// (on PostgreSQL the audit lock, taken and rolled back), so no more often than a balancer is
+/// advised to probe.
+pub const REFRESH_EVERY: Duration = Duration::from_secs(10);
+
+/// Keeps readiness and its gauges fresh without anyone calling `/readyz`: the checks run at
+/// once and then every [`REFRESH_EVERY`]. A change of readiness is logged once, with the
+/// causes of what failed, rather than at every run. The task ends when the returned guard is
+/// dropped.
+pub fn refresh_in_background(state: AppState) -> Refresher {
+    let task = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(REFRESH_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut was_ready = None;
+        loop {
+            tick.tick().await;
+            let (body, failures) = assess(&state).await;
+            let ready = body.status == READY;
+            if was_ready != Some(ready) {
+                if ready {
+                    tracing::info!("ready: every readiness check passes");
+                } else {
+                    for (check, cause) in &failures {
+                        tracing::warn!(check, error = %cause, "not ready: a readiness check fails");
+                    }
+                }
+            }
+            was_ready = Some(ready);
+        }
+    });
+    Refresher(task.abort_handle())
+}
+
+/// Stops the background refresh when dropped.
+#[derive(Debug)]
+#[must_use = "the refresh stops when this is dropped"]
+pub struct Refresher(tokio::task::AbortHandle);
+
+impl Drop for Refresher {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// A check's name, and its failure's cause if it failed or did not answer in time.
 async fn check<E: std::fmt::Display>(
     name: &'static str,
     fut: impl std::future::Future<Output = Result<(), E>>,
-) -> bool {
-    match tokio::time::timeout(CHECK_TIMEOUT, fut).await {
-        Ok(Ok(())) => true,
-        Ok(Err(e)) => {
-            tracing::warn!(check = name, error = %e, "readiness check failed");
-            false
-        }
-        Err(_) => {
-            tracing::warn!(check = name, "readiness check timed out");
-            false
-        }
-    }
+) -> Outcome {
+    let failed = match tokio::time::timeout(CHECK_TIMEOUT, fut).await {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e.to_string()),
+        Err(_) => Some(format!("no answer within {} s", CHECK_TIMEOUT.as_secs())),
+    };
+    (name, failed)
 }
 
 /// The policy in force parses and can decide (it is read from the store, so this is bounded
@@ -131,12 +203,16 @@ async fn usable_policy(state: &AppState) -> Result<(), String> {
     }
 }
 
+/// Writes and removes a probe file of its own: the background refresh and any number of
+/// `/readyz` calls may probe at once, and must not remove each other's file.
 async fn probe_data_dir(state: &AppState) -> Result<(), std::io::Error> {
+    static PROBES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let probe = state
         .config
         .store
         .data_dir
-        .join(format!(".ready-probe-{}", state.instance));
+        .join(format!(".ready-probe-{}-{n}", state.instance));
     tokio::fs::write(&probe, b"ready").await?;
     tokio::fs::remove_file(&probe).await
 }
