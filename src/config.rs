@@ -109,7 +109,17 @@ pub struct AuditConfig {
     pub syslog_facility: syslog::Facility,
 }
 
+/// The warning a broker (and `registervakt init`) gives when the audit log has no second sink:
+/// one line, naming the key to set (SECURITY_BAR E4).
+pub const NO_SECOND_AUDIT_SINK: &str = "no second audit sink: set audit.checkpoint_file (a file outside store.data_dir) or audit.syslog; without one, an audit log cut short or rewritten after a deletion passes `audit verify`";
+
 impl AuditConfig {
+    /// Whether signed checkpoints go somewhere besides the store: `checkpoint_file`, `syslog`
+    /// or both. Without one, the broker starts but warns ([`NO_SECOND_AUDIT_SINK`]).
+    pub fn has_second_sink(&self) -> bool {
+        self.checkpoint_file.is_some() || self.syslog.is_some()
+    }
+
     /// The validated syslog destination, if one is configured.
     pub fn syslog_destination(&self) -> Result<Option<syslog::Destination>, syslog::AddressError> {
         self.syslog
@@ -1017,6 +1027,34 @@ member_id = "id"
         let cfg = Config::from_figment(Figment::new().merge(Toml::string(text))).unwrap();
         assert_eq!(cfg.followup.office_hours.to_string(), "07:00-21:00");
         assert_eq!(cfg.followup.denials_per_week, 3);
+    }
+
+    #[test]
+    fn a_second_audit_sink_is_a_checkpoint_file_or_syslog() {
+        let without = Config::from_figment(Figment::new().merge(Toml::string(minimal()))).unwrap();
+        assert!(!without.audit.has_second_sink());
+        for audit in [
+            "[audit]\ncheckpoint_file = \"/tmp/elsewhere.log\"\n",
+            "[audit]\nsyslog = \"udp://127.0.0.1:514\"\n",
+        ] {
+            let text = format!("{}{audit}", minimal());
+            let cfg = Config::from_figment(Figment::new().merge(Toml::string(&text))).unwrap();
+            assert!(cfg.audit.has_second_sink(), "{audit}");
+        }
+        assert!(NO_SECOND_AUDIT_SINK.contains("audit.checkpoint_file"));
+        assert!(!NO_SECOND_AUDIT_SINK.contains('\n'), "one line");
+    }
+
+    /// Issue 20, item 5: the example (which the Debian package installs as its config) has a
+    /// checkpoint file, outside the data dir, and the key file outside it too.
+    #[test]
+    fn the_example_sets_up_a_checkpoint_file_outside_the_data_dir() {
+        let text = include_str!("../registervakt.example.toml");
+        let cfg = Config::from_figment(Figment::new().merge(Toml::string(text))).unwrap();
+        let file = cfg.audit.checkpoint_file.as_ref().unwrap();
+        assert!(!file.starts_with(&cfg.store.data_dir), "{}", file.display());
+        assert!(!cfg.keys.kek_file.starts_with(&cfg.store.data_dir));
+        assert!(cfg.audit.has_second_sink());
     }
 
     /// The example's commented `[oidc.*]` sections, uncommented.

@@ -86,11 +86,22 @@ pub enum RegisterCommand {
     },
 }
 
+/// Creates and migrates the store, then sets up the audit log's second sink: creates the
+/// checkpoint file (mode 0600) when one is configured, or warns, naming the key, when neither
+/// it nor syslog is.
 pub async fn init(config: Option<&Path>) -> anyhow::Result<()> {
     let config = Config::load(config)?;
     let store = crate::app::init_store(&config).await?;
     println!("store ready ({}), migrations applied", store.backend_name());
     store.close().await;
+    if let Some(file) = &config.audit.checkpoint_file {
+        crate::audit::checkpoint::Sink::new(file.clone())
+            .probe()
+            .await?;
+        println!("audit checkpoints go to {}", file.display());
+    } else if !config.audit.has_second_sink() {
+        eprintln!("warning: {}", crate::config::NO_SECOND_AUDIT_SINK);
+    }
     Ok(())
 }
 
