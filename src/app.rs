@@ -7,6 +7,12 @@
 //! sentence naming the fix. The key file is read here only: a running broker keeps its keys
 //! in memory and never re-reads the file (rotation takes effect at the next start).
 //! The server takes an already-bound listener, so tests bind port 0.
+//! Under systemd it reports readiness and pings the watchdog ([`systemd`]); SIGTERM stops it
+//! gracefully, SIGHUP writes an audit checkpoint and changes nothing else ([`hangup`]).
+//! Starting with no second audit sink logs one warning naming `audit.checkpoint_file`.
+
+pub mod hangup;
+mod systemd;
 
 use std::future::Future;
 use std::path::Path;
@@ -98,6 +104,9 @@ impl Application {
 
     /// The start-up checks, in the order of the module header; the state they produce.
     async fn prepare(config: Config) -> Result<(AppState, Option<audit::syslog::Outbox>), Error> {
+        if !config.audit.has_second_sink() {
+            tracing::warn!("{}", crate::config::NO_SECOND_AUDIT_SINK);
+        }
         ensure_writable(&config.store.data_dir)?;
         let keyring = Keyring::load(&config.keys.kek_file)?;
         let store = open_store(&config, false).await?;
@@ -187,7 +196,9 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then lets in-flight requests finish (up to
-    /// `server.shutdown_grace_secs`), records `system.stop` and closes the store. Clients
+    /// `server.shutdown_grace_secs`), records `system.stop`, writes a final checkpoint and
+    /// closes the store. Tells systemd `READY=1` once serving and `STOPPING=1` when the stop
+    /// begins; answers SIGHUP with a checkpoint ([`hangup`]). Clients
     /// that take longer than `server.header_read_timeout_secs` to send a request's headers
     /// are disconnected (`web::serve`).
     pub async fn run_until_stopped(
@@ -227,6 +238,8 @@ impl Application {
         tracing::info!(%listen, instance = %state.instance, "registervakt is serving");
         let housekeeping = tokio::spawn(housekeeping(state.clone()));
         let checkpointer = tokio::spawn(write_checkpoints(state.clone()));
+        let hangups = tokio::spawn(hangup::answer(state.clone()));
+        let watchdog = tokio::spawn(systemd::watchdog());
         let sweeper = tokio::spawn(crate::extract::expire::run_sweeper(
             state.ctx.clone(),
             Duration::from_secs(state.config.extracts.sweep_interval_secs),
@@ -238,8 +251,12 @@ impl Application {
         let header_read_timeout = Duration::from_secs(state.config.server.header_read_timeout_secs);
         let server = web::serve::serve(listener, router, header_read_timeout, async move {
             shutdown.await;
+            systemd::stopping();
             let _ = stopping_tx.send(());
         });
+        // Every check passed, the listener is bound and `system.start` is recorded: the port
+        // answers from here on.
+        systemd::ready(&listen);
         tokio::select! {
             () = server => {}
             () = async {
@@ -252,6 +269,7 @@ impl Application {
         housekeeping.abort();
         sweeper.abort();
         checkpointer.abort();
+        hangups.abort();
         if let Err(e) = audit::record_now(
             &state.store,
             &Event::system_stopped(&state.instance),
@@ -275,6 +293,7 @@ impl Application {
             sink.flush(Duration::from_secs(5)).await;
             f.stop();
         }
+        watchdog.abort();
         state.store.close().await;
         tracing::info!("registervakt stopped");
         Ok(())
@@ -465,7 +484,7 @@ fn ensure_writable(dir: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
+/// Resolves on Ctrl-C or SIGTERM (SIGHUP does not stop the broker: [`hangup`]).
 pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
