@@ -1,5 +1,5 @@
-//! The command line: `serve`, `demo`, `init`, `keys`, `audit`, `register`, `report`, and
-//! `bench` in a build with the `bench` feature.
+//! The command line: `serve`, `demo`, `init`, `keys`, `audit`, `register`, `report`,
+//! `completions` and `manpage`, and `bench` in a build with the `bench` feature.
 //!
 //! Each command fails with one sentence and a non-zero exit; none prints a secret.
 
@@ -7,7 +7,9 @@ mod audit_export;
 mod audit_trace;
 #[cfg(feature = "bench")]
 pub mod bench;
+pub mod completions;
 pub mod demo;
+pub mod manpage;
 mod ops;
 mod policy;
 mod report;
@@ -19,6 +21,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::config::{Config, LogFormat};
+
+/// The binary's name, as the man pages and completion scripts call it.
+pub const BIN_NAME: &str = "registervakt";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -33,14 +38,16 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve the broker (production start).
+    /// Serve the broker (production start). SIGTERM stops it gracefully; SIGHUP writes an
+    /// audit checkpoint and changes nothing else.
     Serve {
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
     /// Create a synthetic register, a store, keys and users, and serve them.
     Demo(demo::DemoArgs),
-    /// Create and migrate the store named in the config (idempotent).
+    /// Create and migrate the store named in the config (idempotent), and create the audit
+    /// checkpoint file it names.
     Init {
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
@@ -63,6 +70,10 @@ pub enum Command {
     /// The data protection officer's reports: activity, and the Art. 30 record of processing.
     #[command(subcommand)]
     Report(report::ReportCommand),
+    /// Print the shell completion script for bash, zsh, fish, elvish or powershell.
+    Completions(completions::CompletionsArgs),
+    /// Print the manual page registervakt(1), or write every page into a directory.
+    Manpage(manpage::ManpageArgs),
     /// Measure performance against a baseline in the same run (see BENCHMARKS.md). Only in a
     /// build with `--features bench`.
     #[cfg(feature = "bench")]
@@ -81,6 +92,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 async fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve { config } => {
+            // Before anything else: SIGHUP would otherwise end the process (app::hangup).
+            crate::app::hangup::catch();
             let config = Config::load(config.as_deref())?;
             init_logging(config.server.log_format);
             serve(config).await
@@ -93,6 +106,8 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::User(cmd) => users::run(cmd).await,
         Command::Policy(cmd) => policy::run(cmd).await,
         Command::Report(cmd) => report::run(cmd).await,
+        Command::Completions(args) => completions::run(&args),
+        Command::Manpage(args) => manpage::run(&args),
         #[cfg(feature = "bench")]
         Command::Bench(cmd) => bench::run(cmd).await,
     }
