@@ -51,6 +51,7 @@ mod reports;
 mod roles;
 mod routes_audited;
 mod server;
+mod service;
 mod sessions;
 mod store;
 mod two_instances;
