@@ -44,6 +44,7 @@ mod metrics;
 mod oidc;
 mod oidc_signin;
 mod oversight_pages;
+mod packaging;
 mod passkeys;
 mod policy_http;
 mod purpose_form;
