@@ -18,6 +18,7 @@ fn read(path: &str) -> String {
     std::fs::read_to_string(repo().join(path)).unwrap()
 }
 
+#[cfg(not(feature = "bench"))]
 fn registervakt(args: &[&str]) -> Vec<u8> {
     let out = Command::new(env!("CARGO_BIN_EXE_registervakt"))
         .args(args)
