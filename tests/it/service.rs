@@ -252,18 +252,18 @@ async fn a_broker_whose_start_up_checks_fail_never_says_ready() {
 async fn the_watchdog_is_pinged_every_half_period_while_serving() {
     let t = common::prepare(20).await;
     prepared(&t, |text| text);
-    // 0.4 s: a ping every 0.2 s.
-    let mut service = Service::start(&t, Some(400_000));
+    // 1 s: a ping every 0.5 s, so about 6 in 3 s (fewer allowed on a loaded machine).
+    let mut service = Service::start(&t, Some(1_000_000));
     service.ready().await;
     let mut pings = 0;
-    let until = Instant::now() + Duration::from_millis(1_500);
+    let until = Instant::now() + Duration::from_secs(3);
     while Instant::now() < until {
-        if let Some(m) = service.next_message(Duration::from_millis(300)).await {
+        if let Some(m) = service.next_message(Duration::from_millis(600)).await {
             assert_eq!(m.trim_end(), "WATCHDOG=1");
             pings += 1;
         }
     }
-    assert!((4..=10).contains(&pings), "{pings} pings in 1.5 s");
+    assert!((3..=8).contains(&pings), "{pings} pings in 3 s");
     assert!(service.running());
 }
 
