@@ -261,25 +261,6 @@ async fn download(
     Ok((bytes, started.elapsed()))
 }
 
-/// Resident and peak memory of this process (kB), from /proc/self/status.
-fn memory_kb() -> (u64, u64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
-/// Resets the peak (VmHWM) to the current RSS (Linux `clear_refs` value 5).
-fn reset_peak() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
 /// Where the benchmark's register lives, and the command-line dump that is its baseline.
 pub(super) enum Source {
     /// A SQLite file; baseline `sqlite3 -readonly -csv`.
@@ -521,11 +502,11 @@ async fn memory_run(dir: &Path, rows: u64) -> anyhow::Result<(u64, u64, u64)> {
         .await?
         .included;
     drop(register);
-    let (idle, _) = memory_kb();
-    reset_peak();
+    let (idle, _) = super::memory::memory_kb();
+    super::memory::reset_peak();
     let (id, _, _) = snapshot(&state, &who, &filter).await?;
     download(&state, &who, &id, None).await?;
-    let (_, peak) = memory_kb();
+    let (_, peak) = super::memory::memory_kb();
     Ok((n, idle, peak))
 }
 

@@ -17,6 +17,7 @@ pub mod extract;
 mod extract_report;
 mod http;
 mod machine;
+pub mod memory;
 mod oversight;
 
 use std::path::PathBuf;
@@ -73,6 +74,24 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         runs: u32,
     },
+    /// Peak memory above idle, each step in a fresh process: building and downloading a
+    /// `--rows`-row extract, and tracing a leaked copy of it of at least `--trace-mib` MiB
+    /// (0: no trace), `--runs` times.
+    Memory {
+        #[arg(long, default_value = "bench-data")]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+        #[arg(long, default_value_t = 5)]
+        runs: u32,
+        #[arg(long, default_value_t = 256)]
+        trace_mib: u64,
+        /// The step a child process runs (the benchmark starts its own children).
+        #[arg(long, hide = true, requires = "root")]
+        child: Option<memory::Step>,
+        #[arg(long, hide = true)]
+        root: Option<PathBuf>,
+    },
     /// Over HTTP: the CSV download of an extract vs the same bytes served as a plain file by
     /// the same process, and audited API requests per second vs `/healthz` (with `wrk`).
     Http {
@@ -106,6 +125,29 @@ async fn run_one(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Audit { dir, entries, runs } => {
             let report = audit::audit_benchmark(&dir, entries, runs).await?;
             println!("{report}");
+            return Ok(());
+        }
+        BenchCommand::Memory {
+            dir,
+            rows,
+            runs,
+            trace_mib,
+            child,
+            root,
+        } => {
+            let settings = memory::Settings {
+                rows,
+                runs,
+                trace_mib,
+            };
+            if let (Some(step), Some(root)) = (child, root) {
+                return memory::run_child(&dir, &root, &settings, step).await;
+            }
+            let (report, failed) = memory::memory_benchmark(&dir, &settings).await?;
+            println!("{report}");
+            if !failed.is_empty() {
+                bail!("{}", failed.join("; "));
+            }
             return Ok(());
         }
         BenchCommand::Http {
