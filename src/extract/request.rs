@@ -195,7 +195,8 @@ pub async fn estimate(
 ) -> Result<Estimate, Error> {
     let policy = lifecycle::policy_now(state).await?;
     let purpose = known_purpose(&policy, &request.purpose)?;
-    let request = &prepare(state, request.clone()).await?;
+    let (request, counts) = prepare(state, request.clone(), purpose, now).await?;
+    let request = &request;
     let permitted = policy
         .permits(
             who,
@@ -222,7 +223,6 @@ pub async fn estimate(
             reason,
         });
     }
-    let counts = count(state, request, purpose, now).await?;
     let event = scope_event(
         EventKind::ExtractEstimated,
         &actor,
@@ -234,63 +234,76 @@ pub async fn estimate(
     Ok(Estimate { counts })
 }
 
-/// The request as it is counted, decided and stored: its district and every chosen local
-/// branch and status are the register's (a misspelling is named, not turned into an empty
-/// list or a "not permitted"), and a request that names no status gets the statuses that
-/// count as members (`register.statuses.members`), so a resigned member is never in a list
-/// unless asked for.
-async fn prepare(state: &Context, mut request: Request) -> Result<Request, Error> {
+/// The request as it is counted, decided and stored, with its counts for `purpose`: its
+/// district and every chosen local branch and status are the register's (a misspelling is
+/// named, not turned into an empty list or a "not permitted"), and a request that names no
+/// status gets the statuses that count as members (`register.statuses.members`), so a
+/// resigned member is never in a list unless asked for. The register is read once
+/// ([`crate::register::Register::survey`]): the checks and the count share one scan.
+async fn prepare(
+    state: &Context,
+    mut request: Request,
+    purpose: &Purpose,
+    now: OffsetDateTime,
+) -> Result<(Request, Counts), Error> {
     let register = &state.register;
-    if !register.has_district(&request.district).await? {
-        return Err(Error::UnknownDistrict(request.district));
+    let chosen = request.clone();
+    let status_mapped = register.mapping().column(Field::MembershipStatus).is_some();
+    if request.filters.statuses.is_empty() && status_mapped {
+        request.filters.statuses = register.member_statuses().to_vec();
     }
-    let choices = register.choices(&request.district).await?;
-    let mapped = |field: Field| register.mapping().column(field).is_some();
+    let filter = request.filter(&purpose.required_consents);
+    if let Err(e) = filter.validate(register.mapping()) {
+        // What the register holds is named first, as for a filter that can be counted.
+        if !register.has_district(&chosen.district).await? {
+            return Err(Error::UnknownDistrict(chosen.district));
+        }
+        check_chosen(state, &chosen, &register.choices(&chosen.district).await?)?;
+        return Err(Error::BadInput(e.to_string()));
+    }
+    let survey = register
+        .survey(&filter, ProtectedIdentity::Exclude, now.date())
+        .await?;
+    if !survey.holds_members {
+        return Err(Error::UnknownDistrict(chosen.district));
+    }
+    check_chosen(state, &chosen, &survey.choices)?;
+    Ok((request, survey.counts))
+}
+
+/// Refuses a chosen local branch or status the district does not hold, naming it.
+fn check_chosen(
+    state: &Context,
+    chosen: &Request,
+    held: &crate::register::Choices,
+) -> Result<(), Error> {
+    let mapped = |field: Field| state.register.mapping().column(field).is_some();
     let checks = [
         (
             Field::LocalBranch,
-            &request.filters.local_branches,
-            &choices.local_branches,
+            &chosen.filters.local_branches,
+            &held.local_branches,
         ),
         (
             Field::MembershipStatus,
-            &request.filters.statuses,
-            &choices.statuses,
+            &chosen.filters.statuses,
+            &held.statuses,
         ),
     ];
-    for (field, chosen, held) in checks {
+    for (field, chosen_values, held) in checks {
         // An unmapped field is refused by the filter's own check, with its own sentence.
         if !mapped(field) {
             continue;
         }
-        if let Some(value) = chosen.iter().find(|v| !held.contains(v)) {
+        if let Some(value) = chosen_values.iter().find(|v| !held.contains(v)) {
             return Err(Error::UnknownChoice {
                 field,
                 value: value.clone(),
-                district: request.district.clone(),
+                district: chosen.district.clone(),
             });
         }
     }
-    if request.filters.statuses.is_empty() && mapped(Field::MembershipStatus) {
-        request.filters.statuses = register.member_statuses().to_vec();
-    }
-    Ok(request)
-}
-
-async fn count(
-    state: &Context,
-    request: &Request,
-    purpose: &Purpose,
-    now: OffsetDateTime,
-) -> Result<Counts, Error> {
-    let filter = request.filter(&purpose.required_consents);
-    filter
-        .validate(state.register.mapping())
-        .map_err(|e| Error::BadInput(e.to_string()))?;
-    Ok(state
-        .register
-        .count(&filter, ProtectedIdentity::Exclude, now.date())
-        .await?)
+    Ok(())
 }
 
 fn known_purpose<'p>(
@@ -349,8 +362,7 @@ pub async fn create(
         now,
     )
     .await?;
-    let request = prepare(state, request).await?;
-    let counts = count(state, &request, purpose, now).await?;
+    let (request, counts) = prepare(state, request, purpose, now).await?;
     if counts.included == 0 {
         let event = scope_event(EventKind::PolicyDecision, &actor, &request, Outcome::Denied)
             .with_detail("code", "no_members");

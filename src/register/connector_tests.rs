@@ -184,6 +184,12 @@ macro_rules! on_every_backend {
 }
 
 on_every_backend!(
+    a_survey_answers_as_the_separate_reads_do,
+    sqlite_a_survey_answers_as_the_separate_reads_do,
+    postgres_a_survey_answers_as_the_separate_reads_do,
+    mariadb_a_survey_answers_as_the_separate_reads_do
+);
+on_every_backend!(
     counts_split_protected_and_missing_consent,
     sqlite_counts_split_protected_and_missing_consent,
     postgres_counts_split_protected_and_missing_consent,

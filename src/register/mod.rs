@@ -141,6 +141,17 @@ pub struct Counts {
     pub excluded_no_consent: u64,
 }
 
+/// A request's district as [`Register::survey`] reads it.
+#[derive(Debug, Clone, Default)]
+pub struct Survey {
+    /// Whether the district holds any member at all.
+    pub holds_members: bool,
+    /// The branches and statuses held in the district, sorted by byte order.
+    pub choices: Choices,
+    /// The filter's members.
+    pub counts: Counts,
+}
+
 /// A read-only handle on the member register. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Register {
@@ -271,6 +282,57 @@ impl Register {
             local_branches: values(Field::LocalBranch).await?,
             statuses: values(Field::MembershipStatus).await?,
         })
+    }
+
+    /// What a request needs from the register, read in one statement: whether the filter's
+    /// district holds any member, the local branches and statuses held there (to name a
+    /// misspelt choice), and the filter's [`Register::count`]. Exactly the answers of
+    /// [`Register::has_district`], [`Register::choices`] (as sets) and [`Register::count`].
+    pub async fn survey(
+        &self,
+        filter: &Filter,
+        protected: ProtectedIdentity,
+        today: Date,
+    ) -> Result<Survey, Error> {
+        let query = CountQuery {
+            table: self.mapping.table().to_owned(),
+            conditions: filter.conditions(&self.mapping, today)?,
+            exclude_protected: match protected {
+                ProtectedIdentity::Exclude => {
+                    Some(self.mapping.protected_identity_column().to_owned())
+                }
+                ProtectedIdentity::Include => None,
+            },
+            require_true: filter.consent_columns(&self.mapping)?,
+        };
+        let rows = self
+            .db
+            .survey(
+                &query,
+                self.mapping.column(Field::LocalBranch),
+                self.mapping.column(Field::MembershipStatus),
+            )
+            .await?;
+        let mut survey = Survey {
+            holds_members: !rows.is_empty(),
+            ..Survey::default()
+        };
+        let held = |value: Option<String>| value.filter(|v| !v.trim().is_empty());
+        for row in rows {
+            survey.choices.local_branches.extend(held(row.branch));
+            survey.choices.statuses.extend(held(row.status));
+            survey.counts.included += row.counts.included;
+            survey.counts.excluded_protected += row.counts.excluded_protected;
+            survey.counts.excluded_no_consent += row.counts.excluded_no_consent;
+        }
+        for values in [
+            &mut survey.choices.local_branches,
+            &mut survey.choices.statuses,
+        ] {
+            values.sort_unstable();
+            values.dedup();
+        }
+        Ok(survey)
     }
 
     pub fn mapping(&self) -> &Mapping {

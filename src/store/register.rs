@@ -142,6 +142,14 @@ pub struct CountResult {
     pub excluded_no_consent: u64,
 }
 
+/// One (local branch, status) of a district, as [`RegisterDb::survey`] reads it.
+#[derive(Debug, Clone)]
+pub struct SurveyRow {
+    pub branch: Option<String>,
+    pub status: Option<String>,
+    pub counts: CountResult,
+}
+
 /// How a flag column is filled in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FlagCensus {
@@ -247,6 +255,33 @@ impl RegisterDb {
             excluded_protected: to_u64(b),
             excluded_no_consent: to_u64(c),
         })
+    }
+
+    /// A request's survey of its district in one statement ([`sql::survey_sql`]): per
+    /// (local branch, status) held there, the counts among the rows `q` selects.
+    pub async fn survey(
+        &self,
+        q: &CountQuery,
+        branch: Option<&str>,
+        status: Option<&str>,
+    ) -> Result<Vec<SurveyRow>, Error> {
+        let statement = sql::survey_sql(self.backend, q, branch, status);
+        type Raw = (Option<String>, Option<String>, i64, i64, i64);
+        let rows: Vec<Raw> = on_pool!(&self.pools, pool => {
+            builder(statement).build_query_as().fetch_all(pool).await.map_err(query_error)?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(branch, status, a, b, c)| SurveyRow {
+                branch,
+                status,
+                counts: CountResult {
+                    included: to_u64(a),
+                    excluded_protected: to_u64(b),
+                    excluded_no_consent: to_u64(c),
+                },
+            })
+            .collect())
     }
 
     /// Members per value of `column` (e.g. per district) among the rows `conditions` select,

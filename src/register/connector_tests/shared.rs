@@ -347,3 +347,62 @@ pub(super) async fn the_check_report_counts_districts_and_unknown_flags_and_warn
     })
     .await;
 }
+
+/// A request's one-statement survey gives exactly what the three reads it replaces give:
+/// `has_district`, `choices` (as sets; blank values left out) and `count`, for every kind of
+/// condition, protected members and missing consents included.
+pub(super) async fn a_survey_answers_as_the_separate_reads_do(kind: Kind) {
+    let mut members = protection_and_consent_members();
+    members.extend([
+        with(11, |m| m.local_branch = "Tierp".into()),
+        with(12, |m| {
+            m.local_branch = "Tierp".into();
+            m.membership_status = "resigned".into();
+        }),
+        with(13, |m| m.local_branch = " ".into()),
+        with(14, |m| m.joined_on = date!(2024 - 02 - 29)),
+        with(15, |m| m.birth_date = date!(2008 - 05 - 17)),
+    ]);
+    run(kind, members, |fx| async move {
+        let register = fx.open().await;
+        let mut filters = vec![uppsala()];
+        let mut f = uppsala();
+        f.local_branches = vec!["Tierp".into()];
+        filters.push(f.clone());
+        f.statuses = vec!["active".into(), "resigned".into()];
+        filters.push(f);
+        let mut f = uppsala();
+        f.require_consent = vec![ConsentFlag::Sms, ConsentFlag::Email];
+        f.statuses = vec!["active".into()];
+        filters.push(f);
+        let mut f = uppsala();
+        f.joined_from = Some(date!(2020 - 01 - 01));
+        filters.push(f);
+        let mut f = uppsala();
+        f.age = Some(AgeBand::new(16, 30).unwrap());
+        filters.push(f);
+        filters.push(Filter::district(DistrictCode::parse("Gotland").unwrap()));
+        filters.push(Filter::district(DistrictCode::parse("Skåne").unwrap()));
+        for filter in &filters {
+            for protected in [ProtectedIdentity::Exclude, ProtectedIdentity::Include] {
+                let survey = register.survey(filter, protected, TODAY).await.unwrap();
+                let count = register.count(filter, protected, TODAY).await.unwrap();
+                assert_eq!(survey.counts, count, "{filter:?} {protected:?}");
+                let has = register.has_district(&filter.district).await.unwrap();
+                assert_eq!(survey.holds_members, has, "{filter:?}");
+                let mut choices = register.choices(&filter.district).await.unwrap();
+                choices.local_branches.sort_unstable();
+                choices.statuses.sort_unstable();
+                assert_eq!(survey.choices, choices, "{filter:?}");
+            }
+        }
+        let all = register
+            .survey(&uppsala(), ProtectedIdentity::Include, TODAY)
+            .await
+            .unwrap();
+        assert_eq!(all.choices.local_branches, ["Enköping", "Tierp"]);
+        assert_eq!(all.choices.statuses, ["active", "resigned"]);
+        assert_eq!(all.counts.included, 11);
+    })
+    .await;
+}

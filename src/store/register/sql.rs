@@ -259,6 +259,61 @@ pub(crate) fn count_sql(backend: Backend, q: &CountQuery) -> Sql {
     sql
 }
 
+/// A request's survey of its district, in one statement (one scan instead of four): per
+/// (local branch, status) held in the district, the three counts of [`count_sql`] among the
+/// rows the rest of `q`'s conditions select. `q.conditions[0]` is the district's; `branch` and
+/// `status` are the mapped columns (an unmapped one reads as empty text). Each row's
+/// conditions are evaluated once, inside, as 1 or 0 (NULL is 0, as a WHERE would drop it).
+pub(crate) fn survey_sql(
+    backend: Backend,
+    q: &CountQuery,
+    branch: Option<&str>,
+    status: Option<&str>,
+) -> Sql {
+    let (district, others) = q.conditions.split_at(q.conditions.len().min(1));
+    let text =
+        |column: Option<&str>| column.map_or_else(|| "''".to_owned(), |c| backend.as_text(c));
+    let not_protected = match &q.exclude_protected {
+        Some(column) => all_of(backend, &[Condition::IsFalse(column.clone())]),
+        None => "1 = 1".to_owned(),
+    };
+    let consents: Vec<Condition> = q
+        .require_true
+        .iter()
+        .cloned()
+        .map(Condition::IsTrue)
+        .collect();
+    let consented = all_of(backend, &consents);
+    let [b, st, m, p, c] = ["b", "s", "m", "p", "c"].map(|a| backend.quote(a));
+    let mut sql = Sql::default();
+    sql.push(&format!(
+        "SELECT {b}, {st}, COUNT(CASE WHEN {m} = 1 AND {p} = 1 AND {c} = 1 THEN 1 END), \
+         COUNT(CASE WHEN {m} = 1 AND {p} = 0 THEN 1 END), \
+         COUNT(CASE WHEN {m} = 1 AND {p} = 1 AND {c} = 0 THEN 1 END) \
+         FROM (SELECT {} AS {b}, {} AS {st}, CASE WHEN 1 = 1",
+        text(branch),
+        text(status)
+    ));
+    for cond in others
+        .iter()
+        .filter(|c| !matches!(c, Condition::OneOf { values, .. } if values.is_empty()))
+    {
+        sql.push(" AND (");
+        push_condition(&mut sql, backend, cond);
+        sql.push(")");
+    }
+    sql.push(&format!(
+        " THEN 1 ELSE 0 END AS {m}, CASE WHEN {not_protected} THEN 1 ELSE 0 END AS {p}, \
+         CASE WHEN {consented} THEN 1 ELSE 0 END AS {c}"
+    ));
+    push_from_where(&mut sql, backend, &q.table, district);
+    sql.push(&format!(
+        ") AS {} GROUP BY {b}, {st}",
+        backend.quote("survey")
+    ));
+    sql
+}
+
 /// The streamed SELECT: every column cast to text, ordered by the member id.
 ///
 /// The outputs are aliased `v0, v1, …` because PostgreSQL names `"x"::text` after `x`, and
