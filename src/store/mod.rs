@@ -296,9 +296,10 @@ impl Store {
     }
 }
 
-/// SQLite page cache per connection, in KiB when negative: 8 MiB keeps the disclosure
-/// ledger's index warm while a large extract is recorded (see BENCHMARKS.md).
-const STORE_CACHE_PAGES: &str = "-8192";
+/// SQLite page cache per connection, in KiB when negative: SQLite's own default of 2 MiB.
+/// Every write is appended in key order now (the ledger has no index across extracts), so a
+/// larger cache bought nothing and cost memory per connection (see BENCHMARKS.md).
+const STORE_CACHE_PAGES: &str = "-2048";
 
 async fn open_sqlite(path: &std::path::Path, opts: &Options) -> Result<SqlitePool, Error> {
     let dir = path.parent().unwrap_or(std::path::Path::new("."));
