@@ -418,6 +418,62 @@ pub struct RegisterConfig {
     /// Which membership statuses count as members, and their names on the pages.
     #[serde(default)]
     pub statuses: StatusesConfig,
+    /// How long the register may take: per statement, per build, and between a build's tries.
+    #[serde(default)]
+    pub limits: RegisterLimits,
+}
+
+/// `[register.limits]`: the register cannot hold the broker. Every statement runs under a time
+/// limit the database itself enforces (PostgreSQL `statement_timeout`, MariaDB
+/// `max_statement_time`, a progress handler on SQLite), shorter than the request deadline, so
+/// a statement is cancelled in the database before the user is answered.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterLimits {
+    /// The longest a statement may run; less than `server.request_timeout_secs`.
+    #[serde(default = "default_statement_timeout")]
+    pub statement_timeout_secs: u64,
+    /// The longest a build's one streaming read may run on PostgreSQL and MariaDB (SQLite reads
+    /// a build in pages, each its own statement under `statement_timeout_secs`).
+    #[serde(default = "default_build_statement_timeout")]
+    pub build_statement_timeout_secs: u64,
+    /// A build whose register does not answer waits this long before its second try, then
+    /// twice as long before each further one.
+    #[serde(default = "default_build_retry_pause")]
+    pub build_retry_pause_secs: u64,
+}
+
+impl Default for RegisterLimits {
+    fn default() -> RegisterLimits {
+        RegisterLimits {
+            statement_timeout_secs: default_statement_timeout(),
+            build_statement_timeout_secs: default_build_statement_timeout(),
+            build_retry_pause_secs: default_build_retry_pause(),
+        }
+    }
+}
+
+/// A third of the default request deadline: a count or estimate that takes longer than this
+/// on the register will not become faster by waiting, and the user is told in time.
+pub const DEFAULT_STATEMENT_TIMEOUT_SECS: u64 = 20;
+/// Ten minutes: a build of a large district streams for minutes, never for hours.
+pub const DEFAULT_BUILD_STATEMENT_TIMEOUT_SECS: u64 = 600;
+/// The longest `register.limits.build_statement_timeout_secs` accepted.
+pub const MAX_BUILD_STATEMENT_TIMEOUT_SECS: u64 = 3600;
+/// Pauses of 5, 10 and 20 s between four tries.
+pub const DEFAULT_BUILD_RETRY_PAUSE_SECS: u64 = 5;
+/// The longest `register.limits.build_retry_pause_secs` accepted: the longest pause (8 × this)
+/// stays inside a build's lease (`extract::BUILD_LEASE_SECS`), renewed before each pause.
+pub const MAX_BUILD_RETRY_PAUSE_SECS: u64 = 10;
+
+fn default_statement_timeout() -> u64 {
+    DEFAULT_STATEMENT_TIMEOUT_SECS
+}
+fn default_build_statement_timeout() -> u64 {
+    DEFAULT_BUILD_STATEMENT_TIMEOUT_SECS
+}
+fn default_build_retry_pause() -> u64 {
+    DEFAULT_BUILD_RETRY_PAUSE_SECS
 }
 
 /// `[register.statuses]`: a request that names no status gets exactly `members`, so a
@@ -520,6 +576,42 @@ impl Config {
                     })
             })
             .collect()
+    }
+
+    /// `[register.limits]`: a statement limit under the request deadline, so the database
+    /// cancels a slow statement before the user is answered.
+    fn validate_register_limits(&self) -> Result<(), Error> {
+        let limits = &self.register.limits;
+        let statement = limits.statement_timeout_secs;
+        if statement == 0 || statement >= self.server.request_timeout_secs {
+            return Err(Error::invalid(
+                "register.limits.statement_timeout_secs",
+                format!(
+                    "is {statement}, and server.request_timeout_secs is {}",
+                    self.server.request_timeout_secs
+                ),
+                "use at least 1 and fewer seconds than server.request_timeout_secs, so the \
+                 register cancels a slow statement before the user is answered (default 20)",
+            ));
+        }
+        let build = limits.build_statement_timeout_secs;
+        if build < statement || build > MAX_BUILD_STATEMENT_TIMEOUT_SECS {
+            return Err(Error::invalid(
+                "register.limits.build_statement_timeout_secs",
+                format!("is {build}"),
+                "use at least register.limits.statement_timeout_secs and at most 3600 seconds \
+                 (default 600)",
+            ));
+        }
+        let pause = limits.build_retry_pause_secs;
+        if pause == 0 || pause > MAX_BUILD_RETRY_PAUSE_SECS {
+            return Err(Error::invalid(
+                "register.limits.build_retry_pause_secs",
+                format!("is {pause}"),
+                "use 1 to 10 seconds (default 5)",
+            ));
+        }
+        Ok(())
     }
 
     /// Checks everything that can be checked without touching the network.
@@ -665,6 +757,7 @@ impl Config {
                 "use a value between 1 and 120 seconds",
             ));
         }
+        self.validate_register_limits()?;
         let statuses = &self.register.statuses;
         if statuses.members.is_empty()
             || statuses
@@ -1197,5 +1290,46 @@ member_id = "id"
         );
         let err = Config::from_figment(Figment::new().merge(Toml::string(&text))).unwrap_err();
         assert!(err.to_string().contains("store.url"), "{err}");
+    }
+    #[test]
+    fn a_register_statement_limit_not_under_the_request_deadline_is_refused_with_the_key_named() {
+        let load = |extra: &str| {
+            let text = format!("{}{extra}", minimal());
+            Config::from_figment(Figment::new().merge(Toml::string(&text)))
+        };
+        let cfg = load("").unwrap();
+        assert_eq!(cfg.register.limits.statement_timeout_secs, 20);
+        assert!(cfg.register.limits.statement_timeout_secs < cfg.server.request_timeout_secs);
+        for (extra, key) in [
+            (
+                "[register.limits]\nstatement_timeout_secs = 60\n",
+                "register.limits.statement_timeout_secs",
+            ),
+            (
+                "[register.limits]\nstatement_timeout_secs = 0\n",
+                "register.limits.statement_timeout_secs",
+            ),
+            (
+                "[register.limits]\nstatement_timeout_secs = 30\nbuild_statement_timeout_secs = 10\n",
+                "register.limits.build_statement_timeout_secs",
+            ),
+            (
+                "[register.limits]\nbuild_retry_pause_secs = 11\n",
+                "register.limits.build_retry_pause_secs",
+            ),
+        ] {
+            let err = load(extra).unwrap_err().to_string();
+            assert!(err.contains(key), "{extra}: {err}");
+        }
+        let shorter = format!("[server]\nrequest_timeout_secs = 10\n{}", minimal());
+        let err = Config::from_figment(Figment::new().merge(Toml::string(&shorter))).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("register.limits.statement_timeout_secs")
+                && err
+                    .to_string()
+                    .contains("server.request_timeout_secs is 10"),
+            "the default 20 s is refused under a 10 s deadline: {err}"
+        );
     }
 }

@@ -72,6 +72,7 @@ impl Fixture {
             connect_timeout_secs: 5,
             max_connections: 2,
             statuses: Default::default(),
+            limits: Default::default(),
         }
     }
 

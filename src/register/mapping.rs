@@ -150,6 +150,7 @@ mod tests {
             connect_timeout_secs: 5,
             max_connections: 1,
             statuses: Default::default(),
+            limits: Default::default(),
         }
     }
 

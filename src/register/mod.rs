@@ -193,7 +193,7 @@ impl Register {
     pub async fn open(cfg: &RegisterConfig) -> Result<Register, Error> {
         let mapping = Mapping::from_config(cfg)?;
         let timeout = Duration::from_secs(cfg.connect_timeout_secs);
-        let db = RegisterDb::connect(&cfg.url, timeout, cfg.max_connections).await?;
+        let db = RegisterDb::connect(&cfg.url, timeout, cfg.max_connections, limits(cfg)).await?;
         check_columns(&db, &mapping).await?;
         let register = Register {
             db,
@@ -507,6 +507,14 @@ impl Register {
                 Ok((self.mapping.require(field)?.to_owned(), kind))
             })
             .collect()
+    }
+}
+
+/// `register.limits` as the store enforces them.
+fn limits(cfg: &RegisterConfig) -> store::register::Limits {
+    store::register::Limits {
+        statement: Duration::from_secs(cfg.limits.statement_timeout_secs),
+        build: Duration::from_secs(cfg.limits.build_statement_timeout_secs),
     }
 }
 

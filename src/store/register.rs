@@ -3,15 +3,22 @@
 //! Guarantees: every connection is read-only at the session level (SQLite opened with
 //! `SQLITE_OPEN_READONLY`, PostgreSQL `SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY`,
 //! MariaDB `SET SESSION TRANSACTION READ ONLY`) and this module only issues SELECTs (and the
-//! catalogue look-ups and privilege checks that are reads too, and on SQLite the read
-//! transaction a paged read runs in). Filter values are always bound parameters (see
+//! catalogue look-ups and privilege checks that are reads too, the session's read-only and
+//! time-limit settings, and the read transactions a paged SQLite read and a PostgreSQL build
+//! run in). Filter values are always bound parameters (see
 //! [`sql`]). Errors never contain the URL's password or member data: a location is shown as
 //! `host:port` or the SQLite path.
+//!
+//! Every statement runs under a time limit the database enforces ([`limits`]): the
+//! statement limit for everything, a longer one for a build's one streaming read on PostgreSQL
+//! and MariaDB (SQLite reads a build in pages, each a statement under the statement limit). A
+//! statement past its limit is cancelled in the database and reported as [`Error::Cancelled`].
 //!
 //! Must never: write to the register, log a row, or put a value read from the register in
 //! an error message.
 
 mod connect;
+mod limits;
 mod pages;
 mod sql;
 
@@ -28,6 +35,7 @@ use sqlx::sqlite::SqlitePool;
 use sqlx::{Database, Encode, QueryBuilder, Row, Type};
 
 pub(crate) use connect::{describe_location, redact, short_cause};
+pub use limits::Limits;
 #[cfg(any(test, feature = "bench"))]
 pub use sql::render_for_cli;
 pub use sql::{ColumnKind, Condition, CountQuery, RowQuery, Value};
@@ -72,6 +80,12 @@ pub enum Error {
     },
     #[error("the member register query failed: {0}")]
     Query(String),
+    /// The database cancelled a statement that ran past its limit (`register.limits`).
+    #[error(
+        "the member register ran a statement past its time limit and cancelled it; raise \
+         register.limits or give the register's view the indexes docs/operations.md names"
+    )]
+    Cancelled,
     #[error("column `{column}` holds a value that is not a {expected}")]
     BadValue {
         column: String,
@@ -115,10 +129,16 @@ enum Pools {
 }
 
 /// Runs the same code against whichever pool is open; each arm is type-checked on its own.
+/// On SQLite `$pool` is a connection armed with the statement limit ([`limits::armed`]); the
+/// other pools carry the limit on every connection.
 macro_rules! on_pool {
-    ($pools:expr, $pool:ident => $body:expr) => {
-        match $pools {
-            Pools::Sqlite($pool) => $body,
+    ($db:expr, $pool:ident => $body:expr) => {
+        match &$db.pools {
+            Pools::Sqlite(pool) => {
+                let mut conn = limits::armed(pool, $db.limits.statement).await?;
+                let $pool = &mut *conn;
+                $body
+            }
             Pools::Postgres($pool) => $body,
             Pools::MySql($pool) => $body,
         }
@@ -132,6 +152,7 @@ pub struct RegisterDb {
     backend: Backend,
     location: String,
     sqlite_file: Option<PathBuf>,
+    limits: Limits,
 }
 
 /// How the members matching a query split up.
@@ -159,14 +180,20 @@ pub struct FlagCensus {
 }
 
 impl RegisterDb {
-    /// Opens a read-only pool and proves it works with one real connection, so an
-    /// unreachable register is reported with its cause rather than a bare pool timeout.
+    /// Opens a read-only pool whose statements run under `limits`, and proves it works with
+    /// one real connection, so an unreachable register is reported with its cause rather than
+    /// a bare pool timeout.
     pub async fn connect(
         url: &SecretString,
         timeout: Duration,
         max_connections: u32,
+        limits: Limits,
     ) -> Result<RegisterDb, Error> {
-        connect::open(url, timeout, max_connections).await
+        connect::open(url, timeout, max_connections, limits).await
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
     }
 
     pub fn backend(&self) -> Backend {
@@ -180,7 +207,7 @@ impl RegisterDb {
 
     /// `SELECT 1`, for readiness checks.
     pub async fn ping(&self) -> Result<(), Error> {
-        on_pool!(&self.pools, pool => {
+        on_pool!(self, pool => {
             sqlx::query("SELECT 1").execute(pool).await.map(|_| ()).map_err(query_error)
         })
     }
@@ -198,7 +225,7 @@ impl RegisterDb {
             selected.join(", "),
             backend.quote_table(table)
         ));
-        on_pool!(&self.pools, pool => {
+        on_pool!(self, pool => {
             builder(statement).build().fetch_optional(pool).await.map(|_| ()).map_err(query_error)
         })
     }
@@ -213,10 +240,11 @@ impl RegisterDb {
             Pools::Sqlite(pool) => {
                 let sql =
                     "SELECT name FROM pragma_table_info(?1, COALESCE(?2, 'main')) ORDER BY cid";
+                let mut conn = limits::armed(pool, self.limits.statement).await?;
                 sqlx::query_scalar(sql)
                     .bind(name)
                     .bind(schema)
-                    .fetch_all(pool)
+                    .fetch_all(&mut *conn)
                     .await
             }
             Pools::Postgres(pool) => {
@@ -247,7 +275,7 @@ impl RegisterDb {
     /// Counts included / excluded members in one statement.
     pub async fn count(&self, q: &CountQuery) -> Result<CountResult, Error> {
         let statement = sql::count_sql(self.backend, q);
-        let (a, b, c): (i64, i64, i64) = on_pool!(&self.pools, pool => {
+        let (a, b, c): (i64, i64, i64) = on_pool!(self, pool => {
             builder(statement).build_query_as().fetch_one(pool).await.map_err(query_error)?
         });
         Ok(CountResult {
@@ -267,7 +295,7 @@ impl RegisterDb {
     ) -> Result<Vec<SurveyRow>, Error> {
         let statement = sql::survey_sql(self.backend, q, branch, status);
         type Raw = (Option<String>, Option<String>, i64, i64, i64);
-        let rows: Vec<Raw> = on_pool!(&self.pools, pool => {
+        let rows: Vec<Raw> = on_pool!(self, pool => {
             builder(statement).build_query_as().fetch_all(pool).await.map_err(query_error)?
         });
         Ok(rows
@@ -293,7 +321,7 @@ impl RegisterDb {
         conditions: &[Condition],
     ) -> Result<Vec<(Option<String>, u64)>, Error> {
         let statement = sql::count_by_sql(self.backend, table, column, conditions);
-        let rows: Vec<(Option<String>, i64)> = on_pool!(&self.pools, pool => {
+        let rows: Vec<(Option<String>, i64)> = on_pool!(self, pool => {
             builder(statement).build_query_as().fetch_all(pool).await.map_err(query_error)?
         });
         Ok(rows.into_iter().map(|(v, n)| (v, to_u64(n))).collect())
@@ -302,7 +330,7 @@ impl RegisterDb {
     /// How many rows hold an explicit true in `column`, and how many hold neither true nor false.
     pub async fn flag_census(&self, table: &str, column: &str) -> Result<FlagCensus, Error> {
         let statement = sql::flag_census_sql(self.backend, table, column);
-        let (t, u): (i64, i64) = on_pool!(&self.pools, pool => {
+        let (t, u): (i64, i64) = on_pool!(self, pool => {
             builder(statement).build_query_as().fetch_one(pool).await.map_err(query_error)?
         });
         Ok(FlagCensus {
@@ -368,15 +396,30 @@ impl RegisterDb {
         let (tx, rx) = tokio::sync::mpsc::channel(BATCHES_IN_FLIGHT);
         let pools = self.pools.clone();
         let backend = self.backend;
+        let limits = self.limits;
         runtime.spawn(async move {
             match pools {
-                Pools::Sqlite(pool) => pages::read(&pool, &q, &tx).await,
+                Pools::Sqlite(pool) => pages::read(&pool, &q, limits.statement, &tx).await,
                 Pools::Postgres(pool) => {
+                    // The build limit on this statement only: `SET LOCAL` ends with the
+                    // read transaction, which is rolled back when the stream ends or is dropped.
+                    let mut read = match pool.begin().await {
+                        Ok(read) => read,
+                        Err(e) => return send_error(&tx, e).await,
+                    };
+                    if let Err(e) =
+                        sqlx::Executor::execute(&mut *read, limits.postgres_build().as_str()).await
+                    {
+                        return send_error(&tx, e).await;
+                    }
                     let mut qb = builder(sql::rows_sql(backend, &q));
-                    pump(qb.build().fetch(&pool), &q.columns, tx).await;
+                    pump(qb.build().fetch(&mut *read), &q.columns, tx).await;
                 }
                 Pools::MySql(pool) => {
-                    let mut qb = builder(sql::rows_sql(backend, &q));
+                    let mut statement = Sql::default();
+                    statement.push(&limits.mariadb_build_prefix());
+                    statement.pieces.extend(sql::rows_sql(backend, &q).pieces);
+                    let mut qb = builder(statement);
                     pump(qb.build().fetch(&pool), &q.columns, tx).await;
                 }
             }
@@ -390,6 +433,11 @@ impl RegisterDb {
         });
         Ok(rows.boxed())
     }
+}
+
+/// Ends a row stream with the error that kept it from starting.
+async fn send_error(tx: &tokio::sync::mpsc::Sender<Batch>, e: sqlx::Error) {
+    let _ = tx.send(Err(query_error(e))).await;
 }
 
 /// Moves rows from the database stream to the channel in batches, normalising each value.
@@ -465,6 +513,9 @@ where
 }
 
 fn query_error(e: sqlx::Error) -> Error {
+    if limits::was_cancelled(&e) {
+        return Error::Cancelled;
+    }
     Error::Query(short_cause(&e))
 }
 

@@ -93,6 +93,7 @@ pub(super) fn register_config_at(url: &str, table: &str) -> RegisterConfig {
         connect_timeout_secs: 10,
         max_connections: 2,
         statuses: Default::default(),
+        limits: Default::default(),
     }
 }
 

@@ -11,6 +11,7 @@ fn sqlite_config(url: &str, columns: BTreeMap<String, String>) -> RegisterConfig
         connect_timeout_secs: 2,
         max_connections: 1,
         statuses: Default::default(),
+        limits: Default::default(),
     }
 }
 
@@ -199,4 +200,13 @@ async fn a_register_without_a_member_status_refuses_to_open_and_its_choices_are_
         assert!(!choices.local_branches.is_empty(), "{choices:?}");
     })
     .await;
+}
+
+#[test]
+fn the_stores_default_limits_are_the_configs() {
+    let cfg = sqlite_config("sqlite:/x.db", BTreeMap::new());
+    assert_eq!(
+        super::super::limits(&cfg),
+        crate::store::register::Limits::default()
+    );
 }

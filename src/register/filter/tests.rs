@@ -15,6 +15,7 @@ fn mapping(columns: &[(&str, &str)]) -> Mapping {
         connect_timeout_secs: 5,
         max_connections: 1,
         statuses: Default::default(),
+        limits: Default::default(),
     };
     Mapping::from_config(&cfg).unwrap()
 }

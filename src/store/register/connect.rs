@@ -1,7 +1,8 @@
 //! Opening the register's read-only pools, and describing failures without secrets.
 //!
-//! Guarantees: every pooled connection runs the backend's read-only session statement before
-//! it is handed out (a connection whose statement fails is discarded by the pool); a
+//! Guarantees: every pooled connection runs the backend's read-only session statement, and on
+//! PostgreSQL and MariaDB its statement time limit ([`super::limits`]), before it is handed
+//! out (a connection whose statement fails is discarded by the pool); a
 //! PostgreSQL or MariaDB connection is pinged before each use (the server may have dropped
 //! it), a SQLite one is not (nothing can); and a failure is described by `backend at
 //! host:port` (or the SQLite path) plus a short cause with the URL's password removed.
@@ -16,7 +17,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::{ConnectOptions, Connection, Executor};
 
-use super::{Backend, Error, Pools, RegisterDb};
+use super::{Backend, Error, Limits, Pools, RegisterDb};
 
 /// Longest database message kept in an error.
 const MAX_CAUSE_LEN: usize = 200;
@@ -25,14 +26,15 @@ pub(super) async fn open(
     url: &SecretString,
     timeout: Duration,
     max_connections: u32,
+    limits: Limits,
 ) -> Result<RegisterDb, Error> {
     let raw = url.expose_secret();
     let backend = Backend::from_url(raw)?;
     let location = describe_location(backend, raw);
     let opened = match backend {
         Backend::Sqlite => sqlite(raw, timeout, max_connections).await,
-        Backend::Postgres => postgres(raw, timeout, max_connections).await,
-        Backend::MariaDb => mariadb(raw, timeout, max_connections).await,
+        Backend::Postgres => postgres(raw, timeout, max_connections, limits).await,
+        Backend::MariaDb => mariadb(raw, timeout, max_connections, limits).await,
     };
     let (pools, sqlite_file) = opened.map_err(|cause| Error::Connect {
         backend: backend.as_str(),
@@ -45,6 +47,7 @@ pub(super) async fn open(
         backend,
         location,
         sqlite_file,
+        limits,
     })
 }
 
@@ -69,7 +72,7 @@ async fn sqlite(raw: &str, timeout: Duration, max_connections: u32) -> Opened {
     Ok((Pools::Sqlite(pool), Some(file)))
 }
 
-async fn postgres(raw: &str, timeout: Duration, max_connections: u32) -> Opened {
+async fn postgres(raw: &str, timeout: Duration, max_connections: u32, limits: Limits) -> Opened {
     let opts = PgConnectOptions::from_str(raw)
         .map_err(|e| short_cause(&e))?
         .application_name("registervakt")
@@ -79,14 +82,18 @@ async fn postgres(raw: &str, timeout: Duration, max_connections: u32) -> Opened 
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(timeout)
-        .after_connect(|conn, _| {
-            read_only_session(conn, "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+        .after_connect(move |conn, _| {
+            let settings = [
+                "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY".to_owned(),
+                limits.postgres_statement(),
+            ];
+            session(conn, settings)
         })
         .connect_lazy_with(opts);
     Ok((Pools::Postgres(pool), None))
 }
 
-async fn mariadb(raw: &str, timeout: Duration, max_connections: u32) -> Opened {
+async fn mariadb(raw: &str, timeout: Duration, max_connections: u32, limits: Limits) -> Opened {
     // sqlx only knows the `mysql` scheme; MariaDB speaks the same protocol.
     let normalised = raw.replacen("mariadb://", "mysql://", 1);
     let opts = MySqlConnectOptions::from_str(&normalised).map_err(|e| short_cause(&e))?;
@@ -94,20 +101,29 @@ async fn mariadb(raw: &str, timeout: Duration, max_connections: u32) -> Opened {
     let pool = MySqlPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(timeout)
-        .after_connect(|conn, _| read_only_session(conn, "SET SESSION TRANSACTION READ ONLY"))
+        .after_connect(move |conn, _| {
+            let settings = [
+                "SET SESSION TRANSACTION READ ONLY".to_owned(),
+                limits.mariadb_statement(),
+            ];
+            session(conn, settings)
+        })
         .connect_lazy_with(opts);
     Ok((Pools::MySql(pool), None))
 }
 
-fn read_only_session<'c, C>(
-    conn: &'c mut C,
-    statement: &'static str,
-) -> BoxFuture<'c, Result<(), sqlx::Error>>
+/// Runs the session `settings` in order on a new connection; the first that fails fails it.
+fn session<'c, C>(conn: &'c mut C, settings: [String; 2]) -> BoxFuture<'c, Result<(), sqlx::Error>>
 where
     C: Send,
     for<'e> &'e mut C: Executor<'e>,
 {
-    Box::pin(async move { conn.execute(statement).await.map(|_| ()) })
+    Box::pin(async move {
+        for setting in settings {
+            conn.execute(setting.as_str()).await?;
+        }
+        Ok(())
+    })
 }
 
 /// One connection attempt with a deadline. The pool would retry a refused connection until

@@ -11,6 +11,9 @@
 //! - Member ids need not be unique or present: rows without one (they sort first) and ids
 //!   shared by more rows than a page holds are read row by row, as before.
 //! - Errors name no value: a page that cannot be parsed is reported by position only.
+//! - Each page, and each read of the rows sharing one id, is one statement under the statement
+//!   limit: the connection is armed afresh before each ([`super::limits::arm`]). A build
+//!   reads for as long as its pages keep coming; no one page may run past the limit.
 //!
 //! Must never: write (the pool is read-only), or hold more than a page and the channel's
 //! batches in memory.
@@ -19,6 +22,9 @@ use futures::StreamExt;
 use sqlx::sqlite::{Sqlite, SqlitePool, SqliteRow};
 use sqlx::{Row, TypeInfo, ValueRef};
 
+use std::time::Duration;
+
+use super::limits;
 use super::sql::{self, Key, KeyRange, PAGE_ROWS, RowQuery};
 use super::{Batch, Error, ROW_BATCH, TextRow, builder, decode_row, query_error};
 
@@ -39,17 +45,23 @@ impl From<Error> for Stop {
 }
 
 /// Reads every row of `q` into `tx`, page by page; an error is sent as the stream's last item.
-pub(super) async fn read(pool: &SqlitePool, q: &RowQuery, tx: &Sender) {
-    if let Err(Stop::Failed(e)) = read_pages(pool, q, tx).await {
+pub(super) async fn read(pool: &SqlitePool, q: &RowQuery, limit: Duration, tx: &Sender) {
+    if let Err(Stop::Failed(e)) = read_pages(pool, q, limit, tx).await {
         let _ = tx.send(Err(e)).await;
     }
 }
 
-async fn read_pages(pool: &SqlitePool, q: &RowQuery, tx: &Sender) -> Result<(), Stop> {
+async fn read_pages(
+    pool: &SqlitePool,
+    q: &RowQuery,
+    limit: Duration,
+    tx: &Sender,
+) -> Result<(), Stop> {
     // One read transaction: every page sees the same register, as one statement would.
     let mut conn = pool.begin().await.map_err(query_error)?;
     let mut range = KeyRange::All;
     loop {
+        limits::arm(&mut conn, limit).await?;
         let page = fetch_page(&mut conn, q, &range).await?;
         let full = page.rows.len() as i64 == PAGE_ROWS;
         range = match (full, page.last) {
@@ -59,11 +71,13 @@ async fn read_pages(pool: &SqlitePool, q: &RowQuery, tx: &Sender) -> Result<(), 
             }
             // A whole page without member ids: read those rows one by one, then the rest.
             (true, None) => {
+                limits::arm(&mut conn, limit).await?;
                 read_rows_with(&mut conn, q, &KeyRange::Null, tx).await?;
                 KeyRange::NotNull
             }
             // A whole page of one member id: read all its rows one by one, then go past it.
             (true, Some(last)) if page.ties == PAGE_ROWS => {
+                limits::arm(&mut conn, limit).await?;
                 read_rows_with(&mut conn, q, &KeyRange::Equal(last.clone()), tx).await?;
                 KeyRange::Above(last)
             }

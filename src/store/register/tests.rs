@@ -40,11 +40,19 @@ async fn a_write_through_the_pool_is_refused(url: String, table: &str) {
     crate::store::register_writer::write_register(&url, table, members)
         .await
         .unwrap();
-    let db = RegisterDb::connect(&SecretString::from(url.clone()), Duration::from_secs(5), 1)
-        .await
-        .unwrap();
+    let db = RegisterDb::connect(
+        &SecretString::from(url.clone()),
+        Duration::from_secs(5),
+        1,
+        Limits::default(),
+    )
+    .await
+    .unwrap();
     let delete = format!("DELETE FROM {}", db.backend().quote(table));
-    let outcome = on_pool!(&db.pools, pool => sqlx::query(&delete).execute(pool).await.map(|_| ()));
+    let outcome: Result<(), Error> = async {
+        on_pool!(db, pool => sqlx::query(&delete).execute(pool).await.map(|_| ()).map_err(query_error))
+    }
+    .await;
     let remaining = db.count_by(table, "distrikt", &[]).await.unwrap();
     if db.backend() != Backend::Sqlite {
         crate::store::register_writer::drop_table(&url, table)

@@ -91,6 +91,7 @@ async fn check_connections(admin_url: &str, db: &str, pki: &Pki) {
         connect_timeout_secs: 5,
         max_connections: 2,
         statuses: Default::default(),
+        limits: Default::default(),
     })
     .await
     .unwrap();
@@ -146,6 +147,7 @@ async fn open_register(url: &str) -> Result<(), String> {
         &SecretString::from(url.to_owned()),
         Duration::from_secs(5),
         1,
+        Default::default(),
     )
     .await
     .map(|_| ())

@@ -42,6 +42,7 @@ async fn a_mariadb_register_with_verify_identity_talks_tls_and_refuses_another_c
         connect_timeout_secs: 5,
         max_connections: 2,
         statuses: Default::default(),
+        limits: Default::default(),
     })
     .await
     .unwrap();
@@ -89,6 +90,7 @@ async fn open_register(url: &str) -> Result<(), String> {
         &SecretString::from(url.to_owned()),
         Duration::from_secs(5),
         1,
+        Default::default(),
     )
     .await
     .map(|_| ())

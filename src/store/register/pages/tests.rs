@@ -10,7 +10,7 @@ use secrecy::SecretString;
 use sqlx::{Executor, SqlitePool};
 
 use super::super::sql::{ColumnKind, Condition, RowQuery, Value, rows_sql};
-use super::super::{Backend, RegisterDb, TextRow, builder, decode_row};
+use super::super::{Backend, Limits, RegisterDb, TextRow, builder, decode_row};
 use super::PAGE_ROWS;
 
 const VALUES: [&str; 8] = [
@@ -46,7 +46,8 @@ async fn register(create: &str, rows: &[(String, f64)]) -> (tempfile::TempDir, R
     }
     tx.commit().await.unwrap();
     raw.close().await;
-    let db = RegisterDb::connect(&SecretString::from(url), Duration::from_secs(5), 2)
+    let limits = Limits::default();
+    let db = RegisterDb::connect(&SecretString::from(url), Duration::from_secs(5), 2, limits)
         .await
         .unwrap();
     (dir, db)
