@@ -1,7 +1,8 @@
 //! `registervakt bench memory`: peak memory above idle, building and downloading a large
 //! extract, and tracing a leaked copy of it made at least `--trace-mib` MiB large — each
 //! measured in a fresh child process of its own, run after run, so that a heap grown by an
-//! earlier step cannot hide a later step's peak.
+//! earlier step cannot hide a later step's peak. The build child also times the snapshot
+//! against `sqlite3 -readonly -csv` of the same rows (the large-extract speed goal).
 //!
 //! Guarantees: each run reports its own figures (the goal is met only if every run meets it);
 //! the trace reads the file as `registervakt audit trace` does, in pieces from disk, and must
@@ -16,7 +17,7 @@ use futures::StreamExt as _;
 use time::OffsetDateTime;
 
 use super::connector::{self, ONE_DISTRICT, TODAY};
-use super::extract::{Source, broker_app_at, snapshot, staff_user};
+use super::extract::{FIELDS, Source, broker_app_at, snapshot, staff_user};
 use crate::extract::ExtractId;
 use crate::extract::deliver::{self, Body};
 use crate::extract::format::CsvStream;
@@ -47,6 +48,9 @@ struct RunFigures {
     rows: u64,
     build_idle: u64,
     build_peak: u64,
+    /// The snapshot (request → live), and `sqlite3 -readonly -csv` of the same rows.
+    snapshot: Duration,
+    baseline: Duration,
     trace: Option<TraceFigures>,
 }
 
@@ -99,10 +103,12 @@ pub async fn memory_benchmark(
 async fn one_run(dir: &Path, root: &Path, settings: &Settings) -> anyhow::Result<RunFigures> {
     let mut figures = RunFigures::default();
     let built = child(dir, root, settings, Step::Build).await?;
-    let [rows, idle, peak] = numbers(&built, "build")?;
+    let [rows, idle, peak, snapshot, baseline] = numbers(&built, "build")?;
     figures.rows = rows;
     figures.build_idle = idle;
     figures.build_peak = peak;
+    figures.snapshot = Duration::from_micros(snapshot);
+    figures.baseline = Duration::from_micros(baseline);
     if settings.trace_mib > 0 {
         let traced = child(dir, root, settings, Step::Trace).await?;
         let [bytes, rows, idle, peak, micros, named] = numbers(&traced, "trace")?;
@@ -181,14 +187,23 @@ pub async fn run_child(
                 .count(&filter, ProtectedIdentity::Exclude, TODAY)
                 .await?
                 .included;
+            let sql =
+                register.cli_statement(&filter, &FIELDS, ProtectedIdentity::Exclude, TODAY)?;
             drop(register);
             let who = staff_user(&state, "bench", ONE_DISTRICT).await?;
             let (idle, _) = memory_kb();
             reset_peak();
-            let (id, _, _) = snapshot(&state, &who, &filter).await?;
+            let (id, built, took) = snapshot(&state, &who, &filter).await?;
             download_to(&state, &who, &id, None).await?;
             let (_, peak) = memory_kb();
-            println!("RESULT build {n} {idle} {peak}");
+            connector::check_count("the snapshot", built, n)?;
+            let (listed, baseline) = connector::run_sqlite3(&db, &sql).await?;
+            connector::check_count("the baseline", listed, n)?;
+            println!(
+                "RESULT build {n} {idle} {peak} {} {}",
+                took.as_micros(),
+                baseline.as_micros()
+            );
             if settings.trace_mib > 0 {
                 let csv = root.join("download.csv");
                 download_to(&state, &who, &id, Some(&csv)).await?;
@@ -358,8 +373,8 @@ fn report(settings: &Settings, runs: &[RunFigures]) -> String {
         settings.rows, settings.runs, settings.trace_mib
     ));
     out.push_str(
-        "| run | rows | build and download: idle, peak above idle | leaked file | trace: peak above idle | trace time | named the extract |\n\
-         |---:|---:|---:|---:|---:|---:|:---:|\n",
+        "| run | rows | snapshot / `sqlite3 -csv` | build and download: idle, peak above idle | leaked file | trace: peak above idle | trace time | named the extract |\n\
+         |---:|---:|---:|---:|---:|---:|---:|:---:|\n",
     );
     for (i, r) in runs.iter().enumerate() {
         let (file, above, took, named) = match &r.trace {
@@ -372,9 +387,12 @@ fn report(settings: &Settings, runs: &[RunFigures]) -> String {
             None => ("—".into(), "—".into(), "—".into(), "—".into()),
         };
         out.push_str(&format!(
-            "| {} | {} | {} MiB, {} MiB | {file} | {above} | {took} | {named} |\n",
+            "| {} | {} | {} / {} = {:.2} | {} MiB, {} MiB | {file} | {above} | {took} | {named} |\n",
             i + 1,
             r.rows,
+            connector::ms(r.snapshot),
+            connector::ms(r.baseline),
+            r.snapshot.as_secs_f64() / r.baseline.as_secs_f64().max(f64::EPSILON),
             mib(r.build_idle),
             mib(r.build_peak.saturating_sub(r.build_idle)),
         ));
