@@ -47,6 +47,7 @@ mod oversight_pages;
 mod packaging;
 mod passkeys;
 mod policy_http;
+mod proxy;
 mod purpose_form;
 mod reports;
 mod roles;
