@@ -48,6 +48,11 @@ pub const CHUNKS_PER_TRANSACTION: usize = 64;
 pub const BUILD_LEASE_SECS: i64 = 120;
 /// A build is retried this many times after its broker died, then it fails.
 pub const MAX_BUILD_ATTEMPTS: i64 = 3;
+/// A build's register read is tried this many times, the first included, while the register
+/// does not answer; the pauses between (`register.limits.build_retry_pause_secs`, doubled each
+/// time: 5, 10, 20 s by default) each start with a renewed lease, so a waiting build is never
+/// taken over.
+pub const REGISTER_TRIES: u32 = 4;
 /// After the last allowed download began, the extract is shredded this long after (so that
 /// download can finish); the deadline shreds regardless.
 pub const DOWNLOAD_SETTLE_SECS: i64 = 600;

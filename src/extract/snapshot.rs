@@ -14,6 +14,14 @@
 //! (`audit::clock`): it fails as `clock_behind`. A store that is only busy ("database is
 //! locked") never fails a build: each write is tried again with a doubling pause, and if the
 //! store stays busy the build is left to the sweeper, which builds it again.
+//! A register that does not answer when a build starts (down, unreachable, refusing) does not
+//! fail it at once either: the read is tried [`REGISTER_TRIES`] times with a doubling pause
+//! (`register.limits.build_retry_pause_secs`), the lease renewed before each pause, and the
+//! requester and the approvers are told once that the extract waits for the register (notice
+//! `extract_waiting_register`). Only then does it fail as `register_error`. A read that breaks
+//! off after its first row, or one cancelled for its time limit, is not tried again: the
+//! first may have released rows of a register that has since changed, the second would only
+//! be as slow again.
 
 use futures::StreamExt as _;
 use serde_json::json;
@@ -23,7 +31,8 @@ use zeroize::Zeroizing;
 use super::fingerprint::TagColumns;
 use super::request::Request;
 use super::{
-    BUILD_LEASE_SECS, CHUNK_ROWS, CHUNKS_PER_TRANSACTION, Error, ExtractId, container, lifecycle,
+    BUILD_LEASE_SECS, CHUNK_ROWS, CHUNKS_PER_TRANSACTION, Error, ExtractId, REGISTER_TRIES,
+    container, lifecycle,
 };
 use crate::audit::{self, Actor, Event, EventKind, Outcome};
 use crate::context::Context;
@@ -169,10 +178,10 @@ pub async fn build(
         Ok(audit::clock::check(&state.store, started).await?)
     })
     .await?;
-    let filter = request.filter(grant.required_consents());
-    let mut stream = state
-        .register
-        .rows_for_grant(grant, &filter, started.date())?;
+    let Some((first, rest)) = first_row(state, id, attempt, grant, request, started).await? else {
+        return Ok(None);
+    };
+    let mut stream = futures::stream::iter(first).chain(rest);
     let columns = output_columns(grant);
     let key = DataKey::generate();
     let order = OrderKey::generate();
@@ -226,6 +235,114 @@ pub async fn build(
         return Ok(None);
     }
     Ok(Some(total))
+}
+
+/// A register read with the row it began with (`None`: the register holds no such member).
+type Started = (
+    Option<Result<crate::register::Row, crate::register::Error>>,
+    futures::stream::BoxStream<'static, Result<crate::register::Row, crate::register::Error>>,
+);
+
+/// Starts the build's register read, trying again while the register does not answer (see
+/// the module's header); `Ok(None)` when the lease was lost while waiting.
+async fn first_row(
+    state: &Context,
+    id: &ExtractId,
+    attempt: i64,
+    grant: &Grant,
+    request: &Request,
+    started: OffsetDateTime,
+) -> Result<Option<Started>, Error> {
+    let filter = request.filter(grant.required_consents());
+    let pause_secs = state.config.register.limits.build_retry_pause_secs;
+    let mut pause = std::time::Duration::from_secs(pause_secs);
+    let mut tries = 1;
+    loop {
+        let mut rows = state
+            .register
+            .rows_for_grant(grant, &filter, started.date())?;
+        match rows.next().await {
+            Some(Err(e)) if register_down(&e) && tries < REGISTER_TRIES => {
+                tracing::warn!(extract = %id, tries, error = %e, "the member register does not answer; the build waits and tries again");
+                let waiting = || wait_for_register(state, id, attempt, tries == 1);
+                if !retry_busy(id, "wait for the register", waiting).await? {
+                    return Ok(None);
+                }
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+                tries += 1;
+            }
+            first => return Ok(Some((first, rows))),
+        }
+    }
+}
+
+/// Whether the register failed to answer at all (down, unreachable, refusing the read), as
+/// opposed to a statement cancelled for its time limit or a mapping that does not fit.
+fn register_down(e: &crate::register::Error) -> bool {
+    use crate::register::Error as R;
+    use crate::store::register::Error as S;
+    matches!(
+        e,
+        R::Unreachable { .. } | R::Store(S::Query(_) | S::Connect { .. })
+    )
+}
+
+/// Renews the lease for the pause ahead and, on the first wait, tells the requester and the
+/// approvers that the extract waits for the register; false when the lease was lost.
+async fn wait_for_register(
+    state: &Context,
+    id: &ExtractId,
+    attempt: i64,
+    tell: bool,
+) -> Result<bool, Error> {
+    let now = OffsetDateTime::now_utc();
+    let lease = now.unix_timestamp() + BUILD_LEASE_SECS;
+    let mut tx = state.store.begin().await?;
+    if !rows::renew_build_lease(&mut tx, id.as_str(), attempt, lease).await? {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    if tell {
+        let Some(row) = rows::find_extract_in(&mut tx, id.as_str()).await? else {
+            tx.rollback().await?;
+            return Ok(false);
+        };
+        let mut told = vec![row.requester_id];
+        for decision in rows::list_decisions_in(&mut tx, id.as_str()).await? {
+            if decision.verdict == "approve" && !told.contains(&decision.approver_id) {
+                told.push(decision.approver_id);
+            }
+        }
+        for user in &told {
+            lifecycle::notify(&mut tx, user, "extract_waiting_register", id, now).await?;
+        }
+    }
+    tx.commit().await?;
+    if tell {
+        lifecycle::after_commit(state).await;
+    }
+    Ok(true)
+}
+
+/// Newest notices looked through for a build's waiting notice: a user's notices of the last
+/// few minutes, however busy.
+const WAITING_LOOK_BACK: i64 = 50;
+
+/// When `user_id` was last told that extract `id` waits for the register (unix seconds), for
+/// the extract's page while it is being built; `None` when they were not.
+pub async fn waiting_for_register(
+    state: &Context,
+    user_id: &str,
+    id: &ExtractId,
+) -> Result<Option<i64>, Error> {
+    let notices = state.store.list_notices(user_id, WAITING_LOOK_BACK).await?;
+    Ok(notices
+        .into_iter()
+        .find(|n| {
+            n.kind == "extract_waiting_register" && n.extract_id.as_deref() == Some(id.as_str())
+        })
+        .map(|n| n.created_at))
 }
 
 /// Where each output column comes from in a streamed row (member id is always at 0).

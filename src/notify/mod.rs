@@ -34,6 +34,9 @@ pub fn sentence(kind: &str) -> &'static str {
             "Ditt utdrag raderas inom en timme. / Your extract will be destroyed within the hour."
         }
         "extract_shredded" => "Ditt utdrag är raderat. / Your extract was destroyed.",
+        "extract_waiting_register" => {
+            "Medlemsregistret svarar inte just nu; utdraget väntar och försöker igen av sig självt. Inget har lämnats ut. / The member register is not answering; the extract waits and tries again by itself. Nothing was released."
+        }
         "extract_lapsed" => {
             "Din begäran beslutades inte i tid och har upphört. / Your request was not decided in time and has lapsed."
         }

@@ -41,6 +41,11 @@ pub enum ApiError {
     BodyTooLarge(usize),
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// 503 `register_unavailable`: the member register did not answer (down, unreachable, or
+    /// a statement past `register.limits`); the cause is logged, the client is told only that
+    /// the register is the cause.
+    #[error("member register unavailable: {0}")]
+    RegisterUnavailable(String),
     /// 503 `clock_behind`: the clock reads earlier than the audit log (`audit::clock`); the
     /// cause is logged, the client gets a generic sentence.
     #[error("service unavailable: {0}")]
@@ -72,6 +77,11 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
                 "Registervakt cannot serve this request right now. Nothing was released; try again shortly.".into(),
+            ),
+            ApiError::RegisterUnavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "register_unavailable",
+                "The member register is not answering right now. Nothing was released; try again shortly.".into(),
             ),
             ApiError::ClockBehind(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -148,11 +158,16 @@ impl From<crate::nouns::Error> for ApiError {
     }
 }
 
-/// The register could not be read (it is down, or a query failed): nothing is decided on a
-/// guess, the request is refused as unavailable.
+/// The register could not be read (it is down, or a query failed or ran past its limit):
+/// nothing is decided on a guess, the request is refused as `register_unavailable`. Any other
+/// register error is the broker's (a stored district that no longer parses): `unavailable`.
 impl From<crate::register::Error> for ApiError {
     fn from(e: crate::register::Error) -> ApiError {
-        ApiError::Unavailable(e.to_string())
+        use crate::register::Error as R;
+        match e {
+            R::Unreachable { .. } | R::Store(_) => ApiError::RegisterUnavailable(e.to_string()),
+            other => ApiError::Unavailable(other.to_string()),
+        }
     }
 }
 
@@ -219,12 +234,10 @@ impl From<crate::extract::Error> for ApiError {
                 ApiError::BadRequest("too_many_rows_for_xlsx", msg)
             }
             X::Clock(crate::audit::clock::Error::Behind { .. }) => ApiError::ClockBehind(msg),
-            X::Register(_)
-            | X::Store(_)
-            | X::Audit(_)
-            | X::Checkpoint(_)
-            | X::Clock(_)
-            | X::Spool(_) => ApiError::Unavailable(msg),
+            X::Register(e) => ApiError::from(e),
+            X::Store(_) | X::Audit(_) | X::Checkpoint(_) | X::Clock(_) | X::Spool(_) => {
+                ApiError::Unavailable(msg)
+            }
             X::Damaged(_) | X::Crypto(_) | X::Format(_) => ApiError::Internal(msg),
         }
     }

@@ -217,6 +217,7 @@ mod tests {
                 "extract_expiring",
                 "extract_shredded",
                 "extract_lapsed",
+                "extract_waiting_register",
             ],
         );
         assert_eq!(district(Lang::Sv, "*"), "hela partiet");

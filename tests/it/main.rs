@@ -49,6 +49,7 @@ mod passkeys;
 mod policy_http;
 mod proxy;
 mod purpose_form;
+mod register_outage;
 mod reports;
 mod roles;
 mod routes_audited;

@@ -143,13 +143,23 @@ async fn page_context(
         .filter(|f| **f != Format::View)
         .map(|f| f.as_str())
         .collect();
+    // A build waiting for the register says so to those it told (requester, approvers).
+    let register_waiting = match row.state {
+        ExtractState::Building => {
+            crate::extract::snapshot::waiting_for_register(state, who.user_id(), id)
+                .await?
+                .map(|at| when(lang, &rfc3339(at)))
+        }
+        _ => None,
+    };
     // What the page's script compares to see that something changed.
     let version = format!(
-        "{}:{}:{}:{}",
+        "{}:{}:{}:{}:{}",
         row.state.as_str(),
         row.downloads,
         row.attested_at.is_some(),
-        described.verdicts.len()
+        described.verdicts.len(),
+        register_waiting.is_some()
     );
     let watch = mine && row.state.is_open();
     Ok(context! {
@@ -163,7 +173,7 @@ async fn page_context(
         may_decide, why_approval, other_approvers,
         may_withdraw => approver_here && live,
         decided_by_me, request_hash => row.request_hash, lifetime_minutes => row.lifetime_minutes,
-        filters => filter_lines(lang, &meta.filters), verdicts,
+        filters => filter_lines(lang, &meta.filters), verdicts, register_waiting,
     })
 }
 
