@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::extracts::{body, download, live_extract, raw};
-use common::{TestDir, spawn_app};
+use common::{TestDir, prepare, spawn_app, spawn_app_in};
 use registervakt::cli::demo::CHECKPOINTS_FILE;
 
 fn checkpoints_of(dir: &TestDir) -> PathBuf {
@@ -194,5 +194,40 @@ async fn while_the_checkpoint_sink_cannot_be_written_nothing_is_released_and_it_
         200,
         "no restart needed"
     );
+    app.stop().await;
+}
+
+/// `/readyz` says where checkpoints go besides the store, and a broker with none is still
+/// ready (it warned at start) but says `none`.
+#[tokio::test]
+async fn readiness_names_the_second_audit_sink_or_its_absence() {
+    let app = spawn_app().await;
+    let ready = app.get_json("/readyz").await;
+    assert_eq!(
+        ready["checks"]["second_audit_sink"], "checkpoint_file",
+        "{ready}"
+    );
+    app.stop().await;
+
+    let dir = prepare(50).await;
+    let text = std::fs::read_to_string(&dir.config_path).unwrap();
+    let without: String = text
+        .lines()
+        .filter(|l| !l.starts_with("checkpoint_file"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_ne!(text, without, "the test config names a checkpoint file");
+    std::fs::write(&dir.config_path, without).unwrap();
+    let app = spawn_app_in(dir).await;
+    let (status, ready) = {
+        let res = app.client.get(app.url("/readyz")).send().await.unwrap();
+        (
+            res.status().as_u16(),
+            res.json::<serde_json::Value>().await.unwrap(),
+        )
+    };
+    assert_eq!(status, 200, "{ready}");
+    assert_eq!(ready["checks"]["second_audit_sink"], "none", "{ready}");
+    assert_eq!(ready["checks"]["checkpoints"], "off", "{ready}");
     app.stop().await;
 }

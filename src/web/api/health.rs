@@ -5,7 +5,8 @@
 //! can be read through the mapping (every mapped column: a revoked grant or a broken view
 //! fails here as it would fail an extract), the policy can decide, the checkpoint sink can be
 //! written and the clock reads no earlier than the newest audit entry; otherwise 503 with
-//! which check failed (never why: causes are logged, not sent). Every check gives up after
+//! which check failed (never why: causes are logged, not sent). It also says where checkpoints
+//! go besides the store (`second_audit_sink`; `none` is reported, not failed). Every check gives up after
 //! 3 s, so a hung dependency fails readiness instead of holding it. A load balancer takes a
 //! broker that cannot audit out of rotation — fail closed.
 //!
@@ -54,6 +55,10 @@ pub struct ReadinessChecks {
     /// The clock reads no earlier than the newest audit entry (`audit::clock`); when
     /// failing, nothing is released until it catches up.
     pub clock: &'static str,
+    /// Where signed checkpoints go besides the store: `checkpoint_file`, `syslog`, `both` or
+    /// `none`. Information, not a check: `none` is allowed (the broker warned at start), but
+    /// without a second sink a recomputed log cannot be told from the real one.
+    pub second_audit_sink: &'static str,
 }
 
 /// Liveness. Public: no session needed.
@@ -117,6 +122,7 @@ async fn assess(state: &AppState) -> (Readiness, Failures) {
         policy: word(&policy),
         clock: word(&clock),
         checkpoints: checkpoints.as_ref().map_or("off", word),
+        second_audit_sink: second_audit_sink(&state.config.audit),
     };
     let mut outcomes = vec![store, audit, data_dir, register, policy, clock];
     outcomes.extend(checkpoints);
@@ -134,6 +140,16 @@ async fn assess(state: &AppState) -> (Readiness, Failures) {
         .filter_map(|(name, failed)| Some((name, failed?)))
         .collect();
     (body, failures)
+}
+
+/// Which second sinks the config names (see [`ReadinessChecks::second_audit_sink`]).
+fn second_audit_sink(audit: &crate::config::AuditConfig) -> &'static str {
+    match (audit.checkpoint_file.is_some(), audit.syslog.is_some()) {
+        (true, true) => "both",
+        (true, false) => "checkpoint_file",
+        (false, true) => "syslog",
+        (false, false) => "none",
+    }
 }
 
 /// How often the background refresh runs the checks. Each run costs what one `/readyz` does
