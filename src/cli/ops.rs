@@ -205,12 +205,32 @@ pub(super) async fn open_existing_store(args: &StoreArgs) -> anyhow::Result<Stor
     Ok(store)
 }
 
+/// `register check`: each step on standard error as it starts, with its time when it ends
+/// (a slow register shows where it is slow), then the report on standard output.
 pub async fn register(cmd: RegisterCommand) -> anyhow::Result<()> {
     let RegisterCommand::Check { config } = cmd;
     let config = Config::load(config.as_deref())?;
+    let limit = config.register.limits.statement_timeout_secs;
+    eprintln!(
+        "checking the member register; each statement may run {limit} s \
+         (register.limits.statement_timeout_secs)"
+    );
+    let opening = "connecting and checking the mapped columns and statuses";
+    let mut show = |step: crate::register::Progress| match step {
+        crate::register::Progress::Started(name) => eprintln!("  {name} …"),
+        crate::register::Progress::Finished(name, took) => {
+            eprintln!("  {name}: {:.1} s", took.as_secs_f64());
+        }
+    };
+    show(crate::register::Progress::Started(opening));
+    let started = std::time::Instant::now();
     let register = Register::open(&config.register).await?;
+    show(crate::register::Progress::Finished(
+        opening,
+        started.elapsed(),
+    ));
     let report = register
-        .check_report()
+        .check_report_with(&mut show)
         .await
         .context("cannot read the register")?;
     println!("{report}");

@@ -43,7 +43,7 @@ pub use filter::{
     years_before,
 };
 pub use mapping::{Mapping, is_identifier, is_table_name};
-pub use report::{CheckReport, MappedField};
+pub use report::{CheckReport, MappedField, Progress};
 
 /// One member's requested values, aligned with the requested fields; dates as `YYYY-MM-DD`,
 /// flags as `true`/`false`, NULL as `None`.
@@ -484,7 +484,15 @@ impl Register {
 
     /// The mapping, members per district, unknown protected flags and write access.
     pub async fn check_report(&self) -> Result<CheckReport, Error> {
-        report::build(&self.db, &self.mapping).await
+        self.check_report_with(&mut |_| {}).await
+    }
+
+    /// [`Register::check_report`], telling `progress` as each step starts and ends.
+    pub async fn check_report_with(
+        &self,
+        progress: &mut (dyn FnMut(Progress) + Send),
+    ) -> Result<CheckReport, Error> {
+        report::build(&self.db, &self.mapping, progress).await
     }
 
     /// Columns and kinds for `fields`: non-empty, no duplicates, all mapped.

@@ -3,10 +3,13 @@
 //! Guarantees: the report holds only aggregate numbers, district names and the mapping —
 //! never a member's values. It warns when the register's credentials could write (least
 //! privilege: the broker only reads) and when protected-identity flags are missing (those
-//! members are treated as protected and never included).
+//! members are treated as protected and never included). Each step is announced as it starts
+//! and timed as it ends ([`Progress`]), so an operator facing a slow register sees which
+//! statement it is slow on.
 
 use crate::nouns::{Field, Sensitivity};
 use std::fmt;
+use std::time::{Duration, Instant};
 
 use super::{Error, Mapping};
 use crate::store::register::RegisterDb;
@@ -41,13 +44,45 @@ pub struct CheckReport {
     pub warnings: Vec<String>,
 }
 
-pub(super) async fn build(db: &RegisterDb, mapping: &Mapping) -> Result<CheckReport, Error> {
+/// A step of the check: announced as it starts, timed when it ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    Started(&'static str),
+    Finished(&'static str, Duration),
+}
+
+/// The steps [`build`] takes, in order.
+pub const STEPS: [&str; 3] = [
+    "counting members per district",
+    "counting protected-identity flags",
+    "asking whether the credentials can write",
+];
+
+/// Runs `step`, telling `progress` when it starts and how long it took.
+async fn timed<T>(
+    name: &'static str,
+    progress: &mut (dyn FnMut(Progress) + Send),
+    step: impl Future<Output = Result<T, crate::store::register::Error>>,
+) -> Result<T, Error> {
+    progress(Progress::Started(name));
+    let started = Instant::now();
+    let out = step.await?;
+    progress(Progress::Finished(name, started.elapsed()));
+    Ok(out)
+}
+
+pub(super) async fn build(
+    db: &RegisterDb,
+    mapping: &Mapping,
+    progress: &mut (dyn FnMut(Progress) + Send),
+) -> Result<CheckReport, Error> {
     let table = mapping.table();
-    let districts = db.count_by(table, mapping.district_column(), &[]).await?;
-    let census = db
-        .flag_census(table, mapping.protected_identity_column())
-        .await?;
-    let writable = db.can_write(table).await?;
+    let [districts_step, census_step, write_step] = STEPS;
+    let by_district = db.count_by(table, mapping.district_column(), &[]);
+    let districts = timed(districts_step, progress, by_district).await?;
+    let flags = db.flag_census(table, mapping.protected_identity_column());
+    let census = timed(census_step, progress, flags).await?;
+    let writable = timed(write_step, progress, db.can_write(table)).await?;
     let mut report = CheckReport {
         backend: db.backend().as_str(),
         location: db.location().to_owned(),

@@ -210,3 +210,33 @@ fn the_stores_default_limits_are_the_configs() {
         crate::store::register::Limits::default()
     );
 }
+
+#[tokio::test]
+async fn the_check_announces_each_step_as_it_starts_and_times_it_when_it_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("register.db").display());
+    register_writer::write_register(&url, synthetic::DEMO_TABLE, synthetic::generate(20, 3))
+        .await
+        .unwrap();
+    let register = Register::open(&sqlite_config(&url, synthetic::demo_columns()))
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    let report = register
+        .check_report_with(&mut |p| seen.push(p))
+        .await
+        .unwrap();
+    assert_eq!(report.total_members, 20);
+    let names: Vec<String> = seen
+        .iter()
+        .map(|p| match p {
+            Progress::Started(n) => format!("start {n}"),
+            Progress::Finished(n, _) => format!("end {n}"),
+        })
+        .collect();
+    let expected: Vec<String> = crate::register::report::STEPS
+        .iter()
+        .flat_map(|n| [format!("start {n}"), format!("end {n}")])
+        .collect();
+    assert_eq!(names, expected);
+}
