@@ -294,17 +294,7 @@ impl Register {
         protected: ProtectedIdentity,
         today: Date,
     ) -> Result<Survey, Error> {
-        let query = CountQuery {
-            table: self.mapping.table().to_owned(),
-            conditions: filter.conditions(&self.mapping, today)?,
-            exclude_protected: match protected {
-                ProtectedIdentity::Exclude => {
-                    Some(self.mapping.protected_identity_column().to_owned())
-                }
-                ProtectedIdentity::Include => None,
-            },
-            require_true: filter.consent_columns(&self.mapping)?,
-        };
+        let query = self.count_query(filter, protected, today)?;
         let rows = self
             .db
             .survey(
@@ -358,15 +348,14 @@ impl Register {
         Ok(self.db.read_one_row(self.mapping.table(), &columns).await?)
     }
 
-    /// How many members `filter` selects, and how many of them are excluded for protected
-    /// identity or missing consent — in one statement, without reading any row.
-    pub async fn count(
+    /// The statement's parts for counting what `filter` selects.
+    fn count_query(
         &self,
         filter: &Filter,
         protected: ProtectedIdentity,
         today: Date,
-    ) -> Result<Counts, Error> {
-        let query = CountQuery {
+    ) -> Result<CountQuery, Error> {
+        Ok(CountQuery {
             table: self.mapping.table().to_owned(),
             conditions: filter.conditions(&self.mapping, today)?,
             exclude_protected: match protected {
@@ -376,7 +365,18 @@ impl Register {
                 ProtectedIdentity::Include => None,
             },
             require_true: filter.consent_columns(&self.mapping)?,
-        };
+        })
+    }
+
+    /// How many members `filter` selects, and how many of them are excluded for protected
+    /// identity or missing consent — in one statement, without reading any row.
+    pub async fn count(
+        &self,
+        filter: &Filter,
+        protected: ProtectedIdentity,
+        today: Date,
+    ) -> Result<Counts, Error> {
+        let query = self.count_query(filter, protected, today)?;
         let c = self.db.count(&query).await?;
         Ok(Counts {
             included: c.included,

@@ -238,6 +238,20 @@ fn all_of(backend: Backend, conditions: &[Condition]) -> String {
 /// The nested CASEs make NULL fall into the excluded buckets: a NULL protected flag is
 /// "not explicitly false", a NULL consent is "not explicitly true".
 pub(crate) fn count_sql(backend: Backend, q: &CountQuery) -> Sql {
+    let (not_protected, consented) = exclusions(backend, q);
+    let mut sql = Sql::default();
+    sql.push(&format!(
+        "SELECT COUNT(CASE WHEN {not_protected} THEN CASE WHEN {consented} THEN 1 END END), \
+         COUNT(CASE WHEN {not_protected} THEN NULL ELSE 1 END), \
+         COUNT(CASE WHEN {not_protected} THEN CASE WHEN {consented} THEN NULL ELSE 1 END END)"
+    ));
+    push_from_where(&mut sql, backend, &q.table, &q.conditions);
+    sql
+}
+
+/// `q`'s two exclusions as literal predicates: not protected (`1 = 1` when protected members
+/// are included) and every required consent explicitly true.
+fn exclusions(backend: Backend, q: &CountQuery) -> (String, String) {
     let not_protected = match &q.exclude_protected {
         Some(column) => all_of(backend, &[Condition::IsFalse(column.clone())]),
         None => "1 = 1".to_owned(),
@@ -248,15 +262,7 @@ pub(crate) fn count_sql(backend: Backend, q: &CountQuery) -> Sql {
         .cloned()
         .map(Condition::IsTrue)
         .collect();
-    let consented = all_of(backend, &consents);
-    let mut sql = Sql::default();
-    sql.push(&format!(
-        "SELECT COUNT(CASE WHEN {not_protected} THEN CASE WHEN {consented} THEN 1 END END), \
-         COUNT(CASE WHEN {not_protected} THEN NULL ELSE 1 END), \
-         COUNT(CASE WHEN {not_protected} THEN CASE WHEN {consented} THEN NULL ELSE 1 END END)"
-    ));
-    push_from_where(&mut sql, backend, &q.table, &q.conditions);
-    sql
+    (not_protected, all_of(backend, &consents))
 }
 
 /// A request's survey of its district, in one statement (one scan instead of four): per
@@ -273,17 +279,7 @@ pub(crate) fn survey_sql(
     let (district, others) = q.conditions.split_at(q.conditions.len().min(1));
     let text =
         |column: Option<&str>| column.map_or_else(|| "''".to_owned(), |c| backend.as_text(c));
-    let not_protected = match &q.exclude_protected {
-        Some(column) => all_of(backend, &[Condition::IsFalse(column.clone())]),
-        None => "1 = 1".to_owned(),
-    };
-    let consents: Vec<Condition> = q
-        .require_true
-        .iter()
-        .cloned()
-        .map(Condition::IsTrue)
-        .collect();
-    let consented = all_of(backend, &consents);
+    let (not_protected, consented) = exclusions(backend, q);
     let [b, st, m, p, c] = ["b", "s", "m", "p", "c"].map(|a| backend.quote(a));
     let mut sql = Sql::default();
     sql.push(&format!(
