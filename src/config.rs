@@ -36,6 +36,10 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    #[error(
+        "configuration file not found: {path} (pass --config with the path to registervakt.toml)"
+    )]
+    NotFound { path: PathBuf },
     #[error("cannot read configuration file {path}: {reason}")]
     Read { path: PathBuf, reason: String },
     #[error("configuration is invalid: {0}")]
@@ -524,23 +528,31 @@ pub enum StoreLocation {
 }
 
 impl Config {
-    /// Loads `path` (if given; else `./registervakt.toml` when it exists), applies
-    /// `REGISTERVAKT_*` overrides and validates the result.
+    /// Loads `path` (if given; else `./registervakt.toml`), applies `REGISTERVAKT_*`
+    /// overrides and validates the result. A file that is not there is [`Error::NotFound`],
+    /// naming the path, before anything else is looked at: without it every required key
+    /// would be reported missing instead.
     pub fn load(path: Option<&Path>) -> Result<Config, Error> {
-        let figment = match path {
-            Some(p) => {
-                if !p.is_file() {
-                    return Err(Error::Read {
-                        path: p.to_path_buf(),
-                        reason: "no such file (pass --config with the path to registervakt.toml)"
-                            .into(),
-                    });
-                }
-                Figment::new().merge(Toml::file(p))
-            }
-            None => Figment::new().merge(Toml::file(DEFAULT_FILE)),
-        };
-        Self::from_figment(figment.merge(env_overrides()))
+        let path = path.unwrap_or(Path::new(DEFAULT_FILE));
+        let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::NotFound {
+                path: path.to_path_buf(),
+            },
+            _ if path.is_dir() => Error::Read {
+                path: path.to_path_buf(),
+                reason: "it is a directory; pass --config with the path to registervakt.toml"
+                    .into(),
+            },
+            _ => Error::Read {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            },
+        })?;
+        Self::from_figment(
+            Figment::new()
+                .merge(Toml::string(&text))
+                .merge(env_overrides()),
+        )
     }
 
     /// Parses TOML text (used by `demo` and tests), still honouring env overrides.
@@ -969,6 +981,22 @@ member_id = "id"
         assert!(
             matches!(cfg.store_location(), StoreLocation::Sqlite(p) if p.ends_with(SQLITE_STORE_FILE))
         );
+    }
+
+    /// Issue 20, item 8: a file that is not there is named as not found, not reported as a
+    /// configuration without its `store` section.
+    #[test]
+    fn a_config_file_that_is_not_there_is_not_found_with_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nowhere.toml");
+        let err = Config::load(Some(&path)).unwrap_err().to_string();
+        assert!(err.contains("file not found"), "{err}");
+        assert!(err.contains(&path.display().to_string()), "{err}");
+        assert!(!err.contains("is missing"), "{err}");
+        let err = Config::load(Some(dir.path())).unwrap_err().to_string();
+        assert!(err.contains("is a directory"), "{err}");
+        std::fs::write(&path, minimal()).unwrap();
+        assert!(Config::load(Some(&path)).is_ok());
     }
 
     #[test]

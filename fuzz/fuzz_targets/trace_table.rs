@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use registervakt::crypto::pseudonym::PseudonymKey;
+use registervakt::crypto::PseudonymKey;
 use registervakt::oversight::trace::{LeakedFile, ReadFile, read_bytes};
 
 fuzz_target!(|data: &[u8]| {

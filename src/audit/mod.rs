@@ -233,10 +233,17 @@ impl Actor {
         Actor("system".into())
     }
 
-    /// An operator at the command line, named by the OS user running the command.
+    /// An operator at the command line: `cli:NAME(UID)`, the process's real uid and its name
+    /// in the passwd database (`cli:(UID)` when it has none). Never `$USER` or anything else
+    /// the caller's environment can set.
     pub fn cli() -> Actor {
-        let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-        Actor(format!("cli:{}", encode_controls(&user)))
+        let uid = nix::unistd::getuid();
+        let name = nix::unistd::User::from_uid(uid)
+            .ok()
+            .flatten()
+            .map(|user| user.name)
+            .unwrap_or_default();
+        Actor(format!("cli:{}({uid})", encode_controls(&name)))
     }
 
     /// A signed-in (or signing-in) user, by id.

@@ -24,6 +24,7 @@ mod auth;
 mod browser;
 mod browser_passkeys;
 mod cli;
+mod cli_operator;
 mod crash;
 mod demo_path;
 mod extract_files;

@@ -1,5 +1,12 @@
 //! CSV: writing the `;`-separated, BOM-prefixed file Swedish Excel opens (RFC 4180 quoting,
 //! NUL dropped and every cell neutralised), and reading back what a spreadsheet re-saved.
+//!
+//! The reader is [`CsvStream`](super::CsvStream), fields split by `csv_core`. The writer stays
+//! our own: the `csv` crate's writer (quote style "necessary") quotes a field for the separator,
+//! `"`, CR and LF only, where ours also quotes `,`, TAB and leading or trailing spaces (so that a
+//! reader guessing the separator, or a spreadsheet trimming spaces, reads the cell back as it
+//! was), drops NUL and neutralises formulas first, without a copy of the cell. What is left
+//! for a library to do is the doubling of `"`, a line of code.
 
 use super::*;
 

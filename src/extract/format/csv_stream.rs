@@ -2,242 +2,339 @@
 //! in pieces of any size, holding only the record being read.
 //!
 //! Guarantees: feeding a text in one piece or split anywhere gives the same records and the same
-//! errors ([`read_csv`](super::read_csv) is this reader fed once; optional UTF-8 BOM; separator detected from the first
-//! line among `;`, `,`, TAB; RFC 4180 quotes; CRLF, LF or a lone CR end a record). Memory is one
-//! record plus the piece fed: a record longer than [`MAX_RECORD_BYTES`] is refused, never cut.
+//! errors ([`read_csv`](super::read_csv) is this reader fed once; optional UTF-8 BOM; separator
+//! detected from the first line among `;`, `,`, TAB; RFC 4180 quotes; CRLF, LF or a lone CR end a
+//! record). Memory is one record plus the piece fed: a record longer than [`MAX_RECORD_BYTES`] is
+//! refused, never cut. Each byte is looked at a bounded number of times, so the work is linear in
+//! the input however it is cut.
+//!
+//! The fields are split and unquoted by `csv_core` (the `csv` crate's incremental parser, which
+//! allocates nothing and keeps its state between pieces). Around it, this module does what
+//! `csv_core` does not, because a leak trace needs it:
+//! - it detects the separator (a spreadsheet re-saves with its locale's);
+//! - it keeps an empty line as a row of one empty cell, where `csv_core` skips it: our own
+//!   one-column files have such rows, and read back they must count;
+//! - it refuses what `csv_core` "prefers a parse" of: an unterminated quote (which would swallow
+//!   the rest of the file into one cell, and every member in it out of the trace) and text after
+//!   a closing quote, which no spreadsheet writes. A quoted field is well-formed exactly when its
+//!   raw text is its value quoted back (RFC 4180 §2.7), so that is the check: no second parser.
+//!
+//! Errors name the line their record starts on (every CRLF, LF or lone CR counts, inside quotes
+//! too), never content.
+
+use csv_core::{ReadFieldResult, Reader, ReaderBuilder, Terminator};
 
 use super::{CSV_BOM, CSV_SEPARATOR, Error};
 
-/// The longest record (a row with its quoted line breaks) the reader holds.
+/// The longest record (the text of its cells, quotes undone) the reader holds.
 pub const MAX_RECORD_BYTES: usize = 4 * 1024 * 1024;
 
 /// A CSV reader fed text in pieces ([`CsvStream::feed`]) that hands back whole records.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct CsvStream {
-    /// Text fed and not yet read into records.
-    pending: Vec<u8>,
+    /// The text before the separator is known (the first line); empty after.
+    head: Vec<u8>,
     /// Whether the start (and its BOM) has been looked at.
     started: bool,
-    separator: Option<u8>,
-    /// 1-based line of `pending`'s first byte, for error messages (a position, never content).
+    detect: Detect,
+    /// Made once the separator is known.
+    reader: Option<Box<Reader>>,
+    /// Whether `reader` has been given a byte (see [`CsvStream::parse`] on the BOM).
+    fed: bool,
+    /// Between records: the next line ending starts an empty row.
+    at_record_start: bool,
+    /// The last byte counted was CR (so an LF after it ends no second line).
+    after_cr: bool,
+    /// 1-based line of the next byte.
     line: usize,
+    /// Line where the record being read starts.
+    record_line: usize,
+    /// Cells of the record being read, and their total length.
+    row: Vec<String>,
+    row_bytes: usize,
+    /// The field being read: its value so far (`out[..out_len]`) and, if quoted, its raw text.
+    out: Vec<u8>,
+    out_len: usize,
+    field: Field,
+}
+
+/// What is known of the field being read from its first byte.
+#[derive(Debug, PartialEq)]
+enum Field {
+    /// Nothing of it read yet.
+    NotStarted,
+    Plain,
+    /// Opened with `"`: its raw text so far, for the check when it ends.
+    Quoted(Vec<u8>),
+}
+
+impl Default for CsvStream {
+    fn default() -> CsvStream {
+        CsvStream::new()
+    }
 }
 
 impl CsvStream {
     pub fn new() -> CsvStream {
         CsvStream {
+            head: Vec::new(),
+            started: false,
+            detect: Detect::default(),
+            reader: None,
+            fed: false,
+            at_record_start: true,
+            after_cr: false,
             line: 1,
-            ..CsvStream::default()
+            record_line: 1,
+            row: Vec::new(),
+            row_bytes: 0,
+            out: Vec::new(),
+            out_len: 0,
+            field: Field::NotStarted,
         }
     }
 
     /// Feeds the next piece of text; the records it completed, in file order.
     pub fn feed(&mut self, text: &[u8]) -> Result<Vec<Vec<String>>, Error> {
-        self.pending.extend_from_slice(text);
-        self.records(false)
+        self.take(text, false)
     }
 
     /// The records left once the whole text has been fed.
     pub fn finish(mut self) -> Result<Vec<Vec<String>>, Error> {
-        self.records(true)
+        self.take(&[], true)
     }
 
-    fn records(&mut self, eof: bool) -> Result<Vec<Vec<String>>, Error> {
+    fn take(&mut self, text: &[u8], eof: bool) -> Result<Vec<Vec<String>>, Error> {
+        if self.reader.is_some() {
+            return self.parse(text, eof);
+        }
+        self.head.extend_from_slice(text);
         if !self.started {
-            if self.pending.len() < CSV_BOM.len() && !eof && CSV_BOM.starts_with(&self.pending) {
+            if self.head.len() < CSV_BOM.len() && !eof && CSV_BOM.starts_with(&self.head) {
                 return Ok(Vec::new());
             }
-            if self.pending.starts_with(CSV_BOM) {
-                self.pending.drain(..CSV_BOM.len());
+            if self.head.starts_with(CSV_BOM) {
+                self.head.drain(..CSV_BOM.len());
             }
             self.started = true;
         }
-        let separator = match self.separator {
-            Some(s) => s,
-            None => match detect_separator(&self.pending, eof) {
-                Some(s) => {
-                    self.separator = Some(s);
-                    s
-                }
-                None => return self.held(Vec::new()),
-            },
+        let Some(separator) = self.detect.separator(&self.head, eof) else {
+            if self.head.len() > MAX_RECORD_BYTES {
+                return Err(too_long(self.line));
+            }
+            return Ok(Vec::new());
         };
-        let mut parser = Parser {
-            bytes: &self.pending,
-            pos: 0,
-            line: self.line,
-            separator,
-            eof,
-        };
+        let reader = ReaderBuilder::new()
+            .delimiter(separator)
+            .terminator(Terminator::CRLF)
+            .quote(b'"')
+            .double_quote(true)
+            .escape(None)
+            .comment(None)
+            .build();
+        self.reader = Some(Box::new(reader));
+        let head = std::mem::take(&mut self.head);
+        self.parse(&head, eof)
+    }
+
+    /// Reads `input` into records; at `eof`, ends the last one.
+    fn parse(&mut self, mut input: &[u8], eof: bool) -> Result<Vec<Vec<String>>, Error> {
         let mut rows = Vec::new();
-        let mut consumed = 0;
-        while parser.pos < parser.bytes.len() {
-            match parser.record()? {
-                Some(row) => {
-                    rows.push(row);
-                    consumed = parser.pos;
-                    self.line = parser.line;
+        loop {
+            if self.at_record_start {
+                input = self.empty_lines(input, &mut rows);
+                if input.is_empty() {
+                    // Nothing of a next record yet (at `eof`: there is none).
+                    return Ok(rows);
                 }
-                None => break,
+                self.at_record_start = false;
+                self.record_line = self.line;
             }
-        }
-        self.pending.drain(..consumed);
-        self.held(rows)
-    }
-
-    /// `rows`, unless the text held back has grown past one record's limit.
-    fn held(&self, rows: Vec<Vec<String>>) -> Result<Vec<Vec<String>>, Error> {
-        if self.pending.len() > MAX_RECORD_BYTES {
-            return Err(Error::Malformed {
-                line: self.line,
-                reason: "a record longer than 4 MiB (an unterminated quote?)",
-            });
-        }
-        Ok(rows)
-    }
-}
-
-/// The candidate that occurs most often outside quotes on the first line; ties go to the
-/// earlier candidate, no candidate at all means one column and our own `;`. `None` while the
-/// first line has not ended and more text may come.
-fn detect_separator(body: &[u8], eof: bool) -> Option<u8> {
-    let candidates = [CSV_SEPARATOR, b',', b'\t'];
-    let mut counts = [0usize; 3];
-    let mut in_quotes = false;
-    let mut ended = eof;
-    for &byte in body {
-        match byte {
-            b'"' => in_quotes = !in_quotes,
-            b'\r' | b'\n' if !in_quotes => {
-                ended = true;
-                break;
+            if input.is_empty() && !eof {
+                return Ok(rows);
             }
-            _ if !in_quotes => {
-                for (count, &candidate) in counts.iter_mut().zip(&candidates) {
-                    if byte == candidate {
-                        *count += 1;
+            if self.out_len == self.out.len() {
+                let grown = (self.out.len() * 2).max(4096);
+                self.out.resize(grown, 0);
+            }
+            let Some(reader) = self.reader.as_deref_mut() else {
+                return Ok(rows);
+            };
+            // `csv_core` drops a BOM at the head of the first input it is given, if that input
+            // holds all three bytes: one BOM is ours to drop, and a second is text. The first
+            // call gets one byte, so whether it is dropped never depends on how the text is cut.
+            let piece = if self.fed {
+                input
+            } else {
+                input.get(..1).unwrap_or(input)
+            };
+            let (result, nin, nout) =
+                reader.read_field(piece, self.out.get_mut(self.out_len..).unwrap_or_default());
+            self.fed |= !piece.is_empty();
+            let consumed = piece.get(..nin).unwrap_or_default();
+            input = input.get(nin..).unwrap_or_default();
+            self.consumed(consumed);
+            self.out_len += nout;
+            if self.row_bytes + self.out_len > MAX_RECORD_BYTES {
+                return Err(too_long(self.record_line));
+            }
+            match result {
+                ReadFieldResult::InputEmpty | ReadFieldResult::OutputFull if !piece.is_empty() => {}
+                ReadFieldResult::Field { record_end } => {
+                    self.end_field(!piece.is_empty())?;
+                    if record_end {
+                        rows.push(std::mem::take(&mut self.row));
+                        self.row_bytes = 0;
+                        self.at_record_start = true;
                     }
                 }
-            }
-            _ => {}
-        }
-    }
-    if !ended {
-        return None;
-    }
-    let mut best = CSV_SEPARATOR;
-    let mut best_count = 0;
-    for (&count, &candidate) in counts.iter().zip(&candidates) {
-        if count > best_count {
-            best = candidate;
-            best_count = count;
-        }
-    }
-    Some(best)
-}
-
-/// One pass over the text held; `Ok(None)` where a record runs past the end of the text and
-/// more may come (`eof` false).
-struct Parser<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-    line: usize,
-    separator: u8,
-    eof: bool,
-}
-
-impl Parser<'_> {
-    fn record(&mut self) -> Result<Option<Vec<String>>, Error> {
-        let mut fields = Vec::new();
-        loop {
-            let Some(field) = self.field()? else {
-                return Ok(None);
-            };
-            fields.push(field);
-            match self.bytes.get(self.pos) {
-                None if self.eof => return Ok(Some(fields)),
-                None => return Ok(None),
-                Some(&byte) if byte == self.separator => self.pos += 1,
-                Some(b'\r') if !self.eof && self.pos + 1 == self.bytes.len() => {
-                    // A CR at the end of the text fed: wait to see whether LF follows.
-                    return Ok(None);
-                }
-                Some(b'\r' | b'\n') => {
-                    self.end_of_line();
-                    return Ok(Some(fields));
-                }
-                Some(_) => {
-                    return Err(Error::Malformed {
-                        line: self.line,
-                        reason: "text after a closing quote",
-                    });
-                }
+                // `End`, or (which `csv_core` never does) no progress on the final call.
+                _ => return Ok(rows),
             }
         }
     }
 
-    /// Consumes CRLF, LF or a lone CR (called on CR or LF only).
-    fn end_of_line(&mut self) {
-        let crlf = self.bytes.get(self.pos..self.pos + 2) == Some(b"\r\n".as_slice());
-        self.pos += if crlf { 2 } else { 1 };
-        self.line += 1;
-    }
-
-    fn field(&mut self) -> Result<Option<String>, Error> {
-        let start_line = self.line;
-        let raw = if self.bytes.get(self.pos) == Some(&b'"') {
-            match self.quoted()? {
-                Some(raw) => raw,
-                None => return Ok(None),
-            }
-        } else {
-            self.unquoted()
-        };
-        String::from_utf8(raw)
-            .map(Some)
-            .map_err(|_| Error::NotUtf8 { line: start_line })
-    }
-
-    /// Up to the next separator or line ending; the field may be empty.
-    fn unquoted(&mut self) -> Vec<u8> {
-        let rest = self.bytes.get(self.pos..).unwrap_or_default();
-        let length = rest
+    /// Between records: each line ending is an empty line, a row with one empty cell (the LF of
+    /// a CRLF whose CR ended the record before is not). The rest of `input`, from the first
+    /// other byte.
+    fn empty_lines<'a>(&mut self, input: &'a [u8], rows: &mut Vec<Vec<String>>) -> &'a [u8] {
+        let ends = input
             .iter()
-            .position(|&b| b == self.separator || b == b'\r' || b == b'\n')
-            .unwrap_or(rest.len());
-        self.pos += length;
-        rest.get(..length).unwrap_or_default().to_vec()
+            .position(|&b| b != b'\r' && b != b'\n')
+            .unwrap_or(input.len());
+        let (line_ends, rest) = input.split_at(ends);
+        for &byte in line_ends {
+            if !(byte == b'\n' && self.after_cr) {
+                rows.push(vec![String::new()]);
+            }
+            self.count(byte);
+        }
+        rest
     }
 
-    /// From an opening `"` to its closing `"`; `""` is one `"` (RFC 4180 §2.7). `Ok(None)`
-    /// when the text fed ends inside the quote, or right after a `"` that may be doubled.
-    fn quoted(&mut self) -> Result<Option<Vec<u8>>, Error> {
-        let start_line = self.line;
-        self.pos += 1;
-        let mut value = Vec::new();
-        while let Some(&byte) = self.bytes.get(self.pos) {
-            self.pos += 1;
-            if byte != b'"' {
-                if byte == b'\n' {
-                    self.line += 1;
-                }
-                value.push(byte);
-            } else if self.bytes.get(self.pos) == Some(&b'"') {
-                self.pos += 1;
-                value.push(b'"');
-            } else if self.pos == self.bytes.len() && !self.eof {
-                return Ok(None);
+    /// Notes the bytes `csv_core` read: the line count, and the field's raw text if quoted.
+    fn consumed(&mut self, bytes: &[u8]) {
+        if let (Field::NotStarted, Some(&first)) = (&self.field, bytes.first()) {
+            self.field = if first == b'"' {
+                Field::Quoted(Vec::new())
             } else {
-                return Ok(Some(value));
+                Field::Plain
+            };
+        }
+        if let Field::Quoted(raw) = &mut self.field {
+            raw.extend_from_slice(bytes);
+        }
+        for &byte in bytes {
+            self.count(byte);
+        }
+    }
+
+    fn count(&mut self, byte: u8) {
+        if byte == b'\r' || (byte == b'\n' && !self.after_cr) {
+            self.line += 1;
+        }
+        self.after_cr = byte == b'\r';
+    }
+
+    /// The field `csv_core` ended: checked, then pushed to the row. `ended_by_byte`: a separator
+    /// or line ending ended it (the last byte of its raw text), not the end of the text.
+    fn end_field(&mut self, ended_by_byte: bool) -> Result<(), Error> {
+        let value = self.out.get(..self.out_len).unwrap_or_default();
+        if let Field::Quoted(raw) = &self.field {
+            let raw = match raw.split_last() {
+                Some((_, without_end)) if ended_by_byte => without_end,
+                _ => raw.as_slice(),
+            };
+            let inner = raw.get(1..).unwrap_or_default();
+            let closed = inner
+                .split_last()
+                .is_some_and(|(&last, body)| last == b'"' && quoted_back(body, value));
+            if !closed {
+                let reason = if !ended_by_byte && quoted_back(inner, value) {
+                    "unterminated quote"
+                } else {
+                    "text after a closing quote"
+                };
+                return Err(Error::Malformed {
+                    line: self.record_line,
+                    reason,
+                });
             }
         }
-        if !self.eof {
-            return Ok(None);
+        let text = std::str::from_utf8(value).map_err(|_| Error::NotUtf8 {
+            line: self.record_line,
+        })?;
+        self.row_bytes += text.len();
+        self.row.push(text.to_owned());
+        self.out_len = 0;
+        self.field = Field::NotStarted;
+        Ok(())
+    }
+}
+
+/// Whether `raw` is `value` with each `"` doubled (RFC 4180 §2.7).
+fn quoted_back(raw: &[u8], value: &[u8]) -> bool {
+    let mut raw = raw.iter();
+    value
+        .iter()
+        .all(|&byte| raw.next() == Some(&byte) && (byte != b'"' || raw.next() == Some(&b'"')))
+        && raw.next().is_none()
+}
+
+fn too_long(line: usize) -> Error {
+    Error::Malformed {
+        line,
+        reason: "a record longer than 4 MiB (an unterminated quote?)",
+    }
+}
+
+/// The separator, from the first line: the candidate that occurs most often outside quotes;
+/// ties go to the earlier candidate, no candidate at all means one column and our own `;`.
+/// Reads each byte of the first line once, however it arrives.
+#[derive(Debug, Default)]
+struct Detect {
+    counts: [usize; 3],
+    in_quotes: bool,
+    /// Bytes of the head already counted.
+    scanned: usize,
+}
+
+impl Detect {
+    const CANDIDATES: [u8; 3] = [CSV_SEPARATOR, b',', b'\t'];
+
+    /// `None` while the first line has not ended and more text may come.
+    fn separator(&mut self, head: &[u8], eof: bool) -> Option<u8> {
+        let mut ended = eof;
+        for &byte in head.get(self.scanned..).unwrap_or_default() {
+            self.scanned += 1;
+            match byte {
+                b'"' => self.in_quotes = !self.in_quotes,
+                b'\r' | b'\n' if !self.in_quotes => {
+                    ended = true;
+                    break;
+                }
+                _ if !self.in_quotes => {
+                    for (count, &candidate) in self.counts.iter_mut().zip(&Self::CANDIDATES) {
+                        if byte == candidate {
+                            *count += 1;
+                        }
+                    }
+                }
+                _ => {}
+            }
         }
-        Err(Error::Malformed {
-            line: start_line,
-            reason: "unterminated quote",
-        })
+        if !ended {
+            return None;
+        }
+        let mut best = CSV_SEPARATOR;
+        let mut best_count = 0;
+        for (&count, &candidate) in self.counts.iter().zip(&Self::CANDIDATES) {
+            if count > best_count {
+                best = candidate;
+                best_count = count;
+            }
+        }
+        Some(best)
     }
 }
 
@@ -274,6 +371,14 @@ mod tests {
             b"\"quoted, header\";b\r\n1;2",
             b"",
             b"\xEF\xBB",
+            b"a\n\n\r\n\rb\r\r\n",
+            b"\n",
+            b"\xEF\xBB\xBF\xEF\xBB\xBFa;b\n",
+            b"\"a\"\"\"\"\n\"x\"\r\n\"y\"",
+            b"a;\"b\"\r",
+            b"\"ab\"\"",
+            b"\"x\"y\"z",
+            b"a;b\n\"x\"\"y\";\"\"\r\n;\n",
         ];
         for text in texts {
             let whole = all_at_once(text).map_err(|e| e.to_string());
@@ -295,5 +400,59 @@ mod tests {
         let piece = vec![b'x'; 1024 * 1024];
         let refused = (0..8).find_map(|_| s.feed(&piece).err());
         assert!(matches!(refused, Some(Error::Malformed { line: 2, .. })));
+    }
+
+    #[test]
+    fn an_empty_line_is_a_row_of_one_empty_cell_and_crlf_ends_one_line() {
+        assert_eq!(
+            all_at_once(b"a;b\r\n\r\n\n\r1;2").unwrap(),
+            vec![
+                vec!["a".to_owned(), "b".to_owned()],
+                vec![String::new()],
+                vec![String::new()],
+                vec![String::new()],
+                vec!["1".to_owned(), "2".to_owned()],
+            ]
+        );
+    }
+
+    #[test]
+    fn a_second_bom_is_text_however_the_text_is_cut() {
+        let text = b"\xEF\xBB\xBF\xEF\xBB\xBFa;b\n";
+        let whole = all_at_once(text).unwrap();
+        assert_eq!(whole, vec![vec!["\u{feff}a".to_owned(), "b".to_owned()]]);
+        for size in 1..8 {
+            assert_eq!(in_pieces(text, size).unwrap(), whole);
+        }
+    }
+
+    #[test]
+    fn unquoted_bare_quotes_are_text_and_malformed_quotes_name_their_line() {
+        assert_eq!(
+            all_at_once(b"a;b\n1 \"x\";y\"z\n").unwrap()[1],
+            vec!["1 \"x\"".to_owned(), "y\"z".to_owned()]
+        );
+        let unterminated = all_at_once(b"a;b\n1;\"x\"\"\n\n").unwrap_err();
+        assert_eq!(
+            unterminated.to_string(),
+            "malformed CSV at line 2: unterminated quote"
+        );
+        let after = all_at_once(b"a;b\n1;\"x\"y\"z\n").unwrap_err();
+        assert_eq!(
+            after.to_string(),
+            "malformed CSV at line 2: text after a closing quote"
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_cut_of_csv_like_bytes_gives_the_same_answer(
+            bytes in proptest::collection::vec(
+                proptest::sample::select(b"a;,\t\"\r\n\xEF\xBB\xBF".to_vec()), 0..64),
+            size in 1usize..9,
+        ) {
+            let whole = all_at_once(&bytes).map_err(|e| e.to_string());
+            proptest::prop_assert_eq!(in_pieces(&bytes, size).map_err(|e| e.to_string()), whole);
+        }
     }
 }
