@@ -25,6 +25,7 @@ mod browser;
 mod browser_passkeys;
 mod cli;
 mod cli_operator;
+mod config_example;
 mod crash;
 mod demo_path;
 mod extract_files;
