@@ -154,7 +154,8 @@ fn write_field(cell: &str, found: u8, out: &mut Vec<u8>) {
 /// so an empty line is a row with one empty cell and a final line ending adds
 /// no row. A bare `"` inside an unquoted field is kept as text (as spreadsheets
 /// do); an unterminated quote or text after a closing quote is
-/// `Error::Malformed`. One pass, no recursion, output linear in input.
+/// `Error::Malformed` naming the line its record starts on. One pass, no
+/// recursion, output linear in input.
 pub fn read_csv(bytes: &[u8]) -> Result<Vec<Vec<String>>, Error> {
     let mut reader = super::CsvStream::new();
     let mut rows = reader.feed(bytes)?;
