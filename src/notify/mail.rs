@@ -12,6 +12,11 @@
 //!   replaced by spaces (and lettre encodes the rest), and a recipient must parse as one
 //!   mailbox, so a CR or LF in it is refused before any connection is made.
 //! - [`Mailer::send`] gives up after `timeout_secs`, whatever the server does.
+//! - Every message carries `Auto-Submitted: auto-generated` (RFC 3834 §5), so vacation
+//!   responders and mailing lists do not answer or loop it back.
+//! - An address the server cannot take is reported as [`Error::AddressRefused`]: one with
+//!   non-ASCII characters when the server does not offer SMTPUTF8 (RFC 6531), which lettre
+//!   refuses before sending.
 //! - `Debug` of [`SmtpConfig`] and [`Mailer`] never shows the password.
 //!
 //! Must never: log or put into an [`Error`] the SMTP password or a message body (nor the
@@ -28,7 +33,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lettre::message::Mailbox;
-use lettre::message::header::ContentType;
+use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -59,6 +64,10 @@ pub enum Error {
     Tls,
     #[error("the SMTP server lacks what is required (STARTTLS or a supported AUTH mechanism)")]
     Unsupported,
+    #[error(
+        "the SMTP server refused the address: it does not accept non-ASCII characters in an address (no SMTPUTF8)"
+    )]
+    AddressRefused,
     #[error("the SMTP server refused for now with reply code {code}, so a later try may work")]
     Transient { code: String },
     #[error("the SMTP server refused with reply code {code}")]
@@ -161,6 +170,7 @@ impl Mailer {
     pub async fn send(&self, to: &str, subject: &str, body: &str) -> Result<(), Error> {
         let inner = &self.inner;
         let to: Mailbox = to.parse().map_err(|_| Error::InvalidRecipient)?;
+        let ascii_only = to.email.to_string().is_ascii() && inner.from.email.to_string().is_ascii();
         let subject: String = subject
             .chars()
             .map(|c| if c.is_control() { ' ' } else { c })
@@ -170,6 +180,7 @@ impl Mailer {
             .to(to)
             .subject(subject)
             .message_id(Some(message_id(&inner.from)))
+            .header(AutoSubmitted)
             .header(ContentType::TEXT_PLAIN)
             .body(without_final_newline(body).to_owned())
             .map_err(|_| Error::Message)?;
@@ -181,13 +192,15 @@ impl Mailer {
                 tracing::debug!(host = %inner.host, port = inner.port, "e-mail handed to the SMTP server");
                 Ok(())
             }
-            Ok(Err(err)) => Err(self.classify(&err)),
+            Ok(Err(err)) => Err(self.classify(&err, ascii_only)),
             Err(_) => Err(Error::Timeout { secs }),
         }
     }
 
-    /// Our error for lettre's, keeping only its kind and reply code.
-    fn classify(&self, err: &lettre::transport::smtp::Error) -> Error {
+    /// Our error for lettre's, keeping only its kind and reply code. A client-side refusal of
+    /// a message with a non-ASCII address is lettre's "no SMTPUTF8"; the other client-side
+    /// refusals are a missing STARTTLS or AUTH mechanism.
+    fn classify(&self, err: &lettre::transport::smtp::Error, ascii_only: bool) -> Error {
         if err.is_timeout() {
             Error::Timeout {
                 secs: self.inner.timeout_secs,
@@ -204,6 +217,8 @@ impl Mailer {
             }
         } else if err.is_tls() {
             Error::Tls
+        } else if err.is_client() && !ascii_only && err.to_string().contains("SMTPUTF8") {
+            Error::AddressRefused
         } else if err.is_client() {
             Error::Unsupported
         } else if err.is_response() {
@@ -214,6 +229,25 @@ impl Mailer {
                 port: self.inner.port,
             }
         }
+    }
+}
+
+/// `Auto-Submitted: auto-generated` (RFC 3834 §5): a message made by a program, not a person,
+/// which automatic responders must not answer.
+#[derive(Debug, Clone, Copy)]
+struct AutoSubmitted;
+
+impl Header for AutoSubmitted {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("Auto-Submitted")
+    }
+
+    fn parse(_: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(AutoSubmitted)
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), "auto-generated".to_owned())
     }
 }
 

@@ -42,6 +42,7 @@ mod forgery;
 mod layering;
 mod leak_scan;
 mod mail;
+mod mail_headers;
 mod metrics;
 mod oidc;
 mod oidc_signin;

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Loopback SMTP sink for Registervakt's mail tests (tests/it/smtp_support/mod.rs starts it).
 
-    python3 tests/smtp/sink.py --port N --dir DIR [--auth USER:PASSWORD]
+    python3 tests/smtp/sink.py --port N --dir DIR [--auth USER:PASSWORD] [--no-smtputf8]
 
 Listens on 127.0.0.1:N only, without TLS, and prints "ready" on stdout once it accepts
 connections. Each message it receives becomes one file DIR/NNNNNN.eml, written under a
@@ -13,7 +13,8 @@ temporary name and then renamed, so a reader never sees half a file:
     <the message data exactly as received after DATA, CRLF line ends>
 
 With --auth, every session must authenticate (PLAIN or LOGIN, allowed without TLS here)
-with exactly these credentials before MAIL FROM. The sink exits when its standard input
+with exactly these credentials before MAIL FROM. With --no-smtputf8 the server does not offer
+SMTPUTF8 (RFC 6531), as many do not. The sink exits when its standard input
 closes, so it never outlives the test process that started it.
 
 Exit codes: 3 aiosmtpd missing, 4 the port could not be bound, 2 bad arguments.
@@ -33,6 +34,7 @@ def main() -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--dir", required=True)
     parser.add_argument("--auth", metavar="USER:PASSWORD")
+    parser.add_argument("--no-smtputf8", action="store_true")
     args = parser.parse_args()
 
     try:
@@ -96,6 +98,7 @@ def main() -> int:
             "auth_require_tls": False,
         }
 
+    smtp_kwargs["enable_SMTPUTF8"] = not args.no_smtputf8
     controller = Controller(
         Sink(args.dir), hostname="127.0.0.1", port=args.port, **smtp_kwargs
     )

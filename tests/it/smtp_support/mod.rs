@@ -50,16 +50,21 @@ pub struct Received {
 impl SmtpSink {
     /// Starts a sink that accepts any message without authentication.
     pub async fn start() -> SmtpSink {
-        Self::launch(None).await
+        Self::launch(None, false).await
+    }
+
+    /// Starts a sink that does not offer SMTPUTF8, so it cannot take a non-ASCII address.
+    pub async fn start_without_smtputf8() -> SmtpSink {
+        Self::launch(None, true).await
     }
 
     /// Starts a sink that requires AUTH (PLAIN or LOGIN, over plain text on loopback) with
     /// exactly these credentials.
     pub async fn start_with_auth(user: &str, password: &str) -> SmtpSink {
-        Self::launch(Some(format!("{user}:{password}"))).await
+        Self::launch(Some(format!("{user}:{password}")), false).await
     }
 
-    async fn launch(auth: Option<String>) -> SmtpSink {
+    async fn launch(auth: Option<String>, no_smtputf8: bool) -> SmtpSink {
         let python = std::env::var(PYTHON_ENV).unwrap_or_else(|_| "python3".to_owned());
         let mut last_stderr = String::new();
         for _ in 0..TRIES {
@@ -80,6 +85,9 @@ impl SmtpSink {
                 .kill_on_drop(true);
             if let Some(auth) = &auth {
                 cmd.arg("--auth").arg(auth);
+            }
+            if no_smtputf8 {
+                cmd.arg("--no-smtputf8");
             }
             let mut child = match cmd.spawn() {
                 Ok(child) => child,
