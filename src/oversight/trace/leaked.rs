@@ -337,3 +337,38 @@ fn no_header() -> Error {
             .to_owned(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use proptest::prelude::*;
+
+    /// What a read gives, comparable: the keys, rows and digest, or that it was refused.
+    fn outcome(read: Result<ReadFile, Error>) -> Option<(Vec<(Key, u32)>, usize, String)> {
+        read.ok().map(|f| (f.keyed.by_key, f.keyed.rows, f.sha256))
+    }
+
+    proptest! {
+        /// The `trace_table` fuzz target's property, in the plain test suite: however an upload
+        /// is cut into pieces, the file reads the same, or is refused either way.
+        #[test]
+        fn the_pieces_never_change_the_reading(
+            text in "(\u{feff})?(Medlemsnummer|first_name|Förnamn)[;,\t](last_name|Efternamn)\r?\n([0-9A-Za-zÅÄÖåäö \"';,\t\r\n=+-]{0,12}\r?\n){0,8}",
+            noise in proptest::collection::vec(any::<u8>(), 0..8),
+            size in 1usize..16,
+        ) {
+            let key = PseudonymKey::from_slice(&[5u8; 32]).unwrap();
+            let mut file = text.into_bytes();
+            file.extend_from_slice(&noise);
+            let mut whole = LeakedFile::new();
+            let whole = whole.feed(&key, &file).and_then(|()| whole.finish(&key));
+            let mut cut = LeakedFile::new();
+            let cut = file
+                .chunks(size)
+                .try_for_each(|piece| cut.feed(&key, piece))
+                .and_then(|()| cut.finish(&key));
+            prop_assert_eq!(outcome(whole), outcome(cut));
+        }
+    }
+}
