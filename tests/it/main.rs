@@ -17,6 +17,7 @@ mod audit_checkpoints;
 mod audit_disclosures;
 mod audit_export;
 mod audit_pages;
+mod audit_recipe;
 mod audit_syslog;
 mod audit_timeline;
 mod audit_trace;
