@@ -390,8 +390,9 @@ fn describe(route: &crate::web::Route, op: &mut Value) {
     if !matches!(route.path, "/healthz" | "/metrics") {
         shared.push((
             "503",
-            "The store or the audit log cannot answer, or no answer in time; nothing was \
-             released (`unavailable`)",
+            "The store or the audit log cannot answer, or no answer in time (`unavailable`), \
+             or the member register does not answer (`register_unavailable`); nothing was \
+             released",
         ));
     }
     let responses = &mut op["responses"];
