@@ -232,7 +232,7 @@ pub fn router(state: AppState) -> Router {
                     }),
                 )
                 .layer(PropagateRequestIdLayer::new(request_id))
-                .layer(axum::middleware::from_fn(headers::security_headers))
+                .layer(headers::security_headers())
                 .layer(axum::middleware::from_fn_with_state(
                     state.clone(),
                     metrics::count_requests,
