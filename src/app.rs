@@ -133,6 +133,10 @@ impl Application {
             .map_err(audit::syslog::Error::from)?
         {
             Some(destination) => {
+                if destination.transport == audit::syslog::Transport::Tls {
+                    // A CA file that cannot be read stops the start, not every message later.
+                    audit::syslog::tls_config(&destination)?;
+                }
                 let origin = audit::syslog::Origin::this_process(config.audit.syslog_facility);
                 let (sink, outbox) =
                     audit::syslog::channel(destination, origin, metrics.syslog_stats());

@@ -104,10 +104,14 @@ pub struct AuditConfig {
     #[serde(default = "default_checkpoint_interval")]
     pub checkpoint_interval_secs: u64,
     /// A copy of every committed audit entry and every checkpoint for syslog (RFC 5424):
-    /// `udp://HOST:PORT` (or `HOST:PORT`) or `tcp://HOST:PORT`. Sent after commit by a
-    /// background task; a slow or dead syslog never stops the broker.
+    /// `udp://HOST:PORT` (or `HOST:PORT`), `tcp://HOST:PORT` or `tls://HOST:PORT` (RFC 5425).
+    /// Sent after commit by a background task; a slow or dead syslog never stops the broker.
     #[serde(default)]
     pub syslog: Option<String>,
+    /// For `tls://`: a PEM file with the CA certificates that may sign the syslog server's
+    /// certificate, trusted besides Mozilla's roots.
+    #[serde(default)]
+    pub syslog_ca_file: Option<PathBuf>,
     /// The syslog facility: `authpriv` (default), `auth`, `daemon`, `user` or `local0`–`local7`.
     #[serde(default)]
     pub syslog_facility: syslog::Facility,
@@ -126,9 +130,10 @@ impl AuditConfig {
 
     /// The validated syslog destination, if one is configured.
     pub fn syslog_destination(&self) -> Result<Option<syslog::Destination>, syslog::AddressError> {
+        let ca_file = self.syslog_ca_file.clone();
         self.syslog
             .as_deref()
-            .map(syslog::Destination::parse)
+            .map(|text| syslog::Destination::parse(text).map(|d| d.with_ca_file(ca_file)))
             .transpose()
     }
 }
@@ -139,6 +144,7 @@ impl Default for AuditConfig {
             checkpoint_file: None,
             checkpoint_interval_secs: default_checkpoint_interval(),
             syslog: None,
+            syslog_ca_file: None,
             syslog_facility: syslog::Facility::default(),
         }
     }
@@ -867,12 +873,27 @@ impl Config {
                 "keep the key file outside the data dir: a copy or backup of the data dir must not carry the key that opens it",
             ));
         }
-        if let Err(e) = a.syslog_destination() {
-            return Err(Error::invalid(
-                "audit.syslog",
-                e.to_string(),
-                "write it as udp://127.0.0.1:514 or tcp://logs.example.org:514, or leave it out",
-            ));
+        match a.syslog_destination() {
+            Err(e) => {
+                return Err(Error::invalid(
+                    "audit.syslog",
+                    e.to_string(),
+                    "write it as udp://127.0.0.1:514, tcp://logs.example.org:514 or tls://logs.example.org:6514, or leave it out",
+                ));
+            }
+            Ok(destination)
+                if a.syslog_ca_file.is_some()
+                    && destination
+                        .as_ref()
+                        .is_none_or(|d| d.transport != syslog::Transport::Tls) =>
+            {
+                return Err(Error::invalid(
+                    "audit.syslog_ca_file",
+                    "is set, but audit.syslog is not a tls:// address",
+                    "use tls://HOST:PORT for audit.syslog, or remove audit.syslog_ca_file",
+                ));
+            }
+            Ok(_) => {}
         }
         if let Some(smtp) = &self.smtp
             && let Err((key, problem, fix)) = smtp.validate()
@@ -1115,6 +1136,14 @@ member_id = "id"
             ),
             ("[audit]\nsyslog = \"localhost\"\n", "audit.syslog"),
             ("[audit]\nsyslog = \"http://h:514\"\n", "audit.syslog"),
+            (
+                "[audit]\nsyslog = \"tcp://h:514\"\nsyslog_ca_file = \"/etc/ca.pem\"\n",
+                "audit.syslog_ca_file",
+            ),
+            (
+                "[audit]\nsyslog_ca_file = \"/etc/ca.pem\"\n",
+                "audit.syslog_ca_file",
+            ),
             (
                 "[audit]\nsyslog_facility = \"kern\"\n",
                 "audit.syslog_facility",

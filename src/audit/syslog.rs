@@ -1,5 +1,6 @@
 //! A copy of the audit log and its checkpoints for syslog (RFC 5424 messages over UDP,
-//! RFC 5426, or TCP with octet counting, RFC 6587 §3.4.1), written by hand from the RFCs.
+//! RFC 5426, TCP with octet counting, RFC 6587 §3.4.1, or the same inside TLS, RFC 5425),
+//! written by hand from the RFCs.
 //!
 //! Each committed audit entry becomes one message: MSGID the event code, structured data
 //! `[registervakt@32473 seq="…" hash="…" actor="…" action="…" target="…" outcome="…"]`
@@ -13,7 +14,7 @@
 //! Guarantees: a message is one line — CR, LF and every other control character in any value
 //! is encoded first ([`super::encode_controls`]), and `"`, `\` and `]` in SD values are
 //! escaped (§6.3.3); a message longer than the transport's limit (2048 octets over UDP,
-//! RFC 5426 §3.2; 8192 over TCP) is cut in MSG only, never in SD, and marked with
+//! RFC 5426 §3.2; 8192 over TCP and TLS) is cut in MSG only, never in SD, and marked with
 //! `truncated="<original MSG octets>"` in SD and `…[truncated]` at the end of MSG.
 //! The hash chain in the store is the record; syslog is a copy sent after commit from a
 //! background task ([`forward`]), so a slow or dead syslog never holds up a request.
@@ -36,7 +37,7 @@ mod transport;
 
 pub use crate::config::syslog::Facility;
 pub use forward::{Outbox, Running, Sink, Stats, channel};
-pub use transport::{Destination, Error, Transport};
+pub use transport::{Destination, Error, Transport, tls_config};
 
 use time::OffsetDateTime;
 

@@ -1,9 +1,11 @@
 //! Where the copy of the audit log for syslog goes, as configured: `audit.syslog` and
 //! `audit.syslog_facility`.
 //!
-//! Guarantees: [`Destination::parse`] accepts only a scheme (`udp`, `tcp`), a host and a port
-//! — no user, password, path or query — so the address can be logged and is checked when the
-//! configuration loads. Sending lives in `audit::syslog`.
+//! Guarantees: [`Destination::parse`] accepts only a scheme (`udp`, `tcp`, `tls`), a host and a
+//! port — no user, password, path or query — so the address can be logged and is checked when
+//! the configuration loads. Sending lives in `audit::syslog`.
+
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -14,7 +16,7 @@ pub const TCP_MAX_LEN: usize = 8192;
 
 /// An `audit.syslog` that is not an address this broker can send to.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("is not udp://HOST:PORT, tcp://HOST:PORT or HOST:PORT ({0})")]
+#[error("is not udp://HOST:PORT, tcp://HOST:PORT, tls://HOST:PORT or HOST:PORT ({0})")]
 pub struct AddressError(&'static str);
 
 /// RFC 5424 §6.2.1 facilities a broker may sensibly log under.
@@ -59,6 +61,8 @@ impl Facility {
 pub enum Transport {
     Udp,
     Tcp,
+    /// TCP inside TLS (RFC 5425), the server's certificate and name checked.
+    Tls,
 }
 
 /// A validated syslog address.
@@ -67,6 +71,8 @@ pub struct Destination {
     pub transport: Transport,
     host: String,
     port: u16,
+    /// For `tls://`: a PEM file of CA certificates trusted besides Mozilla's roots.
+    ca_file: Option<PathBuf>,
 }
 
 impl Destination {
@@ -80,7 +86,8 @@ impl Destination {
         let transport = match url.scheme() {
             "udp" => Transport::Udp,
             "tcp" => Transport::Tcp,
-            _ => return Err(AddressError("the scheme must be udp or tcp")),
+            "tls" => Transport::Tls,
+            _ => return Err(AddressError("the scheme must be udp, tcp or tls")),
         };
         if !url.username().is_empty() || url.password().is_some() {
             return Err(AddressError("it must not hold a user or password"));
@@ -102,7 +109,17 @@ impl Destination {
             transport,
             host,
             port,
+            ca_file: None,
         })
+    }
+
+    /// The same destination, trusting the CA certificates in `ca_file` (PEM) for `tls://`.
+    pub fn with_ca_file(self, ca_file: Option<PathBuf>) -> Destination {
+        Destination { ca_file, ..self }
+    }
+
+    pub fn ca_file(&self) -> Option<&Path> {
+        self.ca_file.as_deref()
     }
 
     pub fn host(&self) -> &str {
@@ -117,7 +134,7 @@ impl Destination {
     pub fn max_len(&self) -> usize {
         match self.transport {
             Transport::Udp => UDP_MAX_LEN,
-            Transport::Tcp => TCP_MAX_LEN,
+            Transport::Tcp | Transport::Tls => TCP_MAX_LEN,
         }
     }
 }
@@ -127,6 +144,7 @@ impl std::fmt::Display for Destination {
         let scheme = match self.transport {
             Transport::Udp => "udp",
             Transport::Tcp => "tcp",
+            Transport::Tls => "tls",
         };
         if self.host.contains(':') {
             write!(f, "{scheme}://[{}]:{}", self.host, self.port)
@@ -149,6 +167,9 @@ mod tests {
         let d = Destination::parse("tcp://logs.example.org:6514").unwrap();
         assert_eq!((d.transport, d.max_len()), (Transport::Tcp, TCP_MAX_LEN));
         assert_eq!(d.to_string(), "tcp://logs.example.org:6514");
+        let d = Destination::parse("tls://logs.example.org:6514").unwrap();
+        assert_eq!((d.transport, d.max_len()), (Transport::Tls, TCP_MAX_LEN));
+        assert_eq!(d.to_string(), "tls://logs.example.org:6514");
         let d = Destination::parse("udp://[::1]:514").unwrap();
         assert_eq!(d.to_string(), "udp://[::1]:514");
         for bad in [

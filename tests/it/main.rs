@@ -19,6 +19,7 @@ mod audit_export;
 mod audit_pages;
 mod audit_recipe;
 mod audit_syslog;
+mod audit_syslog_tls;
 mod audit_timeline;
 mod audit_trace;
 mod auth;

@@ -11,7 +11,7 @@ use secrecy::SecretString;
 use sqlx::Executor;
 
 #[path = "store/pki.rs"]
-mod pki;
+pub(crate) mod pki;
 #[path = "store/tls.rs"]
 mod tls;
 #[path = "store/tls_mariadb.rs"]
