@@ -224,7 +224,7 @@ impl Outcome {
     }
 }
 
-/// Who did it: `system`, `cli:<os user>` or `user:<id>`.
+/// Who did it: `system`, `cli:<name>(<uid>)` (the operator's real uid) or `user:<id>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor(String);
 
