@@ -344,8 +344,10 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// What a read gives, comparable: the keys, rows and digest, or that it was refused.
-    fn outcome(read: Result<ReadFile, Error>) -> Option<(Vec<(Key, u32)>, usize, String)> {
+    /// What a read gives, comparable: the keys, rows and digest (`None`: refused).
+    type Outcome = Option<(Vec<(Key, u32)>, usize, String)>;
+
+    fn outcome(read: Result<ReadFile, Error>) -> Outcome {
         read.ok().map(|f| (f.keyed.by_key, f.keyed.rows, f.sha256))
     }
 
