@@ -440,9 +440,11 @@ pub struct RegisterConfig {
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterLimits {
-    /// The longest a statement may run; less than `server.request_timeout_secs`.
-    #[serde(default = "default_statement_timeout")]
-    pub statement_timeout_secs: u64,
+    /// The longest a statement may run; less than `server.request_timeout_secs`. Not set: a
+    /// third of the request deadline, at most [`DEFAULT_STATEMENT_TIMEOUT_SECS`] (filled in
+    /// when the config is read, so a shorter deadline never makes the default invalid).
+    #[serde(default)]
+    pub statement_timeout_secs: Option<u64>,
     /// The longest a build's one streaming read may run on PostgreSQL and MariaDB (SQLite reads
     /// a build in pages, each its own statement under `statement_timeout_secs`).
     #[serde(default = "default_build_statement_timeout")]
@@ -453,18 +455,28 @@ pub struct RegisterLimits {
     pub build_retry_pause_secs: u64,
 }
 
+impl RegisterLimits {
+    /// The statement limit in force: the one set, or the default for `request_timeout_secs`
+    /// (a third of it, at least 1 s, at most [`DEFAULT_STATEMENT_TIMEOUT_SECS`]).
+    pub fn statement_secs(&self, request_timeout_secs: u64) -> u64 {
+        self.statement_timeout_secs
+            .unwrap_or_else(|| (request_timeout_secs / 3).clamp(1, DEFAULT_STATEMENT_TIMEOUT_SECS))
+    }
+}
+
 impl Default for RegisterLimits {
     fn default() -> RegisterLimits {
         RegisterLimits {
-            statement_timeout_secs: default_statement_timeout(),
+            statement_timeout_secs: None,
             build_statement_timeout_secs: default_build_statement_timeout(),
             build_retry_pause_secs: default_build_retry_pause(),
         }
     }
 }
 
-/// A third of the default request deadline: a count or estimate that takes longer than this
-/// on the register will not become faster by waiting, and the user is told in time.
+/// A third of the default request deadline, and the most a statement gets unless set: a count
+/// or estimate that takes longer on the register will not become faster by waiting, and the
+/// user is told in time.
 pub const DEFAULT_STATEMENT_TIMEOUT_SECS: u64 = 20;
 /// Ten minutes: a build of a large district streams for minutes, never for hours.
 pub const DEFAULT_BUILD_STATEMENT_TIMEOUT_SECS: u64 = 600;
@@ -476,9 +488,6 @@ pub const DEFAULT_BUILD_RETRY_PAUSE_SECS: u64 = 5;
 /// stays inside a build's lease (`extract::BUILD_LEASE_SECS`), renewed before each pause.
 pub const MAX_BUILD_RETRY_PAUSE_SECS: u64 = 10;
 
-fn default_statement_timeout() -> u64 {
-    DEFAULT_STATEMENT_TIMEOUT_SECS
-}
 fn default_build_statement_timeout() -> u64 {
     DEFAULT_BUILD_STATEMENT_TIMEOUT_SECS
 }
@@ -571,7 +580,10 @@ impl Config {
     }
 
     fn from_figment(figment: Figment) -> Result<Config, Error> {
-        let cfg: Config = figment.extract().map_err(|e| Error::Parse(describe(&e)))?;
+        let mut cfg: Config = figment.extract().map_err(|e| Error::Parse(describe(&e)))?;
+        let deadline = cfg.server.request_timeout_secs;
+        let limits = &mut cfg.register.limits;
+        limits.statement_timeout_secs = Some(limits.statement_secs(deadline));
         cfg.validate()?;
         Ok(cfg)
     }
@@ -600,7 +612,7 @@ impl Config {
     /// cancels a slow statement before the user is answered.
     fn validate_register_limits(&self) -> Result<(), Error> {
         let limits = &self.register.limits;
-        let statement = limits.statement_timeout_secs;
+        let statement = limits.statement_secs(self.server.request_timeout_secs);
         if statement == 0 || statement >= self.server.request_timeout_secs {
             return Err(Error::invalid(
                 "register.limits.statement_timeout_secs",
@@ -609,7 +621,8 @@ impl Config {
                     self.server.request_timeout_secs
                 ),
                 "use at least 1 and fewer seconds than server.request_timeout_secs, so the \
-                 register cancels a slow statement before the user is answered (default 20)",
+                 register cancels a slow statement before the user is answered (left out: a \
+                 third of server.request_timeout_secs, at most 20)",
             ));
         }
         let build = limits.build_statement_timeout_secs;
@@ -1355,8 +1368,7 @@ member_id = "id"
             Config::from_figment(Figment::new().merge(Toml::string(&text)))
         };
         let cfg = load("").unwrap();
-        assert_eq!(cfg.register.limits.statement_timeout_secs, 20);
-        assert!(cfg.register.limits.statement_timeout_secs < cfg.server.request_timeout_secs);
+        assert_eq!(cfg.register.limits.statement_timeout_secs, Some(20));
         for (extra, key) in [
             (
                 "[register.limits]\nstatement_timeout_secs = 60\n",
@@ -1379,14 +1391,17 @@ member_id = "id"
             assert!(err.contains(key), "{extra}: {err}");
         }
         let shorter = format!("[server]\nrequest_timeout_secs = 10\n{}", minimal());
-        let err = Config::from_figment(Figment::new().merge(Toml::string(&shorter))).unwrap_err();
+        let cfg = Config::from_figment(Figment::new().merge(Toml::string(&shorter))).unwrap();
+        assert_eq!(cfg.register.limits.statement_timeout_secs, Some(3));
+        let set = format!("{shorter}[register.limits]\nstatement_timeout_secs = 10\n");
+        let err = Config::from_figment(Figment::new().merge(Toml::string(&set))).unwrap_err();
         assert!(
             err.to_string()
                 .contains("register.limits.statement_timeout_secs")
                 && err
                     .to_string()
                     .contains("server.request_timeout_secs is 10"),
-            "the default 20 s is refused under a 10 s deadline: {err}"
+            "a limit set to the 10 s deadline is refused: {err}"
         );
     }
 }

@@ -210,7 +210,10 @@ pub(super) async fn open_existing_store(args: &StoreArgs) -> anyhow::Result<Stor
 pub async fn register(cmd: RegisterCommand) -> anyhow::Result<()> {
     let RegisterCommand::Check { config } = cmd;
     let config = Config::load(config.as_deref())?;
-    let limit = config.register.limits.statement_timeout_secs;
+    let limit = config
+        .register
+        .limits
+        .statement_secs(config.server.request_timeout_secs);
     eprintln!(
         "checking the member register; each statement may run {limit} s \
          (register.limits.statement_timeout_secs)"

@@ -521,7 +521,11 @@ impl Register {
 /// `register.limits` as the store enforces them.
 fn limits(cfg: &RegisterConfig) -> store::register::Limits {
     store::register::Limits {
-        statement: Duration::from_secs(cfg.limits.statement_timeout_secs),
+        statement: Duration::from_secs(
+            cfg.limits
+                .statement_timeout_secs
+                .unwrap_or(crate::config::DEFAULT_STATEMENT_TIMEOUT_SECS),
+        ),
         build: Duration::from_secs(cfg.limits.build_statement_timeout_secs),
     }
 }
