@@ -116,26 +116,34 @@ async fn tcp_receiver() -> (String, mpsc::UnboundedReceiver<String>) {
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let mut reader = BufReader::new(stream);
-                loop {
-                    let mut len = Vec::new();
-                    if reader.read_until(b' ', &mut len).await.unwrap_or(0) == 0 {
-                        return;
-                    }
-                    let len: usize = std::str::from_utf8(&len[..len.len() - 1])
-                        .unwrap()
-                        .parse()
-                        .expect("MSG-LEN");
-                    let mut message = vec![0u8; len];
-                    reader.read_exact(&mut message).await.unwrap();
-                    let _ = tx.send(String::from_utf8(message).unwrap());
-                }
-            });
+            tokio::spawn(read_frames(stream, tx.clone()));
         }
     });
     (address, rx)
+}
+
+/// Sends each `MSG-LEN SP SYSLOG-MSG` frame read from `stream` to `tx`, until the stream ends
+/// or breaks off inside a frame (RFC 6587 octet counting, as over TCP and TLS, RFC 5425).
+pub async fn read_frames(
+    stream: impl tokio::io::AsyncRead + Unpin,
+    tx: mpsc::UnboundedSender<String>,
+) {
+    let mut reader = BufReader::new(stream);
+    loop {
+        let mut len = Vec::new();
+        if reader.read_until(b' ', &mut len).await.unwrap_or(0) == 0 {
+            return;
+        }
+        let len: usize = std::str::from_utf8(&len[..len.len() - 1])
+            .unwrap()
+            .parse()
+            .expect("MSG-LEN");
+        let mut message = vec![0u8; len];
+        if reader.read_exact(&mut message).await.is_err() {
+            return;
+        }
+        let _ = tx.send(String::from_utf8(message).unwrap());
+    }
 }
 
 /// A broker whose `[audit]` section points at `address`, checkpointing every second.

@@ -14,7 +14,6 @@ use std::time::Duration;
 use common::{TestApp, TestDir, prepare, spawn_app_in};
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, BufReader};
 use tokio::sync::mpsc;
 
 use crate::store::pki;
@@ -50,22 +49,7 @@ async fn tls_receiver(cert: &Path, key: &Path) -> (String, mpsc::UnboundedReceiv
                 let Ok(stream) = acceptor.accept(stream).await else {
                     return; // the client refused our certificate
                 };
-                let mut reader = BufReader::new(stream);
-                loop {
-                    let mut len = Vec::new();
-                    if reader.read_until(b' ', &mut len).await.unwrap_or(0) == 0 {
-                        return;
-                    }
-                    let len: usize = std::str::from_utf8(&len[..len.len() - 1])
-                        .unwrap()
-                        .parse()
-                        .expect("MSG-LEN");
-                    let mut message = vec![0u8; len];
-                    if reader.read_exact(&mut message).await.is_err() {
-                        return;
-                    }
-                    let _ = tx.send(String::from_utf8(message).unwrap());
-                }
+                crate::audit_syslog::read_frames(stream, tx).await;
             });
         }
     });

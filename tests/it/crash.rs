@@ -52,15 +52,8 @@ const USERS: [(&str, &str); 3] = [
 async fn setup(members: u64) -> (TestDir, Vec<common::EnrolledUser>) {
     let canaries = CANARY_SEEDS.iter().map(|s| stockholm_canary(*s)).collect();
     let t = common::prepare_with(members, canaries).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let text = t.config_text().replace(
-        "listen = \"127.0.0.1:8080\"",
-        &format!("listen = \"127.0.0.1:{port}\""),
-    ) + format!("\n[extracts]\nsweep_interval_secs = {SWEEP_SECS}\n").as_str();
+    let text = t.config_text_on_free_port()
+        + format!("\n[extracts]\nsweep_interval_secs = {SWEEP_SECS}\n").as_str();
     std::fs::write(&t.config_path, text).unwrap();
     std::fs::create_dir_all(tmp_dir(&t)).unwrap();
     let init = registervakt(&t, &["init"]);

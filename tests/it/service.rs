@@ -22,15 +22,7 @@ use tokio::net::UnixDatagram;
 /// A data dir, register and key file (`common::prepare`) on a free port, initialised by the
 /// binary; `edit` changes the config text first.
 fn prepared(t: &TestDir, edit: impl Fn(String) -> String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let text = t.config_text().replace(
-        "listen = \"127.0.0.1:8080\"",
-        &format!("listen = \"127.0.0.1:{port}\""),
-    );
+    let text = t.config_text_on_free_port();
     std::fs::write(&t.config_path, edit(text)).unwrap();
     let init = Command::new(env!("CARGO_BIN_EXE_registervakt"))
         .args(["init", "--config"])

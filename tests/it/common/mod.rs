@@ -142,6 +142,20 @@ impl TestDir {
         registervakt::cli::demo::config_text(&self.data, &self.kek, &self.register_url)
     }
 
+    /// [`TestDir::config_text`] listening on a port that was free a moment ago, for a broker
+    /// the test starts as a separate process (which cannot be handed a bound listener).
+    pub fn config_text_on_free_port(&self) -> String {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        self.config_text().replace(
+            "listen = \"127.0.0.1:8080\"",
+            &format!("listen = \"127.0.0.1:{port}\""),
+        )
+    }
+
     /// The config as written in the config file (tests may edit the file first).
     pub fn config(&self) -> Config {
         Config::load(Some(&self.config_path)).unwrap()

@@ -47,15 +47,7 @@ impl FakeClock {
 /// (staff in Uppsala) enrolled.
 pub async fn prepare() -> (TestDir, EnrolledUser) {
     let t = common::prepare(200).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let text = t.config_text().replace(
-        "listen = \"127.0.0.1:8080\"",
-        &format!("listen = \"127.0.0.1:{port}\""),
-    ) + "\n[extracts]\nsweep_interval_secs = 1\n";
+    let text = t.config_text_on_free_port() + "\n[extracts]\nsweep_interval_secs = 1\n";
     std::fs::write(&t.config_path, text).unwrap();
     registervakt::app::init_store(&t.config())
         .await
