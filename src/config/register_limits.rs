@@ -38,7 +38,7 @@ impl RegisterLimits {
         let statement = self.statement_secs(request_timeout_secs);
         if statement == 0 || statement >= request_timeout_secs {
             return Err(Error::invalid(
-                "register.self.statement_timeout_secs",
+                "register.limits.statement_timeout_secs",
                 format!(
                     "is {statement}, and server.request_timeout_secs is {request_timeout_secs}"
                 ),
@@ -50,16 +50,16 @@ impl RegisterLimits {
         let build = self.build_statement_timeout_secs;
         if build < statement || build > MAX_BUILD_STATEMENT_TIMEOUT_SECS {
             return Err(Error::invalid(
-                "register.self.build_statement_timeout_secs",
+                "register.limits.build_statement_timeout_secs",
                 format!("is {build}"),
-                "use at least register.self.statement_timeout_secs and at most 3600 seconds \
+                "use at least register.limits.statement_timeout_secs and at most 3600 seconds \
                  (default 600)",
             ));
         }
         let pause = self.build_retry_pause_secs;
         if pause == 0 || pause > MAX_BUILD_RETRY_PAUSE_SECS {
             return Err(Error::invalid(
-                "register.self.build_retry_pause_secs",
+                "register.limits.build_retry_pause_secs",
                 format!("is {pause}"),
                 "use 1 to 10 seconds (default 5)",
             ));
