@@ -159,6 +159,13 @@ event_kinds! {
     ExtractViewed => "extract.view",
     /// A stored chunk failed authentication; nothing was sent.
     ExtractDamaged => "extract.integrity_fail",
+    /// A call list's requester gave members to a caller (or moved them from another), or was
+    /// refused (`code`).
+    CallsAssigned => "calls.assign",
+    /// A caller was shown members of a call list, each recorded in the ledger as shown to them.
+    CallsShown => "calls.show",
+    /// A caller recorded an outcome for a member (never the note's text), or was refused.
+    CallOutcomeRecorded => "calls.outcome",
     /// The data key was destroyed and the chunks deleted: the deletion receipt.
     ExtractShredded => "extract.shred",
     /// The requester confirmed that downloaded copies are deleted.

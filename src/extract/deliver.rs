@@ -40,6 +40,7 @@ use crate::crypto::DataKey;
 use crate::policy::{Format, Principal};
 use crate::register::Row;
 use crate::store::extracts::{self as rows, ExtractRow};
+use crate::store::shown;
 
 mod chunks;
 mod spool;
@@ -63,14 +64,14 @@ pub enum Body {
 }
 
 /// An extract that passed every check, with its data key unwrapped.
-struct Opened {
-    row: ExtractRow,
-    request: Request,
-    key: DataKey,
-    chunk_count: i64,
+pub(super) struct Opened {
+    pub row: ExtractRow,
+    pub request: Request,
+    pub key: DataKey,
+    pub chunk_count: i64,
 }
 
-/// The checks every data path makes, in order; the data key is unwrapped last.
+/// The requester's extract, through every check of [`unlock`].
 async fn open(
     state: &Context,
     who: &Principal,
@@ -79,6 +80,20 @@ async fn open(
     now: OffsetDateTime,
 ) -> Result<Opened, Error> {
     let row = lifecycle::find_own(state, who, id).await?;
+    unlock(state, who, row, format, now).await
+}
+
+/// The checks every data path makes, in order, for `who` (the requester, or a caller of a call
+/// list, whom the caller of this function has found assigned); the data key is unwrapped last.
+/// A call list opens only as [`Format::CallList`], and nothing else opens as one.
+pub(super) async fn unlock(
+    state: &Context,
+    who: &Principal,
+    row: ExtractRow,
+    format: Format,
+    now: OffsetDateTime,
+) -> Result<Opened, Error> {
+    let id = ExtractId::parse(&row.id)?;
     if row.state != ExtractState::Live {
         return Err(lifecycle::unavailable(&row));
     }
@@ -114,6 +129,22 @@ async fn open(
     }
     lifecycle::refuse_without_passkey(state, &policy, who, &request.purpose, "extract.get", now)
         .await?;
+    match (request.call_list, format == Format::CallList) {
+        (true, false) => {
+            return Err(Error::CallList(
+                "call_list_no_file",
+                "this extract is a call list: it is worked in Registervakt, never downloaded"
+                    .into(),
+            ));
+        }
+        (false, true) => {
+            return Err(Error::CallList(
+                "not_a_call_list",
+                "the extract is not a call list".into(),
+            ));
+        }
+        _ => {}
+    }
     let allowed = policy
         .purpose(&request.purpose)
         .is_some_and(|p| p.formats.contains(&format));
@@ -351,6 +382,48 @@ async fn xlsx_info(
     })
 }
 
+/// The rows at `positions` (ascending, each in the extract) of an opened extract, each chunk
+/// that holds one authenticated before any row of it is returned; a chunk that fails to open
+/// fails the whole read (nothing is shown).
+pub(super) async fn rows_at(
+    state: &Context,
+    who: &Principal,
+    opened: &Opened,
+    positions: &[i64],
+    now: OffsetDateTime,
+) -> Result<Vec<(i64, Row)>, Error> {
+    let id = ExtractId::parse(&opened.row.id)?;
+    let per = i64::try_from(CHUNK_ROWS).unwrap_or(i64::MAX);
+    let columns = opened.request.fields.len();
+    let mut out = Vec::with_capacity(positions.len());
+    let mut seqs: Vec<i64> = positions.iter().map(|p| p / per).collect();
+    seqs.sort_unstable();
+    seqs.dedup();
+    for seq in seqs {
+        let batch = state.store.find_chunks(id.as_str(), seq, 1).await?;
+        let opened_rows = match batch.into_iter().next() {
+            Some((found, sealed)) if found == seq => {
+                chunks::open_chunk(&opened.key, &id, seq, opened.chunk_count, &sealed)
+                    .and_then(|plain| container::decode_rows(&plain, columns))
+            }
+            _ => Err(Error::Damaged("a chunk is missing")),
+        };
+        let rows = match opened_rows {
+            Ok(rows) => rows,
+            Err(e) => return Err(damaged_or_gone(state, &id, who, e, now).await),
+        };
+        for p in positions.iter().filter(|p| **p / per == seq) {
+            let at = usize::try_from(p - seq * per).unwrap_or(usize::MAX);
+            let row = rows
+                .get(at)
+                .cloned()
+                .ok_or(Error::Damaged("a position past its chunk"))?;
+            out.push((*p, row));
+        }
+    }
+    Ok(out)
+}
+
 /// One page of an extract for the browser.
 #[derive(Debug, Clone)]
 pub struct ViewPage {
@@ -362,7 +435,8 @@ pub struct ViewPage {
 }
 
 /// Shows page `page` (0-based) of a live extract whose purpose allows viewing. Not counted as a
-/// download, but audited page by page.
+/// download, but audited page by page, and the page's members are recorded in the ledger as
+/// shown to `who` in the same transaction as the event.
 pub async fn view(
     state: &Context,
     who: &Principal,
@@ -412,7 +486,17 @@ pub async fn view(
         Outcome::Success,
         json!({ "page": page, "rows": rows_out.len(), "ip": client_ip }),
     );
-    audit::record_now(&state.store, &event, now).await?;
+    // The members on the page go into the ledger as shown to this person, with the event.
+    let mut tx = state.store.begin().await?;
+    if !rows_out.is_empty() {
+        let position = |p: u64| i64::try_from(p).unwrap_or(i64::MAX);
+        let last = first + rows_out.len() as u64 - 1;
+        let (first, last) = (position(first), position(last));
+        let at = now.unix_timestamp();
+        shown::insert_shown(&mut tx, id.as_str(), first, last, who.user_id(), at).await?;
+    }
+    audit::record(&mut tx, &event, now).await?;
+    tx.commit().await?;
     Ok(ViewPage {
         columns: o
             .request

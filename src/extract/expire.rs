@@ -50,6 +50,8 @@ pub async fn shred(
             "data_key_id": gone.key_id, "wrapped_key": "destroyed",
         }),
     );
+    // A call list's assignments, outcomes and notes go with the data: only counts remain.
+    crate::store::calls::close(&mut tx, id.as_str()).await?;
     audit::record(&mut tx, &event, now).await?;
     if reason != ShredReason::Done {
         lifecycle::notify(&mut tx, &gone.requester_id, "extract_shredded", id, now).await?;

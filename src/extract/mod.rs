@@ -23,6 +23,7 @@
 //! window of rows in memory while building or streaming, or tell another user's extract apart
 //! from a missing one (C2).
 
+pub mod calls;
 pub mod container;
 pub mod deliver;
 pub mod expire;
@@ -111,6 +112,12 @@ pub enum Error {
     Conflict(&'static str, String),
     #[error("the purpose does not allow the format {0}")]
     FormatNotAllowed(String),
+    /// A file or view asked of a purpose that allows only a call list.
+    #[error("this purpose allows no file: work the list in Registervakt as a call list")]
+    CallListOnly,
+    /// A call-list step refused: the code says which (`calls::Refusal`), the text says why.
+    #[error("{1}")]
+    CallList(&'static str, String),
     /// A chunk failed authentication or decoding: nothing is sent (D2).
     #[error("the extract's stored data is damaged: {0}")]
     Damaged(&'static str),

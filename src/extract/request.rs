@@ -52,6 +52,9 @@ pub struct Request {
     pub fields: Vec<Field>,
     pub lifetime_minutes: u32,
     pub justification: String,
+    /// Worked in Registervakt as a call list instead of delivered as a file or a view
+    /// (`call_list` in the purpose's formats); a call list is never a file.
+    pub call_list: bool,
 }
 
 impl Request {
@@ -80,9 +83,10 @@ impl Request {
     }
 
     /// The canonical JSON stored with the extract (keys sorted; see `to_json`/`from_json`).
+    /// `call_list` is written only when true, so a file request reads and hashes as before.
     pub fn to_json(&self) -> Value {
         let date = |d: Option<Date>| d.map(|d| d.to_string());
-        json!({
+        let mut v = json!({
             "purpose": self.purpose.as_str(),
             "district": self.district.as_str(),
             "fields": self.fields.iter().map(|f| f.as_str()).collect::<Vec<_>>(),
@@ -96,7 +100,26 @@ impl Request {
                 "age_min": self.filters.age.map(|a| a.min),
                 "age_max": self.filters.age.map(|a| a.max),
             },
-        })
+        });
+        if self.call_list {
+            v["call_list"] = json!(true);
+        }
+        v
+    }
+
+    /// Refuses a request the purpose does not allow delivered so: a call list where the purpose
+    /// allows none, or a file or view where it allows only a call list.
+    pub fn check_delivery(&self, purpose: &Purpose) -> Result<(), Error> {
+        let call_list = purpose.formats.contains(&crate::policy::Format::CallList);
+        let other = purpose
+            .formats
+            .iter()
+            .any(|f| *f != crate::policy::Format::CallList);
+        match (self.call_list, call_list, other) {
+            (true, false, _) => Err(Error::FormatNotAllowed("call_list".into())),
+            (false, _, false) => Err(Error::CallListOnly),
+            _ => Ok(()),
+        }
     }
 
     /// Reads back what [`Request::to_json`] stored.
@@ -138,6 +161,7 @@ impl Request {
                 .and_then(|n| u32::try_from(n).ok())
                 .ok_or_else(damaged)?,
             justification: s(&v["justification"])?,
+            call_list: v["call_list"].as_bool().unwrap_or(false),
         })
     }
 
@@ -353,6 +377,7 @@ pub async fn create(
             return Err(e);
         }
     };
+    request.check_delivery(purpose)?;
     lifecycle::refuse_without_passkey(
         state,
         &policy,

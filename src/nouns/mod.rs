@@ -1,17 +1,19 @@
-//! The shared nouns: roles, usernames, districts, the field catalogue and an extract's states, which the policy,
-//! sign-in, the register connector and the extract code all speak of. They sit below all of
-//! them, so none of those needs another to name what it is about.
+//! The shared nouns: roles, usernames, districts, the field catalogue, an extract's states and
+//! call outcomes, which the policy, sign-in, the register connector and the extract code all
+//! speak of. They sit below all of them, so none of those needs another to name what it is about.
 //!
 //! Guarantees: each noun is a closed enum or a newtype that can only be made by parsing; a
 //! refused text gets an error that says what is allowed and, for a field, lists the known
 //! names. Nothing here touches a database, the policy or member data.
 
+mod call_outcome;
 mod district;
 mod extract_state;
 mod field;
 mod role;
 mod username;
 
+pub use call_outcome::CallOutcome;
 pub use district::DistrictCode;
 pub use extract_state::{ExtractState, ShredReason};
 pub use field::{ConsentFlag, Field, FieldKind, Sensitivity};

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use crate::audit::{self, Actor, Event, EventKind, Outcome};
 use crate::context::Context;
 use crate::crypto::MemberRef;
-use crate::extract::review::{Described, audit_permit, describe};
+use crate::extract::review::{Described, audit_permit, describe, username};
 use crate::extract::{Error, ExtractId};
 use crate::policy::Principal;
 
@@ -23,6 +23,8 @@ use crate::policy::Principal;
 pub struct Story {
     pub described: Described,
     pub members: i64,
+    /// How many of them were shown to someone in the browser (recorded page by page).
+    pub members_shown: i64,
     pub events: Vec<crate::store::audit::AuditRow>,
 }
 
@@ -48,6 +50,7 @@ pub async fn story(
     let target = format!("extract:{id}");
     let events = state.store.list_audit_events_for(&target).await?;
     let members = state.store.count_disclosures(id.as_str()).await?;
+    let members_shown = state.store.count_shown_positions(id.as_str()).await?;
     let event = Event::new(
         EventKind::AuditExtractStory,
         Actor::user(who.user_id()),
@@ -59,6 +62,7 @@ pub async fn story(
     Ok(Story {
         described: describe(state, row).await?,
         members,
+        members_shown,
         events,
     })
 }
@@ -73,14 +77,43 @@ pub fn check_member_id(member_id: &str) -> Result<&str, Error> {
         .map_err(|e| Error::BadInput(format!("a member number {e}")))
 }
 
+/// One released extract that held a member, and how the member left it: in a downloaded file
+/// (`described.row.downloads`), shown on someone's screen (`shown`), or neither (held in the
+/// extract but never shown nor downloaded).
+#[derive(Debug, Clone)]
+pub struct Disclosure {
+    pub described: Described,
+    /// Everyone who was shown the member in the browser, first shown first.
+    pub shown: Vec<Shown>,
+}
+
+/// A person who was shown a member of an extract on a screen.
+#[derive(Debug, Clone)]
+pub struct Shown {
+    /// Their username (the id itself if the account is gone).
+    pub to: String,
+    /// When first (Unix seconds).
+    pub first_at: i64,
+    /// On how many pages.
+    pub times: i64,
+}
+
+impl Disclosure {
+    /// Whether the member reached anyone: in a downloaded file or on a screen.
+    pub fn reached_anyone(&self) -> bool {
+        self.described.row.downloads > 0 || !self.shown.is_empty()
+    }
+}
+
 /// Every released extract that held the member, in the asker's audit scope: the member's
-/// pseudonym and the extracts, oldest first. Audited as `audit.member_disclosures`.
+/// pseudonym and the extracts, oldest first, each with how the member left it. Audited as
+/// `audit.member_disclosures`.
 pub async fn who_received(
     state: &Context,
     who: &Principal,
     member_id: &str,
     now: OffsetDateTime,
-) -> Result<(MemberRef, Vec<Described>), Error> {
+) -> Result<(MemberRef, Vec<Disclosure>), Error> {
     disclosures_audited(
         state,
         who,
@@ -100,7 +133,7 @@ pub async fn member_report(
     member_id: &str,
     with_names: bool,
     now: OffsetDateTime,
-) -> Result<(MemberRef, Vec<Described>), Error> {
+) -> Result<(MemberRef, Vec<Disclosure>), Error> {
     let details = json!({ "staff_names": with_names });
     disclosures_audited(
         state,
@@ -120,7 +153,7 @@ async fn disclosures_audited(
     action: EventKind,
     mut details: serde_json::Value,
     now: OffsetDateTime,
-) -> Result<(MemberRef, Vec<Described>), Error> {
+) -> Result<(MemberRef, Vec<Disclosure>), Error> {
     let member_id = check_member_id(member_id)?;
     let permit = audit_permit(state, who).await?;
     let member = state.pseudonyms.member_ref(member_id);
@@ -141,7 +174,22 @@ async fn disclosures_audited(
     audit::record_now(&state.store, &event, now).await?;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
-        out.push(describe(state, row).await?);
+        let mut shown = Vec::new();
+        for s in state
+            .store
+            .list_shown_member(&row.id, member.as_bytes())
+            .await?
+        {
+            shown.push(Shown {
+                to: username(&state.store, &s.shown_to).await?,
+                first_at: s.first_shown_at,
+                times: s.times,
+            });
+        }
+        out.push(Disclosure {
+            described: describe(state, row).await?,
+            shown,
+        });
     }
     Ok((member, out))
 }

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use time::{Date, OffsetDateTime, UtcOffset};
 
 use super::{Error, PURPOSES_FILE};
-use crate::nouns::{ConsentFlag, Field, Sensitivity};
+use crate::nouns::{CallOutcome, ConsentFlag, Field, Sensitivity};
 
 mod changes;
 mod draft;
@@ -87,17 +87,26 @@ pub enum Format {
     Xlsx,
     /// Shown in the browser, no file.
     View,
+    /// Worked in the browser as a call list: callers see only the members assigned to them and
+    /// record an outcome per member; no file.
+    CallList,
 }
 
 impl Format {
-    pub const ALL: [Format; 3] = [Format::Csv, Format::Xlsx, Format::View];
+    pub const ALL: [Format; 4] = [Format::Csv, Format::Xlsx, Format::View, Format::CallList];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Format::Csv => "csv",
             Format::Xlsx => "xlsx",
             Format::View => "view",
+            Format::CallList => "call_list",
         }
+    }
+
+    /// Whether the extract leaves Registervakt as a file.
+    pub fn is_file(self) -> bool {
+        matches!(self, Format::Csv | Format::Xlsx)
     }
 
     pub fn parse(s: &str) -> Option<Format> {
@@ -138,6 +147,9 @@ pub struct Purpose {
     pub max_lifetime_minutes: u32,
     pub approval: Approval,
     pub formats: Vec<Format>,
+    /// What callers may record per member when the purpose allows a call list (`call_list` in
+    /// `formats`); empty otherwise.
+    pub call_outcomes: Vec<CallOutcome>,
     pub acknowledgement_sv: String,
     pub acknowledgement_en: String,
     /// First day (inclusive, UTC) the purpose may be used.

@@ -17,6 +17,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod calls;
 pub mod extracts;
 pub mod followup;
 pub mod notices;
@@ -29,6 +30,7 @@ pub mod roles;
 #[cfg(feature = "bench")]
 pub mod scratch;
 pub mod sessions;
+pub mod shown;
 pub mod trace;
 
 use std::path::PathBuf;

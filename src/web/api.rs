@@ -7,6 +7,7 @@ pub mod audit;
 pub mod audit_timeline;
 pub mod audit_trace;
 pub mod auth;
+pub mod calls;
 pub mod extracts;
 pub mod extracts_wire;
 pub mod followup;

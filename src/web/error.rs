@@ -230,6 +230,8 @@ impl From<crate::extract::Error> for ApiError {
             X::Gone(_) => ApiError::Rejected(StatusCode::GONE, "extract_gone", msg),
             X::Conflict(code, _) => ApiError::Conflict(code, msg),
             X::FormatNotAllowed(_) => ApiError::BadRequest("format_not_allowed", msg),
+            X::CallListOnly => ApiError::BadRequest("call_list_only", msg),
+            X::CallList(code, _) => ApiError::BadRequest(code, msg),
             X::Format(crate::extract::format::Error::TooManyRows { .. }) => {
                 ApiError::BadRequest("too_many_rows_for_xlsx", msg)
             }

@@ -200,7 +200,7 @@ fn area_of(kind: EventKind) -> &'static str {
     match kind.code().split('.').next().unwrap_or_default() {
         "user" | "auth" => "accounts",
         "policy" | "authz" => "policy",
-        "extract" => "extracts",
+        "extract" | "calls" => "extracts",
         "audit" | "pseudonym" | "followup" | "report" => "oversight",
         _ => "system",
     }

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod audit;
 pub mod auth;
+pub mod calls;
 pub mod extract;
 pub mod freeze;
 pub mod oidc;

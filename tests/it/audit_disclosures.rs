@@ -224,3 +224,114 @@ async fn an_extracts_story_shows_request_snapshot_downloads_with_address_receipt
     );
     app.stop().await;
 }
+
+/// Issue 21: a member shown on someone's screen, one in a downloaded file and one held but never
+/// shown are told apart, and the story counts the members shown.
+#[tokio::test]
+async fn who_received_tells_a_member_shown_on_screen_from_one_in_a_file_and_one_never_shown() {
+    let mut member = synthetic::canary(7);
+    member.district = "Uppsala".into();
+    member.consent_phone = Some(true);
+    let member_id = member.member_id.to_string();
+    let marker = synthetic::canary_marker(7);
+    let dir = prepare_with(200, vec![member]).await;
+    let app = spawn_app_in(dir).await;
+    let anna = app.user("anna", &["staff:Uppsala"]).await;
+    let farid = app.user("farid", &["auditor:*"]).await;
+    let anna_c = app.sign_in(&anna, "anna").await;
+    let calls = || body("phone-canvassing", "Uppsala", &["first_name", "phone"], 60);
+    let shown = live_extract(&app, &anna_c, calls()).await;
+    let never = live_extract(&app, &anna_c, calls()).await;
+    let filed = live_extract(&app, &anna_c, calls()).await;
+
+    // Anna pages through `shown` twice; the canary is on exactly one of its pages.
+    let mut pages_with_canary = 0;
+    for _ in 0..2 {
+        let mut page = 0;
+        loop {
+            let res = app
+                .post_json(
+                    &format!("/api/v1/extracts/{shown}/view"),
+                    Some(&anna_c),
+                    json!({ "page": page }),
+                )
+                .await;
+            assert_eq!(res.status(), 200);
+            let got: Value = res.json().await.unwrap();
+            if got["rows"].to_string().contains(&marker) {
+                pages_with_canary += 1;
+            }
+            page += 1;
+            if page >= got["pages"].as_u64().unwrap() {
+                break;
+            }
+        }
+    }
+    assert_eq!(pages_with_canary, 2);
+    assert_eq!(download(&app, &anna_c, &filed, "csv").await.0, 200);
+
+    let farid_c = app.sign_in(&farid, "farid").await;
+    let answer = app
+        .get_json_with(
+            &format!("/api/v1/audit/members/{member_id}/disclosures"),
+            &farid_c,
+        )
+        .await;
+    let of = |id: &str| {
+        answer["disclosures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["extract_id"] == id)
+            .unwrap_or_else(|| panic!("{id} in {answer}"))
+            .clone()
+    };
+    let on_screen = of(&shown);
+    assert_eq!(on_screen["downloaded"], false);
+    assert_eq!(on_screen["shown_to"].as_array().unwrap().len(), 1);
+    assert_eq!(on_screen["shown_to"][0]["username"], "anna");
+    assert_eq!(on_screen["shown_to"][0]["times"], 2);
+    let in_file = of(&filed);
+    assert_eq!(
+        (in_file["downloaded"].clone(), in_file["shown_to"].clone()),
+        (json!(true), json!([]))
+    );
+    let held = of(&never);
+    assert_eq!(
+        (held["downloaded"].clone(), held["shown_to"].clone()),
+        (json!(false), json!([]))
+    );
+
+    // The story counts every member of `shown` as shown, none of `never`.
+    let story = app
+        .get_json_with(&format!("/api/v1/audit/extracts/{shown}"), &farid_c)
+        .await;
+    assert!(story["members"].as_i64().unwrap() > 0);
+    assert_eq!(story["members_shown"], story["members"]);
+    let story = app
+        .get_json_with(&format!("/api/v1/audit/extracts/{never}"), &farid_c)
+        .await;
+    assert_eq!(story["members_shown"], 0);
+
+    // The printable report says it in words, without and with staff names.
+    let (_, desk) = common::pages::page(&app, "/audit", &farid_c).await;
+    let csrf = common::pages::csrf(&desk);
+    for (names, expected) in [
+        (false, "Visad på skärmen för personal"),
+        (true, "Visad på skärmen för anna"),
+    ] {
+        let mut form = vec![("csrf", csrf.as_str()), ("member_id", member_id.as_str())];
+        if names {
+            form.push(("staff_names", "on"));
+        }
+        let res = common::pages::post_form(&app, "/audit/members", &farid_c, &form).await;
+        let report = res.text().await.unwrap();
+        assert!(report.contains(expected), "{report}");
+        assert!(report.contains("I en hämtad fil, 1 gång."), "{report}");
+        assert!(
+            report.contains("Fanns i utdraget men visades aldrig"),
+            "{report}"
+        );
+    }
+    app.stop().await;
+}

@@ -25,6 +25,7 @@ mod audit_trace;
 mod auth;
 mod browser;
 mod browser_passkeys;
+mod calls;
 mod cli;
 mod cli_operator;
 mod config_example;

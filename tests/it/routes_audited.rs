@@ -45,6 +45,12 @@ const NOT_AUDITED: &[(&str, &str)] = &[
     ("GET", "/extracts/new"),
     // The requester's own extract page, asked again by its script (never someone else's).
     ("GET", "/extracts/{id}/live"),
+    // A caller's own call lists, and a requester's counts per caller and outcome: names of
+    // purposes and numbers, never member data.
+    ("GET", "/api/v1/calls"),
+    ("GET", "/calls"),
+    ("GET", "/api/v1/extracts/{id}/calls/progress"),
+    ("GET", "/extracts/{id}/calls"),
     ("GET", "/audit"),
 ];
 

@@ -187,6 +187,7 @@ pub(super) fn request_for(filter: &Filter) -> anyhow::Result<Request> {
         fields: FIELDS.to_vec(),
         lifetime_minutes: 60,
         justification: "Prestandamätning på syntetiska data".into(),
+        call_list: false,
     })
 }
 

@@ -27,6 +27,8 @@ pub struct PurposeDraft {
     pub max_rows: u64,
     pub max_lifetime_minutes: u32,
     pub formats: Vec<String>,
+    /// Empty: every outcome (or none without `call_list`); written only when narrowed.
+    pub call_outcomes: Vec<String>,
     pub acknowledgement_sv: String,
     pub acknowledgement_en: String,
     /// `YYYY-MM-DD`; empty is no limit.
@@ -57,6 +59,11 @@ impl From<&Purpose> for PurposeDraft {
             max_rows: p.max_rows,
             max_lifetime_minutes: p.max_lifetime_minutes,
             formats: p.formats.iter().map(|f| f.as_str().into()).collect(),
+            call_outcomes: if p.call_outcomes.len() == crate::nouns::CallOutcome::ALL.len() {
+                Vec::new()
+            } else {
+                p.call_outcomes.iter().map(|o| o.as_str().into()).collect()
+            },
             acknowledgement_sv: p.acknowledgement_sv.clone(),
             acknowledgement_en: p.acknowledgement_en.clone(),
             valid_from: date(p.valid_from),
@@ -82,6 +89,8 @@ struct Block<'a> {
     max_rows: u64,
     max_lifetime_minutes: u32,
     formats: &'a [String],
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    call_outcomes: &'a [String],
     acknowledgement_sv: &'a str,
     acknowledgement_en: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -140,6 +149,7 @@ impl PurposeDraft {
             max_rows: self.max_rows,
             max_lifetime_minutes: self.max_lifetime_minutes,
             formats: &self.formats,
+            call_outcomes: &self.call_outcomes,
             acknowledgement_sv: &self.acknowledgement_sv,
             acknowledgement_en: &self.acknowledgement_en,
             valid_from: date_value(&self.valid_from),

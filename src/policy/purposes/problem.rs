@@ -118,13 +118,17 @@ pub enum PurposeProblem {
     FormatsEmpty,
     FormatUnknown,
     FormatTwice,
+    /// `call_outcomes` names an unknown outcome, or none.
+    OutcomeUnknown,
+    /// `call_outcomes` is given without `call_list` in `formats`.
+    OutcomesWithoutCallList,
     DateInvalid,
     /// `valid_from` is after `valid_to`.
     FromAfterTo,
 }
 
 impl PurposeProblem {
-    pub const ALL: [PurposeProblem; 21] = [
+    pub const ALL: [PurposeProblem; 23] = [
         PurposeProblem::Unreadable,
         PurposeProblem::NoPurpose,
         PurposeProblem::IdNotSlug,
@@ -144,6 +148,8 @@ impl PurposeProblem {
         PurposeProblem::FormatsEmpty,
         PurposeProblem::FormatUnknown,
         PurposeProblem::FormatTwice,
+        PurposeProblem::OutcomeUnknown,
+        PurposeProblem::OutcomesWithoutCallList,
         PurposeProblem::DateInvalid,
         PurposeProblem::FromAfterTo,
     ];
@@ -170,6 +176,8 @@ impl PurposeProblem {
             PurposeProblem::FormatsEmpty => "formats_empty",
             PurposeProblem::FormatUnknown => "format_unknown",
             PurposeProblem::FormatTwice => "format_twice",
+            PurposeProblem::OutcomeUnknown => "outcome_unknown",
+            PurposeProblem::OutcomesWithoutCallList => "outcomes_without_call_list",
             PurposeProblem::DateInvalid => "date_invalid",
             PurposeProblem::FromAfterTo => "from_after_to",
         }

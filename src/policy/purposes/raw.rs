@@ -43,6 +43,9 @@ pub struct Purpose {
     pub max_lifetime_minutes: u32,
     pub approval: Approval,
     pub formats: Vec<String>,
+    /// The outcomes a call list of this purpose offers; all of them when left out.
+    #[serde(default)]
+    pub call_outcomes: Option<Vec<String>>,
     pub acknowledgement_sv: String,
     pub acknowledgement_en: String,
     #[serde(default)]

@@ -13,7 +13,7 @@ use super::{
     Approval, Format, MAX_LIFETIME_MINUTES, Purpose, PurposeFault, PurposeId, PurposeKey,
     PurposeProblem, lines, raw,
 };
-use crate::nouns::{ConsentFlag, Field};
+use crate::nouns::{CallOutcome, ConsentFlag, Field};
 use crate::policy::{Error, PURPOSES_FILE};
 
 /// A purpose's names, descriptions and acknowledgements: not empty, line breaks allowed, no
@@ -81,6 +81,7 @@ pub(super) fn purpose(raw: raw::Purpose, at: &Locator<'_>) -> Result<Purpose, Er
     let required_consents = consents(&raw.required_consents, at)?;
     check_limits(&raw, at)?;
     let formats = formats(&raw.formats, at)?;
+    let call_outcomes = call_outcomes(raw.call_outcomes.as_deref(), &formats, at)?;
     let valid_from = date(raw.valid_from.as_deref(), PurposeKey::ValidFrom, at)?;
     let valid_to = date(raw.valid_to.as_deref(), PurposeKey::ValidTo, at)?;
     if let (Some(from), Some(to)) = (valid_from, valid_to)
@@ -108,6 +109,7 @@ pub(super) fn purpose(raw: raw::Purpose, at: &Locator<'_>) -> Result<Purpose, Er
             sensitive_approvers: raw.approval.sensitive_approvers,
         },
         formats,
+        call_outcomes,
         acknowledgement_sv: raw.acknowledgement_sv,
         acknowledgement_en: raw.acknowledgement_en,
         valid_from,
@@ -223,19 +225,56 @@ fn consents(names: &[String], at: &Locator<'_>) -> Result<Vec<ConsentFlag>, Erro
 fn formats(names: &[String], at: &Locator<'_>) -> Result<Vec<Format>, Error> {
     let key = PurposeKey::Formats;
     if names.is_empty() {
-        let message = "formats is empty; allow csv, xlsx or view".to_owned();
+        let message = "formats is empty; allow csv, xlsx, view or call_list".to_owned();
         return Err(at.error(key, PurposeProblem::FormatsEmpty, message));
     }
     let mut seen = BTreeSet::new();
     for name in names {
         let format = Format::parse(name).ok_or_else(|| {
-            let message = format!("unknown format {name:?}; use csv, xlsx or view");
+            let message = format!("unknown format {name:?}; use csv, xlsx, view or call_list");
             at.error(key, PurposeProblem::FormatUnknown, message)
         })?;
         if !seen.insert(format) {
             let message = format!("formats lists {format} twice");
             return Err(at.error(key, PurposeProblem::FormatTwice, message));
         }
+    }
+    Ok(seen.into_iter().collect())
+}
+
+/// A call list's outcomes: every known one when not given; only with `call_list` in `formats`.
+fn call_outcomes(
+    names: Option<&[String]>,
+    formats: &[Format],
+    at: &Locator<'_>,
+) -> Result<Vec<CallOutcome>, Error> {
+    let key = PurposeKey::Formats;
+    let call_list = formats.contains(&Format::CallList);
+    let Some(names) = names else {
+        return Ok(if call_list {
+            CallOutcome::ALL.to_vec()
+        } else {
+            Vec::new()
+        });
+    };
+    if !call_list {
+        let message = "call_outcomes is given, but formats has no call_list".to_owned();
+        return Err(at.error(key, PurposeProblem::OutcomesWithoutCallList, message));
+    }
+    let mut seen = BTreeSet::new();
+    for name in names {
+        let outcome = CallOutcome::parse(name).map_err(|e| {
+            at.error(
+                key,
+                PurposeProblem::OutcomeUnknown,
+                format!("call_outcomes: {e}"),
+            )
+        })?;
+        seen.insert(outcome);
+    }
+    if seen.is_empty() {
+        let message = "call_outcomes is empty; callers must be able to record something".into();
+        return Err(at.error(key, PurposeProblem::OutcomeUnknown, message));
     }
     Ok(seen.into_iter().collect())
 }

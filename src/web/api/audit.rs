@@ -30,9 +30,11 @@ pub struct DisclosureResponse {
     pub approved_by: Vec<String>,
     /// When the extract became available.
     pub released_at: Option<String>,
-    /// Whether it was ever downloaded, and how often.
+    /// Whether it was ever downloaded, and how often (a file holds every member of it).
     pub downloaded: bool,
     pub downloads: i64,
+    /// Everyone who was shown this member in the browser (view, call list), first shown first.
+    pub shown_to: Vec<ShownResponse>,
     /// `live` or `shredded`.
     #[schema(value_type = String)]
     pub state: ExtractState,
@@ -41,6 +43,17 @@ pub struct DisclosureResponse {
     pub shred_reason: Option<String>,
     /// When the requester confirmed downloaded copies deleted.
     pub attested_at: Option<String>,
+}
+
+/// A person who was shown the member on a screen.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ShownResponse {
+    /// Their username.
+    pub username: String,
+    /// When first.
+    pub first_shown_at: String,
+    /// On how many pages.
+    pub times: i64,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -67,7 +80,8 @@ pub async fn member_disclosures(
     let (member, found) = disclosures::who_received(&state, &who, &member_id, now).await?;
     let disclosures = found
         .into_iter()
-        .map(|d| {
+        .map(|disclosure| {
+            let d = &disclosure.described;
             let row = &d.row;
             let shredded = row.state == ExtractState::Shredded;
             DisclosureResponse {
@@ -84,6 +98,15 @@ pub async fn member_disclosures(
                 released_at: row.live_at.map(rfc3339),
                 downloaded: row.downloads > 0,
                 downloads: row.downloads,
+                shown_to: disclosure
+                    .shown
+                    .iter()
+                    .map(|s| ShownResponse {
+                        username: s.to.clone(),
+                        first_shown_at: rfc3339(s.first_at),
+                        times: s.times,
+                    })
+                    .collect(),
                 state: row.state,
                 shredded_at: row.ended_at.filter(|_| shredded).map(rfc3339),
                 shred_reason: row.end_reason.clone().filter(|_| shredded),
@@ -115,6 +138,8 @@ pub struct ExtractStory {
     pub extract: crate::web::api::extracts_wire::ExtractResponse,
     /// How many members the disclosure ledger records for it (kept after shredding).
     pub members: i64,
+    /// How many of them were shown to someone in the browser.
+    pub members_shown: i64,
     /// Request, verdicts, snapshot, downloads (time, address), receipt, attestation — in order.
     pub events: Vec<StoryEvent>,
 }
@@ -148,6 +173,7 @@ pub async fn extract_story(
     Ok(Json(ExtractStory {
         extract: crate::web::api::extracts_wire::extract_response(&story.described),
         members: story.members,
+        members_shown: story.members_shown,
         events,
     }))
 }

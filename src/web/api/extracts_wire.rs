@@ -87,6 +87,10 @@ pub struct CreateExtractRequest {
     /// You accept the purpose's acknowledgement text.
     #[schema(value_type = crate::web::api::wire_schema::Acknowledged)]
     pub acknowledged: bool,
+    /// Work the list in Registervakt as a call list (the purpose must allow `call_list`)
+    /// instead of a file; a purpose that allows only a call list needs `true`.
+    #[serde(default)]
+    pub call_list: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -125,6 +129,8 @@ pub struct ExtractResponse {
     #[schema(value_type = Object)]
     pub filters: serde_json::Value,
     pub justification: String,
+    /// Worked in Registervakt as a call list: never a file.
+    pub call_list: bool,
     pub lifetime_minutes: i64,
     pub request_hash: String,
     pub approvers_needed: i64,
@@ -339,6 +345,7 @@ pub fn parse_request(body: &CreateExtractRequest) -> Result<Request, ApiError> {
         lifetime_minutes: body.lifetime_minutes,
         justification: request::check_justification(&body.justification)
             .map_err(|e| bad(e.to_string()))?,
+        call_list: body.call_list,
     })
 }
 
@@ -366,6 +373,7 @@ pub fn extract_response(described: &Described) -> ExtractResponse {
             .as_str()
             .unwrap_or_default()
             .to_owned(),
+        call_list: stored["call_list"].as_bool().unwrap_or(false),
         lifetime_minutes: row.lifetime_minutes,
         request_hash: row.request_hash.clone(),
         approvers_needed: row.approvers_needed,

@@ -174,13 +174,15 @@ fn people_named(entry: &Entry) -> (Vec<&str>, Vec<&str>) {
         names.push(who);
         ids.push(who);
     }
-    if let Some(id) = entry
-        .details
-        .get("proposed_by")
-        .and_then(Value::as_str)
-        .and_then(|p| p.strip_prefix("user:"))
-    {
-        ids.push(id);
+    for key in ["proposed_by", "caller", "from_caller"] {
+        if let Some(id) = entry
+            .details
+            .get(key)
+            .and_then(Value::as_str)
+            .and_then(|p| p.strip_prefix("user:"))
+        {
+            ids.push(id);
+        }
     }
     (ids, names)
 }

@@ -28,6 +28,11 @@ pub(super) fn value(
             .strip_prefix("user:")
             .map(|who| account(lang, known, who)),
         "proposer" => s("proposed_by").map(|p| actor(lang, known, p, false)),
+        "caller" | "from_caller" => s(name).map(|p| actor(lang, known, p, false)),
+        "outcome" => s("outcome").map(|o| {
+            crate::web::i18n::lookup(lang, &format!("call_outcome.{o}"))
+                .unwrap_or_else(|| o.to_owned())
+        }),
         "address" => address(lang, d),
         "purpose" => s("purpose")
             .or_else(|| entry.target.strip_prefix("purpose:"))
@@ -94,6 +99,7 @@ pub(super) fn variant(kind: EventKind, entry: &Entry) -> Option<&'static str> {
         }
         K::PhishingResistantRequired if s("purpose").is_some() => Some("purpose"),
         K::ExtractRequested if count(d, "approvers_needed") == Some(0) => Some("automatic"),
+        K::CallsAssigned if s("from_caller").is_some() => Some("moved"),
         K::AuditMemberReport if yes("staff_names") == Some(true) => Some("names"),
         K::PseudonymRevealed if yes("found") == Some(false) => Some("not_found"),
         K::AuditExport if s("from").is_some() && s("to").is_some() => Some("period"),

@@ -20,12 +20,12 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 
 use crate::extract::ExtractId;
-use crate::extract::review::{self, Described};
+use crate::extract::review;
 use crate::extract::{expire, lifecycle};
 use crate::nouns::ExtractState;
 use crate::nouns::Field;
 use crate::oversight::breach::{self, Basis};
-use crate::oversight::disclosures;
+use crate::oversight::disclosures::{self, Disclosure};
 use crate::oversight::export::rfc3339_ms;
 use crate::oversight::trace;
 use crate::policy::Policy;
@@ -119,9 +119,10 @@ pub struct MemberForm {
 fn disclosure_item(
     lang: Lang,
     policy: &Policy,
-    d: &Described,
+    disclosure: &Disclosure,
     with_names: bool,
 ) -> minijinja::Value {
+    let d = &disclosure.described;
     let row = &d.row;
     let fields: Vec<String> = crate::extract::request::Request::from_json(&row.request)
         .map(|r| field_labels(lang, &r.fields))
@@ -145,6 +146,14 @@ fn disclosure_item(
         end_reason => row.end_reason.as_deref().filter(|_| shredded)
             .map(|r| event_text::end_reason(lang, r)),
         attested => shown(&at(row.attested_at)),
+        shown_to => disclosure.shown.iter().map(|s| {
+            let first = rfc3339(s.first_at);
+            context! {
+                name => with_names.then(|| s.to.clone()), times => s.times,
+                first => when(lang, &first), first_at => first,
+            }
+        }).collect::<Vec<_>>(),
+        reached => disclosure.reached_anyone(),
         requester => with_names.then(|| d.requester.clone()),
         approvers => with_names.then(|| approvers.join(", ")),
     }
@@ -372,7 +381,7 @@ pub async fn story_page(
         Ok::<_, ApiError>(context! {
             extract => summary(lang, &extract_response(&story.described), &policy),
             ended_because => ended_because.map(|r| event_text::end_reason(lang, r)),
-            members => story.members, events,
+            members => story.members, members_shown => story.members_shown, events,
         })
     }
     .await;

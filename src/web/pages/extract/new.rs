@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 use super::{Fresh, is_fresh, render, see_other, step_up, store_error, summary, when};
 use crate::auth::session::Session;
 use crate::extract::request;
+use crate::policy::Format;
 use crate::web::AppState;
 use crate::web::api::extracts::{self, ListQuery};
 use crate::web::api::extracts_wire::{CreateExtractRequest, FiltersBody, parse_request, rfc3339};
@@ -95,6 +96,8 @@ struct Values {
     lifetime_minutes: String,
     justification: String,
     acknowledged: bool,
+    /// `call_list` to work the list in Registervakt; anything else is a file or a view.
+    delivery: String,
 }
 
 impl Values {
@@ -116,6 +119,7 @@ impl Values {
                 "lifetime_minutes" => v.lifetime_minutes = value,
                 "justification" => v.justification = value,
                 "acknowledged" => v.acknowledged = !value.is_empty(),
+                "delivery" => v.delivery = value,
                 "code" => code = Some(SecretString::from(value)),
                 _ => {}
             }
@@ -155,6 +159,7 @@ impl Values {
             lifetime_minutes: lifetime,
             justification: self.justification.clone(),
             acknowledged: self.acknowledged,
+            call_list: self.delivery == "call_list",
         })
     }
 }
@@ -272,8 +277,17 @@ async fn form_page(
             .iter()
             .map(|c| labels::field(lang, c.field().as_str()))
             .collect();
-        let formats: Vec<&str> = p.formats.iter().map(|f| f.as_str()).collect();
+        let formats: Vec<String> = p
+            .formats
+            .iter()
+            .map(|f| text(lang, &format!("purpose_form.format_{}", f.as_str())))
+            .collect();
+        let call_list = p.formats.contains(&Format::CallList);
+        let files = p.formats.iter().any(|f| *f != Format::CallList);
+        // A call list is offered first and chosen unless the form said otherwise.
+        let work_here = call_list && (values.delivery.is_empty() || values.delivery == "call_list");
         context! {
+            call_list, files, work_here,
             id => p.id.as_str(), name => pick(lang, &p.name_sv, &p.name_en),
             description => pick(lang, &p.description_sv, &p.description_en), fields, consents,
             formats, max_rows => p.max_rows, max_lifetime => p.max_lifetime_minutes,

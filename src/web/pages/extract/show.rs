@@ -138,9 +138,11 @@ async fn page_context(
     } else {
         (Vec::new(), Vec::new())
     };
+    // A call list is worked in Registervakt: never a file or a view.
+    let call_list = meta.call_list;
     let downloads: Vec<&str> = formats
         .iter()
-        .filter(|f| **f != Format::View)
+        .filter(|f| f.is_file() && !call_list)
         .map(|f| f.as_str())
         .collect();
     // A build waiting for the register says so to those it told (requester, approvers).
@@ -166,7 +168,8 @@ async fn page_context(
         e => summary(lang, &meta, &policy), csrf => session.csrf_token, fresh => is_fresh(state, session),
         mine, live, version, watch,
         downloads => if mine && live { downloads } else { Vec::new() },
-        can_view => mine && live && formats.contains(&Format::View),
+        can_view => mine && live && formats.contains(&Format::View) && !call_list,
+        call_list, calls_open => mine && call_list && row.live_at.is_some(),
         // Asked once the extract has ended: confirming while it is live would invite a
         // later download after the confirmation.
         may_attest => mine && !live && row.downloads > 0 && row.attested_at.is_none(),

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 
 use super::Problems;
 use crate::auth::session::Session;
-use crate::nouns::{Field, Sensitivity};
+use crate::nouns::{CallOutcome, Field, Sensitivity};
 use crate::policy::{Format, Purpose, PurposeDraft, PurposeId, PurposeKey};
 use crate::web::AppState;
 use crate::web::frame;
@@ -47,6 +47,8 @@ pub(super) struct Values {
     pub allowed_fields: Vec<String>,
     pub required_consents: Vec<String>,
     pub formats: Vec<String>,
+    /// Empty: every outcome, when the purpose allows a call list.
+    pub call_outcomes: Vec<String>,
     pub max_rows: String,
     pub lifetime_amount: String,
     pub lifetime_unit: String,
@@ -97,6 +99,7 @@ impl Values {
             allowed_fields: draft.allowed_fields,
             required_consents: draft.required_consents,
             formats: draft.formats,
+            call_outcomes: draft.call_outcomes,
             max_rows: draft.max_rows.to_string(),
             lifetime_amount: (minutes / per).to_string(),
             lifetime_unit: unit.into(),
@@ -127,6 +130,7 @@ impl Values {
                 "allowed_fields" => v.allowed_fields.push(value),
                 "required_consents" => v.required_consents.push(value),
                 "formats" => v.formats.push(value),
+                "call_outcomes" => v.call_outcomes.push(value),
                 "max_rows" => v.max_rows = value,
                 "lifetime_amount" => v.lifetime_amount = value,
                 "lifetime_unit" => v.lifetime_unit = value,
@@ -210,6 +214,12 @@ impl Values {
             max_rows,
             max_lifetime_minutes: u32::try_from(minutes).unwrap_or(u32::MAX),
             formats: self.formats.clone(),
+            // Every outcome ticked is the same as none: the default, not written out.
+            call_outcomes: if self.call_outcomes.len() == CallOutcome::ALL.len() {
+                Vec::new()
+            } else {
+                self.call_outcomes.clone()
+            },
             acknowledgement_sv: self.acknowledgement_sv.trim().to_owned(),
             acknowledgement_en: self.acknowledgement_en.trim().to_owned(),
             valid_from: self.valid_from.trim().to_owned(),
@@ -271,6 +281,16 @@ fn page_context(
             context! { name, label, checked => checked(&values.formats, name) }
         })
         .collect();
+    // No box ticked means every outcome (the catalogue's default): all are shown ticked.
+    let outcomes: Vec<_> = CallOutcome::ALL
+        .iter()
+        .map(|o| {
+            let name = o.as_str();
+            let label = t(&format!("call_outcome.{name}"));
+            let ticked = values.call_outcomes.is_empty() || checked(&values.call_outcomes, name);
+            context! { name, label, checked => ticked }
+        })
+        .collect();
     let units: Vec<_> = UNITS
         .iter()
         .map(|(unit, _)| context! { value => unit, label => t(&format!("purpose_form.unit_{unit}")) })
@@ -285,7 +305,7 @@ fn page_context(
         |id| format!("/admin/purposes/{id}"),
     );
     context! {
-        csrf, values, editing, name, fields, consents, formats, units, fresh, here,
+        csrf, values, editing, name, fields, consents, formats, outcomes, units, fresh, here,
         errors => problems.fields, error => problems.summary, removal_error => problems.removal,
     }
 }
