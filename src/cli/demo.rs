@@ -237,6 +237,7 @@ pub const QR_DIR: &str = "demo-qr";
 /// new account, role and policy change needs a second one (SECURITY_BAR C8).
 const DEMO_USERS: &[(&str, &str, &str)] = &[
     ("anna", "Anna Lindqvist", "staff:Uppsala"),
+    ("dora", "Dora Eklund", "staff:Uppsala"),
     ("bertil", "Bertil Holm", "approver:Uppsala"),
     ("cecilia", "Cecilia Nyberg", "staff:Skåne"),
     ("david", "David Ekström", "approver:Skåne"),

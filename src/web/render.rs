@@ -44,6 +44,12 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("templates/admin_purpose.html"),
     ),
     ("extracts.html", include_str!("templates/extracts.html")),
+    ("calls.html", include_str!("templates/calls.html")),
+    ("call_list.html", include_str!("templates/call_list.html")),
+    (
+        "calls_manage.html",
+        include_str!("templates/calls_manage.html"),
+    ),
     (
         "extract_new.html",
         include_str!("templates/extract_new.html"),

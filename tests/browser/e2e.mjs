@@ -93,7 +93,7 @@ async function freshCode(username) {
 
 // What the suite saw that must never be stored or logged in plaintext (tests/it/browser.rs
 // scans the broker's log and data dir for it afterwards): session cookies, invitation tokens.
-const seen = { cookies: new Set(), tokens: new Set(), downloads: [] };
+const seen = { cookies: new Set(), tokens: new Set(), downloads: [], notes: [], shown: [] };
 async function remember(page) {
   for (const c of await page.context().cookies()) {
     if (c.value.length >= 16) {
@@ -467,6 +467,115 @@ async function walk(browser, lang) {
   await farid.context().close();
 }
 
+// A call list worked on phones (issue 21): anna asks for one (the purpose allows no file), bertil
+// approves, anna shares it between herself and dora, both call from a phone-sized screen and
+// record outcomes (one with a note), anna follows the counts and moves dora's members not yet
+// called, then closes the list: every page of it answers 410 and only the counts remain.
+async function callList(browser, lang) {
+  const anna = await signIn(browser, lang, "anna");
+  await anna.setViewportSize(PHONE);
+  await anna.goto(`${BASE}/extracts/new?purpose=member-calls`);
+  check(
+    (await anna.locator('input[name="delivery"][value="call_list"]').count()) === 1,
+    `${lang}: the call-list purpose's form does not say the list is worked in Registervakt`,
+  );
+  check(
+    (await anna.locator('input[name="delivery"][value="file"]').count()) === 0,
+    `${lang}: a purpose that forbids files offers one`,
+  );
+  const id = await requestExtract(anna, lang, {
+    purpose: "member-calls",
+    fields: ["first_name", "last_name", "phone"],
+    justification: "Ringa medlemmar inför årsmötet (browser test).",
+  });
+  await waitForState(anna, "pending");
+
+  const bertil = await signIn(browser, lang, "bertil");
+  await bertil.goto(`${BASE}/extracts/${id}`);
+  await fillCodeIfAsked(bertil, "#code-decide", "bertil");
+  await Promise.all([bertil.waitForLoadState("load"), bertil.click('form[action$="/approve"] button:not([formaction])')]);
+  await bertil.context().close();
+
+  await readyInTime(anna, lang, id);
+  await anna.setViewportSize(PHONE);
+  check(
+    (await anna.locator('button[name="format"]').count()) === 0,
+    `${lang}: a call list offers a download`,
+  );
+  await Promise.all([anna.waitForURL(/\/calls$/), anna.click(`a[href="/extracts/${id}/calls"]`)]);
+  await look(anna, lang, "calls-requester");
+  await anna.check('#caller-anna');
+  await anna.check('#caller-dora');
+  await Promise.all([anna.waitForLoadState("load"), anna.click('form[action$="/calls/share"] button[type=submit]')]);
+  check(await anna.isVisible('main .notice[role="status"]'), `${lang}: sharing the list said nothing`);
+  await look(anna, lang, "calls-shared");
+
+  // Dora calls from her phone: her list, five members at a time, an outcome each.
+  const dora = await signIn(browser, lang, "dora");
+  await dora.setViewportSize(PHONE);
+  await dora.goto(BASE + "/calls");
+  await look(dora, lang, "calls-mine");
+  await Promise.all([dora.waitForLoadState("load"), dora.click(`form[action="/calls/${id}"] button[type=submit]`)]);
+  await look(dora, lang, "calls-caller");
+  const cards = await dora.locator("section.call").count();
+  check(cards > 0 && cards <= 5, `${lang}: the caller sees ${cards} members at once`);
+  check((await dora.locator('section.call a[href^="tel:"]').count()) > 0, `${lang}: no phone number is a link to call`);
+  const names = await dora.$$eval("section.call h2", (els) => els.map((e) => e.textContent.trim()));
+  seen.shown.push(...names.filter((n) => n.includes(" ")));
+  const first = dora.locator("section.call").first();
+  await first.locator('input[value="call_back"]').check();
+  const note = `Ring efter sex, ${lang}-${Date.now() % 100000} (browser test)`;
+  seen.notes.push(note);
+  await first.locator('input[name="note"]').fill(note);
+  await Promise.all([dora.waitForLoadState("load"), first.locator("button[type=submit]").click()]);
+  check(await dora.isVisible('main .notice[role="status"]'), `${lang}: saving an outcome said nothing`);
+  for (let i = 0; i < 2; i += 1) {
+    const next = dora.locator("section.call").first();
+    await next.locator('input[value="reached"]').check();
+    await Promise.all([dora.waitForLoadState("load"), next.locator("button[type=submit]").click()]);
+  }
+  await look(dora, lang, "calls-caller-saved");
+
+  // Anna calls too, then sees the counts per caller and moves dora's members not yet called.
+  await anna.goto(BASE + "/calls");
+  await Promise.all([anna.waitForLoadState("load"), anna.click(`form[action="/calls/${id}"] button[type=submit]`)]);
+  const mine = anna.locator("section.call").first();
+  await mine.locator('input[value="no_answer"]').check();
+  await Promise.all([anna.waitForLoadState("load"), mine.locator("button[type=submit]").click()]);
+  await anna.goto(`${BASE}/extracts/${id}/calls`);
+  const progress = await anna.textContent("main");
+  check(progress.includes("Dora Eklund") && progress.includes("Anna Lindqvist"), `${lang}: the progress does not name both callers`);
+  check(!names.some((n) => progress.includes(n)), `${lang}: the requester's progress shows a member's name`);
+  await anna.selectOption("#move-from", "dora");
+  await anna.selectOption("#move-to", "anna");
+  await Promise.all([anna.waitForLoadState("load"), anna.click('form[action$="/calls/reassign"] button[type=submit]')]);
+  await look(anna, lang, "calls-progress");
+
+  // Anna closes the list; dora's open page and anna's own pages now answer 410.
+  await anna.goto(`${BASE}/extracts/${id}`);
+  await done(anna);
+  const stale = dora.locator("section.call").first();
+  if (await stale.count()) {
+    await stale.locator('input[type="radio"]').first().check();
+    const [answer] = await Promise.all([dora.waitForResponse((r) => r.url().includes(`/calls/${id}/outcome`)), stale.locator("button[type=submit]").click()]);
+    check(answer.status() === 410, `${lang}: an outcome after closing answered ${answer.status()}`);
+    await look(dora, lang, "calls-gone");
+  } else {
+    fail(`${lang}: dora's page had no member left to try after closing`);
+  }
+  const again = await dora.request.post(`${BASE}/calls/${id}`, { form: { csrf: "x" } });
+  check([403, 410].includes(again.status()), `${lang}: the list answered ${again.status()} after closing`);
+  await dora.goto(BASE + "/calls");
+  check(!(await dora.content()).includes(`/calls/${id}`), `${lang}: the closed list is still on dora's page`);
+  await anna.goto(`${BASE}/extracts/${id}/calls`);
+  const after = await anna.textContent("main");
+  check(after.includes("Dora Eklund"), `${lang}: the counts did not outlive the list`);
+  await look(anna, lang, "calls-ended");
+  check(dora.errors.length === 0 && anna.errors.length === 0, `${lang}: script errors on call-list pages: ${[...dora.errors, ...anna.errors].join("; ")}`);
+  await dora.context().close();
+  await anna.context().close();
+}
+
 // The idle warning and sign-out (run against a broker started with a one-minute idle
 // timeout): the warning appears with the focus on its button, staying signed in renews the
 // session, and doing nothing signs the user out to a page that says why.
@@ -502,6 +611,7 @@ try {
   for (const lang of process.env.PHASE === "idle" ? [] : LANGS) {
     try {
       await walk(browser, lang);
+      await callList(browser, lang);
     } catch (e) {
       fail(`${lang}: ${e && e.stack ? e.stack : e}`);
       for (const context of browser.contexts()) {
@@ -517,7 +627,7 @@ try {
 writeFileSync(join(SHOTS, `problems-${process.env.PHASE || "walk"}.txt`), problems.join("\n") + "\n");
 writeFileSync(
   join(SHOTS, `seen-${process.env.PHASE || "walk"}.json`),
-  JSON.stringify({ cookies: [...seen.cookies], tokens: [...seen.tokens], downloads: seen.downloads }),
+  JSON.stringify({ cookies: [...seen.cookies], tokens: [...seen.tokens], downloads: seen.downloads, notes: seen.notes, shown: seen.shown }),
 );
 if (problems.length > 0) {
   console.error(`${problems.length} problem(s); screenshots in ${SHOTS}`);

@@ -92,6 +92,7 @@ fn every_role_walks_its_main_path_in_chromium_in_swedish_and_english_with_axe_cl
         "a TOTP secret",
         "a session cookie",
         "a member's name",
+        "a caller's note",
     ] {
         let n = needles.iter().filter(|(k, _)| *k == kind).count();
         assert!(n > 0, "nothing to look for of {kind}");
@@ -147,6 +148,12 @@ fn secrets_and_member_data(demo_dir: &Path, shots: &Path) -> Vec<(&'static str, 
         ("a session cookie", "cookies"),
         ("an invitation token", "tokens"),
     ] {
+        for v in seen[field].as_array().unwrap() {
+            out.push((kind, v.as_str().unwrap().to_owned()));
+        }
+    }
+    // What callers saw and wrote on a call list (issue 21): gone from the store once it ended.
+    for (kind, field) in [("a caller's note", "notes"), ("a member's name", "shown")] {
         for v in seen[field].as_array().unwrap() {
             out.push((kind, v.as_str().unwrap().to_owned()));
         }

@@ -49,6 +49,15 @@ async fn approved_call_list(app: &TestApp, anna: &str, bertil: &str) -> String {
     id
 }
 
+/// Whether a batch shows the member whose data holds `marker` (in the values, not a note).
+fn holds(batch: &Value, marker: &str) -> bool {
+    batch["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["values"].to_string().contains(marker))
+}
+
 #[tokio::test]
 async fn a_call_list_is_worked_by_its_callers_refuses_bad_input_and_leaves_only_counts() {
     let mut member = synthetic::canary(21);
@@ -134,6 +143,14 @@ async fn a_call_list_is_worked_by_its_callers_refuses_bad_input_and_leaves_only_
     .await;
     assert_eq!(status, 404);
 
+    // The requester's page before anything is given out: who can be given members.
+    let (status, html) = common::pages::page(&app, &format!("/extracts/{id}/calls"), &anna_c).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(
+        html.contains("id=\"caller-cilla\"") && !html.contains("caller-david"),
+        "{html}"
+    );
+
     // Two callers share the list: anna and cilla.
     let (status, res) = post(
         &app,
@@ -152,6 +169,20 @@ async fn a_call_list_is_worked_by_its_callers_refuses_bad_input_and_leaves_only_
     let cilla_has = mine["lists"][0]["assigned"].as_i64().unwrap();
     assert_eq!(cilla_has, members / 2);
 
+    // The pages: cilla's lists, her page of members to call, anna's counts.
+    let (status, html) = common::pages::page(&app, "/calls", &cilla_c).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains(&format!("action=\"/calls/{id}\"")), "{html}");
+    let csrf = common::pages::csrf(&html);
+    let res =
+        common::pages::post_form(&app, &format!("/calls/{id}"), &cilla_c, &[("csrf", &csrf)]).await;
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    assert_eq!(html.matches("class=\"card call\"").count(), 5, "{html}");
+    assert!(html.contains("href=\"tel:"), "{html}");
+    let (status, html) = common::pages::page(&app, &format!("/extracts/{id}/calls"), &anna_c).await;
+    assert_eq!(status, 200, "{html}");
+
     // Someone with no members on the list sees no list.
     let (status, _) = post(&app, &david_c, &calls("next"), json!({})).await;
     assert_eq!(status, 404);
@@ -165,7 +196,7 @@ async fn a_call_list_is_worked_by_its_callers_refuses_bad_input_and_leaves_only_
     );
     let shown = batch["members"].as_array().unwrap();
     assert_eq!(shown.len(), 5);
-    let mut cilla_saw = batch.to_string().contains(&marker);
+    let mut cilla_saw = holds(&batch, &marker);
     let first = shown[0]["position"].as_i64().unwrap();
     let (status, res) = post(
         &app,
@@ -217,7 +248,7 @@ async fn a_call_list_is_worked_by_its_callers_refuses_bad_input_and_leaves_only_
     let mut rounds = 0;
     loop {
         let (_, batch) = post(&app, &cilla_c, &calls("next"), json!({})).await;
-        cilla_saw |= batch.to_string().contains(&marker);
+        cilla_saw |= holds(&batch, &marker);
         let list = batch["members"].as_array().unwrap().clone();
         if list.iter().any(|m| m["position"] == first) {
             let back = list.iter().find(|m| m["position"] == first).unwrap();
@@ -279,7 +310,7 @@ async fn a_call_list_is_worked_by_its_callers_refuses_bad_input_and_leaves_only_
         .map(|s| s["username"].as_str().unwrap())
         .collect();
     // Anna saw her first batch only; each is named exactly when the canary was on their screen.
-    let anna_saw = anna_batch["members"].to_string().contains(&marker);
+    let anna_saw = holds(&anna_batch, &marker);
     assert!(anna_saw || cilla_saw, "the canary was on someone's screen");
     let mut expected: Vec<&str> = [("anna", anna_saw), ("cilla", cilla_saw)]
         .into_iter()

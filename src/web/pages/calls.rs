@@ -164,7 +164,8 @@ async fn batch_page(
             state,
             status,
             "call_list.html",
-            context! { message, error, csrf => session.csrf_token.clone(), ..ctx },
+            // The frame shows its member-data warning on this page.
+            context! { member_data => true, message, error, csrf => session.csrf_token.clone(), ..ctx },
         ),
         Err(ApiError::NotFound) => not_found_page(),
         Err(e) => refusal(state, e),
