@@ -571,7 +571,9 @@ async function callList(browser, lang) {
   const after = await anna.textContent("main");
   check(after.includes("Dora Eklund"), `${lang}: the counts did not outlive the list`);
   await look(anna, lang, "calls-ended");
-  check(dora.errors.length === 0 && anna.errors.length === 0, `${lang}: script errors on call-list pages: ${[...dora.errors, ...anna.errors].join("; ")}`);
+  // The 410 the closed list answered on purpose is the browser's "failed to load"; nothing else.
+  const errors = [...dora.errors, ...anna.errors].filter((e) => !/status of 410/.test(e));
+  check(errors.length === 0, `${lang}: script errors on call-list pages: ${errors.join("; ")}`);
   await dora.context().close();
   await anna.context().close();
 }

@@ -378,3 +378,78 @@ async fn a_call_list_is_worked_by_its_callers_refuses_bad_input_and_leaves_only_
     common::leaks::fail_on(&hits, "after the call list ended");
     app.stop().await;
 }
+
+/// The same store statements on PostgreSQL: sharing, moving, a caller's batch and outcome,
+/// the counts per caller (a SUM PostgreSQL types otherwise), and closing to counts only.
+#[tokio::test]
+#[ignore = "needs PostgreSQL (REGISTERVAKT_TEST_POSTGRES_URL)"]
+async fn a_call_list_runs_on_a_postgres_store() {
+    let app = common::postgres::spawn_on_postgres("calls").await;
+    let anna = app.user("anna", &["staff:Uppsala"]).await;
+    let cilla = app.user("cilla", &["staff:Uppsala"]).await;
+    let bertil = app.user("bertil", &["approver:Uppsala"]).await;
+    let anna_c = app.sign_in(&anna, "anna").await;
+    let bertil_c = app.sign_in(&bertil, "bertil").await;
+    let cilla_c = app.sign_in(&cilla, "cilla").await;
+    let id = approved_call_list(&app, &anna_c, &bertil_c).await;
+    let calls = |path: &str| format!("/api/v1/extracts/{id}/calls/{path}");
+    let (status, res) = post(
+        &app,
+        &anna_c,
+        &calls("share"),
+        json!({ "callers": ["cilla"] }),
+    )
+    .await;
+    assert_eq!(status, 200, "{res}");
+    let (status, batch) = post(&app, &cilla_c, &calls("next"), json!({})).await;
+    assert_eq!(status, 200, "{batch}");
+    let first = batch["members"][0]["position"].as_i64().unwrap();
+    let body = json!({ "position": first, "outcome": "reached", "note": "Trevligt samtal" });
+    let (status, _) = post(&app, &cilla_c, &calls("outcomes"), body).await;
+    assert_eq!(status, 204);
+    let mine = app.get_json_with("/api/v1/calls", &cilla_c).await;
+    let assigned = mine["lists"][0]["assigned"].as_i64().unwrap();
+    assert_eq!(
+        mine["lists"][0]["left"].as_i64(),
+        Some(assigned - 1),
+        "{mine}"
+    );
+    let (status, res) = post(
+        &app,
+        &anna_c,
+        &calls("reassign"),
+        json!({ "from": "cilla", "to": "anna" }),
+    )
+    .await;
+    assert_eq!(
+        (status, res["members"].as_i64()),
+        (200, Some(assigned - 1)),
+        "{res}"
+    );
+    let progress = app.get_json_with(&calls("progress"), &anna_c).await;
+    assert_eq!(
+        progress["callers"].as_array().unwrap().len(),
+        2,
+        "{progress}"
+    );
+    let (status, _) = post(
+        &app,
+        &anna_c,
+        &format!("/api/v1/extracts/{id}/done"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let after = app.get_json_with(&calls("progress"), &anna_c).await;
+    assert_eq!(after["state"], "shredded");
+    let reached: i64 = after["callers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["outcomes"]["reached"].as_i64())
+        .sum();
+    assert_eq!(reached, 1, "{after}");
+    let (status, _) = post(&app, &cilla_c, &calls("next"), json!({})).await;
+    assert_eq!(status, 410);
+    app.stop().await;
+}
