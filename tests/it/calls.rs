@@ -374,7 +374,7 @@ async fn a_call_list_is_worked_by_its_callers_refuses_bad_input_and_leaves_only_
     assert_eq!(left, 0, "no assignment, outcome or note is left");
     pool.close().await;
     // The note and the members' data are nowhere in the data directory or the log.
-    let hits = app.dir.leaks.scan_files(&[app.dir.data.clone()]);
+    let hits = app.dir.leaks.scan_files(std::slice::from_ref(&app.dir.data));
     common::leaks::fail_on(&hits, "after the call list ended");
     app.stop().await;
 }
