@@ -15,7 +15,9 @@ use super::{Error, ExtractId, ExtractState, lifecycle};
 use crate::audit::{self, Actor, Event, EventKind, Outcome};
 use crate::context::Context;
 use crate::nouns::{DistrictCode, Field};
-use crate::policy::{Decision, DenyCode, ExtractRequest, Principal, Purpose, PurposeId};
+use crate::policy::{
+    Decision, DenyCode, ExtractRequest, Principal, ProcessorId, Purpose, PurposeId,
+};
 use crate::register::{AgeBand, Counts, Filter, ProtectedIdentity};
 use crate::store::extracts::{self as rows, NewExtract};
 
@@ -52,6 +54,9 @@ pub struct Request {
     pub fields: Vec<Field>,
     pub lifetime_minutes: u32,
     pub justification: String,
+    /// The registered processor the extract is handed over to instead of to the requester
+    /// (`extract::handover`); `None` for an extract the requester receives.
+    pub processor: Option<ProcessorId>,
 }
 
 impl Request {
@@ -82,7 +87,7 @@ impl Request {
     /// The canonical JSON stored with the extract (keys sorted; see `to_json`/`from_json`).
     pub fn to_json(&self) -> Value {
         let date = |d: Option<Date>| d.map(|d| d.to_string());
-        json!({
+        let mut v = json!({
             "purpose": self.purpose.as_str(),
             "district": self.district.as_str(),
             "fields": self.fields.iter().map(|f| f.as_str()).collect::<Vec<_>>(),
@@ -96,7 +101,13 @@ impl Request {
                 "age_min": self.filters.age.map(|a| a.min),
                 "age_max": self.filters.age.map(|a| a.max),
             },
-        })
+        });
+        // Only a hand-over names a processor, so every other request keeps the JSON (and
+        // the hash an approver approved) it had before processors existed.
+        if let Some(p) = &self.processor {
+            v["processor"] = json!(p.as_str());
+        }
+        v
     }
 
     /// Reads back what [`Request::to_json`] stored.
@@ -138,6 +149,10 @@ impl Request {
                 .and_then(|n| u32::try_from(n).ok())
                 .ok_or_else(damaged)?,
             justification: s(&v["justification"])?,
+            processor: match v.get("processor") {
+                None | Some(Value::Null) => None,
+                Some(p) => Some(ProcessorId::parse(&s(p)?).map_err(|_| damaged())?),
+            },
         })
     }
 
@@ -362,6 +377,20 @@ pub async fn create(
         now,
     )
     .await?;
+    if let Err((code, reason)) =
+        super::handover::check(&policy, purpose, request.processor.as_ref(), now)
+    {
+        let event = scope_event(EventKind::PolicyDecision, &actor, &request, Outcome::Denied)
+            .with_detail("code", code.as_str());
+        audit::record_now(&state.store, &event, now).await?;
+        return Err(Error::Denied { code, reason });
+    }
+    if request.processor.is_some() && state.mailer.is_none() {
+        return Err(Error::Conflict(
+            "mail_not_configured",
+            "e-mail is not set up, so nothing can be handed over to a processor".into(),
+        ));
+    }
     let (request, counts) = prepare(state, request, purpose, now).await?;
     if counts.included == 0 {
         let event = scope_event(EventKind::PolicyDecision, &actor, &request, Outcome::Denied)
@@ -373,6 +402,13 @@ pub async fn create(
         .decide(who, &request.policy_request(counts.included), now)
         .await;
     let (approvers, reason, grant) = match decision {
+        // Data leaving the party for a processor is always seen by an approver first, whatever
+        // the purpose's automatic limit says.
+        Decision::Allow(_) if request.processor.is_some() => (
+            1u8,
+            "a hand-over to a processor is always approved by a person".to_owned(),
+            None,
+        ),
         Decision::Allow(grant) => (0u8, "allowed without approval".to_owned(), Some(grant)),
         Decision::NeedsApproval {
             approvers, reason, ..
@@ -470,13 +506,16 @@ pub(crate) fn scope_event(
     request: &Request,
     outcome: Outcome,
 ) -> Event {
-    let details = json!({
+    let mut details = json!({
         "purpose": request.purpose.as_str(),
         "district": request.district.as_str(),
         "fields": request.fields.iter().map(|f| f.as_str()).collect::<Vec<_>>(),
         "lifetime_minutes": request.lifetime_minutes,
         "filters": request.to_json()["filters"].clone(),
     });
+    if let Some(p) = &request.processor {
+        details["processor"] = json!(p.as_str());
+    }
     let target = format!("purpose:{}", request.purpose.as_str());
     Event::new(action, actor.clone(), &target, outcome, details)
 }

@@ -19,6 +19,7 @@ pub mod accounts;
 pub mod audit;
 pub mod extracts;
 pub mod followup;
+pub mod handovers;
 pub mod notices;
 pub mod passkeys;
 pub mod policy;

@@ -51,6 +51,7 @@ pub async fn estimate_extract(
         fields: parse_fields(&body.fields)?,
         lifetime_minutes: 0,
         justification: String::new(),
+        processor: None,
     };
     let who = principal(&state, &session).await?;
     let est = request::estimate(&state, &who, &req, OffsetDateTime::now_utc()).await?;

@@ -87,6 +87,11 @@ pub struct CreateExtractRequest {
     /// You accept the purpose's acknowledgement text.
     #[schema(value_type = crate::web::api::wire_schema::Acknowledged)]
     pub acknowledged: bool,
+    /// Hand the list over to this registered processor (its id in the catalogue) instead of
+    /// receiving it yourself; the purpose must list the processor.
+    #[serde(default)]
+    #[schema(value_type = Option<crate::web::api::wire_schema::PurposeId>)]
+    pub processor: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -125,6 +130,8 @@ pub struct ExtractResponse {
     #[schema(value_type = Object)]
     pub filters: serde_json::Value,
     pub justification: String,
+    /// The processor the list is handed over to (its catalogue id), if any.
+    pub processor: Option<String>,
     pub lifetime_minutes: i64,
     pub request_hash: String,
     pub approvers_needed: i64,
@@ -339,6 +346,12 @@ pub fn parse_request(body: &CreateExtractRequest) -> Result<Request, ApiError> {
         lifetime_minutes: body.lifetime_minutes,
         justification: request::check_justification(&body.justification)
             .map_err(|e| bad(e.to_string()))?,
+        processor: body
+            .processor
+            .as_deref()
+            .map(crate::policy::ProcessorId::parse)
+            .transpose()
+            .map_err(|e| bad(e.to_string()))?,
     })
 }
 
@@ -366,6 +379,7 @@ pub fn extract_response(described: &Described) -> ExtractResponse {
             .as_str()
             .unwrap_or_default()
             .to_owned(),
+        processor: stored["processor"].as_str().map(str::to_owned),
         lifetime_minutes: row.lifetime_minutes,
         request_hash: row.request_hash.clone(),
         approvers_needed: row.approvers_needed,

@@ -95,6 +95,8 @@ struct Values {
     lifetime_minutes: String,
     justification: String,
     acknowledged: bool,
+    /// The processor to hand the list over to; empty: the requester receives it.
+    processor: String,
 }
 
 impl Values {
@@ -116,6 +118,7 @@ impl Values {
                 "lifetime_minutes" => v.lifetime_minutes = value,
                 "justification" => v.justification = value,
                 "acknowledged" => v.acknowledged = !value.is_empty(),
+                "processor" => v.processor = value,
                 "code" => code = Some(SecretString::from(value)),
                 _ => {}
             }
@@ -155,6 +158,7 @@ impl Values {
             lifetime_minutes: lifetime,
             justification: self.justification.clone(),
             acknowledged: self.acknowledged,
+            processor: text(&self.processor),
         })
     }
 }
@@ -273,7 +277,28 @@ async fn form_page(
             .map(|c| labels::field(lang, c.field().as_str()))
             .collect();
         let formats: Vec<&str> = p.formats.iter().map(|f| f.as_str()).collect();
+        // The processors the purpose may hand over to, by name, with their agreement.
+        let processors: Vec<_> = p
+            .processors
+            .iter()
+            .filter_map(|id| current.policy.processor(id))
+            .map(|pr| {
+                let ends = pr.agreement_ends.to_string();
+                context! {
+                    id => pr.id.as_str(), name => pr.name, agreement => pr.agreement_ref,
+                    ends => crate::web::i18n::date(
+                        lang,
+                        time::PrimitiveDateTime::new(pr.agreement_ends, time::Time::MIDNIGHT)
+                            .assume_utc()
+                            + time::Duration::hours(12),
+                    ), ends_iso => ends,
+                    checked => values.processor == pr.id.as_str()
+                        || (p.formats.is_empty() && p.processors.len() == 1),
+                }
+            })
+            .collect();
         context! {
+            processors, handover_only => p.formats.is_empty(),
             id => p.id.as_str(), name => pick(lang, &p.name_sv, &p.name_en),
             description => pick(lang, &p.description_sv, &p.description_en), fields, consents,
             formats, max_rows => p.max_rows, max_lifetime => p.max_lifetime_minutes,
