@@ -606,6 +606,43 @@ mod tests {
         assert_ne!(a.expose_secret(), b.expose_secret());
     }
 
+    async fn shipped_with(edit: impl Fn(String) -> String) -> Policy {
+        let mut texts = crate::policy::Texts::shipped();
+        texts.purposes = edit(texts.purposes);
+        Policy::from_parts(&texts.model, &texts.permissions, &texts.purposes)
+            .await
+            .unwrap()
+    }
+
+    fn ids(s: &str) -> crate::policy::PurposeId {
+        crate::policy::PurposeId::parse(s).unwrap()
+    }
+
+    const PRINTER: &str = "tryckeriet-norr";
+
+    #[tokio::test]
+    async fn a_hand_over_needs_a_processor_the_purpose_lists_with_an_agreement_in_force() {
+        let policy = shipped_with(|t| t).await;
+        let printing = policy.purpose(&ids("member-magazine-printing")).unwrap();
+        let printer = ProcessorId::parse(PRINTER).unwrap();
+        let before_end = time::macros::datetime!(2027-12-31 12:00 UTC);
+        let after_end = time::macros::datetime!(2028-01-01 00:00 UTC);
+        assert!(check(&policy, printing, Some(&printer), before_end).is_ok());
+        let ended = check(&policy, printing, Some(&printer), after_end).unwrap_err();
+        assert_eq!(ended.0, DenyCode::AgreementEnded);
+        // A hand-over-only purpose refuses a list for the requester.
+        let to_self = check(&policy, printing, None, before_end).unwrap_err();
+        assert_eq!(to_self.0, DenyCode::ProcessorNotAllowed);
+        // A processor the purpose does not list, or an unknown one, is refused.
+        let canvassing = policy.purpose(&ids("phone-canvassing")).unwrap();
+        let not_listed = check(&policy, canvassing, Some(&printer), before_end).unwrap_err();
+        assert_eq!(not_listed.0, DenyCode::ProcessorNotAllowed);
+        let unknown = ProcessorId::parse("tryckeriet-syd").unwrap();
+        let refused = check(&policy, printing, Some(&unknown), before_end).unwrap_err();
+        assert_eq!(refused.0, DenyCode::ProcessorNotAllowed);
+        assert!(check(&policy, canvassing, None, before_end).is_ok_and(|p| p.is_none()));
+    }
+
     #[test]
     fn a_code_is_bound_to_its_extract_and_a_link_to_its_use() {
         assert_ne!(code_hash("a", "12345678"), code_hash("b", "12345678"));

@@ -175,6 +175,26 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_printer_purpose_hands_over_only_to_its_registered_printer() {
+        let text = crate::policy::Texts::shipped().purposes;
+        let processors = parse(&text).unwrap();
+        let purposes = crate::policy::parse_catalogue(&text).unwrap();
+        let printer = purposes
+            .iter()
+            .find(|p| p.id.as_str() == "member-magazine-printing")
+            .unwrap();
+        assert!(printer.formats.is_empty(), "hand-over only");
+        assert_eq!(printer.processors.len(), 1);
+        assert!(processors.iter().any(|p| p.id == printer.processors[0]));
+        // A purpose naming a processor the catalogue lacks is refused at load.
+        let broken = text.replace(
+            "processors = [\"tryckeriet-norr\"]",
+            "processors = [\"tryckeriet-syd\"]",
+        );
+        assert!(crate::policy::parse_catalogue(&broken).is_err());
+    }
+
+    #[test]
     fn two_processors_with_one_id_and_a_bad_date_are_refused() {
         let two = vec![
             raw("t", "a@b.se", "2027-01-31"),

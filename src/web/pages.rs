@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod extract;
 pub mod freeze;
+pub mod handover;
 pub mod oidc;
 pub mod oversight;
 pub mod passkeys;
