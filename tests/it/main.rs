@@ -40,6 +40,7 @@ mod extracts_postgres;
 mod faults;
 mod faults_host;
 mod followup;
+mod handover;
 mod forgery;
 mod layering;
 mod leak_scan;
