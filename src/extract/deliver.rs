@@ -251,7 +251,9 @@ pub async fn download_named(
     };
     let made = match made {
         Ok(made) => made,
-        Err(e) => return Err(damaged_or_gone(state, id, &Actor::user(who.user_id()), e, now).await),
+        Err(e) => {
+            return Err(damaged_or_gone(state, id, &Actor::user(who.user_id()), e, now).await);
+        }
     };
     let mut tx = state.store.begin().await?;
     let Some(used) = rows::take_download(&mut tx, id.as_str(), now.unix_timestamp()).await? else {
@@ -331,7 +333,11 @@ pub(super) async fn prepare_handover(
         chunk_count: row.chunk_count.unwrap_or(0),
         columns: request.fields.len(),
     };
-    let spool = spool::Spool::new(&state.config.store.data_dir, spool::MEMORY_PER_SPOOL, &SPOOLS);
+    let spool = spool::Spool::new(
+        &state.config.store.data_dir,
+        spool::MEMORY_PER_SPOOL,
+        &SPOOLS,
+    );
     let rows = u64::try_from(row.row_count.unwrap_or(0)).unwrap_or(0);
     let csv = chunks::CsvRows::new(spool, &header, rows)?;
     match chunks::open_all(source, csv).await {
@@ -469,7 +475,9 @@ pub async fn view(
                     }
                 }
             }
-            Err(e) => return Err(damaged_or_gone(state, id, &Actor::user(who.user_id()), e, now).await),
+            Err(e) => {
+                return Err(damaged_or_gone(state, id, &Actor::user(who.user_id()), e, now).await);
+            }
         }
     }
     let event = Event::new(

@@ -136,7 +136,9 @@ pub fn check<'p>(
         }
         return Ok(None);
     };
-    let registered = policy.processor(id).filter(|_| purpose.allows_processor(id));
+    let registered = policy
+        .processor(id)
+        .filter(|_| purpose.allows_processor(id));
     let Some(p) = registered else {
         return Err((
             DenyCode::ProcessorNotAllowed,
@@ -201,7 +203,11 @@ fn about(h: &HandoverRow) -> serde_json::Value {
 /// Offers a live extract to its processor: stores the link's hash and mails the link. An
 /// agreement ended meanwhile shreds the extract instead (audited).
 pub async fn offer(state: &Context, id: &ExtractId, now: OffsetDateTime) -> Result<(), Error> {
-    let row = state.store.find_extract(id.as_str()).await?.ok_or(Error::NotFound)?;
+    let row = state
+        .store
+        .find_extract(id.as_str())
+        .await?
+        .ok_or(Error::NotFound)?;
     let request = Request::from_json(&row.request)?;
     let policy = lifecycle::policy_now(state).await?;
     let purpose = policy.purpose(&request.purpose);
@@ -269,7 +275,13 @@ pub async fn offer(state: &Context, id: &ExtractId, now: OffsetDateTime) -> Resu
         agreement = processor.agreement_ref,
         url = link(state, "", &token),
     );
-    send(state, &processor.contact, "Registervakt: medlemslista att hämta / member list to collect", &body).await
+    send(
+        state,
+        &processor.contact,
+        "Registervakt: medlemslista att hämta / member list to collect",
+        &body,
+    )
+    .await
 }
 
 async fn send(state: &Context, to: &str, subject: &str, body: &str) -> Result<(), Error> {
@@ -301,7 +313,13 @@ async fn refused(
     let target = id.map_or_else(|| "handover".to_owned(), |id| format!("extract:{id}"));
     let mut details = h.map_or_else(|| json!({}), about);
     details["code"] = json!(code);
-    let event = Event::new(EventKind::HandoverRefused, actor, &target, Outcome::Denied, details);
+    let event = Event::new(
+        EventKind::HandoverRefused,
+        actor,
+        &target,
+        Outcome::Denied,
+        details,
+    );
     audit::record_now(&state.store, &event, now).await?;
     Ok(())
 }
@@ -338,7 +356,10 @@ pub struct Offer {
 /// The hand-over a link opens, if it may still be used; every other answer is a refusal,
 /// audited.
 async fn usable(state: &Context, token: &Token, now: OffsetDateTime) -> Result<HandoverRow, Error> {
-    let found = state.store.find_handover_by_link(&token.hash("link")).await?;
+    let found = state
+        .store
+        .find_handover_by_link(&token.hash("link"))
+        .await?;
     let Some(h) = found else {
         return Err(refuse(state, None, Refusal::UnknownLink, now).await);
     };
@@ -383,7 +404,11 @@ async fn agreement_holds(
 /// The page behind the link: which processor, which purpose, how many members.
 pub async fn look(state: &Context, token: &Token, now: OffsetDateTime) -> Result<Offer, Error> {
     let h = usable(state, token, now).await?;
-    let row = state.store.find_extract(&h.extract_id).await?.ok_or(Error::NotFound)?;
+    let row = state
+        .store
+        .find_extract(&h.extract_id)
+        .await?
+        .ok_or(Error::NotFound)?;
     if row.state != ExtractState::Live {
         return Err(lifecycle::unavailable(&row));
     }
@@ -402,7 +427,11 @@ pub async fn look(state: &Context, token: &Token, now: OffsetDateTime) -> Result
 /// read that mailbox, not only hold the link.
 pub async fn send_code(state: &Context, token: &Token, now: OffsetDateTime) -> Result<(), Error> {
     let h = usable(state, token, now).await?;
-    let row = state.store.find_extract(&h.extract_id).await?.ok_or(Error::NotFound)?;
+    let row = state
+        .store
+        .find_extract(&h.extract_id)
+        .await?
+        .ok_or(Error::NotFound)?;
     if row.state != ExtractState::Live {
         return Err(lifecycle::unavailable(&row));
     }
@@ -412,7 +441,16 @@ pub async fn send_code(state: &Context, token: &Token, now: OffsetDateTime) -> R
     let expires = now.unix_timestamp() + CODE_MINUTES * 60;
     let mut tx = state.store.begin().await?;
     let hash = code_hash(&h.extract_id, code.expose_secret());
-    if !rows::set_code(&mut tx, &h.extract_id, &hash, expires, MAX_CODES, now.unix_timestamp()).await? {
+    if !rows::set_code(
+        &mut tx,
+        &h.extract_id,
+        &hash,
+        expires,
+        MAX_CODES,
+        now.unix_timestamp(),
+    )
+    .await?
+    {
         tx.rollback().await?;
         return Err(refuse(state, Some(&h), Refusal::TooManyCodes, now).await);
     }
@@ -432,7 +470,13 @@ pub async fn send_code(state: &Context, token: &Token, now: OffsetDateTime) -> R
          {code}\n\nKoden gäller i {CODE_MINUTES} minuter. / The code works for {CODE_MINUTES} minutes.\n",
         code = code.expose_secret()
     );
-    send(state, &h.contact, "Registervakt: engångskod / one-time code", &body).await
+    send(
+        state,
+        &h.contact,
+        "Registervakt: engångskod / one-time code",
+        &body,
+    )
+    .await
 }
 
 /// [`CODE_DIGITS`] random decimal digits (the bias of a 64-bit modulus is below 2^-30).
@@ -458,16 +502,21 @@ pub async fn download(
     if code.is_empty() {
         return Err(refuse(state, Some(&h), Refusal::CodeRequired, now).await);
     }
-    let row = state.store.find_extract(id.as_str()).await?.ok_or(Error::NotFound)?;
+    let row = state
+        .store
+        .find_extract(id.as_str())
+        .await?
+        .ok_or(Error::NotFound)?;
     if row.state != ExtractState::Live {
         return Err(lifecycle::unavailable(&row));
     }
     let request = Request::from_json(&row.request)?;
     agreement_holds(state, &h, &request, now).await?;
     let hash = code_hash(&h.extract_id, code);
-    let right = h.code_hash.as_deref().is_some_and(|stored| {
-        crate::crypto::constant_time_eq(stored.as_bytes(), hash.as_bytes())
-    }) && h.code_expires_at.is_some_and(|t| t > now.unix_timestamp());
+    let right =
+        h.code_hash.as_deref().is_some_and(|stored| {
+            crate::crypto::constant_time_eq(stored.as_bytes(), hash.as_bytes())
+        }) && h.code_expires_at.is_some_and(|t| t > now.unix_timestamp());
     if !right {
         return Err(wrong_code(state, &h, now).await);
     }
@@ -478,7 +527,16 @@ pub async fn download(
     let mut tx = state.store.begin().await?;
     let deletion_hash = Token::new(&deletion).hash("deletion");
     let now_s = now.unix_timestamp();
-    if !rows::take_download(&mut tx, id.as_str(), &hash, &deletion_hash, delete_by, now_s).await? {
+    if !rows::take_download(
+        &mut tx,
+        id.as_str(),
+        &hash,
+        &deletion_hash,
+        delete_by,
+        now_s,
+    )
+    .await?
+    {
         tx.rollback().await?;
         // Another request took it first, or the code ran out meanwhile.
         let again = state.store.find_handover(id.as_str()).await?;
@@ -488,7 +546,10 @@ pub async fn download(
         };
         return Err(refuse(state, Some(&h), why, now).await);
     }
-    if crate::store::extracts::take_download(&mut tx, id.as_str(), now_s).await?.is_none() {
+    if crate::store::extracts::take_download(&mut tx, id.as_str(), now_s)
+        .await?
+        .is_none()
+    {
         tx.rollback().await?;
         return Err(Error::Gone("download_limit".into()));
     }
@@ -497,7 +558,13 @@ pub async fn download(
     details["ip"] = json!(client_ip);
     details["format"] = json!("csv");
     details["until"] = json!(delete_by);
-    let event = Event::new(EventKind::HandoverReleased, actor, &format!("extract:{id}"), Outcome::Success, details);
+    let event = Event::new(
+        EventKind::HandoverReleased,
+        actor,
+        &format!("extract:{id}"),
+        Outcome::Success,
+        details,
+    );
     audit::record(&mut tx, &event, now).await?;
     tx.commit().await?;
     let mail_state = state.clone();
@@ -512,7 +579,14 @@ pub async fn download(
              deleted, with the link below.\n\n{url}\n",
             url = link(&mail_state, "deleted/", &deletion),
         );
-        if let Err(e) = send(&mail_state, &contact, "Registervakt: bekräfta radering / confirm deletion", &body).await {
+        if let Err(e) = send(
+            &mail_state,
+            &contact,
+            "Registervakt: bekräfta radering / confirm deletion",
+            &body,
+        )
+        .await
+        {
             tracing::warn!(error = %e, "the deletion link could not be mailed to the processor");
         }
     });
@@ -523,21 +597,37 @@ pub async fn download(
 async fn wrong_code(state: &Context, h: &HandoverRow, now: OffsetDateTime) -> Error {
     let counted = async {
         let mut tx = state.store.begin().await?;
-        let failures =
-            rows::count_code_failure(&mut tx, &h.extract_id, MAX_CODE_FAILURES, now.unix_timestamp())
-                .await?;
+        let failures = rows::count_code_failure(
+            &mut tx,
+            &h.extract_id,
+            MAX_CODE_FAILURES,
+            now.unix_timestamp(),
+        )
+        .await?;
         let target = format!("extract:{}", h.extract_id);
         let actor = processor_actor(&h.processor_id);
         let mut details = about(h);
         details["code"] = json!(Refusal::WrongCode.as_str());
         details["failures"] = json!(failures);
-        let event = Event::new(EventKind::HandoverRefused, actor.clone(), &target, Outcome::Denied, details);
+        let event = Event::new(
+            EventKind::HandoverRefused,
+            actor.clone(),
+            &target,
+            Outcome::Denied,
+            details,
+        );
         audit::record(&mut tx, &event, now).await?;
         let locked = failures >= MAX_CODE_FAILURES;
         if locked {
             let mut details = about(h);
             details["failures"] = json!(failures);
-            let event = Event::new(EventKind::HandoverLocked, actor, &target, Outcome::Denied, details);
+            let event = Event::new(
+                EventKind::HandoverLocked,
+                actor,
+                &target,
+                Outcome::Denied,
+                details,
+            );
             audit::record(&mut tx, &event, now).await?;
         }
         tx.commit().await?;
@@ -557,7 +647,10 @@ pub async fn look_deletion(
     token: &Token,
     now: OffsetDateTime,
 ) -> Result<HandoverRow, Error> {
-    let found = state.store.find_handover_by_deletion(&token.hash("deletion")).await?;
+    let found = state
+        .store
+        .find_handover_by_deletion(&token.hash("deletion"))
+        .await?;
     match found {
         None => Err(refuse(state, None, Refusal::UnknownLink, now).await),
         Some(h) if h.deletion_confirmed_at.is_some() => {

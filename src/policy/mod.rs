@@ -30,7 +30,7 @@ mod grant;
 mod model;
 #[cfg(test)]
 mod oracle;
-mod processors;
+pub(crate) mod processors;
 mod purposes;
 pub mod source;
 #[cfg(test)]
@@ -51,9 +51,9 @@ pub use grant::{Districts, Grant, Permit, Reach, may_approve};
 pub use model::{Permission, PermissionTable};
 pub use processors::{Processor, ProcessorId};
 pub use purposes::{
-    Approval, CatalogueChanges, Difference, Format, MAX_LIFETIME_MINUTES, Purpose, PurposeChange,
-    PurposeDraft, PurposeFault, PurposeId, PurposeKey, PurposeProblem, catalogue_changes, changes,
-    parse_catalogue, with_purpose, without_purpose,
+    Approval, CatalogueChanges, Difference, Format, MAX_LIFETIME_MINUTES, ProcessorChange, Purpose,
+    PurposeChange, PurposeDraft, PurposeFault, PurposeId, PurposeKey, PurposeProblem,
+    catalogue_changes, changes, parse_catalogue, with_purpose, without_purpose,
 };
 
 /// File names inside the policy directory.
@@ -400,7 +400,13 @@ impl Policy {
         let purposes = catalogue;
         let permissions = PermissionTable::parse(permissions)?;
         let engine = model::Engine::build(model, &permissions).await?;
-        Ok(Policy::ready(engine, permissions, purposes, factors, processors))
+        Ok(Policy::ready(
+            engine,
+            permissions,
+            purposes,
+            factors,
+            processors,
+        ))
     }
 
     fn ready(

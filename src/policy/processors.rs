@@ -75,17 +75,18 @@ impl Processor {
 
 /// The processors of a catalogue's text (already checked whole by `parse_catalogue`).
 pub fn parse(text: &str) -> Result<Vec<Processor>, Error> {
-    let raw: super::purposes::raw::Catalogue = toml::from_str(text).map_err(|e| Error::Invalid {
-        file: PURPOSES_FILE.to_owned(),
-        line: None,
-        message: e.message().trim().to_owned(),
-        problem: None,
-    })?;
+    let raw: super::purposes::raw::Catalogue =
+        toml::from_str(text).map_err(|e| Error::Invalid {
+            file: PURPOSES_FILE.to_owned(),
+            line: None,
+            message: e.message().trim().to_owned(),
+            problem: None,
+        })?;
     validate(raw.processor)
 }
 
 /// The `[[processor]]` entries of a catalogue, validated.
-pub(super) fn validate(raw: Vec<super::purposes::raw::Processor>) -> Result<Vec<Processor>, Error> {
+pub(crate) fn validate(raw: Vec<super::purposes::raw::Processor>) -> Result<Vec<Processor>, Error> {
     let mut out: Vec<Processor> = Vec::with_capacity(raw.len());
     for p in raw {
         let id = ProcessorId::parse(&p.id).map_err(|e| invalid(&p.id, &e.to_string()))?;
@@ -106,8 +107,11 @@ pub(super) fn validate(raw: Vec<super::purposes::raw::Processor>) -> Result<Vec<
                 "contact must be one e-mail address, like tryck@example.se",
             ));
         }
-        let agreement_ends = Date::parse(&p.agreement_ends, format_description!("[year]-[month]-[day]"))
-            .map_err(|_| invalid(&p.id, "agreement_ends must be a date like 2027-12-31"))?;
+        let agreement_ends = Date::parse(
+            &p.agreement_ends,
+            format_description!("[year]-[month]-[day]"),
+        )
+        .map_err(|_| invalid(&p.id, "agreement_ends must be a date like 2027-12-31"))?;
         out.push(Processor {
             id,
             name: p.name.trim().to_owned(),
@@ -131,7 +135,9 @@ fn looks_like_address(s: &str) -> bool {
         && !domain.ends_with('.')
         && !domain.contains('@')
         && s.len() <= 254
-        && !s.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';' | '"'))
+        && !s.chars().any(|c| {
+            c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';' | '"')
+        })
 }
 
 fn invalid(id: &str, message: &str) -> Error {
@@ -169,8 +175,18 @@ mod tests {
 
     #[test]
     fn a_contact_that_is_not_one_address_is_refused() {
-        for bad in ["", "tryck", "a@b", "a@b.se\r\nBcc: x@y.se", "a@b.se, c@d.se", "a b@c.se"] {
-            assert!(validate(vec![raw("t", bad, "2027-01-31")]).is_err(), "{bad:?}");
+        for bad in [
+            "",
+            "tryck",
+            "a@b",
+            "a@b.se\r\nBcc: x@y.se",
+            "a@b.se, c@d.se",
+            "a b@c.se",
+        ] {
+            assert!(
+                validate(vec![raw("t", bad, "2027-01-31")]).is_err(),
+                "{bad:?}"
+            );
         }
     }
 

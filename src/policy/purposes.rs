@@ -26,7 +26,9 @@ mod problem;
 pub(super) mod raw;
 mod validate;
 
-pub use changes::{CatalogueChanges, Difference, PurposeChange, catalogue_changes, changes};
+pub use changes::{
+    CatalogueChanges, Difference, ProcessorChange, PurposeChange, catalogue_changes, changes,
+};
 pub use draft::{PurposeDraft, with_purpose, without_purpose};
 pub use problem::{PurposeFault, PurposeKey, PurposeProblem};
 

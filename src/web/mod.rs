@@ -264,7 +264,12 @@ fn loggable_path(path: &str) -> &str {
     } else if path.starts_with("/handover/deleted/") {
         // A processor's links are credentials too.
         "/handover/deleted/…"
-    } else if path.starts_with("/handover/") && !matches!(path, "/handover/code" | "/handover/download" | "/handover/deleted") {
+    } else if path.starts_with("/handover/")
+        && !matches!(
+            path,
+            "/handover/code" | "/handover/download" | "/handover/deleted"
+        )
+    {
         "/handover/…"
     } else if path.starts_with("/api/v1/audit/members/") {
         // The member number names a member: it is member data.
@@ -282,7 +287,10 @@ mod tests {
     fn credentials_and_member_numbers_never_reach_a_log_line() {
         assert_eq!(loggable_path("/invite/secret-token"), "/invite/…");
         assert_eq!(loggable_path("/handover/secret-token"), "/handover/…");
-        assert_eq!(loggable_path("/handover/deleted/secret"), "/handover/deleted/…");
+        assert_eq!(
+            loggable_path("/handover/deleted/secret"),
+            "/handover/deleted/…"
+        );
         assert_eq!(loggable_path("/handover/download"), "/handover/download");
         assert_eq!(
             loggable_path("/api/v1/audit/members/100234/disclosures"),

@@ -55,17 +55,26 @@ async fn app_with_mail(port: u16) -> (TestApp, synthetic::SyntheticMember) {
 async fn approved_handover(app: &TestApp, staff: &str, approver: &str) -> String {
     let (status, created) = request(app, staff, printer_request()).await;
     assert_eq!(status, 201, "{created}");
-    assert_eq!(created["state"], "pending", "a hand-over always waits for an approver");
+    assert_eq!(
+        created["state"], "pending",
+        "a hand-over always waits for an approver"
+    );
     let id = created["id"].as_str().unwrap().to_owned();
     let seen = app
         .get_json_with(&format!("/api/v1/extracts/{id}"), approver)
         .await;
-    assert_eq!(seen["processor"], PRINTER, "the approver sees the processor");
+    assert_eq!(
+        seen["processor"], PRINTER,
+        "the approver sees the processor"
+    );
     let page = app
         .get_with(&format!("/extracts/{id}"), Some(approver))
         .await;
     let page = page.text().await.unwrap();
-    assert!(page.contains(PRINTER_NAME) && page.contains(AGREEMENT), "{page}");
+    assert!(
+        page.contains(PRINTER_NAME) && page.contains(AGREEMENT),
+        "{page}"
+    );
     let res = app
         .post_json(
             &format!("/api/v1/extracts/{id}/approve"),
@@ -170,13 +179,19 @@ async fn a_printer_gets_a_link_proves_its_address_downloads_once_and_confirms_de
 
     // The first mail: a link, no data.
     let mails = processor_mails(&sink, 1).await;
-    assert!(!body_text(&mails[0]).contains(&marker), "no member data in the mail");
+    assert!(
+        !body_text(&mails[0]).contains(&marker),
+        "no member data in the mail"
+    );
     assert!(body_text(&mails[0]).contains(AGREEMENT));
     let token = token_after(&mails[0], "/handover/");
     let page = app.get_with(&format!("/handover/{token}"), None).await;
     assert_eq!(page.status(), 200);
     let page = page.text().await.unwrap();
-    assert!(page.contains(PRINTER_NAME) && !page.contains(&marker), "{page}");
+    assert!(
+        page.contains(PRINTER_NAME) && !page.contains(&marker),
+        "{page}"
+    );
 
     // The code is needed: no code, and a guessed one, are refused and nothing is sent.
     let form = |code: &'static str| [("token", token.clone()), ("code", code.to_owned())];
@@ -195,26 +210,53 @@ async fn a_printer_gets_a_link_proves_its_address_downloads_once_and_confirms_de
     let res = post_form(&app, "/handover/code", &[("token", token.as_str())]).await;
     assert_eq!(res.status(), 200);
     let mails = processor_mails(&sink, 2).await;
-    assert!(!body_text(&mails[1]).contains(&marker), "no member data in the code mail");
+    assert!(
+        !body_text(&mails[1]).contains(&marker),
+        "no member data in the code mail"
+    );
     let code = code_in(&mails[1]);
-    let wrong = if code == "00000000" { "11111111" } else { "00000000" };
+    let wrong = if code == "00000000" {
+        "11111111"
+    } else {
+        "00000000"
+    };
     let (status, _) = error_code(
-        post_form(&app, "/handover/download", &[("token", token.as_str()), ("code", wrong)]).await,
+        post_form(
+            &app,
+            "/handover/download",
+            &[("token", token.as_str()), ("code", wrong)],
+        )
+        .await,
     )
     .await;
     assert_eq!(status, 401, "a wrong code");
 
     // The one download: only the purpose's fields, the canary in it.
-    let res = post_form(&app, "/handover/download", &[("token", token.as_str()), ("code", code.as_str())]).await;
+    let res = post_form(
+        &app,
+        "/handover/download",
+        &[("token", token.as_str()), ("code", code.as_str())],
+    )
+    .await;
     assert_eq!(res.status(), 200);
     let csv = String::from_utf8_lossy(&res.bytes().await.unwrap()).into_owned();
-    let header = csv.trim_start_matches('\u{feff}').lines().next().unwrap().to_owned();
+    let header = csv
+        .trim_start_matches('\u{feff}')
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned();
     assert_eq!(header, FIELDS.join(";"), "only the purpose's fields");
     assert!(csv.contains(&marker), "the canary is in the printer's file");
 
     // A second download, with the same (used) code, is refused.
     let (status, text) = error_code(
-        post_form(&app, "/handover/download", &[("token", token.as_str()), ("code", code.as_str())]).await,
+        post_form(
+            &app,
+            "/handover/download",
+            &[("token", token.as_str()), ("code", code.as_str())],
+        )
+        .await,
     )
     .await;
     assert_eq!(status, 410, "{text}");
@@ -223,7 +265,9 @@ async fn a_printer_gets_a_link_proves_its_address_downloads_once_and_confirms_de
     // The extract is shredded after the download.
     let mut state = String::new();
     for _ in 0..100 {
-        let v = app.get_json_with(&format!("/api/v1/extracts/{id}"), &anna_c).await;
+        let v = app
+            .get_json_with(&format!("/api/v1/extracts/{id}"), &anna_c)
+            .await;
         state = v["state"].as_str().unwrap_or_default().to_owned();
         if state == "shredded" {
             break;
@@ -246,14 +290,24 @@ async fn a_printer_gets_a_link_proves_its_address_downloads_once_and_confirms_de
         .await
         .unwrap();
     pool.close().await;
-    assert_eq!(flags_of(&app, &farid_c, &id).await.len(), 1, "deadline missed");
-    let page = app.get_with(&format!("/handover/deleted/{deletion}"), None).await;
+    assert_eq!(
+        flags_of(&app, &farid_c, &id).await.len(),
+        1,
+        "deadline missed"
+    );
+    let page = app
+        .get_with(&format!("/handover/deleted/{deletion}"), None)
+        .await;
     assert_eq!(page.status(), 200);
     let res = post_form(&app, "/handover/deleted", &[("token", deletion.as_str())]).await;
     assert_eq!(res.status(), 200);
-    assert!(flags_of(&app, &farid_c, &id).await.is_empty(), "the confirmation closes it");
+    assert!(
+        flags_of(&app, &farid_c, &id).await.is_empty(),
+        "the confirmation closes it"
+    );
     let (status, _) =
-        error_code(post_form(&app, "/handover/deleted", &[("token", deletion.as_str())]).await).await;
+        error_code(post_form(&app, "/handover/deleted", &[("token", deletion.as_str())]).await)
+            .await;
     assert_eq!(status, 409, "confirmed once");
 
     // The ledger: who received the canary — the printer, under its agreement.
@@ -273,7 +327,9 @@ async fn a_printer_gets_a_link_proves_its_address_downloads_once_and_confirms_de
     assert!(to["downloaded_at"].is_string() && to["deletion_confirmed_at"].is_string());
 
     // An unknown link is refused, audited.
-    let res = app.get_with(&format!("/handover/{}", "A".repeat(43)), None).await;
+    let res = app
+        .get_with(&format!("/handover/{}", "A".repeat(43)), None)
+        .await;
     assert_eq!(res.status(), 404);
     let actions = audit_actions(&app).await;
     let refusals: Vec<String> = actions
@@ -288,13 +344,25 @@ async fn a_printer_gets_a_link_proves_its_address_downloads_once_and_confirms_de
         "handover_already_downloaded",
         "handover_already_confirmed",
     ] {
-        assert!(refusals.iter().any(|d| d.contains(code)), "{code}: {refusals:?}");
+        assert!(
+            refusals.iter().any(|d| d.contains(code)),
+            "{code}: {refusals:?}"
+        );
     }
-    for action in ["handover.offer", "handover.code", "handover.download", "handover.confirm_deleted"] {
+    for action in [
+        "handover.offer",
+        "handover.code",
+        "handover.download",
+        "handover.confirm_deleted",
+    ] {
         assert!(actions.iter().any(|(a, _, _)| a == action), "{action}");
     }
     // No token and no code in any audit entry.
-    assert!(actions.iter().all(|(_, _, d)| !d.contains(&token) && !d.contains(&code)));
+    assert!(
+        actions
+            .iter()
+            .all(|(_, _, d)| !d.contains(&token) && !d.contains(&code))
+    );
     app.stop().await;
 }
 
@@ -314,16 +382,40 @@ async fn five_wrong_codes_lock_the_hand_over_and_an_ended_agreement_refuses_the_
     let res = post_form(&app, "/handover/code", &[("token", token.as_str())]).await;
     assert_eq!(res.status(), 200);
     let code = code_in(&processor_mails(&sink, 2).await[1]);
-    let wrong = if code == "00000000" { "11111111" } else { "00000000" };
+    let wrong = if code == "00000000" {
+        "11111111"
+    } else {
+        "00000000"
+    };
     for _ in 0..4 {
-        let res = post_form(&app, "/handover/download", &[("token", token.as_str()), ("code", wrong)]).await;
+        let res = post_form(
+            &app,
+            "/handover/download",
+            &[("token", token.as_str()), ("code", wrong)],
+        )
+        .await;
         assert_eq!(res.status(), 401);
     }
-    let res = post_form(&app, "/handover/download", &[("token", token.as_str()), ("code", wrong)]).await;
+    let res = post_form(
+        &app,
+        "/handover/download",
+        &[("token", token.as_str()), ("code", wrong)],
+    )
+    .await;
     assert_eq!(res.status(), 423, "the fifth wrong code locks it");
-    let res = post_form(&app, "/handover/download", &[("token", token.as_str()), ("code", code.as_str())]).await;
+    let res = post_form(
+        &app,
+        "/handover/download",
+        &[("token", token.as_str()), ("code", code.as_str())],
+    )
+    .await;
     assert_eq!(res.status(), 423, "even the right code is refused now");
-    assert!(audit_actions(&app).await.iter().any(|(a, _, _)| a == "handover.lock"));
+    assert!(
+        audit_actions(&app)
+            .await
+            .iter()
+            .any(|(a, _, _)| a == "handover.lock")
+    );
 
     // Another hand-over: the agreement ends before the printer downloads.
     let _second = approved_handover(&app, &anna_c, &bertil_c).await;
@@ -333,11 +425,19 @@ async fn five_wrong_codes_lock_the_hand_over_and_an_ended_agreement_refuses_the_
     let code = code_in(&processor_mails(&sink, 4).await[3]);
     end_agreement(&app).await;
     let (status, text) = error_code(
-        post_form(&app, "/handover/download", &[("token", token.as_str()), ("code", code.as_str())]).await,
+        post_form(
+            &app,
+            "/handover/download",
+            &[("token", token.as_str()), ("code", code.as_str())],
+        )
+        .await,
     )
     .await;
     assert_eq!(status, 403, "{text}");
-    assert!(text.contains("Avtalet") || text.contains("agreement"), "{text}");
+    assert!(
+        text.contains("Avtalet") || text.contains("agreement"),
+        "{text}"
+    );
     app.stop().await;
 }
 
@@ -360,7 +460,11 @@ async fn end_agreement(app: &TestApp) {
     let proposal: Value = res.json().await.unwrap();
     let id = proposal["proposal_id"].as_str().unwrap().to_owned();
     let res = app
-        .post_json(&format!("/api/v1/policy/proposals/{id}/confirm"), Some(&b), json!({}))
+        .post_json(
+            &format!("/api/v1/policy/proposals/{id}/confirm"),
+            Some(&b),
+            json!({}),
+        )
         .await;
     assert_eq!(res.status(), 201);
 }
@@ -397,7 +501,9 @@ async fn an_ended_agreement_refuses_the_hand_over_at_request_and_at_approval() {
     assert_eq!(res.status(), 403);
     let err: Value = res.json().await.unwrap();
     assert_eq!(err["error"], "agreement_ended", "{err}");
-    let v = app.get_json_with(&format!("/api/v1/extracts/{id}"), &anna_c).await;
+    let v = app
+        .get_json_with(&format!("/api/v1/extracts/{id}"), &anna_c)
+        .await;
     assert_eq!(v["state"], "pending", "nothing was built");
     // At request.
     let (status, refused) = request(&app, &anna_c, printer_request()).await;
@@ -413,12 +519,16 @@ async fn an_ended_agreement_refuses_the_hand_over_at_request_and_at_approval() {
 }
 
 #[tokio::test]
-async fn a_processor_the_purpose_does_not_list_is_refused_and_a_hand_over_only_purpose_needs_one()
-{
+async fn a_processor_the_purpose_does_not_list_is_refused_and_a_hand_over_only_purpose_needs_one() {
     let (app, _) = app_without_listener().await;
     let anna = app.user("anna", &["staff:Uppsala"]).await;
     let anna_c = app.sign_in(&anna, "anna").await;
-    let mut other = body("district-assembly-invitation", "Uppsala", &["first_name", "city"], 60);
+    let mut other = body(
+        "district-assembly-invitation",
+        "Uppsala",
+        &["first_name", "city"],
+        60,
+    );
     other["processor"] = json!(PRINTER);
     let (status, refused) = request(&app, &anna_c, other).await;
     assert_eq!(status, 403, "{refused}");
@@ -430,7 +540,10 @@ async fn a_processor_the_purpose_does_not_list_is_refused_and_a_hand_over_only_p
     assert_eq!(refused["error"], "processor_not_allowed");
     let (status, refused) = request(&app, &anna_c, body(PURPOSE, "Uppsala", &FIELDS, 60)).await;
     assert_eq!(status, 403, "{refused}");
-    assert_eq!(refused["error"], "processor_not_allowed", "the printer purpose needs one");
+    assert_eq!(
+        refused["error"], "processor_not_allowed",
+        "the printer purpose needs one"
+    );
     let audited = audit_actions(&app)
         .await
         .into_iter()

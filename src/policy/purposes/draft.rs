@@ -68,7 +68,11 @@ impl From<&Purpose> for PurposeDraft {
             auto_max_rows: p.approval.auto_max_rows,
             two_approvers_min_rows: p.approval.two_approvers_min_rows,
             sensitive_approvers: p.approval.sensitive_approvers,
-            processors: p.processors.iter().map(|id| id.as_str().to_owned()).collect(),
+            processors: p
+                .processors
+                .iter()
+                .map(|id| id.as_str().to_owned())
+                .collect(),
         }
     }
 }

@@ -8,10 +8,10 @@
 //! of its stable code, and is audited by the domain. Never shows member data or a token
 //! anywhere but the form field that carries it.
 
+use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Form;
 use minijinja::context;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
