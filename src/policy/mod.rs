@@ -349,6 +349,10 @@ pub struct Policy {
 }
 
 #[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one value per loaded policy, behind an Arc: boxing the ready policy saves nothing"
+)]
 enum Inner {
     Ready {
         engine: model::Engine,
