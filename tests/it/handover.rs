@@ -554,3 +554,46 @@ async fn a_processor_the_purpose_does_not_list_is_refused_and_a_hand_over_only_p
     assert_eq!(audited, 3);
     app.stop().await;
 }
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL (REGISTERVAKT_TEST_POSTGRES_URL) and Python aiosmtpd"]
+async fn on_postgresql_parallel_downloads_with_the_right_code_release_the_list_exactly_once() {
+    let sink = SmtpSink::start().await;
+    let smtp = format!(
+        "\n[smtp]\nhost = \"127.0.0.1\"\nport = {}\nfrom = \"Registervakt <noreply@example.org>\"\ntls = \"none\"\n",
+        sink.port
+    );
+    let (app, _) =
+        common::postgres::spawn_on_postgres_edited("handover", |text, _| format!("{text}{smtp}"))
+            .await;
+    let anna = app.user("anna", &["staff:Uppsala"]).await;
+    let bertil = app.user("bertil", &["approver:Uppsala"]).await;
+    let anna_c = app.sign_in(&anna, "anna").await;
+    let bertil_c = app.sign_in(&bertil, "bertil").await;
+    let id = approved_handover(&app, &anna_c, &bertil_c).await;
+    let token = token_after(&processor_mails(&sink, 1).await[0], "/handover/");
+    let res = post_form(&app, "/handover/code", &[("token", token.as_str())]).await;
+    assert_eq!(res.status(), 200);
+    let code = code_in(&processor_mails(&sink, 2).await[1]);
+    let form = [("token", token.as_str()), ("code", code.as_str())];
+    let attempts = (0..6).map(|_| post_form(&app, "/handover/download", &form));
+    let statuses: Vec<u16> = futures::future::join_all(attempts)
+        .await
+        .iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 410),
+        "{statuses:?}"
+    );
+    let v = app
+        .get_json_with(&format!("/api/v1/extracts/{id}"), &anna_c)
+        .await;
+    assert_eq!(v["downloads"], 1, "{v}");
+    app.stop().await;
+}
