@@ -592,7 +592,7 @@ _registervakt() {
             return 0
             ;;
         registervakt__subcmd__demo)
-            opts="-h --members --listen --data-dir --help"
+            opts="-h --members --listen --data-dir --smtp --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -607,6 +607,10 @@ _registervakt() {
                     return 0
                     ;;
                 --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --smtp)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -43,6 +43,7 @@ complete -c registervakt -n "__fish_registervakt_using_subcommand serve" -s h -l
 complete -c registervakt -n "__fish_registervakt_using_subcommand demo" -l members -d 'Synthetic members to create on the first run' -r
 complete -c registervakt -n "__fish_registervakt_using_subcommand demo" -l listen -d 'Address to serve on' -r
 complete -c registervakt -n "__fish_registervakt_using_subcommand demo" -l data-dir -d 'Directory for everything the demo creates' -r -F
+complete -c registervakt -n "__fish_registervakt_using_subcommand demo" -l smtp -d 'An SMTP server on loopback (PORT) for notices and the printer\'s hand-over mails, e.g. `python3 tests/smtp/sink.py --port 2525 --dir mails` and `--smtp 2525`. Without it the printer purpose is listed but refuses hand-overs (nothing could be mailed)' -r
 complete -c registervakt -n "__fish_registervakt_using_subcommand demo" -s h -l help -d 'Print help'
 complete -c registervakt -n "__fish_registervakt_using_subcommand init" -l config -r -F
 complete -c registervakt -n "__fish_registervakt_using_subcommand init" -s h -l help -d 'Print help'

@@ -170,6 +170,20 @@ event_kinds! {
     ExtractShredded => "extract.shred",
     /// The requester confirmed that downloaded copies are deleted.
     ExtractAttested => "extract.attest_deleted",
+    /// An extract for a processor went live: its contact was mailed a link (never data).
+    HandoverOffered => "handover.offer",
+    /// The processor asked for a one-time code; it went to the contact address.
+    HandoverCodeSent => "handover.code",
+    /// The processor downloaded the list, once, with link and code: durable before the first
+    /// byte, naming the processor and the agreement.
+    HandoverReleased => "handover.download",
+    /// A processor's step was refused (unknown link, wrong code, second download, ended
+    /// agreement …); nothing was released.
+    HandoverRefused => "handover.refuse",
+    /// Too many wrong codes: the hand-over is locked for good.
+    HandoverLocked => "handover.lock",
+    /// The processor confirmed that every copy is deleted.
+    HandoverDeletionConfirmed => "handover.confirm_deleted",
     /// The incident switch: no new extracts, every live one shredded.
     ExtractsFrozen => "extract.freeze",
     /// The incident switch was lifted.
@@ -256,6 +270,11 @@ impl Actor {
     /// A signed-in (or signing-in) user, by id.
     pub fn user(id: &str) -> Actor {
         Actor(format!("user:{}", encode_controls(id)))
+    }
+
+    /// A registered processor acting through its hand-over link (`processor:<id>`).
+    pub fn processor(id: &str) -> Actor {
+        Actor(format!("processor:{}", encode_controls(id)))
     }
 
     /// Someone not (yet) identified, e.g. a failed sign-in.

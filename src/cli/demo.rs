@@ -35,6 +35,11 @@ pub struct DemoArgs {
     /// Directory for everything the demo creates.
     #[arg(long, default_value = "registervakt-demo")]
     data_dir: PathBuf,
+    /// An SMTP server on loopback (PORT) for notices and the printer's hand-over mails, e.g.
+    /// `python3 tests/smtp/sink.py --port 2525 --dir mails` and `--smtp 2525`. Without it the
+    /// printer purpose is listed but refuses hand-overs (nothing could be mailed).
+    #[arg(long)]
+    smtp: Option<u16>,
 }
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
@@ -51,7 +56,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     if !config_path.is_file() {
         set_up(&dir, args.members).await?;
     }
-    let mut config = Config::load(Some(&config_path))?;
+    let mut config = match args.smtp {
+        None => Config::load(Some(&config_path))?,
+        Some(port) => {
+            let text = std::fs::read_to_string(&config_path)
+                .with_context(|| format!("cannot read {}", config_path.display()))?;
+            Config::from_toml(&format!("{text}\n{}", smtp_text(port)))?
+        }
+    };
     // A demo dir made by an older release gets this release's migrations (`serve` leaves that
     // to `registervakt init`, on purpose).
     let store = crate::app::open_store(&config, false).await?;
@@ -96,6 +108,16 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         "  verify: registervakt audit verify --data-dir {}",
         dir.display()
     );
+    let _ = match args.smtp {
+        Some(port) => writeln!(
+            out,
+            "  mail:   127.0.0.1:{port} (the printer purpose hands lists over by mail)"
+        ),
+        None => writeln!(
+            out,
+            "  mail:   none; start with --smtp PORT to try the printer hand-over"
+        ),
+    };
     let _ = writeln!(out, "Press Ctrl-C to stop.");
     let _ = out.flush();
     app.run_until_stopped(crate::app::shutdown_signal()).await?;
@@ -182,6 +204,14 @@ fn record_address(file: &Path, listen: &str, public_url: &str) -> anyhow::Result
     std::fs::write(&tmp, out).context("cannot write the demo config")?;
     std::fs::rename(&tmp, file).context("cannot write the demo config")?;
     Ok(())
+}
+
+/// The `[smtp]` table for a mail server on loopback without TLS (the demo's `--smtp`).
+fn smtp_text(port: u16) -> String {
+    format!(
+        "[smtp]\nhost = \"127.0.0.1\"\nport = {port}\n\
+         from = \"Registervakt demo <registervakt@localhost>\"\ntls = \"none\"\n"
+    )
 }
 
 /// The name of the checkpoint file the demo (and the tests) write beside the key file.

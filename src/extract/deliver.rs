@@ -109,6 +109,14 @@ pub(super) async fn unlock(
         return Err(Error::Gone("expired".into()));
     }
     let request = Request::from_json(&row.request)?;
+    if request.processor.is_some() {
+        // A hand-over goes to the processor only (`handover`), never to the requester.
+        return Err(Error::Conflict(
+            "handed_over",
+            "this list is handed over to the processor and cannot be downloaded or viewed here"
+                .into(),
+        ));
+    }
     let policy = lifecycle::policy_now(state).await?;
     let fresh = lifecycle::principal_of(state, who.user_id()).await?;
     if let Err(e) = policy
@@ -171,7 +179,7 @@ pub(super) async fn unlock(
 async fn damaged_or_gone(
     state: &Context,
     id: &ExtractId,
-    who: &Principal,
+    who: &Actor,
     error: Error,
     now: OffsetDateTime,
 ) -> Error {
@@ -190,10 +198,10 @@ async fn damaged_or_gone(
 }
 
 /// Audits a failed integrity check (nothing was sent).
-async fn record_damage(state: &Context, id: &ExtractId, who: &Principal, now: OffsetDateTime) {
+async fn record_damage(state: &Context, id: &ExtractId, who: &Actor, now: OffsetDateTime) {
     let event = Event::new(
         EventKind::ExtractDamaged,
-        Actor::user(who.user_id()),
+        who.clone(),
         &format!("extract:{id}"),
         Outcome::Failure,
         json!({ "sent_bytes": 0 }),
@@ -274,7 +282,9 @@ pub async fn download_named(
     };
     let made = match made {
         Ok(made) => made,
-        Err(e) => return Err(damaged_or_gone(state, id, who, e, now).await),
+        Err(e) => {
+            return Err(damaged_or_gone(state, id, &Actor::user(who.user_id()), e, now).await);
+        }
     };
     let mut tx = state.store.begin().await?;
     let Some(used) = rows::take_download(&mut tx, id.as_str(), now.unix_timestamp()).await? else {
@@ -311,6 +321,69 @@ pub async fn download_named(
             content_type: "text/csv; charset=utf-8",
             body: Body::Stream(csv_stream(state.clone(), id.clone(), file, last)),
         }),
+    }
+}
+
+/// A hand-over's CSV made from every authenticated chunk, not yet counted or sent.
+pub struct PreparedHandover(spool::Ready);
+
+/// For a hand-over (`handover::download`): the checks every data path makes that do not depend
+/// on a person — live, not frozen, the second audit sink and the clock sound, before the
+/// deadline — then the one pass over the chunks into a CSV headed by the field ids. Nothing is
+/// counted or sent here.
+pub(super) async fn prepare_handover(
+    state: &Context,
+    id: &ExtractId,
+    row: &ExtractRow,
+    request: &Request,
+    actor: &Actor,
+    now: OffsetDateTime,
+) -> Result<PreparedHandover, Error> {
+    if row.state != ExtractState::Live {
+        return Err(lifecycle::unavailable(row));
+    }
+    lifecycle::refuse_if_frozen(state).await?;
+    if let Some(sink) = &state.checkpoints {
+        sink.probe().await?;
+    }
+    audit::clock::check(&state.store, now).await?;
+    if row.expires_at.is_none_or(|t| t <= now.unix_timestamp()) {
+        return Err(Error::Gone("expired".into()));
+    }
+    let wrapped = row
+        .wrapped_key
+        .as_deref()
+        .ok_or_else(|| Error::Gone(ExtractState::Shredded.as_str().into()))?;
+    let key = state.keyring.unwrap(wrapped, &id.key_owner())?;
+    let names = FieldNames::ids();
+    let header = names.header(&request.fields);
+    let source = chunks::Source {
+        store: &state.store,
+        id,
+        key,
+        chunk_count: row.chunk_count.unwrap_or(0),
+        columns: request.fields.len(),
+    };
+    let spool = spool::Spool::new(
+        &state.config.store.data_dir,
+        spool::MEMORY_PER_SPOOL,
+        &SPOOLS,
+    );
+    let rows = u64::try_from(row.row_count.unwrap_or(0)).unwrap_or(0);
+    let csv = chunks::CsvRows::new(spool, &header, rows)?;
+    match chunks::open_all(source, csv).await {
+        Ok(file) => Ok(PreparedHandover(file)),
+        Err(e) => Err(damaged_or_gone(state, id, actor, e, now).await),
+    }
+}
+
+/// The hand-over's file, once its download is counted: the extract is shredded after the
+/// last byte.
+pub(super) fn send_handover(state: &Context, id: &ExtractId, file: PreparedHandover) -> Download {
+    Download {
+        filename: format!("utdrag-{id}.csv"),
+        content_type: "text/csv; charset=utf-8",
+        body: Body::Stream(csv_stream(state.clone(), id.clone(), file.0, true)),
     }
 }
 
@@ -410,7 +483,9 @@ pub(super) async fn rows_at(
         };
         let rows = match opened_rows {
             Ok(rows) => rows,
-            Err(e) => return Err(damaged_or_gone(state, &id, who, e, now).await),
+            Err(e) => {
+                return Err(damaged_or_gone(state, &id, &Actor::user(who.user_id()), e, now).await);
+            }
         };
         for p in positions.iter().filter(|p| **p / per == seq) {
             let at = usize::try_from(p - seq * per).unwrap_or(usize::MAX);
@@ -476,7 +551,9 @@ pub async fn view(
                     }
                 }
             }
-            Err(e) => return Err(damaged_or_gone(state, id, who, e, now).await),
+            Err(e) => {
+                return Err(damaged_or_gone(state, id, &Actor::user(who.user_id()), e, now).await);
+            }
         }
     }
     let event = Event::new(

@@ -228,6 +228,9 @@ pub async fn decide(
         now,
     )
     .await?;
+    if verdict == Verdict::Approve {
+        super::handover::check_at_approval(state, &policy, approver, id, &request, now).await?;
+    }
     let mut tx = state.store.begin().await?;
     // The row first, then (in `audit::record`) the chain: the order the sweeper's lapse takes.
     let current = rows::lock_extract_in(&mut tx, id.as_str())

@@ -29,6 +29,7 @@ pub mod deliver;
 pub mod expire;
 pub mod fingerprint;
 pub mod format;
+pub mod handover;
 pub mod lifecycle;
 pub mod looks;
 pub mod request;
@@ -137,6 +138,9 @@ pub enum Error {
     Format(#[from] format::Error),
     #[error(transparent)]
     Checkpoint(#[from] audit::checkpoint::Error),
+    /// A processor's hand-over step was refused ([`handover::Refusal`]); audited.
+    #[error("{}", .0.message())]
+    Handover(handover::Refusal),
     /// The clock reads earlier than the audit log: nothing is released (`audit::clock`).
     #[error(transparent)]
     Clock(#[from] audit::clock::Error),

@@ -15,7 +15,9 @@ use super::{Error, ExtractId, ExtractState, lifecycle};
 use crate::audit::{self, Actor, Event, EventKind, Outcome};
 use crate::context::Context;
 use crate::nouns::{DistrictCode, Field};
-use crate::policy::{Decision, DenyCode, ExtractRequest, Principal, Purpose, PurposeId};
+use crate::policy::{
+    Decision, DenyCode, ExtractRequest, Principal, ProcessorId, Purpose, PurposeId,
+};
 use crate::register::{AgeBand, Counts, Filter, ProtectedIdentity};
 use crate::store::extracts::{self as rows, NewExtract};
 
@@ -55,6 +57,9 @@ pub struct Request {
     /// Worked in Registervakt as a call list instead of delivered as a file or a view
     /// (`call_list` in the purpose's formats); a call list is never a file.
     pub call_list: bool,
+    /// The registered processor the extract is handed over to instead of to the requester
+    /// (`extract::handover`); `None` for an extract the requester receives.
+    pub processor: Option<ProcessorId>,
 }
 
 impl Request {
@@ -104,20 +109,31 @@ impl Request {
         if self.call_list {
             v["call_list"] = json!(true);
         }
+        // Only a hand-over names a processor, so every other request keeps the JSON (and
+        // the hash an approver approved) it had before processors existed.
+        if let Some(p) = &self.processor {
+            v["processor"] = json!(p.as_str());
+        }
         v
     }
 
     /// Refuses a request the purpose does not allow delivered so: a call list where the purpose
-    /// allows none, or a file or view where it allows only a call list.
+    /// allows none, a file or view where it allows only a call list, or a call list handed
+    /// over to a processor (a call list never leaves Registervakt).
     pub fn check_delivery(&self, purpose: &Purpose) -> Result<(), Error> {
         let call_list = purpose.formats.contains(&crate::policy::Format::CallList);
         let other = purpose
             .formats
             .iter()
             .any(|f| *f != crate::policy::Format::CallList);
+        if self.call_list && self.processor.is_some() {
+            return Err(Error::BadInput(
+                "a call list is worked in Registervakt and never handed over to a processor".into(),
+            ));
+        }
         match (self.call_list, call_list, other) {
             (true, false, _) => Err(Error::FormatNotAllowed("call_list".into())),
-            (false, _, false) => Err(Error::CallListOnly),
+            (false, true, false) => Err(Error::CallListOnly),
             _ => Ok(()),
         }
     }
@@ -162,6 +178,10 @@ impl Request {
                 .ok_or_else(damaged)?,
             justification: s(&v["justification"])?,
             call_list: v["call_list"].as_bool().unwrap_or(false),
+            processor: match v.get("processor") {
+                None | Some(Value::Null) => None,
+                Some(p) => Some(ProcessorId::parse(&s(p)?).map_err(|_| damaged())?),
+            },
         })
     }
 
@@ -387,6 +407,20 @@ pub async fn create(
         now,
     )
     .await?;
+    if let Err((code, reason)) =
+        super::handover::check(&policy, purpose, request.processor.as_ref(), now)
+    {
+        let event = scope_event(EventKind::PolicyDecision, &actor, &request, Outcome::Denied)
+            .with_detail("code", code.as_str());
+        audit::record_now(&state.store, &event, now).await?;
+        return Err(Error::Denied { code, reason });
+    }
+    if request.processor.is_some() && state.mailer.is_none() {
+        return Err(Error::Conflict(
+            "mail_not_configured",
+            "e-mail is not set up, so nothing can be handed over to a processor".into(),
+        ));
+    }
     let (request, counts) = prepare(state, request, purpose, now).await?;
     if counts.included == 0 {
         let event = scope_event(EventKind::PolicyDecision, &actor, &request, Outcome::Denied)
@@ -398,6 +432,13 @@ pub async fn create(
         .decide(who, &request.policy_request(counts.included), now)
         .await;
     let (approvers, reason, grant) = match decision {
+        // Data leaving the party for a processor is always seen by an approver first, whatever
+        // the purpose's automatic limit says.
+        Decision::Allow(_) if request.processor.is_some() => (
+            1u8,
+            "a hand-over to a processor is always approved by a person".to_owned(),
+            None,
+        ),
         Decision::Allow(grant) => (0u8, "allowed without approval".to_owned(), Some(grant)),
         Decision::NeedsApproval {
             approvers, reason, ..
@@ -495,13 +536,16 @@ pub(crate) fn scope_event(
     request: &Request,
     outcome: Outcome,
 ) -> Event {
-    let details = json!({
+    let mut details = json!({
         "purpose": request.purpose.as_str(),
         "district": request.district.as_str(),
         "fields": request.fields.iter().map(|f| f.as_str()).collect::<Vec<_>>(),
         "lifetime_minutes": request.lifetime_minutes,
         "filters": request.to_json()["filters"].clone(),
     });
+    if let Some(p) = &request.processor {
+        details["processor"] = json!(p.as_str());
+    }
     let target = format!("purpose:{}", request.purpose.as_str());
     Event::new(action, actor.clone(), &target, outcome, details)
 }

@@ -34,6 +34,9 @@ pub struct Described {
     pub row: ExtractRow,
     pub requester: String,
     pub verdicts: Vec<NamedVerdict>,
+    /// The hand-over to a processor, when the extract went to one: the processor and the
+    /// agreement the members were disclosed under.
+    pub handover: Option<crate::store::handovers::HandoverRow>,
 }
 
 /// The username of a user id (the id itself if the user is gone).
@@ -56,10 +59,12 @@ pub async fn describe_in(store: &Store, row: ExtractRow) -> Result<Described, Er
         verdicts.push(NamedVerdict { approver, decision });
     }
     let requester = username(store, &row.requester_id).await?;
+    let handover = store.find_handover(&row.id).await?;
     Ok(Described {
         row,
         requester,
         verdicts,
+        handover,
     })
 }
 

@@ -46,7 +46,15 @@ use crate::store::extracts::{self as rows, FinishedBuild};
 pub fn spawn(state: Context, id: ExtractId, attempt: i64, grant: Grant, request: Request) {
     tokio::spawn(async move {
         match build(&state, &id, attempt, &grant, &request).await {
-            Ok(Some(rows)) => tracing::info!(extract = %id, rows, "extract is live"),
+            Ok(Some(rows)) => {
+                tracing::info!(extract = %id, rows, "extract is live");
+                if request.processor.is_some() {
+                    let now = time::OffsetDateTime::now_utc();
+                    if let Err(e) = super::handover::offer(&state, &id, now).await {
+                        tracing::error!(extract = %id, error = %e, "the hand-over could not be offered to the processor");
+                    }
+                }
+            }
             Ok(None) => tracing::warn!(extract = %id, "build abandoned: taken over or ended"),
             // Still busy after every retry: the request stays approved. The lease runs out
             // and the sweeper builds it again from nothing (up to MAX_BUILD_ATTEMPTS).

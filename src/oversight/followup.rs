@@ -48,15 +48,19 @@ pub enum Kind {
     /// Downloaded, ended, and the copies not confirmed deleted within
     /// `extracts.attest_grace_hours`.
     AttestationOverdue,
+    /// Handed over to a processor, and the processor has not confirmed deletion by its
+    /// deadline (`extract::handover::DELETION_DAYS` after the download).
+    ProcessorDeletionOverdue,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 6] = [
         Kind::WholeDistrict,
         Kind::OutsideHours,
         Kind::ManyPulls,
         Kind::RepeatedDenials,
         Kind::AttestationOverdue,
+        Kind::ProcessorDeletionOverdue,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -66,6 +70,7 @@ impl Kind {
             Kind::ManyPulls => "many_pulls",
             Kind::RepeatedDenials => "repeated_denials",
             Kind::AttestationOverdue => "attestation_overdue",
+            Kind::ProcessorDeletionOverdue => "processor_deletion_overdue",
         }
     }
 

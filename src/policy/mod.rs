@@ -30,6 +30,7 @@ mod grant;
 mod model;
 #[cfg(test)]
 mod oracle;
+pub(crate) mod processors;
 mod purposes;
 pub mod source;
 #[cfg(test)]
@@ -48,10 +49,11 @@ pub use decide::{ApprovalReason, Explanation, Step, approval_reasons, request_ha
 pub use factors::FactorRule;
 pub use grant::{Districts, Grant, Permit, Reach, may_approve};
 pub use model::{Permission, PermissionTable};
+pub use processors::{Processor, ProcessorId};
 pub use purposes::{
-    Approval, CatalogueChanges, Difference, Format, MAX_LIFETIME_MINUTES, Purpose, PurposeChange,
-    PurposeDraft, PurposeFault, PurposeId, PurposeKey, PurposeProblem, catalogue_changes, changes,
-    parse_catalogue, with_purpose, without_purpose,
+    Approval, CatalogueChanges, Difference, Format, MAX_LIFETIME_MINUTES, ProcessorChange, Purpose,
+    PurposeChange, PurposeDraft, PurposeFault, PurposeId, PurposeKey, PurposeProblem,
+    catalogue_changes, changes, parse_catalogue, with_purpose, without_purpose,
 };
 
 /// File names inside the policy directory.
@@ -205,6 +207,10 @@ pub enum DenyCode {
     /// The policy asks for a passkey for this user or purpose (A9), and the session's second
     /// factor was not one.
     PhishingResistantRequired,
+    /// A hand-over to a processor the purpose does not list, or one the catalogue lacks.
+    ProcessorNotAllowed,
+    /// The processor's data-processing agreement has ended: nothing is handed over.
+    AgreementEnded,
 }
 
 impl DenyCode {
@@ -223,6 +229,8 @@ impl DenyCode {
             DenyCode::RequestChanged => "request_changed",
             DenyCode::NotEnoughApprovers => "not_enough_approvers",
             DenyCode::PhishingResistantRequired => "phishing_resistant_required",
+            DenyCode::ProcessorNotAllowed => "processor_not_allowed",
+            DenyCode::AgreementEnded => "agreement_ended",
         }
     }
 }
@@ -341,12 +349,17 @@ pub struct Policy {
 }
 
 #[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one value per loaded policy, behind an Arc: boxing the ready policy saves nothing"
+)]
 enum Inner {
     Ready {
         engine: model::Engine,
         permissions: PermissionTable,
         purposes: Vec<Purpose>,
         factors: FactorRule,
+        processors: Vec<Processor>,
     },
     /// Loading failed: every request is denied with `policy_error` (C6).
     Broken { cause: String },
@@ -387,10 +400,17 @@ impl Policy {
         // The catalogue first: its errors name the purpose, the key and the line.
         let catalogue = parse_catalogue(purposes)?;
         let factors = factors::parse(purposes)?;
+        let processors = processors::parse(purposes)?;
         let purposes = catalogue;
         let permissions = PermissionTable::parse(permissions)?;
         let engine = model::Engine::build(model, &permissions).await?;
-        Ok(Policy::ready(engine, permissions, purposes, factors))
+        Ok(Policy::ready(
+            engine,
+            permissions,
+            purposes,
+            factors,
+            processors,
+        ))
     }
 
     fn ready(
@@ -398,6 +418,7 @@ impl Policy {
         permissions: PermissionTable,
         purposes: Vec<Purpose>,
         factors: FactorRule,
+        processors: Vec<Processor>,
     ) -> Policy {
         Policy {
             inner: Arc::new(Inner::Ready {
@@ -405,6 +426,7 @@ impl Policy {
                 permissions,
                 purposes,
                 factors,
+                processors,
             }),
         }
     }
@@ -459,6 +481,18 @@ impl Policy {
 
     pub fn purpose(&self, id: &PurposeId) -> Option<&Purpose> {
         self.purposes().iter().find(|p| &p.id == id)
+    }
+
+    /// The registered processors (`[[processor]]`; none when the policy is broken).
+    pub fn processors(&self) -> &[Processor] {
+        match &*self.inner {
+            Inner::Ready { processors, .. } => processors,
+            Inner::Broken { .. } => &[],
+        }
+    }
+
+    pub fn processor(&self, id: &ProcessorId) -> Option<&Processor> {
+        self.processors().iter().find(|p| &p.id == id)
     }
 
     /// The role → permission table (empty when the policy is broken).

@@ -26,7 +26,9 @@ mod problem;
 pub(super) mod raw;
 mod validate;
 
-pub use changes::{CatalogueChanges, Difference, PurposeChange, catalogue_changes, changes};
+pub use changes::{
+    CatalogueChanges, Difference, ProcessorChange, PurposeChange, catalogue_changes, changes,
+};
 pub use draft::{PurposeDraft, with_purpose, without_purpose};
 pub use problem::{PurposeFault, PurposeKey, PurposeProblem};
 
@@ -158,6 +160,9 @@ pub struct Purpose {
     pub valid_to: Option<Date>,
     /// Acting on an extract of this purpose needs a passkey (`policy::factors` reads it).
     pub phishing_resistant: bool,
+    /// Registered processors an extract of this purpose may be handed over to; with no
+    /// `formats`, hand-over is the only way out (`policy::processors`).
+    pub processors: Vec<crate::policy::ProcessorId>,
     /// The line of its `[[purpose]]` header in `purposes.toml`.
     pub line: usize,
 }
@@ -172,6 +177,11 @@ impl Purpose {
         let today = now.to_offset(UtcOffset::UTC).date();
         self.valid_from.is_none_or(|from| from <= today)
             && self.valid_to.is_none_or(|to| today <= to)
+    }
+
+    /// Whether an extract of this purpose may be handed over to `processor`.
+    pub fn allows_processor(&self, processor: &crate::policy::ProcessorId) -> bool {
+        self.processors.contains(processor)
     }
 
     /// Whether any allowed field is of the sensitive class.
@@ -196,6 +206,7 @@ pub fn parse_catalogue(text: &str) -> Result<Vec<Purpose>, Error> {
         }),
     })?;
     let blocks = lines::purpose_blocks(text);
+    let processors = super::processors::validate(catalogue.processor)?;
     let mut purposes: Vec<Purpose> = Vec::with_capacity(catalogue.purpose.len());
     for (index, raw) in catalogue.purpose.into_iter().enumerate() {
         let block = blocks.get(index).copied().unwrap_or((1, 1));
@@ -205,6 +216,17 @@ pub fn parse_catalogue(text: &str) -> Result<Vec<Purpose>, Error> {
             id: raw.id.clone(),
         };
         let purpose = validate::purpose(raw, &here)?;
+        if let Some(unknown) = purpose
+            .processors
+            .iter()
+            .find(|id| !processors.iter().any(|p| &p.id == *id))
+        {
+            return Err(here.error(
+                PurposeKey::Processors,
+                PurposeProblem::ProcessorUnknown,
+                format!("processors names {unknown:?}, which is no [[processor]] of the catalogue"),
+            ));
+        }
         if let Some(first) = purposes.iter().find(|p| p.id == purpose.id) {
             return Err(here.error(
                 PurposeKey::Id,

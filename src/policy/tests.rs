@@ -276,6 +276,7 @@ async fn a_casbin_error_while_deciding_denies_with_policy_error() {
         table,
         parse_catalogue(PURPOSES).unwrap(),
         FactorRule::default(),
+        Vec::new(),
     );
     let anna = principal("anna", &["staff:*", "approver:*"]);
     let req = request("phone-canvassing", "Uppsala", &NAME_PHONE, 10);

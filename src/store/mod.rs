@@ -20,6 +20,7 @@ pub mod audit;
 pub mod calls;
 pub mod extracts;
 pub mod followup;
+pub mod handovers;
 pub mod notices;
 pub mod passkeys;
 pub mod policy;

@@ -232,6 +232,18 @@ impl From<crate::extract::Error> for ApiError {
             X::FormatNotAllowed(_) => ApiError::BadRequest("format_not_allowed", msg),
             X::CallListOnly => ApiError::BadRequest("call_list_only", msg),
             X::CallList(code, _) => ApiError::BadRequest(code, msg),
+            X::Handover(why) => {
+                use crate::extract::handover::Refusal as R;
+                let status = match why {
+                    R::UnknownLink => StatusCode::NOT_FOUND,
+                    R::LinkExpired | R::AlreadyDownloaded => StatusCode::GONE,
+                    R::CodeRequired | R::WrongCode => StatusCode::UNAUTHORIZED,
+                    R::Locked => StatusCode::LOCKED,
+                    R::TooManyCodes => StatusCode::TOO_MANY_REQUESTS,
+                    R::AlreadyConfirmed => StatusCode::CONFLICT,
+                };
+                ApiError::Rejected(status, why.as_str(), msg)
+            }
             X::Format(crate::extract::format::Error::TooManyRows { .. }) => {
                 ApiError::BadRequest("too_many_rows_for_xlsx", msg)
             }

@@ -116,6 +116,7 @@ pub fn route_table() -> Vec<Entry> {
         api::health::routes(),
         api::openapi::routes(),
         pages::auth::routes(),
+        pages::handover::routes(),
         pages::passkeys::routes(),
         api::auth::routes(),
         api::passkeys::routes(),
@@ -262,6 +263,16 @@ pub fn router(state: AppState) -> Router {
 fn loggable_path(path: &str) -> &str {
     if path.starts_with("/invite/") {
         "/invite/…"
+    } else if path.starts_with("/handover/deleted/") {
+        // A processor's links are credentials too.
+        "/handover/deleted/…"
+    } else if path.starts_with("/handover/")
+        && !matches!(
+            path,
+            "/handover/code" | "/handover/download" | "/handover/deleted"
+        )
+    {
+        "/handover/…"
     } else if path.starts_with("/api/v1/audit/members/") {
         // The member number names a member: it is member data.
         "/api/v1/audit/members/…/disclosures"
@@ -277,6 +288,12 @@ mod tests {
     #[test]
     fn credentials_and_member_numbers_never_reach_a_log_line() {
         assert_eq!(loggable_path("/invite/secret-token"), "/invite/…");
+        assert_eq!(loggable_path("/handover/secret-token"), "/handover/…");
+        assert_eq!(
+            loggable_path("/handover/deleted/secret"),
+            "/handover/deleted/…"
+        );
+        assert_eq!(loggable_path("/handover/download"), "/handover/download");
         assert_eq!(
             loggable_path("/api/v1/audit/members/100234/disclosures"),
             "/api/v1/audit/members/…/disclosures"

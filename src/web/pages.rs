@@ -8,6 +8,7 @@ pub mod auth;
 pub mod calls;
 pub mod extract;
 pub mod freeze;
+pub mod handover;
 pub mod oidc;
 pub mod oversight;
 pub mod passkeys;

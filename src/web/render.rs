@@ -29,6 +29,11 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("templates/passkey_required.html"),
     ),
     ("invite.html", include_str!("templates/invite.html")),
+    ("handover.html", include_str!("templates/handover.html")),
+    (
+        "handover_deleted.html",
+        include_str!("templates/handover_deleted.html"),
+    ),
     (
         "invite_oidc.html",
         include_str!("templates/invite_oidc.html"),

@@ -42,6 +42,7 @@ mod faults;
 mod faults_host;
 mod followup;
 mod forgery;
+mod handover;
 mod layering;
 mod leak_scan;
 mod mail;

@@ -54,6 +54,19 @@ pub(super) async fn all(
         let due = row.ended_at.unwrap_or(row.created_at) + grace;
         flags.push(one_extract(Kind::AttestationOverdue, &row, due, 1));
     }
+    for h in state
+        .store
+        .list_deletions_overdue(now_s, OVERDUE_LIMIT)
+        .await?
+    {
+        let Some(row) = state.store.find_extract(&h.extract_id).await? else {
+            continue;
+        };
+        if in_scope(scope, &row.district) {
+            let due = h.delete_by.unwrap_or(row.created_at);
+            flags.push(one_extract(Kind::ProcessorDeletionOverdue, &row, due, 1));
+        }
+    }
     flags.sort_by(|a, b| b.raised_at.cmp(&a.raised_at).then_with(|| a.id.cmp(&b.id)));
     Ok(flags)
 }

@@ -57,6 +57,19 @@ pub enum Difference {
     },
     /// Whether acting on an extract of the purpose needs a passkey (now `after`).
     PhishingResistant(bool),
+    /// Processors the purpose may now hand over to, by name (by id in [`changes`], named by
+    /// [`catalogue_changes`]).
+    ProcessorsAdded(Vec<String>),
+    /// Processors the purpose may no longer hand over to, by name.
+    ProcessorsRemoved(Vec<String>),
+}
+
+/// One `[[processor]]` entry added, removed or changed (the entry as it will be, or was).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProcessorChange {
+    Added(crate::policy::Processor),
+    Removed(crate::policy::Processor),
+    Changed(crate::policy::Processor),
 }
 
 /// Everything a new catalogue text changes.
@@ -67,6 +80,8 @@ pub struct CatalogueChanges {
     pub passkey_roles: Option<(BTreeSet<Role>, BTreeSet<Role>)>,
     /// `[second_factor] phishing_resistant_party_wide` as it will be, when it changes.
     pub passkey_party_wide: Option<bool>,
+    /// Registered processors added, removed or changed (`[[processor]]`).
+    pub processors: Vec<ProcessorChange>,
     /// The texts differ in something the changes above do not say (comments, layout, order).
     pub unsaid: bool,
     /// One of the texts is not a valid catalogue: nothing above could be worked out.
@@ -110,23 +125,31 @@ pub fn catalogue_changes(before: &str, after: &str) -> CatalogueChanges {
         parse_catalogue(after),
         factors::parse(before),
         factors::parse(after),
+        crate::policy::processors::parse(before),
+        crate::policy::processors::parse(after),
     );
-    let (Ok(old), Ok(new), Ok(old_rule), Ok(new_rule)) = parsed else {
+    let (Ok(old), Ok(new), Ok(old_rule), Ok(new_rule), Ok(old_pr), Ok(new_pr)) = parsed else {
         return CatalogueChanges {
             unreadable: true,
             ..CatalogueChanges::default()
         };
     };
-    let purposes = changes(&old, &new);
+    let mut purposes = changes(&old, &new);
+    name_processors(&mut purposes, &old_pr, &new_pr);
+    let processors = processor_changes(&old_pr, &new_pr);
     let roles_changed = old_rule.roles != new_rule.roles;
     let passkey_roles = roles_changed.then_some((old_rule.roles, new_rule.roles));
     let passkey_party_wide =
         (old_rule.party_wide != new_rule.party_wide).then_some(new_rule.party_wide);
-    let unsaid = purposes.is_empty() && passkey_roles.is_none() && passkey_party_wide.is_none();
+    let unsaid = purposes.is_empty()
+        && passkey_roles.is_none()
+        && passkey_party_wide.is_none()
+        && processors.is_empty();
     CatalogueChanges {
         purposes,
         passkey_roles,
         passkey_party_wide,
+        processors,
         unsaid,
         unreadable: false,
     }
@@ -217,6 +240,68 @@ fn differences(old: &Purpose, new: &Purpose) -> Vec<Difference> {
     if old.phishing_resistant != new.phishing_resistant {
         out.push(Difference::PhishingResistant(new.phishing_resistant));
     }
+    let ids = |list: &[crate::policy::ProcessorId], other: &[crate::policy::ProcessorId]| {
+        list.iter()
+            .filter(|id| !other.contains(id))
+            .map(|id| id.as_str().to_owned())
+            .collect::<Vec<String>>()
+    };
+    let added = ids(&new.processors, &old.processors);
+    let removed = ids(&old.processors, &new.processors);
+    if !added.is_empty() {
+        out.push(Difference::ProcessorsAdded(added));
+    }
+    if !removed.is_empty() {
+        out.push(Difference::ProcessorsRemoved(removed));
+    }
+    out
+}
+
+/// Processor ids in the purposes' differences replaced by the processors' names (an added
+/// one as the new catalogue names it, a removed one as the old did).
+fn name_processors(
+    purposes: &mut [PurposeChange],
+    old: &[crate::policy::Processor],
+    new: &[crate::policy::Processor],
+) {
+    let named = |id: &mut String, from: &[crate::policy::Processor]| {
+        if let Some(p) = from.iter().find(|p| p.id.as_str() == id.as_str()) {
+            *id = p.name.clone();
+        }
+    };
+    for change in purposes {
+        if let PurposeChange::Changed { differences, .. } = change {
+            for d in differences {
+                match d {
+                    Difference::ProcessorsAdded(list) => {
+                        list.iter_mut().for_each(|id| named(id, new))
+                    }
+                    Difference::ProcessorsRemoved(list) => {
+                        list.iter_mut().for_each(|id| named(id, old))
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+/// The `[[processor]]` entries added, changed (any key) and removed, in that order.
+fn processor_changes(
+    old: &[crate::policy::Processor],
+    new: &[crate::policy::Processor],
+) -> Vec<ProcessorChange> {
+    let mut out = Vec::new();
+    for p in new {
+        match old.iter().find(|o| o.id == p.id) {
+            None => out.push(ProcessorChange::Added(p.clone())),
+            Some(o) if o != p => out.push(ProcessorChange::Changed(p.clone())),
+            Some(_) => {}
+        }
+    }
+    for o in old.iter().filter(|o| !new.iter().any(|p| p.id == o.id)) {
+        out.push(ProcessorChange::Removed(o.clone()));
+    }
     out
 }
 
@@ -238,6 +323,36 @@ mod tests {
     use super::*;
 
     const SHIPPED: &str = include_str!("../../../policies/purposes.toml");
+
+    #[test]
+    fn a_processor_change_is_said_and_never_passes_as_unsaid() {
+        let after = SHIPPED.replacen(
+            "agreement_ends = 2027-12-31",
+            "agreement_ends = 2028-06-30",
+            1,
+        );
+        let found = catalogue_changes(SHIPPED, &after);
+        assert!(!found.unsaid && found.purposes.is_empty(), "{found:?}");
+        let [ProcessorChange::Changed(p)] = found.processors.as_slice() else {
+            panic!("{found:?}")
+        };
+        assert_eq!(p.agreement_ends.to_string(), "2028-06-30");
+        let dropped = SHIPPED.replacen(
+            "formats = [] # hand-over only: no file to staff\nprocessors = [\"tryckeriet-norr\"]",
+            "formats = [\"csv\"]",
+            1,
+        );
+        let found = catalogue_changes(SHIPPED, &dropped);
+        let [PurposeChange::Changed { differences, .. }] = found.purposes.as_slice() else {
+            panic!("{found:?}")
+        };
+        assert!(
+            differences.contains(&Difference::ProcessorsRemoved(vec![
+                "Tryckeriet i Norr AB".into()
+            ])),
+            "{differences:?}"
+        );
+    }
 
     #[test]
     fn a_lower_limit_is_one_number_of_one_purpose() {

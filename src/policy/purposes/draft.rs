@@ -38,6 +38,9 @@ pub struct PurposeDraft {
     pub auto_max_rows: u64,
     pub two_approvers_min_rows: u64,
     pub sensitive_approvers: u8,
+    /// Processor ids; kept as they were by the form (registering processors is done in the
+    /// catalogue's `[[processor]]` entries).
+    pub processors: Vec<String>,
 }
 
 impl From<&Purpose> for PurposeDraft {
@@ -72,6 +75,11 @@ impl From<&Purpose> for PurposeDraft {
             auto_max_rows: p.approval.auto_max_rows,
             two_approvers_min_rows: p.approval.two_approvers_min_rows,
             sensitive_approvers: p.approval.sensitive_approvers,
+            processors: p
+                .processors
+                .iter()
+                .map(|id| id.as_str().to_owned())
+                .collect(),
         }
     }
 }
@@ -99,6 +107,8 @@ struct Block<'a> {
     valid_to: Option<DateValue>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     phishing_resistant: bool,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    processors: &'a [String],
     approval: ApprovalBlock,
 }
 
@@ -155,6 +165,7 @@ impl PurposeDraft {
             valid_from: date_value(&self.valid_from),
             valid_to: date_value(&self.valid_to),
             phishing_resistant: self.phishing_resistant,
+            processors: &self.processors,
             approval: ApprovalBlock {
                 auto_max_rows: self.auto_max_rows,
                 two_approvers_min_rows: self.two_approvers_min_rows,

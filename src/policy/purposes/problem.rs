@@ -30,10 +30,11 @@ pub enum PurposeKey {
     ValidFrom,
     ValidTo,
     PhishingResistant,
+    Processors,
 }
 
 impl PurposeKey {
-    pub const ALL: [PurposeKey; 18] = [
+    pub const ALL: [PurposeKey; 19] = [
         PurposeKey::Id,
         PurposeKey::NameSv,
         PurposeKey::NameEn,
@@ -52,6 +53,7 @@ impl PurposeKey {
         PurposeKey::ValidFrom,
         PurposeKey::ValidTo,
         PurposeKey::PhishingResistant,
+        PurposeKey::Processors,
     ];
 
     /// The key as `purposes.toml` writes it.
@@ -75,6 +77,7 @@ impl PurposeKey {
             PurposeKey::ValidFrom => "valid_from",
             PurposeKey::ValidTo => "valid_to",
             PurposeKey::PhishingResistant => "phishing_resistant",
+            PurposeKey::Processors => "processors",
         }
     }
 }
@@ -125,10 +128,12 @@ pub enum PurposeProblem {
     DateInvalid,
     /// `valid_from` is after `valid_to`.
     FromAfterTo,
+    /// A purpose names a processor the catalogue has no `[[processor]]` for, or one twice.
+    ProcessorUnknown,
 }
 
 impl PurposeProblem {
-    pub const ALL: [PurposeProblem; 23] = [
+    pub const ALL: [PurposeProblem; 24] = [
         PurposeProblem::Unreadable,
         PurposeProblem::NoPurpose,
         PurposeProblem::IdNotSlug,
@@ -152,6 +157,7 @@ impl PurposeProblem {
         PurposeProblem::OutcomesWithoutCallList,
         PurposeProblem::DateInvalid,
         PurposeProblem::FromAfterTo,
+        PurposeProblem::ProcessorUnknown,
     ];
 
     /// The stable code, e.g. `auto_above_max`.
@@ -180,6 +186,7 @@ impl PurposeProblem {
             PurposeProblem::OutcomesWithoutCallList => "outcomes_without_call_list",
             PurposeProblem::DateInvalid => "date_invalid",
             PurposeProblem::FromAfterTo => "from_after_to",
+            PurposeProblem::ProcessorUnknown => "processor_unknown",
         }
     }
 }

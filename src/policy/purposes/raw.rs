@@ -17,6 +17,20 @@ pub struct Catalogue {
     pub second_factor: Option<SecondFactor>,
     #[serde(default)]
     pub purpose: Vec<Purpose>,
+    /// Registered processors a purpose may hand an extract over to (`policy::processors`).
+    #[serde(default)]
+    pub processor: Vec<Processor>,
+}
+
+/// A `[[processor]]` entry as written.
+#[derive(Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Processor {
+    pub id: String,
+    pub name: String,
+    pub contact: String,
+    pub agreement_ref: String,
+    pub agreement_ends: DateText,
 }
 
 #[derive(Debug, PartialEq, Eq, Deserialize)]
@@ -55,6 +69,9 @@ pub struct Purpose {
     /// Acting on an extract of this purpose needs a passkey (`policy::factors`).
     #[serde(default)]
     pub phishing_resistant: bool,
+    /// Processors (`[[processor]]` ids) an extract of this purpose may be handed over to.
+    #[serde(default)]
+    pub processors: Vec<String>,
 }
 
 #[derive(Debug, PartialEq, Eq, Deserialize)]

@@ -80,7 +80,13 @@ pub(super) fn purpose(raw: raw::Purpose, at: &Locator<'_>) -> Result<Purpose, Er
     }
     let required_consents = consents(&raw.required_consents, at)?;
     check_limits(&raw, at)?;
-    let formats = formats(&raw.formats, at)?;
+    let processors = processors(&raw.processors, at)?;
+    // A purpose with processors and no format is hand-over only: nothing goes to staff.
+    let formats = if raw.formats.is_empty() && !processors.is_empty() {
+        Vec::new()
+    } else {
+        formats(&raw.formats, at)?
+    };
     let call_outcomes = call_outcomes(raw.call_outcomes.as_deref(), &formats, at)?;
     let valid_from = date(raw.valid_from.as_deref(), PurposeKey::ValidFrom, at)?;
     let valid_to = date(raw.valid_to.as_deref(), PurposeKey::ValidTo, at)?;
@@ -115,6 +121,7 @@ pub(super) fn purpose(raw: raw::Purpose, at: &Locator<'_>) -> Result<Purpose, Er
         valid_from,
         valid_to,
         phishing_resistant: raw.phishing_resistant,
+        processors,
         line: at.block.0,
     })
 }
@@ -277,6 +284,26 @@ fn call_outcomes(
         return Err(at.error(key, PurposeProblem::OutcomeUnknown, message));
     }
     Ok(seen.into_iter().collect())
+}
+
+/// The processor ids a purpose names: slugs, each once (that each is registered is checked
+/// against the whole catalogue in `parse_catalogue`).
+fn processors(
+    names: &[String],
+    at: &Locator<'_>,
+) -> Result<Vec<crate::policy::ProcessorId>, Error> {
+    let key = PurposeKey::Processors;
+    let mut out: Vec<crate::policy::ProcessorId> = Vec::with_capacity(names.len());
+    for name in names {
+        let id = crate::policy::ProcessorId::parse(name)
+            .map_err(|e| at.error(key, PurposeProblem::ProcessorUnknown, e.to_string()))?;
+        if out.contains(&id) {
+            let message = format!("processors lists {id} twice");
+            return Err(at.error(key, PurposeProblem::ProcessorUnknown, message));
+        }
+        out.push(id);
+    }
+    Ok(out)
 }
 
 fn date(text: Option<&str>, key: PurposeKey, at: &Locator<'_>) -> Result<Option<Date>, Error> {

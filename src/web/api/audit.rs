@@ -43,6 +43,39 @@ pub struct DisclosureResponse {
     pub shred_reason: Option<String>,
     /// When the requester confirmed downloaded copies deleted.
     pub attested_at: Option<String>,
+    /// The processor the extract was handed over to, and under which agreement.
+    pub handed_over_to: Option<HandedOver>,
+}
+
+/// A hand-over to a processor, as the disclosure register keeps it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HandedOver {
+    /// The processor's id in the catalogue.
+    pub processor: String,
+    /// Its name when the list was handed over.
+    pub name: String,
+    /// The data-processing agreement's reference.
+    pub agreement_ref: String,
+    /// The agreement's last day (YYYY-MM-DD).
+    pub agreement_ends: String,
+    pub downloaded_at: Option<String>,
+    /// The processor's deadline for confirming deletion.
+    pub delete_by: Option<String>,
+    pub deletion_confirmed_at: Option<String>,
+}
+
+impl HandedOver {
+    pub fn of(h: &crate::store::handovers::HandoverRow) -> HandedOver {
+        HandedOver {
+            processor: h.processor_id.clone(),
+            name: h.processor_name.clone(),
+            agreement_ref: h.agreement_ref.clone(),
+            agreement_ends: h.agreement_ends.clone(),
+            downloaded_at: h.downloaded_at.map(rfc3339),
+            delete_by: h.delete_by.map(rfc3339),
+            deletion_confirmed_at: h.deletion_confirmed_at.map(rfc3339),
+        }
+    }
 }
 
 /// A person who was shown the member on a screen.
@@ -111,6 +144,7 @@ pub async fn member_disclosures(
                 shredded_at: row.ended_at.filter(|_| shredded).map(rfc3339),
                 shred_reason: row.end_reason.clone().filter(|_| shredded),
                 attested_at: row.attested_at.map(rfc3339),
+                handed_over_to: d.handover.as_ref().map(HandedOver::of),
             }
         })
         .collect();

@@ -52,6 +52,7 @@ pub async fn estimate_extract(
         lifetime_minutes: 0,
         justification: String::new(),
         call_list: false,
+        processor: None,
     };
     let who = principal(&state, &session).await?;
     let est = request::estimate(&state, &who, &req, OffsetDateTime::now_utc()).await?;

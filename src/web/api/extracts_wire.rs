@@ -91,6 +91,11 @@ pub struct CreateExtractRequest {
     /// instead of a file; a purpose that allows only a call list needs `true`.
     #[serde(default)]
     pub call_list: bool,
+    /// Hand the list over to this registered processor (its id in the catalogue) instead of
+    /// receiving it yourself; the purpose must list the processor.
+    #[serde(default)]
+    #[schema(value_type = Option<crate::web::api::wire_schema::PurposeId>)]
+    pub processor: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -131,6 +136,8 @@ pub struct ExtractResponse {
     pub justification: String,
     /// Worked in Registervakt as a call list: never a file.
     pub call_list: bool,
+    /// The processor the list is handed over to (its catalogue id), if any.
+    pub processor: Option<String>,
     pub lifetime_minutes: i64,
     pub request_hash: String,
     pub approvers_needed: i64,
@@ -346,6 +353,12 @@ pub fn parse_request(body: &CreateExtractRequest) -> Result<Request, ApiError> {
         justification: request::check_justification(&body.justification)
             .map_err(|e| bad(e.to_string()))?,
         call_list: body.call_list,
+        processor: body
+            .processor
+            .as_deref()
+            .map(crate::policy::ProcessorId::parse)
+            .transpose()
+            .map_err(|e| bad(e.to_string()))?,
     })
 }
 
@@ -374,6 +387,7 @@ pub fn extract_response(described: &Described) -> ExtractResponse {
             .unwrap_or_default()
             .to_owned(),
         call_list: stored["call_list"].as_bool().unwrap_or(false),
+        processor: stored["processor"].as_str().map(str::to_owned),
         lifetime_minutes: row.lifetime_minutes,
         request_hash: row.request_hash.clone(),
         approvers_needed: row.approvers_needed,

@@ -264,6 +264,7 @@ api_doc! {
         crate::web::api::calls::OutcomeBody,
         crate::web::api::audit::DisclosureResponse, crate::web::api::audit::ShownResponse,
         crate::web::api::audit::MemberDisclosures,
+        crate::web::api::audit::HandedOver,
         crate::web::api::audit::StoryEvent, crate::web::api::audit::ExtractStory,
         crate::web::api::audit::ResolveBody, crate::web::api::audit::RevealBody,
         crate::web::api::audit::PseudonymResponse,

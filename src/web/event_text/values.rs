@@ -38,6 +38,9 @@ pub(super) fn value(
             .or_else(|| entry.target.strip_prefix("purpose:"))
             .map(|p| known.purpose(lang, p)),
         "district" => s("district").map(|x| labels::district(lang, x)),
+        // A processor and its agreement, by the names recorded at the time.
+        "processor" => s("processor_name").map(str::to_owned),
+        "agreement" => s("agreement_ref").map(str::to_owned),
         "fields" => texts(d, "fields").map(|f| {
             let shown: Vec<String> = f.iter().map(|x| labels::field(lang, x)).collect();
             listed(lang, &shown)
@@ -125,6 +128,9 @@ fn actor(lang: Lang, known: &Known, actor: &str, lead: bool) -> String {
         return known
             .person_by_id(id)
             .map_or_else(|| text(lang, unknown), str::to_owned);
+    }
+    if actor.starts_with("processor:") {
+        return text(lang, "events.actor_processor");
     }
     if let Some(user) = actor.strip_prefix("cli:") {
         return text_with(lang, "events.actor_cli", &[("user", user.to_owned())]);

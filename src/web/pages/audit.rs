@@ -156,6 +156,11 @@ fn disclosure_item(
         reached => disclosure.reached_anyone(),
         requester => with_names.then(|| d.requester.clone()),
         approvers => with_names.then(|| approvers.join(", ")),
+        handed_to => d.handover.as_ref().map(|h| crate::web::i18n::text_with(
+            lang,
+            "audit_member.handed_to_text",
+            &[("processor", h.processor_name.clone()), ("agreement", h.agreement_ref.clone())],
+        )),
     }
 }
 

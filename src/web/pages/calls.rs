@@ -220,7 +220,7 @@ fn batch_context(lang: Lang, policy: &crate::policy::Policy, page: CallPage) -> 
         id => page.row.id, purpose => labels::purpose_name(lang, policy, &page.row.purpose),
         district => labels::district(lang, &page.row.district),
         expires => when(lang, &expires), expires_at => expires,
-        outcomes, members, left => page.left, assigned => page.assigned,
+        outcomes, to_call => members, left => page.left, assigned => page.assigned,
         note_max => 200,
     }
 }

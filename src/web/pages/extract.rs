@@ -158,6 +158,27 @@ pub(crate) fn summary(lang: Lang, e: &ExtractResponse, policy: &Policy) -> minij
         attested => e.attested_at.is_some(), approvers_needed => e.approvers_needed,
         approvals => e.verdicts.iter().filter(|v| v.verdict == "approve").count(),
         justification => e.justification, history,
+        processor => e.processor.as_deref().map(|id| processor_label(lang, policy, id)),
+    }
+}
+
+/// A processor by name with its agreement ("Tryckeriet AB, avtal PUB-2026-04, till och med
+/// 31 dec. 2027"), from the policy in force; its id when the catalogue no longer has it.
+fn processor_label(lang: Lang, policy: &Policy, id: &str) -> String {
+    let found = crate::policy::ProcessorId::parse(id)
+        .ok()
+        .and_then(|id| policy.processor(&id).cloned());
+    match found {
+        Some(p) => i18n::text_with(
+            lang,
+            "extract.handed_to_text",
+            &[
+                ("name", p.name),
+                ("agreement", p.agreement_ref),
+                ("ends", p.agreement_ends.to_string()),
+            ],
+        ),
+        None => id.to_owned(),
     }
 }
 

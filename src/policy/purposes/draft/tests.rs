@@ -82,12 +82,12 @@ fn a_new_purpose_is_added_at_the_end_and_a_removed_one_leaves_no_trace() {
     let added = with_purpose(SHIPPED, None, &draft).unwrap_or_default();
     assert!(added.starts_with(SHIPPED), "the rest is kept as it was");
     let purposes = values(&added);
-    assert_eq!(purposes.len(), 6);
-    assert_eq!(purposes[5].id.as_str(), "phone-calls");
+    assert_eq!(purposes.len(), 7);
+    assert_eq!(purposes[6].id.as_str(), "phone-calls");
     let removed = without_purpose(&added, &id("phone-calls")).unwrap_or_default();
     assert_eq!(removed, SHIPPED);
     let fewer = without_purpose(SHIPPED, &id("phone-canvassing")).unwrap_or_default();
-    assert_eq!(values(&fewer).len(), 4);
+    assert_eq!(values(&fewer).len(), 5);
     assert!(
         !fewer.contains("\n\n\n"),
         "one blank line between blocks:\n{fewer}"
@@ -140,7 +140,7 @@ fn an_unknown_purpose_cannot_be_replaced_or_removed() {
 fn every_problem_the_check_finds_names_its_kind_its_key_and_its_purpose() {
     use crate::policy::{PurposeFault, PurposeKey as K, PurposeProblem as P};
     type Edit = fn(&mut PurposeDraft);
-    let cases: [(P, K, Edit); 21] = [
+    let cases: [(P, K, Edit); 22] = [
         (P::IdNotSlug, K::Id, |d| d.id = "Kallelse".into()),
         (P::TextEmpty, K::NameEn, |d| d.name_en = String::new()),
         (P::TextRefused, K::NameSv, |d| {
@@ -195,6 +195,9 @@ fn every_problem_the_check_finds_names_its_kind_its_key_and_its_purpose() {
             d.valid_to = "2027-08-01".into();
         }),
         (P::IdTaken, K::Id, |d| d.id = "phone-canvassing".into()),
+        (P::ProcessorUnknown, K::Processors, |d| {
+            d.processors = vec!["nobody".into()]
+        }),
     ];
     let mut seen = std::collections::BTreeSet::new();
     for (problem, key, edit) in cases {

@@ -98,6 +98,8 @@ struct Values {
     acknowledged: bool,
     /// `call_list` to work the list in Registervakt; anything else is a file or a view.
     delivery: String,
+    /// The processor to hand the list over to; empty: the requester receives it.
+    processor: String,
 }
 
 impl Values {
@@ -120,6 +122,7 @@ impl Values {
                 "justification" => v.justification = value,
                 "acknowledged" => v.acknowledged = !value.is_empty(),
                 "delivery" => v.delivery = value,
+                "processor" => v.processor = value,
                 "code" => code = Some(SecretString::from(value)),
                 _ => {}
             }
@@ -160,6 +163,7 @@ impl Values {
             justification: self.justification.clone(),
             acknowledged: self.acknowledged,
             call_list: self.delivery == "call_list",
+            processor: text(&self.processor),
         })
     }
 }
@@ -286,8 +290,28 @@ async fn form_page(
         let files = p.formats.iter().any(|f| *f != Format::CallList);
         // A call list is offered first and chosen unless the form said otherwise.
         let work_here = call_list && (values.delivery.is_empty() || values.delivery == "call_list");
+        // The processors the purpose may hand over to, by name, with their agreement.
+        let processors: Vec<_> = p
+            .processors
+            .iter()
+            .filter_map(|id| current.policy.processor(id))
+            .map(|pr| {
+                let ends = pr.agreement_ends.to_string();
+                context! {
+                    id => pr.id.as_str(), name => pr.name, agreement => pr.agreement_ref,
+                    ends => crate::web::i18n::date(
+                        lang,
+                        time::PrimitiveDateTime::new(pr.agreement_ends, time::Time::MIDNIGHT)
+                            .assume_utc()
+                            + time::Duration::hours(12),
+                    ), ends_iso => ends,
+                    checked => values.processor == pr.id.as_str()
+                        || (p.formats.is_empty() && p.processors.len() == 1),
+                }
+            })
+            .collect();
         context! {
-            call_list, files, work_here,
+            call_list, files, work_here, processors, handover_only => p.formats.is_empty(),
             id => p.id.as_str(), name => pick(lang, &p.name_sv, &p.name_en),
             description => pick(lang, &p.description_sv, &p.description_en), fields, consents,
             formats, max_rows => p.max_rows, max_lifetime => p.max_lifetime_minutes,

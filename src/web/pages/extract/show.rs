@@ -167,8 +167,10 @@ async fn page_context(
     Ok(context! {
         e => summary(lang, &meta, &policy), csrf => session.csrf_token, fresh => is_fresh(state, session),
         mine, live, version, watch,
-        downloads => if mine && live { downloads } else { Vec::new() },
-        can_view => mine && live && formats.contains(&Format::View) && !call_list,
+        // A hand-over goes to the processor only: the requester gets no buttons for it.
+        downloads => if mine && live && meta.processor.is_none() { downloads } else { Vec::new() },
+        can_view => mine && live && meta.processor.is_none() && formats.contains(&Format::View)
+            && !call_list,
         call_list, calls_open => mine && call_list && row.live_at.is_some(),
         // Asked once the extract has ended: confirming while it is live would invite a
         // later download after the confirmation.

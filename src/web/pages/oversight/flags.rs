@@ -54,7 +54,10 @@ fn what(lang: Lang, f: &FlagResponse) -> String {
         | "outside_hours"
         | "many_pulls"
         | "repeated_denials"
-        | "attestation_overdue" => text_with(lang, &format!("audit_flags.did_{}", f.kind), &count),
+        | "attestation_overdue"
+        | "processor_deletion_overdue" => {
+            text_with(lang, &format!("audit_flags.did_{}", f.kind), &count)
+        }
         _ => text(lang, "audit_flags.did_other"),
     }
 }

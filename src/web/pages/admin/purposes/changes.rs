@@ -52,6 +52,21 @@ pub(in crate::web::pages::admin) fn change_words(
         let args = [("before", roles(before)), ("after", roles(after))];
         out.push(context! { text => say("passkey_roles", &args) });
     }
+    for change in &changes.processors {
+        use crate::policy::ProcessorChange as C;
+        let (key, p) = match change {
+            C::Added(p) => ("processor_added", p),
+            C::Changed(p) => ("processor_changed", p),
+            C::Removed(p) => ("processor_removed", p),
+        };
+        let args = [
+            ("name", p.name.clone()),
+            ("contact", p.contact.clone()),
+            ("agreement", p.agreement_ref.clone()),
+            ("ends", p.agreement_ends.to_string()),
+        ];
+        out.push(context! { text => say(key, &args) });
+    }
     if let Some(on) = changes.passkey_party_wide {
         let key = if on {
             "passkey_party_wide_on"
@@ -173,6 +188,14 @@ fn difference(lang: Lang, d: &Difference) -> String {
                 ("before", date(lang, *before)),
                 ("after", date(lang, *after)),
             ],
+        ),
+        Difference::ProcessorsAdded(names) => say(
+            "processors_added",
+            &[("list", list(lang, names.iter().cloned()))],
+        ),
+        Difference::ProcessorsRemoved(names) => say(
+            "processors_removed",
+            &[("list", list(lang, names.iter().cloned()))],
         ),
         Difference::PhishingResistant(true) => say("passkey_on", &[]),
         Difference::PhishingResistant(false) => say("passkey_off", &[]),

@@ -58,6 +58,9 @@ pub(super) struct Values {
     pub valid_from: String,
     pub valid_to: String,
     pub phishing_resistant: bool,
+    /// Processor ids the purpose may hand over to, kept through the form as they were
+    /// (processors themselves are `[[processor]]` entries of the catalogue).
+    pub processors: Vec<String>,
     pub comment: String,
     /// The removal form's comment.
     pub remove_comment: String,
@@ -109,6 +112,7 @@ impl Values {
             valid_from: draft.valid_from,
             valid_to: draft.valid_to,
             phishing_resistant: draft.phishing_resistant,
+            processors: draft.processors,
             comment: String::new(),
             remove_comment: String::new(),
         }
@@ -140,6 +144,7 @@ impl Values {
                 "valid_from" => v.valid_from = value,
                 "valid_to" => v.valid_to = value,
                 "phishing_resistant" => v.phishing_resistant = !value.is_empty(),
+                "processors" => v.processors.push(value),
                 "comment" => v.comment = value,
                 _ => {}
             }
@@ -225,6 +230,7 @@ impl Values {
             valid_from: self.valid_from.trim().to_owned(),
             valid_to: self.valid_to.trim().to_owned(),
             phishing_resistant: self.phishing_resistant,
+            processors: self.processors.clone(),
             auto_max_rows,
             two_approvers_min_rows: two,
             sensitive_approvers: u8::try_from(sensitive).unwrap_or(u8::MAX),
