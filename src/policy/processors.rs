@@ -25,13 +25,7 @@ pub struct ProcessorId(String);
 
 impl ProcessorId {
     pub fn parse(s: &str) -> Result<ProcessorId, Error> {
-        let ok_chars = s
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-        let ok_shape = s.chars().next().is_some_and(|c| c.is_ascii_lowercase())
-            && !s.ends_with('-')
-            && !s.contains("--");
-        if ok_chars && ok_shape && s.len() <= 64 {
+        if super::purposes::is_slug(s) {
             Ok(ProcessorId(s.to_owned()))
         } else {
             Err(Error::BadInput(format!(

@@ -40,15 +40,21 @@ pub const MAX_LIFETIME_MINUTES: u32 = 30 * 24 * 60;
 #[serde(try_from = "String", into = "String")]
 pub struct PurposeId(String);
 
+/// Whether `s` is a catalogue slug: 1–64 lowercase letters, digits and single `-`, starting
+/// with a letter (purpose and processor ids).
+pub(crate) fn is_slug(s: &str) -> bool {
+    let ok_chars = s
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    let ok_shape = s.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        && !s.ends_with('-')
+        && !s.contains("--");
+    ok_chars && ok_shape && s.len() <= 64
+}
+
 impl PurposeId {
     pub fn parse(s: &str) -> Result<PurposeId, Error> {
-        let ok_chars = s
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-        let ok_shape = s.chars().next().is_some_and(|c| c.is_ascii_lowercase())
-            && !s.ends_with('-')
-            && !s.contains("--");
-        if ok_chars && ok_shape && s.len() <= 64 {
+        if is_slug(s) {
             Ok(PurposeId(s.to_owned()))
         } else {
             Err(Error::BadInput(format!(

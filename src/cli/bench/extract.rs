@@ -188,6 +188,7 @@ pub(super) fn request_for(filter: &Filter) -> anyhow::Result<Request> {
         lifetime_minutes: 60,
         justification: "Prestandamätning på syntetiska data".into(),
         call_list: false,
+        processor: None,
     })
 }
 

@@ -13,6 +13,17 @@ use crate::nouns::Username;
 use crate::policy::{Action, Principal};
 use crate::store::calls as rows;
 
+/// A refused assignment, audited as `calls.assign` with its code.
+async fn refused(
+    state: &Context,
+    who: &Principal,
+    id: &ExtractId,
+    refusal: Refusal,
+    now: OffsetDateTime,
+) -> Error {
+    refuse(state, EventKind::CallsAssigned, who, id, refusal, now).await
+}
+
 /// The account named `caller`, if it may request member lists in `district` now.
 async fn caller_in_district(
     state: &Context,
@@ -47,26 +58,10 @@ pub async fn assign(
     let opened = open_own(state, who, id, now).await?;
     let rows_total = opened.row.row_count.unwrap_or(0);
     if positions.is_empty() || positions.iter().any(|p| *p < 0 || *p >= rows_total) {
-        return Err(refuse(
-            state,
-            EventKind::CallsAssigned,
-            who,
-            id,
-            Refusal::MemberNotInList,
-            now,
-        )
-        .await);
+        return Err(refused(state, who, id, Refusal::MemberNotInList, now).await);
     }
     let Some(caller_id) = caller_in_district(state, caller, &opened.request.district).await? else {
-        return Err(refuse(
-            state,
-            EventKind::CallsAssigned,
-            who,
-            id,
-            Refusal::CallerNotInDistrict,
-            now,
-        )
-        .await);
+        return Err(refused(state, who, id, Refusal::CallerNotInDistrict, now).await);
     };
     let mut sorted = positions.to_vec();
     sorted.sort_unstable();
@@ -95,15 +90,7 @@ pub async fn share(
 ) -> Result<u64, Error> {
     let opened = open_own(state, who, id, now).await?;
     if callers.is_empty() {
-        return Err(refuse(
-            state,
-            EventKind::CallsAssigned,
-            who,
-            id,
-            Refusal::CallerNotInDistrict,
-            now,
-        )
-        .await);
+        return Err(refused(state, who, id, Refusal::CallerNotInDistrict, now).await);
     }
     let mut ids = Vec::with_capacity(callers.len());
     for caller in callers {
@@ -111,15 +98,7 @@ pub async fn share(
             Some(caller_id) if !ids.contains(&caller_id) => ids.push(caller_id),
             Some(_) => {}
             None => {
-                return Err(refuse(
-                    state,
-                    EventKind::CallsAssigned,
-                    who,
-                    id,
-                    Refusal::CallerNotInDistrict,
-                    now,
-                )
-                .await);
+                return Err(refused(state, who, id, Refusal::CallerNotInDistrict, now).await);
             }
         }
     }
@@ -162,15 +141,7 @@ pub async fn reassign(
 ) -> Result<u64, Error> {
     let opened = open_own(state, who, id, now).await?;
     let Some(to_id) = caller_in_district(state, to, &opened.request.district).await? else {
-        return Err(refuse(
-            state,
-            EventKind::CallsAssigned,
-            who,
-            id,
-            Refusal::CallerNotInDistrict,
-            now,
-        )
-        .await);
+        return Err(refused(state, who, id, Refusal::CallerNotInDistrict, now).await);
     };
     // The one losing members need not still be staff: that is often why they are moved.
     let from_id = state
