@@ -230,8 +230,11 @@ impl From<crate::extract::Error> for ApiError {
             X::Gone(_) => ApiError::Rejected(StatusCode::GONE, "extract_gone", msg),
             X::Conflict(code, _) => ApiError::Conflict(code, msg),
             X::FormatNotAllowed(_) => ApiError::BadRequest("format_not_allowed", msg),
-            X::CallListOnly => ApiError::BadRequest("call_list_only", msg),
-            X::CallList(code, _) => ApiError::BadRequest(code, msg),
+            // A request the schema takes, refused for what the list or purpose is: 409, as for
+            // an unknown district; only a note the text rules refuse is invalid input.
+            X::CallListOnly => ApiError::Conflict("call_list_only", msg),
+            X::CallList("note_refused", _) => ApiError::BadRequest("note_refused", msg),
+            X::CallList(code, _) => ApiError::Conflict(code, msg),
             X::Handover(why) => {
                 use crate::extract::handover::Refusal as R;
                 let status = match why {

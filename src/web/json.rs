@@ -106,6 +106,11 @@ pub fn whole_number<'de, D: Deserializer<'de>, T: TryFrom<u64>>(d: D) -> Result<
     Whole::<T>::deserialize(d).map(|w| w.0)
 }
 
+/// [`whole_number`] for a list of whole numbers.
+pub fn whole_numbers<'de, D: Deserializer<'de>, T: TryFrom<u64>>(d: D) -> Result<Vec<T>, D::Error> {
+    Vec::<Whole<T>>::deserialize(d).map(|v| v.into_iter().map(|w| w.0).collect())
+}
+
 /// [`whole_number`] for an optional field: absent or `null` is `None`.
 pub fn whole_number_or_null<'de, D: Deserializer<'de>, T: TryFrom<u64>>(
     d: D,

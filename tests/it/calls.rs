@@ -84,7 +84,7 @@ async fn a_call_list_is_worked_by_its_callers_refuses_bad_input_and_leaves_only_
     let (status, res) = request(&app, &anna_c, as_file).await;
     assert_eq!(
         (status, res["error"].as_str()),
-        (422, Some("call_list_only")),
+        (409, Some("call_list_only")),
         "{res}"
     );
 
@@ -97,7 +97,7 @@ async fn a_call_list_is_worked_by_its_callers_refuses_bad_input_and_leaves_only_
     assert!(members > 5, "{members}");
     // A call list is never a file, not even for its requester.
     let (status, _, bytes) = download(&app, &anna_c, &id, "csv").await;
-    assert_eq!(status, 422);
+    assert_eq!(status, 409);
     assert!(String::from_utf8_lossy(&bytes).contains("call_list_no_file"));
 
     let calls = |path: &str| format!("/api/v1/extracts/{id}/calls/{path}");
@@ -112,7 +112,7 @@ async fn a_call_list_is_worked_by_its_callers_refuses_bad_input_and_leaves_only_
     .await;
     assert_eq!(
         (status, res["error"].as_str()),
-        (422, Some("caller_not_in_district")),
+        (409, Some("caller_not_in_district")),
         "{res}"
     );
     let (status, res) = post(
@@ -124,7 +124,7 @@ async fn a_call_list_is_worked_by_its_callers_refuses_bad_input_and_leaves_only_
     .await;
     assert_eq!(
         (status, res["error"].as_str()),
-        (422, Some("member_not_in_list")),
+        (409, Some("member_not_in_list")),
         "{res}"
     );
     let refused: Vec<(String, String, String)> = audit_actions(&app)
@@ -207,7 +207,7 @@ async fn a_call_list_is_worked_by_its_callers_refuses_bad_input_and_leaves_only_
     .await;
     assert_eq!(
         (status, res["error"].as_str()),
-        (422, Some("outcome_not_allowed")),
+        (409, Some("outcome_not_allowed")),
         "{res}"
     );
     let anna_batch = post(&app, &anna_c, &calls("next"), json!({})).await.1;
@@ -221,7 +221,7 @@ async fn a_call_list_is_worked_by_its_callers_refuses_bad_input_and_leaves_only_
     .await;
     assert_eq!(
         (status, res["error"].as_str()),
-        (422, Some("member_not_in_list")),
+        (409, Some("member_not_in_list")),
         "{res}"
     );
     let note = format!("Ring efter sex, fråga efter {marker}");

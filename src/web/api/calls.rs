@@ -29,7 +29,8 @@ pub struct AssignBody {
     #[schema(value_type = crate::web::api::wire_schema::Username)]
     pub caller: String,
     /// Places in the list (from 0); those already called stay with whoever called them.
-    pub positions: Vec<i64>,
+    #[serde(deserialize_with = "crate::web::json::whole_numbers")]
+    pub positions: Vec<u64>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -118,12 +119,15 @@ pub struct CallBatchResponse {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OutcomeBody {
-    pub position: i64,
-    /// One of the purpose's outcomes: `reached`, `no_answer`, `wrong_number`, `call_back`,
-    /// `do_not_call`.
+    /// The member's place in the list, as `next` gave it.
+    #[serde(deserialize_with = "crate::web::json::whole_number")]
+    pub position: u64,
+    /// One of the purpose's outcomes.
+    #[schema(value_type = crate::web::api::wire_schema::CallOutcome)]
     pub outcome: String,
     /// A short note (one line, at most 200 characters), destroyed with the list.
     #[serde(default)]
+    #[schema(value_type = crate::web::api::wire_schema::CallNote)]
     pub note: String,
 }
 
@@ -136,9 +140,9 @@ fn username(s: &str) -> Result<Username, ApiError> {
     params(("id" = crate::web::api::wire_schema::ExtractId, Path)),
     responses((status = 200, body = AssignedResponse),
               (status = 404, description = "No such extract of yours (`not_found`, C2)", body = ErrorBody),
-              (status = 409, description = "Not approved yet (`not_approved`) or still being built (`building`)", body = ErrorBody),
+              (status = 409, description = "Not approved yet (`not_approved`), still being built (`building`), a place outside the list (`member_not_in_list`), a caller outside the district (`caller_not_in_district`) or not a call list (`not_a_call_list`)", body = ErrorBody),
               (status = 410, description = "The list has ended (`extract_gone`)", body = ErrorBody),
-              (status = 422, description = "A place outside the list (`member_not_in_list`), a caller outside the district (`caller_not_in_district`), not a call list (`not_a_call_list`), or a bad username (`invalid_input`)", body = ErrorBody),
+              (status = 422, description = "A bad username or place (`invalid_input`)", body = ErrorBody),
               (status = 423, description = "Extracts are frozen (`extracts_frozen`)", body = ErrorBody),
               (status = 503, description = "The store or the audit log cannot answer (`unavailable`, `clock_behind`)", body = ErrorBody)))]
 pub async fn assign(
@@ -151,7 +155,13 @@ pub async fn assign(
     let caller = username(&body.caller)?;
     let who = principal(&state, &session).await?;
     let now = OffsetDateTime::now_utc();
-    let members = calls::assign(&state, &who, &id, &caller, &body.positions, now).await?;
+    // A place past i64 is past any list: it is refused as outside the list.
+    let positions: Vec<i64> = body
+        .positions
+        .iter()
+        .map(|p| i64::try_from(*p).unwrap_or(i64::MAX))
+        .collect();
+    let members = calls::assign(&state, &who, &id, &caller, &positions, now).await?;
     Ok(Json(AssignedResponse { members }))
 }
 
@@ -160,9 +170,9 @@ pub async fn assign(
     params(("id" = crate::web::api::wire_schema::ExtractId, Path)),
     responses((status = 200, body = AssignedResponse),
               (status = 404, description = "No such extract of yours (`not_found`, C2)", body = ErrorBody),
-              (status = 409, description = "Not approved yet (`not_approved`) or still being built (`building`)", body = ErrorBody),
+              (status = 409, description = "Not approved yet (`not_approved`), still being built (`building`), a caller outside the district or none (`caller_not_in_district`) or not a call list (`not_a_call_list`)", body = ErrorBody),
               (status = 410, description = "The list has ended (`extract_gone`)", body = ErrorBody),
-              (status = 422, description = "A caller outside the district or none (`caller_not_in_district`), not a call list (`not_a_call_list`), or a bad username (`invalid_input`)", body = ErrorBody),
+              (status = 422, description = "A bad username (`invalid_input`)", body = ErrorBody),
               (status = 423, description = "Extracts are frozen (`extracts_frozen`)", body = ErrorBody),
               (status = 503, description = "The store or the audit log cannot answer (`unavailable`, `clock_behind`)", body = ErrorBody)))]
 pub async fn share(
@@ -188,9 +198,9 @@ pub async fn share(
     params(("id" = crate::web::api::wire_schema::ExtractId, Path)),
     responses((status = 200, body = AssignedResponse),
               (status = 404, description = "No such extract of yours (`not_found`, C2)", body = ErrorBody),
-              (status = 409, description = "Not approved yet (`not_approved`) or still being built (`building`)", body = ErrorBody),
+              (status = 409, description = "Not approved yet (`not_approved`), still being built (`building`), the new caller outside the district or no such person (`caller_not_in_district`) or not a call list (`not_a_call_list`)", body = ErrorBody),
               (status = 410, description = "The list has ended (`extract_gone`)", body = ErrorBody),
-              (status = 422, description = "The new caller is outside the district, or no such person (`caller_not_in_district`), not a call list (`not_a_call_list`), or a bad username (`invalid_input`)", body = ErrorBody),
+              (status = 422, description = "A bad username (`invalid_input`)", body = ErrorBody),
               (status = 423, description = "Extracts are frozen (`extracts_frozen`)", body = ErrorBody),
               (status = 503, description = "The store or the audit log cannot answer (`unavailable`, `clock_behind`)", body = ErrorBody)))]
 pub async fn reassign(
@@ -213,7 +223,7 @@ pub async fn reassign(
     params(("id" = crate::web::api::wire_schema::ExtractId, Path)),
     responses((status = 200, body = ProgressResponse),
               (status = 404, description = "No such extract of yours (`not_found`, C2)", body = ErrorBody),
-              (status = 422, description = "Not a call list (`not_a_call_list`)", body = ErrorBody),
+              (status = 409, description = "Not a call list (`not_a_call_list`)", body = ErrorBody),
               (status = 503, description = "The store cannot answer (`unavailable`)", body = ErrorBody)))]
 pub async fn progress(
     State(state): State<AppState>,
@@ -318,7 +328,8 @@ pub async fn next(
               (status = 403, description = "Your roles no longer allow member lists in its district (the policy's deny code)", body = ErrorBody),
               (status = 404, description = "No such list with members given to you (`not_found`, C2)", body = ErrorBody),
               (status = 410, description = "The list has ended (`extract_gone`)", body = ErrorBody),
-              (status = 422, description = "An outcome the purpose does not offer (`outcome_not_allowed`), a member not given to you (`member_not_in_list`), or a refused note (`note_refused`)", body = ErrorBody),
+              (status = 409, description = "An outcome the purpose does not offer (`outcome_not_allowed`) or a member not given to you (`member_not_in_list`)", body = ErrorBody),
+              (status = 422, description = "A refused note (`note_refused`) or a bad place (`invalid_input`)", body = ErrorBody),
               (status = 423, description = "Extracts are frozen (`extracts_frozen`)", body = ErrorBody),
               (status = 503, description = "The store, the audit log or the checkpoint sink cannot answer (`unavailable`, `clock_behind`)", body = ErrorBody)))]
 pub async fn record_outcome(
@@ -330,16 +341,8 @@ pub async fn record_outcome(
     let id = ExtractId::parse(&id)?;
     let who = principal(&state, &session).await?;
     let now = OffsetDateTime::now_utc();
-    calls::record(
-        &state,
-        &who,
-        &id,
-        body.position,
-        &body.outcome,
-        &body.note,
-        now,
-    )
-    .await?;
+    let position = i64::try_from(body.position).unwrap_or(i64::MAX);
+    calls::record(&state, &who, &id, position, &body.outcome, &body.note, now).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 

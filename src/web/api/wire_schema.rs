@@ -276,6 +276,19 @@ wire_schema!(
 );
 
 wire_schema!(
+    /// `extract::calls::NOTE`.
+    CallNote => text("A short note on the call", crate::extract::calls::NOTE)
+);
+
+wire_schema!(
+    /// `nouns::CallOutcome`; the purpose may offer fewer (409 `outcome_not_allowed`).
+    CallOutcome => words(
+        "How the call went.",
+        crate::nouns::CallOutcome::ALL.map(crate::nouns::CallOutcome::as_str)
+    )
+);
+
+wire_schema!(
     /// `extract::expire::check_freeze_reason`.
     FreezeReason => text(
         "Why (kept in the audit log)",

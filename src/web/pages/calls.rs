@@ -145,7 +145,12 @@ async fn batch_page(
     // hidden is the refusal page itself.
     let (message, error, status) = match before {
         Some(Ok(m)) => (Some(m), None, StatusCode::OK),
-        Some(Err(e)) if e.parts().0 == StatusCode::UNPROCESSABLE_ENTITY => {
+        Some(Err(e))
+            if matches!(
+                e.parts().0,
+                StatusCode::CONFLICT | StatusCode::UNPROCESSABLE_ENTITY
+            ) =>
+        {
             let (status, _, sentence) = e.page_parts(lang);
             (None, Some(sentence), status)
         }
@@ -410,7 +415,12 @@ async fn after_change(
 ) -> Response {
     match result {
         Ok(()) => see_other(&format!("/extracts/{id}/calls?msg={msg}")),
-        Err(e) if e.parts().0 == StatusCode::UNPROCESSABLE_ENTITY => {
+        Err(e)
+            if matches!(
+                e.parts().0,
+                StatusCode::CONFLICT | StatusCode::UNPROCESSABLE_ENTITY
+            ) =>
+        {
             let (status, _, sentence) = e.page_parts(frame::lang());
             manage(state, session, id, status, None, Some(sentence)).await
         }
