@@ -406,3 +406,27 @@ pub(in crate::web) fn routes() -> Vec<crate::web::Entry> {
         ),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn places_are_whole_numbers_however_json_writes_them() {
+        let body: AssignBody = serde_json::from_str(
+            r#"{"caller": "anna", "positions": [2251799813685247.0, 890679937774, 3]}"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            body.positions,
+            vec![2_251_799_813_685_247, 890_679_937_774, 3]
+        );
+        let body: OutcomeBody =
+            serde_json::from_str(r#"{"outcome": "", "position": 629.0, "note": "y"}"#)
+                .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(body.position, 629);
+        assert!(
+            serde_json::from_str::<AssignBody>(r#"{"caller": "a", "positions": [-1]}"#).is_err()
+        );
+    }
+}
