@@ -223,6 +223,7 @@ api_doc! {
         crate::web::api::wire_schema::PasskeyName,
         crate::web::api::wire_schema::RoleGrant, crate::web::api::wire_schema::RoleChange,
         crate::web::api::wire_schema::Justification, crate::web::api::wire_schema::Acknowledged,
+        crate::web::api::wire_schema::CallOutcome, crate::web::api::wire_schema::CallNote,
         crate::web::api::wire_schema::FilterValue, crate::web::api::wire_schema::FileFormat,
         crate::web::api::wire_schema::FileHeader,
         crate::web::api::wire_schema::FreezeReason, crate::web::api::wire_schema::RevealReason,
