@@ -401,8 +401,12 @@ async fn agreement_holds(
     }
 }
 
-/// The page behind the link: which processor, which purpose, how many members.
-pub async fn look(state: &Context, token: &Token, now: OffsetDateTime) -> Result<Offer, Error> {
+/// A usable link's hand-over with its extract, which must still be live, and its request.
+async fn usable_live(
+    state: &Context,
+    token: &Token,
+    now: OffsetDateTime,
+) -> Result<(HandoverRow, crate::store::extracts::ExtractRow, Request), Error> {
     let h = usable(state, token, now).await?;
     let row = state
         .store
@@ -413,6 +417,12 @@ pub async fn look(state: &Context, token: &Token, now: OffsetDateTime) -> Result
         return Err(lifecycle::unavailable(&row));
     }
     let request = Request::from_json(&row.request)?;
+    Ok((h, row, request))
+}
+
+/// The page behind the link: which processor, which purpose, how many members.
+pub async fn look(state: &Context, token: &Token, now: OffsetDateTime) -> Result<Offer, Error> {
+    let (h, row, request) = usable_live(state, token, now).await?;
     Ok(Offer {
         processor_name: h.processor_name,
         agreement_ref: h.agreement_ref,
@@ -426,16 +436,7 @@ pub async fn look(state: &Context, token: &Token, now: OffsetDateTime) -> Result
 /// Sends a one-time code to the processor's contact (a second mail): whoever downloads must
 /// read that mailbox, not only hold the link.
 pub async fn send_code(state: &Context, token: &Token, now: OffsetDateTime) -> Result<(), Error> {
-    let h = usable(state, token, now).await?;
-    let row = state
-        .store
-        .find_extract(&h.extract_id)
-        .await?
-        .ok_or(Error::NotFound)?;
-    if row.state != ExtractState::Live {
-        return Err(lifecycle::unavailable(&row));
-    }
-    let request = Request::from_json(&row.request)?;
+    let (h, _, request) = usable_live(state, token, now).await?;
     agreement_holds(state, &h, &request, now).await?;
     let code = new_code();
     let expires = now.unix_timestamp() + CODE_MINUTES * 60;
