@@ -181,6 +181,12 @@ fn article30_text(s: &article30::Article30) -> String {
             e.formats.join(", "),
             e.approval_rule,
         ));
+        if !e.recipients.is_empty() {
+            out.push_str(&format!(
+                "  Recipients outside the party: {}\n",
+                article30::recipients_text(&e.recipients)
+            ));
+        }
         if e.valid_from.is_some() || e.valid_to.is_some() {
             out.push_str(&format!(
                 "  Valid: {} to {}\n",

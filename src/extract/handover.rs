@@ -25,16 +25,24 @@
 //! Must never: put member data or a token in a log line or an error, send a token anywhere but
 //! the processor's contact address, or release without the code.
 
+mod collect;
+mod deletion;
+mod offer;
+
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::json;
 use time::OffsetDateTime;
 
 use super::request::Request;
-use super::{Error, ExtractId, ExtractState, ShredReason, deliver, expire, lifecycle};
+use super::{Error, ExtractId, ExtractState, lifecycle};
 use crate::audit::{self, Actor, Event, EventKind, Outcome};
 use crate::context::Context;
 use crate::policy::{DenyCode, Policy, Processor, ProcessorId, Purpose};
-use crate::store::handovers::{self as rows, HandoverRow, NewHandover};
+use crate::store::handovers::HandoverRow;
+
+pub use collect::{Offer, download, look, send_code};
+pub use deletion::{confirm_deletion, look_deletion};
+pub use offer::offer;
 
 /// How long the processor's link works (never past the extract's own deadline).
 pub const LINK_HOURS: i64 = 72;
@@ -200,90 +208,6 @@ fn about(h: &HandoverRow) -> serde_json::Value {
             "agreement_ref": h.agreement_ref })
 }
 
-/// Offers a live extract to its processor: stores the link's hash and mails the link. An
-/// agreement ended meanwhile shreds the extract instead (audited).
-pub async fn offer(state: &Context, id: &ExtractId, now: OffsetDateTime) -> Result<(), Error> {
-    let row = state
-        .store
-        .find_extract(id.as_str())
-        .await?
-        .ok_or(Error::NotFound)?;
-    let request = Request::from_json(&row.request)?;
-    let policy = lifecycle::policy_now(state).await?;
-    let purpose = policy.purpose(&request.purpose);
-    let checked = match purpose {
-        Some(p) => check(&policy, p, request.processor.as_ref(), now),
-        None => Err((DenyCode::UnknownPurpose, "the purpose is gone".into())),
-    };
-    let (processor, purpose) = match (checked, purpose) {
-        (Ok(Some(processor)), Some(purpose)) => (processor.clone(), purpose.clone()),
-        (Err((code, _)), _) => {
-            refused(state, Some(id), None, code.as_str(), Actor::system(), now).await?;
-            expire::shred(state, id, ShredReason::Revoked, &Actor::system(), now).await?;
-            return Ok(());
-        }
-        _ => return Ok(()),
-    };
-    let token = crate::crypto::random_token();
-    let link_hash = Token::new(&token).hash("link");
-    let deadline = row.expires_at.unwrap_or(now.unix_timestamp());
-    let link_expires_at = (now.unix_timestamp() + LINK_HOURS * 3600).min(deadline);
-    let ends = processor.agreement_ends.to_string();
-    let mut tx = state.store.begin().await?;
-    let fresh = rows::insert_handover(
-        &mut tx,
-        &NewHandover {
-            extract_id: id.as_str(),
-            processor_id: processor.id.as_str(),
-            processor_name: &processor.name,
-            contact: &processor.contact,
-            agreement_ref: &processor.agreement_ref,
-            agreement_ends: &ends,
-            link_hash: &link_hash,
-            offered_at: now.unix_timestamp(),
-            link_expires_at,
-        },
-    )
-    .await?;
-    if !fresh {
-        tx.rollback().await?;
-        return Ok(());
-    }
-    let event = Event::new(
-        EventKind::HandoverOffered,
-        Actor::system(),
-        &format!("extract:{id}"),
-        Outcome::Success,
-        json!({ "processor": processor.id.as_str(), "processor_name": processor.name,
-                "agreement_ref": processor.agreement_ref, "until": link_expires_at }),
-    );
-    audit::record(&mut tx, &event, now).await?;
-    tx.commit().await?;
-    let body = format!(
-        "Hej!\n\n{party} lämnar över en medlemslista till {name} för ändamålet \"{purpose_sv}\" \
-         enligt personuppgiftsbiträdesavtal {agreement}.\n\
-         Öppna länken, begär en engångskod (den skickas till den här adressen) och hämta listan. \
-         Listan kan hämtas en gång.\n\n\
-         Hello,\n\n{party} hands a member list over to {name} for the purpose \"{purpose_en}\" \
-         under data-processing agreement {agreement}.\n\
-         Open the link, ask for a one-time code (it is sent to this address) and download the \
-         list. It can be downloaded once.\n\n{url}\n",
-        party = "Registervakt",
-        name = processor.name,
-        purpose_sv = purpose.name_sv,
-        purpose_en = purpose.name_en,
-        agreement = processor.agreement_ref,
-        url = link(state, "", &token),
-    );
-    send(
-        state,
-        &processor.contact,
-        "Registervakt: medlemslista att hämta / member list to collect",
-        &body,
-    )
-    .await
-}
-
 async fn send(state: &Context, to: &str, subject: &str, body: &str) -> Result<(), Error> {
     let Some(mailer) = &state.mailer else {
         return Err(Error::Conflict(
@@ -340,17 +264,6 @@ async fn refuse(
 
 fn processor_actor(id: &str) -> Actor {
     Actor::processor(id)
-}
-
-/// What the processor's page shows: names, never data.
-#[derive(Debug, Clone)]
-pub struct Offer {
-    pub processor_name: String,
-    pub agreement_ref: String,
-    pub purpose: crate::policy::PurposeId,
-    pub rows: i64,
-    pub link_expires_at: i64,
-    pub code_sent: bool,
 }
 
 /// The hand-over a link opens, if it may still be used; every other answer is a refusal,
@@ -420,275 +333,9 @@ async fn usable_live(
     Ok((h, row, request))
 }
 
-/// The page behind the link: which processor, which purpose, how many members.
-pub async fn look(state: &Context, token: &Token, now: OffsetDateTime) -> Result<Offer, Error> {
-    let (h, row, request) = usable_live(state, token, now).await?;
-    Ok(Offer {
-        processor_name: h.processor_name,
-        agreement_ref: h.agreement_ref,
-        purpose: request.purpose,
-        rows: row.row_count.unwrap_or(0),
-        link_expires_at: h.link_expires_at,
-        code_sent: h.code_hash.is_some(),
-    })
-}
-
-/// Sends a one-time code to the processor's contact (a second mail): whoever downloads must
-/// read that mailbox, not only hold the link.
-pub async fn send_code(state: &Context, token: &Token, now: OffsetDateTime) -> Result<(), Error> {
-    let (h, _, request) = usable_live(state, token, now).await?;
-    agreement_holds(state, &h, &request, now).await?;
-    let code = new_code();
-    let expires = now.unix_timestamp() + CODE_MINUTES * 60;
-    let mut tx = state.store.begin().await?;
-    let hash = code_hash(&h.extract_id, code.expose_secret());
-    if !rows::set_code(
-        &mut tx,
-        &h.extract_id,
-        &hash,
-        expires,
-        MAX_CODES,
-        now.unix_timestamp(),
-    )
-    .await?
-    {
-        tx.rollback().await?;
-        return Err(refuse(state, Some(&h), Refusal::TooManyCodes, now).await);
-    }
-    let mut details = about(&h);
-    details["until"] = json!(expires);
-    let event = Event::new(
-        EventKind::HandoverCodeSent,
-        processor_actor(&h.processor_id),
-        &format!("extract:{}", h.extract_id),
-        Outcome::Success,
-        details,
-    );
-    audit::record(&mut tx, &event, now).await?;
-    tx.commit().await?;
-    let body = format!(
-        "Engångskod för att hämta medlemslistan / one-time code to download the member list:\n\n\
-         {code}\n\nKoden gäller i {CODE_MINUTES} minuter. / The code works for {CODE_MINUTES} minutes.\n",
-        code = code.expose_secret()
-    );
-    send(
-        state,
-        &h.contact,
-        "Registervakt: engångskod / one-time code",
-        &body,
-    )
-    .await
-}
-
-/// [`CODE_DIGITS`] random decimal digits (the bias of a 64-bit modulus is below 2^-30).
-fn new_code() -> SecretString {
-    let n = u64::from_le_bytes(crate::crypto::random_bytes::<8>());
-    let modulus = 10u64.pow(CODE_DIGITS as u32);
-    SecretString::from(format!("{:0width$}", n % modulus, width = CODE_DIGITS))
-}
-
-/// The one download: with the link and the right code, the CSV of the purpose's fields, made
-/// from every authenticated chunk before it counts; the extract is shredded after it is sent,
-/// and the processor is mailed a link to confirm deletion.
-pub async fn download(
-    state: &Context,
-    token: &Token,
-    code: &str,
-    client_ip: &str,
-    now: OffsetDateTime,
-) -> Result<deliver::Download, Error> {
-    let h = usable(state, token, now).await?;
-    let id = ExtractId::parse(&h.extract_id)?;
-    let code = code.trim();
-    if code.is_empty() {
-        return Err(refuse(state, Some(&h), Refusal::CodeRequired, now).await);
-    }
-    let row = state
-        .store
-        .find_extract(id.as_str())
-        .await?
-        .ok_or(Error::NotFound)?;
-    if row.state != ExtractState::Live {
-        return Err(lifecycle::unavailable(&row));
-    }
-    let request = Request::from_json(&row.request)?;
-    agreement_holds(state, &h, &request, now).await?;
-    let hash = code_hash(&h.extract_id, code);
-    let right =
-        h.code_hash.as_deref().is_some_and(|stored| {
-            crate::crypto::constant_time_eq(stored.as_bytes(), hash.as_bytes())
-        }) && h.code_expires_at.is_some_and(|t| t > now.unix_timestamp());
-    if !right {
-        return Err(wrong_code(state, &h, now).await);
-    }
-    let actor = processor_actor(&h.processor_id);
-    let prepared = deliver::prepare_handover(state, &id, &row, &request, &actor, now).await?;
-    let deletion = crate::crypto::random_token();
-    let delete_by = now.unix_timestamp() + DELETION_DAYS * 86_400;
-    let mut tx = state.store.begin().await?;
-    let deletion_hash = Token::new(&deletion).hash("deletion");
-    let now_s = now.unix_timestamp();
-    if !rows::take_download(
-        &mut tx,
-        id.as_str(),
-        &hash,
-        &deletion_hash,
-        delete_by,
-        now_s,
-    )
-    .await?
-    {
-        tx.rollback().await?;
-        // Another request took it first, or the code ran out meanwhile.
-        let again = state.store.find_handover(id.as_str()).await?;
-        let why = match again {
-            Some(a) if a.downloaded_at.is_some() => Refusal::AlreadyDownloaded,
-            _ => Refusal::WrongCode,
-        };
-        return Err(refuse(state, Some(&h), why, now).await);
-    }
-    if crate::store::extracts::take_download(&mut tx, id.as_str(), now_s)
-        .await?
-        .is_none()
-    {
-        tx.rollback().await?;
-        return Err(Error::Gone("download_limit".into()));
-    }
-    let mut details = about(&h);
-    details["rows"] = json!(row.row_count);
-    details["ip"] = json!(client_ip);
-    details["format"] = json!("csv");
-    details["until"] = json!(delete_by);
-    let event = Event::new(
-        EventKind::HandoverReleased,
-        actor,
-        &format!("extract:{id}"),
-        Outcome::Success,
-        details,
-    );
-    audit::record(&mut tx, &event, now).await?;
-    tx.commit().await?;
-    let mail_state = state.clone();
-    let (contact, name) = (h.contact.clone(), h.processor_name.clone());
-    tokio::spawn(async move {
-        let until = OffsetDateTime::from_unix_timestamp(delete_by)
-            .map(|t| t.date().to_string())
-            .unwrap_or_default();
-        let body = format!(
-            "{name}: bekräfta senast {until} att alla kopior av medlemslistan är raderade, med \
-             länken nedan.\n{name}: confirm by {until} that every copy of the member list is \
-             deleted, with the link below.\n\n{url}\n",
-            url = link(&mail_state, "deleted/", &deletion),
-        );
-        if let Err(e) = send(
-            &mail_state,
-            &contact,
-            "Registervakt: bekräfta radering / confirm deletion",
-            &body,
-        )
-        .await
-        {
-            tracing::warn!(error = %e, "the deletion link could not be mailed to the processor");
-        }
-    });
-    Ok(deliver::send_handover(state, &id, prepared))
-}
-
-/// Counts a wrong code (audited), locking the hand-over at [`MAX_CODE_FAILURES`].
-async fn wrong_code(state: &Context, h: &HandoverRow, now: OffsetDateTime) -> Error {
-    let counted = async {
-        let mut tx = state.store.begin().await?;
-        let failures = rows::count_code_failure(
-            &mut tx,
-            &h.extract_id,
-            MAX_CODE_FAILURES,
-            now.unix_timestamp(),
-        )
-        .await?;
-        let target = format!("extract:{}", h.extract_id);
-        let actor = processor_actor(&h.processor_id);
-        let mut details = about(h);
-        details["code"] = json!(Refusal::WrongCode.as_str());
-        details["failures"] = json!(failures);
-        let event = Event::new(
-            EventKind::HandoverRefused,
-            actor.clone(),
-            &target,
-            Outcome::Denied,
-            details,
-        );
-        audit::record(&mut tx, &event, now).await?;
-        let locked = failures >= MAX_CODE_FAILURES;
-        if locked {
-            let mut details = about(h);
-            details["failures"] = json!(failures);
-            let event = Event::new(
-                EventKind::HandoverLocked,
-                actor,
-                &target,
-                Outcome::Denied,
-                details,
-            );
-            audit::record(&mut tx, &event, now).await?;
-        }
-        tx.commit().await?;
-        Ok::<_, Error>(locked)
-    }
-    .await;
-    match counted {
-        Ok(true) => Error::Handover(Refusal::Locked),
-        Ok(false) => Error::Handover(Refusal::WrongCode),
-        Err(e) => e,
-    }
-}
-
-/// Whether the deletion link is one that may still be used; audited when not.
-pub async fn look_deletion(
-    state: &Context,
-    token: &Token,
-    now: OffsetDateTime,
-) -> Result<HandoverRow, Error> {
-    let found = state
-        .store
-        .find_handover_by_deletion(&token.hash("deletion"))
-        .await?;
-    match found {
-        None => Err(refuse(state, None, Refusal::UnknownLink, now).await),
-        Some(h) if h.deletion_confirmed_at.is_some() => {
-            Err(refuse(state, Some(&h), Refusal::AlreadyConfirmed, now).await)
-        }
-        Some(h) => Ok(h),
-    }
-}
-
-/// The processor confirms that every copy is deleted: closes the follow-up flag.
-pub async fn confirm_deletion(
-    state: &Context,
-    token: &Token,
-    now: OffsetDateTime,
-) -> Result<HandoverRow, Error> {
-    let h = look_deletion(state, token, now).await?;
-    let mut tx = state.store.begin().await?;
-    if !rows::confirm_deletion(&mut tx, &h.extract_id, now.unix_timestamp()).await? {
-        tx.rollback().await?;
-        return Err(refuse(state, Some(&h), Refusal::AlreadyConfirmed, now).await);
-    }
-    let mut details = about(&h);
-    details["late"] = json!(h.delete_by.is_some_and(|t| t < now.unix_timestamp()));
-    let event = Event::new(
-        EventKind::HandoverDeletionConfirmed,
-        processor_actor(&h.processor_id),
-        &format!("extract:{}", h.extract_id),
-        Outcome::Success,
-        details,
-    );
-    audit::record(&mut tx, &event, now).await?;
-    tx.commit().await?;
-    Ok(h)
-}
-
 #[cfg(test)]
 mod tests {
+    use super::collect::new_code;
     use super::*;
 
     #[test]

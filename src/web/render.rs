@@ -352,7 +352,7 @@ mod tests {
             overdue => vec![extract.clone()], notices => [context! { message => "m", read => false, at => "a", extract_id => "x" }],
             approver => true, auditor => true, districts => "d", open_flags => 2,
             purpose => context! { id => "p", name => "n", fields => [context! { name => "phone", label => "Phone" }], consents => ["c"], formats => ["csv"], max_rows => 10, max_lifetime => 60, description => "d", acknowledgement => "a" },
-            purposes => [context! { id => "p", name => "n", fields => ["f"], categories => [context! { name => "n", fields => ["f"] }], requested_by => ["r"], approved_by => ["a"], consents => Vec::<String>::new(), formats => ["csv"], max_rows => 5, retention_minutes => 60, approval_rule => "r" }],
+            purposes => [context! { id => "p", name => "n", fields => ["f"], categories => [context! { name => "n", fields => ["f"] }], requested_by => ["r"], approved_by => ["a"], consents => Vec::<String>::new(), formats => ["csv"], max_rows => 5, retention_minutes => 60, approval_rule => "r", recipients => ["x"] }],
             values => context! { district => "Uppsala" }, recovery => false, action => "/login/code",
             codes => ["c"], roles => [context! { label => "Staff", code => "staff:Uppsala" }],
             users => [context! { username => "u", display_name => "d", status => "s", roles => ["r"] }],

@@ -457,6 +457,25 @@ async fn the_printable_article_30_record_lists_every_shipped_purpose() {
             "{minutes}"
         );
     }
+    // The printer a purpose hands lists over to is named as a recipient, with its agreement
+    // (Art. 30(1)(d)); a purpose whose lists stay in the party says so.
+    let printer = &registervakt::policy::Texts::shipped();
+    let policy = registervakt::policy::Policy::from_parts(
+        &printer.model,
+        &printer.permissions,
+        &printer.purposes,
+    )
+    .await
+    .unwrap();
+    let processor = policy.processors().first().unwrap();
+    assert!(
+        html.contains(&format!(
+            "{}, personuppgiftsbiträde enligt avtal {}",
+            processor.name, processor.agreement_ref
+        )),
+        "{html}"
+    );
+    assert!(html.contains("inga: listan lämnar inte partiet"));
     assert!(
         html.contains("class=\"no-print\""),
         "links are left out of the print"

@@ -227,7 +227,24 @@ async fn the_article_30_summary_lists_every_shipped_purpose_and_the_cli_prints_b
             .map(|c| c["fields"].as_array().unwrap().len())
             .sum();
         assert_eq!(fields, purpose.allowed_fields.len());
+        // Every processor the purpose may hand over to is a recipient, with its agreement.
+        let recipients: Vec<&str> = entry["recipients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["processor"].as_str().unwrap())
+            .collect();
+        let processors: Vec<&str> = purpose.processors.iter().map(|p| p.as_str()).collect();
+        assert_eq!(recipients, processors);
     }
+    assert!(
+        summary["purposes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["recipients"][0]["agreement"].is_string()),
+        "the shipped printer purpose names its agreement"
+    );
     let (action, _, _) = audit_actions(&app).await.pop().unwrap();
     assert_eq!(action, "report.article30");
     let anna_c = app.sign_in(&anna, "anna").await;
@@ -255,6 +272,7 @@ async fn the_article_30_summary_lists_every_shipped_purpose_and_the_cli_prints_b
     for purpose in &shipped {
         assert!(text.contains(purpose.id.as_str()), "{text}");
     }
+    assert!(text.contains("Recipients outside the party: "), "{text}");
     let csv = cli(&["report", "article30", "--csv"]);
     let table = registervakt::extract::format::read_csv(&csv).unwrap();
     assert_eq!(table.len(), shipped.len() + 1);

@@ -1,7 +1,9 @@
 //! The record of processing (GDPR Art. 30(1)): a summary of every purpose in the policy in
 //! force — its names and description, the categories of personal data it may take (the fields
 //! grouped by sensitivity), who may request and who approves, how long a list may live
-//! (retention), which consents it requires and when it needs approvers.
+//! (retention), which consents it requires and when it needs approvers — and the recipients
+//! outside the party (Art. 30(1)(d)): the processors a purpose may hand a list over to, with
+//! their data-processing agreement and its last day.
 //!
 //! Generated from `crate::policy` only, so the record says what the broker enforces: a purpose
 //! added or changed in the catalogue appears here with the next report.
@@ -54,6 +56,19 @@ pub struct Entry {
     pub approval_rule: String,
     pub valid_from: Option<String>,
     pub valid_to: Option<String>,
+    /// Processors the purpose may hand an extract over to (recipients, Art. 30(1)(d)).
+    pub recipients: Vec<Recipient>,
+}
+
+/// A processor a purpose may hand an extract over to, as the record names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    pub id: String,
+    pub name: String,
+    /// The data-processing agreement's reference.
+    pub agreement_ref: String,
+    /// The agreement's last day, `YYYY-MM-DD`.
+    pub agreement_ends: String,
 }
 
 /// The whole summary.
@@ -83,7 +98,7 @@ pub fn summarise(policy: &Policy, policy_version: Option<i64>) -> Article30 {
     let purposes = policy
         .purposes()
         .iter()
-        .map(|p| entry(p, &requested_by, &approved_by))
+        .map(|p| entry(policy, p, &requested_by, &approved_by))
         .collect();
     Article30 {
         policy_version,
@@ -92,7 +107,7 @@ pub fn summarise(policy: &Policy, policy_version: Option<i64>) -> Article30 {
     }
 }
 
-fn entry(p: &Purpose, requested_by: &[String], approved_by: &[String]) -> Entry {
+fn entry(policy: &Policy, p: &Purpose, requested_by: &[String], approved_by: &[String]) -> Entry {
     let mut grouped: BTreeMap<Sensitivity, Vec<String>> = BTreeMap::new();
     for field in &p.allowed_fields {
         grouped
@@ -126,6 +141,17 @@ fn entry(p: &Purpose, requested_by: &[String], approved_by: &[String]) -> Entry 
         approval_rule: approval_rule(p),
         valid_from: p.valid_from.map(|d| d.to_string()),
         valid_to: p.valid_to.map(|d| d.to_string()),
+        recipients: p
+            .processors
+            .iter()
+            .filter_map(|id| policy.processor(id))
+            .map(|r| Recipient {
+                id: r.id.as_str().to_owned(),
+                name: r.name.clone(),
+                agreement_ref: r.agreement_ref.clone(),
+                agreement_ends: r.agreement_ends.to_string(),
+            })
+            .collect(),
     }
 }
 
@@ -195,7 +221,7 @@ pub async fn record(
 }
 
 /// The header of [`rows`].
-pub const CSV_HEADER: [&str; 12] = [
+pub const CSV_HEADER: [&str; 13] = [
     "purpose",
     "name_sv",
     "name_en",
@@ -208,6 +234,7 @@ pub const CSV_HEADER: [&str; 12] = [
     "max_rows",
     "formats",
     "approval_rule",
+    "recipients",
 ];
 
 /// One row per purpose; categories as `identity: first_name, last_name | contact: email`.
@@ -229,6 +256,7 @@ pub fn rows(summary: &Article30) -> Vec<Vec<String>> {
                 e.max_rows.to_string(),
                 e.formats.join(", "),
                 e.approval_rule.clone(),
+                recipients_text(&e.recipients),
             ]
         })
         .collect()
@@ -241,6 +269,20 @@ pub fn categories_text(categories: &[Category]) -> String {
         .map(|c| format!("{}: {}", c.sensitivity, c.fields.join(", ")))
         .collect::<Vec<_>>()
         .join(" | ")
+}
+
+/// `Tryckeriet AB (agreement PUB-2026-03, until 2027-12-31); …`, or empty.
+pub fn recipients_text(recipients: &[Recipient]) -> String {
+    recipients
+        .iter()
+        .map(|r| {
+            format!(
+                "{} (agreement {}, until {})",
+                r.name, r.agreement_ref, r.agreement_ends
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 #[cfg(test)]
@@ -280,5 +322,36 @@ mod tests {
                 .approval_rule
                 .starts_with("Every request needs an approver")
         );
+        assert!(recruit.recipients.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_purpose_that_hands_over_names_the_processor_and_its_agreement() {
+        let texts = Texts::shipped();
+        let policy = Policy::from_parts(&texts.model, &texts.permissions, &texts.purposes)
+            .await
+            .unwrap();
+        let summary = summarise(&policy, None);
+        let printer = policy
+            .processors()
+            .first()
+            .expect("the shipped catalogue has a printer");
+        let handing_over: Vec<&Entry> = summary
+            .purposes
+            .iter()
+            .filter(|e| !e.recipients.is_empty())
+            .collect();
+        assert!(!handing_over.is_empty());
+        for e in handing_over {
+            let r = &e.recipients[0];
+            assert_eq!(r.name, printer.name);
+            assert_eq!(r.agreement_ref, printer.agreement_ref);
+            assert_eq!(r.agreement_ends, printer.agreement_ends.to_string());
+            let row = rows(&summary)
+                .into_iter()
+                .find(|row| row[0] == e.id)
+                .unwrap();
+            assert!(row[12].contains(&printer.agreement_ref), "{row:?}");
+        }
     }
 }

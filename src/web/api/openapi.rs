@@ -278,6 +278,7 @@ api_doc! {
         crate::web::api::reports::CountsBody, crate::web::api::reports::GroupCounts,
         crate::web::api::reports::ActivityResponse, crate::web::api::reports::CategoryBody,
         crate::web::api::reports::ProcessingEntry, crate::web::api::reports::Article30Response,
+        crate::web::api::reports::RecipientBody,
     ],
 }
 

@@ -154,6 +154,19 @@ pub struct ProcessingEntry {
     pub approval_rule: String,
     pub valid_from: Option<String>,
     pub valid_to: Option<String>,
+    /// Processors an extract of this purpose may be handed over to (recipients outside the
+    /// party, Art. 30(1)(d)), with their data-processing agreement.
+    pub recipients: Vec<RecipientBody>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecipientBody {
+    pub processor: String,
+    pub name: String,
+    /// The data-processing agreement's reference.
+    pub agreement: String,
+    /// The agreement's last day, `YYYY-MM-DD`.
+    pub agreement_ends: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -209,6 +222,16 @@ pub async fn article30_for(
             approval_rule: e.approval_rule,
             valid_from: e.valid_from,
             valid_to: e.valid_to,
+            recipients: e
+                .recipients
+                .into_iter()
+                .map(|r| RecipientBody {
+                    processor: r.id,
+                    name: r.name,
+                    agreement: r.agreement_ref,
+                    agreement_ends: r.agreement_ends,
+                })
+                .collect(),
         })
         .collect();
     Ok(Article30Response {

@@ -178,6 +178,34 @@ fn entry(lang: Lang, policy: &Policy, e: &ProcessingEntry) -> minijinja::Value {
         .iter()
         .map(|f| labels::field(lang, f))
         .collect();
+    let recipients: Vec<String> = e
+        .recipients
+        .iter()
+        .map(|r| {
+            let ends = time::Date::parse(
+                &r.agreement_ends,
+                &time::format_description::well_known::Iso8601::DATE,
+            )
+            .map_or_else(
+                |_| r.agreement_ends.clone(),
+                |d| {
+                    crate::web::i18n::date(
+                        lang,
+                        d.midnight().assume_utc() + time::Duration::hours(12),
+                    )
+                },
+            );
+            text_with(
+                lang,
+                "article30.recipient",
+                &[
+                    ("name", r.name.clone()),
+                    ("agreement", r.agreement.clone()),
+                    ("ends", ends),
+                ],
+            )
+        })
+        .collect();
     // The rule from the policy in force, in the page's language; the API's English sentence
     // if the purpose has left the catalogue since the summary was made.
     let rule = PurposeId::parse(&e.purpose)
@@ -194,7 +222,7 @@ fn entry(lang: Lang, policy: &Policy, e: &ProcessingEntry) -> minijinja::Value {
         requested_by => roles(&e.requested_by), approved_by => roles(&e.approved_by),
         retention_minutes => e.retention_minutes, consents, max_rows => e.max_rows,
         formats => e.formats, approval_rule => rule,
-        valid_from => e.valid_from, valid_to => e.valid_to,
+        valid_from => e.valid_from, valid_to => e.valid_to, recipients,
     }
 }
 
