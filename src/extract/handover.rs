@@ -42,7 +42,7 @@ use crate::store::handovers::HandoverRow;
 
 pub use collect::{Offer, download, look, send_code};
 pub use deletion::{confirm_deletion, look_deletion};
-pub use offer::offer;
+pub use offer::{MAX_LINKS, Status, offer, resend, status};
 
 /// How long the processor's link works (never past the extract's own deadline).
 pub const LINK_HOURS: i64 = 72;
@@ -76,6 +76,8 @@ pub enum Refusal {
     TooManyCodes,
     /// Deletion is already confirmed.
     AlreadyConfirmed,
+    /// Every link mail a hand-over may send has been sent.
+    TooManyLinks,
 }
 
 impl Refusal {
@@ -89,6 +91,7 @@ impl Refusal {
             Refusal::AlreadyDownloaded => "handover_already_downloaded",
             Refusal::TooManyCodes => "handover_too_many_codes",
             Refusal::AlreadyConfirmed => "handover_already_confirmed",
+            Refusal::TooManyLinks => "handover_too_many_links",
         }
     }
 
@@ -96,13 +99,14 @@ impl Refusal {
     pub fn message(self) -> &'static str {
         match self {
             Refusal::UnknownLink => "the link is not valid",
-            Refusal::LinkExpired => "the link has expired; ask the party for a new hand-over",
+            Refusal::LinkExpired => "the link has expired; ask the party to send a new one",
             Refusal::CodeRequired => "enter the one-time code sent to your address",
             Refusal::WrongCode => "the one-time code is wrong, expired or already used",
             Refusal::Locked => "too many wrong codes: the hand-over is locked",
             Refusal::AlreadyDownloaded => "the list has already been downloaded once",
             Refusal::TooManyCodes => "no more codes can be sent for this hand-over",
             Refusal::AlreadyConfirmed => "deletion is already confirmed",
+            Refusal::TooManyLinks => "no more links can be sent for this hand-over",
         }
     }
 }

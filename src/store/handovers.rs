@@ -22,6 +22,8 @@ pub struct HandoverRow {
     pub code_hash: Option<String>,
     pub code_expires_at: Option<i64>,
     pub codes_sent: i64,
+    /// Link mails sent: the first offer and every renewal.
+    pub links_sent: i64,
     pub code_failures: i64,
     pub locked_at: Option<i64>,
     pub downloaded_at: Option<i64>,
@@ -31,7 +33,7 @@ pub struct HandoverRow {
 
 const COLUMNS: &str = "extract_id, processor_id, processor_name, contact, agreement_ref, \
     agreement_ends, offered_at, link_expires_at, code_hash, code_expires_at, codes_sent, \
-    code_failures, locked_at, downloaded_at, delete_by, deletion_confirmed_at";
+    links_sent, code_failures, locked_at, downloaded_at, delete_by, deletion_confirmed_at";
 
 /// What a new hand-over stores.
 #[derive(Debug, Clone)]
@@ -78,6 +80,27 @@ pub async fn set_code(
     let n = on_tx!(tx, conn => {
         sqlx::query(SQL).bind(extract_id).bind(code_hash).bind(expires_at).bind(now)
             .bind(max_codes).execute(conn).await?.rows_affected()
+    });
+    Ok(n == 1)
+}
+
+/// A new link (its hash) for a hand-over that is neither downloaded nor locked, replacing the
+/// old one, whose hash is overwritten; a code already sent stops working with it. False when
+/// the hand-over is downloaded or locked, or `max_links` link mails have been sent.
+pub async fn renew_link(
+    tx: &mut Tx,
+    extract_id: &str,
+    link_hash: &str,
+    link_expires_at: i64,
+    max_links: i64,
+) -> Result<bool, Error> {
+    const SQL: &str = "UPDATE handovers SET link_hash = $2, link_expires_at = $3, \
+        links_sent = links_sent + 1, code_hash = NULL, code_expires_at = NULL \
+        WHERE extract_id = $1 AND locked_at IS NULL AND downloaded_at IS NULL \
+        AND links_sent < $4";
+    let n = on_tx!(tx, conn => {
+        sqlx::query(SQL).bind(extract_id).bind(link_hash).bind(link_expires_at)
+            .bind(max_links).execute(conn).await?.rows_affected()
     });
     Ok(n == 1)
 }

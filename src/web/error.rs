@@ -242,7 +242,7 @@ impl From<crate::extract::Error> for ApiError {
                     R::LinkExpired | R::AlreadyDownloaded => StatusCode::GONE,
                     R::CodeRequired | R::WrongCode => StatusCode::UNAUTHORIZED,
                     R::Locked => StatusCode::LOCKED,
-                    R::TooManyCodes => StatusCode::TOO_MANY_REQUESTS,
+                    R::TooManyCodes | R::TooManyLinks => StatusCode::TOO_MANY_REQUESTS,
                     R::AlreadyConfirmed => StatusCode::CONFLICT,
                 };
                 ApiError::Rejected(status, why.as_str(), msg)

@@ -441,6 +441,143 @@ async fn five_wrong_codes_lock_the_hand_over_and_an_ended_agreement_refuses_the_
     app.stop().await;
 }
 
+#[tokio::test]
+#[ignore = "needs Python aiosmtpd (pip install -r tests/smtp/requirements.txt)"]
+async fn the_requester_sends_the_link_again_the_old_one_stops_working_and_the_count_is_capped() {
+    use common::pages::{csrf, page};
+    let sink = SmtpSink::start().await;
+    let (app, _) = app_with_mail(sink.port).await;
+    let marker = synthetic::canary_marker(21);
+    let anna = app.user("anna", &["staff:Uppsala"]).await;
+    let bertil = app.user("bertil", &["approver:Uppsala"]).await;
+    let anna_c = app.sign_in(&anna, "anna").await;
+    let bertil_c = app.sign_in(&bertil, "bertil").await;
+    let id = approved_handover(&app, &anna_c, &bertil_c).await;
+    let old = token_after(&processor_mails(&sink, 1).await[0], "/handover/");
+    let res = post_form(&app, "/handover/code", &[("token", old.as_str())]).await;
+    assert_eq!(res.status(), 200);
+    let old_code = code_in(&processor_mails(&sink, 2).await[1]);
+
+    // The requester's page says where the hand-over stands and offers to send the link again.
+    let (status, html) = page(&app, &format!("/extracts/{id}"), &anna_c).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("Listan är inte hämtad än"), "{html}");
+    assert!(html.contains("Det går 2 gånger till"), "{html}");
+    assert!(!html.contains(&old), "the page never shows a link");
+    let (_, approver_page) = page(&app, &format!("/extracts/{id}"), &bertil_c).await;
+    assert!(
+        !approver_page.contains("/handover/resend"),
+        "only the requester may"
+    );
+
+    // Sent again from the page: a third mail with a new link, and no member data.
+    let res = app
+        .client
+        .post(app.url(&format!("/extracts/{id}/handover/resend")))
+        .header("cookie", &anna_c)
+        .form(&[("csrf", csrf(&html).as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let mails = processor_mails(&sink, 3).await;
+    assert!(!body_text(&mails[2]).contains(&marker));
+    let new = token_after(&mails[2], "/handover/");
+    assert_ne!(new, old);
+
+    // The old link and the code sent with it no longer work; the new link does.
+    let res = app.get_with(&format!("/handover/{old}"), None).await;
+    assert_eq!(res.status(), 404, "the old link");
+    let (status, _) = error_code(
+        post_form(
+            &app,
+            "/handover/download",
+            &[("token", new.as_str()), ("code", old_code.as_str())],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 401, "the old code goes with the old link");
+    let res = app.get_with(&format!("/handover/{new}"), None).await;
+    assert_eq!(res.status(), 200);
+
+    // Someone else is told there is no such extract; the approver too.
+    let res = app
+        .post_json(
+            &format!("/api/v1/extracts/{id}/handover/resend"),
+            Some(&bertil_c),
+            json!({}),
+        )
+        .await;
+    assert_eq!(res.status(), 404);
+
+    // The third link mail is the last.
+    let res = app
+        .post_json(
+            &format!("/api/v1/extracts/{id}/handover/resend"),
+            Some(&anna_c),
+            json!({}),
+        )
+        .await;
+    assert_eq!(res.status(), 204);
+    let newest = token_after(&processor_mails(&sink, 4).await[3], "/handover/");
+    let res = app
+        .post_json(
+            &format!("/api/v1/extracts/{id}/handover/resend"),
+            Some(&anna_c),
+            json!({}),
+        )
+        .await;
+    let (status, text) = error_code(res).await;
+    assert_eq!(status, 429, "{text}");
+    assert!(text.contains("handover_too_many_links"), "{text}");
+    let (_, html) = page(&app, &format!("/extracts/{id}"), &anna_c).await;
+    assert!(
+        !html.contains("/handover/resend"),
+        "no button once none are left"
+    );
+
+    // Every send is audited with who asked; the refusal too.
+    let actions: Vec<(String, Value)> = audit_actions(&app)
+        .await
+        .into_iter()
+        .map(|(a, _, d)| (a, serde_json::from_str(&d).unwrap()))
+        .collect();
+    let again = actions
+        .iter()
+        .filter(|(a, d)| a == "handover.offer" && d["again"] == json!(true))
+        .count();
+    assert_eq!(again, 2, "{actions:?}");
+    assert!(
+        actions
+            .iter()
+            .any(|(a, d)| a == "handover.refuse" && d["code"] == "handover_too_many_links")
+    );
+
+    // Collected with the newest link: nothing can be sent again.
+    let res = post_form(&app, "/handover/code", &[("token", newest.as_str())]).await;
+    assert_eq!(res.status(), 200);
+    let code = code_in(&processor_mails(&sink, 5).await[4]);
+    let res = post_form(
+        &app,
+        "/handover/download",
+        &[("token", newest.as_str()), ("code", code.as_str())],
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    assert!(String::from_utf8_lossy(&res.bytes().await.unwrap()).contains(&marker));
+    let res = app
+        .post_json(
+            &format!("/api/v1/extracts/{id}/handover/resend"),
+            Some(&anna_c),
+            json!({}),
+        )
+        .await;
+    let (status, text) = error_code(res).await;
+    assert_eq!(status, 410, "{text}");
+    app.stop().await;
+}
+
 /// Ends the printer's agreement through the four-eyes policy change.
 async fn end_agreement(app: &TestApp) {
     let a = app.user("maja", &["admin:*"]).await;

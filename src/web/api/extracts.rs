@@ -380,6 +380,29 @@ pub async fn finish_extract(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The requester sends the processor of a live hand-over a new link, because the first mail
+/// was lost or its link ran out; the old link and any code already sent stop working. At most
+/// `MAX_LINKS` link mails in all; audited.
+#[utoipa::path(post, path = "/api/v1/extracts/{id}/handover/resend", tag = "extracts",
+    params(("id" = crate::web::api::wire_schema::ExtractId, Path)),
+    responses((status = 204, description = "A new link was sent to the processor's contact"),
+              (status = 403, description = "The processor's agreement has ended or the purpose no longer lists it (`agreement_ended`, `processor_not_allowed`)", body = ErrorBody),
+              (status = 404, description = "No such extract, or not one you requested: the same answer (`not_found`, C2)", body = ErrorBody),
+              (status = 409, description = "Not a hand-over (`not_handed_over`), not approved yet (`not_approved`), still being built (`building`), e-mail not set up or failing (`mail_not_configured`, `mail_failed`), or frozen (`frozen`)", body = ErrorBody),
+              (status = 410, description = "Ended, or already downloaded by the processor (`extract_gone`, `handover_already_downloaded`)", body = ErrorBody),
+              (status = 423, description = "Locked after too many wrong codes (`handover_locked`)", body = ErrorBody),
+              (status = 429, description = "The link has been sent as often as it may be (`handover_too_many_links`)", body = ErrorBody)))]
+pub async fn resend_handover_link(
+    State(state): State<AppState>,
+    SignedIn(session): SignedIn,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = ExtractId::parse(&id)?;
+    let who = principal(&state, &session).await?;
+    crate::extract::handover::resend(&state, &who, &id, OffsetDateTime::now_utc()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// The requester confirms that every downloaded copy is deleted.
 #[utoipa::path(post, path = "/api/v1/extracts/{id}/attest-deleted", tag = "extracts",
     params(("id" = crate::web::api::wire_schema::ExtractId, Path)),
@@ -599,6 +622,13 @@ pub(in crate::web) fn routes() -> Vec<crate::web::Entry> {
             SignedIn,
             Records(&[A::ExtractShredded]),
             post(finish_extract),
+        ),
+        entry(
+            M::POST,
+            "/api/v1/extracts/{id}/handover/resend",
+            SignedIn,
+            Records(&[A::HandoverOffered, A::HandoverRefused]),
+            post(resend_handover_link),
         ),
         entry(
             M::POST,

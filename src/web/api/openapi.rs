@@ -188,6 +188,7 @@ api_doc! {
         crate::web::api::extracts::download_extract,
         crate::web::api::extracts::view_extract,
         crate::web::api::extracts::finish_extract,
+        crate::web::api::extracts::resend_handover_link,
         crate::web::api::extracts::attest_extract_deleted,
         crate::web::api::extracts::revoke_extract,
         crate::web::api::extracts::show_freeze,

@@ -143,6 +143,7 @@ fn samples() -> Vec<Entry> {
         entry(K::ExtractShredded, ok, a, x, json!({ "reason": "done", "rows": null, "chunks_deleted": 1, "data_key_id": HASH, "wrapped_key": "destroyed" })),
         entry(K::ExtractAttested, ok, a, x, json!({ "state": "shredded", "downloads": 1 })),
         entry(K::HandoverOffered, ok, "system", x, json!({ "processor": "tryckeriet", "processor_name": "Tryckeriet AB", "agreement_ref": "PUB-2026-04", "until": 1_772_532_000 })),
+        entry(K::HandoverOffered, ok, a, x, json!({ "processor": "tryckeriet", "processor_name": "Tryckeriet AB", "agreement_ref": "PUB-2026-04", "until": 1_772_532_000, "again": true })),
         entry(K::HandoverCodeSent, ok, "processor:tryckeriet", x, json!({ "processor": "tryckeriet", "processor_name": "Tryckeriet AB", "agreement_ref": "PUB-2026-04", "until": 1_772_532_000 })),
         entry(K::HandoverReleased, ok, "processor:tryckeriet", x, json!({ "processor": "tryckeriet", "processor_name": "Tryckeriet AB", "agreement_ref": "PUB-2026-04", "rows": 120, "ip": "10.0.0.7", "format": "csv", "until": 1_772_532_000 })),
         entry(K::HandoverRefused, "denied", "anonymous", "handover", json!({ "code": "handover_unknown" })),

@@ -103,6 +103,7 @@ pub(super) fn variant(kind: EventKind, entry: &Entry) -> Option<&'static str> {
         K::PhishingResistantRequired if s("purpose").is_some() => Some("purpose"),
         K::ExtractRequested if count(d, "approvers_needed") == Some(0) => Some("automatic"),
         K::CallsAssigned if s("from_caller").is_some() => Some("moved"),
+        K::HandoverOffered if yes("again") == Some(true) => Some("again"),
         K::AuditMemberReport if yes("staff_names") == Some(true) => Some("names"),
         K::PseudonymRevealed if yes("found") == Some(false) => Some("not_found"),
         K::AuditExport if s("from").is_some() && s("to").is_some() => Some("period"),

@@ -18,7 +18,8 @@ mod new;
 mod show;
 
 pub use act::{
-    approve_extract, attest_extract_deleted, deny_extract, finish_extract, withdraw_extract,
+    approve_extract, attest_extract_deleted, deny_extract, finish_extract, resend_handover_link,
+    withdraw_extract,
 };
 pub use approvals::approvals_page;
 pub use new::{create_extract, list_extracts_page, new_extract_page};
@@ -175,7 +176,13 @@ fn processor_label(lang: Lang, policy: &Policy, id: &str) -> String {
             &[
                 ("name", p.name),
                 ("agreement", p.agreement_ref),
-                ("ends", p.agreement_ends.to_string()),
+                (
+                    "ends",
+                    i18n::date(
+                        lang,
+                        p.agreement_ends.midnight().assume_utc() + time::Duration::hours(12),
+                    ),
+                ),
             ],
         ),
         None => id.to_owned(),
@@ -267,6 +274,13 @@ pub(in crate::web) fn routes() -> Vec<crate::web::Entry> {
             SignedIn,
             Records(&[A::ExtractShredded]),
             post(withdraw_extract),
+        ),
+        entry(
+            M::POST,
+            "/extracts/{id}/handover/resend",
+            SignedIn,
+            Records(&[A::HandoverOffered, A::HandoverRefused]),
+            post(resend_handover_link),
         ),
         entry(
             M::POST,

@@ -13,7 +13,7 @@ use super::show::{confirm_done_page, fail};
 use super::{see_other, step_up};
 use crate::auth::session::Session;
 use crate::extract::lifecycle::{self, Verdict};
-use crate::extract::{ExtractId, expire};
+use crate::extract::{ExtractId, expire, handover};
 use crate::nouns::ExtractState;
 use crate::web::AppState;
 use crate::web::error::ApiError;
@@ -34,6 +34,7 @@ pub struct CsrfForm {
 enum Plain {
     Done,
     Attest,
+    ResendLink,
 }
 
 async fn plain(state: AppState, session: Session, id: String, action: Plain) -> Response {
@@ -46,6 +47,7 @@ async fn plain(state: AppState, session: Session, id: String, action: Plain) -> 
         match action {
             Plain::Done => expire::done(&state, &who, &id, now).await?,
             Plain::Attest => expire::attest_deleted(&state, &who, &id, now).await?,
+            Plain::ResendLink => handover::resend(&state, &who, &id, now).await?,
         }
         Ok::<_, ApiError>(())
     }
@@ -53,6 +55,7 @@ async fn plain(state: AppState, session: Session, id: String, action: Plain) -> 
     let key = match action {
         Plain::Done => "done",
         Plain::Attest => "attested",
+        Plain::ResendLink => "link_sent",
     };
     match result {
         Ok(()) => see_other(&format!("/extracts/{id}?msg={key}")),
@@ -133,6 +136,16 @@ pub async fn attest_extract_deleted(
     PageForm(session, _): PageForm<CsrfForm>,
 ) -> Response {
     plain(state, session, id, Plain::Attest).await
+}
+
+/// The requester sends the processor of a live hand-over a new link (the old one stops
+/// working). Needs the requester and the form's CSRF token; no data is shown or sent to them.
+pub async fn resend_handover_link(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    PageForm(session, _): PageForm<CsrfForm>,
+) -> Response {
+    plain(state, session, id, Plain::ResendLink).await
 }
 
 #[derive(Deserialize)]

@@ -35,7 +35,7 @@ use crate::web::session::principal;
 fn message(lang: Lang, key: &str) -> Option<String> {
     let key = match key {
         "pending" | "building" | "done" | "attested" | "approved" | "approval_recorded"
-        | "denied" | "withdrawn" => key,
+        | "denied" | "withdrawn" | "link_sent" => key,
         _ => return None,
     };
     Some(text(lang, &format!("extract.msg_{key}")))
@@ -164,7 +164,43 @@ async fn page_context(
         register_waiting.is_some()
     );
     let watch = mine && row.state.is_open();
+    // A hand-over says where it stands; its requester may send the link again.
+    let handover = match crate::extract::handover::status(state, &row).await? {
+        Some(h) => {
+            let at = |t: i64| when(lang, &rfc3339(t));
+            let stand = if h.locked {
+                text(lang, "extract.handover_locked")
+            } else if let Some(collected) = h.collected_at {
+                match (h.deletion_confirmed_at, h.delete_by) {
+                    (Some(confirmed), _) => text_with(
+                        lang,
+                        "extract.handover_deleted",
+                        &[("collected", at(collected)), ("confirmed", at(confirmed))],
+                    ),
+                    (None, by) => text_with(
+                        lang,
+                        "extract.handover_collected",
+                        &[
+                            ("collected", at(collected)),
+                            ("by", by.map(at).unwrap_or_default()),
+                        ],
+                    ),
+                }
+            } else {
+                text_with(
+                    lang,
+                    "extract.handover_offered",
+                    &[("until", at(h.link_until))],
+                )
+            };
+            let may_resend =
+                mine && live && !h.locked && h.collected_at.is_none() && h.links_left > 0;
+            Some(context! { stand, may_resend, links_left => h.links_left })
+        }
+        None => None,
+    };
     Ok(context! {
+        handover,
         e => summary(lang, &meta, &policy), csrf => session.csrf_token, fresh => is_fresh(state, session),
         mine, live, version, watch,
         // A hand-over goes to the processor only: the requester gets no buttons for it.
