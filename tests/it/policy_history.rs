@@ -282,3 +282,141 @@ async fn policy_diff_against_history_prints_the_requests_a_candidate_would_deny(
 fn stdout_is_empty(out: &[u8]) -> bool {
     out.iter().all(u8::is_ascii_whitespace)
 }
+
+/// Issue 22, item 4: a purpose that asks its approver to say why they approve.
+#[tokio::test]
+async fn an_approval_without_a_justification_is_refused_where_the_purpose_asks_for_one() {
+    let mut member = registervakt::synthetic::canary(7);
+    member.district = "Uppsala".into();
+    let member_id = member.member_id.to_string();
+    let app = common::spawn_app_in(common::prepare_with(200, vec![member]).await).await;
+    let purposes = assembly_changed("auto_max_rows = 1000", "auto_max_rows = 0").replace(
+        "formats = [\"csv\", \"xlsx\"]\nacknowledgement_sv = \"Jag använder listan endast för kallelsen",
+        "formats = [\"csv\", \"xlsx\"]\napprover_justification = true\nacknowledgement_sv = \"Jag använder listan endast för kallelsen",
+    );
+    assert!(purposes.contains("approver_justification = true"));
+    let store = app.store().await;
+    app.state
+        .policy
+        .change(
+            &store,
+            Actor::cli(),
+            Some(purposes),
+            None,
+            "approvers say why for assembly lists",
+            OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+    store.close().await;
+    let nora = app.user("nora", &["staff:Uppsala"]).await;
+    let bertil = app.user("bertil", &["approver:Uppsala"]).await;
+    let farid = app.user("farid", &["auditor:*"]).await;
+    let nora_c = app.sign_in(&nora, "nora").await;
+    let body = common::extracts::body(ASSEMBLY, "Uppsala", &["first_name", "email"], 60);
+    let (status, created) = common::extracts::request(&app, &nora_c, body).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let bertil_c = app.sign_in(&bertil, "bertil").await;
+
+    // The approve form asks for it.
+    let (_, page) = common::pages::page(&app, &format!("/extracts/{id}"), &bertil_c).await;
+    assert!(page.contains("Varför godkänner du?"), "{page}");
+
+    let approve = format!("/api/v1/extracts/{id}/approve");
+    for empty in ["", "   "] {
+        let res = app
+            .post_json(
+                &approve,
+                Some(&bertil_c),
+                json!({ "request_hash": created["request_hash"], "comment": empty }),
+            )
+            .await;
+        assert_eq!(res.status(), 409);
+        let err: Value = res.json().await.unwrap();
+        assert_eq!(err["error"], "justification_required");
+    }
+    let why = "Stämman är den 14 mars och kallelsen ska ut fyra veckor före";
+    let res = app
+        .post_json(
+            &approve,
+            Some(&bertil_c),
+            json!({ "request_hash": created["request_hash"], "comment": why }),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        common::extracts::wait_settled(&app, &nora_c, &id).await["state"],
+        "live"
+    );
+
+    // The audit log binds the words by length and hash, and holds none of them.
+    let store = app.store().await;
+    let approved = store
+        .find_newest_audit_event("extract.approve")
+        .await
+        .unwrap()
+        .unwrap();
+    let details: Value = serde_json::from_str(&approved.details).unwrap();
+    assert_eq!(details["justification_chars"], why.chars().count());
+    assert_eq!(
+        details["justification_sha256"],
+        registervakt::crypto::sha256_hex(why.as_bytes())
+    );
+    let all = store.list_recent_audit_events(10_000).await.unwrap();
+    assert!(
+        all.iter()
+            .all(|e| !e.details.contains("Stämman") && !e.target.contains("Stämman")),
+        "the justification's text is not in the audit log"
+    );
+    store.close().await;
+
+    // The extract's story shows it to an auditor (API and page), and so does the Art. 15
+    // report's internal view, but not the version for the member.
+    let farid_c = app.sign_in(&farid, "farid").await;
+    let story = app
+        .get_json_with(&format!("/api/v1/audit/extracts/{id}"), &farid_c)
+        .await;
+    assert_eq!(story["extract"]["verdicts"][0]["comment"], why, "{story}");
+    let (status, page) =
+        common::pages::page(&app, &format!("/audit/extracts/{id}"), &farid_c).await;
+    assert_eq!(status, 200);
+    assert!(page.contains(&format!("Motivering: ”{why}”")), "{page}");
+    let (_, desk) = common::pages::page(&app, "/audit", &farid_c).await;
+    let csrf = common::pages::csrf(&desk);
+    for names in [false, true] {
+        let mut form = vec![("csrf", csrf.as_str()), ("member_id", member_id.as_str())];
+        if names {
+            form.push(("staff_names", "on"));
+        }
+        let res = common::pages::post_form(&app, "/audit/members", &farid_c, &form).await;
+        let report = res.text().await.unwrap();
+        assert_eq!(
+            report.contains(why),
+            names,
+            "shown in the internal view only (names: {names}): {report}"
+        );
+    }
+
+    // Where the purpose does not ask, an approval without one still goes through.
+    let plain = common::extracts::body(
+        "election-worker-recruitment",
+        "Uppsala",
+        &["first_name", "birth_date"],
+        60,
+    );
+    let (status, created) = common::extracts::request(&app, &nora_c, plain).await;
+    assert_eq!(status, 201, "{created}");
+    let res = app
+        .post_json(
+            &format!(
+                "/api/v1/extracts/{}/approve",
+                created["id"].as_str().unwrap()
+            ),
+            Some(&bertil_c),
+            json!({ "request_hash": created["request_hash"] }),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    app.stop().await;
+}
