@@ -210,7 +210,7 @@ async fn past_requests(
         let found = store.list_audit_events_matching(&sel, None, limit).await?;
         rows.extend(found.into_iter().filter(|r| r.outcome == outcome));
     }
-    rows.sort_by(|a, b| b.seq.cmp(&a.seq));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.seq));
     let cap = window.max_requests as usize;
     let capped = rows.len() > cap;
     rows.truncate(cap);
