@@ -208,12 +208,36 @@ fn default_sweep_interval() -> u64 {
     30
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyConfig {
     /// A directory with `model.conf`, `policy.csv` and `purposes.toml`; absent = the policy
     /// shipped with this release. A broken policy denies every request and fails readiness.
     pub dir: Option<PathBuf>,
+    /// A proposed policy change is tried against the extract requests of this many days
+    /// (`admin::policy_history`), 1 to 366.
+    #[serde(default = "default_history_days")]
+    pub history_days: u32,
+    /// At most this many past requests are decided again (newest first), 1 to 100 000.
+    #[serde(default = "default_history_max_requests")]
+    pub history_max_requests: u32,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            dir: None,
+            history_days: default_history_days(),
+            history_max_requests: default_history_max_requests(),
+        }
+    }
+}
+
+fn default_history_days() -> u32 {
+    30
+}
+fn default_history_max_requests() -> u32 {
+    2000
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -757,6 +781,24 @@ impl Config {
                 format!("is {}", x.sweep_interval_secs),
                 "use a value between 1 and 60 seconds: expired extracts must go within a minute",
             ));
+        }
+        let p = &self.policy;
+        for (key, value, low, high) in [
+            ("policy.history_days", p.history_days, 1, 366),
+            (
+                "policy.history_max_requests",
+                p.history_max_requests,
+                1,
+                100_000,
+            ),
+        ] {
+            if !(low..=high).contains(&value) {
+                return Err(Error::invalid(
+                    key,
+                    format!("is {value}"),
+                    "use a whole number within the range registervakt.example.toml gives",
+                ));
+            }
         }
         for (key, value, low, high) in self.followup.limits() {
             if !(low..=high).contains(&value) {

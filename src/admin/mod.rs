@@ -17,6 +17,7 @@
 //! one proposed (a proposal is tied to the version it was made against).
 
 pub mod policy_change;
+pub mod policy_history;
 pub mod roles;
 pub mod users;
 

@@ -13,6 +13,7 @@ use serde_json::json;
 use similar::TextDiff;
 use time::OffsetDateTime;
 
+use super::policy_history::{self, HistoryDiff, Window};
 use super::{Error, second_person, unix};
 use crate::audit::{self, Actor, Event, EventKind, Outcome};
 use crate::nouns::Scope;
@@ -43,6 +44,9 @@ pub struct PendingChange {
     pub diffs: Vec<FileDiff>,
     /// Another version came into force after the proposal: it can only be rejected.
     pub stale: bool,
+    /// The past requests the proposal would have decided differently from the policy in force
+    /// (`admin::policy_history`), computed when asked for.
+    pub history: HistoryDiff,
 }
 
 #[derive(Debug, Clone)]
@@ -183,31 +187,40 @@ pub async fn reject(
     Ok(())
 }
 
-/// The pending proposals with their diffs against the policy in force.
+/// The pending proposals with their diffs against the policy in force, each tried against
+/// the requests of `window` before `now`.
 pub async fn pending(
     source: &Source,
     store: &Store,
     permit: &Permit,
+    window: Window,
+    now: OffsetDateTime,
 ) -> Result<Vec<PendingChange>, Error> {
     check_permit(permit)?;
     let current = source.current(store).await?;
     let rows = store.list_pending_policy_proposals().await?;
-    Ok(rows
-        .into_iter()
-        .map(|row| {
-            let after = proposed_texts(&current.texts, &row);
-            PendingChange {
-                changes: policy::catalogue_changes(&current.texts.purposes, &after.purposes),
-                permissions_changed: current.texts.permissions != after.permissions,
-                diffs: diffs(&current.texts, &after),
-                stale: row.base_version != current.version,
-                id: row.id,
-                proposed_by: row.proposed_by,
-                proposed_at: row.proposed_at,
-                comment: row.comment,
-            }
-        })
-        .collect())
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let after = proposed_texts(&current.texts, &row);
+        // Checked when proposed; a candidate that no longer loads denies everything, and the
+        // history says so rather than hiding it.
+        let candidate = Policy::from_texts_or_deny_all(&after).await;
+        let history =
+            policy_history::against_history(store, &current.policy, &candidate, window, now)
+                .await?;
+        out.push(PendingChange {
+            changes: policy::catalogue_changes(&current.texts.purposes, &after.purposes),
+            permissions_changed: current.texts.permissions != after.permissions,
+            diffs: diffs(&current.texts, &after),
+            stale: row.base_version != current.version,
+            id: row.id,
+            proposed_by: row.proposed_by,
+            proposed_at: row.proposed_at,
+            comment: row.comment,
+            history,
+        });
+    }
+    Ok(out)
 }
 
 fn proposed_texts(current: &Texts, row: &PolicyProposalRow) -> Texts {

@@ -1,4 +1,7 @@
-//! `registervakt policy check|show|explain`: read and test the access policy.
+//! `registervakt policy check|show|export|import|diff|explain`: read, change and test the
+//! access policy.
+
+mod diff;
 
 use std::path::{Path, PathBuf};
 
@@ -10,6 +13,7 @@ use crate::config::Config;
 use crate::nouns::RoleGrant;
 use crate::nouns::{DistrictCode, Field};
 use crate::policy::{self, ExtractRequest, Policy, Principal, PurposeId};
+use diff::Candidate;
 
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
@@ -38,6 +42,22 @@ pub enum PolicyCommand {
         /// Why the policy changes.
         #[arg(long)]
         comment: String,
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Try a policy change against the extract requests of the last DAYS days: which would now
+    /// be denied, allowed, or need more or fewer approvers. The candidate is the given files,
+    /// else the one pending proposal, else the files in `[policy] dir`.
+    Diff {
+        /// How many days of requests to decide again.
+        #[arg(long, value_name = "DAYS")]
+        against_history: u32,
+        /// A candidate purposes.toml (the one in force when not given).
+        #[arg(long, value_name = "FILE")]
+        purposes: Option<PathBuf>,
+        /// A candidate policy.csv (the one in force when not given).
+        #[arg(long, value_name = "FILE")]
+        permissions: Option<PathBuf>,
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
@@ -74,6 +94,19 @@ pub async fn run(cmd: PolicyCommand) -> anyhow::Result<()> {
             comment,
             config,
         } => import(&Config::load(config.as_deref())?, &dir, &comment).await,
+        PolicyCommand::Diff {
+            against_history,
+            purposes,
+            permissions,
+            config,
+        } => {
+            let config = Config::load(config.as_deref())?;
+            let files = Candidate {
+                purposes,
+                permissions,
+            };
+            diff::run(&config, against_history, files).await
+        }
         PolicyCommand::Explain {
             user,
             purpose,

@@ -164,6 +164,33 @@ pub fn check_comment(verdict: Verdict, comment: &str) -> Result<&str, Error> {
     })
 }
 
+/// Refuses an approval without a justification (the approval's comment) when the purpose
+/// asks its approvers to say why they approve (`approver_justification`).
+pub fn check_justification(
+    policy: &crate::policy::Policy,
+    purpose: &crate::policy::PurposeId,
+    comment: &str,
+) -> Result<(), Error> {
+    if justification_required(policy, purpose) && comment.trim().is_empty() {
+        return Err(Error::Conflict(
+            "justification_required",
+            "this purpose asks the approver to write why they approve; write it in the comment"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether approving a request for `purpose` needs a justification.
+pub fn justification_required(
+    policy: &crate::policy::Policy,
+    purpose: &crate::policy::PurposeId,
+) -> bool {
+    policy
+        .purpose(purpose)
+        .is_some_and(|p| p.approver_justification)
+}
+
 /// What a verdict led to.
 #[derive(Debug, Clone)]
 pub struct Decided {
@@ -229,6 +256,7 @@ pub async fn decide(
     )
     .await?;
     if verdict == Verdict::Approve {
+        check_justification(&policy, &request.purpose, comment)?;
         super::handover::check_at_approval(state, &policy, approver, id, &request, now).await?;
     }
     let mut tx = state.store.begin().await?;
@@ -270,13 +298,16 @@ pub async fn decide(
         Verdict::Approve => EventKind::ExtractApproved,
         Verdict::Deny => EventKind::ExtractDenied,
     };
-    let event = Event::new(
-        action,
-        actor,
-        &target,
-        Outcome::Success,
-        serde_json::json!({ "request_hash": current.request_hash, "district": current.district }),
-    );
+    let mut details =
+        serde_json::json!({ "request_hash": current.request_hash, "district": current.district });
+    // The approver's words stay with the decision; the log binds them by length and hash
+    // only, as for a follow-up acknowledgement (they may name people).
+    if verdict == Verdict::Approve && !comment.is_empty() {
+        details["justification_chars"] = serde_json::json!(comment.chars().count());
+        details["justification_sha256"] =
+            serde_json::json!(crate::crypto::sha256_hex(comment.as_bytes()));
+    }
+    let event = Event::new(action, actor, &target, Outcome::Success, details);
     audit::record(&mut tx, &event, now).await?;
     let decisions = rows::list_decisions_in(&mut tx, id.as_str()).await?;
     let approvals = decisions.iter().filter(|d| d.verdict == "approve").count();

@@ -166,6 +166,9 @@ pub struct Purpose {
     pub valid_to: Option<Date>,
     /// Acting on an extract of this purpose needs a passkey (`policy::factors` reads it).
     pub phishing_resistant: bool,
+    /// An approver of an extract of this purpose must write why they approve
+    /// (`extract::review`); without it a justification is optional.
+    pub approver_justification: bool,
     /// Registered processors an extract of this purpose may be handed over to; with no
     /// `formats`, hand-over is the only way out (`policy::processors`).
     pub processors: Vec<crate::policy::ProcessorId>,

@@ -15,6 +15,7 @@ pub mod error;
 pub mod event_text;
 pub mod frame;
 pub mod headers;
+pub mod history_words;
 pub mod i18n;
 pub mod json;
 pub mod labels;

@@ -431,6 +431,14 @@ async function walk(browser, lang) {
   const gunnar = await signIn(browser, lang, "gunnar");
   await gunnar.goto(BASE + "/admin");
   await look(gunnar, lang, "admin-second");
+  // The proposal tried against the requests of the last days (issue 22): in words, on the page.
+  const history = gunnar.locator(".history").first();
+  check(await history.isVisible(), `${lang}: the second admin sees no trial of the policy change against past requests`);
+  const historyText = (await history.textContent()) || "";
+  check(
+    historyText.includes(lang === "sv" ? "Prövat mot tidigare begäranden" : "Tried against past requests"),
+    `${lang}: the trial against past requests is not in the page's language: ${historyText}`,
+  );
   await Promise.all([gunnar.waitForLoadState("load"), gunnar.click('form:has(input[name="kind"][value="user"]) button[value="confirm"]')]);
   const invitation = (await gunnar.content()).match(/\/invite\/([A-Za-z0-9_-]{16,})/);
   if (check(invitation, `${lang}: confirming a user showed no invitation link to the second admin`)) {

@@ -53,6 +53,7 @@ mod oidc_signin;
 mod oversight_pages;
 mod packaging;
 mod passkeys;
+mod policy_history;
 mod policy_http;
 mod proxy;
 mod purpose_form;

@@ -57,6 +57,8 @@ pub enum Difference {
     },
     /// Whether acting on an extract of the purpose needs a passkey (now `after`).
     PhishingResistant(bool),
+    /// Whether an approver must say why they approve (now `after`).
+    ApproverJustification(bool),
     /// Processors the purpose may now hand over to, by name (by id in [`changes`], named by
     /// [`catalogue_changes`]).
     ProcessorsAdded(Vec<String>),
@@ -239,6 +241,11 @@ fn differences(old: &Purpose, new: &Purpose) -> Vec<Difference> {
     }
     if old.phishing_resistant != new.phishing_resistant {
         out.push(Difference::PhishingResistant(new.phishing_resistant));
+    }
+    if old.approver_justification != new.approver_justification {
+        out.push(Difference::ApproverJustification(
+            new.approver_justification,
+        ));
     }
     let ids = |list: &[crate::policy::ProcessorId], other: &[crate::policy::ProcessorId]| {
         list.iter()

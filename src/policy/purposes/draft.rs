@@ -35,6 +35,7 @@ pub struct PurposeDraft {
     pub valid_from: String,
     pub valid_to: String,
     pub phishing_resistant: bool,
+    pub approver_justification: bool,
     pub auto_max_rows: u64,
     pub two_approvers_min_rows: u64,
     pub sensitive_approvers: u8,
@@ -72,6 +73,7 @@ impl From<&Purpose> for PurposeDraft {
             valid_from: date(p.valid_from),
             valid_to: date(p.valid_to),
             phishing_resistant: p.phishing_resistant,
+            approver_justification: p.approver_justification,
             auto_max_rows: p.approval.auto_max_rows,
             two_approvers_min_rows: p.approval.two_approvers_min_rows,
             sensitive_approvers: p.approval.sensitive_approvers,
@@ -107,6 +109,8 @@ struct Block<'a> {
     valid_to: Option<DateValue>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     phishing_resistant: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    approver_justification: bool,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     processors: &'a [String],
     approval: ApprovalBlock,
@@ -165,6 +169,7 @@ impl PurposeDraft {
             valid_from: date_value(&self.valid_from),
             valid_to: date_value(&self.valid_to),
             phishing_resistant: self.phishing_resistant,
+            approver_justification: self.approver_justification,
             processors: &self.processors,
             approval: ApprovalBlock {
                 auto_max_rows: self.auto_max_rows,

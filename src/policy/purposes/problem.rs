@@ -30,11 +30,12 @@ pub enum PurposeKey {
     ValidFrom,
     ValidTo,
     PhishingResistant,
+    ApproverJustification,
     Processors,
 }
 
 impl PurposeKey {
-    pub const ALL: [PurposeKey; 19] = [
+    pub const ALL: [PurposeKey; 20] = [
         PurposeKey::Id,
         PurposeKey::NameSv,
         PurposeKey::NameEn,
@@ -53,6 +54,7 @@ impl PurposeKey {
         PurposeKey::ValidFrom,
         PurposeKey::ValidTo,
         PurposeKey::PhishingResistant,
+        PurposeKey::ApproverJustification,
         PurposeKey::Processors,
     ];
 
@@ -77,6 +79,7 @@ impl PurposeKey {
             PurposeKey::ValidFrom => "valid_from",
             PurposeKey::ValidTo => "valid_to",
             PurposeKey::PhishingResistant => "phishing_resistant",
+            PurposeKey::ApproverJustification => "approver_justification",
             PurposeKey::Processors => "processors",
         }
     }

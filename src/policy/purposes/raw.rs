@@ -69,6 +69,9 @@ pub struct Purpose {
     /// Acting on an extract of this purpose needs a passkey (`policy::factors`).
     #[serde(default)]
     pub phishing_resistant: bool,
+    /// An approver must say why they approve (`extract::review`).
+    #[serde(default)]
+    pub approver_justification: bool,
     /// Processors (`[[processor]]` ids) an extract of this purpose may be handed over to.
     #[serde(default)]
     pub processors: Vec<String>,

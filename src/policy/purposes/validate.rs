@@ -121,6 +121,7 @@ pub(super) fn purpose(raw: raw::Purpose, at: &Locator<'_>) -> Result<Purpose, Er
         valid_from,
         valid_to,
         phishing_resistant: raw.phishing_resistant,
+        approver_justification: raw.approver_justification,
         processors,
         line: at.block.0,
     })

@@ -207,7 +207,7 @@ async fn decide(
     responses((status = 200, body = DecidedResponse),
               (status = 403, description = "Not yours to decide: your own request (`self_approval`), or no approver role in its district; or the policy no longer allows it", body = ErrorBody),
               (status = 404, description = "No such extract, or not one you may see: the same answer (`not_found`, C2)", body = ErrorBody),
-              (status = 409, description = "Not the request you reviewed (`request_changed`), already decided by you (`already_decided`), or approved and still building (`building`)", body = ErrorBody),
+              (status = 409, description = "Not the request you reviewed (`request_changed`), already decided by you (`already_decided`), approved and still building (`building`), or no `comment` where the purpose asks the approver to say why (`justification_required`)", body = ErrorBody),
               (status = 410, description = "No longer waiting for a decision: denied, lapsed, live, shredded or failed (`extract_gone`)", body = ErrorBody),
               (status = 423, description = "Extracts are frozen (`extracts_frozen`)", body = ErrorBody)))]
 pub async fn approve_extract(

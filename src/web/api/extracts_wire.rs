@@ -181,6 +181,9 @@ pub struct ApproveBody {
     /// The `request_hash` of the request you reviewed; another one is 409 `request_changed`.
     #[schema(value_type = crate::web::api::wire_schema::RequestHash)]
     pub request_hash: String,
+    /// Why you approve. Required (409 `justification_required` without it) when the purpose
+    /// sets `approver_justification`; optional otherwise. Kept with the decision and shown in
+    /// the extract's story; the audit log holds only its length and SHA-256.
     #[serde(default)]
     #[schema(value_type = crate::web::api::wire_schema::ApprovalComment)]
     pub comment: String,

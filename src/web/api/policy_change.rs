@@ -12,12 +12,15 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
+use crate::admin::policy_history::{HistoryDiff, Verdict, Window};
 use crate::admin::{self, policy_change};
 use crate::auth::session::Session;
-use crate::policy::{Permit, Principal};
+use crate::policy::{Permit, Policy, Principal};
 use crate::web::AppState;
 use crate::web::api::users::ProposalResponse;
 use crate::web::error::{ApiError, ErrorBody};
+use crate::web::history_words::{self, HistoryWords};
+use crate::web::i18n::Lang;
 use crate::web::json::ApiJson;
 use crate::web::params::ApiPath;
 use crate::web::session::{SignedIn, StepUp};
@@ -56,6 +59,117 @@ pub struct PolicyProposalResponse {
     pub diffs: Vec<PolicyFileDiff>,
     /// Another version came into force after it was proposed: it can only be rejected.
     pub stale: bool,
+    /// The past requests the proposal would have decided differently from the policy in
+    /// force, computed at this call (`[policy] history_days`).
+    pub history: PolicyHistoryResponse,
+}
+
+/// A proposal tried against the extract requests of the last days.
+#[derive(Serialize, ToSchema)]
+pub struct PolicyHistoryResponse {
+    /// How many days back requests were read.
+    pub days: u32,
+    /// How many requests were decided again.
+    pub read: usize,
+    /// More requests were in the window than `[policy] history_max_requests`: the oldest
+    /// were not read.
+    pub capped: bool,
+    /// Log entries that could not be decided again (e.g. denied before a member count).
+    pub skipped: usize,
+    /// How many requests move each way.
+    pub counts: Vec<PolicyHistoryCount>,
+    /// Each request whose decision differs, newest first.
+    pub requests: Vec<PolicyHistoryRequest>,
+    /// The same in Swedish sentences, as the admin page shows it.
+    pub words_sv: HistoryWords,
+    /// The same in English sentences.
+    pub words_en: HistoryWords,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PolicyHistoryCount {
+    /// `now_denied`, `more_approvers`, `fewer_approvers`, `now_allowed` or `now_approvable`.
+    pub change: &'static str,
+    pub count: usize,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PolicyHistoryRequest {
+    /// `now_denied`, `more_approvers`, `fewer_approvers`, `now_allowed` or `now_approvable`.
+    pub change: &'static str,
+    /// When it was asked, Unix milliseconds.
+    pub at_ms: i64,
+    /// "Display name (username)" of the requester.
+    pub requester: String,
+    pub purpose: String,
+    pub district: String,
+    pub before: PolicyHistoryDecision,
+    pub after: PolicyHistoryDecision,
+}
+
+/// A decision: `allow` (no approver), `needs_approval` (`approvers`) or `deny` (`code`).
+#[derive(Serialize, ToSchema)]
+pub struct PolicyHistoryDecision {
+    pub decision: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approvers: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<&'static str>,
+}
+
+impl From<&Verdict> for PolicyHistoryDecision {
+    fn from(v: &Verdict) -> Self {
+        match v {
+            Verdict::Allowed => PolicyHistoryDecision {
+                decision: "allow",
+                approvers: None,
+                code: None,
+            },
+            Verdict::Approvers(n) => PolicyHistoryDecision {
+                decision: "needs_approval",
+                approvers: Some(*n),
+                code: None,
+            },
+            Verdict::Denied { code, .. } => PolicyHistoryDecision {
+                decision: "deny",
+                approvers: None,
+                code: Some(code.as_str()),
+            },
+        }
+    }
+}
+
+/// The history diff for the API: data and both languages' sentences.
+pub fn history_response(policy: &Policy, diff: &HistoryDiff) -> PolicyHistoryResponse {
+    PolicyHistoryResponse {
+        days: diff.window.days,
+        read: diff.read,
+        capped: diff.capped,
+        skipped: diff.skipped,
+        counts: diff
+            .counts()
+            .into_iter()
+            .map(|(shift, count)| PolicyHistoryCount {
+                change: shift.as_str(),
+                count,
+            })
+            .collect(),
+        requests: diff
+            .changes
+            .iter()
+            .map(|c| PolicyHistoryRequest {
+                change: c.shift.as_str(),
+                at_ms: c.at_ms,
+                requester: c.requester.clone(),
+                purpose: c.purpose.as_str().to_owned(),
+                district: c.district.as_str().to_owned(),
+                before: (&c.before).into(),
+                after: (&c.after).into(),
+            })
+            .collect(),
+        words_sv: history_words::words(Lang::Sv, policy, diff),
+        words_en: history_words::words(Lang::En, policy, diff),
+    }
 }
 
 async fn policy_permit(state: &AppState, session: &Session) -> Result<Permit, ApiError> {
@@ -109,11 +223,19 @@ pub async fn list_policy_proposals(
     SignedIn(session): SignedIn,
 ) -> Result<Json<Vec<PolicyProposalResponse>>, ApiError> {
     let permit = policy_permit(&state, &session).await?;
-    let pending = policy_change::pending(&state.policy, &state.store, &permit).await?;
+    let window = Window::of(&state.config.policy);
+    let now = OffsetDateTime::now_utc();
+    let pending = policy_change::pending(&state.policy, &state.store, &permit, window, now).await?;
+    let current = state
+        .policy
+        .current(&state.store)
+        .await
+        .map_err(crate::auth::Error::from)?;
     Ok(Json(
         pending
             .into_iter()
             .map(|p| PolicyProposalResponse {
+                history: history_response(&current.policy, &p.history),
                 id: p.id,
                 proposed_by: p.proposed_by,
                 proposed_at: p.proposed_at,

@@ -88,7 +88,9 @@ pub(super) async fn page(
     // Only a party-wide administrator sees the policy's proposals and changes purposes.
     let (pending_policy, policy_admin) = match policy_permit(state, session).await {
         Ok(p) => {
-            let pending = policy_change::pending(&state.policy, &state.store, &p).await;
+            let window = crate::admin::policy_history::Window::of(&state.config.policy);
+            let pending =
+                policy_change::pending(&state.policy, &state.store, &p, window, now).await;
             (pending.unwrap_or_default(), true)
         }
         Err(_) => (Vec::new(), false),
@@ -164,9 +166,10 @@ pub(super) async fn page(
             let mine = p.proposed_by == me;
             let words = purposes::change_words(lang, &p.changes, p.permissions_changed);
             let lines = purposes::needs_lines(&p.changes, p.permissions_changed);
+            let history = crate::web::history_words::words(lang, &current.policy, &p.history);
             context! {
                 id => p.id, by => name_of(&p.proposed_by), comment => p.comment, diffs, words,
-                lines, stale => p.stale, mine,
+                lines, stale => p.stale, mine, history,
             }
         })
         .collect();

@@ -156,6 +156,9 @@ fn disclosure_item(
         reached => disclosure.reached_anyone(),
         requester => with_names.then(|| d.requester.clone()),
         approvers => with_names.then(|| approvers.join(", ")),
+        // The internal view (staff named) says why each approver approved; the member's
+        // version names no staff and quotes none of their words.
+        justifications => if with_names { justifications(lang, d) } else { Vec::new() },
         handed_to => d.handover.as_ref().map(|h| crate::web::i18n::text_with(
             lang,
             "audit_member.handed_to_text",
@@ -383,7 +386,9 @@ pub async fn story_page(
             })
             .collect();
         let ended_because = story.described.row.end_reason.as_deref();
+        let decisions = decision_lines(lang, &story.described);
         Ok::<_, ApiError>(context! {
+            decisions,
             extract => summary(lang, &extract_response(&story.described), &policy),
             ended_because => ended_because.map(|r| event_text::end_reason(lang, r)),
             members => story.members, members_shown => story.members_shown, events,
@@ -394,6 +399,46 @@ pub async fn story_page(
         Ok(ctx) => render(&state, StatusCode::OK, "audit_story.html", ctx),
         Err(e) => refusal(&state, e),
     }
+}
+
+/// "Name: “why”" for each approval with a justification.
+fn justifications(lang: Lang, d: &crate::extract::review::Described) -> Vec<String> {
+    d.verdicts
+        .iter()
+        .filter(|v| v.decision.verdict == "approve" && !v.decision.comment.is_empty())
+        .map(|v| {
+            text_with(
+                lang,
+                "audit_member.justification",
+                &[
+                    ("who", v.approver.clone()),
+                    ("text", v.decision.comment.clone()),
+                ],
+            )
+        })
+        .collect()
+}
+
+/// Each approver's verdict as a sentence, with their words (an approval's justification, a
+/// denial's reason) for the auditor.
+fn decision_lines(lang: Lang, d: &crate::extract::review::Described) -> Vec<minijinja::Value> {
+    d.verdicts
+        .iter()
+        .map(|v| {
+            let key = if v.decision.verdict == "approve" {
+                "audit_story.approved"
+            } else {
+                "audit_story.denied"
+            };
+            let at = rfc3339(v.decision.decided_at);
+            let sentence = text_with(
+                lang,
+                key,
+                &[("who", v.approver.clone()), ("when", when(lang, &at))],
+            );
+            context! { sentence, comment => v.decision.comment }
+        })
+        .collect()
 }
 
 /// Field names as the page shows them.

@@ -138,6 +138,9 @@ async fn page_context(
     } else {
         (Vec::new(), Vec::new())
     };
+    let justification_required = may_decide
+        && PurposeId::parse(&row.purpose)
+            .is_ok_and(|p| lifecycle::justification_required(&policy, &p));
     // A call list is worked in Registervakt: never a file or a view.
     let call_list = meta.call_list;
     let downloads: Vec<&str> = formats
@@ -211,7 +214,7 @@ async fn page_context(
         // Asked once the extract has ended: confirming while it is live would invite a
         // later download after the confirmation.
         may_attest => mine && !live && row.downloads > 0 && row.attested_at.is_none(),
-        may_decide, why_approval, other_approvers,
+        may_decide, why_approval, other_approvers, justification_required,
         may_withdraw => approver_here && live,
         decided_by_me, request_hash => row.request_hash, lifetime_minutes => row.lifetime_minutes,
         filters => filter_lines(lang, &meta.filters), verdicts, register_waiting,

@@ -199,6 +199,8 @@ fn difference(lang: Lang, d: &Difference) -> String {
         ),
         Difference::PhishingResistant(true) => say("passkey_on", &[]),
         Difference::PhishingResistant(false) => say("passkey_off", &[]),
+        Difference::ApproverJustification(true) => say("justification_on", &[]),
+        Difference::ApproverJustification(false) => say("justification_off", &[]),
     }
 }
 
@@ -242,6 +244,9 @@ fn summary(lang: Lang, p: &Purpose) -> Vec<String> {
     }
     if p.phishing_resistant {
         out.push(text(lang, "purpose_change.passkey_on"));
+    }
+    if p.approver_justification {
+        out.push(text(lang, "purpose_change.justification_on"));
     }
     out
 }

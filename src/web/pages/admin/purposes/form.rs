@@ -58,6 +58,7 @@ pub(super) struct Values {
     pub valid_from: String,
     pub valid_to: String,
     pub phishing_resistant: bool,
+    pub approver_justification: bool,
     /// Processor ids the purpose may hand over to, kept through the form as they were
     /// (processors themselves are `[[processor]]` entries of the catalogue).
     pub processors: Vec<String>,
@@ -112,6 +113,7 @@ impl Values {
             valid_from: draft.valid_from,
             valid_to: draft.valid_to,
             phishing_resistant: draft.phishing_resistant,
+            approver_justification: draft.approver_justification,
             processors: draft.processors,
             comment: String::new(),
             remove_comment: String::new(),
@@ -144,6 +146,7 @@ impl Values {
                 "valid_from" => v.valid_from = value,
                 "valid_to" => v.valid_to = value,
                 "phishing_resistant" => v.phishing_resistant = !value.is_empty(),
+                "approver_justification" => v.approver_justification = !value.is_empty(),
                 "processors" => v.processors.push(value),
                 "comment" => v.comment = value,
                 _ => {}
@@ -230,6 +233,7 @@ impl Values {
             valid_from: self.valid_from.trim().to_owned(),
             valid_to: self.valid_to.trim().to_owned(),
             phishing_resistant: self.phishing_resistant,
+            approver_justification: self.approver_justification,
             processors: self.processors.clone(),
             auto_max_rows,
             two_approvers_min_rows: two,
