@@ -17,6 +17,7 @@ pub mod passkeys;
 pub mod policy;
 pub mod policy_change;
 pub mod reports;
+pub mod recertify;
 pub mod roles;
 pub mod users;
 pub mod wire_schema;
