@@ -58,6 +58,7 @@ mod proxy;
 mod purpose_form;
 mod register_outage;
 mod reports;
+mod recertify;
 mod roles;
 mod routes_audited;
 mod server;
