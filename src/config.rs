@@ -1219,7 +1219,10 @@ member_id = "id"
             ("recertify_days = 0", "roles.recertify_days"),
             ("recertify_days = 401", "roles.recertify_days"),
             ("recertify_notice_days = 0", "roles.recertify_notice_days"),
-            ("recertify_days = 10\nrecertify_notice_days = 10", "roles.recertify_notice_days"),
+            (
+                "recertify_days = 10\nrecertify_notice_days = 10",
+                "roles.recertify_notice_days",
+            ),
         ] {
             let text = format!("{}[roles]\n{extra}\n", minimal());
             let err = Config::from_figment(Figment::new().merge(Toml::string(&text))).unwrap_err();

@@ -141,9 +141,7 @@ pub async fn confirmer(
     let admin = policy
         .permits_party_wide(who, policy::Action::UsersAdminister)
         .await;
-    let broken = |r: &Result<Permit, policy::Error>| {
-        matches!(r, Err(e) if !matches!(e, policy::Error::NotPermitted { .. }))
-    };
+    let broken = |r: &Result<Permit, policy::Error>| matches!(r, Err(e) if !matches!(e, policy::Error::NotPermitted { .. }));
     if broken(&approve) || broken(&admin) || (approve.is_err() && admin.is_err()) {
         let asked = approve.and(admin);
         audited_permit(store, who, policy::Action::ExtractApprove, asked, now).await?;
@@ -266,7 +264,15 @@ pub async fn confirm(
     let due = unix(now).saturating_add(terms.term_secs());
     let details = json!({ "role": grant.to_string(), "outcome": "confirmed",
         "was": was.as_str(), "due_at": due });
-    record(&mut tx, EventKind::RoleRecertified, actor, &user.username, details, now).await?;
+    record(
+        &mut tx,
+        EventKind::RoleRecertified,
+        actor,
+        &user.username,
+        details,
+        now,
+    )
+    .await?;
     tx.commit().await?;
     let mut confirmed = row;
     confirmed.confirmed_at = unix(now);
@@ -292,7 +298,15 @@ pub async fn remove(
     let details = json!({ "role": grant.to_string(), "outcome": "removed",
         "was": was.as_str(), "awaiting_second_admin": waiting });
     let actor = Actor::user(&confirmer.user_id);
-    record(&mut tx, EventKind::RoleRecertified, actor, &user.username, details, now).await?;
+    record(
+        &mut tx,
+        EventKind::RoleRecertified,
+        actor,
+        &user.username,
+        details,
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok(outcome)
 }
@@ -316,6 +330,54 @@ async fn record(
     Ok(())
 }
 
+/// The operator at the command line (the demo at its start) confirms every role that is due
+/// soon or suspended, at once, each audited `role.recertify` as `cli:…`: a demo started again
+/// weeks later has fresh roles and nothing suspended. Returns how many were confirmed.
+pub async fn confirm_due_as_operator(
+    store: &Store,
+    terms: &RolesConfig,
+    now: OffsetDateTime,
+) -> Result<usize, Error> {
+    let mut confirmed = 0;
+    for row in store.list_holdings().await? {
+        let was = Standing::at(row.confirmed_at, terms, now);
+        if was == Standing::InForce {
+            continue;
+        }
+        let actor = Actor::cli();
+        let mut tx = store.begin().await?;
+        let (role, district) = (row.role.as_str(), row.district.as_str());
+        if !rows::confirm_role(
+            &mut tx,
+            &row.user_id,
+            role,
+            district,
+            actor.as_str(),
+            unix(now),
+        )
+        .await?
+        {
+            tx.rollback().await?;
+            continue;
+        }
+        let due = unix(now).saturating_add(terms.term_secs());
+        let details = json!({ "role": format!("{role}:{district}"), "outcome": "confirmed",
+            "was": was.as_str(), "due_at": due });
+        record(
+            &mut tx,
+            EventKind::RoleRecertified,
+            actor,
+            &row.username,
+            details,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        confirmed += 1;
+    }
+    Ok(confirmed)
+}
+
 /// What one housekeeping pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Swept {
@@ -327,7 +389,11 @@ pub struct Swept {
 /// date; the holder's sessions end), and sends the advance notice for each role due within
 /// `recertify_notice_days` (once per due date). Safe to run on several brokers at once: each
 /// mark is a conditional UPDATE in the transaction of its event and notices.
-pub async fn sweep(store: &Store, terms: &RolesConfig, now: OffsetDateTime) -> Result<Swept, Error> {
+pub async fn sweep(
+    store: &Store,
+    terms: &RolesConfig,
+    now: OffsetDateTime,
+) -> Result<Swept, Error> {
     let mut swept = Swept::default();
     for row in store.list_holdings().await? {
         let Ok(grant) = format!("{}:{}", row.role, row.district).parse::<RoleGrant>() else {
@@ -367,8 +433,15 @@ async fn suspend(
     rows::bump_auth_epoch(&mut tx, &row.user_id, unix(now)).await?;
     let due = row.confirmed_at.saturating_add(terms.term_secs());
     let details = json!({ "role": grant.to_string(), "due_at": due });
-    record(&mut tx, EventKind::RoleSuspended, Actor::system(), &row.username, details, now)
-        .await?;
+    record(
+        &mut tx,
+        EventKind::RoleSuspended,
+        Actor::system(),
+        &row.username,
+        details,
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok(true)
 }
@@ -400,8 +473,15 @@ async fn tell(
     let due = row.confirmed_at.saturating_add(terms.term_secs());
     let details =
         json!({ "role": grant.to_string(), "due_at": due, "confirmers": confirmers.len() });
-    record(&mut tx, EventKind::RoleDueNoticed, Actor::system(), &row.username, details, now)
-        .await?;
+    record(
+        &mut tx,
+        EventKind::RoleDueNoticed,
+        Actor::system(),
+        &row.username,
+        details,
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok(true)
 }
@@ -445,7 +525,10 @@ mod tests {
         let term = terms.term_secs();
         assert_eq!(Standing::at(start, &terms, at(0)), Standing::InForce);
         let notice = term - terms.notice_secs();
-        assert_eq!(Standing::at(start, &terms, at(notice - 1)), Standing::InForce);
+        assert_eq!(
+            Standing::at(start, &terms, at(notice - 1)),
+            Standing::InForce
+        );
         assert_eq!(Standing::at(start, &terms, at(notice)), Standing::DueSoon);
         assert_eq!(Standing::at(start, &terms, at(term - 1)), Standing::DueSoon);
         assert_eq!(Standing::at(start, &terms, at(term)), Standing::Suspended);

@@ -100,11 +100,16 @@ async fn a_role_left_unconfirmed_is_suspended_at_its_deadline_and_confirming_lif
     assert_eq!(stored_roles(&app, "anna").await, 1, "the role is kept");
 
     // The housekeeping pass records the suspension exactly once and ends anna's sessions.
-    assert_eq!(sweep(&app).await.suspended, 1);
+    // (The broker's own pass may have run meanwhile: the log, not the return, is counted.)
+    let first = sweep(&app).await.suspended;
+    assert!(first <= 1);
     assert_eq!(sweep(&app).await, recertify::Swept::default());
     let actions = audit_actions(&app).await;
     assert_eq!(count(&actions, "role.suspend", "staff:Uppsala"), 1);
-    assert_eq!(app.get_with("/api/v1/me", Some(&anna_c)).await.status(), 401);
+    assert_eq!(
+        app.get_with("/api/v1/me", Some(&anna_c)).await.status(),
+        401
+    );
 
     // The approver sees it suspended, and confirms it; anna may request again.
     let bertil_c = app.sign_in(&bertil, "bertil").await;
@@ -114,7 +119,11 @@ async fn a_role_left_unconfirmed_is_suspended_at_its_deadline_and_confirming_lif
     assert_eq!(of_anna[0]["state"], "suspended");
     assert_eq!(of_anna[0]["role"], "staff:Uppsala");
     let (status, v) = confirm(&app, &bertil_c, "anna", "staff:Uppsala").await;
-    assert_eq!((status, v["state"].as_str()), (200, Some("in_force")), "{v}");
+    assert_eq!(
+        (status, v["state"].as_str()),
+        (200, Some("in_force")),
+        "{v}"
+    );
     raw(&app)
         .await
         .execute("UPDATE users SET totp_last_step = totp_last_step - 1 WHERE username = 'anna'")
@@ -164,8 +173,9 @@ async fn the_holder_and_the_approvers_are_told_in_advance_once_per_due_date() {
     age_roles(&app, "anna", roles.term_secs() - roles.notice_secs() - 3600).await;
     assert_eq!(sweep(&app).await.noticed, 0);
     // Within it: one notice to anna and one to Uppsala's approver, not Skåne's; once.
+    // (The broker's own pass may have sent it meanwhile: the notices are counted.)
     age_roles(&app, "anna", 7200).await;
-    assert_eq!(sweep(&app).await.noticed, 1);
+    assert!(sweep(&app).await.noticed <= 1);
     assert_eq!(sweep(&app).await.noticed, 0);
     let store = &app.state.store;
     let id = |name: &'static str| async move {
@@ -193,8 +203,7 @@ async fn the_holder_and_the_approvers_are_told_in_advance_once_per_due_date() {
 }
 
 #[tokio::test]
-async fn only_someone_else_whose_permit_reaches_the_role_confirms_it_with_a_fresh_second_factor()
-{
+async fn only_someone_else_whose_permit_reaches_the_role_confirms_it_with_a_fresh_second_factor() {
     let app = spawn_app().await;
     app.user("anna", &["staff:Uppsala"]).await;
     let bertil = app.user("bertil", &["approver:Uppsala"]).await;
@@ -213,7 +222,11 @@ async fn only_someone_else_whose_permit_reaches_the_role_confirms_it_with_a_fres
     assert_eq!(shown, ["\"anna\"/\"staff:Uppsala\""], "{shown:?}");
     // Own role: 409 with a sentence.
     let (status, v) = confirm(&app, &bertil_c, "bertil", "approver:Uppsala").await;
-    assert_eq!((status, v["error"].as_str()), (409, Some("own_role")), "{v}");
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (409, Some("own_role")),
+        "{v}"
+    );
     assert!(v["message"].as_str().unwrap().contains("own role"), "{v}");
     // Another district, a party-wide role, an admin role: not theirs.
     for (user, role) in [
@@ -222,7 +235,11 @@ async fn only_someone_else_whose_permit_reaches_the_role_confirms_it_with_a_fres
         ("ulla", "admin:Uppsala"),
     ] {
         let (status, v) = confirm(&app, &bertil_c, user, role).await;
-        assert_eq!((status, v["error"].as_str()), (403, Some("not_permitted")), "{role}: {v}");
+        assert_eq!(
+            (status, v["error"].as_str()),
+            (403, Some("not_permitted")),
+            "{role}: {v}"
+        );
         let (status, _) = remove(&app, &bertil_c, user, role).await;
         assert_eq!(status, 403, "{role}");
     }
@@ -232,10 +249,18 @@ async fn only_someone_else_whose_permit_reaches_the_role_confirms_it_with_a_fres
     let (status, v) = confirm(&app, &zoe_c, "farid", "auditor:*").await;
     assert_eq!(status, 200, "{v}");
     let (status, v) = remove(&app, &zoe_c, "ulla", "admin:Uppsala").await;
-    assert_eq!((status, v["state"].as_str()), (202, Some("awaiting_second_admin")), "{v}");
+    assert_eq!(
+        (status, v["state"].as_str()),
+        (202, Some("awaiting_second_admin")),
+        "{v}"
+    );
     assert_eq!(stored_roles(&app, "ulla").await, 1);
     let (status, v) = confirm(&app, &zoe_c, "zoe", "admin:*").await;
-    assert_eq!((status, v["error"].as_str()), (409, Some("own_role")), "{v}");
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (409, Some("own_role")),
+        "{v}"
+    );
 
     // Without a fresh second factor: refused, nothing recorded.
     let age = app.state.config.sessions.step_up_max_age_secs + 1;
@@ -247,11 +272,18 @@ async fn only_someone_else_whose_permit_reaches_the_role_confirms_it_with_a_fres
         .await
         .unwrap();
     let (status, v) = confirm(&app, &bertil_c, "anna", "staff:Uppsala").await;
-    assert_eq!((status, v["error"].as_str()), (401, Some("step_up_required")), "{v}");
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (401, Some("step_up_required")),
+        "{v}"
+    );
     let actions = audit_actions(&app).await;
     assert_eq!(count(&actions, "role.recertify", "staff:Uppsala"), 0);
     assert_eq!(count(&actions, "role.recertify", "auditor:*"), 1);
     assert_eq!(count(&actions, "role.recertify", "admin:Uppsala"), 1);
-    assert_eq!(count(&actions, "user.role_change_request", "admin:Uppsala"), 1);
+    assert_eq!(
+        count(&actions, "user.role_change_request", "admin:Uppsala"),
+        1
+    );
     app.stop().await;
 }

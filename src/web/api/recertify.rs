@@ -13,13 +13,13 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use crate::admin::recertify::{self, Confirmer, Holding, RoleChangeOutcome};
+use crate::auth::session::Session;
 use crate::nouns::RoleGrant;
 use crate::policy::Principal;
 use crate::web::AppState;
 use crate::web::api::roles::RoleChangeResponse;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::json::ApiJson;
-use crate::auth::session::Session;
 use crate::web::session::{SignedIn, StepUp};
 
 /// One role of one person and where it stands in its term.

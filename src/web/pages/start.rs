@@ -106,10 +106,7 @@ async fn roles_due(
     let mut out = Vec::new();
     for h in own.iter().filter(|h| h.standing != Standing::InForce) {
         let names = recertify::who_confirms(&state.store, &h.grant).await?;
-        let names: Vec<String> = names
-            .into_iter()
-            .filter(|n| *n != h.display_name)
-            .collect();
+        let names: Vec<String> = names.into_iter().filter(|n| *n != h.display_name).collect();
         let who = if names.is_empty() {
             text(lang, "recertify.nobody")
         } else {
@@ -123,7 +120,11 @@ async fn roles_due(
         out.push(text_with(
             lang,
             key,
-            &[("role", role), ("due", datetime(lang, h.due_at)), ("who", who)],
+            &[
+                ("role", role),
+                ("due", datetime(lang, h.due_at)),
+                ("who", who),
+            ],
         ));
     }
     Ok(out)

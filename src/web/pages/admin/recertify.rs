@@ -36,9 +36,7 @@ pub struct ConfirmPageQuery {
 /// What a redirect's `?msg=` says: fixed sentences only, never text from the URL.
 fn message(lang: Lang, key: &str) -> Option<String> {
     match key {
-        "confirmed" | "removed" | "awaiting" => {
-            Some(text(lang, &format!("recertify.msg_{key}")))
-        }
+        "confirmed" | "removed" | "awaiting" => Some(text(lang, &format!("recertify.msg_{key}"))),
         _ => None,
     }
 }
