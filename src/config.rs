@@ -1207,7 +1207,7 @@ member_id = "id"
 
     #[test]
     fn recertification_settings_are_parsed_and_bad_ones_named() {
-        let cfg = Config::from_figment(Figment::new().merge(Toml::string(&minimal()))).unwrap();
+        let cfg = Config::from_figment(Figment::new().merge(Toml::string(minimal()))).unwrap();
         assert_eq!(cfg.roles.recertify_days, DEFAULT_RECERTIFY_DAYS);
         let good = format!(
             "{}[roles]\nrecertify_days = 30\nrecertify_notice_days = 7\n",

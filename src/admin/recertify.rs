@@ -401,14 +401,10 @@ pub async fn sweep(
         };
         match Standing::at(row.confirmed_at, terms, now) {
             Standing::Suspended if row.suspended_for != Some(row.confirmed_at) => {
-                if suspend(store, &row, &grant, terms, now).await? {
-                    swept.suspended += 1;
-                }
+                swept.suspended += usize::from(suspend(store, &row, &grant, terms, now).await?);
             }
             Standing::DueSoon if row.notice_for != Some(row.confirmed_at) => {
-                if tell(store, &row, &grant, terms, now).await? {
-                    swept.noticed += 1;
-                }
+                swept.noticed += usize::from(tell(store, &row, &grant, terms, now).await?);
             }
             _ => {}
         }
