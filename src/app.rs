@@ -395,7 +395,8 @@ async fn record_key_rotation(state: &AppState, kek_id: &str) -> Result<(), audit
     Ok(())
 }
 
-/// Every minute, and once at start: removes expired sessions and unfinished OIDC logins.
+/// Every minute, and once at start: removes expired sessions and unfinished OIDC logins, and
+/// runs the recertification pass (suspensions recorded, advance notices sent).
 async fn housekeeping(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
@@ -405,6 +406,16 @@ async fn housekeeping(state: AppState) {
             Ok(0) => {}
             Ok(n) => tracing::debug!(removed = n, "expired sessions removed"),
             Err(e) => tracing::warn!(error = %e, "session housekeeping failed; will retry"),
+        }
+        // Recertification of roles: record suspensions, send advance notices (each once).
+        match crate::admin::recertify::sweep(&state.store, &state.config.roles, now).await {
+            Ok(swept) if swept.noticed > 0 => crate::notify::kick(
+                &state.store,
+                state.mailer.as_ref(),
+                &state.config.server.public_url,
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "role recertification pass failed; will retry"),
         }
     }
 }
@@ -455,6 +466,7 @@ pub async fn open_store(config: &Config, create: bool) -> Result<Store, store::E
         create,
     })
     .await
+    .map(|store| store.with_role_term(config.roles.term_secs()))
 }
 
 /// Creates and migrates the store (`registervakt init`); idempotent.

@@ -22,6 +22,9 @@ mod followup;
 pub mod oidc;
 pub mod passkeys;
 mod register_limits;
+// Recertification of roles (issue 22, item 2).
+mod roles;
+pub use roles::{DEFAULT_RECERTIFY_DAYS, DEFAULT_RECERTIFY_NOTICE_DAYS, RolesConfig};
 pub mod smtp;
 pub mod syslog;
 pub use followup::{FollowupConfig, OfficeHours, Offset};
@@ -96,6 +99,9 @@ pub struct Config {
     /// When follow-up flags are raised for approvers and auditors.
     #[serde(default)]
     pub followup: FollowupConfig,
+    /// How often every role is confirmed again (recertification).
+    #[serde(default)]
+    pub roles: RolesConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -800,6 +806,7 @@ impl Config {
                 ));
             }
         }
+        self.roles.validate()?;
         for (key, value, low, high) in self.followup.limits() {
             if !(low..=high).contains(&value) {
                 return Err(Error::invalid(
@@ -1238,6 +1245,31 @@ member_id = "id"
         );
         let err = Config::from_figment(Figment::new().merge(Toml::string(&text))).unwrap_err();
         assert!(err.to_string().contains("id is 1–32"), "{err}");
+    }
+
+    #[test]
+    fn recertification_settings_are_parsed_and_bad_ones_named() {
+        let cfg = Config::from_figment(Figment::new().merge(Toml::string(minimal()))).unwrap();
+        assert_eq!(cfg.roles.recertify_days, DEFAULT_RECERTIFY_DAYS);
+        let good = format!(
+            "{}[roles]\nrecertify_days = 30\nrecertify_notice_days = 7\n",
+            minimal()
+        );
+        let cfg = Config::from_figment(Figment::new().merge(Toml::string(&good))).unwrap();
+        assert_eq!(cfg.roles.term_secs(), 30 * 86_400);
+        for (extra, key) in [
+            ("recertify_days = 0", "roles.recertify_days"),
+            ("recertify_days = 401", "roles.recertify_days"),
+            ("recertify_notice_days = 0", "roles.recertify_notice_days"),
+            (
+                "recertify_days = 10\nrecertify_notice_days = 10",
+                "roles.recertify_notice_days",
+            ),
+        ] {
+            let text = format!("{}[roles]\n{extra}\n", minimal());
+            let err = Config::from_figment(Figment::new().merge(Toml::string(&text))).unwrap_err();
+            assert!(err.to_string().contains(key), "{extra}: {err}");
+        }
     }
 
     #[test]

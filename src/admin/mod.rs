@@ -18,6 +18,7 @@
 
 pub mod policy_change;
 pub mod policy_history;
+pub mod recertify;
 pub mod roles;
 pub mod users;
 
@@ -52,6 +53,12 @@ pub enum Error {
     /// A role in a district the member register does not hold: a misspelling.
     #[error("there is no district {0} in the member register; check the spelling")]
     UnknownDistrict(crate::nouns::DistrictCode),
+    /// Recertification: nobody confirms or removes their own role (four eyes).
+    #[error("you cannot confirm or remove your own role; someone else who may confirm it does")]
+    OwnRole,
+    /// Recertification: the user holds no such role (it was removed meanwhile, or never was).
+    #[error("this person does not hold that role (it may have been removed already)")]
+    NoSuchHolding,
     /// No pending proposal has this id: it never existed, or it was decided already.
     #[error("there is no such pending change (it may have been decided already)")]
     NoSuchProposal,

@@ -170,6 +170,20 @@ pub async fn change_role(
         tx.commit().await?;
         return Ok(RoleChangeOutcome::Applied);
     }
+    let request_id = file_proposal(&mut tx, &user, &grant, change, actor, now).await?;
+    tx.commit().await?;
+    Ok(RoleChangeOutcome::AwaitingSecondAdmin { request_id })
+}
+
+/// Files a change for a second administrator and audits the proposal (in `tx`).
+async fn file_proposal(
+    tx: &mut Tx,
+    user: &store::accounts::UserRow,
+    grant: &RoleGrant,
+    change: Change,
+    actor: Actor,
+    now: OffsetDateTime,
+) -> Result<String, Error> {
     let row = RoleChangeRow {
         id: crate::crypto::random_id128(),
         user_id: user.id.clone(),
@@ -179,7 +193,7 @@ pub async fn change_role(
         requested_by: actor.as_str().to_owned(),
         requested_at: unix(now),
     };
-    store::roles::insert_role_change(&mut tx, &row).await?;
+    store::roles::insert_role_change(tx, &row).await?;
     let details =
         json!({ "request_id": row.id, "change": change.as_str(), "role": grant.to_string() });
     let event = Event::new(
@@ -189,9 +203,27 @@ pub async fn change_role(
         Outcome::Success,
         details,
     );
-    audit::record(&mut tx, &event, now).await?;
-    tx.commit().await?;
-    Ok(RoleChangeOutcome::AwaitingSecondAdmin { request_id: row.id })
+    audit::record(tx, &event, now).await?;
+    Ok(row.id)
+}
+
+/// A revoke by `remover` under the same rules as [`change_role`] (in `tx`): applied at once
+/// when [`needs_second_admin`] lets it through, else filed for a second administrator. The
+/// caller has checked that the remover may act on `grant` (recertification).
+pub(super) async fn revoke_in(
+    tx: &mut Tx,
+    user: &store::accounts::UserRow,
+    grant: &RoleGrant,
+    remover_id: &str,
+    now: OffsetDateTime,
+) -> Result<RoleChangeOutcome, Error> {
+    let actor = Actor::user(remover_id);
+    if needs_second_admin(grant, Change::Revoke, &user.id, remover_id) {
+        let request_id = file_proposal(tx, user, grant, Change::Revoke, actor, now).await?;
+        return Ok(RoleChangeOutcome::AwaitingSecondAdmin { request_id });
+    }
+    apply(tx, user, grant, Change::Revoke, actor, None, now).await?;
+    Ok(RoleChangeOutcome::Applied)
 }
 
 /// The pending change `id` as the permit's holder may decide it: their permit reaches its

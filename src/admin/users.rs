@@ -288,7 +288,7 @@ async fn within_reach(store: &Store, permit: &Permit, username: &str) -> Result<
         .find_user_by_username(name.as_str())
         .await?
         .ok_or_else(|| crate::auth::Error::NoSuchUser(name.as_str().to_owned()))?;
-    for role in store.list_roles(&user.id).await? {
+    for role in store.list_stored_roles(&user.id).await? {
         let grant: RoleGrant = format!("{}:{}", role.role, role.district).parse()?;
         check_reach(permit, &grant)?;
     }

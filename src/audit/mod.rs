@@ -216,6 +216,13 @@ event_kinds! {
     FollowupListed => "followup.list",
     /// A follow-up flag was acknowledged with a comment.
     FollowupAcknowledged => "followup.acknowledge",
+    // Recertification of roles (issue 22, item 2).
+    /// A role was confirmed for another term, or removed, at its recertification.
+    RoleRecertified => "role.recertify",
+    /// A role passed its due date unconfirmed: it is suspended (kept, granting nothing).
+    RoleSuspended => "role.suspend",
+    /// The holder and those who may confirm were told that a role falls due soon.
+    RoleDueNoticed => "role.due_notice",
     /// The DPO's activity report (extracts by purpose, district and approver) was made.
     ReportActivity => "report.activity",
     /// The record-of-processing summary of the purposes (GDPR Art. 30) was made.

@@ -345,7 +345,8 @@ pub async fn reset_second_factor(
 pub async fn list(store: &Store) -> Result<Vec<(UserRow, Vec<RoleRow>)>, Error> {
     let mut out = Vec::new();
     for user in store.list_users().await? {
-        let roles = store.list_roles(&user.id).await?;
+        // Stored roles, suspended ones included: an administrator sees every holding.
+        let roles = store.list_stored_roles(&user.id).await?;
         out.push((user, roles));
     }
     Ok(out)

@@ -68,6 +68,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     // to `registervakt init`, on purpose).
     let store = crate::app::open_store(&config, false).await?;
     store.migrate().await?;
+    // The demo's roles are fresh at every start: nothing in a demo is suspended for want of a
+    // confirmation (recertification), though the confirm page lists them with due dates.
+    crate::admin::recertify::confirm_due_as_operator(
+        &store,
+        &config.roles,
+        time::OffsetDateTime::now_utc(),
+    )
+    .await?;
     store.close().await;
     config.server.listen = args.listen;
     config.server.demo_users_file = Some(dir.join(USERS_FILE).display().to_string());

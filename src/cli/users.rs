@@ -157,11 +157,12 @@ pub async fn run(cmd: UserCommand) -> anyhow::Result<()> {
             Ok(())
         }
         UserCommand::List { .. } => {
-            for (user, roles) in accounts::list(&store).await? {
-                let roles: Vec<String> = roles
-                    .iter()
-                    .map(|r| format!("{}:{}", r.role, r.district))
-                    .collect();
+            for (user, _) in accounts::list(&store).await? {
+                // Each stored role, with its recertification standing when it is not simply
+                // in force: `staff:Uppsala(due 2026-03-01)`, `staff:Uppsala(suspended 2026-02-01)`.
+                let held =
+                    crate::admin::recertify::own(&store, &user.id, &config.roles, now).await?;
+                let roles: Vec<String> = held.iter().map(role_with_standing).collect();
                 let factor = if user.totp_disabled {
                     "2fa-disabled"
                 } else if user.totp_seed.is_some() {
@@ -271,4 +272,16 @@ async fn change(
     };
     println!("{username} {verb} {shown}; their sessions have ended");
     Ok(())
+}
+
+/// A role as `user list` prints it: `ROLE:DISTRICT`, with `(due DATE)` when due within the
+/// advance notice and `(suspended DATE)` past its due date (dates in UTC).
+fn role_with_standing(h: &crate::admin::recertify::Holding) -> String {
+    use crate::admin::recertify::Standing;
+    let date = h.due_at.date();
+    match h.standing {
+        Standing::InForce => h.grant.to_string(),
+        Standing::DueSoon => format!("{}(due {date})", h.grant),
+        Standing::Suspended => format!("{}(suspended {date})", h.grant),
+    }
 }

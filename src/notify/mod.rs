@@ -40,6 +40,12 @@ pub fn sentence(kind: &str) -> &'static str {
         "extract_lapsed" => {
             "Din begäran beslutades inte i tid och har upphört. / Your request was not decided in time and has lapsed."
         }
+        "role_due" => {
+            "En av dina roller behöver bekräftas snart; annars vilar den tills någon bekräftar den. Se Översikt. / One of your roles must be confirmed soon, or it is suspended until someone confirms it. See Overview."
+        }
+        "role_due_confirm" => {
+            "En roll som du kan bekräfta behöver bekräftas snart. Se Bekräfta roller. / A role you can confirm is due soon. See Confirm roles."
+        }
         _ => {
             "Något i Registervakt behöver din uppmärksamhet. / Something in Registervakt needs your attention."
         }
@@ -109,6 +115,8 @@ fn subject(kind: &str) -> &'static str {
         "extract_ready" => "utdraget är klart / extract ready",
         "extract_expiring" => "utdraget raderas snart / extract expires soon",
         "extract_shredded" => "utdraget raderat / extract destroyed",
+        "role_due" => "din roll behöver bekräftas / your role is due for confirmation",
+        "role_due_confirm" => "roller att bekräfta / roles to confirm",
         _ => "meddelande / notice",
     }
 }

@@ -255,7 +255,10 @@ pub struct Principal {
 
 impl Principal {
     /// `user_id` with the roles the store holds for them now. A stored role that no longer
-    /// parses (a district renamed by hand, say) is left out: it grants nothing.
+    /// parses (a district renamed by hand, say) is left out: it grants nothing. So is a role
+    /// past its recertification due date and not confirmed (suspended): the store's read of
+    /// the roles in force compares its confirmation time with the clock on every call, so a
+    /// role is gone at the very request after its deadline, before any sweep has run.
     pub async fn load(
         store: &crate::store::Store,
         user_id: &str,

@@ -397,7 +397,27 @@ impl Store {
         Ok(rows)
     }
 
+    /// The user's roles in force now: a role past its recertification due date is suspended
+    /// and left out (see [`Store::list_roles_at`]).
     pub async fn list_roles(&self, user_id: &str) -> Result<Vec<RoleRow>, Error> {
+        self.list_roles_at(user_id, time::OffsetDateTime::now_utc().unix_timestamp())
+            .await
+    }
+
+    /// The user's roles in force at `now`: granted or confirmed less than the role term ago.
+    /// A suspended role stays stored but is not returned, so it grants nothing.
+    pub async fn list_roles_at(&self, user_id: &str, now: i64) -> Result<Vec<RoleRow>, Error> {
+        const SQL: &str = "SELECT role, district FROM user_roles WHERE user_id = $1 \
+            AND confirmed_at > $2 ORDER BY district, role";
+        let after = self.roles_in_force_after(now);
+        let rows = on_pool!(self, pool => {
+            sqlx::query_as(SQL).bind(user_id).bind(after).fetch_all(pool).await?
+        });
+        Ok(rows)
+    }
+
+    /// Every stored role of the user, suspended ones included (for administrators' lists).
+    pub async fn list_stored_roles(&self, user_id: &str) -> Result<Vec<RoleRow>, Error> {
         const SQL: &str =
             "SELECT role, district FROM user_roles WHERE user_id = $1 ORDER BY district, role";
         let rows = on_pool!(self, pool => {

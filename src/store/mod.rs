@@ -117,6 +117,9 @@ pub struct Store {
     backend: Backend,
     /// Appends waiting to share one commit ([`Store::append_audit_grouped`]).
     audit_queue: std::sync::Arc<audit::AppendQueue>,
+    /// How long a role stays in force after it was granted or last confirmed, in seconds
+    /// (`[roles] recertify_days`): every read of the roles in force leaves out the older ones.
+    role_term_secs: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -205,7 +208,26 @@ impl Store {
         Ok(Store {
             backend,
             audit_queue: std::sync::Arc::default(),
+            role_term_secs: crate::config::RolesConfig::default().term_secs(),
         })
+    }
+
+    /// The same store, whose reads of the roles in force count a role as suspended once
+    /// `secs` have passed since it was granted or last confirmed (`[roles] recertify_days`).
+    pub fn with_role_term(mut self, secs: i64) -> Store {
+        self.role_term_secs = secs;
+        self
+    }
+
+    /// How long a role stays in force after it was granted or last confirmed, in seconds.
+    pub fn role_term_secs(&self) -> i64 {
+        self.role_term_secs
+    }
+
+    /// The oldest confirmation time still in force at `now` (Unix seconds): a role whose
+    /// `confirmed_at` is at or before it is suspended.
+    pub(crate) fn roles_in_force_after(&self, now: i64) -> i64 {
+        now.saturating_sub(self.role_term_secs)
     }
 
     pub fn backend_name(&self) -> &'static str {

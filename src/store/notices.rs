@@ -35,35 +35,40 @@ pub async fn insert_notice(tx: &mut Tx, n: &NoticeRow) -> Result<(), Error> {
 }
 
 impl Store {
-    /// Active users holding `role` in `district` or party-wide.
+    /// Active users holding `role` in `district` or party-wide, in force now (a suspended
+    /// role is left out).
     pub async fn list_role_holders(
         &self,
         role: &str,
         district: &str,
     ) -> Result<Vec<Recipient>, Error> {
+        let after = self.roles_in_force_after(time::OffsetDateTime::now_utc().unix_timestamp());
         const SQL: &str = "SELECT DISTINCT u.id, u.email FROM users u \
             JOIN user_roles r ON r.user_id = u.id \
             WHERE r.role = $1 AND (r.district = $2 OR r.district = '*') AND u.status = 'active' \
+            AND r.confirmed_at > $3 \
             ORDER BY u.id";
         let rows = on_pool!(self, pool => {
-            sqlx::query_as(SQL).bind(role).bind(district).fetch_all(pool).await?
+            sqlx::query_as(SQL).bind(role).bind(district).bind(after).fetch_all(pool).await?
         });
         Ok(rows)
     }
 
     /// The display names of the active users holding `role` in `district` (or party-wide),
-    /// with their ids, by name.
+    /// with their ids, by name; a suspended role is left out.
     pub async fn list_role_holder_names(
         &self,
         role: &str,
         district: &str,
     ) -> Result<Vec<(String, String)>, Error> {
+        let after = self.roles_in_force_after(time::OffsetDateTime::now_utc().unix_timestamp());
         const SQL: &str = "SELECT DISTINCT u.id, u.display_name FROM users u \
             JOIN user_roles r ON r.user_id = u.id \
             WHERE r.role = $1 AND (r.district = $2 OR r.district = '*') AND u.status = 'active' \
+            AND r.confirmed_at > $3 \
             ORDER BY u.display_name, u.id";
         let rows = on_pool!(self, pool => {
-            sqlx::query_as(SQL).bind(role).bind(district).fetch_all(pool).await?
+            sqlx::query_as(SQL).bind(role).bind(district).bind(after).fetch_all(pool).await?
         });
         Ok(rows)
     }

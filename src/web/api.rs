@@ -16,6 +16,7 @@ pub mod openapi;
 pub mod passkeys;
 pub mod policy;
 pub mod policy_change;
+pub mod recertify;
 pub mod reports;
 pub mod roles;
 pub mod users;

@@ -184,6 +184,8 @@ impl From<crate::admin::Error> for ApiError {
             E::CannotResendInvitation => ApiError::Conflict("cannot_resend_invitation", msg),
             E::NotInvited => ApiError::Conflict("not_invited", msg),
             E::NoSuchProposal => ApiError::NotFound,
+            E::OwnRole => ApiError::Conflict("own_role", msg),
+            E::NoSuchHolding => ApiError::Conflict("no_such_holding", msg),
             E::Stale => ApiError::Conflict("proposal_stale", msg),
             E::Auth(e) => e.into(),
             E::Noun(_) => ApiError::BadRequest("invalid_input", msg),

@@ -218,6 +218,8 @@ mod tests {
                 "extract_shredded",
                 "extract_lapsed",
                 "extract_waiting_register",
+                "role_due",
+                "role_due_confirm",
             ],
         );
         assert_eq!(district(Lang::Sv, "*"), "hela partiet");

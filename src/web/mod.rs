@@ -125,6 +125,7 @@ pub fn route_table() -> Vec<Entry> {
         pages::freeze::routes(),
         api::users::routes(),
         api::roles::routes(),
+        api::recertify::routes(),
         api::policy::routes(),
         api::policy_change::routes(),
         api::extracts::routes(),

@@ -90,6 +90,11 @@ const TEMPLATES: &[(&str, &str)] = &[
         "audit_flags.html",
         include_str!("templates/audit_flags.html"),
     ),
+    // Recertification of roles (issue 22, item 2).
+    (
+        "roles_confirm.html",
+        include_str!("templates/roles_confirm.html"),
+    ),
     (
         "audit_reports.html",
         include_str!("templates/audit_reports.html"),
@@ -335,6 +340,7 @@ mod tests {
         let report = context! {
             period_from => "a", period_to => "b", scope => "s", totals => [1, 2, 3, 4, 5, 6, 7],
             by_purpose => [context! { label => "l", code => "c", counts => [1, 2, 3, 4, 5, 6, 7] }],
+            roles => [1, 2, 3],
         };
         let code = crate::web::i18n::Lang::parse(lang).unwrap_or_default();
         // What the frame gives a page in `lang` (outside a request it gives Swedish).

@@ -609,6 +609,35 @@ async function idle(browser, lang, username) {
   await page.context().close();
 }
 
+// Recertification of roles (issue 22, item 2): the demo's approver opens "Bekräfta roller",
+// sees the district's staff by name with due dates (never another district's, never their own)
+// and confirms one holder with the code step, on a phone. Confirming is allowed at any time.
+async function confirmRoles(browser, lang) {
+  const bertil = await signIn(browser, lang, "bertil");
+  await bertil.setViewportSize(PHONE);
+  await bertil.goto(BASE + "/roles/confirm");
+  await look(bertil, lang, "roles-confirm");
+  const cards = await bertil.locator("article.holding").count();
+  check(cards === 2, `${lang}: the approver sees ${cards} roles to confirm, not Uppsala's two staff`);
+  const shown = await bertil.textContent("main");
+  check(shown.includes("Anna Lindqvist") && shown.includes("Dora Eklund"), `${lang}: the confirm page does not name the district's staff`);
+  check(!shown.includes("Cecilia Nyberg") && !shown.includes("Bertil Holm"), `${lang}: the confirm page shows a role that is not the approver's to confirm`);
+  check((await bertil.locator("article.holding time[datetime]").count()) === 2, `${lang}: a role to confirm has no due date`);
+  const holder = lang === "sv" ? "dora" : "anna";
+  const card = bertil.locator(`article.holding[data-username="${holder}"]`);
+  const code = card.locator('input[name="code"]');
+  if ((await code.count()) > 0 && (await code.isVisible())) {
+    await code.fill(await freshCode("bertil"));
+  }
+  await Promise.all([
+    bertil.waitForURL(/\/roles\/confirm\?msg=confirmed$/),
+    card.locator('button[value="confirm"]').click(),
+  ]);
+  check(await bertil.isVisible('main .notice[role="status"]'), `${lang}: confirming a role said nothing`);
+  await look(bertil, lang, "roles-confirmed");
+  await bertil.context().close();
+}
+
 const browser = await chromium.launch({
   executablePath: CHROMIUM,
   args: ["--no-sandbox", "--disable-dev-shm-usage"],
@@ -622,6 +651,7 @@ try {
     try {
       await walk(browser, lang);
       await callList(browser, lang);
+      await confirmRoles(browser, lang);
     } catch (e) {
       fail(`${lang}: ${e && e.stack ? e.stack : e}`);
       for (const context of browser.contexts()) {

@@ -57,6 +57,7 @@ mod policy_history;
 mod policy_http;
 mod proxy;
 mod purpose_form;
+mod recertify;
 mod register_outage;
 mod reports;
 mod roles;

@@ -7,6 +7,10 @@
 //! only: no extract is stored for them). An approver's row counts the requests they decided:
 //! their approvals and denials, and what was released and disclosed under their approval.
 //! Members disclosed is the snapshot's row count, kept after shredding.
+//!
+//! Recertification of roles (issue 22, item 2): the roles confirmed, removed and suspended in
+//! the period, from the audit log (`role.recertify`, `role.suspend`), for the roles of the
+//! districts covered (party-wide roles only in a party-wide report).
 
 use std::collections::BTreeMap;
 
@@ -102,6 +106,17 @@ impl Counts {
     }
 }
 
+/// Recertification of roles in the period.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RoleCounts {
+    /// Roles confirmed for another term.
+    pub confirmed: u64,
+    /// Roles removed at recertification (including removals awaiting a second administrator).
+    pub removed: u64,
+    /// Roles that passed their due date unconfirmed.
+    pub suspended: u64,
+}
+
 /// The report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Activity {
@@ -113,6 +128,8 @@ pub struct Activity {
     pub by_district: BTreeMap<String, Counts>,
     /// By the approver's username.
     pub by_approver: BTreeMap<String, Counts>,
+    /// Roles confirmed, removed and suspended (recertification).
+    pub roles: RoleCounts,
 }
 
 /// Builds the report for `reach` from the store.
@@ -130,6 +147,7 @@ pub async fn build(store: &Store, reach: &Reach, period: Period) -> Result<Activ
         by_purpose: BTreeMap::new(),
         by_district: BTreeMap::new(),
         by_approver: BTreeMap::new(),
+        roles: recertification(store, reach, period).await?,
     };
     for row in &extracts {
         report.totals.add_extract(row);
@@ -183,6 +201,51 @@ pub async fn build(store: &Store, reach: &Reach, period: Period) -> Result<Activ
     Ok(report)
 }
 
+/// The roles confirmed, removed and suspended in the period whose scope `reach` covers.
+async fn recertification(
+    store: &Store,
+    reach: &Reach,
+    period: Period,
+) -> Result<RoleCounts, Error> {
+    let events = store
+        .list_audit_events_by_action_between(
+            &[
+                EventKind::RoleRecertified.code(),
+                EventKind::RoleSuspended.code(),
+            ],
+            ms(period.from),
+            ms(period.to),
+        )
+        .await?;
+    let mut counts = RoleCounts::default();
+    for event in &events {
+        let Ok(details) = serde_json::from_str::<serde_json::Value>(&event.details) else {
+            continue;
+        };
+        let Some(grant) = details["role"]
+            .as_str()
+            .and_then(|r| r.parse::<crate::nouns::RoleGrant>().ok())
+        else {
+            continue;
+        };
+        if !reach.covers_scope(&grant.scope) {
+            continue;
+        }
+        match (event.action.as_str(), details["outcome"].as_str()) {
+            (a, _) if a == EventKind::RoleSuspended.code() => counts.suspended += 1,
+            (_, Some("confirmed")) => counts.confirmed += 1,
+            (_, Some("removed")) => counts.removed += 1,
+            _ => {}
+        }
+    }
+    Ok(counts)
+}
+
+/// Unix milliseconds, as the audit log keeps its times.
+fn ms(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
 /// (purpose, district) of each request the policy denied when it was made, in the period and
 /// scope. Those events carry the request's filters; the what-if endpoint's answers do not.
 async fn denied_on_request(
@@ -190,8 +253,6 @@ async fn denied_on_request(
     scope: Option<&[String]>,
     period: Period,
 ) -> Result<Vec<(String, String)>, Error> {
-    let ms =
-        |t: OffsetDateTime| i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
     let events = store
         .list_audit_events_by_action_between(
             &[

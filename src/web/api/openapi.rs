@@ -33,6 +33,7 @@ use crate::web::api::auth::{
     MeResponse, RecoveryCodesResponse, RoleResponse, SignedInResponse,
 };
 use crate::web::api::health::{Liveness, Readiness, ReadinessChecks};
+use crate::web::api::recertify::{RoleHolding, RoleHoldingRequest, RoleHoldingsResponse};
 use crate::web::api::roles::{PendingRoleChange, RoleChangeRequest, RoleChangeResponse};
 use crate::web::api::users::{
     ConfirmedUserResponse, CreateUserRequest, ProposalResponse, UserProposalResponse, UserResponse,
@@ -173,6 +174,9 @@ api_doc! {
         crate::web::api::roles::list_role_changes,
         crate::web::api::roles::confirm_role_change,
         crate::web::api::roles::reject_role_change,
+        crate::web::api::recertify::list_role_holdings,
+        crate::web::api::recertify::confirm_role_holding,
+        crate::web::api::recertify::remove_role_holding,
         crate::web::api::policy::decide,
         crate::web::api::policy::show_policy,
         crate::web::api::policy_change::propose_policy,
@@ -243,7 +247,7 @@ api_doc! {
         crate::web::api::passkeys::PasskeySignedInResponse,
         CreateUserRequest, ProposalResponse, ConfirmedUserResponse, UserProposalResponse,
         UserResponse, RoleChangeRequest,
-        RoleChangeResponse, PendingRoleChange,
+        RoleChangeResponse, PendingRoleChange, RoleHolding, RoleHoldingRequest, RoleHoldingsResponse,
         crate::web::api::policy::DecisionRequest, crate::web::api::policy::DecisionResponse,
         crate::web::api::policy::PurposeResponse, crate::web::api::policy::PolicyResponse,
         crate::web::api::policy_change::PolicyChangeRequest, crate::web::api::policy_change::PolicyChangeResponse,
@@ -280,7 +284,7 @@ api_doc! {
         crate::web::api::followup::FlagResponse, crate::web::api::followup::FlagList,
         crate::web::api::followup::AcknowledgeRequest,
         crate::web::api::reports::CountsBody, crate::web::api::reports::GroupCounts,
-        crate::web::api::reports::ActivityResponse, crate::web::api::reports::CategoryBody,
+        crate::web::api::reports::ActivityResponse, crate::web::api::reports::RoleCountsBody, crate::web::api::reports::CategoryBody,
         crate::web::api::reports::ProcessingEntry, crate::web::api::reports::Article30Response,
         crate::web::api::reports::RecipientBody,
     ],

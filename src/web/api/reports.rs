@@ -73,6 +73,18 @@ pub struct ActivityResponse {
     pub by_district: Vec<GroupCounts>,
     /// An approver's own verdicts: approvals, denials, and what was released under them.
     pub by_approver: Vec<GroupCounts>,
+    /// Recertification of roles in the period (roles within the report's scope).
+    pub roles: RoleCountsBody,
+}
+
+/// Roles confirmed, removed and suspended at recertification in the period.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoleCountsBody {
+    pub confirmed: u64,
+    /// Removed, including removals that wait for a second administrator.
+    pub removed: u64,
+    /// Passed their due date unconfirmed.
+    pub suspended: u64,
 }
 
 fn groups(map: &std::collections::BTreeMap<String, Counts>) -> Vec<GroupCounts> {
@@ -125,6 +137,11 @@ pub async fn activity_for(
         by_purpose: groups(&report.by_purpose),
         by_district: groups(&report.by_district),
         by_approver: groups(&report.by_approver),
+        roles: RoleCountsBody {
+            confirmed: report.roles.confirmed,
+            removed: report.roles.removed,
+            suspended: report.roles.suspended,
+        },
     })
 }
 

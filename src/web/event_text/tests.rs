@@ -168,6 +168,12 @@ fn samples() -> Vec<Entry> {
         entry(K::UsersListed, ok, b, "users", json!({ "count": 12 })),
         entry(K::UsersListed, ok, b, "user_proposals", json!({ "count": 1 })),
         entry(K::UsersListed, ok, b, "role_changes", json!({ "count": 0 })),
+        // Recertification of roles (issue 22, item 2).
+        entry(K::UsersListed, ok, b, "role_holdings", json!({ "count": 3 })),
+        entry(K::RoleRecertified, ok, b, "user:anna", json!({ "role": "staff:Uppsala", "outcome": "confirmed", "was": "suspended", "due_at": 1_772_445_600 })),
+        entry(K::RoleRecertified, ok, b, "user:anna", json!({ "role": "staff:Uppsala", "outcome": "removed", "was": "due_soon", "awaiting_second_admin": false })),
+        entry(K::RoleSuspended, ok, "system", "user:anna", json!({ "role": "staff:Uppsala", "due_at": 1_772_445_600 })),
+        entry(K::RoleDueNoticed, ok, "system", "user:anna", json!({ "role": "staff:Uppsala", "due_at": 1_772_445_600, "confirmers": 2 })),
         entry(K::ExtractQueueShown, ok, b, "extracts:pending", json!({ "count": 1, "extracts": [EXTRACT] })),
         entry(K::ExtractQueueShown, ok, b, "extracts:overdue", json!({ "count": 0, "extracts": [] })),
         entry(K::ExtractShown, ok, b, x, json!({ "district": "Uppsala", "state": "live" })),

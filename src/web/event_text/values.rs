@@ -95,6 +95,7 @@ pub(super) fn variant(kind: EventKind, entry: &Entry) -> Option<&'static str> {
         K::OidcLinked if s("by") == Some("administrator") => Some("administrator"),
         K::RoleGranted | K::RoleRevoked if s("proposed_by").is_some() => Some("confirmed"),
         K::RoleChangeRequested if s("change") == Some("revoke") => Some("revoke"),
+        K::RoleRecertified if s("outcome") == Some("removed") => Some("removed"),
         K::RoleChangeRejected | K::UserProposalRejected | K::PolicyProposalRejected
             if s("proposed_by") == Some(entry.actor.as_str()) =>
         {
@@ -110,6 +111,7 @@ pub(super) fn variant(kind: EventKind, entry: &Entry) -> Option<&'static str> {
         K::UsersListed => match entry.target.as_str() {
             "user_proposals" => Some("user_proposals"),
             "role_changes" => Some("role_changes"),
+            "role_holdings" => Some("role_holdings"),
             _ => None,
         },
         K::ExtractQueueShown if entry.target == "extracts:overdue" => Some("overdue"),

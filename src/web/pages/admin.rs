@@ -10,6 +10,8 @@
 
 mod accounts;
 mod purposes;
+// Recertification of roles (issue 22, item 2).
+pub(in crate::web) mod recertify;
 
 use std::collections::HashMap;
 
@@ -48,7 +50,7 @@ async fn people(state: &AppState) -> HashMap<String, String> {
 }
 
 /// A role as words: "Säkerhetsansvarig, Uppsala".
-fn role_words(lang: Lang, grant: &RoleGrant) -> String {
+pub(in crate::web) fn role_words(lang: Lang, grant: &RoleGrant) -> String {
     format!(
         "{}, {}",
         labels::role(lang, grant.role.as_str()),
@@ -586,6 +588,7 @@ pub(in crate::web) fn routes() -> Vec<crate::web::Entry> {
     ];
     all.extend(accounts::routes());
     all.extend(purposes::routes());
+    all.extend(recertify::routes());
     all
 }
 

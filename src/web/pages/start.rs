@@ -6,6 +6,8 @@
 //! Guarantees: a section is shown only for a role the user holds, and holds only what that
 //! role's own page would show (the same domain calls, with the same audit events: the
 //! approver's queue count is `extract.queue`, the flag count `followup.list`). No member data.
+//! A role of the user's that is due for confirmation soon or suspended is named with its due
+//! date and who to ask (recertification), suspended ones included.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -74,7 +76,9 @@ pub async fn start_page(
         } else {
             0
         };
+        let roles_due = roles_due(&state, &session.user_id, lang).await?;
         Ok::<_, ApiError>(context! {
+            roles_due,
             name => session.display_name,
             staff, approver, admin, auditor,
             live, waiting, open_flags,
@@ -86,6 +90,44 @@ pub async fn start_page(
         Ok(ctx) => render(&state, StatusCode::OK, "start.html", ctx),
         Err(e) => refusal(&state, e),
     }
+}
+
+/// The user's roles due soon or suspended, each as a sentence with its due date and who may
+/// confirm it (by name).
+async fn roles_due(
+    state: &AppState,
+    user_id: &str,
+    lang: crate::web::i18n::Lang,
+) -> Result<Vec<String>, ApiError> {
+    use crate::admin::recertify::{self, Standing};
+    use crate::web::i18n::{datetime, text, text_with};
+    let now = time::OffsetDateTime::now_utc();
+    let own = recertify::own(&state.store, user_id, &state.config.roles, now).await?;
+    let mut out = Vec::new();
+    for h in own.iter().filter(|h| h.standing != Standing::InForce) {
+        let names = recertify::who_confirms(&state.store, &h.grant).await?;
+        let names: Vec<String> = names.into_iter().filter(|n| *n != h.display_name).collect();
+        let who = if names.is_empty() {
+            text(lang, "recertify.nobody")
+        } else {
+            names.join(", ")
+        };
+        let key = match h.standing {
+            Standing::Suspended => "recertify.own_suspended",
+            _ => "recertify.own_due_soon",
+        };
+        let role = crate::web::pages::admin::role_words(lang, &h.grant);
+        out.push(text_with(
+            lang,
+            key,
+            &[
+                ("role", role),
+                ("due", datetime(lang, h.due_at)),
+                ("who", who),
+            ],
+        ));
+    }
+    Ok(out)
 }
 
 /// This area's routes: who may call each one and what it records in the audit log. The

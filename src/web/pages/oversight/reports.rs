@@ -65,6 +65,7 @@ fn report_context(lang: Lang, r: &ActivityResponse, policy: &Policy) -> minijinj
         by_purpose => rows(&r.by_purpose, |id| labels::purpose_name(lang, policy, id)),
         by_district => rows(&r.by_district, str::to_owned),
         by_approver => rows(&r.by_approver, str::to_owned),
+        roles => [r.roles.confirmed, r.roles.removed, r.roles.suspended],
     }
 }
 
