@@ -395,7 +395,8 @@ async fn record_key_rotation(state: &AppState, kek_id: &str) -> Result<(), audit
     Ok(())
 }
 
-/// Every minute, and once at start: removes expired sessions and unfinished OIDC logins.
+/// Every minute, and once at start: removes expired sessions and unfinished OIDC logins, and
+/// draws the follow-up samples of periods that ended.
 async fn housekeeping(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
@@ -405,6 +406,14 @@ async fn housekeeping(state: AppState) {
             Ok(0) => {}
             Ok(n) => tracing::debug!(removed = n, "expired sessions removed"),
             Err(e) => tracing::warn!(error = %e, "session housekeeping failed; will retry"),
+        }
+        // Sampled follow-up: draw every ended period not drawn yet (once, whichever broker or
+        // page comes first).
+        let system = crate::audit::Actor::system();
+        match crate::oversight::followup::draw::draw_due(&state, &system, None, now).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(draws = n, "follow-up samples drawn"),
+            Err(e) => tracing::warn!(error = %e, "drawing follow-up samples failed; will retry"),
         }
     }
 }

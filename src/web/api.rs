@@ -11,6 +11,7 @@ pub mod calls;
 pub mod extracts;
 pub mod extracts_wire;
 pub mod followup;
+pub mod samples;
 pub mod health;
 pub mod openapi;
 pub mod passkeys;
