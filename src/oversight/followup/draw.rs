@@ -370,7 +370,7 @@ mod tests {
         assert_eq!(once, PINNED.to_vec(), "{once:?}");
     }
 
-    const PINNED: [usize; 5] = [0, 0, 0, 0, 0];
+    const PINNED: [usize; 5] = [45, 48, 93, 62, 59];
 
     #[test]
     fn every_position_is_about_equally_likely() {

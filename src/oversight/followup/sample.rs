@@ -254,7 +254,7 @@ pub fn check_comment(verdict: Verdict, text: &str) -> Result<String, Error> {
     })?;
     if verdict == Verdict::Case && comment.is_empty() {
         return Err(Error::Conflict(
-            "comment_required",
+            "case_comment_required",
             "say in the comment why a case is opened".into(),
         ));
     }

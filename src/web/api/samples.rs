@@ -98,7 +98,7 @@ pub enum ReviewVerdict {
 #[serde(deny_unknown_fields)]
 pub struct ReviewRequest {
     pub verdict: ReviewVerdict,
-    /// What the reviewer found: required for a case (409 `comment_required` without).
+    /// What the reviewer found: required for a case (409 `case_comment_required` without).
     #[serde(default)]
     #[schema(value_type = Option<crate::web::api::wire_schema::SampleComment>)]
     pub comment: Option<String>,
@@ -216,7 +216,7 @@ pub async fn show_sample(
     responses((status = 200, body = SampleResponse),
               (status = 401, description = "No fresh second factor (`step_up_required`)", body = ErrorBody),
               (status = 404, description = "No such sample or item in your districts (`not_found`)", body = ErrorBody),
-              (status = 409, description = "A case without a comment (`comment_required`), your own release (`own_release`), reviewed already (`already_reviewed`) or signed off (`already_signed_off`)", body = ErrorBody)))]
+              (status = 409, description = "A case without a comment (`case_comment_required`), your own release (`own_release`), reviewed already (`already_reviewed`) or signed off (`already_signed_off`)", body = ErrorBody)))]
 pub async fn review_item(
     State(state): State<AppState>,
     StepUp(session): StepUp,
