@@ -261,18 +261,20 @@ pub fn check_comment(verdict: Verdict, text: &str) -> Result<String, Error> {
     Ok(comment.to_owned())
 }
 
-/// Records `verdict` (with `comment`) for item `position` of a sample `who` reaches; their own
+/// Records `verdict` (with `comment`) for item `position` (1, 2, …) of a sample `who` reaches; their own
 /// release, an item reviewed already or a signed-off sample is a conflict. The review and its
 /// `followup.sample_review` event commit together.
 pub async fn review(
     state: &Context,
     who: &Principal,
     key: &SampleKey,
-    position: i64,
+    position: &str,
     verdict: Verdict,
     comment: &str,
     now: OffsetDateTime,
 ) -> Result<Sample, Error> {
+    // Anything but a whole number is no item.
+    let position: i64 = position.parse().map_err(|_| Error::NotFound)?;
     let comment = check_comment(verdict, comment)?;
     let sample = find(state, who, key, now).await?;
     if sample.draw.signed_off_at.is_some() {

@@ -212,7 +212,7 @@ pub async fn show_sample(
 /// their own release.
 #[utoipa::path(post, path = "/api/v1/audit/samples/{district}/{period}/items/{position}/review",
     tag = "audit", request_body = ReviewRequest,
-    params(("district" = String, Path), ("period" = String, Path), ("position" = i64, Path)),
+    params(("district" = String, Path), ("period" = String, Path), ("position" = i64, Path, description = "1, 2, … in the order drawn")),
     responses((status = 200, body = SampleResponse),
               (status = 401, description = "No fresh second factor (`step_up_required`)", body = ErrorBody),
               (status = 404, description = "No such sample or item in your districts (`not_found`)", body = ErrorBody),
@@ -220,7 +220,7 @@ pub async fn show_sample(
 pub async fn review_item(
     State(state): State<AppState>,
     StepUp(session): StepUp,
-    ApiPath((district, period, position)): ApiPath<(String, String, i64)>,
+    ApiPath((district, period, position)): ApiPath<(String, String, String)>,
     ApiJson(body): ApiJson<ReviewRequest>,
 ) -> Result<Json<SampleResponse>, ApiError> {
     let key = SampleKey::parse(&state, &district, &period)?;
@@ -231,7 +231,7 @@ pub async fn review_item(
     };
     let comment = body.comment.unwrap_or_default();
     let now = OffsetDateTime::now_utc();
-    let s = sample::review(&state, &who, &key, position, verdict, &comment, now).await?;
+    let s = sample::review(&state, &who, &key, &position, verdict, &comment, now).await?;
     Ok(Json(sample_response(&state, s).await?))
 }
 

@@ -230,7 +230,7 @@ async fn failed(state: &AppState, session: &Session, key: &SampleKey, error: Api
 pub async fn review_item(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
-    Path((district, period, position)): Path<(String, String, i64)>,
+    Path((district, period, position)): Path<(String, String, String)>,
     PageForm(session, form): PageForm<ReviewForm>,
 ) -> Response {
     let key = match SampleKey::parse(&state, &district, &period) {
@@ -249,7 +249,7 @@ pub async fn review_item(
     let result = async {
         let who = principal(&state, &fresh.session).await?;
         let now = OffsetDateTime::now_utc();
-        sample::review(&state, &who, &key, position, verdict, &form.comment, now).await?;
+        sample::review(&state, &who, &key, &position, verdict, &form.comment, now).await?;
         Ok::<_, ApiError>(())
     }
     .await;
