@@ -242,6 +242,13 @@ pub fn config_text(data: &Path, kek: &Path, register_url: &str) -> String {
         "\n[audit]\ncheckpoint_file = {}\n",
         q(&checkpoints.display().to_string())
     ));
+    // A demo lives for minutes, a sampling period for a week: the demo lets a reviewer draw the
+    // running period's sample at once (marked "drawn early" on the pages and in the log)
+    // rather than invent releases in a past period.
+    text.push_str(
+        "\n[followup]\n# Demo only: draw the running period's sample on request.\n\
+         sample_draw_early = true\n",
+    );
     text
 }
 

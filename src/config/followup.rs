@@ -87,7 +87,12 @@ impl FollowupConfig {
                 MAX_SAMPLE_PERIOD_DAYS,
             ),
             ("followup.sample_size", self.sample_size, 1, MAX_SAMPLE_SIZE),
-            ("followup.sample_review_days", self.sample_review_days, 1, 90),
+            (
+                "followup.sample_review_days",
+                self.sample_review_days,
+                1,
+                90,
+            ),
         ]
     }
 }

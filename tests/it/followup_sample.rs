@@ -241,7 +241,9 @@ async fn flags_of(app: &TestApp, cookie: &str, kind: &str) -> Vec<Value> {
 async fn a_sample_is_reviewed_with_step_up_a_case_needs_a_comment_and_it_is_signed_off_only_when_all_are_reviewed()
  {
     let app = app_with("[followup]\nsample_size = 3\n").await;
-    let anna = app.user("anna", &["staff:Uppsala", "auditor:Uppsala"]).await;
+    let anna = app
+        .user("anna", &["staff:Uppsala", "auditor:Uppsala"])
+        .await;
     let bertil = app.user("bertil", &["approver:Uppsala"]).await;
     let dora = app.user("dora", &["auditor:Uppsala"]).await;
     let farid = app.user("farid", &["auditor:*"]).await;
@@ -274,7 +276,13 @@ async fn a_sample_is_reviewed_with_step_up_a_case_needs_a_comment_and_it_is_sign
     let one = app.get_json_with(&path, &bertil_c).await;
     assert_eq!(one["items"].as_array().unwrap().len(), 3, "{one}");
     assert_eq!(one["population"], 5);
-    assert!(one["items"].as_array().unwrap().iter().all(|i| i["user"] == "anna" && i["kind"] == "view"));
+    assert!(
+        one["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["user"] == "anna" && i["kind"] == "view")
+    );
     // Another district's auditor is told there is no such sample.
     let cecilia = app.user("cecilia", &["auditor:Skåne"]).await;
     let cecilia_c = app.sign_in(&cecilia, "cecilia").await;
@@ -285,10 +293,16 @@ async fn a_sample_is_reviewed_with_step_up_a_case_needs_a_comment_and_it_is_sign
         .post_json(&format!("{path}/sign-off"), Some(&bertil_c), json!({}))
         .await;
     assert_eq!(res.status(), 409);
-    assert_eq!(res.json::<Value>().await.unwrap()["error"], "sample_unreviewed");
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["error"],
+        "sample_unreviewed"
+    );
     // A case needs a comment; anna may not review her own release.
     let (status, v) = review(&app, &bertil_c, &path, 1, json!({ "verdict": "case" })).await;
-    assert_eq!((status, v["error"].as_str()), (409, Some("case_comment_required")));
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (409, Some("case_comment_required"))
+    );
     let (status, v) = review(&app, &anna_c, &path, 1, json!({ "verdict": "fine" })).await;
     assert_eq!((status, v["error"].as_str()), (409, Some("own_release")));
     // A stale second factor is asked to step up.
@@ -300,18 +314,31 @@ async fn a_sample_is_reviewed_with_step_up_a_case_needs_a_comment_and_it_is_sign
     .await
     .unwrap();
     let (status, v) = review(&app, &bertil_c, &path, 1, json!({ "verdict": "fine" })).await;
-    assert_eq!((status, v["error"].as_str()), (401, Some("step_up_required")));
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (401, Some("step_up_required"))
+    );
     pool.execute("UPDATE users SET totp_last_step = totp_last_step - 1")
         .await
         .unwrap();
     let bertil_c = app.sign_in(&bertil, "bertil").await;
     let said = "Ringde anna och frågade om listan.";
-    let (status, v) = review(&app, &bertil_c, &path, 1, json!({ "verdict": "case", "comment": said })).await;
+    let (status, v) = review(
+        &app,
+        &bertil_c,
+        &path,
+        1,
+        json!({ "verdict": "case", "comment": said }),
+    )
+    .await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["items"][0]["verdict"], "case");
     assert_eq!(v["items"][0]["reviewed_by"], "bertil");
     let (status, v) = review(&app, &bertil_c, &path, 1, json!({ "verdict": "fine" })).await;
-    assert_eq!((status, v["error"].as_str()), (409, Some("already_reviewed")));
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (409, Some("already_reviewed"))
+    );
     for pos in [2, 3] {
         let (status, v) = review(&app, &bertil_c, &path, pos, json!({ "verdict": "fine" })).await;
         assert_eq!(status, 200, "{v}");
@@ -319,9 +346,15 @@ async fn a_sample_is_reviewed_with_step_up_a_case_needs_a_comment_and_it_is_sign
     let store = app.store().await;
     let rows = store.list_recent_audit_events(50).await.unwrap();
     store.close().await;
-    let reviews: Vec<_> = rows.iter().filter(|r| r.action == "followup.sample_review").collect();
+    let reviews: Vec<_> = rows
+        .iter()
+        .filter(|r| r.action == "followup.sample_review")
+        .collect();
     assert_eq!(reviews.len(), 3);
-    assert!(reviews.iter().all(|r| !r.details.contains("Ringde")), "only the comment's hash is logged");
+    assert!(
+        reviews.iter().all(|r| !r.details.contains("Ringde")),
+        "only the comment's hash is logged"
+    );
 
     // The opened case is a flag for the party-wide auditor, not for the district's auditor.
     let farid_c = app.sign_in(&farid, "farid").await;
@@ -382,7 +415,11 @@ async fn an_unsigned_sample_past_its_deadline_is_a_flag_for_party_wide_auditors_
         overdue[0]["id"].as_str().unwrap()
     );
     let res = app
-        .post_json(&path, Some(&farid_c), json!({ "comment": "Påmint distriktet." }))
+        .post_json(
+            &path,
+            Some(&farid_c),
+            json!({ "comment": "Påmint distriktet." }),
+        )
         .await;
     assert_eq!(res.status(), 200);
     app.stop().await;

@@ -140,10 +140,10 @@ async fn releases_in(
             let district = state.store.find_extract(id).await?.map(|r| r.district);
             cache.insert(id.to_owned(), district);
         }
-        if let Some(Some(d)) = cache.get(id) {
-            if districts.contains(d) {
-                out.entry(d.clone()).or_default().push(event);
-            }
+        if let Some(Some(d)) = cache.get(id)
+            && districts.contains(d)
+        {
+            out.entry(d.clone()).or_default().push(event);
         }
     }
     Ok(out)
@@ -386,7 +386,10 @@ mod tests {
     #[test]
     fn the_population_hash_binds_the_ids_and_their_order() {
         assert_eq!(population_sha256(&[]), crate::crypto::sha256_hex(b""));
-        assert_eq!(population_sha256(&[1, 2]), crate::crypto::sha256_hex(b"1\n2\n"));
+        assert_eq!(
+            population_sha256(&[1, 2]),
+            crate::crypto::sha256_hex(b"1\n2\n")
+        );
         assert_ne!(population_sha256(&[1, 2]), population_sha256(&[2, 1]));
         assert_ne!(population_sha256(&[12]), population_sha256(&[1, 2]));
     }

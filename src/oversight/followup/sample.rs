@@ -382,7 +382,10 @@ mod tests {
     fn a_case_needs_a_comment_and_fine_does_not() {
         assert!(check_comment(Verdict::Case, "  ").is_err());
         assert_eq!(check_comment(Verdict::Fine, " ").unwrap(), "");
-        assert_eq!(check_comment(Verdict::Case, " Fråga Anna ").unwrap(), "Fråga Anna");
+        assert_eq!(
+            check_comment(Verdict::Case, " Fråga Anna ").unwrap(),
+            "Fråga Anna"
+        );
         assert!(check_comment(Verdict::Fine, "rad\nrad").is_err());
     }
 

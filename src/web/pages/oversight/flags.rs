@@ -57,9 +57,7 @@ fn what(lang: Lang, f: &FlagResponse) -> String {
         | "attestation_overdue"
         | "processor_deletion_overdue"
         | "sample_overdue"
-        | "sample_case" => {
-            text_with(lang, &format!("audit_flags.did_{}", f.kind), &count)
-        }
+        | "sample_case" => text_with(lang, &format!("audit_flags.did_{}", f.kind), &count),
         _ => text(lang, "audit_flags.did_other"),
     }
 }

@@ -39,7 +39,9 @@ pub struct SamplesPageQuery {
 /// What a redirect's `?msg=` says: fixed sentences only, never text from the URL.
 fn message(lang: Lang, key: &str) -> Option<String> {
     match key {
-        "reviewed" | "signed_off" | "drawn" => Some(text(lang, &format!("audit_samples.msg_{key}"))),
+        "reviewed" | "signed_off" | "drawn" => {
+            Some(text(lang, &format!("audit_samples.msg_{key}")))
+        }
         _ => None,
     }
 }
@@ -53,16 +55,30 @@ fn notice_of(query: Result<Query<SamplesPageQuery>, QueryRejection>) -> Option<S
 
 fn summary(lang: Lang, s: &SampleSummary) -> minijinja::Value {
     let status = if s.signed_off {
-        text_with(lang, "audit_samples.status_signed", &[
-            ("who", s.signed_off_by.clone().unwrap_or_default()),
-            ("when", s.signed_off_at.as_deref().map(|t| when(lang, t)).unwrap_or_default()),
-        ])
+        text_with(
+            lang,
+            "audit_samples.status_signed",
+            &[
+                ("who", s.signed_off_by.clone().unwrap_or_default()),
+                (
+                    "when",
+                    s.signed_off_at
+                        .as_deref()
+                        .map(|t| when(lang, t))
+                        .unwrap_or_default(),
+                ),
+            ],
+        )
     } else {
-        text_with(lang, "audit_samples.status_open", &[
-            ("reviewed", number(lang, s.reviewed)),
-            ("items", number(lang, s.items)),
-            ("by", when(lang, &s.review_by)),
-        ])
+        text_with(
+            lang,
+            "audit_samples.status_open",
+            &[
+                ("reviewed", number(lang, s.reviewed)),
+                ("items", number(lang, s.items)),
+                ("by", when(lang, &s.review_by)),
+            ],
+        )
     };
     context! {
         district => labels::district(lang, &s.district),
@@ -90,8 +106,18 @@ async fn list_view(
         Ok(list) => list,
         Err(e) => return refusal(state, e),
     };
-    let open: Vec<_> = list.samples.iter().filter(|s| !s.signed_off).map(|s| summary(lang, s)).collect();
-    let done: Vec<_> = list.samples.iter().filter(|s| s.signed_off).map(|s| summary(lang, s)).collect();
+    let open: Vec<_> = list
+        .samples
+        .iter()
+        .filter(|s| !s.signed_off)
+        .map(|s| summary(lang, s))
+        .collect();
+    let done: Vec<_> = list
+        .samples
+        .iter()
+        .filter(|s| s.signed_off)
+        .map(|s| summary(lang, s))
+        .collect();
     let cfg = &state.config.followup;
     let ctx = context! {
         open, done, notice, error, csrf => session.csrf_token.clone(),
@@ -283,7 +309,9 @@ pub async fn sign_off(
     }
     .await;
     let res = match result {
-        Ok(()) => see_other(&format!("/audit/samples/{district}/{period}?msg=signed_off")),
+        Ok(()) => see_other(&format!(
+            "/audit/samples/{district}/{period}?msg=signed_off"
+        )),
         Err(e) => failed(&state, &fresh.session, &key, e).await,
     };
     fresh.send(res)
