@@ -70,6 +70,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     store.migrate().await?;
     store.close().await;
     config.server.listen = args.listen;
+    // A demo lives for minutes, a sampling period for a week: the demo lets a reviewer draw the
+    // running period's sample at once (marked "drawn early" on the pages and in the log)
+    // rather than invent releases in a past period.
+    config.followup.sample_draw_early = true;
     config.server.demo_users_file = Some(dir.join(USERS_FILE).display().to_string());
     config.validate()?;
     // Bound first, so that the public URL can name the port (`--listen 127.0.0.1:0` too).
@@ -242,13 +246,6 @@ pub fn config_text(data: &Path, kek: &Path, register_url: &str) -> String {
         "\n[audit]\ncheckpoint_file = {}\n",
         q(&checkpoints.display().to_string())
     ));
-    // A demo lives for minutes, a sampling period for a week: the demo lets a reviewer draw the
-    // running period's sample at once (marked "drawn early" on the pages and in the log)
-    // rather than invent releases in a past period.
-    text.push_str(
-        "\n[followup]\n# Demo only: draw the running period's sample on request.\n\
-         sample_draw_early = true\n",
-    );
     text
 }
 

@@ -218,6 +218,13 @@ impl Store {
         Ok(rows)
     }
 
+    /// The start of the first period ever drawn (any district): when sampling began.
+    pub async fn first_sample_period(&self) -> Result<Option<i64>, Error> {
+        const SQL: &str = "SELECT MIN(period_start) FROM sample_draws";
+        let n: Option<i64> = on_pool!(self, pool => sqlx::query_scalar(SQL).fetch_one(pool).await?);
+        Ok(n)
+    }
+
     /// When the first audit entry was written (Unix milliseconds): the store's beginning.
     pub async fn first_audit_time(&self) -> Result<Option<i64>, Error> {
         const SQL: &str = "SELECT occurred_at FROM audit_events ORDER BY seq LIMIT 1";

@@ -232,7 +232,8 @@ async fn draw_one(
 }
 
 /// Draws every ended period not drawn yet, for the register's districts within `scope`
-/// (`None`: all), oldest first, from the period in which the store began; at most
+/// (`None`: all), oldest first, from the first period ever drawn (before any: the period the
+/// store began in, or the one that ended last if later); at most
 /// [`PERIODS_PER_PASS`] periods per call. Returns how many draws this call made. Run by the
 /// app's housekeeping (as `system`) and before the sample pages and API answer (as the asker).
 pub async fn draw_due(
@@ -241,10 +242,21 @@ pub async fn draw_due(
     scope: Option<&[String]>,
     now: OffsetDateTime,
 ) -> Result<usize, Error> {
-    let Some(first_ms) = state.store.first_audit_time().await? else {
-        return Ok(0);
+    let now_s = now.unix_timestamp();
+    // Sampling begins with the first period ever drawn. On a store that has none yet: with the
+    // period in which the store began, or the one that ended last if that is later (history
+    // from before sampling is not drawn at once: every old period would be an overdue flag).
+    let origin = match state.store.first_sample_period().await? {
+        Some(start) => start,
+        None => {
+            let Some(first_ms) = state.store.first_audit_time().await? else {
+                return Ok(0);
+            };
+            let began = period_of(state, first_ms.div_euclid(1000)).start;
+            let last_ended = period_of(state, period_of(state, now_s).start - 1).start;
+            began.max(last_ended)
+        }
     };
-    let first = period_of(state, first_ms.div_euclid(1000));
     let mut districts: Vec<String> = state
         .register
         .districts()
@@ -254,12 +266,11 @@ pub async fn draw_due(
         .filter(|d| scope.is_none_or(|s| s.contains(d)))
         .collect();
     districts.sort();
-    let now_s = now.unix_timestamp();
     let mut next: BTreeMap<String, i64> = BTreeMap::new();
     for d in &districts {
         let from = match state.store.latest_sample_period(d).await? {
             Some(start) => period_of(state, start).end,
-            None => first.start,
+            None => origin,
         };
         next.insert(d.clone(), from);
     }
