@@ -396,7 +396,8 @@ async fn record_key_rotation(state: &AppState, kek_id: &str) -> Result<(), audit
 }
 
 /// Every minute, and once at start: removes expired sessions and unfinished OIDC logins, and
-/// runs the recertification pass (suspensions recorded, advance notices sent).
+/// runs the recertification pass (suspensions recorded, advance notices sent), and draws the
+/// follow-up samples of periods that ended.
 async fn housekeeping(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
@@ -416,6 +417,14 @@ async fn housekeeping(state: AppState) {
             ),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "role recertification pass failed; will retry"),
+        }
+        // Sampled follow-up: draw every ended period not drawn yet (once, whichever broker or
+        // page comes first).
+        let system = crate::audit::Actor::system();
+        match crate::oversight::followup::draw::draw_due(&state, &system, None, now).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(draws = n, "follow-up samples drawn"),
+            Err(e) => tracing::warn!(error = %e, "drawing follow-up samples failed; will retry"),
         }
     }
 }

@@ -223,6 +223,16 @@ event_kinds! {
     RoleSuspended => "role.suspend",
     /// The holder and those who may confirm were told that a role falls due soon.
     RoleDueNoticed => "role.due_notice",
+    // Sampled follow-up (`oversight::followup::draw`, `::sample`).
+    /// A district's sample of releases for a period was drawn: the population's size and
+    /// SHA-256, the seed and the chosen entries, so the draw can be re-derived.
+    SampleDrawn => "followup.sample_draw",
+    /// An approver or auditor read the samples, or one district's sample for a period.
+    SampleListed => "followup.sample_list",
+    /// A drawn release was reviewed: fine, or a case opened (the comment's length and hash).
+    SampleReviewed => "followup.sample_review",
+    /// A district's sample for a period was signed off, every item reviewed.
+    SampleSignedOff => "followup.sample_signoff",
     /// The DPO's activity report (extracts by purpose, district and approver) was made.
     ReportActivity => "report.activity",
     /// The record-of-processing summary of the purposes (GDPR Art. 30) was made.

@@ -30,6 +30,21 @@ pub struct FollowupConfig {
     /// How far back extracts, downloads and denials are looked at, in days.
     #[serde(default = "default_lookback")]
     pub lookback_days: u32,
+    // Sampled follow-up (`oversight::followup::sample`).
+    /// How long one sampling period is, in days (7: a week, Monday to Monday at `utc_offset`).
+    #[serde(default = "default_sample_period")]
+    pub sample_period_days: u32,
+    /// How many releases are drawn per district and period (fewer when fewer happened).
+    #[serde(default = "default_sample_size")]
+    pub sample_size: u32,
+    /// Days after a period's end by which its sample must be reviewed and signed off; after
+    /// that it is a `sample_overdue` flag for the party-wide auditors.
+    #[serde(default = "default_sample_review")]
+    pub sample_review_days: u32,
+    /// For demos and trials only: lets a reviewer draw the running period's sample before it
+    /// ends. Such a draw covers the period up to that moment and says so ("early").
+    #[serde(default)]
+    pub sample_draw_early: bool,
 }
 
 impl Default for FollowupConfig {
@@ -40,13 +55,17 @@ impl Default for FollowupConfig {
             many_pulls_per_week: default_many_pulls(),
             denials_per_week: default_denials(),
             lookback_days: default_lookback(),
+            sample_period_days: default_sample_period(),
+            sample_size: default_sample_size(),
+            sample_review_days: default_sample_review(),
+            sample_draw_early: false,
         }
     }
 }
 
 /// The ranges `Config::validate` enforces: (key, value, lowest, highest).
 impl FollowupConfig {
-    pub(super) fn limits(&self) -> [(&'static str, u32, u32, u32); 3] {
+    pub(super) fn limits(&self) -> [(&'static str, u32, u32, u32); 6] {
         [
             (
                 "followup.many_pulls_per_week",
@@ -61,6 +80,19 @@ impl FollowupConfig {
                 10_000,
             ),
             ("followup.lookback_days", self.lookback_days, 1, 400),
+            (
+                "followup.sample_period_days",
+                self.sample_period_days,
+                1,
+                MAX_SAMPLE_PERIOD_DAYS,
+            ),
+            ("followup.sample_size", self.sample_size, 1, MAX_SAMPLE_SIZE),
+            (
+                "followup.sample_review_days",
+                self.sample_review_days,
+                1,
+                90,
+            ),
         ]
     }
 }
@@ -79,6 +111,19 @@ fn default_denials() -> u32 {
 }
 fn default_lookback() -> u32 {
     30
+}
+/// The longest sampling period: a quarter.
+pub const MAX_SAMPLE_PERIOD_DAYS: u32 = 92;
+/// The most releases drawn per district and period.
+pub const MAX_SAMPLE_SIZE: u32 = 100;
+fn default_sample_period() -> u32 {
+    7
+}
+fn default_sample_size() -> u32 {
+    3
+}
+fn default_sample_review() -> u32 {
+    14
 }
 
 /// Office hours as minutes after local midnight: `start` inclusive, `end` exclusive.

@@ -15,7 +15,9 @@
 //! copy an acknowledgement's comment into the audit log (only its length and SHA-256 go there,
 //! binding the stored text; the comment is the acknowledger's own words and may name people).
 
+pub mod draw;
 mod raise;
+pub mod sample;
 
 use std::fmt;
 
@@ -51,16 +53,23 @@ pub enum Kind {
     /// Handed over to a processor, and the processor has not confirmed deletion by its
     /// deadline (`extract::handover::DELETION_DAYS` after the download).
     ProcessorDeletionOverdue,
+    /// A district's sample for a period not signed off by `followup.sample_review_days` after
+    /// the period ended. Party-wide auditors only.
+    SampleOverdue,
+    /// A reviewer opened a case on a drawn release. Party-wide auditors only.
+    SampleCase,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 8] = [
         Kind::WholeDistrict,
         Kind::OutsideHours,
         Kind::ManyPulls,
         Kind::RepeatedDenials,
         Kind::AttestationOverdue,
         Kind::ProcessorDeletionOverdue,
+        Kind::SampleOverdue,
+        Kind::SampleCase,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -71,6 +80,8 @@ impl Kind {
             Kind::RepeatedDenials => "repeated_denials",
             Kind::AttestationOverdue => "attestation_overdue",
             Kind::ProcessorDeletionOverdue => "processor_deletion_overdue",
+            Kind::SampleOverdue => "sample_overdue",
+            Kind::SampleCase => "sample_case",
         }
     }
 
@@ -176,6 +187,16 @@ pub async fn scope(state: &Context, who: &Principal) -> Result<Option<Vec<String
     Ok(Some(districts))
 }
 
+/// Whether `who` may view the audit of the whole party: the sampled follow-up's own flags
+/// (overdue samples, opened cases) are for them only.
+async fn party_auditor(state: &Context, who: &Principal) -> Result<bool, Error> {
+    match review::audit_permit(state, who).await {
+        Ok(permit) => Ok(permit.reach().district_names().is_none()),
+        Err(Error::Denied { .. }) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// The flags in `who`'s districts, newest first: only unacknowledged ones with
 /// `open = Some(true)`, only acknowledged ones with `Some(false)`, all with `None`. Audited as
 /// `followup.list`.
@@ -186,7 +207,8 @@ pub async fn list(
     now: OffsetDateTime,
 ) -> Result<Vec<Flag>, Error> {
     let scope = scope(state, who).await?;
-    let mut flags = raise::all(state, scope.as_deref(), now).await?;
+    let party = party_auditor(state, who).await?;
+    let mut flags = raise::all(state, scope.as_deref(), party, now).await?;
     attach_acks(state, &mut flags).await?;
     if let Some(open) = open {
         flags.retain(|f| f.ack.is_none() == open);
@@ -233,7 +255,8 @@ pub async fn acknowledge(
         Err(Error::Denied { .. }) => return Err(Error::NotFound),
         Err(e) => return Err(e),
     };
-    let mut flag = raise::all(state, scope.as_deref(), now)
+    let party = party_auditor(state, who).await?;
+    let mut flag = raise::all(state, scope.as_deref(), party, now)
         .await?
         .into_iter()
         .find(|f| &f.id == id)

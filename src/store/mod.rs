@@ -28,6 +28,7 @@ pub mod proposals;
 pub mod register;
 pub mod register_writer;
 pub mod roles;
+pub mod samples;
 #[cfg(feature = "bench")]
 pub mod scratch;
 pub mod sessions;

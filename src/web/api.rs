@@ -19,5 +19,6 @@ pub mod policy_change;
 pub mod recertify;
 pub mod reports;
 pub mod roles;
+pub mod samples;
 pub mod users;
 pub mod wire_schema;

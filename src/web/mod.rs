@@ -139,6 +139,7 @@ pub fn route_table() -> Vec<Entry> {
         pages::audit::routes(),
         pages::oversight::routes(),
         api::followup::routes(),
+        api::samples::routes(),
         api::reports::routes(),
         pages::admin::routes(),
     ]

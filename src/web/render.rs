@@ -96,6 +96,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("templates/roles_confirm.html"),
     ),
     (
+        "audit_samples.html",
+        include_str!("templates/audit_samples.html"),
+    ),
+    (
+        "audit_sample.html",
+        include_str!("templates/audit_sample.html"),
+    ),
+    (
         "audit_reports.html",
         include_str!("templates/audit_reports.html"),
     ),
@@ -375,6 +383,8 @@ mod tests {
             paged => true, next => "n", report, policy_version => 3, demo_users_file => "f",
             staff => true, admin => true, waiting => 1, name => "A",
             actions => ["a"], idle_signed_out => true,
+            sample => context! { district => "Uppsala", href => "/h", from => "a", to => "b", from_rfc3339 => "x", to_rfc3339 => "y", early => true, drawn => "d", cases => "c", status => "s", signed_off => false },
+            done => Vec::<minijinja::Value>::new(), left => 0, href => "/audit/samples/Uppsala/2026-03-02", lead => "l", early => true,
         };
         TEMPLATES
             .iter()

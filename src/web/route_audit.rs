@@ -148,6 +148,30 @@ pub const PAGE_DECISION: Audited = Audited::Records(&[
     EventKind::SecondFactorDisabled,
 ]);
 
+/// A drawn release reviewed from the page, with the step-up code in the form; a refusal shows
+/// the sample again (`followup.sample_list`, drawing what is due).
+pub const PAGE_SAMPLE_REVIEW: Audited = Audited::Records(&[
+    EventKind::SampleReviewed,
+    EventKind::SampleListed,
+    EventKind::SampleDrawn,
+    EventKind::SecondFactorAccepted,
+    EventKind::SecondFactorRejected,
+    EventKind::SecondFactorLocked,
+    EventKind::SecondFactorDisabled,
+]);
+
+/// A sample signed off from the page, with the step-up code in the form; a refusal shows the
+/// sample again.
+pub const PAGE_SAMPLE_SIGN_OFF: Audited = Audited::Records(&[
+    EventKind::SampleSignedOff,
+    EventKind::SampleListed,
+    EventKind::SampleDrawn,
+    EventKind::SecondFactorAccepted,
+    EventKind::SecondFactorRejected,
+    EventKind::SecondFactorLocked,
+    EventKind::SecondFactorDisabled,
+]);
+
 /// A flag acknowledged from the page, with the step-up code in the form; a refusal shows the
 /// flags again (`followup.list`).
 pub const PAGE_ACKNOWLEDGE: Audited = Audited::Records(&[

@@ -586,6 +586,44 @@ async function callList(browser, lang) {
   await anna.context().close();
 }
 
+// Sampled follow-up (issue 22, item 1): the auditor opens the samples on a phone, draws the
+// running period (the demo allows an early draw, marked as such, instead of waiting a week),
+// opens Uppsala's sample — the releases of this walk — and reviews one as fine, with the code
+// step when asked.
+async function samples(browser, lang) {
+  const farid = await signIn(browser, lang, "farid");
+  await farid.setViewportSize(PHONE);
+  await farid.goto(BASE + "/audit/samples");
+  await look(farid, lang, "samples");
+  const uppsala = 'main a[href^="/audit/samples/Uppsala/"]';
+  if ((await farid.locator(uppsala).count()) === 0) {
+    await Promise.all([farid.waitForLoadState("load"), farid.click('form[action="/audit/samples/draw-early"] button[type=submit]')]);
+    await look(farid, lang, "samples-drawn");
+  }
+  const link = farid.locator(uppsala).first();
+  if (!check((await link.count()) > 0, `${lang}: no sample for Uppsala`)) {
+    await farid.context().close();
+    return;
+  }
+  await farid.setViewportSize(PHONE);
+  await Promise.all([farid.waitForLoadState("load"), link.click()]);
+  await look(farid, lang, "sample");
+  const form = farid.locator('main form[action*="/items/"]').first();
+  if (check((await form.count()) > 0, `${lang}: Uppsala's sample has no release left to review`)) {
+    await form.locator('input[value="fine"]').check();
+    await form.locator("textarea").fill("Stämmer med kallelsen (browser test)");
+    const code = form.locator('input[name="code"]');
+    if ((await code.count()) > 0) {
+      await code.fill(await freshCode("farid"));
+    }
+    await Promise.all([farid.waitForURL(/msg=reviewed/), form.locator("button[type=submit]").click()]);
+    check(await farid.isVisible("main .notice"), `${lang}: the review was not confirmed on the page`);
+    await look(farid, lang, "sample-reviewed");
+  }
+  check(farid.errors.length === 0, `${lang}: script errors on sample pages: ${farid.errors.join("; ")}`);
+  await farid.context().close();
+}
+
 // The idle warning and sign-out (run against a broker started with a one-minute idle
 // timeout): the warning appears with the focus on its button, staying signed in renews the
 // session, and doing nothing signs the user out to a page that says why.
@@ -652,6 +690,7 @@ try {
       await walk(browser, lang);
       await callList(browser, lang);
       await confirmRoles(browser, lang);
+      await samples(browser, lang);
     } catch (e) {
       fail(`${lang}: ${e && e.stack ? e.stack : e}`);
       for (const context of browser.contexts()) {

@@ -41,6 +41,7 @@ mod extracts_postgres;
 mod faults;
 mod faults_host;
 mod followup;
+mod followup_sample;
 mod forgery;
 mod handover;
 mod layering;

@@ -19,10 +19,12 @@ use crate::store::extracts::ExtractRow;
 /// Most overdue deletion confirmations looked at.
 const OVERDUE_LIMIT: i64 = 500;
 
-/// Every flag in `scope` (`None`: the whole party) as of `now`, newest first, unacknowledged.
+/// Every flag in `scope` (`None`: the whole party) as of `now`, newest first, unacknowledged;
+/// with `party_auditor`, also the sampled follow-up's overdue samples and opened cases.
 pub(super) async fn all(
     state: &Context,
     scope: Option<&[String]>,
+    party_auditor: bool,
     now: OffsetDateTime,
 ) -> Result<Vec<Flag>, Error> {
     let cfg = &state.config.followup;
@@ -67,7 +69,45 @@ pub(super) async fn all(
             flags.push(one_extract(Kind::ProcessorDeletionOverdue, &row, due, 1));
         }
     }
+    if party_auditor {
+        flags.extend(samples(state, now_s).await?);
+    }
     flags.sort_by(|a, b| b.raised_at.cmp(&a.raised_at).then_with(|| a.id.cmp(&b.id)));
+    Ok(flags)
+}
+
+/// Samples not signed off by their deadline, and cases opened in a review.
+async fn samples(state: &Context, now_s: i64) -> Result<Vec<Flag>, Error> {
+    let offset = i64::from(state.config.followup.utc_offset.0.whole_seconds());
+    let mut flags = Vec::new();
+    for d in state.store.list_sample_draws_overdue(now_s).await? {
+        let start = d.period_start.to_string();
+        flags.push(Flag {
+            id: FlagId::derive(Kind::SampleOverdue, &[&d.district, &start]),
+            kind: Kind::SampleOverdue,
+            district: d.district,
+            user_id: String::new(),
+            extract_id: None,
+            week: Some(iso_week(d.period_start + offset)),
+            count: d.population,
+            raised_at: d.review_by,
+            ack: None,
+        });
+    }
+    for i in state.store.list_sample_cases().await? {
+        let (start, position) = (i.period_start.to_string(), i.position.to_string());
+        flags.push(Flag {
+            id: FlagId::derive(Kind::SampleCase, &[&i.district, &start, &position]),
+            kind: Kind::SampleCase,
+            district: i.district,
+            user_id: i.actor.strip_prefix("user:").unwrap_or_default().to_owned(),
+            extract_id: Some(i.extract_id),
+            week: Some(iso_week(i.period_start + offset)),
+            count: 1,
+            raised_at: i.reviewed_at.unwrap_or(now_s),
+            ack: None,
+        });
+    }
     Ok(flags)
 }
 

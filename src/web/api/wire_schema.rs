@@ -313,6 +313,14 @@ wire_schema!(
 );
 
 wire_schema!(
+    /// `oversight::followup::sample::check_comment` (a case needs one: 409 without).
+    SampleComment => text(
+        "What the reviewer found; required to open a case",
+        crate::oversight::followup::sample::REVIEW_COMMENT,
+    )
+);
+
+wire_schema!(
     /// `policy::source::check_comment`.
     PolicyComment => text(
         "Why the policy changes",

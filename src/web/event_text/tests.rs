@@ -179,6 +179,13 @@ fn samples() -> Vec<Entry> {
         entry(K::ExtractShown, ok, b, x, json!({ "district": "Uppsala", "state": "live" })),
         entry(K::FollowupListed, ok, b, "followup", json!({ "open": true, "flags": 3, "scope": ["*"] })),
         entry(K::FollowupAcknowledged, ok, b, &format!("flag:{HASH}"), json!({ "kind": "whole_district", "district": "Uppsala", "extract_id": EXTRACT, "week": "2026-W10", "comment_chars": 12, "comment_sha256": HASH })),
+        entry(K::SampleDrawn, ok, "system", "sample:Uppsala:1772406000", json!({ "district": "Uppsala", "from": "2026-03-01T23:00:00Z", "to": "2026-03-08T23:00:00Z", "early": false, "review_by": 1774220400, "actions": ["extract.download"], "population": 12, "population_sha256": HASH, "algorithm": "registervakt.sample.v1", "seed": HASH, "sample_size": 3, "chosen": 3, "sample": [4, 9, 17] })),
+        entry(K::SampleDrawn, ok, b, "sample:Uppsala:1772406000", json!({ "district": "Uppsala", "from": "2026-03-01T23:00:00Z", "to": "2026-03-04T10:00:00Z", "early": true, "review_by": 1774220400, "actions": ["extract.download"], "population": 1, "population_sha256": HASH, "algorithm": "registervakt.sample.v1", "seed": HASH, "sample_size": 3, "chosen": 1, "sample": [4] })),
+        entry(K::SampleListed, ok, b, "samples", json!({ "count": 4, "scope": ["*"] })),
+        entry(K::SampleListed, ok, b, "sample:Uppsala:1772406000", json!({ "count": 1, "district": "Uppsala", "from": "2026-03-01T23:00:00Z", "to": "2026-03-08T23:00:00Z" })),
+        entry(K::SampleReviewed, ok, b, "sample:Uppsala:1772406000", json!({ "district": "Uppsala", "from": "2026-03-01T23:00:00Z", "to": "2026-03-08T23:00:00Z", "position": 2, "audit_seq": 9, "verdict": "fine", "comment_chars": 0, "comment_sha256": HASH })),
+        entry(K::SampleReviewed, ok, b, "sample:Uppsala:1772406000", json!({ "district": "Uppsala", "from": "2026-03-01T23:00:00Z", "to": "2026-03-08T23:00:00Z", "position": 3, "audit_seq": 17, "verdict": "case", "comment_chars": 12, "comment_sha256": HASH })),
+        entry(K::SampleSignedOff, ok, b, "sample:Uppsala:1772406000", json!({ "district": "Uppsala", "from": "2026-03-01T23:00:00Z", "to": "2026-03-08T23:00:00Z", "items": 3, "cases": 1 })),
         entry(K::ReportActivity, ok, b, "report:activity", json!({ "from": "2026-02-01T00:00:00Z", "to": "2026-03-01T00:00:00Z", "scope": ["*"], "requested": 4 })),
         entry(K::ReportArticle30, ok, b, "report:article30", json!({ "policy_version": 4, "purposes": 6, "scope": ["*"] })),
     ]

@@ -115,6 +115,9 @@ pub(super) fn variant(kind: EventKind, entry: &Entry) -> Option<&'static str> {
             _ => None,
         },
         K::ExtractQueueShown if entry.target == "extracts:overdue" => Some("overdue"),
+        K::SampleDrawn if yes("early") == Some(true) => Some("early"),
+        K::SampleListed if entry.target.starts_with("sample:") => Some("one"),
+        K::SampleReviewed if s("verdict") == Some("case") => Some("case"),
         _ => None,
     }
 }

@@ -1,5 +1,5 @@
 //! Oversight pages for people: the auditor's timeline (`/audit/events`), the follow-up flags
-//! with their acknowledgement (`/audit/flags`), and the DPO's reports — extract activity over a
+//! with their acknowledgement (`/audit/flags`), the sampled follow-up (`/audit/samples`), and the DPO's reports — extract activity over a
 //! period (`/audit/reports`) and the printable record of processing (`/audit/reports/article30`).
 //!
 //! Guarantees: every page needs a full session and shows exactly what its JSON API answers —
@@ -17,10 +17,12 @@
 
 mod flags;
 mod reports;
+mod samples;
 mod timeline;
 
 pub use flags::{acknowledge_flag, flags_page};
 pub use reports::{activity_page, article30_page};
+pub use samples::{draw_early, review_item, sample_page, samples_page, sign_off};
 pub use timeline::events_page;
 
 use crate::web::i18n::{self, Lang};
@@ -145,6 +147,41 @@ pub(in crate::web) fn routes() -> Vec<crate::web::Entry> {
             SignedIn,
             ra::PAGE_ACKNOWLEDGE,
             post(acknowledge_flag),
+        ),
+        entry(
+            M::GET,
+            "/audit/samples",
+            SignedIn,
+            Records(&[A::SampleListed, A::SampleDrawn]),
+            get(samples_page),
+        ),
+        entry(
+            M::POST,
+            "/audit/samples/draw-early",
+            SignedIn,
+            Records(&[A::SampleDrawn, A::SampleListed]),
+            post(draw_early),
+        ),
+        entry(
+            M::GET,
+            "/audit/samples/{district}/{period}",
+            SignedIn,
+            Records(&[A::SampleListed, A::SampleDrawn]),
+            get(sample_page),
+        ),
+        entry(
+            M::POST,
+            "/audit/samples/{district}/{period}/items/{position}/review",
+            SignedIn,
+            ra::PAGE_SAMPLE_REVIEW,
+            post(review_item),
+        ),
+        entry(
+            M::POST,
+            "/audit/samples/{district}/{period}/sign-off",
+            SignedIn,
+            ra::PAGE_SAMPLE_SIGN_OFF,
+            post(sign_off),
         ),
         entry(
             M::GET,

@@ -55,9 +55,9 @@ fn what(lang: Lang, f: &FlagResponse) -> String {
         | "many_pulls"
         | "repeated_denials"
         | "attestation_overdue"
-        | "processor_deletion_overdue" => {
-            text_with(lang, &format!("audit_flags.did_{}", f.kind), &count)
-        }
+        | "processor_deletion_overdue"
+        | "sample_overdue"
+        | "sample_case" => text_with(lang, &format!("audit_flags.did_{}", f.kind), &count),
         _ => text(lang, "audit_flags.did_other"),
     }
 }
