@@ -139,6 +139,9 @@ _registervakt() {
             registervakt__subcmd__help__subcmd__policy,check)
                 cmd="registervakt__subcmd__help__subcmd__policy__subcmd__check"
                 ;;
+            registervakt__subcmd__help__subcmd__policy,diff)
+                cmd="registervakt__subcmd__help__subcmd__policy__subcmd__diff"
+                ;;
             registervakt__subcmd__help__subcmd__policy,explain)
                 cmd="registervakt__subcmd__help__subcmd__policy__subcmd__explain"
                 ;;
@@ -208,6 +211,9 @@ _registervakt() {
             registervakt__subcmd__policy,check)
                 cmd="registervakt__subcmd__policy__subcmd__check"
                 ;;
+            registervakt__subcmd__policy,diff)
+                cmd="registervakt__subcmd__policy__subcmd__diff"
+                ;;
             registervakt__subcmd__policy,explain)
                 cmd="registervakt__subcmd__policy__subcmd__explain"
                 ;;
@@ -225,6 +231,9 @@ _registervakt() {
                 ;;
             registervakt__subcmd__policy__subcmd__help,check)
                 cmd="registervakt__subcmd__policy__subcmd__help__subcmd__check"
+                ;;
+            registervakt__subcmd__policy__subcmd__help,diff)
+                cmd="registervakt__subcmd__policy__subcmd__help__subcmd__diff"
                 ;;
             registervakt__subcmd__policy__subcmd__help,explain)
                 cmd="registervakt__subcmd__policy__subcmd__help__subcmd__explain"
@@ -818,7 +827,7 @@ _registervakt() {
             return 0
             ;;
         registervakt__subcmd__help__subcmd__policy)
-            opts="check show export import explain"
+            opts="check show export import diff explain"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -832,6 +841,20 @@ _registervakt() {
             return 0
             ;;
         registervakt__subcmd__help__subcmd__policy__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        registervakt__subcmd__help__subcmd__policy__subcmd__diff)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1268,7 +1291,7 @@ _registervakt() {
             return 0
             ;;
         registervakt__subcmd__policy)
-            opts="-h --help check show export import explain help"
+            opts="-h --help check show export import diff explain help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1289,6 +1312,36 @@ _registervakt() {
             fi
             case "${prev}" in
                 --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        registervakt__subcmd__policy__subcmd__diff)
+            opts="-h --against-history --purposes --permissions --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --against-history)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --purposes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --permissions)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1364,7 +1417,7 @@ _registervakt() {
             return 0
             ;;
         registervakt__subcmd__policy__subcmd__help)
-            opts="check show export import explain help"
+            opts="check show export import diff explain help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1378,6 +1431,20 @@ _registervakt() {
             return 0
             ;;
         registervakt__subcmd__policy__subcmd__help__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        registervakt__subcmd__policy__subcmd__help__subcmd__diff)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -48,6 +48,7 @@ const WITH_CONFIG: &[&[&str]] = &[
     ],
     &["user", "reset-2fa", "anna"],
     &["policy", "export", "--out", "exported-policy"],
+    &["policy", "diff", "--against-history", "30"],
     &["policy", "import", "--dir", "policies", "--comment", "why"],
     &[
         "policy",
