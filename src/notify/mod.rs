@@ -84,11 +84,7 @@ async fn pump(store: &Store, mailer: &mail::Mailer, public_url: &str) {
             }
         }
         let subject = format!("Registervakt: {}", subject(&notice.kind));
-        let link = notice
-            .extract_id
-            .as_deref()
-            .map(|id| format!("{}/extracts/{id}", public_url.trim_end_matches('/')))
-            .unwrap_or_else(|| public_url.to_owned());
+        let link = link(public_url, &notice.kind, notice.extract_id.as_deref());
         let body = format!("{}\n\n{link}\n", notice.message);
         match mailer.send(&address, &subject, &body).await {
             Ok(()) => {}
@@ -107,6 +103,17 @@ async fn pump(store: &Store, mailer: &mail::Mailer, public_url: &str) {
     }
 }
 
+/// Where a notice's mail leads: the extract it is about, the roles to confirm, or the start
+/// page (which tells a holder their role is due).
+fn link(public_url: &str, kind: &str, extract_id: Option<&str>) -> String {
+    let base = public_url.trim_end_matches('/');
+    match (extract_id, kind) {
+        (Some(id), _) => format!("{base}/extracts/{id}"),
+        (None, "role_due_confirm") => format!("{base}/roles/confirm"),
+        (None, _) => format!("{base}/"),
+    }
+}
+
 fn subject(kind: &str) -> &'static str {
     match kind {
         "extract_requested" => "ny begäran att besluta / a request to decide",
@@ -118,5 +125,24 @@ fn subject(kind: &str) -> &'static str {
         "role_due" => "din roll behöver bekräftas / your role is due for confirmation",
         "role_due_confirm" => "roller att bekräfta / roles to confirm",
         _ => "meddelande / notice",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::link;
+
+    #[test]
+    fn a_mail_leads_to_the_extract_the_roles_to_confirm_or_the_start_page() {
+        let url = "https://rv.example/";
+        assert_eq!(
+            link(url, "extract_ready", Some("abc")),
+            "https://rv.example/extracts/abc"
+        );
+        assert_eq!(
+            link(url, "role_due_confirm", None),
+            "https://rv.example/roles/confirm"
+        );
+        assert_eq!(link(url, "role_due", None), "https://rv.example/");
     }
 }

@@ -500,6 +500,10 @@ async function callList(browser, lang) {
 
   const bertil = await signIn(browser, lang, "bertil");
   await bertil.goto(`${BASE}/extracts/${id}`);
+  // The purpose asks the approver to write why: the form says so and will not go without it.
+  check((await bertil.locator("#comment[required]").count()) === 1, `${lang}: the approver is not asked to justify the call list`);
+  await bertil.fill("#comment", lang === "sv" ? "Kallelse till årsmötet, bara de som samtyckt (browser test)." : "Invitations to the annual meeting, consenting members only (browser test).");
+  await look(bertil, lang, "approver-justification");
   await fillCodeIfAsked(bertil, "#code-decide", "bertil");
   await Promise.all([bertil.waitForLoadState("load"), bertil.click('form[action$="/approve"] button:not([formaction])')]);
   await bertil.context().close();

@@ -108,6 +108,28 @@ pub(super) async fn page(
         .iter()
         .map(|(u, _)| (u.id.clone(), format!("{} ({})", u.display_name, u.username)))
         .collect();
+    // A role past its due date is stored but grants nothing: the list says so, in words.
+    let mut standing: HashMap<(String, String, String), String> = HashMap::new();
+    for (u, _) in &users {
+        let held = crate::admin::recertify::own(&state.store, &u.id, &state.config.roles, now);
+        for h in held.await.unwrap_or_default() {
+            let word = match h.standing {
+                crate::admin::recertify::Standing::InForce => continue,
+                crate::admin::recertify::Standing::DueSoon => "admin.role_due",
+                crate::admin::recertify::Standing::Suspended => "admin.role_suspended",
+            };
+            let due = crate::web::i18n::date(lang, h.due_at);
+            let key = (u.id.clone(), h.grant.role.as_str().to_owned(), h.grant.scope.as_str().to_owned());
+            standing.insert(key, text_with(lang, word, &[("due", due)]));
+        }
+    }
+    let role_words_with_standing = |u: &crate::store::accounts::UserRow, role: &str, district: &str| {
+        let words = role_words_of(lang, role, district);
+        match standing.get(&(u.id.clone(), role.to_owned(), district.to_owned())) {
+            Some(mark) => format!("{words} ({mark})"),
+            None => words,
+        }
+    };
     let user_rows: Vec<minijinja::Value> = users
         .iter()
         .map(|(u, roles)| {
@@ -118,7 +140,7 @@ pub(super) async fn page(
                 .collect();
             let words: Vec<String> = roles
                 .iter()
-                .map(|r| role_words_of(lang, &r.role, &r.district))
+                .map(|r| role_words_with_standing(u, &r.role, &r.district))
                 .collect();
             let status = labels::user_status(lang, &u.status);
             let held: Vec<minijinja::Value> = roles
