@@ -117,7 +117,11 @@ async fn a_role_left_unconfirmed_is_suspended_at_its_deadline_and_confirming_lif
     let (status, html) = common::pages::page(&app, "/admin", &zoe_c).await;
     assert_eq!(status, 200, "{html}");
     assert!(html.contains("vilar sedan "), "{html}");
-    assert_eq!(html.matches("vilar sedan ").count(), 1, "only anna's role rests");
+    assert_eq!(
+        html.matches("vilar sedan ").count(),
+        1,
+        "only anna's role rests"
+    );
 
     // The approver sees it suspended, and confirms it; anna may request again.
     let bertil_c = app.sign_in(&bertil, "bertil").await;

@@ -119,17 +119,22 @@ pub(super) async fn page(
                 crate::admin::recertify::Standing::Suspended => "admin.role_suspended",
             };
             let due = crate::web::i18n::date(lang, h.due_at);
-            let key = (u.id.clone(), h.grant.role.as_str().to_owned(), h.grant.scope.as_str().to_owned());
+            let key = (
+                u.id.clone(),
+                h.grant.role.as_str().to_owned(),
+                h.grant.scope.as_str().to_owned(),
+            );
             standing.insert(key, text_with(lang, word, &[("due", due)]));
         }
     }
-    let role_words_with_standing = |u: &crate::store::accounts::UserRow, role: &str, district: &str| {
-        let words = role_words_of(lang, role, district);
-        match standing.get(&(u.id.clone(), role.to_owned(), district.to_owned())) {
-            Some(mark) => format!("{words} ({mark})"),
-            None => words,
-        }
-    };
+    let role_words_with_standing =
+        |u: &crate::store::accounts::UserRow, role: &str, district: &str| {
+            let words = role_words_of(lang, role, district);
+            match standing.get(&(u.id.clone(), role.to_owned(), district.to_owned())) {
+                Some(mark) => format!("{words} ({mark})"),
+                None => words,
+            }
+        };
     let user_rows: Vec<minijinja::Value> = users
         .iter()
         .map(|(u, roles)| {
