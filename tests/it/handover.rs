@@ -377,7 +377,7 @@ async fn five_wrong_codes_lock_the_hand_over_and_an_ended_agreement_refuses_the_
     let bertil_c = app.sign_in(&bertil, "bertil").await;
 
     // One hand-over is locked by wrong codes.
-    let _first = approved_handover(&app, &anna_c, &bertil_c).await;
+    let first = approved_handover(&app, &anna_c, &bertil_c).await;
     let token = token_after(&processor_mails(&sink, 1).await[0], "/handover/");
     let res = post_form(&app, "/handover/code", &[("token", token.as_str())]).await;
     assert_eq!(res.status(), 200);
@@ -410,6 +410,17 @@ async fn five_wrong_codes_lock_the_hand_over_and_an_ended_agreement_refuses_the_
     )
     .await;
     assert_eq!(res.status(), 423, "even the right code is refused now");
+    // Nor can the requester send a fresh link to get round the lock.
+    let res = app
+        .post_json(
+            &format!("/api/v1/extracts/{first}/handover/resend"),
+            Some(&anna_c),
+            json!({}),
+        )
+        .await;
+    let (status, text) = error_code(res).await;
+    assert_eq!(status, 423, "{text}");
+    assert!(text.contains("handover_locked"), "{text}");
     assert!(
         audit_actions(&app)
             .await
@@ -418,7 +429,7 @@ async fn five_wrong_codes_lock_the_hand_over_and_an_ended_agreement_refuses_the_
     );
 
     // Another hand-over: the agreement ends before the printer downloads.
-    let _second = approved_handover(&app, &anna_c, &bertil_c).await;
+    let second = approved_handover(&app, &anna_c, &bertil_c).await;
     let token = token_after(&processor_mails(&sink, 3).await[2], "/handover/");
     let res = post_form(&app, "/handover/code", &[("token", token.as_str())]).await;
     assert_eq!(res.status(), 200);
@@ -438,6 +449,18 @@ async fn five_wrong_codes_lock_the_hand_over_and_an_ended_agreement_refuses_the_
         text.contains("Avtalet") || text.contains("agreement"),
         "{text}"
     );
+    // An ended agreement sends no new link either.
+    let res = app
+        .post_json(
+            &format!("/api/v1/extracts/{second}/handover/resend"),
+            Some(&anna_c),
+            json!({}),
+        )
+        .await;
+    let (status, text) = error_code(res).await;
+    assert_eq!(status, 403, "{text}");
+    assert!(text.contains("agreement_ended"), "{text}");
+    assert_eq!(processor_mails(&sink, 4).await.len(), 4, "no fifth mail");
     app.stop().await;
 }
 
