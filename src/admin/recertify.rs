@@ -20,6 +20,8 @@
 //! Never: deletes a role because it was not confirmed; lets anyone see or act on a role their
 //! permits do not reach.
 
+mod sweep;
+
 use serde_json::json;
 use time::OffsetDateTime;
 
@@ -28,11 +30,11 @@ use crate::audit::{self, Actor, Event, EventKind, Outcome};
 use crate::config::RolesConfig;
 use crate::nouns::{Role, RoleGrant, Scope};
 use crate::policy::{self, Permit, Policy, Principal};
-use crate::store::notices::{self, NoticeRow};
 use crate::store::roles::{self as rows, HoldingRow};
 use crate::store::{self, Store, Tx};
 
 pub use super::roles::RoleChangeOutcome;
+pub use sweep::{ROLE_DUE, ROLE_DUE_CONFIRM, Swept, sweep};
 
 /// Where a role stands in its term.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,6 +193,21 @@ pub async fn own(
 ) -> Result<Vec<Holding>, Error> {
     Ok(store
         .list_holdings_of(user_id)
+        .await?
+        .iter()
+        .filter_map(|r| Holding::of(r, terms, now))
+        .collect())
+}
+
+/// Every active account's roles with their standing, in one read, for the administrator's
+/// user list (which is itself audited as `user.list`).
+pub async fn everyone(
+    store: &Store,
+    terms: &RolesConfig,
+    now: OffsetDateTime,
+) -> Result<Vec<Holding>, Error> {
+    Ok(store
+        .list_holdings()
         .await?
         .iter()
         .filter_map(|r| Holding::of(r, terms, now))
@@ -376,137 +393,6 @@ pub async fn confirm_due_as_operator(
         confirmed += 1;
     }
     Ok(confirmed)
-}
-
-/// What one housekeeping pass did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Swept {
-    pub noticed: usize,
-    pub suspended: usize,
-}
-
-/// The housekeeping pass: records each role past its due date as suspended (once per due
-/// date; the holder's sessions end), and sends the advance notice for each role due within
-/// `recertify_notice_days` (once per due date). Safe to run on several brokers at once: each
-/// mark is a conditional UPDATE in the transaction of its event and notices.
-pub async fn sweep(
-    store: &Store,
-    terms: &RolesConfig,
-    now: OffsetDateTime,
-) -> Result<Swept, Error> {
-    let mut swept = Swept::default();
-    for row in store.list_holdings().await? {
-        let Ok(grant) = format!("{}:{}", row.role, row.district).parse::<RoleGrant>() else {
-            continue;
-        };
-        match Standing::at(row.confirmed_at, terms, now) {
-            Standing::Suspended if row.suspended_for != Some(row.confirmed_at) => {
-                swept.suspended += usize::from(suspend(store, &row, &grant, terms, now).await?);
-            }
-            Standing::DueSoon if row.notice_for != Some(row.confirmed_at) => {
-                swept.noticed += usize::from(tell(store, &row, &grant, terms, now).await?);
-            }
-            _ => {}
-        }
-    }
-    Ok(swept)
-}
-
-async fn suspend(
-    store: &Store,
-    row: &HoldingRow,
-    grant: &RoleGrant,
-    terms: &RolesConfig,
-    now: OffsetDateTime,
-) -> Result<bool, Error> {
-    let mut tx = store.begin().await?;
-    if !rows::mark_suspended(&mut tx, row).await? {
-        tx.rollback().await?;
-        return Ok(false);
-    }
-    // The role already gives nothing (read time); ending the sessions makes the frame, the
-    // landing page and every open tab start again from the roles in force.
-    rows::bump_auth_epoch(&mut tx, &row.user_id, unix(now)).await?;
-    let due = row.confirmed_at.saturating_add(terms.term_secs());
-    let details = json!({ "role": grant.to_string(), "due_at": due });
-    record(
-        &mut tx,
-        EventKind::RoleSuspended,
-        Actor::system(),
-        &row.username,
-        details,
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(true)
-}
-
-async fn tell(
-    store: &Store,
-    row: &HoldingRow,
-    grant: &RoleGrant,
-    terms: &RolesConfig,
-    now: OffsetDateTime,
-) -> Result<bool, Error> {
-    let (role, scope) = confirmers_of(grant);
-    let confirmers: Vec<String> = store
-        .list_role_holders(role.as_str(), scope)
-        .await?
-        .into_iter()
-        .map(|r| r.id)
-        .filter(|id| *id != row.user_id)
-        .collect();
-    let mut tx = store.begin().await?;
-    if !rows::mark_notice_sent(&mut tx, row).await? {
-        tx.rollback().await?;
-        return Ok(false);
-    }
-    notice(&mut tx, &row.user_id, ROLE_DUE, now).await?;
-    for id in &confirmers {
-        notice(&mut tx, id, ROLE_DUE_CONFIRM, now).await?;
-    }
-    let due = row.confirmed_at.saturating_add(terms.term_secs());
-    let details =
-        json!({ "role": grant.to_string(), "due_at": due, "confirmers": confirmers.len() });
-    record(
-        &mut tx,
-        EventKind::RoleDueNoticed,
-        Actor::system(),
-        &row.username,
-        details,
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(true)
-}
-
-/// The notice kind the holder of a role due soon gets.
-pub const ROLE_DUE: &str = "role_due";
-/// The notice kind those who may confirm a role due soon get.
-pub const ROLE_DUE_CONFIRM: &str = "role_due_confirm";
-
-async fn notice(
-    tx: &mut Tx,
-    user_id: &str,
-    kind: &'static str,
-    now: OffsetDateTime,
-) -> Result<(), Error> {
-    notices::insert_notice(
-        tx,
-        &NoticeRow {
-            id: crate::crypto::random_id128(),
-            user_id: user_id.to_owned(),
-            kind: kind.to_owned(),
-            extract_id: None,
-            message: crate::notify::sentence(kind).to_owned(),
-            created_at: unix(now),
-            read_at: None,
-        },
-    )
-    .await?;
-    Ok(())
 }
 
 #[cfg(test)]

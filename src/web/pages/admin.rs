@@ -110,22 +110,23 @@ pub(super) async fn page(
         .collect();
     // A role past its due date is stored but grants nothing: the list says so, in words.
     let mut standing: HashMap<(String, String, String), String> = HashMap::new();
-    for (u, _) in &users {
-        let held = crate::admin::recertify::own(&state.store, &u.id, &state.config.roles, now);
-        for h in held.await.unwrap_or_default() {
-            let word = match h.standing {
-                crate::admin::recertify::Standing::InForce => continue,
-                crate::admin::recertify::Standing::DueSoon => "admin.role_due",
-                crate::admin::recertify::Standing::Suspended => "admin.role_suspended",
-            };
-            let due = crate::web::i18n::date(lang, h.due_at);
-            let key = (
-                u.id.clone(),
-                h.grant.role.as_str().to_owned(),
-                h.grant.scope.as_str().to_owned(),
-            );
-            standing.insert(key, text_with(lang, word, &[("due", due)]));
-        }
+    let held = crate::admin::recertify::everyone(&state.store, &state.config.roles, now).await;
+    let Ok(held) = held else {
+        return refusal(state, ApiError::Unavailable("admin page data".into()));
+    };
+    for h in held {
+        let word = match h.standing {
+            crate::admin::recertify::Standing::InForce => continue,
+            crate::admin::recertify::Standing::DueSoon => "admin.role_due",
+            crate::admin::recertify::Standing::Suspended => "admin.role_suspended",
+        };
+        let due = crate::web::i18n::date(lang, h.due_at);
+        let key = (
+            h.user_id.clone(),
+            h.grant.role.as_str().to_owned(),
+            h.grant.scope.as_str().to_owned(),
+        );
+        standing.insert(key, text_with(lang, word, &[("due", due)]));
     }
     let role_words_with_standing =
         |u: &crate::store::accounts::UserRow, role: &str, district: &str| {
