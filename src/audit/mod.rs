@@ -166,6 +166,9 @@ event_kinds! {
     CallsShown => "calls.show",
     /// A caller recorded an outcome for a member (never the note's text), or was refused.
     CallOutcomeRecorded => "calls.outcome",
+    /// A call list ended and its "do not call again" members became their own extract for the
+    /// purpose's recipient (`from`, `rows`, the recipient), or were not handed on (`code`).
+    CallsDoNotCall => "calls.do_not_call",
     /// The data key was destroyed and the chunks deleted: the deletion receipt.
     ExtractShredded => "extract.shred",
     /// The requester confirmed that downloaded copies are deleted.

@@ -32,6 +32,7 @@ use crate::store::calls::TallyRow;
 use crate::store::extracts::ExtractRow;
 
 mod assign;
+pub mod do_not_call;
 mod work;
 
 pub use assign::{assign, reassign, share};

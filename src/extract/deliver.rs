@@ -499,6 +499,40 @@ pub(super) async fn rows_at(
     Ok(out)
 }
 
+/// The rows at `positions` (ascending) of the live extract `row`, read in the caller's
+/// transaction and opened with its data key `key`; every chunk that holds one is authenticated
+/// first. A chunk missing or failing is `Error::Damaged` (the caller decides what that means).
+pub(super) async fn rows_at_in(
+    tx: &mut crate::store::Tx,
+    row: &ExtractRow,
+    key: &DataKey,
+    columns: usize,
+    positions: &[i64],
+) -> Result<Vec<(i64, Row)>, Error> {
+    let id = ExtractId::parse(&row.id)?;
+    let per = i64::try_from(CHUNK_ROWS).unwrap_or(i64::MAX);
+    let count = row.chunk_count.unwrap_or(0);
+    let mut out = Vec::with_capacity(positions.len());
+    let mut seqs: Vec<i64> = positions.iter().map(|p| p / per).collect();
+    seqs.dedup();
+    for seq in seqs {
+        let sealed = rows::find_chunk_in(tx, id.as_str(), seq)
+            .await?
+            .ok_or(Error::Damaged("a chunk is missing"))?;
+        let plain = chunks::open_chunk(key, &id, seq, count, &sealed)?;
+        let rows = container::decode_rows(&plain, columns)?;
+        for p in positions.iter().filter(|p| **p / per == seq) {
+            let at = usize::try_from(p - seq * per).unwrap_or(usize::MAX);
+            let found = rows
+                .get(at)
+                .cloned()
+                .ok_or(Error::Damaged("a position past its chunk"))?;
+            out.push((*p, found));
+        }
+    }
+    Ok(out)
+}
+
 /// One page of an extract for the browser.
 #[derive(Debug, Clone)]
 pub struct ViewPage {

@@ -33,7 +33,17 @@ pub async fn shred(
     actor: &Actor,
     now: OffsetDateTime,
 ) -> Result<bool, Error> {
+    // Read before the transaction: a call list's "do not call again" members go on to the
+    // purpose's recipient (`calls::do_not_call`) under the policy in force.
+    let policy = if super::calls::do_not_call::hands_on(reason) {
+        lifecycle::policy_now(state).await.ok()
+    } else {
+        None
+    };
     let mut tx = state.store.begin().await?;
+    let handed_on =
+        super::calls::do_not_call::hand_on(state, &mut tx, id, reason, policy.as_ref(), now)
+            .await?;
     let Some(gone) =
         rows::shred(&mut tx, id.as_str(), reason.as_str(), now.unix_timestamp()).await?
     else {
@@ -62,6 +72,9 @@ pub async fn shred(
         tracing::warn!(error = %e, "WAL checkpoint after a shred failed; retried at the next sweep");
     }
     tracing::info!(extract = %id, reason = reason.as_str(), "extract shredded");
+    if let Some(list) = handed_on {
+        super::handover::offer_later(state.clone(), list);
+    }
     Ok(true)
 }
 

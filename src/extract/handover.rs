@@ -42,7 +42,7 @@ use crate::store::handovers::HandoverRow;
 
 pub use collect::{Offer, download, look, send_code};
 pub use deletion::{confirm_deletion, look_deletion};
-pub use offer::{MAX_LINKS, Status, offer, resend, status};
+pub use offer::{MAX_LINKS, Status, offer, offer_later, resend, status};
 
 /// How long the processor's link works (never past the extract's own deadline).
 pub const LINK_HOURS: i64 = 72;
@@ -157,6 +157,38 @@ pub fn check<'p>(
             "the purpose does not allow hand-over to that processor".into(),
         ));
     };
+    in_force(p, now).map(Some)
+}
+
+/// [`check`] for a stored request. The list of a call list's "do not call again" members
+/// (`calls::do_not_call`) goes only to the recipient the purpose names for it now.
+pub fn check_request<'p>(
+    policy: &'p Policy,
+    purpose: &Purpose,
+    request: &Request,
+    now: OffsetDateTime,
+) -> Result<Option<&'p Processor>, (DenyCode, String)> {
+    if request.from_call_list.is_none() {
+        return check(policy, purpose, request.processor.as_ref(), now);
+    }
+    let named = purpose
+        .do_not_call_to
+        .as_ref()
+        .filter(|to| request.processor.as_ref() == Some(*to))
+        .and_then(|to| policy.processor(to));
+    let Some(p) = named else {
+        return Err((
+            DenyCode::ProcessorNotAllowed,
+            "the purpose no longer sends members who do not want to be called again to that \
+             recipient"
+                .into(),
+        ));
+    };
+    in_force(p, now).map(Some)
+}
+
+/// `p`, if its agreement is in force on `now`'s date.
+fn in_force(p: &Processor, now: OffsetDateTime) -> Result<&Processor, (DenyCode, String)> {
     if !p.agreement_in_force(now) {
         return Err((
             DenyCode::AgreementEnded,
@@ -166,7 +198,7 @@ pub fn check<'p>(
             ),
         ));
     }
-    Ok(Some(p))
+    Ok(p)
 }
 
 /// [`check`] at approval: an ended agreement or a processor gone from the purpose refuses the
@@ -183,7 +215,7 @@ pub async fn check_at_approval(
         return Ok(());
     }
     let checked = match policy.purpose(&request.purpose) {
-        Some(purpose) => check(policy, purpose, request.processor.as_ref(), now).map(|_| ()),
+        Some(purpose) => check_request(policy, purpose, request, now).map(|_| ()),
         None => Err((DenyCode::UnknownPurpose, "the purpose is gone".into())),
     };
     let Err((code, reason)) = checked else {
@@ -304,7 +336,7 @@ async fn agreement_holds(
 ) -> Result<(), Error> {
     let policy = lifecycle::policy_now(state).await?;
     let checked = match policy.purpose(&request.purpose) {
-        Some(p) => check(&policy, p, request.processor.as_ref(), now).map(|_| ()),
+        Some(p) => check_request(&policy, p, request, now).map(|_| ()),
         None => Err((DenyCode::UnknownPurpose, "the purpose is gone".into())),
     };
     match checked {

@@ -60,6 +60,10 @@ pub struct Request {
     /// The registered processor the extract is handed over to instead of to the requester
     /// (`extract::handover`); `None` for an extract the requester receives.
     pub processor: Option<ProcessorId>,
+    /// The call list whose "do not call again" members this extract holds, handed over to the
+    /// purpose's `do_not_call_to` (`extract::calls::do_not_call`); `None` for every request a
+    /// person makes.
+    pub from_call_list: Option<super::ExtractId>,
 }
 
 impl Request {
@@ -113,6 +117,9 @@ impl Request {
         // the hash an approver approved) it had before processors existed.
         if let Some(p) = &self.processor {
             v["processor"] = json!(p.as_str());
+        }
+        if let Some(list) = &self.from_call_list {
+            v["from_call_list"] = json!(list.as_str());
         }
         v
     }
@@ -181,6 +188,10 @@ impl Request {
             processor: match v.get("processor") {
                 None | Some(Value::Null) => None,
                 Some(p) => Some(ProcessorId::parse(&s(p)?).map_err(|_| damaged())?),
+            },
+            from_call_list: match v.get("from_call_list") {
+                None | Some(Value::Null) => None,
+                Some(l) => Some(super::ExtractId::parse(&s(l)?).map_err(|_| damaged())?),
             },
         })
     }

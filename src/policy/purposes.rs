@@ -172,6 +172,10 @@ pub struct Purpose {
     /// Registered processors an extract of this purpose may be handed over to; with no
     /// `formats`, hand-over is the only way out (`policy::processors`).
     pub processors: Vec<crate::policy::ProcessorId>,
+    /// The registered recipient (a `[[processor]]`, typically the register's administrators)
+    /// who gets the members a call list marked "do not call again" when the list ends, as
+    /// their own small hand-over (`extract::calls::do_not_call`); `None`: nobody does.
+    pub do_not_call_to: Option<crate::policy::ProcessorId>,
     /// The line of its `[[purpose]]` header in `purposes.toml`.
     pub line: usize,
 }
@@ -225,6 +229,19 @@ pub fn parse_catalogue(text: &str) -> Result<Vec<Purpose>, Error> {
             id: raw.id.clone(),
         };
         let purpose = validate::purpose(raw, &here)?;
+        if let Some(unknown) = purpose
+            .do_not_call_to
+            .iter()
+            .find(|id| !processors.iter().any(|p| &p.id == *id))
+        {
+            return Err(here.error(
+                PurposeKey::DoNotCallTo,
+                PurposeProblem::ProcessorUnknown,
+                format!(
+                    "do_not_call_to names {unknown:?}, which is no [[processor]] of the catalogue"
+                ),
+            ));
+        }
         if let Some(unknown) = purpose
             .processors
             .iter()

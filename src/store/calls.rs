@@ -134,6 +134,21 @@ pub async fn close(tx: &mut Tx, id: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// The positions of extract `id` whose recorded outcome is `outcome`, ascending: read in the
+/// transaction that closes the list, so none is recorded in between.
+pub async fn list_positions_with_outcome_in(
+    tx: &mut Tx,
+    id: &str,
+    outcome: &str,
+) -> Result<Vec<i64>, Error> {
+    const SQL: &str = "SELECT position FROM call_assignments \
+        WHERE extract_id = $1 AND outcome = $2 ORDER BY position";
+    let positions = on_tx!(tx, conn => {
+        sqlx::query_scalar(SQL).bind(id).bind(outcome).fetch_all(conn).await?
+    });
+    Ok(positions)
+}
+
 impl Store {
     /// Every assignment of extract `id` as (position, caller, outcome), by position.
     pub async fn list_assignments(

@@ -333,6 +333,49 @@ pub async fn index_disclosed_members(tx: &mut Tx, id: &str) -> Result<(), Error>
     Ok(())
 }
 
+/// Sealed chunk `seq` of extract `id`, read in the caller's transaction.
+pub async fn find_chunk_in(tx: &mut Tx, id: &str, seq: i64) -> Result<Option<Vec<u8>>, Error> {
+    const SQL: &str = "SELECT sealed FROM extract_chunks WHERE extract_id = $1 AND seq = $2";
+    let sealed = on_tx!(tx, conn => {
+        sqlx::query_scalar(SQL).bind(id).bind(seq).fetch_optional(conn).await?
+    });
+    Ok(sealed)
+}
+
+/// Files the member at `from_position` of extract `from` in the ledger of extract `to` at
+/// `to_position`, under the same pseudonym, with `row_ref` (the row's tag in `to`): the member
+/// number never passes through here. False when `from` has no such position.
+pub async fn copy_disclosure(
+    tx: &mut Tx,
+    from: &str,
+    from_position: i64,
+    to: &str,
+    to_position: i64,
+    row_ref: &[u8],
+) -> Result<bool, Error> {
+    const SQL: &str = "INSERT INTO disclosures (extract_id, position, member_ref, row_ref) \
+        SELECT $3, $4, member_ref, $5 FROM disclosures WHERE extract_id = $1 AND position = $2";
+    let n = on_tx!(tx, conn => {
+        sqlx::query(SQL).bind(from).bind(from_position).bind(to).bind(to_position).bind(row_ref)
+            .execute(conn).await?.rows_affected()
+    });
+    Ok(n == 1)
+}
+
+/// `pending` → `live` for an extract made whole in one transaction from another one's sealed
+/// rows (a call list's "do not call again" members): no build, no lease.
+pub async fn make_live(tx: &mut Tx, id: &str, f: &FinishedBuild<'_>) -> Result<bool, Error> {
+    const SQL: &str = "UPDATE extracts SET state = 'live', decided_at = $6, row_count = $2, \
+        chunk_count = $3, key_id = $4, wrapped_key = $5, live_at = $6, expires_at = $7 \
+        WHERE id = $1 AND state = 'pending'";
+    let n = on_tx!(tx, conn => {
+        sqlx::query(SQL).bind(id).bind(f.row_count).bind(f.chunk_count).bind(f.key_id)
+            .bind(f.wrapped_key).bind(f.live_at).bind(f.expires_at)
+            .execute(conn).await?.rows_affected()
+    });
+    Ok(n == 1)
+}
+
 /// What a finished build stores.
 #[derive(Debug, Clone)]
 pub struct FinishedBuild<'a> {

@@ -425,11 +425,15 @@ async fn a_call_list_runs_on_a_postgres_store() {
     let body = json!({ "position": first, "outcome": "reached", "note": "Trevligt samtal" });
     let (status, _) = post(&app, &cilla_c, &calls("outcomes"), body).await;
     assert_eq!(status, 204);
+    let second = batch["members"][1]["position"].as_i64().unwrap();
+    let body = json!({ "position": second, "outcome": "do_not_call" });
+    let (status, _) = post(&app, &cilla_c, &calls("outcomes"), body).await;
+    assert_eq!(status, 204);
     let mine = app.get_json_with("/api/v1/calls", &cilla_c).await;
     let assigned = mine["lists"][0]["assigned"].as_i64().unwrap();
     assert_eq!(
         mine["lists"][0]["left"].as_i64(),
-        Some(assigned - 1),
+        Some(assigned - 2),
         "{mine}"
     );
     let (status, res) = post(
@@ -441,7 +445,7 @@ async fn a_call_list_runs_on_a_postgres_store() {
     .await;
     assert_eq!(
         (status, res["members"].as_i64()),
-        (200, Some(assigned - 1)),
+        (200, Some(assigned - 2)),
         "{res}"
     );
     let progress = app.get_json_with(&calls("progress"), &anna_c).await;
@@ -469,5 +473,20 @@ async fn a_call_list_runs_on_a_postgres_store() {
     assert_eq!(reached, 1, "{after}");
     let (status, _) = post(&app, &cilla_c, &calls("next"), json!({})).await;
     assert_eq!(status, 410);
+    // The member who asked not to be called again went on, in the same transaction, as a
+    // list of one for the register office (the ledger copy and the new list's row on
+    // PostgreSQL's types).
+    let all = app.get_json_with("/api/v1/extracts", &anna_c).await;
+    let made: Vec<&Value> = all["extracts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["from_call_list"] == id.as_str())
+        .collect();
+    assert_eq!(made.len(), 1, "{all}");
+    assert_eq!(
+        (made[0]["state"].clone(), made[0]["row_count"].clone()),
+        (json!("live"), json!(1))
+    );
     app.stop().await;
 }

@@ -31,6 +31,7 @@ mod cli_operator;
 mod config_example;
 mod crash;
 mod demo_path;
+mod do_not_call;
 mod extract_files;
 mod extract_followup;
 mod extract_mail;

@@ -227,14 +227,20 @@ async fn the_article_30_summary_lists_every_shipped_purpose_and_the_cli_prints_b
             .map(|c| c["fields"].as_array().unwrap().len())
             .sum();
         assert_eq!(fields, purpose.allowed_fields.len());
-        // Every processor the purpose may hand over to is a recipient, with its agreement.
+        // Every processor the purpose may hand over to is a recipient, with its agreement, and
+        // so is the recipient of a call list's "do not call again" members.
         let recipients: Vec<&str> = entry["recipients"]
             .as_array()
             .unwrap()
             .iter()
             .map(|r| r["processor"].as_str().unwrap())
             .collect();
-        let processors: Vec<&str> = purpose.processors.iter().map(|p| p.as_str()).collect();
+        let processors: Vec<&str> = purpose
+            .processors
+            .iter()
+            .chain(&purpose.do_not_call_to)
+            .map(|p| p.as_str())
+            .collect();
         assert_eq!(recipients, processors);
     }
     assert!(

@@ -189,6 +189,7 @@ pub(super) fn request_for(filter: &Filter) -> anyhow::Result<Request> {
         justification: "Prestandamätning på syntetiska data".into(),
         call_list: false,
         processor: None,
+        from_call_list: None,
     })
 }
 

@@ -8,13 +8,25 @@
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::{LINK_HOURS, Refusal, Token, check, link, refused, send};
+use super::{LINK_HOURS, Refusal, Token, check_request, link, refused, send};
 use crate::audit::{self, Actor, Event, EventKind, Outcome};
 use crate::context::Context;
 use crate::extract::request::Request;
 use crate::extract::{Error, ExtractId, ShredReason, expire, lifecycle};
 use crate::policy::{DenyCode, Principal, Processor, Purpose};
 use crate::store::handovers::{self as rows, NewHandover};
+
+/// Offers extract `id` to its processor in the background (a failure is logged; the requester
+/// can send the link again): for a caller that must not wait for the mail, or whose own
+/// future the offer's would contain (shredding, which an offer may do).
+pub fn offer_later(state: Context, id: ExtractId) {
+    tokio::spawn(async move {
+        let now = OffsetDateTime::now_utc();
+        if let Err(e) = offer(&state, &id, now).await {
+            tracing::error!(extract = %id, error = %e, "the hand-over could not be offered to its recipient");
+        }
+    });
+}
 
 /// Offers a live extract to its processor: stores the link's hash and mails the link. An
 /// agreement ended meanwhile shreds the extract instead (audited).
@@ -28,7 +40,7 @@ pub async fn offer(state: &Context, id: &ExtractId, now: OffsetDateTime) -> Resu
     let policy = lifecycle::policy_now(state).await?;
     let purpose = policy.purpose(&request.purpose);
     let checked = match purpose {
-        Some(p) => check(&policy, p, request.processor.as_ref(), now),
+        Some(p) => check_request(&policy, p, &request, now),
         None => Err((DenyCode::UnknownPurpose, "the purpose is gone".into())),
     };
     let (processor, purpose) = match (checked, purpose) {
@@ -75,7 +87,7 @@ pub async fn offer(state: &Context, id: &ExtractId, now: OffsetDateTime) -> Resu
     );
     audit::record(&mut tx, &event, now).await?;
     tx.commit().await?;
-    send_link(state, &processor, &purpose, &token).await
+    send_link(state, &processor, &purpose, &request, &token).await
 }
 
 /// Link mails a hand-over ever sends: the first and two more.
@@ -86,15 +98,27 @@ async fn send_link(
     state: &Context,
     processor: &Processor,
     purpose: &Purpose,
+    request: &Request,
     token: &str,
 ) -> Result<(), Error> {
+    // The list of a call list's "do not call again" members says what it is for.
+    let (what_sv, what_en) = if request.from_call_list.is_some() {
+        (
+            "Listan innehåller medlemmar som bad att inte bli uppringda igen när en ringlista \
+             arbetades; markera dem så i medlemsregistret.\n",
+            "The list holds members who asked not to be called again while a call list was \
+             worked; mark them so in the member register.\n",
+        )
+    } else {
+        ("", "")
+    };
     let body = format!(
         "Hej!\n\n{party} lämnar över en medlemslista till {name} för ändamålet \"{purpose_sv}\" \
-         enligt personuppgiftsbiträdesavtal {agreement}.\n\
+         enligt personuppgiftsbiträdesavtal {agreement}.\n{what_sv}\
          Öppna länken, begär en engångskod (den skickas till den här adressen) och hämta listan. \
          Listan kan hämtas en gång.\n\n\
          Hello,\n\n{party} hands a member list over to {name} for the purpose \"{purpose_en}\" \
-         under data-processing agreement {agreement}.\n\
+         under data-processing agreement {agreement}.\n{what_en}\
          Open the link, ask for a one-time code (it is sent to this address) and download the \
          list. It can be downloaded once.\n\n{url}\n",
         party = "Registervakt",
@@ -138,7 +162,7 @@ pub async fn resend(
     let policy = lifecycle::policy_now(state).await?;
     let purpose = policy.purpose(&request.purpose);
     let checked = match purpose {
-        Some(p) => check(&policy, p, request.processor.as_ref(), now),
+        Some(p) => check_request(&policy, p, &request, now),
         None => Err((DenyCode::UnknownPurpose, "the purpose is gone".into())),
     };
     let actor = Actor::user(who.user_id());
@@ -197,7 +221,7 @@ pub async fn resend(
     );
     audit::record(&mut tx, &event, now).await?;
     tx.commit().await?;
-    send_link(state, &processor, &purpose, &token).await
+    send_link(state, &processor, &purpose, &request, &token).await
 }
 
 /// Where a hand-over stands, for the extract's page: names and times, never a token.

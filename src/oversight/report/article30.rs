@@ -56,7 +56,8 @@ pub struct Entry {
     pub approval_rule: String,
     pub valid_from: Option<String>,
     pub valid_to: Option<String>,
-    /// Processors the purpose may hand an extract over to (recipients, Art. 30(1)(d)).
+    /// Processors the purpose may hand an extract over to, and the recipient of a call list's
+    /// "do not call again" members (recipients, Art. 30(1)(d)).
     pub recipients: Vec<Recipient>,
 }
 
@@ -144,6 +145,11 @@ fn entry(policy: &Policy, p: &Purpose, requested_by: &[String], approved_by: &[S
         recipients: p
             .processors
             .iter()
+            .chain(
+                p.do_not_call_to
+                    .iter()
+                    .filter(|to| !p.processors.contains(to)),
+            )
             .filter_map(|id| policy.processor(id))
             .map(|r| Recipient {
                 id: r.id.as_str().to_owned(),
@@ -339,9 +345,17 @@ mod tests {
         let handing_over: Vec<&Entry> = summary
             .purposes
             .iter()
-            .filter(|e| !e.recipients.is_empty())
+            .filter(|e| e.recipients.iter().any(|r| r.id == printer.id.as_str()))
             .collect();
         assert!(!handing_over.is_empty());
+        // The call-list purpose names the register office that gets "do not call again".
+        let calls = summary
+            .purposes
+            .iter()
+            .find(|e| e.id == "member-calls")
+            .unwrap();
+        let names: Vec<&str> = calls.recipients.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(names, ["medlemsregistret"]);
         for e in handing_over {
             let r = &e.recipients[0];
             assert_eq!(r.name, printer.name);

@@ -64,6 +64,11 @@ pub enum Difference {
     ProcessorsAdded(Vec<String>),
     /// Processors the purpose may no longer hand over to, by name.
     ProcessorsRemoved(Vec<String>),
+    /// Who receives a call list's "do not call again" members (`None`: nobody), by name.
+    DoNotCallTo {
+        before: Option<String>,
+        after: Option<String>,
+    },
 }
 
 /// One `[[processor]]` entry added, removed or changed (the entry as it will be, or was).
@@ -261,6 +266,13 @@ fn differences(old: &Purpose, new: &Purpose) -> Vec<Difference> {
     if !removed.is_empty() {
         out.push(Difference::ProcessorsRemoved(removed));
     }
+    if old.do_not_call_to != new.do_not_call_to {
+        let id = |p: &Option<crate::policy::ProcessorId>| p.as_ref().map(|p| p.as_str().to_owned());
+        out.push(Difference::DoNotCallTo {
+            before: id(&old.do_not_call_to),
+            after: id(&new.do_not_call_to),
+        });
+    }
     out
 }
 
@@ -285,6 +297,10 @@ fn name_processors(
                     }
                     Difference::ProcessorsRemoved(list) => {
                         list.iter_mut().for_each(|id| named(id, old))
+                    }
+                    Difference::DoNotCallTo { before, after } => {
+                        before.iter_mut().for_each(|id| named(id, old));
+                        after.iter_mut().for_each(|id| named(id, new));
                     }
                     _ => {}
                 }

@@ -42,6 +42,8 @@ pub struct PurposeDraft {
     /// Processor ids; kept as they were by the form (registering processors is done in the
     /// catalogue's `[[processor]]` entries).
     pub processors: Vec<String>,
+    /// Who receives a call list's "do not call again" members; kept as it was by the form.
+    pub do_not_call_to: Option<String>,
 }
 
 impl From<&Purpose> for PurposeDraft {
@@ -82,6 +84,7 @@ impl From<&Purpose> for PurposeDraft {
                 .iter()
                 .map(|id| id.as_str().to_owned())
                 .collect(),
+            do_not_call_to: p.do_not_call_to.as_ref().map(|id| id.as_str().to_owned()),
         }
     }
 }
@@ -113,6 +116,8 @@ struct Block<'a> {
     approver_justification: bool,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     processors: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    do_not_call_to: Option<&'a str>,
     approval: ApprovalBlock,
 }
 
@@ -171,6 +176,7 @@ impl PurposeDraft {
             phishing_resistant: self.phishing_resistant,
             approver_justification: self.approver_justification,
             processors: &self.processors,
+            do_not_call_to: self.do_not_call_to.as_deref(),
             approval: ApprovalBlock {
                 auto_max_rows: self.auto_max_rows,
                 two_approvers_min_rows: self.two_approvers_min_rows,

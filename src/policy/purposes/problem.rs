@@ -32,10 +32,11 @@ pub enum PurposeKey {
     PhishingResistant,
     ApproverJustification,
     Processors,
+    DoNotCallTo,
 }
 
 impl PurposeKey {
-    pub const ALL: [PurposeKey; 20] = [
+    pub const ALL: [PurposeKey; 21] = [
         PurposeKey::Id,
         PurposeKey::NameSv,
         PurposeKey::NameEn,
@@ -56,6 +57,7 @@ impl PurposeKey {
         PurposeKey::PhishingResistant,
         PurposeKey::ApproverJustification,
         PurposeKey::Processors,
+        PurposeKey::DoNotCallTo,
     ];
 
     /// The key as `purposes.toml` writes it.
@@ -81,6 +83,7 @@ impl PurposeKey {
             PurposeKey::PhishingResistant => "phishing_resistant",
             PurposeKey::ApproverJustification => "approver_justification",
             PurposeKey::Processors => "processors",
+            PurposeKey::DoNotCallTo => "do_not_call_to",
         }
     }
 }
@@ -133,10 +136,13 @@ pub enum PurposeProblem {
     FromAfterTo,
     /// A purpose names a processor the catalogue has no `[[processor]]` for, or one twice.
     ProcessorUnknown,
+    /// `do_not_call_to` is given, but the purpose has no call list with "do not call again"
+    /// among its outcomes: there would never be anyone to hand on.
+    DoNotCallWithoutOutcome,
 }
 
 impl PurposeProblem {
-    pub const ALL: [PurposeProblem; 24] = [
+    pub const ALL: [PurposeProblem; 25] = [
         PurposeProblem::Unreadable,
         PurposeProblem::NoPurpose,
         PurposeProblem::IdNotSlug,
@@ -161,6 +167,7 @@ impl PurposeProblem {
         PurposeProblem::DateInvalid,
         PurposeProblem::FromAfterTo,
         PurposeProblem::ProcessorUnknown,
+        PurposeProblem::DoNotCallWithoutOutcome,
     ];
 
     /// The stable code, e.g. `auto_above_max`.
@@ -190,6 +197,7 @@ impl PurposeProblem {
             PurposeProblem::DateInvalid => "date_invalid",
             PurposeProblem::FromAfterTo => "from_after_to",
             PurposeProblem::ProcessorUnknown => "processor_unknown",
+            PurposeProblem::DoNotCallWithoutOutcome => "do_not_call_without_outcome",
         }
     }
 }

@@ -75,6 +75,9 @@ pub struct Purpose {
     /// Processors (`[[processor]]` ids) an extract of this purpose may be handed over to.
     #[serde(default)]
     pub processors: Vec<String>,
+    /// The `[[processor]]` that receives the members a call list marked "do not call again".
+    #[serde(default)]
+    pub do_not_call_to: Option<String>,
 }
 
 #[derive(Debug, PartialEq, Eq, Deserialize)]

@@ -88,6 +88,7 @@ pub(super) fn purpose(raw: raw::Purpose, at: &Locator<'_>) -> Result<Purpose, Er
         formats(&raw.formats, at)?
     };
     let call_outcomes = call_outcomes(raw.call_outcomes.as_deref(), &formats, at)?;
+    let do_not_call_to = do_not_call_to(raw.do_not_call_to.as_deref(), &call_outcomes, at)?;
     let valid_from = date(raw.valid_from.as_deref(), PurposeKey::ValidFrom, at)?;
     let valid_to = date(raw.valid_to.as_deref(), PurposeKey::ValidTo, at)?;
     if let (Some(from), Some(to)) = (valid_from, valid_to)
@@ -123,6 +124,7 @@ pub(super) fn purpose(raw: raw::Purpose, at: &Locator<'_>) -> Result<Purpose, Er
         phishing_resistant: raw.phishing_resistant,
         approver_justification: raw.approver_justification,
         processors,
+        do_not_call_to,
         line: at.block.0,
     })
 }
@@ -305,6 +307,27 @@ fn processors(
         out.push(id);
     }
     Ok(out)
+}
+
+/// The recipient of a call list's "do not call again" members: a processor id, only for a
+/// purpose whose call list offers that outcome (that it is registered is checked against the
+/// whole catalogue in `parse_catalogue`).
+fn do_not_call_to(
+    name: Option<&str>,
+    outcomes: &[CallOutcome],
+    at: &Locator<'_>,
+) -> Result<Option<crate::policy::ProcessorId>, Error> {
+    let key = PurposeKey::DoNotCallTo;
+    let Some(name) = name else { return Ok(None) };
+    let id = crate::policy::ProcessorId::parse(name)
+        .map_err(|e| at.error(key, PurposeProblem::ProcessorUnknown, e.to_string()))?;
+    if !outcomes.contains(&CallOutcome::DoNotCall) {
+        let message = "do_not_call_to is given, but the purpose has no call list with the \
+            outcome do_not_call"
+            .to_owned();
+        return Err(at.error(key, PurposeProblem::DoNotCallWithoutOutcome, message));
+    }
+    Ok(Some(id))
 }
 
 fn date(text: Option<&str>, key: PurposeKey, at: &Locator<'_>) -> Result<Option<Date>, Error> {

@@ -53,6 +53,7 @@ pub async fn estimate_extract(
         justification: String::new(),
         call_list: false,
         processor: None,
+        from_call_list: None,
     };
     let who = principal(&state, &session).await?;
     let est = request::estimate(&state, &who, &req, OffsetDateTime::now_utc()).await?;

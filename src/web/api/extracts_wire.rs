@@ -138,6 +138,9 @@ pub struct ExtractResponse {
     pub call_list: bool,
     /// The processor the list is handed over to (its catalogue id), if any.
     pub processor: Option<String>,
+    /// For the list of a call list's members marked "do not call again", handed on to the
+    /// purpose's recipient when the call list ended: that call list's id.
+    pub from_call_list: Option<String>,
     pub lifetime_minutes: i64,
     pub request_hash: String,
     pub approvers_needed: i64,
@@ -362,6 +365,8 @@ pub fn parse_request(body: &CreateExtractRequest) -> Result<Request, ApiError> {
             .map(crate::policy::ProcessorId::parse)
             .transpose()
             .map_err(|e| bad(e.to_string()))?,
+        // Only Registervakt makes a list from a call list, never a request.
+        from_call_list: None,
     })
 }
 
@@ -391,6 +396,7 @@ pub fn extract_response(described: &Described) -> ExtractResponse {
             .to_owned(),
         call_list: stored["call_list"].as_bool().unwrap_or(false),
         processor: stored["processor"].as_str().map(str::to_owned),
+        from_call_list: stored["from_call_list"].as_str().map(str::to_owned),
         lifetime_minutes: row.lifetime_minutes,
         request_hash: row.request_hash.clone(),
         approvers_needed: row.approvers_needed,

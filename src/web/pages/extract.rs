@@ -160,7 +160,20 @@ pub(crate) fn summary(lang: Lang, e: &ExtractResponse, policy: &Policy) -> minij
         approvals => e.verdicts.iter().filter(|v| v.verdict == "approve").count(),
         justification => e.justification, history,
         processor => e.processor.as_deref().map(|id| processor_label(lang, policy, id)),
+        from_call_list => e.from_call_list.is_some(),
+        do_not_call_to => do_not_call_to(lang, e, policy),
     }
+}
+
+/// For a call list whose purpose hands on its "do not call again" members: to whom, by name
+/// (the approver reads it before approving, the requester and callers before calling).
+fn do_not_call_to(lang: Lang, e: &ExtractResponse, policy: &Policy) -> Option<String> {
+    if !e.call_list {
+        return None;
+    }
+    let purpose = crate::policy::PurposeId::parse(&e.purpose).ok()?;
+    let to = policy.purpose(&purpose)?.do_not_call_to.clone()?;
+    Some(processor_label(lang, policy, to.as_str()))
 }
 
 /// A processor by name with its agreement ("Tryckeriet AB, avtal PUB-2026-04, till och med

@@ -140,7 +140,7 @@ fn an_unknown_purpose_cannot_be_replaced_or_removed() {
 fn every_problem_the_check_finds_names_its_kind_its_key_and_its_purpose() {
     use crate::policy::{PurposeFault, PurposeKey as K, PurposeProblem as P};
     type Edit = fn(&mut PurposeDraft);
-    let cases: [(P, K, Edit); 22] = [
+    let cases: [(P, K, Edit); 24] = [
         (P::IdNotSlug, K::Id, |d| d.id = "Kallelse".into()),
         (P::TextEmpty, K::NameEn, |d| d.name_en = String::new()),
         (P::TextRefused, K::NameSv, |d| {
@@ -197,6 +197,15 @@ fn every_problem_the_check_finds_names_its_kind_its_key_and_its_purpose() {
         (P::IdTaken, K::Id, |d| d.id = "phone-canvassing".into()),
         (P::ProcessorUnknown, K::Processors, |d| {
             d.processors = vec!["nobody".into()]
+        }),
+        (P::ProcessorUnknown, K::DoNotCallTo, |d| {
+            d.formats.push("call_list".into());
+            d.do_not_call_to = Some("nobody".into());
+        }),
+        (P::DoNotCallWithoutOutcome, K::DoNotCallTo, |d| {
+            d.formats.push("call_list".into());
+            d.call_outcomes = vec!["reached".into()];
+            d.do_not_call_to = Some("medlemsregistret".into());
         }),
     ];
     let mut seen = std::collections::BTreeSet::new();

@@ -197,6 +197,16 @@ fn difference(lang: Lang, d: &Difference) -> String {
             "processors_removed",
             &[("list", list(lang, names.iter().cloned()))],
         ),
+        Difference::DoNotCallTo { before, after } => {
+            let nobody = || text(lang, "purpose_change.do_not_call_to_none");
+            say(
+                "do_not_call_to",
+                &[
+                    ("before", before.clone().unwrap_or_else(nobody)),
+                    ("after", after.clone().unwrap_or_else(nobody)),
+                ],
+            )
+        }
         Difference::PhishingResistant(true) => say("passkey_on", &[]),
         Difference::PhishingResistant(false) => say("passkey_off", &[]),
         Difference::ApproverJustification(true) => say("justification_on", &[]),

@@ -62,6 +62,8 @@ pub(super) struct Values {
     /// Processor ids the purpose may hand over to, kept through the form as they were
     /// (processors themselves are `[[processor]]` entries of the catalogue).
     pub processors: Vec<String>,
+    /// Who receives a call list's "do not call again" members; kept through the form too.
+    pub do_not_call_to: String,
     pub comment: String,
     /// The removal form's comment.
     pub remove_comment: String,
@@ -115,6 +117,7 @@ impl Values {
             phishing_resistant: draft.phishing_resistant,
             approver_justification: draft.approver_justification,
             processors: draft.processors,
+            do_not_call_to: draft.do_not_call_to.unwrap_or_default(),
             comment: String::new(),
             remove_comment: String::new(),
         }
@@ -148,6 +151,7 @@ impl Values {
                 "phishing_resistant" => v.phishing_resistant = !value.is_empty(),
                 "approver_justification" => v.approver_justification = !value.is_empty(),
                 "processors" => v.processors.push(value),
+                "do_not_call_to" => v.do_not_call_to = value,
                 "comment" => v.comment = value,
                 _ => {}
             }
@@ -235,6 +239,7 @@ impl Values {
             phishing_resistant: self.phishing_resistant,
             approver_justification: self.approver_justification,
             processors: self.processors.clone(),
+            do_not_call_to: Some(self.do_not_call_to.trim().to_owned()).filter(|s| !s.is_empty()),
             auto_max_rows,
             two_approvers_min_rows: two,
             sensitive_approvers: u8::try_from(sensitive).unwrap_or(u8::MAX),
