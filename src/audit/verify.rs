@@ -92,7 +92,7 @@ impl Verifier {
                 problem: "it does not link to the entry before it (inserted, removed or swapped)",
             });
         }
-        if chain::entry_hash(row) != row.entry_hash {
+        if !chain::entry_hash_is(row, &row.entry_hash) {
             return Err(Error::BadEntry {
                 seq: row.seq,
                 problem: "its contents were changed after it was written (hash mismatch)",
