@@ -8,13 +8,11 @@
 use crate::common;
 use crate::smtp_support;
 
-use std::time::Duration;
-
 use common::extracts::{audit_actions, body, request, wait_settled};
 use common::{TestApp, TestDir, prepare_with, spawn_app_in};
 use registervakt::synthetic;
 use serde_json::{Value, json};
-use smtp_support::{SmtpSink, body_text, header_values};
+use smtp_support::{SmtpSink, body_text};
 
 const CALLS: &str = "member-calls";
 const OFFICE: &str = "medlemsregistret";
@@ -115,29 +113,7 @@ async fn handed_on_from(app: &TestApp, anna: &str, id: &str) -> Vec<Value> {
 
 /// The mails to the register office so far, waiting for `n` of them.
 async fn office_mails(sink: &SmtpSink, n: usize) -> Vec<String> {
-    for _ in 0..100 {
-        let all = sink.wait_for(1, Duration::from_secs(10)).await;
-        let to: Vec<String> = all
-            .into_iter()
-            .filter(|m| header_values(m, "To") == [CONTACT])
-            .collect();
-        if to.len() >= n {
-            return to;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("fewer than {n} mails reached the register office");
-}
-
-async fn post_form(app: &TestApp, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
-    let res = app
-        .client
-        .post(app.url(path))
-        .form(form)
-        .send()
-        .await
-        .unwrap();
-    app.finish(&format!("POST {path}"), res).await
+    sink.wait_for_mails_to(CONTACT, n).await
 }
 
 #[tokio::test]
@@ -216,7 +192,9 @@ async fn members_who_ask_not_to_be_called_again_go_to_the_register_office_and_no
         .and_then(|rest| rest.split_whitespace().next())
         .unwrap_or_else(|| panic!("no link in {text}"))
         .to_owned();
-    let res = post_form(&app, "/handover/code", &[("token", token.as_str())]).await;
+    let res =
+        common::pages::post_form_signed_out(&app, "/handover/code", &[("token", token.as_str())])
+            .await;
     assert_eq!(res.status(), 200);
     let mails = office_mails(&sink, 2).await;
     let code = body_text(&mails[1])
@@ -226,14 +204,14 @@ async fn members_who_ask_not_to_be_called_again_go_to_the_register_office_and_no
         .unwrap()
         .to_owned();
     let form = [("token", token.as_str()), ("code", code.as_str())];
-    let res = post_form(&app, "/handover/download", &form).await;
+    let res = common::pages::post_form_signed_out(&app, "/handover/download", &form).await;
     assert_eq!(res.status(), 200);
     let csv = String::from_utf8_lossy(&res.bytes().await.unwrap()).into_owned();
     let lines: Vec<&str> = csv.trim_start_matches('\u{feff}').lines().collect();
     assert_eq!(lines.len(), 3, "a header and the two members: {csv}");
     assert!(csv.contains(&marker), "the canary asked not to be called");
     assert!(!csv.contains("Vill inte"), "the callers' notes never go on");
-    let res = post_form(&app, "/handover/download", &form).await;
+    let res = common::pages::post_form_signed_out(&app, "/handover/download", &form).await;
     assert!(res.status().is_client_error(), "one download only");
 
     // The ledger: the canary went to the office, under the same pseudonym, from this list.

@@ -14,7 +14,7 @@ use common::extracts::{audit_actions, body, raw, request, wait_settled};
 use common::{TestApp, TestDir, prepare_with, spawn_app_in};
 use registervakt::synthetic;
 use serde_json::{Value, json};
-use smtp_support::{SmtpSink, body_text, header_values};
+use smtp_support::{SmtpSink, body_text};
 
 const PURPOSE: &str = "member-magazine-printing";
 const PRINTER: &str = "tryckeriet-norr";
@@ -87,32 +87,9 @@ async fn approved_handover(app: &TestApp, staff: &str, approver: &str) -> String
     id
 }
 
-/// A page form posted without a session (the processor has none).
-async fn post_form(app: &TestApp, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
-    let res = app
-        .client
-        .post(app.url(path))
-        .form(form)
-        .send()
-        .await
-        .unwrap();
-    app.finish(&format!("POST {path}"), res).await
-}
-
 /// The mails to the processor's contact so far, waiting for `n` of them.
 async fn processor_mails(sink: &SmtpSink, n: usize) -> Vec<String> {
-    for _ in 0..100 {
-        let all = sink.wait_for(1, Duration::from_secs(10)).await;
-        let to: Vec<String> = all
-            .into_iter()
-            .filter(|m| header_values(m, "To") == [CONTACT])
-            .collect();
-        if to.len() >= n {
-            return to;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("fewer than {n} mails reached the processor");
+    sink.wait_for_mails_to(CONTACT, n).await
 }
 
 /// The token after `marker` in a mail's body.
@@ -197,17 +174,23 @@ async fn a_printer_gets_a_link_proves_its_address_downloads_once_and_confirms_de
     let form = |code: &'static str| [("token", token.clone()), ("code", code.to_owned())];
     let no_code = form("");
     let pairs: Vec<(&str, &str)> = no_code.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let (status, text) = error_code(post_form(&app, "/handover/download", &pairs).await).await;
+    let (status, text) =
+        error_code(common::pages::post_form_signed_out(&app, "/handover/download", &pairs).await)
+            .await;
     assert_eq!(status, 401);
     assert!(!text.contains(&marker));
     let guessed = form("12345678");
     let pairs: Vec<(&str, &str)> = guessed.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let (status, text) = error_code(post_form(&app, "/handover/download", &pairs).await).await;
+    let (status, text) =
+        error_code(common::pages::post_form_signed_out(&app, "/handover/download", &pairs).await)
+            .await;
     assert_eq!(status, 401);
     assert!(!text.contains(&marker));
 
     // The second mail: the code.
-    let res = post_form(&app, "/handover/code", &[("token", token.as_str())]).await;
+    let res =
+        common::pages::post_form_signed_out(&app, "/handover/code", &[("token", token.as_str())])
+            .await;
     assert_eq!(res.status(), 200);
     let mails = processor_mails(&sink, 2).await;
     assert!(
@@ -221,7 +204,7 @@ async fn a_printer_gets_a_link_proves_its_address_downloads_once_and_confirms_de
         "00000000"
     };
     let (status, _) = error_code(
-        post_form(
+        common::pages::post_form_signed_out(
             &app,
             "/handover/download",
             &[("token", token.as_str()), ("code", wrong)],
@@ -232,7 +215,7 @@ async fn a_printer_gets_a_link_proves_its_address_downloads_once_and_confirms_de
     assert_eq!(status, 401, "a wrong code");
 
     // The one download: only the purpose's fields, the canary in it.
-    let res = post_form(
+    let res = common::pages::post_form_signed_out(
         &app,
         "/handover/download",
         &[("token", token.as_str()), ("code", code.as_str())],
@@ -251,7 +234,7 @@ async fn a_printer_gets_a_link_proves_its_address_downloads_once_and_confirms_de
 
     // A second download, with the same (used) code, is refused.
     let (status, text) = error_code(
-        post_form(
+        common::pages::post_form_signed_out(
             &app,
             "/handover/download",
             &[("token", token.as_str()), ("code", code.as_str())],
@@ -299,15 +282,26 @@ async fn a_printer_gets_a_link_proves_its_address_downloads_once_and_confirms_de
         .get_with(&format!("/handover/deleted/{deletion}"), None)
         .await;
     assert_eq!(page.status(), 200);
-    let res = post_form(&app, "/handover/deleted", &[("token", deletion.as_str())]).await;
+    let res = common::pages::post_form_signed_out(
+        &app,
+        "/handover/deleted",
+        &[("token", deletion.as_str())],
+    )
+    .await;
     assert_eq!(res.status(), 200);
     assert!(
         flags_of(&app, &farid_c, &id).await.is_empty(),
         "the confirmation closes it"
     );
-    let (status, _) =
-        error_code(post_form(&app, "/handover/deleted", &[("token", deletion.as_str())]).await)
-            .await;
+    let (status, _) = error_code(
+        common::pages::post_form_signed_out(
+            &app,
+            "/handover/deleted",
+            &[("token", deletion.as_str())],
+        )
+        .await,
+    )
+    .await;
     assert_eq!(status, 409, "confirmed once");
 
     // The ledger: who received the canary — the printer, under its agreement.
@@ -379,7 +373,9 @@ async fn five_wrong_codes_lock_the_hand_over_and_an_ended_agreement_refuses_the_
     // One hand-over is locked by wrong codes.
     let first = approved_handover(&app, &anna_c, &bertil_c).await;
     let token = token_after(&processor_mails(&sink, 1).await[0], "/handover/");
-    let res = post_form(&app, "/handover/code", &[("token", token.as_str())]).await;
+    let res =
+        common::pages::post_form_signed_out(&app, "/handover/code", &[("token", token.as_str())])
+            .await;
     assert_eq!(res.status(), 200);
     let code = code_in(&processor_mails(&sink, 2).await[1]);
     let wrong = if code == "00000000" {
@@ -388,7 +384,7 @@ async fn five_wrong_codes_lock_the_hand_over_and_an_ended_agreement_refuses_the_
         "00000000"
     };
     for _ in 0..4 {
-        let res = post_form(
+        let res = common::pages::post_form_signed_out(
             &app,
             "/handover/download",
             &[("token", token.as_str()), ("code", wrong)],
@@ -396,14 +392,14 @@ async fn five_wrong_codes_lock_the_hand_over_and_an_ended_agreement_refuses_the_
         .await;
         assert_eq!(res.status(), 401);
     }
-    let res = post_form(
+    let res = common::pages::post_form_signed_out(
         &app,
         "/handover/download",
         &[("token", token.as_str()), ("code", wrong)],
     )
     .await;
     assert_eq!(res.status(), 423, "the fifth wrong code locks it");
-    let res = post_form(
+    let res = common::pages::post_form_signed_out(
         &app,
         "/handover/download",
         &[("token", token.as_str()), ("code", code.as_str())],
@@ -431,12 +427,14 @@ async fn five_wrong_codes_lock_the_hand_over_and_an_ended_agreement_refuses_the_
     // Another hand-over: the agreement ends before the printer downloads.
     let second = approved_handover(&app, &anna_c, &bertil_c).await;
     let token = token_after(&processor_mails(&sink, 3).await[2], "/handover/");
-    let res = post_form(&app, "/handover/code", &[("token", token.as_str())]).await;
+    let res =
+        common::pages::post_form_signed_out(&app, "/handover/code", &[("token", token.as_str())])
+            .await;
     assert_eq!(res.status(), 200);
     let code = code_in(&processor_mails(&sink, 4).await[3]);
     end_agreement(&app).await;
     let (status, text) = error_code(
-        post_form(
+        common::pages::post_form_signed_out(
             &app,
             "/handover/download",
             &[("token", token.as_str()), ("code", code.as_str())],
@@ -477,7 +475,9 @@ async fn the_requester_sends_the_link_again_the_old_one_stops_working_and_the_co
     let bertil_c = app.sign_in(&bertil, "bertil").await;
     let id = approved_handover(&app, &anna_c, &bertil_c).await;
     let old = token_after(&processor_mails(&sink, 1).await[0], "/handover/");
-    let res = post_form(&app, "/handover/code", &[("token", old.as_str())]).await;
+    let res =
+        common::pages::post_form_signed_out(&app, "/handover/code", &[("token", old.as_str())])
+            .await;
     assert_eq!(res.status(), 200);
     let old_code = code_in(&processor_mails(&sink, 2).await[1]);
 
@@ -512,7 +512,7 @@ async fn the_requester_sends_the_link_again_the_old_one_stops_working_and_the_co
     let res = app.get_with(&format!("/handover/{old}"), None).await;
     assert_eq!(res.status(), 404, "the old link");
     let (status, _) = error_code(
-        post_form(
+        common::pages::post_form_signed_out(
             &app,
             "/handover/download",
             &[("token", new.as_str()), ("code", old_code.as_str())],
@@ -578,10 +578,12 @@ async fn the_requester_sends_the_link_again_the_old_one_stops_working_and_the_co
     );
 
     // Collected with the newest link: nothing can be sent again.
-    let res = post_form(&app, "/handover/code", &[("token", newest.as_str())]).await;
+    let res =
+        common::pages::post_form_signed_out(&app, "/handover/code", &[("token", newest.as_str())])
+            .await;
     assert_eq!(res.status(), 200);
     let code = code_in(&processor_mails(&sink, 5).await[4]);
-    let res = post_form(
+    let res = common::pages::post_form_signed_out(
         &app,
         "/handover/download",
         &[("token", newest.as_str()), ("code", code.as_str())],
@@ -732,11 +734,14 @@ async fn on_postgresql_parallel_downloads_with_the_right_code_release_the_list_e
     let bertil_c = app.sign_in(&bertil, "bertil").await;
     let id = approved_handover(&app, &anna_c, &bertil_c).await;
     let token = token_after(&processor_mails(&sink, 1).await[0], "/handover/");
-    let res = post_form(&app, "/handover/code", &[("token", token.as_str())]).await;
+    let res =
+        common::pages::post_form_signed_out(&app, "/handover/code", &[("token", token.as_str())])
+            .await;
     assert_eq!(res.status(), 200);
     let code = code_in(&processor_mails(&sink, 2).await[1]);
     let form = [("token", token.as_str()), ("code", code.as_str())];
-    let attempts = (0..6).map(|_| post_form(&app, "/handover/download", &form));
+    let attempts =
+        (0..6).map(|_| common::pages::post_form_signed_out(&app, "/handover/download", &form));
     let statuses: Vec<u16> = futures::future::join_all(attempts)
         .await
         .iter()

@@ -194,29 +194,17 @@ fn unpack(columns: &[String; 9], count: i64, after: i64) -> Option<Vec<AuditRow>
             return None;
         }
         previous = seq;
-        let mut value = [const { String::new() }; 7];
-        for (value, pieces) in value.iter_mut().zip(&mut pieces) {
-            *value = pieces.next()?.to_owned();
-        }
-        let [
-            actor,
-            action,
-            target,
-            outcome,
-            details,
-            prev_hash,
-            entry_hash,
-        ] = value;
+        let mut field = |i: usize| pieces.get_mut(i)?.next().map(str::to_owned);
         rows.push(AuditRow {
             seq,
             occurred_at,
-            actor,
-            action,
-            target,
-            outcome,
-            details,
-            prev_hash,
-            entry_hash,
+            actor: field(0)?,
+            action: field(1)?,
+            target: field(2)?,
+            outcome: field(3)?,
+            details: field(4)?,
+            prev_hash: field(5)?,
+            entry_hash: field(6)?,
         });
     }
     let all_used = seqs.next().is_none()

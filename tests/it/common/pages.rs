@@ -19,6 +19,22 @@ pub async fn page(app: &TestApp, path: &str, cookie: &str) -> (u16, String) {
 }
 
 /// POSTs a page's form with the session cookie.
+/// A page form posted without a session (a processor following its link has none).
+pub async fn post_form_signed_out(
+    app: &TestApp,
+    path: &str,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    let res = app
+        .client
+        .post(app.url(path))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    app.finish(&format!("POST {path}"), res).await
+}
+
 pub async fn post_form(
     app: &TestApp,
     path: &str,

@@ -159,6 +159,23 @@ impl SmtpSink {
         self.received().into_iter().map(|r| r.data).collect()
     }
 
+    /// The messages to `to` so far, waiting until there are at least `n` of them (or failing
+    /// the test after about ten seconds).
+    pub async fn wait_for_mails_to(&self, to: &str, n: usize) -> Vec<String> {
+        for _ in 0..100 {
+            let all = self.wait_for(1, Duration::from_secs(10)).await;
+            let mine: Vec<String> = all
+                .into_iter()
+                .filter(|m| header_values(m, "To") == [to])
+                .collect();
+            if mine.len() >= n {
+                return mine;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("fewer than {n} mails reached {to}");
+    }
+
     /// Waits until at least `n` messages have arrived and returns all of them; fails the
     /// test if they have not arrived within `timeout`.
     pub async fn wait_for(&self, n: usize, timeout: Duration) -> Vec<String> {
