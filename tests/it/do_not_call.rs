@@ -323,3 +323,42 @@ async fn a_revoked_list_or_an_ended_agreement_hands_on_nothing_and_the_list_is_s
     common::leaks::fail_on(&hits, "after both lists ended");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_list_at_its_deadline_hands_on_as_one_closed_does() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (app, _) = app_with_mail(port).await;
+    let marker = synthetic::canary_marker(31);
+    let anna = app.user("anna", &["staff:Uppsala"]).await;
+    let bertil = app.user("bertil", &["approver:Uppsala"]).await;
+    let anna_c = app.sign_in(&anna, "anna").await;
+    let bertil_c = app.sign_in(&bertil, "bertil").await;
+    // The sweeper's step past the deadline (no mail server listens here, so the link is not
+    // sent, and the list waits for the requester to send a new one).
+    let expiring = shared_call_list(&app, &anna_c, &bertil_c).await;
+    assert_eq!(call_everyone(&app, &anna_c, &expiring, &marker).await, 2);
+    let later = time::OffsetDateTime::now_utc() + time::Duration::minutes(601);
+    registervakt::extract::expire::sweep(&app.state, later)
+        .await
+        .unwrap();
+    let v = app
+        .get_json_with(&format!("/api/v1/extracts/{expiring}"), &anna_c)
+        .await;
+    assert_eq!(
+        (v["state"].as_str(), v["end_reason"].as_str()),
+        (Some("shredded"), Some("expired")),
+        "{v}"
+    );
+    let made = handed_on_from(&app, &anna_c, &expiring).await;
+    assert_eq!(made.len(), 1, "at the deadline too");
+    assert_eq!(
+        (made[0]["state"].clone(), made[0]["row_count"].clone()),
+        (json!("live"), json!(2))
+    );
+
+    app.stop().await;
+}
