@@ -17,7 +17,6 @@ use crate::context::Context;
 use crate::policy::{Decision, Grant, Policy, Principal};
 use crate::store::Tx;
 use crate::store::extracts::{self as rows, DecisionRow, ExtractRow};
-use crate::store::notices::{self, NoticeRow};
 
 /// The policy in force; a store failure denies (the caller answers 503).
 pub async fn policy_now(state: &Context) -> Result<Policy, Error> {
@@ -443,19 +442,7 @@ pub async fn notify(
     id: &ExtractId,
     now: OffsetDateTime,
 ) -> Result<(), Error> {
-    notices::insert_notice(
-        tx,
-        &NoticeRow {
-            id: crate::crypto::random_id128(),
-            user_id: user_id.to_owned(),
-            kind: kind.to_owned(),
-            extract_id: Some(id.as_str().to_owned()),
-            message: crate::notify::sentence(kind).to_owned(),
-            created_at: now.unix_timestamp(),
-            read_at: None,
-        },
-    )
-    .await?;
+    crate::notify::leave(tx, user_id, kind, Some(id.as_str()), now.unix_timestamp()).await?;
     Ok(())
 }
 

@@ -14,7 +14,32 @@
 
 pub mod mail;
 
-use crate::store::Store;
+use crate::store::notices::{self, NoticeRow};
+use crate::store::{Store, Tx};
+
+/// Leaves an in-app notice of `kind` for `user_id` in the caller's transaction, about
+/// `extract_id` when there is one: the kind and its fixed [`sentence`], nothing else.
+pub async fn leave(
+    tx: &mut Tx,
+    user_id: &str,
+    kind: &'static str,
+    extract_id: Option<&str>,
+    at: i64,
+) -> Result<(), crate::store::Error> {
+    notices::insert_notice(
+        tx,
+        &NoticeRow {
+            id: crate::crypto::random_id128(),
+            user_id: user_id.to_owned(),
+            kind: kind.to_owned(),
+            extract_id: extract_id.map(str::to_owned),
+            message: sentence(kind).to_owned(),
+            created_at: at,
+            read_at: None,
+        },
+    )
+    .await
+}
 
 /// The sentence shown (and mailed) for a kind of notice, Swedish first.
 pub fn sentence(kind: &str) -> &'static str {

@@ -14,9 +14,8 @@ use crate::admin::Error;
 use crate::audit::{Actor, EventKind};
 use crate::config::RolesConfig;
 use crate::nouns::RoleGrant;
-use crate::store::notices::{self, NoticeRow};
+use crate::store::Store;
 use crate::store::roles::{self as rows, HoldingRow};
-use crate::store::{Store, Tx};
 
 /// What one housekeeping pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -102,9 +101,9 @@ async fn tell(
         tx.rollback().await?;
         return Ok(false);
     }
-    notice(&mut tx, &row.user_id, ROLE_DUE, now).await?;
+    crate::notify::leave(&mut tx, &row.user_id, ROLE_DUE, None, unix(now)).await?;
     for id in &confirmers {
-        notice(&mut tx, id, ROLE_DUE_CONFIRM, now).await?;
+        crate::notify::leave(&mut tx, id, ROLE_DUE_CONFIRM, None, unix(now)).await?;
     }
     let due = row.confirmed_at.saturating_add(terms.term_secs());
     let details =
@@ -126,25 +125,3 @@ async fn tell(
 pub const ROLE_DUE: &str = "role_due";
 /// The notice kind those who may confirm a role due soon get.
 pub const ROLE_DUE_CONFIRM: &str = "role_due_confirm";
-
-async fn notice(
-    tx: &mut Tx,
-    user_id: &str,
-    kind: &'static str,
-    now: OffsetDateTime,
-) -> Result<(), Error> {
-    notices::insert_notice(
-        tx,
-        &NoticeRow {
-            id: crate::crypto::random_id128(),
-            user_id: user_id.to_owned(),
-            kind: kind.to_owned(),
-            extract_id: None,
-            message: crate::notify::sentence(kind).to_owned(),
-            created_at: unix(now),
-            read_at: None,
-        },
-    )
-    .await?;
-    Ok(())
-}
