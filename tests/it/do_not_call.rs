@@ -8,7 +8,7 @@
 use crate::common;
 use crate::smtp_support;
 
-use common::extracts::{audit_actions, body, request, wait_settled};
+use common::extracts::{audit_actions, body, raw, request, wait_settled};
 use common::{TestApp, TestDir, prepare_with, spawn_app_in};
 use registervakt::synthetic;
 use serde_json::{Value, json};
@@ -100,6 +100,45 @@ async fn call_everyone(app: &TestApp, anna: &str, id: &str, marker: &str) -> usi
             assert_eq!(post(app, anna, &path, body).await.0, 204);
         }
     }
+}
+
+/// The app with mail to a port nobody listens on (links are not sent), and Anna's and Bertil's
+/// sessions.
+async fn without_mail() -> (TestApp, String, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (app, _) = app_with_mail(port).await;
+    let anna = app.user("anna", &["staff:Uppsala"]).await;
+    let bertil = app.user("bertil", &["approver:Uppsala"]).await;
+    let anna_c = app.sign_in(&anna, "anna").await;
+    let bertil_c = app.sign_in(&bertil, "bertil").await;
+    (app, anna_c, bertil_c)
+}
+
+/// The details of every refused `calls.do_not_call` so far.
+async fn refusals(app: &TestApp) -> Vec<String> {
+    audit_actions(app)
+        .await
+        .into_iter()
+        .filter(|(a, o, _)| a == "calls.do_not_call" && o == "denied")
+        .map(|(_, _, d)| d)
+        .collect()
+}
+
+/// Anna closes list `id`; it is shredded, whatever became of its members.
+async fn close(app: &TestApp, anna: &str, id: &str) {
+    let done = format!("/api/v1/extracts/{id}/done");
+    assert_eq!(post(app, anna, &done, json!({})).await.0, 204);
+    let v = app
+        .get_json_with(&format!("/api/v1/extracts/{id}"), anna)
+        .await;
+    assert_eq!(
+        v["state"], "shredded",
+        "the deadline holds whatever happens"
+    );
 }
 
 /// Anna's extracts made from call list `id`.
@@ -248,18 +287,10 @@ async fn members_who_ask_not_to_be_called_again_go_to_the_register_office_and_no
 }
 
 #[tokio::test]
-async fn a_revoked_list_or_an_ended_agreement_hands_on_nothing_and_the_list_is_shredded() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let (app, _) = app_with_mail(port).await;
+async fn a_revoked_damaged_or_frozen_list_or_an_ended_agreement_hands_on_nothing_and_the_list_is_shredded()
+ {
+    let (app, anna_c, bertil_c) = without_mail().await;
     let marker = synthetic::canary_marker(31);
-    let anna = app.user("anna", &["staff:Uppsala"]).await;
-    let bertil = app.user("bertil", &["approver:Uppsala"]).await;
-    let anna_c = app.sign_in(&anna, "anna").await;
-    let bertil_c = app.sign_in(&bertil, "bertil").await;
 
     // An approver stops a list: nothing of it goes anywhere.
     let revoked = shared_call_list(&app, &anna_c, &bertil_c).await;
@@ -273,6 +304,22 @@ async fn a_revoked_list_or_an_ended_agreement_hands_on_nothing_and_the_list_is_s
     .await;
     assert_eq!(status, 204, "{res}");
     assert!(handed_on_from(&app, &anna_c, &revoked).await.is_empty());
+
+    // A damaged list: its chunks fail to open, so nothing is handed on, and it is shredded.
+    let damaged = shared_call_list(&app, &anna_c, &bertil_c).await;
+    assert_eq!(call_everyone(&app, &anna_c, &damaged, &marker).await, 2);
+    let pool = raw(&app).await;
+    sqlx::query("UPDATE extract_chunks SET sealed = X'00' WHERE extract_id = ?")
+        .bind(&damaged)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    close(&app, &anna_c, &damaged).await;
+    assert!(handed_on_from(&app, &anna_c, &damaged).await.is_empty());
+    let refused = refusals(&app).await;
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(refused[0].contains("damaged"), "{refused:?}");
 
     // The office's routine has ended: the list is shredded at its close, nothing handed on.
     let ended = shared_call_list(&app, &anna_c, &bertil_c).await;
@@ -295,51 +342,36 @@ async fn a_revoked_list_or_an_ended_agreement_hands_on_nothing_and_the_list_is_s
     let pid = proposal["proposal_id"].as_str().unwrap();
     let confirm = format!("/api/v1/policy/proposals/{pid}/confirm");
     assert_eq!(post(&app, &b, &confirm, json!({})).await.0, 201);
-    let (status, _) = post(
-        &app,
-        &anna_c,
-        &format!("/api/v1/extracts/{ended}/done"),
-        json!({}),
-    )
-    .await;
-    assert_eq!(status, 204);
-    let v = app
-        .get_json_with(&format!("/api/v1/extracts/{ended}"), &anna_c)
-        .await;
-    assert_eq!(
-        v["state"], "shredded",
-        "the deadline holds whatever happens"
-    );
+    close(&app, &anna_c, &ended).await;
     assert!(handed_on_from(&app, &anna_c, &ended).await.is_empty());
-    let refused: Vec<String> = audit_actions(&app)
-        .await
-        .into_iter()
-        .filter(|(a, o, _)| a == "calls.do_not_call" && o == "denied")
-        .map(|(_, _, d)| d)
-        .collect();
-    assert_eq!(refused.len(), 1, "{refused:?}");
-    assert!(refused[0].contains("agreement_ended"), "{refused:?}");
+    let refused = refusals(&app).await;
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    assert!(refused[1].contains("agreement_ended"), "{refused:?}");
+
+    // A freeze shreds every live list: a frozen one hands on nothing either.
+    let frozen = shared_call_list(&app, &anna_c, &bertil_c).await;
+    assert_eq!(call_everyone(&app, &anna_c, &frozen, &marker).await, 2);
+    let farid = app.user("farid", &["auditor:*"]).await;
+    let farid_c = app.sign_in(&farid, "farid").await;
+    let why = json!({ "reason": "Misstänkt läcka av en ringlista" });
+    assert_eq!(post(&app, &farid_c, "/api/v1/freeze", why).await.0, 200);
+    let v = app
+        .get_json_with(&format!("/api/v1/extracts/{frozen}"), &anna_c)
+        .await;
+    assert_eq!(v["state"], "shredded");
+    assert!(handed_on_from(&app, &anna_c, &frozen).await.is_empty());
     let hits = app
         .dir
         .leaks
         .scan_files(std::slice::from_ref(&app.dir.data));
-    common::leaks::fail_on(&hits, "after both lists ended");
+    common::leaks::fail_on(&hits, "after every list ended");
     app.stop().await;
 }
 
 #[tokio::test]
 async fn a_list_at_its_deadline_hands_on_as_one_closed_does() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let (app, _) = app_with_mail(port).await;
+    let (app, anna_c, bertil_c) = without_mail().await;
     let marker = synthetic::canary_marker(31);
-    let anna = app.user("anna", &["staff:Uppsala"]).await;
-    let bertil = app.user("bertil", &["approver:Uppsala"]).await;
-    let anna_c = app.sign_in(&anna, "anna").await;
-    let bertil_c = app.sign_in(&bertil, "bertil").await;
     // The sweeper's step past the deadline (no mail server listens here, so the link is not
     // sent, and the list waits for the requester to send a new one).
     let expiring = shared_call_list(&app, &anna_c, &bertil_c).await;

@@ -77,9 +77,13 @@ pub async fn hand_on(
         return Ok(None);
     }
     // While frozen nothing new is made, and a list being handed on would be one.
-    if let Err(Error::Frozen(_)) = crate::extract::lifecycle::refuse_if_frozen_in(tx).await {
-        refuse(tx, id, None, "frozen", positions.len(), now).await?;
-        return Ok(None);
+    match crate::extract::lifecycle::refuse_if_frozen_in(tx).await {
+        Ok(()) => {}
+        Err(Error::Frozen(_)) => {
+            refuse(tx, id, None, "frozen", positions.len(), now).await?;
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
     }
     let Some(policy) = policy else {
         refuse(tx, id, None, "policy_error", positions.len(), now).await?;
