@@ -43,7 +43,10 @@ use crate::store::extracts::{self as rows, ExtractRow};
 use crate::store::shown;
 
 mod chunks;
+mod rows_at;
 mod spool;
+
+pub(super) use rows_at::{rows_at, rows_at_in};
 
 /// The memory all CSV spools of this process share (`spool::MEMORY_ALL_SPOOLS`): a limit on a
 /// resource of the process, like its file descriptors, so it is one for the process.
@@ -453,84 +456,6 @@ async fn xlsx_info(
                  Member data: do not share, delete every copy when done."
             .into(),
     })
-}
-
-/// The rows at `positions` (ascending, each in the extract) of an opened extract, each chunk
-/// that holds one authenticated before any row of it is returned; a chunk that fails to open
-/// fails the whole read (nothing is shown).
-pub(super) async fn rows_at(
-    state: &Context,
-    who: &Principal,
-    opened: &Opened,
-    positions: &[i64],
-    now: OffsetDateTime,
-) -> Result<Vec<(i64, Row)>, Error> {
-    let id = ExtractId::parse(&opened.row.id)?;
-    let per = i64::try_from(CHUNK_ROWS).unwrap_or(i64::MAX);
-    let columns = opened.request.fields.len();
-    let mut out = Vec::with_capacity(positions.len());
-    let mut seqs: Vec<i64> = positions.iter().map(|p| p / per).collect();
-    seqs.sort_unstable();
-    seqs.dedup();
-    for seq in seqs {
-        let batch = state.store.find_chunks(id.as_str(), seq, 1).await?;
-        let opened_rows = match batch.into_iter().next() {
-            Some((found, sealed)) if found == seq => {
-                chunks::open_chunk(&opened.key, &id, seq, opened.chunk_count, &sealed)
-                    .and_then(|plain| container::decode_rows(&plain, columns))
-            }
-            _ => Err(Error::Damaged("a chunk is missing")),
-        };
-        let rows = match opened_rows {
-            Ok(rows) => rows,
-            Err(e) => {
-                return Err(damaged_or_gone(state, &id, &Actor::user(who.user_id()), e, now).await);
-            }
-        };
-        for p in positions.iter().filter(|p| **p / per == seq) {
-            let at = usize::try_from(p - seq * per).unwrap_or(usize::MAX);
-            let row = rows
-                .get(at)
-                .cloned()
-                .ok_or(Error::Damaged("a position past its chunk"))?;
-            out.push((*p, row));
-        }
-    }
-    Ok(out)
-}
-
-/// The rows at `positions` (ascending) of the live extract `row`, read in the caller's
-/// transaction and opened with its data key `key`; every chunk that holds one is authenticated
-/// first. A chunk missing or failing is `Error::Damaged` (the caller decides what that means).
-pub(super) async fn rows_at_in(
-    tx: &mut crate::store::Tx,
-    row: &ExtractRow,
-    key: &DataKey,
-    columns: usize,
-    positions: &[i64],
-) -> Result<Vec<(i64, Row)>, Error> {
-    let id = ExtractId::parse(&row.id)?;
-    let per = i64::try_from(CHUNK_ROWS).unwrap_or(i64::MAX);
-    let count = row.chunk_count.unwrap_or(0);
-    let mut out = Vec::with_capacity(positions.len());
-    let mut seqs: Vec<i64> = positions.iter().map(|p| p / per).collect();
-    seqs.dedup();
-    for seq in seqs {
-        let sealed = rows::find_chunk_in(tx, id.as_str(), seq)
-            .await?
-            .ok_or(Error::Damaged("a chunk is missing"))?;
-        let plain = chunks::open_chunk(key, &id, seq, count, &sealed)?;
-        let rows = container::decode_rows(&plain, columns)?;
-        for p in positions.iter().filter(|p| **p / per == seq) {
-            let at = usize::try_from(p - seq * per).unwrap_or(usize::MAX);
-            let found = rows
-                .get(at)
-                .cloned()
-                .ok_or(Error::Damaged("a position past its chunk"))?;
-            out.push((*p, found));
-        }
-    }
-    Ok(out)
 }
 
 /// One page of an extract for the browser.
