@@ -5,9 +5,10 @@
 //! recomputed after a deletion is consistent in itself; only signed checkpoints kept outside
 //! the database catch that (SECURITY_BAR E3/E4).
 //!
-//! The log is read as one snapshot through `Store::stream_audit_events` (on SQLite a page of
+//! The log is read as one snapshot through `Store::stream_audit_pages` (on SQLite a page of
 //! entries per hand-off to sqlx's worker thread, read ahead while the previous page is
-//! checked); each entry is checked exactly as it comes, in sequence order.
+//! checked); each entry is checked exactly as it comes, in sequence order, where it lies in its
+//! page (no copy).
 
 use futures::StreamExt;
 
@@ -39,12 +40,13 @@ pub async fn verify_observing(
     store: &Store,
     mut observe: impl FnMut(i64, &str),
 ) -> Result<VerifyReport, Error> {
-    let mut rows = store.stream_audit_events();
+    let mut pages = store.stream_audit_pages();
     let mut chain = Verifier::new();
-    while let Some(row) = rows.next().await {
-        let row = row?;
-        chain.push(&row)?;
-        observe(row.seq, &row.entry_hash);
+    while let Some(page) = pages.next().await {
+        for entry in page?.entries() {
+            chain.push(entry)?;
+            observe(entry.seq, entry.entry_hash);
+        }
     }
     Ok(chain.finish())
 }
@@ -73,7 +75,7 @@ impl Verifier {
     }
 
     /// Checks the next entry; the first bad one is named and ends the walk.
-    pub fn push(&mut self, row: &store::audit::AuditRow) -> Result<(), Error> {
+    pub fn push(&mut self, row: store::audit::AuditEntry<'_>) -> Result<(), Error> {
         if row.seq > self.expected_seq {
             return Err(Error::BadEntry {
                 seq: self.expected_seq,
@@ -92,13 +94,14 @@ impl Verifier {
                 problem: "it does not link to the entry before it (inserted, removed or swapped)",
             });
         }
-        if !chain::entry_hash_is(row, &row.entry_hash) {
+        if !chain::entry_hash_is(&row, row.entry_hash) {
             return Err(Error::BadEntry {
                 seq: row.seq,
                 problem: "its contents were changed after it was written (hash mismatch)",
             });
         }
-        self.prev_hash.clone_from(&row.entry_hash);
+        self.prev_hash.clear();
+        self.prev_hash.push_str(row.entry_hash);
         self.expected_seq = self.expected_seq.saturating_add(1);
         Ok(())
     }

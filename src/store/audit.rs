@@ -32,6 +32,105 @@ pub struct AuditRow {
     pub entry_hash: String,
 }
 
+/// One stored audit entry, borrowed: what the chain hashes and `audit verify` checks, read
+/// where its texts already lie (a page of the log, or an [`AuditRow`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditEntry<'a> {
+    pub seq: i64,
+    pub occurred_at: i64,
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub target: &'a str,
+    pub outcome: &'a str,
+    pub details: &'a str,
+    pub prev_hash: &'a str,
+    pub entry_hash: &'a str,
+}
+
+impl AuditRow {
+    pub fn as_entry(&self) -> AuditEntry<'_> {
+        AuditEntry {
+            seq: self.seq,
+            occurred_at: self.occurred_at,
+            actor: &self.actor,
+            action: &self.action,
+            target: &self.target,
+            outcome: &self.outcome,
+            details: &self.details,
+            prev_hash: &self.prev_hash,
+            entry_hash: &self.entry_hash,
+        }
+    }
+}
+
+impl AuditEntry<'_> {
+    pub fn to_row(self) -> AuditRow {
+        AuditRow {
+            seq: self.seq,
+            occurred_at: self.occurred_at,
+            actor: self.actor.to_owned(),
+            action: self.action.to_owned(),
+            target: self.target.to_owned(),
+            outcome: self.outcome.to_owned(),
+            details: self.details.to_owned(),
+            prev_hash: self.prev_hash.to_owned(),
+            entry_hash: self.entry_hash.to_owned(),
+        }
+    }
+}
+
+/// Consecutive entries of the log in sequence order, as one read hands them over
+/// ([`Store::stream_audit_pages`]): whole rows, or (SQLite) the page's columns with each
+/// entry's place in them, so that reading an entry copies nothing.
+pub struct AuditPage(PageBody);
+
+enum PageBody {
+    Rows(Vec<AuditRow>),
+    Packed(pages::Unpacked),
+}
+
+impl AuditPage {
+    /// The rows up to the first error as a page, then that error (nothing after it).
+    fn rows_then_error(read: Vec<Result<AuditRow, sqlx::Error>>) -> Vec<Result<AuditPage, Error>> {
+        let mut rows = Vec::with_capacity(read.len());
+        let mut failed = None;
+        for row in read {
+            match row {
+                Ok(row) => rows.push(row),
+                Err(e) => {
+                    failed = Some(Error::from(e));
+                    break;
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(2);
+        if !rows.is_empty() {
+            out.push(Ok(AuditPage(PageBody::Rows(rows))));
+        }
+        out.extend(failed.map(Err));
+        out
+    }
+
+    pub fn len(&self) -> usize {
+        match &self.0 {
+            PageBody::Rows(rows) => rows.len(),
+            PageBody::Packed(packed) => packed.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The page's entries, in sequence order.
+    pub fn entries(&self) -> impl Iterator<Item = AuditEntry<'_>> {
+        (0..self.len()).filter_map(|i| match &self.0 {
+            PageBody::Rows(rows) => rows.get(i).map(AuditRow::as_entry),
+            PageBody::Packed(packed) => packed.entry(i),
+        })
+    }
+}
+
 /// Takes the append lock and returns the last entry's (seq, entry_hash), if any.
 pub async fn lock_and_find_head(tx: &mut Tx) -> Result<Option<(i64, String)>, Error> {
     const HEAD: &str = "SELECT seq, entry_hash FROM audit_events ORDER BY seq DESC LIMIT 1";
@@ -316,17 +415,40 @@ impl Store {
     }
 
     /// Every audit entry in sequence order, streamed (the log may hold millions of rows), as
-    /// one snapshot of the log. On SQLite the entries come a page at a time
-    /// (`pages`): the same rows and the same errors, in the same places, as one
-    /// statement, without a hand-off to sqlx's worker thread per entry.
+    /// one snapshot of the log: [`Store::stream_audit_pages`], an owned row per entry.
     pub fn stream_audit_events(&self) -> BoxStream<'_, Result<AuditRow, Error>> {
+        self.stream_audit_pages()
+            .flat_map(|page| {
+                let rows: Vec<Result<AuditRow, Error>> = match page {
+                    Ok(page) => page.entries().map(|e| Ok(e.to_row())).collect(),
+                    Err(e) => vec![Err(e)],
+                };
+                futures::stream::iter(rows)
+            })
+            .boxed()
+    }
+
+    /// Every audit entry in sequence order, a page at a time, as one snapshot of the log; an
+    /// error ends the stream, after the entries before it. On SQLite a page is packed by the
+    /// database (`pages`): the same entries and the same errors, in the same places, as one
+    /// statement, without a hand-off to sqlx's worker thread or a copy of the texts per entry.
+    pub fn stream_audit_pages(&self) -> BoxStream<'_, Result<AuditPage, Error>> {
         const ALL: &str = "SELECT seq, occurred_at, actor, action, target, outcome, details, \
                            prev_hash, entry_hash FROM audit_events ORDER BY seq";
         match &self.backend {
             Backend::Sqlite(pool) => pages::stream(pool.clone()),
             Backend::Postgres(pool) => sqlx::query_as::<_, AuditRow>(ALL)
                 .fetch(pool)
-                .map(|r| r.map_err(Error::from))
+                .ready_chunks(pages::PAGE_ENTRIES)
+                .flat_map(|chunk| futures::stream::iter(AuditPage::rows_then_error(chunk)))
+                .scan(false, |failed, page| {
+                    // Nothing after the first error.
+                    let next = (!*failed).then(|| {
+                        *failed = page.is_err();
+                        page
+                    });
+                    futures::future::ready(next)
+                })
                 .boxed(),
         }
     }

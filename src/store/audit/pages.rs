@@ -1,15 +1,17 @@
 //! The whole audit log of a SQLite store, in sequence order, a page at a time: SQLite packs
 //! each column of a page of entries into one text value (no escaping), so sqlx's worker thread
 //! hands over [`PAGE`] entries at once instead of one message per entry (which cost more than
-//! hashing them; see BENCHMARKS.md), and reads the next page while this one is unpacked.
+//! hashing them; see BENCHMARKS.md), and reads the next page while this one is unpacked. An
+//! unpacked page keeps its columns and each entry's place in them: reading an entry copies
+//! nothing.
 //!
 //! Guarantees:
 //! - Exactly what one `SELECT … ORDER BY seq` with sqlx's typed decoding yields: every page
 //!   is read in one read transaction (one snapshot, as one statement has), and a page that is
 //!   not plain integers and text — any value sqlx would refuse or decode specially (a NULL, a
 //!   REAL, a BLOB, text in an integer column, text that is not UTF-8, a value holding the
-//!   packing's separator) — is read again row by row with that decoding, so each entry and
-//!   each error comes out as it did, in its place.
+//!   packing's separator) or whose `seq` has a gap — is read again row by row with that
+//!   decoding, so each entry and each error comes out as it did, in its place.
 //! - Stops after the first error; never holds more than [`PAGES_AHEAD`] pages the caller has
 //!   not taken, plus the one being read.
 //!
@@ -20,30 +22,41 @@ use futures::stream::{self, BoxStream};
 use sqlx::sqlite::{Sqlite, SqlitePool};
 use sqlx::{Row, Transaction};
 
-use super::AuditRow;
+use super::{AuditEntry, AuditPage, AuditRow, PageBody};
 use crate::store::Error;
 
 /// Entries per page (a page is about 150 KiB of text).
 const PAGE: i64 = 512;
+/// The same, as a count of entries (PostgreSQL's pages have it too).
+pub(super) const PAGE_ENTRIES: usize = PAGE as usize;
 /// Pages read ahead of the caller, so that reading and checking overlap.
 const PAGES_AHEAD: usize = 2;
 
 /// One page of entries after `$1`, as one row: how many there are, how many are plain integers
-/// and text, the last `seq`, then each column of the page packed into one text by
-/// `group_concat` — `seq` and `occurred_at` as numbers between spaces, the text columns' bytes
-/// as they are between [`SEPARATOR`]s. Each value is appended once, straight from the row, and
+/// and text, the first and last `seq`, then each column of the page packed into one text by
+/// `group_concat` — `occurred_at` as numbers between spaces, the text columns' bytes as they
+/// are between [`SEPARATOR`]s. Each value is appended once, straight from the row, and
 /// unpacking is a split. A value holding the separator splits into one piece too many, so the
 /// pieces no longer add up and the page is read row by row (the log's own texts never hold it:
 /// `details` is JSON, which escapes control characters). The page is the range of `seq` after
 /// `$1`, the table's integer primary key, read straight from the table in `seq` order (no
 /// inner query, so no value is copied on the way); every aggregate sees the rows in that one
-/// order, and [`unpack`] checks that the pieces add up and `seq` ascends. A range that holds no
-/// entry is read row by row, which tells the end of the log from a gap in it.
+/// order. `seq` itself is not packed: a page whose `seq` run from first to last without a gap
+/// holds exactly those numbers, in that order (a page with a gap is read row by row).
+///
+/// "Plain" is what sqlx decodes without complaint: `occurred_at` an INTEGER (`typeof`), and
+/// each text column TEXT — `x >= '' AND x < x''` holds for TEXT only (SQLite orders values
+/// NULL, then numbers, then TEXT, then BLOB; `''` is the least text, `x''` the least blob; a
+/// NULL makes the sum skip the row). Two comparisons cost SQLite less than `typeof(x) = 'text'`
+/// (a function call and a string compare per value: a third of reading the page). Text that is
+/// not UTF-8 is refused when the page's texts are decoded, and the page read row by row.
 const PAGE_PACKED: &str = "SELECT COUNT(*), \
-     SUM(typeof(occurred_at) = 'integer' AND typeof(actor) = 'text' AND typeof(action) = 'text' \
-     AND typeof(target) = 'text' AND typeof(outcome) = 'text' AND typeof(details) = 'text' \
-     AND typeof(prev_hash) = 'text' AND typeof(entry_hash) = 'text'), MAX(seq), \
-     group_concat(seq, ' '), group_concat(occurred_at, ' '), \
+     SUM(typeof(occurred_at) = 'integer' \
+     AND actor >= '' AND actor < x'' AND action >= '' AND action < x'' \
+     AND target >= '' AND target < x'' AND outcome >= '' AND outcome < x'' \
+     AND details >= '' AND details < x'' AND prev_hash >= '' AND prev_hash < x'' \
+     AND entry_hash >= '' AND entry_hash < x''), MIN(seq), MAX(seq), \
+     group_concat(occurred_at, ' '), \
      group_concat(actor, char(30)), group_concat(action, char(30)), \
      group_concat(target, char(30)), group_concat(outcome, char(30)), \
      group_concat(details, char(30)), group_concat(prev_hash, char(30)), \
@@ -57,23 +70,66 @@ const SEPARATOR: char = '\u{1e}';
 const PAGE_AS_ROWS: &str = "SELECT seq, occurred_at, actor, action, target, outcome, details, \
      prev_hash, entry_hash FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2";
 
-/// A page of entries, ending with an error if the row-by-row read met one.
-type Page = Vec<Result<AuditRow, Error>>;
+/// What the reading task hands the caller: a page, or the error that ends the log.
+type Item = Result<AuditPage, Error>;
 
 /// A page as [`PAGE_PACKED`] reads it, not yet unpacked.
 struct Packed {
-    /// Entries on the page (0: the end of the log).
+    /// Entries on the page (0: the end of the log, or a gap of a page or more).
     count: i64,
-    /// The page's last `seq`: where the next page starts.
+    /// The page's first and last `seq`.
+    first: i64,
     last: i64,
-    /// `seq`, `occurred_at` and the seven text columns; `None` when a value is not plain
-    /// integers and text, or the text is not UTF-8 (the page is read row by row).
-    columns: Option<[String; 9]>,
+    /// `occurred_at` and the seven text columns; `None` when a value is not plain, the text is
+    /// not UTF-8, or `seq` has a gap (the page is read row by row).
+    columns: Option<[String; 8]>,
 }
 
-/// Every entry of the log in sequence order; see the module header. The pages are read by a
-/// task of their own, [`PAGES_AHEAD`] ahead; dropping the stream stops it.
-pub(super) fn stream(pool: SqlitePool) -> BoxStream<'static, Result<AuditRow, Error>> {
+/// A page unpacked: the seven text columns as SQLite packed them, and where each entry's
+/// values lie in them.
+pub(super) struct Unpacked {
+    texts: [String; 7],
+    /// The first entry's `seq`; the others follow it without a gap.
+    first: i64,
+    entries: Vec<Places>,
+}
+
+/// One entry of an [`Unpacked`] page: its time, and the byte range of each of its texts.
+struct Places {
+    occurred_at: i64,
+    texts: [(usize, usize); 7],
+}
+
+impl Unpacked {
+    pub(super) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// The `i`th entry of the page (the ranges were cut from these texts at separators, so
+    /// they always lie on character boundaries).
+    pub(super) fn entry(&self, i: usize) -> Option<AuditEntry<'_>> {
+        let places = self.entries.get(i)?;
+        let text = |k: usize| {
+            let (start, end) = *places.texts.get(k)?;
+            self.texts.get(k)?.get(start..end)
+        };
+        Some(AuditEntry {
+            seq: self.first.checked_add(i64::try_from(i).ok()?)?,
+            occurred_at: places.occurred_at,
+            actor: text(0)?,
+            action: text(1)?,
+            target: text(2)?,
+            outcome: text(3)?,
+            details: text(4)?,
+            prev_hash: text(5)?,
+            entry_hash: text(6)?,
+        })
+    }
+}
+
+/// Every entry of the log in sequence order, in pages; see the module header. The pages are
+/// read by a task of their own, [`PAGES_AHEAD`] ahead; dropping the stream stops it.
+pub(super) fn stream(pool: SqlitePool) -> BoxStream<'static, Item> {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         let no_runtime = Error::Connect {
             backend: "sqlite",
@@ -81,45 +137,48 @@ pub(super) fn stream(pool: SqlitePool) -> BoxStream<'static, Result<AuditRow, Er
         };
         return stream::once(async { Err(no_runtime) }).boxed();
     };
-    let (out, pages) = tokio::sync::mpsc::channel::<Page>(PAGES_AHEAD);
+    let (out, pages) = tokio::sync::mpsc::channel::<Item>(PAGES_AHEAD);
     runtime.spawn(read_all(pool, out));
     stream::unfold(pages, |mut pages| async move {
         pages.recv().await.map(|page| (page, pages))
     })
-    .flat_map(stream::iter)
     .boxed()
 }
 
 /// Sends the log page by page until its end, the first error, or the caller leaving. While a
 /// page is unpacked, SQLite already reads the next one (on sqlx's worker thread).
-async fn read_all(pool: SqlitePool, out: tokio::sync::mpsc::Sender<Page>) {
+async fn read_all(pool: SqlitePool, out: tokio::sync::mpsc::Sender<Item>) {
     // One read transaction: every page sees the same log, as one statement would.
     let mut tx = match pool.begin().await {
         Ok(tx) => tx,
         Err(e) => {
-            let _ = out.send(vec![Err(e.into())]).await;
+            let _ = out.send(Err(e.into())).await;
             return;
         }
     };
     let mut after = 0;
     let mut fetched = fetch(&mut tx, after).await;
     loop {
-        let page = match fetched {
+        let (rows, failed) = match fetched {
             Some(Packed {
                 count,
+                first,
                 last,
                 columns: Some(columns),
             }) => {
                 // The next page is asked for first, then this one unpacked meanwhile.
-                let (next, rows) = tokio::join!(fetch(&mut tx, last), async {
-                    unpack(&columns, count, after)
+                let (next, page) = tokio::join!(fetch(&mut tx, last), async {
+                    unpack(columns, count, first, after)
                 });
-                match rows {
-                    Some(rows) => {
+                match page {
+                    Some(page) => {
                         fetched = next;
                         after = last;
-                        let page: Page = rows.into_iter().map(Ok).collect();
-                        if out.send(page).await.is_err() {
+                        if out
+                            .send(Ok(AuditPage(PageBody::Packed(page))))
+                            .await
+                            .is_err()
+                        {
                             return;
                         }
                         continue;
@@ -129,16 +188,19 @@ async fn read_all(pool: SqlitePool, out: tokio::sync::mpsc::Sender<Page>) {
             }
             _ => row_by_row(&mut tx, after).await,
         };
-        if page.is_empty() {
+        if rows.is_empty() && failed.is_none() {
             let _ = tx.rollback().await;
             return;
         }
-        // Nothing is read past an error (the transaction is rolled back as it is dropped).
-        let failed = page.last().is_some_and(Result::is_err);
-        if let Some(Ok(last)) = page.last() {
+        if let Some(last) = rows.last() {
             after = last.seq;
         }
-        if out.send(page).await.is_err() || failed {
+        if !rows.is_empty() && out.send(Ok(AuditPage(PageBody::Rows(rows)))).await.is_err() {
+            return;
+        }
+        // Nothing is read past an error (the transaction is rolled back as it is dropped).
+        if let Some(e) = failed {
+            let _ = out.send(Err(e)).await;
             return;
         }
         fetched = fetch(&mut tx, after).await;
@@ -160,74 +222,79 @@ async fn fetch(tx: &mut Transaction<'static, Sqlite>, after: i64) -> Option<Pack
         return None;
     }
     let plain: i64 = row.try_get(1).ok()?;
-    let last: i64 = row.try_get(2).ok()?;
-    let columns = (plain == count)
+    let first: i64 = row.try_get(2).ok()?;
+    let last: i64 = row.try_get(3).ok()?;
+    let columns = (plain == count && last.checked_sub(first) == Some(count - 1))
         .then(|| {
-            let mut columns: [String; 9] = Default::default();
+            let mut columns: [String; 8] = Default::default();
             for (i, column) in columns.iter_mut().enumerate() {
-                *column = row.try_get(i + 3).ok()?;
+                *column = row.try_get(i + 4).ok()?;
             }
             Some(columns)
         })
         .flatten();
     Some(Packed {
         count,
+        first,
         last,
         columns,
     })
 }
 
-/// The entries of a packed page: exactly `count` of them, in ascending `seq` after `after`;
+/// The entries of a packed page: exactly `count` of them, from `first` on, after `after`;
 /// `None` when the columns do not add up.
-fn unpack(columns: &[String; 9], count: i64, after: i64) -> Option<Vec<AuditRow>> {
-    let [seqs, times, texts @ ..] = columns;
+fn unpack(columns: [String; 8], count: i64, first: i64, after: i64) -> Option<Unpacked> {
+    let [times, texts @ ..] = columns;
     let count = usize::try_from(count).ok()?;
-    let mut seqs = seqs.split(' ').map(|n| n.parse::<i64>().ok());
-    let mut times = times.split(' ').map(|n| n.parse::<i64>().ok());
-    let mut pieces = texts.each_ref().map(|t| t.split(SEPARATOR));
-    let mut rows: Vec<AuditRow> = Vec::with_capacity(count);
-    let mut previous = after;
-    for _ in 0..count {
-        let seq = seqs.next()??;
-        let occurred_at = times.next()??;
-        if seq <= previous {
-            return None;
-        }
-        previous = seq;
-        let mut field = |i: usize| pieces.get_mut(i)?.next().map(str::to_owned);
-        rows.push(AuditRow {
-            seq,
-            occurred_at,
-            actor: field(0)?,
-            action: field(1)?,
-            target: field(2)?,
-            outcome: field(3)?,
-            details: field(4)?,
-            prev_hash: field(5)?,
-            entry_hash: field(6)?,
-        });
+    if first <= after {
+        return None;
     }
-    let all_used = seqs.next().is_none()
-        && times.next().is_none()
-        && pieces.iter_mut().all(|p| p.next().is_none());
-    all_used.then_some(rows)
+    let mut times = times.split(' ').map(|n| n.parse::<i64>().ok());
+    let mut places = texts.each_ref().map(|t| places_in(t));
+    let mut entries: Vec<Places> = Vec::with_capacity(count);
+    for _ in 0..count {
+        let occurred_at = times.next()??;
+        let mut texts = [(0, 0); 7];
+        for (text, place) in texts.iter_mut().zip(places.iter_mut()) {
+            *text = place.next()?;
+        }
+        entries.push(Places { occurred_at, texts });
+    }
+    let all_used = times.next().is_none() && places.iter_mut().all(|p| p.next().is_none());
+    drop(places);
+    all_used.then_some(Unpacked {
+        texts,
+        first,
+        entries,
+    })
 }
 
-/// The page with sqlx's typed decoding, up to and including the first error.
-async fn row_by_row(tx: &mut Transaction<'static, Sqlite>, after: i64) -> Page {
+/// The byte range of each value of a packed text column.
+fn places_in(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
+    text.split(SEPARATOR).scan(0, |at: &mut usize, piece| {
+        let start = *at;
+        *at = start + piece.len() + SEPARATOR.len_utf8();
+        Some((start, start + piece.len()))
+    })
+}
+
+/// The page with sqlx's typed decoding: its entries up to the first error, and that error.
+async fn row_by_row(
+    tx: &mut Transaction<'static, Sqlite>,
+    after: i64,
+) -> (Vec<AuditRow>, Option<Error>) {
     let mut rows = sqlx::query_as::<_, AuditRow>(PAGE_AS_ROWS)
         .bind(after)
         .bind(PAGE)
         .fetch(&mut **tx);
     let mut page = Vec::new();
     while let Some(row) = rows.next().await {
-        let failed = row.is_err();
-        page.push(row.map_err(Error::from));
-        if failed {
-            break;
+        match row {
+            Ok(row) => page.push(row),
+            Err(e) => return (page, Some(e.into())),
         }
     }
-    page
+    (page, None)
 }
 
 #[cfg(test)]

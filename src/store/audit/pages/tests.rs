@@ -51,10 +51,17 @@ async fn log_of(entries: i64) -> (tempfile::TempDir, SqlitePool) {
 
 /// What the paged reader yields, and what one statement yields up to its first error.
 async fn both(raw: &SqlitePool) -> (Vec<Result<AuditRow, String>>, Vec<Result<AuditRow, String>>) {
-    let paged: Vec<_> = stream(raw.clone())
-        .map(|r| r.map_err(|e| e.to_string()))
-        .collect()
-        .await;
+    let mut paged = Vec::new();
+    let mut pages = stream(raw.clone());
+    while let Some(page) = pages.next().await {
+        match page {
+            Ok(page) => {
+                assert!(!page.is_empty(), "an empty page");
+                paged.extend(page.entries().map(|e| Ok(e.to_row())));
+            }
+            Err(e) => paged.push(Err(e.to_string())),
+        }
+    }
     let mut plain = Vec::new();
     let mut rows = sqlx::query_as::<_, AuditRow>(ALL).fetch(raw);
     while let Some(row) = rows.next().await {
@@ -96,6 +103,8 @@ async fn values_sqlx_refuses_end_the_read_at_the_same_entry_with_the_same_error(
         "occurred_at = 'yesterday'",
         "occurred_at = X'01'",
         "actor = X'41'",
+        "outcome = X''",
+        "entry_hash = X'4142'",
         "details = CAST(X'FF' AS TEXT)",
     ];
     for change in tamperings {
@@ -139,40 +148,49 @@ async fn values_sqlx_decodes_specially_come_out_as_sqlx_decodes_them() {
 async fn a_plain_log_is_read_packed_and_a_tampered_page_is_not() {
     let (_dir, raw) = log_of(PAGE + 3).await;
     let mut tx = raw.begin().await.unwrap();
-    let unpacked = |p: &super::Packed, after| {
-        let columns = p.columns.as_ref().expect("a packed page");
-        super::unpack(columns, p.count, after).expect("it unpacks")
+    let unpacked = |p: super::Packed, after| {
+        let columns = p.columns.expect("a packed page");
+        super::unpack(columns, p.count, p.first, after).expect("it unpacks")
     };
     let first = super::fetch(&mut tx, 0).await.unwrap();
-    assert_eq!((first.count, first.last), (PAGE, PAGE));
-    assert_eq!(unpacked(&first, 0).len(), usize::try_from(PAGE).unwrap());
+    assert_eq!((first.count, first.first, first.last), (PAGE, 1, PAGE));
+    let page = unpacked(first, 0);
+    assert_eq!(page.len(), usize::try_from(PAGE).unwrap());
+    let second = page.entry(1).unwrap();
+    assert_eq!((second.seq, second.actor), (2, "user:2"));
     let rest = super::fetch(&mut tx, PAGE).await.unwrap();
-    assert_eq!(unpacked(&rest, PAGE).len(), 3);
+    assert_eq!(unpacked(rest, PAGE).len(), 3);
     assert!(
         super::fetch(&mut tx, PAGE + 3).await.is_none(),
         "past the end: read row by row, which finds nothing"
     );
     tx.rollback().await.unwrap();
-    raw.execute("UPDATE audit_events SET occurred_at = 1.5 WHERE seq = 2")
-        .await
-        .unwrap();
-    let mut tx = raw.begin().await.unwrap();
-    let tampered = super::fetch(&mut tx, 0).await.unwrap();
-    assert!(
-        tampered.columns.is_none(),
-        "a REAL sends the page to the fallback"
-    );
-    tx.rollback().await.unwrap();
+    for change in [
+        "occurred_at = 1.5",
+        "actor = X'41'",
+        "prev_hash = X''",
+        "seq = seq + 1000",
+    ] {
+        let (_dir, raw) = log_of(PAGE + 3).await;
+        let tamper = format!("UPDATE audit_events SET {change} WHERE seq = 2");
+        raw.execute(tamper.as_str()).await.unwrap();
+        let mut tx = raw.begin().await.unwrap();
+        let tampered = super::fetch(&mut tx, 0).await.unwrap();
+        assert!(
+            tampered.columns.is_none(),
+            "{tamper}: the page goes to the fallback"
+        );
+        tx.rollback().await.unwrap();
+    }
 }
 
 /// Unpacking refuses anything but exactly the entries announced, in order.
 #[test]
 fn a_packed_page_that_does_not_add_up_is_refused() {
-    let page = |seqs: &str, details: &str| -> [String; 9] {
+    let page = |times: &str, details: &str| -> [String; 8] {
         let two = |a: &str, b: &str| format!("{a}\u{1e}{b}");
         [
-            seqs.to_owned(),
-            "100 200".to_owned(),
+            times.to_owned(),
             two("a", "b"),
             two("c", "d"),
             two("e", "f"),
@@ -182,28 +200,34 @@ fn a_packed_page_that_does_not_add_up_is_refused() {
             two("k", "l"),
         ]
     };
-    let good = page("7 8", "{}\u{1e}");
-    let rows = super::unpack(&good, 2, 6).unwrap();
-    assert_eq!(
-        (rows[0].details.as_str(), rows[1].details.as_str()),
-        ("{}", "")
-    );
-    assert_eq!((rows[1].seq, rows[1].entry_hash.as_str()), (8, "l"));
-    assert!(super::unpack(&good, 1, 6).is_none(), "more than counted");
-    assert!(super::unpack(&good, 3, 6).is_none(), "fewer than counted");
+    let good = || page("100 200", "{}\u{1e}");
+    let rows = super::unpack(good(), 2, 7, 6).unwrap();
+    let (first, second) = (rows.entry(0).unwrap(), rows.entry(1).unwrap());
+    assert_eq!((first.details, second.details), ("{}", ""));
+    assert_eq!((first.seq, first.actor, first.occurred_at), (7, "a", 100));
+    assert_eq!((second.seq, second.entry_hash), (8, "l"));
+    assert!(rows.entry(2).is_none());
     assert!(
-        super::unpack(&good, 2, 7).is_none(),
+        super::unpack(good(), 1, 7, 6).is_none(),
+        "more than counted"
+    );
+    assert!(
+        super::unpack(good(), 3, 7, 6).is_none(),
+        "fewer than counted"
+    );
+    assert!(
+        super::unpack(good(), 2, 7, 7).is_none(),
         "not after the previous page"
     );
-    let backwards = page("8 7", "{}\u{1e}");
-    assert!(super::unpack(&backwards, 2, 6).is_none(), "seq must ascend");
-    let holding = page("7 8", "{}\u{1e}\u{1e}");
+    let not_a_time = page("100 2.5", "{}\u{1e}");
+    assert!(super::unpack(not_a_time, 2, 7, 6).is_none(), "a REAL time");
+    let holding = page("100 200", "{}\u{1e}\u{1e}");
     assert!(
-        super::unpack(&holding, 2, 6).is_none(),
+        super::unpack(holding, 2, 7, 6).is_none(),
         "a value holding the separator"
     );
-    let missing = page("7 8", "{}");
-    assert!(super::unpack(&missing, 2, 6).is_none(), "a value missing");
+    let missing = page("100 200", "{}");
+    assert!(super::unpack(missing, 2, 7, 6).is_none(), "a value missing");
 }
 
 /// Entries deleted over more than a page: the read goes on after the gap, as one statement
