@@ -7,9 +7,12 @@
 //!   authenticates under its AAD (`extract:<id>:chunk:<n>`, the last one marked) and decodes;
 //!   otherwise the error, and what was made so far is dropped (and wiped) unsent (D2).
 //! - Memory is a window: at most [`BATCHES_AHEAD`] + 1 batches of [`CHUNKS_PER_FETCH`] sealed
-//!   chunks wait for the worker, and a decrypted chunk lives only while its rows are written.
-//! - The decryption and formatting run on a blocking thread while the next batches are read on
-//!   the store's side, so the two halves overlap and no async worker is held for long.
+//!   chunks wait for the opener, and at most [`OPENED_AHEAD`] + 1 decrypted chunks (wiped when
+//!   dropped) for the writer.
+//! - Three stages overlap: the store reads the next batches, one blocking thread authenticates
+//!   and decrypts, another writes the rows into the file; no async worker is held for long.
+//!   When a stage fails, the error of the earliest stage is the one returned (a read's before an
+//!   opener's before a writer's): a later stage only sees its input end too soon.
 //!
 //! Must never: hand a row of a chunk that failed to open to the file, or name member data in an
 //! error.
@@ -26,6 +29,11 @@ use crate::store::Store;
 pub const CHUNKS_PER_FETCH: i64 = 8;
 /// Batches read ahead of the one being opened.
 const BATCHES_AHEAD: usize = 2;
+/// Decrypted chunks opened ahead of the one being written.
+const OPENED_AHEAD: usize = 2;
+
+/// A batch of sealed chunks with their sequence numbers, as the store gives them.
+type Sealed = Vec<(i64, Vec<u8>)>;
 
 /// A file being made from the rows of an extract, in order.
 pub trait Rows: Send + 'static {
@@ -55,30 +63,34 @@ pub async fn open_all<R: Rows>(source: Source<'_>, rows: R) -> Result<R::File, E
         chunk_count,
         columns,
     } = source;
-    let (sender, receiver) = mpsc::channel(BATCHES_AHEAD);
-    let worker = {
+    let (sealed, to_open) = mpsc::channel(BATCHES_AHEAD);
+    let (opened, to_write) = mpsc::channel(OPENED_AHEAD);
+    let opener = {
         let id = id.clone();
-        tokio::task::spawn_blocking(move || {
-            open_batches(receiver, &key, &id, chunk_count, columns, rows)
-        })
+        tokio::task::spawn_blocking(move || open_batches(to_open, &key, &id, chunk_count, &opened))
     };
-    let read = read_batches(store, id, chunk_count, &sender).await;
-    // The worker ends when the batches do.
-    drop(sender);
-    let opened = worker
-        .await
-        .map_err(|e| Error::Spool(format!("the worker opening the chunks stopped: {e}")));
-    // A failed read stops the worker early: the read's error is the cause.
+    let writer =
+        tokio::task::spawn_blocking(move || write_rows(to_write, chunk_count, columns, rows));
+    let read = read_batches(store, id, chunk_count, &sealed).await;
+    // The opener ends when the batches do, the writer when the opener does.
+    drop(sealed);
+    let stopped = |e: tokio::task::JoinError| {
+        Error::Spool(format!("a worker opening the chunks stopped: {e}"))
+    };
+    let opened = opener.await.map_err(stopped);
+    let written = writer.await.map_err(stopped);
+    // A failed stage stops the ones after it early: the earliest error is the cause.
     read?;
-    opened?
+    opened??;
+    written?
 }
 
-/// Sends the chunks to the worker in batches, then checks that there is none beyond the last.
+/// Sends the chunks to the opener in batches, then checks that there is none beyond the last.
 async fn read_batches(
     store: &Store,
     id: &ExtractId,
     chunk_count: i64,
-    sender: &mpsc::Sender<Vec<(i64, Vec<u8>)>>,
+    sender: &mpsc::Sender<Sealed>,
 ) -> Result<(), Error> {
     let mut next = 0;
     while next < chunk_count {
@@ -90,7 +102,7 @@ async fn read_batches(
         };
         next = last.saturating_add(1);
         if sender.send(batch).await.is_err() {
-            // The worker stopped at a bad chunk; its error says which.
+            // The opener stopped at a bad chunk; its error says which.
             return Ok(());
         }
     }
@@ -101,17 +113,17 @@ async fn read_batches(
     Ok(())
 }
 
-/// The worker: opens each chunk as its batch arrives and writes its rows.
-fn open_batches<R: Rows>(
-    mut receiver: mpsc::Receiver<Vec<(i64, Vec<u8>)>>,
+/// The opener: checks each chunk's place, authenticates and decrypts it as its batch arrives,
+/// and hands it to the writer.
+fn open_batches(
+    mut batches: mpsc::Receiver<Sealed>,
     key: &DataKey,
     id: &ExtractId,
     chunk_count: i64,
-    columns: usize,
-    mut rows: R,
-) -> Result<R::File, Error> {
+    opened: &mpsc::Sender<Zeroizing<Vec<u8>>>,
+) -> Result<(), Error> {
     let mut next = 0;
-    while let Some(batch) = receiver.blocking_recv() {
+    while let Some(batch) = batches.blocking_recv() {
         for (seq, sealed) in batch {
             if seq != next {
                 return Err(Error::Damaged("a chunk is missing"));
@@ -120,11 +132,33 @@ fn open_batches<R: Rows>(
                 return Err(Error::Damaged("the extract has the wrong number of chunks"));
             }
             let plain = open_chunk(key, id, seq, chunk_count, &sealed)?;
-            container::for_each_row(&plain, columns, |cells| rows.row(cells))?;
+            if opened.blocking_send(plain).is_err() {
+                // The writer stopped; its error says why.
+                return Ok(());
+            }
             next += 1;
         }
     }
     if next != chunk_count {
+        return Err(Error::Damaged("the extract has the wrong number of chunks"));
+    }
+    Ok(())
+}
+
+/// The writer: writes the rows of each opened chunk, in order, and finishes the file once all
+/// `chunk_count` have come (fewer means the opener stopped, and its error is the cause).
+fn write_rows<R: Rows>(
+    mut opened: mpsc::Receiver<Zeroizing<Vec<u8>>>,
+    chunk_count: i64,
+    columns: usize,
+    mut rows: R,
+) -> Result<R::File, Error> {
+    let mut written = 0;
+    while let Some(plain) = opened.blocking_recv() {
+        container::for_each_row(&plain, columns, |cells| rows.row(cells))?;
+        written += 1;
+    }
+    if written != chunk_count {
         return Err(Error::Damaged("the extract has the wrong number of chunks"));
     }
     rows.finish()
