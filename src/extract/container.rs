@@ -101,12 +101,13 @@ fn decode_cell<'a>(
             let Ok(len) = <[u8; 4]>::try_from(len) else {
                 return Err(TRUNCATED);
             };
-            let len = usize::try_from(u32::from_be_bytes(len)).map_err(|_| TRUNCATED)?;
             let start = at + 5;
-            let end = start.checked_add(len).ok_or(TRUNCATED)?;
-            if end > bytes.len() {
+            let end = usize::try_from(u32::from_be_bytes(len))
+                .ok()
+                .and_then(|len| start.checked_add(len));
+            let Some(end) = end.filter(|&end| end <= bytes.len()) else {
                 return Err(TRUNCATED);
-            }
+            };
             let Some(cell) = text(start, end) else {
                 return Err(Error::Damaged("a chunk holds text that is not UTF-8"));
             };
