@@ -1,19 +1,29 @@
 //! The plaintext layout of one extract chunk, before it is sealed and after it is opened.
 //!
-//! A chunk is a run of rows; a row is one cell per approved field; a cell is `0x00` (empty) or
-//! `0x01`, a 4-byte big-endian length and that many bytes of UTF-8. The decoder is bounded: it
-//! never reads past the buffer, never allocates more than the buffer holds, and refuses a chunk
-//! whose rows do not have exactly the expected number of cells or whose text is not UTF-8.
+//! A chunk is a run of rows; a row is one cell per approved field. Two layouts, told apart by
+//! the first byte:
+//! - the CSV lines a download sends, with the cells they cannot say beside them ([`Lines`],
+//!   first byte `0x02`; see `lines`), which every build writes since issue 19;
+//! - cells one after another, each `0x00` (empty) or `0x01`, a 4-byte big-endian length and
+//!   that many bytes of UTF-8 ([`encode_row`]): what extracts built before are kept in, and
+//!   still read.
+//!
+//! The decoder is bounded: it never reads past the buffer, never allocates more than the
+//! buffer holds, and refuses a chunk whose rows do not have exactly the expected number of
+//! cells or whose text is not UTF-8.
 //!
 //! Must never: panic on any input (a fuzz target feeds it arbitrary bytes).
 
 use super::Error;
 use crate::register::Row;
 
+mod lines;
+pub use lines::{Lines, csv_lines};
+
 const EMPTY: u8 = 0;
 const TEXT: u8 = 1;
 
-/// Appends one row to a chunk under construction.
+/// Appends one row to a chunk of the first layout (builds write [`Lines`]).
 pub fn encode_row(row: &[Option<String>], out: &mut Vec<u8>) {
     for cell in row {
         match cell {
@@ -40,18 +50,31 @@ pub fn decode_rows(bytes: &[u8], columns: usize) -> Result<Vec<Row>, Error> {
     Ok(rows)
 }
 
-/// Calls `each` with every row of a chunk in order, its cells borrowed from `bytes` — no copy
-/// and no allocation per cell, which is what a download formats. The same checks as
-/// [`decode_rows`]; on a bad cell, or when `each` fails, it stops and returns the error (rows
-/// before it have been seen: callers discard what they made of them). Returns the rows.
-pub fn for_each_row<'a>(
-    bytes: &'a [u8],
+/// Calls `each` with every row of a chunk in order, its cells borrowed from `bytes` where they
+/// lie there (no copy per cell). The same checks as [`decode_rows`]; on a bad cell, or when
+/// `each` fails, it stops and returns the error (rows before it have been seen: callers discard
+/// what they made of them). Returns the rows.
+pub fn for_each_row(
+    bytes: &[u8],
     columns: usize,
-    mut each: impl FnMut(&[Option<&'a str>]) -> Result<(), Error>,
+    each: impl FnMut(&[Option<&str>]) -> Result<(), Error>,
 ) -> Result<usize, Error> {
     if columns == 0 {
         return Err(Error::Damaged("a chunk must have at least one column"));
     }
+    if bytes.first() == Some(&lines::MARKER) {
+        lines::for_each_row(bytes, columns, each)
+    } else {
+        cells_for_each_row(bytes, columns, each)
+    }
+}
+
+/// [`for_each_row`] over a chunk of the first layout.
+fn cells_for_each_row<'a>(
+    bytes: &'a [u8],
+    columns: usize,
+    mut each: impl FnMut(&[Option<&'a str>]) -> Result<(), Error>,
+) -> Result<usize, Error> {
     // One UTF-8 check of the whole chunk instead of one per cell (most of a download's time
     // went to those): it passes unless a cell is invalid or 128 bytes or longer (its length
     // bytes are then not UTF-8). When it passes, a cell's bytes are UTF-8 exactly when they

@@ -66,7 +66,7 @@ mod header;
 mod tests;
 mod xlsx;
 
-pub use csv::{csv_cells, csv_header, csv_row, csv_text, read_csv};
+pub use csv::{csv_cells, csv_field, csv_header, csv_row, csv_text, read_csv};
 pub use csv_stream::CsvStream;
 #[cfg(test)]
 use formula::{TRIGGERS, is_skipped, is_trigger};

@@ -26,7 +26,6 @@
 use futures::StreamExt as _;
 use serde_json::json;
 use time::OffsetDateTime;
-use zeroize::Zeroizing;
 
 use super::fingerprint::TagColumns;
 use super::request::Request;
@@ -169,6 +168,8 @@ struct Progress {
     window: Vec<(u64, String, Vec<Option<String>>)>,
     /// Which cells make each row's ledger tag (the leak trace's key without member numbers).
     tags: TagColumns,
+    /// Room for the next chunk's lines, from the one before.
+    chunk_room: usize,
 }
 
 /// Reads, seals and records the extract as build `attempt`; `Ok(None)` if the lease was lost
@@ -198,6 +199,7 @@ pub async fn build(
         position: 0,
         window: Vec::with_capacity(CHUNK_ROWS),
         tags: TagColumns::for_fields(grant.fields()),
+        chunk_room: 0,
     };
     let mut pending = Pending::default();
     let mut total: u64 = 0;
@@ -385,14 +387,20 @@ fn seal_window(
     last: bool,
 ) -> Result<(), Error> {
     progress.window.sort_unstable_by_key(|(rank, _, _)| *rank);
-    let mut plaintext = Zeroizing::new(Vec::new());
+    // The lines of the chunk before take about as much room: room enough, so that the buffer
+    // (member data) is not copied as it grows.
+    let mut plaintext = container::Lines::with_capacity(progress.chunk_room);
     for (_, member_id, cells) in progress.window.drain(..) {
-        container::encode_row(&cells, &mut plaintext);
+        plaintext.push(&cells);
         let member = state.pseudonyms.member_ref(&member_id);
         let tag = progress.tags.row_ref(&state.pseudonyms, &cells);
         pending.ledger.push((progress.position, member, tag));
         progress.position += 1;
     }
+    progress.chunk_room = plaintext
+        .lines_len()
+        .saturating_add(plaintext.lines_len() / 4);
+    let plaintext = plaintext.finish();
     let sealed = key.seal(&plaintext, &id.chunk_aad(progress.seq, last))?;
     pending.chunks.push((progress.seq, sealed));
     progress.seq += 1;

@@ -23,7 +23,6 @@
 
 use serde_json::json;
 use time::OffsetDateTime;
-use zeroize::Zeroizing;
 
 use crate::audit::{self, Actor, Event, EventKind, Outcome};
 use crate::context::Context;
@@ -173,13 +172,14 @@ async fn seal(
     let mut tagged = Vec::with_capacity(found.len());
     let windows = found.len().div_ceil(CHUNK_ROWS);
     for (seq, window) in found.chunks(CHUNK_ROWS).enumerate() {
-        let mut plain = Zeroizing::new(Vec::new());
+        let mut plain = container::Lines::default();
         for (position, cells) in window {
-            container::encode_row(cells, &mut plain);
+            plain.push(cells);
             tagged.push((*position, tags.row_ref(&state.pseudonyms, cells)));
         }
         let seq = i64::try_from(seq).unwrap_or(i64::MAX);
         let last = seq + 1 == i64::try_from(windows).unwrap_or(i64::MAX);
+        let plain = plain.finish();
         chunks.push((seq, new_key.seal(&plain, &id.chunk_aad(seq, last))?));
     }
     let wrapped = state.keyring.wrap(&new_key, &id.key_owner())?;

@@ -4,13 +4,17 @@
 //!
 //! Guarantees:
 //! - The file comes back only if every chunk from 0 to `chunk_count − 1` is present, in order,
-//!   authenticates under its AAD (`extract:<id>:chunk:<n>`, the last one marked) and decodes;
-//!   otherwise the error, and what was made so far is dropped (and wiped) unsent (D2).
+//!   authenticates under its AAD (`extract:<id>:chunk:<n>`, the last one marked) and decodes
+//!   (for a chunk of CSV lines going into a CSV, its header: the lines are what the build wrote,
+//!   as the authentication shows); otherwise the error, and what was made so far is dropped
+//!   (and wiped) unsent (D2).
 //! - Memory is a window: at most [`BATCHES_AHEAD`] + 1 batches of [`CHUNKS_PER_FETCH`] sealed
 //!   chunks wait for the opener, and at most [`OPENED_AHEAD`] + 1 decrypted chunks (wiped when
 //!   dropped) for the writer.
 //! - Three stages overlap: the store reads the next batches, one blocking thread authenticates
 //!   and decrypts, another writes the rows into the file; no async worker is held for long.
+//!   A chunk built as CSV lines goes into a CSV whole: a CSV download decrypts and appends, and
+//!   formats nothing.
 //!   When a stage fails, the error of the earliest stage is the one returned (a read's before an
 //!   opener's before a writer's): a later stage only sees its input end too soon.
 //!
@@ -40,6 +44,11 @@ pub trait Rows: Send + 'static {
     /// The finished file.
     type File: Send + 'static;
     fn row(&mut self, cells: &[Option<&str>]) -> Result<(), Error>;
+    /// The rows of one opened chunk of `columns` cells each: each row in turn, unless the file
+    /// can take the chunk whole.
+    fn chunk(&mut self, plain: &[u8], columns: usize) -> Result<(), Error> {
+        container::for_each_row(plain, columns, |cells| self.row(cells)).map(drop)
+    }
     /// Called once every chunk has been opened.
     fn finish(self) -> Result<Self::File, Error>;
 }
@@ -155,7 +164,7 @@ fn write_rows<R: Rows>(
 ) -> Result<R::File, Error> {
     let mut written = 0;
     while let Some(plain) = opened.blocking_recv() {
-        container::for_each_row(&plain, columns, |cells| rows.row(cells))?;
+        rows.chunk(&plain, columns)?;
         written += 1;
     }
     if written != chunk_count {
@@ -213,20 +222,40 @@ impl Rows for CsvRows {
         let out = self.spool.room(bound)?;
         let before = out.len();
         format::csv_cells(cells, out);
-        self.bytes += (out.len() - before) as u64;
-        self.rows += 1;
-        if self.rows == CHUNK_ROWS as u64 {
-            // Rows of one register are alike in size, so the first chunk's tell the file's
-            // size well enough; the guess only chooses memory or disk, the limits hold anyway.
-            let per_row = self.bytes / self.rows;
-            self.spool
-                .expect(per_row.saturating_mul(self.rows_expected.max(self.rows)));
-        }
+        let written = out.len() - before;
+        self.written(1, written);
+        Ok(())
+    }
+
+    /// A chunk built as CSV lines (every build since issue 19) goes in as it is: the download
+    /// only decrypts and appends. One of the first layout is formatted row by row.
+    fn chunk(&mut self, plain: &[u8], columns: usize) -> Result<(), Error> {
+        let Some((rows, lines)) = container::csv_lines(plain)? else {
+            return container::for_each_row(plain, columns, |cells| self.row(cells)).map(drop);
+        };
+        self.spool.room(lines.len())?.extend_from_slice(lines);
+        self.written(rows, lines.len());
         Ok(())
     }
 
     fn finish(self) -> Result<Ready, Error> {
         self.spool.finish()
+    }
+}
+
+impl CsvRows {
+    /// Counts `rows` more rows in `bytes` more bytes. Once the first chunk's worth is in, the
+    /// spool is told how large the file will be: rows of one register are alike in size, so
+    /// that tells it well enough; the guess only chooses memory or disk, the limits hold anyway.
+    fn written(&mut self, rows: usize, bytes: usize) {
+        let before = self.rows;
+        self.rows += rows as u64;
+        self.bytes += bytes as u64;
+        if before < CHUNK_ROWS as u64 && self.rows >= CHUNK_ROWS as u64 {
+            let per_row = self.bytes / self.rows;
+            self.spool
+                .expect(per_row.saturating_mul(self.rows_expected.max(self.rows)));
+        }
     }
 }
 
@@ -263,7 +292,58 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// The CSV of `chunks` (rows of two cells) as a download makes it, through a spool.
+    fn csv_of(chunks: &[Zeroizing<Vec<u8>>]) -> Vec<u8> {
+        static BUDGET: super::super::spool::Budget = super::super::spool::Budget::new(1 << 24);
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::new(dir.path(), 1 << 24, &BUDGET);
+        let mut csv = CsvRows::new(spool, &["Förnamn", "Telefon"], 10).unwrap();
+        for chunk in chunks {
+            csv.chunk(chunk, 2).unwrap();
+        }
+        let ready = csv.finish().unwrap();
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(async {
+                let mut out = Vec::new();
+                let mut pieces = ready.into_stream();
+                while let Some(piece) = futures::StreamExt::next(&mut pieces).await {
+                    out.extend(piece.unwrap());
+                }
+                out
+            })
+    }
+
     proptest! {
+        /// An extract built before issue 19 (cells one after another) and one built since (CSV
+        /// lines, taken whole) download as the same bytes, which are the header and then each
+        /// row as `format::csv_row` writes it.
+        #[test]
+        fn both_chunk_layouts_download_as_the_same_csv(
+            chunks in proptest::collection::vec(proptest::collection::vec(
+                proptest::collection::vec(proptest::option::of(
+                    "[\"';,\\t\\r\\n =+0-9a\\u{0}\\u{a0}é ]{0,12}"), 2), 0..4), 1..4)
+        ) {
+            let mut cells = Vec::new();
+            let mut lines = Vec::new();
+            let mut expected = Vec::new();
+            format::csv_header(&["Förnamn", "Telefon"], &mut expected);
+            for rows in &chunks {
+                let mut first = Zeroizing::new(Vec::new());
+                let mut second = container::Lines::default();
+                for row in rows {
+                    container::encode_row(row, &mut first);
+                    second.push(row);
+                    format::csv_row(row, &mut expected);
+                }
+                cells.push(first);
+                lines.push(second.finish());
+            }
+            prop_assert_eq!(csv_of(&cells), expected.clone());
+            prop_assert_eq!(csv_of(&lines), expected);
+        }
+
         #[test]
         fn the_csv_bound_holds(
             cells in proptest::collection::vec(

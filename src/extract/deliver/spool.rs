@@ -1,4 +1,4 @@
-//! A finished file waiting to be sent. `deliver` formats a CSV into it while it opens the
+//! A finished file waiting to be sent. `deliver` writes a CSV into it while it opens the
 //! extract's chunks, each exactly once, and sends it only after the last chunk has been
 //! authenticated: a damaged extract never yields a partial file, and nothing is decrypted twice.
 //!

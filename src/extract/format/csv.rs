@@ -69,9 +69,9 @@ pub fn csv_text(cell: &str) -> Cow<'_, str> {
     }
 }
 
-/// One field, NUL dropped: optional prefix, optional quotes, inner `"` doubled
-/// (RFC 4180 §2.7).
-fn csv_field(cell: &str, out: &mut Vec<u8>) {
+/// One field of a line, as [`csv_row`] writes it: NUL dropped, neutralised, quoted when it
+/// must be (RFC 4180 §2.7); nothing for an empty cell.
+pub fn csv_field(cell: &str, out: &mut Vec<u8>) {
     let found = scan(cell);
     if found & HOLDS_NUL == 0 {
         // Every cell of a register but a hostile one: no copy.
