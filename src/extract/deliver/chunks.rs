@@ -9,12 +9,12 @@
 //!   as the authentication shows); otherwise the error, and what was made so far is dropped
 //!   (and wiped) unsent (D2).
 //! - Memory is a window: at most [`BATCHES_AHEAD`] + 1 batches of [`CHUNKS_PER_FETCH`] sealed
-//!   chunks wait for the opener, and at most [`OPENED_AHEAD`] + 1 decrypted chunks (wiped when
-//!   dropped) for the writer.
-//! - Three stages overlap: the store reads the next batches, one blocking thread authenticates
-//!   and decrypts, another writes the rows into the file; no async worker is held for long.
-//!   A chunk built as CSV lines goes into a CSV whole: a CSV download decrypts and appends, and
-//!   formats nothing.
+//!   chunks wait for the opener, and at most [`OPENED_AHEAD`] + 2 batches of decrypted chunks
+//!   (wiped when dropped) are being opened, waiting or being written.
+//! - Three stages overlap: the store reads the next batches, the opener authenticates and
+//!   decrypts each batch on two threads (half of it on a helper), another writes the rows into
+//!   the file; no async worker is held for long. A chunk built as CSV lines goes into a CSV whole: a CSV
+//!   download decrypts and appends, and formats nothing.
 //!   When a stage fails, the error of the earliest stage is the one returned (a read's before an
 //!   opener's before a writer's): a later stage only sees its input end too soon.
 //!
@@ -30,14 +30,16 @@ use crate::crypto::DataKey;
 use crate::store::Store;
 
 /// Chunks fetched from the store per query.
-pub const CHUNKS_PER_FETCH: i64 = 8;
+pub const CHUNKS_PER_FETCH: i64 = 16;
 /// Batches read ahead of the one being opened.
 const BATCHES_AHEAD: usize = 2;
-/// Decrypted chunks opened ahead of the one being written.
-const OPENED_AHEAD: usize = 2;
+/// Batches of decrypted chunks opened ahead of the one being written.
+const OPENED_AHEAD: usize = 1;
 
 /// A batch of sealed chunks with their sequence numbers, as the store gives them.
 type Sealed = Vec<(i64, Vec<u8>)>;
+/// A batch of opened chunks, in order (wiped when dropped).
+type Opened = Vec<Zeroizing<Vec<u8>>>;
 
 /// A file being made from the rows of an extract, in order.
 pub trait Rows: Send + 'static {
@@ -122,50 +124,117 @@ async fn read_batches(
     Ok(())
 }
 
-/// The opener: checks each chunk's place, authenticates and decrypts it as its batch arrives,
-/// and hands it to the writer.
+/// The opener: checks each chunk's place as its batch arrives, authenticates and decrypts the
+/// batch, half of it on a helper thread (decryption is most of a download's work, and the
+/// machine's other core would wait otherwise), and hands the batch's chunks to the writer in
+/// order.
 fn open_batches(
     mut batches: mpsc::Receiver<Sealed>,
     key: &DataKey,
     id: &ExtractId,
     chunk_count: i64,
-    opened: &mpsc::Sender<Zeroizing<Vec<u8>>>,
+    opened: &mpsc::Sender<Opened>,
 ) -> Result<(), Error> {
-    let mut next = 0;
-    while let Some(batch) = batches.blocking_recv() {
-        for (seq, sealed) in batch {
-            if seq != next {
-                return Err(Error::Damaged("a chunk is missing"));
+    std::thread::scope(|scope| {
+        let (to_helper, halves) = std::sync::mpsc::sync_channel::<Sealed>(1);
+        let (helped, from_helper) = std::sync::mpsc::sync_channel(1);
+        scope.spawn(move || {
+            for half in halves {
+                let plains: Vec<Result<Zeroizing<Vec<u8>>, Error>> = half
+                    .iter()
+                    .map(|(seq, sealed)| open_chunk(key, id, *seq, chunk_count, sealed))
+                    .collect();
+                if helped.send(plains).is_err() {
+                    return;
+                }
             }
-            if seq >= chunk_count {
-                return Err(Error::Damaged("the extract has the wrong number of chunks"));
+        });
+        let mut next = 0;
+        while let Some(mut batch) = batches.blocking_recv() {
+            // The chunks in their places, up to the first that is not; its error comes after
+            // those before it have been opened, as if they were taken one at a time.
+            let mut misplaced = None;
+            let mut placed = 0;
+            for (seq, _) in &batch {
+                if *seq != next + placed as i64 {
+                    misplaced = Some(Error::Damaged("a chunk is missing"));
+                } else if *seq >= chunk_count {
+                    misplaced = Some(Error::Damaged("the extract has the wrong number of chunks"));
+                }
+                if misplaced.is_some() {
+                    break;
+                }
+                placed += 1;
             }
-            let plain = open_chunk(key, id, seq, chunk_count, &sealed)?;
-            if opened.blocking_send(plain).is_err() {
+            batch.truncate(placed);
+            let helping = batch.len() >= 2;
+            if helping {
+                let back = batch.split_off(batch.len() / 2);
+                if to_helper.send(back).is_err() {
+                    return Err(helper_stopped());
+                }
+            }
+            let mut plains = Vec::with_capacity(placed);
+            let mut failed = None;
+            for (seq, sealed) in &batch {
+                match open_chunk(key, id, *seq, chunk_count, sealed) {
+                    Ok(plain) => plains.push(plain),
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+            }
+            if helping {
+                let back = from_helper.recv().map_err(|_| helper_stopped())?;
+                if failed.is_none() {
+                    for plain in back {
+                        match plain {
+                            Ok(plain) => plains.push(plain),
+                            Err(e) => {
+                                failed = Some(e);
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            let count = plains.len() as i64;
+            if count > 0 && opened.blocking_send(plains).is_err() {
                 // The writer stopped; its error says why.
                 return Ok(());
             }
-            next += 1;
+            next += count;
+            if let Some(e) = failed.or(misplaced) {
+                return Err(e);
+            }
         }
-    }
-    if next != chunk_count {
-        return Err(Error::Damaged("the extract has the wrong number of chunks"));
-    }
-    Ok(())
+        if next != chunk_count {
+            return Err(Error::Damaged("the extract has the wrong number of chunks"));
+        }
+        Ok(())
+        // Leaving the scope drops the channels, which ends the helper.
+    })
+}
+
+fn helper_stopped() -> Error {
+    Error::Spool("a worker opening the chunks stopped".to_owned())
 }
 
 /// The writer: writes the rows of each opened chunk, in order, and finishes the file once all
 /// `chunk_count` have come (fewer means the opener stopped, and its error is the cause).
 fn write_rows<R: Rows>(
-    mut opened: mpsc::Receiver<Zeroizing<Vec<u8>>>,
+    mut opened: mpsc::Receiver<Opened>,
     chunk_count: i64,
     columns: usize,
     mut rows: R,
 ) -> Result<R::File, Error> {
     let mut written = 0;
-    while let Some(plain) = opened.blocking_recv() {
-        rows.chunk(&plain, columns)?;
-        written += 1;
+    while let Some(batch) = opened.blocking_recv() {
+        for plain in &batch {
+            rows.chunk(plain, columns)?;
+            written += 1;
+        }
     }
     if written != chunk_count {
         return Err(Error::Damaged("the extract has the wrong number of chunks"));
