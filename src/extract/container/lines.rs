@@ -45,8 +45,8 @@ impl Lines {
     /// member data, is not copied while it grows).
     pub fn with_capacity(bytes: usize) -> Lines {
         let mut out = Zeroizing::new(Vec::with_capacity(HEADER.saturating_add(bytes)));
-        out.extend_from_slice(&[MARKER; 1]);
-        out.extend_from_slice(&[0; HEADER - 1]);
+        // The header is filled in by `finish`.
+        out.extend_from_slice(&[0; HEADER]);
         Lines {
             out,
             exceptions: Zeroizing::new(Vec::new()),

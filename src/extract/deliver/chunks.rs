@@ -13,8 +13,8 @@
 //!   (wiped when dropped) are being opened, waiting or being written.
 //! - Three stages overlap: the store reads the next batches, the opener authenticates and
 //!   decrypts each batch on two threads (half of it on a helper), another writes the rows into
-//!   the file; no async worker is held for long. A chunk built as CSV lines goes into a CSV whole: a CSV
-//!   download decrypts and appends, and formats nothing.
+//!   the file; no async worker is held for long. A chunk built as CSV lines goes into a CSV
+//!   whole: a CSV download decrypts and appends, and formats nothing.
 //!   When a stage fails, the error of the earliest stage is the one returned (a read's before an
 //!   opener's before a writer's): a later stage only sees its input end too soon.
 //!
@@ -212,8 +212,8 @@ fn open_batches(
         if next != chunk_count {
             return Err(Error::Damaged("the extract has the wrong number of chunks"));
         }
+        // Returning drops the channels, which ends the helper before the scope waits for it.
         Ok(())
-        // Leaving the scope drops the channels, which ends the helper.
     })
 }
 
