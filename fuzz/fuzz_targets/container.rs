@@ -4,14 +4,14 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use registervakt::extract::container::{Lines, decode_rows, encode_row};
+use registervakt::extract::container::{Lines, csv_lines, decode_rows, encode_row};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&columns, chunk)) = data.split_first() else {
         return;
     };
     if let Ok(rows) = decode_rows(chunk, usize::from(columns % 16)) {
-        let again = if chunk.first() == Some(&2) {
+        let again = if matches!(csv_lines(chunk), Ok(Some(_))) {
             let mut lines = Lines::default();
             for row in &rows {
                 lines.push(row);

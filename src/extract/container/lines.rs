@@ -122,15 +122,13 @@ fn split(bytes: &[u8]) -> Result<(usize, &[u8], &[u8]), Error> {
 }
 
 /// A cell of one row as it is read, before the row is handed out.
-enum Cell {
+enum Cell<'a> {
     Empty,
-    /// Text in the lines (start, end), its text mark already left out.
-    InLines(usize, usize),
+    /// Text that lies in the chunk: a field's (its text mark left out) or an exception's.
+    Text(&'a str),
     /// Text whose doubled quotes were undone: an index into the row's copies, and how many
     /// bytes at its start are the text mark.
     Copied(usize, usize),
-    /// An exception's text in the chunk (start, end).
-    Exception(usize, usize),
 }
 
 /// Calls `each` with every row of a chunk in this layout, in order; see the module's checks.
@@ -145,8 +143,6 @@ pub(super) fn for_each_row(
     };
     let mut exceptions = Exceptions {
         bytes: exceptions,
-        base: HEADER + lines.len(),
-        at: 0,
         last: None,
     };
     let mut pending = exceptions.next(rows, columns)?;
@@ -160,14 +156,14 @@ pub(super) fn for_each_row(
         for column in 0..columns {
             let field = next_field(lines, at, column + 1 == columns)?;
             let cell = match (pending, field.text) {
-                (Some((r, c, start, end)), _) if (r, c) == (row, column) => {
+                (Some((r, c, text)), _) if (r, c) == (row, column) => {
                     pending = exceptions.next(rows, columns)?;
-                    Cell::Exception(start, end)
+                    Cell::Text(text)
                 }
                 (_, Text::At(start, end)) if start == end && field.end == start => Cell::Empty,
                 (_, Text::At(start, end)) => {
                     let text = lines.get(start..end).ok_or(TRUNCATED)?;
-                    Cell::InLines(end - format::unneutralise(text).len(), end)
+                    Cell::Text(format::unneutralise(text))
                 }
                 (_, Text::Undone(text)) => {
                     let mark = text.len() - format::unneutralise(&text).len();
@@ -177,7 +173,7 @@ pub(super) fn for_each_row(
             };
             // Strict: the field must be what the writer makes of the cell read from it.
             again.clear();
-            if let Some(text) = cell_text(&cell, lines, bytes, &copies)? {
+            if let Some(text) = cell_text(&cell, &copies)? {
                 format::csv_field(text, &mut again);
             }
             if lines.as_bytes().get(at..field.end) != Some(again.as_slice()) {
@@ -188,7 +184,7 @@ pub(super) fn for_each_row(
         }
         let row: Vec<Option<&str>> = cells
             .iter()
-            .map(|cell| cell_text(cell, lines, bytes, &copies))
+            .map(|cell| cell_text(cell, &copies))
             .collect::<Result<_, _>>()?;
         each(&row)?;
     }
@@ -202,21 +198,15 @@ pub(super) fn for_each_row(
 }
 
 fn cell_text<'a>(
-    cell: &Cell,
-    lines: &'a str,
-    bytes: &'a [u8],
+    cell: &Cell<'a>,
     copies: &'a [Zeroizing<String>],
 ) -> Result<Option<&'a str>, Error> {
     Ok(match *cell {
         Cell::Empty => None,
-        Cell::InLines(start, end) => Some(lines.get(start..end).ok_or(TRUNCATED)?),
+        Cell::Text(text) => Some(text),
         Cell::Copied(index, mark) => {
             let copy = copies.get(index).ok_or(TRUNCATED)?;
             Some(copy.get(mark..).ok_or(TRUNCATED)?)
-        }
-        Cell::Exception(start, end) => {
-            let text = bytes.get(start..end).ok_or(TRUNCATED)?;
-            Some(std::str::from_utf8(text).map_err(|_| NOT_AS_WRITTEN)?)
         }
     })
 }
@@ -288,31 +278,31 @@ fn next_field(lines: &str, at: usize, last: bool) -> Result<Field, Error> {
 /// The exceptions of a chunk, read one at a time and checked: in order, inside the chunk's
 /// rows and columns, UTF-8, and needed.
 struct Exceptions<'a> {
+    /// The exceptions not read yet.
     bytes: &'a [u8],
-    /// Where `bytes` start in the chunk.
-    base: usize,
-    at: usize,
     last: Option<(usize, usize)>,
 }
 
-impl Exceptions<'_> {
-    /// The next exception's row and column and where its text lies in the chunk.
+impl<'a> Exceptions<'a> {
+    /// The next exception's row, column and text.
     fn next(
         &mut self,
         rows: usize,
         columns: usize,
-    ) -> Result<Option<(usize, usize, usize, usize)>, Error> {
-        let rest = self.bytes.get(self.at..).unwrap_or_default();
-        if rest.is_empty() {
+    ) -> Result<Option<(usize, usize, &'a str)>, Error> {
+        if self.bytes.is_empty() {
             return Ok(None);
         }
-        let Some((head, after)) = rest.split_first_chunk::<12>() else {
+        let Some((head, after)) = self.bytes.split_first_chunk::<12>() else {
             return Err(TRUNCATED);
         };
         let row = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
         let column = u32::from_be_bytes([head[4], head[5], head[6], head[7]]) as usize;
         let len = u32::from_be_bytes([head[8], head[9], head[10], head[11]]) as usize;
-        let text = after.get(..len).ok_or(TRUNCATED)?;
+        if len > after.len() {
+            return Err(TRUNCATED);
+        }
+        let (text, rest) = after.split_at(len);
         let in_order = self.last.is_none_or(|last| (row, column) > last);
         if row >= rows || column >= columns || !in_order {
             return Err(NOT_AS_WRITTEN);
@@ -323,10 +313,9 @@ impl Exceptions<'_> {
         if !needs_exception(text) {
             return Err(NOT_AS_WRITTEN);
         }
-        let start = self.base + self.at + head.len();
         self.last = Some((row, column));
-        self.at += head.len() + len;
-        Ok(Some((row, column, start, start + len)))
+        self.bytes = rest;
+        Ok(Some((row, column, text)))
     }
 }
 
