@@ -140,62 +140,34 @@ fn open_batches(
         let (helped, from_helper) = std::sync::mpsc::sync_channel(1);
         scope.spawn(move || {
             for half in halves {
-                let plains: Vec<Result<Zeroizing<Vec<u8>>, Error>> = half
-                    .iter()
-                    .map(|(seq, sealed)| open_chunk(key, id, *seq, chunk_count, sealed))
-                    .collect();
-                if helped.send(plains).is_err() {
+                if helped.send(open_each(key, id, chunk_count, &half)).is_err() {
                     return;
                 }
             }
         });
         let mut next = 0;
         while let Some(mut batch) = batches.blocking_recv() {
-            // The chunks in their places, up to the first that is not; its error comes after
-            // those before it have been opened, as if they were taken one at a time.
-            let mut misplaced = None;
-            let mut placed = 0;
-            for (seq, _) in &batch {
-                if *seq != next + placed as i64 {
-                    misplaced = Some(Error::Damaged("a chunk is missing"));
-                } else if *seq >= chunk_count {
-                    misplaced = Some(Error::Damaged("the extract has the wrong number of chunks"));
-                }
-                if misplaced.is_some() {
-                    break;
-                }
-                placed += 1;
-            }
+            let (placed, misplaced) = in_place(&batch, next, chunk_count);
             batch.truncate(placed);
-            let helping = batch.len() >= 2;
-            if helping {
-                let back = batch.split_off(batch.len() / 2);
-                if to_helper.send(back).is_err() {
-                    return Err(helper_stopped());
-                }
+            let back = (batch.len() >= 2).then(|| batch.split_off(batch.len() / 2));
+            let helping = back.is_some();
+            if let Some(back) = back {
+                to_helper.send(back).map_err(|_| helper_stopped())?;
             }
-            let mut plains = Vec::with_capacity(placed);
+            let mut results = open_each(key, id, chunk_count, &batch);
+            if helping {
+                results.extend(from_helper.recv().map_err(|_| helper_stopped())?);
+            }
+            // The chunks before the first that failed go on; its error comes after them, as if
+            // they were taken one at a time (the rest are dropped, and wiped).
+            let mut plains = Vec::with_capacity(results.len());
             let mut failed = None;
-            for (seq, sealed) in &batch {
-                match open_chunk(key, id, *seq, chunk_count, sealed) {
+            for result in results {
+                match result {
                     Ok(plain) => plains.push(plain),
                     Err(e) => {
                         failed = Some(e);
                         break;
-                    }
-                }
-            }
-            if helping {
-                let back = from_helper.recv().map_err(|_| helper_stopped())?;
-                if failed.is_none() {
-                    for plain in back {
-                        match plain {
-                            Ok(plain) => plains.push(plain),
-                            Err(e) => {
-                                failed = Some(e);
-                                break;
-                            }
-                        }
                     }
                 }
             }
@@ -215,6 +187,36 @@ fn open_batches(
         // Returning drops the channels, which ends the helper before the scope waits for it.
         Ok(())
     })
+}
+
+/// How many chunks at the start of `batch` are in their places (from `next` on, before
+/// `chunk_count`), and the error of the first that is not.
+fn in_place(batch: &Sealed, next: i64, chunk_count: i64) -> (usize, Option<Error>) {
+    for (placed, (seq, _)) in batch.iter().enumerate() {
+        if *seq != next + placed as i64 {
+            return (placed, Some(Error::Damaged("a chunk is missing")));
+        }
+        if *seq >= chunk_count {
+            return (
+                placed,
+                Some(Error::Damaged("the extract has the wrong number of chunks")),
+            );
+        }
+    }
+    (batch.len(), None)
+}
+
+/// Opens each of `chunks`, in order.
+fn open_each(
+    key: &DataKey,
+    id: &ExtractId,
+    chunk_count: i64,
+    chunks: &[(i64, Vec<u8>)],
+) -> Vec<Result<Zeroizing<Vec<u8>>, Error>> {
+    chunks
+        .iter()
+        .map(|(seq, sealed)| open_chunk(key, id, *seq, chunk_count, sealed))
+        .collect()
 }
 
 fn helper_stopped() -> Error {
