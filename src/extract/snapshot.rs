@@ -1,13 +1,15 @@
 //! Building an extract: one streamed read of the register, sealed chunk by chunk.
 //!
 //! Guarantees: only a [`Grant`] starts a build; memory holds one window of [`CHUNK_ROWS`] rows
-//! plus the sealed chunks of one store transaction, whatever the extract's size (G5). Rows are
-//! delivered in a keyed order within each window (an [`OrderKey`] per extract, never stored),
-//! and each member's position goes into the disclosure ledger with their pseudonym and the row's
-//! keyed tag (`fingerprint`), so a leaked file's rows and their order point at its extract. More members than the grant covers fails the build: the
-//! list is never cut short silently. The data key is stored (wrapped) only by the transaction
-//! that makes the extract live, with its `extract.snapshot` event; until then the chunks
-//! written are unreadable by anyone, and a failed or abandoned build's chunks are deleted.
+//! plus the sealed chunks of two store transactions (one being written while the next is
+//! sealed), whatever the extract's size (G5). Rows are delivered in a keyed order within each
+//! window (an [`OrderKey`] per extract, never stored), and each member's position goes into the
+//! disclosure ledger with their pseudonym and the row's keyed tag (`fingerprint`), so a leaked
+//! file's rows and their order point at its extract. More members than the grant covers fails
+//! the build: the list is never cut short silently. The data key is stored (wrapped) only by
+//! the transaction that makes the extract live, with its `extract.snapshot` event; until then
+//! the chunks written are unreadable by anyone, and a failed or abandoned build's chunks are
+//! deleted.
 //! A build writes only under its attempt number: once a sweeper has taken it over, the old
 //! builder's lease renewal, chunks, failure and `live` are all refused.
 //! A build neither starts nor goes live while the clock reads earlier than the audit log
@@ -26,6 +28,7 @@
 use futures::StreamExt as _;
 use serde_json::json;
 use time::OffsetDateTime;
+use tokio::sync::mpsc;
 
 use super::fingerprint::TagColumns;
 use super::request::Request;
@@ -174,6 +177,11 @@ struct Progress {
 
 /// Reads, seals and records the extract as build `attempt`; `Ok(None)` if the lease was lost
 /// on the way (a sweeper took the build over, or it ended): nothing more is then written.
+///
+/// Reading and sealing go on while the chunks sealed before are written ([`write_behind`]):
+/// two sets of pending rows take turns, one filled while the other is written, so memory holds
+/// at most two transactions' chunks. Both halves end before this returns, so no write of a
+/// build lands after it has failed or been abandoned.
 pub async fn build(
     state: &Context,
     id: &ExtractId,
@@ -190,7 +198,50 @@ pub async fn build(
     let Some((first, rest)) = first_row(state, id, attempt, grant, request, started).await? else {
         return Ok(None);
     };
-    let mut stream = futures::stream::iter(first).chain(rest);
+    let (full, to_write) = mpsc::channel(1);
+    // The second set: the first is the one `read_and_seal` starts filling.
+    let (empty, spares) = mpsc::channel(1);
+    let _ = empty.try_send(Pending::default());
+    let rows = futures::stream::iter(first).chain(rest);
+    let (sealed, written) = tokio::join!(
+        read_and_seal(state, id, grant, rows, full, spares),
+        write_behind(state, id, attempt, to_write, empty),
+    );
+    // The writes' answer first: a lost lease or a failed write is what stopped the reading.
+    if !written? {
+        return Ok(None);
+    }
+    let Some(Sealed { key, done, pending }) = sealed? else {
+        return Ok(None);
+    };
+    let finishing = || finish(state, id, attempt, grant, &key, &done, &pending);
+    if !retry_busy(id, "finish", finishing).await? {
+        return Ok(None);
+    }
+    Ok(Some(done.total))
+}
+
+/// What reading and sealing leave for the transaction that makes the extract live.
+struct Sealed {
+    key: DataKey,
+    done: Finished,
+    /// The last chunks and ledger rows, fewer than a transaction's worth.
+    pending: Pending,
+}
+
+/// Reads the register's rows and seals them chunk by chunk; each transaction's worth of
+/// chunks goes to `full`, and the next is filled in a set taken from `spares` (so the one
+/// before must have been written first). `Ok(None)` when the writes stopped (their answer
+/// says why): reading stops at the next chunk.
+async fn read_and_seal(
+    state: &Context,
+    id: &ExtractId,
+    grant: &Grant,
+    mut stream: impl futures::Stream<Item = Result<crate::register::Row, crate::register::Error>>
+    + Unpin,
+    full: mpsc::Sender<Pending>,
+    mut spares: mpsc::Receiver<Pending>,
+) -> Result<Option<Sealed>, Error> {
     let columns = output_columns(grant);
     let key = DataKey::generate();
     let order = OrderKey::generate();
@@ -225,13 +276,20 @@ pub async fn build(
             .push((order.rank(&member_id), member_id, cells));
         if progress.window.len() == CHUNK_ROWS {
             seal_window(state, id, &key, &mut progress, &mut pending, false)?;
+            if full.is_closed() {
+                return Ok(None);
+            }
             if pending.chunks.len() >= CHUNKS_PER_TRANSACTION {
-                let written = || flush(state, id, attempt, &pending);
-                if !retry_busy(id, "write", written).await? {
+                let Some(next) = spares.recv().await else {
+                    return Ok(None);
+                };
+                if full
+                    .send(std::mem::replace(&mut pending, next))
+                    .await
+                    .is_err()
+                {
                     return Ok(None);
                 }
-                pending.chunks.clear();
-                pending.ledger.clear();
             }
         }
     }
@@ -240,11 +298,30 @@ pub async fn build(
         chunk_count: progress.seq,
         total,
     };
-    let finishing = || finish(state, id, attempt, grant, &key, &done, &pending);
-    if !retry_busy(id, "finish", finishing).await? {
-        return Ok(None);
+    Ok(Some(Sealed { key, done, pending }))
+}
+
+/// Writes each set of pending rows that comes from `full`, in order, one transaction each
+/// ([`flush`]), and hands the emptied set back to `empty`. True once `full` has closed with
+/// everything written; false (and nothing more written) as soon as the lease is lost.
+async fn write_behind(
+    state: &Context,
+    id: &ExtractId,
+    attempt: i64,
+    mut full: mpsc::Receiver<Pending>,
+    empty: mpsc::Sender<Pending>,
+) -> Result<bool, Error> {
+    while let Some(mut pending) = full.recv().await {
+        let written = || flush(state, id, attempt, &pending);
+        if !retry_busy(id, "write", written).await? {
+            return Ok(false);
+        }
+        pending.chunks.clear();
+        pending.ledger.clear();
+        // The reading may have ended meanwhile; then nobody needs the set again.
+        let _ = empty.send(pending).await;
     }
-    Ok(Some(total))
+    Ok(true)
 }
 
 /// A register read with the row it began with (`None`: the register holds no such member).

@@ -7,6 +7,7 @@ use crate::common;
 use common::extracts::{audit_actions, body, download, live_extract, request, wait_settled};
 use common::spawn_app;
 use registervakt::extract::format;
+use registervakt::synthetic;
 use serde_json::json;
 
 const INVITE: &str = "district-assembly-invitation";
@@ -474,4 +475,102 @@ async fn creating_approving_and_downloading_need_a_fresh_second_factor() {
         );
     }
     app.stop().await;
+}
+
+/// A list of more members than one store transaction holds (64 chunks of 512 rows) is written
+/// while its next rows are sealed: it is built whole, every member downloads exactly once, and
+/// "who received" finds members from the first, a middle and the last transaction.
+#[tokio::test]
+async fn a_list_of_several_store_transactions_is_built_whole_and_filed_for_every_member() {
+    const MEMBERS: usize = 70_000;
+    let members: Vec<_> = synthetic::generate(MEMBERS as u64, 19)
+        .map(|mut m| {
+            m.district = "Uppsala".into();
+            m.protected_identity = Some(false);
+            "active".clone_into(&mut m.membership_status);
+            m
+        })
+        .collect();
+    let mut expected: Vec<String> = members.iter().map(|m| m.member_id.to_string()).collect();
+    let sampled = [0, MEMBERS / 2, MEMBERS - 1].map(|i| expected[i].clone());
+    expected.sort_unstable();
+    let dir = common::prepare_with(0, members).await;
+    // The shipped catalogue, with room for the whole district in one invitation list.
+    let policy = dir.path().join("policy");
+    std::fs::create_dir_all(&policy).unwrap();
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+    for file in ["model.conf", "policy.csv", "purposes.toml"] {
+        std::fs::copy(shipped.join(file), policy.join(file)).unwrap();
+    }
+    let catalogue = std::fs::read_to_string(policy.join("purposes.toml")).unwrap();
+    let roomy = catalogue.replacen("max_rows = 50000", "max_rows = 100000", 1);
+    assert_ne!(roomy, catalogue);
+    std::fs::write(policy.join("purposes.toml"), roomy).unwrap();
+    let mut config = std::fs::read_to_string(&dir.config_path).unwrap();
+    config.push_str(&format!(
+        "\n[policy]\ndir = {:?}\n",
+        policy.display().to_string()
+    ));
+    std::fs::write(&dir.config_path, config).unwrap();
+    let app = common::spawn_app_in(dir).await;
+    let anna = app.user("anna", &["staff:Uppsala"]).await;
+    let approvers = [
+        app.user("bertil", &["approver:Uppsala"]).await,
+        app.user("cecilia", &["approver:Uppsala"]).await,
+    ];
+    let farid = app.user("farid", &["auditor:*"]).await;
+    let anna_c = app.sign_in(&anna, "anna").await;
+
+    let (status, created) =
+        request(&app, &anna_c, body(INVITE, "Uppsala", &["member_id"], 60)).await;
+    assert_eq!(
+        (status, created["state"].as_str()),
+        (201, Some("pending")),
+        "{created}"
+    );
+    let id = created["id"].as_str().unwrap().to_owned();
+    let hash = created["request_hash"].as_str().unwrap();
+    for (approver, name) in approvers.iter().zip(["bertil", "cecilia"]) {
+        let cookie = app.sign_in(approver, name).await;
+        let res = app
+            .post_json(
+                &format!("/api/v1/extracts/{id}/approve"),
+                Some(&cookie),
+                json!({ "request_hash": hash, "comment": "ok" }),
+            )
+            .await;
+        assert_eq!(res.status(), 200, "{name}");
+    }
+    let mut meta = serde_json::Value::Null;
+    for _ in 0..1200 {
+        meta = app
+            .get_json_with(&format!("/api/v1/extracts/{id}"), &anna_c)
+            .await;
+        if meta["state"] != "building" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(meta["state"], "live", "{meta}");
+    assert_eq!(meta["row_count"], MEMBERS);
+
+    let (status, _, csv) = download(&app, &anna_c, &id, "csv").await;
+    assert_eq!(status, 200);
+    let table = format::read_csv(&csv).unwrap();
+    let mut got: Vec<String> = table[1..].iter().map(|row| row[0].clone()).collect();
+    got.sort_unstable();
+    assert!(got == expected, "every member exactly once");
+
+    let farid_c = app.sign_in(&farid, "farid").await;
+    for member in sampled {
+        let path = format!("/api/v1/audit/members/{member}/disclosures");
+        let answer = app.get_json_with(&path, &farid_c).await;
+        let ids: Vec<&str> = answer["disclosures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["extract_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, [id.as_str()], "{answer}");
+    }
 }
