@@ -313,7 +313,8 @@ async fn prepare(
         if !register.has_district(&chosen.district).await? {
             return Err(Error::UnknownDistrict(chosen.district));
         }
-        check_chosen(state, &chosen, &register.choices(&chosen.district).await?)?;
+        let held = register.choices(&chosen.district).await?;
+        check_chosen(state, &chosen, |field, value| held.contains(field, value))?;
         return Err(Error::BadInput(e.to_string()));
     }
     let survey = register
@@ -322,35 +323,28 @@ async fn prepare(
     if !survey.holds_members {
         return Err(Error::UnknownDistrict(chosen.district));
     }
-    check_chosen(state, &chosen, &survey.choices)?;
+    check_chosen(state, &chosen, |field, value| survey.holds(field, value))?;
     Ok((request, survey.counts))
 }
 
-/// Refuses a chosen local branch or status the district does not hold, naming it.
+/// Refuses the first chosen local branch or status the district does not hold (`held` says),
+/// naming it.
 fn check_chosen(
     state: &Context,
     chosen: &Request,
-    held: &crate::register::Choices,
+    held: impl Fn(Field, &str) -> bool,
 ) -> Result<(), Error> {
     let mapped = |field: Field| state.register.mapping().column(field).is_some();
     let checks = [
-        (
-            Field::LocalBranch,
-            &chosen.filters.local_branches,
-            &held.local_branches,
-        ),
-        (
-            Field::MembershipStatus,
-            &chosen.filters.statuses,
-            &held.statuses,
-        ),
+        (Field::LocalBranch, &chosen.filters.local_branches),
+        (Field::MembershipStatus, &chosen.filters.statuses),
     ];
-    for (field, chosen_values, held) in checks {
+    for (field, chosen_values) in checks {
         // An unmapped field is refused by the filter's own check, with its own sentence.
         if !mapped(field) {
             continue;
         }
-        if let Some(value) = chosen_values.iter().find(|v| !held.contains(v)) {
+        if let Some(value) = chosen_values.iter().find(|v| !held(field, v)) {
             return Err(Error::UnknownChoice {
                 field,
                 value: value.clone(),

@@ -142,14 +142,22 @@ pub struct Counts {
 }
 
 /// A request's district as [`Register::survey`] reads it.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Survey {
     /// Whether the district holds any member at all.
     pub holds_members: bool,
-    /// The branches and statuses held in the district, sorted by byte order.
-    pub choices: Choices,
+    /// The filter's local branches and statuses that no member of the district holds, in the
+    /// filter's order (a blank value is never held): the misspelt choices.
+    pub not_held: Vec<(Field, String)>,
     /// The filter's members.
     pub counts: Counts,
+}
+
+impl Survey {
+    /// Whether the district holds `value` of `field`, for a value of the surveyed filter.
+    pub fn holds(&self, field: Field, value: &str) -> bool {
+        !self.not_held.iter().any(|(f, v)| *f == field && v == value)
+    }
 }
 
 /// A read-only handle on the member register. Cheap to clone.
@@ -187,6 +195,19 @@ pub struct Choices {
     pub local_branches: Vec<String>,
     /// Membership statuses, sorted; empty when `membership_status` is not mapped.
     pub statuses: Vec<String>,
+}
+
+impl Choices {
+    /// Whether `value` is one of the held values of `field` (only local branches and statuses
+    /// are listed; any other field holds nothing here).
+    pub fn contains(&self, field: Field, value: &str) -> bool {
+        let values = match field {
+            Field::LocalBranch => &self.local_branches,
+            Field::MembershipStatus => &self.statuses,
+            _ => return false,
+        };
+        values.iter().any(|v| v == value)
+    }
 }
 impl Register {
     /// Validates the mapping, connects read-only and checks every mapped column exists.
@@ -285,9 +306,10 @@ impl Register {
     }
 
     /// What a request needs from the register, read in one statement: whether the filter's
-    /// district holds any member, the local branches and statuses held there (to name a
-    /// misspelt choice), and the filter's [`Register::count`]. Exactly the answers of
-    /// [`Register::has_district`], [`Register::choices`] (as sets) and [`Register::count`].
+    /// district holds any member, which of the filter's local branches and statuses it holds
+    /// (compared as the filter compares them, so a value the filter would select rows by is
+    /// held), and the filter's [`Register::count`]. The same answers as [`Register::has_district`],
+    /// [`Register::choices`] (for values spelt as the register holds them) and [`Register::count`].
     pub async fn survey(
         &self,
         filter: &Filter,
@@ -295,34 +317,41 @@ impl Register {
         today: Date,
     ) -> Result<Survey, Error> {
         let query = self.count_query(filter, protected, today)?;
-        let rows = self
-            .db
-            .survey(
-                &query,
-                self.mapping.column(Field::LocalBranch),
-                self.mapping.column(Field::MembershipStatus),
-            )
-            .await?;
-        let mut survey = Survey {
-            holds_members: !rows.is_empty(),
-            ..Survey::default()
-        };
-        let held = |value: Option<String>| value.filter(|v| !v.trim().is_empty());
-        for row in rows {
-            survey.choices.local_branches.extend(held(row.branch));
-            survey.choices.statuses.extend(held(row.status));
-            survey.counts.included += row.counts.included;
-            survey.counts.excluded_protected += row.counts.excluded_protected;
-            survey.counts.excluded_no_consent += row.counts.excluded_no_consent;
+        let chosen = [
+            (Field::LocalBranch, &filter.local_branches),
+            (Field::MembershipStatus, &filter.statuses),
+        ]
+        .map(|(field, values)| (field, self.mapping.column(field), values));
+        // Each non-blank value of a mapped field is asked about, in the filter's order.
+        let asked: Vec<(&str, &str)> = chosen
+            .iter()
+            .filter_map(|(_, column, values)| column.map(|c| (c, values)))
+            .flat_map(|(c, values)| values.iter().map(move |v| (c, v.as_str())))
+            .filter(|(_, v)| !v.trim().is_empty())
+            .collect();
+        let read = self.db.survey(&query, &asked).await?;
+        let mut answers = read.held.iter();
+        let mut not_held = Vec::new();
+        for (field, column, values) in chosen {
+            if column.is_none() {
+                continue;
+            }
+            for value in values {
+                let held = !value.trim().is_empty() && answers.next().copied().unwrap_or(false);
+                if !held {
+                    not_held.push((field, value.clone()));
+                }
+            }
         }
-        for values in [
-            &mut survey.choices.local_branches,
-            &mut survey.choices.statuses,
-        ] {
-            values.sort_unstable();
-            values.dedup();
-        }
-        Ok(survey)
+        Ok(Survey {
+            holds_members: read.rows > 0,
+            not_held,
+            counts: Counts {
+                included: read.counts.included,
+                excluded_protected: read.counts.excluded_protected,
+                excluded_no_consent: read.counts.excluded_no_consent,
+            },
+        })
     }
 
     pub fn mapping(&self) -> &Mapping {

@@ -163,12 +163,14 @@ pub struct CountResult {
     pub excluded_no_consent: u64,
 }
 
-/// One (local branch, status) of a district, as [`RegisterDb::survey`] reads it.
-#[derive(Debug, Clone)]
-pub struct SurveyRow {
-    pub branch: Option<String>,
-    pub status: Option<String>,
+/// A district as [`RegisterDb::survey`] reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Survey {
+    /// The district's rows, whatever the rest of the conditions say.
+    pub rows: u64,
     pub counts: CountResult,
+    /// Whether the district holds each value asked about, in the order asked.
+    pub held: Vec<bool>,
 }
 
 /// How a flag column is filled in.
@@ -285,31 +287,29 @@ impl RegisterDb {
         })
     }
 
-    /// A request's survey of its district in one statement ([`sql::survey_sql`]): per
-    /// (local branch, status) held there, the counts among the rows `q` selects.
-    pub async fn survey(
-        &self,
-        q: &CountQuery,
-        branch: Option<&str>,
-        status: Option<&str>,
-    ) -> Result<Vec<SurveyRow>, Error> {
-        let statement = sql::survey_sql(self.backend, q, branch, status);
-        type Raw = (Option<String>, Option<String>, i64, i64, i64);
-        let rows: Vec<Raw> = on_pool!(self, pool => {
-            builder(statement).build_query_as().fetch_all(pool).await.map_err(query_error)?
+    /// A request's survey of its district in one statement ([`sql::survey_sql`]): how many
+    /// rows the district holds, the counts among the rows `q` selects, and for each
+    /// `(column, value)` of `held` whether the district holds it.
+    pub async fn survey(&self, q: &CountQuery, held: &[(&str, &str)]) -> Result<Survey, Error> {
+        let statement = sql::survey_sql(self.backend, q, held);
+        let counts: Vec<i64> = on_pool!(self, pool => {
+            let row = builder(statement).build().fetch_one(pool).await.map_err(query_error)?;
+            (0..4 + held.len())
+                .map(|i| row.try_get::<i64, _>(i))
+                .collect::<Result<_, _>>()
+                .map_err(query_error)?
         });
-        Ok(rows
-            .into_iter()
-            .map(|(branch, status, a, b, c)| SurveyRow {
-                branch,
-                status,
-                counts: CountResult {
-                    included: to_u64(a),
-                    excluded_protected: to_u64(b),
-                    excluded_no_consent: to_u64(c),
-                },
-            })
-            .collect())
+        let (head, held) = counts.split_at(counts.len().min(4));
+        let [rows, a, b, c] = <[i64; 4]>::try_from(head).unwrap_or_default();
+        Ok(Survey {
+            rows: to_u64(rows),
+            counts: CountResult {
+                included: to_u64(a),
+                excluded_protected: to_u64(b),
+                excluded_no_consent: to_u64(c),
+            },
+            held: held.iter().map(|n| *n > 0).collect(),
+        })
     }
 
     /// Members per value of `column` (e.g. per district) among the rows `conditions` select,

@@ -265,31 +265,27 @@ fn exclusions(backend: Backend, q: &CountQuery) -> (String, String) {
     (not_protected, all_of(backend, &consents))
 }
 
-/// A request's survey of its district, in one statement (one scan instead of four): per
-/// (local branch, status) held in the district, the three counts of [`count_sql`] among the
-/// rows the rest of `q`'s conditions select. `q.conditions[0]` is the district's; `branch` and
-/// `status` are the mapped columns (an unmapped one reads as empty text). Each row's
-/// conditions are evaluated once, inside, as 1 or 0 (NULL is 0, as a WHERE would drop it).
-pub(crate) fn survey_sql(
-    backend: Backend,
-    q: &CountQuery,
-    branch: Option<&str>,
-    status: Option<&str>,
-) -> Sql {
+/// A request's survey of its district, in one statement (one scan, no grouping): how many rows
+/// the district holds, the three counts of [`count_sql`] among the rows the rest of `q`'s
+/// conditions select, and for each `(column, value)` of `held` how many of the district's rows
+/// hold it, compared as the filter compares (`column = value`, the column's own collation).
+/// `q.conditions[0]` is the district's. Each row's conditions are evaluated once, inside, as 1
+/// or 0 (NULL is 0, as a WHERE would drop it). Every count is a `COUNT`, a BIGINT everywhere.
+pub(crate) fn survey_sql(backend: Backend, q: &CountQuery, held: &[(&str, &str)]) -> Sql {
     let (district, others) = q.conditions.split_at(q.conditions.len().min(1));
-    let text =
-        |column: Option<&str>| column.map_or_else(|| "''".to_owned(), |c| backend.as_text(c));
     let (not_protected, consented) = exclusions(backend, q);
-    let [b, st, m, p, c] = ["b", "s", "m", "p", "c"].map(|a| backend.quote(a));
+    let [m, p, c] = ["m", "p", "c"].map(|a| backend.quote(a));
+    let h = |i: usize| backend.quote(&format!("h{i}"));
     let mut sql = Sql::default();
     sql.push(&format!(
-        "SELECT {b}, {st}, COUNT(CASE WHEN {m} = 1 AND {p} = 1 AND {c} = 1 THEN 1 END), \
+        "SELECT COUNT(*), COUNT(CASE WHEN {m} = 1 AND {p} = 1 AND {c} = 1 THEN 1 END), \
          COUNT(CASE WHEN {m} = 1 AND {p} = 0 THEN 1 END), \
-         COUNT(CASE WHEN {m} = 1 AND {p} = 1 AND {c} = 0 THEN 1 END) \
-         FROM (SELECT {} AS {b}, {} AS {st}, CASE WHEN 1 = 1",
-        text(branch),
-        text(status)
+         COUNT(CASE WHEN {m} = 1 AND {p} = 1 AND {c} = 0 THEN 1 END)"
     ));
+    for i in 0..held.len() {
+        sql.push(&format!(", COUNT(CASE WHEN {} = 1 THEN 1 END)", h(i)));
+    }
+    sql.push(" FROM (SELECT CASE WHEN 1 = 1");
     for cond in others
         .iter()
         .filter(|c| !matches!(c, Condition::OneOf { values, .. } if values.is_empty()))
@@ -302,11 +298,13 @@ pub(crate) fn survey_sql(
         " THEN 1 ELSE 0 END AS {m}, CASE WHEN {not_protected} THEN 1 ELSE 0 END AS {p}, \
          CASE WHEN {consented} THEN 1 ELSE 0 END AS {c}"
     ));
+    for (i, (column, value)) in held.iter().enumerate() {
+        sql.push(&format!(", CASE WHEN {} = ", backend.quote(column)))
+            .bind(Value::Text((*value).to_owned()))
+            .push(&format!(" THEN 1 ELSE 0 END AS {}", h(i)));
+    }
     push_from_where(&mut sql, backend, &q.table, district);
-    sql.push(&format!(
-        ") AS {} GROUP BY {b}, {st}",
-        backend.quote("survey")
-    ));
+    sql.push(&format!(") AS {}", backend.quote("survey")));
     sql
 }
 
