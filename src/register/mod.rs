@@ -209,6 +209,7 @@ impl Choices {
         values.iter().any(|v| v == value)
     }
 }
+
 impl Register {
     /// Validates the mapping, connects read-only and checks every mapped column exists.
     pub async fn open(cfg: &RegisterConfig) -> Result<Register, Error> {

@@ -269,8 +269,9 @@ fn exclusions(backend: Backend, q: &CountQuery) -> (String, String) {
 /// the district holds, the three counts of [`count_sql`] among the rows the rest of `q`'s
 /// conditions select, and for each `(column, value)` of `held` how many of the district's rows
 /// hold it, compared as the filter compares (`column = value`, the column's own collation).
-/// `q.conditions[0]` is the district's. Each row's conditions are evaluated once, inside, as 1
-/// or 0 (NULL is 0, as a WHERE would drop it). Every count is a `COUNT`, a BIGINT everywhere.
+/// `q.conditions[0]` is the district's. Each row's conditions are written once, in the inner
+/// select, as 1 or 0 (NULL is 0, as a WHERE would drop it). Every count is a `COUNT`, a BIGINT
+/// on every backend.
 pub(crate) fn survey_sql(backend: Backend, q: &CountQuery, held: &[(&str, &str)]) -> Sql {
     let (district, others) = q.conditions.split_at(q.conditions.len().min(1));
     let (not_protected, consented) = exclusions(backend, q);
