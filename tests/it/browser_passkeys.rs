@@ -21,24 +21,14 @@ impl Drop for Demo {
 }
 
 /// The shipped policy with `[second_factor] phishing_resistant_roles = ["approver"]`.
-fn approvers_need_passkeys(root: &Path, dir: &Path) -> PathBuf {
-    let policy = dir.join("policy");
-    std::fs::create_dir_all(&policy).unwrap();
-    for file in ["model.conf", "policy.csv", "purposes.toml"] {
-        std::fs::copy(root.join("policies").join(file), policy.join(file)).unwrap();
-    }
-    let purposes = std::fs::read_to_string(policy.join("purposes.toml")).unwrap();
-    let edited = purposes.replacen(
-        "phishing_resistant_roles = []",
-        "phishing_resistant_roles = [\"approver\"]",
-        1,
-    );
-    assert_ne!(
-        edited, purposes,
-        "the shipped catalogue has no [second_factor] table"
-    );
-    std::fs::write(policy.join("purposes.toml"), edited).unwrap();
-    policy
+fn approvers_need_passkeys(dir: &Path) -> PathBuf {
+    common::shipped_policy_edited(dir, |purposes| {
+        purposes.replacen(
+            "phishing_resistant_roles = []",
+            "phishing_resistant_roles = [\"approver\"]",
+            1,
+        )
+    })
 }
 
 #[test]
@@ -47,7 +37,7 @@ fn in_chromium_a_passkey_is_enrolled_signs_in_steps_up_to_download_and_lets_an_a
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().unwrap();
     let demo_dir = dir.path().join("demo");
-    let policy = approvers_need_passkeys(&root, dir.path());
+    let policy = approvers_need_passkeys(dir.path());
     let log = std::fs::File::create(dir.path().join("broker.log")).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_registervakt"))
         .args([

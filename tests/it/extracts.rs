@@ -496,16 +496,9 @@ async fn a_list_of_several_store_transactions_is_built_whole_and_filed_for_every
     expected.sort_unstable();
     let dir = common::prepare_with(0, members).await;
     // The shipped catalogue, with room for the whole district in one invitation list.
-    let policy = dir.path().join("policy");
-    std::fs::create_dir_all(&policy).unwrap();
-    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
-    for file in ["model.conf", "policy.csv", "purposes.toml"] {
-        std::fs::copy(shipped.join(file), policy.join(file)).unwrap();
-    }
-    let catalogue = std::fs::read_to_string(policy.join("purposes.toml")).unwrap();
-    let roomy = catalogue.replacen("max_rows = 50000", "max_rows = 100000", 1);
-    assert_ne!(roomy, catalogue);
-    std::fs::write(policy.join("purposes.toml"), roomy).unwrap();
+    let policy = common::shipped_policy_edited(dir.path(), |catalogue| {
+        catalogue.replacen("max_rows = 50000", "max_rows = 100000", 1)
+    });
     let mut config = std::fs::read_to_string(&dir.config_path).unwrap();
     config.push_str(&format!(
         "\n[policy]\ndir = {:?}\n",

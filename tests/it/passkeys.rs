@@ -38,16 +38,7 @@ fn edit(
         1,
     );
     if let Some(purposes) = purposes {
-        let policy = dir.join("policy");
-        std::fs::create_dir_all(&policy).unwrap();
-        let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
-        for file in ["model.conf", "policy.csv", "purposes.toml"] {
-            std::fs::copy(shipped.join(file), policy.join(file)).unwrap();
-        }
-        let catalogue = std::fs::read_to_string(policy.join("purposes.toml")).unwrap();
-        let edited = purposes(catalogue.clone());
-        assert_ne!(edited, catalogue, "the policy edit changed nothing");
-        std::fs::write(policy.join("purposes.toml"), edited).unwrap();
+        let policy = common::shipped_policy_edited(dir, purposes);
         config.push_str(&format!(
             "\n[policy]\ndir = {:?}\n",
             policy.display().to_string()

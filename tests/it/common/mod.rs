@@ -162,6 +162,22 @@ impl TestDir {
     }
 }
 
+/// A copy of the shipped policy in `dir/policy` whose `purposes.toml` is passed through `edit`
+/// (which must change it); returns the copy's path, for a config's `[policy] dir`.
+pub fn shipped_policy_edited(dir: &Path, edit: impl FnOnce(String) -> String) -> PathBuf {
+    let policy = dir.join("policy");
+    std::fs::create_dir_all(&policy).unwrap();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+    for file in ["model.conf", "policy.csv", "purposes.toml"] {
+        std::fs::copy(shipped.join(file), policy.join(file)).unwrap();
+    }
+    let catalogue = std::fs::read_to_string(policy.join("purposes.toml")).unwrap();
+    let edited = edit(catalogue.clone());
+    assert_ne!(edited, catalogue, "the policy edit changed nothing");
+    std::fs::write(policy.join("purposes.toml"), edited).unwrap();
+    policy
+}
+
 /// A data dir, a key file and a synthetic register of `members`, plus the config file.
 pub async fn prepare(members: u64) -> TestDir {
     prepare_with(members, Vec::new()).await
