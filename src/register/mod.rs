@@ -318,32 +318,23 @@ impl Register {
         today: Date,
     ) -> Result<Survey, Error> {
         let query = self.count_query(filter, protected, today)?;
-        let chosen = [
+        // Every value of a mapped field is asked about, in the filter's order.
+        let chosen: Vec<(Field, &str, &String)> = [
             (Field::LocalBranch, &filter.local_branches),
             (Field::MembershipStatus, &filter.statuses),
         ]
-        .map(|(field, values)| (field, self.mapping.column(field), values));
-        // Each non-blank value of a mapped field is asked about, in the filter's order.
-        let asked: Vec<(&str, &str)> = chosen
-            .iter()
-            .filter_map(|(_, column, values)| column.map(|c| (c, values)))
-            .flat_map(|(c, values)| values.iter().map(move |v| (c, v.as_str())))
-            .filter(|(_, v)| !v.trim().is_empty())
-            .collect();
+        .into_iter()
+        .filter_map(|(field, values)| Some((field, self.mapping.column(field)?, values)))
+        .flat_map(|(field, column, values)| values.iter().map(move |v| (field, column, v)))
+        .collect();
+        let asked: Vec<(&str, &str)> = chosen.iter().map(|(_, c, v)| (*c, v.as_str())).collect();
         let read = self.db.survey(&query, &asked).await?;
-        let mut answers = read.held.iter();
-        let mut not_held = Vec::new();
-        for (field, column, values) in chosen {
-            if column.is_none() {
-                continue;
-            }
-            for value in values {
-                let held = !value.trim().is_empty() && answers.next().copied().unwrap_or(false);
-                if !held {
-                    not_held.push((field, value.clone()));
-                }
-            }
-        }
+        let not_held = chosen
+            .iter()
+            .zip(read.held.iter().copied().chain(std::iter::repeat(false)))
+            .filter(|((_, _, value), held)| !held || value.trim().is_empty())
+            .map(|((field, _, value), _)| (*field, (*value).clone()))
+            .collect();
         Ok(Survey {
             holds_members: read.rows > 0,
             not_held,
