@@ -4,7 +4,9 @@
 
 use crate::common;
 
-use common::extracts::{audit_actions, body, download, live_extract, request, wait_settled};
+use common::extracts::{
+    audit_actions, body, download, live_extract, request, wait_settled, wait_settled_for,
+};
 use common::spawn_app;
 use registervakt::extract::format;
 use registervakt::synthetic;
@@ -534,16 +536,8 @@ async fn a_list_of_several_store_transactions_is_built_whole_and_filed_for_every
             .await;
         assert_eq!(res.status(), 200, "{name}");
     }
-    let mut meta = serde_json::Value::Null;
-    for _ in 0..1200 {
-        meta = app
-            .get_json_with(&format!("/api/v1/extracts/{id}"), &anna_c)
-            .await;
-        if meta["state"] != "building" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    // Two minutes: a debug build of 70 000 rows beside the other suites.
+    let meta = wait_settled_for(&app, &anna_c, &id, 2400).await;
     assert_eq!(meta["state"], "live", "{meta}");
     assert_eq!(meta["row_count"], MEMBERS);
 

@@ -26,7 +26,12 @@ pub async fn request(app: &TestApp, cookie: &str, body: Value) -> (u16, Value) {
 
 /// Polls the extract until it leaves `pending`/`building`; returns its metadata.
 pub async fn wait_settled(app: &TestApp, cookie: &str, id: &str) -> Value {
-    for _ in 0..200 {
+    wait_settled_for(app, cookie, id, 200).await
+}
+
+/// [`wait_settled`], polling up to `polls` times 50 ms (a large build takes longer).
+pub async fn wait_settled_for(app: &TestApp, cookie: &str, id: &str, polls: u32) -> Value {
+    for _ in 0..polls {
         let v = app
             .get_json_with(&format!("/api/v1/extracts/{id}"), cookie)
             .await;
