@@ -51,20 +51,25 @@ pub async fn describe(state: &Context, row: ExtractRow) -> Result<Described, Err
     describe_in(&state.store, row).await
 }
 
-/// [`describe`] with the store only (for the command line).
+/// [`describe`] with the store only (for the command line). A person whose account is gone
+/// is named by their user id, as [`username`] names them.
 pub async fn describe_in(store: &Store, row: ExtractRow) -> Result<Described, Error> {
-    let mut verdicts = Vec::new();
-    for decision in store.list_decisions(&row.id).await? {
-        let approver = username(store, &decision.approver_id).await?;
-        verdicts.push(NamedVerdict { approver, decision });
-    }
-    let requester = username(store, &row.requester_id).await?;
-    let handover = store.find_handover(&row.id).await?;
+    let people = store
+        .find_extract_people(&row.id, &row.requester_id)
+        .await?;
+    let verdicts = people
+        .decisions
+        .into_iter()
+        .map(|(decision, name)| NamedVerdict {
+            approver: name.unwrap_or_else(|| decision.approver_id.clone()),
+            decision,
+        })
+        .collect();
     Ok(Described {
+        requester: people.requester.unwrap_or_else(|| row.requester_id.clone()),
         row,
-        requester,
         verdicts,
-        handover,
+        handover: people.handover,
     })
 }
 

@@ -11,7 +11,7 @@
 use crate::nouns::ExtractState;
 use sqlx::QueryBuilder;
 
-use super::{Backend, Error, Store, Tx, on_pool, on_tx};
+use super::{Backend, Error, Store, Tx, on_conn, on_pool, on_tx};
 
 /// One extract as stored.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -90,6 +90,22 @@ pub struct DecisionRow {
     pub request_hash: String,
     pub comment: String,
     pub decided_at: i64,
+}
+
+/// What [`Store::find_extract_people`] reads: each verdict with its approver's username, the
+/// requester's username, the hand-over.
+#[derive(Debug, Clone)]
+pub struct ExtractPeople {
+    pub decisions: Vec<(DecisionRow, Option<String>)>,
+    pub requester: Option<String>,
+    pub handover: Option<super::handovers::HandoverRow>,
+}
+
+#[derive(sqlx::FromRow)]
+struct NamedDecisionRow {
+    #[sqlx(flatten)]
+    decision: DecisionRow,
+    approver_name: Option<String>,
 }
 
 /// What a shred removed, for the deletion receipt.
@@ -537,6 +553,40 @@ impl Store {
             sqlx::query_as(SQL).bind(id).fetch_all(pool).await?
         });
         Ok(rows)
+    }
+
+    /// The people around extract `id` that every view of it names: each verdict with its
+    /// approver's username (in the order of [`Store::list_decisions`]), the username of
+    /// `requester_id`, and the hand-over if there is one. Three statements on one connection
+    /// (one hand-out from the pool, not one per statement and per approver); a user id with no
+    /// account behind it has no name (`None`).
+    pub async fn find_extract_people(
+        &self,
+        id: &str,
+        requester_id: &str,
+    ) -> Result<ExtractPeople, Error> {
+        const DECISIONS: &str = "SELECT d.extract_id, d.approver_id, d.verdict, \
+            d.request_hash, d.comment, d.decided_at, u.username AS approver_name \
+            FROM extract_decisions d LEFT JOIN users u ON u.id = d.approver_id \
+            WHERE d.extract_id = $1 ORDER BY d.decided_at, d.approver_id";
+        const REQUESTER: &str = "SELECT username FROM users WHERE id = $1";
+        let handover = format!(
+            "SELECT {} FROM handovers WHERE extract_id = $1",
+            super::handovers::COLUMNS
+        );
+        let people = on_conn!(self, conn => {
+            let decisions: Vec<NamedDecisionRow> =
+                sqlx::query_as(DECISIONS).bind(id).fetch_all(&mut *conn).await?;
+            let requester: Option<String> =
+                sqlx::query_scalar(REQUESTER).bind(requester_id).fetch_optional(&mut *conn).await?;
+            let handover = sqlx::query_as(&handover).bind(id).fetch_optional(&mut *conn).await?;
+            ExtractPeople {
+                decisions: decisions.into_iter().map(|d| (d.decision, d.approver_name)).collect(),
+                requester,
+                handover,
+            }
+        });
+        Ok(people)
     }
 
     /// Up to `count` sealed chunks from `from_seq` on, in order.

@@ -31,7 +31,7 @@ pub struct HandoverRow {
     pub deletion_confirmed_at: Option<i64>,
 }
 
-const COLUMNS: &str = "extract_id, processor_id, processor_name, contact, agreement_ref, \
+pub(super) const COLUMNS: &str = "extract_id, processor_id, processor_name, contact, agreement_ref, \
     agreement_ends, offered_at, link_expires_at, code_hash, code_expires_at, codes_sent, \
     links_sent, code_failures, locked_at, downloaded_at, delete_by, deletion_confirmed_at";
 

@@ -165,6 +165,25 @@ macro_rules! on_pool {
     };
 }
 
+/// Same as `on_pool!`, with one connection taken from the pool for several statements: one
+/// hand-out (and, on SQLite, one check as it goes back) instead of one per statement.
+macro_rules! on_conn {
+    ($store:expr, $conn:ident => $body:expr) => {
+        match &$store.backend {
+            $crate::store::Backend::Sqlite(pool) => {
+                let mut pooled = pool.acquire().await?;
+                let $conn = &mut *pooled;
+                $body
+            }
+            $crate::store::Backend::Postgres(pool) => {
+                let mut pooled = pool.acquire().await?;
+                let $conn = &mut *pooled;
+                $body
+            }
+        }
+    };
+}
+
 /// Same as `on_pool!`, for a transaction.
 macro_rules! on_tx {
     ($tx:expr, $conn:ident => $body:expr) => {
@@ -180,6 +199,7 @@ macro_rules! on_tx {
         }
     };
 }
+pub(crate) use on_conn;
 pub(crate) use on_pool;
 pub(crate) use on_tx;
 

@@ -590,6 +590,112 @@ async fn a_build_taken_over_by_a_sweeper_can_no_longer_renew_write_fail_or_finis
     f.raw.finish().await;
 }
 
+/// An extract's people come back named, verdicts in the order they were given (then by
+/// approver), each with its own approver's name; a requester with no account has no name, and
+/// the hand-over is the extract's own.
+async fn an_extracts_people_are_read_with_their_names(f: Fixture) {
+    use registervakt::store::extracts::{self as rows, DecisionRow, NewExtract};
+    use registervakt::store::handovers::{self, NewHandover};
+    let now = 1_800_000_000_i64;
+    let mut tx = f.store.begin().await.unwrap();
+    for (id, name) in [("u1", "anna"), ("u2", "bo"), ("u3", "cecilia")] {
+        registervakt::store::accounts::insert_user(&mut tx, id, name, name, now)
+            .await
+            .unwrap();
+    }
+    for (id, requester) in [("e1", "u1"), ("e2", "u1")] {
+        rows::insert_extract(
+            &mut tx,
+            &NewExtract {
+                id,
+                requester_id: requester,
+                purpose: "district-assembly-invitation",
+                district: "Uppsala",
+                request: "{}",
+                request_hash: "r",
+                policy_hash: "p",
+                approvers_needed: 2,
+                estimated_rows: 1,
+                lifetime_minutes: 60,
+                max_downloads: 1,
+                created_at: now,
+                pending_until: now + 3600,
+            },
+        )
+        .await
+        .unwrap();
+    }
+    // cecilia decides first, then bo; another extract's verdict must not show.
+    for (extract, approver, verdict, at) in [
+        ("e1", "u3", "approve", now + 5),
+        ("e1", "u2", "deny", now + 9),
+        ("e2", "u2", "approve", now + 1),
+    ] {
+        let decision = DecisionRow {
+            extract_id: extract.into(),
+            approver_id: approver.into(),
+            verdict: verdict.into(),
+            request_hash: "r".into(),
+            comment: format!("{approver} on {extract}"),
+            decided_at: at,
+        };
+        assert!(rows::insert_decision(&mut tx, &decision).await.unwrap());
+    }
+    handovers::insert_handover(
+        &mut tx,
+        &NewHandover {
+            extract_id: "e2",
+            processor_id: "printer",
+            processor_name: "Tryckeriet",
+            contact: "tryck@example.org",
+            agreement_ref: "PUB-1",
+            agreement_ends: "2030-01-01",
+            link_hash: "h",
+            offered_at: now,
+            link_expires_at: now + 60,
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    let e1 = f.store.find_extract_people("e1", "u1").await.unwrap();
+    let named: Vec<_> = e1
+        .decisions
+        .iter()
+        .map(|(d, name)| {
+            (
+                d.approver_id.as_str(),
+                d.verdict.as_str(),
+                d.comment.as_str(),
+                name.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        named,
+        vec![
+            ("u3", "approve", "u3 on e1", Some("cecilia")),
+            ("u2", "deny", "u2 on e1", Some("bo")),
+        ]
+    );
+    assert_eq!(e1.requester.as_deref(), Some("anna"));
+    assert!(e1.handover.is_none());
+
+    let e2 = f.store.find_extract_people("e2", "nobody").await.unwrap();
+    assert_eq!(e2.decisions.len(), 1);
+    assert_eq!(e2.decisions[0].1.as_deref(), Some("bo"));
+    assert_eq!(
+        e2.requester, None,
+        "a user id without an account has no name"
+    );
+    assert_eq!(
+        e2.handover.map(|h| h.processor_name),
+        Some("Tryckeriet".to_owned())
+    );
+    f.raw.finish().await;
+}
+
 // ---- SQLite (always) ---------------------------------------------------------------
 
 macro_rules! suite {
@@ -630,6 +736,7 @@ suite!(
     a_build_taken_over_by_a_sweeper_can_no_longer_renew_write_fail_or_finish,
     the_ledger_has_no_index_across_extracts,
     the_ledger_migration_files_existing_rows_by_member,
+    an_extracts_people_are_read_with_their_names,
 );
 
 #[tokio::test]
