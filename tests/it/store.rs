@@ -125,6 +125,37 @@ async fn verify_err(store: &Store) -> String {
     audit::verify(store).await.unwrap_err().to_string()
 }
 
+/// A pending extract of `requester_id`'s in Uppsala, requested at `now`.
+async fn insert_extract(
+    tx: &mut registervakt::store::Tx,
+    id: &str,
+    requester_id: &str,
+    approvers_needed: i64,
+    now: i64,
+) {
+    use registervakt::store::extracts::{NewExtract, insert_extract};
+    insert_extract(
+        tx,
+        &NewExtract {
+            id,
+            requester_id,
+            purpose: "district-assembly-invitation",
+            district: "Uppsala",
+            request: "{}",
+            request_hash: "r",
+            policy_hash: "p",
+            approvers_needed,
+            estimated_rows: 1,
+            lifetime_minutes: 60,
+            max_downloads: 1,
+            created_at: now,
+            pending_until: now + 3600,
+        },
+    )
+    .await
+    .unwrap();
+}
+
 // ---- shared test bodies ----------------------------------------------------------
 
 /// Every index of the disclosure ledger begins with the extract, so a build writes only its own
@@ -482,33 +513,14 @@ async fn a_pending_oidc_login_is_taken_once_and_not_after_it_expires(f: Fixture)
 }
 
 async fn a_build_taken_over_by_a_sweeper_can_no_longer_renew_write_fail_or_finish(f: Fixture) {
-    use registervakt::store::extracts::{self as rows, FinishedBuild, NewExtract};
+    use registervakt::store::extracts::{self as rows, FinishedBuild};
     let now = 1_800_000_000_i64;
     let id = "0123456789abcdef0123456789abcdef";
     let mut tx = f.store.begin().await.unwrap();
     registervakt::store::accounts::insert_user(&mut tx, "u1", "anna", "Anna", now)
         .await
         .unwrap();
-    rows::insert_extract(
-        &mut tx,
-        &NewExtract {
-            id,
-            requester_id: "u1",
-            purpose: "district-assembly-invitation",
-            district: "Uppsala",
-            request: "{}",
-            request_hash: "r",
-            policy_hash: "p",
-            approvers_needed: 0,
-            estimated_rows: 1,
-            lifetime_minutes: 60,
-            max_downloads: 1,
-            created_at: now,
-            pending_until: now + 3600,
-        },
-    )
-    .await
-    .unwrap();
+    insert_extract(&mut tx, id, "u1", 0, now).await;
     let first = rows::start_build(&mut tx, id, now, now + 120)
         .await
         .unwrap();
@@ -594,7 +606,7 @@ async fn a_build_taken_over_by_a_sweeper_can_no_longer_renew_write_fail_or_finis
 /// approver), each with its own approver's name; a requester with no account has no name, and
 /// the hand-over is the extract's own.
 async fn an_extracts_people_are_read_with_their_names(f: Fixture) {
-    use registervakt::store::extracts::{self as rows, DecisionRow, NewExtract};
+    use registervakt::store::extracts::{self as rows, DecisionRow};
     use registervakt::store::handovers::{self, NewHandover};
     let now = 1_800_000_000_i64;
     let mut tx = f.store.begin().await.unwrap();
@@ -603,27 +615,8 @@ async fn an_extracts_people_are_read_with_their_names(f: Fixture) {
             .await
             .unwrap();
     }
-    for (id, requester) in [("e1", "u1"), ("e2", "u1")] {
-        rows::insert_extract(
-            &mut tx,
-            &NewExtract {
-                id,
-                requester_id: requester,
-                purpose: "district-assembly-invitation",
-                district: "Uppsala",
-                request: "{}",
-                request_hash: "r",
-                policy_hash: "p",
-                approvers_needed: 2,
-                estimated_rows: 1,
-                lifetime_minutes: 60,
-                max_downloads: 1,
-                created_at: now,
-                pending_until: now + 3600,
-            },
-        )
-        .await
-        .unwrap();
+    for id in ["e1", "e2"] {
+        insert_extract(&mut tx, id, "u1", 2, now).await;
     }
     // cecilia decides first, then bo; another extract's verdict must not show.
     for (extract, approver, verdict, at) in [
