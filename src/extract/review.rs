@@ -41,18 +41,21 @@ pub struct Described {
 
 /// The username of a user id (the id itself if the user is gone).
 pub async fn username(store: &Store, user_id: &str) -> Result<String, Error> {
-    Ok(store
-        .find_user_by_id(user_id)
-        .await?
-        .map_or_else(|| user_id.to_owned(), |u| u.username))
+    let found = store.find_user_by_id(user_id).await?;
+    Ok(name_or_id(found.map(|u| u.username), user_id))
+}
+
+/// A person as every view names them: their username, or their user id when the account is
+/// gone.
+fn name_or_id(username: Option<String>, user_id: &str) -> String {
+    username.unwrap_or_else(|| user_id.to_owned())
 }
 
 pub async fn describe(state: &Context, row: ExtractRow) -> Result<Described, Error> {
     describe_in(&state.store, row).await
 }
 
-/// [`describe`] with the store only (for the command line). A person whose account is gone
-/// is named by their user id, as [`username`] names them.
+/// [`describe`] with the store only (for the command line).
 pub async fn describe_in(store: &Store, row: ExtractRow) -> Result<Described, Error> {
     let people = store
         .find_extract_people(&row.id, &row.requester_id)
@@ -61,12 +64,12 @@ pub async fn describe_in(store: &Store, row: ExtractRow) -> Result<Described, Er
         .decisions
         .into_iter()
         .map(|(decision, name)| NamedVerdict {
-            approver: name.unwrap_or_else(|| decision.approver_id.clone()),
+            approver: name_or_id(name, &decision.approver_id),
             decision,
         })
         .collect();
     Ok(Described {
-        requester: people.requester.unwrap_or_else(|| row.requester_id.clone()),
+        requester: name_or_id(people.requester, &row.requester_id),
         row,
         verdicts,
         handover: people.handover,
