@@ -230,15 +230,13 @@ async fn the_ledger_migration_files_existing_rows_by_member(f: Fixture) {
     const FILED: &str = "SELECT extract_id, part, member_ref, position FROM disclosed_members \
          ORDER BY extract_id, part, member_ref";
     const PARTS: &str = "SELECT extract_id, part FROM disclosed_member_parts ORDER BY extract_id";
-    let (filed, parts): (Vec<(String, i64, Vec<u8>, i64)>, Vec<(String, i64)>) = match &f.raw {
-        Raw::Sqlite(p) => (
-            sqlx::query_as(FILED).fetch_all(p).await.unwrap(),
-            sqlx::query_as(PARTS).fetch_all(p).await.unwrap(),
-        ),
-        Raw::Postgres(p, ..) => (
-            sqlx::query_as(FILED).fetch_all(p).await.unwrap(),
-            sqlx::query_as(PARTS).fetch_all(p).await.unwrap(),
-        ),
+    let filed: Vec<(String, i64, Vec<u8>, i64)> = match &f.raw {
+        Raw::Sqlite(p) => sqlx::query_as(FILED).fetch_all(p).await.unwrap(),
+        Raw::Postgres(p, ..) => sqlx::query_as(FILED).fetch_all(p).await.unwrap(),
+    };
+    let parts: Vec<(String, i64)> = match &f.raw {
+        Raw::Sqlite(p) => sqlx::query_as(PARTS).fetch_all(p).await.unwrap(),
+        Raw::Postgres(p, ..) => sqlx::query_as(PARTS).fetch_all(p).await.unwrap(),
     };
     let (a, b) = (vec![0xaa; 16], vec![0x0b; 16]);
     assert_eq!(
@@ -691,17 +689,11 @@ async fn a_ledger_filed_in_parts_is_found_in_every_part(f: Fixture) {
     tx.commit().await.unwrap();
     let gone = f.store.find_members_in("e2", &[*m9.as_bytes()]).await;
     assert_eq!(gone.unwrap(), []);
+    const PARTS: &str =
+        "SELECT extract_id, part FROM disclosed_member_parts ORDER BY extract_id, part";
     let parts: Vec<(String, i64)> = match &f.raw {
-        Raw::Sqlite(p) => sqlx::query_as("SELECT extract_id, part FROM disclosed_member_parts")
-            .fetch_all(p)
-            .await
-            .unwrap(),
-        Raw::Postgres(p, ..) => {
-            sqlx::query_as("SELECT extract_id, part FROM disclosed_member_parts ORDER BY part")
-                .fetch_all(p)
-                .await
-                .unwrap()
-        }
+        Raw::Sqlite(p) => sqlx::query_as(PARTS).fetch_all(p).await.unwrap(),
+        Raw::Postgres(p, ..) => sqlx::query_as(PARTS).fetch_all(p).await.unwrap(),
     };
     assert_eq!(parts, [("e1".to_owned(), 0), ("e1".to_owned(), 3)]);
     f.raw.finish().await;
