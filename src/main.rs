@@ -4,9 +4,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// mimalloc for the binary's allocations, Rust's and (its `override` feature) the C libraries'
-/// such as SQLite: a request allocates and frees many small values, and glibc's malloc spent
-/// more of the API path's and `audit verify`'s time on them (see `Cargo.toml`).
+/// mimalloc for the binary's Rust allocations: a request allocates and frees many small values,
+/// and glibc's malloc spent more of the API path's time on them (see `Cargo.toml`).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
