@@ -548,6 +548,7 @@ async fn finish(
     }
     rows::insert_chunks(&mut tx, id.as_str(), &pending.chunks).await?;
     rows::insert_disclosures(&mut tx, id.as_str(), &pending.ledger).await?;
+    rows::index_disclosed_members(&mut tx, id.as_str()).await?;
     let fields: Vec<&str> = grant.fields().iter().map(|f| f.as_str()).collect();
     let event = Event::new(
         EventKind::ExtractBuilt,

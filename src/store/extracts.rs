@@ -279,8 +279,6 @@ pub async fn clear_partial_build(tx: &mut Tx, id: &str) -> Result<(), Error> {
         sqlx::query("DELETE FROM disclosures WHERE extract_id = $1")
             .bind(id).execute(&mut *conn).await?;
         sqlx::query("DELETE FROM disclosed_members WHERE extract_id = $1")
-            .bind(id).execute(&mut *conn).await?;
-        sqlx::query("DELETE FROM disclosed_member_parts WHERE extract_id = $1")
             .bind(id).execute(conn).await?;
     });
     Ok(())
@@ -300,19 +298,12 @@ pub async fn insert_chunks(tx: &mut Tx, id: &str, chunks: &[(i64, Vec<u8>)]) -> 
 /// Most ledger rows per INSERT statement (4 bound values each, well under SQLite's limit).
 const LEDGER_ROWS_PER_STATEMENT: usize = 500;
 
-/// Ledger rows as a build writes them: `(position, member_ref, row_ref)`.
-pub type LedgerRows = [(i64, crate::crypto::MemberRef, crate::crypto::RowRef)];
-
-/// Appends ledger rows, and files them by member as one part of `disclosed_members` (named by
-/// its first position, listed in `disclosed_member_parts`): each transaction of a build files
-/// its own rows, so no transaction sorts the whole extract (migration 21).
-pub async fn insert_disclosures(tx: &mut Tx, id: &str, rows: &LedgerRows) -> Result<(), Error> {
-    append_disclosures(tx, id, rows).await?;
-    file_part(tx, id, rows).await
-}
-
-/// Appends ledger rows `(position, member_ref, row_ref)` in position order.
-async fn append_disclosures(tx: &mut Tx, id: &str, rows: &LedgerRows) -> Result<(), Error> {
+/// Appends ledger rows `(position, member_ref, row_ref)`.
+pub async fn insert_disclosures(
+    tx: &mut Tx,
+    id: &str,
+    rows: &[(i64, crate::crypto::MemberRef, crate::crypto::RowRef)],
+) -> Result<(), Error> {
     for part in rows.chunks(LEDGER_ROWS_PER_STATEMENT) {
         match tx {
             Tx::Sqlite(t) => {
@@ -344,59 +335,15 @@ async fn append_disclosures(tx: &mut Tx, id: &str, rows: &LedgerRows) -> Result<
     Ok(())
 }
 
-/// An extract's members as the ledger files them, for a lookup by member: its parts `p`, and
-/// in each part its members `d`, joined by [`IN_ITS_PART`] in the WHERE clause (the caller adds
-/// `p.extract_id = …` and `d.member_ref …`). `CROSS JOIN` keeps the parts the outer loop on
-/// SQLite, so each part is one keyed lookup, never a scan of the extract's members; PostgreSQL
-/// reads it as an inner join and plans it from its statistics.
-pub(super) const MEMBER_PARTS: &str = "disclosed_member_parts p CROSS JOIN disclosed_members d";
-/// The condition that joins [`MEMBER_PARTS`].
-pub(super) const IN_ITS_PART: &str = "d.extract_id = p.extract_id AND d.part = p.part";
-
-/// Files `rows` by member as the part of `disclosed_members` that begins at their first
-/// position: sorted by member here, so the database appends them in key order (the cost
-/// follows the part's size, never the ledger's), and the part listed in
-/// `disclosed_member_parts`. Nothing for no rows.
-async fn file_part(tx: &mut Tx, id: &str, rows: &LedgerRows) -> Result<(), Error> {
-    const PART: &str = "INSERT INTO disclosed_member_parts (extract_id, part) VALUES ($1, $2)";
-    let Some((part, ..)) = rows.first() else {
-        return Ok(());
-    };
-    let mut by_member: Vec<(&[u8; 16], i64)> = rows
-        .iter()
-        .map(|(position, member, _)| (member.as_bytes(), *position))
-        .collect();
-    by_member.sort_unstable();
-    on_tx!(tx, conn => {
-        sqlx::query(PART).bind(id).bind(*part).execute(&mut *conn).await?;
-    });
-    for some in by_member.chunks(LEDGER_ROWS_PER_STATEMENT) {
-        on_tx!(tx, conn => {
-            let mut qb = QueryBuilder::new(
-                "INSERT INTO disclosed_members (extract_id, part, member_ref, position) ",
-            );
-            qb.push_values(some, |mut b, (member, position)| {
-                b.push_bind(id)
-                    .push_bind(*part)
-                    .push_bind(member.as_slice())
-                    .push_bind(*position);
-            });
-            qb.build().execute(conn).await?;
-        });
-    }
-    Ok(())
-}
-
-/// Files all of the extract's ledger rows by member as its one part (0), in one statement:
-/// for an extract made whole in one transaction from copied ledger rows (a call list's "do not
-/// call again" members), after the last of them.
-pub async fn file_all_disclosed_members(tx: &mut Tx, id: &str) -> Result<(), Error> {
-    const PART: &str = "INSERT INTO disclosed_member_parts (extract_id, part) VALUES ($1, 0)";
-    const SQL: &str = "INSERT INTO disclosed_members (extract_id, part, member_ref, position) \
-        SELECT extract_id, 0, member_ref, position FROM disclosures WHERE extract_id = $1 \
+/// Files the extract's ledger rows by member (`disclosed_members`), once, in member order:
+/// called by the transaction that makes the extract live, after its last ledger rows. The
+/// database sorts the extract's rows and appends them, so the cost follows the extract's size,
+/// never the ledger's.
+pub async fn index_disclosed_members(tx: &mut Tx, id: &str) -> Result<(), Error> {
+    const SQL: &str = "INSERT INTO disclosed_members (extract_id, member_ref, position) \
+        SELECT extract_id, member_ref, position FROM disclosures WHERE extract_id = $1 \
         ORDER BY member_ref, position";
     on_tx!(tx, conn => {
-        sqlx::query(PART).bind(id).execute(&mut *conn).await?;
         sqlx::query(SQL).bind(id).execute(conn).await?;
     });
     Ok(())
@@ -675,11 +622,10 @@ impl Store {
         districts: Option<&[String]>,
     ) -> Result<Vec<ExtractRow>, Error> {
         let columns = extract_columns_as("e");
-        // One keyed lookup per part of each released extract (`MEMBER_PARTS`): the ledger has
-        // no index across extracts.
+        // One keyed lookup per released extract: the ledger has no index across extracts.
         let head = format!(
-            "SELECT {columns} FROM extracts e WHERE EXISTS (SELECT 1 FROM {MEMBER_PARTS} \
-             WHERE {IN_ITS_PART} AND p.extract_id = e.id AND d.member_ref = "
+            "SELECT {columns} FROM extracts e WHERE EXISTS (SELECT 1 FROM disclosed_members d \
+             WHERE d.extract_id = e.id AND d.member_ref = "
         );
         let tail = ") AND e.live_at IS NOT NULL AND e.state IN ('live', 'shredded')";
         let rows = match &self.backend {

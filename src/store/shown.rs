@@ -6,7 +6,6 @@
 //! `extract.view` event); they hold positions and a user id, never member data, and outlive
 //! the extract's payload like the ledger does.
 
-use super::extracts::{IN_ITS_PART, MEMBER_PARTS};
 use super::{Error, Store, Tx, on_pool, on_tx};
 
 /// One person who was shown a member of an extract: when first, and on how many pages.
@@ -42,15 +41,14 @@ impl Store {
         id: &str,
         member_ref: &[u8],
     ) -> Result<Vec<ShownRow>, Error> {
-        let sql = format!(
-            "SELECT s.shown_to, MIN(s.shown_at) AS first_shown_at, COUNT(*) AS times \
-             FROM {MEMBER_PARTS} JOIN shown_members s ON s.extract_id = d.extract_id \
-             AND d.position BETWEEN s.first_position AND s.last_position \
-             WHERE {IN_ITS_PART} AND p.extract_id = $1 AND d.member_ref = $2 \
-             GROUP BY s.shown_to ORDER BY first_shown_at, s.shown_to"
-        );
+        const SQL: &str = "SELECT s.shown_to, MIN(s.shown_at) AS first_shown_at, \
+            COUNT(*) AS times FROM disclosed_members d JOIN shown_members s \
+            ON s.extract_id = d.extract_id \
+            AND d.position BETWEEN s.first_position AND s.last_position \
+            WHERE d.extract_id = $1 AND d.member_ref = $2 \
+            GROUP BY s.shown_to ORDER BY first_shown_at, s.shown_to";
         let rows = on_pool!(self, pool => {
-            sqlx::query_as(&sql).bind(id).bind(member_ref).fetch_all(pool).await?
+            sqlx::query_as(SQL).bind(id).bind(member_ref).fetch_all(pool).await?
         });
         Ok(rows)
     }

@@ -9,9 +9,7 @@
 
 use sqlx::QueryBuilder;
 
-use super::extracts::{
-    ExtractRow, IN_ITS_PART, MEMBER_PARTS, extract_columns_as, push_districts_as,
-};
+use super::extracts::{ExtractRow, extract_columns_as, push_districts_as};
 use super::{Backend, Error, Store, on_pool};
 
 /// Which ledger column a trace looks its keys up in.
@@ -52,13 +50,9 @@ fn members_query<'a, DB: sqlx::Database>(
     &'a [u8]: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
     &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
 {
-    // One keyed lookup per part of the extract's members.
-    qb.push(format!(
-        "SELECT d.position, d.member_ref FROM {MEMBER_PARTS} WHERE {IN_ITS_PART} \
-         AND p.extract_id = "
-    ));
+    qb.push("SELECT position, member_ref FROM disclosed_members WHERE extract_id = ");
     qb.push_bind(extract_id);
-    qb.push(" AND d.member_ref IN (");
+    qb.push(" AND member_ref IN (");
     let mut sep = qb.separated(", ");
     for k in keys {
         sep.push_bind(k.as_slice());

@@ -163,21 +163,20 @@ async fn insert_extract(
 async fn the_ledger_has_no_index_across_extracts(f: Fixture) {
     let definitions: Vec<String> = match &f.raw {
         Raw::Sqlite(p) => sqlx::query_scalar(
-            "SELECT sql FROM sqlite_master WHERE tbl_name IN ('disclosures', 'disclosed_members', \
-             'disclosed_member_parts') AND sql IS NOT NULL",
+            "SELECT sql FROM sqlite_master WHERE tbl_name IN ('disclosures', 'disclosed_members') \
+             AND sql IS NOT NULL",
         )
         .fetch_all(p)
         .await
         .unwrap(),
         Raw::Postgres(p, ..) => sqlx::query_scalar(
-            "SELECT indexdef FROM pg_indexes WHERE tablename IN ('disclosures', 'disclosed_members', \
-             'disclosed_member_parts')",
+            "SELECT indexdef FROM pg_indexes WHERE tablename IN ('disclosures', 'disclosed_members')",
         )
         .fetch_all(p)
         .await
         .unwrap(),
     };
-    assert!(definitions.len() >= 3, "{definitions:?}");
+    assert!(definitions.len() >= 2, "{definitions:?}");
     for definition in &definitions {
         let keyed_by_extract = if definition.starts_with("CREATE TABLE") {
             definition.contains("PRIMARY KEY (extract_id,")
@@ -189,9 +188,8 @@ async fn the_ledger_has_no_index_across_extracts(f: Fixture) {
     f.raw.finish().await;
 }
 
-/// A store from before the ledger's new layouts keeps every answer: migration 12 files its
-/// ledger rows by member, extract by extract, and migration 21 makes those each extract's one
-/// part.
+/// A store from before the ledger's new layout keeps every answer: migration 12 files its
+/// ledger rows by member, extract by extract.
 async fn the_ledger_migration_files_existing_rows_by_member(f: Fixture) {
     let hex: fn(&str) -> String = match &f.raw {
         Raw::Sqlite(_) => |h: &str| format!("X'{h}'"),
@@ -215,10 +213,9 @@ async fn the_ledger_migration_files_existing_rows_by_member(f: Fixture) {
              policy_hash, state, approvers_needed, estimated_rows, lifetime_minutes, \
              max_downloads, created_at, pending_until) VALUES {}, {}; \
              DROP TABLE disclosed_members; \
-             DROP TABLE disclosed_member_parts; \
              CREATE INDEX disclosures_by_member ON disclosures (member_ref); \
              CREATE INDEX disclosures_by_row ON disclosures (row_ref); \
-             DELETE FROM _sqlx_migrations WHERE version IN (12, 21); \
+             DELETE FROM _sqlx_migrations WHERE version = 12; \
              INSERT INTO disclosures (extract_id, position, member_ref, row_ref) VALUES {rows};",
             extract("e1"),
             extract("e2")
@@ -227,33 +224,32 @@ async fn the_ledger_migration_files_existing_rows_by_member(f: Fixture) {
         .unwrap();
     f.store.migrate().await.unwrap();
     f.store.ensure_migrated().await.unwrap();
-    const FILED: &str = "SELECT extract_id, part, member_ref, position FROM disclosed_members \
-         ORDER BY extract_id, part, member_ref";
-    const PARTS: &str = "SELECT extract_id, part FROM disclosed_member_parts ORDER BY extract_id";
-    let filed: Vec<(String, i64, Vec<u8>, i64)> = match &f.raw {
-        Raw::Sqlite(p) => sqlx::query_as(FILED).fetch_all(p).await.unwrap(),
-        Raw::Postgres(p, ..) => sqlx::query_as(FILED).fetch_all(p).await.unwrap(),
-    };
-    let parts: Vec<(String, i64)> = match &f.raw {
-        Raw::Sqlite(p) => sqlx::query_as(PARTS).fetch_all(p).await.unwrap(),
-        Raw::Postgres(p, ..) => sqlx::query_as(PARTS).fetch_all(p).await.unwrap(),
+    let filed: Vec<(String, Vec<u8>, i64)> = match &f.raw {
+        Raw::Sqlite(p) => sqlx::query_as(
+            "SELECT extract_id, member_ref, position FROM disclosed_members \
+             ORDER BY extract_id, member_ref",
+        )
+        .fetch_all(p)
+        .await
+        .unwrap(),
+        Raw::Postgres(p, ..) => sqlx::query_as(
+            "SELECT extract_id, member_ref, position FROM disclosed_members \
+             ORDER BY extract_id, member_ref",
+        )
+        .fetch_all(p)
+        .await
+        .unwrap(),
     };
     let (a, b) = (vec![0xaa; 16], vec![0x0b; 16]);
     assert_eq!(
         filed,
         [
-            ("e1".to_owned(), 0, b.clone(), 1),
-            ("e1".to_owned(), 0, a.clone(), 0),
-            ("e2".to_owned(), 0, b.clone(), 0),
-            ("e2".to_owned(), 0, a.clone(), 1),
+            ("e1".to_owned(), b.clone(), 1),
+            ("e1".to_owned(), a.clone(), 0),
+            ("e2".to_owned(), b, 0),
+            ("e2".to_owned(), a, 1),
         ]
     );
-    assert_eq!(parts, [("e1".to_owned(), 0), ("e2".to_owned(), 0)]);
-    // The filed members answer "who received member X" as before.
-    f.raw.exec("UPDATE extracts SET live_at = 1").await.unwrap();
-    let holding = f.store.list_extracts_holding(&b, None).await.unwrap();
-    let ids: Vec<&str> = holding.iter().map(|e| e.id.as_str()).collect();
-    assert_eq!(ids, ["e1", "e2"]);
     f.raw.finish().await;
 }
 
@@ -606,99 +602,6 @@ async fn a_build_taken_over_by_a_sweeper_can_no_longer_renew_write_fail_or_finis
     f.raw.finish().await;
 }
 
-/// An extract's members are filed in parts, one per build transaction: a member is found in
-/// every part that holds them (by the trace, "who received member X" and "who was shown"), in
-/// no other extract, and an unfinished build's parts go with its ledger rows.
-async fn a_ledger_filed_in_parts_is_found_in_every_part(f: Fixture) {
-    use registervakt::crypto::{PseudonymKey, RowRef};
-    use registervakt::store::extracts as rows;
-    let now = 1_800_000_000_i64;
-    let key = PseudonymKey::from_slice(&[7; 32]).unwrap();
-    let tag = RowRef::from_slice(&[1; 8]).unwrap();
-    let ledger = |members: &[(i64, &str)]| -> Vec<_> {
-        members
-            .iter()
-            .map(|(position, m)| (*position, key.member_ref(m), tag))
-            .collect()
-    };
-    let mut tx = f.store.begin().await.unwrap();
-    registervakt::store::accounts::insert_user(&mut tx, "u1", "anna", "Anna", now)
-        .await
-        .unwrap();
-    for id in ["e1", "e2"] {
-        insert_extract(&mut tx, id, "u1", 1, now).await;
-    }
-    // "m1" is in both of e1's parts (a register may hold a member id twice), "m9" only in e2.
-    let first = ledger(&[(0, "m3"), (1, "m1"), (2, "m2")]);
-    let second = ledger(&[(3, "m4"), (4, "m1")]);
-    rows::insert_disclosures(&mut tx, "e1", &first)
-        .await
-        .unwrap();
-    rows::insert_disclosures(&mut tx, "e1", &second)
-        .await
-        .unwrap();
-    rows::insert_disclosures(&mut tx, "e1", &[]).await.unwrap();
-    rows::insert_disclosures(&mut tx, "e2", &ledger(&[(0, "m9")]))
-        .await
-        .unwrap();
-    registervakt::store::shown::insert_shown(&mut tx, "e1", 4, 4, "u1", now)
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
-    f.raw
-        .exec(&format!(
-            "UPDATE extracts SET state = 'live', live_at = {now} WHERE id IN ('e1', 'e2')"
-        ))
-        .await
-        .unwrap();
-
-    let m1 = key.member_ref("m1");
-    let m2 = key.member_ref("m2");
-    let mut found = f
-        .store
-        .find_members_in("e1", &[*m1.as_bytes(), *m2.as_bytes()])
-        .await
-        .unwrap();
-    found.sort();
-    let expected = [
-        (1, m1.as_bytes().to_vec()),
-        (2, m2.as_bytes().to_vec()),
-        (4, m1.as_bytes().to_vec()),
-    ];
-    assert_eq!(found, expected);
-    let holding = f.store.list_extracts_holding(m1.as_bytes(), None).await;
-    let ids: Vec<String> = holding.unwrap().into_iter().map(|e| e.id).collect();
-    assert_eq!(ids, ["e1"]);
-    let m9 = key.member_ref("m9");
-    let holding = f.store.list_extracts_holding(m9.as_bytes(), None).await;
-    let ids: Vec<String> = holding.unwrap().into_iter().map(|e| e.id).collect();
-    assert_eq!(ids, ["e2"]);
-    let shown = f
-        .store
-        .list_shown_member("e1", m1.as_bytes())
-        .await
-        .unwrap();
-    let shown: Vec<(&str, i64)> = shown
-        .iter()
-        .map(|s| (s.shown_to.as_str(), s.times))
-        .collect();
-    assert_eq!(shown, [("u1", 1)]);
-
-    let mut tx = f.store.begin().await.unwrap();
-    rows::clear_partial_build(&mut tx, "e2").await.unwrap();
-    tx.commit().await.unwrap();
-    let gone = f.store.find_members_in("e2", &[*m9.as_bytes()]).await;
-    assert_eq!(gone.unwrap(), []);
-    const PARTS: &str =
-        "SELECT extract_id, part FROM disclosed_member_parts ORDER BY extract_id, part";
-    let parts: Vec<(String, i64)> = match &f.raw {
-        Raw::Sqlite(p) => sqlx::query_as(PARTS).fetch_all(p).await.unwrap(),
-        Raw::Postgres(p, ..) => sqlx::query_as(PARTS).fetch_all(p).await.unwrap(),
-    };
-    assert_eq!(parts, [("e1".to_owned(), 0), ("e1".to_owned(), 3)]);
-    f.raw.finish().await;
-}
-
 /// An extract's people come back named, verdicts in the order they were given (then by
 /// approver), each with its own approver's name; a requester with no account has no name, and
 /// the hand-over is the extract's own.
@@ -826,7 +729,6 @@ suite!(
     a_build_taken_over_by_a_sweeper_can_no_longer_renew_write_fail_or_finish,
     the_ledger_has_no_index_across_extracts,
     the_ledger_migration_files_existing_rows_by_member,
-    a_ledger_filed_in_parts_is_found_in_every_part,
     an_extracts_people_are_read_with_their_names,
 );
 

@@ -245,7 +245,7 @@ async fn store(
             ));
         }
     }
-    rows::file_all_disclosed_members(tx, id).await?;
+    rows::index_disclosed_members(tx, id).await?;
     let live = FinishedBuild {
         row_count: count,
         chunk_count: i64::try_from(sealed.chunks.len()).unwrap_or(i64::MAX),
