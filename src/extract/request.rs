@@ -293,8 +293,9 @@ pub async fn estimate(
 /// district and every chosen local branch and status are the register's (a misspelling is
 /// named, not turned into an empty list or a "not permitted"), and a request that names no
 /// status gets the statuses that count as members (`register.statuses.members`), so a
-/// resigned member is never in a list unless asked for. The register is read once
-/// ([`crate::register::Register::survey`]): the checks and the count share one scan.
+/// resigned member is never in a list unless asked for. The register is asked once
+/// ([`crate::register::Register::survey`]): one statement counts the filter's rows and checks
+/// the district and its chosen values.
 async fn prepare(
     state: &Context,
     mut request: Request,

@@ -336,7 +336,7 @@ impl Register {
             .map(|((field, _, value), _)| (*field, (*value).clone()))
             .collect();
         Ok(Survey {
-            holds_members: read.rows > 0,
+            holds_members: read.district_held,
             not_held,
             counts: Counts {
                 included: read.counts.included,

@@ -166,8 +166,8 @@ pub struct CountResult {
 /// A district as [`RegisterDb::survey`] reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Survey {
-    /// The district's rows, whatever the rest of the conditions say.
-    pub rows: u64,
+    /// Whether the district holds any row, whatever the rest of the conditions say.
+    pub district_held: bool,
     pub counts: CountResult,
     /// Whether the district holds each value asked about, in the order asked.
     pub held: Vec<bool>,
@@ -287,8 +287,8 @@ impl RegisterDb {
         })
     }
 
-    /// A request's survey of its district in one statement ([`sql::survey_sql`]): how many
-    /// rows the district holds, the counts among the rows `q` selects, and for each
+    /// A request's survey of its district in one statement ([`sql::survey_sql`]): the counts
+    /// among the rows `q` selects, whether the district holds any row, and for each
     /// `(column, value)` of `held` whether the district holds it.
     pub async fn survey(&self, q: &CountQuery, held: &[(&str, &str)]) -> Result<Survey, Error> {
         let statement = sql::survey_sql(self.backend, q, held);
@@ -300,9 +300,9 @@ impl RegisterDb {
                 .map_err(query_error)?
         });
         let (head, held) = counts.split_at(counts.len().min(4));
-        let [rows, a, b, c] = <[i64; 4]>::try_from(head).unwrap_or_default();
+        let [a, b, c, rows] = <[i64; 4]>::try_from(head).unwrap_or_default();
         Ok(Survey {
-            rows: to_u64(rows),
+            district_held: rows > 0,
             counts: CountResult {
                 included: to_u64(a),
                 excluded_protected: to_u64(b),

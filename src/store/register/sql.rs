@@ -265,46 +265,47 @@ fn exclusions(backend: Backend, q: &CountQuery) -> (String, String) {
     (not_protected, all_of(backend, &consents))
 }
 
-/// A request's survey of its district, in one statement (one scan, no grouping): how many rows
-/// the district holds, the three counts of [`count_sql`] among the rows the rest of `q`'s
-/// conditions select, and for each `(column, value)` of `held` how many of the district's rows
-/// hold it, compared as the filter compares (`column = value`, the column's own collation).
-/// `q.conditions[0]` is the district's. Each row's conditions are written once, in the inner
-/// select, as 1 or 0 (NULL is 0, as a WHERE would drop it). Every count is a `COUNT`, a BIGINT
-/// on every backend.
+/// A request's survey of its district, in one statement: the three counts of [`count_sql`]
+/// over the rows `q` selects (one scan of those rows only, each row's two exclusions written
+/// once, as 1 or 0, in the inner select), then whether the district holds any row at all, and
+/// for each `(column, value)` of `held` whether any of the district's rows holds it, compared
+/// as the filter compares (`column = value`, the column's own collation). `q.conditions[0]` is
+/// the district's. Each "whether" is a count over `LIMIT 1`, so it stops at the first row that
+/// answers yes and is a BIGINT, as every count is, on every backend. The district's other rows
+/// are read only to look for a value it turns out not to hold (a request that is refused).
 pub(crate) fn survey_sql(backend: Backend, q: &CountQuery, held: &[(&str, &str)]) -> Sql {
-    let (district, others) = q.conditions.split_at(q.conditions.len().min(1));
+    let district = &q.conditions[..q.conditions.len().min(1)];
     let (not_protected, consented) = exclusions(backend, q);
-    let [m, p, c] = ["m", "p", "c"].map(|a| backend.quote(a));
-    let h = |i: usize| backend.quote(&format!("h{i}"));
+    let [p, c] = ["p", "c"].map(|a| backend.quote(a));
     let mut sql = Sql::default();
     sql.push(&format!(
-        "SELECT COUNT(*), COUNT(CASE WHEN {m} = 1 AND {p} = 1 AND {c} = 1 THEN 1 END), \
-         COUNT(CASE WHEN {m} = 1 AND {p} = 0 THEN 1 END), \
-         COUNT(CASE WHEN {m} = 1 AND {p} = 1 AND {c} = 0 THEN 1 END)"
+        "SELECT COUNT(CASE WHEN {p} = 1 AND {c} = 1 THEN 1 END), \
+         COUNT(CASE WHEN {p} = 0 THEN 1 END), COUNT(CASE WHEN {p} = 1 AND {c} = 0 THEN 1 END)"
     ));
-    for i in 0..held.len() {
-        sql.push(&format!(", COUNT(CASE WHEN {} = 1 THEN 1 END)", h(i)));
-    }
-    sql.push(" FROM (SELECT CASE WHEN 1 = 1");
-    for cond in others
-        .iter()
-        .filter(|c| !matches!(c, Condition::OneOf { values, .. } if values.is_empty()))
-    {
-        sql.push(" AND (");
-        push_condition(&mut sql, backend, cond);
-        sql.push(")");
+    let any_row = |sql: &mut Sql, i: usize, also: Option<(&str, &str)>| {
+        sql.push(", (SELECT COUNT(*) FROM (SELECT 1 AS ");
+        sql.push(&backend.quote("one"));
+        let any = push_from_where(sql, backend, &q.table, district);
+        if let Some((column, value)) = also {
+            sql.push(if any { " AND (" } else { " WHERE (" });
+            sql.push(&format!("{} = ", backend.quote(column)))
+                .bind(Value::Text(value.to_owned()))
+                .push(")");
+        }
+        sql.push(&format!(
+            " LIMIT 1) AS {})",
+            backend.quote(&format!("h{i}"))
+        ));
+    };
+    any_row(&mut sql, 0, None);
+    for (i, (column, value)) in held.iter().enumerate() {
+        any_row(&mut sql, i + 1, Some((column, value)));
     }
     sql.push(&format!(
-        " THEN 1 ELSE 0 END AS {m}, CASE WHEN {not_protected} THEN 1 ELSE 0 END AS {p}, \
+        " FROM (SELECT CASE WHEN {not_protected} THEN 1 ELSE 0 END AS {p}, \
          CASE WHEN {consented} THEN 1 ELSE 0 END AS {c}"
     ));
-    for (i, (column, value)) in held.iter().enumerate() {
-        sql.push(&format!(", CASE WHEN {} = ", backend.quote(column)))
-            .bind(Value::Text((*value).to_owned()))
-            .push(&format!(" THEN 1 ELSE 0 END AS {}", h(i)));
-    }
-    push_from_where(&mut sql, backend, &q.table, district);
+    push_from_where(&mut sql, backend, &q.table, &q.conditions);
     sql.push(&format!(") AS {}", backend.quote("survey")));
     sql
 }
