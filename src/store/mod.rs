@@ -33,6 +33,7 @@ pub mod samples;
 pub mod scratch;
 pub mod sessions;
 pub mod shown;
+pub(crate) mod sqlite_heap;
 pub mod trace;
 
 use std::path::PathBuf;
@@ -376,6 +377,7 @@ async fn open_sqlite(path: &std::path::Path, opts: &Options) -> Result<SqlitePoo
         .max_connections(opts.max_connections)
         .acquire_timeout(opts.busy_timeout + Duration::from_secs(1))
         .test_before_acquire(false)
+        .after_connect(|conn, _| Box::pin(sqlite_heap::keep_freed_memory(conn)))
         .after_release(|conn, _| Box::pin(close_if_stuck_in_transaction(conn)))
         .connect_with(connect)
         .await

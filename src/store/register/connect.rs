@@ -68,6 +68,7 @@ async fn sqlite(raw: &str, timeout: Duration, max_connections: u32) -> Opened {
         .max_connections(max_connections)
         .acquire_timeout(timeout)
         .test_before_acquire(false)
+        .after_connect(|conn, _| Box::pin(crate::store::sqlite_heap::keep_freed_memory(conn)))
         .connect_lazy_with(opts);
     Ok((Pools::Sqlite(pool), Some(file)))
 }
