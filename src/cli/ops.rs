@@ -197,7 +197,9 @@ pub(super) async fn open_existing_store(args: &StoreArgs) -> anyhow::Result<Stor
     let store = Store::open(&store::Options {
         location,
         busy_timeout: std::time::Duration::from_secs(5),
-        max_connections: 2,
+        // Three: `audit verify` reads the log on two while a third holds the write lock for
+        // the moment they begin (`store::audit::pages`).
+        max_connections: 3,
         create: false,
     })
     .await?;

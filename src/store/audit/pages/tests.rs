@@ -244,3 +244,107 @@ async fn a_gap_of_more_than_a_page_reads_as_one_statement() {
     assert_eq!(paged.len(), usize::try_from(PAGE * 2 - 5).unwrap());
     assert!(paged == plain, "the pages differ from the statement");
 }
+
+/// The log is read by two tasks side by side: every page of a plain log comes packed, in
+/// order, and a page that is not plain half-way through hands over to the reading page after
+/// page there, with the same entries and error as one statement.
+#[tokio::test]
+async fn two_tasks_read_a_plain_log_packed_and_hand_over_where_it_is_not() {
+    let entries = PAGE * 5 + 7;
+    let (_dir, raw) = log_of(entries).await;
+    let mut pages = stream(raw.clone());
+    let mut seqs = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.unwrap();
+        assert!(
+            matches!(page.0, crate::store::audit::PageBody::Packed(_)),
+            "a page read row by row"
+        );
+        seqs.extend(page.entries().map(|e| e.seq));
+    }
+    assert_eq!(seqs, (1..=entries).collect::<Vec<_>>());
+    for change in [
+        format!("DELETE FROM audit_events WHERE seq = {}", PAGE * 3 + 2),
+        format!(
+            "UPDATE audit_events SET actor = X'41' WHERE seq = {}",
+            PAGE * 3 + 2
+        ),
+        format!(
+            "UPDATE audit_events SET seq = seq + 100000 WHERE seq > {}",
+            PAGE * 4
+        ),
+    ] {
+        let (_dir, raw) = log_of(entries).await;
+        raw.execute(change.as_str()).await.unwrap();
+        let (paged, plain) = both(&raw).await;
+        assert!(
+            paged == plain,
+            "{change}: the pages differ from the statement"
+        );
+    }
+}
+
+/// Both read transactions begin on one snapshot while a third connection holds the write
+/// lock; where that lock cannot be had (a pool of two, a writer holding it) one transaction
+/// reads the log alone, and reads all of it.
+#[tokio::test]
+async fn two_readers_begin_on_one_snapshot_or_one_reads_alone() {
+    let entries = PAGE * 2 + 1;
+    let (dir, raw) = log_of(entries).await;
+    let (tx, second) = super::open_snapshot(&raw).await.unwrap();
+    let (other, last) = second.expect("a second reader");
+    assert_eq!(last, entries);
+    drop((tx, other));
+    let path = dir.path().join("store.db");
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&path)
+        .busy_timeout(Duration::from_millis(50));
+    let two = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(2)
+        .connect_with(options.clone())
+        .await
+        .unwrap();
+    let (tx, second) = super::open_snapshot(&two).await.unwrap();
+    assert!(second.is_none(), "a pool of two read side by side");
+    drop(tx);
+    let mut writer = raw.begin_with("BEGIN IMMEDIATE").await.unwrap();
+    sqlx::query("UPDATE audit_events SET actor = actor WHERE seq = 1")
+        .execute(&mut *writer)
+        .await
+        .unwrap();
+    let held = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(4)
+        .connect_with(options)
+        .await
+        .unwrap();
+    let (tx, second) = super::open_snapshot(&held).await.unwrap();
+    assert!(second.is_none(), "read side by side without the write lock");
+    drop(tx);
+    let (paged, plain) = both(&held).await;
+    assert_eq!(paged.len(), usize::try_from(entries).unwrap());
+    assert!(paged == plain, "the pages differ from the statement");
+    writer.rollback().await.unwrap();
+}
+
+/// Entries committed after the read began are not read, neither by the two tasks nor by the
+/// reading page after page that ends the log.
+#[tokio::test]
+async fn entries_committed_while_the_log_is_read_are_not_in_it() {
+    let entries = PAGE * 6;
+    let (_dir, raw) = log_of(entries).await;
+    let mut pages = stream(raw.clone());
+    let mut read = pages.next().await.unwrap().unwrap().entries().count();
+    raw.execute(
+        format!(
+            "INSERT INTO audit_events SELECT seq + {entries}, occurred_at, actor, action, \
+             target, outcome, details, prev_hash, entry_hash FROM audit_events"
+        )
+        .as_str(),
+    )
+    .await
+    .unwrap();
+    while let Some(page) = pages.next().await {
+        read += page.unwrap().entries().count();
+    }
+    assert_eq!(read, usize::try_from(entries).unwrap());
+}
