@@ -68,7 +68,8 @@ const PAGE_PACKED: &str = "SELECT COUNT(*), \
      FROM audit_events WHERE seq > $1 AND seq <= $1 + $2";
 
 /// Between the values of a packed text column (ASCII record separator, `char(30)`).
-const SEPARATOR: char = '\u{1e}';
+/// One byte in UTF-8, never part of another character's bytes.
+const SEPARATOR: u8 = 0x1e;
 
 /// The same page, one row at a time (the fallback).
 const PAGE_AS_ROWS: &str = "SELECT seq, occurred_at, actor, action, target, outcome, details, \
@@ -430,12 +431,14 @@ fn unpack(columns: [String; 8], count: i64, first: i64, after: i64) -> Option<Un
     })
 }
 
-/// The byte range of each value of a packed text column.
+/// The byte range of each value of a packed text column: the pieces between its
+/// [`SEPARATOR`]s, found by one SIMD scan of the column.
 fn places_in(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
-    text.split(SEPARATOR).scan(0, |at: &mut usize, piece| {
+    let ends = memchr::memchr_iter(SEPARATOR, text.as_bytes()).chain([text.len()]);
+    ends.scan(0, |at: &mut usize, end| {
         let start = *at;
-        *at = start + piece.len() + SEPARATOR.len_utf8();
-        Some((start, start + piece.len()))
+        *at = end + 1;
+        Some((start, end))
     })
 }
 
