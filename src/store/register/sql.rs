@@ -272,7 +272,8 @@ fn exclusions(backend: Backend, q: &CountQuery) -> (String, String) {
 /// as the filter compares (`column = value`, the column's own collation). `q.conditions[0]` is
 /// the district's. Each "whether" is a count over `LIMIT 1`, so it stops at the first row that
 /// answers yes and is a BIGINT, as every count is, on every backend. The district's other rows
-/// are read only to look for a value it turns out not to hold (a request that is refused).
+/// are read only up to the first that holds each value, and all of them only for a value it
+/// turns out not to hold (a request that is refused).
 pub(crate) fn survey_sql(backend: Backend, q: &CountQuery, held: &[(&str, &str)]) -> Sql {
     let district = &q.conditions[..q.conditions.len().min(1)];
     let (not_protected, consented) = exclusions(backend, q);
