@@ -29,6 +29,11 @@ use sqlx::{Row, Transaction};
 use super::{AuditEntry, AuditPage, AuditRow, PageBody};
 use crate::store::Error;
 
+mod side_by_side;
+
+/// A read transaction on the store, as every reader here holds one.
+type Tx = Transaction<'static, Sqlite>;
+
 /// Entries per page (a page is about 150 KiB of text).
 const PAGE: i64 = 512;
 /// The same, as a count of entries (PostgreSQL's pages have it too).
@@ -151,10 +156,10 @@ pub(super) fn stream(pool: SqlitePool) -> BoxStream<'static, Item> {
 }
 
 /// Sends the log page by page until its end, the first error, or the caller leaving: side by
-/// side ([`side_by_side`]) while every page is plain and whole, then one page after another
-/// ([`one_after_another`]) from the first page that is not, in the same snapshot.
+/// side ([`side_by_side::read`]) while every page is plain and whole, then one page after
+/// another ([`one_after_another`]) from the first page that is not, in the same snapshot.
 async fn read_all(pool: SqlitePool, out: tokio::sync::mpsc::Sender<Item>) {
-    let (tx, second) = match open_snapshot(&pool).await {
+    let (tx, second) = match side_by_side::open_snapshot(&pool).await {
         Ok(opened) => opened,
         Err(e) => {
             let _ = out.send(Err(e)).await;
@@ -162,7 +167,7 @@ async fn read_all(pool: SqlitePool, out: tokio::sync::mpsc::Sender<Item>) {
         }
     };
     let (tx, after) = match second {
-        Some((other, last)) => match side_by_side(tx, other, last, &out).await {
+        Some((other, last)) => match side_by_side::read(tx, other, last, &out).await {
             Ok(Some(went_on)) => went_on,
             Ok(None) => return,
             Err(e) => {
@@ -175,150 +180,10 @@ async fn read_all(pool: SqlitePool, out: tokio::sync::mpsc::Sender<Item>) {
     one_after_another(tx, after, out).await;
 }
 
-/// The read transaction the log is read in and, where the store allows, a second one on
-/// another connection that sees exactly the same log, with that log's last `seq`. Both begin
-/// while a third connection holds the store's write lock (`BEGIN IMMEDIATE`, nothing written,
-/// given up at once), so no commit can come between them; each starts its snapshot by reading
-/// the last `seq`. Without that lock (a pool of fewer than three connections, a store opened
-/// read-only, a writer that keeps it past the busy timeout) or when anything about the
-/// second one fails, the log is read in the first transaction alone, as before.
-async fn open_snapshot(
-    pool: &SqlitePool,
-) -> Result<
-    (
-        Transaction<'static, Sqlite>,
-        Option<(Transaction<'static, Sqlite>, i64)>,
-    ),
-    Error,
-> {
-    if pool.options().get_max_connections() < 3 {
-        return Ok((pool.begin().await?, None));
-    }
-    let lock = pool.begin_with("BEGIN IMMEDIATE").await;
-    let mut tx = pool.begin().await?;
-    let Ok(lock) = lock else {
-        return Ok((tx, None));
-    };
-    let second = async {
-        let mut other = pool.begin().await.ok()?;
-        let mine = last_seq(&mut tx).await?;
-        let theirs = last_seq(&mut other).await?;
-        (mine == theirs).then_some((other, mine))
-    }
-    .await;
-    // Dropping it rolls it back too; nothing was written either way.
-    let _ = lock.rollback().await;
-    Ok((tx, second))
-}
-
-/// The log's last `seq` (0 when empty), reading which starts the transaction's snapshot;
-/// `None` when it is not a plain integer (the reading one page after another then tells).
-async fn last_seq(tx: &mut Transaction<'static, Sqlite>) -> Option<i64> {
-    sqlx::query_scalar::<_, i64>("SELECT COALESCE(MAX(seq), 0) FROM audit_events")
-        .fetch_one(&mut **tx)
-        .await
-        .ok()
-}
-
-/// Reads the pages of a log whose last `seq` is `last` in two tasks, each in its own
-/// transaction of one snapshot (`tx` and `other`), page `k` (the entries `k * PAGE + 1` to
-/// `(k + 1) * PAGE`) by the task `k % 2`, and sends them in order. It stops at the first page
-/// that is not plain and whole (a gap, a value that is not plain, a statement that failed),
-/// and hands back a transaction of the snapshot with the `seq` after which reading goes on;
-/// `None` when the caller left. A task that did not come back is an error, never a log that
-/// ends early.
-async fn side_by_side(
-    tx: Transaction<'static, Sqlite>,
-    other: Transaction<'static, Sqlite>,
-    last: i64,
-    out: &tokio::sync::mpsc::Sender<Item>,
-) -> Result<Option<(Transaction<'static, Sqlite>, i64)>, Error> {
-    let pages = last.div_euclid(PAGE) + i64::from(last.rem_euclid(PAGE) > 0);
-    let (to_first, mut from_first) = tokio::sync::mpsc::channel(PAGES_AHEAD);
-    let (to_second, mut from_second) = tokio::sync::mpsc::channel(PAGES_AHEAD);
-    let first = tokio::spawn(read_every_other(tx, 0, pages, last, to_first));
-    let second = tokio::spawn(read_every_other(other, 1, pages, last, to_second));
-    let mut after = 0;
-    let mut left = false;
-    for k in 0..pages {
-        let from = if k % 2 == 0 {
-            &mut from_first
-        } else {
-            &mut from_second
-        };
-        let Some(Some(page)) = from.recv().await else {
-            break;
-        };
-        if out
-            .send(Ok(AuditPage(PageBody::Packed(page))))
-            .await
-            .is_err()
-        {
-            left = true;
-            break;
-        }
-        after = (k + 1).saturating_mul(PAGE).min(last);
-    }
-    // The tasks stop at their next page once nobody takes them.
-    drop((from_first, from_second));
-    let tx = match (first.await, second.await) {
-        (Ok(tx), Ok(other)) => {
-            let _ = other.rollback().await;
-            tx
-        }
-        (Ok(tx), Err(_)) | (Err(_), Ok(tx)) => tx,
-        (Err(e), Err(_)) => {
-            return Err(Error::Connect {
-                backend: "sqlite",
-                cause: format!("the audit log's readers stopped: {e}"),
-            });
-        }
-    };
-    Ok((!left).then_some((tx, after)))
-}
-
-/// Reads pages `parity`, `parity + 2`, … below `pages` of a log ending at `last`, sending each
-/// as it is unpacked, or `None` for the first that is not plain and whole (then stops); gives
-/// its transaction back when done or when nobody takes the pages any more.
-async fn read_every_other(
-    mut tx: Transaction<'static, Sqlite>,
-    parity: i64,
-    pages: i64,
-    last: i64,
-    to: tokio::sync::mpsc::Sender<Option<Unpacked>>,
-) -> Transaction<'static, Sqlite> {
-    let mut k = parity;
-    while k < pages {
-        let after = k * PAGE;
-        let whole = (last - after).min(PAGE);
-        let page = match fetch(&mut tx, after).await {
-            Some(Packed {
-                count,
-                first,
-                last: page_last,
-                columns: Some(columns),
-            }) if count == whole && first == after + 1 && page_last == after + whole => {
-                unpack(columns, count, first, after)
-            }
-            _ => None,
-        };
-        let plain = page.is_some();
-        if to.send(page).await.is_err() || !plain {
-            break;
-        }
-        k += 2;
-    }
-    tx
-}
-
 /// Sends the log page by page from `after` on, until its end, the first error, or the caller
 /// leaving. While a page is unpacked, SQLite already reads the next one (on sqlx's worker
 /// thread).
-async fn one_after_another(
-    mut tx: Transaction<'static, Sqlite>,
-    mut after: i64,
-    out: tokio::sync::mpsc::Sender<Item>,
-) {
+async fn one_after_another(mut tx: Tx, mut after: i64, out: tokio::sync::mpsc::Sender<Item>) {
     let mut fetched = fetch(&mut tx, after).await;
     loop {
         let (rows, failed) = match fetched {
@@ -371,7 +236,7 @@ async fn one_after_another(
 
 /// The page after `after` as [`PAGE_PACKED`] packs it; `None` when the statement fails (the
 /// row-by-row read then tells what is wrong, as it always did).
-async fn fetch(tx: &mut Transaction<'static, Sqlite>, after: i64) -> Option<Packed> {
+async fn fetch(tx: &mut Tx, after: i64) -> Option<Packed> {
     let row = sqlx::query(PAGE_PACKED)
         .bind(after)
         .bind(PAGE)
@@ -443,10 +308,7 @@ fn places_in(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
 }
 
 /// The page with sqlx's typed decoding: its entries up to the first error, and that error.
-async fn row_by_row(
-    tx: &mut Transaction<'static, Sqlite>,
-    after: i64,
-) -> (Vec<AuditRow>, Option<Error>) {
+async fn row_by_row(tx: &mut Tx, after: i64) -> (Vec<AuditRow>, Option<Error>) {
     let mut rows = sqlx::query_as::<_, AuditRow>(PAGE_AS_ROWS)
         .bind(after)
         .bind(PAGE)

@@ -291,7 +291,7 @@ async fn two_tasks_read_a_plain_log_packed_and_hand_over_where_it_is_not() {
 async fn two_readers_begin_on_one_snapshot_or_one_reads_alone() {
     let entries = PAGE * 2 + 1;
     let (dir, raw) = log_of(entries).await;
-    let (tx, second) = super::open_snapshot(&raw).await.unwrap();
+    let (tx, second) = super::side_by_side::open_snapshot(&raw).await.unwrap();
     let (other, last) = second.expect("a second reader");
     assert_eq!(last, entries);
     drop((tx, other));
@@ -304,7 +304,7 @@ async fn two_readers_begin_on_one_snapshot_or_one_reads_alone() {
         .connect_with(options.clone())
         .await
         .unwrap();
-    let (tx, second) = super::open_snapshot(&two).await.unwrap();
+    let (tx, second) = super::side_by_side::open_snapshot(&two).await.unwrap();
     assert!(second.is_none(), "a pool of two read side by side");
     drop(tx);
     let mut writer = raw.begin_with("BEGIN IMMEDIATE").await.unwrap();
@@ -317,7 +317,7 @@ async fn two_readers_begin_on_one_snapshot_or_one_reads_alone() {
         .connect_with(options)
         .await
         .unwrap();
-    let (tx, second) = super::open_snapshot(&held).await.unwrap();
+    let (tx, second) = super::side_by_side::open_snapshot(&held).await.unwrap();
     assert!(second.is_none(), "read side by side without the write lock");
     drop(tx);
     let (paged, plain) = both(&held).await;
