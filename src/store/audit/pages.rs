@@ -16,7 +16,8 @@
 //!   separator) or whose `seq` has a gap — is read again row by row with that decoding, so
 //!   each entry and each error comes out as it did, in its place.
 //! - Stops after the first error; never holds more than [`PAGES_AHEAD`] pages the caller has
-//!   not taken, plus [`PAGES_AHEAD`] and the one being read for each of the two tasks.
+//!   not taken, plus, for each of the two tasks, [`PAGES_AHEAD`], the one waiting to be taken
+//!   and the one being read.
 //!
 //! Must never: write to the log (every transaction is rolled back at the end; the write lock
 //! is taken with nothing written and given up as soon as both reads have begun).
@@ -56,11 +57,12 @@ const PAGES_AHEAD: usize = 2;
 /// "Plain" is what sqlx decodes without complaint: `occurred_at` an INTEGER (`typeof`), and
 /// each text column TEXT — `x >= '' AND x < x''` holds for TEXT only (SQLite orders values
 /// NULL, then numbers, then TEXT, then BLOB; `''` is the least text, `x''` the least blob; a
-/// NULL makes the sum skip the row). Two comparisons cost SQLite less than `typeof(x) = 'text'`
-/// (a function call and a string compare per value: a third of reading the page). Text that is
-/// not UTF-8 is refused when the page's texts are decoded, and the page read row by row.
+/// NULL makes the count skip the row). Two comparisons cost SQLite less than `typeof(x) = 'text'`
+/// (a function call and a string compare per value: a third of reading the page), and in the
+/// `FILTER` of a count they are jumps, with no truth value made and combined per value. Text
+/// that is not UTF-8 is refused when the page's texts are decoded, and the page read row by row.
 const PAGE_PACKED: &str = "SELECT COUNT(*), \
-     SUM(typeof(occurred_at) = 'integer' \
+     COUNT(*) FILTER (WHERE typeof(occurred_at) = 'integer' \
      AND actor >= '' AND actor < x'' AND action >= '' AND action < x'' \
      AND target >= '' AND target < x'' AND outcome >= '' AND outcome < x'' \
      AND details >= '' AND details < x'' AND prev_hash >= '' AND prev_hash < x'' \

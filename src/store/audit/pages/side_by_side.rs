@@ -110,7 +110,9 @@ pub(super) async fn read(
 
 /// Reads pages `parity`, `parity + 2`, … below `pages` of a log ending at `last`, sending each
 /// as it is unpacked, or `None` for the first that is not plain and whole (then stops); gives
-/// its transaction back when done or when nobody takes the pages any more.
+/// its transaction back when done or when nobody takes the pages any more. SQLite reads the
+/// task's next page while this one is unpacked and waits to be taken, so that its worker thread
+/// does not stand idle meanwhile.
 async fn read_every_other(
     mut tx: Tx,
     parity: i64,
@@ -119,25 +121,49 @@ async fn read_every_other(
     to: tokio::sync::mpsc::Sender<Option<Unpacked>>,
 ) -> Tx {
     let mut k = parity;
+    let mut fetched = if k < pages {
+        fetch(&mut tx, k * PAGE).await
+    } else {
+        None
+    };
     while k < pages {
         let after = k * PAGE;
         let whole = (last - after).min(PAGE);
-        let page = match fetch(&mut tx, after).await {
+        let page = match fetched.take() {
             Some(Packed {
                 count,
                 first,
                 last: page_last,
                 columns: Some(columns),
             }) if count == whole && first == after + 1 && page_last == after + whole => {
-                unpack(columns, count, first, after)
+                Some((columns, count, first))
             }
             _ => None,
         };
-        let plain = page.is_some();
-        if to.send(page).await.is_err() || !plain {
+        let Some((columns, count, first)) = page else {
+            let _ = to.send(None).await;
+            break;
+        };
+        let next = k + 2;
+        let (read, sent) = tokio::join!(
+            async {
+                if next < pages {
+                    fetch(&mut tx, next * PAGE).await
+                } else {
+                    None
+                }
+            },
+            async {
+                let page = unpack(columns, count, first, after);
+                let plain = page.is_some();
+                to.send(page).await.is_ok() && plain
+            }
+        );
+        if !sent {
             break;
         }
-        k += 2;
+        fetched = read;
+        k = next;
     }
     tx
 }
