@@ -25,14 +25,20 @@ pub fn entry_hash(row: &AuditRow) -> String {
     hex::encode(digest(&row.as_entry()))
 }
 
-/// Whether `stored` is the [`entry_hash`] of `entry`, compared without making a `String` (what
-/// `audit verify` asks of every entry).
+/// Whether `stored` is the [`entry_hash`] of `entry`, compared without making a `String`.
 pub fn entry_hash_is(entry: &AuditEntry<'_>, stored: &str) -> bool {
-    let mut text = [0_u8; 64];
-    hex::encode_to_slice(digest(entry), &mut text).is_ok() && text.as_slice() == stored.as_bytes()
+    digest_is(&digest(entry), stored)
 }
 
-fn digest(row: &AuditEntry<'_>) -> [u8; 32] {
+/// Whether `stored` is `digest` in lower-case hex, the form of [`entry_hash`] (what `audit
+/// verify` asks of every entry).
+pub fn digest_is(digest: &[u8; 32], stored: &str) -> bool {
+    let mut text = [0_u8; 64];
+    hex::encode_to_slice(digest, &mut text).is_ok() && text.as_slice() == stored.as_bytes()
+}
+
+/// The SHA-256 of the entry's encoding: [`entry_hash`] before it is written in hex.
+pub fn digest(row: &AuditEntry<'_>) -> [u8; 32] {
     let mut h = Sha256::new();
     encode(row, |bytes| h.update(bytes));
     h.finalize().into()

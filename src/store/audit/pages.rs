@@ -1,10 +1,11 @@
 //! The whole audit log of a SQLite store, in sequence order, a page at a time: SQLite packs
-//! each column of a page of entries into one text value (no escaping), so sqlx's worker thread
+//! the times of a page of entries into one text value and their texts into another (no
+//! escaping), so sqlx's worker thread
 //! hands over [`PAGE`] entries at once instead of one message per entry (which cost more than
 //! hashing them; see BENCHMARKS.md). Two tasks read every other page side by side, each on a
 //! connection of its own, so that both cores read while the caller checks; from the first page
 //! that is not plain and whole on, one task reads page after page. An unpacked page keeps its
-//! columns and each entry's place in them: reading an entry copies nothing.
+//! packed texts and each entry's place in them: reading an entry copies nothing.
 //!
 //! Guarantees:
 //! - Exactly what one `SELECT … ORDER BY seq` with sqlx's typed decoding yields: every page
@@ -43,13 +44,15 @@ pub(super) const PAGE_ENTRIES: usize = PAGE as usize;
 const PAGES_AHEAD: usize = 2;
 
 /// One page of entries after `$1`, as one row: how many there are, how many are plain integers
-/// and text, the first and last `seq`, then each column of the page packed into one text by
-/// `group_concat` — `occurred_at` as numbers between spaces, the text columns' bytes as they
-/// are between [`SEPARATOR`]s. Each value is appended once, straight from the row, and
-/// unpacking is a split. A value holding the separator splits into one piece too many, so the
-/// pieces no longer add up and the page is read row by row (the log's own texts never hold it:
-/// `details` is JSON, which escapes control characters). The page is the range of `seq` after
-/// `$1`, the table's integer primary key, read straight from the table in `seq` order (no
+/// and text, the first and last `seq`, then the page packed by `group_concat` into two texts —
+/// `occurred_at` as numbers between spaces, and the seven text columns' bytes as they are
+/// between [`SEPARATOR`]s, entry after entry (one `printf` joins an entry's seven, which costs
+/// SQLite less than an aggregate step per column; `concat_ws` would not do, as it leaves empty
+/// texts out). Unpacking is a split. A value holding the separator splits into one piece too
+/// many, so the pieces no longer add up and the page is read row by row (the log's own texts
+/// never hold it: `details` is JSON, which escapes control characters); a NULL, which `printf`
+/// would write as empty text, is not plain. The page is the range of `seq` after `$1`, the
+/// table's integer primary key, read straight from the table in `seq` order (no
 /// inner query, so no value is copied on the way); every aggregate sees the rows in that one
 /// order. `seq` itself is not packed: a page whose `seq` run from first to last without a gap
 /// holds exactly those numbers, in that order (a page with a gap is read row by row).
@@ -68,13 +71,12 @@ const PAGE_PACKED: &str = "SELECT COUNT(*), \
      AND details >= '' AND details < x'' AND prev_hash >= '' AND prev_hash < x'' \
      AND entry_hash >= '' AND entry_hash < x''), MIN(seq), MAX(seq), \
      group_concat(occurred_at, ' '), \
-     group_concat(actor, char(30)), group_concat(action, char(30)), \
-     group_concat(target, char(30)), group_concat(outcome, char(30)), \
-     group_concat(details, char(30)), group_concat(prev_hash, char(30)), \
-     group_concat(entry_hash, char(30)) \
+     group_concat(printf('%s\u{1e}%s\u{1e}%s\u{1e}%s\u{1e}%s\u{1e}%s\u{1e}%s', actor, action, \
+     target, outcome, details, prev_hash, entry_hash), char(30)) \
      FROM audit_events WHERE seq > $1 AND seq <= $1 + $2";
 
-/// Between the values of a packed text column (ASCII record separator, `char(30)`).
+/// Between the packed texts (ASCII record separator, `char(30)`, written `\u{1e}` in the
+/// `printf` format).
 /// One byte in UTF-8, never part of another character's bytes.
 const SEPARATOR: u8 = 0x1e;
 
@@ -92,15 +94,14 @@ struct Packed {
     /// The page's first and last `seq`.
     first: i64,
     last: i64,
-    /// `occurred_at` and the seven text columns; `None` when a value is not plain, the text is
-    /// not UTF-8, or `seq` has a gap (the page is read row by row).
-    columns: Option<[String; 8]>,
+    /// `occurred_at`, and the seven text columns entry after entry; `None` when a value is not
+    /// plain, the text is not UTF-8, or `seq` has a gap (the page is read row by row).
+    columns: Option<[String; 2]>,
 }
 
-/// A page unpacked: the seven text columns as SQLite packed them, and where each entry's
-/// values lie in them.
+/// A page unpacked: its texts as SQLite packed them, and where each entry's values lie there.
 pub(super) struct Unpacked {
-    texts: [String; 7],
+    texts: String,
     /// The first entry's `seq`; the others follow it without a gap.
     first: i64,
     entries: Vec<Places>,
@@ -123,7 +124,7 @@ impl Unpacked {
         let places = self.entries.get(i)?;
         let text = |k: usize| {
             let (start, end) = *places.texts.get(k)?;
-            self.texts.get(k)?.get(start..end)
+            self.texts.get(start..end)
         };
         Some(AuditEntry {
             seq: self.first.checked_add(i64::try_from(i).ok()?)?,
@@ -255,7 +256,7 @@ async fn fetch(tx: &mut Tx, after: i64) -> Option<Packed> {
     let last: i64 = row.try_get(3).ok()?;
     let columns = (plain == count && last.checked_sub(first) == Some(count - 1))
         .then(|| {
-            let mut columns: [String; 8] = Default::default();
+            let mut columns: [String; 2] = Default::default();
             for (i, column) in columns.iter_mut().enumerate() {
                 *column = row.try_get(i + 4).ok()?;
             }
@@ -272,24 +273,24 @@ async fn fetch(tx: &mut Tx, after: i64) -> Option<Packed> {
 
 /// The entries of a packed page: exactly `count` of them, from `first` on, after `after`;
 /// `None` when the columns do not add up.
-fn unpack(columns: [String; 8], count: i64, first: i64, after: i64) -> Option<Unpacked> {
-    let [times, texts @ ..] = columns;
+fn unpack(columns: [String; 2], count: i64, first: i64, after: i64) -> Option<Unpacked> {
+    let [times, texts] = columns;
     let count = usize::try_from(count).ok()?;
     if first <= after {
         return None;
     }
     let mut times = times.split(' ').map(|n| n.parse::<i64>().ok());
-    let mut places = texts.each_ref().map(|t| places_in(t));
+    let mut places = places_in(&texts);
     let mut entries: Vec<Places> = Vec::with_capacity(count);
     for _ in 0..count {
         let occurred_at = times.next()??;
         let mut texts = [(0, 0); 7];
-        for (text, place) in texts.iter_mut().zip(places.iter_mut()) {
-            *text = place.next()?;
+        for text in &mut texts {
+            *text = places.next()?;
         }
         entries.push(Places { occurred_at, texts });
     }
-    let all_used = times.next().is_none() && places.iter_mut().all(|p| p.next().is_none());
+    let all_used = times.next().is_none() && places.next().is_none();
     drop(places);
     all_used.then_some(Unpacked {
         texts,
@@ -298,8 +299,8 @@ fn unpack(columns: [String; 8], count: i64, first: i64, after: i64) -> Option<Un
     })
 }
 
-/// The byte range of each value of a packed text column: the pieces between its
-/// [`SEPARATOR`]s, found by one SIMD scan of the column.
+/// The byte range of each value of a packed text: the pieces between its
+/// [`SEPARATOR`]s, found by one SIMD scan of the text.
 fn places_in(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
     let ends = memchr::memchr_iter(SEPARATOR, text.as_bytes()).chain([text.len()]);
     ends.scan(0, |at: &mut usize, end| {
