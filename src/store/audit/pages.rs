@@ -46,12 +46,13 @@ const PAGES_AHEAD: usize = 2;
 /// One page of entries after `$1`, as one row: how many there are, how many are plain integers
 /// and text, the first and last `seq`, then the page packed by `group_concat` into two texts —
 /// `occurred_at` as numbers between spaces, and the seven text columns' bytes as they are
-/// between [`SEPARATOR`]s, entry after entry (one `printf` joins an entry's seven, which costs
-/// SQLite less than an aggregate step per column; `concat_ws` would not do, as it leaves empty
-/// texts out). Unpacking is a split. A value holding the separator splits into one piece too
-/// many, so the pieces no longer add up and the page is read row by row (the log's own texts
-/// never hold it: `details` is JSON, which escapes control characters); a NULL, which `printf`
-/// would write as empty text, is not plain. The page is the range of `seq` after `$1`, the
+/// between [`SEPARATOR`]s, entry after entry (one `concat` joins an entry's seven and the
+/// separators between them, which costs SQLite less than an aggregate step per column; it
+/// copies every byte, a NUL too, where `printf` would stop at a NUL and `concat_ws` would leave
+/// empty texts out). Unpacking is a split. A value holding the separator splits into one piece
+/// too many, so the pieces no longer add up and the page is read row by row (the log's own
+/// texts never hold it: `details` is JSON, which escapes control characters); a NULL, which
+/// `concat` would leave out, is not plain. The page is the range of `seq` after `$1`, the
 /// table's integer primary key, read straight from the table in `seq` order (no
 /// inner query, so no value is copied on the way); every aggregate sees the rows in that one
 /// order. `seq` itself is not packed: a page whose `seq` run from first to last without a gap
@@ -71,12 +72,11 @@ const PAGE_PACKED: &str = "SELECT COUNT(*), \
      AND details >= '' AND details < x'' AND prev_hash >= '' AND prev_hash < x'' \
      AND entry_hash >= '' AND entry_hash < x''), MIN(seq), MAX(seq), \
      group_concat(occurred_at, ' '), \
-     group_concat(printf('%s\u{1e}%s\u{1e}%s\u{1e}%s\u{1e}%s\u{1e}%s\u{1e}%s', actor, action, \
-     target, outcome, details, prev_hash, entry_hash), char(30)) \
+     group_concat(concat(actor, char(30), action, char(30), target, char(30), outcome, \
+     char(30), details, char(30), prev_hash, char(30), entry_hash), char(30)) \
      FROM audit_events WHERE seq > $1 AND seq <= $1 + $2";
 
-/// Between the packed texts (ASCII record separator, `char(30)`, written `\u{1e}` in the
-/// `printf` format).
+/// Between the packed texts (ASCII record separator, `char(30)`).
 /// One byte in UTF-8, never part of another character's bytes.
 const SEPARATOR: u8 = 0x1e;
 

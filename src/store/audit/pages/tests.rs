@@ -123,8 +123,8 @@ async fn values_sqlx_refuses_end_the_read_at_the_same_entry_with_the_same_error(
     }
 }
 
-/// Text that looks like something else (a number stored in a text column, empty text) comes
-/// out as the text it is.
+/// Text that looks like something else (a number stored in a text column, empty text, text
+/// holding a NUL) comes out as the text it is.
 #[tokio::test]
 async fn values_sqlx_decodes_specially_come_out_as_sqlx_decodes_them() {
     let (_dir, raw) = log_of(PAGE + 3).await;
@@ -132,6 +132,10 @@ async fn values_sqlx_decodes_specially_come_out_as_sqlx_decodes_them() {
         .await
         .unwrap();
     raw.execute("UPDATE audit_events SET target = '' WHERE seq = 8")
+        .await
+        .unwrap();
+    // Text ends at a NUL for C's string functions, never for SQLite's values or for sqlx.
+    raw.execute("UPDATE audit_events SET action = CAST(X'610062' AS TEXT) WHERE seq = 514")
         .await
         .unwrap();
     // A value holding the packing's separator: its page is read row by row, the same.
