@@ -1,10 +1,9 @@
-//! The whole audit log of a SQLite store, in sequence order, a page at a time: SQLite packs
-//! the times of a page of entries into one text value and their texts into another (no
-//! escaping), so sqlx's worker thread
-//! hands over [`PAGE`] entries at once instead of one message per entry (which cost more than
-//! hashing them; see BENCHMARKS.md). Two tasks read every other page side by side, each on a
-//! connection of its own, so that both cores read while the caller checks; from the first page
-//! that is not plain and whole on, one task reads page after page. An unpacked page keeps its
+//! The whole audit log of a SQLite store, in sequence order, a page at a time: SQLite packs the
+//! times of a page of entries into one text value and their texts into another (no escaping), so
+//! sqlx's worker thread hands over [`PAGE`] entries at once instead of one message per entry (which
+//! cost more than hashing them; see BENCHMARKS.md). Two tasks read every other page side by side,
+//! each on a connection of its own, so that both cores read while the caller checks; from the first
+//! page that is not plain and whole on, one task reads page after page. An unpacked page keeps its
 //! packed texts and each entry's place in them: reading an entry copies nothing.
 //!
 //! Guarantees:
@@ -53,18 +52,18 @@ const PAGES_AHEAD: usize = 2;
 /// too many, so the pieces no longer add up and the page is read row by row (the log's own
 /// texts never hold it: `details` is JSON, which escapes control characters); a NULL, which
 /// `concat` would leave out, is not plain. The page is the range of `seq` after `$1`, the
-/// table's integer primary key, read straight from the table in `seq` order (no
-/// inner query, so no value is copied on the way); every aggregate sees the rows in that one
-/// order. `seq` itself is not packed: a page whose `seq` run from first to last without a gap
-/// holds exactly those numbers, in that order (a page with a gap is read row by row).
+/// table's integer primary key, read straight from the table in `seq` order (no inner query,
+/// so no value is copied on the way); every aggregate sees the rows in that one order. `seq`
+/// itself is not packed: a page whose `seq` run from first to last without a gap holds exactly
+/// those numbers, in that order (a page with a gap is read row by row).
 ///
-/// "Plain" is what sqlx decodes without complaint: `occurred_at` an INTEGER (`typeof`), and
-/// each text column TEXT — `x >= '' AND x < x''` holds for TEXT only (SQLite orders values
-/// NULL, then numbers, then TEXT, then BLOB; `''` is the least text, `x''` the least blob; a
-/// NULL makes the count skip the row). Two comparisons cost SQLite less than `typeof(x) = 'text'`
-/// (a function call and a string compare per value: a third of reading the page), and in the
-/// `FILTER` of a count they are jumps, with no truth value made and combined per value. Text
-/// that is not UTF-8 is refused when the page's texts are decoded, and the page read row by row.
+/// "Plain" is what sqlx decodes without complaint: `occurred_at` an INTEGER (`typeof`), and each
+/// text column TEXT — `x >= '' AND x < x''` holds for TEXT only (SQLite orders values NULL, then
+/// numbers, then TEXT, then BLOB; `''` is the least text, `x''` the least blob; a NULL makes the
+/// count skip the row). Two comparisons cost SQLite less than `typeof(x) = 'text'` (a function call
+/// and a string compare per value: a third of reading the page), and in the `FILTER` of a count
+/// they are jumps, with no truth value made and combined per value. Text that is not UTF-8 is
+/// refused when the page's texts are decoded, and the page read row by row.
 const PAGE_PACKED: &str = "SELECT COUNT(*), \
      COUNT(*) FILTER (WHERE typeof(occurred_at) = 'integer' \
      AND actor >= '' AND actor < x'' AND action >= '' AND action < x'' \
