@@ -5,7 +5,7 @@
 //! tokens (invitations, recovery codes) are taken with one conditional UPDATE, so two
 //! parallel uses cannot both succeed.
 
-use super::{Error, Store, Tx, on_pool, on_tx};
+use super::{Error, Store, Tx, on_pool, on_reader, on_tx};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct UserRow {
@@ -410,8 +410,8 @@ impl Store {
         const SQL: &str = "SELECT role, district FROM user_roles WHERE user_id = $1 \
             AND confirmed_at > $2 ORDER BY district, role";
         let after = self.roles_in_force_after(now);
-        let rows = on_pool!(self, pool => {
-            sqlx::query_as(SQL).bind(user_id).bind(after).fetch_all(pool).await?
+        let rows = on_reader!(self, conn => {
+            sqlx::query_as(SQL).bind(user_id).bind(after).fetch_all(conn).await?
         });
         Ok(rows)
     }

@@ -11,7 +11,7 @@
 use crate::nouns::ExtractState;
 use sqlx::QueryBuilder;
 
-use super::{Backend, Error, Store, Tx, on_conn, on_pool, on_tx};
+use super::{Backend, Error, Store, Tx, on_pool, on_reader, on_tx};
 
 /// One extract as stored.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -502,8 +502,8 @@ pub async fn find_freeze_in(tx: &mut Tx) -> Result<Option<FreezeRow>, Error> {
 impl Store {
     pub async fn find_extract(&self, id: &str) -> Result<Option<ExtractRow>, Error> {
         let sql = format!("SELECT {COLUMNS} FROM extracts WHERE id = $1");
-        let row = on_pool!(self, pool => {
-            sqlx::query_as(&sql).bind(id).fetch_optional(pool).await?
+        let row = on_reader!(self, conn => {
+            sqlx::query_as(&sql).bind(id).fetch_optional(conn).await?
         });
         Ok(row)
     }
@@ -558,7 +558,7 @@ impl Store {
     /// The people around extract `id` that every view of it names: each verdict with its
     /// approver's username (in the order of [`Store::list_decisions`]), the username of
     /// `requester_id`, and the hand-over if there is one. Three statements on one connection
-    /// (one hand-out from the pool, not one per statement and per approver); a user id with no
+    /// (one reader, not one hand-out per statement and per approver); a user id with no
     /// account behind it has no name (`None`).
     pub async fn find_extract_people(
         &self,
@@ -574,7 +574,7 @@ impl Store {
             "SELECT {} FROM handovers WHERE extract_id = $1",
             super::handovers::COLUMNS
         );
-        let people = on_conn!(self, conn => {
+        let people = on_reader!(self, conn => {
             let decisions: Vec<NamedDecisionRow> =
                 sqlx::query_as(DECISIONS).bind(id).fetch_all(&mut *conn).await?;
             let requester: Option<String> =

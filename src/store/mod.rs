@@ -25,6 +25,7 @@ pub mod notices;
 pub mod passkeys;
 pub mod policy;
 pub mod proposals;
+mod readers;
 pub mod register;
 pub mod register_writer;
 pub mod roles;
@@ -117,6 +118,8 @@ pub struct Options {
 #[derive(Debug, Clone)]
 pub struct Store {
     backend: Backend,
+    /// SQLite only: connections for the reads every request makes ([`readers`]).
+    readers: Option<std::sync::Arc<readers::Readers>>,
     /// Appends waiting to share one commit ([`Store::append_audit_grouped`]).
     audit_queue: std::sync::Arc<audit::AppendQueue>,
     /// How long a role stays in force after it was granted or last confirmed, in seconds
@@ -166,25 +169,6 @@ macro_rules! on_pool {
     };
 }
 
-/// Same as `on_pool!`, with one connection taken from the pool for several statements: one
-/// hand-out (and, on SQLite, one check as it goes back) instead of one per statement.
-macro_rules! on_conn {
-    ($store:expr, $conn:ident => $body:expr) => {
-        match &$store.backend {
-            $crate::store::Backend::Sqlite(pool) => {
-                let mut pooled = pool.acquire().await?;
-                let $conn = &mut *pooled;
-                $body
-            }
-            $crate::store::Backend::Postgres(pool) => {
-                let mut pooled = pool.acquire().await?;
-                let $conn = &mut *pooled;
-                $body
-            }
-        }
-    };
-}
-
 /// Same as `on_pool!`, for a transaction.
 macro_rules! on_tx {
     ($tx:expr, $conn:ident => $body:expr) => {
@@ -200,14 +184,19 @@ macro_rules! on_tx {
         }
     };
 }
-pub(crate) use on_conn;
 pub(crate) use on_pool;
 pub(crate) use on_tx;
+pub(crate) use readers::on_reader;
 
 impl Store {
     pub async fn open(opts: &Options) -> Result<Store, Error> {
+        let mut readers = None;
         let backend = match &opts.location {
-            StoreLocation::Sqlite(path) => Backend::Sqlite(open_sqlite(path, opts).await?),
+            StoreLocation::Sqlite(path) => {
+                let (pool, connect) = open_sqlite(path, opts).await?;
+                readers = Some(std::sync::Arc::new(readers::Readers::new(&connect)));
+                Backend::Sqlite(pool)
+            }
             StoreLocation::Postgres(url) => {
                 let connect = PgConnectOptions::from_str(url.expose_secret()).map_err(|e| {
                     Error::Connect {
@@ -229,6 +218,7 @@ impl Store {
         };
         Ok(Store {
             backend,
+            readers,
             audit_queue: std::sync::Arc::default(),
             role_term_secs: crate::config::RolesConfig::default().term_secs(),
         })
@@ -339,6 +329,9 @@ impl Store {
 
     /// Closes the pools, letting in-flight work finish (graceful shutdown).
     pub async fn close(&self) {
+        if let Some(readers) = &self.readers {
+            readers.close().await;
+        }
         on_pool!(self, pool => pool.close().await);
     }
 }
@@ -348,7 +341,11 @@ impl Store {
 /// larger cache bought nothing and cost memory per connection (see BENCHMARKS.md).
 const STORE_CACHE_PAGES: &str = "-2048";
 
-async fn open_sqlite(path: &std::path::Path, opts: &Options) -> Result<SqlitePool, Error> {
+/// The store's pool, and how its connections are opened (for the [`readers`]).
+async fn open_sqlite(
+    path: &std::path::Path,
+    opts: &Options,
+) -> Result<(SqlitePool, SqliteConnectOptions), Error> {
     let dir = path.parent().unwrap_or(std::path::Path::new("."));
     if !dir.is_dir() {
         return Err(Error::DataDir {
@@ -373,18 +370,19 @@ async fn open_sqlite(path: &std::path::Path, opts: &Options) -> Result<SqlitePoo
     // back to the pool (`close_if_stuck_in_transaction`, then sqlx's own ping, either of which
     // closes it). The ping cost a hand-off to the connection's worker thread per acquire, about
     // ten per API request.
-    SqlitePoolOptions::new()
+    let pool = SqlitePoolOptions::new()
         .max_connections(opts.max_connections)
         .acquire_timeout(opts.busy_timeout + Duration::from_secs(1))
         .test_before_acquire(false)
         .after_connect(|conn, _| Box::pin(sqlite_heap::keep_freed_memory(conn)))
         .after_release(|conn, _| Box::pin(close_if_stuck_in_transaction(conn)))
-        .connect_with(connect)
+        .connect_with(connect.clone())
         .await
         .map_err(|e| Error::Connect {
             backend: "sqlite",
             cause: short_cause(&e),
-        })
+        })?;
+    Ok((pool, connect))
 }
 
 /// Whether a connection coming back to the pool may be used again.

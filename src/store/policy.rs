@@ -1,6 +1,6 @@
 //! SQL for versions of the access policy. Versions are only ever added.
 
-use super::{Error, Store, Tx, on_pool, on_tx};
+use super::{Error, Store, Tx, on_pool, on_reader, on_tx};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct PolicyVersionRow {
@@ -43,8 +43,8 @@ pub async fn latest_version_in(tx: &mut Tx) -> Result<Option<i64>, Error> {
 impl Store {
     /// The version in force, if the policy was ever changed through the broker.
     pub async fn latest_policy_version(&self) -> Result<Option<i64>, Error> {
-        let v: Option<i64> = on_pool!(self, pool => {
-            sqlx::query_scalar("SELECT MAX(version) FROM policy_versions").fetch_one(pool).await?
+        let v: Option<i64> = on_reader!(self, conn => {
+            sqlx::query_scalar("SELECT MAX(version) FROM policy_versions").fetch_one(conn).await?
         });
         Ok(v)
     }

@@ -5,7 +5,7 @@
 //! the very next request on every broker (no cache). OIDC state is taken with one DELETE …
 //! RETURNING, so a replayed state finds nothing.
 
-use super::{Error, Store, Tx, on_pool, on_tx};
+use super::{Error, Store, Tx, on_pool, on_reader, on_tx};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SessionRow {
@@ -94,8 +94,8 @@ impl Store {
             s.created_at, s.last_seen_at, s.second_factor_at, s.factor, u.username, u.display_name, \
             u.status, u.auth_epoch AS user_epoch \
             FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1";
-        let row = on_pool!(self, pool => {
-            sqlx::query_as(SQL).bind(token_hash).fetch_optional(pool).await?
+        let row = on_reader!(self, conn => {
+            sqlx::query_as(SQL).bind(token_hash).fetch_optional(conn).await?
         });
         Ok(row)
     }
