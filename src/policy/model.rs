@@ -8,15 +8,20 @@
 //!   district, another district, party-wide) casbin must answer exactly what the table says.
 //!   A matcher that over-grants (`m = true`, a glob) or that fails to evaluate (an undefined
 //!   function) is rejected at load instead of surprising anyone later.
-//! - Each question builds a fresh enforcer from the parsed model, the table and the
-//!   principal's roles for this request: no role outlives the request that carried it (C7),
-//!   and no lock is shared between requests.
+//! - A question casbin has not answered yet builds a fresh enforcer from the parsed model,
+//!   the table and the principal's roles for this request. Its answer is then remembered by
+//!   the question — the roles, the district and the action — and given again for the same
+//!   question: casbin's answer depends on nothing else, since the table names roles only and
+//!   no user is ever named in it. The roles are the ones read for this request, so a role
+//!   taken away stops counting at the next request (C7). A new policy version is a new
+//!   engine, which remembers nothing. No lock is held while casbin works.
 //!
 //! Must never: give a user a casbin name that can equal a role name (users are `user:<id>`,
 //! since casbin's `g` treats equal names as linked), or turn a casbin error into an allow.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
+use std::sync::{Arc, Mutex};
 
 use casbin::{CoreApi, DefaultModel, Enforcer, MemoryAdapter, MgmtApi};
 
@@ -157,7 +162,22 @@ fn invalid(line: usize, message: String) -> Error {
 pub struct Engine {
     model: DefaultModel,
     rules: Vec<Vec<String>>,
+    /// casbin's answers so far, shared by the clones of this engine (see the module header).
+    answers: Arc<Mutex<HashMap<Question, bool>>>,
 }
+
+/// What casbin's answer depends on, besides the model and the table: the roles held (in
+/// order, each once), the domain asked about and the action.
+#[derive(PartialEq, Eq, Hash)]
+struct Question {
+    roles: Vec<RoleGrant>,
+    domain: String,
+    action: Action,
+}
+
+/// Most answers an engine remembers; past that it forgets them all and starts again. A party
+/// has a few hundred districts and a handful of role combinations, so this is rarely reached.
+const ANSWERS_KEPT: usize = 4096;
 
 impl fmt::Debug for Engine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -186,12 +206,46 @@ impl Engine {
         Ok(Engine {
             model,
             rules: table.casbin_rules(),
+            answers: Arc::default(),
         })
     }
 
     /// Does a principal holding `roles` have `action` in `domain` (a district code, or
     /// [`PARTY_WIDE`] to ask for the whole party)?
     pub async fn allows(
+        &self,
+        user_id: &str,
+        roles: &[RoleGrant],
+        domain: &str,
+        action: Action,
+    ) -> Result<bool, Error> {
+        let mut held = roles.to_vec();
+        held.sort();
+        held.dedup();
+        let question = Question {
+            roles: held,
+            domain: domain.to_owned(),
+            action,
+        };
+        if let Some(answer) = self.remembered(&question) {
+            return Ok(answer);
+        }
+        let answer = self.ask_casbin(user_id, roles, domain, action).await?;
+        if let Ok(mut answers) = self.answers.lock() {
+            if answers.len() >= ANSWERS_KEPT {
+                answers.clear();
+            }
+            answers.insert(question, answer);
+        }
+        Ok(answer)
+    }
+
+    fn remembered(&self, question: &Question) -> Option<bool> {
+        self.answers.lock().ok()?.get(question).copied()
+    }
+
+    /// casbin's answer, from an enforcer built for this question alone.
+    async fn ask_casbin(
         &self,
         user_id: &str,
         roles: &[RoleGrant],
@@ -247,7 +301,7 @@ impl Engine {
                 ];
                 for (scope, domain, expected) in cases {
                     let roles = [RoleGrant { role, scope }];
-                    let got = self.allows("probe", &roles, domain, action).await?;
+                    let got = self.ask_casbin("probe", &roles, domain, action).await?;
                     if got != expected {
                         return Err(model_error(format!(
                             "the model answers {got} for role {} doing {action} in {domain} \
@@ -257,7 +311,7 @@ impl Engine {
                         )));
                     }
                 }
-                if self.allows("probe", &[], home.as_str(), action).await? {
+                if self.ask_casbin("probe", &[], home.as_str(), action).await? {
                     return Err(model_error(format!(
                         "the model allows {action} to someone with no role; it must deny by default"
                     )));

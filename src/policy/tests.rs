@@ -292,6 +292,65 @@ async fn a_casbin_error_while_deciding_denies_with_policy_error() {
 }
 
 #[tokio::test]
+async fn a_remembered_answer_follows_the_roles_of_each_question() {
+    // The engine remembers casbin's answers; the same user asking again with a role taken
+    // away, in another district or for another action must get casbin's answer to that
+    // question, never the one remembered for the first.
+    let policy = shipped().await;
+    let uppsala = district("Uppsala");
+    let with_role = principal("anna", &["approver:Uppsala"]);
+    let without = principal("anna", &[]);
+    let elsewhere = principal("anna", &["approver:Gotland"]);
+    for _ in 0..2 {
+        assert!(
+            policy
+                .permits(&with_role, Action::ExtractApprove, &uppsala)
+                .await
+                .is_ok()
+        );
+        assert!(
+            policy
+                .permits(&without, Action::ExtractApprove, &uppsala)
+                .await
+                .is_err()
+        );
+        assert!(
+            policy
+                .permits(&elsewhere, Action::ExtractApprove, &uppsala)
+                .await
+                .is_err()
+        );
+        assert!(
+            policy
+                .permits(&with_role, Action::UsersAdminister, &uppsala)
+                .await
+                .is_err()
+        );
+        assert!(
+            policy
+                .permits(&with_role, Action::ExtractApprove, &district("Gotland"))
+                .await
+                .is_err()
+        );
+    }
+    // Two roles in another order ask the same question.
+    let two = principal("bo", &["staff:Uppsala", "approver:Uppsala"]);
+    let swapped = principal("bo", &["approver:Uppsala", "staff:Uppsala"]);
+    assert!(
+        policy
+            .permits(&two, Action::ExtractApprove, &uppsala)
+            .await
+            .is_ok()
+    );
+    assert!(
+        policy
+            .permits(&swapped, Action::ExtractApprove, &uppsala)
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
 async fn the_load_time_self_test_rejects_a_model_that_allows_everything() {
     let model = MODEL.replace(
         "m = (g(r.sub, p.sub, r.dom) || g(r.sub, p.sub, \"*\")) && r.obj == p.obj && r.act == p.act",
