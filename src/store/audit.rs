@@ -126,9 +126,9 @@ impl Store {
                 row.seq = seq;
                 row.prev_hash = std::mem::take(&mut prev);
                 row.entry_hash = seal(row);
-                insert_event(&mut tx, row).await?;
                 prev = row.entry_hash.clone();
             }
+            insert_events(&mut tx, &rows).await?;
             tx.commit().await?;
             Ok::<(), Error>(())
         }
@@ -172,6 +172,49 @@ pub async fn insert_event(tx: &mut Tx, row: &AuditRow) -> Result<(), Error> {
             .execute(conn)
             .await?;
     });
+    Ok(())
+}
+
+/// Most audit entries per INSERT statement (9 bound values each, well under SQLite's limit).
+const EVENTS_PER_STATEMENT: usize = 256;
+
+/// Inserts `rows`, already chained in order, with one statement per [`EVENTS_PER_STATEMENT`]:
+/// one round trip to the store for a group commit's entries, not one per entry. The database
+/// triggers check each row against the one before it as they do for [`insert_event`].
+async fn insert_events(tx: &mut Tx, rows: &[AuditRow]) -> Result<(), Error> {
+    fn values<'a, DB: sqlx::Database>(qb: &mut QueryBuilder<'a, DB>, part: &'a [AuditRow])
+    where
+        i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+        &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    {
+        qb.push_values(part, |mut b, row| {
+            b.push_bind(row.seq)
+                .push_bind(row.occurred_at)
+                .push_bind(row.actor.as_str())
+                .push_bind(row.action.as_str())
+                .push_bind(row.target.as_str())
+                .push_bind(row.outcome.as_str())
+                .push_bind(row.details.as_str())
+                .push_bind(row.prev_hash.as_str())
+                .push_bind(row.entry_hash.as_str());
+        });
+    }
+    const INSERT: &str = "INSERT INTO audit_events \
+        (seq, occurred_at, actor, action, target, outcome, details, prev_hash, entry_hash) ";
+    for part in rows.chunks(EVENTS_PER_STATEMENT) {
+        match tx {
+            Tx::Sqlite(t) => {
+                let mut qb = QueryBuilder::<sqlx::Sqlite>::new(INSERT);
+                values(&mut qb, part);
+                qb.build().execute(&mut **t).await?;
+            }
+            Tx::Postgres(t) => {
+                let mut qb = QueryBuilder::<sqlx::Postgres>::new(INSERT);
+                values(&mut qb, part);
+                qb.build().execute(&mut **t).await?;
+            }
+        }
+    }
     Ok(())
 }
 

@@ -330,7 +330,7 @@ async fn twenty_parallel_appends_form_one_chain(f: Fixture) {
 /// Group commit: appends made at the same moment share commits, and each caller still learns
 /// its own entry's place and hash, exactly as stored.
 async fn appends_at_once_share_commits_and_each_learns_its_own_place(f: Fixture) {
-    let tasks: Vec<_> = (0..64)
+    let tasks: Vec<_> = (0..600)
         .map(|i| {
             let store = f.store.clone();
             tokio::spawn(async move {
@@ -349,13 +349,17 @@ async fn appends_at_once_share_commits_and_each_learns_its_own_place(f: Fixture)
     }
     let mut seqs: Vec<i64> = places.iter().map(|r| r.seq).collect();
     seqs.sort_unstable();
-    assert_eq!(seqs, (1..=64).collect::<Vec<_>>(), "one place each, no gap");
-    let stored = f.store.list_recent_audit_events(100).await.unwrap();
+    assert_eq!(
+        seqs,
+        (1..=600).collect::<Vec<_>>(),
+        "one place each, no gap"
+    );
+    let stored = f.store.list_recent_audit_events(1000).await.unwrap();
     for place in &places {
         let row = stored.iter().find(|r| r.seq == place.seq).unwrap();
         assert_eq!(row.entry_hash, place.entry_hash, "entry {}", place.seq);
     }
-    assert_eq!(audit::verify(&f.store).await.unwrap().entries, 64);
+    assert_eq!(audit::verify(&f.store).await.unwrap().entries, 600);
     f.raw.finish().await;
 }
 
