@@ -336,6 +336,23 @@ impl Store {
     }
 }
 
+#[cfg(test)]
+impl Store {
+    /// A new, migrated SQLite store at `path` with a pool of two connections (unit tests).
+    pub(crate) async fn scratch(path: PathBuf) -> Store {
+        let store = Store::open(&Options {
+            location: StoreLocation::Sqlite(path),
+            busy_timeout: Duration::from_secs(5),
+            max_connections: 2,
+            create: true,
+        })
+        .await
+        .unwrap();
+        store.migrate().await.unwrap();
+        store
+    }
+}
+
 /// SQLite page cache per connection, in KiB when negative: SQLite's own default of 2 MiB.
 /// Every write is appended in key order now (the ledger has no index across extracts), so a
 /// larger cache bought nothing and cost memory per connection (see BENCHMARKS.md).

@@ -162,24 +162,13 @@ pub(crate) use on_reader;
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use futures::StreamExt;
 
-    use crate::config::StoreLocation;
-    use crate::store::{Backend, Error, Options, Store};
+    use crate::store::{Backend, Error, Store};
 
     async fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&Options {
-            location: StoreLocation::Sqlite(dir.path().join("store.db")),
-            busy_timeout: Duration::from_secs(5),
-            max_connections: 2,
-            create: true,
-        })
-        .await
-        .unwrap();
-        store.migrate().await.unwrap();
+        let store = Store::scratch(dir.path().join("store.db")).await;
         let Backend::Sqlite(pool) = &store.backend else {
             unreachable!()
         };

@@ -8,8 +8,7 @@ use futures::StreamExt;
 use sqlx::{Executor, SqlitePool};
 
 use super::{AuditRow, PAGE, stream};
-use crate::config::StoreLocation;
-use crate::store::{Options, Store};
+use crate::store::Store;
 
 const ALL: &str = "SELECT seq, occurred_at, actor, action, target, outcome, details, \
                    prev_hash, entry_hash FROM audit_events ORDER BY seq";
@@ -19,16 +18,7 @@ const ALL: &str = "SELECT seq, occurred_at, actor, action, target, outcome, deta
 async fn log_of(entries: i64) -> (tempfile::TempDir, SqlitePool) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store.db");
-    let store = Store::open(&Options {
-        location: StoreLocation::Sqlite(path.clone()),
-        busy_timeout: Duration::from_secs(5),
-        max_connections: 2,
-        create: true,
-    })
-    .await
-    .unwrap();
-    store.migrate().await.unwrap();
-    store.close().await;
+    Store::scratch(path.clone()).await.close().await;
     let raw = SqlitePool::connect(&format!("sqlite:{}", path.display()))
         .await
         .unwrap();
