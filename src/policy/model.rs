@@ -10,11 +10,10 @@
 //!   function) is rejected at load instead of surprising anyone later.
 //! - A question casbin has not answered yet builds a fresh enforcer from the parsed model,
 //!   the table and the principal's roles for this request. Its answer is then remembered by
-//!   the question — the roles, the district and the action — and given again for the same
-//!   question: casbin's answer depends on nothing else, since the table names roles only and
-//!   no user is ever named in it. The roles are the ones read for this request, so a role
-//!   taken away stops counting at the next request (C7). A new policy version is a new
-//!   engine, which remembers nothing. No lock is held while casbin works.
+//!   everything casbin was given — the user, the roles, the district and the action — and
+//!   given again for the same question only. The roles are the ones read for this request,
+//!   so a role taken away stops counting at the next request (C7). A new policy version is a
+//!   new engine, which remembers nothing. No lock is held while casbin works.
 //!
 //! Must never: give a user a casbin name that can equal a role name (users are `user:<id>`,
 //! since casbin's `g` treats equal names as linked), or turn a casbin error into an allow.
@@ -166,17 +165,20 @@ pub struct Engine {
     answers: Arc<Mutex<HashMap<Question, bool>>>,
 }
 
-/// What casbin's answer depends on, besides the model and the table: the roles held (in
-/// order, each once), the domain asked about and the action.
+/// What casbin is given besides the model and the table: the user, the roles held (in order,
+/// each once), the domain asked about and the action. The user is part of it although the
+/// shipped model never looks at who asks: a model that did would still be answered exactly.
 #[derive(PartialEq, Eq, Hash)]
 struct Question {
+    user_id: String,
     roles: Vec<RoleGrant>,
     domain: String,
     action: Action,
 }
 
-/// Most answers an engine remembers; past that it forgets them all and starts again. A party
-/// has a few hundred districts and a handful of role combinations, so this is rarely reached.
+/// Most answers an engine remembers; past that it forgets them all and starts again. The
+/// questions a broker is asked within a policy version are those of its active users in the
+/// districts they work in, so this is rarely reached.
 const ANSWERS_KEPT: usize = 4096;
 
 impl fmt::Debug for Engine {
@@ -223,6 +225,7 @@ impl Engine {
         held.sort();
         held.dedup();
         let question = Question {
+            user_id: user_id.to_owned(),
             roles: held,
             domain: domain.to_owned(),
             action,

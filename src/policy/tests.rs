@@ -351,6 +351,43 @@ async fn a_remembered_answer_follows_the_roles_of_each_question() {
 }
 
 #[tokio::test]
+async fn a_remembered_answer_is_given_to_the_same_user_only() {
+    // A model that names one user (the shipped one never does): her answer, remembered, must
+    // not reach another user asking with the same roles.
+    let model = MODEL.replace(
+        "&& r.obj == p.obj && r.act == p.act",
+        "&& r.obj == p.obj && r.act == p.act || r.sub == \"user:anna\"",
+    );
+    assert_ne!(model, MODEL);
+    let table = PermissionTable::parse(PERMISSIONS).unwrap();
+    let engine = model::Engine::unverified(&model, &table).await.unwrap();
+    let policy = Policy::ready(
+        engine,
+        table,
+        parse_catalogue(PURPOSES).unwrap(),
+        FactorRule::default(),
+        Vec::new(),
+    );
+    let uppsala = district("Uppsala");
+    let anna = principal("anna", &[]);
+    let bo = principal("bo", &[]);
+    for _ in 0..2 {
+        assert!(
+            policy
+                .permits(&anna, Action::UsersAdminister, &uppsala)
+                .await
+                .is_ok()
+        );
+        assert!(
+            policy
+                .permits(&bo, Action::UsersAdminister, &uppsala)
+                .await
+                .is_err()
+        );
+    }
+}
+
+#[tokio::test]
 async fn the_load_time_self_test_rejects_a_model_that_allows_everything() {
     let model = MODEL.replace(
         "m = (g(r.sub, p.sub, r.dom) || g(r.sub, p.sub, \"*\")) && r.obj == p.obj && r.act == p.act",
