@@ -264,20 +264,35 @@ fn the_permission_table_names_the_line_of_a_bad_rule() {
     }
 }
 
-#[tokio::test]
-async fn a_casbin_error_while_deciding_denies_with_policy_error() {
-    // Built without the load-time self-test, so the undefined function is only met by
-    // casbin at enforcement time — the path a runtime engine failure takes.
-    let model = MODEL.replace("r.obj == p.obj", "undefinedFn(r.obj, p.obj)");
+/// The shipped table and purposes with `model`, built without the load-time self-test, so
+/// that a model it would refuse reaches casbin at enforcement time.
+async fn unverified_with(model: &str) -> Policy {
+    assert_ne!(model, MODEL, "the model was not changed");
     let table = PermissionTable::parse(PERMISSIONS).unwrap();
-    let engine = model::Engine::unverified(&model, &table).await.unwrap();
-    let policy = Policy::ready(
+    let engine = model::Engine::unverified(model, &table).await.unwrap();
+    Policy::ready(
         engine,
         table,
         parse_catalogue(PURPOSES).unwrap(),
         FactorRule::default(),
         Vec::new(),
-    );
+    )
+}
+
+/// Whether `policy` permits `who` to do `action` in `district`.
+async fn may(policy: &Policy, who: &Principal, action: Action, in_district: &str) -> bool {
+    policy
+        .permits(who, action, &district(in_district))
+        .await
+        .is_ok()
+}
+
+#[tokio::test]
+async fn a_casbin_error_while_deciding_denies_with_policy_error() {
+    // The undefined function is only met by casbin at enforcement time — the path a runtime
+    // engine failure takes.
+    let policy =
+        unverified_with(&MODEL.replace("r.obj == p.obj", "undefinedFn(r.obj, p.obj)")).await;
     let anna = principal("anna", &["staff:*", "approver:*"]);
     let req = request("phone-canvassing", "Uppsala", &NAME_PHONE, 10);
     match policy.decide(&anna, &req, NOW).await {
@@ -297,93 +312,37 @@ async fn a_remembered_answer_follows_the_roles_of_each_question() {
     // away, in another district or for another action must get casbin's answer to that
     // question, never the one remembered for the first.
     let policy = shipped().await;
-    let uppsala = district("Uppsala");
     let with_role = principal("anna", &["approver:Uppsala"]);
     let without = principal("anna", &[]);
     let elsewhere = principal("anna", &["approver:Gotland"]);
     for _ in 0..2 {
-        assert!(
-            policy
-                .permits(&with_role, Action::ExtractApprove, &uppsala)
-                .await
-                .is_ok()
-        );
-        assert!(
-            policy
-                .permits(&without, Action::ExtractApprove, &uppsala)
-                .await
-                .is_err()
-        );
-        assert!(
-            policy
-                .permits(&elsewhere, Action::ExtractApprove, &uppsala)
-                .await
-                .is_err()
-        );
-        assert!(
-            policy
-                .permits(&with_role, Action::UsersAdminister, &uppsala)
-                .await
-                .is_err()
-        );
-        assert!(
-            policy
-                .permits(&with_role, Action::ExtractApprove, &district("Gotland"))
-                .await
-                .is_err()
-        );
+        assert!(may(&policy, &with_role, Action::ExtractApprove, "Uppsala").await);
+        assert!(!may(&policy, &without, Action::ExtractApprove, "Uppsala").await);
+        assert!(!may(&policy, &elsewhere, Action::ExtractApprove, "Uppsala").await);
+        assert!(!may(&policy, &with_role, Action::UsersAdminister, "Uppsala").await);
+        assert!(!may(&policy, &with_role, Action::ExtractApprove, "Gotland").await);
     }
     // Two roles in another order ask the same question.
     let two = principal("bo", &["staff:Uppsala", "approver:Uppsala"]);
     let swapped = principal("bo", &["approver:Uppsala", "staff:Uppsala"]);
-    assert!(
-        policy
-            .permits(&two, Action::ExtractApprove, &uppsala)
-            .await
-            .is_ok()
-    );
-    assert!(
-        policy
-            .permits(&swapped, Action::ExtractApprove, &uppsala)
-            .await
-            .is_ok()
-    );
+    assert!(may(&policy, &two, Action::ExtractApprove, "Uppsala").await);
+    assert!(may(&policy, &swapped, Action::ExtractApprove, "Uppsala").await);
 }
 
 #[tokio::test]
 async fn a_remembered_answer_is_given_to_the_same_user_only() {
     // A model that names one user (the shipped one never does): her answer, remembered, must
     // not reach another user asking with the same roles.
-    let model = MODEL.replace(
+    let policy = unverified_with(&MODEL.replace(
         "&& r.obj == p.obj && r.act == p.act",
         "&& r.obj == p.obj && r.act == p.act || r.sub == \"user:anna\"",
-    );
-    assert_ne!(model, MODEL);
-    let table = PermissionTable::parse(PERMISSIONS).unwrap();
-    let engine = model::Engine::unverified(&model, &table).await.unwrap();
-    let policy = Policy::ready(
-        engine,
-        table,
-        parse_catalogue(PURPOSES).unwrap(),
-        FactorRule::default(),
-        Vec::new(),
-    );
-    let uppsala = district("Uppsala");
+    ))
+    .await;
     let anna = principal("anna", &[]);
     let bo = principal("bo", &[]);
     for _ in 0..2 {
-        assert!(
-            policy
-                .permits(&anna, Action::UsersAdminister, &uppsala)
-                .await
-                .is_ok()
-        );
-        assert!(
-            policy
-                .permits(&bo, Action::UsersAdminister, &uppsala)
-                .await
-                .is_err()
-        );
+        assert!(may(&policy, &anna, Action::UsersAdminister, "Uppsala").await);
+        assert!(!may(&policy, &bo, Action::UsersAdminister, "Uppsala").await);
     }
 }
 

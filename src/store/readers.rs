@@ -124,9 +124,8 @@ impl Drop for Reader<'_> {
 
 /// Runs `$body` with `$conn` a connection for reads only: on SQLite one of the store's
 /// [`Readers`] (no round trip as it goes back), on PostgreSQL one from the pool (whose ping
-/// on the way back also finds a connection the network broke). Several
-/// statements in the body share the one connection. A read that fails on SQLite closes its
-/// reader.
+/// on the way back also finds a connection the network broke). Several statements in the
+/// body share the one connection. A read that fails on SQLite closes its reader.
 macro_rules! on_reader {
     ($store:expr, $conn:ident => $body:expr) => {
         match (&$store.readers, &$store.backend) {
